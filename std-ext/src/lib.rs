@@ -1,0 +1,1 @@
+//! Host-side evaluation on top of clifhe-core.
