@@ -1,0 +1,1 @@
+//! CKKS canonical-embedding encoder (owned by the encoder work).

@@ -1,0 +1,1 @@
+//! Cl(3,0) multivectors and scan features.

@@ -1,0 +1,1 @@
+//! Scan loaders (MedMNIST .npz, NIfTI-1, DICOM, raw volumes).
