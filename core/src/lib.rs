@@ -13,4 +13,3 @@ extern crate std;
 pub mod encode;
 pub mod multivector;
 
-pub use multivector::Multivector;
