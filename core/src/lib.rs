@@ -13,3 +13,5 @@ extern crate std;
 pub mod encode;
 pub mod multivector;
 
+pub mod arith;
+pub mod ntt;

@@ -1,0 +1,309 @@
+//! Word-sized modular arithmetic for NTT-friendly primes below 2^62.
+//!
+//! Every reduction here is branch-free (conditional subtraction via an arithmetic mask),
+//! because the same routines process secret data (s, u, e and messages); DESIGN section 4.
+//! Multiplications use Barrett reduction of the 128-bit product (Barrett 1986, in the form
+//! SEAL uses) or, when one operand is a fixed constant such as an NTT twiddle, Shoup's
+//! precomputed quotient (Shoup, NTL; Harvey 2014 "Faster arithmetic for number-theoretic
+//! transforms"), which needs one high and two low multiplications.
+
+/// Largest supported prime size: 4q must fit in a u64 for the lazy NTT butterflies.
+pub const MAX_MODULUS_BITS: u32 = 61;
+
+/// A prime modulus with its Barrett constant.
+///
+/// Construction is `const` so parameter presets and their tables can be evaluated at compile time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Modulus {
+    q: u64,
+    /// floor(2^128 / q) as (low word, high word).
+    ratio: [u64; 2],
+    bits: u32,
+}
+
+/// `x - q` if `x >= q`, else `x`; valid for `x < 2q`, `q < 2^63`; no branch.
+#[inline(always)]
+pub const fn csub(x: u64, q: u64) -> u64 {
+    let d = x.wrapping_sub(q);
+    let mask = ((d as i64) >> 63) as u64;
+    d.wrapping_add(q & mask)
+}
+
+impl Modulus {
+    /// Builds the modulus; `None` when q is even, below 2 or above [`MAX_MODULUS_BITS`] bits.
+    /// Primality is checked separately by the parameter validation (`is_prime_u64`).
+    pub const fn new(q: u64) -> Option<Self> {
+        if q < 3 || q & 1 == 0 || q >> MAX_MODULUS_BITS != 0 {
+            return None;
+        }
+        // floor(2^128 / q) = floor((2^128 - 1) / q) since q is odd and not a power of two.
+        let ratio = u128::MAX / q as u128;
+        Some(Self { q, ratio: [ratio as u64, (ratio >> 64) as u64], bits: 64 - q.leading_zeros() })
+    }
+
+    #[inline(always)]
+    pub const fn value(&self) -> u64 {
+        self.q
+    }
+
+    /// Bit length of q.
+    #[inline(always)]
+    pub const fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    #[inline(always)]
+    pub const fn add(&self, a: u64, b: u64) -> u64 {
+        csub(a + b, self.q)
+    }
+
+    #[inline(always)]
+    pub const fn sub(&self, a: u64, b: u64) -> u64 {
+        csub(a + self.q - b, self.q)
+    }
+
+    #[inline(always)]
+    pub const fn neg(&self, a: u64) -> u64 {
+        // q - a, mapped to 0 when a == 0 without a branch.
+        let r = self.q - a;
+        let nonzero = ((a | a.wrapping_neg()) >> 63).wrapping_neg();
+        r & nonzero
+    }
+
+    /// Reduces any 128-bit value modulo q (Barrett with the two-word constant).
+    #[inline(always)]
+    pub const fn reduce_u128(&self, x: u128) -> u64 {
+        let x0 = x as u64;
+        let x1 = (x >> 64) as u64;
+        let [r0, r1] = self.ratio;
+        // Bits 128..191 of x * ratio, assembled from 64x64 products.
+        let carry = ((x0 as u128 * r0 as u128) >> 64) as u64;
+        let t = x0 as u128 * r1 as u128;
+        let (t_lo, c) = (t as u64).overflowing_add(carry);
+        let t_hi = (t >> 64) as u64 + c as u64;
+        let u = x1 as u128 * r0 as u128;
+        let (_, c2) = t_lo.overflowing_add(u as u64);
+        let u_hi = (u >> 64) as u64 + c2 as u64;
+        let quot = x1.wrapping_mul(r1).wrapping_add(t_hi).wrapping_add(u_hi);
+        csub(x0.wrapping_sub(quot.wrapping_mul(self.q)), self.q)
+    }
+
+    #[inline(always)]
+    pub const fn reduce(&self, x: u64) -> u64 {
+        self.reduce_u128(x as u128)
+    }
+
+    /// Reduces a signed 64-bit value to [0, q).
+    #[inline(always)]
+    pub const fn reduce_i64(&self, x: i64) -> u64 {
+        let r = self.reduce(x.unsigned_abs());
+        // Negate when x < 0, branch-free.
+        let neg_mask = (x >> 63) as u64;
+        (self.neg(r) & neg_mask) | (r & !neg_mask)
+    }
+
+    #[inline(always)]
+    pub const fn mul(&self, a: u64, b: u64) -> u64 {
+        self.reduce_u128(a as u128 * b as u128)
+    }
+
+    /// Shoup's precomputed quotient floor(w * 2^64 / q) for a fixed multiplicand w < q.
+    #[inline(always)]
+    pub const fn shoup(&self, w: u64) -> u64 {
+        (((w as u128) << 64) / self.q as u128) as u64
+    }
+
+    /// a * w mod q in [0, 2q) given w' = shoup(w); any a < 2^64.
+    #[inline(always)]
+    pub const fn mul_shoup_lazy(&self, a: u64, w: u64, w_shoup: u64) -> u64 {
+        let hi = ((a as u128 * w_shoup as u128) >> 64) as u64;
+        a.wrapping_mul(w).wrapping_sub(hi.wrapping_mul(self.q))
+    }
+
+    #[inline(always)]
+    pub const fn mul_shoup(&self, a: u64, w: u64, w_shoup: u64) -> u64 {
+        csub(self.mul_shoup_lazy(a, w, w_shoup), self.q)
+    }
+
+    /// a^e mod q (square and multiply). The exponent is treated as public.
+    pub const fn pow(&self, a: u64, mut e: u64) -> u64 {
+        let mut base = self.reduce(a);
+        let mut acc = 1u64 % self.q;
+        while e > 0 {
+            if e & 1 == 1 {
+                acc = self.mul(acc, base);
+            }
+            base = self.mul(base, base);
+            e >>= 1;
+        }
+        acc
+    }
+
+    /// Inverse by Fermat's little theorem (q prime); 0 maps to 0. Public data only.
+    pub const fn inv(&self, a: u64) -> u64 {
+        self.pow(a, self.q - 2)
+    }
+
+    /// Centred lift of x in [0, q) to (-q/2, q/2].
+    #[inline(always)]
+    pub const fn center(&self, x: u64) -> i64 {
+        let half = self.q >> 1;
+        // x > half  ->  x - q (negative), branch-free.
+        let over = (half.wrapping_sub(x) >> 63).wrapping_neg();
+        (x as i64).wrapping_sub((self.q & over) as i64)
+    }
+
+    /// Reduces an integer-valued f64 (as produced by the encoder) modulo q, exactly, for any
+    /// magnitude below 2^1023. The f64 is split into its 53-bit mantissa and binary exponent,
+    /// so values beyond 2^63 (large scales) are handled without big integers.
+    pub fn reduce_f64_integer(&self, v: f64) -> u64 {
+        if v.abs() < 9.2e18 {
+            return self.reduce_i64(v as i64);
+        }
+        let bits = v.to_bits();
+        let exp = ((bits >> 52) & 0x7ff) as i64 - 1075;
+        let mant = (bits & ((1u64 << 52) - 1)) | (1u64 << 52);
+        // |v| >= 2^63 so exp >= 11 and v = mant * 2^exp exactly.
+        let r = self.mul(self.reduce(mant), self.pow(2, exp.max(0) as u64));
+        if v < 0.0 {
+            self.neg(r)
+        } else {
+            r
+        }
+    }
+}
+
+const fn mulmod_slow(a: u64, b: u64, n: u64) -> u64 {
+    ((a as u128 * b as u128) % n as u128) as u64
+}
+
+/// Deterministic Miller-Rabin for 64-bit integers (the first 12 primes as bases suffice below
+/// 3.3e24; Sorenson and Webster 2015). `const` so presets are checked at compile time.
+pub const fn is_prime_u64(n: u64) -> bool {
+    if n < 2 {
+        return false;
+    }
+    const BASES: [u64; 12] = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37];
+    let mut i = 0;
+    while i < BASES.len() {
+        if n % BASES[i] == 0 {
+            return n == BASES[i];
+        }
+        i += 1;
+    }
+    let mut d = n - 1;
+    let mut s = 0;
+    while d & 1 == 0 {
+        d >>= 1;
+        s += 1;
+    }
+    let mut i = 0;
+    while i < BASES.len() {
+        let a = BASES[i];
+        // x = a^d mod n
+        let mut x = 1u64;
+        let mut b = a;
+        let mut e = d;
+        while e > 0 {
+            if e & 1 == 1 {
+                x = mulmod_slow(x, b, n);
+            }
+            b = mulmod_slow(b, b, n);
+            e >>= 1;
+        }
+        if x != 1 && x != n - 1 {
+            let mut r = 1;
+            let mut witness = true;
+            while r < s {
+                x = mulmod_slow(x, x, n);
+                if x == n - 1 {
+                    witness = false;
+                    break;
+                }
+                r += 1;
+            }
+            if witness {
+                return false;
+            }
+        }
+        i += 1;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+
+    const PRIMES: [u64; 4] = [0xffffffffffc0001, 0x10000140001, 0x1fffffffffe00001, 12289];
+
+    #[test]
+    fn mul_and_reduce_match_u128_reference() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        for &q in &PRIMES {
+            let m = Modulus::new(q).unwrap();
+            for _ in 0..20000 {
+                let a = rng.next_u64() % q;
+                let b = rng.next_u64() % q;
+                let x = ((rng.next_u64() as u128) << 64) | rng.next_u64() as u128;
+                assert_eq!(m.mul(a, b), ((a as u128 * b as u128) % q as u128) as u64);
+                assert_eq!(m.reduce_u128(x), (x % q as u128) as u64);
+                assert_eq!(m.add(a, b), ((a as u128 + b as u128) % q as u128) as u64);
+                assert_eq!(m.sub(a, b), ((a as u128 + q as u128 - b as u128) % q as u128) as u64);
+                let ws = m.shoup(b);
+                assert_eq!(m.mul_shoup(a, b, ws), m.mul(a, b));
+                let any = rng.next_u64();
+                assert_eq!(m.mul_shoup(any, b, ws), ((any as u128 * b as u128) % q as u128) as u64);
+                let s = rng.next_u64() as i64;
+                assert_eq!(m.reduce_i64(s), (s as i128).rem_euclid(q as i128) as u64);
+                assert_eq!((m.center(a) as i128).rem_euclid(q as i128) as u64, a);
+                assert!(m.center(a).unsigned_abs() <= q / 2);
+            }
+            assert_eq!(m.neg(0), 0);
+            assert_eq!(m.mul(m.inv(12345), 12345), 1);
+        }
+    }
+
+    #[test]
+    fn known_answers() {
+        // Values checked with Python: pow(3, 10**6, 0xffffffffffc0001), (2**60-1)*(2**59+7) % q.
+        let m = Modulus::new(0xffffffffffc0001).unwrap();
+        assert_eq!(m.pow(3, 1_000_000), 147_667_274_430_245_225);
+        assert_eq!(
+            m.mul((1 << 59) + 7, (1 << 59) - 1),
+            (((1u128 << 59) + 7) * ((1u128 << 59) - 1) % 0xffffffffffc0001) as u64
+        );
+    }
+
+    #[test]
+    fn f64_reduction_is_exact_for_huge_integers() {
+        let m = Modulus::new(0x10000140001).unwrap();
+        for &(v, exact) in &[
+            (2f64.powi(80), 1i128 << 80),
+            (-(2f64.powi(100)) * 3.0, -(3i128 << 100)),
+            (123456789.0, 123456789i128),
+            (-5.0, -5),
+        ] {
+            assert_eq!(m.reduce_f64_integer(v), exact.rem_euclid(0x10000140001) as u64);
+        }
+    }
+
+    #[test]
+    fn primality() {
+        for &q in &PRIMES {
+            assert!(is_prime_u64(q));
+        }
+        assert!(!is_prime_u64(0xffffffffffc0001 * 3 % (1 << 62)));
+        assert!(!is_prime_u64(3215031751)); // strong pseudoprime to bases 2, 3, 5, 7
+        assert!(!is_prime_u64(1));
+        assert!(is_prime_u64(2));
+    }
+
+    #[test]
+    fn modulus_rejects_bad_values() {
+        assert!(Modulus::new(0).is_none());
+        assert!(Modulus::new(4).is_none());
+        assert!(Modulus::new(1 << 62 | 1).is_none());
+    }
+}

@@ -1,0 +1,331 @@
+//! Negacyclic number-theoretic transform over Z_q[X]/(X^N + 1), one prime at a time.
+//!
+//! Forward: Cooley-Tukey with the powers of a primitive 2N-th root psi merged in (Longa and
+//! Naehrig 2016, "Speeding up the NTT", Alg. 1), natural order in, bit-reversed order out.
+//! Inverse: Gentleman-Sande (ibid. Alg. 2), bit-reversed in, natural out, N^-1 folded in at the end.
+//! Butterflies are Harvey's lazy ones (Harvey 2014): values stay in [0, 4q) between stages and
+//! twiddles use Shoup's precomputed quotients, so a butterfly costs one high multiplication and
+//! no division. All control flow depends only on N, never on data, so the transform of secret
+//! polynomials is constant time.
+//!
+//! Tables are storage-generic (`NttTable<S>`): `Vec<u64>` on the host, `[u64; N]` statics
+//! (filled at start-up or in `const` context with [`fill_twiddles`]) on the device. The device's
+//! encryption path only runs forward transforms; a table may carry empty inverse slices.
+
+use crate::arith::{csub, Modulus};
+
+/// Errors building or using an NTT table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NttError {
+    /// N is not a power of two in [2, 2^17].
+    BadDegree,
+    /// q is not a usable prime modulus or q != 1 mod 2N.
+    NotNttFriendly,
+    /// A slice has the wrong length.
+    Length,
+    /// The inverse transform was requested from a forward-only table.
+    NoInverseTable,
+}
+
+impl core::fmt::Display for NttError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::BadDegree => "ring degree must be a power of two between 2 and 2^17",
+            Self::NotNttFriendly => "modulus is not an NTT-friendly prime (q = 1 mod 2N)",
+            Self::Length => "buffer length does not match the ring degree",
+            Self::NoInverseTable => "this NTT table was built forward-only",
+        })
+    }
+}
+
+/// Bit reversal of the low `bits` bits of `x`.
+#[inline(always)]
+pub const fn bit_reverse(x: usize, bits: u32) -> usize {
+    if bits == 0 {
+        return 0;
+    }
+    x.reverse_bits() >> (usize::BITS - bits)
+}
+
+/// The canonical primitive 2N-th root of unity used everywhere (host and device must agree):
+/// x^((q-1)/2N) for the smallest x >= 2 whose power has order exactly 2N.
+pub const fn primitive_root_2n(m: &Modulus, n: usize) -> Option<u64> {
+    let q = m.value();
+    let two_n = 2 * n as u64;
+    if n < 2 || !n.is_power_of_two() || (q - 1) % two_n != 0 {
+        return None;
+    }
+    let mut x = 2u64;
+    while x < 1000 {
+        let psi = m.pow(x, (q - 1) / two_n);
+        // Order divides 2N; psi^N = -1 rules out every proper divisor.
+        if m.pow(psi, n as u64) == q - 1 {
+            return Some(psi);
+        }
+        x += 1;
+    }
+    None
+}
+
+/// Fills `w[bitrev(k)] = root^k` and its Shoup quotients (`root = psi` for the forward table,
+/// `psi^-1` for the inverse one). `const` so firmware can place tables in flash.
+pub const fn fill_twiddles(m: &Modulus, root: u64, w: &mut [u64], w_shoup: &mut [u64]) {
+    let n = w.len();
+    let bits = n.trailing_zeros();
+    let mut p = 1u64;
+    let mut k = 0;
+    while k < n {
+        let idx = bit_reverse(k, bits);
+        w[idx] = p;
+        w_shoup[idx] = m.shoup(p);
+        p = m.mul(p, root);
+        k += 1;
+    }
+}
+
+/// Precomputed twiddles for one prime and one N.
+#[derive(Clone, Debug)]
+pub struct NttTable<S> {
+    modulus: Modulus,
+    log_n: u32,
+    fwd: S,
+    fwd_shoup: S,
+    inv: S,
+    inv_shoup: S,
+    n_inv: u64,
+    n_inv_shoup: u64,
+}
+
+/// Host-side owned table.
+#[cfg(feature = "alloc")]
+pub type NttTableOwned = NttTable<alloc::vec::Vec<u64>>;
+
+/// Number of u64 words of storage a full (forward + inverse) table needs.
+pub const fn ntt_table_words(n: usize) -> usize {
+    4 * n
+}
+
+impl<S: AsRef<[u64]>> NttTable<S> {
+    /// Wraps precomputed storage (from [`fill_twiddles`]); `inv`/`inv_shoup` may be empty
+    /// for a forward-only table. Checks the lengths and the modulus, not the values.
+    pub fn from_parts(modulus: Modulus, n: usize, fwd: S, fwd_shoup: S, inv: S, inv_shoup: S) -> Result<Self, NttError> {
+        if n < 2 || !n.is_power_of_two() || n > 1 << 17 {
+            return Err(NttError::BadDegree);
+        }
+        if (modulus.value() - 1) % (2 * n as u64) != 0 {
+            return Err(NttError::NotNttFriendly);
+        }
+        let inv_len = inv.as_ref().len();
+        if fwd.as_ref().len() != n || fwd_shoup.as_ref().len() != n || inv_shoup.as_ref().len() != inv_len || (inv_len != 0 && inv_len != n) {
+            return Err(NttError::Length);
+        }
+        let n_inv = modulus.inv(n as u64 % modulus.value());
+        Ok(Self { modulus, log_n: n.trailing_zeros(), fwd, fwd_shoup, inv, inv_shoup, n_inv, n_inv_shoup: modulus.shoup(n_inv) })
+    }
+
+    #[inline(always)]
+    pub fn n(&self) -> usize {
+        1 << self.log_n
+    }
+
+    #[inline(always)]
+    pub fn modulus(&self) -> &Modulus {
+        &self.modulus
+    }
+
+    /// Forward-only table (no inverse slices)?
+    pub fn is_forward_only(&self) -> bool {
+        self.inv.as_ref().is_empty()
+    }
+
+    /// In-place forward negacyclic NTT; input in [0, q), output in [0, q), bit-reversed order.
+    pub fn forward(&self, a: &mut [u64]) -> Result<(), NttError> {
+        if a.len() != self.n() {
+            return Err(NttError::Length);
+        }
+        self.forward_lazy(a);
+        let q = self.modulus.value();
+        for x in a.iter_mut() {
+            *x = csub(csub(*x, 2 * q), q);
+        }
+        Ok(())
+    }
+
+    /// Forward transform leaving outputs in [0, 4q); the caller reduces. Length is `self.n()`.
+    pub fn forward_lazy(&self, a: &mut [u64]) {
+        let n = self.n();
+        let q = self.modulus.value();
+        let two_q = 2 * q;
+        let w = self.fwd.as_ref();
+        let ws = self.fwd_shoup.as_ref();
+        let mut t = n;
+        let mut m = 1;
+        while m < n {
+            t >>= 1;
+            for i in 0..m {
+                let (wi, wsi) = (w[m + i], ws[m + i]);
+                let block = &mut a[2 * i * t..2 * i * t + 2 * t];
+                let (lo, hi) = block.split_at_mut(t);
+                for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
+                    let u = csub(*x, two_q);
+                    let v = self.modulus.mul_shoup_lazy(*y, wi, wsi);
+                    *x = u + v;
+                    *y = u + two_q - v;
+                }
+            }
+            m <<= 1;
+        }
+    }
+
+    /// In-place inverse negacyclic NTT; input bit-reversed in [0, 2q), output natural in [0, q).
+    pub fn inverse(&self, a: &mut [u64]) -> Result<(), NttError> {
+        let n = self.n();
+        if a.len() != n {
+            return Err(NttError::Length);
+        }
+        if self.is_forward_only() {
+            return Err(NttError::NoInverseTable);
+        }
+        let q = self.modulus.value();
+        let two_q = 2 * q;
+        let w = self.inv.as_ref();
+        let ws = self.inv_shoup.as_ref();
+        let mut t = 1;
+        let mut m = n;
+        while m > 1 {
+            let h = m >> 1;
+            for i in 0..h {
+                let (wi, wsi) = (w[h + i], ws[h + i]);
+                let block = &mut a[2 * i * t..2 * i * t + 2 * t];
+                let (lo, hi) = block.split_at_mut(t);
+                for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
+                    let (u, v) = (*x, *y);
+                    *x = csub(u + v, two_q);
+                    *y = self.modulus.mul_shoup_lazy(u + two_q - v, wi, wsi);
+                }
+            }
+            t <<= 1;
+            m = h;
+        }
+        for x in a.iter_mut() {
+            *x = self.modulus.mul_shoup(*x, self.n_inv, self.n_inv_shoup);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl NttTable<alloc::vec::Vec<u64>> {
+    /// Builds a full table for prime q and degree n.
+    pub fn new(q: u64, n: usize) -> Result<Self, NttError> {
+        use alloc::vec;
+        let m = Modulus::new(q).ok_or(NttError::NotNttFriendly)?;
+        if n < 2 || !n.is_power_of_two() || n > 1 << 17 {
+            return Err(NttError::BadDegree);
+        }
+        let psi = primitive_root_2n(&m, n).ok_or(NttError::NotNttFriendly)?;
+        let (mut f, mut fs, mut i, mut is) = (vec![0; n], vec![0; n], vec![0; n], vec![0; n]);
+        fill_twiddles(&m, psi, &mut f, &mut fs);
+        fill_twiddles(&m, m.inv(psi), &mut i, &mut is);
+        Self::from_parts(m, n, f, fs, i, is)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    use std::vec;
+    use std::vec::Vec;
+
+    fn naive_negacyclic(a: &[u64], b: &[u64], m: &Modulus) -> Vec<u64> {
+        let n = a.len();
+        let mut c = vec![0u64; n];
+        for i in 0..n {
+            for j in 0..n {
+                let p = m.mul(a[i], b[j]);
+                if i + j < n {
+                    c[i + j] = m.add(c[i + j], p);
+                } else {
+                    c[i + j - n] = m.sub(c[i + j - n], p);
+                }
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn ntt_product_matches_naive_negacyclic_product() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        for &(q, n) in &[
+            (0xffffffffffc0001u64, 16usize),
+            (0x10000140001, 256),
+            (0x1fffffffffe00001, 1024),
+            (12289, 512),
+            (0x7fffe60001, 64),
+        ] {
+            let t = NttTable::new(q, n).unwrap();
+            let m = *t.modulus();
+            let a: Vec<u64> = (0..n).map(|_| rng.next_u64() % q).collect();
+            let b: Vec<u64> = (0..n).map(|_| rng.next_u64() % q).collect();
+            let expect = naive_negacyclic(&a, &b, &m);
+            let (mut fa, mut fb) = (a.clone(), b.clone());
+            t.forward(&mut fa).unwrap();
+            t.forward(&mut fb).unwrap();
+            let mut c: Vec<u64> = fa.iter().zip(&fb).map(|(x, y)| m.mul(*x, *y)).collect();
+            t.inverse(&mut c).unwrap();
+            assert_eq!(c, expect, "q={q:#x} n={n}");
+        }
+    }
+
+    #[test]
+    fn round_trip_all_sizes() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+        let q = 0xffffffffffc0001u64;
+        for log_n in 1..=16 {
+            let n = 1usize << log_n;
+            let t = NttTable::new(q, n).unwrap();
+            let a: Vec<u64> = (0..n).map(|_| rng.next_u64() % q).collect();
+            let mut b = a.clone();
+            t.forward(&mut b).unwrap();
+            assert!(b.iter().all(|&x| x < q));
+            t.inverse(&mut b).unwrap();
+            assert_eq!(a, b, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn forward_output_is_evaluation_at_odd_powers_of_psi() {
+        // Known-answer check independent of the butterfly code: slot bitrev(k) of NTT(a) is
+        // a(psi^(2k+1)).
+        let q = 0x10000140001u64;
+        let n = 32;
+        let m = Modulus::new(q).unwrap();
+        let psi = primitive_root_2n(&m, n).unwrap();
+        let t = NttTable::new(q, n).unwrap();
+        let a: Vec<u64> = (0..n as u64).map(|i| (i * i + 3) % q).collect();
+        let mut f = a.clone();
+        t.forward(&mut f).unwrap();
+        for k in 0..n {
+            let x = m.pow(psi, 2 * k as u64 + 1);
+            let mut acc = 0;
+            for c in a.iter().rev() {
+                acc = m.add(m.mul(acc, x), *c);
+            }
+            assert_eq!(f[bit_reverse(k, 5)], acc);
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        assert_eq!(NttTable::new(0x10000140001, 3).unwrap_err(), NttError::BadDegree);
+        assert_eq!(NttTable::new(97, 1024).unwrap_err(), NttError::NotNttFriendly);
+        let t = NttTable::new(12289, 16).unwrap();
+        assert_eq!(t.forward(&mut [0u64; 8]).unwrap_err(), NttError::Length);
+        let m = Modulus::new(12289).unwrap();
+        let (e1, e2): (&[u64], &[u64]) = (&[], &[]);
+        let fwd_only = NttTable::from_parts(m, 4, &[0u64; 4][..], &[0; 4][..], e1, e2).unwrap();
+        assert_eq!(fwd_only.inverse(&mut [0u64; 4]).unwrap_err(), NttError::NoInverseTable);
+    }
+}
