@@ -15,3 +15,4 @@ pub mod multivector;
 
 pub mod arith;
 pub mod ntt;
+pub mod params;
