@@ -16,3 +16,4 @@ pub mod multivector;
 pub mod arith;
 pub mod ntt;
 pub mod params;
+pub mod rns;
