@@ -17,3 +17,4 @@ pub mod arith;
 pub mod ntt;
 pub mod params;
 pub mod rns;
+pub mod sample;

@@ -1,0 +1,144 @@
+//! Randomness: secret distributions (constant time) and public uniform polynomials from seeds.
+//!
+//! Every function takes the generator from the caller (`rand_core` traits, DESIGN section 4).
+//! Secret samplers consume a fixed number of random words per coefficient and contain no
+//! data-dependent branch or table index. Public uniform polynomials (`a` halves of keys and
+//! seeded ciphertexts) are expanded from a 32-byte seed with ChaCha20, one independent stream
+//! per (purpose, prime), so any prime's limb can be regenerated alone — in any order, which is
+//! what prime-by-prime streaming and the host's seed decompression need.
+
+use crate::arith::Modulus;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, RngCore, SeedableRng};
+
+/// Centred binomial parameter: the sum of 21 bit differences has variance 10.5, standard
+/// deviation 3.24, matching the sigma = 3.2 error of the HomomorphicEncryption.org standard.
+/// Its support [-21, 21] makes every error fit in an `i8`.
+pub const CBD_ETA: u32 = 21;
+
+/// Length of public and secret seeds.
+pub const SEED_BYTES: usize = 32;
+
+/// Domain separation of the public seed streams. The stream id is `purpose << 32 | index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+#[non_exhaustive]
+pub enum SeedPurpose {
+    /// The `a` half of a public key, per ciphertext prime.
+    PublicKeyA = 1,
+    /// The `a` half of a seeded secret-key ciphertext, per prime.
+    CiphertextA = 2,
+    /// `a` halves of key-switching keys (relinearization, Galois, sparse-secret), per digit and prime.
+    KeySwitchA = 3,
+}
+
+/// Uniform ternary coefficients in {-1, 0, 1}, each with probability 1/3 (bias below 2^-64).
+///
+/// Uses the multiply-high map floor(3 r / 2^64) of a fresh 64-bit word instead of rejection,
+/// so the number of words drawn does not depend on the samples.
+pub fn sample_ternary<R: RngCore + CryptoRng>(rng: &mut R, out: &mut [i8]) {
+    for o in out.iter_mut() {
+        let r = rng.next_u64();
+        let t = ((r as u128 * 3) >> 64) as i8; // 0, 1, 2
+        *o = t - 1;
+    }
+}
+
+/// Centred binomial samples with parameter [`CBD_ETA`]: popcount(a) - popcount(b) for two
+/// independent 21-bit words (popcount is a constant-time instruction or bit-slice sum).
+pub fn sample_cbd<R: RngCore + CryptoRng>(rng: &mut R, out: &mut [i8]) {
+    const MASK: u64 = (1 << CBD_ETA) - 1;
+    for o in out.iter_mut() {
+        let r = rng.next_u64();
+        let a = popcount_ct(r & MASK);
+        let b = popcount_ct((r >> 32) & MASK);
+        *o = a as i8 - b as i8;
+    }
+}
+
+/// Branch-free population count (SWAR); `count_ones` may lower to a loop on targets without
+/// a popcount instruction (Cortex-M4 has none).
+#[inline(always)]
+fn popcount_ct(mut x: u64) -> u32 {
+    x -= (x >> 1) & 0x5555_5555_5555_5555;
+    x = (x & 0x3333_3333_3333_3333) + ((x >> 2) & 0x3333_3333_3333_3333);
+    x = (x + (x >> 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    (x.wrapping_mul(0x0101_0101_0101_0101) >> 56) as u32
+}
+
+/// A ChaCha20 stream for public expansion: `seed`, stream `purpose << 32 | index`.
+pub fn public_stream(seed: &[u8; SEED_BYTES], purpose: SeedPurpose, index: u32) -> ChaCha20Rng {
+    let mut rng = ChaCha20Rng::from_seed(*seed);
+    rng.set_stream(((purpose as u64) << 32) | index as u64);
+    rng
+}
+
+/// Fills `out` with uniform values mod q (by rejection; variable time, **public data only**).
+pub fn expand_uniform<R: RngCore>(rng: &mut R, m: &Modulus, out: &mut [u64]) {
+    let q = m.value();
+    let mask = u64::MAX >> q.leading_zeros();
+    for o in out.iter_mut() {
+        loop {
+            let x = rng.next_u64() & mask;
+            if x < q {
+                *o = x;
+                break;
+            }
+        }
+    }
+}
+
+/// Draws a fresh 32-byte seed from `rng`.
+pub fn fresh_seed<R: RngCore + CryptoRng>(rng: &mut R) -> [u8; SEED_BYTES] {
+    let mut s = [0u8; SEED_BYTES];
+    rng.fill_bytes(&mut s);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+
+    #[test]
+    fn ternary_is_balanced() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let mut v = vec![0i8; 300_000];
+        sample_ternary(&mut rng, &mut v);
+        let mut counts = [0usize; 3];
+        for &x in &v {
+            counts[(x + 1) as usize] += 1;
+        }
+        for c in counts {
+            assert!((c as f64 / 100_000.0 - 1.0).abs() < 0.02, "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn cbd_has_the_right_moments() {
+        let mut rng = ChaCha20Rng::seed_from_u64(6);
+        let mut v = vec![0i8; 200_000];
+        sample_cbd(&mut rng, &mut v);
+        let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / v.len() as f64;
+        assert!(mean.abs() < 0.03, "{mean}");
+        assert!((var - 10.5).abs() < 0.2, "{var}");
+        assert!(v.iter().all(|&x| (-21..=21).contains(&x)));
+        for x in [0u64, 1, u64::MAX, 0x8000_0000_0000_0001, 0x1234_5678_9abc_def0] {
+            assert_eq!(popcount_ct(x), x.count_ones());
+        }
+    }
+
+    #[test]
+    fn public_streams_are_independent_and_reproducible() {
+        let m = Modulus::new(crate::params::primes::Q40[0]).unwrap();
+        let seed = [7u8; 32];
+        let (mut a, mut b, mut c) = (vec![0u64; 64], vec![0u64; 64], vec![0u64; 64]);
+        expand_uniform(&mut public_stream(&seed, SeedPurpose::PublicKeyA, 1), &m, &mut a);
+        expand_uniform(&mut public_stream(&seed, SeedPurpose::PublicKeyA, 1), &m, &mut b);
+        expand_uniform(&mut public_stream(&seed, SeedPurpose::PublicKeyA, 2), &m, &mut c);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a.iter().all(|&x| x < m.value()));
+    }
+}
