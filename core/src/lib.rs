@@ -14,7 +14,21 @@ pub mod encode;
 pub mod multivector;
 
 pub mod arith;
+pub mod ciphertext;
+#[cfg(feature = "alloc")]
+pub mod context;
+#[cfg(feature = "alloc")]
+pub mod decrypt;
+pub mod encrypt;
+pub mod error;
+pub mod keys;
 pub mod ntt;
 pub mod params;
 pub mod rns;
 pub mod sample;
+pub mod wire;
+
+pub use ciphertext::{Ciphertext, CiphertextMeta, SeededCiphertext};
+pub use error::Error;
+pub use keys::{PublicKey, SecretKey, SecretSeed};
+pub use params::{Params, ParamsLiteral};

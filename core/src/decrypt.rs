@@ -1,0 +1,108 @@
+//! Decryption to a local-only plaintext.
+//!
+//! A raw CKKS decryption m + e, released together with its ciphertext, reveals the secret key
+//! (Li and Micciancio, EUROCRYPT 2021). [`DecryptedPlaintext`] therefore cannot be cloned,
+//! serialised or printed, and is wiped on drop; it only decodes to slot values inside the key
+//! holder's process. Releasing results to anyone else goes through the flooding release path
+//! of clifhe-std (DESIGN section 8), never through this type.
+
+use crate::ciphertext::Ciphertext;
+use crate::context::Context;
+use crate::encode::{decode, Complex};
+use crate::error::Error;
+use crate::keys::SecretKey;
+use crate::rns::{crt_centered_f64, Representation};
+use alloc::vec;
+use alloc::vec::Vec;
+use zeroize::{Zeroize, Zeroizing};
+
+/// The decrypted, still-encoded message (centred integer coefficients as f64).
+pub struct DecryptedPlaintext {
+    coeffs: Vec<f64>,
+    scale: f64,
+    log_slots: u32,
+}
+
+impl Drop for DecryptedPlaintext {
+    fn drop(&mut self) {
+        self.coeffs.zeroize();
+    }
+}
+
+impl core::fmt::Debug for DecryptedPlaintext {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DecryptedPlaintext").field("log_slots", &self.log_slots).finish_non_exhaustive()
+    }
+}
+
+impl DecryptedPlaintext {
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+    pub fn log_slots(&self) -> u32 {
+        self.log_slots
+    }
+    /// Decodes all packed slots.
+    pub fn decode(&self) -> Result<Vec<Complex>, Error> {
+        let slots = 1usize << self.log_slots;
+        let mut out = vec![Complex::default(); slots];
+        let mut scratch = vec![Complex::default(); crate::encode::encode_scratch_len(slots)];
+        decode(&self.coeffs, self.coeffs.len(), self.scale, &mut out, &mut scratch).map_err(|_| Error::Encode("decoder refused the plaintext"))?;
+        Ok(out)
+    }
+    /// Real parts of the decoded slots.
+    pub fn decode_real(&self) -> Result<Vec<f64>, Error> {
+        Ok(self.decode()?.iter().map(|c| c.re).collect())
+    }
+}
+
+/// Decrypts `ct` with `sk`: m = c0 + c1 * s over the ciphertext's primes, then CRT.
+pub fn decrypt<S: AsRef<[u64]>, K: AsRef<[i8]> + AsMut<[i8]>>(
+    ctx: &Context,
+    sk: &SecretKey<K>,
+    ct: &Ciphertext<S>,
+) -> Result<DecryptedPlaintext, Error> {
+    let params = ctx.params();
+    sk.check_params(params)?;
+    if ct.meta.params_id != params.id() {
+        return Err(Error::ParamsMismatch { expected: params.id(), found: ct.meta.params_id });
+    }
+    let limbs = ct.c0.limbs();
+    let n = params.n();
+    if ct.meta.level + 1 != limbs || ct.c1.limbs() != limbs || limbs > params.q().len() || ct.c0.n() != n || ct.c1.n() != n {
+        return Err(Error::LevelOutOfRange { level: ct.meta.level, max: params.max_level() });
+    }
+    if ct.c0.representation() != Representation::Ntt || ct.c1.representation() != Representation::Ntt {
+        return Err(Error::Rns(crate::rns::RnsError::Representation));
+    }
+    if !(ct.meta.scale.is_finite() && ct.meta.scale > 0.0) || ct.meta.log_slots + 1 > params.log_n() {
+        return Err(Error::BadScale);
+    }
+    let mut m = Zeroizing::new(vec![0u64; n * limbs]);
+    let mut s_hat = Zeroizing::new(vec![0u64; n]);
+    for i in 0..limbs {
+        let table = &ctx.q_tables()[i];
+        let md = table.modulus();
+        sk.ntt_limb_into(table, &mut s_hat)?;
+        let (c0, c1) = match (ct.c0.limb(i), ct.c1.limb(i)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => return Err(Error::PrimeOutOfRange { index: i, primes: limbs }),
+        };
+        let out = &mut m[i * n..(i + 1) * n];
+        for (((o, a), b), s) in out.iter_mut().zip(c0).zip(c1).zip(s_hat.iter()) {
+            *o = md.add(md.reduce(*a), md.mul(md.reduce(*b), *s));
+        }
+        table.inverse(out)?;
+    }
+    let moduli = &ctx.q_moduli()[..limbs];
+    let mut residues = Zeroizing::new(vec![0u64; limbs]);
+    let mut digits = Zeroizing::new(vec![0u64; limbs]);
+    let mut coeffs = vec![0f64; n];
+    for (j, c) in coeffs.iter_mut().enumerate() {
+        for (i, r) in residues.iter_mut().enumerate() {
+            *r = m[i * n + j];
+        }
+        *c = crt_centered_f64(&residues, moduli, &mut digits);
+    }
+    Ok(DecryptedPlaintext { coeffs, scale: ct.meta.scale, log_slots: ct.meta.log_slots })
+}

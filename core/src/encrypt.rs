@@ -1,0 +1,337 @@
+//! Encryption: public-key and seeded secret-key, streamed one prime at a time.
+//!
+//! The message enters as integer-valued coefficients from the encoder (`Plaintext`), encoded
+//! once. For every prime q_i the encryptor then produces that prime's ciphertext limbs from
+//! the message, the per-encryption noise (sampled once, shared by all primes) and the key's
+//! limb, so a device needs O(N) words of RAM whatever the number of primes (DESIGN section 4).
+//! The one-shot host functions are loops over the same per-prime code, which is why streamed
+//! and one-shot ciphertexts are byte-identical for the same randomness.
+//!
+//! Public-key encryption (Cheon et al. 2017, section 3.4):
+//!   c0 = u*b + e0 + m,  c1 = u*a + e1,  u ternary, e0, e1 centred binomial.
+//! Seeded secret-key encryption: c1 = a (uniform, from a fresh public seed),
+//!   c0 = -a*s + e + m.
+
+use crate::error::{check_len, Error};
+use crate::keys::{PublicKey, SecretKey};
+use crate::ntt::NttTable;
+use crate::params::Params;
+use crate::rns::reduce_small_into;
+use crate::sample::{expand_uniform, public_stream, sample_cbd, sample_ternary, SeedPurpose, SEED_BYTES};
+use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroize;
+
+/// An encoded message: N integer-valued coefficients (scale already applied) and the scale and
+/// slot count they were encoded with. Patient data: wiped on drop.
+pub struct Plaintext<S: AsRef<[f64]> + AsMut<[f64]>> {
+    coeffs: S,
+    scale: f64,
+    log_slots: u32,
+}
+
+#[cfg(feature = "alloc")]
+pub type PlaintextOwned = Plaintext<alloc::vec::Vec<f64>>;
+
+impl<S: AsRef<[f64]> + AsMut<[f64]>> Drop for Plaintext<S> {
+    fn drop(&mut self) {
+        self.coeffs.as_mut().zeroize();
+    }
+}
+
+impl<S: AsRef<[f64]> + AsMut<[f64]>> Plaintext<S> {
+    /// Wraps encoder output. Coefficients must be finite integers (the encoder guarantees it).
+    pub fn from_coeffs(coeffs: S, scale: f64, log_slots: u32) -> Result<Self, Error> {
+        if !(scale.is_finite() && scale >= 1.0) {
+            return Err(Error::BadScale);
+        }
+        if coeffs.as_ref().iter().any(|c| !c.is_finite()) {
+            return Err(Error::Encode("non-finite coefficient"));
+        }
+        Ok(Self { coeffs, scale, log_slots })
+    }
+    pub fn coeffs(&self) -> &[f64] {
+        self.coeffs.as_ref()
+    }
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+    pub fn log_slots(&self) -> u32 {
+        self.log_slots
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl Plaintext<alloc::vec::Vec<f64>> {
+    /// Encodes `values` into `slots = values.len()` slots (a power of two up to N/2).
+    pub fn encode(params: &Params, values: &[crate::encode::Complex], scale: f64) -> Result<Self, Error> {
+        let n = params.n();
+        let mut coeffs = alloc::vec![0f64; n];
+        let mut scratch = alloc::vec![crate::encode::Complex::default(); crate::encode::encode_scratch_len(values.len())];
+        crate::encode::encode(values, n, scale, &mut coeffs, &mut scratch).map_err(|_| Error::Encode("encoder refused the values"))?;
+        Self::from_coeffs(coeffs, scale, values.len().trailing_zeros())
+    }
+    /// Real-valued convenience form of [`Plaintext::encode`].
+    pub fn encode_real(params: &Params, values: &[f64], scale: f64) -> Result<Self, Error> {
+        let c: alloc::vec::Vec<_> = values.iter().map(|&v| crate::encode::Complex::from_real(v)).collect();
+        Self::encode(params, &c, scale)
+    }
+}
+
+/// m + e mod q for one prime, into `out`. Constant time in the message values for |m| < 2^63.
+fn message_plus_error_into(msg: &[f64], e: &[i8], m: &crate::arith::Modulus, out: &mut [u64]) {
+    for ((o, &c), &ei) in out.iter_mut().zip(msg).zip(e) {
+        *o = m.add(m.reduce_f64_integer(c), m.reduce_i64(ei as i64));
+    }
+}
+
+/// Per-encryption secret randomness of public-key encryption over caller storage (3 x N i8).
+/// Wiped on drop.
+pub struct PkEncryptionNoise<S: AsRef<[i8]> + AsMut<[i8]>> {
+    u: S,
+    e0: S,
+    e1: S,
+}
+
+impl<S: AsRef<[i8]> + AsMut<[i8]>> Drop for PkEncryptionNoise<S> {
+    fn drop(&mut self) {
+        self.u.as_mut().zeroize();
+        self.e0.as_mut().zeroize();
+        self.e1.as_mut().zeroize();
+    }
+}
+
+impl<S: AsRef<[i8]> + AsMut<[i8]>> PkEncryptionNoise<S> {
+    /// Samples u (ternary), then e0, then e1 (centred binomial) from `rng`, in that order.
+    pub fn sample_into<R: RngCore + CryptoRng>(rng: &mut R, mut u: S, mut e0: S, mut e1: S) -> Result<Self, Error> {
+        let n = u.as_ref().len();
+        check_len(e0.as_ref().len(), n)?;
+        check_len(e1.as_ref().len(), n)?;
+        sample_ternary(rng, u.as_mut());
+        sample_cbd(rng, e0.as_mut());
+        sample_cbd(rng, e1.as_mut());
+        Ok(Self { u, e0, e1 })
+    }
+}
+
+/// Public-key encryption of one message, one prime at a time.
+pub struct PkStreamEncryptor<'a, P: AsRef<[u64]>, M: AsRef<[f64]> + AsMut<[f64]>, S: AsRef<[i8]> + AsMut<[i8]>> {
+    pk: &'a PublicKey<P>,
+    msg: &'a Plaintext<M>,
+    noise: PkEncryptionNoise<S>,
+    n: usize,
+}
+
+impl<'a, P: AsRef<[u64]>, M: AsRef<[f64]> + AsMut<[f64]>, S: AsRef<[i8]> + AsMut<[i8]>> PkStreamEncryptor<'a, P, M, S> {
+    pub fn new(params: &Params, pk: &'a PublicKey<P>, msg: &'a Plaintext<M>, noise: PkEncryptionNoise<S>) -> Result<Self, Error> {
+        if pk.params_id() != params.id() {
+            return Err(Error::ParamsMismatch { expected: params.id(), found: pk.params_id() });
+        }
+        let n = params.n();
+        check_len(msg.coeffs().len(), n)?;
+        check_len(noise.u.as_ref().len(), n)?;
+        Ok(Self { pk, msg, noise, n })
+    }
+
+    fn check(&self, prime: usize, table_n: usize, bufs: &[usize]) -> Result<(), Error> {
+        if prime >= self.pk.b().limbs() {
+            return Err(Error::PrimeOutOfRange { index: prime, primes: self.pk.b().limbs() });
+        }
+        check_len(table_n, self.n)?;
+        for &len in bufs {
+            check_len(len, self.n)?;
+        }
+        Ok(())
+    }
+
+    /// û = NTT(u mod q_prime) into `u_hat`; shared by the prime's two limbs.
+    pub fn prepare_prime<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, u_hat: &mut [u64]) -> Result<(), Error> {
+        self.check(prime, table.n(), &[u_hat.len()])?;
+        reduce_small_into(self.noise.u.as_ref(), table.modulus(), u_hat);
+        table.forward(u_hat)?;
+        Ok(())
+    }
+
+    /// c0 limb: û * b + NTT(e0 + m).
+    pub fn c0_limb<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, u_hat: &[u64], out: &mut [u64]) -> Result<(), Error> {
+        self.check(prime, table.n(), &[u_hat.len(), out.len()])?;
+        let m = table.modulus();
+        message_plus_error_into(self.msg.coeffs(), self.noise.e0.as_ref(), m, out);
+        table.forward(out)?;
+        let b = self.pk.b().limb(prime).ok_or(Error::PrimeOutOfRange { index: prime, primes: self.pk.b().limbs() })?;
+        for ((o, x), y) in out.iter_mut().zip(u_hat).zip(b) {
+            *o = m.add(*o, m.mul(*x, *y));
+        }
+        Ok(())
+    }
+
+    /// c1 limb: û * a + NTT(e1), with `a` regenerated from the key's seed.
+    pub fn c1_limb<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, u_hat: &[u64], out: &mut [u64]) -> Result<(), Error> {
+        self.check(prime, table.n(), &[u_hat.len(), out.len()])?;
+        let m = table.modulus();
+        reduce_small_into(self.noise.e1.as_ref(), m, out);
+        table.forward(out)?;
+        let mut rng = public_stream(self.pk.a_seed(), SeedPurpose::PublicKeyA, prime as u32);
+        let mut a = [0u64; 1];
+        for (o, x) in out.iter_mut().zip(u_hat) {
+            expand_uniform(&mut rng, m, &mut a);
+            *o = m.add(*o, m.mul(*x, a[0]));
+        }
+        Ok(())
+    }
+
+    /// Both limbs of one prime (needs 3 x N words: `u_hat`, `c0`, `c1`).
+    pub fn encrypt_prime<T: AsRef<[u64]>>(
+        &self,
+        prime: usize,
+        table: &NttTable<T>,
+        u_hat: &mut [u64],
+        c0: &mut [u64],
+        c1: &mut [u64],
+    ) -> Result<(), Error> {
+        self.prepare_prime(prime, table, u_hat)?;
+        self.c0_limb(prime, table, u_hat, c0)?;
+        self.c1_limb(prime, table, u_hat, c1)
+    }
+
+    pub fn scale(&self) -> f64 {
+        self.msg.scale()
+    }
+    pub fn log_slots(&self) -> u32 {
+        self.msg.log_slots()
+    }
+}
+
+/// Seeded secret-key encryption of one message, one prime at a time: only c0 is computed and
+/// sent, c1 travels as `c1_seed`.
+pub struct SkStreamEncryptor<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[f64]> + AsMut<[f64]>, S: AsRef<[i8]> + AsMut<[i8]>> {
+    sk: &'a SecretKey<K>,
+    msg: &'a Plaintext<M>,
+    e: ErrorPoly<S>,
+    c1_seed: [u8; SEED_BYTES],
+    n: usize,
+}
+
+/// A secret error polynomial over caller storage, wiped on drop.
+pub struct ErrorPoly<S: AsRef<[i8]> + AsMut<[i8]>>(S);
+
+impl<S: AsRef<[i8]> + AsMut<[i8]>> Drop for ErrorPoly<S> {
+    fn drop(&mut self) {
+        self.0.as_mut().zeroize();
+    }
+}
+
+impl<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[f64]> + AsMut<[f64]>, S: AsRef<[i8]> + AsMut<[i8]>> SkStreamEncryptor<'a, K, M, S> {
+    /// Draws the c1 seed (public) and then the error (secret) from `rng`.
+    pub fn new<R: RngCore + CryptoRng>(
+        params: &Params,
+        sk: &'a SecretKey<K>,
+        msg: &'a Plaintext<M>,
+        mut e_storage: S,
+        rng: &mut R,
+    ) -> Result<Self, Error> {
+        sk.check_params(params)?;
+        let n = params.n();
+        check_len(msg.coeffs().len(), n)?;
+        check_len(e_storage.as_ref().len(), n)?;
+        let c1_seed = crate::sample::fresh_seed(rng);
+        sample_cbd(rng, e_storage.as_mut());
+        Ok(Self { sk, msg, e: ErrorPoly(e_storage), c1_seed, n })
+    }
+
+    pub fn c1_seed(&self) -> &[u8; SEED_BYTES] {
+        &self.c1_seed
+    }
+
+    /// c0 limb: NTT(e + m) - a * ŝ, using `s_hat` as N words of scratch.
+    pub fn c0_limb<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, s_hat: &mut [u64], out: &mut [u64]) -> Result<(), Error> {
+        check_len(table.n(), self.n)?;
+        check_len(out.len(), self.n)?;
+        self.sk.ntt_limb_into(table, s_hat)?;
+        let m = table.modulus();
+        message_plus_error_into(self.msg.coeffs(), self.e.0.as_ref(), m, out);
+        table.forward(out)?;
+        let mut rng = public_stream(&self.c1_seed, SeedPurpose::CiphertextA, prime as u32);
+        let mut a = [0u64; 1];
+        for (o, s) in out.iter_mut().zip(s_hat.iter()) {
+            expand_uniform(&mut rng, m, &mut a);
+            *o = m.sub(*o, m.mul(a[0], *s));
+        }
+        s_hat.zeroize();
+        Ok(())
+    }
+
+    pub fn scale(&self) -> f64 {
+        self.msg.scale()
+    }
+    pub fn log_slots(&self) -> u32 {
+        self.msg.log_slots()
+    }
+}
+
+#[cfg(feature = "alloc")]
+mod one_shot {
+    use super::*;
+    use crate::ciphertext::{Ciphertext, CiphertextMeta, SeededCiphertext};
+    use crate::rns::{RnsPoly, Representation};
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    fn check_level(params: &Params, level: usize) -> Result<(), Error> {
+        if level > params.max_level() {
+            return Err(Error::LevelOutOfRange { level, max: params.max_level() });
+        }
+        Ok(())
+    }
+
+    /// Public-key encryption at `level` (primes q_0..q_level).
+    pub fn encrypt_pk<R: RngCore + CryptoRng, T: AsRef<[u64]>, P: AsRef<[u64]>, M: AsRef<[f64]> + AsMut<[f64]>>(
+        params: &Params,
+        tables: &[NttTable<T>],
+        pk: &PublicKey<P>,
+        msg: &Plaintext<M>,
+        level: usize,
+        rng: &mut R,
+    ) -> Result<Ciphertext<Vec<u64>>, Error> {
+        check_level(params, level)?;
+        let n = params.n();
+        let noise = PkEncryptionNoise::sample_into(rng, vec![0i8; n], vec![0i8; n], vec![0i8; n])?;
+        let enc = PkStreamEncryptor::new(params, pk, msg, noise)?;
+        let mut c0 = RnsPoly::zero(n, level + 1, Representation::Ntt);
+        let mut c1 = RnsPoly::zero(n, level + 1, Representation::Ntt);
+        let mut u_hat = zeroize::Zeroizing::new(vec![0u64; n]);
+        for i in 0..=level {
+            let table = tables.get(i).ok_or(Error::PrimeOutOfRange { index: i, primes: tables.len() })?;
+            let (l0, l1) = (c0.limb_mut(i), c1.limb_mut(i));
+            match (l0, l1) {
+                (Some(l0), Some(l1)) => enc.encrypt_prime(i, table, &mut u_hat, l0, l1)?,
+                _ => return Err(Error::PrimeOutOfRange { index: i, primes: level + 1 }),
+            }
+        }
+        Ok(Ciphertext { c0, c1, meta: CiphertextMeta::new(params, level, msg.scale(), msg.log_slots()) })
+    }
+
+    /// Seeded secret-key encryption at `level`.
+    pub fn encrypt_sk_seeded<R: RngCore + CryptoRng, T: AsRef<[u64]>, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[f64]> + AsMut<[f64]>>(
+        params: &Params,
+        tables: &[NttTable<T>],
+        sk: &SecretKey<K>,
+        msg: &Plaintext<M>,
+        level: usize,
+        rng: &mut R,
+    ) -> Result<SeededCiphertext<Vec<u64>>, Error> {
+        check_level(params, level)?;
+        let n = params.n();
+        let enc = SkStreamEncryptor::new(params, sk, msg, vec![0i8; n], rng)?;
+        let mut c0 = RnsPoly::zero(n, level + 1, Representation::Ntt);
+        let mut s_hat = zeroize::Zeroizing::new(vec![0u64; n]);
+        for i in 0..=level {
+            let table = tables.get(i).ok_or(Error::PrimeOutOfRange { index: i, primes: tables.len() })?;
+            let l0 = c0.limb_mut(i).ok_or(Error::PrimeOutOfRange { index: i, primes: level + 1 })?;
+            enc.c0_limb(i, table, &mut s_hat, l0)?;
+        }
+        Ok(SeededCiphertext { c0, c1_seed: *enc.c1_seed(), meta: CiphertextMeta::new(params, level, msg.scale(), msg.log_slots()) })
+    }
+}
+
+#[cfg(feature = "alloc")]
+pub use one_shot::{encrypt_pk, encrypt_sk_seeded};

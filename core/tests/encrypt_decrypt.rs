@@ -1,0 +1,153 @@
+//! Encryption/decryption precision per preset and mode, streaming equivalence, key/params checks.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use clifhe_core::context::Context;
+use clifhe_core::decrypt::decrypt;
+use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, PkEncryptionNoise, PkStreamEncryptor, Plaintext};
+use clifhe_core::params::presets;
+use clifhe_core::wire;
+use clifhe_core::{Error, Params, PublicKey, SecretKey};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+/// Precision in bits: -log2 of the absolute error, (min over slots, mean over slots).
+fn precision_bits(got: &[f64], want: &[f64]) -> (f64, f64) {
+    let bits: Vec<f64> = got.iter().zip(want).map(|(g, w)| -((g - w).abs().max(f64::EPSILON)).log2()).collect();
+    let min = bits.iter().cloned().fold(f64::INFINITY, f64::min);
+    (min, bits.iter().sum::<f64>() / bits.len() as f64)
+}
+
+fn random_values(rng: &mut ChaCha20Rng, k: usize) -> Vec<f64> {
+    (0..k).map(|_| (rng.next_u64() as f64 / u64::MAX as f64) * 2.0 - 1.0).collect()
+}
+
+fn check_preset(lit: clifhe_core::ParamsLiteral, min_bits: f64, mean_bits: f64) {
+    let params = Params::new(lit).unwrap();
+    let ctx = Context::new(params).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(42);
+    let sk = SecretKey::generate(&params, &mut rng).unwrap();
+    let pk = PublicKey::generate(&params, ctx.q_tables(), &sk, &mut rng).unwrap();
+    for log_slots in [3, params.log_n() - 1] {
+        let values = random_values(&mut rng, 1 << log_slots);
+        let pt = Plaintext::encode_real(&params, &values, params.default_scale()).unwrap();
+        for level in [0, params.max_level()] {
+            let ct = encrypt_pk(&params, ctx.q_tables(), &pk, &pt, level, &mut rng).unwrap();
+            let got = decrypt(&ctx, &sk, &ct).unwrap().decode_real().unwrap();
+            let (min, mean) = precision_bits(&got, &values);
+            println!("{} pk  slots 2^{log_slots} level {level}: min {min:.1} mean {mean:.1} bits", params.name());
+            assert!(min >= min_bits && mean >= mean_bits, "{} pk: min {min} mean {mean}", params.name());
+
+            let sct = encrypt_sk_seeded(&params, ctx.q_tables(), &sk, &pt, level, &mut rng).unwrap();
+            let got = decrypt(&ctx, &sk, &sct.expand(&params).unwrap()).unwrap().decode_real().unwrap();
+            let (min, mean) = precision_bits(&got, &values);
+            println!("{} sk  slots 2^{log_slots} level {level}: min {min:.1} mean {mean:.1} bits", params.name());
+            assert!(min >= min_bits + 1.0 && mean >= mean_bits + 1.0, "{} sk: min {min} mean {mean}", params.name());
+        }
+    }
+}
+
+#[test]
+fn precision_leveled_n14() {
+    check_preset(presets::LEVELED_N14, 19.0, 22.0);
+}
+
+#[test]
+fn precision_device_n12() {
+    check_preset(presets::DEVICE_N12, 20.0, 23.0);
+}
+
+#[test]
+fn precision_private_n15() {
+    // Scale 2^55: the same absolute noise is 15 bits smaller relative to the message.
+    check_preset(presets::PRIVATE_N15, 33.0, 36.0);
+}
+
+#[test]
+fn precision_test_presets() {
+    check_preset(presets::INSECURE_TEST_N10, 22.0, 25.0);
+    check_preset(presets::INSECURE_TEST_N12, 21.0, 24.0);
+}
+
+#[test]
+fn streamed_encryption_is_byte_identical_to_one_shot() {
+    let params = Params::new(presets::LEVELED_N14).unwrap();
+    let ctx = Context::new(params).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let sk = SecretKey::generate(&params, &mut rng).unwrap();
+    let pk = PublicKey::generate(&params, ctx.q_tables(), &sk, &mut rng).unwrap();
+    let values = random_values(&mut rng, 8);
+    let pt = Plaintext::encode_real(&params, &values, params.default_scale()).unwrap();
+    let level = params.max_level();
+
+    let one_shot = encrypt_pk(&params, ctx.q_tables(), &pk, &pt, level, &mut ChaCha20Rng::seed_from_u64(99)).unwrap();
+    let one_shot_bytes = wire::ciphertext_to_bytes(&params, &one_shot).unwrap();
+
+    // The device way: O(N) buffers, each prime packed and emitted as soon as it is ready.
+    let n = params.n();
+    let mut stream_rng = ChaCha20Rng::seed_from_u64(99);
+    let noise = PkEncryptionNoise::sample_into(&mut stream_rng, vec![0i8; n], vec![0i8; n], vec![0i8; n]).unwrap();
+    let enc = PkStreamEncryptor::new(&params, &pk, &pt, noise).unwrap();
+    let (mut u_hat, mut limb) = (vec![0u64; n], vec![0u64; n]);
+    let body = wire::body_bytes(&params, level, 2);
+    let header = wire::Header {
+        params_id: params.id(),
+        kind: wire::Kind::Ciphertext,
+        insecure: false,
+        level: level as u16,
+        log_slots: 3,
+        scale: params.default_scale(),
+        body_len: body as u64,
+    };
+    let mut streamed = header.to_bytes().to_vec();
+    for (i, table) in ctx.q_tables().iter().enumerate() {
+        let bits = 64 - params.q()[i].leading_zeros();
+        let mut packed = vec![0u8; wire::limb_bytes(n, bits)];
+        enc.prepare_prime(i, table, &mut u_hat).unwrap();
+        enc.c0_limb(i, table, &u_hat, &mut limb).unwrap();
+        wire::pack_limb(&limb, bits, &mut packed).unwrap();
+        streamed.extend_from_slice(&packed);
+        enc.c1_limb(i, table, &u_hat, &mut limb).unwrap();
+        wire::pack_limb(&limb, bits, &mut packed).unwrap();
+        streamed.extend_from_slice(&packed);
+    }
+    assert_eq!(streamed, one_shot_bytes);
+    let back = wire::ciphertext_from_bytes(&params, &streamed).unwrap();
+    let got = decrypt(&ctx, &sk, &back).unwrap().decode_real().unwrap();
+    assert!(precision_bits(&got, &values).0 > 19.0);
+}
+
+#[test]
+fn mismatches_are_typed_errors() {
+    let p14 = Params::new(presets::LEVELED_N14).unwrap();
+    let p12 = Params::new(presets::DEVICE_N12).unwrap();
+    let ctx14 = Context::new(p14).unwrap();
+    let ctx12 = Context::new(p12).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let sk14 = SecretKey::generate(&p14, &mut rng).unwrap();
+    let sk12 = SecretKey::generate(&p12, &mut rng).unwrap();
+    let pk12 = PublicKey::generate(&p12, ctx12.q_tables(), &sk12, &mut rng).unwrap();
+    // A key for another parameter set.
+    assert!(matches!(PublicKey::generate(&p14, ctx14.q_tables(), &sk12, &mut rng), Err(Error::ParamsMismatch { .. })));
+    let pt = Plaintext::encode_real(&p12, &[0.5; 8], p12.default_scale()).unwrap();
+    let ct = encrypt_pk(&p12, ctx12.q_tables(), &pk12, &pt, 1, &mut rng).unwrap();
+    assert!(matches!(decrypt(&ctx14, &sk14, &ct), Err(Error::ParamsMismatch { .. })));
+    assert!(matches!(decrypt(&ctx12, &sk14, &ct), Err(Error::ParamsMismatch { .. })));
+    // Level past the chain.
+    assert!(matches!(encrypt_pk(&p12, ctx12.q_tables(), &pk12, &pt, 2, &mut rng), Err(Error::LevelOutOfRange { .. })));
+    // Wrong-size plaintext buffer.
+    let bad = Plaintext::from_coeffs(vec![0.0; 16], 2f64.powi(40), 3).unwrap();
+    assert!(matches!(encrypt_pk(&p12, ctx12.q_tables(), &pk12, &bad, 0, &mut rng), Err(Error::BufferLength { .. })));
+    assert!(Plaintext::from_coeffs(vec![f64::NAN; 4096], 2f64.powi(40), 3).is_err());
+}
+
+#[test]
+fn secret_key_round_trips_only_through_its_seed() {
+    let params = Params::new(presets::DEVICE_N12).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    let sk = SecretKey::generate(&params, &mut rng).unwrap();
+    let bytes = wire::export_secret_key(&params, &sk).unwrap();
+    assert_eq!(bytes.len(), wire::HEADER_BYTES + 32);
+    let back = wire::import_secret_key(&params, &bytes).unwrap();
+    assert_eq!(back.coeffs(), sk.coeffs());
+    assert!(format!("{sk:?}").find("coeffs").is_none());
+}
