@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every clifhe test on a fresh machine, installing what is missing:
+#   - the thumbv7em-none-eabihf target (rustup) for the no_std core and the firmware,
+#   - qemu-system-arm (apt-get) and the instruction-count plugin for on-target tests
+#     (scripts/device-tests.sh).
+# Exit status is non-zero if anything fails. `.ci/run` calls exactly this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+if ! rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
+  step "installing the thumbv7em-none-eabihf target"
+  rustup target add thumbv7em-none-eabihf
+fi
+
+step "no_std core builds for Cortex-M4F (no allocator, no default features)"
+cargo build --quiet -p clifhe-core --target thumbv7em-none-eabihf --no-default-features
+
+step "lints (clippy, warnings are errors)"
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+
+step "host tests (all workspace crates; real presets run optimised, see [profile.test])"
+cargo test --workspace --all-targets
+
+if [ -x scripts/device-tests.sh ]; then
+  step "firmware tests under QEMU"
+  scripts/device-tests.sh
+fi
