@@ -1,1 +1,17 @@
-//! Host-side evaluation on top of clifhe-core.
+//! clifhe-std: host-side CKKS evaluation on top of clifhe-core's types and algorithms.
+//!
+//! Layers (DESIGN section 3): `keyswitch` -> `evaluator` -> (linalg -> bootstrap) -> `ga`
+//! -> (gnn -> privacy). Everything here reuses core's `RnsPoly`, NTT tables, encoder and
+//! `Ciphertext`; there is no second implementation of any of them.
+
+pub mod context;
+pub mod error;
+pub mod evaluator;
+pub mod keys;
+pub mod keyswitch;
+
+pub use context::EvalContext;
+pub use error::EvalError;
+pub use evaluator::{Ciphertext3, Evaluator, PlaintextRns};
+pub use keys::{GaloisKeys, RelinearizationKey};
+pub use keyswitch::SwitchingKey;

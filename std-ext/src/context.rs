@@ -1,0 +1,104 @@
+//! Evaluation context: core's [`Context`] plus everything key switching and automorphisms
+//! precompute. Immutable after construction and shared by reference (`Send + Sync`).
+
+use crate::error::EvalError;
+use crate::keyswitch::LevelPrecomp;
+use clifhe_core::arith::Modulus;
+use clifhe_core::context::Context;
+use clifhe_core::ntt::{bit_reverse, NttTableOwned};
+use clifhe_core::{Params, SecretKey};
+use zeroize::Zeroizing;
+
+#[derive(Debug)]
+pub struct EvalContext {
+    core: Context,
+    qp_moduli: Vec<Modulus>,
+    levels: Vec<LevelPrecomp>,
+    digits: usize,
+}
+
+impl EvalContext {
+    pub fn new(params: Params) -> Result<Self, EvalError> {
+        let core = Context::new(params)?;
+        let qp_moduli: Vec<Modulus> = core.q_moduli().iter().chain(core.p_moduli()).copied().collect();
+        let levels = if params.p().is_empty() {
+            Vec::new()
+        } else {
+            (0..params.q().len()).map(|l| LevelPrecomp::new(core.q_moduli(), core.p_moduli(), l)).collect()
+        };
+        let digits = params.q().len().div_ceil(params.p().len().max(1));
+        Ok(Self { core, qp_moduli, levels, digits })
+    }
+
+    pub fn core(&self) -> &Context {
+        &self.core
+    }
+    pub fn params(&self) -> &Params {
+        self.core.params()
+    }
+    pub fn n(&self) -> usize {
+        self.core.n()
+    }
+    pub fn max_level(&self) -> usize {
+        self.params().max_level()
+    }
+    /// Number of key-switching digits (ceil(|Q| / |P|)).
+    pub fn digits(&self) -> usize {
+        self.digits
+    }
+    pub fn q_moduli(&self) -> &[Modulus] {
+        self.core.q_moduli()
+    }
+    pub fn q_tables(&self) -> &[NttTableOwned] {
+        self.core.q_tables()
+    }
+    pub fn p_tables(&self) -> &[NttTableOwned] {
+        self.core.p_tables()
+    }
+    /// q_0..q_L, p_0..p_{k-1}.
+    pub fn qp_moduli(&self) -> &[Modulus] {
+        &self.qp_moduli
+    }
+    /// Tables in the same order as [`EvalContext::qp_moduli`].
+    pub fn qp_tables(&self) -> Vec<&NttTableOwned> {
+        self.q_tables().iter().chain(self.p_tables()).collect()
+    }
+
+    pub(crate) fn level_precomp(&self, level: usize) -> Result<&LevelPrecomp, EvalError> {
+        if self.params().p().is_empty() {
+            return Err(EvalError::NoSpecialPrimes);
+        }
+        self.levels.get(level).ok_or(EvalError::OutOfLevels)
+    }
+
+    /// s in NTT form over every prime of Q*P (limb-major), wiped on drop.
+    pub(crate) fn secret_ntt_qp<K: AsRef<[i8]> + AsMut<[i8]>>(&self, sk: &SecretKey<K>) -> Result<Zeroizing<Vec<u64>>, EvalError> {
+        let n = self.n();
+        let mut out = Zeroizing::new(vec![0u64; n * self.qp_moduli.len()]);
+        for (t, table) in self.qp_tables().into_iter().enumerate() {
+            sk.ntt_limb_into(table, &mut out[t * n..(t + 1) * n])?;
+        }
+        Ok(out)
+    }
+
+    /// The NTT-slot permutation of the automorphism X -> X^g: with our forward NTT, slot
+    /// bitrev(k) holds a(psi^(2k+1)), so sigma_g(a) at that slot is a(psi^(g(2k+1))):
+    /// out[bitrev(k)] = in[bitrev(k')] with 2k'+1 = g(2k+1) mod 2N.
+    pub fn galois_permutation(&self, g: usize) -> Result<Vec<u32>, EvalError> {
+        let n = self.n();
+        if g % 2 == 0 || g >= 2 * n {
+            return Err(EvalError::Invalid("Galois element must be odd and below 2N"));
+        }
+        let log_n = n.trailing_zeros();
+        let mask = 2 * n - 1;
+        Ok((0..n)
+            .map(|k| {
+                let kk = ((g * (2 * k + 1)) & mask) >> 1;
+                (bit_reverse(k, log_n), bit_reverse(kk, log_n) as u32)
+            })
+            .fold(vec![0u32; n], |mut perm, (i, j)| {
+                perm[i] = j;
+                perm
+            }))
+    }
+}

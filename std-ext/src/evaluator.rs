@@ -1,0 +1,452 @@
+//! The CKKS evaluator: arithmetic on ciphertexts with explicit level and scale bookkeeping.
+//!
+//! Rescaling policy (one rule, everywhere): multiplications never rescale implicitly; the
+//! caller rescales once per multiplicative layer (`rescale`). Plaintext constants meant to
+//! leave the scale unchanged are encoded at the scale of the prime that the next rescale
+//! divides out (q_l), so `mul_const` followed by `rescale` restores the input scale exactly
+//! (Lattigo's convention). Binary operations require equal parameter sets, levels, slot counts
+//! and scales (relative difference below 2^-30); anything else is an error, never an implicit
+//! conversion. `drop_to_level` and `mul_const_to_scale` are the explicit tools for aligning.
+//!
+//! All methods take `&self`; an `Evaluator` holds no mutable state and is `Send + Sync`.
+
+use crate::context::EvalContext;
+use crate::error::EvalError;
+use crate::keys::{conjugation_galois_element, rotation_galois_element, GaloisKeys, RelinearizationKey};
+use crate::keyswitch::SwitchingKey;
+use clifhe_core::ciphertext::{Ciphertext, CiphertextMeta, CiphertextOwned};
+use clifhe_core::encode::Complex;
+use clifhe_core::rns::{RnsPoly, RnsPolyOwned, Representation};
+use rayon::prelude::*;
+
+/// A degree-2 ciphertext (c0, c1, c2) from a tensor product, decrypting as c0 + c1 s + c2 s^2.
+/// Several can be summed before one relinearization (lazy relinearization).
+#[derive(Clone, Debug)]
+pub struct Ciphertext3 {
+    pub c0: RnsPolyOwned,
+    pub c1: RnsPolyOwned,
+    pub c2: RnsPolyOwned,
+    pub meta: CiphertextMeta,
+}
+
+/// A plaintext polynomial in RNS/NTT form, ready to multiply ciphertexts at its level.
+#[derive(Clone, Debug)]
+pub struct PlaintextRns {
+    pub poly: RnsPolyOwned,
+    pub scale: f64,
+    pub log_slots: u32,
+}
+
+const SCALE_TOLERANCE: f64 = 1.0 / (1u64 << 30) as f64;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Evaluator<'a> {
+    ectx: &'a EvalContext,
+}
+
+fn scales_match(a: f64, b: f64) -> bool {
+    ((a - b) / a).abs() < SCALE_TOLERANCE
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(ectx: &'a EvalContext) -> Self {
+        Self { ectx }
+    }
+    pub fn context(&self) -> &'a EvalContext {
+        self.ectx
+    }
+
+    fn check_ct<S: AsRef<[u64]>>(&self, ct: &Ciphertext<S>) -> Result<(), EvalError> {
+        let p = self.ectx.params();
+        if ct.meta.params_id != p.id() {
+            return Err(EvalError::ParamsMismatch);
+        }
+        let limbs = ct.meta.level + 1;
+        if ct.meta.level > p.max_level() || ct.c0.limbs() != limbs || ct.c1.limbs() != limbs || ct.c0.n() != p.n() || ct.c1.n() != p.n() {
+            return Err(EvalError::Invalid("ciphertext shape does not match its level"));
+        }
+        if ct.c0.representation() != Representation::Ntt || ct.c1.representation() != Representation::Ntt {
+            return Err(EvalError::Representation);
+        }
+        Ok(())
+    }
+
+    fn check_pair(&self, a: &CiphertextMeta, b: &CiphertextMeta) -> Result<(), EvalError> {
+        if a.params_id != b.params_id {
+            return Err(EvalError::ParamsMismatch);
+        }
+        if a.level != b.level {
+            return Err(EvalError::LevelMismatch { left: a.level, right: b.level });
+        }
+        if a.log_slots != b.log_slots {
+            return Err(EvalError::SlotsMismatch);
+        }
+        if !scales_match(a.scale, b.scale) {
+            return Err(EvalError::ScaleMismatch { left: a.scale, right: b.scale });
+        }
+        Ok(())
+    }
+
+    fn moduli(&self, level: usize) -> &[clifhe_core::arith::Modulus] {
+        &self.ectx.q_moduli()[..=level]
+    }
+
+    // ---- additive operations -------------------------------------------------------------
+
+    pub fn add(&self, a: &CiphertextOwned, b: &CiphertextOwned) -> Result<CiphertextOwned, EvalError> {
+        let mut out = a.clone();
+        self.add_assign(&mut out, b)?;
+        Ok(out)
+    }
+
+    pub fn add_assign(&self, a: &mut CiphertextOwned, b: &CiphertextOwned) -> Result<(), EvalError> {
+        self.check_ct(a)?;
+        self.check_ct(b)?;
+        self.check_pair(&a.meta, &b.meta)?;
+        let m = self.moduli(a.meta.level);
+        a.c0.add_assign(&b.c0, m)?;
+        a.c1.add_assign(&b.c1, m)?;
+        Ok(())
+    }
+
+    pub fn sub(&self, a: &CiphertextOwned, b: &CiphertextOwned) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        self.check_ct(b)?;
+        self.check_pair(&a.meta, &b.meta)?;
+        let mut out = a.clone();
+        let m = self.moduli(a.meta.level);
+        out.c0.sub_assign(&b.c0, m)?;
+        out.c1.sub_assign(&b.c1, m)?;
+        Ok(out)
+    }
+
+    pub fn neg(&self, a: &CiphertextOwned) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        let mut out = a.clone();
+        let m = self.moduli(a.meta.level);
+        out.c0.neg_assign(m)?;
+        out.c1.neg_assign(m)?;
+        Ok(out)
+    }
+
+    /// Adds the constant `c` to every slot (a constant polynomial is constant in NTT form too).
+    pub fn add_const(&self, a: &CiphertextOwned, c: Complex) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        let mut out = a.clone();
+        let n = self.ectx.n();
+        // A constant polynomial is c.re in every slot; X^(N/2) evaluates to i at every slot
+        // root zeta^(5^j) (5^j = 1 mod 4), so c.im * X^(N/2) adds i * c.im everywhere.
+        let re = libm::round(c.re * a.meta.scale);
+        let im = libm::round(c.im * a.meta.scale);
+        if !(re.abs() < 9.0e18 && im.abs() < 9.0e18) {
+            return Err(EvalError::Invalid("constant too large for the scale"));
+        }
+        let level = a.meta.level;
+        for i in 0..=level {
+            let m = &self.ectx.q_moduli()[i];
+            let limb = out.c0.limb_mut(i).ok_or(EvalError::OutOfLevels)?;
+            let mut poly = vec![0u64; n];
+            poly[0] = m.reduce_i64(re as i64);
+            poly[n / 2] = m.reduce_i64(im as i64);
+            self.ectx.q_tables()[i].forward(&mut poly).map_err(|_| EvalError::Representation)?;
+            for (x, y) in limb.iter_mut().zip(&poly) {
+                *x = m.add(*x, *y);
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- plaintext multiplication ---------------------------------------------------------
+
+    /// Multiplies by a small integer without consuming a level.
+    pub fn mul_integer(&self, a: &CiphertextOwned, k: i64) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        let mut out = a.clone();
+        for (i, m) in self.moduli(a.meta.level).iter().enumerate() {
+            let kk = m.reduce_i64(k);
+            let ks = m.shoup(kk);
+            for p in [&mut out.c0, &mut out.c1] {
+                if let Some(l) = p.limb_mut(i) {
+                    l.iter_mut().for_each(|x| *x = m.mul_shoup(*x, kk, ks));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Multiplies every slot by the real constant `c` encoded at `const_scale`; the result's
+    /// scale is `scale * const_scale` and no rescale happens.
+    pub fn mul_const_lazy(&self, a: &CiphertextOwned, c: f64, const_scale: f64) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        let v = libm::round(c * const_scale);
+        if !(v.is_finite() && v.abs() < 9.0e18) {
+            return Err(EvalError::Invalid("constant too large for its scale"));
+        }
+        let mut out = a.clone();
+        for (i, m) in self.moduli(a.meta.level).iter().enumerate() {
+            let kk = m.reduce_i64(v as i64);
+            let ks = m.shoup(kk);
+            for p in [&mut out.c0, &mut out.c1] {
+                if let Some(l) = p.limb_mut(i) {
+                    l.iter_mut().for_each(|x| *x = m.mul_shoup(*x, kk, ks));
+                }
+            }
+        }
+        out.meta.scale *= const_scale;
+        Ok(out)
+    }
+
+    /// c * a, then rescale: consumes one level and keeps the scale exactly (the constant is
+    /// encoded at q_l, the prime the rescale divides by).
+    pub fn mul_const(&self, a: &CiphertextOwned, c: f64) -> Result<CiphertextOwned, EvalError> {
+        let ql = self.top_prime(a.meta.level)?;
+        let t = self.mul_const_lazy(a, c, ql)?;
+        self.rescale(&t)
+    }
+
+    /// c * a rescaled to exactly `target_scale` (the constant absorbs the ratio), e.g. to align
+    /// the scales of two branches before adding them.
+    pub fn mul_const_to_scale(&self, a: &CiphertextOwned, c: f64, target_scale: f64) -> Result<CiphertextOwned, EvalError> {
+        let ql = self.top_prime(a.meta.level)?;
+        let const_scale = target_scale * ql / a.meta.scale;
+        let mut t = self.mul_const_lazy(a, c, const_scale)?;
+        t.meta.scale = a.meta.scale * const_scale;
+        let mut r = self.rescale(&t)?;
+        r.meta.scale = target_scale;
+        Ok(r)
+    }
+
+    fn top_prime(&self, level: usize) -> Result<f64, EvalError> {
+        if level == 0 {
+            return Err(EvalError::OutOfLevels);
+        }
+        Ok(self.ectx.params().q()[level] as f64)
+    }
+
+    /// Encodes slot values as an NTT-form plaintext at `level` and `scale`.
+    pub fn encode(&self, values: &[Complex], level: usize, scale: f64) -> Result<PlaintextRns, EvalError> {
+        let n = self.ectx.n();
+        if level > self.ectx.max_level() {
+            return Err(EvalError::OutOfLevels);
+        }
+        let mut coeffs = vec![0f64; n];
+        let mut scratch = vec![Complex::default(); clifhe_core::encode::encode_scratch_len(values.len())];
+        clifhe_core::encode::encode(values, n, scale, &mut coeffs, &mut scratch)
+            .map_err(|_| EvalError::Invalid("values cannot be encoded (slot count or magnitude)"))?;
+        let mut poly = RnsPoly::zero(n, level + 1, Representation::Coefficient);
+        poly.as_mut_slice().par_chunks_mut(n).enumerate().for_each(|(i, l)| {
+            let m = &self.ectx.q_moduli()[i];
+            for (o, c) in l.iter_mut().zip(&coeffs) {
+                *o = m.reduce_f64_integer(*c);
+            }
+        });
+        poly.ntt(self.ectx.q_tables())?;
+        Ok(PlaintextRns { poly, scale, log_slots: values.len().trailing_zeros() })
+    }
+
+    /// Real-valued [`Evaluator::encode`].
+    pub fn encode_real(&self, values: &[f64], level: usize, scale: f64) -> Result<PlaintextRns, EvalError> {
+        let c: Vec<Complex> = values.iter().map(|&v| Complex::from_real(v)).collect();
+        self.encode(&c, level, scale)
+    }
+
+    /// ct * pt (point-wise in NTT form); scale multiplies, no rescale.
+    pub fn mul_plain(&self, a: &CiphertextOwned, pt: &PlaintextRns) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        if pt.poly.limbs() < a.meta.level + 1 {
+            return Err(EvalError::LevelMismatch { left: a.meta.level, right: pt.poly.limbs() - 1 });
+        }
+        if pt.log_slots != a.meta.log_slots {
+            return Err(EvalError::SlotsMismatch);
+        }
+        let mut out = a.clone();
+        let m = self.moduli(a.meta.level);
+        out.c0.mul_assign(&pt.poly, m)?;
+        out.c1.mul_assign(&pt.poly, m)?;
+        out.meta.scale *= pt.scale;
+        Ok(out)
+    }
+
+    // ---- ciphertext multiplication --------------------------------------------------------
+
+    /// Tensor product (c0, c1, c2) of two ciphertexts at the same level; no relinearization.
+    pub fn tensor(&self, a: &CiphertextOwned, b: &CiphertextOwned) -> Result<Ciphertext3, EvalError> {
+        self.check_ct(a)?;
+        self.check_ct(b)?;
+        if a.meta.params_id != b.meta.params_id {
+            return Err(EvalError::ParamsMismatch);
+        }
+        if a.meta.level != b.meta.level {
+            return Err(EvalError::LevelMismatch { left: a.meta.level, right: b.meta.level });
+        }
+        if a.meta.log_slots != b.meta.log_slots {
+            return Err(EvalError::SlotsMismatch);
+        }
+        let n = self.ectx.n();
+        let limbs = a.meta.level + 1;
+        let mut c0 = RnsPoly::zero(n, limbs, Representation::Ntt);
+        let mut c1 = RnsPoly::zero(n, limbs, Representation::Ntt);
+        let mut c2 = RnsPoly::zero(n, limbs, Representation::Ntt);
+        let (a0, a1, b0, b1) = (a.c0.as_slice(), a.c1.as_slice(), b.c0.as_slice(), b.c1.as_slice());
+        c0.as_mut_slice()
+            .par_chunks_mut(n)
+            .zip(c1.as_mut_slice().par_chunks_mut(n))
+            .zip(c2.as_mut_slice().par_chunks_mut(n))
+            .enumerate()
+            .for_each(|(i, ((o0, o1), o2))| {
+                let m = &self.ectx.q_moduli()[i];
+                let r = i * n..(i + 1) * n;
+                let (x0, x1, y0, y1) = (&a0[r.clone()], &a1[r.clone()], &b0[r.clone()], &b1[r]);
+                for j in 0..n {
+                    o0[j] = m.mul(x0[j], y0[j]);
+                    o1[j] = m.reduce_u128(x0[j] as u128 * y1[j] as u128 + x1[j] as u128 * y0[j] as u128);
+                    o2[j] = m.mul(x1[j], y1[j]);
+                }
+            });
+        let meta = CiphertextMeta { scale: a.meta.scale * b.meta.scale, ..a.meta };
+        Ok(Ciphertext3 { c0, c1, c2, meta })
+    }
+
+    /// a += b for degree-2 ciphertexts (lazy relinearization accumulates these).
+    pub fn add_assign3(&self, a: &mut Ciphertext3, b: &Ciphertext3) -> Result<(), EvalError> {
+        self.check_pair(&a.meta, &b.meta)?;
+        let m = self.moduli(a.meta.level);
+        a.c0.add_assign(&b.c0, m)?;
+        a.c1.add_assign(&b.c1, m)?;
+        a.c2.add_assign(&b.c2, m)?;
+        Ok(())
+    }
+
+    /// Switches c2 s^2 back to a key of s.
+    pub fn relinearize(&self, t: &Ciphertext3, rlk: &RelinearizationKey) -> Result<CiphertextOwned, EvalError> {
+        let (d0, d1) = self.ectx.key_switch(&t.c2, &rlk.0)?;
+        let m = self.moduli(t.meta.level);
+        let mut c0 = t.c0.clone();
+        let mut c1 = t.c1.clone();
+        c0.add_assign(&d0, m)?;
+        c1.add_assign(&d1, m)?;
+        Ok(Ciphertext { c0, c1, meta: t.meta })
+    }
+
+    /// a * b with relinearization, not rescaled.
+    pub fn mul_relin(&self, a: &CiphertextOwned, b: &CiphertextOwned, rlk: &RelinearizationKey) -> Result<CiphertextOwned, EvalError> {
+        let t = self.tensor(a, b)?;
+        self.relinearize(&t, rlk)
+    }
+
+    // ---- rescaling and levels -------------------------------------------------------------
+
+    /// Divides by the top prime q_l (rounding), dropping one level: scale /= q_l.
+    pub fn rescale(&self, a: &CiphertextOwned) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        let level = a.meta.level;
+        if level == 0 {
+            return Err(EvalError::OutOfLevels);
+        }
+        let c0 = self.rescale_poly(&a.c0, level)?;
+        let c1 = self.rescale_poly(&a.c1, level)?;
+        let ql = self.ectx.params().q()[level] as f64;
+        Ok(Ciphertext { c0, c1, meta: CiphertextMeta { level: level - 1, scale: a.meta.scale / ql, ..a.meta } })
+    }
+
+    fn rescale_poly(&self, p: &RnsPolyOwned, level: usize) -> Result<RnsPolyOwned, EvalError> {
+        let n = self.ectx.n();
+        let top = &self.ectx.q_moduli()[level];
+        let mut last = p.limb(level).ok_or(EvalError::OutOfLevels)?.to_vec();
+        self.ectx.q_tables()[level].inverse(&mut last).map_err(|_| EvalError::Representation)?;
+        // Centred lift of the top residue so the division rounds to nearest.
+        let centred: Vec<i64> = last.iter().map(|&x| top.center(x)).collect();
+        let mut out = RnsPoly::zero(n, level, Representation::Ntt);
+        let src = p.as_slice();
+        out.as_mut_slice().par_chunks_mut(n).enumerate().try_for_each(|(i, o)| {
+            let m = &self.ectx.q_moduli()[i];
+            for (x, c) in o.iter_mut().zip(&centred) {
+                *x = m.reduce_i64(*c);
+            }
+            self.ectx.q_tables()[i].forward(o).map_err(|_| EvalError::Representation)?;
+            let inv = m.inv(m.reduce(top.value()));
+            let inv_s = m.shoup(inv);
+            for (x, s) in o.iter_mut().zip(&src[i * n..(i + 1) * n]) {
+                *x = m.mul_shoup(m.sub(*s, *x), inv, inv_s);
+            }
+            Ok::<(), EvalError>(())
+        })?;
+        Ok(out)
+    }
+
+    /// Drops primes above `level` (no change of scale).
+    pub fn drop_to_level(&self, a: &CiphertextOwned, level: usize) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        if level > a.meta.level {
+            return Err(EvalError::LevelMismatch { left: a.meta.level, right: level });
+        }
+        let mut out = a.clone();
+        out.c0.truncate_limbs(level + 1)?;
+        out.c1.truncate_limbs(level + 1)?;
+        out.meta.level = level;
+        Ok(out)
+    }
+
+    // ---- automorphisms --------------------------------------------------------------------
+
+    fn permute(poly: &RnsPolyOwned, perm: &[u32]) -> RnsPolyOwned {
+        let n = poly.n();
+        let mut out = poly.clone();
+        out.as_mut_slice().par_chunks_mut(n).zip(poly.as_slice().par_chunks(n)).for_each(|(o, s)| {
+            for (x, p) in o.iter_mut().zip(perm) {
+                *x = s[*p as usize];
+            }
+        });
+        out
+    }
+
+    /// Applies X -> X^g and switches back to s with `key` (from sigma_g(s) to s).
+    pub fn apply_galois(&self, a: &CiphertextOwned, g: usize, key: &SwitchingKey) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        let perm = self.ectx.galois_permutation(g)?;
+        let dec = self.ectx.decompose(&a.c1)?;
+        let (d0, d1) = self.ectx.key_switch_decomposed(&dec, key, Some(&perm))?;
+        let mut c0 = Self::permute(&a.c0, &perm);
+        c0.add_assign(&d0, self.moduli(a.meta.level))?;
+        Ok(Ciphertext { c0, c1: d1, meta: a.meta })
+    }
+
+    /// Rotates the slots left by `steps` (negative: right).
+    pub fn rotate(&self, a: &CiphertextOwned, steps: i64, keys: &GaloisKeys) -> Result<CiphertextOwned, EvalError> {
+        let g = rotation_galois_element(steps, self.ectx.n())?;
+        if g == 1 {
+            return Ok(a.clone());
+        }
+        self.apply_galois(a, g, keys.get(g)?)
+    }
+
+    /// Complex conjugation of every slot.
+    pub fn conjugate(&self, a: &CiphertextOwned, keys: &GaloisKeys) -> Result<CiphertextOwned, EvalError> {
+        let g = conjugation_galois_element(self.ectx.n());
+        self.apply_galois(a, g, keys.get(g)?)
+    }
+
+    /// Several rotations of one ciphertext sharing one decomposition of c1 (hoisting).
+    pub fn rotate_hoisted(&self, a: &CiphertextOwned, steps: &[i64], keys: &GaloisKeys) -> Result<Vec<CiphertextOwned>, EvalError> {
+        self.check_ct(a)?;
+        let n = self.ectx.n();
+        let gs = steps.iter().map(|&s| rotation_galois_element(s, n)).collect::<Result<Vec<_>, _>>()?;
+        // Check every key first: fail before doing any work.
+        for &g in gs.iter().filter(|&&g| g != 1) {
+            keys.get(g)?;
+        }
+        let dec = self.ectx.decompose(&a.c1)?;
+        gs.iter()
+            .map(|&g| {
+                if g == 1 {
+                    return Ok(a.clone());
+                }
+                let perm = self.ectx.galois_permutation(g)?;
+                let (d0, d1) = self.ectx.key_switch_decomposed(&dec, keys.get(g)?, Some(&perm))?;
+                let mut c0 = Self::permute(&a.c0, &perm);
+                c0.add_assign(&d0, self.moduli(a.meta.level))?;
+                Ok(Ciphertext { c0, c1: d1, meta: a.meta })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,165 @@
+//! Evaluator operations against f64 references: precision statistics per operation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use clifhe_core::ciphertext::CiphertextOwned;
+use clifhe_core::decrypt::decrypt;
+use clifhe_core::encode::Complex;
+use clifhe_core::encrypt::{encrypt_pk, Plaintext};
+use clifhe_core::params::presets;
+use clifhe_core::{Params, ParamsLiteral, PublicKey, SecretKey};
+use clifhe_std::{EvalContext, EvalError, Evaluator, GaloisKeys, RelinearizationKey};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+struct Setup {
+    ectx: EvalContext,
+    sk: SecretKey<Vec<i8>>,
+    pk: PublicKey<Vec<u64>>,
+    rng: ChaCha20Rng,
+}
+
+fn setup(lit: ParamsLiteral) -> Setup {
+    let params = Params::new(lit).unwrap();
+    let ectx = EvalContext::new(params).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let sk = SecretKey::generate(&params, &mut rng).unwrap();
+    let pk = PublicKey::generate(&params, ectx.q_tables(), &sk, &mut rng).unwrap();
+    Setup { ectx, sk, pk, rng }
+}
+
+impl Setup {
+    fn values(&mut self, slots: usize) -> Vec<Complex> {
+        (0..slots)
+            .map(|_| {
+                let re = self.rng.next_u64() as f64 / u64::MAX as f64 * 2.0 - 1.0;
+                let im = self.rng.next_u64() as f64 / u64::MAX as f64 * 2.0 - 1.0;
+                Complex::new(re, im)
+            })
+            .collect()
+    }
+    fn encrypt(&mut self, v: &[Complex]) -> CiphertextOwned {
+        let p = *self.ectx.params();
+        let pt = Plaintext::encode(&p, v, p.default_scale()).unwrap();
+        encrypt_pk(&p, self.ectx.q_tables(), &self.pk, &pt, p.max_level(), &mut self.rng).unwrap()
+    }
+    fn decrypt(&self, ct: &CiphertextOwned) -> Vec<Complex> {
+        decrypt(self.ectx.core(), &self.sk, ct).unwrap().decode().unwrap()
+    }
+}
+
+/// (min, mean) of -log2 |got - want| over slots.
+fn precision(got: &[Complex], want: &[Complex]) -> (f64, f64) {
+    let bits: Vec<f64> = got.iter().zip(want).map(|(g, w)| -((*g - *w).abs().max(f64::EPSILON)).log2()).collect();
+    (bits.iter().cloned().fold(f64::INFINITY, f64::min), bits.iter().sum::<f64>() / bits.len() as f64)
+}
+
+fn assert_precise(tag: &str, got: &[Complex], want: &[Complex], min_bits: f64) {
+    let (min, mean) = precision(got, want);
+    println!("{tag}: min {min:.1} bits, mean {mean:.1} bits");
+    assert!(min >= min_bits, "{tag}: min {min:.1} < {min_bits}");
+}
+
+fn exercise(lit: ParamsLiteral, min_bits: f64) {
+    let mut s = setup(lit);
+    let n = s.ectx.n();
+    let slots = n / 2;
+    let (a, b) = (s.values(slots), s.values(slots));
+    let (ca, cb) = (s.encrypt(&a), s.encrypt(&b));
+    let ev = Evaluator::new(&s.ectx);
+    let rlk = RelinearizationKey::generate(&s.ectx, &s.sk, &mut s.rng).unwrap();
+    let steps = [1i64, 5, -3, 64];
+    let gks = GaloisKeys::for_rotations(&s.ectx, &s.sk, &steps, true, &mut s.rng).unwrap();
+
+    let sum = ev.add(&ca, &cb).unwrap();
+    let want: Vec<Complex> = a.iter().zip(&b).map(|(x, y)| *x + *y).collect();
+    assert_precise("add", &s.decrypt(&sum), &want, min_bits);
+
+    let prod = ev.rescale(&ev.mul_relin(&ca, &cb, &rlk).unwrap()).unwrap();
+    assert_eq!(prod.meta.level, s.ectx.max_level() - 1);
+    let want: Vec<Complex> = a.iter().zip(&b).map(|(x, y)| *x * *y).collect();
+    assert_precise("mul+relin+rescale", &s.decrypt(&prod), &want, min_bits - 1.0);
+
+    // Lazy relinearization: a*b + b*a summed before one relinearization.
+    let mut t = ev.tensor(&ca, &cb).unwrap();
+    ev.add_assign3(&mut t, &ev.tensor(&cb, &ca).unwrap()).unwrap();
+    let lazy = ev.rescale(&ev.relinearize(&t, &rlk).unwrap()).unwrap();
+    let want2: Vec<Complex> = want.iter().map(|x| *x * 2.0).collect();
+    assert_precise("lazy relin", &s.decrypt(&lazy), &want2, min_bits - 2.0);
+
+    let cm = ev.mul_const(&ca, -0.75).unwrap();
+    assert!((cm.meta.scale - ca.meta.scale).abs() / ca.meta.scale < 1e-12, "mul_const keeps the scale");
+    let want: Vec<Complex> = a.iter().map(|x| *x * -0.75).collect();
+    assert_precise("mul_const", &s.decrypt(&cm), &want, min_bits);
+
+    let pt = ev.encode(&b, ca.meta.level, s.ectx.params().q()[ca.meta.level] as f64).unwrap();
+    let cp = ev.rescale(&ev.mul_plain(&ca, &pt).unwrap()).unwrap();
+    let want: Vec<Complex> = a.iter().zip(&b).map(|(x, y)| *x * *y).collect();
+    assert_precise("mul_plain", &s.decrypt(&cp), &want, min_bits - 1.0);
+
+    let ac = ev.add_const(&ca, Complex::new(0.25, -0.5)).unwrap();
+    let want: Vec<Complex> = a.iter().map(|x| *x + Complex::new(0.25, -0.5)).collect();
+    assert_precise("add_const", &s.decrypt(&ac), &want, min_bits);
+
+    for &k in &steps {
+        let r = ev.rotate(&ca, k, &gks).unwrap();
+        let want: Vec<Complex> = (0..slots).map(|i| a[(i as i64 + k).rem_euclid(slots as i64) as usize]).collect();
+        assert_precise(&format!("rotate {k}"), &s.decrypt(&r), &want, min_bits - 1.0);
+    }
+    let hoisted = ev.rotate_hoisted(&ca, &steps, &gks).unwrap();
+    for (&k, r) in steps.iter().zip(&hoisted) {
+        let want: Vec<Complex> = (0..slots).map(|i| a[(i as i64 + k).rem_euclid(slots as i64) as usize]).collect();
+        assert_precise(&format!("hoisted rotate {k}"), &s.decrypt(r), &want, min_bits - 1.0);
+    }
+    let cj = ev.conjugate(&ca, &gks).unwrap();
+    let want: Vec<Complex> = a.iter().map(|x| x.conj()).collect();
+    assert_precise("conjugate", &s.decrypt(&cj), &want, min_bits - 1.0);
+
+    // Use every level with successive squarings of values on the unit circle (stay bounded).
+    let unit: Vec<Complex> = a.iter().map(|x| *x * (1.0 / x.abs().max(1e-3))).collect();
+    let mut c = s.encrypt(&unit);
+    let ev = Evaluator::new(&s.ectx);
+    let mut want = unit.clone();
+    while c.meta.level > 0 {
+        c = ev.rescale(&ev.mul_relin(&c, &c, &rlk).unwrap()).unwrap();
+        want = want.iter().map(|x| *x * *x).collect();
+        // Squaring doubles relative error; unit-modulus values keep absolute error comparable.
+        let (min, mean) = precision(&s.decrypt(&c), &want);
+        println!("square to level {}: min {min:.1} mean {mean:.1}", c.meta.level);
+        assert!(mean >= min_bits - 10.0);
+    }
+}
+
+#[test]
+fn operations_at_insecure_test_preset() {
+    exercise(presets::INSECURE_TEST_N12, 17.0);
+}
+
+#[test]
+fn operations_at_leveled_n14() {
+    exercise(presets::LEVELED_N14, 16.0);
+}
+
+#[test]
+fn mismatches_are_errors() {
+    let mut s = setup(presets::INSECURE_TEST_N10);
+    let slots = s.ectx.n() / 2;
+    let a = s.values(slots);
+    let ca = s.encrypt(&a);
+    let ev = Evaluator::new(&s.ectx);
+    let low = ev.drop_to_level(&ca, 1).unwrap();
+    assert!(matches!(ev.add(&ca, &low), Err(EvalError::LevelMismatch { .. })));
+    let scaled = ev.mul_const_lazy(&ca, 1.0, 3.0).unwrap();
+    assert!(matches!(ev.add(&ca, &scaled), Err(EvalError::ScaleMismatch { .. })));
+    let zero = ev.drop_to_level(&ca, 0).unwrap();
+    assert!(matches!(ev.rescale(&zero), Err(EvalError::OutOfLevels)));
+    let gks = GaloisKeys::default();
+    assert!(matches!(ev.rotate(&ca, 1, &gks), Err(EvalError::MissingGaloisKey { .. })));
+    // A key for another parameter set.
+    let mut other = setup(presets::INSECURE_TEST_N12);
+    let rlk = RelinearizationKey::generate(&other.ectx, &other.sk, &mut other.rng).unwrap();
+    assert!(ev.mul_relin(&ca, &ca, &rlk).is_err());
+    // A preset without special primes cannot make keys.
+    let d = setup(presets::DEVICE_N12);
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    assert!(matches!(RelinearizationKey::generate(&d.ectx, &d.sk, &mut rng), Err(EvalError::NoSpecialPrimes)));
+}
