@@ -155,26 +155,36 @@ impl<S: AsRef<[u64]>> NttTable<S> {
     /// Forward transform leaving outputs in [0, 4q); the caller reduces. Length is `self.n()`.
     pub fn forward_lazy(&self, a: &mut [u64]) {
         let n = self.n();
-        let q = self.modulus.value();
-        let two_q = 2 * q;
+        let m = self.modulus;
+        let two_q = 2 * m.value();
         let w = self.fwd.as_ref();
         let ws = self.fwd_shoup.as_ref();
         let mut t = n;
-        let mut m = 1;
-        while m < n {
+        let mut blocks = 1;
+        // Blocks of 2t values share one twiddle; iterating blocks with chunks (rather than
+        // computing offsets) lets the compiler drop bounds checks in the hot loop.
+        while blocks < n {
             t >>= 1;
-            for i in 0..m {
-                let (wi, wsi) = (w[m + i], ws[m + i]);
-                let block = &mut a[2 * i * t..2 * i * t + 2 * t];
-                let (lo, hi) = block.split_at_mut(t);
-                for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
-                    let u = csub(*x, two_q);
-                    let v = self.modulus.mul_shoup_lazy(*y, wi, wsi);
-                    *x = u + v;
-                    *y = u + two_q - v;
+            let (tw, tws) = (&w[blocks..2 * blocks], &ws[blocks..2 * blocks]);
+            if t == 1 {
+                for (pair, (&wi, &wsi)) in a.chunks_exact_mut(2).zip(tw.iter().zip(tws)) {
+                    let u = csub(pair[0], two_q);
+                    let v = m.mul_shoup_lazy(pair[1], wi, wsi);
+                    pair[0] = u + v;
+                    pair[1] = u + two_q - v;
+                }
+            } else {
+                for (block, (&wi, &wsi)) in a.chunks_exact_mut(2 * t).zip(tw.iter().zip(tws)) {
+                    let (lo, hi) = block.split_at_mut(t);
+                    for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
+                        let u = csub(*x, two_q);
+                        let v = m.mul_shoup_lazy(*y, wi, wsi);
+                        *x = u + v;
+                        *y = u + two_q - v;
+                    }
                 }
             }
-            m <<= 1;
+            blocks <<= 1;
         }
     }
 
@@ -187,26 +197,32 @@ impl<S: AsRef<[u64]>> NttTable<S> {
         if self.is_forward_only() {
             return Err(NttError::NoInverseTable);
         }
-        let q = self.modulus.value();
-        let two_q = 2 * q;
+        let m = self.modulus;
+        let two_q = 2 * m.value();
         let w = self.inv.as_ref();
         let ws = self.inv_shoup.as_ref();
         let mut t = 1;
-        let mut m = n;
-        while m > 1 {
-            let h = m >> 1;
-            for i in 0..h {
-                let (wi, wsi) = (w[h + i], ws[h + i]);
-                let block = &mut a[2 * i * t..2 * i * t + 2 * t];
-                let (lo, hi) = block.split_at_mut(t);
-                for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
-                    let (u, v) = (*x, *y);
-                    *x = csub(u + v, two_q);
-                    *y = self.modulus.mul_shoup_lazy(u + two_q - v, wi, wsi);
+        let mut blocks = n >> 1;
+        while blocks >= 1 {
+            let (tw, tws) = (&w[blocks..2 * blocks], &ws[blocks..2 * blocks]);
+            if t == 1 {
+                for (pair, (&wi, &wsi)) in a.chunks_exact_mut(2).zip(tw.iter().zip(tws)) {
+                    let (u, v) = (pair[0], pair[1]);
+                    pair[0] = csub(u + v, two_q);
+                    pair[1] = m.mul_shoup_lazy(u + two_q - v, wi, wsi);
+                }
+            } else {
+                for (block, (&wi, &wsi)) in a.chunks_exact_mut(2 * t).zip(tw.iter().zip(tws)) {
+                    let (lo, hi) = block.split_at_mut(t);
+                    for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
+                        let (u, v) = (*x, *y);
+                        *x = csub(u + v, two_q);
+                        *y = m.mul_shoup_lazy(u + two_q - v, wi, wsi);
+                    }
                 }
             }
             t <<= 1;
-            m = h;
+            blocks >>= 1;
         }
         for x in a.iter_mut() {
             *x = self.modulus.mul_shoup(*x, self.n_inv, self.n_inv_shoup);
