@@ -159,12 +159,44 @@ impl<S: AsRef<[u64]>> NttTable<S> {
         let two_q = 2 * m.value();
         let w = self.fwd.as_ref();
         let ws = self.fwd_shoup.as_ref();
-        let mut t = n;
+        // `t` is the butterfly distance of the current stage, `blocks` its number of blocks.
+        let mut t = n >> 1;
         let mut blocks = 1;
-        // Blocks of 2t values share one twiddle; iterating blocks with chunks (rather than
-        // computing offsets) lets the compiler drop bounds checks in the hot loop.
+        // Two stages per pass over the data (radix-4 shape) halve the memory traffic; each
+        // group of four values x0, x1 (= x0 + t/2), x2 (= x0 + t), x3 runs the stage-s
+        // butterflies (x0, x2), (x1, x3) and then the stage-s+1 butterflies (x0, x1), (x2, x3).
+        // Iterating by chunks (not offsets) lets the compiler drop bounds checks.
+        while t >= 2 {
+            let h = t / 2;
+            let (tw1, tws1) = (&w[blocks..2 * blocks], &ws[blocks..2 * blocks]);
+            let (tw2, tws2) = (&w[2 * blocks..4 * blocks], &ws[2 * blocks..4 * blocks]);
+            for (i, block) in a.chunks_exact_mut(2 * t).enumerate() {
+                let (w1, ws1) = (tw1[i], tws1[i]);
+                let (w2a, ws2a, w2b, ws2b) = (tw2[2 * i], tws2[2 * i], tw2[2 * i + 1], tws2[2 * i + 1]);
+                let (lo, hi) = block.split_at_mut(t);
+                let (q0, q1) = lo.split_at_mut(h);
+                let (q2, q3) = hi.split_at_mut(h);
+                for (((x0, x1), x2), x3) in q0.iter_mut().zip(q1.iter_mut()).zip(q2.iter_mut()).zip(q3.iter_mut()) {
+                    let u0 = csub(*x0, two_q);
+                    let v0 = m.mul_shoup_lazy(*x2, w1, ws1);
+                    let u1 = csub(*x1, two_q);
+                    let v1 = m.mul_shoup_lazy(*x3, w1, ws1);
+                    let (y0, y2) = (u0 + v0, u0 + two_q - v0);
+                    let (y1, y3) = (u1 + v1, u1 + two_q - v1);
+                    let a0 = csub(y0, two_q);
+                    let b0 = m.mul_shoup_lazy(y1, w2a, ws2a);
+                    let a2 = csub(y2, two_q);
+                    let b2 = m.mul_shoup_lazy(y3, w2b, ws2b);
+                    *x0 = a0 + b0;
+                    *x1 = a0 + two_q - b0;
+                    *x2 = a2 + b2;
+                    *x3 = a2 + two_q - b2;
+                }
+            }
+            t >>= 2;
+            blocks <<= 2;
+        }
         while blocks < n {
-            t >>= 1;
             let (tw, tws) = (&w[blocks..2 * blocks], &ws[blocks..2 * blocks]);
             if t == 1 {
                 for (pair, (&wi, &wsi)) in a.chunks_exact_mut(2).zip(tw.iter().zip(tws)) {
@@ -185,6 +217,7 @@ impl<S: AsRef<[u64]>> NttTable<S> {
                 }
             }
             blocks <<= 1;
+            t >>= 1;
         }
     }
 

@@ -404,8 +404,7 @@ impl<'a> Evaluator<'a> {
     pub fn apply_galois(&self, a: &CiphertextOwned, g: usize, key: &SwitchingKey) -> Result<CiphertextOwned, EvalError> {
         self.check_ct(a)?;
         let perm = self.ectx.galois_permutation(g)?;
-        let dec = self.ectx.decompose(&a.c1)?;
-        let (d0, d1) = self.ectx.key_switch_decomposed(&dec, key, Some(&perm))?;
+        let (d0, d1) = self.ectx.key_switch(&Self::permute(&a.c1, &perm), key)?;
         let mut c0 = Self::permute(&a.c0, &perm);
         c0.add_assign(&d0, self.moduli(a.meta.level))?;
         Ok(Ciphertext { c0, c1: d1, meta: a.meta })

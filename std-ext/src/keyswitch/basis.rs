@@ -59,10 +59,49 @@ impl BasisConverter {
         self.target.len()
     }
 
+    /// First half of a conversion: y_i = x_i * (B/b_i)^-1 mod b_i for the m source limbs.
+    pub fn scale_inputs(&self, n: usize, input: &[u64], y: &mut [u64]) {
+        for (i, (bi, &(inv, inv_s))) in self.source.iter().zip(&self.inv_hat).enumerate() {
+            for (d, s) in y[i * n..(i + 1) * n].iter_mut().zip(&input[i * n..(i + 1) * n]) {
+                *d = bi.mul_shoup(*s, inv, inv_s);
+            }
+        }
+    }
+
+    /// Second half for one target: out = sum_i y_i * (B/b_i) mod target[ti].
+    pub fn convert_scaled_to(&self, n: usize, y: &[u64], ti: usize, out: &mut [u64]) {
+        let m = self.source.len();
+        let t = &self.target[ti];
+        if m == 1 {
+            // B/b_0 = 1 and the scaling was by 1: a plain reduction.
+            for (o, x) in out.iter_mut().zip(&y[..n]) {
+                *o = t.reduce(*x);
+            }
+            return;
+        }
+        let hats = &self.hat_mod_t[ti * m..(ti + 1) * m];
+        for (j, o) in out.iter_mut().enumerate() {
+            let mut acc: u128 = 0;
+            for (i, h) in hats.iter().enumerate() {
+                acc += y[i * n + j] as u128 * *h as u128;
+            }
+            *o = t.reduce_u128(acc);
+        }
+    }
+
     /// `input`: m limbs (coefficient form, limb-major, n each); `output`: one limb per target.
     /// `scratch`: m * n words.
     pub fn convert(&self, n: usize, input: &[u64], output: &mut [u64], scratch: &mut [u64]) {
         let m = self.source.len();
+        if m == 1 {
+            // One-prime source (alpha = 1 digits): B/b_0 = 1, so the conversion is a reduction.
+            for (t, out) in self.target.iter().zip(output.chunks_exact_mut(n)) {
+                for (o, x) in out.iter_mut().zip(&input[..n]) {
+                    *o = t.reduce(*x);
+                }
+            }
+            return;
+        }
         // y_i = x_i * (B/b_i)^-1 mod b_i
         for (i, (bi, &(inv, inv_s))) in self.source.iter().zip(&self.inv_hat).enumerate() {
             let (src, dst) = (&input[i * n..(i + 1) * n], &mut scratch[i * n..(i + 1) * n]);

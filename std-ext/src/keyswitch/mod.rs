@@ -314,9 +314,80 @@ impl EvalContext {
         RnsPoly::from_storage(n, nq, Representation::Ntt, data).map_err(|_| EvalError::Representation)
     }
 
-    /// Full key switch of one polynomial.
+    /// Full key switch of one polynomial, fused: for every target prime the digit extensions
+    /// are produced one limb at a time and multiplied into the key at once, so the
+    /// decomposition is never materialised (one limb of scratch per thread instead of
+    /// digits x limbs). Same result as `decompose` + `key_switch_decomposed`.
     pub fn key_switch<S: AsRef<[u64]> + Sync>(&self, c: &RnsPoly<S>, key: &SwitchingKey) -> Result<(RnsPolyOwned, RnsPolyOwned), EvalError> {
-        let dec = self.decompose(c)?;
-        self.key_switch_decomposed(&dec, key, None)
+        if c.representation() != Representation::Ntt {
+            return Err(EvalError::Representation);
+        }
+        if key.params_id != self.params().id() {
+            return Err(EvalError::ParamsMismatch);
+        }
+        let n = self.n();
+        let level = c.limbs() - 1;
+        let pre = self.level_precomp(level)?;
+        if key.b.len() < pre.mod_up.len() {
+            return Err(EvalError::KeyShape);
+        }
+        let nq = level + 1;
+        let np = self.params().p().len();
+        let nq_full = self.params().q().len();
+        let qp = self.qp_moduli();
+        // Coefficient form, then each digit's limbs pre-scaled by (Q_j/q_i)^-1.
+        let mut y = c.to_owned_poly();
+        y.as_mut_slice().par_chunks_mut(n).enumerate().try_for_each(|(i, l)| self.q_tables()[i].inverse(l).map_err(|_| EvalError::Representation))?;
+        let mut scaled = vec![0u64; nq * n];
+        for (start, end, conv) in &pre.mod_up {
+            conv.scale_inputs(n, &y.as_slice()[start * n..end * n], &mut scaled[start * n..end * n]);
+        }
+        let mut acc0 = RnsPoly::zero(n, nq + np, Representation::Ntt);
+        let mut acc1 = RnsPoly::zero(n, nq + np, Representation::Ntt);
+        acc0.as_mut_slice()
+            .par_chunks_mut(n)
+            .zip(acc1.as_mut_slice().par_chunks_mut(n))
+            .enumerate()
+            .try_for_each(|(pos, (o0, o1))| {
+                let kidx = if pos < nq { pos } else { nq_full + pos - nq };
+                let m = &qp[kidx];
+                let table = if pos < nq { &self.q_tables()[pos] } else { &self.p_tables()[pos - nq] };
+                let mut buf = vec![0u64; n];
+                let mut lazy0 = vec![0u128; n];
+                let mut lazy1 = vec![0u128; n];
+                for (j, (start, end, conv)) in pre.mod_up.iter().enumerate() {
+                    let ext: &[u64] = if pos >= *start && pos < *end {
+                        &c.as_slice()[pos * n..(pos + 1) * n]
+                    } else {
+                        // Target index inside this digit's converter: q's before the digit,
+                        // q's after it, then the P primes.
+                        let ti = if pos < *start { pos } else { pos - (end - start) };
+                        conv.convert_scaled_to(n, &scaled[start * n..end * n], ti, &mut buf);
+                        table.forward(&mut buf).map_err(|_| EvalError::Representation)?;
+                        &buf
+                    };
+                    let kb = &key.b[j].as_slice()[kidx * n..(kidx + 1) * n];
+                    let ka = &key.a[j].as_slice()[kidx * n..(kidx + 1) * n];
+                    for x in 0..n {
+                        let v = ext[x] as u128;
+                        lazy0[x] += v * kb[x] as u128;
+                        lazy1[x] += v * ka[x] as u128;
+                    }
+                    if j % 32 == 31 {
+                        for x in 0..n {
+                            lazy0[x] = m.reduce_u128(lazy0[x]) as u128;
+                            lazy1[x] = m.reduce_u128(lazy1[x]) as u128;
+                        }
+                    }
+                }
+                for x in 0..n {
+                    o0[x] = m.reduce_u128(lazy0[x]);
+                    o1[x] = m.reduce_u128(lazy1[x]);
+                }
+                Ok::<(), EvalError>(())
+            })?;
+        let d0 = self.mod_down(acc0, level)?;
+        let d1 = self.mod_down(acc1, level)?;
+        Ok((d0, d1))
     }
 }
