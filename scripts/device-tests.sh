@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Firmware tests for clifhe on a Cortex-M4F under QEMU (mps2-an386), and device measurements.
+#
+#   scripts/device-tests.sh            build the firmware (release), run every on-target test
+#                                      image and the end-to-end round trip; last line "N passed, M failed"
+#   scripts/device-tests.sh --measure  run the benchmark image with the qemu-insncount plugin and
+#                                      print exact instruction counts per window, RAM and flash
+#
+# Installs what is missing: the thumbv7em-none-eabihf target (rustup), qemu-system-arm (apt-get,
+# when root), defmt-print (cargo install), and builds the TCG plugin from shared/tools.
+# Every QEMU run is bounded by `timeout`: a hung firmware fails instead of hanging CI.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEV="$ROOT/device-examples"
+TARGET=thumbv7em-none-eabihf
+ELF_DIR="$DEV/target/$TARGET/release"
+OUT="$DEV/target/device-out"
+PLUGIN="$DEV/target/libinsncount.so"
+PLUGIN_SRC="$ROOT/../shared/tools/qemu-insncount/insncount.c"
+QEMU_TIMEOUT="${DEVICE_QEMU_TIMEOUT:-300}"
+MODE="${1:-test}"
+
+log() { printf '[device] %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- tools
+ensure_tools() {
+  if command -v rustup >/dev/null 2>&1; then
+    if ! rustup target list --installed | grep -qx "$TARGET"; then
+      log "installing rust target $TARGET"
+      rustup target add "$TARGET"
+    fi
+  fi
+  if ! command -v qemu-system-arm >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing qemu-system-arm (apt-get)"
+      apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-arm >&2
+    else
+      log "qemu-system-arm is missing and cannot be installed (not root / no apt-get)"
+      exit 1
+    fi
+  fi
+  if ! command -v defmt-print >/dev/null 2>&1; then
+    log "installing defmt-print (cargo install --locked)"
+    cargo install defmt-print --locked >&2 || log "defmt-print unavailable: logs stay undecoded"
+  fi
+  if command -v llvm-nm >/dev/null 2>&1; then NM=llvm-nm
+  elif command -v arm-none-eabi-nm >/dev/null 2>&1; then NM=arm-none-eabi-nm
+  else NM=nm; fi
+  if [ -f "$PLUGIN_SRC" ] && { [ ! -f "$PLUGIN" ] || [ "$PLUGIN_SRC" -nt "$PLUGIN" ]; }; then
+    mkdir -p "$(dirname "$PLUGIN")"
+    gcc -shared -fPIC -O2 -o "$PLUGIN" "$PLUGIN_SRC"
+  fi
+}
+
+# ---------------------------------------------------------------- build
+build_firmware() {
+  mkdir -p "$OUT"
+  # Host-side preparation (keys, known answers) the firmware compiles in, if present.
+  if [ -x "$DEV/host-tool/prepare.sh" ]; then "$DEV/host-tool/prepare.sh"; fi
+  log "building firmware (release, $TARGET)"
+  # cd: the target and runner come from device-examples/.cargo/config.toml.
+  (cd "$DEV" && cargo build --release --bins --quiet)
+}
+
+# qemu_run ELF LOGFILE [extra qemu args...]: runs one image; stdout (semihosting console, where
+# the defmt frames go) into LOGFILE, QEMU's stderr to LOGFILE.stderr; returns QEMU's status.
+qemu_run() {
+  local elf="$1" logf="$2"; shift 2
+  local rc=0
+  # cwd = device-examples: the firmware's semihosting file paths are relative to it.
+  (cd "$DEV" && timeout --kill-after=10 "$QEMU_TIMEOUT" qemu-system-arm \
+      -machine mps2-an386 -cpu cortex-m4 -nographic -monitor none -serial none \
+      -semihosting-config enable=on,target=native "$@" -kernel "$elf") \
+      >"$logf" 2>"$logf.stderr" || rc=$?
+  return "$rc"
+}
+
+decode() {
+  local elf="$1" logf="$2"
+  if command -v defmt-print >/dev/null 2>&1; then
+    defmt-print -e "$elf" <"$logf" 2>&1 || true
+  else
+    log "(raw defmt log in $logf)"
+  fi
+}
+
+# ---------------------------------------------------------------- tests
+PASSED=0
+FAILED=0
+record() { # record NAME RC
+  if [ "$2" = 0 ]; then PASSED=$((PASSED + 1)); echo "PASS $1"
+  else FAILED=$((FAILED + 1)); echo "FAIL $1 (exit $2)"; fi
+}
+
+run_tests() {
+  local found=0 src name elf rc
+  for src in "$DEV"/src/bin/test_*.rs; do
+    [ -e "$src" ] || continue
+    found=1
+    name="$(basename "$src" .rs)"
+    elf="$ELF_DIR/$name"
+    rc=0
+    qemu_run "$elf" "$OUT/$name.defmt" || rc=$?
+    decode "$elf" "$OUT/$name.defmt" | sed "s/^/  [$name] /"
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then log "$name: timed out after ${QEMU_TIMEOUT}s"; fi
+    if [ -s "$OUT/$name.defmt.stderr" ]; then sed "s/^/  [$name stderr] /" "$OUT/$name.defmt.stderr"; fi
+    record "firmware $name" "$rc"
+  done
+  if [ "$found" = 0 ]; then log "no firmware test images found"; FAILED=$((FAILED + 1)); fi
+  # End-to-end checks (firmware output consumed on the host), when present.
+  if [ -x "$DEV/host-tool/e2e.sh" ]; then
+    rc=0
+    "$DEV/host-tool/e2e.sh" || rc=$?
+    record "end-to-end device -> host" "$rc"
+  fi
+}
+
+# ---------------------------------------------------------------- measure
+symbol_addr() { # symbol_addr ELF DEMANGLED-SUFFIX
+  "$NM" -C "$1" | awk -v s="$2" '$0 ~ s"(::h[0-9a-f]+)?$" {print "0x"$1; exit}'
+}
+
+measure() {
+  local elf="$ELF_DIR/bench" start stop rc=0
+  start="$(symbol_addr "$elf" 'clifhe_device::bench::bench_start')"
+  stop="$(symbol_addr "$elf" 'clifhe_device::bench::bench_stop')"
+  if [ -z "$start" ] || [ -z "$stop" ] || [ "$start" = "$stop" ]; then
+    log "bench markers not found (start=$start stop=$stop)"; exit 1
+  fi
+  qemu_run "$elf" "$OUT/bench.defmt" -plugin "$PLUGIN,start=$start,stop=$stop" || rc=$?
+  decode "$elf" "$OUT/bench.defmt" >"$OUT/bench.log"
+  cat "$OUT/bench.log"
+  if [ "$rc" != 0 ]; then log "benchmark firmware failed (exit $rc)"; cat "$OUT/bench.defmt.stderr" >&2; exit 1; fi
+  echo
+  echo "== instruction counts (qemu-insncount, exact guest instructions; markers start=$start stop=$stop)"
+  # Pair the n-th logged window name with the plugin's n-th region.
+  paste <(sed -n 's/.*bench window \(.*\)$/\1/p' "$OUT/bench.log") \
+        <(sed -n 's/^insncount: region [0-9]* (start..stop) = \([0-9]*\) instructions$/\1/p' "$OUT/bench.defmt.stderr") \
+    | awk -F'\t' '{printf "  %-44s %14s\n", $1, $2}'
+  grep '^insncount: total' "$OUT/bench.defmt.stderr" | sed 's/^/  /'
+  echo
+  echo "== sizes (ELF sections; flash = text + rodata + data image, static RAM = data + bss + uninit)"
+  local f
+  for f in "$ELF_DIR"/bench "$ELF_DIR"/encrypt_scan; do
+    [ -f "$f" ] || continue
+    if command -v llvm-size >/dev/null 2>&1; then
+      llvm-size -A "$f" | awk -v n="$(basename "$f")" '
+        $1==".vector_table"||$1==".text"||$1==".rodata"||$1==".data"||$1==".defmt" {fl+=$2}
+        $1==".data"||$1==".bss"||$1==".uninit" {ram+=$2}
+        END {printf "  %-14s flash %8d bytes   static RAM %8d bytes\n", n, fl, ram}'
+    fi
+  done
+}
+
+ensure_tools
+build_firmware
+case "$MODE" in
+  --measure) measure ;;
+  test|--test)
+    run_tests
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" = 0 ]
+    ;;
+  *) echo "usage: $0 [--measure]" >&2; exit 2 ;;
+esac
