@@ -1,0 +1,237 @@
+//! `decrypt`: the hospital's own, local decryption of a ciphertext into per-patient features.
+//!
+//! The raw decryption ([`clifhe_core::decrypt::DecryptedPlaintext`]) never leaves this
+//! function: it is decoded here and dropped (wiped), and only the decoded real slot values of
+//! the selected patients are returned for printing on the key holder's terminal. Releasing
+//! results to anyone else is a different path (flooded release, DESIGN section 8).
+
+use super::error::CliError;
+use super::fsio;
+use super::inputs::COMPONENTS;
+use super::keyset::{kind_name, peek, preset_name, KeySet};
+use clifhe_core::context::Context;
+use clifhe_core::decrypt::decrypt as core_decrypt;
+use clifhe_core::encode::Complex;
+use clifhe_core::wire::{self, Kind};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// Largest imaginary part a correct decryption of real data shows. Encryption noise is about
+/// 2^-20 of the scale; a ciphertext decrypted under the wrong secret key decodes to values of
+/// order Q / scale (2^20 and up), so the gap between the two is wide.
+pub const NOISE_LIMIT: f64 = 1.0 / 256.0;
+
+/// Blocks whose largest |component| is below this are treated as empty slots when patients
+/// are chosen automatically: fresh noise is around 1e-6.
+pub const EMPTY_BLOCK: f64 = 1e-4;
+
+/// Which patients to print.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PatientSelection {
+    /// Every patient slot holding a non-zero block.
+    Auto,
+    All,
+    List(Vec<usize>),
+}
+
+impl PatientSelection {
+    /// `auto`, `all`, `3`, `0..4`, `0..=3`, or a comma list of those.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "auto" => return Ok(Self::Auto),
+            "all" => return Ok(Self::All),
+            _ => {}
+        }
+        let mut out = Vec::new();
+        for part in s.split(',').map(str::trim) {
+            let num = |x: &str| x.trim().parse::<usize>().map_err(|_| format!("'{x}' is not a patient index"));
+            if let Some((a, b)) = part.split_once("..") {
+                let start = num(a)?;
+                let end = match b.strip_prefix('=') {
+                    Some(b) => num(b)?.saturating_add(1),
+                    None => num(b)?,
+                };
+                if end <= start || end - start > 1 << 16 {
+                    return Err(format!("bad patient range '{part}'"));
+                }
+                out.extend(start..end);
+            } else {
+                out.push(num(part)?);
+            }
+        }
+        Ok(Self::List(out))
+    }
+}
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// One patient's decrypted features.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PatientRow {
+    pub patient: usize,
+    pub scalar: f64,
+    pub e1: f64,
+    pub e2: f64,
+    pub e3: f64,
+    pub e12: f64,
+    pub e13: f64,
+    pub e23: f64,
+    pub e123: f64,
+}
+
+impl PatientRow {
+    fn new(patient: usize, f: [f64; 8]) -> Self {
+        let [scalar, e1, e2, e3, e12, e13, e23, e123] = f;
+        Self { patient, scalar, e1, e2, e3, e12, e13, e23, e123 }
+    }
+    pub fn features(&self) -> [f64; 8] {
+        [self.scalar, self.e1, self.e2, self.e3, self.e12, self.e13, self.e23, self.e123]
+    }
+}
+
+/// The decoded result.
+#[derive(Clone, Debug, Serialize)]
+pub struct Decrypted {
+    pub preset: &'static str,
+    pub kind: &'static str,
+    pub level: usize,
+    pub log2_scale: f64,
+    pub slots: usize,
+    /// log2 of the largest imaginary part (all of it noise, since inputs are real).
+    pub log2_noise: f64,
+    pub patients: Vec<PatientRow>,
+}
+
+/// Decrypts `input` with the key set in `keys` and returns the selected patients.
+pub fn decrypt(keys: &Path, input: &Path, selection: &PatientSelection) -> Result<Decrypted, CliError> {
+    let keys = KeySet::open(keys)?;
+    let params = keys.params;
+    let bytes = fsio::read(input)?;
+    let h = peek(&bytes).map_err(|r| CliError::corrupt(input, "ciphertext", r))?;
+    let kind = Kind::from_u8(h.kind);
+    if !matches!(kind, Some(Kind::Ciphertext | Kind::SeededCiphertext)) {
+        return Err(CliError::corrupt(input, "ciphertext", format!("it holds a {}", kind_name(h.kind))));
+    }
+    if h.params_id != params.id() {
+        return Err(CliError::PresetMismatch {
+            path: input.to_path_buf(),
+            file_preset: preset_name(h.params_id),
+            keys_preset: params.name().to_string(),
+        });
+    }
+    let corrupt = |e: wire::WireError| CliError::corrupt(input, "ciphertext", e);
+    let ct = if kind == Some(Kind::SeededCiphertext) {
+        wire::seeded_ciphertext_from_bytes(&params, &bytes).map_err(corrupt)?.expand(&params)?
+    } else {
+        wire::ciphertext_from_bytes(&params, &bytes).map_err(corrupt)?
+    };
+    let sk = keys.secret_key()?;
+    let ctx = Context::new(params)?;
+    let slots = {
+        let plain = core_decrypt(&ctx, &sk, &ct)?;
+        Slots(plain.decode()?)
+    };
+    let noise = slots.0.iter().map(|c| c.im.abs()).fold(0f64, |a, b| if b.is_nan() { f64::INFINITY } else { a.max(b) });
+    if noise > NOISE_LIMIT {
+        return Err(CliError::WrongSecretKey { path: input.to_path_buf(), noise });
+    }
+    let real: Zeroizing<Vec<f64>> = Zeroizing::new(slots.0.iter().map(|c| c.re).collect());
+    drop(slots);
+    let blocks = real.len().div_ceil(8);
+    let block = |p: usize| {
+        let mut f = [0f64; 8];
+        for (o, v) in f.iter_mut().zip(real.iter().skip(8 * p)) {
+            *o = *v;
+        }
+        f
+    };
+    let chosen: Vec<usize> = match selection {
+        PatientSelection::All => (0..blocks).collect(),
+        PatientSelection::Auto => (0..blocks).filter(|&p| block(p).iter().any(|v| v.abs() > EMPTY_BLOCK)).collect(),
+        PatientSelection::List(list) => {
+            if let Some(&bad) = list.iter().find(|&&p| p >= blocks) {
+                return Err(CliError::BadSlot { slot: bad, max: blocks });
+            }
+            list.clone()
+        }
+    };
+    Ok(Decrypted {
+        preset: params.name(),
+        kind: if kind == Some(Kind::SeededCiphertext) { "seeded ciphertext" } else { "ciphertext" },
+        level: ct.meta.level,
+        log2_scale: ct.meta.scale.log2(),
+        slots: real.len(),
+        log2_noise: noise.max(f64::MIN_POSITIVE).log2(),
+        patients: chosen.into_iter().map(|p| PatientRow::new(p, block(p))).collect(),
+    })
+}
+
+/// Decoded complex slots, overwritten on drop (patient data).
+struct Slots(Vec<Complex>);
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        for c in self.0.iter_mut() {
+            *c = Complex::default();
+        }
+        // Keep the writes from being optimised away as dead stores.
+        std::hint::black_box(&self.0);
+    }
+}
+
+/// Renders the result.
+pub fn render(d: &Decrypted, format: Format) -> Result<String, CliError> {
+    match format {
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(d).map_err(|e| CliError::bad_input("output", e))?;
+            s.push('\n');
+            Ok(s)
+        }
+        Format::Csv => {
+            let mut s = format!("patient,{}\n", COMPONENTS.join(","));
+            for row in &d.patients {
+                let cells: Vec<String> = row.features().iter().map(|v| v.to_string()).collect();
+                s.push_str(&format!("{},{}\n", row.patient, cells.join(",")));
+            }
+            Ok(s)
+        }
+        Format::Table => {
+            let mut s = format!(
+                "# preset {}, {}, level {}, scale 2^{:.1}, {} slots, noise 2^{:.1}\n",
+                d.preset, d.kind, d.level, d.log2_scale, d.slots, d.log2_noise
+            );
+            s.push_str(&format!("{:>7}", "patient"));
+            for name in COMPONENTS {
+                s.push_str(&format!(" {name:>12}"));
+            }
+            s.push('\n');
+            for row in &d.patients {
+                s.push_str(&format!("{:>7}", row.patient));
+                for v in row.features() {
+                    s.push_str(&format!(" {v:>12.6}"));
+                }
+                s.push('\n');
+            }
+            if d.patients.is_empty() {
+                s.push_str("# no non-empty patient slots (use --patients all to print every slot)\n");
+            }
+            Ok(s)
+        }
+    }
+}
+
+/// Arguments of `decrypt`, as the command line gives them.
+#[derive(Clone, Debug)]
+pub struct DecryptOptions {
+    pub keys: PathBuf,
+    pub input: PathBuf,
+    pub format: Format,
+    pub patients: PatientSelection,
+}

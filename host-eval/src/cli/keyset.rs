@@ -1,0 +1,251 @@
+//! The hospital's key directory: `secret.key` (the exported 32-byte seed, owner-only),
+//! `public.key` (wire format) and `keyset.json` (preset, creation time, fingerprint).
+//!
+//! The fingerprint is the SHA-256 of the public key's bytes. It names the key set in logs and
+//! lets every command detect a `public.key` swapped in from another key set before using it.
+//! A gateway that only encrypts needs `public.key` and `keyset.json`; the secret key is read
+//! only by the commands that need it (seeded encryption, decryption).
+
+use super::error::CliError;
+use super::fsio::{self, Overwrite, Staged};
+use clifhe_core::context::Context;
+use clifhe_core::keys::{PublicKeyOwned, SecretKeyOwned};
+use clifhe_core::wire::{self, Kind, HEADER_BYTES, MAGIC};
+use clifhe_core::{Params, PublicKey, SecretKey};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{OsRng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+pub const SECRET_FILE: &str = "secret.key";
+pub const PUBLIC_FILE: &str = "public.key";
+pub const META_FILE: &str = "keyset.json";
+pub const FORMAT: &str = "clifhe-keyset/1";
+
+/// Contents of `keyset.json`. Public metadata only: nothing here is secret.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct KeysetMeta {
+    pub format: String,
+    pub preset: String,
+    pub preset_id: u16,
+    pub n: usize,
+    pub log2_qp: f64,
+    /// RFC 3339, UTC.
+    pub created: String,
+    pub created_unix: u64,
+    /// SHA-256 of `public.key`, lowercase hex.
+    pub fingerprint_sha256: String,
+    pub public_key: String,
+    pub public_key_bytes: usize,
+    pub secret_key: String,
+}
+
+/// Header fields read without committing to a parameter set, so that a ciphertext or key
+/// for another preset can be named in the error instead of failing as "corrupt".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peek {
+    pub params_id: u16,
+    pub kind: u8,
+}
+
+/// Checks the magic and reads the preset id and kind of a wire object.
+pub fn peek(bytes: &[u8]) -> Result<Peek, String> {
+    let h = bytes.get(..HEADER_BYTES).ok_or_else(|| format!("truncated: {} bytes, a header alone is {HEADER_BYTES}", bytes.len()))?;
+    if h[0..4] != MAGIC {
+        return Err("not a clifhe object (bad magic)".into());
+    }
+    Ok(Peek { params_id: u16::from_le_bytes([h[6], h[7]]), kind: h[8] })
+}
+
+/// The name of preset `id`, or a description of the unknown id.
+pub fn preset_name(id: u16) -> String {
+    Params::from_id(id).map_or_else(|_| format!("unknown preset id {id}"), |p| p.name().to_string())
+}
+
+/// A human name for a wire kind byte.
+pub fn kind_name(kind: u8) -> &'static str {
+    match Kind::from_u8(kind) {
+        Some(Kind::PublicKey) => "public key",
+        Some(Kind::Ciphertext) => "ciphertext",
+        Some(Kind::SeededCiphertext) => "seeded ciphertext",
+        Some(Kind::SecretKeySeed) => "secret key",
+        Some(Kind::RelinearizationKey) => "relinearization key",
+        Some(Kind::GaloisKey) => "Galois key",
+        Some(Kind::SwitchingKey) => "switching key",
+        _ => "unknown object",
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An opened key directory.
+#[derive(Debug)]
+pub struct KeySet {
+    pub dir: PathBuf,
+    pub meta: KeysetMeta,
+    pub params: Params,
+}
+
+impl KeySet {
+    /// Reads and checks `keyset.json`; key files are read on demand.
+    pub fn open(dir: &Path) -> Result<Self, CliError> {
+        let meta_path = dir.join(META_FILE);
+        let bytes = fsio::read(&meta_path)?;
+        let meta: KeysetMeta =
+            serde_json::from_slice(&bytes).map_err(|e| CliError::corrupt(&meta_path, "key set description", e))?;
+        if meta.format != FORMAT {
+            return Err(CliError::corrupt(&meta_path, "key set description", format!("unknown format '{}'", meta.format)));
+        }
+        let params = Params::from_id(meta.preset_id).map_err(|e| CliError::corrupt(&meta_path, "key set description", e))?;
+        if params.name() != meta.preset {
+            return Err(CliError::InconsistentKeys {
+                dir: dir.to_path_buf(),
+                reason: format!("{META_FILE} names preset '{}' but its id {} is '{}'", meta.preset, meta.preset_id, params.name()),
+            });
+        }
+        Ok(Self { dir: dir.to_path_buf(), meta, params })
+    }
+
+    fn key_bytes(&self, file: &str, what: &'static str, kind: Kind) -> Result<(PathBuf, Vec<u8>), CliError> {
+        let path = self.dir.join(file);
+        let bytes = fsio::read(&path)?;
+        let h = peek(&bytes).map_err(|r| CliError::corrupt(&path, what, r))?;
+        if h.kind != kind as u8 {
+            return Err(CliError::corrupt(&path, what, format!("it holds a {}", kind_name(h.kind))));
+        }
+        if h.params_id != self.params.id() {
+            return Err(CliError::InconsistentKeys {
+                dir: self.dir.clone(),
+                reason: format!(
+                    "{file} is for preset '{}' but {META_FILE} says '{}'",
+                    preset_name(h.params_id),
+                    self.params.name()
+                ),
+            });
+        }
+        Ok((path, bytes))
+    }
+
+    /// Reads `public.key`, checking it against the fingerprint in `keyset.json`.
+    pub fn public_key(&self) -> Result<PublicKeyOwned, CliError> {
+        let (path, bytes) = self.key_bytes(PUBLIC_FILE, "public key", Kind::PublicKey)?;
+        let pk = wire::public_key_from_bytes(&self.params, &bytes).map_err(|e| CliError::corrupt(&path, "public key", e))?;
+        if sha256_hex(&bytes) != self.meta.fingerprint_sha256 {
+            return Err(CliError::InconsistentKeys {
+                dir: self.dir.clone(),
+                reason: format!("{PUBLIC_FILE} does not match the fingerprint in {META_FILE} (a key from another key set?)"),
+            });
+        }
+        Ok(pk)
+    }
+
+    /// Reads `secret.key` (the exported seed) and expands the key.
+    pub fn secret_key(&self) -> Result<SecretKeyOwned, CliError> {
+        let (path, bytes) = self.key_bytes(SECRET_FILE, "secret key", Kind::SecretKeySeed)?;
+        let bytes = zeroize::Zeroizing::new(bytes);
+        wire::import_secret_key(&self.params, &bytes).map_err(|e| CliError::corrupt(&path, "secret key", e))
+    }
+}
+
+/// What `keygen` made.
+#[derive(Debug)]
+pub struct KeygenReport {
+    pub dir: PathBuf,
+    pub meta: KeysetMeta,
+}
+
+/// Where keygen's randomness comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyRandomness {
+    /// ChaCha20 seeded from the operating system: the only choice for real keys.
+    Os,
+    /// INSECURE, tests only: a fixed seed makes the key predictable by anyone who knows it.
+    TestSeed(u64),
+}
+
+/// Generates a key set for `preset` into `dir`.
+pub fn keygen(preset: &str, dir: &Path, force: bool, randomness: KeyRandomness) -> Result<KeygenReport, CliError> {
+    let params = Params::from_name(preset).ok_or_else(|| CliError::UnknownPreset { name: preset.to_string() })?;
+    std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, "create directory", e))?;
+    let secret_path = dir.join(SECRET_FILE);
+    // Checked before the (possibly slow) key generation for a quick answer; publishing
+    // re-checks atomically, so a key created in between is still never overwritten.
+    if !force && secret_path.symlink_metadata().is_ok() {
+        return Err(CliError::KeyExists { path: secret_path });
+    }
+    let mut rng = match randomness {
+        KeyRandomness::Os => os_rng()?,
+        KeyRandomness::TestSeed(seed) => ChaCha20Rng::seed_from_u64(seed),
+    };
+    let ctx = Context::new(params)?;
+    let sk = SecretKey::generate(&params, &mut rng)?;
+    let pk = PublicKey::generate(&params, ctx.q_tables(), &sk, &mut rng)?;
+    let secret_bytes = wire::export_secret_key(&params, &sk).map_err(|e| CliError::corrupt(&secret_path, "secret key", e))?;
+    let public_path = dir.join(PUBLIC_FILE);
+    let public_bytes = wire::public_key_to_bytes(&params, &pk).map_err(|e| CliError::corrupt(&public_path, "public key", e))?;
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let meta = KeysetMeta {
+        format: FORMAT.into(),
+        preset: params.name().into(),
+        preset_id: params.id(),
+        n: params.n(),
+        log2_qp: (params.log_qp() * 100.0).round() / 100.0,
+        created: rfc3339_utc(now),
+        created_unix: now,
+        fingerprint_sha256: sha256_hex(&public_bytes),
+        public_key: PUBLIC_FILE.into(),
+        public_key_bytes: public_bytes.len(),
+        secret_key: SECRET_FILE.into(),
+    };
+    let mut meta_json = serde_json::to_vec_pretty(&meta).map_err(|e| CliError::bad_input(META_FILE, e))?;
+    meta_json.push(b'\n');
+
+    // Stage everything first so that a failure (disk full) publishes nothing; the secret is
+    // published first because it is the one file that must never be silently replaced.
+    let secret = Staged::write(&secret_path, &secret_bytes, true)?;
+    let public = Staged::write(&public_path, &public_bytes, false)?;
+    let meta_file = Staged::write(&dir.join(META_FILE), &meta_json, false)?;
+    secret.publish(if force { Overwrite::Allow } else { Overwrite::Refuse })?;
+    public.publish(Overwrite::Allow)?;
+    meta_file.publish(Overwrite::Allow)?;
+    Ok(KeygenReport { dir: dir.to_path_buf(), meta })
+}
+
+/// ChaCha20 keyed from the operating system's generator: every real key and encryption.
+pub fn os_rng() -> Result<ChaCha20Rng, CliError> {
+    ChaCha20Rng::from_rng(OsRng)
+        .map_err(|e| CliError::io("the operating system's random generator", "read", std::io::Error::other(e.to_string())))
+}
+
+/// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, Hinnant's
+/// days-to-civil algorithm), to avoid a date-time dependency for one timestamp.
+pub fn rfc3339_utc(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_format_as_rfc3339() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+}

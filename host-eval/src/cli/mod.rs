@@ -1,0 +1,196 @@
+//! The `host-eval` command line, as library code so tests can drive it without a process.
+//!
+//! Roles:
+//! * **hospital** — `keygen` (once per key set), `encrypt` (scans or features -> ciphertext),
+//!   `decrypt` (its own ciphertexts and, later, the vendor's encrypted scores);
+//! * **vendor** — `infer` (encrypted batch -> encrypted scores), not in this build yet;
+//! * anyone — `presets`.
+
+pub mod decrypt;
+pub mod encrypt;
+pub mod error;
+pub mod fsio;
+pub mod inputs;
+pub mod keyset;
+pub mod presets;
+pub mod scan;
+
+pub use error::CliError;
+
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+
+const ABOUT: &str = "clifhe: encrypted classification of 3D medical scans (CKKS, Cl(3,0) multivector features)";
+
+const LONG_ABOUT: &str = "\
+clifhe: encrypted classification of 3D medical scans.
+
+A scan is reduced to 8 Cl(3,0) multivector features (scalar, e1, e2, e3, e12, e13, e23, e123),
+CKKS-encrypted under the hospital's key, evaluated by the vendor without decryption, and
+decrypted only at the hospital.
+
+Roles:
+  hospital   keygen   create a key set (secret.key stays at the hospital)
+             encrypt  scans, dataset samples or feature files -> one ciphertext
+             decrypt  a ciphertext -> features per patient (local only)
+  vendor     infer    encrypted batch -> encrypted scores (coming later)
+  anyone     presets  parameter sets and their security figures";
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok, 1 internal, 2 usage, 3 file unreadable/unwritable, 4 corrupt key or
+ciphertext, 5 wrong keys (other preset or other secret key), 6 argument out of range
+(slot, level, patient count, preset), 7 unusable input scan/features, 8 secret key exists.";
+
+#[derive(Debug, Parser)]
+#[command(name = "host-eval", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the parameter presets: N, prime chain, log2 Q, log2 QP (actual primes), 128-bit bound
+    Presets {
+        /// Machine-readable JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// [hospital] Generate a key set: DIR/secret.key (owner-only), DIR/public.key, DIR/keyset.json
+    Keygen(KeygenArgs),
+    /// [hospital/gateway] Encrypt one or more patients' features into one ciphertext
+    Encrypt(EncryptArgs),
+    /// [hospital] Decrypt a ciphertext locally and print each patient's 8 features
+    Decrypt(DecryptArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(long_about = "Generate a hospital key set.\n\n\
+The secret key is written as its 32-byte seed to DIR/secret.key with mode 0600 and never
+leaves the hospital. DIR/public.key goes to the gateways that encrypt and to the vendor;
+DIR/keyset.json records the preset, the creation time and the SHA-256 fingerprint of the
+public key. An existing secret key is never overwritten without --force.")]
+pub struct KeygenArgs {
+    /// Parameter preset (see `host-eval presets`), e.g. leveled-n14
+    #[arg(long, default_value = "leveled-n14")]
+    pub preset: String,
+    /// Directory for the key files (created if missing)
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing key set (everything encrypted under the old key is lost)
+    #[arg(long)]
+    pub force: bool,
+    /// TEST ONLY, INSECURE: derive the key from this fixed seed instead of the OS generator.
+    #[arg(long, hide = true)]
+    pub insecure_test_seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+#[command(long_about = "Encrypt patients' features under the key set's public key.\n\n\
+Each --input is a scan (NIfTI .nii/.nii.gz, DICOM, raw), a dataset sample FILE.npz#SPLIT:I,
+a dataset range FILE.npz#SPLIT:A..B, or a features file (.json: [8 numbers] or a list of
+them; .csv: one patient per row). Patient p (counting from --slot) goes to slots 8p..8p+7 of
+a full-slot encoding, zeros elsewhere; at most N/16 patients fit in one ciphertext.")]
+pub struct EncryptArgs {
+    /// Key set directory (needs public.key and keyset.json; secret.key only for --mode seeded)
+    #[arg(long)]
+    pub keys: PathBuf,
+    /// Inputs, in patient order (repeat the flag or list several values)
+    #[arg(long, required = true, num_args = 1..)]
+    pub input: Vec<String>,
+    /// Ciphertext file to write (written atomically)
+    #[arg(long)]
+    pub out: PathBuf,
+    /// pk: public-key encryption; seeded: secret-key encryption, half the size
+    #[arg(long, value_enum, default_value = "pk")]
+    pub mode: encrypt::Mode,
+    /// Level to encrypt at (default: the top of the chain)
+    #[arg(long)]
+    pub level: Option<usize>,
+    /// Patient slot of the first patient (slots 8P..8P+7)
+    #[arg(long, default_value_t = 0)]
+    pub slot: usize,
+}
+
+#[derive(Debug, Args)]
+#[command(long_about = "Decrypt a ciphertext (full or seeded) with the key set's secret key and \
+print the features of each patient.\n\nThis is the hospital's own, local decryption: the raw \
+decryption stays inside this process. Never send its output together with the ciphertext to \
+anyone: the pair reveals the secret key.")]
+pub struct DecryptArgs {
+    /// Key set directory (needs secret.key and keyset.json)
+    #[arg(long)]
+    pub keys: PathBuf,
+    /// Ciphertext file
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Print JSON
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print CSV
+    #[arg(long)]
+    pub csv: bool,
+    /// Patients to print: auto (non-empty slots), all, or e.g. 0..4 / 0,3,5
+    #[arg(long, default_value = "auto", value_parser = decrypt::PatientSelection::parse)]
+    pub patients: decrypt::PatientSelection,
+}
+
+/// Runs one command, writing its normal output to `out` and warnings to `err`.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {
+    let stdout_err = |e: std::io::Error| CliError::io("standard output", "write", e);
+    match cli.command {
+        Command::Presets { json } => {
+            let rows = presets::all();
+            let text = if json {
+                let mut s = serde_json::to_string_pretty(&rows).map_err(|e| CliError::bad_input("presets", e))?;
+                s.push('\n');
+                s
+            } else {
+                presets::render_table(&rows)
+            };
+            out.write_all(text.as_bytes()).map_err(stdout_err)
+        }
+        Command::Keygen(a) => {
+            let randomness = match a.insecure_test_seed {
+                Some(seed) => {
+                    let _ = writeln!(err, "warning: INSECURE fixed test seed; never use this key for real data");
+                    keyset::KeyRandomness::TestSeed(seed)
+                }
+                None => keyset::KeyRandomness::Os,
+            };
+            let r = keyset::keygen(&a.preset, &a.out, a.force, randomness)?;
+            writeln!(
+                out,
+                "key set for preset {} written to {}\n  secret.key  keep at the hospital (mode 0600)\n  public.key  {} bytes, sha256 {}\n  keyset.json created {}",
+                r.meta.preset,
+                r.dir.display(),
+                r.meta.public_key_bytes,
+                r.meta.fingerprint_sha256,
+                r.meta.created
+            )
+            .map_err(stdout_err)
+        }
+        Command::Encrypt(a) => {
+            let opts = encrypt::EncryptOptions {
+                keys: a.keys,
+                inputs: a.input,
+                out: a.out,
+                mode: a.mode,
+                level: a.level,
+                slot: a.slot,
+            };
+            let report = encrypt::encrypt(&opts)?;
+            writeln!(out, "{}", encrypt::summary(&report)).map_err(stdout_err)
+        }
+        Command::Decrypt(a) => {
+            let format = match (a.json, a.csv) {
+                (true, _) => decrypt::Format::Json,
+                (_, true) => decrypt::Format::Csv,
+                _ => decrypt::Format::Table,
+            };
+            let d = decrypt::decrypt(&a.keys, &a.input, &a.patients)?;
+            out.write_all(decrypt::render(&d, format)?.as_bytes()).map_err(stdout_err)
+        }
+    }
+}
