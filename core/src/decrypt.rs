@@ -50,6 +50,21 @@ impl DecryptedPlaintext {
         decode(&self.coeffs, self.coeffs.len(), self.scale, &mut out, &mut scratch).map_err(|_| Error::Encode("decoder refused the plaintext"))?;
         Ok(out)
     }
+    /// Decodes after adding integer flooding noise to every coefficient (the release path of
+    /// DESIGN section 8: the noise is added before decoding, so what is decoded no longer
+    /// determines the raw decryption). `noise` has one entry per coefficient.
+    pub fn decode_flooded(&self, noise: &[i64]) -> Result<Vec<Complex>, Error> {
+        if noise.len() != self.coeffs.len() {
+            return Err(Error::BufferLength { expected: self.coeffs.len(), found: noise.len() });
+        }
+        let flooded = DecryptedPlaintext {
+            coeffs: self.coeffs.iter().zip(noise).map(|(c, e)| c + *e as f64).collect(),
+            scale: self.scale,
+            log_slots: self.log_slots,
+        };
+        flooded.decode()
+    }
+
     /// Real parts of the decoded slots.
     pub fn decode_real(&self) -> Result<Vec<f64>, Error> {
         Ok(self.decode()?.iter().map(|c| c.re).collect())

@@ -15,3 +15,4 @@ pub use error::EvalError;
 pub use evaluator::{Ciphertext3, Evaluator, PlaintextRns};
 pub use keys::{GaloisKeys, RelinearizationKey};
 pub use keyswitch::SwitchingKey;
+pub mod privacy;

@@ -1,0 +1,72 @@
+//! Output sanitisation and flooded release: results survive, secrets are hidden, budgets hold.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use clifhe_core::decrypt::decrypt;
+use clifhe_core::encrypt::{encrypt_pk, Plaintext};
+use clifhe_core::params::presets;
+use clifhe_core::{Params, PublicKey, SecretKey};
+use clifhe_std::privacy::{evaluation_noise_bound, sanitize_output, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
+use clifhe_std::{EvalContext, EvalError};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+#[test]
+fn sanitized_scores_keep_their_argmax_and_unused_slots_are_zero() {
+    let params = Params::new(presets::PRIVATE_N15).unwrap();
+    let ectx = EvalContext::new(params).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let sk = SecretKey::generate(&params, &mut rng).unwrap();
+    let pk = PublicKey::generate(&params, ectx.q_tables(), &sk, &mut rng).unwrap();
+    // 64 patients x 3 class scores in slots 4p..4p+2; slot 4p+3 unused (and holds junk).
+    let patients = 64;
+    let slots = 256;
+    let mut values = vec![0.0; slots];
+    let mut truth = Vec::new();
+    for p in 0..patients {
+        let best = p % 3;
+        for c in 0..3 {
+            values[4 * p + c] = if c == best { 1.0 } else { -1.0 + 0.1 * c as f64 };
+        }
+        values[4 * p + 3] = 7.0; // must not survive sanitisation
+        truth.push(best);
+    }
+    let pt = Plaintext::encode_real(&params, &values, params.default_scale()).unwrap();
+    let ct = encrypt_pk(&params, ectx.q_tables(), &pk, &pt, 3, &mut rng).unwrap();
+    let mut cfg = SanitizeConfig::new(evaluation_noise_bound(params.n(), 3));
+    cfg.used_slots = Some((0..slots).map(|s| s % 4 != 3).collect());
+    let out = sanitize_output(&ectx, &pk, &ct, &cfg, &mut rng).unwrap();
+    assert_eq!(out.meta.level, 0);
+    assert!(out.c1 != ct.c1.prefix(1).unwrap().to_owned_poly(), "re-randomised");
+
+    // The hospital's local view (never released): masked slots are ~0, scores are close.
+    let local = decrypt(ectx.core(), &sk, &out).unwrap().decode_real().unwrap();
+    let mut worst: f64 = 0.0;
+    for s in 0..slots {
+        let want = if s % 4 == 3 { 0.0 } else { values[s] };
+        worst = worst.max((local[s] - want).abs());
+    }
+    println!("max slot error after flooding: {worst:.4} ({:.1} bits)", -worst.log2());
+    assert!(worst < 0.25, "flooding left {worst}");
+
+    let layout = ResultLayout::Interleaved { groups: patients, classes: 3, stride: 4 };
+    let mut releaser = Releaser::new(ReleasePolicy::argmax(evaluation_noise_bound(params.n(), 3), 2));
+    let rel = releaser.decrypt_for_release(ectx.core(), &sk, &[&out], &layout, &mut rng).unwrap();
+    assert_eq!(rel, Release::Classes(truth.clone()));
+    releaser.decrypt_for_release(ectx.core(), &sk, &[&out], &layout, &mut rng).unwrap();
+    assert_eq!(releaser.remaining(), 0);
+    assert!(releaser.decrypt_for_release(ectx.core(), &sk, &[&out], &layout, &mut rng).is_err());
+}
+
+#[test]
+fn flooding_that_would_destroy_the_result_is_refused() {
+    let params = Params::new(presets::LEVELED_N14).unwrap();
+    let ectx = EvalContext::new(params).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(6);
+    let sk = SecretKey::generate(&params, &mut rng).unwrap();
+    let pk = PublicKey::generate(&params, ectx.q_tables(), &sk, &mut rng).unwrap();
+    let pt = Plaintext::encode_real(&params, &[0.5; 8], params.default_scale()).unwrap();
+    let ct = encrypt_pk(&params, ectx.q_tables(), &pk, &pt, 2, &mut rng).unwrap();
+    // s = 30 at scale 2^40 leaves nothing: an error, not garbage.
+    let cfg = SanitizeConfig::new(evaluation_noise_bound(params.n(), 3));
+    assert!(matches!(sanitize_output(&ectx, &pk, &ct, &cfg, &mut rng), Err(EvalError::Invalid(_))));
+}
