@@ -8,6 +8,7 @@ pub mod context;
 pub mod error;
 pub mod evaluator;
 pub mod keys;
+pub mod keys_wire;
 pub mod keyswitch;
 
 pub use context::EvalContext;

@@ -163,3 +163,39 @@ fn mismatches_are_errors() {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     assert!(matches!(RelinearizationKey::generate(&d.ectx, &d.sk, &mut rng), Err(EvalError::NoSpecialPrimes)));
 }
+
+#[test]
+fn evaluation_keys_round_trip_seed_compressed() {
+    let mut s = setup(presets::INSECURE_TEST_N10);
+    let slots = s.ectx.n() / 2;
+    let a = s.values(slots);
+    let ca = s.encrypt(&a);
+    let rlk = RelinearizationKey::generate(&s.ectx, &s.sk, &mut s.rng).unwrap();
+    let gks = GaloisKeys::for_rotations(&s.ectx, &s.sk, &[1, 2], false, &mut s.rng).unwrap();
+    let bytes = rlk.to_bytes(&s.ectx).unwrap();
+    // b only (a comes from the seed): one polynomial per digit over Q*P, plus seed and header.
+    let full = rlk.0.memory_bytes();
+    assert!(bytes.len() < full / 2 + 1024, "{} vs {}", bytes.len(), full);
+    let rlk2 = RelinearizationKey::from_bytes(&s.ectx, &bytes).unwrap();
+    let ev = Evaluator::new(&s.ectx);
+    let x = s.decrypt(&ev.mul_relin(&ca, &ca, &rlk).unwrap());
+    let y = s.decrypt(&ev.mul_relin(&ca, &ca, &rlk2).unwrap());
+    assert!(x.iter().zip(&y).all(|(p, q)| (*p - *q).abs() < 1e-9));
+
+    let dir = std::env::temp_dir().join(format!("clifhe-gk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    gks.write_dir(&s.ectx, &dir).unwrap();
+    let g1 = clifhe_std::keys::rotation_galois_element(1, s.ectx.n()).unwrap();
+    let only1 = GaloisKeys::read_dir(&s.ectx, &dir, &[g1]).unwrap();
+    assert_eq!(only1.len(), 1);
+    let r = ev.rotate(&ca, 1, &only1).unwrap();
+    let want: Vec<Complex> = (0..slots).map(|i| a[(i + 1) % slots]).collect();
+    assert_precise("rotate with loaded key", &s.decrypt(&r), &want, 17.0);
+    assert!(ev.rotate(&ca, 2, &only1).is_err());
+    // Corrupt and truncated key files are errors.
+    let mut bad = bytes.clone();
+    bad.truncate(bad.len() - 1);
+    assert!(RelinearizationKey::from_bytes(&s.ectx, &bad).is_err());
+    assert!(RelinearizationKey::from_bytes(&s.ectx, &bytes[..40]).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,156 @@
+//! Seed-compressed serialisation of evaluation keys, one file per key.
+//!
+//! A switching key is its 32-byte `a` seed plus the `b` polynomials; `a` is regenerated on
+//! load, halving the size (Lattigo and fhe.rs do the same). Layout after the core wire header
+//! (kind `RelinearizationKey` or `GaloisKey`, level = max level, scale 1):
+//! `galois element (u64 LE, 0 for relinearization) | a seed (32) | b`, where `b` is digit-major,
+//! then prime-major over q_0..q_L, p_0..p_{k-1}, each limb bit-packed like ciphertext limbs.
+
+use crate::context::EvalContext;
+use crate::error::EvalError;
+use crate::keys::{GaloisKeys, RelinearizationKey};
+use crate::keyswitch::SwitchingKey;
+use clifhe_core::rns::{RnsPoly, Representation};
+use clifhe_core::sample::SEED_BYTES;
+use clifhe_core::wire::{limb_bytes, pack_limb, unpack_limb, Header, Kind, WireError, HEADER_BYTES};
+use std::path::Path;
+
+fn bits(q: u64) -> u32 {
+    64 - q.leading_zeros()
+}
+
+fn body_len(ectx: &EvalContext) -> usize {
+    let n = ectx.n();
+    let per_digit: usize = ectx.qp_moduli().iter().map(|m| limb_bytes(n, bits(m.value()))).sum();
+    8 + SEED_BYTES + ectx.digits() * per_digit
+}
+
+fn to_bytes(ectx: &EvalContext, key: &SwitchingKey, kind: Kind, g: u64) -> Result<Vec<u8>, EvalError> {
+    let params = ectx.params();
+    if key.params_id() != params.id() {
+        return Err(EvalError::ParamsMismatch);
+    }
+    let n = ectx.n();
+    let body = body_len(ectx);
+    let header = Header {
+        params_id: params.id(),
+        kind,
+        insecure: params.is_insecure(),
+        level: params.max_level() as u16,
+        log_slots: 0,
+        scale: 1.0,
+        body_len: body as u64,
+    };
+    let mut out = Vec::with_capacity(HEADER_BYTES + body);
+    out.extend_from_slice(&header.to_bytes());
+    out.extend_from_slice(&g.to_le_bytes());
+    out.extend_from_slice(key.a_seed());
+    for b in key.b_polys() {
+        for (t, m) in ectx.qp_moduli().iter().enumerate() {
+            let limb = b.limb(t).ok_or(EvalError::KeyShape)?;
+            let start = out.len();
+            out.resize(start + limb_bytes(n, bits(m.value())), 0);
+            pack_limb(limb, bits(m.value()), &mut out[start..])?;
+        }
+    }
+    Ok(out)
+}
+
+fn from_bytes(ectx: &EvalContext, bytes: &[u8], kind: Kind) -> Result<(u64, SwitchingKey), EvalError> {
+    let params = ectx.params();
+    let h = Header::parse(bytes, params, kind)?;
+    let expected = body_len(ectx);
+    if h.body_len != expected as u64 {
+        return Err(WireError::BodyLength { declared: h.body_len, expected }.into());
+    }
+    if bytes.len() != HEADER_BYTES + expected {
+        return Err(if bytes.len() < HEADER_BYTES + expected {
+            WireError::Truncated { needed: HEADER_BYTES + expected, found: bytes.len() }
+        } else {
+            WireError::TrailingBytes
+        }
+        .into());
+    }
+    let body = &bytes[HEADER_BYTES..];
+    let mut g = [0u8; 8];
+    g.copy_from_slice(&body[..8]);
+    let mut seed = [0u8; SEED_BYTES];
+    seed.copy_from_slice(&body[8..8 + SEED_BYTES]);
+    let n = ectx.n();
+    let mut pos = 8 + SEED_BYTES;
+    let mut b = Vec::with_capacity(ectx.digits());
+    for _ in 0..ectx.digits() {
+        let mut poly = RnsPoly::zero(n, ectx.qp_moduli().len(), Representation::Ntt);
+        for (t, m) in ectx.qp_moduli().iter().enumerate() {
+            let len = limb_bytes(n, bits(m.value()));
+            let limb = poly.limb_mut(t).ok_or(EvalError::KeyShape)?;
+            unpack_limb(&body[pos..pos + len], m.value(), limb)?;
+            pos += len;
+        }
+        b.push(poly);
+    }
+    Ok((u64::from_le_bytes(g), SwitchingKey::from_seed_and_b(ectx, seed, b)?))
+}
+
+impl RelinearizationKey {
+    pub fn to_bytes(&self, ectx: &EvalContext) -> Result<Vec<u8>, EvalError> {
+        to_bytes(ectx, &self.0, Kind::RelinearizationKey, 0)
+    }
+    pub fn from_bytes(ectx: &EvalContext, bytes: &[u8]) -> Result<Self, EvalError> {
+        let (g, key) = from_bytes(ectx, bytes, Kind::RelinearizationKey)?;
+        if g != 0 {
+            return Err(WireError::NonCanonical.into());
+        }
+        Ok(Self(key))
+    }
+}
+
+/// File name of the Galois key for element `g` inside a key directory.
+pub fn galois_key_file_name(g: usize) -> String {
+    format!("galois-{g}.key")
+}
+
+impl GaloisKeys {
+    /// Serialises the key for element `g`.
+    pub fn key_to_bytes(&self, ectx: &EvalContext, g: usize) -> Result<Vec<u8>, EvalError> {
+        to_bytes(ectx, self.get(g)?, Kind::GaloisKey, g as u64)
+    }
+
+    /// Parses one Galois key; returns its element.
+    pub fn insert_from_bytes(&mut self, ectx: &EvalContext, bytes: &[u8]) -> Result<usize, EvalError> {
+        let (g, key) = from_bytes(ectx, bytes, Kind::GaloisKey)?;
+        let g = usize::try_from(g).map_err(|_| EvalError::Invalid("Galois element out of range"))?;
+        if g % 2 == 0 || g >= 2 * ectx.n() {
+            return Err(EvalError::Invalid("Galois element must be odd and below 2N"));
+        }
+        self.insert(g, key);
+        Ok(g)
+    }
+
+    /// Writes one file per key (`galois-<g>.key`) into `dir`, each atomically (temp + rename).
+    pub fn write_dir(&self, ectx: &EvalContext, dir: &Path) -> Result<(), std::io::Error> {
+        for g in self.elements() {
+            let bytes = self.key_to_bytes(ectx, g).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+            let path = dir.join(galois_key_file_name(g));
+            let tmp = dir.join(format!(".{}.tmp", galois_key_file_name(g)));
+            std::fs::write(&tmp, &bytes)?;
+            std::fs::rename(&tmp, &path)?;
+        }
+        Ok(())
+    }
+
+    /// Loads only the keys for `elements` from `dir` (selective loading: an evaluator that
+    /// needs rotations by 1..7 does not read the bootstrapping keys).
+    pub fn read_dir(ectx: &EvalContext, dir: &Path, elements: &[usize]) -> Result<Self, EvalError> {
+        let mut keys = GaloisKeys::default();
+        for &g in elements {
+            let path = dir.join(galois_key_file_name(g));
+            let bytes = std::fs::read(&path).map_err(|_| EvalError::MissingGaloisKey { galois_element: g })?;
+            let got = keys.insert_from_bytes(ectx, &bytes)?;
+            if got != g {
+                return Err(EvalError::Invalid("Galois key file holds another element than its name says"));
+            }
+        }
+        Ok(keys)
+    }
+}
