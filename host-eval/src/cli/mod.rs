@@ -42,6 +42,23 @@ Exit codes: 0 ok, 1 internal, 2 usage, 3 file unreadable/unwritable, 4 corrupt k
 ciphertext, 5 wrong keys (other preset or other secret key), 6 argument out of range
 (slot, level, patient count, preset), 7 unusable input scan/features, 8 secret key exists.";
 
+const KEYGEN_HELP: &str = "Generate a hospital key set.\n\n\
+The secret key is written as its 32-byte seed to DIR/secret.key with mode 0600 and never
+leaves the hospital. DIR/public.key goes to the gateways that encrypt and to the vendor;
+DIR/keyset.json records the preset, the creation time and the SHA-256 fingerprint of the
+public key. An existing secret key is never overwritten without --force.";
+
+const ENCRYPT_HELP: &str = "Encrypt patients' features under the key set's public key.\n\n\
+Each --input is a scan (NIfTI .nii/.nii.gz, DICOM, raw), a dataset sample FILE.npz#SPLIT:I,
+a dataset range FILE.npz#SPLIT:A..B, or a features file (.json: [8 numbers] or a list of
+them; .csv: one patient per row). Patient p (counting from --slot) goes to slots 8p..8p+7 of
+a full-slot encoding, zeros elsewhere; at most N/16 patients fit in one ciphertext.";
+
+const DECRYPT_HELP: &str = "Decrypt a ciphertext (full or seeded) with the key set's secret key and \
+print the features of each patient.\n\nThis is the hospital's own, local decryption: the raw \
+decryption stays inside this process. Never send its output together with the ciphertext to \
+anyone: the pair reveals the secret key.";
+
 #[derive(Debug, Parser)]
 #[command(name = "host-eval", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 pub struct Cli {
@@ -58,19 +75,17 @@ pub enum Command {
         json: bool,
     },
     /// [hospital] Generate a key set: DIR/secret.key (owner-only), DIR/public.key, DIR/keyset.json
+    #[command(long_about = KEYGEN_HELP)]
     Keygen(KeygenArgs),
     /// [hospital/gateway] Encrypt one or more patients' features into one ciphertext
+    #[command(long_about = ENCRYPT_HELP)]
     Encrypt(EncryptArgs),
     /// [hospital] Decrypt a ciphertext locally and print each patient's 8 features
+    #[command(long_about = DECRYPT_HELP)]
     Decrypt(DecryptArgs),
 }
 
 #[derive(Debug, Args)]
-#[command(long_about = "Generate a hospital key set.\n\n\
-The secret key is written as its 32-byte seed to DIR/secret.key with mode 0600 and never
-leaves the hospital. DIR/public.key goes to the gateways that encrypt and to the vendor;
-DIR/keyset.json records the preset, the creation time and the SHA-256 fingerprint of the
-public key. An existing secret key is never overwritten without --force.")]
 pub struct KeygenArgs {
     /// Parameter preset (see `host-eval presets`), e.g. leveled-n14
     #[arg(long, default_value = "leveled-n14")]
@@ -87,11 +102,6 @@ pub struct KeygenArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(long_about = "Encrypt patients' features under the key set's public key.\n\n\
-Each --input is a scan (NIfTI .nii/.nii.gz, DICOM, raw), a dataset sample FILE.npz#SPLIT:I,
-a dataset range FILE.npz#SPLIT:A..B, or a features file (.json: [8 numbers] or a list of
-them; .csv: one patient per row). Patient p (counting from --slot) goes to slots 8p..8p+7 of
-a full-slot encoding, zeros elsewhere; at most N/16 patients fit in one ciphertext.")]
 pub struct EncryptArgs {
     /// Key set directory (needs public.key and keyset.json; secret.key only for --mode seeded)
     #[arg(long)]
@@ -114,10 +124,6 @@ pub struct EncryptArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(long_about = "Decrypt a ciphertext (full or seeded) with the key set's secret key and \
-print the features of each patient.\n\nThis is the hospital's own, local decryption: the raw \
-decryption stays inside this process. Never send its output together with the ciphertext to \
-anyone: the pair reveals the secret key.")]
 pub struct DecryptArgs {
     /// Key set directory (needs secret.key and keyset.json)
     #[arg(long)]
