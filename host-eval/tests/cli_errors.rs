@@ -210,6 +210,11 @@ fn unusable_inputs_exit_7() {
     std::fs::write(&junk, b"definitely not a NIfTI volume").unwrap();
     fails(&["encrypt", "--keys", s(&keys), "--input", s(&junk), "--out", s(&out)], 7, &["junk.nii"]);
     assert!(!out.exists());
+    // A failed run leaves an existing output untouched.
+    std::fs::write(&out, b"previous ciphertext").unwrap();
+    fails(&["encrypt", "--keys", s(&keys), "--input", s(&bad), "--out", s(&out)], 7, &["bad.json"]);
+    assert_eq!(std::fs::read(&out).unwrap(), b"previous ciphertext");
+    assert_eq!(dir.names(), ["bad.csv", "bad.json", "c.ct", "f.json", "junk.nii", "keys", "out.ct"]);
 }
 
 #[test]

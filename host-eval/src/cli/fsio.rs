@@ -80,16 +80,21 @@ impl Staged {
     /// Moves the file to its final name.
     pub fn publish(mut self, overwrite: Overwrite) -> Result<(), CliError> {
         let result = match overwrite {
-            Overwrite::Allow => std::fs::rename(&self.tmp, &self.dest),
+            Overwrite::Allow => std::fs::rename(&self.tmp, &self.dest).map(|()| true),
             // A hard link fails if the destination exists, closing the window between an
             // existence check and a rename; the temporary name is removed on drop.
-            Overwrite::Refuse => std::fs::hard_link(&self.tmp, &self.dest),
+            Overwrite::Refuse => match std::fs::hard_link(&self.tmp, &self.dest) {
+                Ok(()) => Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+                // File systems without hard links: check, then rename (a small race window,
+                // only on such file systems).
+                Err(_) if self.dest.symlink_metadata().is_ok() => Err(std::io::ErrorKind::AlreadyExists.into()),
+                Err(_) => std::fs::rename(&self.tmp, &self.dest).map(|()| true),
+            },
         };
         match result {
-            Ok(()) => {
-                if overwrite == Overwrite::Allow {
-                    self.published = true;
-                }
+            Ok(renamed) => {
+                self.published = renamed;
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(CliError::KeyExists { path: self.dest.clone() }),
