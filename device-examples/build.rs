@@ -10,4 +10,11 @@ fn main() {
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-changed=build.rs");
+    // The firmware embeds flash images and known answers generated on the host.
+    let stamp = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default()).join("target/gen/STAMP");
+    println!("cargo:rerun-if-changed={}", stamp.display());
+    if !stamp.exists() {
+        eprintln!("target/gen/ is missing: run scripts/device-tests.sh, or `cargo run --release --target <host> -- gen ../target/gen` in device-examples/host-tool");
+        std::process::exit(1);
+    }
 }

@@ -49,3 +49,7 @@ unsafe fn DefaultHandler(irqn: i16) {
     defmt::error!("unexpected exception/interrupt {=i16}", irqn);
     exit::failure()
 }
+
+pub mod device;
+pub mod images;
+pub mod vectors;

@@ -1,0 +1,260 @@
+//! The device's encryption path, over flash images and caller buffers only (no heap).
+//!
+//! - [`FlashImages`]: the hospital public key (`b` limbs + `a` seed) and the forward NTT tables,
+//!   generated on the host (`host-tool gen`) and compiled into flash with `include_bytes!`.
+//! - [`PkStream`]: public-key encryption streamed prime by prime in the wire format: the 32-byte
+//!   header, then per prime the c0 limb and the c1 limb, each bit-packed and handed to the sink
+//!   as soon as it is computed. RAM: the encoded message (N f64), the noise (3N i8) and two
+//!   N-word limbs, whatever the number of primes.
+//! - [`SkStream`]: seeded secret-key encryption (c1 travels as a 32-byte seed: half the bytes).
+//!
+//! The bytes produced are exactly `wire::ciphertext_to_bytes` / `seeded_ciphertext_to_bytes` of
+//! the host's one-shot encryption with the same randomness (tested byte for byte).
+
+use clifhe_core::arith::Modulus;
+use clifhe_core::encrypt::{PkEncryptionNoise, PkStreamEncryptor, Plaintext, SkStreamEncryptor};
+use clifhe_core::keys::{PublicKey, SecretKey};
+use clifhe_core::ntt::NttTable;
+use clifhe_core::params::Params;
+use clifhe_core::rns::{RnsPoly, Representation};
+use clifhe_core::sample::SEED_BYTES;
+use clifhe_core::wire::{self, Header, Kind};
+use rand_core::{CryptoRng, RngCore};
+
+/// Why the device could not produce a ciphertext.
+#[derive(Debug, Clone, Copy, PartialEq, defmt::Format)]
+pub enum DeviceError {
+    /// A flash image is missing, misaligned or of the wrong size (a build problem).
+    FlashImage(&'static str),
+    /// clifhe-core refused an input (message shape, key/parameter mismatch, ...).
+    Core(#[defmt(Debug2Format)] clifhe_core::Error),
+    /// Packing a limb for the wire failed (buffer sizing).
+    Wire(#[defmt(Debug2Format)] wire::WireError),
+    /// The encoder refused the features (non-finite values, scale).
+    Encode(#[defmt(Debug2Format)] clifhe_core::encode::EncodeError),
+    /// The byte sink (host file, link) failed.
+    Sink,
+}
+
+impl From<clifhe_core::Error> for DeviceError {
+    fn from(e: clifhe_core::Error) -> Self {
+        Self::Core(e)
+    }
+}
+impl From<wire::WireError> for DeviceError {
+    fn from(e: wire::WireError) -> Self {
+        Self::Wire(e)
+    }
+}
+impl From<clifhe_core::encode::EncodeError> for DeviceError {
+    fn from(e: clifhe_core::encode::EncodeError) -> Self {
+        Self::Encode(e)
+    }
+}
+
+/// Bytes with the alignment of `u64`, so an `include_bytes!` image can be viewed as words
+/// (checked at run time by `bytemuck`, no `unsafe`).
+#[repr(C)]
+pub struct Aligned<T: ?Sized> {
+    pub _align: [u64; 0],
+    pub bytes: T,
+}
+
+/// Views a flash image as little-endian u64 words (both the host generator and the Cortex-M are
+/// little-endian); refuses misaligned or odd-sized images.
+pub fn words(img: &'static Aligned<[u8]>, what: &'static str) -> Result<&'static [u64], DeviceError> {
+    bytemuck::try_cast_slice(&img.bytes).map_err(|_| DeviceError::FlashImage(what))
+}
+
+/// Flash images of one device preset (see `images!`).
+pub struct FlashImages {
+    pub literal: clifhe_core::ParamsLiteral,
+    pub pk_b: &'static Aligned<[u8]>,
+    pub pk_a_seed: &'static [u8; SEED_BYTES],
+    /// Per prime: forward twiddles then their Shoup quotients (2N words).
+    pub ntt: &'static [&'static Aligned<[u8]>],
+}
+
+/// Embeds the images `host-tool gen` wrote to `target/gen/<preset>/`.
+#[macro_export]
+macro_rules! gen_file {
+    ($preset:literal, $file:literal) => {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/gen/", $preset, "/", $file)
+    };
+}
+#[macro_export]
+macro_rules! aligned_image {
+    ($preset:literal, $file:literal) => {{
+        static IMG: &$crate::device::Aligned<[u8]> =
+            &$crate::device::Aligned { _align: [], bytes: *include_bytes!($crate::gen_file!($preset, $file)) };
+        IMG
+    }};
+}
+
+/// Most primes a device preset may have (the N=2^14 chain has 8).
+pub const MAX_DEVICE_PRIMES: usize = 8;
+
+/// The preset, NTT tables and public key, viewed in place in flash.
+pub struct DeviceKeys {
+    pub params: Params,
+    pub tables: heapless::Vec<NttTable<&'static [u64]>, MAX_DEVICE_PRIMES>,
+    pub pk: PublicKey<&'static [u64]>,
+}
+
+impl FlashImages {
+    /// Checks every image against the preset and wraps it (no copy: everything stays in flash).
+    pub fn load(&self) -> Result<DeviceKeys, DeviceError> {
+        let params = Params::new(self.literal).map_err(|_| DeviceError::FlashImage("preset"))?;
+        let n = params.n();
+        let primes = params.q().len();
+        if self.ntt.len() != primes {
+            return Err(DeviceError::FlashImage("prime count"));
+        }
+        let mut tables = heapless::Vec::new();
+        for (img, &q) in self.ntt.iter().zip(params.q()) {
+            let w = words(img, "ntt table")?;
+            if w.len() != 2 * n {
+                return Err(DeviceError::FlashImage("ntt table size"));
+            }
+            let m = Modulus::new(q).ok_or(DeviceError::FlashImage("modulus"))?;
+            let (fwd, shoup) = w.split_at(n);
+            let t = NttTable::from_parts(m, n, fwd, shoup, &[], &[]).map_err(|_| DeviceError::FlashImage("ntt table"))?;
+            tables.push(t).map_err(|_| DeviceError::FlashImage("more primes than MAX_DEVICE_PRIMES"))?;
+        }
+        let b = RnsPoly::from_storage(n, primes, Representation::Ntt, words(self.pk_b, "public key b")?)
+            .map_err(|_| DeviceError::FlashImage("public key size"))?;
+        let pk = PublicKey::from_parts(&params, *self.pk_a_seed, b)?;
+        Ok(DeviceKeys { params, tables, pk })
+    }
+}
+
+/// Packs one limb for the wire in chunks of 64 coefficients (64 x bits is a whole number of
+/// bytes, so chunked packing is byte-identical to packing the whole limb) and hands each chunk
+/// to `sink`: a 512-byte buffer instead of a packed copy of the limb.
+pub fn emit_limb(limb: &[u64], q: u64, sink: &mut impl FnMut(&[u8]) -> Result<(), DeviceError>) -> Result<(), DeviceError> {
+    const CHUNK: usize = 64;
+    let bits = 64 - q.leading_zeros();
+    let mut buf = [0u8; CHUNK * 8];
+    for chunk in limb.chunks(CHUNK) {
+        let len = wire::limb_bytes(chunk.len(), bits);
+        let out = buf.get_mut(..len).ok_or(DeviceError::Wire(wire::WireError::OutputTooSmall { needed: len, found: CHUNK * 8 }))?;
+        wire::pack_limb(chunk, bits, out)?;
+        sink(out)?;
+    }
+    Ok(())
+}
+
+/// Encodes the patient's slot values into `coeffs` (N integer-valued f64) at the preset's
+/// default scale; `scratch` needs `encode::encode_scratch_len(values.len())` entries.
+pub fn encode_features<'a>(
+    params: &Params,
+    values: &[f64],
+    coeffs: &'a mut [f64],
+    scratch: &mut [clifhe_core::encode::Complex],
+) -> Result<Plaintext<&'a mut [f64]>, DeviceError> {
+    let scale = params.default_scale();
+    clifhe_core::encode::encode_real(values, params.n(), scale, coeffs, scratch)?;
+    Ok(Plaintext::from_coeffs(coeffs, scale, values.len().trailing_zeros())?)
+}
+
+/// Caller-provided RAM of one public-key encryption (N = ring degree).
+pub struct PkBuffers<'a> {
+    pub u: &'a mut [i8],
+    pub e0: &'a mut [i8],
+    pub e1: &'a mut [i8],
+    pub u_hat: &'a mut [u64],
+    pub limb: &'a mut [u64],
+}
+
+/// Public-key encryption of one message at the top level, streamed prime by prime.
+pub struct PkStream<'a, 'k> {
+    keys: &'k DeviceKeys,
+    enc: PkStreamEncryptor<'k, &'static [u64], &'a mut [f64], &'a mut [i8]>,
+    u_hat: &'a mut [u64],
+    limb: &'a mut [u64],
+}
+
+impl<'a, 'k> PkStream<'a, 'k> {
+    /// Samples the encryption noise (u, e0, e1) from `rng` and sends the wire header.
+    pub fn begin<R: RngCore + CryptoRng>(
+        keys: &'k DeviceKeys,
+        msg: &'k Plaintext<&'a mut [f64]>,
+        bufs: PkBuffers<'a>,
+        rng: &mut R,
+        sink: &mut impl FnMut(&[u8]) -> Result<(), DeviceError>,
+    ) -> Result<Self, DeviceError> {
+        let p = &keys.params;
+        let level = p.max_level();
+        let header = Header {
+            params_id: p.id(),
+            kind: Kind::Ciphertext,
+            insecure: p.is_insecure(),
+            level: level as u16,
+            log_slots: msg.log_slots() as u8,
+            scale: msg.scale(),
+            body_len: wire::body_bytes(p, level, 2) as u64,
+        };
+        let noise = PkEncryptionNoise::sample_into(rng, bufs.u, bufs.e0, bufs.e1)?;
+        let enc = PkStreamEncryptor::new(p, &keys.pk, msg, noise)?;
+        sink(&header.to_bytes())?;
+        Ok(Self { keys, enc, u_hat: bufs.u_hat, limb: bufs.limb })
+    }
+
+    /// Primes to stream (level + 1).
+    pub fn primes(&self) -> usize {
+        self.keys.params.max_level() + 1
+    }
+
+    /// Computes and sends prime `i`'s limbs: NTT(u), then c0, then c1 (one limb buffer reused).
+    pub fn prime(&mut self, i: usize, sink: &mut impl FnMut(&[u8]) -> Result<(), DeviceError>) -> Result<(), DeviceError> {
+        let table = self.keys.tables.get(i).ok_or(DeviceError::FlashImage("prime index"))?;
+        let q = table.modulus().value();
+        self.enc.prepare_prime(i, table, self.u_hat)?;
+        self.enc.c0_limb(i, table, self.u_hat, self.limb)?;
+        emit_limb(self.limb, q, sink)?;
+        self.enc.c1_limb(i, table, self.u_hat, self.limb)?;
+        emit_limb(self.limb, q, sink)
+    }
+
+    /// Streams every prime.
+    pub fn finish(mut self, sink: &mut impl FnMut(&[u8]) -> Result<(), DeviceError>) -> Result<(), DeviceError> {
+        for i in 0..self.primes() {
+            self.prime(i, sink)?;
+        }
+        Ok(())
+    }
+}
+
+/// Seeded secret-key encryption at the top level, streamed prime by prime: header, c1 seed, then
+/// the c0 limbs. `s_hat` and `limb` are N words each, `e` N bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn sk_stream<R: RngCore + CryptoRng, K: AsRef<[i8]> + AsMut<[i8]>>(
+    keys: &DeviceKeys,
+    sk: &SecretKey<K>,
+    msg: &Plaintext<&mut [f64]>,
+    e: &mut [i8],
+    s_hat: &mut [u64],
+    limb: &mut [u64],
+    rng: &mut R,
+    sink: &mut impl FnMut(&[u8]) -> Result<(), DeviceError>,
+) -> Result<(), DeviceError> {
+    let p = &keys.params;
+    let level = p.max_level();
+    let enc = SkStreamEncryptor::new(p, sk, msg, e, rng)?;
+    let header = Header {
+        params_id: p.id(),
+        kind: Kind::SeededCiphertext,
+        insecure: p.is_insecure(),
+        level: level as u16,
+        log_slots: msg.log_slots() as u8,
+        scale: msg.scale(),
+        body_len: (SEED_BYTES + wire::body_bytes(p, level, 1)) as u64,
+    };
+    sink(&header.to_bytes())?;
+    sink(enc.c1_seed())?;
+    for (i, table) in keys.tables.iter().enumerate().take(level + 1) {
+        enc.c0_limb(i, table, s_hat, limb)?;
+        emit_limb(limb, table.modulus().value(), sink)?;
+    }
+    Ok(())
+}

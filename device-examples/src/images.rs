@@ -1,0 +1,27 @@
+//! Flash images of the device presets, written by `host-tool gen` into `target/gen/` (the test
+//! script runs it before building; `build.rs` stops the build with a hint if they are missing).
+use crate::device::FlashImages;
+
+/// DEVICE_N12: N = 4096, q0 60 + 40 bits (the first two primes of the host chain).
+pub fn device_n12() -> FlashImages {
+    FlashImages {
+        literal: clifhe_core::params::presets::DEVICE_N12,
+        pk_b: crate::aligned_image!("device-n12", "pk_b.bin"),
+        pk_a_seed: include_bytes!(crate::gen_file!("device-n12", "pk_a_seed.bin")),
+        ntt: &N12_NTT,
+    }
+}
+
+static N12_NTT: [&crate::device::Aligned<[u8]>; 2] =
+    [crate::aligned_image!("device-n12", "ntt_q0.bin"), crate::aligned_image!("device-n12", "ntt_q1.bin")];
+
+/// Known answers (SHA-256) recorded by the host for DEVICE_N12; see `vectors` for the inputs.
+pub mod kat_n12 {
+    pub const ARITH: &[u8; 32] = include_bytes!(crate::gen_file!("device-n12", "kat_arith.sha256"));
+    pub const NTT: &[u8; 32] = include_bytes!(crate::gen_file!("device-n12", "kat_ntt.sha256"));
+    pub const ENCODE: &[u8; 32] = include_bytes!(crate::gen_file!("device-n12", "kat_encode.sha256"));
+    pub const CT_PK: &[u8; 32] = include_bytes!(crate::gen_file!("device-n12", "kat_ct_pk.sha256"));
+    pub const CT_SK: &[u8; 32] = include_bytes!(crate::gen_file!("device-n12", "kat_ct_sk.sha256"));
+    /// The test key's secret seed: only for the seeded secret-key mode tests.
+    pub const SK_SEED: &[u8; 32] = include_bytes!(crate::gen_file!("device-n12", "sk_seed.bin"));
+}
