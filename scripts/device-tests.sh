@@ -62,9 +62,9 @@ build_firmware() {
   local host_triple
   host_triple="$(rustc -vV | sed -n 's/^host: //p')"
   log "building host-tool ($host_triple) and generating target/gen"
-  (cd "$DEV/host-tool" && cargo build --release --quiet --target "$host_triple")
+  (cd "$DEV/host-tool" && cargo build --release --quiet --target "$host_triple") || return 1
   HOSTTOOL="$DEV/host-tool/target/$host_triple/release/clifhe-device-host"
-  "$HOSTTOOL" gen "$DEV/target/gen" >&2
+  "$HOSTTOOL" gen "$DEV/target/gen" >&2 || return 1
   log "building firmware (release, $TARGET)"
   # cd: the target and runner come from device-examples/.cargo/config.toml.
   (cd "$DEV" && cargo build --release --bins --quiet)
@@ -176,10 +176,14 @@ measure() {
 }
 
 ensure_tools
-build_firmware
 case "$MODE" in
-  --measure) measure ;;
+  --measure) build_firmware; measure ;;
   test|--test)
+    if ! build_firmware; then
+      echo "FAIL firmware build"
+      echo "0 passed, 1 failed"
+      exit 1
+    fi
     run_tests
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" = 0 ]

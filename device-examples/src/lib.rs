@@ -53,3 +53,4 @@ unsafe fn DefaultHandler(irqn: i16) {
 pub mod device;
 pub mod images;
 pub mod vectors;
+pub mod scan;

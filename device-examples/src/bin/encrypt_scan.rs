@@ -1,0 +1,77 @@
+//! The device example: scan volume in flash -> 8 multivector features -> CKKS encoding in slots
+//! 0..7 -> encryption under the hospital public key (flash image), streamed prime by prime to
+//! a host file; then the same features in the seeded secret-key mode. Exits 0 on success.
+//!
+//! Outputs (relative to QEMU's working directory, device-examples/):
+//!   target/device-out/scan_pk.clhe        public-key ciphertext (wire format, Kind::Ciphertext)
+//!   target/device-out/scan_sk.clhe        seeded secret-key ciphertext (Kind::SeededCiphertext)
+//!   target/device-out/scan_features.f64   the plaintext features (test evidence only: a real
+//!                                          device never sends them)
+#![no_std]
+#![no_main]
+
+use clifhe_core::encode::{encode_scratch_len, Complex};
+use clifhe_core::keys::{SecretKey, SecretSeed};
+use clifhe_device::device::{self, DeviceError, PkBuffers, PkStream};
+use clifhe_device::hostfile::{self, HostFile};
+use clifhe_device::{exit, images, scan, stack, vectors};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const N: usize = 4096;
+
+/// Stand-in for the device TRNG (QEMU models none): a real device seeds ChaCha20 from its TRNG
+/// at every encryption. Fixed here so runs are reproducible.
+const DEVICE_RNG_SEED: [u8; 32] = *b"QEMU stand-in for device TRNG!!!";
+
+fn run() -> Result<(), DeviceError> {
+    let keys = images::device_n12().load()?;
+    let feats = scan::features(&scan::PHANTOM);
+    defmt::info!("features [1,e1,e2,e3,e12,e13,e23,e123] = {=[?]}", feats);
+    let mut fb = [0u8; 8 * vectors::SLOTS];
+    for (o, f) in fb.chunks_exact_mut(8).zip(feats) {
+        o.copy_from_slice(&f.to_le_bytes());
+    }
+    hostfile::write(c"target/device-out/scan_features.f64", &fb).map_err(|_| DeviceError::Sink)?;
+
+    let mut coeffs = [0f64; N];
+    let mut scratch = [Complex::default(); encode_scratch_len(vectors::SLOTS)];
+    let pt = device::encode_features(&keys.params, &feats, &mut coeffs, &mut scratch)?;
+    let mut rng = ChaCha20Rng::from_seed(DEVICE_RNG_SEED);
+
+    // Public-key mode: what a hospital device sends.
+    {
+        let mut file = HostFile::create(c"target/device-out/scan_pk.clhe").map_err(|_| DeviceError::Sink)?;
+        let mut sink = |b: &[u8]| file.write_all(b).map_err(|_| DeviceError::Sink);
+        let (mut u, mut e0, mut e1) = ([0i8; N], [0i8; N], [0i8; N]);
+        let (mut u_hat, mut limb) = ([0u64; N], [0u64; N]);
+        let bufs = PkBuffers { u: &mut u, e0: &mut e0, e1: &mut e1, u_hat: &mut u_hat, limb: &mut limb };
+        PkStream::begin(&keys, &pt, bufs, &mut rng, &mut sink)?.finish(&mut sink)?;
+        defmt::info!("public-key ciphertext sent: {=usize} bytes", file.written());
+    }
+    // Seeded secret-key mode (the device holds a secret key; half the bytes on the wire).
+    {
+        let mut sk_store = [0i8; N];
+        let sk = SecretKey::from_seed_into(&keys.params, &SecretSeed::new(*images::kat_n12::SK_SEED), &mut sk_store[..])?;
+        let mut file = HostFile::create(c"target/device-out/scan_sk.clhe").map_err(|_| DeviceError::Sink)?;
+        let mut sink = |b: &[u8]| file.write_all(b).map_err(|_| DeviceError::Sink);
+        let mut e = [0i8; N];
+        let (mut s_hat, mut limb) = ([0u64; N], [0u64; N]);
+        device::sk_stream(&keys, &sk, &pt, &mut e, &mut s_hat, &mut limb, &mut rng, &mut sink)?;
+        defmt::info!("seeded secret-key ciphertext sent: {=usize} bytes", file.written());
+    }
+    Ok(())
+}
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    let result = run();
+    defmt::info!("peak stack {=usize} bytes", stack::peak_stack_bytes());
+    match result {
+        Ok(()) => exit::success(),
+        Err(e) => {
+            defmt::error!("encrypt_scan failed: {}", e);
+            exit::failure()
+        }
+    }
+}
