@@ -140,7 +140,7 @@ run_tests() {
 
 # ---------------------------------------------------------------- measure
 symbol_addr() { # symbol_addr ELF DEMANGLED-SUFFIX
-  "$NM" -C "$1" | awk -v s="$2" '$0 ~ s"(::h[0-9a-f]+)?$" {print "0x"$1; exit}'
+  "$NM" -C "$1" | awk -v s="$2" '!f && $0 ~ s"(::h[0-9a-f]+)?$" {f = "0x"$1} END {print f}'
 }
 
 measure() {

@@ -11,6 +11,7 @@
 #![no_main]
 
 use clifhe_core::encode::{encode_scratch_len, Complex};
+use clifhe_core::encrypt::Plaintext;
 use clifhe_core::keys::{SecretKey, SecretSeed};
 use clifhe_device::device::{self, DeviceError, PkBuffers, PkStream};
 use clifhe_device::hostfile::{self, HostFile};
@@ -39,34 +40,45 @@ fn run() -> Result<(), DeviceError> {
     let pt = device::encode_features(&keys.params, &feats, &mut coeffs, &mut scratch)?;
     let mut rng = ChaCha20Rng::from_seed(DEVICE_RNG_SEED);
 
-    // Public-key mode: what a hospital device sends.
-    {
-        let mut file = HostFile::create(c"target/device-out/scan_pk.clhe").map_err(|_| DeviceError::Sink)?;
-        let mut sink = |b: &[u8]| file.write_all(b).map_err(|_| DeviceError::Sink);
-        let (mut u, mut e0, mut e1) = ([0i8; N], [0i8; N], [0i8; N]);
-        let (mut u_hat, mut limb) = ([0u64; N], [0u64; N]);
-        let bufs = PkBuffers { u: &mut u, e0: &mut e0, e1: &mut e1, u_hat: &mut u_hat, limb: &mut limb };
-        PkStream::begin(&keys, &pt, bufs, &mut rng, &mut sink)?.finish(&mut sink)?;
-        defmt::info!("public-key ciphertext sent: {=usize} bytes", file.written());
-    }
-    // Seeded secret-key mode (the device holds a secret key; half the bytes on the wire).
-    {
-        let mut sk_store = [0i8; N];
-        let sk = SecretKey::from_seed_into(&keys.params, &SecretSeed::new(*images::kat_n12::SK_SEED), &mut sk_store[..])?;
-        let mut file = HostFile::create(c"target/device-out/scan_sk.clhe").map_err(|_| DeviceError::Sink)?;
-        let mut sink = |b: &[u8]| file.write_all(b).map_err(|_| DeviceError::Sink);
-        let mut e = [0i8; N];
-        let (mut s_hat, mut limb) = ([0u64; N], [0u64; N]);
-        device::sk_stream(&keys, &sk, &pt, &mut e, &mut s_hat, &mut limb, &mut rng, &mut sink)?;
-        defmt::info!("seeded secret-key ciphertext sent: {=usize} bytes", file.written());
-    }
+    // Public-key mode: what a hospital device sends. Each mode has its own (non-inlined) frame
+    // so the stack high-water mark after it is the RAM of that mode alone.
+    encrypt_pk_mode(&keys, &pt, &mut rng)?;
+    defmt::info!("peak RAM of features + encode + pk encryption (stack high-water mark): {=usize} bytes", stack::peak_stack_bytes());
+    encrypt_sk_mode(&keys, &pt, &mut rng)?;
+    Ok(())
+}
+
+/// Public-key mode: RAM = noise (3N i8) + two N-word limbs + a 512-byte packing buffer.
+#[inline(never)]
+fn encrypt_pk_mode(keys: &device::DeviceKeys, pt: &Plaintext<&mut [f64]>, rng: &mut ChaCha20Rng) -> Result<(), DeviceError> {
+    let mut file = HostFile::create(c"target/device-out/scan_pk.clhe").map_err(|_| DeviceError::Sink)?;
+    let mut sink = |b: &[u8]| file.write_all(b).map_err(|_| DeviceError::Sink);
+    let (mut u, mut e0, mut e1) = ([0i8; N], [0i8; N], [0i8; N]);
+    let (mut u_hat, mut limb) = ([0u64; N], [0u64; N]);
+    let bufs = PkBuffers { u: &mut u, e0: &mut e0, e1: &mut e1, u_hat: &mut u_hat, limb: &mut limb };
+    PkStream::begin(keys, pt, bufs, rng, &mut sink)?.finish(&mut sink)?;
+    defmt::info!("public-key ciphertext sent: {=usize} bytes", file.written());
+    Ok(())
+}
+
+/// Seeded secret-key mode (the device holds a secret key; half the bytes on the wire).
+#[inline(never)]
+fn encrypt_sk_mode(keys: &device::DeviceKeys, pt: &Plaintext<&mut [f64]>, rng: &mut ChaCha20Rng) -> Result<(), DeviceError> {
+    let mut sk_store = [0i8; N];
+    let sk = SecretKey::from_seed_into(&keys.params, &SecretSeed::new(*images::kat_n12::SK_SEED), &mut sk_store[..])?;
+    let mut file = HostFile::create(c"target/device-out/scan_sk.clhe").map_err(|_| DeviceError::Sink)?;
+    let mut sink = |b: &[u8]| file.write_all(b).map_err(|_| DeviceError::Sink);
+    let mut e = [0i8; N];
+    let (mut s_hat, mut limb) = ([0u64; N], [0u64; N]);
+    device::sk_stream(keys, &sk, pt, &mut e, &mut s_hat, &mut limb, rng, &mut sink)?;
+    defmt::info!("seeded secret-key ciphertext sent: {=usize} bytes", file.written());
     Ok(())
 }
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
     let result = run();
-    defmt::info!("peak stack {=usize} bytes", stack::peak_stack_bytes());
+    defmt::info!("peak RAM overall (stack high-water mark): {=usize} bytes", stack::peak_stack_bytes());
     match result {
         Ok(()) => exit::success(),
         Err(e) => {
