@@ -236,6 +236,32 @@ impl<S: AsRef<[u64]>> NttTable<S> {
         let ws = self.inv_shoup.as_ref();
         let mut t = 1;
         let mut blocks = n >> 1;
+        // Two stages per pass, as in the forward transform: stage A (distance t) on the pairs
+        // (x0, x1), (x2, x3) of each group, then stage B (distance 2t) on (x0, x2), (x1, x3).
+        while blocks >= 2 {
+            let (twa, twsa) = (&w[blocks..2 * blocks], &ws[blocks..2 * blocks]);
+            let (twb, twsb) = (&w[blocks / 2..blocks], &ws[blocks / 2..blocks]);
+            for (i, block) in a.chunks_exact_mut(4 * t).enumerate() {
+                let (wa0, wsa0, wa1, wsa1) = (twa[2 * i], twsa[2 * i], twa[2 * i + 1], twsa[2 * i + 1]);
+                let (wb, wsb) = (twb[i], twsb[i]);
+                let (lo, hi) = block.split_at_mut(2 * t);
+                let (q0, q1) = lo.split_at_mut(t);
+                let (q2, q3) = hi.split_at_mut(t);
+                for (((x0, x1), x2), x3) in q0.iter_mut().zip(q1.iter_mut()).zip(q2.iter_mut()).zip(q3.iter_mut()) {
+                    let (u0, v0, u1, v1) = (*x0, *x1, *x2, *x3);
+                    let y0 = csub(u0 + v0, two_q);
+                    let y1 = m.mul_shoup_lazy(u0 + two_q - v0, wa0, wsa0);
+                    let y2 = csub(u1 + v1, two_q);
+                    let y3 = m.mul_shoup_lazy(u1 + two_q - v1, wa1, wsa1);
+                    *x0 = csub(y0 + y2, two_q);
+                    *x2 = m.mul_shoup_lazy(y0 + two_q - y2, wb, wsb);
+                    *x1 = csub(y1 + y3, two_q);
+                    *x3 = m.mul_shoup_lazy(y1 + two_q - y3, wb, wsb);
+                }
+            }
+            t <<= 2;
+            blocks >>= 2;
+        }
         while blocks >= 1 {
             let (tw, tws) = (&w[blocks..2 * blocks], &ws[blocks..2 * blocks]);
             if t == 1 {
