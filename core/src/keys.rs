@@ -16,7 +16,7 @@ use crate::error::{check_len, Error};
 use crate::ntt::NttTable;
 use crate::params::Params;
 use crate::rns::{reduce_small_into, RnsPoly, Representation};
-use crate::sample::{expand_uniform, fresh_seed, public_stream, sample_cbd, sample_ternary, SeedPurpose, SEED_BYTES};
+use crate::sample::{expand_uniform, fresh_seed, public_stream, sample_ternary, SeedPurpose, SEED_BYTES};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -203,7 +203,7 @@ impl PublicKey<alloc::vec::Vec<u64>> {
         }
         let a_seed = fresh_seed(rng);
         let mut e = zeroize::Zeroizing::new(alloc::vec![0i8; n]);
-        sample_cbd(rng, &mut e);
+        crate::sample::sample_cbd(rng, &mut e);
         let mut s_hat = zeroize::Zeroizing::new(alloc::vec![0u64; n]);
         let mut b = RnsPoly::zero(n, limbs, Representation::Ntt);
         for (i, table) in tables.iter().enumerate().take(limbs) {

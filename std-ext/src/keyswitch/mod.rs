@@ -363,7 +363,8 @@ impl EvalContext {
                         // q's after it, then the P primes.
                         let ti = if pos < *start { pos } else { pos - (end - start) };
                         conv.convert_scaled_to(n, &scaled[start * n..end * n], ti, &mut buf);
-                        table.forward(&mut buf).map_err(|_| EvalError::Representation)?;
+                        // Lazy output in [0, 4q): the u128 accumulation below absorbs it.
+                        table.forward_lazy(&mut buf);
                         &buf
                     };
                     let kb = &key.b[j].as_slice()[kidx * n..(kidx + 1) * n];
@@ -373,7 +374,8 @@ impl EvalContext {
                         lazy0[x] += v * kb[x] as u128;
                         lazy1[x] += v * ka[x] as u128;
                     }
-                    if j % 32 == 31 {
+                    // Products are below 4q * q < 2^124: reduce every 8 digits.
+                    if j % 8 == 7 {
                         for x in 0..n {
                             lazy0[x] = m.reduce_u128(lazy0[x]) as u128;
                             lazy1[x] = m.reduce_u128(lazy1[x]) as u128;
