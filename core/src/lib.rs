@@ -12,6 +12,7 @@ extern crate std;
 
 pub mod encode;
 pub mod multivector;
+pub use multivector::Multivector;
 
 pub mod arith;
 pub mod ciphertext;

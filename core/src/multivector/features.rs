@@ -1,0 +1,325 @@
+//! Scan features: a 3D volume reduced to one Cl(3,0) multivector (DESIGN section 7).
+//!
+//! With intensities I (divided by `FeatureConfig::intensity_scale`) and voxel centres r in
+//! normalised physical coordinates (origin at the volume centre, divided by the half-extent of
+//! the *largest* axis, so one isotropic factor for all axes):
+//!
+//! | blade | feature | under a rotation R of the volume about its centre |
+//! |---|---|---|
+//! | 1 | mean intensity (for a binary mask: the volume fraction) | invariant |
+//! | e1, e2, e3 | intensity-weighted centroid c = sum I r / sum I | rotates: c -> R c |
+//! | e12, e13, e23 | central second moments C_xy, C_xz, C_yz of C = sum I (r-c)(r-c)^T / sum I | C -> R C R^T; the three off-diagonal terms alone are *not* closed under rotation (they mix with the diagonal), so they are orientation features, not invariants |
+//! | e123 | size: RMS radius sqrt(trace C) of the intensity distribution | invariant |
+//!
+//! A single isotropic factor keeps the map equivariant (a per-axis factor would not be for
+//! non-cubic volumes), and normalised coordinates make features comparable across resolutions
+//! and voxel spacings: the same physical object sampled twice gives the same features up to
+//! discretisation. Rotations by multiples of 90 degrees on a cubic grid map voxels to voxels, so
+//! there the transformation rules hold exactly; other angles need resampling, and content moved
+//! outside the grid is lost. An all-zero volume gives zero centroid, moments and size (not NaN).
+//!
+//! One pass over the voxels, no allocation and no division per voxel: this runs on the device.
+
+use super::Multivector;
+
+/// A voxel type the features accept.
+pub trait Voxel: Copy {
+    fn to_f64(self) -> f64;
+}
+impl Voxel for u8 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+impl Voxel for u16 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+impl Voxel for i16 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+impl Voxel for f32 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+impl Voxel for f64 {
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+/// Why a volume was refused.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum FeatureError {
+    /// A dimension is zero or their product overflows.
+    BadDimensions,
+    /// dims product differs from the number of voxels.
+    LengthMismatch { expected: usize, found: usize },
+    /// Voxel spacing not finite and positive.
+    BadSpacing,
+    /// A voxel is NaN or infinite.
+    NonFiniteVoxel { index: usize },
+    /// intensity_scale not finite and positive.
+    BadConfig,
+}
+
+impl core::fmt::Display for FeatureError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::BadDimensions => f.write_str("volume dimensions are zero or too large"),
+            Self::LengthMismatch { expected, found } => write!(f, "volume has {found} voxels, dimensions say {expected}"),
+            Self::BadSpacing => f.write_str("voxel spacing must be finite and positive"),
+            Self::NonFiniteVoxel { index } => write!(f, "voxel {index} is not a finite number"),
+            Self::BadConfig => f.write_str("intensity scale must be finite and positive"),
+        }
+    }
+}
+
+/// A borrowed volume: `data[x + dims[0] * (y + dims[1] * z)]`, x fastest; spacing in mm.
+#[derive(Clone, Copy, Debug)]
+pub struct VolumeView<'a, T> {
+    data: &'a [T],
+    dims: [usize; 3],
+    spacing: [f64; 3],
+}
+
+impl<'a, T: Voxel> VolumeView<'a, T> {
+    pub fn new(data: &'a [T], dims: [usize; 3], spacing: [f64; 3]) -> Result<Self, FeatureError> {
+        if dims.contains(&0) {
+            return Err(FeatureError::BadDimensions);
+        }
+        let expected = dims[0].checked_mul(dims[1]).and_then(|p| p.checked_mul(dims[2])).ok_or(FeatureError::BadDimensions)?;
+        if expected != data.len() {
+            return Err(FeatureError::LengthMismatch { expected, found: data.len() });
+        }
+        if spacing.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(FeatureError::BadSpacing);
+        }
+        Ok(Self { data, dims, spacing })
+    }
+    pub fn dims(&self) -> [usize; 3] {
+        self.dims
+    }
+    pub fn spacing(&self) -> [f64; 3] {
+        self.spacing
+    }
+    pub fn data(&self) -> &'a [T] {
+        self.data
+    }
+}
+
+/// Feature extraction settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FeatureConfig {
+    /// Intensities are divided by this (255 for 8-bit masks, 1 for [0, 1] data).
+    pub intensity_scale: f64,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        Self { intensity_scale: 1.0 }
+    }
+}
+
+/// The 8 features of a volume (see the module docs for each component).
+pub fn scan_features<T: Voxel>(v: &VolumeView<'_, T>, cfg: &FeatureConfig) -> Result<Multivector, FeatureError> {
+    if !(cfg.intensity_scale.is_finite() && cfg.intensity_scale > 0.0) {
+        return Err(FeatureError::BadConfig);
+    }
+    let [nx, ny, nz] = v.dims;
+    let ext = [nx as f64 * v.spacing[0], ny as f64 * v.spacing[1], nz as f64 * v.spacing[2]];
+    let half = ext.iter().fold(0.0f64, |a, &b| a.max(b)) / 2.0;
+    let inv_half = 1.0 / half;
+    // Normalised coordinate of voxel centre i along axis a: ((i + 1/2) s_a - ext_a / 2) / half.
+    let step = [v.spacing[0] * inv_half, v.spacing[1] * inv_half, v.spacing[2] * inv_half];
+    let origin = [
+        (0.5 * v.spacing[0] - ext[0] / 2.0) * inv_half,
+        (0.5 * v.spacing[1] - ext[1] / 2.0) * inv_half,
+        (0.5 * v.spacing[2] - ext[2] / 2.0) * inv_half,
+    ];
+    let inv_scale = 1.0 / cfg.intensity_scale;
+    let (mut s0, mut sx, mut sy, mut sz) = (0.0f64, 0.0, 0.0, 0.0);
+    let (mut sxx, mut syy, mut szz, mut sxy, mut sxz, mut syz) = (0.0f64, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut idx = 0usize;
+    let mut z = origin[2];
+    for _ in 0..nz {
+        let mut y = origin[1];
+        for _ in 0..ny {
+            let row = &v.data[idx..idx + nx];
+            // Per-row sums first (x varies inside the row), then the y/z terms once per row.
+            let (mut r0, mut rx, mut rxx) = (0.0f64, 0.0f64, 0.0f64);
+            let mut x = origin[0];
+            for (k, voxel) in row.iter().enumerate() {
+                let i = voxel.to_f64();
+                if !i.is_finite() {
+                    return Err(FeatureError::NonFiniteVoxel { index: idx + k });
+                }
+                let i = i * inv_scale;
+                r0 += i;
+                rx += i * x;
+                rxx += i * x * x;
+                x += step[0];
+            }
+            s0 += r0;
+            sx += rx;
+            sxx += rxx;
+            sy += r0 * y;
+            sz += r0 * z;
+            syy += r0 * y * y;
+            szz += r0 * z * z;
+            syz += r0 * y * z;
+            sxy += rx * y;
+            sxz += rx * z;
+            idx += nx;
+            y += step[1];
+        }
+        z += step[2];
+    }
+    let count = v.data.len() as f64;
+    let mean = s0 / count;
+    if s0 == 0.0 {
+        return Ok(Multivector::new([mean, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]));
+    }
+    let inv = 1.0 / s0;
+    let (cx, cy, cz) = (sx * inv, sy * inv, sz * inv);
+    let cxx = sxx * inv - cx * cx;
+    let cyy = syy * inv - cy * cy;
+    let czz = szz * inv - cz * cz;
+    let size = libm::sqrt((cxx + cyy + czz).max(0.0));
+    Ok(Multivector::new([
+        mean,
+        cx,
+        cy,
+        cz,
+        sxy * inv - cx * cy,
+        sxz * inv - cx * cz,
+        syz * inv - cy * cz,
+        size,
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// Voxelises an ellipsoid (semi-axes in normalised units) centred at `c`, rotated in the
+    /// xy plane by `theta`, into a cube of side `n` (spacing 1).
+    fn ellipsoid(n: usize, c: [f64; 3], axes: [f64; 3], theta: f64) -> Vec<u8> {
+        let mut v = vec![0u8; n * n * n];
+        let h = n as f64 / 2.0;
+        let (ct, st) = (theta.cos(), theta.sin());
+        for z in 0..n {
+            for y in 0..n {
+                for x in 0..n {
+                    let p = [(x as f64 + 0.5 - h) / h - c[0], (y as f64 + 0.5 - h) / h - c[1], (z as f64 + 0.5 - h) / h - c[2]];
+                    let (u, w) = (ct * p[0] + st * p[1], -st * p[0] + ct * p[1]);
+                    if (u / axes[0]).powi(2) + (w / axes[1]).powi(2) + (p[2] / axes[2]).powi(2) <= 1.0 {
+                        v[x + n * (y + n * z)] = 255;
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    fn features(v: &[u8], n: usize) -> [f64; 8] {
+        let view = VolumeView::new(v, [n; 3], [1.0; 3]).unwrap();
+        scan_features(&view, &FeatureConfig { intensity_scale: 255.0 }).unwrap().coeffs()
+    }
+
+    #[test]
+    fn centred_sphere_matches_closed_form() {
+        let n = 64;
+        let r: f64 = 0.5;
+        let f = features(&ellipsoid(n, [0.0; 3], [r; 3], 0.0), n);
+        let frac = 4.0 / 3.0 * core::f64::consts::PI * r.powi(3) / 8.0; // box volume 2^3
+        assert!((f[0] - frac).abs() < 0.01 * frac, "{} vs {}", f[0], frac);
+        for k in 1..7 {
+            assert!(f[k].abs() < 1e-9, "component {k} = {}", f[k]);
+        }
+        // Uniform ball: E|r|^2 = 3/5 r^2.
+        let rms = (0.6f64).sqrt() * r;
+        assert!((f[7] - rms).abs() < 0.01, "{} vs {}", f[7], rms);
+    }
+
+    #[test]
+    fn shifted_ellipsoid_has_its_centroid_at_the_shift() {
+        let n = 64;
+        let f = features(&ellipsoid(n, [0.25, -0.125, 0.1], [0.3, 0.2, 0.25], 0.0), n);
+        assert!((f[1] - 0.25).abs() < 0.01 && (f[2] + 0.125).abs() < 0.01 && (f[3] - 0.1).abs() < 0.01, "{f:?}");
+        // Axis-aligned: no cross moments.
+        assert!(f[4].abs() < 1e-4 && f[5].abs() < 1e-4 && f[6].abs() < 1e-4);
+    }
+
+    #[test]
+    fn tilted_ellipsoid_has_the_analytic_cross_moment() {
+        // Uniform solid ellipsoid: variance along a semi-axis a is a^2/5; rotated by theta in
+        // the xy plane, C_xy = (a^2 - b^2)/5 * sin(theta) cos(theta).
+        let n = 96;
+        let (a, b, theta) = (0.6f64, 0.25f64, 0.5f64);
+        let f = features(&ellipsoid(n, [0.0; 3], [a, b, 0.3], theta), n);
+        let want = (a * a - b * b) / 5.0 * theta.sin() * theta.cos();
+        assert!((f[4] - want).abs() < 0.03 * want, "{} vs {}", f[4], want);
+        assert!(f[5].abs() < 1e-4 && f[6].abs() < 1e-4);
+    }
+
+    #[test]
+    fn resolution_independence() {
+        let c = [0.2, 0.1, -0.15];
+        let axes = [0.4, 0.3, 0.2];
+        let lo = features(&ellipsoid(48, c, axes, 0.3), 48);
+        let hi = features(&ellipsoid(96, c, axes, 0.3), 96);
+        for k in 0..8 {
+            assert!((lo[k] - hi[k]).abs() < 0.01, "component {k}: {} vs {}", lo[k], hi[k]);
+        }
+        // Same physical object with a coarser spacing: 48^3 at 2 mm vs 96^3 at 1 mm.
+        let v48 = ellipsoid(48, c, axes, 0.3);
+        let view = VolumeView::new(&v48[..], [48; 3], [2.0; 3]).unwrap();
+        let f2 = scan_features(&view, &FeatureConfig { intensity_scale: 255.0 }).unwrap().coeffs();
+        assert_eq!(f2, lo, "uniform spacing does not change normalised features");
+    }
+
+    #[test]
+    fn rotation_by_90_degrees_about_z_transforms_as_documented() {
+        let n = 40;
+        let v = ellipsoid(n, [0.3, 0.1, -0.2], [0.3, 0.15, 0.2], 0.4);
+        // (x, y) -> (-y, x): new[x', y', z] = old[x, y, z] with x' = n-1-y, y' = x.
+        let mut r = vec![0u8; n * n * n];
+        for z in 0..n {
+            for y in 0..n {
+                for x in 0..n {
+                    r[(n - 1 - y) + n * (x + n * z)] = v[x + n * (y + n * z)];
+                }
+            }
+        }
+        let (f, g) = (features(&v, n), features(&r, n));
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(close(g[0], f[0]) && close(g[7], f[7]), "scalar and size are invariant");
+        assert!(close(g[1], -f[2]) && close(g[2], f[1]) && close(g[3], f[3]), "centroid rotates");
+        // C -> R C R^T with R = [[0,-1,0],[1,0,0],[0,0,1]]: C'xy = -Cxy, C'xz = -Cyz, C'yz = Cxz.
+        assert!(close(g[4], -f[4]) && close(g[5], -f[6]) && close(g[6], f[5]), "{f:?} {g:?}");
+    }
+
+    #[test]
+    fn bad_volumes_are_errors_and_empty_is_zero() {
+        let v = vec![0u8; 8];
+        assert_eq!(VolumeView::new(&v[..], [2, 2, 3], [1.0; 3]).unwrap_err(), FeatureError::LengthMismatch { expected: 12, found: 8 });
+        assert_eq!(VolumeView::new(&v[..], [0, 2, 2], [1.0; 3]).unwrap_err(), FeatureError::BadDimensions);
+        assert_eq!(VolumeView::new(&v[..], [usize::MAX, 2, 2], [1.0; 3]).unwrap_err(), FeatureError::BadDimensions);
+        assert_eq!(VolumeView::new(&v[..], [2, 2, 2], [1.0, f64::NAN, 1.0]).unwrap_err(), FeatureError::BadSpacing);
+        let f = scan_features(&VolumeView::new(&v[..], [2, 2, 2], [1.0; 3]).unwrap(), &FeatureConfig::default()).unwrap();
+        assert_eq!(f, Multivector::zero());
+        let nan = [0.0f32, f32::NAN];
+        let view = VolumeView::new(&nan[..], [2, 1, 1], [1.0; 3]).unwrap();
+        assert_eq!(scan_features(&view, &FeatureConfig::default()).unwrap_err(), FeatureError::NonFiniteVoxel { index: 1 });
+        let view = VolumeView::new(&v[..], [2, 2, 2], [1.0; 3]).unwrap();
+        assert_eq!(scan_features(&view, &FeatureConfig { intensity_scale: 0.0 }).unwrap_err(), FeatureError::BadConfig);
+    }
+}
