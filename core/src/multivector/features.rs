@@ -204,6 +204,7 @@ pub fn scan_features<T: Voxel>(v: &VolumeView<'_, T>, cfg: &FeatureConfig) -> Re
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
     use std::vec;
@@ -309,7 +310,7 @@ mod tests {
 
     #[test]
     fn bad_volumes_are_errors_and_empty_is_zero() {
-        let v = vec![0u8; 8];
+        let v = [0u8; 8];
         assert_eq!(VolumeView::new(&v[..], [2, 2, 3], [1.0; 3]).unwrap_err(), FeatureError::LengthMismatch { expected: 12, found: 8 });
         assert_eq!(VolumeView::new(&v[..], [0, 2, 2], [1.0; 3]).unwrap_err(), FeatureError::BadDimensions);
         assert_eq!(VolumeView::new(&v[..], [usize::MAX, 2, 2], [1.0; 3]).unwrap_err(), FeatureError::BadDimensions);
