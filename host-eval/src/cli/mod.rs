@@ -49,8 +49,8 @@ DIR/keyset.json records the preset, the creation time and the SHA-256 fingerprin
 public key. An existing secret key is never overwritten without --force.";
 
 const ENCRYPT_HELP: &str = "Encrypt patients' features under the key set's public key.\n\n\
-Each --input is a scan (NIfTI .nii/.nii.gz, DICOM, raw), a dataset sample FILE.npz#SPLIT:I,
-a dataset range FILE.npz#SPLIT:A..B, or a features file (.json: [8 numbers] or a list of
+Each --input is a dataset sample FILE.npz#SPLIT:I (MedMNIST 3D), a dataset range
+FILE.npz#SPLIT:A..B, a scan file in any other format the data loaders read, or a features file (.json: [8 numbers] or a list of
 them; .csv: one patient per row). Patient p (counting from --slot) goes to slots 8p..8p+7 of
 a full-slot encoding, zeros elsewhere; at most N/16 patients fit in one ciphertext.";
 

@@ -1,28 +1,81 @@
-//! Scans and dataset samples to multivector features.
-//!
-//! Waits for the data loaders (`crate::data`) and the scan-features function of
-//! `clifhe_core::multivector`; until they land, scan inputs are refused with a typed error.
+//! Scans and dataset samples to multivector features: the data loaders (`crate::data`) read
+//! the volume, `clifhe_core::multivector::features::scan_features` reduces it to 8 numbers.
 
 use super::error::CliError;
 use super::inputs::Patient;
+use crate::data::{self, DataError, Volume};
+use clifhe_core::multivector::features::{scan_features, FeatureConfig};
 use std::path::Path;
 
+/// Intensity divisor for a source. MedMNIST volumes are 8-bit (masks in {0, 255}), so 255 maps
+/// them to [0, 1] and the scalar feature is the volume fraction, as in the dataset's README;
+/// other formats are taken as they are.
+pub fn default_intensity_scale(spec: &str) -> f64 {
+    let file = spec.rsplit_once('#').map_or(spec, |(f, _)| f);
+    if file.to_ascii_lowercase().ends_with(".npz") {
+        255.0
+    } else {
+        1.0
+    }
+}
+
 /// The file part of a loader spec (`file.npz#test:3` -> `file.npz`), checked to exist so that a
-/// missing file is reported as such, not as a format problem.
+/// missing file is reported as such (exit code 3), not as a format problem.
 fn check_exists(spec: &str) -> Result<(), CliError> {
     let path = if Path::new(spec).exists() { spec } else { spec.rsplit_once('#').map_or(spec, |(p, _)| p) };
     std::fs::metadata(path).map(|_| ()).map_err(|e| CliError::io(path, "read", e))
 }
 
-/// Features of one scan.
-pub fn features_of(spec: &str) -> Result<[f64; 8], CliError> {
-    check_exists(spec)?;
-    Err(CliError::bad_input(spec, "scan loading is not available in this build yet; pass a features file (.json or .csv)"))
+fn data_error(spec: &str, e: DataError) -> CliError {
+    match e {
+        DataError::Io { path, source } => CliError::io(path, "read", source),
+        other => CliError::bad_input(spec, other),
+    }
 }
 
-/// Features of samples `start..end` of `split` in a dataset file.
+/// Features of a loaded volume.
+pub fn volume_features(volume: &Volume, intensity_scale: f64, source: &str) -> Result<[f64; 8], CliError> {
+    let view = volume.view().map_err(|e| CliError::bad_input(source, e))?;
+    let mv = scan_features(&view, &FeatureConfig { intensity_scale }).map_err(|e| CliError::bad_input(source, e))?;
+    let f = mv.coeffs();
+    if f.iter().any(|v| !v.is_finite()) {
+        return Err(CliError::bad_input(source, "features are not finite"));
+    }
+    Ok(f)
+}
+
+/// Features of one scan (`path`, or `file.npz#split:index`).
+pub fn features_of(spec: &str) -> Result<[f64; 8], CliError> {
+    check_exists(spec)?;
+    let volume = data::load_volume(spec).map_err(|e| data_error(spec, e))?;
+    volume_features(&volume, default_intensity_scale(spec), spec)
+}
+
+/// Features of samples `start..end` of `split` in a MedMNIST `.npz` file: the split is
+/// decompressed once for the whole range.
 pub fn dataset_range(path: &Path, split: &str, start: usize, end: usize) -> Result<Vec<Patient>, CliError> {
-    let _ = (split, start, end);
-    check_exists(&path.display().to_string())?;
-    Err(CliError::bad_input(path.display(), "dataset loading is not available in this build yet"))
+    let name = path.display().to_string();
+    check_exists(&name)?;
+    if !matches!(split, "train" | "val" | "test") {
+        return Err(CliError::bad_input(&name, format!("unknown split '{split}' (train, val or test)")));
+    }
+    let dataset = data::npz::load_medmnist_npz(path).map_err(|e| data_error(&name, e))?;
+    let samples = match split {
+        "train" => &dataset.train,
+        "val" => &dataset.val,
+        _ => &dataset.test,
+    };
+    if end > samples.len() {
+        return Err(CliError::bad_input(
+            format!("{name}#{split}:{start}..{end}"),
+            format!("{split} has {} samples, the range ends at {end}", samples.len()),
+        ));
+    }
+    (start..end)
+        .map(|i| {
+            let source = format!("{name}#{split}:{i}");
+            let volume = samples.volume(i).ok_or_else(|| CliError::bad_input(&source, "sample out of range"))?;
+            Ok(Patient { features: volume_features(&volume, default_intensity_scale(&name), &source)?, source })
+        })
+        .collect()
 }
