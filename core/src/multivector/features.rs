@@ -25,10 +25,16 @@ use super::Multivector;
 /// A voxel type the features accept.
 pub trait Voxel: Copy {
     fn to_f64(self) -> f64;
+    fn to_f32(self) -> f32 {
+        self.to_f64() as f32
+    }
 }
 impl Voxel for u8 {
     fn to_f64(self) -> f64 {
         self as f64
+    }
+    fn to_f32(self) -> f32 {
+        self as f32
     }
 }
 impl Voxel for u16 {
@@ -44,6 +50,9 @@ impl Voxel for i16 {
 impl Voxel for f32 {
     fn to_f64(self) -> f64 {
         self as f64
+    }
+    fn to_f32(self) -> f32 {
+        self
     }
 }
 impl Voxel for f64 {
@@ -152,19 +161,25 @@ pub fn scan_features<T: Voxel>(v: &VolumeView<'_, T>, cfg: &FeatureConfig) -> Re
         for _ in 0..ny {
             let row = &v.data[idx..idx + nx];
             // Per-row sums first (x varies inside the row), then the y/z terms once per row.
-            let (mut r0, mut rx, mut rxx) = (0.0f64, 0.0f64, 0.0f64);
-            let mut x = origin[0];
+            // The row loop runs in f32 (the Cortex-M4F has a single-precision FPU and no
+            // double-precision one: f64 here costs ~16x the instructions); a row has at most a
+            // few hundred terms of magnitude <= 1, so f32 keeps ~6 significant digits, and the
+            // cross-row sums stay in f64. Host and device run this same code.
+            let (mut r0, mut rx, mut rxx) = (0.0f32, 0.0f32, 0.0f32);
+            let mut x = origin[0] as f32;
+            let (step_x, inv_scale32) = (step[0] as f32, inv_scale as f32);
             for (k, voxel) in row.iter().enumerate() {
-                let i = voxel.to_f64();
+                let i = voxel.to_f32();
                 if !i.is_finite() {
                     return Err(FeatureError::NonFiniteVoxel { index: idx + k });
                 }
-                let i = i * inv_scale;
+                let i = i * inv_scale32;
                 r0 += i;
                 rx += i * x;
                 rxx += i * x * x;
-                x += step[0];
+                x += step_x;
             }
+            let (r0, rx, rxx) = (r0 as f64, rx as f64, rxx as f64);
             s0 += r0;
             sx += rx;
             sxx += rxx;
@@ -301,7 +316,8 @@ mod tests {
             }
         }
         let (f, g) = (features(&v, n), features(&r, n));
-        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        // Equal up to f32 rounding of the per-row sums (rows run along another axis after rotating).
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
         assert!(close(g[0], f[0]) && close(g[7], f[7]), "scalar and size are invariant");
         assert!(close(g[1], -f[2]) && close(g[2], f[1]) && close(g[3], f[3]), "centroid rotates");
         // C -> R C R^T with R = [[0,-1,0],[1,0,0],[0,0,1]]: C'xy = -Cxy, C'xz = -Cyz, C'yz = Cxz.
