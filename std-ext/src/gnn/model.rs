@@ -1,0 +1,434 @@
+//! The model, its plaintext forward pass (the reference every encrypted result is checked
+//! against) and its versioned JSON file.
+
+use std::path::Path;
+
+use clifhe_core::multivector::{Multivector, GP_TABLE};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use serde::{Deserialize, Serialize};
+
+use super::error::GnnError;
+use super::plan::InferencePlan;
+
+/// Model file format this build writes and reads. Bump on any schema change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Sign of the scalar part of e_a e_a: <W h>_0 = sum_a SCALAR_SIGN[a] W_a h_a in Cl(3,0).
+pub(crate) const SCALAR_SIGN: [f64; 8] = [1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0];
+
+/// Per-feature standardisation z_k = (x_k - mean_k) / std_k, fitted on the training set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalisation {
+    pub mean: [f64; 8],
+    pub std: [f64; 8],
+}
+
+impl Normalisation {
+    pub fn identity() -> Self {
+        Self { mean: [0.0; 8], std: [1.0; 8] }
+    }
+
+    /// Mean and (population) standard deviation per blade. A constant feature gets std 1 so that
+    /// it maps to 0 instead of dividing by zero.
+    pub fn fit(xs: &[Multivector]) -> Result<Self, GnnError> {
+        if xs.is_empty() {
+            return Err(GnnError::InvalidInput("cannot fit a normalisation on no samples".into()));
+        }
+        let n = xs.len() as f64;
+        let mut mean = [0.0; 8];
+        for x in xs {
+            let c = x.coeffs();
+            if c.iter().any(|v| !v.is_finite()) {
+                return Err(GnnError::InvalidInput("non-finite feature".into()));
+            }
+            for k in 0..8 {
+                mean[k] += c[k] / n;
+            }
+        }
+        let mut var = [0.0; 8];
+        for x in xs {
+            let c = x.coeffs();
+            for k in 0..8 {
+                var[k] += (c[k] - mean[k]).powi(2) / n;
+            }
+        }
+        let mut std = [1.0; 8];
+        for k in 0..8 {
+            let s = var[k].sqrt();
+            if s > 1e-12 * (1.0 + mean[k].abs()) {
+                std[k] = s;
+            }
+        }
+        Ok(Self { mean, std })
+    }
+
+    pub fn apply(&self, x: &Multivector) -> [f64; 8] {
+        let c = x.coeffs();
+        let mut z = [0.0; 8];
+        for k in 0..8 {
+            z[k] = (c[k] - self.mean[k]) / self.std[k];
+        }
+        z
+    }
+}
+
+/// One hidden layer: m weight multivectors, m biases, and the 8 activation coefficients a_k of
+/// act(y)_k = y_k + a_k y_k^2.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HiddenLayer {
+    pub weights: Vec<[f64; 8]>,
+    pub biases: Vec<[f64; 8]>,
+    pub activation: [f64; 8],
+}
+
+/// The output layer: one weight multivector per class; score_c = <W_c h>_0 + bias_c. Only the
+/// scalar part of a bias multivector can reach a score, so biases are stored as scalars.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutputLayer {
+    pub weights: Vec<[f64; 8]>,
+    pub biases: Vec<f64>,
+}
+
+/// The geometric-product neural network (module docs: topology, activation, depth).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GnnModel {
+    format_version: u32,
+    /// [1, m_1, ..., m_L, classes]: 1 input multivector, hidden widths, output products.
+    topology: Vec<usize>,
+    classes: usize,
+    label_names: Vec<String>,
+    normalisation: Normalisation,
+    hidden: Vec<HiddenLayer>,
+    output: OutputLayer,
+    /// Largest |value| of any intermediate (normalised input, pre-activation, hidden output, score)
+    /// on the training set, recorded when the model was trained; the encrypted path sizes its
+    /// precision budget from it.
+    max_abs_intermediate_train: Option<f64>,
+}
+
+/// Every intermediate of one forward pass (training needs them for the backward pass).
+#[derive(Clone, Debug)]
+pub(crate) struct Trace {
+    /// Normalised input.
+    pub z: [f64; 8],
+    /// Per hidden layer: the pre-activations y_j.
+    pub pre: Vec<Vec<[f64; 8]>>,
+    /// Per hidden layer: its output h (the next layer's input).
+    pub h: Vec<[f64; 8]>,
+    pub scores: Vec<f64>,
+}
+
+pub(crate) fn gp8(w: &[f64; 8], x: &[f64; 8]) -> [f64; 8] {
+    Multivector::new(*w).gp(&Multivector::new(*x)).coeffs()
+}
+
+/// Gradients of y = w x (geometric product) given dy: accumulates dw and dx.
+pub(crate) fn gp8_backward(w: &[f64; 8], x: &[f64; 8], dy: &[f64; 8], dw: &mut [f64; 8], dx: &mut [f64; 8]) {
+    for (a, row) in GP_TABLE.iter().enumerate() {
+        for (b, &(r, sign)) in row.iter().enumerate() {
+            let g = sign as f64 * dy[r as usize];
+            dw[a] += g * x[b];
+            dx[b] += g * w[a];
+        }
+    }
+}
+
+impl GnnModel {
+    /// A randomly initialised model (weights N(0, init_scale^2 / 8), biases zero, activation
+    /// coefficients `activation`). `hidden` are the widths m_l (e.g. [16, 8]).
+    pub fn new_random(
+        hidden: &[usize],
+        classes: usize,
+        label_names: Vec<String>,
+        normalisation: Normalisation,
+        activation: f64,
+        init_scale: f64,
+        seed: u64,
+    ) -> Result<Self, GnnError> {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let sigma = init_scale / 8f64.sqrt();
+        let mut layers = Vec::with_capacity(hidden.len());
+        for &m in hidden {
+            let weights = (0..m).map(|_| normal8(&mut rng, sigma)).collect();
+            layers.push(HiddenLayer { weights, biases: vec![[0.0; 8]; m], activation: [activation; 8] });
+        }
+        let output = OutputLayer { weights: (0..classes).map(|_| normal8(&mut rng, sigma)).collect(), biases: vec![0.0; classes] };
+        let mut topology = vec![1];
+        topology.extend_from_slice(hidden);
+        topology.push(classes);
+        let model = Self {
+            format_version: FORMAT_VERSION,
+            topology,
+            classes,
+            label_names,
+            normalisation,
+            hidden: layers,
+            output,
+            max_abs_intermediate_train: None,
+        };
+        model.validate()?;
+        Ok(model)
+    }
+
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+    pub fn label_names(&self) -> &[String] {
+        &self.label_names
+    }
+    /// [1, m_1, ..., m_L, classes].
+    pub fn topology(&self) -> &[usize] {
+        &self.topology
+    }
+    pub fn normalisation(&self) -> &Normalisation {
+        &self.normalisation
+    }
+    pub fn hidden_layers(&self) -> &[HiddenLayer] {
+        &self.hidden
+    }
+    pub fn output_layer(&self) -> &OutputLayer {
+        &self.output
+    }
+    /// The bound recorded on the training set when the model was trained (None for an untrained model).
+    pub fn recorded_max_abs_intermediate(&self) -> Option<f64> {
+        self.max_abs_intermediate_train
+    }
+    pub(crate) fn set_recorded_max_abs_intermediate(&mut self, v: f64) {
+        self.max_abs_intermediate_train = Some(v);
+    }
+
+    /// Class scores (logits) of one feature multivector: the plaintext reference.
+    pub fn forward(&self, x: &Multivector) -> Vec<f64> {
+        self.trace(x).scores
+    }
+
+    pub fn forward_batch(&self, xs: &[Multivector]) -> Vec<Vec<f64>> {
+        xs.iter().map(|x| self.forward(x)).collect()
+    }
+
+    /// Softmax of the scores.
+    pub fn probabilities(&self, x: &Multivector) -> Vec<f64> {
+        softmax(&self.forward(x))
+    }
+
+    /// Index of the largest score.
+    pub fn predict(&self, x: &Multivector) -> usize {
+        argmax(&self.forward(x))
+    }
+
+    /// Multiplicative levels of the encrypted evaluation ([`InferencePlan`]): 2 per hidden layer
+    /// (plaintext maps, then the ciphertext products of the activation) and 1 for the output
+    /// layer, with the normalisation folded into the first maps. 5 for 1 -> 16 -> 8 -> C.
+    pub fn depth(&self) -> usize {
+        2 * self.hidden.len() + 1
+    }
+
+    /// Per hidden layer: (ciphertext tensor products, relinearizations) in the blade-major layout:
+    /// (8 m_l, 8). The output layer has none.
+    pub fn ciphertext_products_per_layer(&self) -> Vec<(usize, usize)> {
+        self.hidden.iter().map(|l| (8 * l.weights.len(), 8)).collect()
+    }
+
+    /// The encrypted evaluation as affine maps and products (see [`InferencePlan`]).
+    pub fn plan(&self) -> InferencePlan {
+        InferencePlan::from_model(self)
+    }
+
+    /// Largest |value| of any intermediate (normalised input, pre-activations y_j, the factors
+    /// v_j = (1 + a o y_j)/m of the encrypted products, hidden outputs, scores) over `xs`.
+    pub fn max_abs_intermediate(&self, xs: &[Multivector]) -> f64 {
+        let mut m = 0.0f64;
+        let upd = |m: &mut f64, v: &[f64]| {
+            for x in v {
+                *m = m.max(x.abs());
+            }
+        };
+        for x in xs {
+            let t = self.trace(x);
+            upd(&mut m, &t.z);
+            for (l, layer) in self.hidden.iter().enumerate() {
+                let inv_m = 1.0 / layer.weights.len() as f64;
+                for y in &t.pre[l] {
+                    upd(&mut m, y);
+                    let v: Vec<f64> = (0..8).map(|k| (1.0 + layer.activation[k] * y[k]) * inv_m).collect();
+                    upd(&mut m, &v);
+                }
+                upd(&mut m, &t.h[l]);
+            }
+            upd(&mut m, &t.scores);
+        }
+        m
+    }
+
+    pub(crate) fn trace(&self, x: &Multivector) -> Trace {
+        let z = self.normalisation.apply(x);
+        let mut input = z;
+        let mut pre = Vec::with_capacity(self.hidden.len());
+        let mut hs = Vec::with_capacity(self.hidden.len());
+        for layer in &self.hidden {
+            let inv_m = 1.0 / layer.weights.len() as f64;
+            let mut h = [0.0; 8];
+            let mut ys = Vec::with_capacity(layer.weights.len());
+            for (w, b) in layer.weights.iter().zip(&layer.biases) {
+                let mut y = gp8(w, &input);
+                for k in 0..8 {
+                    y[k] += b[k];
+                    h[k] += (y[k] + layer.activation[k] * y[k] * y[k]) * inv_m;
+                }
+                ys.push(y);
+            }
+            pre.push(ys);
+            hs.push(h);
+            input = h;
+        }
+        let scores = self
+            .output
+            .weights
+            .iter()
+            .zip(&self.output.biases)
+            .map(|(w, b)| (0..8).map(|a| SCALAR_SIGN[a] * w[a] * input[a]).sum::<f64>() + b)
+            .collect();
+        Trace { z, pre, h: hs, scores }
+    }
+
+    /// Trainable parameters in a fixed order: per hidden layer weights, biases, activation; then
+    /// output weights and biases.
+    pub fn parameters(&self) -> Vec<f64> {
+        let mut p = Vec::new();
+        for l in &self.hidden {
+            l.weights.iter().for_each(|w| p.extend_from_slice(w));
+            l.biases.iter().for_each(|b| p.extend_from_slice(b));
+            p.extend_from_slice(&l.activation);
+        }
+        self.output.weights.iter().for_each(|w| p.extend_from_slice(w));
+        p.extend_from_slice(&self.output.biases);
+        p
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.hidden.iter().map(|l| 16 * l.weights.len() + 8).sum::<usize>() + 9 * self.classes
+    }
+
+    /// Inverse of [`parameters`](Self::parameters).
+    pub fn set_parameters(&mut self, p: &[f64]) -> Result<(), GnnError> {
+        if p.len() != self.parameter_count() {
+            return Err(GnnError::InvalidInput(format!("expected {} parameters, got {}", self.parameter_count(), p.len())));
+        }
+        let mut it = p.iter().copied();
+        let mut fill = |dst: &mut [f64]| dst.iter_mut().for_each(|d| *d = it.next().unwrap_or(0.0));
+        for l in &mut self.hidden {
+            l.weights.iter_mut().for_each(|w| fill(w));
+            l.biases.iter_mut().for_each(|b| fill(b));
+            fill(&mut l.activation);
+        }
+        self.output.weights.iter_mut().for_each(|w| fill(w));
+        fill(&mut self.output.biases);
+        Ok(())
+    }
+
+    /// Checks every shape and value; `load` runs it so a corrupt file is an error, not a panic later.
+    pub fn validate(&self) -> Result<(), GnnError> {
+        let bad = |m: String| Err(GnnError::InvalidModel(m));
+        if self.format_version != FORMAT_VERSION {
+            return Err(GnnError::UnsupportedVersion { found: self.format_version, supported: FORMAT_VERSION });
+        }
+        if self.classes < 2 {
+            return bad(format!("classes = {} (need at least 2)", self.classes));
+        }
+        if self.label_names.len() != self.classes {
+            return bad(format!("{} label names for {} classes", self.label_names.len(), self.classes));
+        }
+        let mut expect = vec![1];
+        expect.extend(self.hidden.iter().map(|l| l.weights.len()));
+        expect.push(self.classes);
+        if self.topology != expect {
+            return bad(format!("topology {:?} does not match the layers {:?}", self.topology, expect));
+        }
+        let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
+        if !finite(&self.normalisation.mean) || !self.normalisation.std.iter().all(|s| s.is_finite() && *s > 0.0) {
+            return bad("normalisation has a non-finite mean or a non-positive std".into());
+        }
+        for (i, l) in self.hidden.iter().enumerate() {
+            if l.weights.is_empty() || l.biases.len() != l.weights.len() {
+                return bad(format!("hidden layer {i}: {} weights, {} biases", l.weights.len(), l.biases.len()));
+            }
+            if !l.weights.iter().chain(&l.biases).all(|w| finite(w)) || !finite(&l.activation) {
+                return bad(format!("hidden layer {i} has a non-finite value"));
+            }
+        }
+        if self.output.weights.len() != self.classes || self.output.biases.len() != self.classes {
+            return bad("output layer size differs from classes".into());
+        }
+        if !self.output.weights.iter().all(|w| finite(w)) || !finite(&self.output.biases) {
+            return bad("output layer has a non-finite value".into());
+        }
+        if let Some(m) = self.max_abs_intermediate_train {
+            if !m.is_finite() || m < 0.0 {
+                return bad("max_abs_intermediate_train is not a finite non-negative number".into());
+            }
+        }
+        Ok(())
+    }
+
+    pub fn to_json(&self) -> Result<String, GnnError> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+
+    /// Parses and validates. The version is read first, so a file from a newer format gets
+    /// `UnsupportedVersion` rather than a schema error.
+    pub fn from_json(s: &str) -> Result<Self, GnnError> {
+        let v: serde_json::Value = serde_json::from_str(s)?;
+        match v.get("format_version").and_then(serde_json::Value::as_u64) {
+            Some(found) if found == u64::from(FORMAT_VERSION) => {}
+            Some(found) => {
+                return Err(GnnError::UnsupportedVersion { found: u32::try_from(found).unwrap_or(u32::MAX), supported: FORMAT_VERSION })
+            }
+            None => return Err(GnnError::InvalidModel("missing or non-integer format_version".into())),
+        }
+        let model: Self = serde_json::from_value(v)?;
+        model.validate()?;
+        Ok(model)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), GnnError> {
+        std::fs::write(path, self.to_json()?)?;
+        Ok(())
+    }
+
+    pub fn load(path: &Path) -> Result<Self, GnnError> {
+        let bytes = std::fs::read(path)?;
+        let s = std::str::from_utf8(&bytes).map_err(|e| GnnError::InvalidModel(format!("not UTF-8: {e}")))?;
+        Self::from_json(s)
+    }
+}
+
+pub(crate) fn softmax(s: &[f64]) -> Vec<f64> {
+    let mx = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = s.iter().map(|v| (v - mx).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    e.iter().map(|v| v / sum).collect()
+}
+
+pub(crate) fn argmax(s: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, v) in s.iter().enumerate() {
+        if *v > s[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Standard normal by Box-Muller from 53-bit uniforms (rand_core only; no `rand` dependency).
+pub(crate) fn normal(rng: &mut ChaCha20Rng) -> f64 {
+    let u = |rng: &mut ChaCha20Rng| ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
+    let (u1, u2) = (u(rng), u(rng));
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+fn normal8(rng: &mut ChaCha20Rng, sigma: f64) -> [f64; 8] {
+    let mut w = [0.0; 8];
+    w.iter_mut().for_each(|x| *x = sigma * normal(rng));
+    w
+}
