@@ -59,6 +59,7 @@
 #![allow(clippy::needless_range_loop)] // fixed 8-blade index arithmetic reads clearer than zipped iterators
 
 mod baseline;
+pub mod encrypted;
 mod error;
 mod metrics;
 mod model;
