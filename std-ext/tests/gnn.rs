@@ -17,8 +17,9 @@ fn random_points(n: usize, seed: u64) -> Vec<Multivector> {
     (0..n).map(|_| Multivector::new(core::array::from_fn(|_| uniform(&mut rng)))).collect()
 }
 
+/// Small widths for speed; learned activation coefficients so that path is exercised too.
 fn small_cfg() -> TrainConfig {
-    TrainConfig { hidden: vec![4, 3], epochs: 150, patience: 30, ..TrainConfig::default() }
+    TrainConfig { hidden: vec![4, 3], epochs: 150, patience: 30, batch_size: 64, learn_activation: true, activation_init: 0.1, ..TrainConfig::default() }
 }
 
 #[test]
@@ -31,7 +32,7 @@ fn gnn_gradient_matches_finite_differences() {
     let p: Vec<f64> = model.parameters().iter().map(|v| v + 0.3 * uniform(&mut rng)).collect();
     model.set_parameters(&p).unwrap();
     // A small range bound makes the penalty active on many intermediates.
-    let cfg = TrainConfig { l2: 0.01, range_bound: 0.4, range_penalty: 0.5, ..TrainConfig::default() };
+    let cfg = TrainConfig { l2: 0.01, range_bound: 0.4, range_penalty: 0.5, learn_activation: true, ..TrainConfig::default() };
     let cw = [1.0, 2.0, 0.5];
     let (_, grad) = loss_and_gradient(&model, &xs, &ys, &cw, &cfg);
     let h = 1e-6;

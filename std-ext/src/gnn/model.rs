@@ -101,8 +101,8 @@ pub struct GnnModel {
     normalisation: Normalisation,
     hidden: Vec<HiddenLayer>,
     output: OutputLayer,
-    /// Largest |value| of any intermediate (normalised input, pre-activation, hidden output, score)
-    /// on the training set, recorded when the model was trained; the encrypted path sizes its
+    /// Largest |value| of any encrypted-path intermediate (pre-activation, product factor, hidden
+    /// output, score) on the training set, recorded when the model was trained; the encrypted path sizes its
     /// precision budget from it.
     max_abs_intermediate_train: Option<f64>,
 }
@@ -235,8 +235,11 @@ impl GnnModel {
         InferencePlan::from_model(self)
     }
 
-    /// Largest |value| of any intermediate (normalised input, pre-activations y_j, the factors
-    /// v_j = (1 + a o y_j)/m of the encrypted products, hidden outputs, scores) over `xs`.
+    /// Largest |value| of any intermediate the encrypted path materialises over `xs`:
+    /// pre-activations y_j, the factors v_j = (1 + a o y_j)/m of the encrypted products, hidden
+    /// outputs and scores. The normalised input z is not among them: the normalisation is folded
+    /// into the first layer's maps, so the ciphertexts hold the raw features (see
+    /// [`max_abs_normalised_input`](Self::max_abs_normalised_input) for z).
     pub fn max_abs_intermediate(&self, xs: &[Multivector]) -> f64 {
         let mut m = 0.0f64;
         let upd = |m: &mut f64, v: &[f64]| {
@@ -246,7 +249,6 @@ impl GnnModel {
         };
         for x in xs {
             let t = self.trace(x);
-            upd(&mut m, &t.z);
             for (l, layer) in self.hidden.iter().enumerate() {
                 let inv_m = 1.0 / layer.weights.len() as f64;
                 for y in &t.pre[l] {
@@ -259,6 +261,11 @@ impl GnnModel {
             upd(&mut m, &t.scores);
         }
         m
+    }
+
+    /// Largest |z_k| of the standardised features over `xs` (outliers of the data, not of the model).
+    pub fn max_abs_normalised_input(&self, xs: &[Multivector]) -> f64 {
+        xs.iter().flat_map(|x| self.normalisation.apply(x)).fold(0.0f64, |a, v| a.max(v.abs()))
     }
 
     pub(crate) fn trace(&self, x: &Multivector) -> Trace {
