@@ -136,18 +136,19 @@ impl<'a> Evaluator<'a> {
         let n = self.ectx.n();
         // A constant polynomial is c.re in every slot; X^(N/2) evaluates to i at every slot
         // root zeta^(5^j) (5^j = 1 mod 4), so c.im * X^(N/2) adds i * c.im everywhere.
+        // Any magnitude: the f64 integer is reduced exactly per prime (scales can exceed 2^63).
         let re = libm::round(c.re * a.meta.scale);
         let im = libm::round(c.im * a.meta.scale);
-        if !(re.abs() < 9.0e18 && im.abs() < 9.0e18) {
-            return Err(EvalError::Invalid("constant too large for the scale"));
+        if !(re.is_finite() && im.is_finite()) {
+            return Err(EvalError::Invalid("constant not finite at this scale"));
         }
         let level = a.meta.level;
         for i in 0..=level {
             let m = &self.ectx.q_moduli()[i];
             let limb = out.c0.limb_mut(i).ok_or(EvalError::OutOfLevels)?;
             let mut poly = vec![0u64; n];
-            poly[0] = m.reduce_i64(re as i64);
-            poly[n / 2] = m.reduce_i64(im as i64);
+            poly[0] = m.reduce_f64_integer(re);
+            poly[n / 2] = m.reduce_f64_integer(im);
             self.ectx.q_tables()[i].forward(&mut poly).map_err(|_| EvalError::Representation)?;
             for (x, y) in limb.iter_mut().zip(&poly) {
                 *x = m.add(*x, *y);
@@ -214,13 +215,13 @@ impl<'a> Evaluator<'a> {
             .iter()
             .map(|&c| {
                 let v = libm::round(c * const_scale);
-                if v.is_finite() && v.abs() < 4.0e18 {
-                    Ok(v as i64)
+                if v.is_finite() {
+                    Ok(v)
                 } else {
-                    Err(EvalError::Invalid("constant too large for its scale"))
+                    Err(EvalError::Invalid("constant not finite at its scale"))
                 }
             })
-            .collect::<Result<Vec<i64>, _>>()?;
+            .collect::<Result<Vec<f64>, _>>()?;
         let n = self.ectx.n();
         let level = first.meta.level;
         let mut out = Ciphertext {
@@ -231,7 +232,7 @@ impl<'a> Evaluator<'a> {
         for (pi, poly) in [&mut out.c0, &mut out.c1].into_iter().enumerate() {
             poly.as_mut_slice().par_chunks_mut(n).enumerate().for_each(|(i, o)| {
                 let m = &self.ectx.q_moduli()[i];
-                let ks: Vec<u64> = ints.iter().map(|&k| m.reduce_i64(k)).collect();
+                let ks: Vec<u64> = ints.iter().map(|&k| m.reduce_f64_integer(k)).collect();
                 let srcs: Vec<&[u64]> = cts
                     .iter()
                     .map(|ct| {

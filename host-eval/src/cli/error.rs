@@ -51,6 +51,10 @@ pub enum CliError {
     KeyExists { path: PathBuf },
     /// The CKKS core refused an operation.
     Crypto(clifhe_core::Error),
+    /// Homomorphic evaluation, key switching or release refused an operation.
+    Eval(clifhe_std::EvalError),
+    /// Training, loading or using a model failed.
+    Model(clifhe_std::gnn::GnnError),
 }
 
 impl CliError {
@@ -67,7 +71,8 @@ impl CliError {
             | Self::ValueOutOfRange { .. } => exit::BAD_ARGUMENT,
             Self::BadInput { .. } => exit::BAD_INPUT,
             Self::KeyExists { .. } => exit::KEY_EXISTS,
-            Self::Crypto(_) => exit::INTERNAL,
+            Self::Crypto(_) | Self::Eval(_) => exit::INTERNAL,
+            Self::Model(_) => exit::BAD_INPUT,
         }
     }
 
@@ -133,6 +138,8 @@ impl fmt::Display for CliError {
                 path.display()
             ),
             Self::Crypto(e) => write!(f, "encryption core: {e}"),
+            Self::Eval(e) => write!(f, "encrypted evaluation: {e}"),
+            Self::Model(e) => write!(f, "model: {e}"),
         }
     }
 }
@@ -144,6 +151,18 @@ impl std::error::Error for CliError {
             Self::Crypto(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<clifhe_std::EvalError> for CliError {
+    fn from(e: clifhe_std::EvalError) -> Self {
+        Self::Eval(e)
+    }
+}
+
+impl From<clifhe_std::gnn::GnnError> for CliError {
+    fn from(e: clifhe_std::gnn::GnnError) -> Self {
+        Self::Model(e)
     }
 }
 
