@@ -252,6 +252,104 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
+    /// sum_i c_i * quad[i] + sum_j d_j * lin[j] as a degree-2 ciphertext, constants at
+    /// `const_scale`: the degree-1 terms enter c0 and c1 only, so they must carry the scale of
+    /// the degree-2 terms divided by `lin_scale_ratio` (their constants are encoded at
+    /// `const_scale * lin_scale_ratio` to make the scales meet). One pass, 128-bit sums.
+    pub fn quadratic_combination(
+        &self,
+        quad: &[&Ciphertext3],
+        quad_coeffs: &[f64],
+        lin: &[&CiphertextOwned],
+        lin_coeffs: &[f64],
+        const_scale: f64,
+        lin_scale_ratio: f64,
+    ) -> Result<Ciphertext3, EvalError> {
+        let first = *quad.first().ok_or(EvalError::Invalid("empty quadratic combination"))?;
+        if quad.len() != quad_coeffs.len() || lin.len() != lin_coeffs.len() {
+            return Err(EvalError::Invalid("one coefficient per term"));
+        }
+        let level = first.meta.level;
+        for t in quad {
+            self.check_pair(&first.meta, &t.meta)?;
+        }
+        for t in lin {
+            self.check_ct(t)?;
+            if t.meta.level != level || t.meta.params_id != first.meta.params_id || t.meta.log_slots != first.meta.log_slots {
+                return Err(EvalError::LevelMismatch { left: level, right: t.meta.level });
+            }
+            if !scales_match(t.meta.scale * lin_scale_ratio, first.meta.scale) {
+                return Err(EvalError::ScaleMismatch { left: t.meta.scale * lin_scale_ratio, right: first.meta.scale });
+            }
+        }
+        let round = |c: f64, sc: f64| -> Result<f64, EvalError> {
+            let v = libm::round(c * sc);
+            if v.is_finite() {
+                Ok(v)
+            } else {
+                Err(EvalError::Invalid("constant not finite at its scale"))
+            }
+        };
+        let qk = quad_coeffs.iter().map(|&c| round(c, const_scale)).collect::<Result<Vec<_>, _>>()?;
+        let lk = lin_coeffs.iter().map(|&c| round(c, const_scale * lin_scale_ratio)).collect::<Result<Vec<_>, _>>()?;
+        let n = self.ectx.n();
+        let mut polys: [RnsPolyOwned; 3] = core::array::from_fn(|_| RnsPoly::zero(n, level + 1, Representation::Ntt));
+        for (pi, poly) in polys.iter_mut().enumerate() {
+            poly.as_mut_slice().par_chunks_mut(n).enumerate().for_each(|(i, o)| {
+                let m = &self.ectx.q_moduli()[i];
+                let r = i * n..(i + 1) * n;
+                let mut srcs: Vec<(&[u64], u64)> = quad
+                    .iter()
+                    .zip(&qk)
+                    .map(|(t, &k)| {
+                        let p = match pi {
+                            0 => &t.c0,
+                            1 => &t.c1,
+                            _ => &t.c2,
+                        };
+                        (&p.as_slice()[r.clone()], m.reduce_f64_integer(k))
+                    })
+                    .collect();
+                if pi < 2 {
+                    srcs.extend(lin.iter().zip(&lk).map(|(t, &k)| {
+                        let p = if pi == 0 { &t.c0 } else { &t.c1 };
+                        (&p.as_slice()[r.clone()], m.reduce_f64_integer(k))
+                    }));
+                }
+                for (x, ox) in o.iter_mut().enumerate() {
+                    let mut acc: u128 = 0;
+                    // Products are below 2^122: fold every 32 terms.
+                    for (t, (src, k)) in srcs.iter().enumerate() {
+                        acc += src[x] as u128 * *k as u128;
+                        if t % 32 == 31 {
+                            acc = m.reduce_u128(acc) as u128;
+                        }
+                    }
+                    *ox = m.reduce_u128(acc);
+                }
+            });
+        }
+        let [c0, c1, c2] = polys;
+        Ok(Ciphertext3 { c0, c1, c2, meta: CiphertextMeta { scale: first.meta.scale * const_scale, ..first.meta } })
+    }
+
+    /// Adds a real constant to every slot of a degree-2 ciphertext (through c0).
+    pub fn add_const3(&self, a: &mut Ciphertext3, c: f64) -> Result<(), EvalError> {
+        let v = libm::round(c * a.meta.scale);
+        if !v.is_finite() {
+            return Err(EvalError::Invalid("constant not finite at this scale"));
+        }
+        for i in 0..=a.meta.level {
+            let m = &self.ectx.q_moduli()[i];
+            // A constant polynomial is the same constant in every NTT slot.
+            let k = m.reduce_f64_integer(v);
+            if let Some(l) = a.c0.limb_mut(i) {
+                l.iter_mut().for_each(|x| *x = m.add(*x, k));
+            }
+        }
+        Ok(())
+    }
+
     /// c * a, then rescale: consumes one level and keeps the scale exactly (the constant is
     /// encoded at q_l, the prime the rescale divides by).
     pub fn mul_const(&self, a: &CiphertextOwned, c: f64) -> Result<CiphertextOwned, EvalError> {

@@ -116,6 +116,10 @@ pub struct DemoArgs {
     /// Also time a batch holding a single patient (one extra batch)
     #[arg(long)]
     pub single_patient_latency: bool,
+    /// Evaluate only the test patients (by default the last batch is filled with repeated test
+    /// patients so that throughput is measured on full batches)
+    #[arg(long)]
+    pub no_fill: bool,
     /// Worker threads (default: all cores)
     #[arg(long)]
     pub threads: Option<usize>,
@@ -241,6 +245,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 statistical_security: a.statistical_security,
                 no_flooding: a.no_flooding,
                 single_patient_latency: a.single_patient_latency,
+                fill_batches: !a.no_fill,
                 progress: !a.json,
             };
             let t = std::time::Instant::now();

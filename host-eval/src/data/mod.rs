@@ -3,6 +3,7 @@
 //! against the actual bytes before allocating and never panic on malformed files.
 
 pub mod npz;
+pub mod phantom;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
