@@ -94,7 +94,7 @@ pub fn generate(cfg: &PhantomConfig, class: PhantomClass, index: u64) -> Volume 
     let oa = [uniform(&mut rng, 0.80, 0.86), uniform(&mut rng, 0.66, 0.72), uniform(&mut rng, 0.72, 0.78)];
     let theta = uniform(&mut rng, -0.3, 0.3);
     let (ct, st) = (theta.cos(), theta.sin());
-    let tex = [uniform(&mut rng, 1.0, 3.0), uniform(&mut rng, 1.0, 3.0), uniform(&mut rng, 0.0, 6.28)];
+    let tex = [uniform(&mut rng, 1.0, 3.0), uniform(&mut rng, 1.0, 3.0), uniform(&mut rng, 0.0, std::f64::consts::TAU)];
     // Lesion position: inside the organ, as a fraction of its semi-axes.
     let place = |rng: &mut ChaCha20Rng, frac: f64| -> [f64; 3] {
         let d = [uniform(rng, -frac, frac), uniform(rng, -frac, frac), uniform(rng, -frac, frac)];
@@ -120,7 +120,7 @@ pub fn generate(cfg: &PhantomConfig, class: PhantomClass, index: u64) -> Volume 
                 lobes: uniform(&mut rng, 0.0, 0.08),
                 k: 2.0,
                 l: 2.0,
-                phase: uniform(&mut rng, 0.0, 6.28),
+                phase: uniform(&mut rng, 0.0, std::f64::consts::TAU),
             })
         }
         PhantomClass::Malignant => Some(Lesion {
@@ -141,7 +141,7 @@ pub fn generate(cfg: &PhantomConfig, class: PhantomClass, index: u64) -> Volume 
             lobes: uniform(&mut rng, 0.15, 0.40),
             k: (2 + rng.next_u32() % 4) as f64,
             l: (1 + rng.next_u32() % 3) as f64,
-            phase: uniform(&mut rng, 0.0, 6.28),
+            phase: uniform(&mut rng, 0.0, std::f64::consts::TAU),
         }),
     };
     let [nx, ny, nz] = cfg.dims;
