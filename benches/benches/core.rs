@@ -1,0 +1,64 @@
+//! clifhe-core: NTT per N, encoding, encryption (public-key and seeded), decryption, keygen.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use clifhe_benches::{fixture, peer_literal};
+use clifhe_core::decrypt::decrypt;
+use clifhe_core::encode::{encode_real, encode_scratch_len, Complex};
+use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, Plaintext};
+use clifhe_core::ntt::NttTable;
+use clifhe_core::params::{presets, primes};
+use clifhe_core::{PublicKey, SecretKey};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::time::Duration;
+
+fn ntt(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ntt");
+    g.sample_size(20).measurement_time(Duration::from_secs(1)).warm_up_time(Duration::from_millis(300));
+    for log_n in 10..=16 {
+        let n = 1usize << log_n;
+        let t = NttTable::new(primes::Q60, n).unwrap();
+        let mut v: Vec<u64> = (0..n as u64).map(|i| i * 7919 % primes::Q60).collect();
+        g.bench_with_input(BenchmarkId::new("forward", n), &n, |b, _| b.iter(|| t.forward(&mut v).unwrap()));
+        g.bench_with_input(BenchmarkId::new("inverse", n), &n, |b, _| b.iter(|| t.inverse(&mut v).unwrap()));
+    }
+    g.finish();
+}
+
+fn per_preset(c: &mut Criterion) {
+    let lits = [peer_literal(13), presets::LEVELED_N14, peer_literal(15), presets::PRIVATE_N15, presets::BOOTSTRAP_N16, presets::DEVICE_N12];
+    for lit in lits {
+        let mut f = fixture(lit);
+        let params = *f.ectx.params();
+        let name = params.name();
+        let mut g = c.benchmark_group(format!("core/{name}"));
+        g.sample_size(10).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(300));
+        let values: Vec<f64> = (0..params.max_slots()).map(|i| ((i % 13) as f64 - 6.0) / 6.0).collect();
+        let mut coeffs = vec![0f64; params.n()];
+        let mut scratch = vec![Complex::default(); encode_scratch_len(values.len())];
+        g.bench_function("encode", |b| b.iter(|| encode_real(&values, params.n(), params.default_scale(), &mut coeffs, &mut scratch).unwrap()));
+        let top = params.max_level();
+        g.bench_function("encode+encrypt pk", |b| {
+            b.iter(|| {
+                let pt = Plaintext::encode_real(&params, &values, params.default_scale()).unwrap();
+                encrypt_pk(&params, f.ectx.q_tables(), &f.pk, &pt, top, &mut f.rng).unwrap()
+            })
+        });
+        g.bench_function("encode+encrypt seeded sk", |b| {
+            b.iter(|| {
+                let pt = Plaintext::encode_real(&params, &values, params.default_scale()).unwrap();
+                encrypt_sk_seeded(&params, f.ectx.q_tables(), &f.sk, &pt, top, &mut f.rng).unwrap()
+            })
+        });
+        g.bench_function("decrypt+decode (top level)", |b| b.iter(|| decrypt(f.ectx.core(), &f.sk, &f.ct).unwrap().decode().unwrap()));
+        g.bench_function("keygen sk+pk", |b| {
+            b.iter(|| {
+                let sk = SecretKey::generate(&params, &mut f.rng).unwrap();
+                PublicKey::generate(&params, f.ectx.q_tables(), &sk, &mut f.rng).unwrap()
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, ntt, per_preset);
+criterion_main!(benches);

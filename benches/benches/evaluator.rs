@@ -1,0 +1,86 @@
+//! clifhe-std: evaluator primitives on the peers' parameter sets, geometric products in the
+//! blade-major layout (the peers' "GP" workloads) and the encrypted GNN on a full batch.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use clifhe_benches::{fixture, peer_literal};
+use clifhe_core::multivector::{left_mul_matrix, Multivector};
+use clifhe_core::params::presets;
+use clifhe_std::gnn::encrypted::evaluate_blade_major;
+use clifhe_std::gnn::{GnnModel, Normalisation};
+use clifhe_std::{Evaluator, GaloisKeys, RelinearizationKey};
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::time::Duration;
+
+fn primitives(c: &mut Criterion) {
+    for log_n in 13..=15 {
+        let mut f = fixture(peer_literal(log_n));
+        let ev = Evaluator::new(&f.ectx);
+        let rlk = RelinearizationKey::generate(&f.ectx, &f.sk, &mut f.rng).unwrap();
+        let steps: Vec<i64> = (1..=8).collect();
+        let gks = GaloisKeys::for_rotations(&f.ectx, &f.sk, &steps, false, &mut f.rng).unwrap();
+        let pt = ev.encode_real(&vec![0.5; f.ectx.params().max_slots()], f.ct.meta.level, f.ct.meta.scale).unwrap();
+        let mut g = c.benchmark_group(format!("eval/N=2^{log_n}"));
+        g.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(300));
+        g.bench_function("relin-key gen", |b| b.iter(|| RelinearizationKey::generate(&f.ectx, &f.sk, &mut f.rng).unwrap()));
+        g.bench_function("ct*ct mul+relin", |b| b.iter(|| ev.mul_relin(&f.ct, &f.ct, &rlk).unwrap()));
+        g.bench_function("rescale", |b| b.iter(|| ev.rescale(&f.ct).unwrap()));
+        g.bench_function("rotate 1", |b| b.iter(|| ev.rotate(&f.ct, 1, &gks).unwrap()));
+        g.bench_function("rotate hoisted x8", |b| b.iter(|| ev.rotate_hoisted(&f.ct, &steps, &gks).unwrap()));
+        g.bench_function("ct*pt mul", |b| b.iter(|| ev.mul_plain(&f.ct, &pt).unwrap()));
+        g.bench_function("ct*scalar mul", |b| b.iter(|| ev.mul_const_lazy(&f.ct, 0.37, 1024.0).unwrap()));
+        // Blade-major GP with a plaintext multivector: 8 outputs, each 8 scalar products
+        // summed, one rescale each (the peers' "GP ct x scalar" workload).
+        let x: Vec<_> = (0..8).map(|_| f.ct.clone()).collect();
+        let w = left_mul_matrix(&Multivector::new([0.5, -0.25, 0.125, 0.3, -0.2, 0.1, 0.05, -0.4]));
+        let top = f.ectx.params().q()[f.ct.meta.level] as f64;
+        g.bench_function("GP blade-major ct x plaintext (64 mul-adds + 8 rescales)", |b| {
+            b.iter(|| {
+                let refs: Vec<_> = x.iter().collect();
+                (0..8).map(|k| ev.rescale(&ev.linear_combination(&refs, &w[k], top).unwrap()).unwrap()).collect::<Vec<_>>()
+            })
+        });
+        // Blade-major GP ct x ct: 64 tensor products, 8 lazy relinearizations, 8 rescales.
+        g.bench_function("GP blade-major ct x ct (64 tensors + 8 relin + 8 rescales)", |b| {
+            b.iter(|| {
+                (0..8)
+                    .map(|k| {
+                        let mut acc = None;
+                        for (a, row) in clifhe_core::multivector::GP_TABLE.iter().enumerate() {
+                            for (bb, &(r, _sign)) in row.iter().enumerate() {
+                                if r as usize == k {
+                                    let t = ev.tensor(&x[a], &x[bb]).unwrap();
+                                    match &mut acc {
+                                        None => acc = Some(t),
+                                        Some(s) => ev.add_assign3(s, &t).unwrap(),
+                                    }
+                                }
+                            }
+                        }
+                        ev.rescale(&ev.relinearize(&acc.unwrap(), &rlk).unwrap()).unwrap()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        });
+        g.finish();
+    }
+}
+
+fn gnn(c: &mut Criterion) {
+    for lit in [presets::LEVELED_N14, presets::PRIVATE_N15] {
+        let mut f = fixture(lit);
+        let ev = Evaluator::new(&f.ectx);
+        let rlk = RelinearizationKey::generate(&f.ectx, &f.sk, &mut f.rng).unwrap();
+        let model = GnnModel::new_random(&[16, 8], 3, vec!["a".into(), "b".into(), "c".into()], Normalisation::identity(), 0.1, 1.0, 5).unwrap();
+        let plan = model.plan();
+        let x: Vec<_> = (0..8).map(|_| f.ct.clone()).collect();
+        let mut g = c.benchmark_group(format!("gnn/{}", f.ectx.params().name()));
+        g.sample_size(10).measurement_time(Duration::from_secs(10)).warm_up_time(Duration::from_millis(500));
+        g.bench_function(format!("encrypted GNN 1-16-8-3, full batch of {} patients", f.ectx.params().max_slots()), |b| {
+            b.iter(|| evaluate_blade_major(&ev, &rlk, &plan, &x).unwrap())
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, primitives, gnn);
+criterion_main!(benches);
