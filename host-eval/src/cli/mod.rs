@@ -14,6 +14,7 @@ pub mod fsio;
 pub mod inputs;
 pub mod keyset;
 pub mod presets;
+pub mod protocol;
 pub mod scan;
 
 pub use error::CliError;
@@ -84,6 +85,69 @@ pub enum Command {
     /// [hospital] Decrypt a ciphertext locally and print each patient's 8 features
     #[command(long_about = DECRYPT_HELP)]
     Decrypt(DecryptArgs),
+    /// [hospital] Generate evaluation keys (relinearization, rotations 1..7) into DIR/eval/
+    Evalkeys {
+        /// Key set directory (needs secret.key)
+        #[arg(long)]
+        keys: PathBuf,
+    },
+    /// [vendor] Train the GNN on plaintext features and save the model (JSON)
+    Train {
+        /// MedMNIST 3D .npz (default: the built-in phantoms)
+        #[arg(long)]
+        dataset: Option<PathBuf>,
+        /// Phantoms per class for the built-in dataset
+        #[arg(long, default_value_t = 400)]
+        per_class: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Model file to write
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// [vendor] Encrypted inference: interleaved batch -> sanitised encrypted scores (one file per class)
+    Infer {
+        /// Model file from `train`
+        #[arg(long)]
+        model: PathBuf,
+        /// Key set directory with public.key, keyset.json and eval/ (no secret key needed)
+        #[arg(long)]
+        keys: PathBuf,
+        /// Batch ciphertext from `encrypt`
+        #[arg(long)]
+        input: PathBuf,
+        /// Output directory (class-<c>.ct and scores.json)
+        #[arg(long)]
+        out: PathBuf,
+        /// Patients in the batch (default: the layout's capacity)
+        #[arg(long)]
+        patients: Option<usize>,
+        /// Statistical security parameter of the output flooding
+        #[arg(long, default_value_t = clifhe_std::privacy::DEFAULT_STATISTICAL_SECURITY)]
+        statistical_security: u32,
+        /// Do not flood the output (NOT circuit-private)
+        #[arg(long)]
+        no_flooding: bool,
+    },
+    /// [hospital] Release predictions from `infer` output: flooded decryption, argmax, budget
+    Release {
+        /// Key set directory (needs secret.key); the release counter is kept in releases.json
+        #[arg(long)]
+        keys: PathBuf,
+        /// Directory written by `infer`
+        #[arg(long)]
+        scores: PathBuf,
+        /// Maximum releases for this key set
+        #[arg(long, default_value_t = 1000)]
+        budget: u64,
+        #[arg(long, default_value_t = clifhe_std::privacy::DEFAULT_STATISTICAL_SECURITY)]
+        statistical_security: u32,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// [all roles] Train, encrypt, infer encrypted, sanitise, release: measured end to end
     #[command(long_about = DEMO_HELP)]
     Demo(DemoArgs),
@@ -231,6 +295,56 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             };
             let report = encrypt::encrypt(&opts)?;
             writeln!(out, "{}", encrypt::summary(&report)).map_err(stdout_err)
+        }
+        Command::Evalkeys { keys } => {
+            let (count, bytes) = protocol::evalkeys(&keys)?;
+            writeln!(out, "{count} evaluation keys ({:.1} MiB, seed-compressed) written to {}", bytes as f64 / 1048576.0, keys.join("eval").display()).map_err(stdout_err)
+        }
+        Command::Train { dataset, per_class, seed, out: model_out, json } => {
+            let s = protocol::train(dataset.as_deref(), per_class, seed, &model_out)?;
+            let text = if json {
+                serde_json::to_string_pretty(&s).map_err(|e| CliError::bad_input("train", e))?
+            } else {
+                format!(
+                    "model ({} classes, depth {}) trained on {} samples of {} -> {}\n  test accuracy {:.3}, balanced {:.3}, AUC {}; logistic baseline AUC {}",
+                    s.classes,
+                    s.depth,
+                    s.train_samples,
+                    s.dataset,
+                    s.model.display(),
+                    s.test_accuracy,
+                    s.test_balanced_accuracy,
+                    s.test_auc.map_or("n/a".into(), |v| format!("{v:.3}")),
+                    s.logistic_auc.map_or("n/a".into(), |v| format!("{v:.3}"))
+                )
+            };
+            writeln!(out, "{text}").map_err(stdout_err)
+        }
+        Command::Infer { model, keys, input, out: dir, patients, statistical_security, no_flooding } => {
+            let m = protocol::infer(&protocol::InferOptions { model, keys, input, out: dir.clone(), patients, statistical_security, no_flooding })?;
+            writeln!(
+                out,
+                "encrypted scores for {} patients x {} classes written to {}{}",
+                m.patients,
+                m.classes,
+                dir.display(),
+                if m.circuit_private { " (sanitised: masked, re-randomised, flooded, level 0)" } else { " (NOT flooded: not circuit-private)" }
+            )
+            .map_err(stdout_err)
+        }
+        Command::Release { keys, scores, budget, statistical_security, json } => {
+            let (preds, count) = protocol::release(&keys, &scores, budget, statistical_security)?;
+            let text = if json {
+                serde_json::to_string_pretty(&preds).map_err(|e| CliError::bad_input("release", e))?
+            } else {
+                let mut t = String::from("patient,class,label\n");
+                for p in &preds {
+                    t.push_str(&format!("{},{},{}\n", p.patient, p.class, p.label));
+                }
+                t.push_str(&format!("# release {count} of {budget} for this key set"));
+                t
+            };
+            writeln!(out, "{text}").map_err(stdout_err)
         }
         Command::Demo(a) => {
             if let Some(t) = a.threads {

@@ -1,0 +1,266 @@
+//! The protocol commands around the encrypted model:
+//! - hospital `evalkeys`: relinearization and Galois keys (rotations 1..7, which turn an
+//!   interleaved batch into blade-major form) into `DIR/eval/`, one file per key;
+//! - vendor `train`: a GNN on labelled scans (MedMNIST `.npz` or the built-in phantoms),
+//!   saved as a versioned JSON model;
+//! - vendor `infer`: an interleaved batch (from `encrypt`) -> blade-major (1 level) -> the
+//!   encrypted GNN -> sanitised scores (mask, re-randomise, flood, level 0), one file per class;
+//! - hospital `release`: flooded decryption of the scores, argmax per patient, counted against
+//!   the key set's release budget (`DIR/releases.json`).
+
+use super::error::CliError;
+use super::fsio;
+use super::keyset::KeySet;
+use clifhe_core::wire;
+use clifhe_std::ga::{EncryptedMultivectorBatch, Layout};
+use clifhe_std::gnn::encrypted::evaluate_blade_major;
+use clifhe_std::gnn::GnnModel;
+use clifhe_std::keys_wire::galois_key_file_name;
+use clifhe_std::privacy::{evaluation_noise_bound, sanitize_output, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
+use clifhe_std::{EvalContext, Evaluator, GaloisKeys, RelinearizationKey};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+const EVAL_DIR: &str = "eval";
+const RELIN_FILE: &str = "relin.key";
+const MANIFEST: &str = "scores.json";
+const RELEASES: &str = "releases.json";
+/// Rotations the vendor needs: interleaved -> blade-major (stride 8).
+const STEPS: [i64; 7] = [1, 2, 3, 4, 5, 6, 7];
+
+fn eval_err(what: &'static str) -> impl Fn(clifhe_std::EvalError) -> CliError {
+    move |e| CliError::bad_input(what, e)
+}
+
+/// Generates the evaluation keys of a key set (needs its secret key).
+pub fn evalkeys(dir: &Path) -> Result<(usize, u64), CliError> {
+    let keys = KeySet::open(dir)?;
+    let sk = keys.secret_key()?;
+    let ectx = EvalContext::new(keys.params)?;
+    let mut rng = super::keyset::os_rng()?;
+    let rlk = RelinearizationKey::generate(&ectx, &sk, &mut rng)?;
+    let gks = GaloisKeys::for_rotations(&ectx, &sk, &STEPS, false, &mut rng)?;
+    let out = dir.join(EVAL_DIR);
+    std::fs::create_dir_all(&out).map_err(|e| CliError::io(&out, "create directory", e))?;
+    let rbytes = rlk.to_bytes(&ectx)?;
+    fsio::write_atomic(&out.join(RELIN_FILE), &rbytes)?;
+    gks.write_dir(&ectx, &out).map_err(|e| CliError::io(&out, "write Galois keys to", e))?;
+    let total: u64 = std::fs::read_dir(&out).map_err(|e| CliError::io(&out, "list", e))?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+    Ok((1 + gks.len(), total))
+}
+
+/// Manifest of an `infer` output directory.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScoresManifest {
+    pub format: String,
+    pub preset: String,
+    pub classes: usize,
+    pub labels: Vec<String>,
+    pub patients: usize,
+    /// Patient p's score of class c is slot p * stride of `files[c]`.
+    pub stride: usize,
+    pub files: Vec<String>,
+    pub circuit_private: bool,
+    pub statistical_security: u32,
+    pub noise_bound: f64,
+}
+
+/// Options of `infer`.
+#[derive(Clone, Debug)]
+pub struct InferOptions {
+    pub model: PathBuf,
+    pub keys: PathBuf,
+    pub input: PathBuf,
+    pub out: PathBuf,
+    pub patients: Option<usize>,
+    pub statistical_security: u32,
+    pub no_flooding: bool,
+}
+
+/// Vendor-side encrypted inference; returns the manifest written.
+pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
+    let keys = KeySet::open(&o.keys)?;
+    let params = keys.params;
+    let pk = keys.public_key()?;
+    let model_text = std::fs::read_to_string(&o.model).map_err(|e| CliError::io(&o.model, "read", e))?;
+    let model = GnnModel::from_json(&model_text)?;
+    let ectx = EvalContext::new(params)?;
+    let ev = Evaluator::new(&ectx);
+    let eval_dir = o.keys.join(EVAL_DIR);
+    let rbytes = fsio::read(&eval_dir.join(RELIN_FILE))?;
+    let rlk = RelinearizationKey::from_bytes(&ectx, &rbytes).map_err(|e| CliError::corrupt(eval_dir.join(RELIN_FILE), "relinearization key", e))?;
+    let n = params.n();
+    let elements: Vec<usize> = STEPS.iter().map(|&s| clifhe_std::keys::rotation_galois_element(s, n)).collect::<Result<_, _>>()?;
+    let gks = GaloisKeys::read_dir(&ectx, &eval_dir, &elements).map_err(|e| CliError::corrupt(&eval_dir, "Galois keys (run `host-eval evalkeys`)", e))?;
+    let bytes = fsio::read(&o.input)?;
+    let ct = wire::ciphertext_from_bytes(&params, &bytes).map_err(|e| CliError::corrupt(&o.input, "ciphertext", e))?;
+    let capacity = EncryptedMultivectorBatch::capacity(&ectx, Layout::Interleaved);
+    let patients = o.patients.unwrap_or(capacity);
+    if patients == 0 || patients > capacity {
+        return Err(CliError::TooManyPatients { patients, first_slot: 0, max: capacity });
+    }
+    let plan = model.plan();
+    // Levels: 1 (layout) + model depth + 1 (mask) must fit below the input level.
+    let need = plan.depth() + 2;
+    if ct.meta.level < need {
+        return Err(CliError::BadLevel { level: need, max: ct.meta.level });
+    }
+    let batch = EncryptedMultivectorBatch::from_ciphertexts(&ectx, Layout::Interleaved, vec![ct], patients).map_err(eval_err("batch"))?;
+    let blades = batch.to_blade_major(&ev, &gks).map_err(eval_err("layout conversion"))?;
+    let scores = evaluate_blade_major(&ev, &rlk, &plan, blades.ciphertexts()).map_err(eval_err("model"))?;
+    let noise_bound = evaluation_noise_bound(n, need);
+    let slots = params.max_slots();
+    let mut cfg = SanitizeConfig::new(noise_bound);
+    cfg.statistical_security = o.statistical_security;
+    cfg.used_slots = Some((0..slots).map(|s| s % 8 == 0 && s / 8 < patients).collect());
+    let mut rng = super::keyset::os_rng()?;
+    std::fs::create_dir_all(&o.out).map_err(|e| CliError::io(&o.out, "create directory", e))?;
+    let mut files = Vec::new();
+    for (c, s) in scores.iter().enumerate() {
+        let out = if o.no_flooding { s.clone() } else { sanitize_output(&ectx, &pk, s, &cfg, &mut rng).map_err(eval_err("sanitisation"))? };
+        let name = format!("class-{c}.ct");
+        let b = wire::ciphertext_to_bytes(&params, &out).map_err(|e| CliError::corrupt(&o.out, "score ciphertext", e))?;
+        fsio::write_atomic(&o.out.join(&name), &b)?;
+        files.push(name);
+    }
+    let manifest = ScoresManifest {
+        format: "clifhe-scores/1".into(),
+        preset: params.name().into(),
+        classes: model.classes(),
+        labels: model.label_names().to_vec(),
+        patients,
+        stride: 8,
+        files,
+        circuit_private: !o.no_flooding,
+        statistical_security: o.statistical_security,
+        noise_bound,
+    };
+    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| CliError::bad_input(MANIFEST, e))?;
+    json.push(b'\n');
+    fsio::write_atomic(&o.out.join(MANIFEST), &json)?;
+    Ok(manifest)
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct ReleaseLog {
+    released: u64,
+}
+
+/// One released prediction.
+#[derive(Clone, Debug, Serialize)]
+pub struct Prediction {
+    pub patient: usize,
+    pub class: usize,
+    pub label: String,
+}
+
+/// Hospital-side release of an `infer` output: flooded decryption, argmax, budget.
+pub fn release(keys_dir: &Path, scores_dir: &Path, budget: u64, statistical_security: u32) -> Result<(Vec<Prediction>, u64), CliError> {
+    let keys = KeySet::open(keys_dir)?;
+    let params = keys.params;
+    let mpath = scores_dir.join(MANIFEST);
+    let manifest: ScoresManifest = serde_json::from_slice(&fsio::read(&mpath)?).map_err(|e| CliError::corrupt(&mpath, "scores manifest", e))?;
+    if manifest.preset != params.name() {
+        return Err(CliError::PresetMismatch { path: mpath, file_preset: manifest.preset, keys_preset: params.name().into() });
+    }
+    if manifest.files.len() != manifest.classes || manifest.labels.len() != manifest.classes || manifest.stride == 0 {
+        return Err(CliError::corrupt(&mpath, "scores manifest", "classes, labels and files disagree"));
+    }
+    let mut cts = Vec::with_capacity(manifest.classes);
+    for f in &manifest.files {
+        // Only plain file names: the manifest must not point outside its directory.
+        if f.contains('/') || f.contains('\\') || f.starts_with('.') {
+            return Err(CliError::corrupt(&mpath, "scores manifest", format!("bad file name {f}")));
+        }
+        let p = scores_dir.join(f);
+        let b = fsio::read(&p)?;
+        cts.push(wire::ciphertext_from_bytes(&params, &b).map_err(|e| CliError::corrupt(&p, "score ciphertext", e))?);
+    }
+    let log_path = keys_dir.join(RELEASES);
+    let log: ReleaseLog = match std::fs::read(&log_path) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| CliError::corrupt(&log_path, "release log", e))?,
+        Err(_) => ReleaseLog::default(),
+    };
+    let policy = ReleasePolicy { statistical_security, ..ReleasePolicy::argmax(manifest.noise_bound, budget) };
+    let mut releaser = Releaser::with_count(policy, log.released);
+    let sk = keys.secret_key()?;
+    let ctx = clifhe_core::context::Context::new(params)?;
+    let refs: Vec<_> = cts.iter().collect();
+    // Score of (patient p, class c) sits in slot p * stride of ciphertext c.
+    let stride = manifest.stride;
+    let slots = params.max_slots();
+    if manifest.patients.saturating_mul(stride) > slots {
+        return Err(CliError::corrupt(&mpath, "scores manifest", "more patients than slots"));
+    }
+    // Count first (persisted), then release: a crash never hands out an uncounted result.
+    let next = ReleaseLog { released: log.released + 1 };
+    if log.released >= budget {
+        return Err(CliError::bad_input("release", format!("the release budget of {budget} for this key set is spent")));
+    }
+    let mut json = serde_json::to_vec_pretty(&next).map_err(|e| CliError::bad_input(RELEASES, e))?;
+    json.push(b'\n');
+    fsio::write_atomic(&log_path, &json)?;
+    let mut rng = super::keyset::os_rng()?;
+    let strided: Vec<clifhe_core::ciphertext::CiphertextOwned> = refs.iter().map(|c| (*c).clone()).collect();
+    let layout = ResultLayout::CiphertextPerClass { groups: manifest.patients * stride, classes: manifest.classes };
+    let rel = releaser.decrypt_for_release(&ctx, &sk, &strided.iter().collect::<Vec<_>>(), &layout, &mut rng).map_err(eval_err("release"))?;
+    let classes = match rel {
+        Release::Classes(c) => c,
+        Release::Scores(_) => return Err(CliError::bad_input("release", "expected classes")),
+    };
+    let preds = (0..manifest.patients)
+        .map(|p| {
+            let class = classes.get(p * stride).copied().unwrap_or(0);
+            Prediction { patient: p, class, label: manifest.labels.get(class).cloned().unwrap_or_default() }
+        })
+        .collect();
+    Ok((preds, next.released))
+}
+
+/// What `train` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainSummary {
+    pub dataset: String,
+    pub classes: usize,
+    pub train_samples: usize,
+    pub test_accuracy: f64,
+    pub test_balanced_accuracy: f64,
+    pub test_auc: Option<f64>,
+    pub logistic_auc: Option<f64>,
+    pub depth: usize,
+    pub model: PathBuf,
+}
+
+/// Vendor-side training on plaintext features; writes the model file.
+pub fn train(dataset: Option<&Path>, per_class: usize, seed: u64, out: &Path) -> Result<TrainSummary, CliError> {
+    use clifhe_std::gnn::{LogisticRegression, Metrics, TrainConfig};
+    let data = match dataset {
+        Some(p) => super::demo::medmnist_features(p)?,
+        None => super::demo::phantom_features(per_class, seed)?,
+    };
+    let classes = data.class_names.len();
+    let cfg = TrainConfig { label_names: Some(data.class_names.clone()), seed, ..TrainConfig::default() };
+    let val = data.val.as_ref().map(|(x, y)| (x.as_slice(), y.as_slice()));
+    let (model, _) = clifhe_std::gnn::train(&data.train.0, &data.train.1, val, classes, &cfg)?;
+    let m = Metrics::from_scores(&model.forward_batch(&data.test.0), &data.test.1, classes)?;
+    let lr = LogisticRegression::train(&data.train.0, &data.train.1, classes, 1e-3, true, 2000)?;
+    let b = Metrics::from_scores(&lr.scores_batch(&data.test.0), &data.test.1, classes)?;
+    let json = model.to_json()?;
+    fsio::write_atomic(out, json.as_bytes())?;
+    Ok(TrainSummary {
+        dataset: data.source,
+        classes,
+        train_samples: data.train.0.len(),
+        test_accuracy: m.accuracy,
+        test_balanced_accuracy: m.balanced_accuracy,
+        test_auc: m.auc,
+        logistic_auc: b.auc,
+        depth: model.depth(),
+        model: out.to_path_buf(),
+    })
+}
+
+/// File name of a Galois key (re-exported for tests).
+pub fn galois_file(g: usize) -> String {
+    galois_key_file_name(g)
+}
