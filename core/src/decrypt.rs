@@ -11,7 +11,7 @@ use crate::context::Context;
 use crate::encode::{decode, Complex};
 use crate::error::Error;
 use crate::keys::SecretKey;
-use crate::rns::{crt_centered_f64, Representation};
+use crate::rns::{CrtComposer, Representation};
 use alloc::vec;
 use alloc::vec::Vec;
 use zeroize::{Zeroize, Zeroizing};
@@ -109,15 +109,23 @@ pub fn decrypt<S: AsRef<[u64]>, K: AsRef<[i8]> + AsMut<[i8]>>(
         }
         table.inverse(out)?;
     }
-    let moduli = &ctx.q_moduli()[..limbs];
-    let mut residues = Zeroizing::new(vec![0u64; limbs]);
-    let mut digits = Zeroizing::new(vec![0u64; limbs]);
     let mut coeffs = vec![0f64; n];
-    for (j, c) in coeffs.iter_mut().enumerate() {
-        for (i, r) in residues.iter_mut().enumerate() {
-            *r = m[i * n + j];
+    if limbs == 1 {
+        // One prime: the centred lift is all there is.
+        let md = &ctx.q_moduli()[0];
+        for (c, x) in coeffs.iter_mut().zip(m.iter()) {
+            *c = md.center(*x) as f64;
         }
-        *c = crt_centered_f64(&residues, moduli, &mut digits);
+    } else {
+        let crt = CrtComposer::new(&ctx.q_moduli()[..limbs]);
+        let mut residues = Zeroizing::new(vec![0u64; limbs]);
+        let mut digits = Zeroizing::new(vec![0u64; limbs]);
+        for (j, c) in coeffs.iter_mut().enumerate() {
+            for (i, r) in residues.iter_mut().enumerate() {
+                *r = m[i * n + j];
+            }
+            *c = crt.centered_f64(&residues, &mut digits);
+        }
     }
     Ok(DecryptedPlaintext { coeffs, scale: ct.meta.scale, log_slots: ct.meta.log_slots })
 }

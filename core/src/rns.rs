@@ -264,52 +264,87 @@ pub fn reduce_small_into(values: &[i8], m: &Modulus, out: &mut [u64]) {
     }
 }
 
-/// CRT reconstruction of one coefficient from its residues to the centred value as f64.
+/// CRT reconstruction of coefficients from their residues to centred values as f64.
 ///
 /// Mixed-radix (Garner) digits v_k are computed exactly in word arithmetic, so
 /// x = v_0 + v_1 q_0 + v_2 q_0 q_1 + ... . The centred value is x if x <= (Q-1)/2, else
 /// -(Q-1-x) - 1, and Q-1-x has digits q_k - 1 - v_k with no borrows; whichever of the two is
 /// small is evaluated in f64 by Horner's rule from the top, so the result has f64 relative
 /// precision whatever the size of Q. Both candidates are always evaluated and the choice is a
-/// select, not a branch (decrypted values are secret). `digits` is scratch of `residues.len()`.
-pub fn crt_centered_f64(residues: &[u64], moduli: &[Modulus], digits: &mut [u64]) -> f64 {
-    let l = residues.len().min(moduli.len()).min(digits.len());
-    if l == 0 {
-        return 0.0;
-    }
-    for k in 0..l {
-        let mk = &moduli[k];
-        // Value of the digits found so far, modulo q_k, by Horner from the top.
-        let mut acc = 0u64;
-        for j in (0..k).rev() {
-            acc = mk.add(mk.mul(acc, mk.reduce(moduli[j].value())), mk.reduce(digits[j]));
+/// select, not a branch (decrypted values are secret). The constants (q_j mod q_k and the
+/// inverses of the prefix products) are computed once per basis.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Debug)]
+pub struct CrtComposer {
+    moduli: alloc::vec::Vec<Modulus>,
+    /// (q_0 ... q_(k-1))^-1 mod q_k with its Shoup quotient.
+    inv_prefix: alloc::vec::Vec<(u64, u64)>,
+    /// q_mod[k * l + j] = q_j mod q_k, for j < k.
+    q_mod: alloc::vec::Vec<u64>,
+}
+
+#[cfg(feature = "alloc")]
+impl CrtComposer {
+    pub fn new(moduli: &[Modulus]) -> Self {
+        let l = moduli.len();
+        let mut q_mod = alloc::vec![0u64; l * l];
+        let mut inv_prefix = alloc::vec::Vec::with_capacity(l);
+        for (k, mk) in moduli.iter().enumerate() {
+            let mut prefix = 1u64;
+            for (j, mj) in moduli[..k].iter().enumerate() {
+                let r = mk.reduce(mj.value());
+                q_mod[k * l + j] = r;
+                prefix = mk.mul(prefix, r);
+            }
+            let inv = mk.inv(prefix);
+            inv_prefix.push((inv, mk.shoup(inv)));
         }
-        let mut prefix = 1u64;
-        for mj in &moduli[..k] {
-            prefix = mk.mul(prefix, mk.reduce(mj.value()));
+        Self { moduli: moduli.to_vec(), inv_prefix, q_mod }
+    }
+
+    pub fn limbs(&self) -> usize {
+        self.moduli.len()
+    }
+
+    /// The centred value of one coefficient given its residues; `digits` is scratch of the
+    /// same length.
+    pub fn centered_f64(&self, residues: &[u64], digits: &mut [u64]) -> f64 {
+        let l = residues.len().min(self.moduli.len()).min(digits.len());
+        if l == 0 {
+            return 0.0;
         }
-        digits[k] = mk.mul(mk.sub(mk.reduce(residues[k]), acc), mk.inv(prefix));
+        let stride = self.moduli.len();
+        for k in 0..l {
+            let mk = &self.moduli[k];
+            // Value of the digits found so far, modulo q_k, by Horner from the top.
+            let mut acc = 0u64;
+            for j in (0..k).rev() {
+                acc = mk.add(mk.mul(acc, self.q_mod[k * stride + j]), mk.reduce(digits[j]));
+            }
+            let (inv, inv_s) = self.inv_prefix[k];
+            digits[k] = mk.mul_shoup(mk.sub(mk.reduce(residues[k]), acc), inv, inv_s);
+        }
+        // x > (Q-1)/2  <=>  x > Q-1-x, decided lexicographically from the top digit.
+        let mut greater = 0u64; // 1 once decided x > complement
+        let mut decided = 0u64;
+        let mut pos = 0.0f64;
+        let mut neg = 0.0f64;
+        for k in (0..l).rev() {
+            let q = self.moduli[k].value();
+            let v = digits[k];
+            let c = q - 1 - v;
+            let gt = (c.wrapping_sub(v) >> 63) & 1; // v > c
+            let ne = ((v ^ c) | (v ^ c).wrapping_neg()) >> 63; // v != c
+            greater |= gt & !decided & 1;
+            decided |= ne;
+            pos = pos * q as f64 + v as f64;
+            neg = neg * q as f64 + c as f64;
+        }
+        let neg_val = -neg - 1.0;
+        // Select without branching on the secret comparison.
+        let mask = greater.wrapping_neg();
+        f64::from_bits((neg_val.to_bits() & mask) | (pos.to_bits() & !mask))
     }
-    // x > (Q-1)/2  <=>  x > Q-1-x, decided lexicographically from the top digit.
-    let mut greater = 0u64; // 1 once decided x > complement
-    let mut decided = 0u64;
-    let mut pos = 0.0f64;
-    let mut neg = 0.0f64;
-    for k in (0..l).rev() {
-        let q = moduli[k].value();
-        let v = digits[k];
-        let c = q - 1 - v;
-        let gt = (c.wrapping_sub(v) >> 63) & 1; // v > c
-        let ne = ((v ^ c) | (v ^ c).wrapping_neg()) >> 63; // v != c
-        greater |= gt & !decided & 1;
-        decided |= ne;
-        pos = pos * q as f64 + v as f64;
-        neg = neg * q as f64 + c as f64;
-    }
-    let neg_val = -neg - 1.0;
-    // Select without branching on the secret comparison.
-    let mask = greater.wrapping_neg();
-    f64::from_bits((neg_val.to_bits() & mask) | (pos.to_bits() & !mask))
 }
 
 #[cfg(test)]
@@ -336,7 +371,7 @@ mod tests {
                 let v = ((rng.next_u64() as i128) << 40 | rng.next_u64() as i128) >> (104 - bits.min(104));
                 let v = if rng.next_u32() & 1 == 1 { -v } else { v };
                 let res: std::vec::Vec<u64> = qs[..limbs].iter().map(|&q| v.rem_euclid(q as i128) as u64).collect();
-                let got = crt_centered_f64(&res, &ms[..limbs], &mut digits);
+                let got = CrtComposer::new(&ms[..limbs]).centered_f64(&res, &mut digits);
                 let want = v as f64;
                 assert!((got - want).abs() <= want.abs() * 1e-15 + 1e-9, "limbs {limbs}: {got} vs {want}");
             }
@@ -347,7 +382,7 @@ mod tests {
         let big_q = q0 * q1;
         for (v, want) in [((big_q - 1) / 2, ((big_q - 1) / 2) as f64), ((big_q + 1) / 2, -((big_q - 1) / 2) as f64)] {
             let res = [(v % q0) as u64, (v % q1) as u64];
-            assert_eq!(crt_centered_f64(&res, &ms[..2], &mut digits), want);
+            assert_eq!(CrtComposer::new(&ms[..2]).centered_f64(&res, &mut digits), want);
         }
     }
 
