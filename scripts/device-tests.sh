@@ -135,7 +135,44 @@ run_tests() {
         "$OUT/scan_$mode.clhe" "$OUT/scan_features.f64" | sed "s/^/  [decrypt $mode] /" || rc=$?
       record "end-to-end $mode: firmware encrypts -> host decrypts -> features match" "$rc"
     done
+    # The same files through the product's CLI: a host-eval key set made of the firmware's test
+    # keys (secret.key and public.key are the same wire objects), then `host-eval decrypt`.
+    rc=0
+    hostevalkeys_and_decrypt || rc=$?
+    record "end-to-end: firmware ciphertexts -> host-eval decrypt -> features match" "$rc"
   fi
+}
+
+# Builds a host-eval key directory from the firmware's test keys and decrypts both firmware
+# ciphertexts with `host-eval decrypt --json`, comparing with the features the firmware reported.
+hostevalkeys_and_decrypt() {
+  local gen="$DEV/target/gen/device-n12" keys="$OUT/hosteval-keys" he
+  (cd "$ROOT" && cargo build --quiet -p host-eval) || return 1
+  he="$ROOT/target/debug/host-eval"
+  rm -rf "$keys" && mkdir -p "$keys"
+  cp "$gen/sk.clhe" "$keys/secret.key" && cp "$gen/pk.clhe" "$keys/public.key" || return 1
+  local fp size now
+  fp=$(sha256sum "$keys/public.key" | cut -d' ' -f1)
+  size=$(stat -c %s "$keys/public.key")
+  now=$(date -u +%s)
+  cat > "$keys/keyset.json" <<JSON
+{"format": "clifhe-keyset/1", "preset": "device-n12", "preset_id": 4, "n": 4096, "log2_qp": 100.0,
+ "created": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "created_unix": $now, "fingerprint_sha256": "$fp",
+ "public_key": "public.key", "public_key_bytes": $size, "secret_key": "secret.key"}
+JSON
+  for mode in pk sk; do
+    "$he" decrypt --keys "$keys" --input "$OUT/scan_$mode.clhe" --json > "$OUT/hosteval_$mode.json" || return 1
+    python3 - "$OUT/hosteval_$mode.json" "$OUT/scan_features.f64" <<'PY' || return 1
+import json, struct, sys
+rows = json.load(open(sys.argv[1]))["patients"]
+want = struct.unpack("<8d", open(sys.argv[2], "rb").read()[:64])
+names = ["scalar", "e1", "e2", "e3", "e12", "e13", "e23", "e123"]
+got = [rows[0][k] for k in names]
+err = max(abs(a - b) for a, b in zip(got, want))
+print(f"  [host-eval decrypt] patient 0, max |error| = {err:.3e}")
+sys.exit(0 if err < 1e-6 else 1)
+PY
+  done
 }
 
 # ---------------------------------------------------------------- measure
