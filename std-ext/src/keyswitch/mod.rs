@@ -176,6 +176,42 @@ fn expand_key_a(seed: &[u8; SEED_BYTES], digit: usize, qp: &[Modulus], n: usize)
     a
 }
 
+/// sum_j ext_j * (b_j, a_j) for one prime, in 128-bit accumulators reduced every 8 digits
+/// (products of an extension below 4q and a key word below q stay under 2^124).
+struct LazyInnerProduct<'m> {
+    m: &'m Modulus,
+    acc0: Vec<u128>,
+    acc1: Vec<u128>,
+    digits: usize,
+}
+
+impl<'m> LazyInnerProduct<'m> {
+    fn new(m: &'m Modulus, n: usize) -> Self {
+        Self { m, acc0: vec![0; n], acc1: vec![0; n], digits: 0 }
+    }
+
+    /// Adds one digit; `ext(x)` is the digit's extension at slot x (possibly permuted).
+    #[inline]
+    fn add(&mut self, ext: impl Fn(usize) -> u64, kb: &[u64], ka: &[u64]) {
+        for (x, ((a0, a1), (b, a))) in self.acc0.iter_mut().zip(self.acc1.iter_mut()).zip(kb.iter().zip(ka)).enumerate() {
+            let v = ext(x) as u128;
+            *a0 += v * *b as u128;
+            *a1 += v * *a as u128;
+        }
+        self.digits += 1;
+        if self.digits % 8 == 0 {
+            let m = self.m;
+            self.acc0.iter_mut().chain(self.acc1.iter_mut()).for_each(|v| *v = m.reduce_u128(*v) as u128);
+        }
+    }
+
+    fn finish(&self, o0: &mut [u64], o1: &mut [u64]) {
+        for (o, v) in o0.iter_mut().zip(&self.acc0).chain(o1.iter_mut().zip(&self.acc1)) {
+            *o = self.m.reduce_u128(*v);
+        }
+    }
+}
+
 /// The ModUp of one polynomial at level l: per digit, its extension to Q_l * P in NTT form
 /// (limbs q_0..q_l, then p_0..p_{k-1}).
 pub struct Decomposed {
@@ -248,41 +284,17 @@ impl EvalContext {
             .enumerate()
             .for_each(|(pos, (o0, o1))| {
                 let kidx = if pos < nq { pos } else { nq_full + pos - nq };
-                let m = &qp[kidx];
-                let mut lazy0 = vec![0u128; n];
-                let mut lazy1 = vec![0u128; n];
+                let mut lazy = LazyInnerProduct::new(&qp[kidx], n);
                 for (j, ext) in dec.digits.iter().enumerate() {
                     let e = &ext.as_slice()[pos * n..(pos + 1) * n];
                     let kb = &key.b[j].as_slice()[kidx * n..(kidx + 1) * n];
                     let ka = &key.a[j].as_slice()[kidx * n..(kidx + 1) * n];
                     match perm {
-                        Some(p) => {
-                            for x in 0..n {
-                                let v = e[p[x] as usize] as u128;
-                                lazy0[x] += v * kb[x] as u128;
-                                lazy1[x] += v * ka[x] as u128;
-                            }
-                        }
-                        None => {
-                            for x in 0..n {
-                                let v = e[x] as u128;
-                                lazy0[x] += v * kb[x] as u128;
-                                lazy1[x] += v * ka[x] as u128;
-                            }
-                        }
-                    }
-                    // Products are < 2^122; reduce every 32 digits to keep the sum in u128.
-                    if j % 32 == 31 {
-                        for x in 0..n {
-                            lazy0[x] = m.reduce_u128(lazy0[x]) as u128;
-                            lazy1[x] = m.reduce_u128(lazy1[x]) as u128;
-                        }
+                        Some(p) => lazy.add(|x| e[p[x] as usize], kb, ka),
+                        None => lazy.add(|x| e[x], kb, ka),
                     }
                 }
-                for x in 0..n {
-                    o0[x] = m.reduce_u128(lazy0[x]);
-                    o1[x] = m.reduce_u128(lazy1[x]);
-                }
+                lazy.finish(o0, o1);
             });
         let d0 = self.mod_down(acc0, level)?;
         let d1 = self.mod_down(acc1, level)?;
@@ -350,11 +362,9 @@ impl EvalContext {
             .enumerate()
             .try_for_each(|(pos, (o0, o1))| {
                 let kidx = if pos < nq { pos } else { nq_full + pos - nq };
-                let m = &qp[kidx];
                 let table = if pos < nq { &self.q_tables()[pos] } else { &self.p_tables()[pos - nq] };
                 let mut buf = vec![0u64; n];
-                let mut lazy0 = vec![0u128; n];
-                let mut lazy1 = vec![0u128; n];
+                let mut lazy = LazyInnerProduct::new(&qp[kidx], n);
                 for (j, (start, end, conv)) in pre.mod_up.iter().enumerate() {
                     let ext: &[u64] = if pos >= *start && pos < *end {
                         &c.as_slice()[pos * n..(pos + 1) * n]
@@ -369,23 +379,9 @@ impl EvalContext {
                     };
                     let kb = &key.b[j].as_slice()[kidx * n..(kidx + 1) * n];
                     let ka = &key.a[j].as_slice()[kidx * n..(kidx + 1) * n];
-                    for x in 0..n {
-                        let v = ext[x] as u128;
-                        lazy0[x] += v * kb[x] as u128;
-                        lazy1[x] += v * ka[x] as u128;
-                    }
-                    // Products are below 4q * q < 2^124: reduce every 8 digits.
-                    if j % 8 == 7 {
-                        for x in 0..n {
-                            lazy0[x] = m.reduce_u128(lazy0[x]) as u128;
-                            lazy1[x] = m.reduce_u128(lazy1[x]) as u128;
-                        }
-                    }
+                    lazy.add(|x| ext[x], kb, ka);
                 }
-                for x in 0..n {
-                    o0[x] = m.reduce_u128(lazy0[x]);
-                    o1[x] = m.reduce_u128(lazy1[x]);
-                }
+                lazy.finish(o0, o1);
                 Ok::<(), EvalError>(())
             })?;
         let d0 = self.mod_down(acc0, level)?;
