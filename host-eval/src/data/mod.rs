@@ -1,11 +1,24 @@
-//! Scan loaders: MedMNIST `.npz` datasets (and single samples as `file.npz#split:index`),
-//! with one in-memory volume type and one error type. Readers check every declared size
-//! against the actual bytes before allocating and never panic on malformed files.
+//! Scan loaders: NIfTI-1 (`.nii`, `.nii.gz`, `.hdr`/`.img` pairs), DICOM (single files,
+//! multi-frame files and directories as a series), raw little-endian volumes, MedMNIST `.npz`
+//! datasets (and single samples as `file.npz#split:index`), and the built-in phantoms, with one
+//! in-memory volume type and one error type.
+//!
+//! Every reader checks each declared size against the bytes actually present (or against
+//! [`MAX_ARRAY_BYTES`] when the size is only known after decompression) *before* allocating,
+//! grows buffers only as real data arrives, and returns a [`DataError`] for malformed input:
+//! a loader never panics on a file's contents.
+//!
+//! Voxel order everywhere: `data[x + dims[0] * (y + dims[1] * z)]`, x fastest. Each format
+//! section documents how its own axes map to x, y, z.
 
+pub mod dicom;
+pub mod nifti;
 pub mod npz;
 pub mod phantom;
+pub mod raw;
 
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// A 3D volume: `data[x + dims[0] * (y + dims[1] * z)]`, x fastest, spacing in mm.
@@ -21,18 +34,56 @@ impl Volume {
     pub fn view(&self) -> Result<clifhe_core::multivector::features::VolumeView<'_, f32>, clifhe_core::multivector::features::FeatureError> {
         clifhe_core::multivector::features::VolumeView::new(&self.data, self.dims, self.spacing_mm)
     }
+
+    /// Number of voxels the dimensions declare (saturating, so a hostile value cannot wrap).
+    pub fn voxel_count(&self) -> usize {
+        self.dims.iter().fold(1usize, |a, &d| a.saturating_mul(d))
+    }
+
+    /// Voxel (x, y, z), or None outside the volume.
+    pub fn get(&self, x: usize, y: usize, z: usize) -> Option<f32> {
+        if x >= self.dims[0] || y >= self.dims[1] || z >= self.dims[2] {
+            return None;
+        }
+        self.data.get(x + self.dims[0] * (y + self.dims[1] * z)).copied()
+    }
 }
 
-/// Why a file could not be loaded.
+/// Why a file could not be loaded. Every variant names the file; `what` says what is wrong.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum DataError {
+    /// The file or directory could not be opened or read.
     Io { path: PathBuf, source: std::io::Error },
+    /// A valid file of a kind (or variant: datatype, transfer syntax, ...) this crate does not read.
     UnsupportedFormat { path: PathBuf, what: String },
+    /// The bytes contradict themselves or the format (truncated, bad magic, bad header value).
     Corrupt { path: PathBuf, what: String },
+    /// The file declares more data than the readers accept ([`MAX_ARRAY_BYTES`]).
     TooLarge { path: PathBuf, bytes: u64 },
+    /// A dataset archive lacks a required array.
     MissingKey { path: PathBuf, key: String },
+    /// A sample or loader spec (`file.npz#split:index`, `file.raw#XxYxZ:dtype`) that does not
+    /// name anything in the file.
     BadSample { path: PathBuf, what: String },
+    /// Files that should form one volume disagree (a DICOM series with mixed sizes, duplicate
+    /// or unevenly spaced slices).
+    Inconsistent { path: PathBuf, what: String },
+}
+
+impl DataError {
+    /// The file (or directory) the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Io { path, .. }
+            | Self::UnsupportedFormat { path, .. }
+            | Self::Corrupt { path, .. }
+            | Self::TooLarge { path, .. }
+            | Self::MissingKey { path, .. }
+            | Self::BadSample { path, .. }
+            | Self::Inconsistent { path, .. } => path,
+        }
+    }
 }
 
 impl fmt::Display for DataError {
@@ -41,9 +92,12 @@ impl fmt::Display for DataError {
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Self::UnsupportedFormat { path, what } => write!(f, "{}: unsupported format: {what}", path.display()),
             Self::Corrupt { path, what } => write!(f, "{}: corrupt file: {what}", path.display()),
-            Self::TooLarge { path, bytes } => write!(f, "{}: declares {bytes} bytes, more than the reader accepts", path.display()),
+            Self::TooLarge { path, bytes } => {
+                write!(f, "{}: declares {bytes} bytes, more than the readers accept ({MAX_ARRAY_BYTES})", path.display())
+            }
             Self::MissingKey { path, key } => write!(f, "{}: no array named {key}", path.display()),
             Self::BadSample { path, what } => write!(f, "{}: {what}", path.display()),
+            Self::Inconsistent { path, what } => write!(f, "{}: inconsistent series: {what}", path.display()),
         }
     }
 }
@@ -57,27 +111,162 @@ impl std::error::Error for DataError {
     }
 }
 
-/// Largest array the readers accept (4 GiB).
+/// Largest array the readers accept (4 GiB), both as stored and as decoded `f32` voxels.
 pub const MAX_ARRAY_BYTES: u64 = 4 << 30;
 
-/// Loads one volume: `file.npz#split:index` (MedMNIST sample); other formats by extension.
-pub fn load_volume(spec: &str) -> Result<Volume, DataError> {
-    if let Some((file, sample)) = spec.split_once('#') {
-        let path = Path::new(file);
-        let (split, index) = sample.split_once(':').ok_or_else(|| DataError::BadSample {
-            path: path.to_path_buf(),
-            what: format!("sample '{sample}' is not of the form split:index"),
-        })?;
-        let index: usize = index.parse().map_err(|_| DataError::BadSample { path: path.to_path_buf(), what: format!("'{index}' is not an index") })?;
-        return npz::load_medmnist_sample(path, split, index).map(|(v, _)| v);
+/// Largest voxel count of one loaded volume or dataset: its `f32` data fits [`MAX_ARRAY_BYTES`].
+pub const MAX_VOXELS: u64 = MAX_ARRAY_BYTES / 4;
+
+pub(crate) fn io_err(path: &Path, source: std::io::Error) -> DataError {
+    DataError::Io { path: path.to_path_buf(), source }
+}
+
+pub(crate) fn corrupt(path: &Path, what: impl Into<String>) -> DataError {
+    DataError::Corrupt { path: path.to_path_buf(), what: what.into() }
+}
+
+pub(crate) fn unsupported(path: &Path, what: impl Into<String>) -> DataError {
+    DataError::UnsupportedFormat { path: path.to_path_buf(), what: what.into() }
+}
+
+/// Product of `dims` times `item_bytes`, refusing overflow and anything above the caps (both
+/// the stored byte count and the decoded `f32` voxel count). Returns (voxels, bytes).
+pub(crate) fn checked_size(path: &Path, dims: &[usize], item_bytes: usize) -> Result<(usize, usize), DataError> {
+    let too_large = |bytes: u64| DataError::TooLarge { path: path.to_path_buf(), bytes };
+    let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| too_large(u64::MAX))?;
+    let bytes = count.checked_mul(item_bytes).ok_or_else(|| too_large(u64::MAX))?;
+    if bytes as u64 > MAX_ARRAY_BYTES || count as u64 > MAX_VOXELS {
+        return Err(too_large((bytes as u64).max(count as u64 * 4)));
     }
-    let path = Path::new(spec);
+    Ok((count, bytes))
+}
+
+/// Reads exactly `n` bytes. The buffer starts at most 16 MiB and grows only as data arrives, so
+/// a header that lies about its size (or a decompression bomb cut off by `take`) costs memory
+/// in proportion to the bytes really present, never to the declared size.
+pub(crate) fn read_exact_bounded<R: Read>(path: &Path, r: R, n: usize, what: &str) -> Result<Vec<u8>, DataError> {
+    let mut buf = Vec::with_capacity(n.min(16 << 20));
+    r.take(n as u64).read_to_end(&mut buf).map_err(|e| corrupt(path, format!("{what}: {e}")))?;
+    if buf.len() != n {
+        return Err(corrupt(path, format!("{what}: {} bytes present, {n} declared", buf.len())));
+    }
+    Ok(buf)
+}
+
+/// Discards exactly `n` bytes of a stream without buffering them.
+pub(crate) fn skip_bytes<R: Read>(path: &Path, r: &mut R, n: u64, what: &str) -> Result<(), DataError> {
+    let copied = std::io::copy(&mut r.take(n), &mut std::io::sink()).map_err(|e| corrupt(path, format!("{what}: {e}")))?;
+    if copied != n {
+        return Err(corrupt(path, format!("{what}: file ends {} bytes early", n - copied)));
+    }
+    Ok(())
+}
+
+/// Which reader a path needs, from its name and (when the name says nothing) its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Nifti,
+    NiftiPair,
+    Dicom,
+    DicomDir,
+    Npz,
+    Raw,
+}
+
+fn kind_by_name(path: &Path) -> Option<Kind> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
-    if name.ends_with(".npz") {
-        return Err(DataError::BadSample {
-            path: path.to_path_buf(),
-            what: "a dataset file: name one sample as file.npz#split:index (e.g. #test:0)".into(),
-        });
+    let ends = |s: &str| name.ends_with(s);
+    if ends(".nii") || ends(".nii.gz") {
+        Some(Kind::Nifti)
+    } else if ends(".hdr") || ends(".img") || ends(".hdr.gz") || ends(".img.gz") {
+        Some(Kind::NiftiPair)
+    } else if ends(".dcm") || ends(".dicom") || ends(".ima") {
+        Some(Kind::Dicom)
+    } else if ends(".npz") {
+        Some(Kind::Npz)
+    } else if ends(".raw") || ends(".bin") {
+        Some(Kind::Raw)
+    } else {
+        None
     }
-    Err(DataError::UnsupportedFormat { path: path.to_path_buf(), what: format!("'{name}' (supported: MedMNIST .npz samples)") })
+}
+
+fn kind_by_magic(path: &Path) -> Result<Option<Kind>, DataError> {
+    let mut head = Vec::with_capacity(352);
+    std::fs::File::open(path).and_then(|f| f.take(352).read_to_end(&mut head)).map_err(|e| io_err(path, e))?;
+    if head.get(128..132) == Some(b"DICM") {
+        return Ok(Some(Kind::Dicom));
+    }
+    if head.starts_with(b"PK\x03\x04") {
+        return Ok(Some(Kind::Npz));
+    }
+    if head.starts_with(&[0x1f, 0x8b]) {
+        // gzip: the only gzipped format read here is NIfTI.
+        return Ok(Some(Kind::Nifti));
+    }
+    if head.get(344..348) == Some(b"n+1\0") {
+        return Ok(Some(Kind::Nifti));
+    }
+    if dicom::looks_like_bare_dataset(&head) {
+        return Ok(Some(Kind::Dicom));
+    }
+    Ok(None)
+}
+
+/// Loads one volume.
+///
+/// - a directory: a DICOM series ([`dicom::load_dicom_series`]);
+/// - `.nii`, `.nii.gz`: NIfTI-1; `.hdr`/`.img`: NIfTI-1 pair;
+/// - `.dcm` (or any file with the DICOM preamble): DICOM, all frames of a multi-frame file;
+/// - `file.npz#split:index`: one MedMNIST sample (`file.npz#test:5`); a bare `.npz` is an error
+///   that points to this syntax or to [`npz::load_medmnist_npz`];
+/// - `file.raw#XxYxZ:dtype[:SXxSYxSZ]`: a raw little-endian volume (`vol.raw#64x64x32:i16:0.5x0.5x2`,
+///   dtype u8, u16, i16 or f32, spacing 1 mm when left out);
+/// - anything else: sniffed by magic bytes (DICOM preamble, NIfTI magic, gzip).
+///
+/// A path that exists is taken literally even if it contains `#`.
+pub fn load_volume(spec: impl AsRef<Path>) -> Result<Volume, DataError> {
+    let spec = spec.as_ref();
+    if !spec.exists() {
+        if let Some((file, fragment)) = spec.to_str().and_then(|s| s.rsplit_once('#')) {
+            let path = Path::new(file);
+            return match kind_by_name(path) {
+                Some(Kind::Npz) => {
+                    let (split, index) = parse_sample(path, fragment)?;
+                    npz::load_medmnist_sample(path, split, index).map(|(v, _)| v)
+                }
+                Some(Kind::Raw) => {
+                    let raw_spec = raw::RawSpec::parse(fragment).map_err(|what| DataError::BadSample { path: path.to_path_buf(), what })?;
+                    raw::load_raw(path, &raw_spec)
+                }
+                _ => Err(DataError::BadSample {
+                    path: path.to_path_buf(),
+                    what: format!("'#{fragment}' selects a sample only in .npz (#split:index) and .raw (#XxYxZ:dtype) files"),
+                }),
+            };
+        }
+    }
+    let meta = std::fs::metadata(spec).map_err(|e| io_err(spec, e))?;
+    let kind = if meta.is_dir() { Some(Kind::DicomDir) } else { kind_by_name(spec).map_or_else(|| kind_by_magic(spec), |k| Ok(Some(k)))? };
+    match kind {
+        Some(Kind::Nifti | Kind::NiftiPair) => nifti::load_nifti(spec),
+        Some(Kind::Dicom) => dicom::load_dicom(spec),
+        Some(Kind::DicomDir) => dicom::load_dicom_series(spec),
+        Some(Kind::Npz) => Err(DataError::BadSample {
+            path: spec.to_path_buf(),
+            what: "a dataset file: name one sample as file.npz#split:index (e.g. #test:0), or load the splits with npz::load_medmnist_npz".into(),
+        }),
+        Some(Kind::Raw) => Err(DataError::BadSample {
+            path: spec.to_path_buf(),
+            what: "a raw volume has no header: give its size as file.raw#XxYxZ:dtype (e.g. #64x64x32:u16)".into(),
+        }),
+        None => Err(unsupported(spec, "not NIfTI-1, DICOM, MedMNIST .npz or raw (by name and by magic bytes)")),
+    }
+}
+
+fn parse_sample<'a>(path: &Path, fragment: &'a str) -> Result<(&'a str, usize), DataError> {
+    let bad = |what: String| DataError::BadSample { path: path.to_path_buf(), what };
+    let (split, index) = fragment.split_once(':').ok_or_else(|| bad(format!("sample '{fragment}' is not of the form split:index")))?;
+    let index = index.parse().map_err(|_| bad(format!("'{index}' is not an index")))?;
+    Ok((split, index))
 }
