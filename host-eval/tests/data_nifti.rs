@@ -91,18 +91,39 @@ fn every_datatype_byte_order_and_compression() {
 #[test]
 fn malformed_files_are_errors() {
     let good = nifti(false, 16, [3, 3, 3], [1.0; 3], 0.0, 0.0);
-    for len in (0..good.len()).step_by(5) {
+    for len in 0..good.len() {
         let p = write("cut", &good[..len], false);
         assert!(load_volume(p.to_str().unwrap()).is_err(), "truncated at {len}");
         let p = write("cutgz", &good[..len], true);
         assert!(load_volume(p.to_str().unwrap()).is_err(), "gz truncated at {len}");
     }
-    for i in 0..352 {
-        let mut bad = good.clone();
-        bad[i] ^= 0xa5;
-        let p = write("flip", &bad, false);
-        let _ = load_volume(p.to_str().unwrap());
+    for i in 0..good.len() {
+        for mask in [0x01u8, 0x80, 0xa5, 0xff] {
+            let mut bad = good.clone();
+            bad[i] ^= mask;
+            let p = write("flip", &bad, false);
+            let _ = load_volume(p.to_str().unwrap());
+        }
     }
+    // Huge declared dimensions below the cap but far beyond the file: refused by the size check.
+    let mut big = nifti(false, 16, [1, 1, 1], [1.0; 3], 0.0, 0.0);
+    for i in 0..3 {
+        big[42 + 2 * i..44 + 2 * i].copy_from_slice(&1000i16.to_le_bytes());
+    }
+    let p = write("bigdims", &big, false);
+    assert!(matches!(load_volume(p.to_str().unwrap()), Err(DataError::Corrupt { .. })));
+    let p = write("bigdimsgz", &big, true);
+    assert!(matches!(load_volume(p.to_str().unwrap()), Err(DataError::Corrupt { .. })));
+    // A huge vox_offset in a small file.
+    let mut far = good.clone();
+    far[108..112].copy_from_slice(&9.0e8f32.to_le_bytes());
+    let p = write("faroffset", &far, true);
+    assert!(matches!(load_volume(p.to_str().unwrap()), Err(DataError::Corrupt { .. })));
+    // Wrong magic (two-file ni1) and 5D images are unsupported.
+    let mut ni1 = good.clone();
+    ni1[344..348].copy_from_slice(b"ni1\0");
+    let p = write("ni1", &ni1, false);
+    assert!(matches!(load_volume(p.to_str().unwrap()), Err(DataError::UnsupportedFormat { .. })));
     // Huge declared dimensions: refused before allocating.
     let mut huge = nifti(false, 64, [1, 1, 1], [1.0; 3], 0.0, 0.0);
     for i in 0..3 {
@@ -113,4 +134,42 @@ fn malformed_files_are_errors() {
     // Unsupported datatype (complex64 = 32).
     let p = write("complex", &nifti(false, 32, [1, 1, 1], [1.0; 3], 0.0, 0.0), false);
     assert!(matches!(load_volume(p.to_str().unwrap()), Err(DataError::UnsupportedFormat { .. })));
+}
+
+#[test]
+fn four_d_with_one_volume_gzip_without_suffix_and_bad_spacing() {
+    let mut b = nifti(true, 4, [2, 2, 2], [-1.0, f32::NAN, 3.0], 0.0, 0.0);
+    b[40..42].copy_from_slice(&4i16.to_be_bytes());
+    b[48..50].copy_from_slice(&1i16.to_be_bytes());
+    // gzip content under a plain .nii name is recognised by its magic bytes.
+    let dir = std::env::temp_dir().join(format!("clifhe-nifti-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("sniff.nii");
+    let mut e = flate2::write::GzEncoder::new(std::fs::File::create(&p).unwrap(), flate2::Compression::fast());
+    e.write_all(&b).unwrap();
+    e.finish().unwrap();
+    let v = load_volume(p.to_str().unwrap()).unwrap();
+    assert_eq!(v.dims, [2, 2, 2]);
+    // Non-positive / non-finite spacings become 1 mm.
+    assert_eq!(v.spacing_mm, [1.0, 1.0, 3.0]);
+    assert_eq!(v.data, (0..8).map(|i| i as f32).collect::<Vec<_>>());
+    b[48..50].copy_from_slice(&2i16.to_be_bytes());
+    let p = write("fourd", &b, false);
+    assert!(matches!(load_volume(p.to_str().unwrap()), Err(DataError::UnsupportedFormat { .. })));
+}
+
+/// The Colin27 template from the Debian package `mricron-data`, when installed.
+#[test]
+fn mricron_ch2_template() {
+    let candidates = ["/usr/share/mricron/templates/ch2.nii.gz", "/usr/share/mricron/ch2.nii.gz", "/usr/share/data/mricron/templates/ch2.nii.gz"];
+    let Some(p) = candidates.iter().find(|p| std::path::Path::new(p).exists()) else {
+        println!("skipping: ch2.nii.gz not found (apt-get install mricron-data)");
+        return;
+    };
+    let v = load_volume(p).unwrap();
+    assert_eq!(v.dims, [181, 217, 181]);
+    assert_eq!(v.data.len(), 181 * 217 * 181);
+    assert!(v.spacing_mm.iter().all(|&s| (s - 1.0).abs() < 1e-3), "{:?}", v.spacing_mm);
+    assert!(v.data.iter().all(|x| x.is_finite()));
+    assert!(v.data.iter().any(|&x| x > 0.0));
 }

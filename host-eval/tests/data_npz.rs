@@ -25,11 +25,11 @@ fn adrenalmnist3d_has_the_documented_splits() {
     assert_eq!((pos(&d.train), pos(&d.val), pos(&d.test)), (259, 22, 69));
     assert_eq!(d.test.dims, [28, 28, 28]);
     assert!(d.train.images.iter().all(|&v| v == 0.0 || v == 255.0));
-    let v = load_volume(&format!("{}#test:5", path.display())).unwrap();
+    let v = load_volume(format!("{}#test:5", path.display())).unwrap();
     assert_eq!(v, d.test.volume(5).unwrap());
-    assert!(matches!(load_volume(&format!("{}#test:298", path.display())), Err(DataError::BadSample { .. })));
-    assert!(matches!(load_volume(&format!("{}#nope:1", path.display())), Err(DataError::BadSample { .. })));
-    assert!(matches!(load_volume(&path.display().to_string()), Err(DataError::BadSample { .. })));
+    assert!(matches!(load_volume(format!("{}#test:298", path.display())), Err(DataError::BadSample { .. })));
+    assert!(matches!(load_volume(format!("{}#nope:1", path.display())), Err(DataError::BadSample { .. })));
+    assert!(matches!(load_volume(path.display().to_string()), Err(DataError::BadSample { .. })));
 }
 
 fn npy(descr: &str, shape: &str, body: &[u8]) -> Vec<u8> {

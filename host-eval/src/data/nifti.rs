@@ -1,31 +1,55 @@
-//! NIfTI-1 volumes (`.nii`, `.nii.gz`), either byte order.
+//! NIfTI-1 volumes: single files (`.nii`, `.nii.gz`, magic `n+1`) and header/image pairs
+//! (`.hdr` + `.img`, either gzipped, magic `ni1`), either byte order.
 //!
-//! Header fields used (NIfTI-1 standard, nifti1.h): sizeof_hdr (348, also tells the byte order),
-//! dim[0..8] at offset 40, datatype at 70, pixdim[1..4] at 80 (voxel spacing in mm), vox_offset
-//! at 108, scl_slope / scl_inter at 112 / 116 (applied when the slope is finite and nonzero),
-//! magic "n+1\0" at 344 (single-file images only). Data types: uint8, int8, int16, uint16,
-//! int32, float32, float64. A 4D image is accepted when its 4th dimension is 1. Non-positive or
-//! non-finite spacings are replaced by 1 mm (some converters leave them unset).
+//! Header fields used (NIfTI-1 standard, nifti1.h): sizeof_hdr (348; read in both byte orders,
+//! which is how the file's byte order is detected), dim[0..8] at offset 40, datatype at 70,
+//! pixdim[1..4] at 80 (voxel spacing), vox_offset at 108, scl_slope / scl_inter at 112 / 116
+//! (applied as `v * slope + inter` when the slope is finite and nonzero, as the standard says),
+//! xyzt_units at 123 (spatial unit: metres and microns are converted to mm; "unknown" is taken
+//! as mm), magic at 344.
+//!
+//! Axes: NIfTI stores i fastest, then j, then k, which is our x, y, z as is; the voxel-to-world
+//! orientation (qform/sform) is not applied, so a volume keeps its stored index order.
+//! Dimensions: dim[0] from 1 to 7 is accepted when every dimension beyond the third is 1 (a 3D
+//! image saved as 4D with one time point; 1D/2D images become volumes with size-1 axes).
+//! Data types: uint8, int8, int16, uint16, int32, uint32, int64, uint64, float32, float64;
+//! others (complex, RGB, ...) are [`DataError::UnsupportedFormat`]. Non-positive or non-finite
+//! spacings are replaced by 1 mm (some converters leave pixdim unset); negative ones (written
+//! by a few tools to signal a flip) are taken by absolute value. A vox_offset of 0 in a single
+//! file means "unset" and is read as 352, the first possible data offset.
+//! NIfTI-2 (sizeof_hdr 540) and ANALYZE 7.5 (no magic) are refused as unsupported.
 
-use super::{DataError, Volume, MAX_ARRAY_BYTES};
+use super::{checked_size, corrupt, io_err, read_exact_bounded, skip_bytes, unsupported, DataError, Volume};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const HEADER: usize = 348;
 
-fn corrupt(path: &Path, what: impl Into<String>) -> DataError {
-    DataError::Corrupt { path: path.to_path_buf(), what: what.into() }
+/// The header fields the reader uses.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NiftiHeader {
+    pub big_endian: bool,
+    pub pair: bool,
+    pub dims: [usize; 3],
+    pub datatype: i16,
+    pub spacing_mm: [f64; 3],
+    pub vox_offset: u64,
+    pub scl_slope: f32,
+    pub scl_inter: f32,
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
+struct Fields<'a> {
+    b: &'a [u8; HEADER],
     big: bool,
 }
 
-impl Reader<'_> {
+impl Fields<'_> {
     fn bytes<const K: usize>(&self, at: usize) -> [u8; K] {
         let mut a = [0u8; K];
-        a.copy_from_slice(&self.b[at..at + K]);
+        // Offsets are constants below 348 - K: in range for the fixed-size header.
+        if let Some(src) = self.b.get(at..at + K) {
+            a.copy_from_slice(src);
+        }
         if self.big {
             a.reverse();
         }
@@ -39,105 +63,175 @@ impl Reader<'_> {
     }
 }
 
-/// Loads a NIfTI-1 file.
-pub fn load_nifti(path: &Path) -> Result<Volume, DataError> {
-    let file = std::fs::File::open(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
-    let gz = path.to_string_lossy().to_ascii_lowercase().ends_with(".gz");
-    let mut input: Box<dyn Read> = if gz { Box::new(flate2::read::GzDecoder::new(file)) } else { Box::new(file) };
-    let mut header = vec![0u8; HEADER];
-    input.read_exact(&mut header).map_err(|e| corrupt(path, format!("header: {e}")))?;
-    let (dims, datatype, spacing, vox_offset, slope, inter, big) = parse_header(path, &header)?;
-    let size = bytes_per_voxel(datatype).ok_or_else(|| DataError::UnsupportedFormat { path: path.to_path_buf(), what: format!("NIfTI datatype {datatype}") })?;
-    let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or(DataError::TooLarge { path: path.to_path_buf(), bytes: u64::MAX })?;
-    let nbytes = count.checked_mul(size).ok_or(DataError::TooLarge { path: path.to_path_buf(), bytes: u64::MAX })?;
-    if nbytes as u64 > MAX_ARRAY_BYTES {
-        return Err(DataError::TooLarge { path: path.to_path_buf(), bytes: nbytes as u64 });
-    }
-    // Skip the extension bytes between the header and vox_offset, then read exactly the data:
-    // `take` bounds what a decompressor may produce, so a gzip bomb cannot exhaust memory.
-    let mut skip = vec![0u8; vox_offset - HEADER];
-    input.read_exact(&mut skip).map_err(|e| corrupt(path, format!("before vox_offset: {e}")))?;
-    let mut raw = Vec::with_capacity(nbytes);
-    input.take(nbytes as u64).read_to_end(&mut raw).map_err(|e| corrupt(path, format!("data: {e}")))?;
-    if raw.len() != nbytes {
-        return Err(corrupt(path, format!("image data has {} bytes, header says {nbytes}", raw.len())));
-    }
-    let apply = slope.is_finite() && slope != 0.0 && inter.is_finite();
-    let data = raw
-        .chunks_exact(size)
-        .map(|c| {
-            let v = decode(c, datatype, big);
-            (if apply { v * slope as f64 + inter as f64 } else { v }) as f32
-        })
-        .collect();
-    Ok(Volume { dims, spacing_mm: spacing, data })
-}
-
-#[allow(clippy::type_complexity)]
-fn parse_header(path: &Path, h: &[u8]) -> Result<([usize; 3], i16, [f64; 3], usize, f32, f32, bool), DataError> {
-    let le = i32::from_le_bytes([h[0], h[1], h[2], h[3]]);
-    let big = if le == HEADER as i32 {
+/// Parses the 348-byte header.
+pub fn parse_header(path: &Path, h: &[u8; HEADER]) -> Result<NiftiHeader, DataError> {
+    let first = [h[0], h[1], h[2], h[3]];
+    let big = if i32::from_le_bytes(first) == HEADER as i32 {
         false
-    } else if i32::from_be_bytes([h[0], h[1], h[2], h[3]]) == HEADER as i32 {
+    } else if i32::from_be_bytes(first) == HEADER as i32 {
         true
+    } else if i32::from_le_bytes(first) == 540 || i32::from_be_bytes(first) == 540 {
+        return Err(unsupported(path, "NIfTI-2 (sizeof_hdr 540)"));
     } else {
-        return Err(DataError::UnsupportedFormat { path: path.to_path_buf(), what: "not a NIfTI-1 file (sizeof_hdr != 348)".into() });
+        return Err(unsupported(path, "not a NIfTI-1 file (sizeof_hdr != 348)"));
     };
-    if &h[344..348] != b"n+1\0" {
-        return Err(DataError::UnsupportedFormat { path: path.to_path_buf(), what: "only single-file NIfTI-1 images (magic n+1) are read".into() });
-    }
-    let r = Reader { b: h, big };
+    let pair = match &h[344..348] {
+        b"n+1\0" => false,
+        b"ni1\0" => true,
+        _ => return Err(unsupported(path, "no NIfTI-1 magic (n+1 or ni1): ANALYZE 7.5 is not read")),
+    };
+    let r = Fields { b: h, big };
     let ndim = r.i16(40);
-    let dim = |i: usize| r.i16(40 + 2 * i);
-    let dims4 = if ndim == 4 { dim(4) } else { 1 };
-    if !(ndim == 3 || (ndim == 4 && dims4 == 1)) {
-        return Err(DataError::UnsupportedFormat { path: path.to_path_buf(), what: format!("{ndim}-dimensional image (need 3D)") });
+    if !(1..=7).contains(&ndim) {
+        return Err(corrupt(path, format!("dim[0] is {ndim}")));
+    }
+    let ndim = ndim as usize;
+    let dim = |i: usize| if i <= ndim { r.i16(40 + 2 * i) } else { 1 };
+    if let Some(extra) = (4..=ndim).find(|&i| dim(i) != 1) {
+        return Err(unsupported(path, format!("{ndim}-dimensional image with dim[{extra}] = {} (only 3D volumes are read)", dim(extra))));
     }
     let mut dims = [0usize; 3];
     for (i, d) in dims.iter_mut().enumerate() {
         let v = dim(i + 1);
         if v <= 0 {
-            return Err(corrupt(path, format!("dimension {} is {v}", i + 1)));
+            return Err(corrupt(path, format!("dim[{}] is {v}", i + 1)));
         }
         *d = v as usize;
     }
-    let mut spacing = [1.0f64; 3];
-    for (i, s) in spacing.iter_mut().enumerate() {
-        let v = r.f32(80 + 4 * i) as f64;
+    let unit = match h[123] & 0x07 {
+        1 => 1000.0,  // metres
+        3 => 0.001,   // microns
+        _ => 1.0,     // millimetres or unknown
+    };
+    let mut spacing_mm = [1.0f64; 3];
+    for (i, s) in spacing_mm.iter_mut().enumerate() {
+        let v = f64::from(r.f32(80 + 4 * i)).abs() * unit;
         if v.is_finite() && v > 0.0 {
             *s = v;
         }
     }
     let vox = r.f32(108);
-    if !(vox.is_finite() && vox >= HEADER as f32 + 4.0 && vox < 1.0e9) {
+    let vox_offset = if !pair && vox == 0.0 { 352.0 } else { vox };
+    if !(vox_offset.is_finite() && (0.0..1.0e12).contains(&vox_offset)) || (!pair && vox_offset < 352.0) {
         return Err(corrupt(path, format!("vox_offset {vox}")));
     }
-    Ok((dims, r.i16(70), spacing, vox as usize, r.f32(112), r.f32(116), big))
+    Ok(NiftiHeader {
+        big_endian: big,
+        pair,
+        dims,
+        datatype: r.i16(70),
+        spacing_mm,
+        vox_offset: vox_offset as u64,
+        scl_slope: r.f32(112),
+        scl_inter: r.f32(116),
+    })
 }
 
-fn bytes_per_voxel(datatype: i16) -> Option<usize> {
+/// Bytes per voxel of a supported datatype.
+pub fn bytes_per_voxel(datatype: i16) -> Option<usize> {
     Some(match datatype {
         2 | 256 => 1,
         4 | 512 => 2,
-        8 | 16 => 4,
-        64 => 8,
+        8 | 16 | 768 => 4,
+        64 | 1024 | 1280 => 8,
         _ => return None,
     })
 }
 
 fn decode(c: &[u8], datatype: i16, big: bool) -> f64 {
     let mut b = [0u8; 8];
-    b[..c.len()].copy_from_slice(c);
+    let n = c.len().min(8);
+    b[..n].copy_from_slice(&c[..n]);
     if big {
-        b[..c.len()].reverse();
+        b[..n].reverse();
     }
+    let [b0, b1, b2, b3, ..] = b;
     match datatype {
-        2 => b[0] as f64,
-        256 => b[0] as i8 as f64,
-        4 => i16::from_le_bytes([b[0], b[1]]) as f64,
-        512 => u16::from_le_bytes([b[0], b[1]]) as f64,
-        8 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
-        16 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
+        2 => f64::from(b0),
+        256 => f64::from(b0 as i8),
+        4 => f64::from(i16::from_le_bytes([b0, b1])),
+        512 => f64::from(u16::from_le_bytes([b0, b1])),
+        8 => f64::from(i32::from_le_bytes([b0, b1, b2, b3])),
+        768 => f64::from(u32::from_le_bytes([b0, b1, b2, b3])),
+        16 => f64::from(f32::from_le_bytes([b0, b1, b2, b3])),
+        1024 => i64::from_le_bytes(b) as f64,
+        1280 => u64::from_le_bytes(b) as f64,
         _ => f64::from_le_bytes(b),
     }
+}
+
+fn is_gz(path: &Path) -> bool {
+    path.to_string_lossy().to_ascii_lowercase().ends_with(".gz")
+}
+
+/// Opens a file, through a gzip decoder when its name ends in `.gz` or it starts with the gzip
+/// magic. Returns the reader and, for an uncompressed file, its length (known before reading).
+fn open(path: &Path) -> Result<(Box<dyn Read>, Option<u64>), DataError> {
+    let mut file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let len = file.metadata().map_err(|e| io_err(path, e))?.len();
+    let mut magic = [0u8; 2];
+    let n = file.read(&mut magic).map_err(|e| io_err(path, e))?;
+    let gz = is_gz(path) || (n == 2 && magic == [0x1f, 0x8b]);
+    let reader = std::io::Cursor::new(magic[..n].to_vec()).chain(file);
+    Ok(if gz { (Box::new(flate2::read::MultiGzDecoder::new(reader)), None) } else { (Box::new(reader), Some(len)) })
+}
+
+/// The `.img` beside a `.hdr` (or the other way round), gzipped or not, whichever exists.
+fn partner(path: &Path, ext: &str) -> Option<PathBuf> {
+    let s = path.to_str()?;
+    let lower = s.to_ascii_lowercase();
+    let stem = lower.strip_suffix(".gz").map_or(s, |_| &s[..s.len() - 3]);
+    let stem = &stem[..stem.len().saturating_sub(4)];
+    [format!("{stem}.{ext}"), format!("{stem}.{ext}.gz"), format!("{stem}.{}", ext.to_ascii_uppercase())]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Loads a NIfTI-1 image: a `.nii`/`.nii.gz` file, or a `.hdr`/`.img` pair named by either file.
+pub fn load_nifti(path: &Path) -> Result<Volume, DataError> {
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    let stripped = lower.strip_suffix(".gz").unwrap_or(&lower);
+    let (hdr_path, img_path) = if stripped.ends_with(".hdr") {
+        (path.to_path_buf(), partner(path, "img"))
+    } else if stripped.ends_with(".img") {
+        (partner(path, "hdr").ok_or_else(|| io_err(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no .hdr beside the .img")))?, Some(path.to_path_buf()))
+    } else {
+        (path.to_path_buf(), None)
+    };
+    let (mut input, file_len) = open(&hdr_path)?;
+    let mut header = [0u8; HEADER];
+    input.read_exact(&mut header).map_err(|e| corrupt(&hdr_path, format!("header (348 bytes): {e}")))?;
+    let h = parse_header(&hdr_path, &header)?;
+    let size = bytes_per_voxel(h.datatype).ok_or_else(|| unsupported(&hdr_path, format!("NIfTI datatype {}", h.datatype)))?;
+    let (count, nbytes) = checked_size(&hdr_path, &h.dims, size)?;
+    let (data_path, mut input, file_len, pos) = match (h.pair, img_path) {
+        (false, _) => (hdr_path, input, file_len, HEADER as u64),
+        (true, Some(img)) => {
+            let (input, len) = open(&img)?;
+            (img, input, len, 0)
+        }
+        (true, None) if !stripped.ends_with(".hdr") => {
+            return Err(unsupported(path, "magic ni1 (the header of a .hdr/.img pair) in a single-file image"));
+        }
+        (true, None) => return Err(io_err(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no .img beside the .hdr"))),
+    };
+    // An uncompressed file's length is known: refuse a short one before allocating anything.
+    if let Some(len) = file_len {
+        if h.vox_offset.saturating_add(nbytes as u64) > len {
+            return Err(corrupt(&data_path, format!("image data needs {nbytes} bytes from offset {}, file has {len}", h.vox_offset)));
+        }
+    }
+    // Extension bytes between the header and vox_offset are skipped without buffering; the data
+    // is read with `take`, so a gzip bomb cannot grow the buffer past the declared size.
+    skip_bytes(&data_path, &mut input, h.vox_offset.saturating_sub(pos), "bytes before vox_offset")?;
+    let raw = read_exact_bounded(&data_path, input, nbytes, "image data")?;
+    let apply = h.scl_slope.is_finite() && h.scl_slope != 0.0;
+    let (slope, inter) = (f64::from(h.scl_slope), if h.scl_inter.is_finite() { f64::from(h.scl_inter) } else { 0.0 });
+    let mut data = Vec::with_capacity(count);
+    data.extend(raw.chunks_exact(size).map(|c| {
+        let v = decode(c, h.datatype, h.big_endian);
+        (if apply { v * slope + inter } else { v }) as f32
+    }));
+    Ok(Volume { dims: h.dims, spacing_mm: h.spacing_mm, data })
 }
