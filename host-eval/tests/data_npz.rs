@@ -2,7 +2,7 @@
 //! malformed-input robustness.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use host_eval::data::npz::{load_medmnist_npz, parse_npy};
+use host_eval::data::npz::{load_medmnist_npz, load_medmnist_sample, load_medmnist_split, parse_npy};
 use host_eval::data::{load_volume, DataError};
 use std::path::{Path, PathBuf};
 
@@ -74,4 +74,118 @@ fn malformed_npy_never_panics() {
         flipped[i] ^= 0x5a;
     }
     assert!(matches!(load_volume("/nonexistent/file.npz#test:0"), Err(DataError::Io { .. })));
+}
+
+/// A tiny MedMNIST-like archive: n samples per split of shape (2, 3, 4) = (d0, d1, d2), voxel
+/// value = 100 * sample + flat C-order index, labels = sample % 2 (as (n, 1) u1 or (n,) i8).
+fn tiny_npz(path: &Path, n: usize, method: zip::CompressionMethod) -> Vec<u8> {
+    use std::io::Write;
+    let f = std::fs::File::create(path).unwrap();
+    let mut z = zip::ZipWriter::new(f);
+    let opts = zip::write::SimpleFileOptions::default().compression_method(method);
+    for (si, split) in ["train", "val", "test"].iter().enumerate() {
+        let images: Vec<u8> = (0..n).flat_map(|s| (0..24).map(move |i| (100 * s + i) as u8)).collect();
+        z.start_file(format!("{split}_images.npy"), opts).unwrap();
+        z.write_all(&npy("|u1", &format!("({n}, 2, 3, 4)"), &images)).unwrap();
+        z.start_file(format!("{split}_labels.npy"), opts).unwrap();
+        if si == 1 {
+            let labels: Vec<u8> = (0..n).flat_map(|s| ((s % 2) as i64).to_le_bytes()).collect();
+            z.write_all(&npy("<i8", &format!("({n},)"), &labels)).unwrap();
+        } else {
+            let labels: Vec<u8> = (0..n).map(|s| (s % 2) as u8).collect();
+            z.write_all(&npy("|u1", &format!("({n}, 1)"), &labels)).unwrap();
+        }
+    }
+    z.finish().unwrap();
+    std::fs::read(path).unwrap()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("clifhe-npz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn synthetic_archive_axes_labels_and_samples() {
+    for method in [zip::CompressionMethod::Stored, zip::CompressionMethod::Deflated] {
+        let p = tmp(&format!("tiny-{method:?}.npz"));
+        tiny_npz(&p, 2, method);
+        let d = load_medmnist_npz(&p).unwrap();
+        // numpy (n, d0, d1, d2) in C order: x = d2 (fastest), y = d1, z = d0.
+        assert_eq!(d.train.dims, [4, 3, 2]);
+        assert_eq!(d.val.labels, vec![0, 1]);
+        assert_eq!(d.test.labels, vec![0, 1]);
+        let v = d.test.volume(1).unwrap();
+        // numpy element [1, z, y, x] = 100 + 12 z + 4 y + x.
+        assert_eq!(v.get(3, 2, 1), Some((100 + 12 + 8 + 3) as f32));
+        assert_eq!(v.spacing_mm, [1.0; 3]);
+        assert!(d.test.volume(2).is_none());
+        assert_eq!(d.train.label_counts(), vec![1, 1]);
+        for split in ["train", "val", "test"] {
+            for i in 0..2 {
+                let (s, label) = load_medmnist_sample(&p, split, i).unwrap();
+                assert_eq!((s, label), d.split(split).unwrap().sample(i).unwrap());
+            }
+        }
+        assert_eq!(load_medmnist_split(&p, "val").unwrap(), d.val);
+    }
+}
+
+#[test]
+fn truncated_and_inconsistent_archives_are_errors() {
+    let p = tmp("cut-src.npz");
+    let good = tiny_npz(&p, 2, zip::CompressionMethod::Deflated);
+    let cut = tmp("cut.npz");
+    for len in 0..good.len() {
+        std::fs::write(&cut, &good[..len]).unwrap();
+        assert!(load_medmnist_npz(&cut).is_err(), "truncated at {len}");
+        assert!(load_volume(format!("{}#test:1", cut.display())).is_err(), "sample, truncated at {len}");
+    }
+    for i in (0..good.len()).step_by(3) {
+        let mut bad = good.clone();
+        bad[i] ^= 0x55;
+        std::fs::write(&cut, &bad).unwrap();
+        let _ = load_medmnist_npz(&cut);
+    }
+    // A missing key, and image/label counts that disagree.
+    use std::io::Write;
+    let q = tmp("missing.npz");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&q).unwrap());
+    let opts = zip::write::SimpleFileOptions::default();
+    z.start_file("train_images.npy", opts).unwrap();
+    z.write_all(&npy("|u1", "(2, 1, 1, 1)", &[0, 1])).unwrap();
+    z.start_file("train_labels.npy", opts).unwrap();
+    z.write_all(&npy("|u1", "(3,)", &[0, 1, 1])).unwrap();
+    z.finish().unwrap();
+    assert!(matches!(load_medmnist_npz(&q), Err(DataError::Corrupt { .. })));
+    assert!(matches!(load_medmnist_sample(&q, "val", 0), Err(DataError::MissingKey { .. })));
+}
+
+#[test]
+fn npy_header_variants() {
+    let p = Path::new("x.npy");
+    // Version 2.0 (u32 header length), double quotes, Python 2 long suffix, no trailing comma.
+    let header = "{\"descr\": \"<u2\", \"fortran_order\": False, \"shape\": (2L, 1L)}\n";
+    let mut b = b"\x93NUMPY\x02\x00".to_vec();
+    b.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    b.extend_from_slice(header.as_bytes());
+    b.extend_from_slice(&[1, 0, 0, 1]);
+    let a = parse_npy(p, &b).unwrap();
+    assert_eq!((a.shape, a.data), (vec![2, 1], vec![1.0, 256.0]));
+    // Scalars (shape ()) hold one element.
+    assert_eq!(parse_npy(p, &npy("<f8", "()", &2.5f64.to_le_bytes())).unwrap().data, vec![2.5]);
+    // Fortran order and unknown versions are unsupported; a header that lies about its length is corrupt.
+    let mut fortran = npy("|u1", "(1,)", &[0]);
+    let at = fortran.windows(5).position(|w| w == b"False").unwrap();
+    fortran[at..at + 5].copy_from_slice(b"True ");
+    assert!(matches!(parse_npy(p, &fortran), Err(DataError::UnsupportedFormat { .. })));
+    let mut v9 = npy("|u1", "(1,)", &[0]);
+    v9[6] = 9;
+    assert!(matches!(parse_npy(p, &v9), Err(DataError::UnsupportedFormat { .. })));
+    let mut long = npy("|u1", "(1,)", &[0]);
+    long[8..10].copy_from_slice(&60000u16.to_le_bytes());
+    assert!(matches!(parse_npy(p, &long), Err(DataError::Corrupt { .. })));
+    // Data shorter than the shape: corrupt, detected before allocating.
+    assert!(matches!(parse_npy(p, &npy("<f4", "(1000000000,)", &[0; 8])), Err(DataError::Corrupt { .. })));
 }
