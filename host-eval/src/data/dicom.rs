@@ -25,7 +25,8 @@
 //! that differ by more than 10% from the mean, are [`DataError::Inconsistent`]. Without
 //! positions, slices are sorted by InstanceNumber (and otherwise kept in file-name order) and z
 //! spacing comes from SpacingBetweenSlices, then SliceThickness, then 1 mm. Multi-frame files
-//! use the per-frame positions of the functional groups when every frame has one.
+//! use the per-frame positions of the functional groups when every frame has one (RT dose: the
+//! GridFrameOffsetVector).
 //!
 //! Values: stored values masked to BitsStored (sign-extended when PixelRepresentation is 1),
 //! then `v * RescaleSlope + RescaleIntercept` (so CT comes out in HU). MONOCHROME1 data is not
@@ -58,6 +59,7 @@ const BITS_STORED: u32 = tag(0x0028, 0x0101);
 const PIXEL_REPRESENTATION: u32 = tag(0x0028, 0x0103);
 const RESCALE_INTERCEPT: u32 = tag(0x0028, 0x1052);
 const RESCALE_SLOPE: u32 = tag(0x0028, 0x1053);
+const GRID_FRAME_OFFSETS: u32 = tag(0x3004, 0x000C);
 const PIXEL_DATA: u32 = tag(0x7FE0, 0x0010);
 const ITEM: u32 = tag(0xFFFE, 0xE000);
 const ITEM_DELIMITER: u32 = tag(0xFFFE, 0xE00D);
@@ -131,6 +133,8 @@ struct Attrs {
     nested_spacing_between: Option<f64>,
     nested_orientation: Option<[f64; 6]>,
     nested_positions: Vec<[f64; 3]>,
+    /// RT dose GridFrameOffsetVector: frame offsets along the normal from ImagePositionPatient.
+    grid_offsets: Vec<f64>,
     /// (offset, available bytes) of the top-level pixel data.
     pixels: Option<(usize, usize)>,
 }
@@ -150,6 +154,14 @@ fn numbers<const K: usize>(path: &Path, name: &str, v: &[u8]) -> Result<[f64; K]
         *o = p.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| corrupt(path, format!("{name} '{s}' is not numeric")))?;
     }
     Ok(out)
+}
+
+fn number_list(path: &Path, name: &str, v: &[u8]) -> Result<Vec<f64>, DataError> {
+    let s = text(v);
+    s.split('\\')
+        .map(|p| p.trim_matches(|c: char| c == '\0' || c.is_whitespace()).parse::<f64>().ok().filter(|x| x.is_finite()))
+        .collect::<Option<Vec<f64>>>()
+        .ok_or_else(|| corrupt(path, format!("{name} is not a list of numbers")))
 }
 
 fn number(path: &Path, name: &str, v: &[u8]) -> Result<f64, DataError> {
@@ -350,6 +362,7 @@ impl Attrs {
             IMAGE_ORIENTATION => self.orientation = Some(numbers(path, "ImageOrientationPatient", v)?),
             INSTANCE_NUMBER => self.instance_number = Some(integer(path, "InstanceNumber", v)?),
             SERIES_UID => self.series_uid = Some(text(v)),
+            GRID_FRAME_OFFSETS => self.grid_offsets = number_list(path, "GridFrameOffsetVector", v)?,
             _ => {}
         }
         Ok(())
@@ -399,7 +412,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Option<DicomImage>, DataError> {
             pos = 0;
             (inflated.as_slice(), Syntax::ExplicitLe)
         }
-        Some("1.2.840.10008.1.2.2") => return Err(unsupported(path, "explicit VR big endian transfer syntax")),
+        Some("1.2.840.10008.1.2.2") => return Err(unsupported(path, "transfer syntax 1.2.840.10008.1.2.2 (explicit VR big endian)")),
         Some(other) => return Err(unsupported(path, format!("transfer syntax {other} (compressed pixel data is not read)"))),
         None => {
             // No meta group: guess the encoding from the first element.
@@ -473,6 +486,17 @@ fn image(path: &Path, data: &[u8], offset: usize, available: usize, a: Attrs) ->
         2 => pixels.extend(raw.chunks_exact(2).map(|c| convert(u32::from(u16::from_le_bytes([c[0], c[1]]))))),
         _ => pixels.extend(raw.chunks_exact(4).map(|c| convert(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))),
     }
+    let orientation = a.orientation.or(a.nested_orientation);
+    let frame_positions = if a.nested_positions.len() == frames {
+        a.nested_positions
+    } else if frames > 1 && a.grid_offsets.len() == frames {
+        // RT dose: frame f lies at ImagePositionPatient + offset_f * normal.
+        let base = a.position.unwrap_or([0.0; 3]);
+        let n = normal(orientation);
+        a.grid_offsets.iter().map(|o| [base[0] + o * n[0], base[1] + o * n[1], base[2] + o * n[2]]).collect()
+    } else {
+        Vec::new()
+    };
     Ok(DicomImage {
         rows,
         columns,
@@ -481,8 +505,8 @@ fn image(path: &Path, data: &[u8], offset: usize, available: usize, a: Attrs) ->
         slice_thickness: a.slice_thickness.or(a.nested_slice_thickness),
         spacing_between_slices: a.spacing_between.or(a.nested_spacing_between),
         position: a.position,
-        orientation: a.orientation.or(a.nested_orientation),
-        frame_positions: if a.nested_positions.len() == frames { a.nested_positions } else { Vec::new() },
+        orientation,
+        frame_positions,
         instance_number: a.instance_number,
         series_uid: a.series_uid,
         data: pixels,
