@@ -590,7 +590,11 @@ fn z_fallback(img: &DicomImage) -> f64 {
 
 /// Loads one DICOM file as a volume: a single slice (z = 1) or all frames of a multi-frame file.
 pub fn load_dicom(path: &Path) -> Result<Volume, DataError> {
-    let img = read_dicom(path)?;
+    single_volume(path, read_dicom(path)?)
+}
+
+/// One file's frames as a volume, sorted by per-frame position when every frame has one.
+fn single_volume(path: &Path, img: DicomImage) -> Result<Volume, DataError> {
     let [sx, sy] = in_plane(img.pixel_spacing);
     let plane = img.rows * img.columns;
     let positions: Vec<Option<[f64; 3]>> = img.frame_positions.iter().copied().map(Some).collect();
@@ -620,7 +624,8 @@ pub fn load_dicom_series(dir: &Path) -> Result<Volume, DataError> {
         .map_err(|e| io_err(dir, e))?
         .map(|e| e.map(|e| e.path()).map_err(|e| io_err(dir, e)))
         .collect::<Result<_, _>>()?;
-    files.retain(|p| p.is_file() && !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')));
+    // Hidden files and the DICOMDIR index (no pixels, sometimes in another byte order) are not slices.
+    files.retain(|p| p.is_file() && !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n.eq_ignore_ascii_case("DICOMDIR")));
     files.sort();
     if files.len() > MAX_SERIES_FILES {
         return Err(DataError::TooLarge { path: dir.to_path_buf(), bytes: files.len() as u64 });
@@ -656,10 +661,7 @@ pub fn load_dicom_series(dir: &Path) -> Result<Volume, DataError> {
     let first = images.first().ok_or_else(|| unsupported(dir, "directory holds no DICOM image files"))?;
     if images.len() == 1 {
         // A single (possibly multi-frame) file.
-        let img = images.remove(0);
-        let [sx, sy] = in_plane(img.pixel_spacing);
-        let dz = z_fallback(&img);
-        return Ok(Volume { dims: [img.columns, img.rows, img.frames], spacing_mm: [sx, sy, dz], data: img.data });
+        return single_volume(dir, images.remove(0));
     }
     let (rows, columns) = (first.rows, first.columns);
     if let Some(bad) = images.iter().find(|i| i.rows != rows || i.columns != columns || i.frames != 1) {

@@ -1,6 +1,6 @@
 //! Scan loaders: NIfTI-1 (`.nii`, `.nii.gz`, `.hdr`/`.img` pairs), DICOM (single files,
 //! multi-frame files and directories as a series), raw little-endian volumes, MedMNIST `.npz`
-//! datasets (and single samples as `file.npz#split:index`), and the built-in phantoms, with one
+//! datasets (and single samples as `file.npz#split:index`), with one
 //! in-memory volume type and one error type.
 //!
 //! Every reader checks each declared size against the bytes actually present (or against
@@ -14,7 +14,6 @@
 pub mod dicom;
 pub mod nifti;
 pub mod npz;
-pub mod phantom;
 pub mod raw;
 
 use std::fmt;
