@@ -6,50 +6,21 @@
 //! rotation-invariant (its weights act on all 8 components), so this test measures the accuracy
 //! on the phantom test set rotated by 90 and 180 degrees about z (exact voxel permutations) and
 //! by 30 degrees (trilinear resampling), and checks the invariants on every exactly rotated
-//! volume. Measured (seed 1, 150 phantoms per class): accuracy 0.676 unrotated, 0.550 at 90
-//! degrees, 0.532 at 180 degrees, 0.333 (chance) at 30 degrees, where cutting the box corners
-//! changes the mean intensity by up to 0.025, more than a lesion does.
+//! volume. Measured (seed 1, 150 phantoms per class): accuracy 0.658 unrotated, 0.694 at 90
+//! degrees and 0.676 at 180 degrees (the phantoms' organ orientation is random, so these stay in
+//! the training distribution), but 0.333 (chance) at 30 degrees: the body ellipsoid, always
+//! axis-aligned in training, then contributes an xy second moment (e12 shifts by up to 0.02)
+//! that the model never saw. The moment features are orientation features, not invariants.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clifhe_core::multivector::features::{scan_features, FeatureConfig, VolumeView};
 use clifhe_core::Multivector;
 use clifhe_std::gnn::{train, Metrics, TrainConfig};
-use host_eval::data::phantom::{generate, split_of, PhantomClass, PhantomConfig};
+use host_eval::phantom::{generate, rotate_volume, split_of, Axis, PhantomClass, PhantomConfig, Split};
 use host_eval::data::Volume;
 
-/// Rotation about the z axis through the volume centre by `deg` degrees (trilinear sampling,
-/// zero outside). Multiples of 90 degrees on a square slice are exact permutations.
 fn rotate_z(v: &Volume, deg: f64) -> Volume {
-    let [nx, ny, nz] = v.dims;
-    let (c, s) = (deg.to_radians().cos(), deg.to_radians().sin());
-    let (cx, cy) = (nx as f64 / 2.0, ny as f64 / 2.0);
-    let at = |x: i64, y: i64, z: usize| -> f64 {
-        if x < 0 || y < 0 || x >= nx as i64 || y >= ny as i64 {
-            0.0
-        } else {
-            v.data[x as usize + nx * (y as usize + ny * z)] as f64
-        }
-    };
-    let mut data = vec![0f32; v.data.len()];
-    for z in 0..nz {
-        for y in 0..ny {
-            for x in 0..nx {
-                // Inverse map: the source of output voxel centre (x, y).
-                let (px, py) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
-                let sx = c * px + s * py + cx - 0.5;
-                let sy = -s * px + c * py + cy - 0.5;
-                let (fx, fy) = (sx.floor(), sy.floor());
-                let (ax, ay) = (sx - fx, sy - fy);
-                let (ix, iy) = (fx as i64, fy as i64);
-                let val = at(ix, iy, z) * (1.0 - ax) * (1.0 - ay)
-                    + at(ix + 1, iy, z) * ax * (1.0 - ay)
-                    + at(ix, iy + 1, z) * (1.0 - ax) * ay
-                    + at(ix + 1, iy + 1, z) * ax * ay;
-                data[x + nx * (y + ny * z)] = val as f32;
-            }
-        }
-    }
-    Volume { dims: v.dims, spacing_mm: v.spacing_mm, data }
+    rotate_volume(v, Axis::Z, deg)
 }
 
 fn features(v: &Volume) -> Multivector {
@@ -68,12 +39,12 @@ fn invariants_hold_and_accuracy_under_rotation_is_measured() {
     for i in 0..per_class {
         for c in PhantomClass::ALL {
             let v = generate(&cfg, c, i as u64);
-            if split_of(i, per_class) == "test" {
+            if split_of(i as u64, per_class) == Split::Test {
                 test_v.push(v);
-                test_y.push(c.label());
+                test_y.push(c.label() as usize);
             } else {
                 train_x.push(features(&v));
-                train_y.push(c.label());
+                train_y.push(c.label() as usize);
             }
         }
     }
@@ -88,10 +59,17 @@ fn invariants_hold_and_accuracy_under_rotation_is_measured() {
         for (f, g) in base.iter().zip(&rotated) {
             drift = drift.max((f.coeffs()[0] - g.coeffs()[0]).abs());
         }
+        let mut comp = [0.0f64; 8];
+        for (f, g) in base.iter().zip(&rotated) {
+            for (c, (a, b)) in comp.iter_mut().zip(f.coeffs().into_iter().zip(g.coeffs())) {
+                *c = c.max((a - b).abs());
+            }
+        }
+        println!("rotation {deg:>5} deg: max |feature change| per blade {comp:.4?}");
         if !exact {
-            // Resampled rotations move the box corners (background tissue) out of the grid and
-            // fill the new corners with zeros, so even the scalar drifts: reported, not asserted.
-            println!("rotation {deg:>5} deg: scalar feature drifts by up to {drift:.3} (corners cut)");
+            // Resampling (and anything moved off the grid) changes the scalar slightly:
+            // reported, not asserted.
+            println!("rotation {deg:>5} deg: scalar feature drifts by up to {drift:.4}");
         }
         let tol = 1e-5;
         for (f, g) in base.iter().zip(&rotated).filter(|_| exact) {
@@ -104,10 +82,9 @@ fn invariants_hold_and_accuracy_under_rotation_is_measured() {
         }
         let a = acc(&rotated);
         println!("rotation {deg:>5} deg about z: accuracy {a:.3} (unrotated {a0:.3}, change {:+.3})", a - a0);
-        // Not invariant by design: rotations the training set never saw cost accuracy. Under
-        // exact rotations the model must stay above chance; under resampled ones the cut
-        // corners shift the scalar feature by more than the lesions do, and accuracy falls to
-        // chance (measured and reported: 0.33 at 30 degrees).
+        // Not invariant by design: orientations the training set never saw cost accuracy. Under
+        // exact rotations the model must stay above chance; at 30 degrees the body's own second
+        // moment moves e12 out of the training range and accuracy falls to chance (reported).
         if exact {
             assert!(a > 0.40, "accuracy {a} under rotation {deg}");
         }

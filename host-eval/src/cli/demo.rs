@@ -208,6 +208,13 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     let batches: Vec<(usize, usize)> = (0..eval_x.len()).step_by(batch).map(|s| (s, (s + batch).min(eval_x.len()))).collect();
     let mut levels_left = 0;
     let mut circuit_private = !opts.no_flooding;
+    // A progress bar on stderr while batches run (hidden for --json and when not a terminal).
+    let bar = if opts.progress { indicatif::ProgressBar::new(batches.len() as u64) } else { indicatif::ProgressBar::hidden() };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("  {spinner} batch {pos}/{len} [{elapsed_precise}] {wide_bar}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
     for (bi, &(start, end)) in batches.iter().enumerate() {
         let res = run_batch(&ectx, &ev, &pk, &sk, &rlk, &plan, &eval_x[start..end], opts, &mut releaser, noise_bound, classes, &mut rng)?;
         timings.encrypt_ms += res.encrypt_ms;
@@ -218,7 +225,8 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         circuit_private &= res.flooded;
         released.extend(res.released);
         enc_scores.extend(res.scores);
-        log(&format!(
+        bar.inc(1);
+        let line = format!(
             "[batch {}/{}] {} patients: encrypt {:.0} ms, infer {:.0} ms, sanitize {:.0} ms, release {:.0} ms",
             bi + 1,
             batches.len(),
@@ -227,8 +235,10 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
             res.infer_ms,
             res.sanitize_ms,
             res.release_ms
-        ));
+        );
+        bar.suspend(|| log(&line));
     }
+    bar.finish_and_clear();
     let pipeline_ms = timings.encrypt_ms + timings.infer_ms + timings.sanitize_ms + timings.release_ms;
     let single = if opts.single_patient_latency && !test_x.is_empty() {
         let t = Instant::now();
@@ -392,25 +402,25 @@ pub fn to_json(r: &DemoReport) -> Result<String, CliError> {
 
 /// Features of the built-in phantom dataset (healthy / benign / malignant), split 60/15/25.
 pub fn phantom_features(per_class: usize, seed: u64) -> Result<LabelledFeatures, CliError> {
-    use crate::data::phantom::{generate, split_of, PhantomClass, PhantomConfig};
+    use crate::phantom::{generate, split_of, PhantomClass, PhantomConfig, Split};
     use rayon::prelude::*;
     let cfg = PhantomConfig { seed, ..PhantomConfig::default() };
     let items: Vec<(usize, PhantomClass)> = (0..per_class).flat_map(|i| PhantomClass::ALL.map(|c| (i, c))).collect();
-    let feats: Vec<(&'static str, Multivector, usize)> = items
+    let feats: Vec<(Split, Multivector, usize)> = items
         .par_iter()
         .map(|&(i, c)| {
             let v = generate(&cfg, c, i as u64);
             let view = v.view().map_err(|e| CliError::bad_input("phantom", e))?;
             let f = scan_features(&view, &FeatureConfig::default()).map_err(|e| CliError::bad_input("phantom", e))?;
-            Ok((split_of(i, per_class), f, c.label()))
+            Ok((split_of(i as u64, per_class), f, c.label() as usize))
         })
         .collect::<Result<_, CliError>>()?;
-    let pick = |name: &str| -> (Vec<Multivector>, Vec<usize>) { feats.iter().filter(|f| f.0 == name).map(|f| (f.1, f.2)).unzip() };
+    let pick = |split: Split| -> (Vec<Multivector>, Vec<usize>) { feats.iter().filter(|f| f.0 == split).map(|f| (f.1, f.2)).unzip() };
     Ok(LabelledFeatures {
         source: format!("built-in phantoms ({per_class} per class, 32^3, seed {seed})"),
         class_names: PhantomClass::ALL.iter().map(|c| c.name().to_string()).collect(),
-        train: pick("train"),
-        val: Some(pick("val")),
-        test: pick("test"),
+        train: pick(Split::Train),
+        val: Some(pick(Split::Val)),
+        test: pick(Split::Test),
     })
 }
