@@ -25,7 +25,15 @@ fn ntt(c: &mut Criterion) {
 }
 
 fn per_preset(c: &mut Criterion) {
-    let lits = [peer_literal(13), presets::LEVELED_N14, peer_literal(15), presets::PRIVATE_N15, presets::BOOTSTRAP_N16, presets::DEVICE_N12];
+    let lits = [
+        peer_literal(13),
+        presets::LEVELED_N14,
+        peer_literal(15),
+        peer_literal(16),
+        presets::PRIVATE_N15,
+        presets::BOOTSTRAP_N16,
+        presets::DEVICE_N12,
+    ];
     for lit in lits {
         let mut f = fixture(lit);
         let params = *f.ectx.params();
