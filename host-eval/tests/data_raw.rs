@@ -72,3 +72,25 @@ fn dispatcher_errors_name_the_file() {
     assert!(std::error::Error::source(&e).is_some());
     assert!(matches!(load_volume(format!("{}#1", p.display())), Err(DataError::BadSample { .. })));
 }
+
+#[test]
+fn path_first_raw_spec_syntax() {
+    let p = tmp("pathfirst.raw");
+    let bytes: Vec<u8> = (0..24i16).flat_map(|v| (v - 3).to_le_bytes()).collect();
+    std::fs::write(&p, &bytes).unwrap();
+    let a = load_volume(format!("{}#4x3x2:i16", p.display())).unwrap();
+    let b = load_volume(format!("raw:{}:4x3x2:i16", p.display())).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(b.data, (0..24).map(|v| v as f32 - 3.0).collect::<Vec<_>>());
+    let c = load_volume(format!("raw:{}:4x3x2:i16:0.5x0.5x2", p.display())).unwrap();
+    assert_eq!((c.dims, c.spacing_mm), ([4, 3, 2], [0.5, 0.5, 2.0]));
+    assert!(matches!(load_volume(format!("raw:{}:4x3x2:u16", p.display())).unwrap(), v if v.data[0] == 65533.0));
+    assert!(matches!(load_volume(format!("raw:{}:5x3x2:i16", p.display())), Err(DataError::Corrupt { .. })));
+    for bad in ["raw:", "raw:nonsense", &format!("raw:{}:4x3:i16", p.display()), &format!("raw:{}:4x3x2:i32", p.display())] {
+        assert!(matches!(load_volume(bad), Err(DataError::BadSample { .. })), "{bad}");
+    }
+    assert!(matches!(load_volume("raw:/nonexistent/clifhe.raw:4x3x2:u8"), Err(DataError::Io { .. })));
+    // A voxel count whose f32 size overflows u64 (2^62 voxels): TooLarge, not an overflow panic.
+    let r = load_volume(format!("raw:{}:4611686018427387904x1x1:u8", p.display()));
+    assert!(matches!(r, Err(DataError::TooLarge { .. })), "{r:?}");
+}

@@ -135,7 +135,7 @@ pub(crate) fn checked_size(path: &Path, dims: &[usize], item_bytes: usize) -> Re
     let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| too_large(u64::MAX))?;
     let bytes = count.checked_mul(item_bytes).ok_or_else(|| too_large(u64::MAX))?;
     if bytes as u64 > MAX_ARRAY_BYTES || count as u64 > MAX_VOXELS {
-        return Err(too_large((bytes as u64).max(count as u64 * 4)));
+        return Err(too_large((bytes as u64).max((count as u64).saturating_mul(4))));
     }
     Ok((count, bytes))
 }
@@ -221,12 +221,30 @@ fn kind_by_magic(path: &Path) -> Result<Option<Kind>, DataError> {
 ///   that points to this syntax or to [`npz::load_medmnist_npz`];
 /// - `file.raw#XxYxZ:dtype[:SXxSYxSZ]`: a raw little-endian volume (`vol.raw#64x64x32:i16:0.5x0.5x2`,
 ///   dtype u8, u16, i16 or f32, spacing 1 mm when left out);
+/// - `raw:<path>:XxYxZ:dtype[:SXxSYxSZ]`: the same raw volume, path first
+///   (`raw:vol.bin:64x64x32:u16`);
 /// - anything else: sniffed by magic bytes (DICOM preamble, NIfTI magic, gzip).
 ///
 /// A path that exists is taken literally even if it contains `#`.
 pub fn load_volume(spec: impl AsRef<Path>) -> Result<Volume, DataError> {
     let spec = spec.as_ref();
     if !spec.exists() {
+        if let Some(rest) = spec.to_str().and_then(|s| s.strip_prefix("raw:")) {
+            // raw:<path>:XxYxZ:dtype[:spacing]; the path itself may contain ':'.
+            let parsed = [3, 4].iter().find_map(|&k| {
+                let mut parts: Vec<&str> = rest.rsplitn(k, ':').collect();
+                let file = parts.pop().filter(|f| !f.is_empty() && parts.len() + 1 == k)?;
+                parts.reverse();
+                raw::RawSpec::parse(&parts.join(":")).ok().map(|r| (file, r))
+            });
+            let Some((file, raw_spec)) = parsed else {
+                return Err(DataError::BadSample {
+                    path: PathBuf::from(rest),
+                    what: "expected raw:<path>:XxYxZ:dtype[:SXxSYxSZ] (e.g. raw:vol.bin:64x64x32:u16)".into(),
+                });
+            };
+            return raw::load_raw(Path::new(file), &raw_spec);
+        }
         if let Some((file, fragment)) = spec.to_str().and_then(|s| s.rsplit_once('#')) {
             let path = Path::new(file);
             return match kind_by_name(path) {
