@@ -628,7 +628,7 @@ pub fn load_dicom_series(dir: &Path) -> Result<Volume, DataError> {
     files.retain(|p| p.is_file() && !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n.eq_ignore_ascii_case("DICOMDIR")));
     files.sort();
     if files.len() > MAX_SERIES_FILES {
-        return Err(DataError::TooLarge { path: dir.to_path_buf(), bytes: files.len() as u64 });
+        return Err(unsupported(dir, format!("{} files: a series directory may hold at most {MAX_SERIES_FILES}", files.len())));
     }
     let mut images: Vec<DicomImage> = Vec::new();
     let mut voxels = 0u64;
