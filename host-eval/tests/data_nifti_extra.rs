@@ -115,3 +115,21 @@ fn gzip_bomb_is_cut_at_the_declared_size() {
     let v = load_volume(d.join("bomb.nii.gz")).unwrap();
     assert_eq!(v.data, vec![0.0; 8]);
 }
+
+#[test]
+fn gzip_crc_catches_changed_voxels() {
+    // Stored (level 0) deflate blocks: a changed byte still inflates, only the CRC-32 tells.
+    let d = dir();
+    let mut h = header(&[4, 4, 4], b"n+1\0", 352.0, 2);
+    h.extend_from_slice(&[0; 4]);
+    h.extend_from_slice(&voxels(64));
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    e.write_all(&h).unwrap();
+    let mut gz = e.finish().unwrap();
+    std::fs::write(d.join("crc-ok.nii.gz"), &gz).unwrap();
+    assert!(load_volume(d.join("crc-ok.nii.gz")).is_ok());
+    let at = gz.windows(4).position(|w| w == 40.0f32.to_le_bytes()).unwrap();
+    gz[at] ^= 1;
+    std::fs::write(d.join("crc-bad.nii.gz"), &gz).unwrap();
+    assert!(matches!(load_volume(d.join("crc-bad.nii.gz")), Err(DataError::Corrupt { .. })));
+}

@@ -148,6 +148,14 @@ fn truncated_and_inconsistent_archives_are_errors() {
         std::fs::write(&cut, &bad).unwrap();
         let _ = load_medmnist_npz(&cut);
     }
+    // A stored (uncompressed) archive with one voxel changed: the CRC-32 catches it.
+    let stored = tmp("stored.npz");
+    let mut bytes = tiny_npz(&stored, 2, zip::CompressionMethod::Stored);
+    let at = bytes.windows(8).position(|w| w == [100, 101, 102, 103, 104, 105, 106, 107]).unwrap();
+    bytes[at + 3] ^= 1;
+    std::fs::write(&stored, &bytes).unwrap();
+    assert!(matches!(load_medmnist_npz(&stored), Err(DataError::Corrupt { .. })));
+    assert!(matches!(load_medmnist_sample(&stored, "train", 0), Err(DataError::Corrupt { .. })));
     // A missing key, and image/label counts that disagree.
     use std::io::Write;
     let q = tmp("missing.npz");

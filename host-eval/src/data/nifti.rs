@@ -225,7 +225,12 @@ pub fn load_nifti(path: &Path) -> Result<Volume, DataError> {
     // Extension bytes between the header and vox_offset are skipped without buffering; the data
     // is read with `take`, so a gzip bomb cannot grow the buffer past the declared size.
     skip_bytes(&data_path, &mut input, h.vox_offset.saturating_sub(pos), "bytes before vox_offset")?;
-    let raw = read_exact_bounded(&data_path, input, nbytes, "image data")?;
+    let raw = read_exact_bounded(&data_path, &mut input, nbytes, "image data")?;
+    if file_len.is_none() {
+        // Gzip: read on to the end of the stream (at most 64 MiB more) so the decoder checks its
+        // CRC-32; a damaged stream that still inflates to the right length is caught here.
+        std::io::copy(&mut input.take(64 << 20), &mut std::io::sink()).map_err(|e| corrupt(&data_path, format!("after the image data: {e}")))?;
+    }
     let apply = h.scl_slope.is_finite() && h.scl_slope != 0.0;
     let (slope, inter) = (f64::from(h.scl_slope), if h.scl_inter.is_finite() { f64::from(h.scl_inter) } else { 0.0 });
     let mut data = Vec::with_capacity(count);

@@ -18,7 +18,7 @@
 //! resampled to a cube without recorded physical spacing, so 1 mm isotropic is assumed (the
 //! scan features are normalised, so only the aspect ratio would matter, and it is 1).
 
-use super::{checked_size, corrupt, io_err, read_exact_bounded, skip_bytes, unsupported, DataError, Volume, MAX_VOXELS};
+use super::{checked_size, corrupt, io_err, read_exact_bounded, skip_bytes, unsupported, DataError, Volume, MAX_ARRAY_BYTES, MAX_VOXELS};
 use std::io::Read;
 use std::path::Path;
 
@@ -382,6 +382,14 @@ fn open_entry<'a>(path: &Path, archive: &'a mut Archive, key: &str) -> Result<(z
     Ok((entry, header))
 }
 
+/// Reads an entry to its end so the zip reader checks its CRC-32: a corrupted deflate stream
+/// that still inflates to the right length would otherwise pass as wrong voxels. The entry's
+/// declared size bounds what is read (any bytes after the array are ignored).
+fn finish_entry<R: Read>(path: &Path, entry: &mut R, key: &str) -> Result<(), DataError> {
+    std::io::copy(&mut entry.take(MAX_ARRAY_BYTES), &mut std::io::sink()).map_err(|e| corrupt(path, format!("{key}: {e}")))?;
+    Ok(())
+}
+
 /// Image geometry of a split: (n, [x, y, z] dims).
 fn image_dims(path: &Path, key: &str, h: &NpyHeader) -> Result<(usize, [usize; 3]), DataError> {
     match h.shape.as_slice() {
@@ -394,12 +402,13 @@ fn image_dims(path: &Path, key: &str, h: &NpyHeader) -> Result<(usize, [usize; 3
 
 fn read_labels(path: &Path, archive: &mut Archive, split: &str) -> Result<Vec<u32>, DataError> {
     let key = format!("{split}_labels");
-    let (entry, h) = open_entry(path, archive, &key)?;
+    let (mut entry, h) = open_entry(path, archive, &key)?;
     match h.shape.as_slice() {
         [_] | [_, 1] => {}
         s => return Err(unsupported(path, format!("{key} has shape {s:?}: only one label per sample (n,) or (n, 1) is read"))),
     }
-    let bytes = read_exact_bounded(path, entry, h.nbytes, &key)?;
+    let bytes = read_exact_bounded(path, &mut entry, h.nbytes, &key)?;
+    finish_entry(path, &mut entry, &key)?;
     let mut labels = Vec::with_capacity(h.count);
     let mut bad = None;
     decode_each(&h, &bytes, |l| {
@@ -418,14 +427,15 @@ fn read_labels(path: &Path, archive: &mut Archive, split: &str) -> Result<Vec<u3
 fn read_split(path: &Path, archive: &mut Archive, split: &str, budget: &mut u64) -> Result<Split, DataError> {
     let labels = read_labels(path, archive, split)?;
     let key = format!("{split}_images");
-    let (entry, h) = open_entry(path, archive, &key)?;
+    let (mut entry, h) = open_entry(path, archive, &key)?;
     let (n, dims) = image_dims(path, &key, &h)?;
     if labels.len() != n {
         return Err(corrupt(path, format!("{split}: {n} images but {} labels", labels.len())));
     }
     // The decoded f32 voxels of all splits together stay under the cap.
     *budget = budget.checked_sub(h.count as u64).ok_or(DataError::TooLarge { path: path.to_path_buf(), bytes: (h.count as u64).saturating_mul(4) })?;
-    let bytes = read_exact_bounded(path, entry, h.nbytes, &key)?;
+    let bytes = read_exact_bounded(path, &mut entry, h.nbytes, &key)?;
+    finish_entry(path, &mut entry, &key)?;
     Ok(Split { dims, images: decode_f32(&h, &bytes), labels })
 }
 
@@ -473,6 +483,7 @@ pub fn load_medmnist_sample(path: &Path, split: &str, index: usize) -> Result<(V
     // n > index >= 0 here, so the per-sample size divides the checked total exactly.
     let per_bytes = h.nbytes / n;
     skip_bytes(path, &mut entry, (per_bytes as u64) * (index as u64), &key)?;
-    let bytes = read_exact_bounded(path, entry, per_bytes, &key)?;
+    let bytes = read_exact_bounded(path, &mut entry, per_bytes, &key)?;
+    finish_entry(path, &mut entry, &key)?;
     Ok((Volume { dims, spacing_mm: MEDMNIST_SPACING_MM, data: decode_f32(&h, &bytes) }, label))
 }
