@@ -279,27 +279,27 @@ pub struct CrtComposer {
     moduli: alloc::vec::Vec<Modulus>,
     /// (q_0 ... q_(k-1))^-1 mod q_k with its Shoup quotient.
     inv_prefix: alloc::vec::Vec<(u64, u64)>,
-    /// q_mod[k * l + j] = q_j mod q_k, for j < k.
-    q_mod: alloc::vec::Vec<u64>,
+    /// w[k * l + j] = q_0 ... q_(j-1) mod q_k for j < k (the mixed-radix weights), with their
+    /// Shoup quotients: x mod q_k = sum_j d_j w[k][j], one Shoup product per term.
+    w: alloc::vec::Vec<(u64, u64)>,
 }
 
 #[cfg(feature = "alloc")]
 impl CrtComposer {
     pub fn new(moduli: &[Modulus]) -> Self {
         let l = moduli.len();
-        let mut q_mod = alloc::vec![0u64; l * l];
+        let mut w = alloc::vec![(0u64, 0u64); l * l];
         let mut inv_prefix = alloc::vec::Vec::with_capacity(l);
         for (k, mk) in moduli.iter().enumerate() {
-            let mut prefix = 1u64;
+            let mut prefix = 1u64 % mk.value();
             for (j, mj) in moduli[..k].iter().enumerate() {
-                let r = mk.reduce(mj.value());
-                q_mod[k * l + j] = r;
-                prefix = mk.mul(prefix, r);
+                w[k * l + j] = (prefix, mk.shoup(prefix));
+                prefix = mk.mul(prefix, mk.reduce(mj.value()));
             }
             let inv = mk.inv(prefix);
             inv_prefix.push((inv, mk.shoup(inv)));
         }
-        Self { moduli: moduli.to_vec(), inv_prefix, q_mod }
+        Self { moduli: moduli.to_vec(), inv_prefix, w }
     }
 
     pub fn limbs(&self) -> usize {
@@ -316,11 +316,15 @@ impl CrtComposer {
         let stride = self.moduli.len();
         for k in 0..l {
             let mk = &self.moduli[k];
-            // Value of the digits found so far, modulo q_k, by Horner from the top.
+            let (q, two_q) = (mk.value(), 2 * mk.value());
+            // Value of the digits found so far, modulo q_k: sum_j d_j w[k][j]. Shoup products
+            // accept any u64 digit (no reduction of d_j mod q_k) and land in [0, 2q); the sum is
+            // kept in [0, 2q) with one conditional subtraction per term.
             let mut acc = 0u64;
-            for j in (0..k).rev() {
-                acc = mk.add(mk.mul(acc, self.q_mod[k * stride + j]), mk.reduce(digits[j]));
+            for (d, &(wk, wks)) in digits[..k].iter().zip(&self.w[k * stride..k * stride + k]) {
+                acc = crate::arith::csub(acc + mk.mul_shoup_lazy(*d, wk, wks), two_q);
             }
+            let acc = crate::arith::csub(acc, q);
             let (inv, inv_s) = self.inv_prefix[k];
             digits[k] = mk.mul_shoup(mk.sub(mk.reduce(residues[k]), acc), inv, inv_s);
         }
