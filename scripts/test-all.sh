@@ -17,6 +17,9 @@ fi
 step "no_std core builds for Cortex-M4F (no allocator, no default features)"
 cargo build --quiet -p clifhe-core --target thumbv7em-none-eabihf --no-default-features
 
+step "formatting (cargo fmt --check)"
+cargo fmt --all -- --check
+
 step "lints (clippy, warnings are errors)"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 fn ntt(c: &mut Criterion) {
     let mut g = c.benchmark_group("ntt");
-    g.sample_size(20).measurement_time(Duration::from_secs(1)).warm_up_time(Duration::from_millis(300));
+    g.sample_size(20)
+        .measurement_time(Duration::from_secs(1))
+        .warm_up_time(Duration::from_millis(300));
     for log_n in 10..=16 {
         let n = 1usize << log_n;
         let t = NttTable::new(primes::Q60, n).unwrap();
@@ -39,11 +41,15 @@ fn per_preset(c: &mut Criterion) {
         let params = *f.ectx.params();
         let name = params.name();
         let mut g = c.benchmark_group(format!("core/{name}"));
-        g.sample_size(10).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(300));
+        g.sample_size(10)
+            .measurement_time(Duration::from_secs(2))
+            .warm_up_time(Duration::from_millis(300));
         let values: Vec<f64> = (0..params.max_slots()).map(|i| ((i % 13) as f64 - 6.0) / 6.0).collect();
         let mut coeffs = vec![0f64; params.n()];
         let mut scratch = vec![Complex::default(); encode_scratch_len(values.len())];
-        g.bench_function("encode", |b| b.iter(|| encode_real(&values, params.n(), params.default_scale(), &mut coeffs, &mut scratch).unwrap()));
+        g.bench_function("encode", |b| {
+            b.iter(|| encode_real(&values, params.n(), params.default_scale(), &mut coeffs, &mut scratch).unwrap())
+        });
         let top = params.max_level();
         g.bench_function("encode+encrypt pk", |b| {
             b.iter(|| {
@@ -57,7 +63,9 @@ fn per_preset(c: &mut Criterion) {
                 encrypt_sk_seeded(&params, f.ectx.q_tables(), &f.sk, &pt, top, &mut f.rng).unwrap()
             })
         });
-        g.bench_function("decrypt+decode (top level)", |b| b.iter(|| decrypt(f.ectx.core(), &f.sk, &f.ct).unwrap().decode().unwrap()));
+        g.bench_function("decrypt+decode (top level)", |b| {
+            b.iter(|| decrypt(f.ectx.core(), &f.sk, &f.ct).unwrap().decode().unwrap())
+        });
         g.bench_function("keygen sk+pk", |b| {
             b.iter(|| {
                 let sk = SecretKey::generate(&params, &mut f.rng).unwrap();

@@ -18,10 +18,16 @@ fn primitives(c: &mut Criterion) {
         let rlk = RelinearizationKey::generate(&f.ectx, &f.sk, &mut f.rng).unwrap();
         let steps: Vec<i64> = (1..=8).collect();
         let gks = GaloisKeys::for_rotations(&f.ectx, &f.sk, &steps, false, &mut f.rng).unwrap();
-        let pt = ev.encode_real(&vec![0.5; f.ectx.params().max_slots()], f.ct.meta.level, f.ct.meta.scale).unwrap();
+        let pt = ev
+            .encode_real(&vec![0.5; f.ectx.params().max_slots()], f.ct.meta.level, f.ct.meta.scale)
+            .unwrap();
         let mut g = c.benchmark_group(format!("eval/N=2^{log_n}"));
-        g.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(300));
-        g.bench_function("relin-key gen", |b| b.iter(|| RelinearizationKey::generate(&f.ectx, &f.sk, &mut f.rng).unwrap()));
+        g.sample_size(10)
+            .measurement_time(Duration::from_secs(3))
+            .warm_up_time(Duration::from_millis(300));
+        g.bench_function("relin-key gen", |b| {
+            b.iter(|| RelinearizationKey::generate(&f.ectx, &f.sk, &mut f.rng).unwrap())
+        });
         g.bench_function("ct*ct mul+relin", |b| b.iter(|| ev.mul_relin(&f.ct, &f.ct, &rlk).unwrap()));
         g.bench_function("rescale", |b| b.iter(|| ev.rescale(&f.ct).unwrap()));
         g.bench_function("rotate 1", |b| b.iter(|| ev.rotate(&f.ct, 1, &gks).unwrap()));
@@ -36,7 +42,9 @@ fn primitives(c: &mut Criterion) {
         g.bench_function("GP blade-major ct x plaintext (64 mul-adds + 8 rescales)", |b| {
             b.iter(|| {
                 let refs: Vec<_> = x.iter().collect();
-                (0..8).map(|k| ev.rescale(&ev.linear_combination(&refs, &w[k], top).unwrap()).unwrap()).collect::<Vec<_>>()
+                (0..8)
+                    .map(|k| ev.rescale(&ev.linear_combination(&refs, &w[k], top).unwrap()).unwrap())
+                    .collect::<Vec<_>>()
             })
         });
         // Blade-major GP ct x ct: 64 tensor products, 8 lazy relinearizations, 8 rescales.
@@ -74,8 +82,12 @@ fn primitives_n16(c: &mut Criterion) {
     let rlk = RelinearizationKey::generate(&f.ectx, &f.sk, &mut f.rng).unwrap();
     let gks = GaloisKeys::for_rotations(&f.ectx, &f.sk, &[1], false, &mut f.rng).unwrap();
     let mut g = c.benchmark_group("eval/N=2^16 bootstrap chain");
-    g.sample_size(10).measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_millis(300));
-    g.bench_function("ct*ct mul+relin (28 primes)", |b| b.iter(|| ev.mul_relin(&f.ct, &f.ct, &rlk).unwrap()));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_millis(300));
+    g.bench_function("ct*ct mul+relin (28 primes)", |b| {
+        b.iter(|| ev.mul_relin(&f.ct, &f.ct, &rlk).unwrap())
+    });
     g.bench_function("rescale (28 primes)", |b| b.iter(|| ev.rescale(&f.ct).unwrap()));
     g.bench_function("rotate 1 (28 primes)", |b| b.iter(|| ev.rotate(&f.ct, 1, &gks).unwrap()));
     g.finish();
@@ -86,14 +98,26 @@ fn gnn(c: &mut Criterion) {
         let mut f = fixture(lit);
         let ev = Evaluator::new(&f.ectx);
         let rlk = RelinearizationKey::generate(&f.ectx, &f.sk, &mut f.rng).unwrap();
-        let model = GnnModel::new_random(&[16, 8], 3, vec!["a".into(), "b".into(), "c".into()], Normalisation::identity(), 0.1, 1.0, 5).unwrap();
+        let model = GnnModel::new_random(
+            &[16, 8],
+            3,
+            vec!["a".into(), "b".into(), "c".into()],
+            Normalisation::identity(),
+            0.1,
+            1.0,
+            5,
+        )
+        .unwrap();
         let plan = model.plan();
         let x: Vec<_> = (0..8).map(|_| f.ct.clone()).collect();
         let mut g = c.benchmark_group(format!("gnn/{}", f.ectx.params().name()));
-        g.sample_size(10).measurement_time(Duration::from_secs(10)).warm_up_time(Duration::from_millis(500));
-        g.bench_function(format!("encrypted GNN 1-16-8-3, full batch of {} patients", f.ectx.params().max_slots()), |b| {
-            b.iter(|| evaluate_blade_major(&ev, &rlk, &plan, &x).unwrap())
-        });
+        g.sample_size(10)
+            .measurement_time(Duration::from_secs(10))
+            .warm_up_time(Duration::from_millis(500));
+        g.bench_function(
+            format!("encrypted GNN 1-16-8-3, full batch of {} patients", f.ectx.params().max_slots()),
+            |b| b.iter(|| evaluate_blade_major(&ev, &rlk, &plan, &x).unwrap()),
+        );
         g.finish();
     }
 }

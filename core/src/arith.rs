@@ -38,7 +38,11 @@ impl Modulus {
         }
         // floor(2^128 / q) = floor((2^128 - 1) / q) since q is odd and not a power of two.
         let ratio = u128::MAX / q as u128;
-        Some(Self { q, ratio: [ratio as u64, (ratio >> 64) as u64], bits: 64 - q.leading_zeros() })
+        Some(Self {
+            q,
+            ratio: [ratio as u64, (ratio >> 64) as u64],
+            bits: 64 - q.leading_zeros(),
+        })
     }
 
     #[inline(always)]

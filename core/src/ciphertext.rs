@@ -18,7 +18,13 @@ pub struct CiphertextMeta {
 
 impl CiphertextMeta {
     pub fn new(params: &Params, level: usize, scale: f64, log_slots: u32) -> Self {
-        Self { params_id: params.id(), level, scale, log_slots, insecure: params.is_insecure() }
+        Self {
+            params_id: params.id(),
+            level,
+            scale,
+            log_slots,
+            insecure: params.is_insecure(),
+        }
     }
 }
 
@@ -50,14 +56,23 @@ impl<S: AsRef<[u64]>> SeededCiphertext<S> {
         let n = self.c0.n();
         let limbs = self.c0.limbs();
         if n != params.n() || self.meta.params_id != params.id() || limbs > params.q().len() {
-            return Err(crate::Error::ParamsMismatch { expected: params.id(), found: self.meta.params_id });
+            return Err(crate::Error::ParamsMismatch {
+                expected: params.id(),
+                found: self.meta.params_id,
+            });
         }
         let mut c1 = RnsPoly::zero(n, limbs, Representation::Ntt);
         for i in 0..limbs {
-            let m = params.q_modulus(i).ok_or(crate::Error::PrimeOutOfRange { index: i, primes: limbs })?;
+            let m = params
+                .q_modulus(i)
+                .ok_or(crate::Error::PrimeOutOfRange { index: i, primes: limbs })?;
             let out = c1.limb_mut(i).ok_or(crate::Error::PrimeOutOfRange { index: i, primes: limbs })?;
             crate::keys::expand_public_limb(&self.c1_seed, crate::sample::SeedPurpose::CiphertextA, i as u32, &m, out);
         }
-        Ok(Ciphertext { c0: self.c0.to_owned_poly(), c1, meta: self.meta })
+        Ok(Ciphertext {
+            c0: self.c0.to_owned_poly(),
+            c1,
+            meta: self.meta,
+        })
     }
 }

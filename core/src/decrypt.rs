@@ -31,7 +31,9 @@ impl Drop for DecryptedPlaintext {
 
 impl core::fmt::Debug for DecryptedPlaintext {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("DecryptedPlaintext").field("log_slots", &self.log_slots).finish_non_exhaustive()
+        f.debug_struct("DecryptedPlaintext")
+            .field("log_slots", &self.log_slots)
+            .finish_non_exhaustive()
     }
 }
 
@@ -47,7 +49,8 @@ impl DecryptedPlaintext {
         let slots = 1usize << self.log_slots;
         let mut out = vec![Complex::default(); slots];
         let mut scratch = vec![Complex::default(); crate::encode::encode_scratch_len(slots)];
-        decode(&self.coeffs, self.coeffs.len(), self.scale, &mut out, &mut scratch).map_err(|_| Error::Encode("decoder refused the plaintext"))?;
+        decode(&self.coeffs, self.coeffs.len(), self.scale, &mut out, &mut scratch)
+            .map_err(|_| Error::Encode("decoder refused the plaintext"))?;
         Ok(out)
     }
     /// Decodes after adding integer flooding noise to every coefficient (the release path of
@@ -55,7 +58,10 @@ impl DecryptedPlaintext {
     /// determines the raw decryption). `noise` has one entry per coefficient.
     pub fn decode_flooded(&self, noise: &[i64]) -> Result<Vec<Complex>, Error> {
         if noise.len() != self.coeffs.len() {
-            return Err(Error::BufferLength { expected: self.coeffs.len(), found: noise.len() });
+            return Err(Error::BufferLength {
+                expected: self.coeffs.len(),
+                found: noise.len(),
+            });
         }
         let flooded = DecryptedPlaintext {
             coeffs: self.coeffs.iter().zip(noise).map(|(c, e)| c + *e as f64).collect(),
@@ -80,12 +86,18 @@ pub fn decrypt<S: AsRef<[u64]>, K: AsRef<[i8]> + AsMut<[i8]>>(
     let params = ctx.params();
     sk.check_params(params)?;
     if ct.meta.params_id != params.id() {
-        return Err(Error::ParamsMismatch { expected: params.id(), found: ct.meta.params_id });
+        return Err(Error::ParamsMismatch {
+            expected: params.id(),
+            found: ct.meta.params_id,
+        });
     }
     let limbs = ct.c0.limbs();
     let n = params.n();
     if ct.meta.level + 1 != limbs || ct.c1.limbs() != limbs || limbs > params.q().len() || ct.c0.n() != n || ct.c1.n() != n {
-        return Err(Error::LevelOutOfRange { level: ct.meta.level, max: params.max_level() });
+        return Err(Error::LevelOutOfRange {
+            level: ct.meta.level,
+            max: params.max_level(),
+        });
     }
     if ct.c0.representation() != Representation::Ntt || ct.c1.representation() != Representation::Ntt {
         return Err(Error::Rns(crate::rns::RnsError::Representation));
@@ -127,5 +139,9 @@ pub fn decrypt<S: AsRef<[u64]>, K: AsRef<[i8]> + AsMut<[i8]>>(
             *c = crt.centered_f64(&residues, &mut digits);
         }
     }
-    Ok(DecryptedPlaintext { coeffs, scale: ct.meta.scale, log_slots: ct.meta.log_slots })
+    Ok(DecryptedPlaintext {
+        coeffs,
+        scale: ct.meta.scale,
+        log_slots: ct.meta.log_slots,
+    })
 }

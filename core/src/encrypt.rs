@@ -124,7 +124,10 @@ pub struct PkStreamEncryptor<'a, P: AsRef<[u64]>, M: AsRef<[f64]> + AsMut<[f64]>
 impl<'a, P: AsRef<[u64]>, M: AsRef<[f64]> + AsMut<[f64]>, S: AsRef<[i8]> + AsMut<[i8]>> PkStreamEncryptor<'a, P, M, S> {
     pub fn new(params: &Params, pk: &'a PublicKey<P>, msg: &'a Plaintext<M>, noise: PkEncryptionNoise<S>) -> Result<Self, Error> {
         if pk.params_id() != params.id() {
-            return Err(Error::ParamsMismatch { expected: params.id(), found: pk.params_id() });
+            return Err(Error::ParamsMismatch {
+                expected: params.id(),
+                found: pk.params_id(),
+            });
         }
         let n = params.n();
         check_len(msg.coeffs().len(), n)?;
@@ -134,7 +137,10 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[f64]> + AsMut<[f64]>, S: AsRef<[i8]> + AsMut
 
     fn check(&self, prime: usize, table_n: usize, bufs: &[usize]) -> Result<(), Error> {
         if prime >= self.pk.b().limbs() {
-            return Err(Error::PrimeOutOfRange { index: prime, primes: self.pk.b().limbs() });
+            return Err(Error::PrimeOutOfRange {
+                index: prime,
+                primes: self.pk.b().limbs(),
+            });
         }
         check_len(table_n, self.n)?;
         for &len in bufs {
@@ -157,7 +163,10 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[f64]> + AsMut<[f64]>, S: AsRef<[i8]> + AsMut
         let m = table.modulus();
         message_plus_error_into(self.msg.coeffs(), self.noise.e0.as_ref(), m, out);
         table.forward(out)?;
-        let b = self.pk.b().limb(prime).ok_or(Error::PrimeOutOfRange { index: prime, primes: self.pk.b().limbs() })?;
+        let b = self.pk.b().limb(prime).ok_or(Error::PrimeOutOfRange {
+            index: prime,
+            primes: self.pk.b().limbs(),
+        })?;
         for ((o, x), y) in out.iter_mut().zip(u_hat).zip(b) {
             *o = m.add(*o, m.mul(*x, *y));
         }
@@ -235,7 +244,13 @@ impl<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[f64]> + AsMut<[f64]>, S: AsRef<
         check_len(e_storage.as_ref().len(), n)?;
         let c1_seed = crate::sample::fresh_seed(rng);
         sample_cbd(rng, e_storage.as_mut());
-        Ok(Self { sk, msg, e: ErrorPoly(e_storage), c1_seed, n })
+        Ok(Self {
+            sk,
+            msg,
+            e: ErrorPoly(e_storage),
+            c1_seed,
+            n,
+        })
     }
 
     pub fn c1_seed(&self) -> &[u8; SEED_BYTES] {
@@ -272,13 +287,16 @@ impl<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[f64]> + AsMut<[f64]>, S: AsRef<
 mod one_shot {
     use super::*;
     use crate::ciphertext::{Ciphertext, CiphertextMeta, SeededCiphertext};
-    use crate::rns::{RnsPoly, Representation};
+    use crate::rns::{Representation, RnsPoly};
     use alloc::vec;
     use alloc::vec::Vec;
 
     fn check_level(params: &Params, level: usize) -> Result<(), Error> {
         if level > params.max_level() {
-            return Err(Error::LevelOutOfRange { level, max: params.max_level() });
+            return Err(Error::LevelOutOfRange {
+                level,
+                max: params.max_level(),
+            });
         }
         Ok(())
     }
@@ -300,14 +318,26 @@ mod one_shot {
         let mut c1 = RnsPoly::zero(n, level + 1, Representation::Ntt);
         let mut u_hat = zeroize::Zeroizing::new(vec![0u64; n]);
         for i in 0..=level {
-            let table = tables.get(i).ok_or(Error::PrimeOutOfRange { index: i, primes: tables.len() })?;
+            let table = tables.get(i).ok_or(Error::PrimeOutOfRange {
+                index: i,
+                primes: tables.len(),
+            })?;
             let (l0, l1) = (c0.limb_mut(i), c1.limb_mut(i));
             match (l0, l1) {
                 (Some(l0), Some(l1)) => enc.encrypt_prime(i, table, &mut u_hat, l0, l1)?,
-                _ => return Err(Error::PrimeOutOfRange { index: i, primes: level + 1 }),
+                _ => {
+                    return Err(Error::PrimeOutOfRange {
+                        index: i,
+                        primes: level + 1,
+                    })
+                }
             }
         }
-        Ok(Ciphertext { c0, c1, meta: CiphertextMeta::new(params, level, msg.scale(), msg.log_slots()) })
+        Ok(Ciphertext {
+            c0,
+            c1,
+            meta: CiphertextMeta::new(params, level, msg.scale(), msg.log_slots()),
+        })
     }
 
     /// Seeded secret-key encryption at `level`.
@@ -325,11 +355,21 @@ mod one_shot {
         let mut c0 = RnsPoly::zero(n, level + 1, Representation::Ntt);
         let mut s_hat = zeroize::Zeroizing::new(vec![0u64; n]);
         for i in 0..=level {
-            let table = tables.get(i).ok_or(Error::PrimeOutOfRange { index: i, primes: tables.len() })?;
-            let l0 = c0.limb_mut(i).ok_or(Error::PrimeOutOfRange { index: i, primes: level + 1 })?;
+            let table = tables.get(i).ok_or(Error::PrimeOutOfRange {
+                index: i,
+                primes: tables.len(),
+            })?;
+            let l0 = c0.limb_mut(i).ok_or(Error::PrimeOutOfRange {
+                index: i,
+                primes: level + 1,
+            })?;
             enc.c0_limb(i, table, &mut s_hat, l0)?;
         }
-        Ok(SeededCiphertext { c0, c1_seed: *enc.c1_seed(), meta: CiphertextMeta::new(params, level, msg.scale(), msg.log_slots()) })
+        Ok(SeededCiphertext {
+            c0,
+            c1_seed: *enc.c1_seed(),
+            meta: CiphertextMeta::new(params, level, msg.scale(), msg.log_slots()),
+        })
     }
 }
 

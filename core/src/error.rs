@@ -14,13 +14,25 @@ pub enum Error {
     /// The encoder refused the input (see the message).
     Encode(&'static str),
     /// An object was made for another parameter set.
-    ParamsMismatch { expected: u16, found: u16 },
+    ParamsMismatch {
+        expected: u16,
+        found: u16,
+    },
     /// A level above the chain, or below what the operation needs.
-    LevelOutOfRange { level: usize, max: usize },
+    LevelOutOfRange {
+        level: usize,
+        max: usize,
+    },
     /// A prime index past the ciphertext level.
-    PrimeOutOfRange { index: usize, primes: usize },
+    PrimeOutOfRange {
+        index: usize,
+        primes: usize,
+    },
     /// A caller buffer has the wrong length.
-    BufferLength { expected: usize, found: usize },
+    BufferLength {
+        expected: usize,
+        found: usize,
+    },
     /// Scale is not finite, not positive, or too large for the modulus.
     BadScale,
 }

@@ -15,7 +15,7 @@ use crate::arith::Modulus;
 use crate::error::{check_len, Error};
 use crate::ntt::NttTable;
 use crate::params::Params;
-use crate::rns::{reduce_small_into, RnsPoly, Representation};
+use crate::rns::{reduce_small_into, Representation, RnsPoly};
 use crate::sample::{expand_uniform, fresh_seed, public_stream, sample_ternary, SeedPurpose, SEED_BYTES};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
@@ -54,7 +54,9 @@ impl<S: AsRef<[i8]> + AsMut<[i8]>> Drop for SecretKey<S> {
 
 impl<S: AsRef<[i8]> + AsMut<[i8]>> core::fmt::Debug for SecretKey<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SecretKey").field("params_id", &self.params_id).finish_non_exhaustive()
+        f.debug_struct("SecretKey")
+            .field("params_id", &self.params_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -66,7 +68,12 @@ impl<S: AsRef<[i8]> + AsMut<[i8]>> SecretKey<S> {
         // from every public stream, which use their own public seeds.
         let mut rng = ChaCha20Rng::from_seed(*seed.as_bytes());
         sample_ternary(&mut rng, storage.as_mut());
-        Ok(Self { params_id: params.id(), insecure: params.is_insecure(), seed: *seed.as_bytes(), coeffs: storage })
+        Ok(Self {
+            params_id: params.id(),
+            insecure: params.is_insecure(),
+            seed: *seed.as_bytes(),
+            coeffs: storage,
+        })
     }
 
     /// Samples a fresh key from the caller's CSPRNG.
@@ -103,7 +110,10 @@ impl<S: AsRef<[i8]> + AsMut<[i8]>> SecretKey<S> {
 
     pub(crate) fn check_params(&self, params: &Params) -> Result<(), Error> {
         if self.params_id != params.id() {
-            return Err(Error::ParamsMismatch { expected: params.id(), found: self.params_id });
+            return Err(Error::ParamsMismatch {
+                expected: params.id(),
+                found: self.params_id,
+            });
         }
         Ok(())
     }
@@ -140,9 +150,17 @@ impl<S: AsRef<[u64]>> PublicKey<S> {
     /// Assembles a key from its parts (e.g. after deserialisation); checks the shape.
     pub fn from_parts(params: &Params, a_seed: [u8; SEED_BYTES], b: RnsPoly<S>) -> Result<Self, Error> {
         if b.n() != params.n() || b.limbs() != params.q().len() || b.representation() != Representation::Ntt {
-            return Err(Error::BufferLength { expected: params.n() * params.q().len(), found: b.as_slice().len() });
+            return Err(Error::BufferLength {
+                expected: params.n() * params.q().len(),
+                found: b.as_slice().len(),
+            });
         }
-        Ok(Self { params_id: params.id(), insecure: params.is_insecure(), a_seed, b })
+        Ok(Self {
+            params_id: params.id(),
+            insecure: params.is_insecure(),
+            a_seed,
+            b,
+        })
     }
 
     /// Computes limb `prime` of `b = -a*s + e` into `out`, with `s_hat` as N words of scratch.
@@ -199,7 +217,10 @@ impl PublicKey<alloc::vec::Vec<u64>> {
         let n = params.n();
         let limbs = params.q().len();
         if tables.len() < limbs {
-            return Err(Error::PrimeOutOfRange { index: limbs - 1, primes: tables.len() });
+            return Err(Error::PrimeOutOfRange {
+                index: limbs - 1,
+                primes: tables.len(),
+            });
         }
         let a_seed = fresh_seed(rng);
         let mut e = zeroize::Zeroizing::new(alloc::vec![0i8; n]);
@@ -210,6 +231,11 @@ impl PublicKey<alloc::vec::Vec<u64>> {
             let out = b.limb_mut(i).ok_or(Error::PrimeOutOfRange { index: i, primes: limbs })?;
             Self::generate_limb(sk, &a_seed, &e, i, table, &mut s_hat, out)?;
         }
-        Ok(Self { params_id: params.id(), insecure: params.is_insecure(), a_seed, b })
+        Ok(Self {
+            params_id: params.id(),
+            insecure: params.is_insecure(),
+            a_seed,
+            b,
+        })
     }
 }

@@ -117,11 +117,21 @@ impl<S: AsRef<[u64]>> NttTable<S> {
             return Err(NttError::NotNttFriendly);
         }
         let inv_len = inv.as_ref().len();
-        if fwd.as_ref().len() != n || fwd_shoup.as_ref().len() != n || inv_shoup.as_ref().len() != inv_len || (inv_len != 0 && inv_len != n) {
+        if fwd.as_ref().len() != n || fwd_shoup.as_ref().len() != n || inv_shoup.as_ref().len() != inv_len || (inv_len != 0 && inv_len != n)
+        {
             return Err(NttError::Length);
         }
         let n_inv = modulus.inv(n as u64 % modulus.value());
-        Ok(Self { modulus, log_n: n.trailing_zeros(), fwd, fwd_shoup, inv, inv_shoup, n_inv, n_inv_shoup: modulus.shoup(n_inv) })
+        Ok(Self {
+            modulus,
+            log_n: n.trailing_zeros(),
+            fwd,
+            fwd_shoup,
+            inv,
+            inv_shoup,
+            n_inv,
+            n_inv_shoup: modulus.shoup(n_inv),
+        })
     }
 
     #[inline(always)]

@@ -22,8 +22,7 @@ pub const MAX_LOG_N: u32 = 16;
 
 /// HomomorphicEncryption.org standard, classical 128-bit security, uniform ternary secret:
 /// maximum log2(Q*P) for N = 2^10 .. 2^16 (Albrecht et al. 2018 table; 2^16 as in OpenFHE).
-pub const SECURITY_128_MAX_LOG_QP: [(u32, u32); 7] =
-    [(10, 27), (11, 54), (12, 109), (13, 218), (14, 438), (15, 881), (16, 1747)];
+pub const SECURITY_128_MAX_LOG_QP: [(u32, u32); 7] = [(10, 27), (11, 54), (12, 109), (13, 218), (14, 438), (15, 881), (16, 1747)];
 
 /// The 128-bit bound for degree 2^log_n, if the table has that row.
 pub const fn max_log_qp_128(log_n: u32) -> Option<u32> {
@@ -90,18 +89,29 @@ pub struct ParamsLiteral {
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum ParamsError {
-    DegreeOutOfRange { log_n: u32 },
+    DegreeOutOfRange {
+        log_n: u32,
+    },
     NoCiphertextPrimes,
     TooManyPrimes,
     /// A modulus is not prime, too large, or not 1 mod 2N.
-    NotNttFriendly { modulus: u64 },
-    DuplicatePrime { modulus: u64 },
+    NotNttFriendly {
+        modulus: u64,
+    },
+    DuplicatePrime {
+        modulus: u64,
+    },
     /// log2(Q*P) of the actual primes exceeds the 128-bit bound for this N.
-    Insecure { log_qp: f64, max_log_qp: u32 },
+    Insecure {
+        log_qp: f64,
+        max_log_qp: u32,
+    },
     /// An insecure literal without the `insecure-test-params` feature.
     InsecureParamsDisabled,
     ScaleOutOfRange,
-    UnknownPreset { id: u16 },
+    UnknownPreset {
+        id: u16,
+    },
 }
 
 impl core::fmt::Display for ParamsError {
@@ -187,12 +197,18 @@ impl Params {
 
     /// A preset by its wire id (only the presets compiled into this build).
     pub fn from_id(id: u16) -> Result<Self, ParamsError> {
-        presets::ALL.iter().find(|p| p.id == id).map_or(Err(ParamsError::UnknownPreset { id }), |lit| Self::new(*lit))
+        presets::ALL
+            .iter()
+            .find(|p| p.id == id)
+            .map_or(Err(ParamsError::UnknownPreset { id }), |lit| Self::new(*lit))
     }
 
     /// A preset by name (case-insensitive).
     pub fn from_name(name: &str) -> Option<Self> {
-        presets::ALL.iter().find(|p| p.name.eq_ignore_ascii_case(name)).and_then(|lit| Self::new(*lit).ok())
+        presets::ALL
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .and_then(|lit| Self::new(*lit).ok())
     }
 
     pub const fn literal(&self) -> &ParamsLiteral {
@@ -278,30 +294,58 @@ pub mod primes {
     pub const Q60: u64 = 0x0fff_ffff_fffc_0001;
     /// Scale primes near 2^40.
     pub const Q40: [u64; 12] = [
-        0x100_0014_0001, 0x0ff_ffe8_0001, 0x0ff_ffc4_0001, 0x100_003e_0001, 0x0ff_ffb2_0001, 0x100_0050_0001,
-        0x0ff_ff94_0001, 0x0ff_ff8a_0001, 0x0ff_ff82_0001, 0x0ff_ff78_0001, 0x100_0096_0001, 0x100_00a4_0001,
+        0x100_0014_0001,
+        0x0ff_ffe8_0001,
+        0x0ff_ffc4_0001,
+        0x100_003e_0001,
+        0x0ff_ffb2_0001,
+        0x100_0050_0001,
+        0x0ff_ff94_0001,
+        0x0ff_ff8a_0001,
+        0x0ff_ff82_0001,
+        0x0ff_ff78_0001,
+        0x100_0096_0001,
+        0x100_00a4_0001,
     ];
     /// 60-bit special prime of the N=2^14 set.
     pub const P60: u64 = 0x0fff_ffff_ff6a_0001;
     /// 61-bit special primes.
     pub const P61: [u64; 6] = [
-        0x1fff_ffff_ffe0_0001, 0x1fff_ffff_ffc8_0001, 0x1fff_ffff_ffb4_0001, 0x1fff_ffff_ff50_0001,
-        0x1fff_ffff_ff42_0001, 0x1fff_ffff_ff38_0001,
+        0x1fff_ffff_ffe0_0001,
+        0x1fff_ffff_ffc8_0001,
+        0x1fff_ffff_ffb4_0001,
+        0x1fff_ffff_ff50_0001,
+        0x1fff_ffff_ff42_0001,
+        0x1fff_ffff_ff38_0001,
     ];
     /// 61-bit base prime of the N=2^15 set.
     pub const Q61: u64 = 0x1fff_ffff_fe4c_0001;
     /// Scale primes near 2^55.
     pub const Q55: [u64; 11] = [
-        0x80_0000_0008_0001, 0x80_0000_0044_0001, 0x7f_ffff_ffba_0001, 0x80_0000_0050_0001, 0x7f_ffff_ffaa_0001,
-        0x80_0000_005e_0001, 0x7f_ffff_ff7e_0001, 0x7f_ffff_ff38_0001, 0x80_0000_00ca_0001, 0x80_0000_00e0_0001,
+        0x80_0000_0008_0001,
+        0x80_0000_0044_0001,
+        0x7f_ffff_ffba_0001,
+        0x80_0000_0050_0001,
+        0x7f_ffff_ffaa_0001,
+        0x80_0000_005e_0001,
+        0x7f_ffff_ff7e_0001,
+        0x7f_ffff_ff38_0001,
+        0x80_0000_00ca_0001,
+        0x80_0000_00e0_0001,
         0x7f_ffff_fef0_0001,
     ];
     /// Bootstrapping SlotsToCoeffs primes.
     pub const Q39: [u64; 3] = [0x7f_ffe6_0001, 0x7f_ffe4_0001, 0x7f_ffe0_0001];
     /// Bootstrapping EvalMod primes.
     pub const Q60_BOOT: [u64; 8] = [
-        0x0fff_ffff_ff84_0001, 0x0fff_ffff_ff5a_0001, 0x0fff_ffff_ff2a_0001, 0x0fff_ffff_ff24_0001,
-        0x0fff_ffff_fefe_0001, 0x0fff_ffff_feca_0001, 0x0fff_ffff_fe9e_0001, 0x0fff_ffff_fe7c_0001,
+        0x0fff_ffff_ff84_0001,
+        0x0fff_ffff_ff5a_0001,
+        0x0fff_ffff_ff2a_0001,
+        0x0fff_ffff_ff24_0001,
+        0x0fff_ffff_fefe_0001,
+        0x0fff_ffff_feca_0001,
+        0x0fff_ffff_fe9e_0001,
+        0x0fff_ffff_fe7c_0001,
     ];
     /// Bootstrapping CoeffsToSlots primes.
     pub const Q56: [u64; 4] = [0xff_ffff_fff0_0001, 0xff_ffff_ffd8_0001, 0xff_ffff_ffd2_0001, 0xff_ffff_ff96_0001];
@@ -416,8 +460,14 @@ pub mod presets {
     #[cfg(not(feature = "insecure-test-params"))]
     pub const ALL: &[ParamsLiteral] = &[LEVELED_N14, PRIVATE_N15, BOOTSTRAP_N16, DEVICE_N12];
     #[cfg(feature = "insecure-test-params")]
-    pub const ALL: &[ParamsLiteral] =
-        &[LEVELED_N14, PRIVATE_N15, BOOTSTRAP_N16, DEVICE_N12, INSECURE_TEST_N10, INSECURE_TEST_N12];
+    pub const ALL: &[ParamsLiteral] = &[
+        LEVELED_N14,
+        PRIVATE_N15,
+        BOOTSTRAP_N16,
+        DEVICE_N12,
+        INSECURE_TEST_N10,
+        INSECURE_TEST_N12,
+    ];
 
     // Compile-time validation: a preset that is not NTT-friendly or breaks the 128-bit bound
     // does not build.
@@ -461,7 +511,16 @@ mod tests {
     fn over_large_chain_is_rejected() {
         // N = 2^14 with 9 x 60-bit primes: 540 > 438.
         let lit = ParamsLiteral {
-            q: &[primes::Q60, primes::Q60_BOOT[0], primes::Q60_BOOT[1], primes::Q60_BOOT[2], primes::Q60_BOOT[3], primes::Q60_BOOT[4], primes::Q60_BOOT[5], primes::Q60_BOOT[6]],
+            q: &[
+                primes::Q60,
+                primes::Q60_BOOT[0],
+                primes::Q60_BOOT[1],
+                primes::Q60_BOOT[2],
+                primes::Q60_BOOT[3],
+                primes::Q60_BOOT[4],
+                primes::Q60_BOOT[5],
+                primes::Q60_BOOT[6],
+            ],
             p: &[primes::P60],
             ..presets::LEVELED_N14
         };
@@ -470,23 +529,46 @@ mod tests {
             other => panic!("expected Insecure, got {other:?}"),
         }
         // The special prime alone tips a borderline chain over: counted, not ignored.
-        let lit = ParamsLiteral { log_n: 12, q: &[primes::Q60, primes::Q40[0]], p: &[primes::P60], ..presets::DEVICE_N12 };
+        let lit = ParamsLiteral {
+            log_n: 12,
+            q: &[primes::Q60, primes::Q40[0]],
+            p: &[primes::P60],
+            ..presets::DEVICE_N12
+        };
         assert!(matches!(Params::new(lit), Err(ParamsError::Insecure { .. })));
     }
 
     #[test]
     fn malformed_literals_are_rejected() {
         let base = presets::LEVELED_N14;
-        assert!(matches!(Params::new(ParamsLiteral { q: &[], ..base }), Err(ParamsError::NoCiphertextPrimes)));
-        assert!(matches!(Params::new(ParamsLiteral { q: &[97], ..base }), Err(ParamsError::NotNttFriendly { .. })));
         assert!(matches!(
-            Params::new(ParamsLiteral { q: &[primes::Q60, primes::Q60], ..base }),
+            Params::new(ParamsLiteral { q: &[], ..base }),
+            Err(ParamsError::NoCiphertextPrimes)
+        ));
+        assert!(matches!(
+            Params::new(ParamsLiteral { q: &[97], ..base }),
+            Err(ParamsError::NotNttFriendly { .. })
+        ));
+        assert!(matches!(
+            Params::new(ParamsLiteral {
+                q: &[primes::Q60, primes::Q60],
+                ..base
+            }),
             Err(ParamsError::DuplicatePrime { .. })
         ));
-        assert!(matches!(Params::new(ParamsLiteral { p: &[primes::Q60], ..base }), Err(ParamsError::DuplicatePrime { .. })));
-        assert!(matches!(Params::new(ParamsLiteral { log_n: 17, ..base }), Err(ParamsError::DegreeOutOfRange { .. })));
+        assert!(matches!(
+            Params::new(ParamsLiteral { p: &[primes::Q60], ..base }),
+            Err(ParamsError::DuplicatePrime { .. })
+        ));
+        assert!(matches!(
+            Params::new(ParamsLiteral { log_n: 17, ..base }),
+            Err(ParamsError::DegreeOutOfRange { .. })
+        ));
         #[cfg(not(feature = "insecure-test-params"))]
-        assert!(matches!(Params::new(ParamsLiteral { insecure: true, ..base }), Err(ParamsError::InsecureParamsDisabled)));
+        assert!(matches!(
+            Params::new(ParamsLiteral { insecure: true, ..base }),
+            Err(ParamsError::InsecureParamsDisabled)
+        ));
         assert!(Params::from_id(9999).is_err());
         assert_eq!(Params::from_name("LEVELED-N14").unwrap().id(), 1);
     }

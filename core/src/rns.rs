@@ -93,21 +93,36 @@ impl<S: AsRef<[u64]>> RnsPoly<S> {
         self.data.as_ref().chunks_exact(self.n)
     }
     pub fn as_view(&self) -> RnsPolyView<'_> {
-        RnsPoly { n: self.n, limbs: self.limbs, repr: self.repr, data: self.data.as_ref() }
+        RnsPoly {
+            n: self.n,
+            limbs: self.limbs,
+            repr: self.repr,
+            data: self.data.as_ref(),
+        }
     }
     /// View of the first `limbs` limbs (dropping levels without copying).
     pub fn prefix(&self, limbs: usize) -> Result<RnsPolyView<'_>, RnsError> {
         if limbs == 0 || limbs > self.limbs {
             return Err(RnsError::Mismatch);
         }
-        Ok(RnsPoly { n: self.n, limbs, repr: self.repr, data: &self.data.as_ref()[..limbs * self.n] })
+        Ok(RnsPoly {
+            n: self.n,
+            limbs,
+            repr: self.repr,
+            data: &self.data.as_ref()[..limbs * self.n],
+        })
     }
     pub fn into_storage(self) -> S {
         self.data
     }
     #[cfg(feature = "alloc")]
     pub fn to_owned_poly(&self) -> RnsPolyOwned {
-        RnsPoly { n: self.n, limbs: self.limbs, repr: self.repr, data: self.data.as_ref().to_vec() }
+        RnsPoly {
+            n: self.n,
+            limbs: self.limbs,
+            repr: self.repr,
+            data: self.data.as_ref().to_vec(),
+        }
     }
 }
 
@@ -126,7 +141,12 @@ impl<S: AsRef<[u64]> + AsMut<[u64]>> RnsPoly<S> {
         self.data.as_mut().chunks_exact_mut(n)
     }
     pub fn as_mut_view(&mut self) -> RnsPolyMut<'_> {
-        RnsPoly { n: self.n, limbs: self.limbs, repr: self.repr, data: self.data.as_mut() }
+        RnsPoly {
+            n: self.n,
+            limbs: self.limbs,
+            repr: self.repr,
+            data: self.data.as_mut(),
+        }
     }
     /// Declares the representation of freshly written data (e.g. uniform samples drawn
     /// directly in the NTT domain). Does not transform anything.
@@ -243,7 +263,12 @@ impl<S: AsRef<[u64]> + AsMut<[u64]>> RnsPoly<S> {
 impl RnsPoly<alloc::vec::Vec<u64>> {
     /// The zero polynomial.
     pub fn zero(n: usize, limbs: usize, repr: Representation) -> Self {
-        Self { n, limbs, repr, data: alloc::vec![0; n * limbs] }
+        Self {
+            n,
+            limbs,
+            repr,
+            data: alloc::vec![0; n * limbs],
+        }
     }
     /// Drops the top limbs in place.
     pub fn truncate_limbs(&mut self, limbs: usize) -> Result<(), RnsError> {
@@ -299,7 +324,11 @@ impl CrtComposer {
             let inv = mk.inv(prefix);
             inv_prefix.push((inv, mk.shoup(inv)));
         }
-        Self { moduli: moduli.to_vec(), inv_prefix, w }
+        Self {
+            moduli: moduli.to_vec(),
+            inv_prefix,
+            w,
+        }
     }
 
     pub fn limbs(&self) -> usize {
@@ -384,7 +413,10 @@ mod tests {
         let q0 = qs[0] as i128;
         let q1 = qs[1] as i128;
         let big_q = q0 * q1;
-        for (v, want) in [((big_q - 1) / 2, ((big_q - 1) / 2) as f64), ((big_q + 1) / 2, -((big_q - 1) / 2) as f64)] {
+        for (v, want) in [
+            ((big_q - 1) / 2, ((big_q - 1) / 2) as f64),
+            ((big_q + 1) / 2, -((big_q - 1) / 2) as f64),
+        ] {
             let res = [(v % q0) as u64, (v % q1) as u64];
             assert_eq!(CrtComposer::new(&ms[..2]).centered_f64(&res, &mut digits), want);
         }
@@ -404,7 +436,10 @@ mod tests {
         assert_eq!(a.limb(0).unwrap()[0], primes::Q40[0] - 1);
         let c = RnsPoly::from_storage(4, 2, Representation::Coefficient, vec![0u64; 8]).unwrap();
         assert_eq!(a.add_assign(&c, &ms), Err(RnsError::Representation));
-        assert_eq!(RnsPoly::from_storage(4, 2, Representation::Ntt, vec![0u64; 7]).unwrap_err(), RnsError::Shape);
+        assert_eq!(
+            RnsPoly::from_storage(4, 2, Representation::Ntt, vec![0u64; 7]).unwrap_err(),
+            RnsError::Shape
+        );
         assert_eq!(a.add_assign(&b, &ms[..1]), Err(RnsError::MissingModuli));
         assert!(a.limb(2).is_none());
     }

@@ -65,28 +65,46 @@ impl Kind {
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum WireError {
-    Truncated { needed: usize, found: usize },
+    Truncated {
+        needed: usize,
+        found: usize,
+    },
     BadMagic,
     UnsupportedVersion(u16),
     UnknownKind(u8),
-    WrongKind { expected: u8, found: u8 },
+    WrongKind {
+        expected: u8,
+        found: u8,
+    },
     /// The object belongs to another parameter set than the one supplied.
-    ParamsMismatch { expected: u16, found: u16 },
+    ParamsMismatch {
+        expected: u16,
+        found: u16,
+    },
     /// Insecure test objects are refused unless built with `insecure-test-params`.
     InsecureRefused,
     /// Flag bits this version does not know.
     UnknownFlags(u8),
-    BadLevel { level: u16, max: usize },
+    BadLevel {
+        level: u16,
+        max: usize,
+    },
     BadSlots(u8),
     BadScale,
     /// Declared body length differs from what the header implies.
-    BodyLength { declared: u64, expected: usize },
+    BodyLength {
+        declared: u64,
+        expected: usize,
+    },
     /// Bytes after the body.
     TrailingBytes,
     /// A coefficient is not reduced modulo its prime (or reserved bytes are nonzero).
     NonCanonical,
     /// Output buffer too small.
-    OutputTooSmall { needed: usize, found: usize },
+    OutputTooSmall {
+        needed: usize,
+        found: usize,
+    },
 }
 
 impl core::fmt::Display for WireError {
@@ -145,7 +163,10 @@ impl Header {
 
     /// Parses and validates a header against the parameter set the caller expects.
     pub fn parse(bytes: &[u8], params: &Params, expected: Kind) -> Result<Self, WireError> {
-        let h = bytes.get(..HEADER_BYTES).ok_or(WireError::Truncated { needed: HEADER_BYTES, found: bytes.len() })?;
+        let h = bytes.get(..HEADER_BYTES).ok_or(WireError::Truncated {
+            needed: HEADER_BYTES,
+            found: bytes.len(),
+        })?;
         if h[0..4] != MAGIC {
             return Err(WireError::BadMagic);
         }
@@ -156,10 +177,16 @@ impl Header {
         let params_id = u16::from_le_bytes([h[6], h[7]]);
         let kind = Kind::from_u8(h[8]).ok_or(WireError::UnknownKind(h[8]))?;
         if kind != expected {
-            return Err(WireError::WrongKind { expected: expected as u8, found: h[8] });
+            return Err(WireError::WrongKind {
+                expected: expected as u8,
+                found: h[8],
+            });
         }
         if params_id != params.id() {
-            return Err(WireError::ParamsMismatch { expected: params.id(), found: params_id });
+            return Err(WireError::ParamsMismatch {
+                expected: params.id(),
+                found: params_id,
+            });
         }
         let flags = h[9];
         if flags & !FLAG_INSECURE != 0 {
@@ -171,7 +198,10 @@ impl Header {
         }
         let level = u16::from_le_bytes([h[10], h[11]]);
         if level as usize > params.max_level() {
-            return Err(WireError::BadLevel { level, max: params.max_level() });
+            return Err(WireError::BadLevel {
+                level,
+                max: params.max_level(),
+            });
         }
         let log_slots = h[12];
         if log_slots as u32 >= params.log_n() {
@@ -188,7 +218,15 @@ impl Header {
         }
         s.copy_from_slice(&h[24..32]);
         let body_len = u64::from_le_bytes(s);
-        Ok(Self { params_id, kind, insecure, level, log_slots, scale, body_len })
+        Ok(Self {
+            params_id,
+            kind,
+            insecure,
+            level,
+            log_slots,
+            scale,
+            body_len,
+        })
     }
 }
 
@@ -199,7 +237,13 @@ pub const fn limb_bytes(n: usize, bits: u32) -> usize {
 
 /// Bytes of the limbs of `polys` polynomials over primes q_0..=q_level.
 pub fn body_bytes(params: &Params, level: usize, polys: usize) -> usize {
-    params.q().iter().take(level + 1).map(|&q| limb_bytes(params.n(), 64 - q.leading_zeros())).sum::<usize>() * polys
+    params
+        .q()
+        .iter()
+        .take(level + 1)
+        .map(|&q| limb_bytes(params.n(), 64 - q.leading_zeros()))
+        .sum::<usize>()
+        * polys
 }
 
 /// Packs coefficients (each < 2^bits) into `out` (exactly `limb_bytes` long), LSB first.
@@ -233,7 +277,10 @@ pub fn unpack_limb(bytes: &[u8], q: u64, out: &mut [u64]) -> Result<(), WireErro
     let bits = 64 - q.leading_zeros();
     let needed = limb_bytes(out.len(), bits);
     if bytes.len() != needed {
-        return Err(WireError::Truncated { needed, found: bytes.len() });
+        return Err(WireError::Truncated {
+            needed,
+            found: bytes.len(),
+        });
     }
     let mask = (1u64 << bits) - 1;
     let mut acc: u128 = 0;
@@ -241,7 +288,10 @@ pub fn unpack_limb(bytes: &[u8], q: u64, out: &mut [u64]) -> Result<(), WireErro
     let mut it = bytes.iter();
     for o in out.iter_mut() {
         while acc_bits < bits {
-            let b = *it.next().ok_or(WireError::Truncated { needed, found: bytes.len() })?;
+            let b = *it.next().ok_or(WireError::Truncated {
+                needed,
+                found: bytes.len(),
+            })?;
             acc |= (b as u128) << acc_bits;
             acc_bits += 8;
         }

@@ -12,7 +12,11 @@ use rand_chacha::ChaCha20Rng;
 
 /// Precision in bits: -log2 of the absolute error, (min over slots, mean over slots).
 fn precision_bits(got: &[f64], want: &[f64]) -> (f64, f64) {
-    let bits: Vec<f64> = got.iter().zip(want).map(|(g, w)| -((g - w).abs().max(f64::EPSILON)).log2()).collect();
+    let bits: Vec<f64> = got
+        .iter()
+        .zip(want)
+        .map(|(g, w)| -((g - w).abs().max(f64::EPSILON)).log2())
+        .collect();
     let min = bits.iter().cloned().fold(f64::INFINITY, f64::min);
     (min, bits.iter().sum::<f64>() / bits.len() as f64)
 }
@@ -34,14 +38,24 @@ fn check_preset(lit: clifhe_core::ParamsLiteral, min_bits: f64, mean_bits: f64) 
             let ct = encrypt_pk(&params, ctx.q_tables(), &pk, &pt, level, &mut rng).unwrap();
             let got = decrypt(&ctx, &sk, &ct).unwrap().decode_real().unwrap();
             let (min, mean) = precision_bits(&got, &values);
-            println!("{} pk  slots 2^{log_slots} level {level}: min {min:.1} mean {mean:.1} bits", params.name());
+            println!(
+                "{} pk  slots 2^{log_slots} level {level}: min {min:.1} mean {mean:.1} bits",
+                params.name()
+            );
             assert!(min >= min_bits && mean >= mean_bits, "{} pk: min {min} mean {mean}", params.name());
 
             let sct = encrypt_sk_seeded(&params, ctx.q_tables(), &sk, &pt, level, &mut rng).unwrap();
             let got = decrypt(&ctx, &sk, &sct.expand(&params).unwrap()).unwrap().decode_real().unwrap();
             let (min, mean) = precision_bits(&got, &values);
-            println!("{} sk  slots 2^{log_slots} level {level}: min {min:.1} mean {mean:.1} bits", params.name());
-            assert!(min >= min_bits + 1.0 && mean >= mean_bits + 1.0, "{} sk: min {min} mean {mean}", params.name());
+            println!(
+                "{} sk  slots 2^{log_slots} level {level}: min {min:.1} mean {mean:.1} bits",
+                params.name()
+            );
+            assert!(
+                min >= min_bits + 1.0 && mean >= mean_bits + 1.0,
+                "{} sk: min {min} mean {mean}",
+                params.name()
+            );
         }
     }
 }
@@ -127,16 +141,25 @@ fn mismatches_are_typed_errors() {
     let sk12 = SecretKey::generate(&p12, &mut rng).unwrap();
     let pk12 = PublicKey::generate(&p12, ctx12.q_tables(), &sk12, &mut rng).unwrap();
     // A key for another parameter set.
-    assert!(matches!(PublicKey::generate(&p14, ctx14.q_tables(), &sk12, &mut rng), Err(Error::ParamsMismatch { .. })));
+    assert!(matches!(
+        PublicKey::generate(&p14, ctx14.q_tables(), &sk12, &mut rng),
+        Err(Error::ParamsMismatch { .. })
+    ));
     let pt = Plaintext::encode_real(&p12, &[0.5; 8], p12.default_scale()).unwrap();
     let ct = encrypt_pk(&p12, ctx12.q_tables(), &pk12, &pt, 1, &mut rng).unwrap();
     assert!(matches!(decrypt(&ctx14, &sk14, &ct), Err(Error::ParamsMismatch { .. })));
     assert!(matches!(decrypt(&ctx12, &sk14, &ct), Err(Error::ParamsMismatch { .. })));
     // Level past the chain.
-    assert!(matches!(encrypt_pk(&p12, ctx12.q_tables(), &pk12, &pt, 2, &mut rng), Err(Error::LevelOutOfRange { .. })));
+    assert!(matches!(
+        encrypt_pk(&p12, ctx12.q_tables(), &pk12, &pt, 2, &mut rng),
+        Err(Error::LevelOutOfRange { .. })
+    ));
     // Wrong-size plaintext buffer.
     let bad = Plaintext::from_coeffs(vec![0.0; 16], 2f64.powi(40), 3).unwrap();
-    assert!(matches!(encrypt_pk(&p12, ctx12.q_tables(), &pk12, &bad, 0, &mut rng), Err(Error::BufferLength { .. })));
+    assert!(matches!(
+        encrypt_pk(&p12, ctx12.q_tables(), &pk12, &bad, 0, &mut rng),
+        Err(Error::BufferLength { .. })
+    ));
     assert!(Plaintext::from_coeffs(vec![f64::NAN; 4096], 2f64.powi(40), 3).is_err());
 }
 

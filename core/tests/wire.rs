@@ -62,7 +62,11 @@ fn round_trips_are_exact() {
 #[test]
 fn golden_hashes() {
     let f = fixture(presets::DEVICE_N12);
-    let got = [hex(&Sha256::digest(&f.pk)), hex(&Sha256::digest(&f.ct)), hex(&Sha256::digest(&f.sct))];
+    let got = [
+        hex(&Sha256::digest(&f.pk)),
+        hex(&Sha256::digest(&f.ct)),
+        hex(&Sha256::digest(&f.sct)),
+    ];
     println!("golden: {got:?}");
     assert_eq!(got, GOLDEN);
 }
@@ -77,14 +81,26 @@ const GOLDEN: [&str; 3] = [
 fn wrong_params_kind_and_insecure_flag_are_refused() {
     let f = fixture(presets::DEVICE_N12);
     let p14 = Params::new(presets::LEVELED_N14).unwrap();
-    assert!(matches!(wire::ciphertext_from_bytes(&p14, &f.ct), Err(WireError::ParamsMismatch { .. })));
-    assert!(matches!(wire::ciphertext_from_bytes(&f.params, &f.pk), Err(WireError::WrongKind { .. })));
+    assert!(matches!(
+        wire::ciphertext_from_bytes(&p14, &f.ct),
+        Err(WireError::ParamsMismatch { .. })
+    ));
+    assert!(matches!(
+        wire::ciphertext_from_bytes(&f.params, &f.pk),
+        Err(WireError::WrongKind { .. })
+    ));
     let mut flagged = f.ct.clone();
     flagged[9] |= wire::FLAG_INSECURE;
-    assert!(matches!(wire::ciphertext_from_bytes(&f.params, &flagged), Err(WireError::InsecureRefused)));
+    assert!(matches!(
+        wire::ciphertext_from_bytes(&f.params, &flagged),
+        Err(WireError::InsecureRefused)
+    ));
     let mut trailing = f.ct.clone();
     trailing.push(0);
-    assert!(matches!(wire::ciphertext_from_bytes(&f.params, &trailing), Err(WireError::TrailingBytes)));
+    assert!(matches!(
+        wire::ciphertext_from_bytes(&f.params, &trailing),
+        Err(WireError::TrailingBytes)
+    ));
     // A coefficient >= q: set the first 60 bits of c0 to all ones.
     let mut bad = f.ct.clone();
     for b in &mut bad[32..40] {
@@ -120,7 +136,11 @@ fn truncated_random_and_flipped_input_never_panics() {
         let mut m = pick.clone();
         // Flip a few bits, biased toward the header where the checks are.
         for _ in 0..1 + rng.next_u32() % 4 {
-            let pos = if rng.next_u32() % 2 == 0 { (rng.next_u32() % 32) as usize } else { (rng.next_u64() % m.len() as u64) as usize };
+            let pos = if rng.next_u32() % 2 == 0 {
+                (rng.next_u32() % 32) as usize
+            } else {
+                (rng.next_u64() % m.len() as u64) as usize
+            };
             m[pos] ^= 1 << (rng.next_u32() % 8);
         }
         let _ = wire::ciphertext_from_bytes(&p, &m);

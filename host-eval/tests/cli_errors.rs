@@ -9,7 +9,10 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let dir = std::env::temp_dir().join(format!("clifhe-cli-err-{tag}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
@@ -19,7 +22,10 @@ impl TempDir {
     }
     /// Names in the directory (to prove no temporary or partial file was left).
     fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut v: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         v.sort();
         v
     }
@@ -77,16 +83,68 @@ fn missing_files_exit_3() {
     let (dir, keys, f, _) = setup("missing");
     let out = dir.join("out.ct");
     let nowhere = dir.join("nowhere");
-    fails(&["encrypt", "--keys", s(&nowhere), "--input", s(&f), "--out", s(&out)], 3, &["keyset.json", "no such file"]);
-    fails(&["encrypt", "--keys", s(&keys), "--input", s(&dir.join("absent.json")), "--out", s(&out)], 3, &["absent.json"]);
-    fails(&["encrypt", "--keys", s(&keys), "--input", "/nonexistent/scan.nii.gz", "--out", s(&out)], 3, &["scan.nii.gz"]);
-    fails(&["encrypt", "--keys", s(&keys), "--input", "/nonexistent/d.npz#test:3", "--out", s(&out)], 3, &["d.npz"]);
-    fails(&["decrypt", "--keys", s(&keys), "--input", s(&dir.join("absent.ct"))], 3, &["absent.ct"]);
+    fails(
+        &["encrypt", "--keys", s(&nowhere), "--input", s(&f), "--out", s(&out)],
+        3,
+        &["keyset.json", "no such file"],
+    );
+    fails(
+        &[
+            "encrypt",
+            "--keys",
+            s(&keys),
+            "--input",
+            s(&dir.join("absent.json")),
+            "--out",
+            s(&out),
+        ],
+        3,
+        &["absent.json"],
+    );
+    fails(
+        &[
+            "encrypt",
+            "--keys",
+            s(&keys),
+            "--input",
+            "/nonexistent/scan.nii.gz",
+            "--out",
+            s(&out),
+        ],
+        3,
+        &["scan.nii.gz"],
+    );
+    fails(
+        &[
+            "encrypt",
+            "--keys",
+            s(&keys),
+            "--input",
+            "/nonexistent/d.npz#test:3",
+            "--out",
+            s(&out),
+        ],
+        3,
+        &["d.npz"],
+    );
+    fails(
+        &["decrypt", "--keys", s(&keys), "--input", s(&dir.join("absent.ct"))],
+        3,
+        &["absent.ct"],
+    );
     // An output directory that does not exist.
-    fails(&["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", s(&nowhere.join("x.ct"))], 3, &["x.ct"]);
+    fails(
+        &["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", s(&nowhere.join("x.ct"))],
+        3,
+        &["x.ct"],
+    );
     // Decrypting needs the secret key; a gateway copy without it says so.
     std::fs::remove_file(keys.join("secret.key")).unwrap();
-    fails(&["decrypt", "--keys", s(&keys), "--input", s(&dir.join("c.ct"))], 3, &["secret.key"]);
+    fails(
+        &["decrypt", "--keys", s(&keys), "--input", s(&dir.join("c.ct"))],
+        3,
+        &["secret.key"],
+    );
     assert_eq!(dir.names(), ["c.ct", "f.json", "keys"]);
 }
 
@@ -96,7 +154,11 @@ fn corrupt_and_truncated_files_exit_4() {
     let bytes = std::fs::read(&ct).unwrap();
     let bad = dir.join("bad.ct");
     std::fs::write(&bad, &bytes[..bytes.len() / 2]).unwrap();
-    fails(&["decrypt", "--keys", s(&keys), "--input", s(&bad)], 4, &["not a valid ciphertext", "truncated"]);
+    fails(
+        &["decrypt", "--keys", s(&keys), "--input", s(&bad)],
+        4,
+        &["not a valid ciphertext", "truncated"],
+    );
     std::fs::write(&bad, &bytes[..10]).unwrap();
     fails(&["decrypt", "--keys", s(&keys), "--input", s(&bad)], 4, &["truncated"]);
     std::fs::write(&bad, b"hello, this is not a ciphertext at all, just text").unwrap();
@@ -106,30 +168,54 @@ fn corrupt_and_truncated_files_exit_4() {
     std::fs::write(&bad, &extra).unwrap();
     fails(&["decrypt", "--keys", s(&keys), "--input", s(&bad)], 4, &["after the object"]);
     // A key file given as the ciphertext.
-    fails(&["decrypt", "--keys", s(&keys), "--input", s(&keys.join("public.key"))], 4, &["public key"]);
+    fails(
+        &["decrypt", "--keys", s(&keys), "--input", s(&keys.join("public.key"))],
+        4,
+        &["public key"],
+    );
 
     // Damaged key files.
     let good_secret = std::fs::read(keys.join("secret.key")).unwrap();
     std::fs::write(keys.join("secret.key"), &good_secret[..40]).unwrap();
-    fails(&["decrypt", "--keys", s(&keys), "--input", s(&ct)], 4, &["secret.key", "not a valid secret key"]);
+    fails(
+        &["decrypt", "--keys", s(&keys), "--input", s(&ct)],
+        4,
+        &["secret.key", "not a valid secret key"],
+    );
     std::fs::write(keys.join("secret.key"), &good_secret).unwrap();
 
     let good_public = std::fs::read(keys.join("public.key")).unwrap();
     let out = dir.join("out.ct");
     std::fs::write(keys.join("public.key"), &good_public[..good_public.len() - 1]).unwrap();
-    fails(&["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", s(&out)], 4, &["public.key", "not a valid public key"]);
+    fails(
+        &["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", s(&out)],
+        4,
+        &["public.key", "not a valid public key"],
+    );
     let mut flipped = good_public.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 0x01;
     std::fs::write(keys.join("public.key"), &flipped).unwrap();
-    fails(&["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", s(&out)], 4, &["fingerprint"]);
+    fails(
+        &["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", s(&out)],
+        4,
+        &["fingerprint"],
+    );
     std::fs::write(keys.join("public.key"), &good_public).unwrap();
 
     let meta = std::fs::read_to_string(keys.join("keyset.json")).unwrap();
     std::fs::write(keys.join("keyset.json"), &meta[..meta.len() / 2]).unwrap();
-    fails(&["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", s(&out)], 4, &["keyset.json"]);
+    fails(
+        &["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", s(&out)],
+        4,
+        &["keyset.json"],
+    );
     std::fs::write(keys.join("keyset.json"), meta.replace("\"preset_id\": 4", "\"preset_id\": 1")).unwrap();
-    fails(&["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", s(&out)], 4, &["inconsistent"]);
+    fails(
+        &["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", s(&out)],
+        4,
+        &["inconsistent"],
+    );
     std::fs::write(keys.join("keyset.json"), &meta).unwrap();
     // Everything restored: the key set works again, and no failed run left an output.
     assert!(!out.exists());
@@ -143,21 +229,47 @@ fn wrong_keys_exit_5_and_name_both_presets() {
     // Another preset.
     let big = dir.join("big");
     ok(&["keygen", "--preset", "leveled-n14", "--out", s(&big)]);
-    fails(&["decrypt", "--keys", s(&big), "--input", s(&ct)], 5, &["device-n12", "leveled-n14", "wrong keys"]);
+    fails(
+        &["decrypt", "--keys", s(&big), "--input", s(&ct)],
+        5,
+        &["device-n12", "leveled-n14", "wrong keys"],
+    );
     // A seeded ciphertext too.
     let seeded = dir.join("s.ct");
-    ok(&["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", s(&seeded), "--mode", "seeded"]);
-    fails(&["decrypt", "--keys", s(&big), "--input", s(&seeded)], 5, &["device-n12", "leveled-n14"]);
+    ok(&[
+        "encrypt",
+        "--keys",
+        s(&keys),
+        "--input",
+        s(&f),
+        "--out",
+        s(&seeded),
+        "--mode",
+        "seeded",
+    ]);
+    fails(
+        &["decrypt", "--keys", s(&big), "--input", s(&seeded)],
+        5,
+        &["device-n12", "leveled-n14"],
+    );
     // The same preset, another secret key: detected from the decryption noise, not printed.
     let other = dir.join("other");
     ok(&["keygen", "--preset", "device-n12", "--out", s(&other)]);
-    let err = fails(&["decrypt", "--keys", s(&other), "--input", s(&ct)], 5, &["does not decrypt under this key set"]);
+    let err = fails(
+        &["decrypt", "--keys", s(&other), "--input", s(&ct)],
+        5,
+        &["does not decrypt under this key set"],
+    );
     assert!(!err.contains("0.5"), "{err}");
     fails(&["decrypt", "--keys", s(&other), "--input", s(&seeded)], 5, &["does not decrypt"]);
     // A public key from another key set dropped into this one.
     std::fs::copy(other.join("public.key"), keys.join("public.key")).unwrap();
     let out = dir.join("out.ct");
-    fails(&["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", s(&out)], 4, &["fingerprint"]);
+    fails(
+        &["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", s(&out)],
+        4,
+        &["fingerprint"],
+    );
     assert!(!out.exists());
 }
 
@@ -167,19 +279,47 @@ fn out_of_range_arguments_exit_6() {
     let out = dir.join("out.ct");
     let o = s(&out);
     // device-n12: N = 4096, 2048 slots, 256 patient slots, levels 0..=1.
-    fails(&["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", o, "--slot", "256"], 6, &["bad patient slot 256", "0..=255"]);
-    fails(&["encrypt", "--keys", s(&keys), "--input", s(&f), s(&f), "--out", o, "--slot", "255"], 6, &["too many patients", "256"]);
+    fails(
+        &["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", o, "--slot", "256"],
+        6,
+        &["bad patient slot 256", "0..=255"],
+    );
+    fails(
+        &["encrypt", "--keys", s(&keys), "--input", s(&f), s(&f), "--out", o, "--slot", "255"],
+        6,
+        &["too many patients", "256"],
+    );
     let rows: String = (0..257).map(|_| "1,2,3,4,5,6,7,8\n").collect();
     let many = dir.join("many.csv");
     std::fs::write(&many, rows).unwrap();
-    fails(&["encrypt", "--keys", s(&keys), "--input", s(&many), "--out", o], 6, &["too many patients: 257"]);
-    fails(&["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", o, "--level", "2"], 6, &["bad level 2", "0..=1"]);
+    fails(
+        &["encrypt", "--keys", s(&keys), "--input", s(&many), "--out", o],
+        6,
+        &["too many patients: 257"],
+    );
+    fails(
+        &["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", o, "--level", "2"],
+        6,
+        &["bad level 2", "0..=1"],
+    );
     // Values that would wrap modulo q0 at level 0.
     let huge = dir.join("huge.json");
     std::fs::write(&huge, "[1e9, 0, 0, 0, 0, 0, 0, 0]").unwrap();
-    fails(&["encrypt", "--keys", s(&keys), "--input", s(&huge), "--out", o, "--level", "0"], 6, &["too large"]);
-    fails(&["keygen", "--preset", "no-such-preset", "--out", s(&dir.join("k2"))], 6, &["unknown preset", "leveled-n14"]);
-    fails(&["decrypt", "--keys", s(&keys), "--input", s(&ct), "--patients", "256"], 6, &["bad patient slot 256"]);
+    fails(
+        &["encrypt", "--keys", s(&keys), "--input", s(&huge), "--out", o, "--level", "0"],
+        6,
+        &["too large"],
+    );
+    fails(
+        &["keygen", "--preset", "no-such-preset", "--out", s(&dir.join("k2"))],
+        6,
+        &["unknown preset", "leveled-n14"],
+    );
+    fails(
+        &["decrypt", "--keys", s(&keys), "--input", s(&ct), "--patients", "256"],
+        6,
+        &["bad patient slot 256"],
+    );
     assert!(!out.exists());
     assert!(!dir.join("k2").exists());
     assert_eq!(dir.names(), ["c.ct", "f.json", "huge.json", "keys", "many.csv"]);
@@ -197,22 +337,46 @@ fn unusable_inputs_exit_7() {
         ("{\"scalar\": 1}", "missing component 'e1'"),
     ] {
         std::fs::write(&bad, content).unwrap();
-        fails(&["encrypt", "--keys", s(&keys), "--input", s(&bad), "--out", s(&out)], 7, &[needle, "bad.json"]);
+        fails(
+            &["encrypt", "--keys", s(&keys), "--input", s(&bad), "--out", s(&out)],
+            7,
+            &[needle, "bad.json"],
+        );
     }
     let csv = dir.join("bad.csv");
     std::fs::write(&csv, "1,2,3,4,5,6,7,inf\n").unwrap();
-    fails(&["encrypt", "--keys", s(&keys), "--input", s(&csv), "--out", s(&out)], 7, &["not a finite number"]);
+    fails(
+        &["encrypt", "--keys", s(&keys), "--input", s(&csv), "--out", s(&out)],
+        7,
+        &["not a finite number"],
+    );
     std::fs::write(&csv, "").unwrap();
-    fails(&["encrypt", "--keys", s(&keys), "--input", s(&csv), "--out", s(&out)], 7, &["no feature rows"]);
-    fails(&["encrypt", "--keys", s(&keys), "--input", "x.npz#test:5..2", "--out", s(&out)], 7, &["empty sample range"]);
+    fails(
+        &["encrypt", "--keys", s(&keys), "--input", s(&csv), "--out", s(&out)],
+        7,
+        &["no feature rows"],
+    );
+    fails(
+        &["encrypt", "--keys", s(&keys), "--input", "x.npz#test:5..2", "--out", s(&out)],
+        7,
+        &["empty sample range"],
+    );
     // A file that is no scan at all.
     let junk = dir.join("junk.nii");
     std::fs::write(&junk, b"definitely not a NIfTI volume").unwrap();
-    fails(&["encrypt", "--keys", s(&keys), "--input", s(&junk), "--out", s(&out)], 7, &["junk.nii"]);
+    fails(
+        &["encrypt", "--keys", s(&keys), "--input", s(&junk), "--out", s(&out)],
+        7,
+        &["junk.nii"],
+    );
     assert!(!out.exists());
     // A failed run leaves an existing output untouched.
     std::fs::write(&out, b"previous ciphertext").unwrap();
-    fails(&["encrypt", "--keys", s(&keys), "--input", s(&bad), "--out", s(&out)], 7, &["bad.json"]);
+    fails(
+        &["encrypt", "--keys", s(&keys), "--input", s(&bad), "--out", s(&out)],
+        7,
+        &["bad.json"],
+    );
     assert_eq!(std::fs::read(&out).unwrap(), b"previous ciphertext");
     assert_eq!(dir.names(), ["bad.csv", "bad.json", "c.ct", "f.json", "junk.nii", "keys", "out.ct"]);
 }
@@ -220,12 +384,25 @@ fn unusable_inputs_exit_7() {
 #[test]
 fn keygen_never_overwrites_a_secret_key_without_force() {
     let (dir, keys, _, ct) = setup("overwrite");
-    let before: Vec<Vec<u8>> = ["secret.key", "public.key", "keyset.json"].iter().map(|n| std::fs::read(keys.join(n)).unwrap()).collect();
-    fails(&["keygen", "--preset", "device-n12", "--out", s(&keys)], 8, &["refusing to overwrite", "--force"]);
+    let before: Vec<Vec<u8>> = ["secret.key", "public.key", "keyset.json"]
+        .iter()
+        .map(|n| std::fs::read(keys.join(n)).unwrap())
+        .collect();
+    fails(
+        &["keygen", "--preset", "device-n12", "--out", s(&keys)],
+        8,
+        &["refusing to overwrite", "--force"],
+    );
     fails(&["keygen", "--preset", "leveled-n14", "--out", s(&keys)], 8, &["secret.key"]);
-    let after: Vec<Vec<u8>> = ["secret.key", "public.key", "keyset.json"].iter().map(|n| std::fs::read(keys.join(n)).unwrap()).collect();
+    let after: Vec<Vec<u8>> = ["secret.key", "public.key", "keyset.json"]
+        .iter()
+        .map(|n| std::fs::read(keys.join(n)).unwrap())
+        .collect();
     assert_eq!(before, after);
-    let mut names: Vec<String> = std::fs::read_dir(&keys).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     names.sort();
     assert_eq!(names, ["keyset.json", "public.key", "secret.key"]);
     ok(&["decrypt", "--keys", s(&keys), "--input", s(&ct)]);

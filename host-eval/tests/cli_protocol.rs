@@ -49,10 +49,29 @@ fn keygen_evalkeys_train_encrypt_infer_release() {
     // leveled-n14 cannot absorb s = 30 flooding: the vendor skips it here (documented as not
     // circuit-private) and the hospital floods its release at s = 10.
     run(&[
-        "infer", "--model", model.to_str().unwrap(), "--keys", k, "--input", batch.to_str().unwrap(), "--out",
-        scores.to_str().unwrap(), "--patients", "24", "--no-flooding",
+        "infer",
+        "--model",
+        model.to_str().unwrap(),
+        "--keys",
+        k,
+        "--input",
+        batch.to_str().unwrap(),
+        "--out",
+        scores.to_str().unwrap(),
+        "--patients",
+        "24",
+        "--no-flooding",
     ]);
-    let out = run(&["release", "--keys", k, "--scores", scores.to_str().unwrap(), "--statistical-security", "10", "--json"]);
+    let out = run(&[
+        "release",
+        "--keys",
+        k,
+        "--scores",
+        scores.to_str().unwrap(),
+        "--statistical-security",
+        "10",
+        "--json",
+    ]);
     let preds: Value = serde_json::from_str(&out).unwrap();
     let preds = preds.as_array().unwrap();
     assert_eq!(preds.len(), 24);
@@ -68,12 +87,25 @@ fn keygen_evalkeys_train_encrypt_infer_release() {
     }
     assert!(agree >= 23, "released predictions agree with the plaintext model on {agree}/24");
     // The budget is counted and enforced.
-    let o = Command::new(bin()).args(["release", "--keys", k, "--scores", scores.to_str().unwrap(), "--budget", "1"]).output().unwrap();
+    let o = Command::new(bin())
+        .args(["release", "--keys", k, "--scores", scores.to_str().unwrap(), "--budget", "1"])
+        .output()
+        .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("budget"));
     // Flooding at s = 30 on leveled-n14 is refused, not silently destroying the scores.
     let o = Command::new(bin())
-        .args(["infer", "--model", model.to_str().unwrap(), "--keys", k, "--input", batch.to_str().unwrap(), "--out", d.join("s2").to_str().unwrap()])
+        .args([
+            "infer",
+            "--model",
+            model.to_str().unwrap(),
+            "--keys",
+            k,
+            "--input",
+            batch.to_str().unwrap(),
+            "--out",
+            d.join("s2").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(!o.status.success());
@@ -85,8 +117,19 @@ fn demo_json_reports_the_promised_fields() {
     let out = run(&["demo", "--json", "--per-class", "40"]);
     let r: Value = serde_json::from_str(&out).unwrap();
     for key in [
-        "preset", "log_n", "log_qp", "patients", "classes", "plaintext_accuracy", "encrypted_accuracy", "argmax_agreement",
-        "max_abs_score_error", "balanced_accuracy", "latency_ms_per_patient", "patients_per_second", "threads",
+        "preset",
+        "log_n",
+        "log_qp",
+        "patients",
+        "classes",
+        "plaintext_accuracy",
+        "encrypted_accuracy",
+        "argmax_agreement",
+        "max_abs_score_error",
+        "balanced_accuracy",
+        "latency_ms_per_patient",
+        "patients_per_second",
+        "threads",
     ] {
         assert!(!r[key].is_null(), "{key} missing in {out}");
     }

@@ -11,7 +11,10 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let dir = std::env::temp_dir().join(format!("clifhe-cli-{tag}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
@@ -96,7 +99,10 @@ fn presets_lists_the_four_presets_with_log2_qp() {
         ("bootstrap-n16", "1727.00", "1747"),
         ("device-n12", "100.00", "109"),
     ] {
-        let line = table.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} missing:\n{table}"));
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing:\n{table}"));
         assert!(line.contains(qp) && line.contains(bound), "{line}");
     }
     let json: Value = serde_json::from_str(&ok(&["presets", "--json"])).unwrap();
@@ -125,10 +131,16 @@ fn keygen_writes_a_private_seed_a_public_key_and_its_fingerprint() {
     let meta: Value = serde_json::from_slice(&std::fs::read(keys.join("keyset.json")).unwrap()).unwrap();
     assert_eq!(meta["preset"], "device-n12");
     assert_eq!(meta["preset_id"], 4);
-    assert_eq!(meta["fingerprint_sha256"].as_str().unwrap(), host_eval::cli::keyset::sha256_hex(&public));
+    assert_eq!(
+        meta["fingerprint_sha256"].as_str().unwrap(),
+        host_eval::cli::keyset::sha256_hex(&public)
+    );
     assert!(meta["created"].as_str().unwrap().ends_with('Z'));
     // Only the three files: no temporaries left behind.
-    let mut names: Vec<String> = std::fs::read_dir(&keys).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     names.sort();
     assert_eq!(names, ["keyset.json", "public.key", "secret.key"]);
     // Two key generations from the OS generator differ.
@@ -172,9 +184,24 @@ fn table_and_csv_outputs_name_the_components() {
     let input = dir.join("f.csv");
     std::fs::write(&input, "scalar,e1,e2,e3,e12,e13,e23,e123\n0.5,0.1,-0.2,0.3,0.01,0.02,-0.03,0.004\n").unwrap();
     let ct = dir.join("c.ct");
-    ok(&["encrypt", "--keys", s(&keys), "--input", s(&input), "--out", s(&ct), "--slot", "2", "--level", "0"]);
+    ok(&[
+        "encrypt",
+        "--keys",
+        s(&keys),
+        "--input",
+        s(&input),
+        "--out",
+        s(&ct),
+        "--slot",
+        "2",
+        "--level",
+        "0",
+    ]);
     let table = ok(&["decrypt", "--keys", s(&keys), "--input", s(&ct)]);
-    assert!(table.contains("scalar") && table.contains("e123") && table.contains("0.500000"), "{table}");
+    assert!(
+        table.contains("scalar") && table.contains("e123") && table.contains("0.500000"),
+        "{table}"
+    );
     assert!(table.contains("level 0"), "{table}");
     let csv = ok(&["decrypt", "--keys", s(&keys), "--input", s(&ct), "--csv"]);
     let mut lines = csv.lines();
@@ -206,7 +233,10 @@ fn batch_of_four_patients_lands_in_consecutive_blocks() {
     let mut args = vec!["encrypt", "--keys", s(&keys), "--out", s(&ct), "--input"];
     args.extend(files.iter().map(|p| s(p)));
     let summary = ok(&args);
-    assert!(summary.contains("encrypted 4 patient(s) into patient slots 0..=3 (slots 0..31)"), "{summary}");
+    assert!(
+        summary.contains("encrypted 4 patient(s) into patient slots 0..=3 (slots 0..31)"),
+        "{summary}"
+    );
     let got = decrypt_json(&keys, &ct, &[]);
     assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
     for (k, (_, f)) in got.iter().enumerate() {
@@ -217,7 +247,19 @@ fn batch_of_four_patients_lands_in_consecutive_blocks() {
     let doc: Vec<Vec<f64>> = (0..4).map(|k| patient(k).to_vec()).collect();
     std::fs::write(&many, serde_json::to_string(&doc).unwrap()).unwrap();
     let ct = dir.join("batch2.ct");
-    ok(&["encrypt", "--keys", s(&keys), "--input", s(&many), "--out", s(&ct), "--slot", "10", "--mode", "seeded"]);
+    ok(&[
+        "encrypt",
+        "--keys",
+        s(&keys),
+        "--input",
+        s(&many),
+        "--out",
+        s(&ct),
+        "--slot",
+        "10",
+        "--mode",
+        "seeded",
+    ]);
     let got = decrypt_json(&keys, &ct, &["--patients", "9..=14"]);
     assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), [9, 10, 11, 12, 13, 14]);
     assert_close(&got[0].1, &[0.0; 8]);
@@ -232,7 +274,9 @@ fn batch_of_four_patients_lands_in_consecutive_blocks() {
 fn expected_sample_features(spec: &str) -> [f64; 8] {
     use clifhe_core::multivector::features::{scan_features, FeatureConfig};
     let volume = host_eval::data::load_volume(spec).unwrap();
-    scan_features(&volume.view().unwrap(), &FeatureConfig { intensity_scale: 255.0 }).unwrap().coeffs()
+    scan_features(&volume.view().unwrap(), &FeatureConfig { intensity_scale: 255.0 })
+        .unwrap()
+        .coeffs()
 }
 
 #[test]

@@ -89,7 +89,10 @@ impl Slice {
             series: "1.2.3.4.5",
             // Stored 12-bit signed values 0, 1, -1 (0x0FFF sign-extended to 0xFFFF), 2047, -2048,
             // and 0xF005 whose bits above BitsStored are garbage (value 5).
-            pixels: [0u16, 1, 0xFFFF, 2047, 0xF800, 0xF005].iter().flat_map(|v| v.to_le_bytes()).collect(),
+            pixels: [0u16, 1, 0xFFFF, 2047, 0xF800, 0xF005]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
             padding: 0,
             syntax: None,
             before_pixels: Vec::new(),
@@ -324,7 +327,10 @@ fn unsupported_variants() {
     let mut sl = Slice::new(true);
     sl.bits = 1;
     assert!(matches!(parse_dicom(p, &sl.bytes()), Err(DataError::UnsupportedFormat { .. })));
-    assert!(matches!(parse_dicom(p, b"hello, not a dicom file at all"), Err(DataError::UnsupportedFormat { .. })));
+    assert!(matches!(
+        parse_dicom(p, b"hello, not a dicom file at all"),
+        Err(DataError::UnsupportedFormat { .. })
+    ));
 }
 
 #[test]

@@ -161,7 +161,11 @@ fn four_d_with_one_volume_gzip_without_suffix_and_bad_spacing() {
 /// The Colin27 template from the Debian package `mricron-data`, when installed.
 #[test]
 fn mricron_ch2_template() {
-    let candidates = ["/usr/share/mricron/templates/ch2.nii.gz", "/usr/share/mricron/ch2.nii.gz", "/usr/share/data/mricron/templates/ch2.nii.gz"];
+    let candidates = [
+        "/usr/share/mricron/templates/ch2.nii.gz",
+        "/usr/share/mricron/ch2.nii.gz",
+        "/usr/share/data/mricron/templates/ch2.nii.gz",
+    ];
     let Some(p) = candidates.iter().find(|p| std::path::Path::new(p).exists()) else {
         println!("skipping: ch2.nii.gz not found (apt-get install mricron-data)");
         return;

@@ -95,7 +95,10 @@ fn units_extensions_and_offsets() {
     let mut analyze = header(&[1, 1, 1], b"\0\0\0\0", 352.0, 2);
     analyze.extend_from_slice(&[0; 8]);
     std::fs::write(d.join("analyze.nii"), &analyze).unwrap();
-    assert!(matches!(load_volume(d.join("analyze.nii")), Err(DataError::UnsupportedFormat { .. })));
+    assert!(matches!(
+        load_volume(d.join("analyze.nii")),
+        Err(DataError::UnsupportedFormat { .. })
+    ));
 }
 
 #[test]

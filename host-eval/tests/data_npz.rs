@@ -27,8 +27,14 @@ fn adrenalmnist3d_has_the_documented_splits() {
     assert!(d.train.images.iter().all(|&v| v == 0.0 || v == 255.0));
     let v = load_volume(format!("{}#test:5", path.display())).unwrap();
     assert_eq!(v, d.test.volume(5).unwrap());
-    assert!(matches!(load_volume(format!("{}#test:298", path.display())), Err(DataError::BadSample { .. })));
-    assert!(matches!(load_volume(format!("{}#nope:1", path.display())), Err(DataError::BadSample { .. })));
+    assert!(matches!(
+        load_volume(format!("{}#test:298", path.display())),
+        Err(DataError::BadSample { .. })
+    ));
+    assert!(matches!(
+        load_volume(format!("{}#nope:1", path.display())),
+        Err(DataError::BadSample { .. })
+    ));
     assert!(matches!(load_volume(path.display().to_string()), Err(DataError::BadSample { .. })));
 }
 
@@ -66,7 +72,10 @@ fn malformed_npy_never_panics() {
         assert!(parse_npy(p, &good[..len]).is_err() || len >= good.len());
     }
     assert!(parse_npy(p, &npy("<c16", "(1,)", &[0; 16])).is_err(), "complex dtype unsupported");
-    assert!(matches!(parse_npy(p, &npy("<f8", "(100000000000, 100000000000)", &[])), Err(DataError::TooLarge { .. })));
+    assert!(matches!(
+        parse_npy(p, &npy("<f8", "(100000000000, 100000000000)", &[])),
+        Err(DataError::TooLarge { .. })
+    ));
     let mut flipped = good.clone();
     for i in 0..flipped.len() {
         flipped[i] ^= 0x5a;
@@ -140,7 +149,10 @@ fn truncated_and_inconsistent_archives_are_errors() {
     for len in 0..good.len() {
         std::fs::write(&cut, &good[..len]).unwrap();
         assert!(load_medmnist_npz(&cut).is_err(), "truncated at {len}");
-        assert!(load_volume(format!("{}#test:1", cut.display())).is_err(), "sample, truncated at {len}");
+        assert!(
+            load_volume(format!("{}#test:1", cut.display())).is_err(),
+            "sample, truncated at {len}"
+        );
     }
     for i in (0..good.len()).step_by(3) {
         let mut bad = good.clone();
@@ -151,7 +163,10 @@ fn truncated_and_inconsistent_archives_are_errors() {
     // A stored (uncompressed) archive with one voxel changed: the CRC-32 catches it.
     let stored = tmp("stored.npz");
     let mut bytes = tiny_npz(&stored, 2, zip::CompressionMethod::Stored);
-    let at = bytes.windows(8).position(|w| w == [100, 101, 102, 103, 104, 105, 106, 107]).unwrap();
+    let at = bytes
+        .windows(8)
+        .position(|w| w == [100, 101, 102, 103, 104, 105, 106, 107])
+        .unwrap();
     bytes[at + 3] ^= 1;
     std::fs::write(&stored, &bytes).unwrap();
     assert!(matches!(load_medmnist_npz(&stored), Err(DataError::Corrupt { .. })));
@@ -195,5 +210,8 @@ fn npy_header_variants() {
     long[8..10].copy_from_slice(&60000u16.to_le_bytes());
     assert!(matches!(parse_npy(p, &long), Err(DataError::Corrupt { .. })));
     // Data shorter than the shape: corrupt, detected before allocating.
-    assert!(matches!(parse_npy(p, &npy("<f4", "(1000000000,)", &[0; 8])), Err(DataError::Corrupt { .. })));
+    assert!(matches!(
+        parse_npy(p, &npy("<f4", "(1000000000,)", &[0; 8])),
+        Err(DataError::Corrupt { .. })
+    ));
 }

@@ -41,7 +41,10 @@ fn pydicom_test_files() {
     for (name, dims, spacing, want) in cases {
         let v = load_volume(dir.join(name)).unwrap();
         assert_eq!(v.dims, dims, "{name}");
-        assert!((v.spacing_mm[0] - spacing).abs() < 1e-9 && (v.spacing_mm[1] - spacing).abs() < 1e-9, "{name}");
+        assert!(
+            (v.spacing_mm[0] - spacing).abs() < 1e-9 && (v.spacing_mm[1] - spacing).abs() < 1e-9,
+            "{name}"
+        );
         assert_eq!(stats(&v), want, "{name}");
     }
     // RT dose: 15 frames placed by GridFrameOffsetVector (0, 5, ..., 70 mm).
@@ -53,8 +56,17 @@ fn pydicom_test_files() {
     assert_eq!(load_volume(dir.join("image_dfl.dcm")).unwrap().dims, [512, 512, 1]);
     // Truncated pixel data, compressed and big-endian syntaxes, colour: typed errors.
     assert!(matches!(load_volume(dir.join("MR_truncated.dcm")), Err(DataError::Corrupt { .. })));
-    for name in ["JPEG2000.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm", "SC_rgb_small_odd.dcm", "examples_palette.dcm"] {
-        assert!(matches!(load_volume(dir.join(name)), Err(DataError::UnsupportedFormat { .. })), "{name}");
+    for name in [
+        "JPEG2000.dcm",
+        "MR_small_RLE.dcm",
+        "MR_small_bigendian.dcm",
+        "SC_rgb_small_odd.dcm",
+        "examples_palette.dcm",
+    ] {
+        assert!(
+            matches!(load_volume(dir.join(name)), Err(DataError::UnsupportedFormat { .. })),
+            "{name}"
+        );
     }
     // CT_small's pixel data ends at byte 39068, 138 bytes before the end of the file: every cut
     // before that is an error, every cut after it still loads (what follows is not needed).

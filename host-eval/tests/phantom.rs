@@ -5,10 +5,15 @@
 
 use clifhe_core::multivector::features::{scan_features, FeatureConfig};
 use host_eval::data::Volume;
-use host_eval::phantom::{dataset, dataset_split, generate, generate_labelled, rotate_volume, split_of, Axis, PhantomClass, PhantomConfig, Split, Tissue};
+use host_eval::phantom::{
+    dataset, dataset_split, generate, generate_labelled, rotate_volume, split_of, Axis, PhantomClass, PhantomConfig, Split, Tissue,
+};
 
 fn small() -> PhantomConfig {
-    PhantomConfig { dims: [24, 24, 24], ..PhantomConfig::default() }
+    PhantomConfig {
+        dims: [24, 24, 24],
+        ..PhantomConfig::default()
+    }
 }
 
 fn features(v: &Volume) -> [f64; 8] {
@@ -37,7 +42,11 @@ fn deterministic_per_patient() {
 
 #[test]
 fn values_finite_in_range_and_shaped() {
-    let cfg = PhantomConfig { dims: [20, 28, 16], spacing_mm: 1.5, ..PhantomConfig::default() };
+    let cfg = PhantomConfig {
+        dims: [20, 28, 16],
+        spacing_mm: 1.5,
+        ..PhantomConfig::default()
+    };
     for class in PhantomClass::ALL {
         for i in 0..5 {
             let v = generate(&cfg, class, i);
@@ -117,7 +126,14 @@ fn lesion_stats(v: &Volume, labels: &[u8]) -> LesionStats {
                     nl += 1;
                     ls += f64::from(v.data[i]);
                     (0..3).for_each(|k| lc[k] += p[k]);
-                    let neighbours = [(x > 0).then(|| i - 1), (x + 1 < nx).then(|| i + 1), (y > 0).then(|| i - nx), (y + 1 < ny).then(|| i + nx), (z > 0).then(|| i - nx * ny), (z + 1 < nz).then(|| i + nx * ny)];
+                    let neighbours = [
+                        (x > 0).then(|| i - 1),
+                        (x + 1 < nx).then(|| i + 1),
+                        (y > 0).then(|| i - nx),
+                        (y + 1 < ny).then(|| i + nx),
+                        (z > 0).then(|| i - nx * ny),
+                        (z + 1 < nz).then(|| i + nx * ny),
+                    ];
                     faces += neighbours.iter().filter(|n| n.is_none_or(|j| labels[j] != lesion)).count();
                 }
                 if labels[i] == Tissue::Organ as u8 || labels[i] == lesion {
@@ -132,11 +148,21 @@ fn lesion_stats(v: &Volume, labels: &[u8]) -> LesionStats {
         }
     }
     if nl == 0 {
-        return LesionStats { volume: 0, contrast: 0.0, eccentricity: 0.0, sphericity: 1.0 };
+        return LesionStats {
+            volume: 0,
+            contrast: 0.0,
+            eccentricity: 0.0,
+            sphericity: 1.0,
+        };
     }
     let oc = oc.map(|c| c / organ_pts.len() as f64);
     let lc = lc.map(|c| c / nl as f64);
-    let rms = (organ_pts.iter().map(|p| (0..3).map(|k| (p[k] - oc[k]).powi(2)).sum::<f64>()).sum::<f64>() / organ_pts.len() as f64).sqrt();
+    let rms = (organ_pts
+        .iter()
+        .map(|p| (0..3).map(|k| (p[k] - oc[k]).powi(2)).sum::<f64>())
+        .sum::<f64>()
+        / organ_pts.len() as f64)
+        .sqrt();
     let d = (0..3).map(|k| (lc[k] - oc[k]).powi(2)).sum::<f64>().sqrt();
     let vol = nl as f64;
     LesionStats {
@@ -198,7 +224,10 @@ fn class_statistics_differ_in_the_expected_direction() {
     // ... but the distributions overlap: some benign lesion is larger than some malignant one.
     let max_benign = b.iter().map(|x| x.volume).max().unwrap();
     let min_malignant = m.iter().map(|x| x.volume).min().unwrap();
-    assert!(max_benign > min_malignant, "benign max {max_benign} vs malignant min {min_malignant}");
+    assert!(
+        max_benign > min_malignant,
+        "benign max {max_benign} vs malignant min {min_malignant}"
+    );
 }
 
 fn assert_bytes_eq(a: &Volume, b: &Volume) {
@@ -209,7 +238,11 @@ fn assert_bytes_eq(a: &Volume, b: &Volume) {
 
 #[test]
 fn quarter_turns_are_exact() {
-    let cfg = PhantomConfig { dims: [12, 16, 20], spacing_mm: 1.0, ..PhantomConfig::default() };
+    let cfg = PhantomConfig {
+        dims: [12, 16, 20],
+        spacing_mm: 1.0,
+        ..PhantomConfig::default()
+    };
     let mut v = generate(&cfg, PhantomClass::Malignant, 1);
     v.spacing_mm = [1.0, 2.0, 3.0];
     for axis in [Axis::X, Axis::Y, Axis::Z] {
@@ -220,7 +253,10 @@ fn quarter_turns_are_exact() {
         assert_bytes_eq(&r, &v);
         assert_bytes_eq(&rotate_volume(&v, axis, 360.0), &v);
         assert_bytes_eq(&rotate_volume(&v, axis, -90.0), &rotate_volume(&v, axis, 270.0));
-        assert_bytes_eq(&rotate_volume(&rotate_volume(&v, axis, 90.0), axis, 90.0), &rotate_volume(&v, axis, 180.0));
+        assert_bytes_eq(
+            &rotate_volume(&rotate_volume(&v, axis, 90.0), axis, 90.0),
+            &rotate_volume(&v, axis, 180.0),
+        );
         // A quarter turn permutes voxels: same multiset of values.
         let mut a: Vec<u32> = v.data.iter().map(|x| x.to_bits()).collect();
         let mut b: Vec<u32> = rotate_volume(&v, axis, 90.0).data.iter().map(|x| x.to_bits()).collect();
@@ -237,12 +273,20 @@ fn quarter_turns_are_exact() {
 #[test]
 fn quarter_turn_direction_is_right_handed() {
     // One bright voxel at +x of the centre of a 5^3 volume.
-    let mut v = Volume { dims: [5, 5, 5], spacing_mm: [1.0; 3], data: vec![0.0; 125] };
+    let mut v = Volume {
+        dims: [5, 5, 5],
+        spacing_mm: [1.0; 3],
+        data: vec![0.0; 125],
+    };
     let at = |x: usize, y: usize, z: usize| x + 5 * (y + 5 * z);
     v.data[at(4, 2, 2)] = 1.0;
     assert_eq!(rotate_volume(&v, Axis::Z, 90.0).data[at(2, 4, 2)], 1.0, "z: +x -> +y");
     assert_eq!(rotate_volume(&v, Axis::Y, 90.0).data[at(2, 2, 0)], 1.0, "y: +x -> -z");
-    let mut w = Volume { dims: [5, 5, 5], spacing_mm: [1.0; 3], data: vec![0.0; 125] };
+    let mut w = Volume {
+        dims: [5, 5, 5],
+        spacing_mm: [1.0; 3],
+        data: vec![0.0; 125],
+    };
     w.data[at(2, 4, 2)] = 1.0;
     assert_eq!(rotate_volume(&w, Axis::X, 90.0).data[at(2, 2, 4)], 1.0, "x: +y -> +z");
     // The trilinear path agrees with the convention (a hair off 90 degrees).
@@ -268,7 +312,11 @@ fn features_under_rotation() {
         assert!((g[0] - f[0]).abs() < 2e-3 * f[0], "{class:?}: mean {} vs {}", f[0], g[0]);
         assert!((g[7] - f[7]).abs() < 5e-3 * f[7], "{class:?}: size {} vs {}", f[7], g[7]);
         let c = [t.cos() * f[1] - t.sin() * f[2], t.sin() * f[1] + t.cos() * f[2]];
-        assert!((g[1] - c[0]).abs() < 2e-3 && (g[2] - c[1]).abs() < 2e-3, "{class:?}: centroid {:?} vs {c:?}", &g[1..3]);
+        assert!(
+            (g[1] - c[0]).abs() < 2e-3 && (g[2] - c[1]).abs() < 2e-3,
+            "{class:?}: centroid {:?} vs {c:?}",
+            &g[1..3]
+        );
     }
 }
 
@@ -283,7 +331,11 @@ fn scan_features_separate_the_classes() {
     let train: Vec<usize> = (0..xs.len()).filter(|&k| split_of((k / 3) as u64, n) != Split::Test).collect();
     let test: Vec<usize> = (0..xs.len()).filter(|&k| split_of((k / 3) as u64, n) == Split::Test).collect();
     let mean: [f64; 8] = std::array::from_fn(|j| train.iter().map(|&k| xs[k][j]).sum::<f64>() / train.len() as f64);
-    let sd: [f64; 8] = std::array::from_fn(|j| (train.iter().map(|&k| (xs[k][j] - mean[j]).powi(2)).sum::<f64>() / train.len() as f64).sqrt().max(1e-12));
+    let sd: [f64; 8] = std::array::from_fn(|j| {
+        (train.iter().map(|&k| (xs[k][j] - mean[j]).powi(2)).sum::<f64>() / train.len() as f64)
+            .sqrt()
+            .max(1e-12)
+    });
     let z = |x: &[f64; 8]| -> [f64; 8] { std::array::from_fn(|j| (x[j] - mean[j]) / sd[j]) };
     let centres: Vec<[f64; 8]> = (0..3u32)
         .map(|c| {
@@ -294,10 +346,15 @@ fn scan_features_separate_the_classes() {
     let predict = |x: &[f64; 8]| -> u32 {
         let v = z(x);
         let dist = |c: &[f64; 8]| (0..8).map(|j| (v[j] - c[j]).powi(2)).sum::<f64>();
-        (0..3u32).min_by(|&a, &b| dist(&centres[a as usize]).partial_cmp(&dist(&centres[b as usize])).unwrap()).unwrap()
+        (0..3u32)
+            .min_by(|&a, &b| dist(&centres[a as usize]).partial_cmp(&dist(&centres[b as usize])).unwrap())
+            .unwrap()
     };
     let correct = test.iter().filter(|&&k| predict(&xs[k]) == labels[k]).count();
     let acc = correct as f64 / test.len() as f64;
-    println!("nearest class mean, standardised scan features: test accuracy {acc:.3} ({correct}/{})", test.len());
+    println!(
+        "nearest class mean, standardised scan features: test accuracy {acc:.3} ({correct}/{})",
+        test.len()
+    );
     assert!(acc > 0.6, "accuracy {acc}");
 }

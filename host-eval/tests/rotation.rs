@@ -16,8 +16,8 @@
 use clifhe_core::multivector::features::{scan_features, FeatureConfig, VolumeView};
 use clifhe_core::Multivector;
 use clifhe_std::gnn::{train, Metrics, TrainConfig};
-use host_eval::phantom::{generate, rotate_volume, split_of, Axis, PhantomClass, PhantomConfig, Split};
 use host_eval::data::Volume;
+use host_eval::phantom::{generate, rotate_volume, split_of, Axis, PhantomClass, PhantomConfig, Split};
 
 fn rotate_z(v: &Volume, deg: f64) -> Volume {
     rotate_volume(v, Axis::Z, deg)
@@ -48,7 +48,17 @@ fn invariants_hold_and_accuracy_under_rotation_is_measured() {
             }
         }
     }
-    let (model, _) = train(&train_x, &train_y, None, 3, &TrainConfig { epochs: 150, ..TrainConfig::default() }).unwrap();
+    let (model, _) = train(
+        &train_x,
+        &train_y,
+        None,
+        3,
+        &TrainConfig {
+            epochs: 150,
+            ..TrainConfig::default()
+        },
+    )
+    .unwrap();
     let base: Vec<Multivector> = test_v.iter().map(features).collect();
     let acc = |xs: &[Multivector]| Metrics::from_scores(&model.forward_batch(xs), &test_y, 3).unwrap().accuracy;
     let a0 = acc(&base);
@@ -81,7 +91,10 @@ fn invariants_hold_and_accuracy_under_rotation_is_measured() {
             assert!((f[3] - g[3]).abs() < tol + 1e-3);
         }
         let a = acc(&rotated);
-        println!("rotation {deg:>5} deg about z: accuracy {a:.3} (unrotated {a0:.3}, change {:+.3})", a - a0);
+        println!(
+            "rotation {deg:>5} deg about z: accuracy {a:.3} (unrotated {a0:.3}, change {:+.3})",
+            a - a0
+        );
         // Not invariant by design: orientations the training set never saw cost accuracy. Under
         // exact rotations the model must stay above chance; at 30 degrees the body's own second
         // moment moves e12 out of the training range and accuracy falls to chance (reported).

@@ -24,10 +24,17 @@ impl EvalContext {
         let levels = if params.p().is_empty() {
             Vec::new()
         } else {
-            (0..params.q().len()).map(|l| LevelPrecomp::new(core.q_moduli(), core.p_moduli(), l)).collect()
+            (0..params.q().len())
+                .map(|l| LevelPrecomp::new(core.q_moduli(), core.p_moduli(), l))
+                .collect()
         };
         let digits = params.q().len().div_ceil(params.p().len().max(1));
-        Ok(Self { core, qp_moduli, levels, digits })
+        Ok(Self {
+            core,
+            qp_moduli,
+            levels,
+            digits,
+        })
     }
 
     pub fn core(&self) -> &Context {

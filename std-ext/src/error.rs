@@ -10,9 +10,15 @@ pub enum EvalError {
     /// Operands or keys belong to different parameter sets.
     ParamsMismatch,
     /// Operands are at different levels; drop one first (`drop_to_level`).
-    LevelMismatch { left: usize, right: usize },
+    LevelMismatch {
+        left: usize,
+        right: usize,
+    },
     /// Operands have different scales (relative difference above 2^-40).
-    ScaleMismatch { left: f64, right: f64 },
+    ScaleMismatch {
+        left: f64,
+        right: f64,
+    },
     /// No level left to rescale or multiply.
     OutOfLevels,
     /// Operands hold different slot counts.
@@ -22,7 +28,9 @@ pub enum EvalError {
     /// A key of the wrong shape (digit count, limbs, representation).
     KeyShape,
     /// The Galois key for this rotation or conjugation was not generated.
-    MissingGaloisKey { galois_element: usize },
+    MissingGaloisKey {
+        galois_element: usize,
+    },
     /// A polynomial is in the wrong representation.
     Representation,
     /// Invalid argument (message says which).

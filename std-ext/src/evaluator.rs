@@ -16,7 +16,7 @@ use crate::keys::{conjugation_galois_element, rotation_galois_element, GaloisKey
 use crate::keyswitch::SwitchingKey;
 use clifhe_core::ciphertext::{Ciphertext, CiphertextMeta, CiphertextOwned};
 use clifhe_core::encode::Complex;
-use clifhe_core::rns::{RnsPoly, RnsPolyOwned, Representation};
+use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
 use rayon::prelude::*;
 
 /// A degree-2 ciphertext (c0, c1, c2) from a tensor product, decrypting as c0 + c1 s + c2 s^2.
@@ -76,13 +76,19 @@ impl<'a> Evaluator<'a> {
             return Err(EvalError::ParamsMismatch);
         }
         if a.level != b.level {
-            return Err(EvalError::LevelMismatch { left: a.level, right: b.level });
+            return Err(EvalError::LevelMismatch {
+                left: a.level,
+                right: b.level,
+            });
         }
         if a.log_slots != b.log_slots {
             return Err(EvalError::SlotsMismatch);
         }
         if !scales_match(a.scale, b.scale) {
-            return Err(EvalError::ScaleMismatch { left: a.scale, right: b.scale });
+            return Err(EvalError::ScaleMismatch {
+                left: a.scale,
+                right: b.scale,
+            });
         }
         Ok(())
     }
@@ -205,7 +211,9 @@ impl<'a> Evaluator<'a> {
         let first = *cts.first().ok_or(EvalError::Invalid("empty linear combination"))?;
         // Each product is below 2^122 (61-bit operands), so 32 of them fit in a u128.
         if cts.len() != coeffs.len() || cts.len() > 32 {
-            return Err(EvalError::Invalid("linear combination needs one coefficient per input (at most 32)"));
+            return Err(EvalError::Invalid(
+                "linear combination needs one coefficient per input (at most 32)",
+            ));
         }
         for ct in cts {
             self.check_ct(ct)?;
@@ -227,7 +235,10 @@ impl<'a> Evaluator<'a> {
         let mut out = Ciphertext {
             c0: RnsPoly::zero(n, level + 1, Representation::Ntt),
             c1: RnsPoly::zero(n, level + 1, Representation::Ntt),
-            meta: CiphertextMeta { scale: first.meta.scale * const_scale, ..first.meta },
+            meta: CiphertextMeta {
+                scale: first.meta.scale * const_scale,
+                ..first.meta
+            },
         };
         for (pi, poly) in [&mut out.c0, &mut out.c1].into_iter().enumerate() {
             poly.as_mut_slice().par_chunks_mut(n).enumerate().for_each(|(i, o)| {
@@ -276,10 +287,16 @@ impl<'a> Evaluator<'a> {
         for t in lin {
             self.check_ct(t)?;
             if t.meta.level != level || t.meta.params_id != first.meta.params_id || t.meta.log_slots != first.meta.log_slots {
-                return Err(EvalError::LevelMismatch { left: level, right: t.meta.level });
+                return Err(EvalError::LevelMismatch {
+                    left: level,
+                    right: t.meta.level,
+                });
             }
             if !scales_match(t.meta.scale * lin_scale_ratio, first.meta.scale) {
-                return Err(EvalError::ScaleMismatch { left: t.meta.scale * lin_scale_ratio, right: first.meta.scale });
+                return Err(EvalError::ScaleMismatch {
+                    left: t.meta.scale * lin_scale_ratio,
+                    right: first.meta.scale,
+                });
             }
         }
         let round = |c: f64, sc: f64| -> Result<f64, EvalError> {
@@ -291,7 +308,10 @@ impl<'a> Evaluator<'a> {
             }
         };
         let qk = quad_coeffs.iter().map(|&c| round(c, const_scale)).collect::<Result<Vec<_>, _>>()?;
-        let lk = lin_coeffs.iter().map(|&c| round(c, const_scale * lin_scale_ratio)).collect::<Result<Vec<_>, _>>()?;
+        let lk = lin_coeffs
+            .iter()
+            .map(|&c| round(c, const_scale * lin_scale_ratio))
+            .collect::<Result<Vec<_>, _>>()?;
         let n = self.ectx.n();
         let mut polys: [RnsPolyOwned; 3] = core::array::from_fn(|_| RnsPoly::zero(n, level + 1, Representation::Ntt));
         for (pi, poly) in polys.iter_mut().enumerate() {
@@ -330,7 +350,15 @@ impl<'a> Evaluator<'a> {
             });
         }
         let [c0, c1, c2] = polys;
-        Ok(Ciphertext3 { c0, c1, c2, meta: CiphertextMeta { scale: first.meta.scale * const_scale, ..first.meta } })
+        Ok(Ciphertext3 {
+            c0,
+            c1,
+            c2,
+            meta: CiphertextMeta {
+                scale: first.meta.scale * const_scale,
+                ..first.meta
+            },
+        })
     }
 
     /// Adds a real constant to every slot of a degree-2 ciphertext (through c0).
@@ -395,7 +423,11 @@ impl<'a> Evaluator<'a> {
             }
         });
         poly.ntt(self.ectx.q_tables())?;
-        Ok(PlaintextRns { poly, scale, log_slots: values.len().trailing_zeros() })
+        Ok(PlaintextRns {
+            poly,
+            scale,
+            log_slots: values.len().trailing_zeros(),
+        })
     }
 
     /// Real-valued [`Evaluator::encode`].
@@ -408,7 +440,10 @@ impl<'a> Evaluator<'a> {
     pub fn mul_plain(&self, a: &CiphertextOwned, pt: &PlaintextRns) -> Result<CiphertextOwned, EvalError> {
         self.check_ct(a)?;
         if pt.poly.limbs() < a.meta.level + 1 {
-            return Err(EvalError::LevelMismatch { left: a.meta.level, right: pt.poly.limbs() - 1 });
+            return Err(EvalError::LevelMismatch {
+                left: a.meta.level,
+                right: pt.poly.limbs() - 1,
+            });
         }
         if pt.log_slots != a.meta.log_slots {
             return Err(EvalError::SlotsMismatch);
@@ -431,7 +466,10 @@ impl<'a> Evaluator<'a> {
             return Err(EvalError::ParamsMismatch);
         }
         if a.meta.level != b.meta.level {
-            return Err(EvalError::LevelMismatch { left: a.meta.level, right: b.meta.level });
+            return Err(EvalError::LevelMismatch {
+                left: a.meta.level,
+                right: b.meta.level,
+            });
         }
         if a.meta.log_slots != b.meta.log_slots {
             return Err(EvalError::SlotsMismatch);
@@ -457,7 +495,10 @@ impl<'a> Evaluator<'a> {
                     o2[j] = m.mul(x1[j], y1[j]);
                 }
             });
-        let meta = CiphertextMeta { scale: a.meta.scale * b.meta.scale, ..a.meta };
+        let meta = CiphertextMeta {
+            scale: a.meta.scale * b.meta.scale,
+            ..a.meta
+        };
         Ok(Ciphertext3 { c0, c1, c2, meta })
     }
 
@@ -500,14 +541,24 @@ impl<'a> Evaluator<'a> {
         let c0 = self.rescale_poly(&a.c0, level)?;
         let c1 = self.rescale_poly(&a.c1, level)?;
         let ql = self.ectx.params().q()[level] as f64;
-        Ok(Ciphertext { c0, c1, meta: CiphertextMeta { level: level - 1, scale: a.meta.scale / ql, ..a.meta } })
+        Ok(Ciphertext {
+            c0,
+            c1,
+            meta: CiphertextMeta {
+                level: level - 1,
+                scale: a.meta.scale / ql,
+                ..a.meta
+            },
+        })
     }
 
     fn rescale_poly(&self, p: &RnsPolyOwned, level: usize) -> Result<RnsPolyOwned, EvalError> {
         let n = self.ectx.n();
         let top = &self.ectx.q_moduli()[level];
         let mut last = p.limb(level).ok_or(EvalError::OutOfLevels)?.to_vec();
-        self.ectx.q_tables()[level].inverse(&mut last).map_err(|_| EvalError::Representation)?;
+        self.ectx.q_tables()[level]
+            .inverse(&mut last)
+            .map_err(|_| EvalError::Representation)?;
         // Centred lift of the top residue so the division rounds to nearest.
         let centred: Vec<i64> = last.iter().map(|&x| top.center(x)).collect();
         let mut out = RnsPoly::zero(n, level, Representation::Ntt);
@@ -532,7 +583,10 @@ impl<'a> Evaluator<'a> {
     pub fn drop_to_level(&self, a: &CiphertextOwned, level: usize) -> Result<CiphertextOwned, EvalError> {
         self.check_ct(a)?;
         if level > a.meta.level {
-            return Err(EvalError::LevelMismatch { left: a.meta.level, right: level });
+            return Err(EvalError::LevelMismatch {
+                left: a.meta.level,
+                right: level,
+            });
         }
         let mut out = a.clone();
         out.c0.truncate_limbs(level + 1)?;
@@ -546,11 +600,14 @@ impl<'a> Evaluator<'a> {
     fn permute(poly: &RnsPolyOwned, perm: &[u32]) -> RnsPolyOwned {
         let n = poly.n();
         let mut out = poly.clone();
-        out.as_mut_slice().par_chunks_mut(n).zip(poly.as_slice().par_chunks(n)).for_each(|(o, s)| {
-            for (x, p) in o.iter_mut().zip(perm) {
-                *x = s[*p as usize];
-            }
-        });
+        out.as_mut_slice()
+            .par_chunks_mut(n)
+            .zip(poly.as_slice().par_chunks(n))
+            .for_each(|(o, s)| {
+                for (x, p) in o.iter_mut().zip(perm) {
+                    *x = s[*p as usize];
+                }
+            });
         out
     }
 
@@ -583,7 +640,10 @@ impl<'a> Evaluator<'a> {
     pub fn rotate_hoisted(&self, a: &CiphertextOwned, steps: &[i64], keys: &GaloisKeys) -> Result<Vec<CiphertextOwned>, EvalError> {
         self.check_ct(a)?;
         let n = self.ectx.n();
-        let gs = steps.iter().map(|&s| rotation_galois_element(s, n)).collect::<Result<Vec<_>, _>>()?;
+        let gs = steps
+            .iter()
+            .map(|&s| rotation_galois_element(s, n))
+            .collect::<Result<Vec<_>, _>>()?;
         // Check every key first: fail before doing any work.
         for &g in gs.iter().filter(|&&g| g != 1) {
             keys.get(g)?;

@@ -5,7 +5,7 @@ use crate::context::EvalContext;
 use crate::error::EvalError;
 use crate::keyswitch::SwitchingKey;
 use clifhe_core::encode::galois_element;
-use clifhe_core::rns::{RnsPoly, Representation};
+use clifhe_core::rns::{Representation, RnsPoly};
 use clifhe_core::SecretKey;
 use rand_core::{CryptoRng, RngCore};
 use std::collections::BTreeMap;
@@ -81,7 +81,10 @@ impl GaloisKeys {
         rng: &mut R,
     ) -> Result<Self, EvalError> {
         let n = ectx.n();
-        let mut gs = steps.iter().map(|&s| rotation_galois_element(s, n)).collect::<Result<Vec<_>, _>>()?;
+        let mut gs = steps
+            .iter()
+            .map(|&s| rotation_galois_element(s, n))
+            .collect::<Result<Vec<_>, _>>()?;
         if conjugate {
             gs.push(conjugation_galois_element(n));
         }

@@ -10,7 +10,7 @@ use crate::context::EvalContext;
 use crate::error::EvalError;
 use crate::keys::{GaloisKeys, RelinearizationKey};
 use crate::keyswitch::SwitchingKey;
-use clifhe_core::rns::{RnsPoly, Representation};
+use clifhe_core::rns::{Representation, RnsPoly};
 use clifhe_core::sample::SEED_BYTES;
 use clifhe_core::wire::{limb_bytes, pack_limb, unpack_limb, Header, Kind, WireError, HEADER_BYTES};
 use std::path::Path;
@@ -61,11 +61,18 @@ fn from_bytes(ectx: &EvalContext, bytes: &[u8], kind: Kind) -> Result<(u64, Swit
     let h = Header::parse(bytes, params, kind)?;
     let expected = body_len(ectx);
     if h.body_len != expected as u64 {
-        return Err(WireError::BodyLength { declared: h.body_len, expected }.into());
+        return Err(WireError::BodyLength {
+            declared: h.body_len,
+            expected,
+        }
+        .into());
     }
     if bytes.len() != HEADER_BYTES + expected {
         return Err(if bytes.len() < HEADER_BYTES + expected {
-            WireError::Truncated { needed: HEADER_BYTES + expected, found: bytes.len() }
+            WireError::Truncated {
+                needed: HEADER_BYTES + expected,
+                found: bytes.len(),
+            }
         } else {
             WireError::TrailingBytes
         }
@@ -130,7 +137,9 @@ impl GaloisKeys {
     /// Writes one file per key (`galois-<g>.key`) into `dir`, each atomically (temp + rename).
     pub fn write_dir(&self, ectx: &EvalContext, dir: &Path) -> Result<(), std::io::Error> {
         for g in self.elements() {
-            let bytes = self.key_to_bytes(ectx, g).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+            let bytes = self
+                .key_to_bytes(ectx, g)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
             let path = dir.join(galois_key_file_name(g));
             let tmp = dir.join(format!(".{}.tmp", galois_key_file_name(g)));
             std::fs::write(&tmp, &bytes)?;

@@ -49,8 +49,15 @@ impl Setup {
 
 /// (min, mean) of -log2 |got - want| over slots.
 fn precision(got: &[Complex], want: &[Complex]) -> (f64, f64) {
-    let bits: Vec<f64> = got.iter().zip(want).map(|(g, w)| -((*g - *w).abs().max(f64::EPSILON)).log2()).collect();
-    (bits.iter().cloned().fold(f64::INFINITY, f64::min), bits.iter().sum::<f64>() / bits.len() as f64)
+    let bits: Vec<f64> = got
+        .iter()
+        .zip(want)
+        .map(|(g, w)| -((*g - *w).abs().max(f64::EPSILON)).log2())
+        .collect();
+    (
+        bits.iter().cloned().fold(f64::INFINITY, f64::min),
+        bits.iter().sum::<f64>() / bits.len() as f64,
+    )
 }
 
 fn assert_precise(tag: &str, got: &[Complex], want: &[Complex], min_bits: f64) {
@@ -87,7 +94,10 @@ fn exercise(lit: ParamsLiteral, min_bits: f64) {
     assert_precise("lazy relin", &s.decrypt(&lazy), &want2, min_bits - 2.0);
 
     let cm = ev.mul_const(&ca, -0.75).unwrap();
-    assert!((cm.meta.scale - ca.meta.scale).abs() / ca.meta.scale < 1e-12, "mul_const keeps the scale");
+    assert!(
+        (cm.meta.scale - ca.meta.scale).abs() / ca.meta.scale < 1e-12,
+        "mul_const keeps the scale"
+    );
     let want: Vec<Complex> = a.iter().map(|x| *x * -0.75).collect();
     assert_precise("mul_const", &s.decrypt(&cm), &want, min_bits);
 
@@ -161,7 +171,10 @@ fn mismatches_are_errors() {
     // A preset without special primes cannot make keys.
     let d = setup(presets::DEVICE_N12);
     let mut rng = ChaCha20Rng::seed_from_u64(1);
-    assert!(matches!(RelinearizationKey::generate(&d.ectx, &d.sk, &mut rng), Err(EvalError::NoSpecialPrimes)));
+    assert!(matches!(
+        RelinearizationKey::generate(&d.ectx, &d.sk, &mut rng),
+        Err(EvalError::NoSpecialPrimes)
+    ));
 }
 
 #[test]

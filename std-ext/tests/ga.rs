@@ -25,7 +25,14 @@ fn setup(lit: ParamsLiteral) -> Setup {
     let pk = PublicKey::generate(&params, ectx.q_tables(), &sk, &mut rng).unwrap();
     let rlk = RelinearizationKey::generate(&ectx, &sk, &mut rng).unwrap();
     let gks = GaloisKeys::for_rotations(&ectx, &sk, &interleaved_rotation_steps(), false, &mut rng).unwrap();
-    Setup { ectx, sk, pk, rlk, gks, rng }
+    Setup {
+        ectx,
+        sk,
+        pk,
+        rlk,
+        gks,
+        rng,
+    }
 }
 
 fn random_mv(rng: &mut ChaCha20Rng) -> Multivector {
@@ -39,9 +46,18 @@ fn precision(got: &[Multivector], want: &[Multivector]) -> (f64, f64) {
     let bits: Vec<f64> = got
         .iter()
         .zip(want)
-        .flat_map(|(g, w)| g.coeffs().into_iter().zip(w.coeffs()).map(|(a, b)| -((a - b).abs().max(f64::EPSILON)).log2()).collect::<Vec<_>>())
+        .flat_map(|(g, w)| {
+            g.coeffs()
+                .into_iter()
+                .zip(w.coeffs())
+                .map(|(a, b)| -((a - b).abs().max(f64::EPSILON)).log2())
+                .collect::<Vec<_>>()
+        })
         .collect();
-    (bits.iter().cloned().fold(f64::INFINITY, f64::min), bits.iter().sum::<f64>() / bits.len() as f64)
+    (
+        bits.iter().cloned().fold(f64::INFINITY, f64::min),
+        bits.iter().sum::<f64>() / bits.len() as f64,
+    )
 }
 
 fn check(tag: &str, got: &[Multivector], want: &[Multivector], min_bits: f64) {
@@ -61,16 +77,41 @@ fn exercise(lit: ParamsLiteral, patients: usize, min_bits: f64) {
         let y = EncryptedMultivectorBatch::encrypt(&s.ectx, &s.pk, &ys, layout, &mut s.rng).unwrap();
         let l = format!("{:?}", layout);
         let wx = x.gp_left_plain(&ev, &w, Some(&s.gks)).unwrap();
-        check(&format!("{l} w*x"), &wx.decrypt(&s.ectx, &s.sk).unwrap(), &xs.iter().map(|x| w.gp(x)).collect::<Vec<_>>(), min_bits);
+        check(
+            &format!("{l} w*x"),
+            &wx.decrypt(&s.ectx, &s.sk).unwrap(),
+            &xs.iter().map(|x| w.gp(x)).collect::<Vec<_>>(),
+            min_bits,
+        );
         let xw = x.gp_right_plain(&ev, &w, Some(&s.gks)).unwrap();
-        check(&format!("{l} x*w"), &xw.decrypt(&s.ectx, &s.sk).unwrap(), &xs.iter().map(|x| x.gp(&w)).collect::<Vec<_>>(), min_bits);
+        check(
+            &format!("{l} x*w"),
+            &xw.decrypt(&s.ectx, &s.sk).unwrap(),
+            &xs.iter().map(|x| x.gp(&w)).collect::<Vec<_>>(),
+            min_bits,
+        );
         let xy = x.gp(&ev, &y, &s.rlk, Some(&s.gks)).unwrap();
         let want: Vec<_> = xs.iter().zip(&ys).map(|(a, b)| a.gp(b)).collect();
-        check(&format!("{l} x*y (both encrypted)"), &xy.decrypt(&s.ectx, &s.sk).unwrap(), &want, min_bits - 4.0);
+        check(
+            &format!("{l} x*y (both encrypted)"),
+            &xy.decrypt(&s.ectx, &s.sk).unwrap(),
+            &want,
+            min_bits - 4.0,
+        );
         let rv = x.reverse(&ev).unwrap();
-        check(&format!("{l} reverse"), &rv.decrypt(&s.ectx, &s.sk).unwrap(), &xs.iter().map(|x| x.reverse()).collect::<Vec<_>>(), min_bits);
+        check(
+            &format!("{l} reverse"),
+            &rv.decrypt(&s.ectx, &s.sk).unwrap(),
+            &xs.iter().map(|x| x.reverse()).collect::<Vec<_>>(),
+            min_bits,
+        );
         let g2 = x.grade(&ev, 2).unwrap();
-        check(&format!("{l} grade 2"), &g2.decrypt(&s.ectx, &s.sk).unwrap(), &xs.iter().map(|x| x.grade(2)).collect::<Vec<_>>(), min_bits);
+        check(
+            &format!("{l} grade 2"),
+            &g2.decrypt(&s.ectx, &s.sk).unwrap(),
+            &xs.iter().map(|x| x.grade(2)).collect::<Vec<_>>(),
+            min_bits,
+        );
     }
     // Layout conversion round trip and the squared norm through blade-major.
     let x = EncryptedMultivectorBatch::encrypt(&s.ectx, &s.pk, &xs, Layout::Interleaved, &mut s.rng).unwrap();
@@ -79,7 +120,10 @@ fn exercise(lit: ParamsLiteral, patients: usize, min_bits: f64) {
     let back = b.to_interleaved(&ev, &s.gks).unwrap();
     check("-> interleaved", &back.decrypt(&s.ectx, &s.sk).unwrap(), &xs, min_bits);
     let ns = b.norm_squared(&ev, &s.rlk).unwrap();
-    let dec = clifhe_core::decrypt::decrypt(s.ectx.core(), &s.sk, &ns).unwrap().decode_real().unwrap();
+    let dec = clifhe_core::decrypt::decrypt(s.ectx.core(), &s.sk, &ns)
+        .unwrap()
+        .decode_real()
+        .unwrap();
     for (p, x) in xs.iter().enumerate() {
         assert!((dec[8 * p] - x.norm_squared()).abs() < 1e-3, "norm of patient {p}");
     }
@@ -114,13 +158,22 @@ fn patients_are_independent_and_device_ciphertexts_merge() {
         })
         .collect();
     let merged = EncryptedMultivectorBatch::merge_interleaved(&s.ectx, &parts, xs.len()).unwrap();
-    let a = merged.gp_left_plain(&ev, &w, Some(&s.gks)).unwrap().decrypt(&s.ectx, &s.sk).unwrap();
+    let a = merged
+        .gp_left_plain(&ev, &w, Some(&s.gks))
+        .unwrap()
+        .decrypt(&s.ectx, &s.sk)
+        .unwrap();
     // Perturb patient 3 only: every other patient's output is unchanged within precision.
     xs[3] = random_mv(&mut s.rng);
     let batch = EncryptedMultivectorBatch::encrypt(&s.ectx, &s.pk, &xs, Layout::Interleaved, &mut s.rng).unwrap();
     let b = batch.gp_left_plain(&ev, &w, Some(&s.gks)).unwrap().decrypt(&s.ectx, &s.sk).unwrap();
     for p in 0..xs.len() {
-        let d = a[p].coeffs().iter().zip(b[p].coeffs()).map(|(u, v)| (u - v).abs()).fold(0.0, f64::max);
+        let d = a[p]
+            .coeffs()
+            .iter()
+            .zip(b[p].coeffs())
+            .map(|(u, v)| (u - v).abs())
+            .fold(0.0, f64::max);
         if p == 3 {
             assert!(d > 1e-2, "patient 3 changed");
         } else {

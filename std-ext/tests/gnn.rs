@@ -14,25 +14,50 @@ fn uniform(rng: &mut ChaCha20Rng) -> f64 {
 
 fn random_points(n: usize, seed: u64) -> Vec<Multivector> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    (0..n).map(|_| Multivector::new(core::array::from_fn(|_| uniform(&mut rng)))).collect()
+    (0..n)
+        .map(|_| Multivector::new(core::array::from_fn(|_| uniform(&mut rng))))
+        .collect()
 }
 
 /// Small widths for speed; learned activation coefficients so that path is exercised too.
 fn small_cfg() -> TrainConfig {
-    TrainConfig { hidden: vec![4, 3], epochs: 150, patience: 30, batch_size: 64, learn_activation: true, activation_init: 0.1, ..TrainConfig::default() }
+    TrainConfig {
+        hidden: vec![4, 3],
+        epochs: 150,
+        patience: 30,
+        batch_size: 64,
+        learn_activation: true,
+        activation_init: 0.1,
+        ..TrainConfig::default()
+    }
 }
 
 #[test]
 fn gnn_gradient_matches_finite_differences() {
     let xs = random_points(12, 7);
     let ys: Vec<usize> = (0..12).map(|i| i % 3).collect();
-    let mut model = GnnModel::new_random(&[3, 2], 3, vec!["a".into(), "b".into(), "c".into()], Normalisation::identity(), 0.3, 2.0, 5).unwrap();
+    let mut model = GnnModel::new_random(
+        &[3, 2],
+        3,
+        vec!["a".into(), "b".into(), "c".into()],
+        Normalisation::identity(),
+        0.3,
+        2.0,
+        5,
+    )
+    .unwrap();
     // Non-zero biases and distinct activation coefficients so every term of the gradient is exercised.
     let mut rng = ChaCha20Rng::seed_from_u64(9);
     let p: Vec<f64> = model.parameters().iter().map(|v| v + 0.3 * uniform(&mut rng)).collect();
     model.set_parameters(&p).unwrap();
     // A small range bound makes the penalty active on many intermediates.
-    let cfg = TrainConfig { l2: 0.01, range_bound: 0.4, range_penalty: 0.5, learn_activation: true, ..TrainConfig::default() };
+    let cfg = TrainConfig {
+        l2: 0.01,
+        range_bound: 0.4,
+        range_penalty: 0.5,
+        learn_activation: true,
+        ..TrainConfig::default()
+    };
     let cw = [1.0, 2.0, 0.5];
     let (_, grad) = loss_and_gradient(&model, &xs, &ys, &cw, &cfg);
     let h = 1e-6;
@@ -56,10 +81,16 @@ fn gnn_gradient_matches_finite_differences() {
 #[test]
 fn gnn_learns_a_separable_problem() {
     let xs = random_points(600, 11);
-    let ys: Vec<usize> = xs.iter().map(|x| usize::from(x.coeffs()[0] + 0.5 * x.coeffs()[3] - 0.7 * x.coeffs()[6] > 0.1)).collect();
+    let ys: Vec<usize> = xs
+        .iter()
+        .map(|x| usize::from(x.coeffs()[0] + 0.5 * x.coeffs()[3] - 0.7 * x.coeffs()[6] > 0.1))
+        .collect();
     let (model, report) = train(&xs[..500], &ys[..500], None, 2, &small_cfg()).unwrap();
     let m = Metrics::from_scores(&model.forward_batch(&xs[500..]), &ys[500..], 2).unwrap();
-    eprintln!("separable: {m:?}, epochs {}, max |intermediate| {:.2}", report.epochs_run, report.max_abs_intermediate);
+    eprintln!(
+        "separable: {m:?}, epochs {}, max |intermediate| {:.2}",
+        report.epochs_run, report.max_abs_intermediate
+    );
     assert!(m.accuracy > 0.9, "{m:?}");
     assert!(m.auc.unwrap() > 0.98);
     assert!(report.max_abs_intermediate < 8.0);
@@ -73,7 +104,10 @@ fn gnn_nonlinearity_beats_logistic_regression_on_a_radial_problem() {
     let xs = random_points(800, 12);
     let r2 = |x: &Multivector| x.coeffs()[..3].iter().map(|v| v * v).sum::<f64>();
     let ys: Vec<usize> = xs.iter().map(|x| usize::from(r2(x) > 0.75)).collect();
-    let cfg = TrainConfig { epochs: 300, ..small_cfg() };
+    let cfg = TrainConfig {
+        epochs: 300,
+        ..small_cfg()
+    };
     let (model, _) = train(&xs[..600], &ys[..600], None, 2, &cfg).unwrap();
     let gnn = Metrics::from_scores(&model.forward_batch(&xs[600..]), &ys[600..], 2).unwrap();
     let lr = LogisticRegression::train(&xs[..600], &ys[..600], 2, 1.0 / 600.0, true, 1000).unwrap();
@@ -86,7 +120,18 @@ fn gnn_nonlinearity_beats_logistic_regression_on_a_radial_problem() {
 #[test]
 fn gnn_three_classes() {
     let xs = random_points(900, 13);
-    let ys: Vec<usize> = xs.iter().map(|x| if x.coeffs()[1] < -0.3 { 0 } else if x.coeffs()[2] > 0.0 { 1 } else { 2 }).collect();
+    let ys: Vec<usize> = xs
+        .iter()
+        .map(|x| {
+            if x.coeffs()[1] < -0.3 {
+                0
+            } else if x.coeffs()[2] > 0.0 {
+                1
+            } else {
+                2
+            }
+        })
+        .collect();
     let (model, _) = train(&xs[..700], &ys[..700], None, 3, &small_cfg()).unwrap();
     let m = Metrics::from_scores(&model.forward_batch(&xs[700..]), &ys[700..], 3).unwrap();
     eprintln!("3 classes: {m:?}");
@@ -111,7 +156,11 @@ fn gnn_training_is_deterministic() {
 fn gnn_plan_reproduces_forward_and_reports_depth() {
     let xs = random_points(100, 15);
     let ys: Vec<usize> = xs.iter().map(|x| usize::from(x.coeffs()[0] * x.coeffs()[1] > 0.0)).collect();
-    let cfg = TrainConfig { hidden: vec![16, 8], epochs: 10, ..TrainConfig::default() };
+    let cfg = TrainConfig {
+        hidden: vec![16, 8],
+        epochs: 10,
+        ..TrainConfig::default()
+    };
     let (model, _) = train(&xs, &ys, None, 2, &cfg).unwrap();
     assert_eq!(model.depth(), 5);
     assert_eq!(model.ciphertext_products_per_layer(), vec![(128, 8), (64, 8)]);
@@ -136,7 +185,11 @@ fn gnn_plan_reproduces_forward_and_reports_depth() {
 fn gnn_model_file_round_trip() {
     let xs = random_points(150, 16);
     let ys: Vec<usize> = xs.iter().map(|x| usize::from(x.coeffs()[2] > 0.2)).collect();
-    let cfg = TrainConfig { epochs: 15, label_names: Some(vec!["normal".into(), "mass".into()]), ..small_cfg() };
+    let cfg = TrainConfig {
+        epochs: 15,
+        label_names: Some(vec!["normal".into(), "mass".into()]),
+        ..small_cfg()
+    };
     let (model, _) = train(&xs, &ys, None, 2, &cfg).unwrap();
     let dir = std::env::temp_dir().join(format!("clifhe-gnn-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -164,7 +217,10 @@ fn gnn_corrupt_model_files_are_errors() {
     assert!(matches!(GnnModel::from_json("\u{0}\u{1}garbage"), Err(GnnError::Json(_))));
     // A future version.
     let v2 = good.replace("\"format_version\": 1", "\"format_version\": 2");
-    assert!(matches!(GnnModel::from_json(&v2), Err(GnnError::UnsupportedVersion { found: 2, supported: 1 })));
+    assert!(matches!(
+        GnnModel::from_json(&v2),
+        Err(GnnError::UnsupportedVersion { found: 2, supported: 1 })
+    ));
     // Missing version.
     let nov = good.replace("\"format_version\": 1,", "");
     assert!(matches!(GnnModel::from_json(&nov), Err(GnnError::InvalidModel(_))));
@@ -189,7 +245,10 @@ fn gnn_corrupt_model_files_are_errors() {
     v["label_names"] = serde_json::json!(["only one"]);
     assert!(matches!(GnnModel::from_json(&v.to_string()), Err(GnnError::InvalidModel(_))));
     // Missing file and non-UTF-8 bytes.
-    assert!(matches!(GnnModel::load(std::path::Path::new("/nonexistent/model.json")), Err(GnnError::Io(_))));
+    assert!(matches!(
+        GnnModel::load(std::path::Path::new("/nonexistent/model.json")),
+        Err(GnnError::Io(_))
+    ));
     let p = std::env::temp_dir().join(format!("clifhe-gnn-bad-{}.json", std::process::id()));
     std::fs::write(&p, [0xff, 0xfe, 0x00]).unwrap();
     assert!(GnnModel::load(&p).is_err());
@@ -200,10 +259,16 @@ fn gnn_corrupt_model_files_are_errors() {
 fn gnn_training_rejects_bad_input() {
     let xs = random_points(10, 17);
     assert!(matches!(train(&xs, &[0; 9], None, 2, &small_cfg()), Err(GnnError::InvalidInput(_))));
-    assert!(matches!(train(&xs, &[2; 10], None, 2, &small_cfg()), Err(GnnError::InvalidInput(_))));
+    assert!(matches!(
+        train(&xs, &[2; 10], None, 2, &small_cfg()),
+        Err(GnnError::InvalidInput(_))
+    ));
     let mut bad = xs.clone();
     bad[3] = Multivector::new([f64::NAN; 8]);
-    assert!(matches!(train(&bad, &[0; 10], None, 2, &small_cfg()), Err(GnnError::InvalidInput(_))));
+    assert!(matches!(
+        train(&bad, &[0; 10], None, 2, &small_cfg()),
+        Err(GnnError::InvalidInput(_))
+    ));
     assert!(matches!(train(&[], &[], None, 2, &small_cfg()), Err(GnnError::InvalidInput(_))));
 }
 

@@ -38,9 +38,16 @@ fn read_npy_u8(bytes: &[u8]) -> (Vec<usize>, Vec<u8>) {
         _ => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
     };
     let header = std::str::from_utf8(&bytes[start..start + hlen]).unwrap();
-    assert!(header.contains("'descr': '|u1'") && header.contains("'fortran_order': False"), "{header}");
+    assert!(
+        header.contains("'descr': '|u1'") && header.contains("'fortran_order': False"),
+        "{header}"
+    );
     let shape_str = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
-    let shape: Vec<usize> = shape_str.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().unwrap()).collect();
+    let shape: Vec<usize> = shape_str
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
     let data = bytes[start + hlen..].to_vec();
     assert_eq!(data.len(), shape.iter().product::<usize>());
     (shape, data)
@@ -70,7 +77,10 @@ fn load() -> Option<(Split, Split, Split)> {
             .chunks(vox)
             .map(|v| scan_features(&VolumeView::new(v, dims, [1.0; 3]).unwrap(), &cfg).unwrap())
             .collect();
-        Split { x, y: labels.iter().map(|&l| l as usize).collect() }
+        Split {
+            x,
+            y: labels.iter().map(|&l| l as usize).collect(),
+        }
     };
     Some((split("train"), split("val"), split("test")))
 }
@@ -92,7 +102,12 @@ fn cv_auc(x: &[Multivector], y: &[usize], cfg: &TrainConfig, k: usize) -> (f64, 
     let (mut aucs, mut bals) = (Vec::new(), Vec::new());
     for f in 0..k {
         let pick = |keep: bool| -> (Vec<Multivector>, Vec<usize>) {
-            folds.iter().enumerate().filter(|(_, &g)| (g == f) != keep).map(|(i, _)| (x[i], y[i])).unzip()
+            folds
+                .iter()
+                .enumerate()
+                .filter(|(_, &g)| (g == f) != keep)
+                .map(|(i, _)| (x[i], y[i]))
+                .unzip()
         };
         let (tx, ty) = pick(true);
         let (vx, vy) = pick(false);
@@ -109,7 +124,12 @@ fn cv_auc_logistic(x: &[Multivector], y: &[usize], k: usize) -> f64 {
     let mut s = 0.0;
     for f in 0..k {
         let pick = |keep: bool| -> (Vec<Multivector>, Vec<usize>) {
-            folds.iter().enumerate().filter(|(_, &g)| (g == f) != keep).map(|(i, _)| (x[i], y[i])).unzip()
+            folds
+                .iter()
+                .enumerate()
+                .filter(|(_, &g)| (g == f) != keep)
+                .map(|(i, _)| (x[i], y[i]))
+                .unzip()
         };
         let (tx, ty) = pick(true);
         let (vx, vy) = pick(false);
@@ -120,7 +140,10 @@ fn cv_auc_logistic(x: &[Multivector], y: &[usize], k: usize) -> f64 {
 }
 
 fn grid() -> Vec<(String, TrainConfig)> {
-    let base = TrainConfig { label_names: Some(vec!["normal".into(), "mass".into()]), ..TrainConfig::default() };
+    let base = TrainConfig {
+        label_names: Some(vec!["normal".into(), "mass".into()]),
+        ..TrainConfig::default()
+    };
     let mut out = Vec::new();
     // Second round around the first round's best (lr 0.01, l2 1e-3, fixed a = 0.1): smaller
     // activation, smaller initial weights, larger batches, no class weighting.
@@ -141,7 +164,14 @@ fn grid() -> Vec<(String, TrainConfig)> {
     }
     // Ablation: a = 0 makes every layer affine, so the GNN is a (over-parameterised) linear model.
     for &batch in &[64, 256] {
-        let cfg = TrainConfig { learning_rate: 0.01, l2: 1e-3, activation_init: 0.0, learn_activation: false, batch_size: batch, ..base.clone() };
+        let cfg = TrainConfig {
+            learning_rate: 0.01,
+            l2: 1e-3,
+            activation_init: 0.0,
+            learn_activation: false,
+            batch_size: batch,
+            ..base.clone()
+        };
         out.push((format!("ablation a=0 (linear) batch={batch}"), cfg));
     }
     out
@@ -182,8 +212,18 @@ fn adrenal_final_test_figures() {
     let base = Metrics::from_scores(&lr.scores_batch(&te.x), &te.y, 2).unwrap();
     let lrw = LogisticRegression::train(&trva_x, &trva_y, 2, 1.0 / trva_x.len() as f64, true, 2000).unwrap();
     let basew = Metrics::from_scores(&lrw.scores_batch(&te.x), &te.y, 2).unwrap();
-    eprintln!("logistic regression (train+val): test AUC {:.4}, balanced accuracy {:.4}, accuracy {:.4}", base.auc.unwrap(), base.balanced_accuracy, base.accuracy);
-    eprintln!("logistic regression, class-weighted: test AUC {:.4}, balanced accuracy {:.4}, accuracy {:.4}", basew.auc.unwrap(), basew.balanced_accuracy, basew.accuracy);
+    eprintln!(
+        "logistic regression (train+val): test AUC {:.4}, balanced accuracy {:.4}, accuracy {:.4}",
+        base.auc.unwrap(),
+        base.balanced_accuracy,
+        base.accuracy
+    );
+    eprintln!(
+        "logistic regression, class-weighted: test AUC {:.4}, balanced accuracy {:.4}, accuracy {:.4}",
+        basew.auc.unwrap(),
+        basew.balanced_accuracy,
+        basew.accuracy
+    );
 
     let cfg = chosen_config();
     // Protocol A: fit on train, early stopping on the official val split (98 samples, 22 positives).
@@ -266,6 +306,12 @@ fn adrenal_feature_ranges() {
         let z: Vec<f64> = tr.x.iter().map(|x| n.apply(x)[k]).collect();
         let zt: Vec<f64> = te.x.iter().map(|x| n.apply(x)[k]).collect();
         let mx = |v: &[f64]| v.iter().fold(0.0f64, |a, b| a.max(b.abs()));
-        eprintln!("blade {k}: mean {:.4} std {:.4} max|z| train {:.2} test {:.2}", n.mean[k], n.std[k], mx(&z), mx(&zt));
+        eprintln!(
+            "blade {k}: mean {:.4} std {:.4} max|z| train {:.2} test {:.2}",
+            n.mean[k],
+            n.std[k],
+            mx(&z),
+            mx(&zt)
+        );
     }
 }

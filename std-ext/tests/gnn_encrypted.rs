@@ -45,7 +45,10 @@ fn run(lit: ParamsLiteral, patients: usize, max_err: f64) {
     let scores = evaluate_blade_major(&ev, &rlk, &plan, &cts).unwrap();
     assert_eq!(scores.len(), 3);
     assert_eq!(scores[0].meta.level, params.max_level() - model.depth());
-    let dec: Vec<Vec<f64>> = scores.iter().map(|c| decrypt(ectx.core(), &sk, c).unwrap().decode_real().unwrap()).collect();
+    let dec: Vec<Vec<f64>> = scores
+        .iter()
+        .map(|c| decrypt(ectx.core(), &sk, c).unwrap().decode_real().unwrap())
+        .collect();
     let mut worst: f64 = 0.0;
     let mut agree = 0;
     for (p, x) in xs.iter().enumerate() {
@@ -54,12 +57,20 @@ fn run(lit: ParamsLiteral, patients: usize, max_err: f64) {
         for c in 0..3 {
             worst = worst.max((got[c] - want[c]).abs());
         }
-        let am = |v: &[f64]| v.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, &s)| if s > b.1 { (i, s) } else { b }).0;
+        let am = |v: &[f64]| {
+            v.iter()
+                .enumerate()
+                .fold((0, f64::NEG_INFINITY), |b, (i, &s)| if s > b.1 { (i, s) } else { b })
+                .0
+        };
         if am(&got) == am(&want) {
             agree += 1;
         }
     }
-    println!("{}: {patients} patients, max |score error| = {worst:.2e}, argmax agreement {agree}/{patients}", params.name());
+    println!(
+        "{}: {patients} patients, max |score error| = {worst:.2e}, argmax agreement {agree}/{patients}",
+        params.name()
+    );
     assert!(worst < max_err, "max score error {worst}");
     assert_eq!(agree, patients);
 }

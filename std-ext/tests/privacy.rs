@@ -48,7 +48,11 @@ fn sanitized_scores_keep_their_argmax_and_unused_slots_are_zero() {
     println!("max slot error after flooding: {worst:.4} ({:.1} bits)", -worst.log2());
     assert!(worst < 0.25, "flooding left {worst}");
 
-    let layout = ResultLayout::Interleaved { groups: patients, classes: 3, stride: 4 };
+    let layout = ResultLayout::Interleaved {
+        groups: patients,
+        classes: 3,
+        stride: 4,
+    };
     let mut releaser = Releaser::new(ReleasePolicy::argmax(evaluation_noise_bound(params.n(), 3), 2));
     let rel = releaser.decrypt_for_release(ectx.core(), &sk, &[&out], &layout, &mut rng).unwrap();
     assert_eq!(rel, Release::Classes(truth.clone()));
@@ -68,5 +72,8 @@ fn flooding_that_would_destroy_the_result_is_refused() {
     let ct = encrypt_pk(&params, ectx.q_tables(), &pk, &pt, 2, &mut rng).unwrap();
     // s = 30 at scale 2^40 leaves nothing: an error, not garbage.
     let cfg = SanitizeConfig::new(evaluation_noise_bound(params.n(), 3));
-    assert!(matches!(sanitize_output(&ectx, &pk, &ct, &cfg, &mut rng), Err(EvalError::Invalid(_))));
+    assert!(matches!(
+        sanitize_output(&ectx, &pk, &ct, &cfg, &mut rng),
+        Err(EvalError::Invalid(_))
+    ));
 }

@@ -41,10 +41,7 @@ impl Complex {
     #[inline]
     #[must_use]
     pub const fn conj(self) -> Self {
-        Self {
-            re: self.re,
-            im: -self.im,
-        }
+        Self { re: self.re, im: -self.im }
     }
 
     /// Squared modulus `re^2 + im^2` (no square root, no overflow protection).

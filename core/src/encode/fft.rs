@@ -181,11 +181,7 @@ pub(crate) fn special_fft(data: &mut [Complex], tw: &mut Twiddles<'_>) -> Option
 /// The split layout lets the encoder run in place in the caller's coefficient buffer (whose
 /// first `2L` entries are exactly the real parts followed by the imaginary parts in the dense
 /// case), so the device needs no `L`-entry complex work buffer.
-pub(crate) fn special_ifft_split(
-    re: &mut [f64],
-    im: &mut [f64],
-    tw: &mut Twiddles<'_>,
-) -> Option<()> {
+pub(crate) fn special_ifft_split(re: &mut [f64], im: &mut [f64], tw: &mut Twiddles<'_>) -> Option<()> {
     let l = re.len();
     if im.len() != l {
         return None;
@@ -197,10 +193,7 @@ pub(crate) fn special_ifft_split(
         for (rb, ib) in re.chunks_exact_mut(len).zip(im.chunks_exact_mut(len)) {
             let (rlo, rhi) = rb.split_at_mut(h);
             let (ilo, ihi) = ib.split_at_mut(h);
-            let lanes = rlo
-                .iter_mut()
-                .zip(ilo.iter_mut())
-                .zip(rhi.iter_mut().zip(ihi.iter_mut()));
+            let lanes = rlo.iter_mut().zip(ilo.iter_mut()).zip(rhi.iter_mut().zip(ihi.iter_mut()));
             for (((ar, ai), (br, bi)), w) in lanes.zip(w.iter()) {
                 // Undo (a, b) = (x + w*y, x - w*y):  x = (a+b)/2,  y = conj(w)*(a-b)/2.
                 let (sr, si) = (*ar + *br, *ai + *bi);

@@ -128,10 +128,7 @@ pub enum EncodeError {
 impl core::fmt::Display for EncodeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match *self {
-            Self::InvalidRingDegree { n } => write!(
-                f,
-                "ring degree {n} is not a power of two in {MIN_RING_DEGREE}..={MAX_RING_DEGREE}"
-            ),
+            Self::InvalidRingDegree { n } => write!(f, "ring degree {n} is not a power of two in {MIN_RING_DEGREE}..={MAX_RING_DEGREE}"),
             Self::SlotsNotPowerOfTwo { slots } => {
                 write!(f, "slot count {slots} is not a nonzero power of two")
             }
@@ -139,18 +136,13 @@ impl core::fmt::Display for EncodeError {
                 write!(f, "slot count {slots} exceeds n/2 = {max}")
             }
             Self::CoeffLengthMismatch { expected, got } => {
-                write!(
-                    f,
-                    "coefficient buffer has {got} entries, expected n = {expected}"
-                )
+                write!(f, "coefficient buffer has {got} entries, expected n = {expected}")
             }
             Self::BufferTooSmall { needed, got } => {
                 write!(f, "buffer has {got} entries, needs at least {needed}")
             }
             Self::InvalidScale => f.write_str("scale must be finite and strictly positive"),
-            Self::ValueOutOfRange => f.write_str(
-                "value is not finite or a scaled coefficient reaches 2^126 in absolute value",
-            ),
+            Self::ValueOutOfRange => f.write_str("value is not finite or a scaled coefficient reaches 2^126 in absolute value"),
             Self::TablesMismatch => f.write_str("encoder tables were built for other parameters"),
         }
     }
@@ -271,13 +263,7 @@ impl Input<'_> {
 /// [`EncodeError::BufferTooSmall`]), [`EncodeError::InvalidScale`], and
 /// [`EncodeError::ValueOutOfRange`] for non-finite values or a scaled coefficient of absolute
 /// value `>= 2^126`. If the shape is valid but the call fails, `coeffs` is zeroed.
-pub fn encode(
-    values: &[Complex],
-    n: usize,
-    scale: f64,
-    coeffs: &mut [f64],
-    scratch: &mut [Complex],
-) -> Result<(), EncodeError> {
+pub fn encode(values: &[Complex], n: usize, scale: f64, coeffs: &mut [f64], scratch: &mut [Complex]) -> Result<(), EncodeError> {
     encode_checked(Input::Complex(values), n, scale, coeffs, scratch)
 }
 
@@ -286,23 +272,11 @@ pub fn encode(
 /// # Errors
 ///
 /// As [`encode`].
-pub fn encode_real(
-    values: &[f64],
-    n: usize,
-    scale: f64,
-    coeffs: &mut [f64],
-    scratch: &mut [Complex],
-) -> Result<(), EncodeError> {
+pub fn encode_real(values: &[f64], n: usize, scale: f64, coeffs: &mut [f64], scratch: &mut [Complex]) -> Result<(), EncodeError> {
     encode_checked(Input::Real(values), n, scale, coeffs, scratch)
 }
 
-fn encode_checked(
-    input: Input<'_>,
-    n: usize,
-    scale: f64,
-    coeffs: &mut [f64],
-    scratch: &mut [Complex],
-) -> Result<(), EncodeError> {
+fn encode_checked(input: Input<'_>, n: usize, scale: f64, coeffs: &mut [f64], scratch: &mut [Complex]) -> Result<(), EncodeError> {
     let slots = input.len();
     check_shape(n, slots)?;
     check_coeffs_len(n, coeffs.len())?;
@@ -312,14 +286,7 @@ fn encode_checked(
 
 /// Shape-checked body of the encoder. `round = false` (tests only) skips the rounding so the
 /// floating-point error of the transform can be measured on its own.
-fn encode_core(
-    input: Input<'_>,
-    n: usize,
-    scale: f64,
-    coeffs: &mut [f64],
-    tw: &mut Twiddles<'_>,
-    round: bool,
-) -> Result<(), EncodeError> {
+fn encode_core(input: Input<'_>, n: usize, scale: f64, coeffs: &mut [f64], tw: &mut Twiddles<'_>, round: bool) -> Result<(), EncodeError> {
     let result = encode_inner(input, n, scale, coeffs, tw, round);
     if result.is_err() {
         coeffs.fill(0.0);
@@ -327,14 +294,7 @@ fn encode_core(
     result
 }
 
-fn encode_inner(
-    input: Input<'_>,
-    n: usize,
-    scale: f64,
-    coeffs: &mut [f64],
-    tw: &mut Twiddles<'_>,
-    round: bool,
-) -> Result<(), EncodeError> {
+fn encode_inner(input: Input<'_>, n: usize, scale: f64, coeffs: &mut [f64], tw: &mut Twiddles<'_>, round: bool) -> Result<(), EncodeError> {
     check_scale(scale)?;
     let slots = input.len();
     let two_slots = 2 * slots; // <= n, no overflow after check_shape
@@ -409,13 +369,7 @@ fn encode_inner(
 /// Shape errors as for [`encode`], [`EncodeError::InvalidScale`], and
 /// [`EncodeError::ValueOutOfRange`] if any coefficient is not finite or a slot overflows. If the
 /// shape is valid but the call fails, `out` is zeroed.
-pub fn decode(
-    coeffs: &[f64],
-    n: usize,
-    scale: f64,
-    out: &mut [Complex],
-    scratch: &mut [Complex],
-) -> Result<(), EncodeError> {
+pub fn decode(coeffs: &[f64], n: usize, scale: f64, out: &mut [Complex], scratch: &mut [Complex]) -> Result<(), EncodeError> {
     let slots = out.len();
     check_shape(n, slots)?;
     check_coeffs_len(n, coeffs.len())?;
@@ -423,13 +377,7 @@ pub fn decode(
     decode_core(coeffs, n, scale, out, &mut tw)
 }
 
-fn decode_core(
-    coeffs: &[f64],
-    n: usize,
-    scale: f64,
-    out: &mut [Complex],
-    tw: &mut Twiddles<'_>,
-) -> Result<(), EncodeError> {
+fn decode_core(coeffs: &[f64], n: usize, scale: f64, out: &mut [Complex], tw: &mut Twiddles<'_>) -> Result<(), EncodeError> {
     let result = decode_inner(coeffs, n, scale, out, tw);
     if result.is_err() {
         out.fill(Complex::ZERO);
@@ -437,13 +385,7 @@ fn decode_core(
     result
 }
 
-fn decode_inner(
-    coeffs: &[f64],
-    n: usize,
-    scale: f64,
-    out: &mut [Complex],
-    tw: &mut Twiddles<'_>,
-) -> Result<(), EncodeError> {
+fn decode_inner(coeffs: &[f64], n: usize, scale: f64, out: &mut [Complex], tw: &mut Twiddles<'_>) -> Result<(), EncodeError> {
     check_scale(scale)?;
     if !coeffs.iter().all(|c| c.is_finite()) {
         return Err(EncodeError::ValueOutOfRange);
@@ -452,11 +394,7 @@ fn decode_inner(
     let gap = n / (2 * slots);
     // u_k = c[k*gap] + i*c[(slots+k)*gap]  (X^(n/2) = i at every slot root).
     let (lo, hi) = coeffs.split_at(n / 2);
-    for ((o, &r), &i) in out
-        .iter_mut()
-        .zip(lo.iter().step_by(gap))
-        .zip(hi.iter().step_by(gap))
-    {
+    for ((o, &r), &i) in out.iter_mut().zip(lo.iter().step_by(gap)).zip(hi.iter().step_by(gap)) {
         *o = Complex::new(r, i);
     }
     fft::special_fft(out, tw).ok_or(EncodeError::BufferTooSmall { needed: 0, got: 0 })?;
@@ -494,9 +432,7 @@ impl<S: AsRef<[Complex]> + AsMut<[Complex]>> EncoderTables<S> {
         let needed = tables_len(slots);
         let buf = storage.as_mut();
         let got = buf.len();
-        let table = buf
-            .get_mut(..needed)
-            .ok_or(EncodeError::BufferTooSmall { needed, got })?;
+        let table = buf.get_mut(..needed).ok_or(EncodeError::BufferTooSmall { needed, got })?;
         fft::fill_table(slots, table).ok_or(EncodeError::BufferTooSmall { needed, got })?;
         Ok(Self {
             n,
@@ -542,10 +478,7 @@ impl<S: AsRef<[Complex]>> EncoderTables<S> {
         let needed = tables_len(self.slots);
         buf.get(..needed)
             .map(Twiddles::Table)
-            .ok_or(EncodeError::BufferTooSmall {
-                needed,
-                got: buf.len(),
-            })
+            .ok_or(EncodeError::BufferTooSmall { needed, got: buf.len() })
     }
 
     fn check_call(&self, slots: usize, coeffs_len: usize) -> Result<(), EncodeError> {
@@ -560,21 +493,9 @@ impl<S: AsRef<[Complex]>> EncoderTables<S> {
     /// # Errors
     ///
     /// As [`encode`], plus [`EncodeError::TablesMismatch`].
-    pub fn encode(
-        &self,
-        values: &[Complex],
-        scale: f64,
-        coeffs: &mut [f64],
-    ) -> Result<(), EncodeError> {
+    pub fn encode(&self, values: &[Complex], scale: f64, coeffs: &mut [f64]) -> Result<(), EncodeError> {
         self.check_call(values.len(), coeffs.len())?;
-        encode_core(
-            Input::Complex(values),
-            self.n,
-            scale,
-            coeffs,
-            &mut self.table()?,
-            true,
-        )
+        encode_core(Input::Complex(values), self.n, scale, coeffs, &mut self.table()?, true)
     }
 
     /// [`encode_real`] with the precomputed twiddles.
@@ -582,21 +503,9 @@ impl<S: AsRef<[Complex]>> EncoderTables<S> {
     /// # Errors
     ///
     /// As [`encode`], plus [`EncodeError::TablesMismatch`].
-    pub fn encode_real(
-        &self,
-        values: &[f64],
-        scale: f64,
-        coeffs: &mut [f64],
-    ) -> Result<(), EncodeError> {
+    pub fn encode_real(&self, values: &[f64], scale: f64, coeffs: &mut [f64]) -> Result<(), EncodeError> {
         self.check_call(values.len(), coeffs.len())?;
-        encode_core(
-            Input::Real(values),
-            self.n,
-            scale,
-            coeffs,
-            &mut self.table()?,
-            true,
-        )
+        encode_core(Input::Real(values), self.n, scale, coeffs, &mut self.table()?, true)
     }
 
     /// [`decode`] with the precomputed twiddles; `out.len()` must equal [`Self::slots`].
@@ -604,12 +513,7 @@ impl<S: AsRef<[Complex]>> EncoderTables<S> {
     /// # Errors
     ///
     /// As [`decode`], plus [`EncodeError::TablesMismatch`].
-    pub fn decode(
-        &self,
-        coeffs: &[f64],
-        scale: f64,
-        out: &mut [Complex],
-    ) -> Result<(), EncodeError> {
+    pub fn decode(&self, coeffs: &[f64], scale: f64, out: &mut [Complex]) -> Result<(), EncodeError> {
         self.check_call(out.len(), coeffs.len())?;
         decode_core(coeffs, self.n, scale, out, &mut self.table()?)
     }

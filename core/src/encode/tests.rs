@@ -171,19 +171,13 @@ fn matches_naive_evaluation_sparse() {
         let coeffs = encode_vec(&z, n, scale);
         for (i, c) in coeffs.iter().enumerate() {
             if i % gap != 0 {
-                assert_eq!(
-                    *c, 0.0,
-                    "n={n} slots={slots}: coefficient {i} off the subring"
-                );
+                assert_eq!(*c, 0.0, "n={n} slots={slots}: coefficient {i} off the subring");
             }
         }
         // Evaluated at all n/2 roots zeta^(5^j), the slot vector repeats with period `slots`.
         for j in 0..n / 2 {
             let v = naive_eval(&coeffs, n, pow5(j, n)) * (1.0 / scale);
-            assert!(
-                (v - z[j % slots]).abs() < 2f64.powi(-35),
-                "n={n} slots={slots} j={j}"
-            );
+            assert!((v - z[j % slots]).abs() < 2f64.powi(-35), "n={n} slots={slots} j={j}");
         }
         // Decode of a polynomial with components outside the subring = average of the copies.
         let mut r = rng(4);
@@ -195,10 +189,7 @@ fn matches_naive_evaluation_sparse() {
                 avg += naive_eval(&c, n, pow5(j + t * slots, n));
             }
             let avg = avg * (1.0 / gap as f64);
-            assert!(
-                (*d - avg).abs() < 1e-9,
-                "n={n} slots={slots} j={j}: {d:?} vs {avg:?}"
-            );
+            assert!((*d - avg).abs() < 1e-9, "n={n} slots={slots} j={j}: {d:?} vs {avg:?}");
         }
     }
 }
@@ -247,10 +238,7 @@ fn round_trip_precision() {
             assert!(fp.max < 2f64.powi(-48), "fp error 2^{}", fp.max.log2());
             // ... so the round trip matches the rounding-only prediction.
             if slots >= 64 {
-                assert!(
-                    (rt.rms / predicted_rms - 1.0).abs() < 0.15,
-                    "rms off prediction"
-                );
+                assert!((rt.rms / predicted_rms - 1.0).abs() < 0.15, "rms off prediction");
             }
             assert!(rt.max < 6.0 * predicted_rms + 2f64.powi(-46));
             if log_n == 14 && slots == n / 2 {
@@ -306,16 +294,7 @@ fn rotation_and_conjugation_automorphisms() {
         let z = random_values(&mut rng(30 + n as u64 + slots as u64), slots);
         let coeffs = encode_vec(&z, n, scale);
         let tol = 8.0 * (2.0 * slots as f64 / 12.0).sqrt() / scale + 1e-14;
-        let ks = [
-            0usize,
-            1,
-            2,
-            3,
-            slots / 2,
-            slots - 1,
-            slots + 1,
-            5 * slots + 7,
-        ];
+        let ks = [0usize, 1, 2, 3, slots / 2, slots - 1, slots + 1, 5 * slots + 7];
         for &k in &ks {
             let g = galois_element(k, n).unwrap();
             assert_eq!(g, pow5(k % (n / 2), n));
@@ -330,10 +309,7 @@ fn rotation_and_conjugation_automorphisms() {
         assert_eq!(g, 2 * n - 1);
         let dec = decode_vec(&automorphism(&coeffs, g), n, scale, slots);
         for (d, want) in dec.iter().zip(&z) {
-            assert!(
-                (*d - want.conj()).abs() < tol,
-                "conjugation n={n} slots={slots}"
-            );
+            assert!((*d - want.conj()).abs() < tol, "conjugation n={n} slots={slots}");
         }
     }
 }
@@ -377,16 +353,10 @@ fn tables_match_scratch_path() {
         t.encode_real(&xr, scale, &mut c).unwrap();
 
         // Wrong slot count / coefficient length through the tables.
-        assert_eq!(
-            t.encode(&z[..slots / 2], scale, &mut c),
-            Err(EncodeError::TablesMismatch)
-        );
+        assert_eq!(t.encode(&z[..slots / 2], scale, &mut c), Err(EncodeError::TablesMismatch));
         assert_eq!(
             t.decode(&c[..n - 1], scale, &mut out),
-            Err(EncodeError::CoeffLengthMismatch {
-                expected: n,
-                got: n - 1
-            })
+            Err(EncodeError::CoeffLengthMismatch { expected: n, got: n - 1 })
         );
     }
     // Fixed-array storage, as firmware would declare it.
@@ -394,10 +364,7 @@ fn tables_match_scratch_path() {
     assert_eq!((t.n(), t.slots()), (64, 16));
     assert_eq!(
         EncoderTables::new(64, 16, [Complex::ZERO; 14]).err(),
-        Some(EncodeError::BufferTooSmall {
-            needed: 15,
-            got: 14
-        })
+        Some(EncodeError::BufferTooSmall { needed: 15, got: 14 })
     );
 }
 
@@ -459,10 +426,7 @@ fn malformed_inputs_are_errors() {
     let mut short = vec![0.0; 15];
     assert_eq!(
         encode(&z4, 16, scale, &mut short, &mut scratch),
-        Err(EncodeError::CoeffLengthMismatch {
-            expected: 16,
-            got: 15
-        })
+        Err(EncodeError::CoeffLengthMismatch { expected: 16, got: 15 })
     );
     let mut long = vec![0.0; 17];
     assert!(encode(&z4, 16, scale, &mut long, &mut scratch).is_err());
@@ -477,10 +441,7 @@ fn malformed_inputs_are_errors() {
     );
     assert_eq!(
         decode(&c[..8], 16, scale, &mut out, &mut scratch),
-        Err(EncodeError::CoeffLengthMismatch {
-            expected: 16,
-            got: 8
-        })
+        Err(EncodeError::CoeffLengthMismatch { expected: 16, got: 8 })
     );
     // One slot needs no scratch at all.
     let mut c8 = vec![0.0; 8];
@@ -491,14 +452,8 @@ fn malformed_inputs_are_errors() {
 
     // Scales.
     for &s in &[0.0, -1.0, f64::NAN, f64::INFINITY] {
-        assert_eq!(
-            encode(&z4, 16, s, &mut c, &mut scratch),
-            Err(EncodeError::InvalidScale)
-        );
-        assert_eq!(
-            decode(&c, 16, s, &mut out, &mut scratch),
-            Err(EncodeError::InvalidScale)
-        );
+        assert_eq!(encode(&z4, 16, s, &mut c, &mut scratch), Err(EncodeError::InvalidScale));
+        assert_eq!(decode(&c, 16, s, &mut out, &mut scratch), Err(EncodeError::InvalidScale));
     }
 
     // Non-finite and oversized values; the output is zeroed on failure.
@@ -506,10 +461,7 @@ fn malformed_inputs_are_errors() {
         let mut z = z4.clone();
         z[2] = Complex::new(0.0, bad);
         c.fill(7.0);
-        assert_eq!(
-            encode(&z, 16, scale, &mut c, &mut scratch),
-            Err(EncodeError::ValueOutOfRange)
-        );
+        assert_eq!(encode(&z, 16, scale, &mut c, &mut scratch), Err(EncodeError::ValueOutOfRange));
         assert!(c.iter().all(|&v| v == 0.0));
         assert_eq!(
             encode_real(&[1.0, bad], 16, scale, &mut c, &mut scratch),
@@ -518,10 +470,7 @@ fn malformed_inputs_are_errors() {
         let mut cb = vec![0.0; 16];
         cb[5] = bad; // even off the subring
         out.fill(Complex::ONE);
-        assert_eq!(
-            decode(&cb, 16, scale, &mut out, &mut scratch),
-            Err(EncodeError::ValueOutOfRange)
-        );
+        assert_eq!(decode(&cb, 16, scale, &mut out, &mut scratch), Err(EncodeError::ValueOutOfRange));
         assert!(out.iter().all(|&v| v == Complex::ZERO));
     }
     // |scaled coefficient| >= 2^126.
@@ -532,31 +481,19 @@ fn malformed_inputs_are_errors() {
     );
     assert!(encode(&big, 16, 2f64.powi(125), &mut c, &mut scratch).is_ok());
     assert_eq!(
-        encode(
-            &[Complex::from_real(f64::MAX)],
-            8,
-            2.0,
-            &mut c8,
-            &mut scratch
-        ),
+        encode(&[Complex::from_real(f64::MAX)], 8, 2.0, &mut c8, &mut scratch),
         Err(EncodeError::ValueOutOfRange)
     );
     // Decode overflow to infinity.
     let huge = vec![f64::MAX; 16];
-    assert_eq!(
-        decode(&huge, 16, 1.0, &mut out, &mut scratch),
-        Err(EncodeError::ValueOutOfRange)
-    );
+    assert_eq!(decode(&huge, 16, 1.0, &mut out, &mut scratch), Err(EncodeError::ValueOutOfRange));
 
     // Every error displays.
     for e in [
         EncodeError::InvalidRingDegree { n: 3 },
         EncodeError::SlotsNotPowerOfTwo { slots: 3 },
         EncodeError::TooManySlots { slots: 16, max: 8 },
-        EncodeError::CoeffLengthMismatch {
-            expected: 16,
-            got: 15,
-        },
+        EncodeError::CoeffLengthMismatch { expected: 16, got: 15 },
         EncodeError::BufferTooSmall { needed: 2, got: 1 },
         EncodeError::InvalidScale,
         EncodeError::ValueOutOfRange,

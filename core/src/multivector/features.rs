@@ -102,9 +102,15 @@ impl<'a, T: Voxel> VolumeView<'a, T> {
         if dims.contains(&0) {
             return Err(FeatureError::BadDimensions);
         }
-        let expected = dims[0].checked_mul(dims[1]).and_then(|p| p.checked_mul(dims[2])).ok_or(FeatureError::BadDimensions)?;
+        let expected = dims[0]
+            .checked_mul(dims[1])
+            .and_then(|p| p.checked_mul(dims[2]))
+            .ok_or(FeatureError::BadDimensions)?;
         if expected != data.len() {
-            return Err(FeatureError::LengthMismatch { expected, found: data.len() });
+            return Err(FeatureError::LengthMismatch {
+                expected,
+                found: data.len(),
+            });
         }
         if spacing.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return Err(FeatureError::BadSpacing);
@@ -234,7 +240,11 @@ mod tests {
         for z in 0..n {
             for y in 0..n {
                 for x in 0..n {
-                    let p = [(x as f64 + 0.5 - h) / h - c[0], (y as f64 + 0.5 - h) / h - c[1], (z as f64 + 0.5 - h) / h - c[2]];
+                    let p = [
+                        (x as f64 + 0.5 - h) / h - c[0],
+                        (y as f64 + 0.5 - h) / h - c[1],
+                        (z as f64 + 0.5 - h) / h - c[2],
+                    ];
                     let (u, w) = (ct * p[0] + st * p[1], -st * p[0] + ct * p[1]);
                     if (u / axes[0]).powi(2) + (w / axes[1]).powi(2) + (p[2] / axes[2]).powi(2) <= 1.0 {
                         v[x + n * (y + n * z)] = 255;
@@ -269,7 +279,10 @@ mod tests {
     fn shifted_ellipsoid_has_its_centroid_at_the_shift() {
         let n = 64;
         let f = features(&ellipsoid(n, [0.25, -0.125, 0.1], [0.3, 0.2, 0.25], 0.0), n);
-        assert!((f[1] - 0.25).abs() < 0.01 && (f[2] + 0.125).abs() < 0.01 && (f[3] - 0.1).abs() < 0.01, "{f:?}");
+        assert!(
+            (f[1] - 0.25).abs() < 0.01 && (f[2] + 0.125).abs() < 0.01 && (f[3] - 0.1).abs() < 0.01,
+            "{f:?}"
+        );
         // Axis-aligned: no cross moments.
         assert!(f[4].abs() < 1e-4 && f[5].abs() < 1e-4 && f[6].abs() < 1e-4);
     }
@@ -327,16 +340,34 @@ mod tests {
     #[test]
     fn bad_volumes_are_errors_and_empty_is_zero() {
         let v = [0u8; 8];
-        assert_eq!(VolumeView::new(&v[..], [2, 2, 3], [1.0; 3]).unwrap_err(), FeatureError::LengthMismatch { expected: 12, found: 8 });
-        assert_eq!(VolumeView::new(&v[..], [0, 2, 2], [1.0; 3]).unwrap_err(), FeatureError::BadDimensions);
-        assert_eq!(VolumeView::new(&v[..], [usize::MAX, 2, 2], [1.0; 3]).unwrap_err(), FeatureError::BadDimensions);
-        assert_eq!(VolumeView::new(&v[..], [2, 2, 2], [1.0, f64::NAN, 1.0]).unwrap_err(), FeatureError::BadSpacing);
+        assert_eq!(
+            VolumeView::new(&v[..], [2, 2, 3], [1.0; 3]).unwrap_err(),
+            FeatureError::LengthMismatch { expected: 12, found: 8 }
+        );
+        assert_eq!(
+            VolumeView::new(&v[..], [0, 2, 2], [1.0; 3]).unwrap_err(),
+            FeatureError::BadDimensions
+        );
+        assert_eq!(
+            VolumeView::new(&v[..], [usize::MAX, 2, 2], [1.0; 3]).unwrap_err(),
+            FeatureError::BadDimensions
+        );
+        assert_eq!(
+            VolumeView::new(&v[..], [2, 2, 2], [1.0, f64::NAN, 1.0]).unwrap_err(),
+            FeatureError::BadSpacing
+        );
         let f = scan_features(&VolumeView::new(&v[..], [2, 2, 2], [1.0; 3]).unwrap(), &FeatureConfig::default()).unwrap();
         assert_eq!(f, Multivector::zero());
         let nan = [0.0f32, f32::NAN];
         let view = VolumeView::new(&nan[..], [2, 1, 1], [1.0; 3]).unwrap();
-        assert_eq!(scan_features(&view, &FeatureConfig::default()).unwrap_err(), FeatureError::NonFiniteVoxel { index: 1 });
+        assert_eq!(
+            scan_features(&view, &FeatureConfig::default()).unwrap_err(),
+            FeatureError::NonFiniteVoxel { index: 1 }
+        );
         let view = VolumeView::new(&v[..], [2, 2, 2], [1.0; 3]).unwrap();
-        assert_eq!(scan_features(&view, &FeatureConfig { intensity_scale: 0.0 }).unwrap_err(), FeatureError::BadConfig);
+        assert_eq!(
+            scan_features(&view, &FeatureConfig { intensity_scale: 0.0 }).unwrap_err(),
+            FeatureError::BadConfig
+        );
     }
 }

@@ -3,7 +3,7 @@
 use super::*;
 use crate::ciphertext::{Ciphertext, CiphertextMeta, SeededCiphertext};
 use crate::keys::{PublicKey, SecretKey, SecretSeed};
-use crate::rns::{RnsPoly, Representation};
+use crate::rns::{Representation, RnsPoly};
 use crate::sample::SEED_BYTES;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -37,7 +37,10 @@ fn read_limbs(params: &Params, limbs: usize, polys: usize, body: &[u8]) -> Resul
         let q = params.q()[i];
         let len = limb_bytes(n, bits(q));
         for p in out.iter_mut() {
-            let chunk = body.get(pos..pos + len).ok_or(WireError::Truncated { needed: pos + len, found: body.len() })?;
+            let chunk = body.get(pos..pos + len).ok_or(WireError::Truncated {
+                needed: pos + len,
+                found: body.len(),
+            })?;
             let limb = p.limb_mut(i).ok_or(WireError::NonCanonical)?;
             unpack_limb(chunk, q, limb)?;
             pos += len;
@@ -47,15 +50,26 @@ fn read_limbs(params: &Params, limbs: usize, polys: usize, body: &[u8]) -> Resul
 }
 
 /// Splits `bytes` into a validated header and a body of exactly the expected length.
-fn split<'a>(bytes: &'a [u8], params: &Params, kind: Kind, expected_body: impl Fn(&Header) -> usize) -> Result<(Header, &'a [u8]), WireError> {
+fn split<'a>(
+    bytes: &'a [u8],
+    params: &Params,
+    kind: Kind,
+    expected_body: impl Fn(&Header) -> usize,
+) -> Result<(Header, &'a [u8]), WireError> {
     let h = Header::parse(bytes, params, kind)?;
     let expected = expected_body(&h);
     if h.body_len != expected as u64 {
-        return Err(WireError::BodyLength { declared: h.body_len, expected });
+        return Err(WireError::BodyLength {
+            declared: h.body_len,
+            expected,
+        });
     }
     let total = HEADER_BYTES + expected;
     if bytes.len() < total {
-        return Err(WireError::Truncated { needed: total, found: bytes.len() });
+        return Err(WireError::Truncated {
+            needed: total,
+            found: bytes.len(),
+        });
     }
     if bytes.len() > total {
         return Err(WireError::TrailingBytes);
@@ -77,10 +91,16 @@ fn header(params: &Params, kind: Kind, level: usize, log_slots: u32, scale: f64,
 
 fn check_meta(params: &Params, meta: &CiphertextMeta, limbs: usize) -> Result<(), WireError> {
     if meta.params_id != params.id() {
-        return Err(WireError::ParamsMismatch { expected: params.id(), found: meta.params_id });
+        return Err(WireError::ParamsMismatch {
+            expected: params.id(),
+            found: meta.params_id,
+        });
     }
     if meta.level + 1 != limbs || meta.level > params.max_level() {
-        return Err(WireError::BadLevel { level: meta.level as u16, max: params.max_level() });
+        return Err(WireError::BadLevel {
+            level: meta.level as u16,
+            max: params.max_level(),
+        });
     }
     Ok(())
 }
@@ -101,7 +121,13 @@ pub fn ciphertext_from_bytes(params: &Params, bytes: &[u8]) -> Result<Ciphertext
     let mut polys = read_limbs(params, h.level as usize + 1, 2, body)?;
     let c1 = polys.pop().ok_or(WireError::NonCanonical)?;
     let c0 = polys.pop().ok_or(WireError::NonCanonical)?;
-    let meta = CiphertextMeta { params_id: h.params_id, level: h.level as usize, scale: h.scale, log_slots: h.log_slots as u32, insecure: h.insecure };
+    let meta = CiphertextMeta {
+        params_id: h.params_id,
+        level: h.level as usize,
+        scale: h.scale,
+        log_slots: h.log_slots as u32,
+        insecure: h.insecure,
+    };
     Ok(Ciphertext { c0, c1, meta })
 }
 
@@ -110,25 +136,48 @@ pub fn seeded_ciphertext_to_bytes<S: AsRef<[u64]>>(params: &Params, ct: &SeededC
     check_meta(params, &ct.meta, ct.c0.limbs())?;
     let body = SEED_BYTES + body_bytes(params, ct.meta.level, 1);
     let mut out = Vec::with_capacity(HEADER_BYTES + body);
-    out.extend_from_slice(&header(params, Kind::SeededCiphertext, ct.meta.level, ct.meta.log_slots, ct.meta.scale, body).to_bytes());
+    out.extend_from_slice(
+        &header(
+            params,
+            Kind::SeededCiphertext,
+            ct.meta.level,
+            ct.meta.log_slots,
+            ct.meta.scale,
+            body,
+        )
+        .to_bytes(),
+    );
     out.extend_from_slice(&ct.c1_seed);
     push_limbs(params, &[&ct.c0], &mut out)?;
     Ok(out)
 }
 
 pub fn seeded_ciphertext_from_bytes(params: &Params, bytes: &[u8]) -> Result<SeededCiphertext<Vec<u64>>, WireError> {
-    let (h, body) = split(bytes, params, Kind::SeededCiphertext, |h| SEED_BYTES + body_bytes(params, h.level as usize, 1))?;
+    let (h, body) = split(bytes, params, Kind::SeededCiphertext, |h| {
+        SEED_BYTES + body_bytes(params, h.level as usize, 1)
+    })?;
     let mut seed = [0u8; SEED_BYTES];
     seed.copy_from_slice(&body[..SEED_BYTES]);
-    let c0 = read_limbs(params, h.level as usize + 1, 1, &body[SEED_BYTES..])?.pop().ok_or(WireError::NonCanonical)?;
-    let meta = CiphertextMeta { params_id: h.params_id, level: h.level as usize, scale: h.scale, log_slots: h.log_slots as u32, insecure: h.insecure };
+    let c0 = read_limbs(params, h.level as usize + 1, 1, &body[SEED_BYTES..])?
+        .pop()
+        .ok_or(WireError::NonCanonical)?;
+    let meta = CiphertextMeta {
+        params_id: h.params_id,
+        level: h.level as usize,
+        scale: h.scale,
+        log_slots: h.log_slots as u32,
+        insecure: h.insecure,
+    };
     Ok(SeededCiphertext { c0, c1_seed: seed, meta })
 }
 
 /// Serialises a public key (a-seed, then b over all ciphertext primes).
 pub fn public_key_to_bytes<S: AsRef<[u64]>>(params: &Params, pk: &PublicKey<S>) -> Result<Vec<u8>, WireError> {
     if pk.params_id() != params.id() {
-        return Err(WireError::ParamsMismatch { expected: params.id(), found: pk.params_id() });
+        return Err(WireError::ParamsMismatch {
+            expected: params.id(),
+            found: pk.params_id(),
+        });
     }
     let level = params.max_level();
     let body = SEED_BYTES + body_bytes(params, level, 1);
@@ -140,20 +189,33 @@ pub fn public_key_to_bytes<S: AsRef<[u64]>>(params: &Params, pk: &PublicKey<S>) 
 }
 
 pub fn public_key_from_bytes(params: &Params, bytes: &[u8]) -> Result<PublicKey<Vec<u64>>, WireError> {
-    let (h, body) = split(bytes, params, Kind::PublicKey, |_| SEED_BYTES + body_bytes(params, params.max_level(), 1))?;
+    let (h, body) = split(bytes, params, Kind::PublicKey, |_| {
+        SEED_BYTES + body_bytes(params, params.max_level(), 1)
+    })?;
     if h.level as usize != params.max_level() {
-        return Err(WireError::BadLevel { level: h.level, max: params.max_level() });
+        return Err(WireError::BadLevel {
+            level: h.level,
+            max: params.max_level(),
+        });
     }
     let mut seed = [0u8; SEED_BYTES];
     seed.copy_from_slice(&body[..SEED_BYTES]);
-    let b = read_limbs(params, params.q().len(), 1, &body[SEED_BYTES..])?.pop().ok_or(WireError::NonCanonical)?;
+    let b = read_limbs(params, params.q().len(), 1, &body[SEED_BYTES..])?
+        .pop()
+        .ok_or(WireError::NonCanonical)?;
     PublicKey::from_parts(params, seed, b).map_err(|_| WireError::NonCanonical)
 }
 
 /// Exports a secret key as its seed. Explicit by design; the bytes are wiped on drop.
-pub fn export_secret_key<K: AsRef<[i8]> + AsMut<[i8]>>(params: &Params, sk: &SecretKey<K>) -> Result<zeroize::Zeroizing<Vec<u8>>, WireError> {
+pub fn export_secret_key<K: AsRef<[i8]> + AsMut<[i8]>>(
+    params: &Params,
+    sk: &SecretKey<K>,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, WireError> {
     if sk.params_id() != params.id() {
-        return Err(WireError::ParamsMismatch { expected: params.id(), found: sk.params_id() });
+        return Err(WireError::ParamsMismatch {
+            expected: params.id(),
+            found: sk.params_id(),
+        });
     }
     let mut out = zeroize::Zeroizing::new(Vec::with_capacity(HEADER_BYTES + SEED_BYTES));
     out.extend_from_slice(&header(params, Kind::SecretKeySeed, 0, 0, 1.0, SEED_BYTES).to_bytes());

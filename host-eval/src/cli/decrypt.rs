@@ -89,7 +89,17 @@ pub struct PatientRow {
 impl PatientRow {
     fn new(patient: usize, f: [f64; 8]) -> Self {
         let [scalar, e1, e2, e3, e12, e13, e23, e123] = f;
-        Self { patient, scalar, e1, e2, e3, e12, e13, e23, e123 }
+        Self {
+            patient,
+            scalar,
+            e1,
+            e2,
+            e3,
+            e12,
+            e13,
+            e23,
+            e123,
+        }
     }
     pub fn features(&self) -> [f64; 8] {
         [self.scalar, self.e1, self.e2, self.e3, self.e12, self.e13, self.e23, self.e123]
@@ -128,7 +138,9 @@ pub fn decrypt(keys: &Path, input: &Path, selection: &PatientSelection) -> Resul
     }
     let corrupt = |e: wire::WireError| CliError::corrupt(input, "ciphertext", e);
     let ct = if kind == Some(Kind::SeededCiphertext) {
-        wire::seeded_ciphertext_from_bytes(&params, &bytes).map_err(corrupt)?.expand(&params)?
+        wire::seeded_ciphertext_from_bytes(&params, &bytes)
+            .map_err(corrupt)?
+            .expand(&params)?
     } else {
         wire::ciphertext_from_bytes(&params, &bytes).map_err(corrupt)?
     };
@@ -138,9 +150,16 @@ pub fn decrypt(keys: &Path, input: &Path, selection: &PatientSelection) -> Resul
         let plain = core_decrypt(&ctx, &sk, &ct)?;
         Slots(plain.decode()?)
     };
-    let noise = slots.0.iter().map(|c| c.im.abs()).fold(0f64, |a, b| if b.is_nan() { f64::INFINITY } else { a.max(b) });
+    let noise = slots
+        .0
+        .iter()
+        .map(|c| c.im.abs())
+        .fold(0f64, |a, b| if b.is_nan() { f64::INFINITY } else { a.max(b) });
     if noise > NOISE_LIMIT {
-        return Err(CliError::WrongSecretKey { path: input.to_path_buf(), noise });
+        return Err(CliError::WrongSecretKey {
+            path: input.to_path_buf(),
+            noise,
+        });
     }
     let real: Zeroizing<Vec<f64>> = Zeroizing::new(slots.0.iter().map(|c| c.re).collect());
     drop(slots);
@@ -164,7 +183,11 @@ pub fn decrypt(keys: &Path, input: &Path, selection: &PatientSelection) -> Resul
     };
     Ok(Decrypted {
         preset: params.name(),
-        kind: if kind == Some(Kind::SeededCiphertext) { "seeded ciphertext" } else { "ciphertext" },
+        kind: if kind == Some(Kind::SeededCiphertext) {
+            "seeded ciphertext"
+        } else {
+            "ciphertext"
+        },
         level: ct.meta.level,
         log2_scale: ct.meta.scale.log2(),
         slots: real.len(),

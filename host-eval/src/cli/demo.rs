@@ -113,7 +113,10 @@ pub struct DemoReport {
 }
 
 fn argmax(v: &[f64]) -> usize {
-    v.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, &s)| if s > b.1 { (i, s) } else { b }).0
+    v.iter()
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |b, (i, &s)| if s > b.1 { (i, s) } else { b })
+        .0
 }
 
 /// Features of a MedMNIST file: train (+ val for early stopping) and test.
@@ -122,22 +125,44 @@ pub fn medmnist_features(path: &std::path::Path) -> Result<LabelledFeatures, Cli
     let feats = |s: &crate::data::npz::Split| -> Result<(Vec<Multivector>, Vec<usize>), CliError> {
         let mut xs = Vec::with_capacity(s.len());
         for i in 0..s.len() {
-            let v = s.volume(i).ok_or_else(|| CliError::bad_input(path.display(), "sample out of range"))?;
+            let v = s
+                .volume(i)
+                .ok_or_else(|| CliError::bad_input(path.display(), "sample out of range"))?;
             let view = v.view().map_err(|e| CliError::bad_input(path.display(), e))?;
             xs.push(scan_features(&view, &FeatureConfig { intensity_scale: 255.0 }).map_err(|e| CliError::bad_input(path.display(), e))?);
         }
         Ok((xs, s.labels.iter().map(|&l| l as usize).collect()))
     };
-    let classes = d.train.labels.iter().chain(&d.test.labels).max().map_or(2, |&m| m as usize + 1).max(2);
-    let names = if classes == 2 { vec!["normal".to_string(), "abnormal".to_string()] } else { (0..classes).map(|c| format!("class {c}")).collect() };
-    Ok(LabelledFeatures { source: path.display().to_string(), class_names: names, train: feats(&d.train)?, val: Some(feats(&d.val)?), test: feats(&d.test)? })
+    let classes = d
+        .train
+        .labels
+        .iter()
+        .chain(&d.test.labels)
+        .max()
+        .map_or(2, |&m| m as usize + 1)
+        .max(2);
+    let names = if classes == 2 {
+        vec!["normal".to_string(), "abnormal".to_string()]
+    } else {
+        (0..classes).map(|c| format!("class {c}")).collect()
+    };
+    Ok(LabelledFeatures {
+        source: path.display().to_string(),
+        class_names: names,
+        train: feats(&d.train)?,
+        val: Some(feats(&d.val)?),
+        test: feats(&d.test)?,
+    })
 }
 
 /// Runs the whole demo.
 pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, log: &mut dyn FnMut(&str)) -> Result<DemoReport, CliError> {
     let params = Params::from_name(&opts.preset).ok_or_else(|| CliError::UnknownPreset { name: opts.preset.clone() })?;
     let classes = data.class_names.len();
-    let mut timings = Timings { features_ms, ..Timings::default() };
+    let mut timings = Timings {
+        features_ms,
+        ..Timings::default()
+    };
     let (test_x, test_y) = &data.test;
     let (train_x, train_y) = &data.train;
     log(&format!(
@@ -152,7 +177,11 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
 
     // Vendor: training in plaintext.
     let t = Instant::now();
-    let cfg = TrainConfig { label_names: Some(data.class_names.clone()), seed: opts.seed, ..TrainConfig::default() };
+    let cfg = TrainConfig {
+        label_names: Some(data.class_names.clone()),
+        seed: opts.seed,
+        ..TrainConfig::default()
+    };
     let val = data.val.as_ref().map(|(x, y)| (x.as_slice(), y.as_slice()));
     let (model, report) = train(train_x, train_y, val, classes, &cfg)?;
     let lr = LogisticRegression::train(train_x, train_y, classes, 1e-3, true, 2000)?;
@@ -174,7 +203,10 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     ));
     let plan = model.plan();
     if params.max_level() < plan.depth() + 1 {
-        return Err(CliError::BadLevel { level: plan.depth() + 1, max: params.max_level() });
+        return Err(CliError::BadLevel {
+            level: plan.depth() + 1,
+            max: params.max_level(),
+        });
     }
 
     // Hospital: keys.
@@ -197,26 +229,54 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     let ev = Evaluator::new(&ectx);
     let batch = params.max_slots();
     let noise_bound = evaluation_noise_bound(params.n(), plan.depth() + 1);
-    let mut releaser = Releaser::new(ReleasePolicy { statistical_security: opts.statistical_security, ..ReleasePolicy::argmax(noise_bound, u64::MAX) });
+    let mut releaser = Releaser::new(ReleasePolicy {
+        statistical_security: opts.statistical_security,
+        ..ReleasePolicy::argmax(noise_bound, u64::MAX)
+    });
     let mut released = Vec::with_capacity(test_x.len());
     let mut enc_scores: Vec<Vec<f64>> = Vec::with_capacity(test_x.len());
     // Fill every batch: the test patients, then repeated ones in the remaining slots, so the
     // throughput is that of full batches of real encrypted records (a batch costs the same
     // however many slots are used). Metrics use the first copy of each test patient.
     let evaluated = test_x.len().div_ceil(batch).max(1) * batch;
-    let eval_x: Vec<Multivector> = test_x.iter().cycle().take(if opts.fill_batches { evaluated } else { test_x.len() }).copied().collect();
-    let batches: Vec<(usize, usize)> = (0..eval_x.len()).step_by(batch).map(|s| (s, (s + batch).min(eval_x.len()))).collect();
+    let eval_x: Vec<Multivector> = test_x
+        .iter()
+        .cycle()
+        .take(if opts.fill_batches { evaluated } else { test_x.len() })
+        .copied()
+        .collect();
+    let batches: Vec<(usize, usize)> = (0..eval_x.len())
+        .step_by(batch)
+        .map(|s| (s, (s + batch).min(eval_x.len())))
+        .collect();
     let mut levels_left = 0;
     let mut circuit_private = !opts.no_flooding;
     // A progress bar on stderr while batches run (hidden for --json and when not a terminal).
-    let bar = if opts.progress { indicatif::ProgressBar::new(batches.len() as u64) } else { indicatif::ProgressBar::hidden() };
+    let bar = if opts.progress {
+        indicatif::ProgressBar::new(batches.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     bar.set_style(
         indicatif::ProgressStyle::with_template("  {spinner} batch {pos}/{len} [{elapsed_precise}] {wide_bar}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     for (bi, &(start, end)) in batches.iter().enumerate() {
-        let res = run_batch(&ectx, &ev, &pk, &sk, &rlk, &plan, &eval_x[start..end], opts, &mut releaser, noise_bound, classes, &mut rng)?;
+        let res = run_batch(
+            &ectx,
+            &ev,
+            &pk,
+            &sk,
+            &rlk,
+            &plan,
+            &eval_x[start..end],
+            opts,
+            &mut releaser,
+            noise_bound,
+            classes,
+            &mut rng,
+        )?;
         timings.encrypt_ms += res.encrypt_ms;
         timings.infer_ms += res.infer_ms;
         timings.sanitize_ms += res.sanitize_ms;
@@ -242,7 +302,20 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     let pipeline_ms = timings.encrypt_ms + timings.infer_ms + timings.sanitize_ms + timings.release_ms;
     let single = if opts.single_patient_latency && !test_x.is_empty() {
         let t = Instant::now();
-        run_batch(&ectx, &ev, &pk, &sk, &rlk, &plan, &test_x[..1], opts, &mut releaser, noise_bound, classes, &mut rng)?;
+        run_batch(
+            &ectx,
+            &ev,
+            &pk,
+            &sk,
+            &rlk,
+            &plan,
+            &test_x[..1],
+            opts,
+            &mut releaser,
+            noise_bound,
+            classes,
+            &mut rng,
+        )?;
         Some(t.elapsed().as_secs_f64() * 1e3)
     } else {
         None
@@ -255,7 +328,11 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     let n_eval = eval_x.len().max(1) as f64;
     let agree = released.iter().zip(&plain_pred).filter(|(a, b)| a == b).count() as f64 / n;
     let agree_raw = enc_scores.iter().zip(&plain_pred).filter(|(s, b)| argmax(s) == **b).count() as f64 / n;
-    let max_err = enc_scores.iter().zip(&plain_scores).flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs())).fold(0.0, f64::max);
+    let max_err = enc_scores
+        .iter()
+        .zip(&plain_scores)
+        .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
+        .fold(0.0, f64::max);
     let enc = Metrics::from_scores(&enc_scores, test_y, classes)?;
     let released_acc = released.iter().zip(test_y).filter(|(a, b)| a == b).count() as f64 / n;
     let released_bal = clifhe_std::gnn::balanced_accuracy(&released, test_y, classes);
@@ -304,7 +381,9 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         report.latency_ms_per_patient,
         report.patients_per_second,
         threads,
-        single.map_or(String::new(), |s| format!("; a batch with a single patient takes {s:.0} ms end to end"))
+        single.map_or(String::new(), |s| format!(
+            "; a batch with a single patient takes {s:.0} ms end to end"
+        ))
     ));
     Ok(report)
 }
@@ -375,7 +454,10 @@ fn run_batch(
     let sanitized: Vec<_> = if opts.no_flooding {
         scores
     } else {
-        scores.iter().map(|c| sanitize_output(ectx, pk, c, &cfg, rng)).collect::<Result<_, _>>()?
+        scores
+            .iter()
+            .map(|c| sanitize_output(ectx, pk, c, &cfg, rng))
+            .collect::<Result<_, _>>()?
     };
     let sanitize_ms = t.elapsed().as_secs_f64() * 1e3;
 
@@ -385,13 +467,28 @@ fn run_batch(
     let released = if opts.no_flooding {
         per_patient.iter().map(|s| argmax(s)).collect()
     } else {
-        match releaser.decrypt_for_release(ectx.core(), sk, &refs, &ResultLayout::CiphertextPerClass { groups: xs.len(), classes }, rng)? {
+        match releaser.decrypt_for_release(
+            ectx.core(),
+            sk,
+            &refs,
+            &ResultLayout::CiphertextPerClass { groups: xs.len(), classes },
+            rng,
+        )? {
             Release::Classes(c) => c,
             Release::Scores(_) => return Err(CliError::bad_input("release", "expected classes")),
         }
     };
     let release_ms = t.elapsed().as_secs_f64() * 1e3;
-    Ok(BatchResult { released, scores: per_patient, encrypt_ms, infer_ms, sanitize_ms, release_ms, levels_left, flooded: !opts.no_flooding })
+    Ok(BatchResult {
+        released,
+        scores: per_patient,
+        encrypt_ms,
+        infer_ms,
+        sanitize_ms,
+        release_ms,
+        levels_left,
+        flooded: !opts.no_flooding,
+    })
 }
 
 /// Human-readable summary lines are printed as they happen; this renders the final JSON.
@@ -399,12 +496,14 @@ pub fn to_json(r: &DemoReport) -> Result<String, CliError> {
     serde_json::to_string_pretty(r).map_err(|e| CliError::bad_input("demo report", e))
 }
 
-
 /// Features of the built-in phantom dataset (healthy / benign / malignant), split 60/15/25.
 pub fn phantom_features(per_class: usize, seed: u64) -> Result<LabelledFeatures, CliError> {
     use crate::phantom::{generate, split_of, PhantomClass, PhantomConfig, Split};
     use rayon::prelude::*;
-    let cfg = PhantomConfig { seed, ..PhantomConfig::default() };
+    let cfg = PhantomConfig {
+        seed,
+        ..PhantomConfig::default()
+    };
     let items: Vec<(usize, PhantomClass)> = (0..per_class).flat_map(|i| PhantomClass::ALL.map(|c| (i, c))).collect();
     let feats: Vec<(Split, Multivector, usize)> = items
         .par_iter()

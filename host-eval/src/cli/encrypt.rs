@@ -78,7 +78,11 @@ pub fn pack(params: &Params, patients: &[Patient], first_slot: usize) -> Result<
         return Err(CliError::BadSlot { slot: first_slot, max });
     }
     if patients.len() > max - first_slot {
-        return Err(CliError::TooManyPatients { patients: patients.len(), first_slot, max });
+        return Err(CliError::TooManyPatients {
+            patients: patients.len(),
+            first_slot,
+            max,
+        });
     }
     let mut values = Zeroizing::new(vec![0f64; params.max_slots()]);
     for (block, patient) in values.chunks_exact_mut(8).skip(first_slot).zip(patients) {
@@ -92,10 +96,16 @@ pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
     let params = keys.params;
     let level = opts.level.unwrap_or(params.max_level());
     if level > params.max_level() {
-        return Err(CliError::BadLevel { level, max: params.max_level() });
+        return Err(CliError::BadLevel {
+            level,
+            max: params.max_level(),
+        });
     }
     if opts.slot >= max_patients(&params) {
-        return Err(CliError::BadSlot { slot: opts.slot, max: max_patients(&params) });
+        return Err(CliError::BadSlot {
+            slot: opts.slot,
+            max: max_patients(&params),
+        });
     }
     let patients = load_inputs(&opts.inputs)?;
     let values = pack(&params, &patients, opts.slot)?;
@@ -136,9 +146,19 @@ pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
 pub fn summary(r: &EncryptReport) -> String {
     let last = r.first_slot + r.patients.len() - 1;
     let slots = if r.patients.len() == 1 {
-        format!("patient slot {} (slots {}..{})", r.first_slot, 8 * r.first_slot, 8 * r.first_slot + 7)
+        format!(
+            "patient slot {} (slots {}..{})",
+            r.first_slot,
+            8 * r.first_slot,
+            8 * r.first_slot + 7
+        )
     } else {
-        format!("patient slots {}..={last} (slots {}..{})", r.first_slot, 8 * r.first_slot, 8 * last + 7)
+        format!(
+            "patient slots {}..={last} (slots {}..{})",
+            r.first_slot,
+            8 * r.first_slot,
+            8 * last + 7
+        )
     };
     format!(
         "encrypted {} patient(s) into {slots}: preset {}, {} encryption, level {} -> {} ({} bytes)",

@@ -29,26 +29,65 @@ pub mod exit {
 #[non_exhaustive]
 pub enum CliError {
     /// Reading, writing or renaming a file failed.
-    Io { path: PathBuf, action: &'static str, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: std::io::Error,
+    },
     /// A key or ciphertext file did not parse.
-    Corrupt { path: PathBuf, what: &'static str, reason: String },
+    Corrupt {
+        path: PathBuf,
+        what: &'static str,
+        reason: String,
+    },
     /// The key set's files disagree with each other (swapped or edited files).
-    InconsistentKeys { dir: PathBuf, reason: String },
+    InconsistentKeys {
+        dir: PathBuf,
+        reason: String,
+    },
     /// A ciphertext made under one preset given to a key set of another.
-    PresetMismatch { path: PathBuf, file_preset: String, keys_preset: String },
+    PresetMismatch {
+        path: PathBuf,
+        file_preset: String,
+        keys_preset: String,
+    },
     /// Decryption produced noise instead of a message: the ciphertext was made for another
     /// secret key of the same preset (or its limbs are damaged).
-    WrongSecretKey { path: PathBuf, noise: f64 },
-    UnknownPreset { name: String },
-    TooManyPatients { patients: usize, first_slot: usize, max: usize },
-    BadSlot { slot: usize, max: usize },
-    BadLevel { level: usize, max: usize },
+    WrongSecretKey {
+        path: PathBuf,
+        noise: f64,
+    },
+    UnknownPreset {
+        name: String,
+    },
+    TooManyPatients {
+        patients: usize,
+        first_slot: usize,
+        max: usize,
+    },
+    BadSlot {
+        slot: usize,
+        max: usize,
+    },
+    BadLevel {
+        level: usize,
+        max: usize,
+    },
     /// A features file or scan could not be used.
-    BadInput { input: String, reason: String },
+    BadInput {
+        input: String,
+        reason: String,
+    },
     /// A feature value too large for the chosen level's modulus.
-    ValueOutOfRange { value: f64, limit: f64, level: usize },
+    ValueOutOfRange {
+        value: f64,
+        limit: f64,
+        level: usize,
+    },
     /// `keygen` would overwrite an existing secret key.
-    KeyExists { path: PathBuf },
+    KeyExists {
+        path: PathBuf,
+    },
     /// The CKKS core refused an operation.
     Crypto(clifhe_core::Error),
     /// Homomorphic evaluation, key switching or release refused an operation.
@@ -77,15 +116,26 @@ impl CliError {
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, action: &'static str, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), action, source }
+        Self::Io {
+            path: path.into(),
+            action,
+            source,
+        }
     }
 
     pub(crate) fn corrupt(path: impl Into<PathBuf>, what: &'static str, reason: impl fmt::Display) -> Self {
-        Self::Corrupt { path: path.into(), what, reason: reason.to_string() }
+        Self::Corrupt {
+            path: path.into(),
+            what,
+            reason: reason.to_string(),
+        }
     }
 
     pub(crate) fn bad_input(input: impl fmt::Display, reason: impl fmt::Display) -> Self {
-        Self::BadInput { input: input.to_string(), reason: reason.to_string() }
+        Self::BadInput {
+            input: input.to_string(),
+            reason: reason.to_string(),
+        }
     }
 }
 
@@ -101,7 +151,11 @@ impl fmt::Display for CliError {
             }
             Self::Corrupt { path, what, reason } => write!(f, "{} is not a valid {what}: {reason}", path.display()),
             Self::InconsistentKeys { dir, reason } => write!(f, "key set {} is inconsistent: {reason}", dir.display()),
-            Self::PresetMismatch { path, file_preset, keys_preset } => write!(
+            Self::PresetMismatch {
+                path,
+                file_preset,
+                keys_preset,
+            } => write!(
                 f,
                 "wrong keys: {} was made for preset '{file_preset}', but the key set is for preset '{keys_preset}'",
                 path.display()
@@ -122,7 +176,11 @@ impl fmt::Display for CliError {
                  this preset holds at most {max} patients (N/16) per ciphertext"
             ),
             Self::BadSlot { slot, max } => {
-                write!(f, "bad patient slot {slot}: this preset has patient slots 0..={}", max.saturating_sub(1))
+                write!(
+                    f,
+                    "bad patient slot {slot}: this preset has patient slots 0..={}",
+                    max.saturating_sub(1)
+                )
             }
             Self::BadLevel { level, max } => write!(f, "bad level {level}: this preset has levels 0..={max}"),
             Self::BadInput { input, reason } => write!(f, "cannot use input {input}: {reason}"),

@@ -49,7 +49,9 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn temp_name(dest: &Path) -> PathBuf {
     let name = dest.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     let k = COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = format!(".{name}.tmp-{}-{nanos}-{k}", std::process::id());
     dest.with_file_name(tmp)
@@ -70,7 +72,11 @@ impl Staged {
         }
         #[cfg(not(unix))]
         let _ = private;
-        let staged = Self { tmp, dest: dest.to_path_buf(), published: false };
+        let staged = Self {
+            tmp,
+            dest: dest.to_path_buf(),
+            published: false,
+        };
         let mut file: File = opts.open(&staged.tmp).map_err(|e| CliError::io(dest, "write", e))?;
         file.write_all(bytes).map_err(|e| CliError::io(dest, "write", e))?;
         file.sync_all().map_err(|e| CliError::io(dest, "write", e))?;

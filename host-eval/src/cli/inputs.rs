@@ -35,7 +35,12 @@ pub enum InputSpec {
     /// One scan, as the loader spells it (a path, or `file.npz#split:index`).
     Scan(String),
     /// Samples `range` of `split` in a dataset file.
-    DatasetRange { path: PathBuf, split: String, start: usize, end: usize },
+    DatasetRange {
+        path: PathBuf,
+        split: String,
+        start: usize,
+        end: usize,
+    },
 }
 
 fn is_features_file(path: &Path) -> bool {
@@ -46,7 +51,9 @@ fn is_features_file(path: &Path) -> bool {
 }
 
 fn parse_index(s: &str, spec: &str) -> Result<usize, CliError> {
-    s.trim().parse().map_err(|_| CliError::bad_input(spec, format!("'{s}' is not a sample index")))
+    s.trim()
+        .parse()
+        .map_err(|_| CliError::bad_input(spec, format!("'{s}' is not a sample index")))
 }
 
 /// Parses one `--input` value.
@@ -55,7 +62,11 @@ pub fn parse_spec(spec: &str) -> Result<InputSpec, CliError> {
     // A path that exists as written wins, so file names containing '#' still work.
     let fragment = if whole.exists() { None } else { spec.rsplit_once('#') };
     let Some((path, frag)) = fragment else {
-        return Ok(if is_features_file(whole) { InputSpec::Features(whole.to_path_buf()) } else { InputSpec::Scan(spec.to_string()) });
+        return Ok(if is_features_file(whole) {
+            InputSpec::Features(whole.to_path_buf())
+        } else {
+            InputSpec::Scan(spec.to_string())
+        });
     };
     let (split, sel) = frag
         .split_once(':')
@@ -66,7 +77,9 @@ pub fn parse_spec(spec: &str) -> Result<InputSpec, CliError> {
     if let Some((a, b)) = sel.split_once("..") {
         let start = parse_index(a, spec)?;
         let end = match b.strip_prefix('=') {
-            Some(b) => parse_index(b, spec)?.checked_add(1).ok_or_else(|| CliError::bad_input(spec, "range end overflows"))?,
+            Some(b) => parse_index(b, spec)?
+                .checked_add(1)
+                .ok_or_else(|| CliError::bad_input(spec, "range end overflows"))?,
             None => parse_index(b, spec)?,
         };
         if end <= start {
@@ -75,7 +88,12 @@ pub fn parse_spec(spec: &str) -> Result<InputSpec, CliError> {
         if end - start > MAX_RANGE {
             return Err(CliError::bad_input(spec, format!("range of {} samples is too long", end - start)));
         }
-        return Ok(InputSpec::DatasetRange { path: PathBuf::from(path), split: split.to_string(), start, end });
+        return Ok(InputSpec::DatasetRange {
+            path: PathBuf::from(path),
+            split: split.to_string(),
+            start,
+            end,
+        });
     }
     let index = parse_index(sel, spec)?;
     Ok(InputSpec::Scan(format!("{path}#{split}:{index}")))
@@ -83,7 +101,10 @@ pub fn parse_spec(spec: &str) -> Result<InputSpec, CliError> {
 
 fn check_finite(features: [f64; 8], input: &str) -> Result<[f64; 8], CliError> {
     if let Some(k) = features.iter().position(|v| !v.is_finite()) {
-        return Err(CliError::bad_input(input, format!("component {} is not a finite number", COMPONENTS[k])));
+        return Err(CliError::bad_input(
+            input,
+            format!("component {} is not a finite number", COMPONENTS[k]),
+        ));
     }
     Ok(features)
 }
@@ -93,19 +114,33 @@ fn json_vector(v: &Value, input: &str) -> Result<[f64; 8], CliError> {
     match v {
         Value::Array(items) => {
             if items.len() != 8 {
-                return Err(CliError::bad_input(input, format!("expected 8 feature values, found {}", items.len())));
+                return Err(CliError::bad_input(
+                    input,
+                    format!("expected 8 feature values, found {}", items.len()),
+                ));
             }
             for (o, item) in out.iter_mut().zip(items) {
-                *o = item.as_f64().ok_or_else(|| CliError::bad_input(input, format!("'{item}' is not a number")))?;
+                *o = item
+                    .as_f64()
+                    .ok_or_else(|| CliError::bad_input(input, format!("'{item}' is not a number")))?;
             }
         }
         Value::Object(map) => {
             for (o, name) in out.iter_mut().zip(COMPONENTS) {
-                let item = map.get(name).ok_or_else(|| CliError::bad_input(input, format!("missing component '{name}'")))?;
-                *o = item.as_f64().ok_or_else(|| CliError::bad_input(input, format!("component '{name}' is not a number")))?;
+                let item = map
+                    .get(name)
+                    .ok_or_else(|| CliError::bad_input(input, format!("missing component '{name}'")))?;
+                *o = item
+                    .as_f64()
+                    .ok_or_else(|| CliError::bad_input(input, format!("component '{name}' is not a number")))?;
             }
         }
-        _ => return Err(CliError::bad_input(input, "expected an array of 8 numbers or an object of named components")),
+        _ => {
+            return Err(CliError::bad_input(
+                input,
+                "expected an array of 8 numbers or an object of named components",
+            ))
+        }
     }
     check_finite(out, input)
 }
@@ -141,13 +176,22 @@ pub fn parse_features_csv(text: &str, input: &str) -> Result<Vec<[f64; 8]>, CliE
             skip_first_column = cells.len() == 9;
             continue;
         }
-        let cells = if skip_first_column || cells.len() == 9 { &cells[1..] } else { &cells[..] };
+        let cells = if skip_first_column || cells.len() == 9 {
+            &cells[1..]
+        } else {
+            &cells[..]
+        };
         if cells.len() != 8 {
-            return Err(CliError::bad_input(input, format!("line {}: expected 8 values, found {}", lineno + 1, cells.len())));
+            return Err(CliError::bad_input(
+                input,
+                format!("line {}: expected 8 values, found {}", lineno + 1, cells.len()),
+            ));
         }
         let mut f = [0f64; 8];
         for (o, c) in f.iter_mut().zip(cells) {
-            *o = c.parse().map_err(|_| CliError::bad_input(input, format!("line {}: '{c}' is not a number", lineno + 1)))?;
+            *o = c
+                .parse()
+                .map_err(|_| CliError::bad_input(input, format!("line {}: '{c}' is not a number", lineno + 1)))?;
         }
         out.push(check_finite(f, input)?);
     }
@@ -162,12 +206,19 @@ fn features_file(path: &Path) -> Result<Vec<Patient>, CliError> {
     let input = path.display().to_string();
     let text = std::str::from_utf8(&bytes).map_err(|_| CliError::bad_input(&input, "not UTF-8 text"))?;
     let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let rows = if is_json { parse_features_json(text, &input)? } else { parse_features_csv(text, &input)? };
+    let rows = if is_json {
+        parse_features_json(text, &input)?
+    } else {
+        parse_features_csv(text, &input)?
+    };
     let many = rows.len() > 1;
     Ok(rows
         .into_iter()
         .enumerate()
-        .map(|(i, features)| Patient { source: if many { format!("{input}[{i}]") } else { input.clone() }, features })
+        .map(|(i, features)| Patient {
+            source: if many { format!("{input}[{i}]") } else { input.clone() },
+            features,
+        })
         .collect())
 }
 
@@ -177,7 +228,10 @@ pub fn load_inputs(specs: &[String]) -> Result<Vec<Patient>, CliError> {
     for spec in specs {
         match parse_spec(spec)? {
             InputSpec::Features(path) => patients.extend(features_file(&path)?),
-            InputSpec::Scan(s) => patients.push(Patient { features: super::scan::features_of(&s)?, source: s }),
+            InputSpec::Scan(s) => patients.push(Patient {
+                features: super::scan::features_of(&s)?,
+                source: s,
+            }),
             InputSpec::DatasetRange { path, split, start, end } => {
                 patients.extend(super::scan::dataset_range(&path, &split, start, end)?);
             }
@@ -200,7 +254,12 @@ mod tests {
         assert_eq!(parse_spec("d.npz#test:5").ok(), Some(InputSpec::Scan("d.npz#test:5".into())));
         assert_eq!(
             parse_spec("d.npz#test:0..=3").ok(),
-            Some(InputSpec::DatasetRange { path: "d.npz".into(), split: "test".into(), start: 0, end: 4 })
+            Some(InputSpec::DatasetRange {
+                path: "d.npz".into(),
+                split: "test".into(),
+                start: 0,
+                end: 4
+            })
         );
         assert!(parse_spec("d.npz#test:4..4").is_err());
         assert!(parse_spec("d.npz#test").is_err());
@@ -211,7 +270,10 @@ mod tests {
     fn features_parse_in_every_shape() {
         let one = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
         assert_eq!(parse_features_json("[1,2,3,4,5,6,7,8]", "x").ok(), Some(vec![one]));
-        assert_eq!(parse_features_json("[[1,2,3,4,5,6,7,8],[1,2,3,4,5,6,7,8]]", "x").ok(), Some(vec![one, one]));
+        assert_eq!(
+            parse_features_json("[[1,2,3,4,5,6,7,8],[1,2,3,4,5,6,7,8]]", "x").ok(),
+            Some(vec![one, one])
+        );
         let named = r#"{"patients":[{"patient":0,"scalar":1,"e1":2,"e2":3,"e3":4,"e12":5,"e13":6,"e23":7,"e123":8}]}"#;
         assert_eq!(parse_features_json(named, "x").ok(), Some(vec![one]));
         assert!(parse_features_json("[1,2,3]", "x").is_err());
@@ -219,7 +281,10 @@ mod tests {
         assert!(parse_features_json("{", "x").is_err());
         let csv = "patient,scalar,e1,e2,e3,e12,e13,e23,e123\n0,1,2,3,4,5,6,7,8\n";
         assert_eq!(parse_features_csv(csv, "x").ok(), Some(vec![one]));
-        assert_eq!(parse_features_csv("1,2,3,4,5,6,7,8\n1,2,3,4,5,6,7,8", "x").ok(), Some(vec![one, one]));
+        assert_eq!(
+            parse_features_csv("1,2,3,4,5,6,7,8\n1,2,3,4,5,6,7,8", "x").ok(),
+            Some(vec![one, one])
+        );
         assert!(parse_features_csv("1,2,3", "x").is_err());
         assert!(parse_features_csv("1,2,3,4,5,6,7,nan", "x").is_err());
     }

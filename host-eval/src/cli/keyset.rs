@@ -51,11 +51,16 @@ pub struct Peek {
 
 /// Checks the magic and reads the preset id and kind of a wire object.
 pub fn peek(bytes: &[u8]) -> Result<Peek, String> {
-    let h = bytes.get(..HEADER_BYTES).ok_or_else(|| format!("truncated: {} bytes, a header alone is {HEADER_BYTES}", bytes.len()))?;
+    let h = bytes
+        .get(..HEADER_BYTES)
+        .ok_or_else(|| format!("truncated: {} bytes, a header alone is {HEADER_BYTES}", bytes.len()))?;
     if h[0..4] != MAGIC {
         return Err("not a clifhe object (bad magic)".into());
     }
-    Ok(Peek { params_id: u16::from_le_bytes([h[6], h[7]]), kind: h[8] })
+    Ok(Peek {
+        params_id: u16::from_le_bytes([h[6], h[7]]),
+        kind: h[8],
+    })
 }
 
 /// The name of preset `id`, or a description of the unknown id.
@@ -94,19 +99,31 @@ impl KeySet {
     pub fn open(dir: &Path) -> Result<Self, CliError> {
         let meta_path = dir.join(META_FILE);
         let bytes = fsio::read(&meta_path)?;
-        let meta: KeysetMeta =
-            serde_json::from_slice(&bytes).map_err(|e| CliError::corrupt(&meta_path, "key set description", e))?;
+        let meta: KeysetMeta = serde_json::from_slice(&bytes).map_err(|e| CliError::corrupt(&meta_path, "key set description", e))?;
         if meta.format != FORMAT {
-            return Err(CliError::corrupt(&meta_path, "key set description", format!("unknown format '{}'", meta.format)));
+            return Err(CliError::corrupt(
+                &meta_path,
+                "key set description",
+                format!("unknown format '{}'", meta.format),
+            ));
         }
         let params = Params::from_id(meta.preset_id).map_err(|e| CliError::corrupt(&meta_path, "key set description", e))?;
         if params.name() != meta.preset {
             return Err(CliError::InconsistentKeys {
                 dir: dir.to_path_buf(),
-                reason: format!("{META_FILE} names preset '{}' but its id {} is '{}'", meta.preset, meta.preset_id, params.name()),
+                reason: format!(
+                    "{META_FILE} names preset '{}' but its id {} is '{}'",
+                    meta.preset,
+                    meta.preset_id,
+                    params.name()
+                ),
             });
         }
-        Ok(Self { dir: dir.to_path_buf(), meta, params })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            meta,
+            params,
+        })
     }
 
     fn key_bytes(&self, file: &str, what: &'static str, kind: Kind) -> Result<(PathBuf, Vec<u8>), CliError> {
@@ -187,7 +204,9 @@ pub fn keygen(preset: &str, dir: &Path, force: bool, randomness: KeyRandomness) 
     let public_path = dir.join(PUBLIC_FILE);
     let public_bytes = wire::public_key_to_bytes(&params, &pk).map_err(|e| CliError::corrupt(&public_path, "public key", e))?;
 
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let meta = KeysetMeta {
         format: FORMAT.into(),
         preset: params.name().into(),
@@ -212,13 +231,21 @@ pub fn keygen(preset: &str, dir: &Path, force: bool, randomness: KeyRandomness) 
     secret.publish(if force { Overwrite::Allow } else { Overwrite::Refuse })?;
     public.publish(Overwrite::Allow)?;
     meta_file.publish(Overwrite::Allow)?;
-    Ok(KeygenReport { dir: dir.to_path_buf(), meta })
+    Ok(KeygenReport {
+        dir: dir.to_path_buf(),
+        meta,
+    })
 }
 
 /// ChaCha20 keyed from the operating system's generator: every real key and encryption.
 pub fn os_rng() -> Result<ChaCha20Rng, CliError> {
-    ChaCha20Rng::from_rng(OsRng)
-        .map_err(|e| CliError::io("the operating system's random generator", "read", std::io::Error::other(e.to_string())))
+    ChaCha20Rng::from_rng(OsRng).map_err(|e| {
+        CliError::io(
+            "the operating system's random generator",
+            "read",
+            std::io::Error::other(e.to_string()),
+        )
+    })
 }
 
 /// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, Hinnant's
@@ -235,7 +262,12 @@ pub fn rfc3339_utc(unix: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 #[cfg(test)]

@@ -298,9 +298,21 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
         }
         Command::Evalkeys { keys } => {
             let (count, bytes) = protocol::evalkeys(&keys)?;
-            writeln!(out, "{count} evaluation keys ({:.1} MiB, seed-compressed) written to {}", bytes as f64 / 1048576.0, keys.join("eval").display()).map_err(stdout_err)
+            writeln!(
+                out,
+                "{count} evaluation keys ({:.1} MiB, seed-compressed) written to {}",
+                bytes as f64 / 1048576.0,
+                keys.join("eval").display()
+            )
+            .map_err(stdout_err)
         }
-        Command::Train { dataset, per_class, seed, out: model_out, json } => {
+        Command::Train {
+            dataset,
+            per_class,
+            seed,
+            out: model_out,
+            json,
+        } => {
             let s = protocol::train(dataset.as_deref(), per_class, seed, &model_out)?;
             let text = if json {
                 serde_json::to_string_pretty(&s).map_err(|e| CliError::bad_input("train", e))?
@@ -320,19 +332,45 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             };
             writeln!(out, "{text}").map_err(stdout_err)
         }
-        Command::Infer { model, keys, input, out: dir, patients, statistical_security, no_flooding } => {
-            let m = protocol::infer(&protocol::InferOptions { model, keys, input, out: dir.clone(), patients, statistical_security, no_flooding })?;
+        Command::Infer {
+            model,
+            keys,
+            input,
+            out: dir,
+            patients,
+            statistical_security,
+            no_flooding,
+        } => {
+            let m = protocol::infer(&protocol::InferOptions {
+                model,
+                keys,
+                input,
+                out: dir.clone(),
+                patients,
+                statistical_security,
+                no_flooding,
+            })?;
             writeln!(
                 out,
                 "encrypted scores for {} patients x {} classes written to {}{}",
                 m.patients,
                 m.classes,
                 dir.display(),
-                if m.circuit_private { " (sanitised: masked, re-randomised, flooded, level 0)" } else { " (NOT flooded: not circuit-private)" }
+                if m.circuit_private {
+                    " (sanitised: masked, re-randomised, flooded, level 0)"
+                } else {
+                    " (NOT flooded: not circuit-private)"
+                }
             )
             .map_err(stdout_err)
         }
-        Command::Release { keys, scores, budget, statistical_security, json } => {
+        Command::Release {
+            keys,
+            scores,
+            budget,
+            statistical_security,
+            json,
+        } => {
             let (preds, count) = protocol::release(&keys, &scores, budget, statistical_security)?;
             let text = if json {
                 serde_json::to_string_pretty(&preds).map_err(|e| CliError::bad_input("release", e))?

@@ -43,7 +43,11 @@ pub fn group_bits(primes: &[u64]) -> String {
     if groups.is_empty() {
         return "-".into();
     }
-    groups.iter().map(|&(b, k)| if k == 1 { b.to_string() } else { format!("{k}x{b}") }).collect::<Vec<_>>().join(" + ")
+    groups
+        .iter()
+        .map(|&(b, k)| if k == 1 { b.to_string() } else { format!("{k}x{b}") })
+        .collect::<Vec<_>>()
+        .join(" + ")
 }
 
 fn use_case(name: &str) -> &'static str {
@@ -121,7 +125,10 @@ mod tests {
     #[test]
     fn chains_group_by_nominal_size() {
         let rows = all();
-        let l14 = rows.iter().find(|r| r.name == "leveled-n14").map(|r| (r.chain.clone(), r.special.clone()));
+        let l14 = rows
+            .iter()
+            .find(|r| r.name == "leveled-n14")
+            .map(|r| (r.chain.clone(), r.special.clone()));
         assert_eq!(l14, Some(("60 + 7x40".into(), "60".into())));
         let b16 = rows.iter().find(|r| r.name == "bootstrap-n16").map(|r| r.chain.clone());
         assert_eq!(b16.as_deref(), Some("60 + 12x40 + 3x39 + 8x60 + 4x56"));

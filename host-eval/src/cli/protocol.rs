@@ -44,8 +44,13 @@ pub fn evalkeys(dir: &Path) -> Result<(usize, u64), CliError> {
     std::fs::create_dir_all(&out).map_err(|e| CliError::io(&out, "create directory", e))?;
     let rbytes = rlk.to_bytes(&ectx)?;
     fsio::write_atomic(&out.join(RELIN_FILE), &rbytes)?;
-    gks.write_dir(&ectx, &out).map_err(|e| CliError::io(&out, "write Galois keys to", e))?;
-    let total: u64 = std::fs::read_dir(&out).map_err(|e| CliError::io(&out, "list", e))?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+    gks.write_dir(&ectx, &out)
+        .map_err(|e| CliError::io(&out, "write Galois keys to", e))?;
+    let total: u64 = std::fs::read_dir(&out)
+        .map_err(|e| CliError::io(&out, "list", e))?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
     Ok((1 + gks.len(), total))
 }
 
@@ -88,22 +93,34 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
     let ev = Evaluator::new(&ectx);
     let eval_dir = o.keys.join(EVAL_DIR);
     let rbytes = fsio::read(&eval_dir.join(RELIN_FILE))?;
-    let rlk = RelinearizationKey::from_bytes(&ectx, &rbytes).map_err(|e| CliError::corrupt(eval_dir.join(RELIN_FILE), "relinearization key", e))?;
+    let rlk = RelinearizationKey::from_bytes(&ectx, &rbytes)
+        .map_err(|e| CliError::corrupt(eval_dir.join(RELIN_FILE), "relinearization key", e))?;
     let n = params.n();
-    let elements: Vec<usize> = STEPS.iter().map(|&s| clifhe_std::keys::rotation_galois_element(s, n)).collect::<Result<_, _>>()?;
-    let gks = GaloisKeys::read_dir(&ectx, &eval_dir, &elements).map_err(|e| CliError::corrupt(&eval_dir, "Galois keys (run `host-eval evalkeys`)", e))?;
+    let elements: Vec<usize> = STEPS
+        .iter()
+        .map(|&s| clifhe_std::keys::rotation_galois_element(s, n))
+        .collect::<Result<_, _>>()?;
+    let gks = GaloisKeys::read_dir(&ectx, &eval_dir, &elements)
+        .map_err(|e| CliError::corrupt(&eval_dir, "Galois keys (run `host-eval evalkeys`)", e))?;
     let bytes = fsio::read(&o.input)?;
     let ct = wire::ciphertext_from_bytes(&params, &bytes).map_err(|e| CliError::corrupt(&o.input, "ciphertext", e))?;
     let capacity = EncryptedMultivectorBatch::capacity(&ectx, Layout::Interleaved);
     let patients = o.patients.unwrap_or(capacity);
     if patients == 0 || patients > capacity {
-        return Err(CliError::TooManyPatients { patients, first_slot: 0, max: capacity });
+        return Err(CliError::TooManyPatients {
+            patients,
+            first_slot: 0,
+            max: capacity,
+        });
     }
     let plan = model.plan();
     // Levels: 1 (layout) + model depth + 1 (mask) must fit below the input level.
     let need = plan.depth() + 2;
     if ct.meta.level < need {
-        return Err(CliError::BadLevel { level: need, max: ct.meta.level });
+        return Err(CliError::BadLevel {
+            level: need,
+            max: ct.meta.level,
+        });
     }
     let batch = EncryptedMultivectorBatch::from_ciphertexts(&ectx, Layout::Interleaved, vec![ct], patients).map_err(eval_err("batch"))?;
     let blades = batch.to_blade_major(&ev, &gks).map_err(eval_err("layout conversion"))?;
@@ -117,7 +134,11 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
     std::fs::create_dir_all(&o.out).map_err(|e| CliError::io(&o.out, "create directory", e))?;
     let mut files = Vec::new();
     for (c, s) in scores.iter().enumerate() {
-        let out = if o.no_flooding { s.clone() } else { sanitize_output(&ectx, &pk, s, &cfg, &mut rng).map_err(eval_err("sanitisation"))? };
+        let out = if o.no_flooding {
+            s.clone()
+        } else {
+            sanitize_output(&ectx, &pk, s, &cfg, &mut rng).map_err(eval_err("sanitisation"))?
+        };
         let name = format!("class-{c}.ct");
         let b = wire::ciphertext_to_bytes(&params, &out).map_err(|e| CliError::corrupt(&o.out, "score ciphertext", e))?;
         fsio::write_atomic(&o.out.join(&name), &b)?;
@@ -159,9 +180,14 @@ pub fn release(keys_dir: &Path, scores_dir: &Path, budget: u64, statistical_secu
     let keys = KeySet::open(keys_dir)?;
     let params = keys.params;
     let mpath = scores_dir.join(MANIFEST);
-    let manifest: ScoresManifest = serde_json::from_slice(&fsio::read(&mpath)?).map_err(|e| CliError::corrupt(&mpath, "scores manifest", e))?;
+    let manifest: ScoresManifest =
+        serde_json::from_slice(&fsio::read(&mpath)?).map_err(|e| CliError::corrupt(&mpath, "scores manifest", e))?;
     if manifest.preset != params.name() {
-        return Err(CliError::PresetMismatch { path: mpath, file_preset: manifest.preset, keys_preset: params.name().into() });
+        return Err(CliError::PresetMismatch {
+            path: mpath,
+            file_preset: manifest.preset,
+            keys_preset: params.name().into(),
+        });
     }
     if manifest.files.len() != manifest.classes || manifest.labels.len() != manifest.classes || manifest.stride == 0 {
         return Err(CliError::corrupt(&mpath, "scores manifest", "classes, labels and files disagree"));
@@ -181,7 +207,10 @@ pub fn release(keys_dir: &Path, scores_dir: &Path, budget: u64, statistical_secu
         Ok(b) => serde_json::from_slice(&b).map_err(|e| CliError::corrupt(&log_path, "release log", e))?,
         Err(_) => ReleaseLog::default(),
     };
-    let policy = ReleasePolicy { statistical_security, ..ReleasePolicy::argmax(manifest.noise_bound, budget) };
+    let policy = ReleasePolicy {
+        statistical_security,
+        ..ReleasePolicy::argmax(manifest.noise_bound, budget)
+    };
     let mut releaser = Releaser::with_count(policy, log.released);
     let sk = keys.secret_key()?;
     let ctx = clifhe_core::context::Context::new(params)?;
@@ -193,17 +222,27 @@ pub fn release(keys_dir: &Path, scores_dir: &Path, budget: u64, statistical_secu
         return Err(CliError::corrupt(&mpath, "scores manifest", "more patients than slots"));
     }
     // Count first (persisted), then release: a crash never hands out an uncounted result.
-    let next = ReleaseLog { released: log.released + 1 };
+    let next = ReleaseLog {
+        released: log.released + 1,
+    };
     if log.released >= budget {
-        return Err(CliError::bad_input("release", format!("the release budget of {budget} for this key set is spent")));
+        return Err(CliError::bad_input(
+            "release",
+            format!("the release budget of {budget} for this key set is spent"),
+        ));
     }
     let mut json = serde_json::to_vec_pretty(&next).map_err(|e| CliError::bad_input(RELEASES, e))?;
     json.push(b'\n');
     fsio::write_atomic(&log_path, &json)?;
     let mut rng = super::keyset::os_rng()?;
     let strided: Vec<clifhe_core::ciphertext::CiphertextOwned> = refs.iter().map(|c| (*c).clone()).collect();
-    let layout = ResultLayout::CiphertextPerClass { groups: manifest.patients * stride, classes: manifest.classes };
-    let rel = releaser.decrypt_for_release(&ctx, &sk, &strided.iter().collect::<Vec<_>>(), &layout, &mut rng).map_err(eval_err("release"))?;
+    let layout = ResultLayout::CiphertextPerClass {
+        groups: manifest.patients * stride,
+        classes: manifest.classes,
+    };
+    let rel = releaser
+        .decrypt_for_release(&ctx, &sk, &strided.iter().collect::<Vec<_>>(), &layout, &mut rng)
+        .map_err(eval_err("release"))?;
     let classes = match rel {
         Release::Classes(c) => c,
         Release::Scores(_) => return Err(CliError::bad_input("release", "expected classes")),
@@ -211,7 +250,11 @@ pub fn release(keys_dir: &Path, scores_dir: &Path, budget: u64, statistical_secu
     let preds = (0..manifest.patients)
         .map(|p| {
             let class = classes.get(p * stride).copied().unwrap_or(0);
-            Prediction { patient: p, class, label: manifest.labels.get(class).cloned().unwrap_or_default() }
+            Prediction {
+                patient: p,
+                class,
+                label: manifest.labels.get(class).cloned().unwrap_or_default(),
+            }
         })
         .collect();
     Ok((preds, next.released))
@@ -239,7 +282,11 @@ pub fn train(dataset: Option<&Path>, per_class: usize, seed: u64, out: &Path) ->
         None => super::demo::phantom_features(per_class, seed)?,
     };
     let classes = data.class_names.len();
-    let cfg = TrainConfig { label_names: Some(data.class_names.clone()), seed, ..TrainConfig::default() };
+    let cfg = TrainConfig {
+        label_names: Some(data.class_names.clone()),
+        seed,
+        ..TrainConfig::default()
+    };
     let val = data.val.as_ref().map(|(x, y)| (x.as_slice(), y.as_slice()));
     let (model, _) = clifhe_std::gnn::train(&data.train.0, &data.train.1, val, classes, &cfg)?;
     let m = Metrics::from_scores(&model.forward_batch(&data.test.0), &data.test.1, classes)?;

@@ -22,7 +22,11 @@ pub fn default_intensity_scale(spec: &str) -> f64 {
 /// The file part of a loader spec (`file.npz#test:3` -> `file.npz`), checked to exist so that a
 /// missing file is reported as such (exit code 3), not as a format problem.
 fn check_exists(spec: &str) -> Result<(), CliError> {
-    let path = if Path::new(spec).exists() { spec } else { spec.rsplit_once('#').map_or(spec, |(p, _)| p) };
+    let path = if Path::new(spec).exists() {
+        spec
+    } else {
+        spec.rsplit_once('#').map_or(spec, |(p, _)| p)
+    };
     std::fs::metadata(path).map(|_| ()).map_err(|e| CliError::io(path, "read", e))
 }
 
@@ -74,8 +78,13 @@ pub fn dataset_range(path: &Path, split: &str, start: usize, end: usize) -> Resu
     (start..end)
         .map(|i| {
             let source = format!("{name}#{split}:{i}");
-            let volume = samples.volume(i).ok_or_else(|| CliError::bad_input(&source, "sample out of range"))?;
-            Ok(Patient { features: volume_features(&volume, default_intensity_scale(&name), &source)?, source })
+            let volume = samples
+                .volume(i)
+                .ok_or_else(|| CliError::bad_input(&source, "sample out of range"))?;
+            Ok(Patient {
+                features: volume_features(&volume, default_intensity_scale(&name), &source)?,
+                source,
+            })
         })
         .collect()
 }

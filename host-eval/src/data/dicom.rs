@@ -140,18 +140,27 @@ struct Attrs {
 }
 
 fn text(v: &[u8]) -> String {
-    String::from_utf8_lossy(v).trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string()
+    String::from_utf8_lossy(v)
+        .trim_matches(|c: char| c == '\0' || c.is_whitespace())
+        .to_string()
 }
 
 fn numbers<const K: usize>(path: &Path, name: &str, v: &[u8]) -> Result<[f64; K], DataError> {
     let s = text(v);
-    let parts: Vec<&str> = s.split('\\').map(|p| p.trim_matches(|c: char| c == '\0' || c.is_whitespace())).collect();
+    let parts: Vec<&str> = s
+        .split('\\')
+        .map(|p| p.trim_matches(|c: char| c == '\0' || c.is_whitespace()))
+        .collect();
     let mut out = [0.0; K];
     if parts.len() < K {
         return Err(corrupt(path, format!("{name} '{s}' has fewer than {K} values")));
     }
     for (o, p) in out.iter_mut().zip(&parts) {
-        *o = p.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| corrupt(path, format!("{name} '{s}' is not numeric")))?;
+        *o = p
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| corrupt(path, format!("{name} '{s}' is not numeric")))?;
     }
     Ok(out)
 }
@@ -159,7 +168,12 @@ fn numbers<const K: usize>(path: &Path, name: &str, v: &[u8]) -> Result<[f64; K]
 fn number_list(path: &Path, name: &str, v: &[u8]) -> Result<Vec<f64>, DataError> {
     let s = text(v);
     s.split('\\')
-        .map(|p| p.trim_matches(|c: char| c == '\0' || c.is_whitespace()).parse::<f64>().ok().filter(|x| x.is_finite()))
+        .map(|p| {
+            p.trim_matches(|c: char| c == '\0' || c.is_whitespace())
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+        })
         .collect::<Option<Vec<f64>>>()
         .ok_or_else(|| corrupt(path, format!("{name} is not a list of numbers")))
 }
@@ -171,7 +185,11 @@ fn number(path: &Path, name: &str, v: &[u8]) -> Result<f64, DataError> {
 fn integer(path: &Path, name: &str, v: &[u8]) -> Result<i64, DataError> {
     let s = text(v);
     let first = s.split('\\').next().unwrap_or_default().trim();
-    first.strip_prefix('+').unwrap_or(first).parse().map_err(|_| corrupt(path, format!("{name} '{s}' is not an integer")))
+    first
+        .strip_prefix('+')
+        .unwrap_or(first)
+        .parse()
+        .map_err(|_| corrupt(path, format!("{name} '{s}' is not an integer")))
 }
 
 fn us(path: &Path, name: &str, v: &[u8]) -> Result<u16, DataError> {
@@ -183,7 +201,10 @@ fn us(path: &Path, name: &str, v: &[u8]) -> Result<u16, DataError> {
 
 /// VRs whose length field is 32 bits (with 2 reserved bytes before it) in explicit VR.
 fn long_vr(vr: [u8; 2]) -> bool {
-    matches!(&vr, b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV")
+    matches!(
+        &vr,
+        b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV"
+    )
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
@@ -196,7 +217,9 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 
 /// True when `head` (a file's first bytes, no preamble) plausibly starts a DICOM data set.
 pub fn looks_like_bare_dataset(head: &[u8]) -> bool {
-    let (Some(group), Some(element)) = (u16_at(head, 0), u16_at(head, 2)) else { return false };
+    let (Some(group), Some(element)) = (u16_at(head, 0), u16_at(head, 2)) else {
+        return false;
+    };
     if !(group == 0x0002 || group == 0x0008) || element > 0x0100 {
         return false;
     }
@@ -230,18 +253,39 @@ impl Parser<'_> {
         // Items and delimiters carry no VR in any syntax.
         if group == 0xFFFE || syntax == Syntax::ImplicitLe {
             let len = u32_at(self.b, pos + 4).ok_or_else(|| self.truncated(pos))?;
-            return Ok(Element { tag: t, vr: None, len, value: pos + 8 });
+            return Ok(Element {
+                tag: t,
+                vr: None,
+                len,
+                value: pos + 8,
+            });
         }
-        let vr = [*self.b.get(pos + 4).ok_or_else(|| self.truncated(pos))?, *self.b.get(pos + 5).ok_or_else(|| self.truncated(pos))?];
+        let vr = [
+            *self.b.get(pos + 4).ok_or_else(|| self.truncated(pos))?,
+            *self.b.get(pos + 5).ok_or_else(|| self.truncated(pos))?,
+        ];
         if !(vr[0].is_ascii_uppercase() && vr[1].is_ascii_uppercase()) {
-            return Err(corrupt(self.path, format!("element ({group:04X},{elem:04X}) at byte {pos} has no valid VR")));
+            return Err(corrupt(
+                self.path,
+                format!("element ({group:04X},{elem:04X}) at byte {pos} has no valid VR"),
+            ));
         }
         if long_vr(vr) {
             let len = u32_at(self.b, pos + 8).ok_or_else(|| self.truncated(pos))?;
-            Ok(Element { tag: t, vr: Some(vr), len, value: pos + 12 })
+            Ok(Element {
+                tag: t,
+                vr: Some(vr),
+                len,
+                value: pos + 12,
+            })
         } else {
             let len = u16_at(self.b, pos + 6).ok_or_else(|| self.truncated(pos))?;
-            Ok(Element { tag: t, vr: Some(vr), len: u32::from(len), value: pos + 8 })
+            Ok(Element {
+                tag: t,
+                vr: Some(vr),
+                len: u32::from(len),
+                value: pos + 8,
+            })
         }
     }
 
@@ -280,9 +324,21 @@ impl Parser<'_> {
                 pos = self.sequence(el.value, None, inner, depth + 1, a)?;
                 continue;
             }
-            let value_end = el.value.checked_add(el.len as usize).filter(|&e| e <= self.b.len()).ok_or_else(|| {
-                corrupt(self.path, format!("element ({:04X},{:04X}) at byte {pos} declares {} bytes past the end", el.tag >> 16, el.tag & 0xFFFF, el.len))
-            })?;
+            let value_end = el
+                .value
+                .checked_add(el.len as usize)
+                .filter(|&e| e <= self.b.len())
+                .ok_or_else(|| {
+                    corrupt(
+                        self.path,
+                        format!(
+                            "element ({:04X},{:04X}) at byte {pos} declares {} bytes past the end",
+                            el.tag >> 16,
+                            el.tag & 0xFFFF,
+                            el.len
+                        ),
+                    )
+                })?;
             let is_sequence = el.vr == Some(*b"SQ") || (el.vr.is_none() && KNOWN_SEQUENCES.contains(&el.tag));
             if is_sequence {
                 self.sequence(el.value, Some(value_end), syntax, depth + 1, a)?;
@@ -311,10 +367,18 @@ impl Parser<'_> {
                 SEQUENCE_DELIMITER if end.is_none() => return Ok(pos + 8),
                 ITEM if len == UNDEFINED => pos = self.dataset(pos + 8, None, syntax, depth, a)?,
                 ITEM => {
-                    let item_end = (pos + 8).checked_add(len as usize).filter(|&e| e <= end.unwrap_or(self.b.len())).ok_or_else(|| corrupt(self.path, format!("item at byte {pos} declares {len} bytes past its end")))?;
+                    let item_end = (pos + 8)
+                        .checked_add(len as usize)
+                        .filter(|&e| e <= end.unwrap_or(self.b.len()))
+                        .ok_or_else(|| corrupt(self.path, format!("item at byte {pos} declares {len} bytes past its end")))?;
                     pos = self.dataset(pos + 8, Some(item_end), syntax, depth, a)?;
                 }
-                _ => return Err(corrupt(self.path, format!("expected a sequence item at byte {pos}, found ({group:04X},{elem:04X})"))),
+                _ => {
+                    return Err(corrupt(
+                        self.path,
+                        format!("expected a sequence item at byte {pos}, found ({group:04X},{elem:04X})"),
+                    ))
+                }
             }
         }
     }
@@ -327,18 +391,27 @@ impl Attrs {
                 RESCALE_SLOPE if self.nested_slope.is_none() => self.nested_slope = Some(number(path, "RescaleSlope", v)?),
                 RESCALE_INTERCEPT if self.nested_intercept.is_none() => self.nested_intercept = Some(number(path, "RescaleIntercept", v)?),
                 PIXEL_SPACING if self.nested_pixel_spacing.is_none() => self.nested_pixel_spacing = Some(numbers(path, "PixelSpacing", v)?),
-                SLICE_THICKNESS if self.nested_slice_thickness.is_none() && !v.is_empty() => self.nested_slice_thickness = Some(number(path, "SliceThickness", v)?),
+                SLICE_THICKNESS if self.nested_slice_thickness.is_none() && !v.is_empty() => {
+                    self.nested_slice_thickness = Some(number(path, "SliceThickness", v)?)
+                }
                 SPACING_BETWEEN_SLICES if self.nested_spacing_between.is_none() && !v.is_empty() => {
                     self.nested_spacing_between = Some(number(path, "SpacingBetweenSlices", v)?)
                 }
-                IMAGE_ORIENTATION if self.nested_orientation.is_none() => self.nested_orientation = Some(numbers(path, "ImageOrientationPatient", v)?),
+                IMAGE_ORIENTATION if self.nested_orientation.is_none() => {
+                    self.nested_orientation = Some(numbers(path, "ImageOrientationPatient", v)?)
+                }
                 IMAGE_POSITION => self.nested_positions.push(numbers(path, "ImagePositionPatient", v)?),
                 _ => {}
             }
             return Ok(());
         }
         // Type 2 attributes may be present and empty: an empty value is the same as absent.
-        if v.iter().all(|&c| c == 0 || c == b' ') && !matches!(t, ROWS | COLUMNS | BITS_ALLOCATED | BITS_STORED | PIXEL_REPRESENTATION | SAMPLES_PER_PIXEL) {
+        if v.iter().all(|&c| c == 0 || c == b' ')
+            && !matches!(
+                t,
+                ROWS | COLUMNS | BITS_ALLOCATED | BITS_STORED | PIXEL_REPRESENTATION | SAMPLES_PER_PIXEL
+            )
+        {
             return Ok(());
         }
         match t {
@@ -351,7 +424,12 @@ impl Attrs {
             PHOTOMETRIC => self.photometric = Some(text(v)),
             NUMBER_OF_FRAMES => {
                 let n = integer(path, "NumberOfFrames", v)?;
-                self.frames = Some(usize::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| corrupt(path, format!("NumberOfFrames {n}")))?);
+                self.frames = Some(
+                    usize::try_from(n)
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| corrupt(path, format!("NumberOfFrames {n}")))?,
+                );
             }
             RESCALE_SLOPE => self.slope = Some(number(path, "RescaleSlope", v)?),
             RESCALE_INTERCEPT => self.intercept = Some(number(path, "RescaleIntercept", v)?),
@@ -387,7 +465,11 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Option<DicomImage>, DataError> {
         if el.len == UNDEFINED {
             return Err(corrupt(path, "undefined length in the file meta group"));
         }
-        let end = el.value.checked_add(el.len as usize).filter(|&e| e <= bytes.len()).ok_or_else(|| corrupt(path, "file meta element past the end"))?;
+        let end = el
+            .value
+            .checked_add(el.len as usize)
+            .filter(|&e| e <= bytes.len())
+            .ok_or_else(|| corrupt(path, "file meta element past the end"))?;
         if el.tag == TRANSFER_SYNTAX {
             syntax_uid = Some(text(&bytes[el.value..end]));
         }
@@ -406,17 +488,26 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Option<DicomImage>, DataError> {
                 .read_to_end(&mut out)
                 .map_err(|e| corrupt(path, format!("deflated data set: {e}")))?;
             if out.len() as u64 > MAX_ARRAY_BYTES {
-                return Err(DataError::TooLarge { path: path.to_path_buf(), bytes: out.len() as u64 });
+                return Err(DataError::TooLarge {
+                    path: path.to_path_buf(),
+                    bytes: out.len() as u64,
+                });
             }
             inflated = out;
             pos = 0;
             (inflated.as_slice(), Syntax::ExplicitLe)
         }
         Some("1.2.840.10008.1.2.2") => return Err(unsupported(path, "transfer syntax 1.2.840.10008.1.2.2 (explicit VR big endian)")),
-        Some(other) => return Err(unsupported(path, format!("transfer syntax {other} (compressed pixel data is not read)"))),
+        Some(other) => {
+            return Err(unsupported(
+                path,
+                format!("transfer syntax {other} (compressed pixel data is not read)"),
+            ))
+        }
         None => {
             // No meta group: guess the encoding from the first element.
-            let explicit = matches!((bytes.get(pos + 4), bytes.get(pos + 5)), (Some(a), Some(b)) if a.is_ascii_uppercase() && b.is_ascii_uppercase());
+            let explicit =
+                matches!((bytes.get(pos + 4), bytes.get(pos + 5)), (Some(a), Some(b)) if a.is_ascii_uppercase() && b.is_ascii_uppercase());
             (bytes, if explicit { Syntax::ExplicitLe } else { Syntax::ImplicitLe })
         }
     };
@@ -465,7 +556,10 @@ fn image(path: &Path, data: &[u8], offset: usize, available: usize, a: Attrs) ->
     let size = usize::from(bits / 8);
     let (count, nbytes) = checked_size(path, &[columns, rows, frames], size)?;
     if nbytes > available {
-        return Err(corrupt(path, format!("pixel data has {available} bytes, {frames} frame(s) of {rows} x {columns} x {bits} bits need {nbytes}")));
+        return Err(corrupt(
+            path,
+            format!("pixel data has {available} bytes, {frames} frame(s) of {rows} x {columns} x {bits} bits need {nbytes}"),
+        ));
     }
     let raw = &data[offset..offset + nbytes];
     let mask: u32 = if stored >= 32 { u32::MAX } else { (1u32 << stored) - 1 };
@@ -493,7 +587,10 @@ fn image(path: &Path, data: &[u8], offset: usize, available: usize, a: Attrs) ->
         // RT dose: frame f lies at ImagePositionPatient + offset_f * normal.
         let base = a.position.unwrap_or([0.0; 3]);
         let n = normal(orientation);
-        a.grid_offsets.iter().map(|o| [base[0] + o * n[0], base[1] + o * n[1], base[2] + o * n[2]]).collect()
+        a.grid_offsets
+            .iter()
+            .map(|o| [base[0] + o * n[0], base[1] + o * n[1], base[2] + o * n[2]])
+            .collect()
     } else {
         Vec::new()
     };
@@ -516,7 +613,10 @@ fn image(path: &Path, data: &[u8], offset: usize, available: usize, a: Attrs) ->
 fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
     let len = std::fs::metadata(path).map_err(|e| io_err(path, e))?.len();
     if len > MAX_ARRAY_BYTES {
-        return Err(DataError::TooLarge { path: path.to_path_buf(), bytes: len });
+        return Err(DataError::TooLarge {
+            path: path.to_path_buf(),
+            bytes: len,
+        });
     }
     std::fs::read(path).map_err(|e| io_err(path, e))
 }
@@ -557,7 +657,12 @@ fn normal(orientation: Option<[f64; 6]>) -> [f64; 3] {
 /// Orders planes and finds the z spacing: by position along the normal when every plane has
 /// one, else by instance number, else as given. Returns the permutation and the z spacing (None:
 /// not measurable from positions).
-fn order(path: &Path, positions: &[Option<[f64; 3]>], instances: &[Option<i64>], n: [f64; 3]) -> Result<(Vec<usize>, Option<f64>), DataError> {
+fn order(
+    path: &Path,
+    positions: &[Option<[f64; 3]>],
+    instances: &[Option<i64>],
+    n: [f64; 3],
+) -> Result<(Vec<usize>, Option<f64>), DataError> {
     let mut idx: Vec<usize> = (0..positions.len()).collect();
     if positions.len() < 2 {
         return Ok((idx, None));
@@ -567,13 +672,20 @@ fn order(path: &Path, positions: &[Option<[f64; 3]>], instances: &[Option<i64>],
         idx.sort_by(|&a, &b| key[a].total_cmp(&key[b]));
         let gaps: Vec<f64> = idx.windows(2).map(|w| key[w[1]] - key[w[0]]).collect();
         if gaps.iter().any(|&g| g.abs() < 1e-4) {
-            return Err(DataError::Inconsistent { path: path.to_path_buf(), what: "two slices at the same position".into() });
+            return Err(DataError::Inconsistent {
+                path: path.to_path_buf(),
+                what: "two slices at the same position".into(),
+            });
         }
         let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
         if gaps.iter().any(|&g| (g - mean).abs() > 0.1 * mean + 1e-3) {
             return Err(DataError::Inconsistent {
                 path: path.to_path_buf(),
-                what: format!("slice spacing varies (from {:.3} to {:.3} mm): missing or irregular slices", gaps.iter().copied().fold(f64::INFINITY, f64::min), gaps.iter().copied().fold(0.0, f64::max)),
+                what: format!(
+                    "slice spacing varies (from {:.3} to {:.3} mm): missing or irregular slices",
+                    gaps.iter().copied().fold(f64::INFINITY, f64::min),
+                    gaps.iter().copied().fold(0.0, f64::max)
+                ),
             });
         }
         return Ok((idx, Some(mean)));
@@ -585,7 +697,9 @@ fn order(path: &Path, positions: &[Option<[f64; 3]>], instances: &[Option<i64>],
 }
 
 fn z_fallback(img: &DicomImage) -> f64 {
-    positive(img.spacing_between_slices).or(positive(img.slice_thickness)).unwrap_or(1.0)
+    positive(img.spacing_between_slices)
+        .or(positive(img.slice_thickness))
+        .unwrap_or(1.0)
 }
 
 /// Loads one DICOM file as a volume: a single slice (z = 1) or all frames of a multi-frame file.
@@ -607,9 +721,15 @@ fn single_volume(path: &Path, img: DicomImage) -> Result<Volume, DataError> {
     let data = if perm.iter().enumerate().all(|(i, &p)| i == p) {
         img.data
     } else {
-        perm.iter().flat_map(|&f| img.data[f * plane..(f + 1) * plane].iter().copied()).collect()
+        perm.iter()
+            .flat_map(|&f| img.data[f * plane..(f + 1) * plane].iter().copied())
+            .collect()
     };
-    Ok(Volume { dims: [img.columns, img.rows, img.frames], spacing_mm: [sx, sy, dz], data })
+    Ok(Volume {
+        dims: [img.columns, img.rows, img.frames],
+        spacing_mm: [sx, sy, dz],
+        data,
+    })
 }
 
 /// Largest number of files a series directory may hold.
@@ -625,10 +745,19 @@ pub fn load_dicom_series(dir: &Path) -> Result<Volume, DataError> {
         .map(|e| e.map(|e| e.path()).map_err(|e| io_err(dir, e)))
         .collect::<Result<_, _>>()?;
     // Hidden files and the DICOMDIR index (no pixels, sometimes in another byte order) are not slices.
-    files.retain(|p| p.is_file() && !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') || n.eq_ignore_ascii_case("DICOMDIR")));
+    files.retain(|p| {
+        p.is_file()
+            && !p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.') || n.eq_ignore_ascii_case("DICOMDIR"))
+    });
     files.sort();
     if files.len() > MAX_SERIES_FILES {
-        return Err(unsupported(dir, format!("{} files: a series directory may hold at most {MAX_SERIES_FILES}", files.len())));
+        return Err(unsupported(
+            dir,
+            format!("{} files: a series directory may hold at most {MAX_SERIES_FILES}", files.len()),
+        ));
     }
     let mut images: Vec<DicomImage> = Vec::new();
     let mut voxels = 0u64;
@@ -642,7 +771,10 @@ pub fn load_dicom_series(dir: &Path) -> Result<Volume, DataError> {
         };
         voxels += img.data.len() as u64;
         if voxels > MAX_VOXELS {
-            return Err(DataError::TooLarge { path: dir.to_path_buf(), bytes: voxels.saturating_mul(4) });
+            return Err(DataError::TooLarge {
+                path: dir.to_path_buf(),
+                bytes: voxels.saturating_mul(4),
+            });
         }
         images.push(img);
     }
@@ -658,7 +790,9 @@ pub fn load_dicom_series(dir: &Path) -> Result<Volume, DataError> {
         count(a).cmp(&count(b)).then_with(|| b.cmp(a))
     });
     images.retain(|i| i.series_uid == chosen.clone().flatten());
-    let first = images.first().ok_or_else(|| unsupported(dir, "directory holds no DICOM image files"))?;
+    let first = images
+        .first()
+        .ok_or_else(|| unsupported(dir, "directory holds no DICOM image files"))?;
     if images.len() == 1 {
         // A single (possibly multi-frame) file.
         return single_volume(dir, images.remove(0));
@@ -667,7 +801,10 @@ pub fn load_dicom_series(dir: &Path) -> Result<Volume, DataError> {
     if let Some(bad) = images.iter().find(|i| i.rows != rows || i.columns != columns || i.frames != 1) {
         return Err(DataError::Inconsistent {
             path: dir.to_path_buf(),
-            what: format!("slices of {rows} x {columns} and {} x {} x {} frame(s) in one series", bad.rows, bad.columns, bad.frames),
+            what: format!(
+                "slices of {rows} x {columns} and {} x {} x {} frame(s) in one series",
+                bad.rows, bad.columns, bad.frames
+            ),
         });
     }
     let positions: Vec<Option<[f64; 3]>> = images.iter().map(|i| i.position).collect();
@@ -680,5 +817,9 @@ pub fn load_dicom_series(dir: &Path) -> Result<Volume, DataError> {
     for &i in &perm {
         data.extend_from_slice(&images[i].data);
     }
-    Ok(Volume { dims: [columns, rows, depth], spacing_mm: [sx, sy, dz], data })
+    Ok(Volume {
+        dims: [columns, rows, depth],
+        spacing_mm: [sx, sy, dz],
+        data,
+    })
 }

@@ -30,7 +30,9 @@ pub struct Volume {
 
 impl Volume {
     /// Borrowed view for `clifhe_core::multivector::features::scan_features`.
-    pub fn view(&self) -> Result<clifhe_core::multivector::features::VolumeView<'_, f32>, clifhe_core::multivector::features::FeatureError> {
+    pub fn view(
+        &self,
+    ) -> Result<clifhe_core::multivector::features::VolumeView<'_, f32>, clifhe_core::multivector::features::FeatureError> {
         clifhe_core::multivector::features::VolumeView::new(&self.data, self.dims, self.spacing_mm)
     }
 
@@ -92,7 +94,11 @@ impl fmt::Display for DataError {
             Self::UnsupportedFormat { path, what } => write!(f, "{}: unsupported format: {what}", path.display()),
             Self::Corrupt { path, what } => write!(f, "{}: corrupt file: {what}", path.display()),
             Self::TooLarge { path, bytes } => {
-                write!(f, "{}: declares {bytes} bytes, more than the readers accept ({MAX_ARRAY_BYTES})", path.display())
+                write!(
+                    f,
+                    "{}: declares {bytes} bytes, more than the readers accept ({MAX_ARRAY_BYTES})",
+                    path.display()
+                )
             }
             Self::MissingKey { path, key } => write!(f, "{}: no array named {key}", path.display()),
             Self::BadSample { path, what } => write!(f, "{}: {what}", path.display()),
@@ -117,22 +123,37 @@ pub const MAX_ARRAY_BYTES: u64 = 4 << 30;
 pub const MAX_VOXELS: u64 = MAX_ARRAY_BYTES / 4;
 
 pub(crate) fn io_err(path: &Path, source: std::io::Error) -> DataError {
-    DataError::Io { path: path.to_path_buf(), source }
+    DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 pub(crate) fn corrupt(path: &Path, what: impl Into<String>) -> DataError {
-    DataError::Corrupt { path: path.to_path_buf(), what: what.into() }
+    DataError::Corrupt {
+        path: path.to_path_buf(),
+        what: what.into(),
+    }
 }
 
 pub(crate) fn unsupported(path: &Path, what: impl Into<String>) -> DataError {
-    DataError::UnsupportedFormat { path: path.to_path_buf(), what: what.into() }
+    DataError::UnsupportedFormat {
+        path: path.to_path_buf(),
+        what: what.into(),
+    }
 }
 
 /// Product of `dims` times `item_bytes`, refusing overflow and anything above the caps (both
 /// the stored byte count and the decoded `f32` voxel count). Returns (voxels, bytes).
 pub(crate) fn checked_size(path: &Path, dims: &[usize], item_bytes: usize) -> Result<(usize, usize), DataError> {
-    let too_large = |bytes: u64| DataError::TooLarge { path: path.to_path_buf(), bytes };
-    let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| too_large(u64::MAX))?;
+    let too_large = |bytes: u64| DataError::TooLarge {
+        path: path.to_path_buf(),
+        bytes,
+    };
+    let count = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| too_large(u64::MAX))?;
     let bytes = count.checked_mul(item_bytes).ok_or_else(|| too_large(u64::MAX))?;
     if bytes as u64 > MAX_ARRAY_BYTES || count as u64 > MAX_VOXELS {
         return Err(too_large((bytes as u64).max((count as u64).saturating_mul(4))));
@@ -145,7 +166,9 @@ pub(crate) fn checked_size(path: &Path, dims: &[usize], item_bytes: usize) -> Re
 /// in proportion to the bytes really present, never to the declared size.
 pub(crate) fn read_exact_bounded<R: Read>(path: &Path, r: R, n: usize, what: &str) -> Result<Vec<u8>, DataError> {
     let mut buf = Vec::with_capacity(n.min(16 << 20));
-    r.take(n as u64).read_to_end(&mut buf).map_err(|e| corrupt(path, format!("{what}: {e}")))?;
+    r.take(n as u64)
+        .read_to_end(&mut buf)
+        .map_err(|e| corrupt(path, format!("{what}: {e}")))?;
     if buf.len() != n {
         return Err(corrupt(path, format!("{what}: {} bytes present, {n} declared", buf.len())));
     }
@@ -192,7 +215,9 @@ fn kind_by_name(path: &Path) -> Option<Kind> {
 
 fn kind_by_magic(path: &Path) -> Result<Option<Kind>, DataError> {
     let mut head = Vec::with_capacity(352);
-    std::fs::File::open(path).and_then(|f| f.take(352).read_to_end(&mut head)).map_err(|e| io_err(path, e))?;
+    std::fs::File::open(path)
+        .and_then(|f| f.take(352).read_to_end(&mut head))
+        .map_err(|e| io_err(path, e))?;
     if head.get(128..132) == Some(b"DICM") {
         return Ok(Some(Kind::Dicom));
     }
@@ -253,7 +278,10 @@ pub fn load_volume(spec: impl AsRef<Path>) -> Result<Volume, DataError> {
                     npz::load_medmnist_sample(path, split, index).map(|(v, _)| v)
                 }
                 Some(Kind::Raw) => {
-                    let raw_spec = raw::RawSpec::parse(fragment).map_err(|what| DataError::BadSample { path: path.to_path_buf(), what })?;
+                    let raw_spec = raw::RawSpec::parse(fragment).map_err(|what| DataError::BadSample {
+                        path: path.to_path_buf(),
+                        what,
+                    })?;
                     raw::load_raw(path, &raw_spec)
                 }
                 _ => Err(DataError::BadSample {
@@ -264,26 +292,39 @@ pub fn load_volume(spec: impl AsRef<Path>) -> Result<Volume, DataError> {
         }
     }
     let meta = std::fs::metadata(spec).map_err(|e| io_err(spec, e))?;
-    let kind = if meta.is_dir() { Some(Kind::DicomDir) } else { kind_by_name(spec).map_or_else(|| kind_by_magic(spec), |k| Ok(Some(k)))? };
+    let kind = if meta.is_dir() {
+        Some(Kind::DicomDir)
+    } else {
+        kind_by_name(spec).map_or_else(|| kind_by_magic(spec), |k| Ok(Some(k)))?
+    };
     match kind {
         Some(Kind::Nifti | Kind::NiftiPair) => nifti::load_nifti(spec),
         Some(Kind::Dicom) => dicom::load_dicom(spec),
         Some(Kind::DicomDir) => dicom::load_dicom_series(spec),
         Some(Kind::Npz) => Err(DataError::BadSample {
             path: spec.to_path_buf(),
-            what: "a dataset file: name one sample as file.npz#split:index (e.g. #test:0), or load the splits with npz::load_medmnist_npz".into(),
+            what: "a dataset file: name one sample as file.npz#split:index (e.g. #test:0), or load the splits with npz::load_medmnist_npz"
+                .into(),
         }),
         Some(Kind::Raw) => Err(DataError::BadSample {
             path: spec.to_path_buf(),
             what: "a raw volume has no header: give its size as file.raw#XxYxZ:dtype (e.g. #64x64x32:u16)".into(),
         }),
-        None => Err(unsupported(spec, "not NIfTI-1, DICOM, MedMNIST .npz or raw (by name and by magic bytes)")),
+        None => Err(unsupported(
+            spec,
+            "not NIfTI-1, DICOM, MedMNIST .npz or raw (by name and by magic bytes)",
+        )),
     }
 }
 
 fn parse_sample<'a>(path: &Path, fragment: &'a str) -> Result<(&'a str, usize), DataError> {
-    let bad = |what: String| DataError::BadSample { path: path.to_path_buf(), what };
-    let (split, index) = fragment.split_once(':').ok_or_else(|| bad(format!("sample '{fragment}' is not of the form split:index")))?;
+    let bad = |what: String| DataError::BadSample {
+        path: path.to_path_buf(),
+        what,
+    };
+    let (split, index) = fragment
+        .split_once(':')
+        .ok_or_else(|| bad(format!("sample '{fragment}' is not of the form split:index")))?;
     let index = index.parse().map_err(|_| bad(format!("'{index}' is not an index")))?;
     Ok((split, index))
 }

@@ -88,7 +88,13 @@ pub fn parse_header(path: &Path, h: &[u8; HEADER]) -> Result<NiftiHeader, DataEr
     let ndim = ndim as usize;
     let dim = |i: usize| if i <= ndim { r.i16(40 + 2 * i) } else { 1 };
     if let Some(extra) = (4..=ndim).find(|&i| dim(i) != 1) {
-        return Err(unsupported(path, format!("{ndim}-dimensional image with dim[{extra}] = {} (only 3D volumes are read)", dim(extra))));
+        return Err(unsupported(
+            path,
+            format!(
+                "{ndim}-dimensional image with dim[{extra}] = {} (only 3D volumes are read)",
+                dim(extra)
+            ),
+        ));
     }
     let mut dims = [0usize; 3];
     for (i, d) in dims.iter_mut().enumerate() {
@@ -99,9 +105,9 @@ pub fn parse_header(path: &Path, h: &[u8; HEADER]) -> Result<NiftiHeader, DataEr
         *d = v as usize;
     }
     let unit = match h[123] & 0x07 {
-        1 => 1000.0,  // metres
-        3 => 0.001,   // microns
-        _ => 1.0,     // millimetres or unknown
+        1 => 1000.0, // metres
+        3 => 0.001,  // microns
+        _ => 1.0,    // millimetres or unknown
     };
     let mut spacing_mm = [1.0f64; 3];
     for (i, s) in spacing_mm.iter_mut().enumerate() {
@@ -173,7 +179,11 @@ fn open(path: &Path) -> Result<(Box<dyn Read>, Option<u64>), DataError> {
     let n = file.read(&mut magic).map_err(|e| io_err(path, e))?;
     let gz = is_gz(path) || (n == 2 && magic == [0x1f, 0x8b]);
     let reader = std::io::Cursor::new(magic[..n].to_vec()).chain(file);
-    Ok(if gz { (Box::new(flate2::read::MultiGzDecoder::new(reader)), None) } else { (Box::new(reader), Some(len)) })
+    Ok(if gz {
+        (Box::new(flate2::read::MultiGzDecoder::new(reader)), None)
+    } else {
+        (Box::new(reader), Some(len))
+    })
 }
 
 /// The `.img` beside a `.hdr` (or the other way round), gzipped or not, whichever exists.
@@ -182,10 +192,14 @@ fn partner(path: &Path, ext: &str) -> Option<PathBuf> {
     let lower = s.to_ascii_lowercase();
     let stem = lower.strip_suffix(".gz").map_or(s, |_| &s[..s.len() - 3]);
     let stem = &stem[..stem.len().saturating_sub(4)];
-    [format!("{stem}.{ext}"), format!("{stem}.{ext}.gz"), format!("{stem}.{}", ext.to_ascii_uppercase())]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        format!("{stem}.{ext}"),
+        format!("{stem}.{ext}.gz"),
+        format!("{stem}.{}", ext.to_ascii_uppercase()),
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 /// Loads a NIfTI-1 image: a `.nii`/`.nii.gz` file, or a `.hdr`/`.img` pair named by either file.
@@ -195,13 +209,19 @@ pub fn load_nifti(path: &Path) -> Result<Volume, DataError> {
     let (hdr_path, img_path) = if stripped.ends_with(".hdr") {
         (path.to_path_buf(), partner(path, "img"))
     } else if stripped.ends_with(".img") {
-        (partner(path, "hdr").ok_or_else(|| io_err(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no .hdr beside the .img")))?, Some(path.to_path_buf()))
+        (
+            partner(path, "hdr")
+                .ok_or_else(|| io_err(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no .hdr beside the .img")))?,
+            Some(path.to_path_buf()),
+        )
     } else {
         (path.to_path_buf(), None)
     };
     let (mut input, file_len) = open(&hdr_path)?;
     let mut header = [0u8; HEADER];
-    input.read_exact(&mut header).map_err(|e| corrupt(&hdr_path, format!("header (348 bytes): {e}")))?;
+    input
+        .read_exact(&mut header)
+        .map_err(|e| corrupt(&hdr_path, format!("header (348 bytes): {e}")))?;
     let h = parse_header(&hdr_path, &header)?;
     let size = bytes_per_voxel(h.datatype).ok_or_else(|| unsupported(&hdr_path, format!("NIfTI datatype {}", h.datatype)))?;
     let (count, nbytes) = checked_size(&hdr_path, &h.dims, size)?;
@@ -212,14 +232,25 @@ pub fn load_nifti(path: &Path) -> Result<Volume, DataError> {
             (img, input, len, 0)
         }
         (true, None) if !stripped.ends_with(".hdr") => {
-            return Err(unsupported(path, "magic ni1 (the header of a .hdr/.img pair) in a single-file image"));
+            return Err(unsupported(
+                path,
+                "magic ni1 (the header of a .hdr/.img pair) in a single-file image",
+            ));
         }
-        (true, None) => return Err(io_err(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no .img beside the .hdr"))),
+        (true, None) => {
+            return Err(io_err(
+                path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no .img beside the .hdr"),
+            ))
+        }
     };
     // An uncompressed file's length is known: refuse a short one before allocating anything.
     if let Some(len) = file_len {
         if h.vox_offset.saturating_add(nbytes as u64) > len {
-            return Err(corrupt(&data_path, format!("image data needs {nbytes} bytes from offset {}, file has {len}", h.vox_offset)));
+            return Err(corrupt(
+                &data_path,
+                format!("image data needs {nbytes} bytes from offset {}, file has {len}", h.vox_offset),
+            ));
         }
     }
     // Extension bytes between the header and vox_offset are skipped without buffering; the data
@@ -229,14 +260,22 @@ pub fn load_nifti(path: &Path) -> Result<Volume, DataError> {
     if file_len.is_none() {
         // Gzip: read on to the end of the stream (at most 64 MiB more) so the decoder checks its
         // CRC-32; a damaged stream that still inflates to the right length is caught here.
-        std::io::copy(&mut input.take(64 << 20), &mut std::io::sink()).map_err(|e| corrupt(&data_path, format!("after the image data: {e}")))?;
+        std::io::copy(&mut input.take(64 << 20), &mut std::io::sink())
+            .map_err(|e| corrupt(&data_path, format!("after the image data: {e}")))?;
     }
     let apply = h.scl_slope.is_finite() && h.scl_slope != 0.0;
-    let (slope, inter) = (f64::from(h.scl_slope), if h.scl_inter.is_finite() { f64::from(h.scl_inter) } else { 0.0 });
+    let (slope, inter) = (
+        f64::from(h.scl_slope),
+        if h.scl_inter.is_finite() { f64::from(h.scl_inter) } else { 0.0 },
+    );
     let mut data = Vec::with_capacity(count);
     data.extend(raw.chunks_exact(size).map(|c| {
         let v = decode(c, h.datatype, h.big_endian);
         (if apply { v * slope + inter } else { v }) as f32
     }));
-    Ok(Volume { dims: h.dims, spacing_mm: h.spacing_mm, data })
+    Ok(Volume {
+        dims: h.dims,
+        spacing_mm: h.spacing_mm,
+        data,
+    })
 }

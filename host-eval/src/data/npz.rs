@@ -104,7 +104,11 @@ impl Split {
     }
     /// Sample i as a volume (None past the end).
     pub fn volume(&self, i: usize) -> Option<Volume> {
-        Some(Volume { dims: self.dims, spacing_mm: MEDMNIST_SPACING_MM, data: self.voxels(i)?.to_vec() })
+        Some(Volume {
+            dims: self.dims,
+            spacing_mm: MEDMNIST_SPACING_MM,
+            data: self.voxels(i)?.to_vec(),
+        })
     }
     /// Sample i as (volume, label).
     pub fn sample(&self, i: usize) -> Option<(Volume, u32)> {
@@ -267,7 +271,8 @@ fn parse_descr(d: &str) -> Option<(NpyDtype, bool)> {
 /// array data must fit in it, checked before anything is allocated for the data.
 pub fn read_npy_header<R: Read>(path: &Path, r: &mut R, available: u64) -> Result<NpyHeader, DataError> {
     let mut pre = [0u8; 8];
-    r.read_exact(&mut pre).map_err(|_| corrupt(path, "not an .npy array (shorter than its magic)"))?;
+    r.read_exact(&mut pre)
+        .map_err(|_| corrupt(path, "not an .npy array (shorter than its magic)"))?;
     if &pre[..6] != b"\x93NUMPY" {
         return Err(corrupt(path, "not an .npy array (bad magic)"));
     }
@@ -289,7 +294,9 @@ pub fn read_npy_header<R: Read>(path: &Path, r: &mut R, available: u64) -> Resul
     }
     let header = read_exact_bounded(path, r, header_len, ".npy header")?;
     let text = std::str::from_utf8(&header).map_err(|_| corrupt(path, ".npy header is not text"))?;
-    let dict = Cursor { s: text.as_bytes(), i: 0 }.dict().ok_or_else(|| corrupt(path, format!(".npy header is not a dict: {}", text.trim())))?;
+    let dict = Cursor { s: text.as_bytes(), i: 0 }
+        .dict()
+        .ok_or_else(|| corrupt(path, format!(".npy header is not a dict: {}", text.trim())))?;
     let get = |k: &str| dict.iter().find(|(key, _)| key == k).map(|(_, v)| v);
     let descr = match get("descr") {
         Some(PyValue::Str(s)) => s.as_str(),
@@ -309,9 +316,22 @@ pub fn read_npy_header<R: Read>(path: &Path, r: &mut R, available: u64) -> Resul
     let (count, nbytes) = checked_size(path, &shape, dtype.size())?;
     let data_offset = start + header_len;
     if (nbytes as u64).saturating_add(data_offset as u64) > available {
-        return Err(corrupt(path, format!("array data needs {nbytes} bytes, only {} present", available.saturating_sub(data_offset as u64))));
+        return Err(corrupt(
+            path,
+            format!(
+                "array data needs {nbytes} bytes, only {} present",
+                available.saturating_sub(data_offset as u64)
+            ),
+        ));
     }
-    Ok(NpyHeader { dtype, big_endian, shape, data_offset, count, nbytes })
+    Ok(NpyHeader {
+        dtype,
+        big_endian,
+        shape,
+        data_offset,
+        count,
+        nbytes,
+    })
 }
 
 /// Decodes each element of `bytes` (whole elements of `h.dtype`) and passes it to `out`.
@@ -353,7 +373,9 @@ fn decode_f32(h: &NpyHeader, bytes: &[u8]) -> Vec<f32> {
 pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<NpyArray, DataError> {
     let mut r = bytes;
     let h = read_npy_header(path, &mut r, bytes.len() as u64)?;
-    let body = bytes.get(h.data_offset..h.data_offset + h.nbytes).ok_or_else(|| corrupt(path, "array data truncated"))?;
+    let body = bytes
+        .get(h.data_offset..h.data_offset + h.nbytes)
+        .ok_or_else(|| corrupt(path, "array data truncated"))?;
     let mut data = Vec::with_capacity(h.count);
     decode_each(&h, body, |x| data.push(x));
     Ok(NpyArray { shape: h.shape, data })
@@ -367,16 +389,28 @@ fn open(path: &Path) -> Result<Archive, DataError> {
 }
 
 /// Opens `key.npy` and parses its header; the returned reader is positioned at the data.
-fn open_entry<'a>(path: &Path, archive: &'a mut Archive, key: &str) -> Result<(zip::read::ZipFile<'a, std::fs::File>, NpyHeader), DataError> {
+fn open_entry<'a>(
+    path: &Path,
+    archive: &'a mut Archive,
+    key: &str,
+) -> Result<(zip::read::ZipFile<'a, std::fs::File>, NpyHeader), DataError> {
     let name = format!("{key}.npy");
     let mut entry = match archive.by_name(&name) {
         Ok(e) => e,
-        Err(zip::result::ZipError::FileNotFound) => return Err(DataError::MissingKey { path: path.to_path_buf(), key: key.to_string() }),
+        Err(zip::result::ZipError::FileNotFound) => {
+            return Err(DataError::MissingKey {
+                path: path.to_path_buf(),
+                key: key.to_string(),
+            })
+        }
         Err(e) => return Err(corrupt(path, format!("{name}: {e}"))),
     };
     let available = entry.size();
     let header = read_npy_header(path, &mut entry, available).map_err(|e| match e {
-        DataError::Corrupt { path, what } => DataError::Corrupt { path, what: format!("{name}: {what}") },
+        DataError::Corrupt { path, what } => DataError::Corrupt {
+            path,
+            what: format!("{name}: {what}"),
+        },
         other => other,
     })?;
     Ok((entry, header))
@@ -405,7 +439,12 @@ fn read_labels(path: &Path, archive: &mut Archive, split: &str) -> Result<Vec<u3
     let (mut entry, h) = open_entry(path, archive, &key)?;
     match h.shape.as_slice() {
         [_] | [_, 1] => {}
-        s => return Err(unsupported(path, format!("{key} has shape {s:?}: only one label per sample (n,) or (n, 1) is read"))),
+        s => {
+            return Err(unsupported(
+                path,
+                format!("{key} has shape {s:?}: only one label per sample (n,) or (n, 1) is read"),
+            ))
+        }
     }
     let bytes = read_exact_bounded(path, &mut entry, h.nbytes, &key)?;
     finish_entry(path, &mut entry, &key)?;
@@ -433,10 +472,17 @@ fn read_split(path: &Path, archive: &mut Archive, split: &str, budget: &mut u64)
         return Err(corrupt(path, format!("{split}: {n} images but {} labels", labels.len())));
     }
     // The decoded f32 voxels of all splits together stay under the cap.
-    *budget = budget.checked_sub(h.count as u64).ok_or(DataError::TooLarge { path: path.to_path_buf(), bytes: (h.count as u64).saturating_mul(4) })?;
+    *budget = budget.checked_sub(h.count as u64).ok_or(DataError::TooLarge {
+        path: path.to_path_buf(),
+        bytes: (h.count as u64).saturating_mul(4),
+    })?;
     let bytes = read_exact_bounded(path, &mut entry, h.nbytes, &key)?;
     finish_entry(path, &mut entry, &key)?;
-    Ok(Split { dims, images: decode_f32(&h, &bytes), labels })
+    Ok(Split {
+        dims,
+        images: decode_f32(&h, &bytes),
+        labels,
+    })
 }
 
 /// Loads the three splits of a MedMNIST 3D `.npz` file (keys `train_images`, `train_labels`,
@@ -463,7 +509,10 @@ fn check_split(path: &Path, split: &str) -> Result<(), DataError> {
     if matches!(split, "train" | "val" | "test") {
         Ok(())
     } else {
-        Err(DataError::BadSample { path: path.to_path_buf(), what: format!("unknown split '{split}' (train, val or test)") })
+        Err(DataError::BadSample {
+            path: path.to_path_buf(),
+            what: format!("unknown split '{split}' (train, val or test)"),
+        })
     }
 }
 
@@ -479,11 +528,21 @@ pub fn load_medmnist_sample(path: &Path, split: &str, index: usize) -> Result<(V
     if labels.len() != n {
         return Err(corrupt(path, format!("{split}: {n} images but {} labels", labels.len())));
     }
-    let label = *labels.get(index).ok_or_else(|| DataError::BadSample { path: path.to_path_buf(), what: format!("{split} has {n} samples, no index {index}") })?;
+    let label = *labels.get(index).ok_or_else(|| DataError::BadSample {
+        path: path.to_path_buf(),
+        what: format!("{split} has {n} samples, no index {index}"),
+    })?;
     // n > index >= 0 here, so the per-sample size divides the checked total exactly.
     let per_bytes = h.nbytes / n;
     skip_bytes(path, &mut entry, (per_bytes as u64) * (index as u64), &key)?;
     let bytes = read_exact_bounded(path, &mut entry, per_bytes, &key)?;
     finish_entry(path, &mut entry, &key)?;
-    Ok((Volume { dims, spacing_mm: MEDMNIST_SPACING_MM, data: decode_f32(&h, &bytes) }, label))
+    Ok((
+        Volume {
+            dims,
+            spacing_mm: MEDMNIST_SPACING_MM,
+            data: decode_f32(&h, &bytes),
+        },
+        label,
+    ))
 }

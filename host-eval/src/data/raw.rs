@@ -47,7 +47,12 @@ pub struct RawSpec {
 
 impl RawSpec {
     pub fn new(dims: [usize; 3], dtype: RawType) -> Self {
-        Self { dims, dtype, spacing_mm: [1.0; 3], offset: 0 }
+        Self {
+            dims,
+            dtype,
+            spacing_mm: [1.0; 3],
+            offset: 0,
+        }
     }
 
     /// Parses `XxYxZ:dtype[:SXxSYxSZ]`, e.g. `64x64x32:i16:0.5x0.5x2`.
@@ -59,14 +64,24 @@ impl RawSpec {
         }
         let dims_text = parts.next().unwrap_or_default();
         let dims = triple(dims_text)
-            .and_then(|v| v.iter().map(|d| d.trim().parse::<usize>().ok().filter(|&d| d > 0)).collect::<Option<Vec<_>>>())
+            .and_then(|v| {
+                v.iter()
+                    .map(|d| d.trim().parse::<usize>().ok().filter(|&d| d > 0))
+                    .collect::<Option<Vec<_>>>()
+            })
             .ok_or_else(|| format!("'{dims_text}' is not XxYxZ with positive sizes"))?;
-        let dtype_text = parts.next().ok_or_else(|| "no voxel type (XxYxZ:dtype, dtype u8, u16, i16 or f32)".to_string())?;
+        let dtype_text = parts
+            .next()
+            .ok_or_else(|| "no voxel type (XxYxZ:dtype, dtype u8, u16, i16 or f32)".to_string())?;
         let dtype = RawType::from_name(dtype_text).ok_or_else(|| format!("voxel type '{dtype_text}' (u8, u16, i16 or f32)"))?;
         let mut spec = Self::new([dims[0], dims[1], dims[2]], dtype);
         if let Some(sp) = parts.next() {
             let v = triple(sp)
-                .and_then(|v| v.iter().map(|d| d.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0)).collect::<Option<Vec<_>>>())
+                .and_then(|v| {
+                    v.iter()
+                        .map(|d| d.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0))
+                        .collect::<Option<Vec<_>>>()
+                })
                 .ok_or_else(|| format!("spacing '{sp}' is not SXxSYxSZ with positive sizes in mm"))?;
             spec.spacing_mm = [v[0], v[1], v[2]];
         }
@@ -80,7 +95,10 @@ impl RawSpec {
 /// Loads a raw volume.
 pub fn load_raw(path: &Path, spec: &RawSpec) -> Result<Volume, DataError> {
     if spec.spacing_mm.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-        return Err(DataError::BadSample { path: path.to_path_buf(), what: format!("spacing {:?} is not positive", spec.spacing_mm) });
+        return Err(DataError::BadSample {
+            path: path.to_path_buf(),
+            what: format!("spacing {:?} is not positive", spec.spacing_mm),
+        });
     }
     let size = spec.dtype.size();
     let (count, nbytes) = checked_size(path, &spec.dims, size)?;
@@ -88,7 +106,13 @@ pub fn load_raw(path: &Path, spec: &RawSpec) -> Result<Volume, DataError> {
     let len = file.metadata().map_err(|e| io_err(path, e))?.len();
     let expected = spec.offset.saturating_add(nbytes as u64);
     if len != expected {
-        return Err(corrupt(path, format!("{len} bytes, but {:?} voxels of {:?} after {} header bytes need {expected}", spec.dims, spec.dtype, spec.offset)));
+        return Err(corrupt(
+            path,
+            format!(
+                "{len} bytes, but {:?} voxels of {:?} after {} header bytes need {expected}",
+                spec.dims, spec.dtype, spec.offset
+            ),
+        ));
     }
     skip_bytes(path, &mut file, spec.offset, "header")?;
     let raw = read_exact_bounded(path, file, nbytes, "voxels")?;
@@ -99,5 +123,9 @@ pub fn load_raw(path: &Path, spec: &RawSpec) -> Result<Volume, DataError> {
         RawType::I16 => data.extend(raw.chunks_exact(2).map(|c| f32::from(i16::from_le_bytes([c[0], c[1]])))),
         RawType::F32 => data.extend(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
     }
-    Ok(Volume { dims: spec.dims, spacing_mm: spec.spacing_mm, data })
+    Ok(Volume {
+        dims: spec.dims,
+        spacing_mm: spec.spacing_mm,
+        data,
+    })
 }

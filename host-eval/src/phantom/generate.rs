@@ -131,13 +131,20 @@ impl Ellipsoid {
     /// Bounds of the ellipsoid grown by `margin`.
     fn bounds(&self, margin: f64) -> Aabb {
         let r = self.max_semi + margin;
-        Aabb { lo: add_scaled(self.centre, -r, [1.0; 3]), hi: add_scaled(self.centre, r, [1.0; 3]) }
+        Aabb {
+            lo: add_scaled(self.centre, -r, [1.0; 3]),
+            hi: add_scaled(self.centre, r, [1.0; 3]),
+        }
     }
 
     /// The level-set value q^2 (1 on the surface).
     fn q2(&self, p: [f64; 3]) -> f64 {
         let d = sub(p, self.centre);
-        let u = [dot(self.axes[0], d) * self.inv_semi[0], dot(self.axes[1], d) * self.inv_semi[1], dot(self.axes[2], d) * self.inv_semi[2]];
+        let u = [
+            dot(self.axes[0], d) * self.inv_semi[0],
+            dot(self.axes[1], d) * self.inv_semi[1],
+            dot(self.axes[2], d) * self.inv_semi[2],
+        ];
         dot(u, u)
     }
 
@@ -175,9 +182,16 @@ impl Ellipsoid {
 #[derive(Clone, Copy, Debug)]
 enum Part {
     Ellipsoid(Ellipsoid),
-    Sphere { centre: [f64; 3], radius: f64 },
+    Sphere {
+        centre: [f64; 3],
+        radius: f64,
+    },
     /// A spicule: the set of points within `radius` of the segment a-b.
-    Capsule { a: [f64; 3], b: [f64; 3], radius: f64 },
+    Capsule {
+        a: [f64; 3],
+        b: [f64; 3],
+        radius: f64,
+    },
 }
 
 impl Part {
@@ -208,7 +222,10 @@ impl Part {
             Part::Capsule { a, b, radius } => (*a, *b, *radius),
         };
         let m = r + margin;
-        Aabb { lo: std::array::from_fn(|k| a[k].min(b[k]) - m), hi: std::array::from_fn(|k| a[k].max(b[k]) + m) }
+        Aabb {
+            lo: std::array::from_fn(|k| a[k].min(b[k]) - m),
+            hi: std::array::from_fn(|k| a[k].max(b[k]) + m),
+        }
     }
 }
 
@@ -232,7 +249,12 @@ impl Lesion {
     }
 
     fn weight(&self, p: [f64; 3]) -> f64 {
-        let sd = self.parts.iter().filter(|(_, bx)| bx.contains(p)).map(|(part, _)| part.sd(p)).fold(f64::INFINITY, f64::min);
+        let sd = self
+            .parts
+            .iter()
+            .filter(|(_, bx)| bx.contains(p))
+            .map(|(part, _)| part.sd(p))
+            .fold(f64::INFINITY, f64::min);
         ramp(sd, self.edge)
     }
 }
@@ -275,16 +297,28 @@ fn draw_patient(rng: &mut ChaCha20Rng, class: PhantomClass) -> Patient {
     let deg = std::f64::consts::PI / 180.0;
     // Body: nearly the whole field of view, but its largest semi-axis stays below 0.97 so it
     // lies inside the inscribed sphere (rotation about the centre keeps all tissue in the grid).
-    let body_semi = [0.92 * uniform(rng, 0.997, 1.003), 0.78 * uniform(rng, 0.997, 1.003), 0.95 * uniform(rng, 0.997, 1.003)];
+    let body_semi = [
+        0.92 * uniform(rng, 0.997, 1.003),
+        0.78 * uniform(rng, 0.997, 1.003),
+        0.95 * uniform(rng, 0.997, 1.003),
+    ];
     let body_centre = [uniform(rng, -0.002, 0.002), uniform(rng, -0.002, 0.002), 0.0];
     let body_rot = rotation(uniform(rng, -2.0, 2.0) * deg, 0.0, 0.0);
     let body = Ellipsoid::new(body_centre, body_semi, body_rot);
     let fat = uniform(rng, 0.108, 0.112);
     let inner = Ellipsoid::new(body_centre, [body_semi[0] - fat, body_semi[1] - fat, body_semi[2] - fat], body_rot);
 
-    let organ_semi = [0.55 * uniform(rng, 0.92, 1.08), 0.45 * uniform(rng, 0.92, 1.08), 0.50 * uniform(rng, 0.92, 1.08)];
+    let organ_semi = [
+        0.55 * uniform(rng, 0.92, 1.08),
+        0.45 * uniform(rng, 0.92, 1.08),
+        0.50 * uniform(rng, 0.92, 1.08),
+    ];
     let organ_centre = [uniform(rng, -0.05, 0.05), uniform(rng, -0.05, 0.05), uniform(rng, -0.05, 0.05)];
-    let organ_rot = rotation(uniform(rng, -35.0, 35.0) * deg, uniform(rng, -15.0, 15.0) * deg, uniform(rng, -15.0, 15.0) * deg);
+    let organ_rot = rotation(
+        uniform(rng, -35.0, 35.0) * deg,
+        uniform(rng, -15.0, 15.0) * deg,
+        uniform(rng, -15.0, 15.0) * deg,
+    );
     let organ = Ellipsoid::new(organ_centre, organ_semi, organ_rot);
 
     let fat_hu = uniform(rng, -105.0, -95.0);
@@ -293,7 +327,11 @@ fn draw_patient(rng: &mut ChaCha20Rng, class: PhantomClass) -> Patient {
     let wave = |rng: &mut ChaCha20Rng| Wave {
         amp_hu: uniform(rng, 2.0, 5.0),
         freq: [uniform(rng, 5.0, 9.0), uniform(rng, 5.0, 9.0), uniform(rng, 5.0, 9.0)],
-        phase: [uniform(rng, 0.0, std::f64::consts::TAU), uniform(rng, 0.0, std::f64::consts::TAU), uniform(rng, 0.0, std::f64::consts::TAU)],
+        phase: [
+            uniform(rng, 0.0, std::f64::consts::TAU),
+            uniform(rng, 0.0, std::f64::consts::TAU),
+            uniform(rng, 0.0, std::f64::consts::TAU),
+        ],
     };
     let waves = [wave(rng), wave(rng), wave(rng)];
 
@@ -315,10 +353,26 @@ fn draw_patient(rng: &mut ChaCha20Rng, class: PhantomClass) -> Patient {
         PhantomClass::Benign => {
             let centre = place(rng, 0.0, 0.35);
             let radius = uniform(rng, 0.18, 0.38);
-            let semi = [radius * uniform(rng, 0.85, 1.15), radius * uniform(rng, 0.85, 1.15), radius * uniform(rng, 0.85, 1.15)];
-            let rot = rotation(uniform(rng, 0.0, 360.0) * deg, uniform(rng, -90.0, 90.0) * deg, uniform(rng, 0.0, 360.0) * deg);
-            let contrast = if bernoulli(rng, 0.6) { uniform(rng, -70.0, -55.0) } else { uniform(rng, 25.0, 50.0) };
-            Some(Lesion::new(vec![Part::Ellipsoid(Ellipsoid::new(centre, semi, rot))], contrast, voxel))
+            let semi = [
+                radius * uniform(rng, 0.85, 1.15),
+                radius * uniform(rng, 0.85, 1.15),
+                radius * uniform(rng, 0.85, 1.15),
+            ];
+            let rot = rotation(
+                uniform(rng, 0.0, 360.0) * deg,
+                uniform(rng, -90.0, 90.0) * deg,
+                uniform(rng, 0.0, 360.0) * deg,
+            );
+            let contrast = if bernoulli(rng, 0.6) {
+                uniform(rng, -70.0, -55.0)
+            } else {
+                uniform(rng, 25.0, 50.0)
+            };
+            Some(Lesion::new(
+                vec![Part::Ellipsoid(Ellipsoid::new(centre, semi, rot))],
+                contrast,
+                voxel,
+            ))
         }
         PhantomClass::Malignant => {
             let centre = place(rng, 0.3, 0.6);
@@ -328,19 +382,39 @@ fn draw_patient(rng: &mut ChaCha20Rng, class: PhantomClass) -> Patient {
             for _ in 0..uniform_int(rng, 2, 5) {
                 let dir = unit_vector(rng);
                 let dist = core * uniform(rng, 0.5, 0.9);
-                parts.push(Part::Sphere { centre: add_scaled(centre, dist, dir), radius: core * uniform(rng, 0.35, 0.7) });
+                parts.push(Part::Sphere {
+                    centre: add_scaled(centre, dist, dir),
+                    radius: core * uniform(rng, 0.35, 0.7),
+                });
             }
             // Spiculation: thin strands radiating from the core.
             for _ in 0..uniform_int(rng, 0, 6) {
                 let dir = unit_vector(rng);
                 let len = core * uniform(rng, 1.2, 2.0);
-                parts.push(Part::Capsule { a: centre, b: add_scaled(centre, len, dir), radius: uniform(rng, 0.04, 0.07) });
+                parts.push(Part::Capsule {
+                    a: centre,
+                    b: add_scaled(centre, len, dir),
+                    radius: uniform(rng, 0.04, 0.07),
+                });
             }
-            let contrast = if bernoulli(rng, 0.8) { uniform(rng, 45.0, 110.0) } else { uniform(rng, -70.0, -40.0) };
+            let contrast = if bernoulli(rng, 0.8) {
+                uniform(rng, 45.0, 110.0)
+            } else {
+                uniform(rng, -70.0, -40.0)
+            };
             Some(Lesion::new(parts, contrast, voxel * uniform(rng, 1.5, 3.0)))
         }
     };
-    Patient { body, inner, organ, fat_hu, soft_hu, organ_hu, waves, lesion }
+    Patient {
+        body,
+        inner,
+        organ,
+        fat_hu,
+        soft_hu,
+        organ_hu,
+        waves,
+        lesion,
+    }
 }
 
 /// A Gaussian-like draw (mean 0, variance 1) from one 64-bit word: the sum of four 16-bit
@@ -380,7 +454,11 @@ fn render(cfg: &PhantomConfig, class: PhantomClass, index: u64, labels: bool) ->
     let edge = 2.0 / largest;
     // The texture is separable: per-axis cosine tables make it three multiplies per term.
     let table = |w: &Wave, axis: usize, c: &[f64]| -> Vec<f64> { c.iter().map(|&t| (w.freq[axis] * t + w.phase[axis]).cos()).collect() };
-    let tex: Vec<[Vec<f64>; 3]> = pt.waves.iter().map(|w| [table(w, 0, &xs), table(w, 1, &ys), table(w, 2, &zs)]).collect();
+    let tex: Vec<[Vec<f64>; 3]> = pt
+        .waves
+        .iter()
+        .map(|w| [table(w, 0, &xs), table(w, 1, &ys), table(w, 2, &zs)])
+        .collect();
 
     let mut data = Vec::with_capacity(n);
     let mut label_map = if labels { Vec::with_capacity(n) } else { Vec::new() };
@@ -437,5 +515,12 @@ fn render(cfg: &PhantomConfig, class: PhantomClass, index: u64, labels: bool) ->
         }
     }
     let s = cfg.spacing_mm;
-    (Volume { dims: cfg.dims, spacing_mm: [s, s, s], data }, label_map)
+    (
+        Volume {
+            dims: cfg.dims,
+            spacing_mm: [s, s, s],
+            data,
+        },
+        label_map,
+    )
 }

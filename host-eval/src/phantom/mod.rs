@@ -113,7 +113,12 @@ pub struct PhantomConfig {
 
 impl Default for PhantomConfig {
     fn default() -> Self {
-        Self { dims: [32; 3], seed: 1, spacing_mm: 1.0, noise_hu: 12.0 }
+        Self {
+            dims: [32; 3],
+            seed: 1,
+            spacing_mm: 1.0,
+            noise_hu: 12.0,
+        }
     }
 }
 

@@ -76,7 +76,11 @@ fn quarter_turn(v: &Volume, axis: Axis) -> Volume {
             }
         }
     }
-    Volume { dims, spacing_mm: spacing, data }
+    Volume {
+        dims,
+        spacing_mm: spacing,
+        data,
+    }
 }
 
 /// Trilinear resampling of the rotated volume on the input grid (physical coordinates, so
@@ -84,7 +88,11 @@ fn quarter_turn(v: &Volume, axis: Axis) -> Volume {
 fn resample(v: &Volume, axis: Axis, theta: f64) -> Volume {
     let dims = v.dims;
     let s = v.spacing_mm;
-    let half = [dims[0] as f64 * s[0] / 2.0, dims[1] as f64 * s[1] / 2.0, dims[2] as f64 * s[2] / 2.0];
+    let half = [
+        dims[0] as f64 * s[0] / 2.0,
+        dims[1] as f64 * s[1] / 2.0,
+        dims[2] as f64 * s[2] / 2.0,
+    ];
     // The two axes of the rotation plane, in right-handed order (a -> b is the positive turn).
     let ax = axis.index();
     let (pa, pb) = ((ax + 1) % 3, (ax + 2) % 3);

@@ -36,7 +36,9 @@ use rayon::prelude::*;
 pub enum Layout {
     Interleaved,
     /// Blade k in ciphertext k, patient p at slot p * stride.
-    BladeMajor { stride: usize },
+    BladeMajor {
+        stride: usize,
+    },
 }
 
 /// A batch of encrypted Cl(3,0) multivectors, one per patient.
@@ -89,7 +91,10 @@ impl EncryptedMultivectorBatch {
             return Err(EvalError::Invalid("more patients than the layout holds"));
         }
         let slots_log = ectx.params().log_n() - 1;
-        if cts.iter().any(|c| c.meta.log_slots != slots_log || c.meta.params_id != ectx.params().id()) {
+        if cts
+            .iter()
+            .any(|c| c.meta.log_slots != slots_log || c.meta.params_id != ectx.params().id())
+        {
             return Err(EvalError::Invalid("batch ciphertexts must be full-slot and of this parameter set"));
         }
         Ok(Self { layout, cts, patients })
@@ -119,7 +124,13 @@ impl EncryptedMultivectorBatch {
     }
 
     /// Packs, encodes and encrypts `xs` under `pk` at the top level.
-    pub fn encrypt<R: RngCore + CryptoRng>(ectx: &EvalContext, pk: &PublicKey<Vec<u64>>, xs: &[Multivector], layout: Layout, rng: &mut R) -> Result<Self, EvalError> {
+    pub fn encrypt<R: RngCore + CryptoRng>(
+        ectx: &EvalContext,
+        pk: &PublicKey<Vec<u64>>,
+        xs: &[Multivector],
+        layout: Layout,
+        rng: &mut R,
+    ) -> Result<Self, EvalError> {
         if xs.len() > Self::capacity(ectx, layout) {
             return Err(EvalError::Invalid("more patients than one batch holds"));
         }
@@ -136,8 +147,11 @@ impl EncryptedMultivectorBatch {
 
     /// Hospital side: decrypts the patients' multivectors (local use only).
     pub fn decrypt<K: AsRef<[i8]> + AsMut<[i8]>>(&self, ectx: &EvalContext, sk: &SecretKey<K>) -> Result<Vec<Multivector>, EvalError> {
-        let slots: Vec<Vec<f64>> =
-            self.cts.iter().map(|c| clifhe_core::decrypt::decrypt(ectx.core(), sk, c).and_then(|d| d.decode_real())).collect::<Result<_, _>>()?;
+        let slots: Vec<Vec<f64>> = self
+            .cts
+            .iter()
+            .map(|c| clifhe_core::decrypt::decrypt(ectx.core(), sk, c).and_then(|d| d.decode_real()))
+            .collect::<Result<_, _>>()?;
         Ok((0..self.patients)
             .map(|p| {
                 let mut c = [0.0; 8];
@@ -176,7 +190,10 @@ impl EncryptedMultivectorBatch {
         let cts = match self.layout {
             Layout::BladeMajor { .. } => {
                 let refs: Vec<&CiphertextOwned> = self.cts.iter().collect();
-                (0..8).into_par_iter().map(|k| ev.rescale(&ev.linear_combination(&refs, &m[k], ql)?)).collect::<Result<Vec<_>, _>>()?
+                (0..8)
+                    .into_par_iter()
+                    .map(|k| ev.rescale(&ev.linear_combination(&refs, &m[k], ql)?))
+                    .collect::<Result<Vec<_>, _>>()?
             }
             Layout::Interleaved => {
                 // y = sum_r diag_r o rot(x, r), diag_r[8p + k] = m[k][k + r]; only the shifts
@@ -215,7 +232,11 @@ impl EncryptedMultivectorBatch {
                 vec![ev.rescale(&acc)?]
             }
         };
-        Ok(Self { layout: self.layout, cts, patients: self.patients })
+        Ok(Self {
+            layout: self.layout,
+            cts,
+            patients: self.patients,
+        })
     }
 
     /// w * x for every patient x (1 level).
@@ -238,7 +259,11 @@ impl EncryptedMultivectorBatch {
                     .enumerate()
                     .map(|(k, c)| if negate(BLADE_GRADES[k]) { ev.neg(c) } else { Ok(c.clone()) })
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(Self { layout: self.layout, cts, patients: self.patients })
+                Ok(Self {
+                    layout: self.layout,
+                    cts,
+                    patients: self.patients,
+                })
             }
             Layout::Interleaved => {
                 let mut m = [[0.0; 8]; 8];
@@ -266,7 +291,11 @@ impl EncryptedMultivectorBatch {
                     .enumerate()
                     .map(|(b, c)| if BLADE_GRADES[b] == k { Ok(c.clone()) } else { ev.sub(c, c) })
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(Self { layout: self.layout, cts, patients: self.patients })
+                Ok(Self {
+                    layout: self.layout,
+                    cts,
+                    patients: self.patients,
+                })
             }
             Layout::Interleaved => {
                 let mut m = [[0.0; 8]; 8];
@@ -325,7 +354,11 @@ impl EncryptedMultivectorBatch {
                 ev.rescale(&ev.relinearize(&acc, rlk)?)
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { layout: self.layout, cts: outs, patients: self.patients.min(other.patients) })
+        Ok(Self {
+            layout: self.layout,
+            cts: outs,
+            patients: self.patients.min(other.patients),
+        })
     }
 
     /// Interleaved -> blade-major with stride 8: B_k = rot(mask_k o x, k) puts blade k of patient
@@ -341,7 +374,9 @@ impl EncryptedMultivectorBatch {
         let cts = (0..8usize)
             .into_par_iter()
             .map(|k| {
-                let mask: Vec<Complex> = (0..slots).map(|s| Complex::from_real(if s % 8 == k && s / 8 < self.patients { 1.0 } else { 0.0 })).collect();
+                let mask: Vec<Complex> = (0..slots)
+                    .map(|s| Complex::from_real(if s % 8 == k && s / 8 < self.patients { 1.0 } else { 0.0 }))
+                    .collect();
                 let pt = ev.encode(&mask, level, ql)?;
                 let masked = ev.rescale(&ev.mul_plain(x, &pt)?)?;
                 if k == 0 {
@@ -351,7 +386,11 @@ impl EncryptedMultivectorBatch {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { layout: Layout::BladeMajor { stride: 8 }, cts, patients: self.patients })
+        Ok(Self {
+            layout: Layout::BladeMajor { stride: 8 },
+            cts,
+            patients: self.patients,
+        })
     }
 
     /// Blade-major with stride 8 -> interleaved: x = sum_k rot(B_k, -k) (0 levels; rotations
@@ -362,15 +401,27 @@ impl EncryptedMultivectorBatch {
             Layout::BladeMajor { stride: 8 } => {
                 let parts = (0..8usize)
                     .into_par_iter()
-                    .map(|k| if k == 0 { Ok(self.cts[0].clone()) } else { ev.rotate(&self.cts[k], -(k as i64), gks) })
+                    .map(|k| {
+                        if k == 0 {
+                            Ok(self.cts[0].clone())
+                        } else {
+                            ev.rotate(&self.cts[k], -(k as i64), gks)
+                        }
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut acc = parts[0].clone();
                 for p in &parts[1..] {
                     ev.add_assign(&mut acc, p)?;
                 }
-                Ok(Self { layout: Layout::Interleaved, cts: vec![acc], patients: self.patients })
+                Ok(Self {
+                    layout: Layout::Interleaved,
+                    cts: vec![acc],
+                    patients: self.patients,
+                })
             }
-            Layout::BladeMajor { .. } => Err(EvalError::Invalid("only stride-8 blade-major batches convert to interleaved without compaction")),
+            Layout::BladeMajor { .. } => Err(EvalError::Invalid(
+                "only stride-8 blade-major batches convert to interleaved without compaction",
+            )),
         }
     }
 }

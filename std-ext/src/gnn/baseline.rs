@@ -20,9 +20,18 @@ impl LogisticRegression {
     /// gradient descent with Adam; the problem is convex, so `iterations` only needs to be large
     /// enough (2000 is plenty for 8 standardised features). `l2 = 1/n` matches scikit-learn's
     /// default C = 1.
-    pub fn train(xs: &[Multivector], ys: &[usize], classes: usize, l2: f64, class_weighting: bool, iterations: usize) -> Result<Self, GnnError> {
+    pub fn train(
+        xs: &[Multivector],
+        ys: &[usize],
+        classes: usize,
+        l2: f64,
+        class_weighting: bool,
+        iterations: usize,
+    ) -> Result<Self, GnnError> {
         if xs.is_empty() || xs.len() != ys.len() || classes < 2 || ys.iter().any(|&y| y >= classes) {
-            return Err(GnnError::InvalidInput("logistic regression needs matching samples and labels < classes >= 2".into()));
+            return Err(GnnError::InvalidInput(
+                "logistic regression needs matching samples and labels < classes >= 2".into(),
+            ));
         }
         let normalisation = Normalisation::fit(xs)?;
         let zs: Vec<[f64; 8]> = xs.iter().map(|x| normalisation.apply(x)).collect();
@@ -35,7 +44,9 @@ impl LogisticRegression {
         for t in 1..=iterations {
             let mut g = vec![0.0; np];
             for (z, &y) in zs.iter().zip(ys) {
-                let s: Vec<f64> = (0..classes).map(|c| (0..8).map(|k| p[9 * c + k] * z[k]).sum::<f64>() + p[9 * c + 8]).collect();
+                let s: Vec<f64> = (0..classes)
+                    .map(|c| (0..8).map(|k| p[9 * c + k] * z[k]).sum::<f64>() + p[9 * c + 8])
+                    .collect();
                 let pr = softmax(&s);
                 for c in 0..classes {
                     let d = cw[y] * (pr[c] - if c == y { 1.0 } else { 0.0 }) / n;
@@ -57,12 +68,20 @@ impl LogisticRegression {
         }
         let weights = (0..classes).map(|c| core::array::from_fn(|k| p[9 * c + k])).collect();
         let biases = (0..classes).map(|c| p[9 * c + 8]).collect();
-        Ok(Self { normalisation, weights, biases })
+        Ok(Self {
+            normalisation,
+            weights,
+            biases,
+        })
     }
 
     pub fn scores(&self, x: &Multivector) -> Vec<f64> {
         let z = self.normalisation.apply(x);
-        self.weights.iter().zip(&self.biases).map(|(w, b)| w.iter().zip(&z).map(|(a, v)| a * v).sum::<f64>() + b).collect()
+        self.weights
+            .iter()
+            .zip(&self.biases)
+            .map(|(w, b)| w.iter().zip(&z).map(|(a, v)| a * v).sum::<f64>() + b)
+            .collect()
     }
 
     pub fn scores_batch(&self, xs: &[Multivector]) -> Vec<Vec<f64>> {

@@ -33,7 +33,11 @@ struct QuadraticForm {
 
 impl QuadraticForm {
     fn of_layer(layer: &QuadraticLayerPlan) -> Self {
-        let mut f = QuadraticForm { quad: [[[0.0; 8]; 8]; 8], lin: [[0.0; 8]; 8], constant: [0.0; 8] };
+        let mut f = QuadraticForm {
+            quad: [[[0.0; 8]; 8]; 8],
+            lin: [[0.0; 8]; 8],
+            constant: [0.0; 8],
+        };
         for (left, right) in &layer.pairs {
             for k in 0..8 {
                 let (ar, c, br, d) = (&left.matrix[k], left.bias[k], &right.matrix[k], right.bias[k]);
@@ -137,7 +141,16 @@ mod tests {
 
     #[test]
     fn expanded_form_equals_the_plan() {
-        let model = GnnModel::new_random(&[16, 8], 3, vec!["a".into(), "b".into(), "c".into()], Normalisation::identity(), 0.3, 1.0, 3).unwrap();
+        let model = GnnModel::new_random(
+            &[16, 8],
+            3,
+            vec!["a".into(), "b".into(), "c".into()],
+            Normalisation::identity(),
+            0.3,
+            1.0,
+            3,
+        )
+        .unwrap();
         let plan = model.plan();
         let layer = &plan.layers[0];
         let f = QuadraticForm::of_layer(layer);

@@ -23,7 +23,10 @@ impl fmt::Display for GnnError {
             Self::Io(e) => write!(f, "model file i/o: {e}"),
             Self::Json(e) => write!(f, "model file is not valid JSON for the GNN schema: {e}"),
             Self::UnsupportedVersion { found, supported } => {
-                write!(f, "model file format_version {found} is not supported (this build reads {supported})")
+                write!(
+                    f,
+                    "model file format_version {found} is not supported (this build reads {supported})"
+                )
             }
             Self::InvalidModel(m) => write!(f, "invalid model: {m}"),
             Self::InvalidInput(m) => write!(f, "invalid input: {m}"),

@@ -26,7 +26,10 @@ pub struct Normalisation {
 
 impl Normalisation {
     pub fn identity() -> Self {
-        Self { mean: [0.0; 8], std: [1.0; 8] }
+        Self {
+            mean: [0.0; 8],
+            std: [1.0; 8],
+        }
     }
 
     /// Mean and (population) standard deviation per blade. A constant feature gets std 1 so that
@@ -151,9 +154,16 @@ impl GnnModel {
         let mut layers = Vec::with_capacity(hidden.len());
         for &m in hidden {
             let weights = (0..m).map(|_| normal8(&mut rng, sigma)).collect();
-            layers.push(HiddenLayer { weights, biases: vec![[0.0; 8]; m], activation: [activation; 8] });
+            layers.push(HiddenLayer {
+                weights,
+                biases: vec![[0.0; 8]; m],
+                activation: [activation; 8],
+            });
         }
-        let output = OutputLayer { weights: (0..classes).map(|_| normal8(&mut rng, sigma)).collect(), biases: vec![0.0; classes] };
+        let output = OutputLayer {
+            weights: (0..classes).map(|_| normal8(&mut rng, sigma)).collect(),
+            biases: vec![0.0; classes],
+        };
         let mut topology = vec![1];
         topology.extend_from_slice(hidden);
         topology.push(classes);
@@ -265,7 +275,9 @@ impl GnnModel {
 
     /// Largest |z_k| of the standardised features over `xs` (outliers of the data, not of the model).
     pub fn max_abs_normalised_input(&self, xs: &[Multivector]) -> f64 {
-        xs.iter().flat_map(|x| self.normalisation.apply(x)).fold(0.0f64, |a, v| a.max(v.abs()))
+        xs.iter()
+            .flat_map(|x| self.normalisation.apply(x))
+            .fold(0.0f64, |a, v| a.max(v.abs()))
     }
 
     pub(crate) fn trace(&self, x: &Multivector) -> Trace {
@@ -320,7 +332,11 @@ impl GnnModel {
     /// Inverse of [`parameters`](Self::parameters).
     pub fn set_parameters(&mut self, p: &[f64]) -> Result<(), GnnError> {
         if p.len() != self.parameter_count() {
-            return Err(GnnError::InvalidInput(format!("expected {} parameters, got {}", self.parameter_count(), p.len())));
+            return Err(GnnError::InvalidInput(format!(
+                "expected {} parameters, got {}",
+                self.parameter_count(),
+                p.len()
+            )));
         }
         let mut it = p.iter().copied();
         let mut fill = |dst: &mut [f64]| dst.iter_mut().for_each(|d| *d = it.next().unwrap_or(0.0));
@@ -338,7 +354,10 @@ impl GnnModel {
     pub fn validate(&self) -> Result<(), GnnError> {
         let bad = |m: String| Err(GnnError::InvalidModel(m));
         if self.format_version != FORMAT_VERSION {
-            return Err(GnnError::UnsupportedVersion { found: self.format_version, supported: FORMAT_VERSION });
+            return Err(GnnError::UnsupportedVersion {
+                found: self.format_version,
+                supported: FORMAT_VERSION,
+            });
         }
         if self.classes < 2 {
             return bad(format!("classes = {} (need at least 2)", self.classes));
@@ -389,7 +408,10 @@ impl GnnModel {
         match v.get("format_version").and_then(serde_json::Value::as_u64) {
             Some(found) if found == u64::from(FORMAT_VERSION) => {}
             Some(found) => {
-                return Err(GnnError::UnsupportedVersion { found: u32::try_from(found).unwrap_or(u32::MAX), supported: FORMAT_VERSION })
+                return Err(GnnError::UnsupportedVersion {
+                    found: u32::try_from(found).unwrap_or(u32::MAX),
+                    supported: FORMAT_VERSION,
+                })
             }
             None => return Err(GnnError::InvalidModel("missing or non-integer format_version".into())),
         }

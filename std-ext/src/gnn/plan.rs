@@ -34,8 +34,17 @@ impl AffineMap {
         }
         let w = Multivector::new(w);
         let m = left_mul_matrix(&w);
-        let scale = self.matrix.iter().flatten().fold(0.0f64, |a, v| a.max(v.abs())).max(f64::MIN_POSITIVE);
-        let same = m.iter().flatten().zip(self.matrix.iter().flatten()).all(|(a, b)| (a - b).abs() <= 1e-12 * scale);
+        let scale = self
+            .matrix
+            .iter()
+            .flatten()
+            .fold(0.0f64, |a, v| a.max(v.abs()))
+            .max(f64::MIN_POSITIVE);
+        let same = m
+            .iter()
+            .flatten()
+            .zip(self.matrix.iter().flatten())
+            .all(|(a, b)| (a - b).abs() <= 1e-12 * scale);
         same.then(|| (w, Multivector::new(self.bias)))
     }
 
@@ -47,7 +56,10 @@ impl AffineMap {
                 *m *= s;
             }
         }
-        Self { matrix, bias: self.apply(shift) }
+        Self {
+            matrix,
+            bias: self.apply(shift),
+        }
     }
 }
 
@@ -83,7 +95,10 @@ impl InferencePlan {
                 .iter()
                 .zip(&layer.biases)
                 .map(|(w, b)| {
-                    let y = AffineMap { matrix: left_mul_matrix(&Multivector::new(*w)), bias: *b };
+                    let y = AffineMap {
+                        matrix: left_mul_matrix(&Multivector::new(*w)),
+                        bias: *b,
+                    };
                     // v = (1 + a o y) / m: rows of the y-map scaled by a_k / m.
                     let mut v = y.clone();
                     for k in 0..8 {
@@ -136,7 +151,10 @@ impl InferencePlan {
             }
             h = next;
         }
-        self.output.iter().map(|(row, b)| row.iter().zip(&h).map(|(w, v)| w * v).sum::<f64>() + b).collect()
+        self.output
+            .iter()
+            .map(|(row, b)| row.iter().zip(&h).map(|(w, v)| w * v).sum::<f64>() + b)
+            .collect()
     }
 
     /// Levels consumed: 2 per quadratic layer, 1 for the output rows.

@@ -106,7 +106,13 @@ pub(crate) fn class_weights(ys: &[usize], classes: usize, balanced: bool) -> Vec
     ys.iter().for_each(|&y| counts[y] += 1);
     counts
         .iter()
-        .map(|&c| if balanced && c > 0 { ys.len() as f64 / (classes as f64 * c as f64) } else { 1.0 })
+        .map(|&c| {
+            if balanced && c > 0 {
+                ys.len() as f64 / (classes as f64 * c as f64)
+            } else {
+                1.0
+            }
+        })
         .collect()
 }
 
@@ -122,13 +128,7 @@ fn excess_grad(t: f64, bound: f64, rho: f64) -> (f64, f64) {
 /// Objective on (xs, ys) and its gradient with respect to `model.parameters()`:
 /// mean over samples of class-weighted cross-entropy plus range penalties, plus (l2/2) |W|^2.
 /// Public so that tests can compare it with finite differences.
-pub fn loss_and_gradient(
-    model: &GnnModel,
-    xs: &[Multivector],
-    ys: &[usize],
-    class_weights: &[f64],
-    cfg: &TrainConfig,
-) -> (f64, Vec<f64>) {
+pub fn loss_and_gradient(model: &GnnModel, xs: &[Multivector], ys: &[usize], class_weights: &[f64], cfg: &TrainConfig) -> (f64, Vec<f64>) {
     let hidden = model.hidden_layers();
     let out = model.output_layer();
     let classes = model.classes();
@@ -147,7 +147,11 @@ pub fn loss_and_gradient(
         let cw = class_weights.get(y).copied().unwrap_or(1.0);
         let p = softmax(&t.scores);
         loss += -cw * p[y].max(1e-300).ln();
-        let mut ds: Vec<f64> = p.iter().enumerate().map(|(c, &pc)| cw * (pc - if c == y { 1.0 } else { 0.0 })).collect();
+        let mut ds: Vec<f64> = p
+            .iter()
+            .enumerate()
+            .map(|(c, &pc)| cw * (pc - if c == y { 1.0 } else { 0.0 }))
+            .collect();
         for (d, &s) in ds.iter_mut().zip(&t.scores) {
             let (pl, pg) = excess_grad(s, bound, rho);
             loss += pl;
@@ -268,7 +272,9 @@ pub fn train(
     }
     check_inputs(xs, ys, classes)?;
     if cfg.batch_size == 0 || !cfg.learning_rate.is_finite() || cfg.learning_rate <= 0.0 || cfg.hidden.contains(&0) {
-        return Err(GnnError::InvalidInput("batch_size, learning_rate and hidden widths must be positive".into()));
+        return Err(GnnError::InvalidInput(
+            "batch_size, learning_rate and hidden widths must be positive".into(),
+        ));
     }
     let mut rng = ChaCha20Rng::seed_from_u64(cfg.seed);
     let (tx, ty, vx, vy): (Vec<Multivector>, Vec<usize>, Vec<Multivector>, Vec<usize>) = match val {
@@ -278,7 +284,12 @@ pub fn train(
         }
         None if cfg.val_fraction > 0.0 => {
             let (tr, va) = stratified_split(ys, classes, cfg.val_fraction, &mut rng);
-            (tr.iter().map(|&i| xs[i]).collect(), tr.iter().map(|&i| ys[i]).collect(), va.iter().map(|&i| xs[i]).collect(), va.iter().map(|&i| ys[i]).collect())
+            (
+                tr.iter().map(|&i| xs[i]).collect(),
+                tr.iter().map(|&i| ys[i]).collect(),
+                va.iter().map(|&i| xs[i]).collect(),
+                va.iter().map(|&i| ys[i]).collect(),
+            )
         }
         None => (xs.to_vec(), ys.to_vec(), Vec::new(), Vec::new()),
     };
@@ -291,7 +302,15 @@ pub fn train(
         None => (0..classes).map(|c| format!("class {c}")).collect(),
     };
     let norm = Normalisation::fit(&tx)?;
-    let mut model = GnnModel::new_random(&cfg.hidden, classes, names, norm, cfg.activation_init, cfg.init_scale, rng.next_u64())?;
+    let mut model = GnnModel::new_random(
+        &cfg.hidden,
+        classes,
+        names,
+        norm,
+        cfg.activation_init,
+        cfg.init_scale,
+        rng.next_u64(),
+    )?;
     let cw = class_weights(&ty, classes, cfg.class_weighting);
 
     let mut params = model.parameters();
@@ -332,7 +351,9 @@ pub fn train(
             });
             let (loss, grad) = loss_and_gradient(&model, &bx, &by, &cw, cfg);
             if !loss.is_finite() {
-                return Err(GnnError::InvalidInput(format!("training diverged at epoch {epoch} (lower the learning rate)")));
+                return Err(GnnError::InvalidInput(format!(
+                    "training diverged at epoch {epoch} (lower the learning rate)"
+                )));
             }
             epoch_loss += loss;
             batches += 1;

@@ -49,7 +49,12 @@ impl BasisConverter {
                 hat_mod_t.push(hat);
             }
         }
-        Self { source: source.to_vec(), inv_hat, target: target.to_vec(), hat_mod_t }
+        Self {
+            source: source.to_vec(),
+            inv_hat,
+            target: target.to_vec(),
+            hat_mod_t,
+        }
     }
 
     pub fn source_len(&self) -> usize {

@@ -20,7 +20,7 @@ use crate::error::EvalError;
 use basis::BasisConverter;
 use clifhe_core::arith::Modulus;
 use clifhe_core::keys::expand_public_limb;
-use clifhe_core::rns::{RnsPoly, RnsPolyOwned, Representation};
+use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
 use clifhe_core::sample::{fresh_seed, sample_cbd, SeedPurpose, SEED_BYTES};
 use clifhe_core::SecretKey;
 use rand_core::{CryptoRng, RngCore};
@@ -73,7 +73,10 @@ pub struct SwitchingKey {
 
 impl core::fmt::Debug for SwitchingKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SwitchingKey").field("params_id", &self.params_id).field("digits", &self.b.len()).finish_non_exhaustive()
+        f.debug_struct("SwitchingKey")
+            .field("params_id", &self.params_id)
+            .field("digits", &self.b.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,11 +103,19 @@ impl SwitchingKey {
     pub fn from_seed_and_b(ectx: &EvalContext, a_seed: [u8; SEED_BYTES], b: Vec<RnsPolyOwned>) -> Result<Self, EvalError> {
         let qp = ectx.qp_moduli();
         let n = ectx.n();
-        if b.len() != ectx.digits() || b.iter().any(|p| p.n() != n || p.limbs() != qp.len() || p.representation() != Representation::Ntt) {
+        if b.len() != ectx.digits()
+            || b.iter()
+                .any(|p| p.n() != n || p.limbs() != qp.len() || p.representation() != Representation::Ntt)
+        {
             return Err(EvalError::KeyShape);
         }
         let a = (0..b.len()).map(|j| expand_key_a(&a_seed, j, qp, n)).collect();
-        Ok(Self { params_id: ectx.params().id(), a_seed, b, a })
+        Ok(Self {
+            params_id: ectx.params().id(),
+            a_seed,
+            b,
+            a,
+        })
     }
 
     /// Generates the key switching from `s_prime` (given in NTT form over the Q primes) to `sk`.
@@ -132,7 +143,10 @@ impl SwitchingKey {
         let a_seed = fresh_seed(rng);
         let alpha = params.p().len();
         // P mod q_i for the gadget.
-        let p_mod_q: Vec<u64> = qp[..nq].iter().map(|qi| params.p().iter().fold(1u64, |acc, &pk| qi.mul(acc, qi.reduce(pk)))).collect();
+        let p_mod_q: Vec<u64> = qp[..nq]
+            .iter()
+            .map(|qi| params.p().iter().fold(1u64, |acc, &pk| qi.mul(acc, qi.reduce(pk))))
+            .collect();
         let mut b_all = Vec::with_capacity(ectx.digits());
         let mut a_all = Vec::with_capacity(ectx.digits());
         for j in 0..ectx.digits() {
@@ -163,7 +177,12 @@ impl SwitchingKey {
             b_all.push(b);
             a_all.push(a);
         }
-        Ok(Self { params_id: params.id(), a_seed, b: b_all, a: a_all })
+        Ok(Self {
+            params_id: params.id(),
+            a_seed,
+            b: b_all,
+            a: a_all,
+        })
     }
 }
 
@@ -187,7 +206,12 @@ struct LazyInnerProduct<'m> {
 
 impl<'m> LazyInnerProduct<'m> {
     fn new(m: &'m Modulus, n: usize) -> Self {
-        Self { m, acc0: vec![0; n], acc1: vec![0; n], digits: 0 }
+        Self {
+            m,
+            acc0: vec![0; n],
+            acc1: vec![0; n],
+            digits: 0,
+        }
     }
 
     /// Adds one digit; `ext(x)` is the digit's extension at slot x (possibly permuted).
@@ -201,7 +225,10 @@ impl<'m> LazyInnerProduct<'m> {
         self.digits += 1;
         if self.digits % 8 == 0 {
             let m = self.m;
-            self.acc0.iter_mut().chain(self.acc1.iter_mut()).for_each(|v| *v = m.reduce_u128(*v) as u128);
+            self.acc0
+                .iter_mut()
+                .chain(self.acc1.iter_mut())
+                .for_each(|v| *v = m.reduce_u128(*v) as u128);
         }
     }
 
@@ -231,7 +258,10 @@ impl EvalContext {
         let nq = level + 1;
         let np = self.params().p().len();
         let mut coef = c.to_owned_poly();
-        coef.as_mut_slice().par_chunks_mut(n).enumerate().try_for_each(|(i, l)| self.q_tables()[i].inverse(l).map_err(|_| EvalError::Representation))?;
+        coef.as_mut_slice()
+            .par_chunks_mut(n)
+            .enumerate()
+            .try_for_each(|(i, l)| self.q_tables()[i].inverse(l).map_err(|_| EvalError::Representation))?;
         let digits = pre
             .mod_up
             .par_iter()
@@ -250,8 +280,14 @@ impl EvalContext {
                 }
                 // NTT of the extended limbs (the digit's own limbs are already in NTT form).
                 for &pos in &positions {
-                    let table = if pos < nq { &self.q_tables()[pos] } else { &self.p_tables()[pos - nq] };
-                    table.forward(&mut data[pos * n..(pos + 1) * n]).map_err(|_| EvalError::Representation)?;
+                    let table = if pos < nq {
+                        &self.q_tables()[pos]
+                    } else {
+                        &self.p_tables()[pos - nq]
+                    };
+                    table
+                        .forward(&mut data[pos * n..(pos + 1) * n])
+                        .map_err(|_| EvalError::Representation)?;
                 }
                 Ok(ext)
             })
@@ -262,7 +298,12 @@ impl EvalContext {
     /// Inner product of a decomposition with a key, optionally through a Galois permutation of
     /// NTT slots (`perm`, applied to the decomposition), followed by ModDown: returns (d0, d1)
     /// over Q_l such that d0 + d1 s = c' s' + small, where c' is the (permuted) input.
-    pub fn key_switch_decomposed(&self, dec: &Decomposed, key: &SwitchingKey, perm: Option<&[u32]>) -> Result<(RnsPolyOwned, RnsPolyOwned), EvalError> {
+    pub fn key_switch_decomposed(
+        &self,
+        dec: &Decomposed,
+        key: &SwitchingKey,
+        perm: Option<&[u32]>,
+    ) -> Result<(RnsPolyOwned, RnsPolyOwned), EvalError> {
         if key.params_id != self.params().id() {
             return Err(EvalError::ParamsMismatch);
         }
@@ -309,19 +350,26 @@ impl EvalContext {
         let pre = self.level_precomp(level)?;
         let mut data = x.into_storage();
         let (qpart, ppart) = data.split_at_mut(nq * n);
-        ppart.par_chunks_mut(n).enumerate().try_for_each(|(k, l)| self.p_tables()[k].inverse(l).map_err(|_| EvalError::Representation))?;
+        ppart
+            .par_chunks_mut(n)
+            .enumerate()
+            .try_for_each(|(k, l)| self.p_tables()[k].inverse(l).map_err(|_| EvalError::Representation))?;
         let mut ext = vec![0u64; nq * n];
         let mut scratch = vec![0u64; np * n];
         pre.mod_down.convert(n, ppart, &mut ext, &mut scratch);
-        qpart.par_chunks_mut(n).zip(ext.par_chunks_mut(n)).enumerate().try_for_each(|(i, (q, e))| {
-            self.q_tables()[i].forward(e).map_err(|_| EvalError::Representation)?;
-            let m = &self.q_moduli()[i];
-            let (pinv, pinv_s) = pre.p_inv[i];
-            for (a, b) in q.iter_mut().zip(e.iter()) {
-                *a = m.mul_shoup(m.sub(*a, *b), pinv, pinv_s);
-            }
-            Ok::<(), EvalError>(())
-        })?;
+        qpart
+            .par_chunks_mut(n)
+            .zip(ext.par_chunks_mut(n))
+            .enumerate()
+            .try_for_each(|(i, (q, e))| {
+                self.q_tables()[i].forward(e).map_err(|_| EvalError::Representation)?;
+                let m = &self.q_moduli()[i];
+                let (pinv, pinv_s) = pre.p_inv[i];
+                for (a, b) in q.iter_mut().zip(e.iter()) {
+                    *a = m.mul_shoup(m.sub(*a, *b), pinv, pinv_s);
+                }
+                Ok::<(), EvalError>(())
+            })?;
         data.truncate(nq * n);
         RnsPoly::from_storage(n, nq, Representation::Ntt, data).map_err(|_| EvalError::Representation)
     }
@@ -330,7 +378,11 @@ impl EvalContext {
     /// are produced one limb at a time and multiplied into the key at once, so the
     /// decomposition is never materialised (one limb of scratch per thread instead of
     /// digits x limbs). Same result as `decompose` + `key_switch_decomposed`.
-    pub fn key_switch<S: AsRef<[u64]> + Sync>(&self, c: &RnsPoly<S>, key: &SwitchingKey) -> Result<(RnsPolyOwned, RnsPolyOwned), EvalError> {
+    pub fn key_switch<S: AsRef<[u64]> + Sync>(
+        &self,
+        c: &RnsPoly<S>,
+        key: &SwitchingKey,
+    ) -> Result<(RnsPolyOwned, RnsPolyOwned), EvalError> {
         if c.representation() != Representation::Ntt {
             return Err(EvalError::Representation);
         }
@@ -349,7 +401,10 @@ impl EvalContext {
         let qp = self.qp_moduli();
         // Coefficient form, then each digit's limbs pre-scaled by (Q_j/q_i)^-1.
         let mut y = c.to_owned_poly();
-        y.as_mut_slice().par_chunks_mut(n).enumerate().try_for_each(|(i, l)| self.q_tables()[i].inverse(l).map_err(|_| EvalError::Representation))?;
+        y.as_mut_slice()
+            .par_chunks_mut(n)
+            .enumerate()
+            .try_for_each(|(i, l)| self.q_tables()[i].inverse(l).map_err(|_| EvalError::Representation))?;
         let mut scaled = vec![0u64; nq * n];
         for (start, end, conv) in &pre.mod_up {
             conv.scale_inputs(n, &y.as_slice()[start * n..end * n], &mut scaled[start * n..end * n]);
@@ -362,7 +417,11 @@ impl EvalContext {
             .enumerate()
             .try_for_each(|(pos, (o0, o1))| {
                 let kidx = if pos < nq { pos } else { nq_full + pos - nq };
-                let table = if pos < nq { &self.q_tables()[pos] } else { &self.p_tables()[pos - nq] };
+                let table = if pos < nq {
+                    &self.q_tables()[pos]
+                } else {
+                    &self.p_tables()[pos - nq]
+                };
                 let mut buf = vec![0u64; n];
                 let mut lazy = LazyInnerProduct::new(&qp[kidx], n);
                 for (j, (start, end, conv)) in pre.mod_up.iter().enumerate() {

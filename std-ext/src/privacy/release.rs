@@ -30,7 +30,12 @@ pub struct ReleasePolicy {
 
 impl ReleasePolicy {
     pub fn argmax(noise_bound: f64, budget: u64) -> Self {
-        Self { format: ReleaseFormat::Argmax, statistical_security: DEFAULT_STATISTICAL_SECURITY, noise_bound, budget }
+        Self {
+            format: ReleaseFormat::Argmax,
+            statistical_security: DEFAULT_STATISTICAL_SECURITY,
+            noise_bound,
+            budget,
+        }
     }
 }
 
@@ -142,7 +147,10 @@ impl Releaser {
         for g in 0..groups {
             for c in 0..classes {
                 let (ci, slot) = layout.position(g, c);
-                let v = decoded.get(ci).and_then(|d| d.get(slot)).ok_or(EvalError::Invalid("result slot outside the ciphertext"))?;
+                let v = decoded
+                    .get(ci)
+                    .and_then(|d| d.get(slot))
+                    .ok_or(EvalError::Invalid("result slot outside the ciphertext"))?;
                 scores.push(v.re);
             }
         }
@@ -152,7 +160,12 @@ impl Releaser {
             ReleaseFormat::Argmax => Release::Classes(
                 scores
                     .chunks(classes.max(1))
-                    .map(|g| g.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0)
+                    .map(|g| {
+                        g.iter()
+                            .enumerate()
+                            .fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                            .0
+                    })
                     .collect(),
             ),
             ReleaseFormat::Rounded { digits } => {

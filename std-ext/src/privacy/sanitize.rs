@@ -25,7 +25,11 @@ pub struct SanitizeConfig {
 
 impl SanitizeConfig {
     pub fn new(noise_bound: f64) -> Self {
-        Self { used_slots: None, statistical_security: DEFAULT_STATISTICAL_SECURITY, noise_bound }
+        Self {
+            used_slots: None,
+            statistical_security: DEFAULT_STATISTICAL_SECURITY,
+            noise_bound,
+        }
     }
 }
 
