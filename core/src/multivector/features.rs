@@ -18,11 +18,33 @@
 //! there the transformation rules hold exactly; other angles need resampling, and content moved
 //! outside the grid is lost. An all-zero volume gives zero centroid, moments and size (not NaN).
 //!
-//! One pass over the voxels, no allocation and no division per voxel: this runs on the device.
+//! What "rotates as R C R^T, not closed" means in practice: for a rotation about z by an angle
+//! phi, C'_xy = cos(2 phi) C_xy + sin(2 phi) (C_xx - C_yy) / 2, so the new e12 depends on the
+//! diagonal variances, which are not among the 8 features (only their sum, through e123), while
+//! (C_xz, C_yz) turn among themselves as a plane vector by phi. The
+//! bivector part is therefore not a Cl(3,0) bivector transforming as R B ~R; the exceptions are
+//! quarter turns, which only permute and negate the three components (tested below), and
+//! rotations of a body whose C is isotropic, for which the off-diagonal terms stay zero. A
+//! model that must be rotation invariant should use the invariant parts (1, e123, |c|) or be
+//! trained with rotated copies.
+//!
+//! Intensities are meant to be non-negative (a mask, or a windowed/offset CT or MR volume).
+//! Signed data is accepted and gives signed-mass moments; if the signed mass cancels so closely
+//! that the centroid overflows, the result is [`FeatureError::Overflow`], never inf or NaN.
+//!
+//! Cost: one pass over the voxels, no allocation and no division per voxel: this runs on the
+//! device. Per row (an x-run) three f32 sums are kept; the y/z terms are added once per row in
+//! f64. Central moments use E[r r^T] - c c^T from that one pass; the cancellation costs about
+//! log10(|c|^2 / var) digits of the f32 row sums, i.e. ~1e-4 relative error for a small lesion
+//! near a corner, well below the CKKS precision the features are encrypted at.
 
 use super::Multivector;
 
 /// A voxel type the features accept.
+///
+/// `to_f32` is what the accumulation loop uses (the Cortex-M4F has a single-precision FPU
+/// only), so every integer type converts to f32 directly rather than through f64, which would
+/// be a soft-float call per voxel on the device.
 pub trait Voxel: Copy {
     fn to_f64(self) -> f64;
     fn to_f32(self) -> f32 {
@@ -41,10 +63,16 @@ impl Voxel for u16 {
     fn to_f64(self) -> f64 {
         self as f64
     }
+    fn to_f32(self) -> f32 {
+        self as f32
+    }
 }
 impl Voxel for i16 {
     fn to_f64(self) -> f64 {
         self as f64
+    }
+    fn to_f32(self) -> f32 {
+        self as f32
     }
 }
 impl Voxel for f32 {
@@ -55,6 +83,8 @@ impl Voxel for f32 {
         self
     }
 }
+/// f64 voxels are accumulated in f32 like the rest; a value outside the f32 range is reported
+/// as [`FeatureError::NonFiniteVoxel`].
 impl Voxel for f64 {
     fn to_f64(self) -> f64 {
         self
@@ -62,7 +92,7 @@ impl Voxel for f64 {
 }
 
 /// Why a volume was refused.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FeatureError {
     /// A dimension is zero or their product overflows.
@@ -71,10 +101,13 @@ pub enum FeatureError {
     LengthMismatch { expected: usize, found: usize },
     /// Voxel spacing not finite and positive.
     BadSpacing,
-    /// A voxel is NaN or infinite.
+    /// A voxel is NaN or infinite (for f64 voxels: outside the f32 range).
     NonFiniteVoxel { index: usize },
-    /// intensity_scale not finite and positive.
+    /// `intensity_scale` not finite and positive, or its reciprocal not a normal f32.
     BadConfig,
+    /// The sums overflowed (intensities far above `intensity_scale`); no feature is returned
+    /// rather than an infinite or NaN one.
+    Overflow,
 }
 
 impl core::fmt::Display for FeatureError {
@@ -84,10 +117,13 @@ impl core::fmt::Display for FeatureError {
             Self::LengthMismatch { expected, found } => write!(f, "volume has {found} voxels, dimensions say {expected}"),
             Self::BadSpacing => f.write_str("voxel spacing must be finite and positive"),
             Self::NonFiniteVoxel { index } => write!(f, "voxel {index} is not a finite number"),
-            Self::BadConfig => f.write_str("intensity scale must be finite and positive"),
+            Self::BadConfig => f.write_str("intensity scale must be finite, positive and within the f32 range"),
+            Self::Overflow => f.write_str("feature sums overflowed: intensities are far above the intensity scale"),
         }
     }
 }
+
+impl core::error::Error for FeatureError {}
 
 /// A borrowed volume: `data[x + dims[0] * (y + dims[1] * z)]`, x fastest; spacing in mm.
 #[derive(Clone, Copy, Debug)]
@@ -98,6 +134,8 @@ pub struct VolumeView<'a, T> {
 }
 
 impl<'a, T: Voxel> VolumeView<'a, T> {
+    /// Checks that no dimension is zero, that their product neither overflows nor differs from
+    /// `data.len()`, and that every spacing is finite and positive.
     pub fn new(data: &'a [T], dims: [usize; 3], spacing: [f64; 3]) -> Result<Self, FeatureError> {
         if dims.contains(&0) {
             return Err(FeatureError::BadDimensions);
@@ -131,7 +169,9 @@ impl<'a, T: Voxel> VolumeView<'a, T> {
 /// Feature extraction settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FeatureConfig {
-    /// Intensities are divided by this (255 for 8-bit masks, 1 for [0, 1] data).
+    /// Intensities are divided by this (255 for 8-bit masks, 1 for [0, 1] data, or the volume
+    /// maximum via [`FeatureConfig::from_volume_max`]). Must be finite and positive, with a
+    /// reciprocal that is a normal f32 (roughly 1e-38..3e38): the per-row sums run in f32.
     pub intensity_scale: f64,
 }
 
@@ -141,9 +181,46 @@ impl Default for FeatureConfig {
     }
 }
 
+impl FeatureConfig {
+    /// Scale by the largest absolute intensity of `v` (one extra pass over the voxels), so the
+    /// strongest voxel maps to 1 whatever the scanner's range. An all-zero volume gets scale 1
+    /// (its features are zero anyway). Note the trade-off: features of two scans are then
+    /// relative to each scan's own maximum, so a uniformly brighter scan looks the same.
+    pub fn from_volume_max<T: Voxel>(v: &VolumeView<'_, T>) -> Result<Self, FeatureError> {
+        let m = max_abs_intensity(v)?;
+        Ok(Self {
+            intensity_scale: if m > 0.0 { m } else { 1.0 },
+        })
+    }
+}
+
+/// The largest |voxel| of `v`, or the index of the first non-finite voxel as an error.
+pub fn max_abs_intensity<T: Voxel>(v: &VolumeView<'_, T>) -> Result<f64, FeatureError> {
+    let mut m = 0.0f64;
+    for (index, voxel) in v.data.iter().enumerate() {
+        let x = voxel.to_f64();
+        if !x.is_finite() {
+            return Err(FeatureError::NonFiniteVoxel { index });
+        }
+        m = m.max(libm::fabs(x));
+    }
+    Ok(m)
+}
+
 /// The 8 features of a volume (see the module docs for each component).
+///
+/// Errors: [`FeatureError::BadConfig`] for an unusable `intensity_scale`,
+/// [`FeatureError::NonFiniteVoxel`] for a NaN/infinite voxel, [`FeatureError::Overflow`] when
+/// the sums leave the floating-point range. Every returned component is finite.
 pub fn scan_features<T: Voxel>(v: &VolumeView<'_, T>, cfg: &FeatureConfig) -> Result<Multivector, FeatureError> {
     if !(cfg.intensity_scale.is_finite() && cfg.intensity_scale > 0.0) {
+        return Err(FeatureError::BadConfig);
+    }
+    let inv_scale = 1.0 / cfg.intensity_scale;
+    // The row loop multiplies by the reciprocal in f32: a scale whose reciprocal is infinite,
+    // zero or subnormal there would turn every voxel into NaN, zero or noise.
+    let inv_scale32 = inv_scale as f32;
+    if !inv_scale32.is_normal() {
         return Err(FeatureError::BadConfig);
     }
     let [nx, ny, nz] = v.dims;
@@ -157,15 +234,19 @@ pub fn scan_features<T: Voxel>(v: &VolumeView<'_, T>, cfg: &FeatureConfig) -> Re
         (0.5 * v.spacing[1] - ext[1] / 2.0) * inv_half,
         (0.5 * v.spacing[2] - ext[2] / 2.0) * inv_half,
     ];
-    let inv_scale = 1.0 / cfg.intensity_scale;
+    let step_x = step[0] as f32;
     let (mut s0, mut sx, mut sy, mut sz) = (0.0f64, 0.0, 0.0, 0.0);
     let (mut sxx, mut syy, mut szz, mut sxy, mut sxz, mut syz) = (0.0f64, 0.0, 0.0, 0.0, 0.0, 0.0);
-    let mut idx = 0usize;
+    // Rows are x-runs of nx voxels (x fastest), `dims[1]` rows per z-slice. The constructor
+    // guarantees data.len() == nx * ny * nz, so chunks_exact covers every voxel exactly once.
+    let mut rows = v.data.chunks_exact(nx).enumerate();
     let mut z = origin[2];
     for _ in 0..nz {
         let mut y = origin[1];
         for _ in 0..ny {
-            let row = &v.data[idx..idx + nx];
+            let Some((row_index, row)) = rows.next() else {
+                break;
+            };
             // Per-row sums first (x varies inside the row), then the y/z terms once per row.
             // The row loop runs in f32 (the Cortex-M4F has a single-precision FPU and no
             // double-precision one: f64 here costs ~16x the instructions); a row has at most a
@@ -173,11 +254,10 @@ pub fn scan_features<T: Voxel>(v: &VolumeView<'_, T>, cfg: &FeatureConfig) -> Re
             // cross-row sums stay in f64. Host and device run this same code.
             let (mut r0, mut rx, mut rxx) = (0.0f32, 0.0f32, 0.0f32);
             let mut x = origin[0] as f32;
-            let (step_x, inv_scale32) = (step[0] as f32, inv_scale as f32);
             for (k, voxel) in row.iter().enumerate() {
                 let i = voxel.to_f32();
                 if !i.is_finite() {
-                    return Err(FeatureError::NonFiniteVoxel { index: idx + k });
+                    return Err(FeatureError::NonFiniteVoxel { index: row_index * nx + k });
                 }
                 let i = i * inv_scale32;
                 r0 += i;
@@ -196,7 +276,6 @@ pub fn scan_features<T: Voxel>(v: &VolumeView<'_, T>, cfg: &FeatureConfig) -> Re
             syz += r0 * y * z;
             sxy += rx * y;
             sxz += rx * z;
-            idx += nx;
             y += step[1];
         }
         z += step[2];
@@ -212,7 +291,7 @@ pub fn scan_features<T: Voxel>(v: &VolumeView<'_, T>, cfg: &FeatureConfig) -> Re
     let cyy = syy * inv - cy * cy;
     let czz = szz * inv - cz * cz;
     let size = libm::sqrt((cxx + cyy + czz).max(0.0));
-    Ok(Multivector::new([
+    let out = Multivector::new([
         mean,
         cx,
         cy,
@@ -221,7 +300,14 @@ pub fn scan_features<T: Voxel>(v: &VolumeView<'_, T>, cfg: &FeatureConfig) -> Re
         sxz * inv - cx * cz,
         syz * inv - cy * cz,
         size,
-    ]))
+    ]);
+    // An f32 row sum that overflowed shows up here as inf or NaN (inf - inf); so does an s0
+    // so close to zero (signed intensities cancelling) that 1/s0 overflows.
+    if out.coeffs().iter().all(|c| c.is_finite()) {
+        Ok(out)
+    } else {
+        Err(FeatureError::Overflow)
+    }
 }
 
 #[cfg(test)]

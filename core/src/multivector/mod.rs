@@ -8,7 +8,7 @@
 
 pub mod features;
 
-use core::ops::{Add, Mul, Neg, Sub};
+use core::ops::{Add, AddAssign, Mul, Neg, Sub, SubAssign};
 
 /// Blade bit masks in basis order: bit 0 = e1, bit 1 = e2, bit 2 = e3.
 pub const BLADE_MASKS: [u8; 8] = [0b000, 0b001, 0b010, 0b100, 0b011, 0b101, 0b110, 0b111];
@@ -47,12 +47,15 @@ pub struct Multivector {
 }
 
 impl Multivector {
+    /// From coefficients in basis order [1, e1, e2, e3, e12, e13, e23, e123].
     pub const fn new(c: [f64; 8]) -> Self {
         Self { c }
     }
+    /// The zero multivector.
     pub const fn zero() -> Self {
         Self { c: [0.0; 8] }
     }
+    /// s times the unit scalar.
     pub const fn scalar(s: f64) -> Self {
         let mut c = [0.0; 8];
         c[0] = s;
@@ -64,6 +67,7 @@ impl Multivector {
         *c.get_mut(i)? = 1.0;
         Some(Self { c })
     }
+    /// Coefficients in basis order.
     pub const fn coeffs(&self) -> [f64; 8] {
         self.c
     }
@@ -133,6 +137,7 @@ impl Multivector {
         Self { c }
     }
 
+    /// The grade-0 coefficient.
     pub const fn scalar_part(&self) -> f64 {
         self.c[0]
     }
@@ -147,10 +152,12 @@ impl Multivector {
         self.c.iter().map(|x| x * x).sum()
     }
 
+    /// sqrt(norm_squared): the Euclidean norm of the coefficient vector.
     pub fn norm(&self) -> f64 {
         libm::sqrt(self.norm_squared())
     }
 
+    /// k times self (also `self * k` and `k * self`).
     pub fn scale(&self, k: f64) -> Self {
         let mut c = self.c;
         c.iter_mut().for_each(|x| *x *= k);
@@ -218,6 +225,22 @@ impl Mul<f64> for Multivector {
     type Output = Self;
     fn mul(self, k: f64) -> Self {
         self.scale(k)
+    }
+}
+impl Mul<Multivector> for f64 {
+    type Output = Multivector;
+    fn mul(self, m: Multivector) -> Multivector {
+        m.scale(self)
+    }
+}
+impl AddAssign for Multivector {
+    fn add_assign(&mut self, o: Self) {
+        *self = *self + o;
+    }
+}
+impl SubAssign for Multivector {
+    fn sub_assign(&mut self, o: Self) {
+        *self = *self - o;
     }
 }
 

@@ -1,5 +1,7 @@
 use super::*;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
+use std::string::String;
+use std::vec::Vec;
 
 fn random_mv(rng: &mut rand_chacha::ChaCha20Rng) -> Multivector {
     let mut c = [0.0; 8];
@@ -13,24 +15,55 @@ fn close(a: &Multivector, b: &Multivector) -> bool {
     a.coeffs().iter().zip(b.coeffs()).all(|(x, y)| (x - y).abs() < 1e-12)
 }
 
-/// Independent construction: blades as sorted generator lists; the sign of e_A e_B is
-/// (-1)^(number of pairs (i in A, j in B) with i > j), and repeated generators square to +1.
+/// Independent construction: each blade is read from its *name* ("e13" -> generators {1, 3}),
+/// not from `BLADE_MASKS`; the product of two sorted generator lists is sorted by adjacent
+/// transpositions (each one a sign flip, since distinct generators anticommute), and a pair
+/// e_i e_i that meets cancels to +1. The resulting generator set is looked up by name again.
 #[test]
 fn gp_table_matches_bitmask_construction() {
+    // "1" -> {}, "e13" -> {1, 3} as bit set (bit g-1 for generator e_g).
+    let gens = |name: &str| {
+        name.strip_prefix('e')
+            .map_or(0u8, |d| d.bytes().fold(0, |m, b| m | 1 << (b - b'1')))
+    };
+    let masks: Vec<u8> = BLADE_NAMES.iter().map(|n| gens(n)).collect();
+    assert_eq!(masks, BLADE_MASKS, "BLADE_MASKS agrees with BLADE_NAMES");
+    for (k, m) in masks.iter().enumerate() {
+        assert_eq!(m.count_ones() as u8, BLADE_GRADES[k], "grade of {}", BLADE_NAMES[k]);
+    }
     for a in 0..8 {
         for b in 0..8 {
-            let (ma, mb) = (BLADE_MASKS[a], BLADE_MASKS[b]);
+            // Concatenate the generator lists and bubble-sort, counting swaps; then cancel pairs.
+            let mut list: Vec<u8> = (1..=3).filter(|g| masks[a] & 1 << (g - 1) != 0).collect();
+            list.extend((1..=3).filter(|g| masks[b] & 1 << (g - 1) != 0));
             let mut swaps = 0;
-            for i in 0..3 {
-                for j in 0..3 {
-                    if ma & (1 << i) != 0 && mb & (1 << j) != 0 && i > j {
+            for i in 0..list.len() {
+                for j in 0..list.len() - 1 - i {
+                    if list[j] > list[j + 1] {
+                        list.swap(j, j + 1);
                         swaps += 1;
                     }
                 }
             }
+            let mut reduced: Vec<u8> = Vec::new();
+            for g in list {
+                if reduced.last() == Some(&g) {
+                    reduced.pop(); // e_g e_g = +1
+                } else {
+                    reduced.push(g);
+                }
+            }
+            let name = if reduced.is_empty() {
+                String::from("1")
+            } else {
+                reduced.iter().fold(String::from("e"), |mut s, g| {
+                    s.push(char::from(b'0' + g));
+                    s
+                })
+            };
+            let result = BLADE_NAMES.iter().position(|n| *n == name).unwrap() as u8;
             let sign = if swaps % 2 == 0 { 1 } else { -1 };
-            let result = BLADE_MASKS.iter().position(|&m| m == ma ^ mb).unwrap() as u8;
-            assert_eq!(GP_TABLE[a][b], (result, sign), "e{a} * e{b}");
+            assert_eq!(GP_TABLE[a][b], (result, sign), "{} * {}", BLADE_NAMES[a], BLADE_NAMES[b]);
         }
     }
 }
@@ -86,4 +119,49 @@ fn known_products() {
     assert_eq!(Multivector::basis(8), None);
     assert_eq!(e(5).grade(2), e(5));
     assert_eq!(e(5).grade(1), Multivector::zero());
+}
+
+#[test]
+fn vector_products_and_operators() {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
+    let e = |i| Multivector::basis(i).unwrap();
+    for _ in 0..100 {
+        let (a, b, c) = (random_mv(&mut rng), random_mv(&mut rng), random_mv(&mut rng));
+        // For vectors: u v = u.v + u ^ v, and u ^ v ^ w = det[u v w] e123.
+        let (u, v, w) = (a.grade(1), b.grade(1), c.grade(1));
+        let (uc, vc, wc) = (u.coeffs(), v.coeffs(), w.coeffs());
+        let dot = uc[1] * vc[1] + uc[2] * vc[2] + uc[3] * vc[3];
+        assert!(close(&u.gp(&v), &(Multivector::scalar(dot) + u.wedge(&v))));
+        let det =
+            uc[1] * (vc[2] * wc[3] - vc[3] * wc[2]) - uc[2] * (vc[1] * wc[3] - vc[3] * wc[1]) + uc[3] * (vc[1] * wc[2] - vc[2] * wc[1]);
+        assert!(close(&u.wedge(&v).wedge(&w), &e(7).scale(det)));
+        assert!(close(&a.wedge(&b).wedge(&c), &a.wedge(&b.wedge(&c))), "wedge is associative");
+        // Operators agree with the named methods.
+        let (ra, rb) = (&a, &b); // the by-reference impl, as std-ext uses it
+        assert_eq!(ra * rb, a.gp(&b));
+        assert_eq!(a * b, a.gp(&b));
+        assert_eq!(a * 2.5, a.scale(2.5));
+        assert_eq!(2.5 * a, a.scale(2.5));
+        let mut s = a;
+        s += b;
+        s -= c;
+        assert_eq!(s, a + b - c);
+        assert_eq!(-a, a.scale(-1.0));
+        // The grades partition the multivector; scalar_product is <ab>_0 and symmetric.
+        let sum = (0..4).fold(Multivector::zero(), |acc, k| acc + a.grade(k));
+        assert_eq!(sum, a);
+        assert_eq!(a.grade(4), Multivector::zero());
+        assert!((a.scalar_product(&b) - b.scalar_product(&a)).abs() < 1e-12);
+        assert!((a.norm() * a.norm() - a.norm_squared()).abs() < 1e-12);
+    }
+    // Involution signs per grade: involute (+,-,+,-), reverse (+,+,-,-), conjugate (+,-,-,+).
+    for (i, &g) in BLADE_GRADES.iter().enumerate() {
+        let b = e(i);
+        let s = |neg: bool| if neg { -b } else { b };
+        assert_eq!(b.involute(), s(g % 2 == 1));
+        assert_eq!(b.reverse(), s(g >= 2));
+        assert_eq!(b.conjugate(), s(g == 1 || g == 2));
+    }
+    assert_eq!(Multivector::default(), Multivector::zero());
+    assert_eq!(Multivector::scalar(3.0).scalar_part(), 3.0);
 }
