@@ -341,6 +341,14 @@ mod tests {
         v
     }
 
+    /// A tilted ellipsoid plus a ball off every axis, in an n^3 cube: centroid and all three
+    /// cross moments non-zero, so rotation tests check every component.
+    fn lopsided(n: usize) -> Vec<u8> {
+        let a = ellipsoid(n, [0.3, 0.1, -0.2], [0.3, 0.15, 0.2], 0.4);
+        let b = ellipsoid(n, [-0.45, -0.4, 0.4], [0.2; 3], 0.0);
+        a.iter().zip(&b).map(|(x, y)| *x.max(y)).collect()
+    }
+
     fn features(v: &[u8], n: usize) -> [f64; 8] {
         let view = VolumeView::new(v, [n; 3], [1.0; 3]).unwrap();
         scan_features(&view, &FeatureConfig { intensity_scale: 255.0 }).unwrap().coeffs()
@@ -371,6 +379,13 @@ mod tests {
         );
         // Axis-aligned: no cross moments.
         assert!(f[4].abs() < 1e-4 && f[5].abs() < 1e-4 && f[6].abs() < 1e-4);
+        // Diagonal variances a^2/5 etc. enter only through the size: sqrt((a^2+b^2+c^2)/5);
+        // the fraction is the ellipsoid volume over the box volume 8.
+        let (a, b, c) = (0.3f64, 0.2f64, 0.25f64);
+        let rms = ((a * a + b * b + c * c) / 5.0).sqrt();
+        assert!((f[7] - rms).abs() < 0.01 * rms, "{} vs {rms}", f[7]);
+        let frac = 4.0 / 3.0 * core::f64::consts::PI * a * b * c / 8.0;
+        assert!((f[0] - frac).abs() < 0.03 * frac, "{} vs {frac}", f[0]);
     }
 
     #[test]
@@ -404,7 +419,7 @@ mod tests {
     #[test]
     fn rotation_by_90_degrees_about_z_transforms_as_documented() {
         let n = 40;
-        let v = ellipsoid(n, [0.3, 0.1, -0.2], [0.3, 0.15, 0.2], 0.4);
+        let v = lopsided(n);
         // (x, y) -> (-y, x): new[x', y', z] = old[x, y, z] with x' = n-1-y, y' = x.
         let mut r = vec![0u8; n * n * n];
         for z in 0..n {
@@ -421,6 +436,7 @@ mod tests {
         assert!(close(g[1], -f[2]) && close(g[2], f[1]) && close(g[3], f[3]), "centroid rotates");
         // C -> R C R^T with R = [[0,-1,0],[1,0,0],[0,0,1]]: C'xy = -Cxy, C'xz = -Cyz, C'yz = Cxz.
         assert!(close(g[4], -f[4]) && close(g[5], -f[6]) && close(g[6], f[5]), "{f:?} {g:?}");
+        assert!(f[1..7].iter().all(|x| x.abs() > 1e-3), "the test has signal: {f:?}");
     }
 
     #[test]
@@ -455,5 +471,233 @@ mod tests {
             scan_features(&view, &FeatureConfig { intensity_scale: 0.0 }).unwrap_err(),
             FeatureError::BadConfig
         );
+    }
+
+    /// Voxelises an ellipsoid given in millimetres (centre relative to the volume centre,
+    /// semi-axes, tilt `theta` in the xy plane) into a volume of `dims` voxels of `spacing` mm.
+    fn ellipsoid_mm(dims: [usize; 3], spacing: [f64; 3], c: [f64; 3], axes: [f64; 3], theta: f64) -> Vec<u8> {
+        let mut v = vec![0u8; dims[0] * dims[1] * dims[2]];
+        let (ct, st) = (theta.cos(), theta.sin());
+        for z in 0..dims[2] {
+            for y in 0..dims[1] {
+                for x in 0..dims[0] {
+                    let idx = [x, y, z];
+                    let p: [f64; 3] = core::array::from_fn(|a| (idx[a] as f64 + 0.5 - dims[a] as f64 / 2.0) * spacing[a] - c[a]);
+                    let (u, w) = (ct * p[0] + st * p[1], -st * p[0] + ct * p[1]);
+                    if (u / axes[0]).powi(2) + (w / axes[1]).powi(2) + (p[2] / axes[2]).powi(2) <= 1.0 {
+                        v[x + dims[0] * (y + dims[1] * z)] = 255;
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    fn features_of<T: Voxel>(v: &[T], dims: [usize; 3], spacing: [f64; 3], scale: f64) -> [f64; 8] {
+        let view = VolumeView::new(v, dims, spacing).unwrap();
+        scan_features(&view, &FeatureConfig { intensity_scale: scale }).unwrap().coeffs()
+    }
+
+    #[test]
+    fn anisotropic_spacing_gives_the_same_features_as_isotropic() {
+        // The same 64 mm cube and tilted ellipsoid, sampled three ways.
+        let (c, axes, th) = ([6.0, -4.0, 3.0], [14.0, 8.0, 10.0], 0.35);
+        let iso = features_of(&ellipsoid_mm([64; 3], [1.0; 3], c, axes, th), [64; 3], [1.0; 3], 255.0);
+        for (dims, sp) in [
+            ([64, 64, 32], [1.0, 1.0, 2.0]),
+            ([32, 64, 64], [2.0, 1.0, 1.0]),
+            ([40, 40, 40], [1.6; 3]),
+        ] {
+            let g = features_of(&ellipsoid_mm(dims, sp, c, axes, th), dims, sp, 255.0);
+            for k in 0..8 {
+                assert!(
+                    (iso[k] - g[k]).abs() < 0.01,
+                    "{dims:?} {sp:?} component {k}: {} vs {}",
+                    iso[k],
+                    g[k]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn non_cubic_volume_is_scaled_by_the_largest_half_extent() {
+        // 64 x 32 x 16 voxels of 1 mm: one factor 1/32 mm for all axes.
+        let dims = [64, 32, 16];
+        let f = features_of(
+            &ellipsoid_mm(dims, [1.0; 3], [8.0, -4.0, 2.0], [5.0; 3], 0.0),
+            dims,
+            [1.0; 3],
+            255.0,
+        );
+        let want = [8.0 / 32.0, -4.0 / 32.0, 2.0 / 32.0];
+        for a in 0..3 {
+            assert!((f[1 + a] - want[a]).abs() < 1e-3, "axis {a}: {} vs {}", f[1 + a], want[a]);
+        }
+        let rms = 0.6f64.sqrt() * 5.0 / 32.0;
+        assert!((f[7] - rms).abs() < 0.02 * rms, "{} vs {rms}", f[7]);
+    }
+
+    /// Rotates a volume by +90 degrees about z: (x, y) -> (-y, x); dims [nx, ny, nz] become
+    /// [ny, nx, nz].
+    fn rot_z<T: Copy + Default>(v: &[T], [nx, ny, nz]: [usize; 3]) -> Vec<T> {
+        let mut r = vec![T::default(); v.len()];
+        for z in 0..nz {
+            for y in 0..ny {
+                for x in 0..nx {
+                    r[(ny - 1 - y) + ny * (x + nx * z)] = v[x + nx * (y + ny * z)];
+                }
+            }
+        }
+        r
+    }
+
+    #[test]
+    fn rotation_of_a_non_cubic_volume_is_equivariant() {
+        // The common (largest-axis) scale keeps the map equivariant when the rotation swaps
+        // axes of different lengths; a per-axis scale would not. Anisotropic spacing too: the
+        // spacings travel with their axes.
+        let (dims, sp) = ([48, 32, 24], [1.0, 1.5, 2.0]);
+        // A tilted ellipsoid plus a ball off every axis: all three cross moments are non-zero.
+        let (a, b) = (
+            ellipsoid_mm(dims, sp, [5.0, 3.0, -4.0], [9.0, 5.0, 6.0], 0.6),
+            ellipsoid_mm(dims, sp, [-12.0, -8.0, 8.0], [4.0; 3], 0.0),
+        );
+        let v: Vec<u8> = a.iter().zip(&b).map(|(x, y)| *x.max(y)).collect();
+        let f = features_of(&v, dims, sp, 255.0);
+        let g = features_of(&rot_z(&v, dims), [dims[1], dims[0], dims[2]], [sp[1], sp[0], sp[2]], 255.0);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+        assert!(close(g[0], f[0]) && close(g[7], f[7]));
+        assert!(close(g[1], -f[2]) && close(g[2], f[1]) && close(g[3], f[3]), "{f:?} {g:?}");
+        assert!(close(g[4], -f[4]) && close(g[5], -f[6]) && close(g[6], f[5]), "{f:?} {g:?}");
+        assert!(
+            f[4].abs() > 1e-3 && f[5].abs() > 1e-3 && f[6].abs() > 1e-3,
+            "the test has signal: {f:?}"
+        );
+    }
+
+    #[test]
+    fn rotation_by_90_degrees_about_x_transforms_as_documented() {
+        // (y, z) -> (-z, y), R = [[1,0,0],[0,0,-1],[0,1,0]]: c' = (cx, -cz, cy),
+        // C'xy = -Cxz, C'xz = Cxy, C'yz = -Cyz.
+        let n = 40;
+        let v = lopsided(n);
+        let mut r = vec![0u8; n * n * n];
+        for z in 0..n {
+            for y in 0..n {
+                for x in 0..n {
+                    r[x + n * ((n - 1 - z) + n * y)] = v[x + n * (y + n * z)];
+                }
+            }
+        }
+        let (f, g) = (features(&v, n), features(&r, n));
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+        assert!(close(g[0], f[0]) && close(g[7], f[7]));
+        assert!(close(g[1], f[1]) && close(g[2], -f[3]) && close(g[3], f[2]), "{f:?} {g:?}");
+        assert!(close(g[4], -f[5]) && close(g[5], f[4]) && close(g[6], -f[6]), "{f:?} {g:?}");
+        assert!(f[1..7].iter().all(|x| x.abs() > 1e-3), "the test has signal: {f:?}");
+    }
+
+    #[test]
+    fn voxel_types_agree() {
+        let n = 24;
+        let m = ellipsoid(n, [0.1, -0.2, 0.05], [0.5, 0.3, 0.4], 0.7);
+        let want = features(&m, n);
+        let u16s: Vec<u16> = m.iter().map(|&x| if x > 0 { 4000 } else { 0 }).collect();
+        let i16s: Vec<i16> = m.iter().map(|&x| if x > 0 { 1000 } else { 0 }).collect();
+        let f32s: Vec<f32> = m.iter().map(|&x| x as f32 / 255.0).collect();
+        let f64s: Vec<f64> = m.iter().map(|&x| x as f64 / 255.0).collect();
+        let all = [
+            features_of(&u16s, [n; 3], [1.0; 3], 4000.0),
+            features_of(&i16s, [n; 3], [1.0; 3], 1000.0),
+            features_of(&f32s, [n; 3], [1.0; 3], 1.0),
+            features_of(&f64s, [n; 3], [1.0; 3], 1.0),
+        ];
+        for g in all {
+            for k in 0..8 {
+                assert!((g[k] - want[k]).abs() < 1e-6, "component {k}: {} vs {}", g[k], want[k]);
+            }
+        }
+    }
+
+    #[test]
+    fn intensity_scale_from_the_volume_max() {
+        let n = 16;
+        let m = ellipsoid(n, [0.0; 3], [0.5; 3], 0.0);
+        let dim: Vec<u8> = m.iter().map(|&x| x / 255 * 200).collect();
+        let view = VolumeView::new(&dim[..], [n; 3], [1.0; 3]).unwrap();
+        let cfg = FeatureConfig::from_volume_max(&view).unwrap();
+        assert_eq!(cfg.intensity_scale, 200.0);
+        let g = scan_features(&view, &cfg).unwrap().coeffs();
+        let f = features(&m, n);
+        for k in 0..8 {
+            assert!((g[k] - f[k]).abs() < 1e-6, "component {k}");
+        }
+        let signed = [3i16, -7, 2];
+        let view = VolumeView::new(&signed[..], [3, 1, 1], [1.0; 3]).unwrap();
+        assert_eq!(max_abs_intensity(&view), Ok(7.0));
+        let zeros = [0u8; 4];
+        let view = VolumeView::new(&zeros[..], [2, 2, 1], [1.0; 3]).unwrap();
+        assert_eq!(FeatureConfig::from_volume_max(&view).unwrap().intensity_scale, 1.0);
+        let nan = [1.0f32, f32::NAN];
+        let view = VolumeView::new(&nan[..], [2, 1, 1], [1.0; 3]).unwrap();
+        assert_eq!(
+            FeatureConfig::from_volume_max(&view),
+            Err(FeatureError::NonFiniteVoxel { index: 1 })
+        );
+    }
+
+    #[test]
+    fn more_bad_inputs() {
+        let v = [1u8; 8];
+        for s in [0.0, -1.0, f64::INFINITY, f64::NEG_INFINITY, -0.0] {
+            assert_eq!(
+                VolumeView::new(&v[..], [2, 2, 2], [1.0, 1.0, s]).unwrap_err(),
+                FeatureError::BadSpacing,
+                "{s}"
+            );
+        }
+        let view = VolumeView::new(&v[..], [2, 2, 2], [1.0; 3]).unwrap();
+        for s in [f64::NAN, -1.0, f64::INFINITY, 1e-300, 1e300] {
+            let cfg = FeatureConfig { intensity_scale: s };
+            assert_eq!(scan_features(&view, &cfg), Err(FeatureError::BadConfig), "{s}");
+        }
+        // Finite voxels whose sums overflow f32: an error, not inf.
+        let big = [3e38f32; 8];
+        let view = VolumeView::new(&big[..], [2, 2, 2], [1.0; 3]).unwrap();
+        assert_eq!(scan_features(&view, &FeatureConfig::default()), Err(FeatureError::Overflow));
+        // An f64 voxel outside the f32 range.
+        let huge = [0.0f64, 1e300];
+        let view = VolumeView::new(&huge[..], [1, 2, 1], [1.0; 3]).unwrap();
+        assert_eq!(
+            scan_features(&view, &FeatureConfig::default()),
+            Err(FeatureError::NonFiniteVoxel { index: 1 })
+        );
+        // The reported index is the flat index, also past the first row.
+        let mut late = [0.0f32; 12];
+        late[10] = f32::INFINITY;
+        let view = VolumeView::new(&late[..], [2, 3, 2], [1.0; 3]).unwrap();
+        assert_eq!(
+            scan_features(&view, &FeatureConfig::default()),
+            Err(FeatureError::NonFiniteVoxel { index: 10 })
+        );
+        // Signed intensities that cancel exactly: zero mass, zero moments, not NaN.
+        let signed = [1.0f32, -1.0];
+        let view = VolumeView::new(&signed[..], [2, 1, 1], [1.0; 3]).unwrap();
+        assert_eq!(scan_features(&view, &FeatureConfig::default()), Ok(Multivector::zero()));
+        // A single voxel: mean 1, centroid at the centre, no spread.
+        let one = [255u8];
+        let f = features_of(&one, [1, 1, 1], [0.7, 0.7, 0.7], 255.0);
+        assert_eq!(f, [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        for e in [
+            FeatureError::BadDimensions,
+            FeatureError::LengthMismatch { expected: 1, found: 2 },
+            FeatureError::BadSpacing,
+            FeatureError::NonFiniteVoxel { index: 3 },
+            FeatureError::BadConfig,
+            FeatureError::Overflow,
+        ] {
+            assert!(!std::format!("{e}").is_empty());
+        }
     }
 }
