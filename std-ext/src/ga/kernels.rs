@@ -1,0 +1,205 @@
+//! Fused multiply-accumulate kernels for the batched geometric product (DESIGN section 6).
+//!
+//! Why here and not in the evaluator: a geometric product sums 8 products per output blade.
+//! Doing that with `tensor` + `add_assign3` (or `mul_plain` + `add_assign`) allocates one
+//! degree-2 (or degree-1) ciphertext per term and reduces every partial sum. These kernels
+//! read every operand once, sum the (at most 32) 122-bit products of a coefficient in a u128
+//! and reduce once, which is what makes the 64-term products cost about 8 tensor products.
+//! They only use the public `RnsPoly`/`Modulus` API and validate shapes like the evaluator.
+
+use crate::error::EvalError;
+use crate::evaluator::{Ciphertext3, PlaintextRns};
+use crate::EvalContext;
+use clifhe_core::ciphertext::{Ciphertext, CiphertextMeta, CiphertextOwned};
+use clifhe_core::rns::{Representation, RnsPoly};
+use rayon::prelude::*;
+
+/// Same relative scale tolerance as the evaluator (2^-30).
+fn scales_match(a: f64, b: f64) -> bool {
+    ((a - b) / a).abs() < 1.0 / (1u64 << 30) as f64
+}
+
+/// Checks that `ct` is a well-formed NTT-form ciphertext of this parameter set sharing
+/// level, slots and scale with `reference`.
+pub(crate) fn check_like(ectx: &EvalContext, reference: &CiphertextMeta, ct: &CiphertextOwned) -> Result<(), EvalError> {
+    let p = ectx.params();
+    if ct.meta.params_id != p.id() || reference.params_id != p.id() {
+        return Err(EvalError::ParamsMismatch);
+    }
+    let limbs = ct.meta.level + 1;
+    if ct.meta.level > p.max_level() || ct.c0.limbs() != limbs || ct.c1.limbs() != limbs || ct.c0.n() != p.n() || ct.c1.n() != p.n() {
+        return Err(EvalError::Invalid("ciphertext shape does not match its level"));
+    }
+    if ct.c0.representation() != Representation::Ntt || ct.c1.representation() != Representation::Ntt {
+        return Err(EvalError::Representation);
+    }
+    if ct.meta.level != reference.level {
+        return Err(EvalError::LevelMismatch {
+            left: reference.level,
+            right: ct.meta.level,
+        });
+    }
+    if ct.meta.log_slots != reference.log_slots {
+        return Err(EvalError::SlotsMismatch);
+    }
+    if !scales_match(reference.scale, ct.meta.scale) {
+        return Err(EvalError::ScaleMismatch {
+            left: reference.scale,
+            right: ct.meta.scale,
+        });
+    }
+    Ok(())
+}
+
+/// One term's limbs: x.c0, x.c1, y.c0, y.c1 and whether to negate.
+type TermLimbs<'a> = (&'a [u64], &'a [u64], &'a [u64], &'a [u64], bool);
+
+/// sum_t sign_t * x[a_t] (x) y[b_t] as one degree-2 ciphertext (no relinearization, no
+/// rescale; scale = scale_x * scale_y). `terms` holds (a, b, sign) with sign = +-1; at most
+/// 16 terms (c1 sums two 122-bit products per term, 32 in a u128).
+pub(crate) fn signed_tensor_sum(
+    ectx: &EvalContext,
+    x: &[CiphertextOwned],
+    y: &[CiphertextOwned],
+    terms: &[(usize, usize, i8)],
+) -> Result<Ciphertext3, EvalError> {
+    let (&(a0, b0, _), rest) = terms.split_first().ok_or(EvalError::Invalid("empty tensor sum"))?;
+    if rest.len() >= 16 {
+        return Err(EvalError::Invalid("at most 16 terms per tensor sum"));
+    }
+    let xa = x.get(a0).ok_or(EvalError::Invalid("blade index out of range"))?;
+    let yb = y.get(b0).ok_or(EvalError::Invalid("blade index out of range"))?;
+    let (xm, ym) = (xa.meta, yb.meta);
+    for &(a, b, _) in terms {
+        check_like(ectx, &xm, x.get(a).ok_or(EvalError::Invalid("blade index out of range"))?)?;
+        check_like(ectx, &ym, y.get(b).ok_or(EvalError::Invalid("blade index out of range"))?)?;
+    }
+    if xm.level != ym.level {
+        return Err(EvalError::LevelMismatch {
+            left: xm.level,
+            right: ym.level,
+        });
+    }
+    if xm.log_slots != ym.log_slots {
+        return Err(EvalError::SlotsMismatch);
+    }
+    let n = ectx.n();
+    let limbs = xm.level + 1;
+    let mut c0 = RnsPoly::zero(n, limbs, Representation::Ntt);
+    let mut c1 = RnsPoly::zero(n, limbs, Representation::Ntt);
+    let mut c2 = RnsPoly::zero(n, limbs, Representation::Ntt);
+    c0.as_mut_slice()
+        .par_chunks_mut(n)
+        .zip(c1.as_mut_slice().par_chunks_mut(n))
+        .zip(c2.as_mut_slice().par_chunks_mut(n))
+        .enumerate()
+        .for_each(|(i, ((o0, o1), o2))| {
+            let m = &ectx.q_moduli()[i];
+            let r = i * n..(i + 1) * n;
+            // (x0, x1, y0, y1, negate) per term, sliced to this limb.
+            let srcs: Vec<TermLimbs<'_>> = terms
+                .iter()
+                .map(|&(a, b, s)| {
+                    (
+                        &x[a].c0.as_slice()[r.clone()],
+                        &x[a].c1.as_slice()[r.clone()],
+                        &y[b].c0.as_slice()[r.clone()],
+                        &y[b].c1.as_slice()[r.clone()],
+                        s < 0,
+                    )
+                })
+                .collect();
+            for j in 0..n {
+                let (mut s0, mut s1, mut s2) = (0u128, 0u128, 0u128);
+                for &(x0, x1, y0, y1, neg) in &srcs {
+                    // The sign is public (the Cl(3,0) table): negate y's coefficients.
+                    let (v0, v1) = if neg { (m.neg(y0[j]), m.neg(y1[j])) } else { (y0[j], y1[j]) };
+                    s0 += x0[j] as u128 * v0 as u128;
+                    s1 += x0[j] as u128 * v1 as u128 + x1[j] as u128 * v0 as u128;
+                    s2 += x1[j] as u128 * v1 as u128;
+                }
+                o0[j] = m.reduce_u128(s0);
+                o1[j] = m.reduce_u128(s1);
+                o2[j] = m.reduce_u128(s2);
+            }
+        });
+    Ok(Ciphertext3 {
+        c0,
+        c1,
+        c2,
+        meta: CiphertextMeta {
+            scale: xm.scale * ym.scale,
+            ..xm
+        },
+    })
+}
+
+/// sum_t pts[t] * cts[t] (slot-wise, in NTT form) with one reduction per coefficient: the
+/// diagonal sum of a block-diagonal linear map. At most 32 terms; all plaintexts must share
+/// a scale, all ciphertexts level, slots and scale. Result scale = scale_ct * scale_pt.
+pub(crate) fn plain_mul_sum(ectx: &EvalContext, cts: &[&CiphertextOwned], pts: &[&PlaintextRns]) -> Result<CiphertextOwned, EvalError> {
+    let first = *cts.first().ok_or(EvalError::Invalid("empty plaintext sum"))?;
+    let pt0 = *pts.first().ok_or(EvalError::Invalid("empty plaintext sum"))?;
+    if cts.len() != pts.len() || cts.len() > 32 {
+        return Err(EvalError::Invalid("one plaintext per ciphertext, at most 32"));
+    }
+    let meta = first.meta;
+    for (ct, pt) in cts.iter().zip(pts) {
+        check_like(ectx, &meta, ct)?;
+        if pt.poly.limbs() < meta.level + 1 || pt.poly.representation() != Representation::Ntt {
+            return Err(EvalError::LevelMismatch {
+                left: meta.level,
+                right: pt.poly.limbs().saturating_sub(1),
+            });
+        }
+        if pt.log_slots != meta.log_slots {
+            return Err(EvalError::SlotsMismatch);
+        }
+        if !scales_match(pt0.scale, pt.scale) {
+            return Err(EvalError::ScaleMismatch {
+                left: pt0.scale,
+                right: pt.scale,
+            });
+        }
+    }
+    let n = ectx.n();
+    let limbs = meta.level + 1;
+    let mut c0 = RnsPoly::zero(n, limbs, Representation::Ntt);
+    let mut c1 = RnsPoly::zero(n, limbs, Representation::Ntt);
+    c0.as_mut_slice()
+        .par_chunks_mut(n)
+        .zip(c1.as_mut_slice().par_chunks_mut(n))
+        .enumerate()
+        .for_each(|(i, (o0, o1))| {
+            let m = &ectx.q_moduli()[i];
+            let r = i * n..(i + 1) * n;
+            let srcs: Vec<(&[u64], &[u64], &[u64])> = cts
+                .iter()
+                .zip(pts)
+                .map(|(c, p)| {
+                    (
+                        &c.c0.as_slice()[r.clone()],
+                        &c.c1.as_slice()[r.clone()],
+                        &p.poly.as_slice()[r.clone()],
+                    )
+                })
+                .collect();
+            for j in 0..n {
+                let (mut s0, mut s1) = (0u128, 0u128);
+                for &(x0, x1, d) in &srcs {
+                    s0 += x0[j] as u128 * d[j] as u128;
+                    s1 += x1[j] as u128 * d[j] as u128;
+                }
+                o0[j] = m.reduce_u128(s0);
+                o1[j] = m.reduce_u128(s1);
+            }
+        });
+    Ok(Ciphertext {
+        c0,
+        c1,
+        meta: CiphertextMeta {
+            scale: meta.scale * pt0.scale,
+            ..meta
+        },
+    })
+}
