@@ -411,6 +411,28 @@ fn timings_leveled_n14() {
                 x.apply_matrix_with(&ev, &m, &rots).unwrap();
             });
         }
+        if layout == BM {
+            // Reference for the fused kernel: the same 64 terms as tensor + add_assign3 per term.
+            time("GP encrypted, unfused reference (64 tensor + add, 8 relin)", &|| {
+                let (xc, yc) = (x.ciphertexts(), y.ciphertexts());
+                for k in 0..8u8 {
+                    let mut acc: Option<clifhe_std::Ciphertext3> = None;
+                    for (a, row) in clifhe_core::multivector::GP_TABLE.iter().enumerate() {
+                        for (b, &(r, sign)) in row.iter().enumerate() {
+                            if r == k {
+                                let yb = if sign < 0 { ev.neg(&yc[b]).unwrap() } else { yc[b].clone() };
+                                let t = ev.tensor(&xc[a], &yb).unwrap();
+                                match &mut acc {
+                                    None => acc = Some(t),
+                                    Some(s) => ev.add_assign3(s, &t).unwrap(),
+                                }
+                            }
+                        }
+                    }
+                    ev.rescale(&ev.relinearize(&acc.unwrap(), &s.rlk).unwrap()).unwrap();
+                }
+            });
+        }
         time("squared norm", &|| {
             x.norm_squared(&ev, &s.rlk, Some(&s.gks)).unwrap();
         });

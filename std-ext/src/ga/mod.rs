@@ -19,7 +19,8 @@
 //!
 //! | operation | blade-major | interleaved |
 //! |---|---|---|
-//! | GP with a plaintext multivector (`w x` or `x w`) | 1; none; 0 (64 scalar mul-adds in 8 fused passes, 8 rescales) | 1; rotations -7..7; 14 hoisted (one decomposition), 15 diagonals, 1 rescale |
+//! | GP with a plaintext multivector (`w x` or `x w`) | 1; none; 0 (64 scalar mul-adds in 8 fused passes, 8 rescales) | 1; rotations -7..7; 8 (BSGS: 6 hoisted baby + 2 giant), 15 diagonals, 1 rescale |
+//! | one layer's weights on one batch (`apply_matrices`) | 1 each; none; 0 | 1 each; rotations -7..7; 14 hoisted once, then 0 per weight |
 //! | GP of two encrypted batches | 1; none; 8 relinearizations (64 tensors fused into 8) | 2; rotations -7..7; 7 + 7 hoisted + 7 rotations + 8 relinearizations (through stride-8 blade-major) |
 //! | reverse, grade involution | 0 (negations) | 1 (a +-1 diagonal: not an integer polynomial) |
 //! | grade projection, scalar part | 0 (select ciphertexts) | 1 (0/1 mask) |
@@ -116,6 +117,23 @@ fn encode_slots(ev: &Evaluator<'_>, level: usize, f: impl Fn(usize) -> f64) -> R
     let slots = ev.context().params().max_slots();
     let v: Vec<Complex> = (0..slots).map(|s| Complex::from_real(f(s))).collect();
     ev.encode(&v, level, top_scale(ev, level)?)
+}
+
+/// Whether the block-diagonal map `m` has a nonzero diagonal at shift r (interleaved layout).
+fn shift_used(m: &[[f64; 8]; 8], r: i64) -> bool {
+    (0..8i64).any(|k| (0..8).contains(&(k + r)) && m[k as usize][(k + r) as usize] != 0.0)
+}
+
+/// diag_r at slot s = 8p + k: m[k][k + r] for the batch's patients, 0 elsewhere (so slots
+/// outside the batch stay empty whatever a rotation brings into them).
+fn diagonal_entry(m: &[[f64; 8]; 8], patients: usize, r: i64, s: usize) -> f64 {
+    let (p, k) = (s / 8, (s % 8) as i64);
+    let b = k + r;
+    if p < patients && (0..8).contains(&b) {
+        m[k as usize][b as usize]
+    } else {
+        0.0
+    }
 }
 
 impl EncryptedMultivectorBatch {
@@ -336,11 +354,7 @@ impl EncryptedMultivectorBatch {
         }
         let level = self.level();
         let patients = self.patients;
-        let used: Vec<&(i64, CiphertextOwned)> = rots
-            .rots
-            .iter()
-            .filter(|(r, _)| (0..8i64).any(|k| (0..8).contains(&(k + r)) && m[k as usize][(k + r) as usize] != 0.0))
-            .collect();
+        let used: Vec<&(i64, CiphertextOwned)> = rots.rots.iter().filter(|(r, _)| shift_used(m, *r)).collect();
         if used.is_empty() {
             return Err(EvalError::Invalid("zero map"));
         }
@@ -349,17 +363,7 @@ impl EncryptedMultivectorBatch {
         }
         let pts = used
             .par_iter()
-            .map(|(r, _)| {
-                encode_slots(ev, level, |s| {
-                    let (p, k) = (s / 8, (s % 8) as i64);
-                    let b = k + r;
-                    if p < patients && (0..8).contains(&b) {
-                        m[k as usize][b as usize]
-                    } else {
-                        0.0
-                    }
-                })
-            })
+            .map(|(r, _)| encode_slots(ev, level, |s| diagonal_entry(m, patients, *r, s)))
             .collect::<Result<Vec<_>, _>>()?;
         let cts: Vec<&CiphertextOwned> = used.iter().map(|(_, c)| c).collect();
         let pts: Vec<&PlaintextRns> = pts.iter().collect();
@@ -383,16 +387,65 @@ impl EncryptedMultivectorBatch {
                 Ok(self.with(self.layout, cts))
             }
             Layout::Interleaved => {
+                // Baby-step giant-step over the shifts r = g + b, g in {-4, 0, 4}, b in -3..3:
+                // y = sum_g rot(sum_b rot(diag_{g+b}, -g) o rot(x, b), g). The period-8
+                // diagonals are rotated on the host (free), so 6 hoisted baby rotations and 2
+                // giant rotations (8 key switches) replace 14; the giant rotations act before the
+                // rescale, so their key-switching noise is divided by q_l. Same keys (-7..7).
                 let x = &self.cts[0];
-                let steps: Vec<i64> = (-7i64..=7)
-                    .filter(|&r| r != 0 && (0..8i64).any(|k| (0..8).contains(&(k + r)) && m[k as usize][(k + r) as usize] != 0.0))
-                    .collect();
-                let mut rots = vec![(0, x.clone())];
-                if !steps.is_empty() {
-                    let gks = gks.ok_or(EvalError::Invalid("interleaved products need Galois keys for rotations -7..7"))?;
-                    rots.extend(steps.iter().copied().zip(ev.rotate_hoisted(x, &steps, gks)?));
+                let level = x.meta.level;
+                let (patients, slots) = (self.patients, ev.context().params().max_slots());
+                let used: Vec<i64> = (-7i64..=7).filter(|&r| shift_used(m, r)).collect();
+                if used.is_empty() {
+                    return Err(EvalError::Invalid("zero map"));
                 }
-                self.apply_matrix_with(ev, m, &InterleavedRotations { rots })
+                let giant = |r: i64| (r / 4).signum() * 4;
+                let mut babies: Vec<i64> = used.iter().map(|&r| r - giant(r)).filter(|&b| b != 0).collect();
+                babies.sort_unstable();
+                babies.dedup();
+                let mut rots = vec![(0i64, x.clone())];
+                if !babies.is_empty() {
+                    let gks = gks.ok_or(EvalError::Invalid("interleaved products need Galois keys for rotations -7..7"))?;
+                    rots.extend(babies.iter().copied().zip(ev.rotate_hoisted(x, &babies, gks)?));
+                }
+                let groups = [-4i64, 0, 4]
+                    .par_iter()
+                    .filter(|&&g| used.iter().any(|&r| giant(r) == g))
+                    .map(|&g| {
+                        let terms: Vec<i64> = used.iter().copied().filter(|&r| giant(r) == g).collect();
+                        let pts = terms
+                            .iter()
+                            .map(|&r| {
+                                encode_slots(ev, level, |t| {
+                                    let s = (t as i64 - g).rem_euclid(slots as i64) as usize;
+                                    diagonal_entry(m, patients, r, s)
+                                })
+                            })
+                            .collect::<Result<Vec<_>, _>>()?;
+                        let cts = terms
+                            .iter()
+                            .map(|&r| {
+                                rots.iter()
+                                    .find(|(b, _)| *b == r - g)
+                                    .map(|(_, c)| c)
+                                    .ok_or(EvalError::Invalid("missing baby-step rotation"))
+                            })
+                            .collect::<Result<Vec<_>, _>>()?;
+                        let inner = kernels::plain_mul_sum(ev.context(), &cts, &pts.iter().collect::<Vec<_>>())?;
+                        if g == 0 {
+                            Ok(inner)
+                        } else {
+                            let gks = gks.ok_or(EvalError::Invalid("interleaved products need Galois keys for rotations -7..7"))?;
+                            ev.rotate(&inner, g, gks)
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let (first, rest) = groups.split_first().ok_or(EvalError::Invalid("zero map"))?;
+                let mut acc = first.clone();
+                for t in rest {
+                    ev.add_assign(&mut acc, t)?;
+                }
+                Ok(self.with(Layout::Interleaved, vec![ev.rescale(&acc)?]))
             }
         }
     }
