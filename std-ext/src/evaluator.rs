@@ -44,7 +44,7 @@ pub struct Evaluator<'a> {
     ectx: &'a EvalContext,
 }
 
-fn scales_match(a: f64, b: f64) -> bool {
+pub(crate) fn scales_match(a: f64, b: f64) -> bool {
     ((a - b) / a).abs() < SCALE_TOLERANCE
 }
 
@@ -56,7 +56,8 @@ impl<'a> Evaluator<'a> {
         self.ectx
     }
 
-    fn check_ct<S: AsRef<[u64]>>(&self, ct: &Ciphertext<S>) -> Result<(), EvalError> {
+    /// A well-formed NTT-form ciphertext of this parameter set (shared with `ga`'s kernels).
+    pub(crate) fn check_ct<S: AsRef<[u64]>>(&self, ct: &Ciphertext<S>) -> Result<(), EvalError> {
         let p = self.ectx.params();
         if ct.meta.params_id != p.id() {
             return Err(EvalError::ParamsMismatch);
@@ -71,7 +72,8 @@ impl<'a> Evaluator<'a> {
         Ok(())
     }
 
-    fn check_pair(&self, a: &CiphertextMeta, b: &CiphertextMeta) -> Result<(), EvalError> {
+    /// Same parameter set, level, slot count and scale (shared with `ga`'s kernels).
+    pub(crate) fn check_pair(&self, a: &CiphertextMeta, b: &CiphertextMeta) -> Result<(), EvalError> {
         if a.params_id != b.params_id {
             return Err(EvalError::ParamsMismatch);
         }

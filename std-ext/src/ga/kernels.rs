@@ -14,41 +14,12 @@ use clifhe_core::ciphertext::{Ciphertext, CiphertextMeta, CiphertextOwned};
 use clifhe_core::rns::{Representation, RnsPoly};
 use rayon::prelude::*;
 
-/// Same relative scale tolerance as the evaluator (2^-30).
-fn scales_match(a: f64, b: f64) -> bool {
-    ((a - b) / a).abs() < 1.0 / (1u64 << 30) as f64
-}
-
 /// Checks that `ct` is a well-formed NTT-form ciphertext of this parameter set sharing
-/// level, slots and scale with `reference`.
+/// level, slots and scale with `reference`: the evaluator's own checks, so both agree.
 pub(crate) fn check_like(ectx: &EvalContext, reference: &CiphertextMeta, ct: &CiphertextOwned) -> Result<(), EvalError> {
-    let p = ectx.params();
-    if ct.meta.params_id != p.id() || reference.params_id != p.id() {
-        return Err(EvalError::ParamsMismatch);
-    }
-    let limbs = ct.meta.level + 1;
-    if ct.meta.level > p.max_level() || ct.c0.limbs() != limbs || ct.c1.limbs() != limbs || ct.c0.n() != p.n() || ct.c1.n() != p.n() {
-        return Err(EvalError::Invalid("ciphertext shape does not match its level"));
-    }
-    if ct.c0.representation() != Representation::Ntt || ct.c1.representation() != Representation::Ntt {
-        return Err(EvalError::Representation);
-    }
-    if ct.meta.level != reference.level {
-        return Err(EvalError::LevelMismatch {
-            left: reference.level,
-            right: ct.meta.level,
-        });
-    }
-    if ct.meta.log_slots != reference.log_slots {
-        return Err(EvalError::SlotsMismatch);
-    }
-    if !scales_match(reference.scale, ct.meta.scale) {
-        return Err(EvalError::ScaleMismatch {
-            left: reference.scale,
-            right: ct.meta.scale,
-        });
-    }
-    Ok(())
+    let ev = crate::evaluator::Evaluator::new(ectx);
+    ev.check_ct(ct)?;
+    ev.check_pair(reference, &ct.meta)
 }
 
 /// One term's limbs: x.c0, x.c1, y.c0, y.c1 and whether to negate.
@@ -155,7 +126,7 @@ pub(crate) fn plain_mul_sum(ectx: &EvalContext, cts: &[&CiphertextOwned], pts: &
         if pt.log_slots != meta.log_slots {
             return Err(EvalError::SlotsMismatch);
         }
-        if !scales_match(pt0.scale, pt.scale) {
+        if !crate::evaluator::scales_match(pt0.scale, pt.scale) {
             return Err(EvalError::ScaleMismatch {
                 left: pt0.scale,
                 right: pt.scale,
