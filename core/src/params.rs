@@ -336,8 +336,9 @@ pub mod primes {
     ];
     /// Bootstrapping SlotsToCoeffs primes.
     pub const Q39: [u64; 3] = [0x7f_ffe6_0001, 0x7f_ffe4_0001, 0x7f_ffe0_0001];
-    /// Bootstrapping EvalMod primes.
-    pub const Q60_BOOT: [u64; 8] = [
+    /// Bootstrapping EvalMod primes (a degree-63 Chebyshev interpolant in 7 levels and two
+    /// double-angle steps: see `clifhe_std::bootstrap`).
+    pub const Q60_BOOT: [u64; 9] = [
         0x0fff_ffff_ff84_0001,
         0x0fff_ffff_ff5a_0001,
         0x0fff_ffff_ff2a_0001,
@@ -346,9 +347,10 @@ pub mod primes {
         0x0fff_ffff_feca_0001,
         0x0fff_ffff_fe9e_0001,
         0x0fff_ffff_fe7c_0001,
+        0x0fff_ffff_fe74_0001,
     ];
     /// Bootstrapping CoeffsToSlots primes.
-    pub const Q56: [u64; 4] = [0xff_ffff_fff0_0001, 0xff_ffff_ffd8_0001, 0xff_ffff_ffd2_0001, 0xff_ffff_ff96_0001];
+    pub const Q56: [u64; 3] = [0xff_ffff_fff0_0001, 0xff_ffff_ffd8_0001, 0xff_ffff_ffd2_0001];
 }
 
 /// Parameter presets (DESIGN section 5). Each is checked at compile time.
@@ -404,8 +406,11 @@ pub mod presets {
 
     const BOOTSTRAP_N16_Q: [u64; 28] = concat(&[&[Q60], &Q40, &Q39, &Q60_BOOT, &Q56]);
     /// N=2^16: residual q0 60 + 12 x 40, then the bootstrapping levels in the order they are
-    /// consumed from the top (CoeffsToSlots 4 x 56, EvalMod 8 x 60, SlotsToCoeffs 3 x 39),
-    /// P 6 x 61: log2 QP = 1727 <= 1747. Its first 8 primes are the N=2^14 chain's.
+    /// consumed from the top (CoeffsToSlots 3 x 56, EvalMod 9 x 60, SlotsToCoeffs 3 x 39),
+    /// P 6 x 61: log2 QP = 1731 <= 1747. Its first 8 primes are the N=2^14 chain's.
+    /// (DESIGN's starting point had 4 x 56 + 8 x 60; one CoeffsToSlots level moved to EvalMod
+    /// because a uniform interpolant of the scaled cosine at K = 16 needs degree 63 with two
+    /// double angles, 9 levels, for 23+ bits; see `clifhe_std::bootstrap`.)
     pub const BOOTSTRAP_N16: ParamsLiteral = ParamsLiteral {
         id: 3,
         name: "bootstrap-n16",
@@ -457,6 +462,23 @@ pub mod presets {
         insecure: true,
     };
 
+    /// INSECURE: N=2^12 with the bootstrapping chain shape of [`BOOTSTRAP_N16`] and only two
+    /// residual levels (q0 60 + 2 x 40, 3 x 39, 9 x 60, 3 x 56; P 6 x 61). Runs the full
+    /// bootstrapping code in CI in seconds. Unit tests only.
+    #[cfg(feature = "insecure-test-params")]
+    pub const INSECURE_TEST_BOOT_N12: ParamsLiteral = ParamsLiteral {
+        id: 0xff03,
+        name: "INSECURE-test-boot-n12",
+        log_n: 12,
+        q: &INSECURE_TEST_BOOT_N12_Q,
+        p: &P61,
+        log_default_scale: 40,
+        secret: SecretDistribution::UniformTernary,
+        insecure: true,
+    };
+    #[cfg(feature = "insecure-test-params")]
+    const INSECURE_TEST_BOOT_N12_Q: [u64; 18] = concat(&[&[Q60, Q40[0], Q40[1]], &Q39, &Q60_BOOT, &Q56]);
+
     #[cfg(not(feature = "insecure-test-params"))]
     pub const ALL: &[ParamsLiteral] = &[LEVELED_N14, PRIVATE_N15, BOOTSTRAP_N16, DEVICE_N12];
     #[cfg(feature = "insecure-test-params")]
@@ -467,6 +489,7 @@ pub mod presets {
         DEVICE_N12,
         INSECURE_TEST_N10,
         INSECURE_TEST_N12,
+        INSECURE_TEST_BOOT_N12,
     ];
 
     // Compile-time validation: a preset that is not NTT-friendly or breaks the 128-bit bound

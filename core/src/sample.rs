@@ -44,6 +44,42 @@ pub fn sample_ternary<R: RngCore + CryptoRng>(rng: &mut R, out: &mut [i8]) {
     }
 }
 
+/// A ternary vector with exactly `weight` nonzero coefficients, each +1 or -1 with probability
+/// 1/2, at uniformly random distinct positions (the ephemeral sparse secret of bootstrapping's
+/// sparse-secret encapsulation, Bossuat et al. 2022, "Bootstrapping for approximate homomorphic
+/// encryption with negligible failure-probability by using sparse-secret encapsulation").
+///
+/// Positions are drawn as `log2(len)`-bit words (`len` must be a power of two, so no rejection
+/// on range) and written by a masked scan over the whole vector, so the memory access pattern
+/// does not depend on them. A position that is already taken is drawn again; the number of
+/// redraws (on average below `weight^2 / 2len`) is the only data-dependent timing and carries
+/// no information about which positions were chosen. Returns `false` (and writes zeros) if
+/// `len` is not a power of two or `weight > len / 2`.
+pub fn sample_fixed_weight_ternary<R: RngCore + CryptoRng>(rng: &mut R, weight: usize, out: &mut [i8]) -> bool {
+    out.iter_mut().for_each(|o| *o = 0);
+    let len = out.len();
+    if !len.is_power_of_two() || weight > len / 2 {
+        return false;
+    }
+    let mask = (len - 1) as u64;
+    let mut placed = 0;
+    while placed < weight {
+        let r = rng.next_u64();
+        let pos = (r & mask) as usize;
+        let sign = ((r >> 63) as i8) * 2 - 1; // the top bit: independent of the position bits
+        let mut taken = 0i8;
+        for (j, o) in out.iter_mut().enumerate() {
+            // all-ones when j == pos, computed without a branch
+            let eq = (((j ^ pos) as u64).wrapping_sub(1) >> 63) as i8;
+            let hit = -eq; // 0 or -1 (all bits set)
+            taken |= hit & *o;
+            *o |= hit & sign & !(-((*o != 0) as i8));
+        }
+        placed += (taken == 0) as usize;
+    }
+    true
+}
+
 /// Centred binomial samples with parameter [`CBD_ETA`]: popcount(a) - popcount(b) for two
 /// independent 21-bit words (popcount is a constant-time instruction or bit-slice sum).
 pub fn sample_cbd<R: RngCore + CryptoRng>(rng: &mut R, out: &mut [i8]) {
@@ -99,6 +135,24 @@ pub fn fresh_seed<R: RngCore + CryptoRng>(rng: &mut R) -> [u8; SEED_BYTES] {
 mod tests {
     use super::*;
     use std::vec;
+
+    #[test]
+    fn fixed_weight_ternary_has_exact_weight_and_both_signs() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let mut v = vec![0i8; 1 << 12];
+        let mut plus = 0;
+        for _ in 0..50 {
+            assert!(sample_fixed_weight_ternary(&mut rng, 32, &mut v));
+            assert_eq!(v.iter().filter(|&&x| x != 0).count(), 32);
+            assert!(v.iter().all(|&x| (-1..=1).contains(&x)));
+            plus += v.iter().filter(|&&x| x == 1).count();
+        }
+        // 1600 signs: +1 count within 5 sigma of 800
+        assert!((plus as i64 - 800).abs() < 100, "{plus}");
+        assert!(!sample_fixed_weight_ternary(&mut rng, 3, &mut [0i8; 6]));
+        assert!(!sample_fixed_weight_ternary(&mut rng, 5, &mut [0i8; 8]));
+        assert!(sample_fixed_weight_ternary(&mut rng, 4, &mut [0i8; 8]));
+    }
 
     #[test]
     fn ternary_is_balanced() {

@@ -458,6 +458,74 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
+    /// sum_i cts[i] * pts[i] (point-wise in NTT form) in one pass, products summed in 128 bits
+    /// and reduced once per coefficient (the inner sums of baby-step giant-step transforms).
+    /// All ciphertexts share level, scale and slots, all plaintexts their scale; no rescale.
+    pub fn mul_plain_sum(&self, terms: &[(&CiphertextOwned, &PlaintextRns)]) -> Result<CiphertextOwned, EvalError> {
+        let (first, first_pt) = *terms.first().ok_or(EvalError::Invalid("empty plaintext product sum"))?;
+        self.check_ct(first)?;
+        let level = first.meta.level;
+        for (c, p) in terms {
+            self.check_ct(c)?;
+            self.check_pair(&first.meta, &c.meta)?;
+            if p.poly.limbs() < level + 1 {
+                return Err(EvalError::LevelMismatch {
+                    left: level,
+                    right: p.poly.limbs() - 1,
+                });
+            }
+            if p.log_slots != first.meta.log_slots {
+                return Err(EvalError::SlotsMismatch);
+            }
+            if !scales_match(p.scale, first_pt.scale) {
+                return Err(EvalError::ScaleMismatch {
+                    left: first_pt.scale,
+                    right: p.scale,
+                });
+            }
+        }
+        let n = self.ectx.n();
+        let mut out = Ciphertext {
+            c0: RnsPoly::zero(n, level + 1, Representation::Ntt),
+            c1: RnsPoly::zero(n, level + 1, Representation::Ntt),
+            meta: CiphertextMeta {
+                scale: first.meta.scale * first_pt.scale,
+                ..first.meta
+            },
+        };
+        out.c0
+            .as_mut_slice()
+            .par_chunks_mut(n)
+            .zip(out.c1.as_mut_slice().par_chunks_mut(n))
+            .enumerate()
+            .for_each(|(i, (o0, o1))| {
+                let m = &self.ectx.q_moduli()[i];
+                let r = i * n..(i + 1) * n;
+                // products below 2^122: reduce every 32 terms
+                let mut a0 = vec![0u128; n];
+                let mut a1 = vec![0u128; n];
+                for (t, (c, p)) in terms.iter().enumerate() {
+                    let (x0, x1, y) = (
+                        &c.c0.as_slice()[r.clone()],
+                        &c.c1.as_slice()[r.clone()],
+                        &p.poly.as_slice()[r.clone()],
+                    );
+                    for j in 0..n {
+                        a0[j] += x0[j] as u128 * y[j] as u128;
+                        a1[j] += x1[j] as u128 * y[j] as u128;
+                    }
+                    if t % 32 == 31 {
+                        a0.iter_mut().chain(a1.iter_mut()).for_each(|v| *v = m.reduce_u128(*v) as u128);
+                    }
+                }
+                for j in 0..n {
+                    o0[j] = m.reduce_u128(a0[j]);
+                    o1[j] = m.reduce_u128(a1[j]);
+                }
+            });
+        Ok(out)
+    }
+
     // ---- ciphertext multiplication --------------------------------------------------------
 
     /// Tensor product (c0, c1, c2) of two ciphertexts at the same level; no relinearization.

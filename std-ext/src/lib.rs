@@ -4,6 +4,7 @@
 //! -> (gnn -> privacy). Everything here reuses core's `RnsPoly`, NTT tables, encoder and
 //! `Ciphertext`; there is no second implementation of any of them.
 
+pub mod bootstrap;
 pub mod context;
 pub mod error;
 pub mod evaluator;
@@ -13,6 +14,7 @@ pub mod keys;
 pub mod keys_wire;
 pub mod keyswitch;
 
+pub use bootstrap::{BootstrapKeys, BootstrapLiteral, Bootstrapper};
 pub use context::EvalContext;
 pub use error::EvalError;
 pub use evaluator::{Ciphertext3, Evaluator, PlaintextRns};

@@ -131,6 +131,6 @@ mod tests {
             .map(|r| (r.chain.clone(), r.special.clone()));
         assert_eq!(l14, Some(("60 + 7x40".into(), "60".into())));
         let b16 = rows.iter().find(|r| r.name == "bootstrap-n16").map(|r| r.chain.clone());
-        assert_eq!(b16.as_deref(), Some("60 + 12x40 + 3x39 + 8x60 + 4x56"));
+        assert_eq!(b16.as_deref(), Some("60 + 12x40 + 3x39 + 9x60 + 3x56"));
     }
 }

@@ -1,0 +1,277 @@
+//! EvalMod: `x -> (1 / 2 pi) sin(2 pi x)`, which removes the multiples of q0 that ModRaise adds,
+//! as a Chebyshev interpolant of a scaled cosine followed by double-angle steps (Han and Ki,
+//! CT-RSA 2020, "Better bootstrapping for approximate homomorphic encryption", section 4;
+//! Bossuat et al., EUROCRYPT 2021, section 5).
+//!
+//! The input slots hold `y = x / K`, `x = I + m / q0` with `|I| <= K`. The interpolant is
+//! `p(y) ~ cos(2 pi (K y - 1/4) / 2^r)` on `[-1, 1]` at the Chebyshev nodes; `r` steps of
+//! `c -> 2 c^2 - 1` then give `cos(2 pi x - pi/2) = sin(2 pi x)`.
+//!
+//! The polynomial is evaluated in the Chebyshev basis by recursive division by `T_(2^l)`
+//! (a baby-step giant-step scheme): with `g` the largest power of two below the length,
+//! `T_(g+j) = 2 T_g T_j - T_(g-j)` gives `p = q T_g + r`, `deg q, deg r < g`. The base case is a
+//! linear combination of the baby steps `T_0 .. T_(B-1)`. Each sub-result is produced at a
+//! requested level and scale, so that sums never need an alignment: the quotient is made at
+//! one level above its target with scale `target * q / scale(T_g)`, the product with `T_g`
+//! rescales to exactly the target. Depth: `ceil(log2(degree + 1)) + 1`.
+
+use crate::error::EvalError;
+use crate::evaluator::Evaluator;
+use crate::keys::RelinearizationKey;
+use clifhe_core::ciphertext::CiphertextOwned;
+use clifhe_core::encode::Complex;
+use std::collections::BTreeMap;
+use std::f64::consts::PI;
+
+/// Chebyshev interpolant of `f` on `[-1, 1]` of the given degree (interpolation at the
+/// `degree + 1` Chebyshev nodes of the first kind; coefficients of `T_0 .. T_degree`).
+pub fn chebyshev_interpolant(f: impl Fn(f64) -> f64, degree: usize) -> Vec<f64> {
+    let m = degree + 1;
+    let nodes: Vec<f64> = (0..m).map(|j| (PI * (j as f64 + 0.5) / m as f64).cos()).collect();
+    let vals: Vec<f64> = nodes.iter().map(|&x| f(x)).collect();
+    (0..m)
+        .map(|k| {
+            let s: f64 = (0..m).map(|j| vals[j] * (PI * k as f64 * (j as f64 + 0.5) / m as f64).cos()).sum();
+            let c = 2.0 * s / m as f64;
+            if k == 0 {
+                c / 2.0
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Evaluates `sum c_k T_k(x)` (Clenshaw): the plaintext reference of [`eval_chebyshev`].
+pub fn chebyshev_eval_plain(c: &[f64], x: f64) -> f64 {
+    let (mut b1, mut b2) = (0.0, 0.0);
+    for &ck in c.iter().skip(1).rev() {
+        let b0 = 2.0 * x * b1 - b2 + ck;
+        b2 = b1;
+        b1 = b0;
+    }
+    x * b1 - b2 + c.first().copied().unwrap_or(0.0)
+}
+
+/// The EvalMod function and its polynomial.
+#[derive(Clone, Debug)]
+pub struct EvalModPoly {
+    /// `|I| <= k`.
+    pub k: f64,
+    pub double_angle: u32,
+    pub coeffs: Vec<f64>,
+}
+
+impl EvalModPoly {
+    pub fn new(k: f64, degree: usize, double_angle: u32) -> Self {
+        let r = f64::from(1u32 << double_angle);
+        let coeffs = chebyshev_interpolant(|y| (2.0 * PI * (k * y - 0.25) / r).cos(), degree);
+        Self { k, double_angle, coeffs }
+    }
+
+    /// Levels consumed: the polynomial (`ceil(log2(d + 1)) + 1`) and the double angles.
+    pub fn depth(&self) -> usize {
+        poly_depth(self.coeffs.len() - 1) + self.double_angle as usize
+    }
+
+    /// Plaintext reference: `sin(2 pi K y)` through the same polynomial and double angles.
+    pub fn eval_plain(&self, y: f64) -> f64 {
+        let mut c = chebyshev_eval_plain(&self.coeffs, y);
+        for _ in 0..self.double_angle {
+            c = 2.0 * c * c - 1.0;
+        }
+        c
+    }
+
+    /// The homomorphic evaluation of [`EvalModPoly::eval_plain`] on every slot (real slots).
+    /// Input at any level >= `depth()`, ideally at scale `q_level`; output `depth()` levels
+    /// lower.
+    pub fn eval(&self, ev: &Evaluator<'_>, y: &CiphertextOwned, rlk: &RelinearizationKey) -> Result<CiphertextOwned, EvalError> {
+        let mut c = eval_chebyshev(ev, y, &self.coeffs, rlk)?;
+        for _ in 0..self.double_angle {
+            let sq = ev.mul_relin(&c, &c, rlk)?;
+            let sq2 = ev.mul_integer(&sq, 2)?;
+            let shifted = ev.add_const(&sq2, Complex::from_real(-1.0))?;
+            c = ev.rescale(&shifted)?;
+        }
+        Ok(c)
+    }
+}
+
+/// Baby-step count for a degree: `2^ceil(l/2)`-ish, at least 2.
+fn baby_count(degree: usize) -> usize {
+    let l = usize::BITS - degree.leading_zeros(); // bits of degree = ceil(log2(d + 1))
+    (1usize << l.div_ceil(2)).max(2)
+}
+
+/// Levels [`eval_chebyshev`] consumes for a degree.
+pub fn poly_depth(degree: usize) -> usize {
+    if degree == 0 {
+        return 0;
+    }
+    (usize::BITS - degree.leading_zeros()) as usize + 1
+}
+
+struct Basis<'e, 'a> {
+    ev: &'e Evaluator<'a>,
+    rlk: &'e RelinearizationKey,
+    t: BTreeMap<usize, CiphertextOwned>,
+}
+
+impl Basis<'_, '_> {
+    /// `2 a b - c` for Chebyshev products; `c` = `T_|i-j|` (none: the constant 1).
+    fn product(&self, a: &CiphertextOwned, b: &CiphertextOwned, c: Option<&CiphertextOwned>) -> Result<CiphertextOwned, EvalError> {
+        let ev = self.ev;
+        let lvl = a.meta.level.min(b.meta.level);
+        let a = ev.drop_to_level(a, lvl)?;
+        let b = ev.drop_to_level(b, lvl)?;
+        let prod = ev.mul_integer(&ev.mul_relin(&a, &b, self.rlk)?, 2)?;
+        let out = match c {
+            None => ev.add_const(&prod, Complex::from_real(-1.0))?,
+            Some(c) => {
+                let c = ev.drop_to_level(c, lvl)?;
+                let c = ev.mul_const_lazy(&c, 1.0, prod.meta.scale / c.meta.scale)?;
+                let mut c = c;
+                c.meta.scale = prod.meta.scale;
+                ev.sub(&prod, &c)?
+            }
+        };
+        ev.rescale(&out)
+    }
+
+    fn get(&mut self, k: usize) -> Result<CiphertextOwned, EvalError> {
+        if let Some(t) = self.t.get(&k) {
+            return Ok(t.clone());
+        }
+        // T_k = 2 T_a T_b - T_(a-b), a the largest power of two below k (a = b for k = 2a)
+        let a = if k.is_power_of_two() {
+            k / 2
+        } else {
+            1usize << (usize::BITS - 1 - k.leading_zeros())
+        };
+        let b = k - a;
+        let ta = self.get(a)?;
+        let tb = self.get(b)?;
+        let tc = if a == b { None } else { Some(self.get(a - b)?) };
+        let t = self.product(&ta, &tb, tc.as_ref())?;
+        self.t.insert(k, t.clone());
+        Ok(t)
+    }
+}
+
+/// Evaluates `sum c_k T_k(y)` on every slot: output `poly_depth(c.len() - 1)` levels below `y`
+/// at the scale of `y`.
+pub fn eval_chebyshev(ev: &Evaluator<'_>, y: &CiphertextOwned, c: &[f64], rlk: &RelinearizationKey) -> Result<CiphertextOwned, EvalError> {
+    let degree = c.len().checked_sub(1).ok_or(EvalError::Invalid("empty polynomial"))?;
+    let depth = poly_depth(degree);
+    if y.meta.level < depth {
+        return Err(EvalError::OutOfLevels);
+    }
+    // T_k's scale is scale(y)^k / q^(k-1): it only stays put when y sits at its prime's scale
+    let q_top = ev.context().params().q()[y.meta.level] as f64;
+    if ((y.meta.scale / q_top) - 1.0).abs() > 1e-6 {
+        return Err(EvalError::ScaleMismatch {
+            left: y.meta.scale,
+            right: q_top,
+        });
+    }
+    let mut basis = Basis {
+        ev,
+        rlk,
+        t: BTreeMap::from([(1usize, y.clone())]),
+    };
+    let baby = baby_count(degree).min(degree + 1);
+    for k in 2..baby {
+        basis.get(k)?;
+    }
+    let mut g = baby;
+    while g <= degree {
+        basis.get(g)?;
+        g *= 2;
+    }
+    eval_rec(&mut basis, c, baby, y.meta.level - depth, y.meta.scale)
+}
+
+fn eval_rec(basis: &mut Basis<'_, '_>, c: &[f64], baby: usize, level: usize, scale: f64) -> Result<CiphertextOwned, EvalError> {
+    let ev = basis.ev;
+    let q = |l: usize| ev.context().params().q()[l] as f64;
+    if c.len() <= baby {
+        // sum_k c_k T_k at level + 1 with scale scale * q_(level+1), then one rescale.
+        let target = scale * q(level + 1);
+        let mut acc: Option<CiphertextOwned> = None;
+        for (k, &ck) in c.iter().enumerate().skip(1) {
+            let t = basis.get(k)?;
+            let t = ev.drop_to_level(&t, level + 1)?;
+            let mut term = ev.mul_const_lazy(&t, ck, target / t.meta.scale)?;
+            term.meta.scale = target;
+            match acc.as_mut() {
+                None => acc = Some(term),
+                Some(a) => ev.add_assign(a, &term)?,
+            }
+        }
+        let acc = match acc {
+            Some(a) => a,
+            None => {
+                // constant polynomial: zero times T_1 carries the shape
+                let t = ev.drop_to_level(&basis.get(1)?, level + 1)?;
+                let mut z = ev.mul_integer(&t, 0)?;
+                z.meta.scale = target;
+                z
+            }
+        };
+        let acc = ev.add_const(&acc, Complex::from_real(c[0]))?;
+        let mut out = ev.rescale(&acc)?;
+        out.meta.scale = scale;
+        return Ok(out);
+    }
+    let g = 1usize << (usize::BITS - 1 - (c.len() - 1).leading_zeros());
+    // p = q T_g + r
+    let mut qc = vec![c[g]];
+    qc.extend(c[g + 1..].iter().map(|x| 2.0 * x));
+    let mut rc = c[..g].to_vec();
+    for (j, &x) in c.iter().enumerate().skip(g + 1) {
+        rc[2 * g - j] -= x;
+    }
+    let tg = ev.drop_to_level(&basis.get(g)?, level + 1)?;
+    let qv = eval_rec(basis, &qc, baby, level + 1, scale * q(level + 1) / tg.meta.scale)?;
+    let prod = ev.mul_relin(&qv, &tg, basis.rlk)?;
+    let mut prod = ev.rescale(&prod)?;
+    prod.meta.scale = scale;
+    let rv = eval_rec(basis, &rc, baby, level, scale)?;
+    ev.add(&prod, &rv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolant_and_double_angle_give_the_sine() {
+        let p = EvalModPoly::new(16.0, 63, 2);
+        let mut worst: f64 = 0.0;
+        for i in -16..=16 {
+            for e in [-1e-3, -1e-5, 0.0, 1e-5, 1e-3] {
+                let x = i as f64 + e;
+                let got = p.eval_plain(x / 16.0);
+                worst = worst.max((got - (2.0 * PI * x).sin()).abs());
+            }
+        }
+        assert!(worst < 1e-12, "{worst}");
+        assert_eq!(p.depth(), 7 + 2);
+        assert_eq!(poly_depth(63), 7);
+        assert_eq!(poly_depth(31), 6);
+    }
+
+    #[test]
+    fn clenshaw_matches_the_recurrence() {
+        let c = [0.3, -0.2, 0.5, 0.1, -0.7];
+        for x in [-1.0, -0.3, 0.0, 0.6, 1.0] {
+            let mut t = vec![1.0, x];
+            for k in 2..c.len() {
+                t.push(2.0 * x * t[k - 1] - t[k - 2]);
+            }
+            let want: f64 = c.iter().zip(&t).map(|(a, b)| a * b).sum();
+            assert!((chebyshev_eval_plain(&c, x) - want).abs() < 1e-14);
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Homomorphic linear transforms given by cyclic diagonals, evaluated baby-step giant-step
+//! with hoisted baby rotations (Halevi and Shoup, CRYPTO 2014/2018; Bossuat et al., EUROCRYPT
+//! 2021, "Efficient bootstrapping for approximate homomorphic encryption with non-sparse keys",
+//! section 6).
+//!
+//! A group of merged butterfly stages has its diagonals at offsets `stride * t`,
+//! `|t| < 2^g`. Writing `t = n1 * i + j` (`0 <= j < n1`),
+//! `sum_t D_t . rot(v, stride t) = sum_i rot( sum_j rot(D_t, -stride n1 i) . rot(v, stride j), stride n1 i )`:
+//! `n1 - 1` rotations of the input share one decomposition (hoisting), and each giant step
+//! costs one more. The plaintexts `rot(D_t, -stride n1 i)` are encoded once, at the level the
+//! transform runs at. The whole transform is one multiplicative level: products are summed
+//! unreduced in scale and rescaled once at the end.
+
+use super::dft::DiagonalMatrix;
+use crate::error::EvalError;
+use crate::evaluator::{Evaluator, PlaintextRns};
+use crate::keys::{rotation_galois_element, GaloisKeys};
+use clifhe_core::ciphertext::CiphertextOwned;
+use clifhe_core::encode::Complex;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+
+/// One encoded transform at a fixed level and plaintext scale.
+#[derive(Debug)]
+pub struct LinearTransform {
+    level: usize,
+    log_slots: u32,
+    pt_scale: f64,
+    /// Rotation steps of the babies (`stride * j`, j = 0 first).
+    baby_steps: Vec<i64>,
+    /// Per giant step: its rotation and the (baby index, plaintext) pairs it sums.
+    giants: Vec<(i64, Vec<(usize, PlaintextRns)>)>,
+}
+
+/// Baby/giant split of a set of offsets (in `0..n`, multiples of `stride`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BsgsPlan {
+    pub stride: usize,
+    pub n1: usize,
+    /// Signed multiples `t` of `stride` for every diagonal.
+    pub ts: Vec<i64>,
+}
+
+impl BsgsPlan {
+    /// Chooses the baby-step count (a power of two) that minimises baby + giant rotations.
+    pub fn new(n: usize, offsets: &[usize]) -> Self {
+        let stride = offsets
+            .iter()
+            .filter(|&&d| d != 0)
+            .map(|&d| 1usize << d.trailing_zeros())
+            .min()
+            .unwrap_or(1);
+        let span = (n / stride) as i64;
+        let ts: Vec<i64> = offsets
+            .iter()
+            .map(|&d| {
+                let t = (d / stride) as i64;
+                if t > span / 2 {
+                    t - span
+                } else {
+                    t
+                }
+            })
+            .collect();
+        let mut best = (usize::MAX, 1usize);
+        let mut n1 = 1usize;
+        while n1 as i64 <= span {
+            let giants: std::collections::BTreeSet<i64> = ts.iter().map(|t| t.div_euclid(n1 as i64)).collect();
+            let babies: std::collections::BTreeSet<i64> = ts.iter().map(|t| t.rem_euclid(n1 as i64)).collect();
+            let cost = babies.iter().filter(|&&j| j != 0).count() + giants.iter().filter(|&&i| i != 0).count();
+            if cost < best.0 {
+                best = (cost, n1);
+            }
+            n1 *= 2;
+        }
+        Self { stride, n1: best.1, ts }
+    }
+
+    /// Rotation steps this plan needs (baby steps and giant steps, nonzero), modulo `n`.
+    pub fn rotations(&self, n: usize) -> Vec<i64> {
+        let n1 = self.n1 as i64;
+        let s = self.stride as i64;
+        let mut out: Vec<i64> = self
+            .ts
+            .iter()
+            .flat_map(|t| [t.rem_euclid(n1) * s, t.div_euclid(n1) * n1 * s])
+            .map(|r| r.rem_euclid(n as i64))
+            .filter(|&r| r != 0)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+fn rotate_vec(v: &[Complex], k: i64) -> Vec<Complex> {
+    let n = v.len() as i64;
+    (0..n).map(|p| v[(p + k).rem_euclid(n) as usize]).collect()
+}
+
+impl LinearTransform {
+    /// Encodes `m` for ciphertexts at `level` with `1 << log_slots` slots; products carry
+    /// `pt_scale` (the rescale at the end divides by `q_level`).
+    pub fn new(ev: &Evaluator<'_>, m: &DiagonalMatrix, level: usize, log_slots: u32, pt_scale: f64) -> Result<Self, EvalError> {
+        let n = m.dim();
+        if n != 1usize << log_slots {
+            return Err(EvalError::SlotsMismatch);
+        }
+        let offsets: Vec<usize> = m.diagonals().keys().copied().collect();
+        let plan = BsgsPlan::new(n, &offsets);
+        let n1 = plan.n1 as i64;
+        let s = plan.stride as i64;
+        let mut by_giant: BTreeMap<i64, Vec<(usize, &Vec<Complex>)>> = BTreeMap::new();
+        for (t, d) in plan.ts.iter().zip(m.diagonals().values()) {
+            by_giant.entry(t.div_euclid(n1)).or_default().push((t.rem_euclid(n1) as usize, d));
+        }
+        let baby_steps: Vec<i64> = (0..plan.n1).map(|j| j as i64 * s).collect();
+        let giants = by_giant
+            .into_par_iter()
+            .map(|(i, ds)| {
+                let g = i * n1 * s;
+                let pts = ds
+                    .into_iter()
+                    .map(|(j, d)| Ok((j, ev.encode(&rotate_vec(d, -g), level, pt_scale)?)))
+                    .collect::<Result<Vec<_>, EvalError>>()?;
+                Ok((g.rem_euclid(n as i64), pts))
+            })
+            .collect::<Result<Vec<_>, EvalError>>()?;
+        Ok(Self {
+            level,
+            log_slots,
+            pt_scale,
+            baby_steps,
+            giants,
+        })
+    }
+
+    pub fn level(&self) -> usize {
+        self.level
+    }
+    pub fn pt_scale(&self) -> f64 {
+        self.pt_scale
+    }
+
+    /// Bytes of the encoded diagonals.
+    pub fn memory_bytes(&self) -> usize {
+        self.giants
+            .iter()
+            .flat_map(|(_, v)| v.iter())
+            .map(|(_, p)| p.poly.as_slice().len() * 8)
+            .sum()
+    }
+
+    /// Number of key switches one application costs.
+    pub fn rotations(&self) -> usize {
+        let used: std::collections::BTreeSet<usize> = self.giants.iter().flat_map(|(_, v)| v.iter().map(|(j, _)| *j)).collect();
+        used.iter().filter(|&&j| j != 0).count() + self.giants.iter().filter(|(g, _)| *g != 0).count()
+    }
+
+    /// `M ct`, rescaled once: output level `level - 1`, scale `ct.scale * pt_scale / q_level`.
+    pub fn apply(&self, ev: &Evaluator<'_>, ct: &CiphertextOwned, keys: &GaloisKeys) -> Result<CiphertextOwned, EvalError> {
+        if ct.meta.level != self.level {
+            return Err(EvalError::LevelMismatch {
+                left: ct.meta.level,
+                right: self.level,
+            });
+        }
+        if ct.meta.log_slots != self.log_slots {
+            return Err(EvalError::SlotsMismatch);
+        }
+        let used: std::collections::BTreeSet<usize> = self.giants.iter().flat_map(|(_, v)| v.iter().map(|(j, _)| *j)).collect();
+        let steps: Vec<i64> = used.iter().map(|&j| self.baby_steps[j]).collect();
+        let rotated = ev.rotate_hoisted(ct, &steps, keys)?;
+        let mut babies: Vec<Option<&CiphertextOwned>> = vec![None; self.baby_steps.len()];
+        for (j, c) in used.iter().zip(&rotated) {
+            babies[*j] = Some(c);
+        }
+        let mut total: Option<CiphertextOwned> = None;
+        for (g, pts) in &self.giants {
+            let terms: Vec<(&CiphertextOwned, &PlaintextRns)> = pts
+                .iter()
+                .map(|(j, p)| babies[*j].map(|c| (c, p)).ok_or(EvalError::Invalid("baby step missing")))
+                .collect::<Result<_, _>>()?;
+            let mut acc = ev.mul_plain_sum(&terms)?;
+            if *g != 0 {
+                let gal = rotation_galois_element(*g, ev.context().n())?;
+                acc = ev.apply_galois(&acc, gal, keys.get(gal)?)?;
+            }
+            match total.as_mut() {
+                None => total = Some(acc),
+                Some(t) => ev.add_assign(t, &acc)?,
+            }
+        }
+        let total = total.ok_or(EvalError::Invalid("empty linear transform"))?;
+        ev.rescale(&total)
+    }
+}

@@ -1,0 +1,299 @@
+//! Bootstrapping, step by step and whole, against f64 references.
+//!
+//! CI runs these at `INSECURE-test-boot-n12` (N=2^12, the N=2^16 chain's shape). The same code
+//! at the real 128-bit preset is the opt-in heavy test:
+//! `CLIFHE_HEAVY=1 cargo test --release -p clifhe-std --test bootstrap -- --nocapture heavy`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use clifhe_core::ciphertext::CiphertextOwned;
+use clifhe_core::decrypt::decrypt;
+use clifhe_core::encode::Complex;
+use clifhe_core::encrypt::{encrypt_sk_seeded, Plaintext};
+use clifhe_core::params::presets;
+use clifhe_core::{Params, ParamsLiteral, SecretKey};
+use clifhe_std::bootstrap::evalmod::EvalModPoly;
+use clifhe_std::bootstrap::test_double::SecretKeyBootstrapper;
+use clifhe_std::bootstrap::{BootstrapKeys, BootstrapLiteral, Bootstrapper};
+use clifhe_std::{EvalContext, EvalError, Evaluator};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use std::cell::RefCell;
+use std::time::Instant;
+
+struct Setup {
+    ectx: EvalContext,
+    sk: SecretKey<Vec<i8>>,
+    rng: RefCell<ChaCha20Rng>,
+}
+
+fn setup(lit: ParamsLiteral) -> Setup {
+    let params = Params::new(lit).unwrap();
+    let ectx = EvalContext::new(params).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(21);
+    let sk = SecretKey::generate(&params, &mut rng).unwrap();
+    Setup {
+        ectx,
+        sk,
+        rng: RefCell::new(rng),
+    }
+}
+
+impl Setup {
+    fn values(&self, slots: usize) -> Vec<Complex> {
+        (0..slots)
+            .map(|_| {
+                let re = self.rng.borrow_mut().next_u64() as f64 / u64::MAX as f64 * 2.0 - 1.0;
+                let im = self.rng.borrow_mut().next_u64() as f64 / u64::MAX as f64 * 2.0 - 1.0;
+                Complex::new(re, im)
+            })
+            .collect()
+    }
+    fn encrypt_at(&self, v: &[Complex], level: usize, scale: f64) -> CiphertextOwned {
+        let p = *self.ectx.params();
+        let pt = Plaintext::encode(&p, v, scale).unwrap();
+        encrypt_sk_seeded(&p, self.ectx.q_tables(), &self.sk, &pt, level, &mut *self.rng.borrow_mut())
+            .unwrap()
+            .expand(&p)
+            .unwrap()
+    }
+    fn decrypt(&self, ct: &CiphertextOwned) -> Vec<Complex> {
+        decrypt(self.ectx.core(), &self.sk, ct).unwrap().decode().unwrap()
+    }
+}
+
+/// (min, mean) of -log2 |got - want| over slots.
+fn precision(got: &[Complex], want: &[Complex]) -> (f64, f64) {
+    let bits: Vec<f64> = got
+        .iter()
+        .zip(want)
+        .map(|(g, w)| -((*g - *w).abs().max(f64::EPSILON)).log2())
+        .collect();
+    (
+        bits.iter().cloned().fold(f64::INFINITY, f64::min),
+        bits.iter().sum::<f64>() / bits.len() as f64,
+    )
+}
+
+fn bootstrapper<'a>(s: &'a Setup, log_slots: Option<u32>) -> Bootstrapper<'a> {
+    Bootstrapper::new(
+        &s.ectx,
+        BootstrapLiteral {
+            log_slots,
+            ..BootstrapLiteral::default()
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn reports_depth_levels_and_exact_galois_elements() {
+    let s = setup(presets::INSECURE_TEST_BOOT_N12);
+    let bt = bootstrapper(&s, None);
+    // 3 CoeffsToSlots + 7 polynomial + 2 double angle + 3 SlotsToCoeffs
+    assert_eq!(bt.depth(), 15);
+    assert_eq!(bt.min_input_level(), 0);
+    assert_eq!(bt.output_level(), s.ectx.max_level() - 15);
+    let keys = bt.generate_keys(&s.sk, &mut *s.rng.borrow_mut()).unwrap();
+    let mut have: Vec<usize> = keys.galois.elements().collect();
+    have.sort_unstable();
+    assert_eq!(have, bt.galois_elements().unwrap());
+    // the dense-to-sparse key lives at q0 * p0 and nowhere else
+    let enc = keys.encapsulation.as_ref().unwrap();
+    let p = s.ectx.params();
+    assert_eq!(enc.dense_to_sparse.moduli(), [p.q()[0], p.p()[0]]);
+    assert!(keys.memory_bytes() > 0);
+    // a key set without one of the elements is a typed error, not a panic
+    let mut partial = BootstrapKeys {
+        relinearization: keys.relinearization,
+        galois: clifhe_std::GaloisKeys::default(),
+        encapsulation: keys.encapsulation,
+    };
+    let v = s.values(1 << bt.log_slots());
+    let ct = s.encrypt_at(&v, 0, p.default_scale());
+    assert!(matches!(bt.bootstrap(&ct, &partial), Err(EvalError::MissingGaloisKey { .. })));
+    partial.encapsulation = None;
+    assert!(bt.bootstrap(&ct, &partial).is_err());
+}
+
+#[test]
+fn coeffs_to_slots_then_slots_to_coeffs_is_the_identity() {
+    let s = setup(presets::INSECURE_TEST_BOOT_N12);
+    let bt = bootstrapper(&s, None);
+    let keys = bt.generate_keys(&s.sk, &mut *s.rng.borrow_mut()).unwrap();
+    let ev = Evaluator::new(&s.ectx);
+    let v = s.values(1 << bt.log_slots());
+    let top = s.ectx.max_level();
+    let ct = s.encrypt_at(&v, top, (1u64 << 50) as f64);
+    let (re, im) = bt.coeffs_to_slots(&ct, &keys).unwrap();
+    let stc_level = bt.output_level() + 3;
+    let re = ev.drop_to_level(&re, stc_level).unwrap();
+    let im = ev.drop_to_level(&im, stc_level).unwrap();
+    let back = bt.slots_to_coeffs(&re, &im, &keys).unwrap();
+    assert_eq!(back.meta.level, bt.output_level());
+    let (min, mean) = precision(&s.decrypt(&back), &v);
+    println!("CtS o StC: min {min:.1} mean {mean:.1} bits");
+    assert!(min > 20.0, "{min}");
+}
+
+#[test]
+fn mod_raise_adds_multiples_of_q0_bounded_by_k() {
+    // ModRaise (with encapsulation) then CoeffsToSlots: every slot is t_k / (q0 K) with
+    // t_k = m_k + q0 I_k, |I_k| <= K, and t_k mod q0 = the message coefficient.
+    let s = setup(presets::INSECURE_TEST_BOOT_N12);
+    let bt = bootstrapper(&s, None);
+    let keys = bt.generate_keys(&s.sk, &mut *s.rng.borrow_mut()).unwrap();
+    let p = *s.ectx.params();
+    let v = s.values(1 << bt.log_slots());
+    let ct = s.encrypt_at(&v, 0, p.default_scale());
+    let down = bt.scale_down(&ct).unwrap();
+    assert_eq!(down.meta.level, 0);
+    let raised = bt.raise(&down, &keys).unwrap();
+    assert_eq!(raised.meta.level, p.max_level());
+    let (re, im) = bt.coeffs_to_slots(&raised, &keys).unwrap();
+    let k = bt.literal().k;
+    let q0 = p.q()[0] as f64;
+    // the message coefficients in bit-reversed order, as fractions of q0
+    let pt = Plaintext::encode(&p, &v, down.meta.scale).unwrap();
+    let n = p.n();
+    let half = n / 2;
+    let bits = half.trailing_zeros();
+    let mut max_i: f64 = 0.0;
+    let mut worst_frac: f64 = 0.0;
+    for (part, ct) in [(0usize, &re), (1, &im)] {
+        let got = s.decrypt(ct);
+        for (slot, g) in got.iter().enumerate() {
+            let x = g.re * k; // t / q0
+            let i = x.round();
+            max_i = max_i.max(i.abs());
+            let coeff = (slot.reverse_bits() >> (usize::BITS - bits)) + part * half;
+            worst_frac = worst_frac.max(((x - i) - pt.coeffs()[coeff] / q0).abs());
+        }
+    }
+    println!("max |I| = {max_i}, worst fractional error {worst_frac:e}");
+    assert!(max_i <= k, "{max_i}");
+    assert!(worst_frac < 1e-7, "{worst_frac}");
+}
+
+#[test]
+fn eval_mod_matches_its_plaintext_polynomial() {
+    let s = setup(presets::INSECURE_TEST_BOOT_N12);
+    let ev = Evaluator::new(&s.ectx);
+    let rlk = clifhe_std::RelinearizationKey::generate(&s.ectx, &s.sk, &mut *s.rng.borrow_mut()).unwrap();
+    let poly = EvalModPoly::new(16.0, 63, 2);
+    let slots = s.ectx.n() / 2;
+    let level = s.ectx.max_level() - 3;
+    let q = s.ectx.params().q()[level] as f64;
+    // y = (I + e) / K: integers plus small offsets, and a few arbitrary points
+    let y: Vec<Complex> = (0..slots)
+        .map(|j| {
+            let i = (j % 33) as f64 - 16.0;
+            let e = ((j * 7919) % 1000) as f64 * 1e-6 - 5e-4;
+            Complex::from_real(if j % 5 == 0 {
+                (j as f64 / slots as f64) * 2.0 - 1.0
+            } else {
+                (i + e) / 16.0
+            })
+        })
+        .collect();
+    let ct = s.encrypt_at(&y, level, q);
+    let out = poly.eval(&ev, &ct, &rlk).unwrap();
+    assert_eq!(out.meta.level, level - poly.depth());
+    let got = s.decrypt(&out);
+    let want: Vec<Complex> = y.iter().map(|v| Complex::from_real(poly.eval_plain(v.re))).collect();
+    let (min, mean) = precision(&got, &want);
+    println!("EvalMod vs plaintext polynomial: min {min:.1} mean {mean:.1} bits");
+    assert!(min > 25.0, "{min}");
+}
+
+fn full_bootstrap(s: &Setup, log_slots: Option<u32>, min_bits: f64, mean_bits: f64) {
+    let t = Instant::now();
+    let bt = bootstrapper(s, log_slots);
+    let t_setup = t.elapsed();
+    let t = Instant::now();
+    let keys = bt.generate_keys(&s.sk, &mut *s.rng.borrow_mut()).unwrap();
+    let t_keys = t.elapsed();
+    let p = *s.ectx.params();
+    let v = s.values(1 << bt.log_slots());
+    let ct = s.encrypt_at(&v, 0, p.default_scale());
+    let t = Instant::now();
+    let out = bt.bootstrap(&ct, &keys).unwrap();
+    let t_boot = t.elapsed();
+    assert_eq!(out.meta.level, bt.output_level());
+    assert_eq!(out.meta.scale, bt.output_scale(ct.meta.scale).unwrap());
+    let got = s.decrypt(&out);
+    let (min, mean) = precision(&got, &v);
+    let (cts, em, stc, ss) = bt.key_switch_counts();
+    println!(
+        "{} log_slots {}: min {min:.2} mean {mean:.2} bits; output level {}; setup {:.2?}, keygen {:.2?} ({} Galois keys, {:.1} MiB), bootstrap {:.2?}; key switches CtS {cts} EvalMod {em} StC {stc} SubSum {ss}; diagonals {:.1} MiB",
+        p.name(),
+        bt.log_slots(),
+        out.meta.level,
+        t_setup,
+        t_keys,
+        keys.galois.len(),
+        keys.memory_bytes() as f64 / (1 << 20) as f64,
+        t_boot,
+        bt.transform_memory_bytes() as f64 / (1 << 20) as f64,
+    );
+    assert!(min >= min_bits && mean >= mean_bits, "min {min} mean {mean}");
+
+    // every remaining level, by successive products with a plaintext-known factor
+    let ev = Evaluator::new(&s.ectx);
+    let mut ct = out;
+    let mut want = v.clone();
+    let w = s.values(1 << bt.log_slots());
+    let mut level_bits = Vec::new();
+    while ct.meta.level > 0 {
+        let f = s.encrypt_at(&w, ct.meta.level, ct.meta.scale);
+        ct = ev.rescale(&ev.mul_relin(&ct, &f, &keys.relinearization).unwrap()).unwrap();
+        for (x, y) in want.iter_mut().zip(&w) {
+            *x *= *y;
+        }
+        let (lmin, lmean) = precision(&s.decrypt(&ct), &want);
+        level_bits.push((ct.meta.level, lmin, lmean));
+        assert!(lmin > min_bits - 6.0, "level {} min {lmin}", ct.meta.level);
+    }
+    println!("after bootstrapping, products down to level 0 (level, min, mean): {level_bits:.1?}");
+}
+
+#[test]
+fn bootstraps_full_slots_at_the_test_preset() {
+    let s = setup(presets::INSECURE_TEST_BOOT_N12);
+    full_bootstrap(&s, None, 8.0, 12.0);
+}
+
+#[test]
+fn bootstraps_sparse_slots_at_the_test_preset() {
+    let s = setup(presets::INSECURE_TEST_BOOT_N12);
+    for log_slots in [3, 7] {
+        full_bootstrap(&s, Some(log_slots), 8.0, 12.0);
+    }
+}
+
+#[test]
+fn secret_key_double_returns_the_same_message_at_the_output_level() {
+    let s = setup(presets::INSECURE_TEST_BOOT_N12);
+    let bt = bootstrapper(&s, None);
+    let p = *s.ectx.params();
+    let double = SecretKeyBootstrapper::new(&s.ectx, &s.sk, bt.output_level(), p.default_scale()).unwrap();
+    let v = s.values(p.n() / 2);
+    let ct = s.encrypt_at(&v, 0, p.default_scale());
+    let out = double.bootstrap(&ct, &mut *s.rng.borrow_mut()).unwrap();
+    assert_eq!(out.meta.level, bt.output_level());
+    let (min, _) = precision(&s.decrypt(&out), &v);
+    assert!(min > 20.0);
+}
+
+/// The acceptance test at the 128-bit N=2^16 preset (opt-in: about a minute and several GiB).
+#[test]
+fn heavy_bootstrap_n16() {
+    if std::env::var("CLIFHE_HEAVY").ok().as_deref() != Some("1") {
+        eprintln!("skipped: set CLIFHE_HEAVY=1 (release build) for the N=2^16 bootstrapping test");
+        return;
+    }
+    let s = setup(presets::BOOTSTRAP_N16);
+    full_bootstrap(&s, None, 18.0, 23.0);
+    for log_slots in [3, 10] {
+        full_bootstrap(&s, Some(log_slots), 18.0, 23.0);
+    }
+}
