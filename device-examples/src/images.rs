@@ -1,5 +1,6 @@
-//! Flash images of the device presets, written by `host-tool gen` into `target/gen/` (the test
-//! script runs it before building; `build.rs` stops the build with a hint if they are missing).
+//! Flash images of the device presets (DEVICE_N12; LEVELED_N14 with the `qemu-n14` feature),
+//! written by `host-tool gen` into `target/gen/` (the test script runs it before building;
+//! `build.rs` stops the build with a hint if they are missing).
 use crate::device::FlashImages;
 
 /// DEVICE_N12: N = 4096, q0 60 + 40 bits (the first two primes of the host chain).
@@ -25,3 +26,27 @@ pub mod kat_n12 {
     /// The test key's secret seed: only for the seeded secret-key mode tests.
     pub const SK_SEED: &[u8; 32] = include_bytes!(crate::gen_file!("device-n12", "sk_seed.bin"));
 }
+
+/// LEVELED_N14: N = 2^14, q0 60 + 7 x 40 bits, the host's own preset (feature `qemu-n14` only:
+/// 3 MiB of images, linked with the emulator-only layout `memory-qemu-n14.x`).
+#[cfg(feature = "qemu-n14")]
+pub fn leveled_n14() -> FlashImages {
+    FlashImages {
+        literal: clifhe_core::params::presets::LEVELED_N14,
+        pk_b: crate::aligned_image!("leveled-n14", "pk_b.bin"),
+        pk_a_seed: include_bytes!(crate::gen_file!("leveled-n14", "pk_a_seed.bin")),
+        ntt: &N14_NTT,
+    }
+}
+
+#[cfg(feature = "qemu-n14")]
+static N14_NTT: [&crate::device::Aligned<[u8]>; 8] = [
+    crate::aligned_image!("leveled-n14", "ntt_q0.bin"),
+    crate::aligned_image!("leveled-n14", "ntt_q1.bin"),
+    crate::aligned_image!("leveled-n14", "ntt_q2.bin"),
+    crate::aligned_image!("leveled-n14", "ntt_q3.bin"),
+    crate::aligned_image!("leveled-n14", "ntt_q4.bin"),
+    crate::aligned_image!("leveled-n14", "ntt_q5.bin"),
+    crate::aligned_image!("leveled-n14", "ntt_q6.bin"),
+    crate::aligned_image!("leveled-n14", "ntt_q7.bin"),
+];

@@ -27,8 +27,10 @@ mod vectors;
 
 type Res<T> = Result<T, String>;
 
-/// Device presets the firmware is built for (flash images are generated for each).
-const DEVICE_PRESETS: &[clifhe_core::ParamsLiteral] = &[presets::DEVICE_N12];
+/// Device presets the firmware is built for (flash images are generated for each):
+/// DEVICE_N12 for the default images (2 MiB flash budget) and LEVELED_N14, the host's own
+/// preset, for `encrypt_scan_n14` (feature `qemu-n14`: 3 MiB of flash images, emulator layout).
+const DEVICE_PRESETS: &[clifhe_core::ParamsLiteral] = &[presets::DEVICE_N12, presets::LEVELED_N14];
 
 fn params_of(lit: clifhe_core::ParamsLiteral) -> Res<Params> {
     Params::new(lit).map_err(|e| format!("preset {}: {e:?}", lit.name))
@@ -148,6 +150,13 @@ fn decrypt_cmd(preset: &str, sk_file: &Path, ct_file: &Path, features_file: &Pat
         let got = values.get(k).copied().ok_or("too few slots")?;
         max_err = max_err.max((got - w).abs());
         println!("  slot {k}: device {w:+.9}  host-decrypted {got:+.9}");
+    }
+    // A full-slot ciphertext (the N=2^14 firmware's) holds the patient in slots 0..7 and zeros
+    // elsewhere, so that the host can merge single-patient ciphertexts by rotations.
+    if u32::from(header.log_slots) + 1 == params.log_n() {
+        let rest = values.iter().skip(vectors::SLOTS).fold(0f64, |m, v| m.max(v.abs()));
+        println!("  full-slot encoding: max |slot 8..{}| = {rest:.3e}", values.len());
+        max_err = max_err.max(rest);
     }
     println!(
         "{}: {} bytes, level {}, max |error| = {max_err:.3e} ({:.1} bits)",

@@ -71,9 +71,9 @@ fn ntt_vs_naive_small() -> Result<(), Failure> {
     let a: [u64; M] = core::array::from_fn(|j| vectors::ntt_input(j, q));
     let b: [u64; M] = core::array::from_fn(|j| vectors::ntt_input(j + 1000, q));
     let mut naive = [0u64; M];
-    for i in 0..M {
-        for j in 0..M {
-            let p = m.mul(a[i], b[j]);
+    for (i, &ai) in a.iter().enumerate() {
+        for (j, &bj) in b.iter().enumerate() {
+            let p = m.mul(ai, bj);
             let k = i + j;
             if k < M {
                 naive[k] = m.add(naive[k], p);
