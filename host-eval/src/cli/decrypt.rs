@@ -9,9 +9,11 @@ use super::error::CliError;
 use super::fsio;
 use super::inputs::COMPONENTS;
 use super::keyset::{kind_name, peek, preset_name, KeySet};
+use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::context::Context;
 use clifhe_core::decrypt::decrypt as core_decrypt;
 use clifhe_core::encode::Complex;
+use clifhe_core::params::Params;
 use clifhe_core::wire::{self, Kind};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -119,10 +121,10 @@ pub struct Decrypted {
     pub patients: Vec<PatientRow>,
 }
 
-/// Decrypts `input` with the key set in `keys` and returns the selected patients.
-pub fn decrypt(keys: &Path, input: &Path, selection: &PatientSelection) -> Result<Decrypted, CliError> {
-    let keys = KeySet::open(keys)?;
-    let params = keys.params;
+/// Reads a ciphertext file of preset `params`, full or seeded (expanded), with typed errors: a
+/// file for another preset is [`CliError::PresetMismatch`], anything unparsable
+/// [`CliError::Corrupt`]. Returns the ciphertext and whether it was seeded.
+pub fn read_ciphertext(params: &Params, input: &Path) -> Result<(CiphertextOwned, bool), CliError> {
     let bytes = fsio::read(input)?;
     let h = peek(&bytes).map_err(|r| CliError::corrupt(input, "ciphertext", r))?;
     let kind = Kind::from_u8(h.kind);
@@ -137,13 +139,22 @@ pub fn decrypt(keys: &Path, input: &Path, selection: &PatientSelection) -> Resul
         });
     }
     let corrupt = |e: wire::WireError| CliError::corrupt(input, "ciphertext", e);
-    let ct = if kind == Some(Kind::SeededCiphertext) {
-        wire::seeded_ciphertext_from_bytes(&params, &bytes)
+    let seeded = kind == Some(Kind::SeededCiphertext);
+    let ct = if seeded {
+        wire::seeded_ciphertext_from_bytes(params, &bytes)
             .map_err(corrupt)?
-            .expand(&params)?
+            .expand(params)?
     } else {
-        wire::ciphertext_from_bytes(&params, &bytes).map_err(corrupt)?
+        wire::ciphertext_from_bytes(params, &bytes).map_err(corrupt)?
     };
+    Ok((ct, seeded))
+}
+
+/// Decrypts `input` with the key set in `keys` and returns the selected patients.
+pub fn decrypt(keys: &Path, input: &Path, selection: &PatientSelection) -> Result<Decrypted, CliError> {
+    let keys = KeySet::open(keys)?;
+    let params = keys.params;
+    let (ct, seeded) = read_ciphertext(&params, input)?;
     let sk = keys.secret_key()?;
     let ctx = Context::new(params)?;
     let slots = {
@@ -183,11 +194,7 @@ pub fn decrypt(keys: &Path, input: &Path, selection: &PatientSelection) -> Resul
     };
     Ok(Decrypted {
         preset: params.name(),
-        kind: if kind == Some(Kind::SeededCiphertext) {
-            "seeded ciphertext"
-        } else {
-            "ciphertext"
-        },
+        kind: if seeded { "seeded ciphertext" } else { "ciphertext" },
         level: ct.meta.level,
         log2_scale: ct.meta.scale.log2(),
         slots: real.len(),

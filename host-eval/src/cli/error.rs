@@ -88,6 +88,13 @@ pub enum CliError {
     KeyExists {
         path: PathBuf,
     },
+    /// The key set lacks evaluation keys an operation needs (e.g. the rotations that merge
+    /// several device ciphertexts into one batch).
+    MissingEvalKeys {
+        dir: PathBuf,
+        what: String,
+        hint: String,
+    },
     /// The CKKS core refused an operation.
     Crypto(clifhe_core::Error),
     /// Homomorphic evaluation, key switching or release refused an operation.
@@ -102,7 +109,7 @@ impl CliError {
         match self {
             Self::Io { .. } => exit::IO,
             Self::Corrupt { .. } | Self::InconsistentKeys { .. } => exit::CORRUPT,
-            Self::PresetMismatch { .. } | Self::WrongSecretKey { .. } => exit::WRONG_KEYS,
+            Self::PresetMismatch { .. } | Self::WrongSecretKey { .. } | Self::MissingEvalKeys { .. } => exit::WRONG_KEYS,
             Self::UnknownPreset { .. }
             | Self::TooManyPatients { .. }
             | Self::BadSlot { .. }
@@ -195,6 +202,9 @@ impl fmt::Display for CliError {
                  everything encrypted under it becomes undecryptable)",
                 path.display()
             ),
+            Self::MissingEvalKeys { dir, what, hint } => {
+                write!(f, "wrong keys: key set {} has no {what}; {hint}", dir.display())
+            }
             Self::Crypto(e) => write!(f, "encryption core: {e}"),
             Self::Eval(e) => write!(f, "encrypted evaluation: {e}"),
             Self::Model(e) => write!(f, "model: {e}"),

@@ -3,7 +3,8 @@
 //! Roles:
 //! * **hospital** — `keygen` (once per key set), `encrypt` (scans or features -> ciphertext),
 //!   `decrypt` (its own ciphertexts and, later, the vendor's encrypted scores);
-//! * **vendor** — `infer` (encrypted batch -> encrypted scores), not in this build yet;
+//! * **vendor** — `train`, `infer` (encrypted batch or device ciphertexts -> encrypted
+//!   scores), `predict` (the plaintext reference);
 //! * anyone — `presets`.
 
 pub mod decrypt;
@@ -36,7 +37,12 @@ Roles:
   hospital   keygen   create a key set (secret.key stays at the hospital)
              encrypt  scans, dataset samples or feature files -> one ciphertext
              decrypt  a ciphertext -> features per patient (local only)
-  vendor     infer    encrypted batch -> encrypted scores (coming later)
+             evalkeys relinearization and rotation keys for the vendor
+             release  flooded decryption of the vendor's scores -> argmax, budgeted
+  vendor     train    the model on plaintext features
+             infer    encrypted batch or device ciphertexts -> encrypted scores
+             predict  the model on plaintext features (reference)
+  all        demo     every role in one process, measured
   anyone     presets  parameter sets and their security figures";
 
 const AFTER_HELP: &str = "\
@@ -90,6 +96,10 @@ pub enum Command {
         /// Key set directory (needs secret.key)
         #[arg(long)]
         keys: PathBuf,
+        /// Also the rotations that merge up to this many single-patient device ciphertexts
+        /// (`infer --device-ciphertexts`): steps -8 * 2^j, log2 of it more keys
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        merge_patients: Option<u32>,
     },
     /// [vendor] Train the GNN on plaintext features and save the model (JSON)
     Train {
@@ -107,7 +117,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// [vendor] Encrypted inference: interleaved batch -> sanitised encrypted scores (one file per class)
+    /// [vendor] Encrypted inference: interleaved batch or device ciphertexts -> sanitised encrypted scores (one file per class)
+    #[command(long_about = INFER_HELP)]
     Infer {
         /// Model file from `train`
         #[arg(long)]
@@ -115,9 +126,13 @@ pub enum Command {
         /// Key set directory with public.key, keyset.json and eval/ (no secret key needed)
         #[arg(long)]
         keys: PathBuf,
-        /// Batch ciphertext from `encrypt`
-        #[arg(long)]
-        input: PathBuf,
+        /// Batch ciphertext from `encrypt` (patients in slots 8p..8p+7)
+        #[arg(long, required_unless_present = "device_ciphertexts", conflicts_with = "device_ciphertexts")]
+        input: Option<PathBuf>,
+        /// Single-patient device ciphertexts (full-slot, patient in slots 0..7; file i is patient
+        /// i; a directory stands for its .ct/.clhe files in name order), merged into one batch
+        #[arg(long, num_args = 1..)]
+        device_ciphertexts: Vec<PathBuf>,
         /// Output directory (class-<c>.ct and scores.json)
         #[arg(long)]
         out: PathBuf,
@@ -127,9 +142,21 @@ pub enum Command {
         /// Statistical security parameter of the output flooding
         #[arg(long, default_value_t = clifhe_std::privacy::DEFAULT_STATISTICAL_SECURITY)]
         statistical_security: u32,
-        /// Do not flood the output (NOT circuit-private)
+        /// Do not flood the output, only mask the unused slots (NOT circuit-private)
         #[arg(long)]
         no_flooding: bool,
+    },
+    /// [vendor] Plaintext scores of the model on features (the reference for encrypted scores)
+    Predict {
+        /// Model file from `train`
+        #[arg(long)]
+        model: PathBuf,
+        /// Features files, scans or dataset samples, as for `encrypt --input`
+        #[arg(long, required = true, num_args = 1..)]
+        input: Vec<String>,
+        /// Print JSON (scores, argmax and the largest intermediate value)
+        #[arg(long)]
+        json: bool,
     },
     /// [hospital] Release predictions from `infer` output: flooded decryption, argmax, budget
     Release {
@@ -152,6 +179,17 @@ pub enum Command {
     #[command(long_about = DEMO_HELP)]
     Demo(DemoArgs),
 }
+
+const INFER_HELP: &str = "Encrypted inference of the model on the hospital's ciphertexts, with the key set's \
+evaluation keys (never its secret key).
+
+Input: either one interleaved batch (--input, from `encrypt`: patient p in slots 8p..8p+7), or \
+single-patient device ciphertexts (--device-ciphertexts: each a full-slot encoding with its patient \
+in slots 0..7 and zeros elsewhere, as `encrypt --input ONE` and the N = 2^14 firmware make them; \
+full or seeded). Device ciphertexts are merged into one batch by a tree of rotations (no level; \
+several of them need `evalkeys --merge-patients P`). The batch is converted to blade-major \
+form (1 level), the model evaluated (its depth in levels) and every score ciphertext sanitised \
+(masked, re-randomised, flooded, dropped to level 0) unless --no-flooding.";
 
 const DEMO_HELP: &str = "Run every role in one process on a labelled dataset and report accuracy, precision and timings.
 
@@ -296,8 +334,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             let report = encrypt::encrypt(&opts)?;
             writeln!(out, "{}", encrypt::summary(&report)).map_err(stdout_err)
         }
-        Command::Evalkeys { keys } => {
-            let (count, bytes) = protocol::evalkeys(&keys)?;
+        Command::Evalkeys { keys, merge_patients } => {
+            let (count, bytes) = protocol::evalkeys(&keys, merge_patients.map(|p| p as usize))?;
             writeln!(
                 out,
                 "{count} evaluation keys ({:.1} MiB, seed-compressed) written to {}",
@@ -336,11 +374,16 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             model,
             keys,
             input,
+            device_ciphertexts,
             out: dir,
             patients,
             statistical_security,
             no_flooding,
         } => {
+            let input = match input {
+                Some(batch) => protocol::InferInput::Batch(batch),
+                None => protocol::InferInput::Device(device_ciphertexts),
+            };
             let m = protocol::infer(&protocol::InferOptions {
                 model,
                 keys,
@@ -359,10 +402,25 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 if m.circuit_private {
                     " (sanitised: masked, re-randomised, flooded, level 0)"
                 } else {
-                    " (NOT flooded: not circuit-private)"
+                    " (unused slots masked, NOT flooded: not circuit-private)"
                 }
             )
             .map_err(stdout_err)
+        }
+        Command::Predict { model, input, json } => {
+            let r = protocol::predict(&model, &input)?;
+            let text = if json {
+                serde_json::to_string_pretty(&r).map_err(|e| CliError::bad_input("predict", e))?
+            } else {
+                let mut t = format!("patient,class,label,{}\n", r.labels.join(","));
+                for p in &r.patients {
+                    let scores: Vec<String> = p.scores.iter().map(|v| format!("{v:.9}")).collect();
+                    t.push_str(&format!("{},{},{},{}\n", p.patient, p.class, p.label, scores.join(",")));
+                }
+                t.push_str(&format!("# largest intermediate value {:.3e}", r.max_abs_intermediate));
+                t
+            };
+            writeln!(out, "{text}").map_err(stdout_err)
         }
         Command::Release {
             keys,

@@ -3,16 +3,25 @@
 //!   interleaved batch into blade-major form) into `DIR/eval/`, one file per key;
 //! - vendor `train`: a GNN on labelled scans (MedMNIST `.npz` or the built-in phantoms),
 //!   saved as a versioned JSON model;
-//! - vendor `infer`: an interleaved batch (from `encrypt`) -> blade-major (1 level) -> the
-//!   encrypted GNN -> sanitised scores (mask, re-randomise, flood, level 0), one file per class;
+//! - vendor `infer`: an interleaved batch (from `encrypt`), or single-patient device
+//!   ciphertexts (patient in slots 0..7, full-slot, e.g. the N = 2^14 firmware's) merged into
+//!   one batch by a rotation tree -> blade-major (1 level) -> the encrypted GNN -> sanitised
+//!   scores (mask, re-randomise, flood, level 0), one file per class;
+//! - vendor `predict`: the same model on plaintext features (the reference the encrypted
+//!   scores are checked against; never on patient data the vendor may not see);
 //! - hospital `release`: flooded decryption of the scores, argmax per patient, counted against
 //!   the key set's release budget (`DIR/releases.json`).
 
+use super::decrypt::read_ciphertext;
 use super::error::CliError;
 use super::fsio;
 use super::keyset::KeySet;
+use clifhe_core::ciphertext::CiphertextOwned;
+use clifhe_core::encode::Complex;
+use clifhe_core::multivector::Multivector;
+use clifhe_core::params::Params;
 use clifhe_core::wire;
-use clifhe_std::ga::{EncryptedMultivectorBatch, Layout};
+use clifhe_std::ga::{merge_rotation_steps, EncryptedMultivectorBatch, Layout};
 use clifhe_std::gnn::encrypted::evaluate_blade_major;
 use clifhe_std::gnn::GnnModel;
 use clifhe_std::keys_wire::galois_key_file_name;
@@ -32,14 +41,34 @@ fn eval_err(what: &'static str) -> impl Fn(clifhe_std::EvalError) -> CliError {
     move |e| CliError::bad_input(what, e)
 }
 
-/// Generates the evaluation keys of a key set (needs its secret key).
-pub fn evalkeys(dir: &Path) -> Result<(usize, u64), CliError> {
+/// Rotation steps of the evaluation keys: the layout conversion's 1..7, plus the merge tree's
+/// -8 * 2^j for up to `merge_patients` device ciphertexts.
+fn rotation_steps(merge_patients: Option<usize>) -> Vec<i64> {
+    let mut steps = STEPS.to_vec();
+    steps.extend(merge_rotation_steps(merge_patients.unwrap_or(0)));
+    steps
+}
+
+/// Generates the evaluation keys of a key set (needs its secret key). `merge_patients`: also
+/// the rotations that let `infer --device-ciphertexts` merge up to that many single-patient
+/// ciphertexts (log2 of it more keys).
+pub fn evalkeys(dir: &Path, merge_patients: Option<usize>) -> Result<(usize, u64), CliError> {
     let keys = KeySet::open(dir)?;
-    let sk = keys.secret_key()?;
     let ectx = EvalContext::new(keys.params)?;
+    if let Some(p) = merge_patients {
+        let max = EncryptedMultivectorBatch::capacity(&ectx, Layout::Interleaved);
+        if p == 0 || p > max {
+            return Err(CliError::TooManyPatients {
+                patients: p,
+                first_slot: 0,
+                max,
+            });
+        }
+    }
+    let sk = keys.secret_key()?;
     let mut rng = super::keyset::os_rng()?;
     let rlk = RelinearizationKey::generate(&ectx, &sk, &mut rng)?;
-    let gks = GaloisKeys::for_rotations(&ectx, &sk, &STEPS, false, &mut rng)?;
+    let gks = GaloisKeys::for_rotations(&ectx, &sk, &rotation_steps(merge_patients), false, &mut rng)?;
     let out = dir.join(EVAL_DIR);
     std::fs::create_dir_all(&out).map_err(|e| CliError::io(&out, "create directory", e))?;
     let rbytes = rlk.to_bytes(&ectx)?;
@@ -70,12 +99,23 @@ pub struct ScoresManifest {
     pub noise_bound: f64,
 }
 
+/// What `infer` evaluates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InferInput {
+    /// One interleaved batch ciphertext (from `encrypt`), patients in slots 8p..8p+7.
+    Batch(PathBuf),
+    /// Single-patient device ciphertexts (full or seeded), each a full-slot encoding with its
+    /// patient in slots 0..7 and zeros elsewhere; file i becomes patient i. A directory stands
+    /// for its `*.ct` and `*.clhe` files in name order.
+    Device(Vec<PathBuf>),
+}
+
 /// Options of `infer`.
 #[derive(Clone, Debug)]
 pub struct InferOptions {
     pub model: PathBuf,
     pub keys: PathBuf,
-    pub input: PathBuf,
+    pub input: InferInput,
     pub out: PathBuf,
     pub patients: Option<usize>,
     pub statistical_security: u32,
@@ -96,16 +136,34 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
     let rlk = RelinearizationKey::from_bytes(&ectx, &rbytes)
         .map_err(|e| CliError::corrupt(eval_dir.join(RELIN_FILE), "relinearization key", e))?;
     let n = params.n();
-    let elements: Vec<usize> = STEPS
-        .iter()
-        .map(|&s| clifhe_std::keys::rotation_galois_element(s, n))
-        .collect::<Result<_, _>>()?;
-    let gks = GaloisKeys::read_dir(&ectx, &eval_dir, &elements)
-        .map_err(|e| CliError::corrupt(&eval_dir, "Galois keys (run `host-eval evalkeys`)", e))?;
-    let bytes = fsio::read(&o.input)?;
-    let ct = wire::ciphertext_from_bytes(&params, &bytes).map_err(|e| CliError::corrupt(&o.input, "ciphertext", e))?;
     let capacity = EncryptedMultivectorBatch::capacity(&ectx, Layout::Interleaved);
-    let patients = o.patients.unwrap_or(capacity);
+    // The input: one batch, or device ciphertexts (read and checked before any key is loaded).
+    let (cts, patients, merge) = match &o.input {
+        InferInput::Batch(path) => {
+            let (ct, _) = read_ciphertext(&params, path)?;
+            let patients = o.patients.unwrap_or(capacity);
+            (vec![ct], patients, 0)
+        }
+        InferInput::Device(paths) => {
+            let files = device_files(paths)?;
+            if files.len() > capacity {
+                return Err(CliError::TooManyPatients {
+                    patients: files.len(),
+                    first_slot: 0,
+                    max: capacity,
+                });
+            }
+            if o.patients.is_some_and(|p| p != files.len()) {
+                return Err(CliError::bad_input(
+                    "--patients",
+                    format!("{} device ciphertexts hold {} patients", files.len(), files.len()),
+                ));
+            }
+            let cts = read_device_ciphertexts(&params, &files)?;
+            let p = cts.len();
+            (cts, p, if p > 1 { p } else { 0 })
+        }
+    };
     if patients == 0 || patients > capacity {
         return Err(CliError::TooManyPatients {
             patients,
@@ -116,13 +174,36 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
     let plan = model.plan();
     // Levels: 1 (layout) + model depth + 1 (mask) must fit below the input level.
     let need = plan.depth() + 2;
-    if ct.meta.level < need {
-        return Err(CliError::BadLevel {
-            level: need,
-            max: ct.meta.level,
+    let level = cts.first().map_or(0, |c| c.meta.level);
+    if level < need {
+        return Err(CliError::BadLevel { level: need, max: level });
+    }
+    let steps = rotation_steps(Some(merge));
+    let elements: Vec<usize> = steps
+        .iter()
+        .map(|&s| clifhe_std::keys::rotation_galois_element(s, n))
+        .collect::<Result<_, _>>()?;
+    if let Some((step, _)) = steps
+        .iter()
+        .zip(&elements)
+        .find(|&(&s, &g)| s < 0 && !eval_dir.join(galois_key_file_name(g)).exists())
+    {
+        return Err(CliError::MissingEvalKeys {
+            dir: o.keys.clone(),
+            what: format!("rotation key for step {step}, needed to merge {merge} device ciphertexts"),
+            hint: format!(
+                "run `host-eval evalkeys --keys {} --merge-patients {merge}` (or more) at the hospital",
+                o.keys.display()
+            ),
         });
     }
-    let batch = EncryptedMultivectorBatch::from_ciphertexts(&ectx, Layout::Interleaved, vec![ct], patients).map_err(eval_err("batch"))?;
+    let gks = GaloisKeys::read_dir(&ectx, &eval_dir, &elements)
+        .map_err(|e| CliError::corrupt(&eval_dir, "Galois keys (run `host-eval evalkeys`)", e))?;
+    let batch = if merge > 1 {
+        EncryptedMultivectorBatch::merge_from_slot_zero(&ev, &cts, &gks).map_err(eval_err("merging device ciphertexts"))?
+    } else {
+        EncryptedMultivectorBatch::from_ciphertexts(&ectx, Layout::Interleaved, cts, patients).map_err(eval_err("batch"))?
+    };
     let blades = batch.to_blade_major(&ev, &gks).map_err(eval_err("layout conversion"))?;
     let scores = evaluate_blade_major(&ev, &rlk, &plan, blades.ciphertexts()).map_err(eval_err("model"))?;
     let noise_bound = evaluation_noise_bound(n, need);
@@ -133,9 +214,10 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
     let mut rng = super::keyset::os_rng()?;
     std::fs::create_dir_all(&o.out).map_err(|e| CliError::io(&o.out, "create directory", e))?;
     let mut files = Vec::new();
+    let used = cfg.used_slots.clone().unwrap_or_default();
     for (c, s) in scores.iter().enumerate() {
         let out = if o.no_flooding {
-            s.clone()
+            mask_unused(&ev, s, &used)?
         } else {
             sanitize_output(&ectx, &pk, s, &cfg, &mut rng).map_err(eval_err("sanitisation"))?
         };
@@ -160,6 +242,140 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
     json.push(b'\n');
     fsio::write_atomic(&o.out.join(MANIFEST), &json)?;
     Ok(manifest)
+}
+
+/// Zeroes the slots that carry no patient's score (one level, the one `infer` reserves for the
+/// sanitiser's mask): the `--no-flooding` output then holds only the patients' scores. Still
+/// NOT circuit-private (no re-randomisation, no flooding).
+fn mask_unused(ev: &Evaluator<'_>, ct: &CiphertextOwned, used: &[bool]) -> Result<CiphertextOwned, CliError> {
+    let level = ct.meta.level;
+    let q = ev
+        .context()
+        .params()
+        .q()
+        .get(level)
+        .copied()
+        .filter(|_| level > 0)
+        .ok_or(CliError::BadLevel { level: 1, max: level })?;
+    let values: Vec<Complex> = used.iter().map(|&u| Complex::from_real(if u { 1.0 } else { 0.0 })).collect();
+    // Encoded at q_l: the rescale divides it out again, so the scale is kept exactly.
+    let pt = ev.encode(&values, level, q as f64)?;
+    Ok(ev.rescale(&ev.mul_plain(ct, &pt)?)?)
+}
+
+/// The files `--device-ciphertexts` names: files as given, directories expanded to their
+/// `*.ct` / `*.clhe` files in name order.
+fn device_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CliError> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| CliError::io(p, "list", e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && matches!(f.extension().and_then(|e| e.to_str()), Some("ct" | "clhe")))
+                .collect();
+            if found.is_empty() {
+                return Err(CliError::bad_input(p.display(), "directory holds no .ct or .clhe ciphertext files"));
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    if files.is_empty() {
+        return Err(CliError::bad_input("--device-ciphertexts", "no ciphertext files"));
+    }
+    Ok(files)
+}
+
+/// Reads single-patient device ciphertexts and checks what merging needs: full-slot encodings
+/// (a sparse 8-slot encoding repeats the patient in every block and cannot be merged or
+/// masked without a level) at one level and scale.
+fn read_device_ciphertexts(params: &Params, files: &[PathBuf]) -> Result<Vec<CiphertextOwned>, CliError> {
+    let full = params.log_n() - 1;
+    let mut cts: Vec<CiphertextOwned> = Vec::with_capacity(files.len());
+    for f in files {
+        let (ct, _) = read_ciphertext(params, f)?;
+        if ct.meta.log_slots != full {
+            return Err(CliError::bad_input(
+                f.display(),
+                format!(
+                    "a device ciphertext must be a full-slot encoding ({} slots) with its patient in slots 0..7 and zeros elsewhere; \
+                     this one has {} slots (sparse packing repeats the patient in every 8-slot block)",
+                    params.max_slots(),
+                    1u64 << ct.meta.log_slots.min(63)
+                ),
+            ));
+        }
+        if let Some(first) = cts.first() {
+            if ct.meta.level != first.meta.level || ct.meta.scale != first.meta.scale {
+                return Err(CliError::bad_input(
+                    f.display(),
+                    format!(
+                        "level {} and scale 2^{:.2} differ from the first device ciphertext's (level {}, scale 2^{:.2}); \
+                         encrypt every patient at the same level and scale",
+                        ct.meta.level,
+                        ct.meta.scale.log2(),
+                        first.meta.level,
+                        first.meta.scale.log2()
+                    ),
+                ));
+            }
+        }
+        cts.push(ct);
+    }
+    Ok(cts)
+}
+
+/// One patient's plaintext scores (`predict`).
+#[derive(Clone, Debug, Serialize)]
+pub struct PlainPrediction {
+    pub patient: usize,
+    pub source: String,
+    pub scores: Vec<f64>,
+    pub class: usize,
+    pub label: String,
+}
+
+/// What `predict` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct PredictReport {
+    pub labels: Vec<String>,
+    /// Largest |value| the encrypted evaluation materialises on these inputs (it must stay far
+    /// below q0 / scale, 2^20 on leveled-n14, for the encrypted scores to be exact).
+    pub max_abs_intermediate: f64,
+    pub patients: Vec<PlainPrediction>,
+}
+
+/// Vendor-side plaintext inference: the model's scores and argmax on feature inputs (any
+/// `encrypt --input` spec). The reference for the encrypted scores.
+pub fn predict(model: &Path, inputs: &[String]) -> Result<PredictReport, CliError> {
+    let text = std::fs::read_to_string(model).map_err(|e| CliError::io(model, "read", e))?;
+    let model = GnnModel::from_json(&text)?;
+    let patients = super::inputs::load_inputs(inputs)?;
+    let xs: Vec<Multivector> = patients.iter().map(|p| Multivector::new(p.features)).collect();
+    let labels = model.label_names().to_vec();
+    let rows = patients
+        .into_iter()
+        .zip(&xs)
+        .enumerate()
+        .map(|(i, (p, x))| {
+            let class = model.predict(x);
+            PlainPrediction {
+                patient: i,
+                source: p.source,
+                scores: model.forward(x),
+                class,
+                label: labels.get(class).cloned().unwrap_or_default(),
+            }
+        })
+        .collect();
+    Ok(PredictReport {
+        max_abs_intermediate: model.max_abs_intermediate(&xs),
+        labels,
+        patients: rows,
+    })
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
