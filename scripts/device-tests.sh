@@ -2,9 +2,11 @@
 # Firmware tests for clifhe on a Cortex-M4F under QEMU (mps2-an386), and device measurements.
 #
 #   scripts/device-tests.sh            build the firmware (release), run every on-target test
-#                                      image and the end-to-end round trip; last line "N passed, M failed"
-#   scripts/device-tests.sh --measure  run the benchmark image with the qemu-insncount plugin and
-#                                      print exact instruction counts per window, RAM and flash
+#                                      image, the end-to-end round trip and the N=2^14 firmware ->
+#                                      `host-eval infer` test; last line "N passed, M failed"
+#   scripts/device-tests.sh --measure  run the benchmark images (N=4096 `bench`, N=2^14
+#                                      `encrypt_scan_n14`) with the qemu-insncount plugin and print
+#                                      exact instruction counts per window, RAM and flash
 #
 # Installs what is missing: the thumbv7em-none-eabihf target (rustup), qemu-system-arm (apt-get,
 # when root), defmt-print (cargo install), and builds the TCG plugin from shared/tools.
@@ -67,7 +69,20 @@ build_firmware() {
   "$HOSTTOOL" gen "$DEV/target/gen" >&2 || return 1
   log "building firmware (release, $TARGET)"
   # cd: the target and runner come from device-examples/.cargo/config.toml.
-  (cd "$DEV" && cargo build --release --bins --quiet)
+  (cd "$DEV" && cargo build --release --bins --quiet) || return 1
+  # The N=2^14 image: feature qemu-n14, linked with the emulator-only 4 MiB-flash layout
+  # (memory-qemu-n14.x); every image above keeps the 2 MiB / 512 KiB budget layout.
+  log "building encrypt_scan_n14 (LEVELED_N14, emulator-only flash layout)"
+  (cd "$DEV" && cargo build --release --features qemu-n14 --bin encrypt_scan_n14 --quiet)
+}
+
+# The host's command line, release build (N=2^14 evaluation is too slow unoptimised).
+build_hosteval() {
+  if [ -z "${HE:-}" ]; then
+    log "building host-eval (release)"
+    (cd "$ROOT" && cargo build --release --quiet -p host-eval) || return 1
+    HE="$ROOT/target/release/host-eval"
+  fi
 }
 
 # qemu_run ELF LOGFILE [extra qemu args...]: runs one image; stdout (semihosting console, where
@@ -141,27 +156,55 @@ run_tests() {
     hostevalkeys_and_decrypt || rc=$?
     record "end-to-end: firmware ciphertexts -> host-eval decrypt -> features match" "$rc"
   fi
+  # N=2^14: the firmware encrypts two patients at the host's own preset (LEVELED_N14); the host
+  # decrypts each, then the vendor's `host-eval infer` merges and evaluates them and the result
+  # must match the plaintext model on the features the firmware reported.
+  rc=0
+  rm -rf "$OUT/n14" && mkdir -p "$OUT/n14"
+  if [ -f "$ELF_DIR/encrypt_scan_n14" ]; then
+    qemu_run "$ELF_DIR/encrypt_scan_n14" "$OUT/encrypt_scan_n14.defmt" || rc=$?
+    decode "$ELF_DIR/encrypt_scan_n14" "$OUT/encrypt_scan_n14.defmt" | grep -v 'bench window' | sed "s/^/  [encrypt_scan_n14] /"
+  else
+    log "encrypt_scan_n14 was not built"; rc=1
+  fi
+  record "firmware encrypt_scan_n14 (N=2^14, emulator-only flash layout)" "$rc"
+  rc=0
+  for i in 0 1; do
+    "$HOSTTOOL" decrypt leveled-n14 "$DEV/target/gen/leveled-n14/sk.clhe" "$OUT/n14/patient$i.clhe" \
+      "$OUT/n14/patient$i.f64" | sed -n "s/^/  [decrypt n14 patient $i] /;/slot 8\|max |error|/p" || rc=$?
+  done
+  record "end-to-end N=2^14: firmware encrypts -> host decrypts -> features match, other slots zero" "$rc"
+  rc=0
+  n14_infer || rc=$?
+  record "end-to-end N=2^14: firmware ciphertexts -> host-eval infer -> decrypt/release == plaintext model" "$rc"
 }
 
-# Builds a host-eval key directory from the firmware's test keys and decrypts both firmware
-# ciphertexts with `host-eval decrypt --json`, comparing with the features the firmware reported.
-hostevalkeys_and_decrypt() {
-  local gen="$DEV/target/gen/device-n12" keys="$OUT/hosteval-keys" he
-  (cd "$ROOT" && cargo build --quiet -p host-eval) || return 1
-  he="$ROOT/target/debug/host-eval"
+# make_keyset PRESET ID N LOG2QP DIR: a host-eval key directory from the firmware's test keys
+# of PRESET (host-tool gen wrote them; secret.key and public.key are the same wire objects).
+make_keyset() {
+  local preset="$1" id="$2" n="$3" log2qp="$4" keys="$5" gen="$DEV/target/gen/$1"
   rm -rf "$keys" && mkdir -p "$keys"
   cp "$gen/sk.clhe" "$keys/secret.key" && cp "$gen/pk.clhe" "$keys/public.key" || return 1
+  chmod 600 "$keys/secret.key"
   local fp size now
   fp=$(sha256sum "$keys/public.key" | cut -d' ' -f1)
   size=$(stat -c %s "$keys/public.key")
   now=$(date -u +%s)
   cat > "$keys/keyset.json" <<JSON
-{"format": "clifhe-keyset/1", "preset": "device-n12", "preset_id": 4, "n": 4096, "log2_qp": 100.0,
+{"format": "clifhe-keyset/1", "preset": "$preset", "preset_id": $id, "n": $n, "log2_qp": $log2qp,
  "created": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "created_unix": $now, "fingerprint_sha256": "$fp",
  "public_key": "public.key", "public_key_bytes": $size, "secret_key": "secret.key"}
 JSON
+}
+
+# Builds a host-eval key directory from the firmware's test keys and decrypts both firmware
+# ciphertexts with `host-eval decrypt --json`, comparing with the features the firmware reported.
+hostevalkeys_and_decrypt() {
+  local keys="$OUT/hosteval-keys"
+  build_hosteval || return 1
+  make_keyset device-n12 4 4096 100.0 "$keys" || return 1
   for mode in pk sk; do
-    "$he" decrypt --keys "$keys" --input "$OUT/scan_$mode.clhe" --json > "$OUT/hosteval_$mode.json" || return 1
+    "$HE" decrypt --keys "$keys" --input "$OUT/scan_$mode.clhe" --json > "$OUT/hosteval_$mode.json" || return 1
     python3 - "$OUT/hosteval_$mode.json" "$OUT/scan_features.f64" <<'PY' || return 1
 import json, struct, sys
 rows = json.load(open(sys.argv[1]))["patients"]
@@ -175,39 +218,101 @@ PY
   done
 }
 
+# The N=2^14 firmware's ciphertexts through the vendor's pipeline. Hospital: a key set of the
+# firmware's test keys plus evaluation keys (with the rotation that merges 2 device
+# ciphertexts). Vendor: a model trained on the built-in phantoms, `infer --device-ciphertexts`
+# (merge from slot 0, blade-major, the GNN; --no-flooding because leveled-n14 cannot absorb
+# s = 30 flooding: unused slots masked only) and `predict` on the features the firmware reported
+# (the plaintext reference). Hospital: `decrypt` of each class's scores and a flooded `release`
+# (s = 10). Fails unless every argmax agrees and every score is within 1e-2 of the plaintext's.
+n14_infer() {
+  local keys="$OUT/n14-keys" work="$OUT/n14-host"
+  build_hosteval || return 1
+  make_keyset leveled-n14 1 16384 400.0 "$keys" || return 1
+  rm -rf "$work" && mkdir -p "$work"
+  "$HE" evalkeys --keys "$keys" --merge-patients 2 | sed 's/^/  [evalkeys] /' || return 1
+  "$HE" train --per-class 100 --seed 1 --out "$work/model.json" | sed 's/^/  [train] /' || return 1
+  python3 - "$OUT/n14/patient0.f64" "$OUT/n14/patient1.f64" > "$work/features.json" <<'PY' || return 1
+import json, struct, sys
+print(json.dumps([list(struct.unpack("<8d", open(f, "rb").read())) for f in sys.argv[1:]]))
+PY
+  "$HE" predict --model "$work/model.json" --input "$work/features.json" --json > "$work/plain.json" || return 1
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$HE" infer --model "$work/model.json" --keys "$keys" --device-ciphertexts "$OUT/n14" \
+    --out "$work/scores" --no-flooding | sed 's/^/  [infer] /' || return 1
+  t1=$(date +%s.%N)
+  local c
+  for c in 0 1 2; do
+    "$HE" decrypt --keys "$keys" --input "$work/scores/class-$c.ct" --patients 0..2 --json > "$work/class-$c.json" || return 1
+  done
+  "$HE" release --keys "$keys" --scores "$work/scores" --statistical-security 10 --json > "$work/release.json" || return 1
+  python3 - "$work" "$t0" "$t1" <<'PY'
+import json, sys
+work = sys.argv[1]
+plain = json.load(open(f"{work}/plain.json"))
+labels = plain["labels"]
+cls = [json.load(open(f"{work}/class-{c}.json"))["patients"] for c in range(len(labels))]
+released = json.load(open(f"{work}/release.json"))
+ok, worst = True, 0.0
+for p, row in enumerate(plain["patients"]):
+    enc = [cls[c][p]["scalar"] for c in range(len(labels))]
+    err = max(abs(a - b) for a, b in zip(enc, row["scores"]))
+    worst = max(worst, err)
+    arg = max(range(len(enc)), key=lambda c: enc[c])
+    rel = released[p]["class"]
+    good = arg == row["class"] and rel == row["class"] and err < 1e-2
+    ok &= good
+    print(f"  [n14 infer] patient {p}: plaintext {labels[row['class']]} {['%.6f' % v for v in row['scores']]}, "
+          f"encrypted argmax {labels[arg]}, released {labels[rel]}, max |score error| {err:.2e} {'ok' if good else 'MISMATCH'}")
+print(f"  [n14 infer] 2 device ciphertexts merged and evaluated in {float(sys.argv[3]) - float(sys.argv[2]):.2f} s; "
+      f"max |score error| {worst:.2e}; largest plaintext intermediate {plain['max_abs_intermediate']:.2f}")
+sys.exit(0 if ok else 1)
+PY
+}
+
 # ---------------------------------------------------------------- measure
 symbol_addr() { # symbol_addr ELF DEMANGLED-SUFFIX
   "$NM" -C "$1" | awk -v s="$2" '!f && $0 ~ s"(::h[0-9a-f]+)?$" {f = "0x"$1} END {print f}'
 }
 
-measure() {
-  local elf="$ELF_DIR/bench" start stop rc=0
+# measure_image ELF: runs one image with the plugin and prints its windows' instruction counts.
+measure_image() {
+  local elf="$1" name start stop rc=0
+  name="$(basename "$elf")"
   start="$(symbol_addr "$elf" 'clifhe_device::bench::bench_start')"
   stop="$(symbol_addr "$elf" 'clifhe_device::bench::bench_stop')"
   if [ -z "$start" ] || [ -z "$stop" ] || [ "$start" = "$stop" ]; then
-    log "bench markers not found (start=$start stop=$stop)"; exit 1
+    log "$name: bench markers not found (start=$start stop=$stop)"; exit 1
   fi
-  qemu_run "$elf" "$OUT/bench.defmt" -plugin "$PLUGIN,start=$start,stop=$stop" || rc=$?
-  decode "$elf" "$OUT/bench.defmt" >"$OUT/bench.log"
-  cat "$OUT/bench.log"
-  if [ "$rc" != 0 ]; then log "benchmark firmware failed (exit $rc)"; cat "$OUT/bench.defmt.stderr" >&2; exit 1; fi
+  qemu_run "$elf" "$OUT/$name.bench.defmt" -plugin "$PLUGIN,start=$start,stop=$stop" || rc=$?
+  decode "$elf" "$OUT/$name.bench.defmt" >"$OUT/$name.bench.log"
+  grep -v 'bench window' "$OUT/$name.bench.log" || true
+  if [ "$rc" != 0 ]; then log "$name failed (exit $rc)"; cat "$OUT/$name.bench.defmt.stderr" >&2; exit 1; fi
   echo
-  echo "== instruction counts (qemu-insncount, exact guest instructions; markers start=$start stop=$stop)"
+  echo "== $name: instruction counts (qemu-insncount, exact guest instructions; markers start=$start stop=$stop)"
   # Pair the n-th logged window name with the plugin's n-th region.
-  paste <(sed -n 's/.*bench window \(.*\)$/\1/p' "$OUT/bench.log") \
-        <(sed -n 's/^insncount: region [0-9]* (start..stop) = \([0-9]*\) instructions$/\1/p' "$OUT/bench.defmt.stderr") \
-    | awk -F'\t' '{printf "  %-44s %14s\n", $1, $2}'
-  grep '^insncount: total' "$OUT/bench.defmt.stderr" | sed 's/^/  /'
+  paste <(sed -n 's/.*bench window \(.*\)$/\1/p' "$OUT/$name.bench.log") \
+        <(sed -n 's/^insncount: region [0-9]* (start..stop) = \([0-9]*\) instructions$/\1/p' "$OUT/$name.bench.defmt.stderr") \
+    | awk -F'\t' '{printf "  %-52s %14s\n", $1, $2}'
+  grep '^insncount: total' "$OUT/$name.bench.defmt.stderr" | sed 's/^/  /'
   echo
+}
+
+measure() {
+  measure_image "$ELF_DIR/bench"
+  # N=2^14 (emulator-only flash layout): patient 0 prime by prime, patient 1 as one total.
+  rm -rf "$OUT/n14" && mkdir -p "$OUT/n14"
+  measure_image "$ELF_DIR/encrypt_scan_n14"
   echo "== sizes (ELF sections; flash = text + rodata + data image, static RAM = data + bss + uninit)"
   local f
-  for f in "$ELF_DIR"/bench "$ELF_DIR"/encrypt_scan; do
+  for f in "$ELF_DIR"/bench "$ELF_DIR"/encrypt_scan "$ELF_DIR"/encrypt_scan_n14; do
     [ -f "$f" ] || continue
     if command -v llvm-size >/dev/null 2>&1; then
       llvm-size -A "$f" | awk -v n="$(basename "$f")" '
         $1==".vector_table"||$1==".text"||$1==".rodata"||$1==".data"||$1==".defmt" {fl+=$2}
         $1==".data"||$1==".bss"||$1==".uninit" {ram+=$2}
-        END {printf "  %-14s flash %8d bytes   static RAM %8d bytes\n", n, fl, ram}'
+        END {printf "  %-16s flash %8d bytes   static RAM %8d bytes\n", n, fl, ram}'
     fi
   done
 }
