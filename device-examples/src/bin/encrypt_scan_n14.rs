@@ -49,15 +49,16 @@ static PATIENTS: [Patient; 2] = [
     Patient { volume: &scan::CT_PHANTOM_HEALTHY, ciphertext: c"target/device-out/n14/patient1.clhe", features: c"target/device-out/n14/patient1.f64" },
 ];
 
-/// Window names of patient 0's per-prime steps (the chain: q0 60 bit, q1..q7 40 bit).
+/// Window names of patient 0's per-prime steps (the chain: q0 60 bit, then the "40-bit" primes,
+/// three of which are just above 2^40).
 const PRIME_WINDOWS: [&str; 8] = [
     "n14 pk: prime 0 (60-bit): NTT(u), c0, c1, pack",
-    "n14 pk: prime 1 (40-bit): NTT(u), c0, c1, pack",
+    "n14 pk: prime 1 (41-bit): NTT(u), c0, c1, pack",
     "n14 pk: prime 2 (40-bit): NTT(u), c0, c1, pack",
     "n14 pk: prime 3 (40-bit): NTT(u), c0, c1, pack",
-    "n14 pk: prime 4 (40-bit): NTT(u), c0, c1, pack",
+    "n14 pk: prime 4 (41-bit): NTT(u), c0, c1, pack",
     "n14 pk: prime 5 (40-bit): NTT(u), c0, c1, pack",
-    "n14 pk: prime 6 (40-bit): NTT(u), c0, c1, pack",
+    "n14 pk: prime 6 (41-bit): NTT(u), c0, c1, pack",
     "n14 pk: prime 7 (40-bit): NTT(u), c0, c1, pack",
 ];
 
