@@ -50,10 +50,12 @@ pub struct BootstrapLiteral {
     pub coeffs_to_slots_levels: usize,
     /// Levels of SlotsToCoeffs (default 3).
     pub slots_to_coeffs_levels: usize,
-    /// log2(q0 / input scale) after ScaleDown. Larger means a smaller relative error of the
-    /// sine's linearisation (`(2 pi m / q0)^2 / 6`), smaller a smaller amplification of
-    /// EvalMod's error. Default (`None`): `10 + (log2(N/2) - log_slots) / 2`, because packed
-    /// coefficients of `n` slots in [-1, 1] are about `n^-1/2`, so fewer slots need more room.
+    /// log2(q0 / input scale) after ScaleDown. Larger means a smaller error of the sine's
+    /// linearisation (`(2 pi m / q0)^2 / 6` relative, about `6.6 2^-2r / n` per slot since
+    /// packed coefficients of `n` slots in [-1, 1] are about `n^-1/2`); smaller means a smaller
+    /// amplification of the noise EvalMod's input carries (`K 2^r sqrt(n)` times it; with a
+    /// dense secret that noise grows like `N^1.5`). Default (`None`): the balance of the two,
+    /// `round(22 - (log2 N + log2 n) / 2)` (7 at N=2^16 full slots, 13 for 8 slots).
     pub log_message_ratio: Option<u32>,
     /// Bound on `|I|` after ModRaise (default 16: with weight-32 encapsulation `|I| <= 16.5`
     /// always and `> 16` is a tail of about 2^-70 per coefficient).
@@ -129,7 +131,9 @@ impl<'a> Bootstrapper<'a> {
         if params.p().is_empty() {
             return Err(EvalError::NoSpecialPrimes);
         }
-        let log_message_ratio = lit.log_message_ratio.unwrap_or(10 + (max_slots_log - log_slots) / 2);
+        let log_message_ratio = lit
+            .log_message_ratio
+            .unwrap_or((22.0 - f64::from(params.log_n() + log_slots) / 2.0).round().max(1.0) as u32);
         if !(lit.k >= 1.0 && lit.k.is_finite()) || lit.chebyshev_degree < 2 || log_message_ratio >= 50 {
             return Err(EvalError::Invalid("bootstrapping literal out of range"));
         }
