@@ -36,8 +36,15 @@ fn params_of(lit: clifhe_core::ParamsLiteral) -> Res<Params> {
     Params::new(lit).map_err(|e| format!("preset {}: {e:?}", lit.name))
 }
 
+/// Writes `bytes` unless the file already holds them: everything `gen` makes is deterministic,
+/// and an untouched file (and STAMP) keeps its mtime, so cargo does not rebuild the firmware
+/// (whose `include_bytes!` images are tracked by mtime) on every run of the test script.
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> Res<()> {
-    std::fs::write(dir.join(name), bytes).map_err(|e| format!("write {}: {e}", dir.join(name).display()))
+    let path = dir.join(name);
+    if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    std::fs::write(&path, bytes).map_err(|e| format!("write {}: {e}", path.display()))
 }
 
 fn u64s_le(words: &[u64]) -> Vec<u8> {
