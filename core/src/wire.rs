@@ -44,6 +44,8 @@ pub enum Kind {
     RelinearizationKey = 16,
     GaloisKey = 17,
     SwitchingKey = 18,
+    /// Bootstrapping's sparse-secret encapsulation pair (dense-to-sparse at q0*p0, sparse-to-dense).
+    EncapsulationKey = 19,
 }
 
 impl Kind {
@@ -56,6 +58,7 @@ impl Kind {
             16 => Self::RelinearizationKey,
             17 => Self::GaloisKey,
             18 => Self::SwitchingKey,
+            19 => Self::EncapsulationKey,
             _ => return None,
         })
     }

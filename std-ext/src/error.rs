@@ -35,6 +35,8 @@ pub enum EvalError {
     Representation,
     /// Invalid argument (message says which).
     Invalid(&'static str),
+    /// A key file could not be read or written.
+    Io(std::io::ErrorKind),
 }
 
 impl core::fmt::Display for EvalError {
@@ -52,6 +54,7 @@ impl core::fmt::Display for EvalError {
             Self::MissingGaloisKey { galois_element } => write!(f, "no Galois key for element {galois_element}"),
             Self::Representation => f.write_str("polynomial in the wrong representation"),
             Self::Invalid(m) => f.write_str(m),
+            Self::Io(k) => write!(f, "key file input/output failed: {k}"),
         }
     }
 }

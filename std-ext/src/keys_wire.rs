@@ -6,6 +6,7 @@
 //! `galois element (u64 LE, 0 for relinearization) | a seed (32) | b`, where `b` is digit-major,
 //! then prime-major over q_0..q_L, p_0..p_{k-1}, each limb bit-packed like ciphertext limbs.
 
+use crate::bootstrap::encapsulation::{DenseToSparseKey, EncapsulationKeys};
 use crate::context::EvalContext;
 use crate::error::EvalError;
 use crate::keys::{GaloisKeys, RelinearizationKey};
@@ -25,14 +26,9 @@ fn body_len(ectx: &EvalContext) -> usize {
     8 + SEED_BYTES + ectx.digits() * per_digit
 }
 
-fn to_bytes(ectx: &EvalContext, key: &SwitchingKey, kind: Kind, g: u64) -> Result<Vec<u8>, EvalError> {
+fn header(ectx: &EvalContext, kind: Kind, body: usize) -> Header {
     let params = ectx.params();
-    if key.params_id() != params.id() {
-        return Err(EvalError::ParamsMismatch);
-    }
-    let n = ectx.n();
-    let body = body_len(ectx);
-    let header = Header {
+    Header {
         params_id: params.id(),
         kind,
         insecure: params.is_insecure(),
@@ -40,10 +36,15 @@ fn to_bytes(ectx: &EvalContext, key: &SwitchingKey, kind: Kind, g: u64) -> Resul
         log_slots: 0,
         scale: 1.0,
         body_len: body as u64,
-    };
-    let mut out = Vec::with_capacity(HEADER_BYTES + body);
-    out.extend_from_slice(&header.to_bytes());
-    out.extend_from_slice(&g.to_le_bytes());
+    }
+}
+
+/// `a seed | b` of one switching key over Q*P.
+fn write_switching_body(ectx: &EvalContext, key: &SwitchingKey, out: &mut Vec<u8>) -> Result<(), EvalError> {
+    if key.params_id() != ectx.params().id() {
+        return Err(EvalError::ParamsMismatch);
+    }
+    let n = ectx.n();
     out.extend_from_slice(key.a_seed());
     for b in key.b_polys() {
         for (t, m) in ectx.qp_moduli().iter().enumerate() {
@@ -53,13 +54,36 @@ fn to_bytes(ectx: &EvalContext, key: &SwitchingKey, kind: Kind, g: u64) -> Resul
             pack_limb(limb, bits(m.value()), &mut out[start..])?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
-fn from_bytes(ectx: &EvalContext, bytes: &[u8], kind: Kind) -> Result<(u64, SwitchingKey), EvalError> {
-    let params = ectx.params();
-    let h = Header::parse(bytes, params, kind)?;
-    let expected = body_len(ectx);
+/// Inverse of [`write_switching_body`]; `body` has exactly `switching_body_len` bytes.
+fn read_switching_body(ectx: &EvalContext, body: &[u8]) -> Result<SwitchingKey, EvalError> {
+    let mut seed = [0u8; SEED_BYTES];
+    seed.copy_from_slice(&body[..SEED_BYTES]);
+    let n = ectx.n();
+    let mut pos = SEED_BYTES;
+    let mut b = Vec::with_capacity(ectx.digits());
+    for _ in 0..ectx.digits() {
+        let mut poly = RnsPoly::zero(n, ectx.qp_moduli().len(), Representation::Ntt);
+        for (t, m) in ectx.qp_moduli().iter().enumerate() {
+            let len = limb_bytes(n, bits(m.value()));
+            let limb = poly.limb_mut(t).ok_or(EvalError::KeyShape)?;
+            unpack_limb(&body[pos..pos + len], m.value(), limb)?;
+            pos += len;
+        }
+        b.push(poly);
+    }
+    SwitchingKey::from_seed_and_b(ectx, seed, b)
+}
+
+fn switching_body_len(ectx: &EvalContext) -> usize {
+    body_len(ectx) - 8
+}
+
+/// Checks header, declared and actual length; returns the body.
+fn checked_body<'b>(ectx: &EvalContext, bytes: &'b [u8], kind: Kind, expected: usize) -> Result<&'b [u8], EvalError> {
+    let h = Header::parse(bytes, ectx.params(), kind)?;
     if h.body_len != expected as u64 {
         return Err(WireError::BodyLength {
             declared: h.body_len,
@@ -78,25 +102,73 @@ fn from_bytes(ectx: &EvalContext, bytes: &[u8], kind: Kind) -> Result<(u64, Swit
         }
         .into());
     }
-    let body = &bytes[HEADER_BYTES..];
+    Ok(&bytes[HEADER_BYTES..])
+}
+
+fn to_bytes(ectx: &EvalContext, key: &SwitchingKey, kind: Kind, g: u64) -> Result<Vec<u8>, EvalError> {
+    let body = body_len(ectx);
+    let mut out = Vec::with_capacity(HEADER_BYTES + body);
+    out.extend_from_slice(&header(ectx, kind, body).to_bytes());
+    out.extend_from_slice(&g.to_le_bytes());
+    write_switching_body(ectx, key, &mut out)?;
+    Ok(out)
+}
+
+fn from_bytes(ectx: &EvalContext, bytes: &[u8], kind: Kind) -> Result<(u64, SwitchingKey), EvalError> {
+    let body = checked_body(ectx, bytes, kind, body_len(ectx))?;
     let mut g = [0u8; 8];
     g.copy_from_slice(&body[..8]);
-    let mut seed = [0u8; SEED_BYTES];
-    seed.copy_from_slice(&body[8..8 + SEED_BYTES]);
+    Ok((u64::from_le_bytes(g), read_switching_body(ectx, &body[8..])?))
+}
+
+fn encapsulation_body_len(ectx: &EvalContext) -> usize {
     let n = ectx.n();
-    let mut pos = 8 + SEED_BYTES;
-    let mut b = Vec::with_capacity(ectx.digits());
-    for _ in 0..ectx.digits() {
-        let mut poly = RnsPoly::zero(n, ectx.qp_moduli().len(), Representation::Ntt);
-        for (t, m) in ectx.qp_moduli().iter().enumerate() {
-            let len = limb_bytes(n, bits(m.value()));
-            let limb = poly.limb_mut(t).ok_or(EvalError::KeyShape)?;
-            unpack_limb(&body[pos..pos + len], m.value(), limb)?;
+    let small: usize = [ectx.q_moduli()[0].value(), ectx.p_tables()[0].modulus().value()]
+        .iter()
+        .map(|&q| limb_bytes(n, bits(q)))
+        .sum();
+    SEED_BYTES + small + switching_body_len(ectx)
+}
+
+impl EncapsulationKeys {
+    /// `dense-to-sparse (a seed | b mod q0 | b mod p0) | sparse-to-dense (a seed | b)`, after a
+    /// header of kind `EncapsulationKey`; both `a` halves are regenerated on load.
+    pub fn to_bytes(&self, ectx: &EvalContext) -> Result<Vec<u8>, EvalError> {
+        let body = encapsulation_body_len(ectx);
+        let mut out = Vec::with_capacity(HEADER_BYTES + body);
+        out.extend_from_slice(&header(ectx, Kind::EncapsulationKey, body).to_bytes());
+        let d2s = &self.dense_to_sparse;
+        if d2s.moduli() != [ectx.q_moduli()[0].value(), ectx.p_tables()[0].modulus().value()] {
+            return Err(EvalError::ParamsMismatch);
+        }
+        out.extend_from_slice(d2s.a_seed());
+        for (limb, q) in d2s.b_limbs().iter().zip(d2s.moduli()) {
+            let start = out.len();
+            out.resize(start + limb_bytes(ectx.n(), bits(q)), 0);
+            pack_limb(limb, bits(q), &mut out[start..])?;
+        }
+        write_switching_body(ectx, &self.sparse_to_dense, &mut out)?;
+        Ok(out)
+    }
+
+    pub fn from_bytes(ectx: &EvalContext, bytes: &[u8]) -> Result<Self, EvalError> {
+        let body = checked_body(ectx, bytes, Kind::EncapsulationKey, encapsulation_body_len(ectx))?;
+        let n = ectx.n();
+        let mut seed = [0u8; SEED_BYTES];
+        seed.copy_from_slice(&body[..SEED_BYTES]);
+        let mut pos = SEED_BYTES;
+        let moduli = [ectx.q_moduli()[0].value(), ectx.p_tables()[0].modulus().value()];
+        let mut b = [vec![0u64; n], vec![0u64; n]];
+        for (limb, q) in b.iter_mut().zip(moduli) {
+            let len = limb_bytes(n, bits(q));
+            unpack_limb(&body[pos..pos + len], q, limb)?;
             pos += len;
         }
-        b.push(poly);
+        Ok(Self {
+            dense_to_sparse: DenseToSparseKey::from_seed_and_b(ectx, seed, b)?,
+            sparse_to_dense: read_switching_body(ectx, &body[pos..])?,
+        })
     }
-    Ok((u64::from_le_bytes(g), SwitchingKey::from_seed_and_b(ectx, seed, b)?))
 }
 
 impl RelinearizationKey {

@@ -116,6 +116,42 @@ fn reports_depth_levels_and_exact_galois_elements() {
 }
 
 #[test]
+fn keys_round_trip_seed_compressed_one_file_per_key() {
+    let s = setup(presets::INSECURE_TEST_BOOT_N12);
+    let bt = bootstrapper(&s, Some(5));
+    let keys = bt.generate_keys(&s.sk, &mut *s.rng.borrow_mut()).unwrap();
+    let dir = std::env::temp_dir().join(format!("clifhe-boot-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    keys.write_dir(&s.ectx, &dir).unwrap();
+    let on_disk: u64 = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    let files = std::fs::read_dir(&dir).unwrap().count();
+    // relinearization + encapsulation + one per Galois element
+    assert_eq!(files, 2 + bt.galois_elements().unwrap().len());
+    // seed compression: about half of the in-memory size (b only, bit-packed)
+    assert!(
+        (on_disk as f64) < 0.55 * keys.memory_bytes() as f64,
+        "{on_disk} vs {}",
+        keys.memory_bytes()
+    );
+    let loaded = BootstrapKeys::read_dir(&bt, &dir).unwrap();
+    let p = *s.ectx.params();
+    let v = s.values(1 << bt.log_slots());
+    let ct = s.encrypt_at(&v, 0, p.default_scale());
+    let a = bt.bootstrap(&ct, &keys).unwrap();
+    let b = bt.bootstrap(&ct, &loaded).unwrap();
+    assert_eq!(a.c0.as_slice(), b.c0.as_slice());
+    assert_eq!(a.c1.as_slice(), b.c1.as_slice());
+    // a truncated encapsulation file is a typed error
+    let enc = dir.join(clifhe_std::bootstrap::ENCAPSULATION_KEY_FILE);
+    let bytes = std::fs::read(&enc).unwrap();
+    std::fs::write(&enc, &bytes[..bytes.len() - 1]).unwrap();
+    assert!(matches!(BootstrapKeys::read_dir(&bt, &dir), Err(EvalError::Wire(_))));
+    std::fs::remove_file(dir.join(clifhe_std::bootstrap::RELINEARIZATION_KEY_FILE)).unwrap();
+    assert!(matches!(BootstrapKeys::read_dir(&bt, &dir), Err(EvalError::Io(_))));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn coeffs_to_slots_then_slots_to_coeffs_is_the_identity() {
     let s = setup(presets::INSECURE_TEST_BOOT_N12);
     let bt = bootstrapper(&s, None);

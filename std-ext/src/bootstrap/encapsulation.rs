@@ -67,6 +67,29 @@ impl DenseToSparseKey {
     pub fn memory_bytes(&self) -> usize {
         (self.b[0].len() + self.b[1].len()) * 16
     }
+
+    /// Rebuilds the key from its seed and `b` limbs (after deserialisation).
+    pub fn from_seed_and_b(ectx: &EvalContext, a_seed: [u8; SEED_BYTES], b: [Vec<u64>; 2]) -> Result<Self, EvalError> {
+        if ectx.params().p().is_empty() {
+            return Err(EvalError::NoSpecialPrimes);
+        }
+        let n = ectx.n();
+        let moduli = [ectx.q_moduli()[0], *ectx.p_tables()[0].modulus()];
+        if b.iter().any(|l| l.len() != n) {
+            return Err(EvalError::KeyShape);
+        }
+        let mut a = [vec![0u64; n], vec![0u64; n]];
+        for (t, m) in moduli.iter().enumerate() {
+            expand_public_limb(&a_seed, SeedPurpose::KeySwitchA, DENSE_TO_SPARSE_STREAM | t as u32, m, &mut a[t]);
+        }
+        Ok(Self {
+            params_id: ectx.params().id(),
+            a_seed,
+            b,
+            a,
+            moduli: [moduli[0].value(), moduli[1].value()],
+        })
+    }
 }
 
 impl EncapsulationKeys {

@@ -92,7 +92,44 @@ pub struct BootstrapKeys {
     pub encapsulation: Option<EncapsulationKeys>,
 }
 
+/// File names inside a bootstrapping key directory (Galois keys use
+/// [`crate::keys_wire::galois_key_file_name`]).
+pub const RELINEARIZATION_KEY_FILE: &str = "relinearization.key";
+pub const ENCAPSULATION_KEY_FILE: &str = "encapsulation.key";
+
 impl BootstrapKeys {
+    /// Writes every key seed-compressed, one file per key (each atomically: temp + rename).
+    pub fn write_dir(&self, ectx: &EvalContext, dir: &std::path::Path) -> Result<(), EvalError> {
+        let io = |e: std::io::Error| EvalError::Io(e.kind());
+        let write = |name: &str, bytes: Vec<u8>| -> Result<(), EvalError> {
+            let tmp = dir.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, bytes).map_err(io)?;
+            std::fs::rename(&tmp, dir.join(name)).map_err(io)
+        };
+        write(RELINEARIZATION_KEY_FILE, self.relinearization.to_bytes(ectx)?)?;
+        if let Some(e) = &self.encapsulation {
+            write(ENCAPSULATION_KEY_FILE, e.to_bytes(ectx)?)?;
+        }
+        self.galois.write_dir(ectx, dir).map_err(io)
+    }
+
+    /// Loads exactly the keys `bootstrapper` needs from `dir`.
+    pub fn read_dir(bootstrapper: &Bootstrapper<'_>, dir: &std::path::Path) -> Result<Self, EvalError> {
+        let ectx = bootstrapper.ectx;
+        let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| EvalError::Io(e.kind()));
+        let relinearization = RelinearizationKey::from_bytes(ectx, &read(RELINEARIZATION_KEY_FILE)?)?;
+        let encapsulation = match bootstrapper.lit.ephemeral_hamming_weight {
+            Some(_) => Some(EncapsulationKeys::from_bytes(ectx, &read(ENCAPSULATION_KEY_FILE)?)?),
+            None => None,
+        };
+        let galois = GaloisKeys::read_dir(ectx, dir, &bootstrapper.galois_elements()?)?;
+        Ok(Self {
+            relinearization,
+            galois,
+            encapsulation,
+        })
+    }
+
     /// Bytes held in memory.
     pub fn memory_bytes(&self) -> usize {
         let enc = self

@@ -1,0 +1,53 @@
+//! Bootstrapping at the 128-bit N=2^16 preset (`bootstrap-n16`), full slots: key generation and
+//! one bootstrap. Threads: `RAYON_NUM_THREADS=1` or `2`. Only under `cargo bench` (one
+//! iteration is tens of seconds and the keys take several GiB); `cargo test --all-targets`
+//! compiles it and returns at once. Precision, levels and memory of the same circuit are
+//! printed by the heavy test (`CLIFHE_HEAVY=1 cargo test --release -p clifhe-std --test
+//! bootstrap -- --nocapture heavy`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use clifhe_benches::fixture;
+use clifhe_core::params::presets;
+use clifhe_std::bootstrap::{BootstrapLiteral, Bootstrapper};
+use clifhe_std::Evaluator;
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::time::Duration;
+
+fn bootstrap_n16(c: &mut Criterion) {
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("bootstrap-n16 benchmark: only under `cargo bench` (skipped in test mode)");
+        return;
+    }
+    let mut f = fixture(presets::BOOTSTRAP_N16);
+    let ev = Evaluator::new(&f.ectx);
+    let bt = Bootstrapper::new(&f.ectx, BootstrapLiteral::default()).unwrap();
+    let keys = bt.generate_keys(&f.sk, &mut f.rng).unwrap();
+    let ct = ev.drop_to_level(&f.ct, 0).unwrap();
+    let threads = rayon_threads();
+    eprintln!(
+        "bootstrap-n16: {} Galois keys, key set {:.2} GiB, diagonals {:.2} GiB, output level {}",
+        keys.galois.len(),
+        keys.memory_bytes() as f64 / (1u64 << 30) as f64,
+        bt.transform_memory_bytes() as f64 / (1u64 << 30) as f64,
+        bt.output_level()
+    );
+    let mut g = c.benchmark_group(format!("bootstrap/N=2^16/{threads}t"));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(1))
+        .warm_up_time(Duration::from_millis(1));
+    g.bench_function("bootstrap full slots (32768)", |b| b.iter(|| bt.bootstrap(&ct, &keys).unwrap()));
+    g.bench_function("bootstrap key generation (relin + Galois + encapsulation)", |b| {
+        b.iter(|| bt.generate_keys(&f.sk, &mut f.rng).unwrap())
+    });
+    g.finish();
+}
+
+fn rayon_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+criterion_group!(benches, bootstrap_n16);
+criterion_main!(benches);
