@@ -252,8 +252,9 @@ fn full_bootstrap(s: &Setup, log_slots: Option<u32>, min_bits: f64, mean_bits: f
     let v = s.values(1 << bt.log_slots());
     let ct = s.encrypt_at(&v, 0, p.default_scale());
     let t = Instant::now();
-    let out = bt.bootstrap(&ct, &keys).unwrap();
+    let (out, phases) = bt.bootstrap_timed(&ct, &keys).unwrap();
     let t_boot = t.elapsed();
+    println!("phases: {phases:.2?}");
     assert_eq!(out.meta.level, bt.output_level());
     assert_eq!(out.meta.scale, bt.output_scale(ct.meta.scale).unwrap());
     let got = s.decrypt(&out);
