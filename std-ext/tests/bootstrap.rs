@@ -259,11 +259,14 @@ fn full_bootstrap(s: &Setup, log_slots: Option<u32>, min_bits: f64, mean_bits: f
     assert_eq!(out.meta.scale, bt.output_scale(ct.meta.scale).unwrap());
     let got = s.decrypt(&out);
     let (min, mean) = precision(&got, &v);
+    // the peers' "mean-error precision": -log2 of the mean absolute error
+    let mean_err = got.iter().zip(&v).map(|(g, w)| (*g - *w).abs()).sum::<f64>() / v.len() as f64;
     let (cts, em, stc, ss) = bt.key_switch_counts();
     println!(
-        "{} log_slots {}: min {min:.2} mean {mean:.2} bits; output level {}; setup {:.2?}, keygen {:.2?} ({} Galois keys, {:.1} MiB), bootstrap {:.2?}; key switches CtS {cts} EvalMod {em} StC {stc} SubSum {ss}; diagonals {:.1} MiB",
+        "{} log_slots {}: min {min:.2} mean {mean:.2} bits (-log2 mean error {:.2}); output level {}; setup {:.2?}, keygen {:.2?} ({} Galois keys, {:.1} MiB), bootstrap {:.2?}; key switches CtS {cts} EvalMod {em} StC {stc} SubSum {ss}; diagonals {:.1} MiB",
         p.name(),
         bt.log_slots(),
+        -mean_err.log2(),
         out.meta.level,
         t_setup,
         t_keys,
