@@ -173,41 +173,49 @@ fn coeffs_to_slots_then_slots_to_coeffs_is_the_identity() {
 
 #[test]
 fn mod_raise_adds_multiples_of_q0_bounded_by_k() {
-    // ModRaise (with encapsulation) then CoeffsToSlots: every slot is t_k / (q0 K) with
-    // t_k = m_k + q0 I_k, |I_k| <= K, and t_k mod q0 = the message coefficient.
+    // ModRaise (with encapsulation), SubSum for sparse slots, then CoeffsToSlots: every slot is
+    // t_k / (q0 K) with t_k = m_k + q0 I_k, |I_k| <= K, and t_k mod q0 = the message coefficient.
     let s = setup(presets::INSECURE_TEST_BOOT_N12);
-    let bt = bootstrapper(&s, None);
-    let keys = bt.generate_keys(&s.sk, &mut *s.rng.borrow_mut()).unwrap();
-    let p = *s.ectx.params();
-    let v = s.values(1 << bt.log_slots());
-    let ct = s.encrypt_at(&v, 0, p.default_scale());
-    let down = bt.scale_down(&ct).unwrap();
-    assert_eq!(down.meta.level, 0);
-    let raised = bt.raise(&down, &keys).unwrap();
-    assert_eq!(raised.meta.level, p.max_level());
-    let (re, im) = bt.coeffs_to_slots(&raised, &keys).unwrap();
-    let k = bt.literal().k;
-    let q0 = p.q()[0] as f64;
-    // the message coefficients in bit-reversed order, as fractions of q0
-    let pt = Plaintext::encode(&p, &v, down.meta.scale).unwrap();
-    let n = p.n();
-    let half = n / 2;
-    let bits = half.trailing_zeros();
-    let mut max_i: f64 = 0.0;
-    let mut worst_frac: f64 = 0.0;
-    for (part, ct) in [(0usize, &re), (1, &im)] {
-        let got = s.decrypt(ct);
-        for (slot, g) in got.iter().enumerate() {
-            let x = g.re * k; // t / q0
-            let i = x.round();
-            max_i = max_i.max(i.abs());
-            let coeff = (slot.reverse_bits() >> (usize::BITS - bits)) + part * half;
-            worst_frac = worst_frac.max(((x - i) - pt.coeffs()[coeff] / q0).abs());
+    for log_slots in [None, Some(5)] {
+        let bt = bootstrapper(&s, log_slots);
+        let keys = bt.generate_keys(&s.sk, &mut *s.rng.borrow_mut()).unwrap();
+        let p = *s.ectx.params();
+        let slots = 1usize << bt.log_slots();
+        let v = s.values(slots);
+        let ct = s.encrypt_at(&v, 0, p.default_scale());
+        let down = bt.scale_down(&ct).unwrap();
+        assert_eq!(down.meta.level, 0);
+        let raised = bt.raise(&down, &keys).unwrap();
+        assert_eq!(raised.meta.level, p.max_level());
+        let summed = bt.sub_sum(&raised, &keys).unwrap();
+        let (re, im) = bt.coeffs_to_slots(&summed, &keys).unwrap();
+        let k = bt.literal().k;
+        let q0 = p.q()[0] as f64;
+        // the message coefficients in bit-reversed order, as fractions of q0
+        let pt = Plaintext::encode(&p, &v, down.meta.scale).unwrap();
+        let gap = p.n() / (2 * slots);
+        let bits = slots.trailing_zeros();
+        let mut max_i: f64 = 0.0;
+        let mut worst_frac: f64 = 0.0;
+        for (part, ct) in [(0usize, &re), (1, &im)] {
+            let got = s.decrypt(ct);
+            for (slot, g) in got.iter().enumerate() {
+                let x = g.re * k; // t / q0
+                let i = x.round();
+                max_i = max_i.max(i.abs());
+                let j = if bits == 0 {
+                    0
+                } else {
+                    slot.reverse_bits() >> (usize::BITS - bits)
+                };
+                let coeff = (j + part * slots) * gap;
+                worst_frac = worst_frac.max(((x - i) - pt.coeffs()[coeff] / q0).abs());
+            }
         }
+        println!("{} slots: max |I| = {max_i}, worst fractional error {worst_frac:e}", slots);
+        assert!(max_i <= k, "{max_i}");
+        assert!(worst_frac < 1e-7, "{worst_frac}");
     }
-    println!("max |I| = {max_i}, worst fractional error {worst_frac:e}");
-    assert!(max_i <= k, "{max_i}");
-    assert!(worst_frac < 1e-7, "{worst_frac}");
 }
 
 #[test]
