@@ -265,6 +265,67 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
+    /// sum_i k_i * cts[i] over the primes of `level`, for integer-valued k_i of any size:
+    /// inputs may sit above `level` (their upper primes are ignored, as `drop_to_level` would)
+    /// and have different scales; the result is labelled `scale`, which the caller derives
+    /// (e.g. k_i = round(c_i * scale / scale_i)). One pass, 128-bit sums, no copies of the
+    /// inputs (Chebyshev sums in bootstrapping add terms of slightly different scales).
+    pub fn integer_combination(&self, terms: &[(&CiphertextOwned, f64)], level: usize, scale: f64) -> Result<CiphertextOwned, EvalError> {
+        let (first, _) = *terms.first().ok_or(EvalError::Invalid("empty combination"))?;
+        for (ct, k) in terms {
+            self.check_ct(ct)?;
+            if ct.meta.params_id != first.meta.params_id {
+                return Err(EvalError::ParamsMismatch);
+            }
+            if ct.meta.log_slots != first.meta.log_slots {
+                return Err(EvalError::SlotsMismatch);
+            }
+            if ct.meta.level < level {
+                return Err(EvalError::LevelMismatch {
+                    left: ct.meta.level,
+                    right: level,
+                });
+            }
+            if !(k.is_finite() && k.fract() == 0.0) {
+                return Err(EvalError::Invalid("combination weights must be finite integers"));
+            }
+        }
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(EvalError::Invalid("scale must be finite and positive"));
+        }
+        let n = self.ectx.n();
+        let mut out = Ciphertext {
+            c0: RnsPoly::zero(n, level + 1, Representation::Ntt),
+            c1: RnsPoly::zero(n, level + 1, Representation::Ntt),
+            meta: CiphertextMeta {
+                level,
+                scale,
+                ..first.meta
+            },
+        };
+        for (pi, poly) in [&mut out.c0, &mut out.c1].into_iter().enumerate() {
+            poly.as_mut_slice().par_chunks_mut(n).enumerate().for_each(|(i, o)| {
+                let m = &self.ectx.q_moduli()[i];
+                let mut acc = vec![0u128; n];
+                for (t, (ct, k)) in terms.iter().enumerate() {
+                    let kk = m.reduce_f64_integer(*k) as u128;
+                    let src = &(if pi == 0 { &ct.c0 } else { &ct.c1 }).as_slice()[i * n..(i + 1) * n];
+                    for (a, x) in acc.iter_mut().zip(src) {
+                        *a += *x as u128 * kk;
+                    }
+                    // products are below 2^122: reduce every 32 terms
+                    if t % 32 == 31 {
+                        acc.iter_mut().for_each(|a| *a = m.reduce_u128(*a) as u128);
+                    }
+                }
+                for (x, a) in o.iter_mut().zip(&acc) {
+                    *x = m.reduce_u128(*a);
+                }
+            });
+        }
+        Ok(out)
+    }
+
     /// sum_i c_i * quad[i] + sum_j d_j * lin[j] as a degree-2 ciphertext, constants at
     /// `const_scale`: the degree-1 terms enter c0 and c1 only, so they must carry the scale of
     /// the degree-2 terms divided by `lin_scale_ratio` (their constants are encoded at

@@ -20,6 +20,7 @@ use crate::evaluator::Evaluator;
 use crate::keys::RelinearizationKey;
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::encode::Complex;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::f64::consts::PI;
 
@@ -118,50 +119,72 @@ struct Basis<'e, 'a> {
     t: BTreeMap<usize, CiphertextOwned>,
 }
 
+/// `ct` at `level`: borrowed when it is already there.
+fn at_level<'c>(ev: &Evaluator<'_>, ct: &'c CiphertextOwned, level: usize) -> Result<Cow<'c, CiphertextOwned>, EvalError> {
+    if ct.meta.level == level {
+        Ok(Cow::Borrowed(ct))
+    } else {
+        Ok(Cow::Owned(ev.drop_to_level(ct, level)?))
+    }
+}
+
 impl Basis<'_, '_> {
-    /// `2 a b - c` for Chebyshev products; `c` = `T_|i-j|` (none: the constant 1).
+    /// `2 a b - c` for Chebyshev products; `c` = `T_|i-j|` (none: the constant 1). The doubling
+    /// and the subtraction (with `c` brought to the product's scale by an integer weight) are
+    /// one pass.
     fn product(&self, a: &CiphertextOwned, b: &CiphertextOwned, c: Option<&CiphertextOwned>) -> Result<CiphertextOwned, EvalError> {
         let ev = self.ev;
         let lvl = a.meta.level.min(b.meta.level);
-        let a = ev.drop_to_level(a, lvl)?;
-        let b = ev.drop_to_level(b, lvl)?;
-        let prod = ev.mul_integer(&ev.mul_relin(&a, &b, self.rlk)?, 2)?;
+        let (a, b) = (at_level(ev, a, lvl)?, at_level(ev, b, lvl)?);
+        let prod = ev.mul_relin(a.as_ref(), b.as_ref(), self.rlk)?;
+        let s = prod.meta.scale;
         let out = match c {
-            None => ev.add_const(&prod, Complex::from_real(-1.0))?,
-            Some(c) => {
-                let c = ev.drop_to_level(c, lvl)?;
-                let c = ev.mul_const_lazy(&c, 1.0, prod.meta.scale / c.meta.scale)?;
-                let mut c = c;
-                c.meta.scale = prod.meta.scale;
-                ev.sub(&prod, &c)?
-            }
+            None => ev.add_const(&ev.integer_combination(&[(&prod, 2.0)], lvl, s)?, Complex::from_real(-1.0))?,
+            Some(c) => ev.integer_combination(&[(&prod, 2.0), (c, -(s / c.meta.scale).round())], lvl, s)?,
         };
         ev.rescale(&out)
     }
 
-    fn get(&mut self, k: usize) -> Result<CiphertextOwned, EvalError> {
-        if let Some(t) = self.t.get(&k) {
-            return Ok(t.clone());
+    fn get(&mut self, k: usize) -> Result<&CiphertextOwned, EvalError> {
+        if !self.t.contains_key(&k) {
+            // T_k = 2 T_a T_b - T_(a-b), a the largest power of two below k (a = b for k = 2a)
+            let a = if k.is_power_of_two() {
+                k / 2
+            } else {
+                1usize << (usize::BITS - 1 - k.leading_zeros())
+            };
+            let b = k - a;
+            self.get(a)?;
+            self.get(b)?;
+            if a != b {
+                self.get(a - b)?;
+            }
+            let tc = if a == b { None } else { self.t.get(&(a - b)) };
+            let (ta, tb) = (self.t.get(&a), self.t.get(&b));
+            let t = match (ta, tb) {
+                (Some(ta), Some(tb)) => self.product(ta, tb, tc)?,
+                _ => return Err(EvalError::Invalid("Chebyshev basis incomplete")),
+            };
+            self.t.insert(k, t);
         }
-        // T_k = 2 T_a T_b - T_(a-b), a the largest power of two below k (a = b for k = 2a)
-        let a = if k.is_power_of_two() {
-            k / 2
-        } else {
-            1usize << (usize::BITS - 1 - k.leading_zeros())
-        };
-        let b = k - a;
-        let ta = self.get(a)?;
-        let tb = self.get(b)?;
-        let tc = if a == b { None } else { Some(self.get(a - b)?) };
-        let t = self.product(&ta, &tb, tc.as_ref())?;
-        self.t.insert(k, t.clone());
-        Ok(t)
+        self.t.get(&k).ok_or(EvalError::Invalid("Chebyshev basis incomplete"))
     }
 }
 
 /// Evaluates `sum c_k T_k(y)` on every slot: output `poly_depth(c.len() - 1)` levels below `y`
-/// at the scale of `y`.
+/// at the scale of `y` (or at `out_scale`).
 pub fn eval_chebyshev(ev: &Evaluator<'_>, y: &CiphertextOwned, c: &[f64], rlk: &RelinearizationKey) -> Result<CiphertextOwned, EvalError> {
+    eval_chebyshev_to(ev, y, c, rlk, y.meta.scale)
+}
+
+/// [`eval_chebyshev`] with the result at `out_scale`.
+pub fn eval_chebyshev_to(
+    ev: &Evaluator<'_>,
+    y: &CiphertextOwned,
+    c: &[f64],
+    rlk: &RelinearizationKey,
+    out_scale: f64,
+) -> Result<CiphertextOwned, EvalError> {
     let degree = c.len().checked_sub(1).ok_or(EvalError::Invalid("empty polynomial"))?;
     let depth = poly_depth(degree);
     if y.meta.level < depth {
@@ -189,7 +212,7 @@ pub fn eval_chebyshev(ev: &Evaluator<'_>, y: &CiphertextOwned, c: &[f64], rlk: &
         basis.get(g)?;
         g *= 2;
     }
-    eval_rec(&mut basis, c, baby, y.meta.level - depth, y.meta.scale)
+    eval_rec(&mut basis, c, baby, y.meta.level - depth, out_scale)
 }
 
 fn eval_rec(basis: &mut Basis<'_, '_>, c: &[f64], baby: usize, level: usize, scale: f64) -> Result<CiphertextOwned, EvalError> {
@@ -198,27 +221,18 @@ fn eval_rec(basis: &mut Basis<'_, '_>, c: &[f64], baby: usize, level: usize, sca
     if c.len() <= baby {
         // sum_k c_k T_k at level + 1 with scale scale * q_(level+1), then one rescale.
         let target = scale * q(level + 1);
-        let mut acc: Option<CiphertextOwned> = None;
-        for (k, &ck) in c.iter().enumerate().skip(1) {
-            let t = basis.get(k)?;
-            let t = ev.drop_to_level(&t, level + 1)?;
-            let mut term = ev.mul_const_lazy(&t, ck, target / t.meta.scale)?;
-            term.meta.scale = target;
-            match acc.as_mut() {
-                None => acc = Some(term),
-                Some(a) => ev.add_assign(a, &term)?,
-            }
+        for k in 1..c.len() {
+            basis.get(k)?;
         }
-        let acc = match acc {
-            Some(a) => a,
-            None => {
-                // constant polynomial: zero times T_1 carries the shape
-                let t = ev.drop_to_level(&basis.get(1)?, level + 1)?;
-                let mut z = ev.mul_integer(&t, 0)?;
-                z.meta.scale = target;
-                z
-            }
-        };
+        let terms: Vec<(&CiphertextOwned, f64)> = (1..c.len().max(2))
+            .map(|k| {
+                let t = basis.t.get(&k).ok_or(EvalError::Invalid("Chebyshev basis incomplete"))?;
+                // a constant polynomial: zero times T_1 carries the shape
+                let ck = c.get(k).copied().unwrap_or(0.0);
+                Ok((t, (ck * target / t.meta.scale).round()))
+            })
+            .collect::<Result<_, EvalError>>()?;
+        let acc = ev.integer_combination(&terms, level + 1, target)?;
         let acc = ev.add_const(&acc, Complex::from_real(c[0]))?;
         let mut out = ev.rescale(&acc)?;
         out.meta.scale = scale;
@@ -232,9 +246,12 @@ fn eval_rec(basis: &mut Basis<'_, '_>, c: &[f64], baby: usize, level: usize, sca
     for (j, &x) in c.iter().enumerate().skip(g + 1) {
         rc[2 * g - j] -= x;
     }
-    let tg = ev.drop_to_level(&basis.get(g)?, level + 1)?;
-    let qv = eval_rec(basis, &qc, baby, level + 1, scale * q(level + 1) / tg.meta.scale)?;
-    let prod = ev.mul_relin(&qv, &tg, basis.rlk)?;
+    let tg_scale = basis.get(g)?.meta.scale;
+    let qv = eval_rec(basis, &qc, baby, level + 1, scale * q(level + 1) / tg_scale)?;
+    let rlk = basis.rlk;
+    let tg = basis.get(g)?;
+    let tg = at_level(ev, tg, level + 1)?;
+    let prod = ev.mul_relin(&qv, tg.as_ref(), rlk)?;
     let mut prod = ev.rescale(&prod)?;
     prod.meta.scale = scale;
     let rv = eval_rec(basis, &rc, baby, level, scale)?;
