@@ -25,9 +25,10 @@ fn bootstrap_n16(c: &mut Criterion) {
     let ct = ev.drop_to_level(&f.ct, 0).unwrap();
     let threads = rayon_threads();
     eprintln!(
-        "bootstrap-n16: {} Galois keys, key set {:.2} GiB, diagonals {:.2} GiB, output level {}",
+        "bootstrap-n16: {} Galois keys, key set {:.2} GiB in memory ({:.2} GiB seed-compressed on disk), diagonals {:.2} GiB, output level {}",
         keys.galois.len(),
         keys.memory_bytes() as f64 / (1u64 << 30) as f64,
+        keys.serialized_bytes(&f.ectx) as f64 / (1u64 << 30) as f64,
         bt.transform_memory_bytes() as f64 / (1u64 << 30) as f64,
         bt.output_level()
     );

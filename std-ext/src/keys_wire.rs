@@ -130,6 +130,16 @@ fn encapsulation_body_len(ectx: &EvalContext) -> usize {
     SEED_BYTES + small + switching_body_len(ectx)
 }
 
+/// Bytes of one relinearization or Galois key file for this parameter set.
+pub fn switching_key_file_bytes(ectx: &EvalContext) -> usize {
+    HEADER_BYTES + body_len(ectx)
+}
+
+/// Bytes of the encapsulation key file for this parameter set.
+pub fn encapsulation_key_file_bytes(ectx: &EvalContext) -> usize {
+    HEADER_BYTES + encapsulation_body_len(ectx)
+}
+
 impl EncapsulationKeys {
     /// `dense-to-sparse (a seed | b mod q0 | b mod p0) | sparse-to-dense (a seed | b)`, after a
     /// header of kind `EncapsulationKey`; both `a` halves are regenerated on load.

@@ -271,7 +271,7 @@ fn full_bootstrap(s: &Setup, log_slots: Option<u32>, min_bits: f64, mean_bits: f
     let mean_err = got.iter().zip(&v).map(|(g, w)| (*g - *w).abs()).sum::<f64>() / v.len() as f64;
     let (cts, em, stc, ss) = bt.key_switch_counts();
     println!(
-        "{} log_slots {}: min {min:.2} mean {mean:.2} bits (-log2 mean error {:.2}); output level {}; setup {:.2?}, keygen {:.2?} ({} Galois keys, {:.1} MiB), bootstrap {:.2?}; key switches CtS {cts} EvalMod {em} StC {stc} SubSum {ss}; diagonals {:.1} MiB",
+        "{} log_slots {}: min {min:.2} mean {mean:.2} bits (-log2 mean error {:.2}); output level {}; setup {:.2?}, keygen {:.2?} ({} Galois keys, {:.1} MiB in memory, {:.1} MiB on disk), bootstrap {:.2?}; key switches CtS {cts} EvalMod {em} StC {stc} SubSum {ss}; diagonals {:.1} MiB",
         p.name(),
         bt.log_slots(),
         -mean_err.log2(),
@@ -280,6 +280,7 @@ fn full_bootstrap(s: &Setup, log_slots: Option<u32>, min_bits: f64, mean_bits: f
         t_keys,
         keys.galois.len(),
         keys.memory_bytes() as f64 / (1 << 20) as f64,
+        keys.serialized_bytes(&s.ectx) as f64 / (1 << 20) as f64,
         t_boot,
         bt.transform_memory_bytes() as f64 / (1 << 20) as f64,
     );

@@ -130,6 +130,16 @@ impl BootstrapKeys {
         })
     }
 
+    /// Bytes of the key directory [`BootstrapKeys::write_dir`] writes (seed-compressed).
+    pub fn serialized_bytes(&self, ectx: &EvalContext) -> usize {
+        let one = crate::keys_wire::switching_key_file_bytes(ectx);
+        let enc = self
+            .encapsulation
+            .as_ref()
+            .map_or(0, |_| crate::keys_wire::encapsulation_key_file_bytes(ectx));
+        one * (1 + self.galois.len()) + enc
+    }
+
     /// Bytes held in memory.
     pub fn memory_bytes(&self) -> usize {
         let enc = self
