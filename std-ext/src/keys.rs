@@ -133,4 +133,8 @@ impl GaloisKeys {
     pub fn memory_bytes(&self) -> usize {
         self.keys.values().map(SwitchingKey::memory_bytes).sum()
     }
+    /// [`SwitchingKey::compact`] on every key.
+    pub fn compact(&mut self) {
+        self.keys.values_mut().for_each(SwitchingKey::compact);
+    }
 }

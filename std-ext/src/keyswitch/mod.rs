@@ -94,7 +94,33 @@ impl SwitchingKey {
     pub fn b_polys(&self) -> &[RnsPolyOwned] {
         &self.b
     }
-    /// Bytes held in memory (b and expanded a).
+    /// Drops the expanded `a` halves: the key then holds only its seed and `b` (half the
+    /// memory), and every key switch regenerates the `a` limb it needs from the seed, inside
+    /// the per-prime loop (about 5-10% more time per switch). Bootstrapping keys are kept
+    /// this way (tens of keys at N=2^16).
+    pub fn compact(&mut self) {
+        self.a = Vec::new();
+    }
+    /// True when `a` is regenerated on use (see [`SwitchingKey::compact`]).
+    pub fn is_compact(&self) -> bool {
+        self.a.is_empty()
+    }
+
+    /// The `a` limb of digit `j` at key prime `kidx`: stored, or regenerated into `buf`.
+    #[inline]
+    fn a_limb<'k>(&'k self, j: usize, kidx: usize, qp: &[clifhe_core::arith::Modulus], buf: &'k mut Vec<u64>) -> &'k [u64] {
+        let n = self.b[j].n();
+        match self.a.get(j) {
+            Some(a) => &a.as_slice()[kidx * n..(kidx + 1) * n],
+            None => {
+                buf.resize(n, 0);
+                expand_public_limb(&self.a_seed, SeedPurpose::KeySwitchA, ((j as u32) << 8) | kidx as u32, &qp[kidx], buf);
+                buf
+            }
+        }
+    }
+
+    /// Bytes held in memory (b and, unless compact, the expanded a).
     pub fn memory_bytes(&self) -> usize {
         self.b.iter().chain(&self.a).map(|p| p.as_slice().len() * 8).sum()
     }
@@ -326,10 +352,11 @@ impl EvalContext {
             .for_each(|(pos, (o0, o1))| {
                 let kidx = if pos < nq { pos } else { nq_full + pos - nq };
                 let mut lazy = LazyInnerProduct::new(&qp[kidx], n);
+                let mut abuf = Vec::new();
                 for (j, ext) in dec.digits.iter().enumerate() {
                     let e = &ext.as_slice()[pos * n..(pos + 1) * n];
                     let kb = &key.b[j].as_slice()[kidx * n..(kidx + 1) * n];
-                    let ka = &key.a[j].as_slice()[kidx * n..(kidx + 1) * n];
+                    let ka = key.a_limb(j, kidx, qp, &mut abuf);
                     match perm {
                         Some(p) => lazy.add(|x| e[p[x] as usize], kb, ka),
                         None => lazy.add(|x| e[x], kb, ka),
@@ -423,6 +450,7 @@ impl EvalContext {
                     &self.p_tables()[pos - nq]
                 };
                 let mut buf = vec![0u64; n];
+                let mut abuf = Vec::new();
                 let mut lazy = LazyInnerProduct::new(&qp[kidx], n);
                 for (j, (start, end, conv)) in pre.mod_up.iter().enumerate() {
                     let ext: &[u64] = if pos >= *start && pos < *end {
@@ -437,7 +465,7 @@ impl EvalContext {
                         &buf
                     };
                     let kb = &key.b[j].as_slice()[kidx * n..(kidx + 1) * n];
-                    let ka = &key.a[j].as_slice()[kidx * n..(kidx + 1) * n];
+                    let ka = key.a_limb(j, kidx, qp, &mut abuf);
                     lazy.add(|x| ext[x], kb, ka);
                 }
                 lazy.finish(o0, o1);
