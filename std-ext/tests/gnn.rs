@@ -4,6 +4,7 @@
 use clifhe_core::multivector::Multivector;
 use clifhe_std::gnn::{
     balanced_accuracy, loss_and_gradient, roc_auc, train, GnnError, GnnModel, LogisticRegression, Metrics, Normalisation, TrainConfig,
+    DEFAULT_BOX_STDS,
 };
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -162,11 +163,22 @@ fn gnn_plan_reproduces_forward_and_reports_depth() {
         ..TrainConfig::default()
     };
     let (model, _) = train(&xs, &ys, None, 2, &cfg).unwrap();
-    assert_eq!(model.depth(), 5);
+    // 2 levels per hidden layer, the output rows folded into the last one.
+    assert_eq!(model.depth(), 4);
     assert_eq!(model.ciphertext_products_per_layer(), vec![(128, 8), (64, 8)]);
     let plan = model.plan();
-    assert_eq!(plan.depth(), 5);
+    assert_eq!(plan.depth(), 4);
     assert_eq!(plan.tensor_products(), vec![128, 64]);
+    assert_eq!(plan.relinearizations(), vec![8, 2]);
+    // The box-encoded plan is the same function of the encoded input.
+    let enc = model.encrypted_plan();
+    let b = model.input_box();
+    for x in &xs {
+        let (a, e) = (model.forward(x), enc.evaluate_coeffs(&b.encode(x)));
+        for (u, v) in a.iter().zip(&e) {
+            assert!((u - v).abs() < 1e-9 * (1.0 + u.abs()), "{a:?} vs {e:?}");
+        }
+    }
     for x in &xs {
         let (a, b) = (model.forward(x), plan.evaluate(x));
         for (u, v) in a.iter().zip(&b) {
@@ -202,7 +214,23 @@ fn gnn_model_file_round_trip() {
         assert_eq!(model.forward(x), back.forward(x));
     }
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains("\"format_version\": 1"));
+    assert!(text.contains("\"format_version\": 2"));
+    assert!(text.contains("\"input_box\""));
+    // Training records the features' range widened by a quarter on each side; the encoder of the
+    // circuit-private path clamps into it.
+    let b = model.input_box();
+    assert!(xs.iter().all(|x| b.contains(x)));
+    let far = Multivector::new([100.0; 8]);
+    assert!(!b.contains(&far));
+    assert!(b.encode(&far).iter().all(|v| (v - 1.0).abs() < 1e-12));
+    // A format-1 file (no box) still loads; its box is mean +- 8 std.
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["format_version"] = serde_json::json!(1);
+    v.as_object_mut().unwrap().remove("input_box");
+    let old = GnnModel::from_json(&v.to_string()).unwrap();
+    let n = old.normalisation();
+    assert_eq!(old.input_box().center, n.mean);
+    assert!((old.input_box().half_width[2] - DEFAULT_BOX_STDS * n.std[2]).abs() < 1e-12);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -216,13 +244,13 @@ fn gnn_corrupt_model_files_are_errors() {
     // Not JSON at all.
     assert!(matches!(GnnModel::from_json("\u{0}\u{1}garbage"), Err(GnnError::Json(_))));
     // A future version.
-    let v2 = good.replace("\"format_version\": 1", "\"format_version\": 2");
+    let v3 = good.replace("\"format_version\": 2", "\"format_version\": 3");
     assert!(matches!(
-        GnnModel::from_json(&v2),
-        Err(GnnError::UnsupportedVersion { found: 2, supported: 1 })
+        GnnModel::from_json(&v3),
+        Err(GnnError::UnsupportedVersion { found: 3, supported: 2 })
     ));
     // Missing version.
-    let nov = good.replace("\"format_version\": 1,", "");
+    let nov = good.replace("\"format_version\": 2,", "");
     assert!(matches!(GnnModel::from_json(&nov), Err(GnnError::InvalidModel(_))));
     // Inconsistent shapes: topology says 5 but the layer has 4 weights.
     let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
@@ -236,6 +264,11 @@ fn gnn_corrupt_model_files_are_errors() {
     let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
     v["output"]["weights"][0].as_array_mut().unwrap().pop();
     assert!(matches!(GnnModel::from_json(&v.to_string()), Err(GnnError::Json(_))));
+    // An input box with a non-positive half-width.
+    let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+    v["input_box"] =
+        serde_json::json!({"center": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], "half_width": [1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0]});
+    assert!(matches!(GnnModel::from_json(&v.to_string()), Err(GnnError::InvalidModel(_))));
     // Zero standard deviation.
     let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
     v["normalisation"]["std"][3] = serde_json::json!(0.0);

@@ -5,7 +5,9 @@ use clifhe_core::decrypt::decrypt;
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::params::presets;
 use clifhe_core::{Params, PublicKey, SecretKey};
-use clifhe_std::privacy::{evaluation_noise_bound, sanitize_output, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
+use clifhe_std::privacy::{
+    evaluation_noise_bound, sanitize, sanitize_output, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig,
+};
 use clifhe_std::{EvalContext, EvalError};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -30,13 +32,23 @@ fn sanitized_scores_keep_their_argmax_and_unused_slots_are_zero() {
         values[4 * p + 3] = 7.0; // must not survive sanitisation
         truth.push(best);
     }
-    let pt = Plaintext::encode_real(&params, &values, params.default_scale()).unwrap();
+    // A large-scale result (as the circuit-private schedule produces): scale 2^100 on level 3.
+    let scale = 100f64.exp2();
+    let pt = Plaintext::encode_real(&params, &values, scale).unwrap();
     let ct = encrypt_pk(&params, ectx.q_tables(), &pk, &pt, 3, &mut rng).unwrap();
     let mut cfg = SanitizeConfig::new(evaluation_noise_bound(params.n(), 3));
     cfg.used_slots = Some((0..slots).map(|s| s % 4 != 3).collect());
-    let out = sanitize_output(&ectx, &pk, &ct, &cfg, &mut rng).unwrap();
-    assert_eq!(out.meta.level, 0);
-    assert!(out.c1 != ct.c1.prefix(1).unwrap().to_owned_poly(), "re-randomised");
+    cfg.value_bound = Some(7.0);
+    cfg.mask_passes = 2;
+    let s = sanitize(&ectx, &pk, &ct, &cfg, &mut rng).unwrap();
+    let out = s.ciphertext.clone();
+    // Two mask passes (levels 3 -> 1), and level 1 is the lowest that holds 7 * 2^100.
+    assert_eq!(out.meta.level, 1);
+    assert_eq!(out.meta.scale, scale);
+    assert!(out.c1 != ct.c1.prefix(2).unwrap().to_owned_poly(), "re-randomised");
+    assert!(s.mask_error > 0.0 && s.mask_error < 2f64.powi(-35), "{}", s.mask_error);
+    // The flood covers the bound carried through the masks: W >= 2^30 B'.
+    assert!(f64::from(s.flood_log2) >= 30.0 + s.hidden_noise_bound.log2());
 
     // The hospital's local view (never released): masked slots are ~0, scores are close.
     let local = decrypt(ectx.core(), &sk, &out).unwrap().decode_real().unwrap();
@@ -45,20 +57,30 @@ fn sanitized_scores_keep_their_argmax_and_unused_slots_are_zero() {
         let want = if s % 4 == 3 { 0.0 } else { values[s] };
         worst = worst.max((local[s] - want).abs());
     }
-    println!("max slot error after flooding: {worst:.4} ({:.1} bits)", -worst.log2());
-    assert!(worst < 0.25, "flooding left {worst}");
+    println!("max slot error after flooding: {worst:.2e} ({:.1} bits)", -worst.log2());
+    assert!(worst < 1e-6, "flooding left {worst}");
 
     let layout = ResultLayout::Interleaved {
         groups: patients,
         classes: 3,
         stride: 4,
     };
-    let mut releaser = Releaser::new(ReleasePolicy::argmax(evaluation_noise_bound(params.n(), 3), 2));
+    let mut releaser = Releaser::new(ReleasePolicy::argmax(s.release_noise_bound, 2));
     let rel = releaser.decrypt_for_release(ectx.core(), &sk, &[&out], &layout, &mut rng).unwrap();
     assert_eq!(rel, Release::Classes(truth.clone()));
     releaser.decrypt_for_release(ectx.core(), &sk, &[&out], &layout, &mut rng).unwrap();
     assert_eq!(releaser.remaining(), 0);
     assert!(releaser.decrypt_for_release(ectx.core(), &sk, &[&out], &layout, &mut rng).is_err());
+
+    // At the preset's scale (2^55) the same sanitisation has nothing left: the mask's rescale
+    // rounding alone (up to sqrt(N) (1 + N) / 2 in 2-norm) times 2^30 exceeds the scale. An
+    // error, not noise.
+    let pt = Plaintext::encode_real(&params, &values, params.default_scale()).unwrap();
+    let ct = encrypt_pk(&params, ectx.q_tables(), &pk, &pt, 3, &mut rng).unwrap();
+    assert!(matches!(
+        sanitize_output(&ectx, &pk, &ct, &cfg, &mut rng),
+        Err(EvalError::Invalid(_))
+    ));
 }
 
 #[test]

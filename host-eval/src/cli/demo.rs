@@ -9,8 +9,14 @@
 //!    (8 ciphertexts, patient p in slot p of each), public-key encryption streamed prime by
 //!    prime as on the device.
 //! 5. **Vendor, inference**: the encrypted GNN, then output sanitisation (mask unused slots,
-//!    re-randomise, flood, drop to level 0).
+//!    re-randomise, flood with a width from the proven noise bound of this model, drop to the
+//!    lowest level that holds the scores).
 //! 6. **Hospital, release**: flooded decryption, argmax per patient, counted against a budget.
+//!
+//! Patients are encrypted box-encoded (u = (clamp(x) - center) / half_width, the model's public
+//! input box; empty slots hold u = 0) at the level and scale the schedule asks for:
+//! `Schedule::circuit_private` when flooding (inputs at 2^80, scores at about 2^100 on level 1),
+//! the preset's scale at the lowest sufficient level otherwise.
 //!
 //! Measurement-only step: to report how close the encrypted scores are to the plaintext model,
 //! the demo also decrypts the vendor's scores *before* sanitisation. That decryption stays in
@@ -20,12 +26,14 @@ use super::CliError;
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::multivector::features::{scan_features, FeatureConfig};
 use clifhe_core::{Multivector, Params, PublicKey, SecretKey};
-use clifhe_std::gnn::encrypted::evaluate_blade_major;
-use clifhe_std::gnn::{train, LogisticRegression, Metrics, TrainConfig};
-use clifhe_std::privacy::{evaluation_noise_bound, sanitize_output, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
+use clifhe_std::gnn::encrypted::{evaluate_scheduled, Schedule};
+use clifhe_std::gnn::noise::NoiseReport;
+use clifhe_std::gnn::{train, InferencePlan, InputBox, LogisticRegression, Metrics, TrainConfig};
+use clifhe_std::privacy::{sanitize, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
 use clifhe_std::{EvalContext, Evaluator, RelinearizationKey};
-use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use rayon::prelude::*;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -83,7 +91,14 @@ pub struct DemoReport {
     pub classes: usize,
     pub class_names: Vec<String>,
     pub model_depth: usize,
+    /// Level the patients are encrypted at (the schedule's input level).
+    pub input_level: usize,
+    pub input_scale_log2: f64,
+    /// Level of the scores after the model (before sanitisation).
     pub levels_left: usize,
+    /// Level and scale of the released ciphertexts.
+    pub output_level: usize,
+    pub output_scale_log2: f64,
     pub batches: usize,
     pub plaintext_accuracy: f64,
     pub plaintext_balanced_accuracy: f64,
@@ -93,12 +108,37 @@ pub struct DemoReport {
     pub auc: Option<f64>,
     pub baseline_logistic_auc: Option<f64>,
     pub baseline_logistic_balanced_accuracy: f64,
-    /// Fraction of test samples whose released (flooded) argmax equals the plaintext model's.
+    /// Fraction of test samples whose released (flooded) argmax equals the plaintext model's
+    /// (at the box-clamped features, `GnnModel::forward_in_box`: the same as `forward` for
+    /// samples inside the box, see `test_samples_outside_box`).
     pub argmax_agreement: f64,
     /// Same, for the encrypted scores before sanitisation.
     pub argmax_agreement_before_flooding: f64,
-    /// Max |encrypted - plaintext| score before sanitisation.
+    /// Max |encrypted - plaintext| score before sanitisation (same reference).
     pub max_abs_score_error: f64,
+    /// Proven bound on |score| over the model's input box (interval analysis).
+    pub score_bound: f64,
+    /// log2 of the proven per-coefficient bound on the scores' evaluation noise (coefficient
+    /// units at the output scale), and of that bound relative to the scale.
+    pub noise_bound_log2: Option<f64>,
+    pub noise_bound_relative_log2: Option<f64>,
+    /// log2 of the vendor's and the release's flood widths W (uniform on [-W, W) per coefficient).
+    pub vendor_flood_log2: Option<u32>,
+    pub release_flood_log2: Option<u32>,
+    /// log2 of W / scale: the flood relative to the scores' scale, per coefficient.
+    pub flood_relative_log2: Option<f64>,
+    /// Standard deviation both floods together add to each decoded score: sqrt(N/6 (Wv^2 + Wr^2)) / scale.
+    pub flood_score_std: Option<f64>,
+    /// Smallest gap between the largest and second largest plaintext score over the test set.
+    pub min_plaintext_score_gap: f64,
+    /// flood_score_std / min_plaintext_score_gap.
+    pub flood_std_over_min_gap: Option<f64>,
+    /// Test samples whose plaintext top-two gap is below 6 flood standard deviations (a flip
+    /// has probability above 1e-9 there): near-ties at risk.
+    pub near_ties: usize,
+    /// Test samples outside the model's public input box (the encoder clamps them, so their
+    /// encrypted scores are the model's at the clamped features).
+    pub test_samples_outside_box: usize,
     pub circuit_private: bool,
     pub statistical_security: u32,
     /// Encrypted patient records evaluated (test patients, repeated to fill the batches).
@@ -201,13 +241,26 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         fmt_opt(plain.auc),
         fmt_opt(base.auc)
     ));
-    let plan = model.plan();
-    if params.max_level() < plan.depth() + 1 {
-        return Err(CliError::BadLevel {
-            level: plan.depth() + 1,
-            max: params.max_level(),
-        });
+    // The evaluation's levels and scales: circuit-private (flooded) output needs the large-scale
+    // schedule and its noise analysis; without flooding the preset's scale at the lowest level
+    // that fits the model is enough.
+    let plan = model.encrypted_plan();
+    let schedule = if opts.no_flooding {
+        Schedule::new(&params, &plan, plan.depth(), params.default_scale(), params.default_scale())
+    } else {
+        Schedule::circuit_private(&params, &plan, MASK_PASSES, FINAL_LEVEL)
     }
+    .map_err(|e| CliError::bad_input(format!("{} cannot evaluate this model", params.name()), e))?;
+    let analysis = schedule
+        .analyse(&params, &plan)
+        .map_err(|e| CliError::bad_input("noise analysis", e))?;
+    if analysis.headroom_bits < 0.0 {
+        return Err(CliError::bad_input(
+            "noise analysis",
+            "the model's proven value range does not fit the ciphertext modulus",
+        ));
+    }
+    let ibox = model.input_box();
 
     // Hospital: keys.
     let t = Instant::now();
@@ -228,11 +281,19 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
 
     let ev = Evaluator::new(&ectx);
     let batch = params.max_slots();
-    let noise_bound = evaluation_noise_bound(params.n(), plan.depth() + 1);
-    let mut releaser = Releaser::new(ReleasePolicy {
-        statistical_security: opts.statistical_security,
-        ..ReleasePolicy::argmax(noise_bound, u64::MAX)
-    });
+    let mut released_count = 0u64;
+    let setup = BatchSetup {
+        ectx: &ectx,
+        ev: &ev,
+        pk: &pk,
+        sk: &sk,
+        rlk: &rlk,
+        plan: &plan,
+        schedule: &schedule,
+        analysis: &analysis,
+        ibox: &ibox,
+        classes,
+    };
     let mut released = Vec::with_capacity(test_x.len());
     let mut enc_scores: Vec<Vec<f64>> = Vec::with_capacity(test_x.len());
     // Fill every batch: the test patients, then repeated ones in the remaining slots, so the
@@ -251,6 +312,7 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         .collect();
     let mut levels_left = 0;
     let mut circuit_private = !opts.no_flooding;
+    let mut floods: Option<(u32, u32, u32)> = None;
     // A progress bar on stderr while batches run (hidden for --json and when not a terminal).
     let bar = if opts.progress {
         indicatif::ProgressBar::new(batches.len() as u64)
@@ -263,26 +325,14 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     for (bi, &(start, end)) in batches.iter().enumerate() {
-        let res = run_batch(
-            &ectx,
-            &ev,
-            &pk,
-            &sk,
-            &rlk,
-            &plan,
-            &eval_x[start..end],
-            opts,
-            &mut releaser,
-            noise_bound,
-            classes,
-            &mut rng,
-        )?;
+        let res = run_batch(&setup, &eval_x[start..end], opts, &mut released_count, &mut rng)?;
         timings.encrypt_ms += res.encrypt_ms;
         timings.infer_ms += res.infer_ms;
         timings.sanitize_ms += res.sanitize_ms;
         timings.release_ms += res.release_ms;
         levels_left = res.levels_left;
         circuit_private &= res.flooded;
+        floods = res.floods.or(floods);
         released.extend(res.released);
         enc_scores.extend(res.scores);
         bar.inc(1);
@@ -302,20 +352,7 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     let pipeline_ms = timings.encrypt_ms + timings.infer_ms + timings.sanitize_ms + timings.release_ms;
     let single = if opts.single_patient_latency && !test_x.is_empty() {
         let t = Instant::now();
-        run_batch(
-            &ectx,
-            &ev,
-            &pk,
-            &sk,
-            &rlk,
-            &plan,
-            &test_x[..1],
-            opts,
-            &mut releaser,
-            noise_bound,
-            classes,
-            &mut rng,
-        )?;
+        run_batch(&setup, &test_x[..1], opts, &mut released_count, &mut rng)?;
         Some(t.elapsed().as_secs_f64() * 1e3)
     } else {
         None
@@ -323,20 +360,31 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
 
     released.truncate(test_x.len());
     enc_scores.truncate(test_x.len());
-    let plain_pred: Vec<usize> = plain_scores.iter().map(|s| argmax(s)).collect();
+    // The reference of the encrypted path: the model at the box-clamped features the encoder
+    // sends (the same scores as `plain_scores` for every test sample inside the box; the report
+    // counts those outside).
+    let ref_scores: Vec<Vec<f64>> = test_x.iter().map(|x| model.forward_in_box(x)).collect();
+    let plain_pred: Vec<usize> = ref_scores.iter().map(|s| argmax(s)).collect();
     let n = test_x.len().max(1) as f64;
     let n_eval = eval_x.len().max(1) as f64;
     let agree = released.iter().zip(&plain_pred).filter(|(a, b)| a == b).count() as f64 / n;
     let agree_raw = enc_scores.iter().zip(&plain_pred).filter(|(s, b)| argmax(s) == **b).count() as f64 / n;
     let max_err = enc_scores
         .iter()
-        .zip(&plain_scores)
+        .zip(&ref_scores)
         .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
         .fold(0.0, f64::max);
     let enc = Metrics::from_scores(&enc_scores, test_y, classes)?;
     let released_acc = released.iter().zip(test_y).filter(|(a, b)| a == b).count() as f64 / n;
     let released_bal = clifhe_std::gnn::balanced_accuracy(&released, test_y, classes);
     let threads = rayon::current_num_threads();
+    // The floods against the scores' gaps: what decides whether a near-tie can flip.
+    let gaps: Vec<f64> = ref_scores.iter().map(|s| top_two_gap(s)).collect();
+    let min_gap = gaps.iter().copied().fold(f64::INFINITY, f64::min);
+    let out_scale = schedule.output_scale();
+    let flood_std =
+        floods.map(|(v, r, _)| ((params.n() as f64 / 6.0) * ((2.0 * v as f64).exp2() + (2.0 * r as f64).exp2())).sqrt() / out_scale);
+    let near_ties = flood_std.map_or(0, |f| gaps.iter().filter(|&&g| g < 6.0 * f).count());
     let report = DemoReport {
         dataset: data.source.clone(),
         preset: params.name().to_string(),
@@ -348,7 +396,11 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         classes,
         class_names: data.class_names.clone(),
         model_depth: plan.depth(),
+        input_level: schedule.input_level,
+        input_scale_log2: schedule.input_scale.log2(),
         levels_left,
+        output_level: floods.map_or(levels_left, |(_, _, l)| l as usize),
+        output_scale_log2: out_scale.log2(),
         batches: batches.len(),
         plaintext_accuracy: plain.accuracy,
         plaintext_balanced_accuracy: plain.balanced_accuracy,
@@ -361,6 +413,17 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         argmax_agreement: agree,
         argmax_agreement_before_flooding: agree_raw,
         max_abs_score_error: max_err,
+        score_bound: analysis.ranges.score_bound(),
+        noise_bound_log2: (!opts.no_flooding).then(|| analysis.per_coefficient_bound.log2()),
+        noise_bound_relative_log2: (!opts.no_flooding).then(|| (analysis.per_coefficient_bound / out_scale).log2()),
+        vendor_flood_log2: floods.map(|f| f.0),
+        release_flood_log2: floods.map(|f| f.1),
+        flood_relative_log2: floods.map(|f| f.0 as f64 - out_scale.log2()),
+        flood_score_std: flood_std,
+        min_plaintext_score_gap: min_gap,
+        flood_std_over_min_gap: flood_std.map(|f| f / min_gap),
+        near_ties,
+        test_samples_outside_box: test_x.iter().filter(|x| !ibox.contains(x)).count(),
         circuit_private,
         statistical_security: opts.statistical_security,
         patients_evaluated: eval_x.len(),
@@ -374,6 +437,21 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         "[hospital] released diagnoses: accuracy {:.3}, balanced {:.3} (plaintext {:.3}); argmax agreement with the plaintext model {:.4} ({:.4} before flooding); max |score error| {:.2e}",
         report.encrypted_accuracy, report.balanced_accuracy, report.plaintext_accuracy, report.argmax_agreement, report.argmax_agreement_before_flooding, report.max_abs_score_error
     ));
+    if let (Some(f), Some(v), Some(r)) = (report.flood_score_std, report.vendor_flood_log2, report.noise_bound_log2) {
+        log(&format!(
+            "[privacy]  s = {}: proven noise bound 2^{:.1} at scale 2^{:.1} (level {}), floods 2^{} (vendor) and 2^{} (release): score noise std {:.2e}, {:.2e} of the smallest top-two gap {:.2e}; {} near-tie(s) within 6 std",
+            report.statistical_security,
+            r,
+            report.output_scale_log2,
+            report.output_level,
+            v,
+            report.release_flood_log2.unwrap_or(0),
+            f,
+            f / min_gap,
+            min_gap,
+            report.near_ties
+        ));
+    }
     log(&format!(
         "[timing]   {} encrypted records in {} full batch(es): {:.3} ms per patient amortised, {:.0} patients/s on {} thread(s){}",
         report.patients_evaluated,
@@ -392,6 +470,35 @@ fn fmt_opt(v: Option<f64>) -> String {
     v.map_or("n/a".to_string(), |x| format!("{x:.3}"))
 }
 
+/// Masks applied by the vendor before flooding (two passes: the unused slots keep
+/// value * delta^2, negligible next to the evaluation noise; see `SanitizeConfig::mask_passes`).
+const MASK_PASSES: usize = 2;
+/// Level the sanitised scores sit on (q0 q1 ~ 2^116 on private-n15 holds scores at ~2^100).
+const FINAL_LEVEL: usize = 1;
+
+fn top_two_gap(s: &[f64]) -> f64 {
+    let mut v = s.to_vec();
+    v.sort_by(|a, b| b.total_cmp(a));
+    match v.as_slice() {
+        [a, b, ..] => a - b,
+        _ => f64::INFINITY,
+    }
+}
+
+/// Everything a batch needs that does not change between batches.
+struct BatchSetup<'a> {
+    ectx: &'a EvalContext,
+    ev: &'a Evaluator<'a>,
+    pk: &'a PublicKey<Vec<u64>>,
+    sk: &'a SecretKey<Vec<i8>>,
+    rlk: &'a RelinearizationKey,
+    plan: &'a InferencePlan,
+    schedule: &'a Schedule,
+    analysis: &'a NoiseReport,
+    ibox: &'a InputBox,
+    classes: usize,
+}
+
 struct BatchResult {
     released: Vec<usize>,
     scores: Vec<Vec<f64>>,
@@ -401,84 +508,118 @@ struct BatchResult {
     release_ms: f64,
     levels_left: usize,
     flooded: bool,
+    /// (vendor flood log2, release flood log2, released level).
+    floods: Option<(u32, u32, u32)>,
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_batch(
-    ectx: &EvalContext,
-    ev: &Evaluator<'_>,
-    pk: &PublicKey<Vec<u64>>,
-    sk: &SecretKey<Vec<i8>>,
-    rlk: &RelinearizationKey,
-    plan: &clifhe_std::gnn::InferencePlan,
+    b: &BatchSetup<'_>,
     xs: &[Multivector],
     opts: &DemoOptions,
-    releaser: &mut Releaser,
-    noise_bound: f64,
-    classes: usize,
+    released_count: &mut u64,
     rng: &mut ChaCha20Rng,
 ) -> Result<BatchResult, CliError> {
+    let (ectx, ev, classes) = (b.ectx, b.ev, b.classes);
     let params = *ectx.params();
     let slots = params.max_slots();
-    // Hospital devices: blade-major packing, public-key encryption (prime by prime inside).
+    // Hospital devices: blade-major packing of the box-encoded features (empty slots: u = 0, the
+    // box centre), public-key encryption at the schedule's level and scale, one blade per task
+    // (each with its own ChaCha20 stream seeded from the main generator).
     let t = Instant::now();
-    let mut cts = Vec::with_capacity(8);
-    for k in 0..8 {
-        let mut v = vec![0.0; slots];
-        for (p, x) in xs.iter().enumerate() {
-            v[p] = x.coeffs()[k];
-        }
-        let pt = Plaintext::encode_real(&params, &v, params.default_scale())?;
-        cts.push(encrypt_pk(&params, ectx.q_tables(), pk, &pt, params.max_level(), rng)?);
-    }
+    let encoded: Vec<[f64; 8]> = xs.iter().map(|x| b.ibox.encode(x)).collect();
+    let seeds: Vec<[u8; 32]> = (0..8)
+        .map(|_| {
+            let mut s = [0u8; 32];
+            rng.fill_bytes(&mut s);
+            s
+        })
+        .collect();
+    let cts = seeds
+        .par_iter()
+        .enumerate()
+        .map(|(k, seed)| {
+            let mut v = vec![0.0; slots];
+            for (p, u) in encoded.iter().enumerate() {
+                v[p] = u[k];
+            }
+            let pt = Plaintext::encode_real(&params, &v, b.schedule.input_scale)?;
+            let mut r = ChaCha20Rng::from_seed(*seed);
+            Ok(encrypt_pk(&params, ectx.q_tables(), b.pk, &pt, b.schedule.input_level, &mut r)?)
+        })
+        .collect::<Result<Vec<_>, CliError>>()?;
     let encrypt_ms = t.elapsed().as_secs_f64() * 1e3;
 
     // Vendor: inference.
     let t = Instant::now();
-    let scores = evaluate_blade_major(ev, rlk, plan, &cts)?;
+    let scores = evaluate_scheduled(ev, b.rlk, b.plan, b.schedule, &cts)?;
     let infer_ms = t.elapsed().as_secs_f64() * 1e3;
     let levels_left = scores.first().map_or(0, |c| c.meta.level);
 
     // Measurement only (see module docs): the scores before sanitisation.
     let raw: Vec<Vec<f64>> = scores
         .iter()
-        .map(|c| clifhe_core::decrypt::decrypt(ectx.core(), sk, c).and_then(|d| d.decode_real()))
+        .map(|c| clifhe_core::decrypt::decrypt(ectx.core(), b.sk, c).and_then(|d| d.decode_real()))
         .collect::<Result<_, _>>()?;
     let per_patient: Vec<Vec<f64>> = (0..xs.len()).map(|p| (0..classes).map(|c| raw[c][p]).collect()).collect();
+    if opts.no_flooding {
+        return Ok(BatchResult {
+            released: per_patient.iter().map(|s| argmax(s)).collect(),
+            scores: per_patient,
+            encrypt_ms,
+            infer_ms,
+            sanitize_ms: 0.0,
+            release_ms: 0.0,
+            levels_left,
+            flooded: false,
+            floods: None,
+        });
+    }
 
-    // Vendor: sanitisation before anything leaves.
+    // Vendor: sanitisation before anything leaves, with the proven bounds of this model.
     let t = Instant::now();
-    let mut cfg = SanitizeConfig::new(noise_bound);
+    let mut cfg = SanitizeConfig::new(b.analysis.per_coefficient_bound);
     cfg.statistical_security = opts.statistical_security;
     cfg.used_slots = Some((0..slots).map(|s| s < xs.len()).collect());
-    let sanitized: Vec<_> = if opts.no_flooding {
-        scores
-    } else {
-        scores
-            .iter()
-            .map(|c| sanitize_output(ectx, pk, c, &cfg, rng))
-            .collect::<Result<_, _>>()?
-    };
+    cfg.value_bound = Some(b.analysis.ranges.score_bound());
+    cfg.mask_passes = MASK_PASSES as u32;
+    let seeds: Vec<[u8; 32]> = (0..scores.len())
+        .map(|_| {
+            let mut s = [0u8; 32];
+            rng.fill_bytes(&mut s);
+            s
+        })
+        .collect();
+    let sanitized = scores
+        .par_iter()
+        .zip(&seeds)
+        .map(|(c, seed)| sanitize(ectx, b.pk, c, &cfg, &mut ChaCha20Rng::from_seed(*seed)))
+        .collect::<Result<Vec<_>, _>>()?;
     let sanitize_ms = t.elapsed().as_secs_f64() * 1e3;
 
     // Hospital: flooded release of the argmax only.
     let t = Instant::now();
-    let refs: Vec<_> = sanitized.iter().collect();
-    let released = if opts.no_flooding {
-        per_patient.iter().map(|s| argmax(s)).collect()
-    } else {
-        match releaser.decrypt_for_release(
-            ectx.core(),
-            sk,
-            &refs,
-            &ResultLayout::CiphertextPerClass { groups: xs.len(), classes },
-            rng,
-        )? {
-            Release::Classes(c) => c,
-            Release::Scores(_) => return Err(CliError::bad_input("release", "expected classes")),
-        }
+    let release_bound = sanitized.iter().map(|s| s.release_noise_bound).fold(0.0, f64::max);
+    let policy = ReleasePolicy {
+        statistical_security: opts.statistical_security,
+        ..ReleasePolicy::argmax(release_bound, u64::MAX)
     };
+    let mut releaser = Releaser::with_count(policy, *released_count);
+    let refs: Vec<_> = sanitized.iter().map(|s| &s.ciphertext).collect();
+    let released = match releaser.decrypt_for_release(
+        ectx.core(),
+        b.sk,
+        &refs,
+        &ResultLayout::CiphertextPerClass { groups: xs.len(), classes },
+        rng,
+    )? {
+        Release::Classes(c) => c,
+        Release::Scores(_) => return Err(CliError::bad_input("release", "expected classes")),
+    };
+    *released_count = releaser.released();
     let release_ms = t.elapsed().as_secs_f64() * 1e3;
+    let vendor = sanitized.iter().map(|s| s.flood_log2).max().unwrap_or(0);
+    let release = (opts.statistical_security as f64 + release_bound.max(1.0).log2()).ceil() as u32;
+    let level = sanitized.first().map_or(0, |s| s.ciphertext.meta.level as u32);
     Ok(BatchResult {
         released,
         scores: per_patient,
@@ -487,7 +628,8 @@ fn run_batch(
         sanitize_ms,
         release_ms,
         levels_left,
-        flooded: !opts.no_flooding,
+        flooded: true,
+        floods: Some((vendor, release, level)),
     })
 }
 

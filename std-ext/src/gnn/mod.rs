@@ -63,12 +63,16 @@ pub mod encrypted;
 mod error;
 mod metrics;
 mod model;
+pub mod noise;
 mod plan;
+pub mod refresh;
 mod train;
 
 pub use baseline::LogisticRegression;
 pub use error::GnnError;
 pub use metrics::{accuracy, balanced_accuracy, confusion_matrix, macro_auc_ovr, roc_auc, Metrics};
-pub use model::{GnnModel, HiddenLayer, Normalisation, OutputLayer, FORMAT_VERSION};
-pub use plan::{AffineMap, InferencePlan, QuadraticLayerPlan};
+pub use model::{
+    GnnModel, HiddenLayer, InputBox, Normalisation, OutputLayer, DEFAULT_BOX_STDS, FORMAT_VERSION, OLDEST_READABLE_FORMAT_VERSION,
+};
+pub use plan::{AffineMap, InferencePlan, InputEncoding, QuadraticForm, QuadraticLayerPlan};
 pub use train::{loss_and_gradient, train, TrainConfig, TrainReport};

@@ -9,10 +9,19 @@ use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 
 use super::error::GnnError;
-use super::plan::InferencePlan;
+use super::plan::{InferencePlan, InputEncoding};
 
-/// Model file format this build writes and reads. Bump on any schema change.
-pub const FORMAT_VERSION: u32 = 1;
+/// Model file format this build writes. Bump on any schema change. Version 2 added the input
+/// box; version 1 files are still read (their box is derived from the normalisation,
+/// [`InputBox::from_normalisation`]).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// Oldest model file format this build reads.
+pub const OLDEST_READABLE_FORMAT_VERSION: u32 = 1;
+
+/// Half-width, in training standard deviations, of the input box of a model that does not
+/// record one (files of format 1, models made by [`GnnModel::new_random`]).
+pub const DEFAULT_BOX_STDS: f64 = 8.0;
 
 /// Sign of the scalar part of e_a e_a: <W h>_0 = sum_a SCALAR_SIGN[a] W_a h_a in Cl(3,0).
 pub(crate) const SCALAR_SIGN: [f64; 8] = [1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0];
@@ -76,6 +85,92 @@ impl Normalisation {
     }
 }
 
+/// The public domain of the circuit-private evaluation: center +- half_width per blade, the
+/// training and validation features' range widened by a quarter of it on each side. The
+/// encryptor clamps and encodes patients to u = (x - center) / half_width in [-1, 1]^8
+/// ([`InputBox::encode`]); the noise and range analysis of the encrypted evaluation
+/// ([`super::noise`]) holds for every input in it, which is what sizes the output flood. Inside
+/// the box the encrypted result is [`GnnModel::forward`] of the patient; a patient outside it
+/// is evaluated at its clamped features ([`GnnModel::forward_in_box`]; the demo reports how many
+/// test samples that concerns: none on the phantoms or AdrenalMNIST3D). It reveals the training
+/// features' range, not the weights.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputBox {
+    pub center: [f64; 8],
+    pub half_width: [f64; 8],
+}
+
+impl InputBox {
+    /// The samples' range per blade, widened by `margin` times that range on each side (a
+    /// constant feature gets half-width 1e-9 (1 + |value|)).
+    pub fn from_samples(xs: &[Multivector], margin: f64) -> Result<Self, GnnError> {
+        if xs.is_empty() || !(margin.is_finite() && margin >= 0.0) {
+            return Err(GnnError::InvalidInput("an input box needs samples and a finite margin >= 0".into()));
+        }
+        let mut lo = [f64::INFINITY; 8];
+        let mut hi = [f64::NEG_INFINITY; 8];
+        for x in xs {
+            for (k, v) in x.coeffs().iter().enumerate() {
+                if !v.is_finite() {
+                    return Err(GnnError::InvalidInput("non-finite feature".into()));
+                }
+                lo[k] = lo[k].min(*v);
+                hi[k] = hi[k].max(*v);
+            }
+        }
+        let mut b = Self {
+            center: [0.0; 8],
+            half_width: [0.0; 8],
+        };
+        for k in 0..8 {
+            b.center[k] = 0.5 * (lo[k] + hi[k]);
+            b.half_width[k] = (0.5 * (hi[k] - lo[k]) * (1.0 + 2.0 * margin)).max(1e-9 * (1.0 + b.center[k].abs()));
+        }
+        Ok(b)
+    }
+
+    /// mean +- `stds` standard deviations.
+    pub fn from_normalisation(n: &Normalisation, stds: f64) -> Self {
+        let mut half_width = [0.0; 8];
+        for (h, s) in half_width.iter_mut().zip(&n.std) {
+            *h = stds * s;
+        }
+        Self {
+            center: n.mean,
+            half_width,
+        }
+    }
+
+    pub fn contains(&self, x: &Multivector) -> bool {
+        let c = x.coeffs();
+        (0..8).all(|k| (c[k] - self.center[k]).abs() <= self.half_width[k])
+    }
+
+    /// x clamped into the box.
+    pub fn clamp(&self, x: &[f64; 8]) -> [f64; 8] {
+        let mut c = *x;
+        for k in 0..8 {
+            c[k] = c[k].clamp(self.center[k] - self.half_width[k], self.center[k] + self.half_width[k]);
+        }
+        c
+    }
+
+    /// The encrypted input of [`super::InputEncoding::UnitBox`]: (clamp(x) - center) / half_width,
+    /// in [-1, 1] per blade.
+    pub fn encode(&self, x: &Multivector) -> [f64; 8] {
+        let c = self.clamp(&x.coeffs());
+        let mut u = [0.0; 8];
+        for k in 0..8 {
+            u[k] = ((c[k] - self.center[k]) / self.half_width[k]).clamp(-1.0, 1.0);
+        }
+        u
+    }
+
+    fn is_valid(&self) -> bool {
+        self.center.iter().all(|c| c.is_finite()) && self.half_width.iter().all(|h| h.is_finite() && *h > 0.0)
+    }
+}
+
 /// One hidden layer: m weight multivectors, m biases, and the 8 activation coefficients a_k of
 /// act(y)_k = y_k + a_k y_k^2.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,6 +203,10 @@ pub struct GnnModel {
     /// output, score) on the training set, recorded when the model was trained; the encrypted path sizes its
     /// precision budget from it.
     max_abs_intermediate_train: Option<f64>,
+    /// The input box recorded at training (format 2); `None`: [`InputBox::from_normalisation`]
+    /// with [`DEFAULT_BOX_STDS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    input_box: Option<InputBox>,
 }
 
 /// Every intermediate of one forward pass (training needs them for the backward pass).
@@ -176,6 +275,7 @@ impl GnnModel {
             hidden: layers,
             output,
             max_abs_intermediate_train: None,
+            input_box: None,
         };
         model.validate()?;
         Ok(model)
@@ -208,9 +308,35 @@ impl GnnModel {
         self.max_abs_intermediate_train = Some(v);
     }
 
+    /// The domain of the model (see [`InputBox`]): the recorded box, or mean +- 8 std.
+    pub fn input_box(&self) -> InputBox {
+        self.input_box
+            .clone()
+            .unwrap_or_else(|| InputBox::from_normalisation(&self.normalisation, DEFAULT_BOX_STDS))
+    }
+
+    /// Records the input box (training does this before its first step, so the model it
+    /// optimises is the one it saves).
+    pub fn set_input_box(&mut self, b: InputBox) -> Result<(), GnnError> {
+        if !b.is_valid() {
+            return Err(GnnError::InvalidInput(
+                "input box with a non-finite value or a non-positive half-width".into(),
+            ));
+        }
+        self.input_box = Some(b);
+        Ok(())
+    }
+
     /// Class scores (logits) of one feature multivector: the plaintext reference.
     pub fn forward(&self, x: &Multivector) -> Vec<f64> {
         self.trace(x).scores
+    }
+
+    /// The scores the circuit-private protocol computes: [`forward`](Self::forward) at the
+    /// features clamped into the [`input_box`](Self::input_box) (what the encoder sends). Equal
+    /// to `forward` for every patient inside the box.
+    pub fn forward_in_box(&self, x: &Multivector) -> Vec<f64> {
+        self.forward(&Multivector::new(self.input_box().clamp(&x.coeffs())))
     }
 
     pub fn forward_batch(&self, xs: &[Multivector]) -> Vec<Vec<f64>> {
@@ -227,11 +353,12 @@ impl GnnModel {
         argmax(&self.forward(x))
     }
 
-    /// Multiplicative levels of the encrypted evaluation ([`InferencePlan`]): 2 per hidden layer
-    /// (plaintext maps, then the ciphertext products of the activation) and 1 for the output
-    /// layer, with the normalisation folded into the first maps. 5 for 1 -> 16 -> 8 -> C.
+    /// Multiplicative levels of the encrypted evaluation ([`InferencePlan::depth`]): 2 per hidden
+    /// layer (the products and the plaintext constants of its quadratic form), with the
+    /// normalisation folded into the first layer and the output rows into the last; 1 without
+    /// hidden layers. 4 for 1 -> 16 -> 8 -> C.
     pub fn depth(&self) -> usize {
-        2 * self.hidden.len() + 1
+        self.plan().depth()
     }
 
     /// Per hidden layer: (ciphertext tensor products, relinearizations) in the blade-major layout:
@@ -240,9 +367,17 @@ impl GnnModel {
         self.hidden.iter().map(|l| (8 * l.weights.len(), 8)).collect()
     }
 
-    /// The encrypted evaluation as affine maps and products (see [`InferencePlan`]).
+    /// The encrypted evaluation as affine maps and products (see [`InferencePlan`]) on raw
+    /// features.
     pub fn plan(&self) -> InferencePlan {
-        InferencePlan::from_model(self)
+        InferencePlan::from_model(self, InputEncoding::Raw)
+    }
+
+    /// The plan on box-encoded inputs u = [`InputBox::encode`]`(x)` in [-1, 1]^8: what the
+    /// circuit-private evaluation runs (its noise analysis needs a bounded input domain, and
+    /// empty slots holding u = 0 are then inside it).
+    pub fn encrypted_plan(&self) -> InferencePlan {
+        InferencePlan::from_model(self, InputEncoding::UnitBox)
     }
 
     /// Largest |value| of any intermediate the encrypted path materialises over `xs`:
@@ -353,7 +488,7 @@ impl GnnModel {
     /// Checks every shape and value; `load` runs it so a corrupt file is an error, not a panic later.
     pub fn validate(&self) -> Result<(), GnnError> {
         let bad = |m: String| Err(GnnError::InvalidModel(m));
-        if self.format_version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_FORMAT_VERSION..=FORMAT_VERSION).contains(&self.format_version) {
             return Err(GnnError::UnsupportedVersion {
                 found: self.format_version,
                 supported: FORMAT_VERSION,
@@ -394,6 +529,11 @@ impl GnnModel {
                 return bad("max_abs_intermediate_train is not a finite non-negative number".into());
             }
         }
+        if let Some(b) = &self.input_box {
+            if !b.is_valid() {
+                return bad("input box with a non-finite value or a non-positive half-width".into());
+            }
+        }
         Ok(())
     }
 
@@ -406,7 +546,7 @@ impl GnnModel {
     pub fn from_json(s: &str) -> Result<Self, GnnError> {
         let v: serde_json::Value = serde_json::from_str(s)?;
         match v.get("format_version").and_then(serde_json::Value::as_u64) {
-            Some(found) if found == u64::from(FORMAT_VERSION) => {}
+            Some(found) if (u64::from(OLDEST_READABLE_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&found) => {}
             Some(found) => {
                 return Err(GnnError::UnsupportedVersion {
                     found: u32::try_from(found).unwrap_or(u32::MAX),

@@ -3,6 +3,12 @@
 //! the layer, and scalar output rows. `InferencePlan::evaluate` is the same function as
 //! `GnnModel::forward` (a test checks it), so an encrypted implementation that follows the plan
 //! reproduces the reference.
+//!
+//! Under encryption the plan runs as a list of [`QuadraticForm`]s ([`InferencePlan::forms`]):
+//! one per hidden layer, the last one composed with the output rows (score_c, the sum over k of
+//! row_c[k] h_k plus bias_c, is linear in h, so it folds into the last layer's quadratic form:
+//! one level and 8 - C relinearizations fewer). The evaluator ([`super::encrypted`]) and the noise and range
+//! analysis ([`super::noise`]) both read these forms; nothing else expands the model.
 
 use clifhe_core::multivector::{left_mul_matrix, Multivector};
 
@@ -70,22 +76,179 @@ pub struct QuadraticLayerPlan {
     pub pairs: Vec<(AffineMap, AffineMap)>,
 }
 
-/// The whole encrypted evaluation. Normalisation is folded into the first maps.
+/// What the encrypted batch holds for each patient, and so what the plan's first maps take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputEncoding {
+    /// The raw 8 scan features x (no clamping: the range analysis then holds only for inputs
+    /// inside the model's box).
+    Raw,
+    /// u = (clamp(x) - center) / half_width in [-1, 1]^8 per blade ([`super::InputBox::encode`]):
+    /// what a circuit-private evaluation needs. The box is public, the encryptor clamps, empty
+    /// slots hold u = 0 (the box centre), so every slot lies in the box the noise analysis assumes.
+    UnitBox,
+}
+
+/// The whole encrypted evaluation. Normalisation (and the input encoding) is folded into the
+/// first maps.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InferencePlan {
     pub layers: Vec<QuadraticLayerPlan>,
     /// score_c = row_c . h + bias_c (one level: 8 constant multiply-adds per class).
     pub output: Vec<([f64; 8], f64)>,
+    /// The box the plan's input lies in per blade, (lo, hi): the model's input box for
+    /// [`InputEncoding::Raw`], [-1, 1] for [`InputEncoding::UnitBox`] (the encoder clamps into
+    /// it). The range and noise analysis holds on it.
+    pub input_domain: [(f64, f64); 8],
+    pub encoding: InputEncoding,
+}
+
+/// (left, c, right, d): the product (left . x + c)(right . x + d).
+pub type AffineProduct = ([f64; 8], f64, [f64; 8], f64);
+
+/// A quadratic map of 8 inputs to `outputs()` values, expanded:
+/// out_k = sum_(a<=b) quad[k][a][b] x_a x_b + sum_a lin[k][a] x_a + constant[k].
+/// `quad[k][a][b]` is used for a <= b only (the a > b terms are folded into a < b).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuadraticForm {
+    pub quad: Vec<[[f64; 8]; 8]>,
+    pub lin: Vec<[f64; 8]>,
+    pub constant: Vec<f64>,
+    /// The same function as a sum of products of affine functions of x: out_k =
+    /// sum_t (left_t . x + c_t)(right_t . x + d_t) + offset_k, one list per output. The expanded
+    /// form is what the evaluator computes; the factored one gives the range analysis exact
+    /// intervals of each factor.
+    pub factors: Vec<Vec<AffineProduct>>,
+    pub offset: Vec<f64>,
+}
+
+impl QuadraticForm {
+    pub fn outputs(&self) -> usize {
+        self.constant.len()
+    }
+
+    /// No degree-2 term: evaluated as one linear combination (one level, no relinearization).
+    pub fn is_affine(&self) -> bool {
+        self.quad.iter().all(|q| q.iter().flatten().all(|&v| v == 0.0))
+    }
+
+    /// The layer's 8 outputs, h_k = sum_j (A_j x + c_j)_k (B_j x + d_j)_k, expanded.
+    fn of_layer(layer: &QuadraticLayerPlan) -> Self {
+        let mut f = Self::zero(8);
+        for (left, right) in &layer.pairs {
+            for k in 0..8 {
+                f.add_product(k, (&left.matrix[k], left.bias[k]), (&right.matrix[k], right.bias[k]), 1.0);
+            }
+        }
+        f
+    }
+
+    /// score_c = sum_k row_c[k] h_k(x) + bias_c with h the layer's outputs: the output rows
+    /// folded into the last hidden layer.
+    fn of_layer_then_rows(layer: &QuadraticLayerPlan, rows: &[([f64; 8], f64)]) -> Self {
+        let mut f = Self::zero(rows.len());
+        for (c, (row, bias)) in rows.iter().enumerate() {
+            for (left, right) in &layer.pairs {
+                for k in 0..8 {
+                    if row[k] != 0.0 {
+                        f.add_product(c, (&left.matrix[k], left.bias[k]), (&right.matrix[k], right.bias[k]), row[k]);
+                    }
+                }
+            }
+            f.constant[c] += bias;
+            f.offset[c] += bias;
+        }
+        f
+    }
+
+    /// The output rows alone (a model without hidden layers): affine.
+    fn of_rows(rows: &[([f64; 8], f64)]) -> Self {
+        let mut f = Self::zero(rows.len());
+        for (c, (row, bias)) in rows.iter().enumerate() {
+            f.lin[c] = *row;
+            f.constant[c] = *bias;
+            // An affine output as one product: (row . x + bias) * (0 . x + 1).
+            f.factors[c].push((*row, *bias, [0.0; 8], 1.0));
+        }
+        f
+    }
+
+    fn zero(outputs: usize) -> Self {
+        Self {
+            quad: vec![[[0.0; 8]; 8]; outputs],
+            lin: vec![[0.0; 8]; outputs],
+            constant: vec![0.0; outputs],
+            factors: vec![Vec::new(); outputs],
+            offset: vec![0.0; outputs],
+        }
+    }
+
+    /// out_k += w (a . x + c)(b . x + d).
+    fn add_product(&mut self, k: usize, (a, c): (&[f64; 8], f64), (b, d): (&[f64; 8], f64), w: f64) {
+        for i in 0..8 {
+            for j in 0..8 {
+                let (lo, hi) = if i <= j { (i, j) } else { (j, i) };
+                self.quad[k][lo][hi] += w * a[i] * b[j];
+            }
+            self.lin[k][i] += w * (d * a[i] + c * b[i]);
+        }
+        self.constant[k] += w * c * d;
+        let mut wb = *b;
+        wb.iter_mut().for_each(|v| *v *= w);
+        self.factors[k].push((*a, c, wb, w * d));
+    }
+
+    /// Plaintext evaluation of the expanded form.
+    pub fn evaluate(&self, x: &[f64; 8]) -> Vec<f64> {
+        (0..self.outputs())
+            .map(|k| {
+                let mut v = self.constant[k];
+                for a in 0..8 {
+                    v += self.lin[k][a] * x[a];
+                    for b in a..8 {
+                        v += self.quad[k][a][b] * x[a] * x[b];
+                    }
+                }
+                v
+            })
+            .collect()
+    }
+
+    /// d out_k / d x_b as an affine function of x: (row, constant) with
+    /// d out_k / d x_b = row . x + constant.
+    pub fn gradient(&self, k: usize, b: usize) -> ([f64; 8], f64) {
+        let mut row = [0.0; 8];
+        for (a, r) in row.iter_mut().enumerate() {
+            *r = match a.cmp(&b) {
+                core::cmp::Ordering::Less => self.quad[k][a][b],
+                core::cmp::Ordering::Equal => 2.0 * self.quad[k][b][b],
+                core::cmp::Ordering::Greater => self.quad[k][b][a],
+            };
+        }
+        (row, self.lin[k][b])
+    }
 }
 
 impl InferencePlan {
-    pub(crate) fn from_model(model: &GnnModel) -> Self {
+    pub(crate) fn from_model(model: &GnnModel, encoding: InputEncoding) -> Self {
         let norm = model.normalisation();
+        let ibox = model.input_box();
+        // The first maps take z = (x - mean) / std. With the unit-box encoding the input is u and
+        // x = center + half_width u, so z = (center - mean) / std + (half_width / std) u.
         let mut scale = [0.0; 8];
         let mut shift = [0.0; 8];
+        let mut input_domain = [(-1.0, 1.0); 8];
         for k in 0..8 {
-            scale[k] = 1.0 / norm.std[k];
-            shift[k] = -norm.mean[k] / norm.std[k];
+            match encoding {
+                InputEncoding::Raw => {
+                    scale[k] = 1.0 / norm.std[k];
+                    shift[k] = -norm.mean[k] / norm.std[k];
+                    input_domain[k] = (ibox.center[k] - ibox.half_width[k], ibox.center[k] + ibox.half_width[k]);
+                }
+                InputEncoding::UnitBox => {
+                    scale[k] = ibox.half_width[k] / norm.std[k];
+                    shift[k] = (ibox.center[k] - norm.mean[k]) / norm.std[k];
+                }
+            }
         }
         let mut layers = Vec::new();
         for (l, layer) in model.hidden_layers().iter().enumerate() {
@@ -135,12 +298,23 @@ impl InferencePlan {
                 }
             })
             .collect();
-        Self { layers, output }
+        Self {
+            layers,
+            output,
+            input_domain,
+            encoding,
+        }
     }
 
-    /// Plaintext evaluation of the plan (equals `GnnModel::forward` up to rounding).
+    /// Plaintext evaluation of the plan (equals `GnnModel::forward` up to rounding, for the
+    /// encoding's input: raw features, or [`super::InputBox::encode`]d ones inside the box).
     pub fn evaluate(&self, x: &Multivector) -> Vec<f64> {
-        let mut h = x.coeffs();
+        self.evaluate_coeffs(&x.coeffs())
+    }
+
+    /// [`evaluate`](Self::evaluate) on plain coefficients.
+    pub fn evaluate_coeffs(&self, x: &[f64; 8]) -> Vec<f64> {
+        let mut h = *x;
         for layer in &self.layers {
             let mut next = [0.0; 8];
             for (l, r) in &layer.pairs {
@@ -157,9 +331,28 @@ impl InferencePlan {
             .collect()
     }
 
-    /// Levels consumed: 2 per quadratic layer, 1 for the output rows.
+    /// The plan as the encrypted evaluator runs it: one expanded quadratic form per hidden
+    /// layer, the last composed with the output rows (module docs); a model without hidden
+    /// layers is one affine form.
+    pub fn forms(&self) -> Vec<QuadraticForm> {
+        match self.layers.split_last() {
+            None => vec![QuadraticForm::of_rows(&self.output)],
+            Some((last, first)) => {
+                let mut f: Vec<QuadraticForm> = first.iter().map(QuadraticForm::of_layer).collect();
+                f.push(QuadraticForm::of_layer_then_rows(last, &self.output));
+                f
+            }
+        }
+    }
+
+    /// Levels consumed under encryption: 2 per quadratic layer (the output rows are folded into
+    /// the last one), 1 for a model without hidden layers.
     pub fn depth(&self) -> usize {
-        2 * self.layers.len() + 1
+        if self.layers.is_empty() {
+            1
+        } else {
+            2 * self.layers.len()
+        }
     }
 
     /// Ciphertext tensor products per layer (blade-major: 8 per pair).
@@ -167,8 +360,9 @@ impl InferencePlan {
         self.layers.iter().map(|l| 8 * l.pairs.len()).collect()
     }
 
-    /// Relinearizations per layer with lazy relinearization: one per output blade.
+    /// Relinearizations per quadratic form as the evaluator runs them (lazy: one per output):
+    /// 8 per hidden layer, C for the last one (the output rows are folded into it).
     pub fn relinearizations(&self) -> Vec<usize> {
-        self.layers.iter().map(|_| 8).collect()
+        self.forms().iter().filter(|f| !f.is_affine()).map(QuadraticForm::outputs).collect()
     }
 }

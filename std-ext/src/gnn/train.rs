@@ -10,7 +10,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use super::error::GnnError;
-use super::model::{gp8_backward, softmax, GnnModel, Normalisation, SCALAR_SIGN};
+use super::model::{gp8_backward, softmax, GnnModel, InputBox, Normalisation, SCALAR_SIGN};
 
 /// Training hyper-parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,6 +45,9 @@ pub struct TrainConfig {
     pub init_scale: f64,
     /// Names of the classes in the model file (default "class 0", ...).
     pub label_names: Option<Vec<String>>,
+    /// The model's input box is the range of the training and validation features widened by
+    /// this fraction of the range on each side ([`super::InputBox::from_samples`]).
+    pub input_box_margin: f64,
 }
 
 impl Default for TrainConfig {
@@ -67,6 +70,8 @@ impl Default for TrainConfig {
             learn_activation: false,
             init_scale: 1.0,
             label_names: None,
+            // Wide enough that no test sample of the phantoms or of AdrenalMNIST3D falls outside.
+            input_box_margin: 0.25,
         }
     }
 }
@@ -311,6 +316,9 @@ pub fn train(
         cfg.init_scale,
         rng.next_u64(),
     )?;
+    // The domain is fixed before the first step: the model optimised is the one saved.
+    let seen: Vec<Multivector> = tx.iter().chain(&vx).copied().collect();
+    model.set_input_box(InputBox::from_samples(&seen, cfg.input_box_margin)?)?;
     let cw = class_weights(&ty, classes, cfg.class_weighting);
 
     let mut params = model.parameters();

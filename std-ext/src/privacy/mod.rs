@@ -12,31 +12,93 @@
 //!   then reduced to what the recipient needs (argmax, or scores rounded to a few digits), and
 //!   every release is counted against a per-key budget.
 //!
-//! Flooding uses uniform noise on [-W, W] with W = 2^s * B for a tail bound B on the
-//! noise being hidden: the statistical distance between e + u and u is at most B / W = 2^-s per
-//! coefficient (smudging lemma, Asharov et al. 2012), hence at most N * 2^-s for the whole
-//! polynomial; s is configurable (default 30, per coefficient). The price is precision: the
-//! result keeps about log2(scale) - s - log2(B) bits, which is why circuit-private output uses
-//! the N=2^15 preset (scale 2^55: about 5 bits per slot left, enough for an argmax). At N=2^14
-//! (scale 2^40) sanitisation with s = 30 refuses to run instead of returning noise.
+//! Flooding uses uniform noise on [-W, W) with W = 2^ceil(s + log2 B) for a bound B on the noise
+//! being hidden: the statistical distance between e + u and u is at most B / (2W) <= 2^-(s+1)
+//! per coefficient (smudging lemma, Asharov et al. 2012), hence at most N 2^-(s+1) for the whole
+//! polynomial; s is configurable (default 30, per coefficient). W may exceed 2^64: the noise is
+//! drawn as i128 and added to every limb.
+//!
+//! The price is precision. Decoded, a flood of width W adds to each slot a noise of standard
+//! deviation sqrt(N / 6) W / scale, so the result keeps about log2(scale / B) - s - log2(N) / 2
+//! bits, whatever the scale: only the *relative* noise B / scale of the evaluated result
+//! matters. [`crate::gnn::encrypted::Schedule::circuit_private`] therefore encrypts the inputs at
+//! a large scale and keeps the scores at a large scale on a level that can hold them, and
+//! [`crate::gnn::noise`] bounds B rigorously over the model's input box; together the flood's
+//! standard deviation stays far below the scores' gaps (the demo reports both). Without such a
+//! margin (N = 2^14, scale 2^40) sanitisation with s = 30 refuses to run instead of returning
+//! noise.
+//!
+//! Which noise each flood hides. The vendor's flood hides the evaluation noise (it depends on
+//! the weights) from the hospital; the re-randomisation's own noise is independent of the
+//! weights but is counted too. The hospital's release flood hides everything in the decrypted
+//! noise that depends on the secret key (evaluation and re-randomisation noise) from whoever
+//! receives the release; the vendor's flood is independent of the key and known to the vendor,
+//! so it needs no hiding and is not part of that bound.
 
 mod release;
 mod sanitize;
 
 pub use release::{Release, ReleaseBudgetExceeded, ReleaseFormat, ReleasePolicy, Releaser, ResultLayout};
-pub use sanitize::{evaluation_noise_bound, fresh_noise_bound, sanitize_output, SanitizeConfig};
+pub use sanitize::{evaluation_noise_bound, fresh_noise_bound, sanitize, sanitize_output, SanitizeConfig, Sanitized};
 
 use rand_core::{CryptoRng, RngCore};
 
 /// Default statistical security parameter for flooding.
 pub const DEFAULT_STATISTICAL_SECURITY: u32 = 30;
 
-/// Uniform integers in [-w, w] (|w| < 2^62), one 64-bit word each, no data-dependent branch:
-/// the multiply-high map of a uniform word onto 2w+1 values has bias below 2^-(64 - log2 w).
-pub(crate) fn flood_noise<R: RngCore + CryptoRng>(rng: &mut R, w: u64, out: &mut [i64]) {
-    let range = 2 * w as u128 + 1;
-    for o in out.iter_mut() {
-        let r = rng.next_u64() as u128;
-        *o = ((r * range) >> 64) as i64 - w as i64;
+/// Largest flood width exponent: noise below 2^MAX_LOG_FLOOD fits an i128 with room for the
+/// reduction (`Modulus::reduce_u128` takes values below 2^127).
+pub const MAX_LOG_FLOOD: u32 = 120;
+
+/// Uniform integers in [-2^log_w, 2^log_w) (2^(log_w + 1) values, exactly uniform: log_w + 1
+/// random bits each), constant time. For noise e with |e| <= B and W = 2^log_w >= 2^s B, the
+/// statistical distance between e + U and U is at most |e| / (2W) <= 2^-(s+1) per coefficient.
+pub(crate) fn flood_noise_pow2<R: RngCore + CryptoRng>(rng: &mut R, log_w: u32, out: &mut [i128]) -> Result<(), crate::error::EvalError> {
+    if log_w > MAX_LOG_FLOOD {
+        return Err(crate::error::EvalError::Invalid("flood wider than 2^120"));
     }
+    let mask = (1u128 << (log_w + 1)) - 1;
+    let w = 1i128 << log_w;
+    for o in out.iter_mut() {
+        let r = ((rng.next_u64() as u128) << 64) | rng.next_u64() as u128;
+        *o = (r & mask) as i128 - w;
+    }
+    Ok(())
+}
+
+/// x mod q for |x| < 2^127.
+pub(crate) fn reduce_i128(m: &clifhe_core::arith::Modulus, x: i128) -> u64 {
+    let r = m.reduce_u128(x.unsigned_abs());
+    if x < 0 {
+        m.neg(r)
+    } else {
+        r
+    }
+}
+
+/// Adds the coefficient-domain noise `noise` to c0 of `ct` (every limb, NTT form); `tables` are
+/// the NTT tables of the ciphertext primes.
+pub(crate) fn add_to_c0(
+    tables: &[clifhe_core::ntt::NttTableOwned],
+    ct: &mut clifhe_core::ciphertext::CiphertextOwned,
+    noise: &[i128],
+) -> Result<(), crate::error::EvalError> {
+    use crate::error::EvalError;
+    if noise.len() != ct.c0.n() {
+        return Err(EvalError::Invalid("one noise value per coefficient"));
+    }
+    for i in 0..=ct.meta.level {
+        let table = tables.get(i).ok_or(EvalError::OutOfLevels)?;
+        let m = table.modulus();
+        let mut e = zeroize::Zeroizing::new(noise.iter().map(|&x| reduce_i128(m, x)).collect::<Vec<u64>>());
+        table.forward(&mut e).map_err(|_| EvalError::Representation)?;
+        let l = ct
+            .c0
+            .limb_mut(i)
+            .ok_or(EvalError::Invalid("ciphertext shape does not match its level"))?;
+        for (x, y) in l.iter_mut().zip(e.iter()) {
+            *x = m.add(*x, *y);
+        }
+    }
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! Hospital-side release of results: flood, decode, reduce, count.
 
-use super::{flood_noise, DEFAULT_STATISTICAL_SECURITY};
+use super::{add_to_c0, flood_noise_pow2, DEFAULT_STATISTICAL_SECURITY, MAX_LOG_FLOOD};
 use crate::error::EvalError;
 use clifhe_core::ciphertext::Ciphertext;
 use clifhe_core::context::Context;
@@ -22,7 +22,10 @@ pub struct ReleasePolicy {
     pub format: ReleaseFormat,
     /// Statistical security of the decryption flooding (default 30).
     pub statistical_security: u32,
-    /// Bound on the ciphertext noise to hide, coefficient units.
+    /// Bound, per coefficient in coefficient units, on the key-dependent noise of the result
+    /// ciphertexts: what the vendor's [`super::Sanitized::release_noise_bound`] reports
+    /// (evaluation and re-randomisation noise; the vendor's own flood is independent of the key
+    /// and known to the vendor, so it needs no hiding).
     pub noise_bound: f64,
     /// Maximum number of releases for this key.
     pub budget: u64,
@@ -131,17 +134,32 @@ impl Releaser {
             return Err(EvalError::Invalid("number of result ciphertexts does not match the layout"));
         }
         let n = ctx.n();
+        let params = *ctx.params();
+        let log_w = (self.policy.statistical_security as f64 + self.policy.noise_bound.max(1.0).log2()).ceil();
         let mut decoded = Vec::with_capacity(cts.len());
         for ct in cts {
-            let log_w = self.policy.statistical_security as f64 + self.policy.noise_bound.max(1.0).log2();
-            if log_w >= ct.meta.scale.log2() || log_w >= 62.0 {
+            let log_q: f64 = params.q().iter().take(ct.meta.level + 1).map(|&q| (q as f64).log2()).sum();
+            // The decoded flood's standard deviation, sqrt(N/6) W / scale, must stay below half a
+            // unit, and the flooded value inside the modulus.
+            if log_w.is_nan()
+                || log_w + (n as f64 / 6.0).sqrt().log2() >= ct.meta.scale.log2() - 1.0
+                || log_w > log_q - 3.0
+                || log_w > MAX_LOG_FLOOD as f64
+            {
                 return Err(EvalError::Invalid("release flooding would exceed the scale"));
             }
-            let w = libm::exp2(log_w.ceil()) as u64;
-            let mut noise = zeroize::Zeroizing::new(vec![0i64; n]);
-            flood_noise(rng, w, &mut noise);
-            let dec = decrypt(ctx, sk, *ct)?;
-            decoded.push(dec.decode_flooded(&noise)?);
+            // Flood before anything is decoded: the noise goes into c0 of a copy, so the
+            // decryption this process computes is already m + e + flood.
+            let mut owned = clifhe_core::ciphertext::Ciphertext {
+                c0: ct.c0.to_owned_poly(),
+                c1: ct.c1.to_owned_poly(),
+                meta: ct.meta,
+            };
+            let mut noise = zeroize::Zeroizing::new(vec![0i128; n]);
+            flood_noise_pow2(rng, log_w as u32, &mut noise)?;
+            add_to_c0(ctx.q_tables(), &mut owned, &noise)?;
+            let dec = decrypt(ctx, sk, &owned)?;
+            decoded.push(dec.decode()?);
         }
         let mut scores = Vec::with_capacity(groups * classes);
         for g in 0..groups {

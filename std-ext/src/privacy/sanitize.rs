@@ -1,9 +1,10 @@
 //! Vendor-side output sanitisation.
 
-use super::{flood_noise, DEFAULT_STATISTICAL_SECURITY};
+use super::{add_to_c0, flood_noise_pow2, DEFAULT_STATISTICAL_SECURITY, MAX_LOG_FLOOD};
 use crate::context::EvalContext;
 use crate::error::EvalError;
 use crate::evaluator::Evaluator;
+use crate::gnn::noise::{fresh_sigma, rescale_rounding_l2, TAIL_SIGMAS};
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::encode::Complex;
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
@@ -18,9 +19,23 @@ pub struct SanitizeConfig {
     pub used_slots: Option<Vec<bool>>,
     /// Statistical security parameter s of the flooding (default 30).
     pub statistical_security: u32,
-    /// Worst-case bound B, in coefficient units, on the noise to hide (see
-    /// [`fresh_noise_bound`] and the GNN's noise report). The flood width is 2^s * B.
+    /// Bound B, per coefficient in coefficient units, on the noise to hide, of the form
+    /// scale (12 sigma + l2) that [`crate::gnn::noise`] produces: a sub-Gaussian part and a
+    /// 2-norm part, both of which a mask multiplication scales by at most the mask's largest
+    /// slot value (see [`fresh_noise_bound`] and the GNN's noise report). The flood width is
+    /// 2^ceil(s + log2 B') with B' this bound carried through the masks plus the
+    /// re-randomisation's own noise.
     pub noise_bound: f64,
+    /// Bound on |slot value| of the input ciphertext over *all* slots (used and unused). With
+    /// it, the mask's residue in unused slots (the mask is encoded with rounding, so an unused
+    /// slot keeps value * delta) is bounded and counted in the flood, and the result is kept on
+    /// the lowest level that holds it; without it (legacy) the caller's `noise_bound` must cover
+    /// that residue and the result drops to level 0.
+    pub value_bound: Option<f64>,
+    /// Multiplications by the mask (each consumes one level): the unused slots keep
+    /// value * delta^passes with delta ~ 2^-45 the mask's encoding error. 2 makes the residue
+    /// negligible next to the evaluation noise of a large-scale result.
+    pub mask_passes: u32,
 }
 
 impl SanitizeConfig {
@@ -29,31 +44,52 @@ impl SanitizeConfig {
             used_slots: None,
             statistical_security: DEFAULT_STATISTICAL_SECURITY,
             noise_bound,
+            value_bound: None,
+            mask_passes: 1,
         }
     }
 }
 
 /// Tail bound (12 standard deviations: exceeded with probability below 2^-100 per
 /// coefficient) on the noise of a fresh public-key encryption, in coefficient units:
-/// u e + e0 + e1 s with u, s uniform ternary (variance 2/3) and errors of variance 10.5 has
-/// variance 10.5 (4N/3 + 1). The absolute worst case (2 * 21 N) would leave no precision after
-/// flooding at any preset here; the tail bound is what flooding-based schemes use in practice.
+/// u e + e0 + e1 s with u, s ternary and centred binomial errors (variance proxy 10.5), for the
+/// worst ternary norms ||u||^2, ||s||^2 <= N: 12 sqrt(10.5 (2N + 1)).
 pub fn fresh_noise_bound(n: usize) -> f64 {
-    12.0 * (10.5 * (4.0 * n as f64 / 3.0 + 1.0)).sqrt()
+    TAIL_SIGMAS * fresh_sigma(n)
 }
 
-/// Tail bound on the noise after evaluation ending in `rescales` rescalings: each rescale adds a
-/// rounding term (r0 + r1 s)/1 with r uniform in [-1/2, 1/2] (variance (1 + 2N/3)/12), and
-/// key switching noise is below it at our presets (P >= every digit). Multiplications are
-/// assumed to be of values below 1 in magnitude, so earlier noise does not grow.
+/// Legacy tail bound on the noise after evaluation ending in `rescales` rescalings, for a
+/// circuit whose every multiplication has operands below 1 in magnitude and whose inputs were
+/// encrypted at the result's scale: fresh noise plus a rounding term per rescale
+/// ((r0 + r1 s) with r uniform in [-1/2, 1/2], variance (1 + 2N/3)/12). It is *not* a bound for
+/// the GNN, whose derivatives amplify the inputs' noise by 2^7 and more: use
+/// [`crate::gnn::encrypted::Schedule::analyse`] there.
 pub fn evaluation_noise_bound(n: usize, rescales: usize) -> f64 {
     let per_rescale = ((1.0 + 2.0 * n as f64 / 3.0) / 12.0).sqrt();
     fresh_noise_bound(n) + 12.0 * per_rescale * (rescales.max(1) as f64).sqrt() * 2.0
 }
 
-/// Masks, re-randomises, floods and drops `ct` to level 0. Consumes one level when a mask is
-/// given. Fails (rather than silently destroying the result) when the flood would exceed the
-/// scale.
+/// A sanitised result and what was done to it.
+#[derive(Clone, Debug)]
+pub struct Sanitized {
+    pub ciphertext: CiphertextOwned,
+    /// log2 of the flood width W (uniform noise on [-W, W) added to c0).
+    pub flood_log2: u32,
+    /// Bound on the noise the flood hides: the evaluation noise carried through the masks plus
+    /// the mask's residue in unused slots and the re-randomisation noise (coefficient units).
+    pub hidden_noise_bound: f64,
+    /// What the hospital's release flood must hide: every key-dependent part of the decrypted
+    /// noise, i.e. `hidden_noise_bound` (the vendor's own flood is independent of the key and
+    /// known to the vendor; it is not counted). Pass it as [`super::ReleasePolicy::noise_bound`].
+    pub release_noise_bound: f64,
+    /// Largest |slot value| of the mask's encoding error (0 without a mask).
+    pub mask_error: f64,
+}
+
+/// Masks, re-randomises, floods and drops `ct` to the lowest level that holds the result (level
+/// 0 without `cfg.value_bound`). Consumes one level per mask pass when a mask is given. Fails
+/// (rather than silently destroying the result) when the flood would exceed the scale or the
+/// modulus.
 pub fn sanitize_output<R: RngCore + CryptoRng, P: AsRef<[u64]>>(
     ectx: &EvalContext,
     pk: &PublicKey<P>,
@@ -61,51 +97,126 @@ pub fn sanitize_output<R: RngCore + CryptoRng, P: AsRef<[u64]>>(
     cfg: &SanitizeConfig,
     rng: &mut R,
 ) -> Result<CiphertextOwned, EvalError> {
+    sanitize(ectx, pk, ct, cfg, rng).map(|s| s.ciphertext)
+}
+
+/// [`sanitize_output`] with its report.
+pub fn sanitize<R: RngCore + CryptoRng, P: AsRef<[u64]>>(
+    ectx: &EvalContext,
+    pk: &PublicKey<P>,
+    ct: &CiphertextOwned,
+    cfg: &SanitizeConfig,
+    rng: &mut R,
+) -> Result<Sanitized, EvalError> {
     let ev = Evaluator::new(ectx);
     let params = *ectx.params();
     let n = params.n();
+    let scale = ct.meta.scale;
     let slots = 1usize << ct.meta.log_slots;
-    // 1. Mask unused slots (plaintext 0/1 at scale q_l, then rescale: exact scale kept).
-    let mut out = match &cfg.used_slots {
-        Some(mask) => {
-            if mask.len() != slots {
-                return Err(EvalError::Invalid("mask length differs from the slot count"));
-            }
-            if ct.meta.level == 0 {
+    if !(cfg.noise_bound.is_finite() && cfg.noise_bound >= 0.0) {
+        return Err(EvalError::Invalid("noise bound must be finite and non-negative"));
+    }
+    let mut bound = cfg.noise_bound;
+    let mut value = cfg.value_bound;
+    // 1. Mask unused slots: plaintext 0/1 at scale q_l, then rescale (exact scale kept), once per
+    //    pass. The mask's encoding error delta (integer rounding and f64) multiplies: unused slots
+    //    keep value * delta^passes, used ones value * (1 + delta)^passes (a function of the
+    //    result itself, revealed anyway); the noise grows by at most (1 + delta) per pass plus a
+    //    rescale rounding.
+    let mut out = ct.clone();
+    let mut mask_error = 0.0;
+    if let Some(mask) = &cfg.used_slots {
+        if mask.len() != slots {
+            return Err(EvalError::Invalid("mask length differs from the slot count"));
+        }
+        let values: Vec<Complex> = mask.iter().map(|&m| Complex::from_real(if m { 1.0 } else { 0.0 })).collect();
+        let passes = cfg.mask_passes.max(1);
+        for _ in 0..passes {
+            if out.meta.level == 0 {
                 return Err(EvalError::OutOfLevels);
             }
-            let values: Vec<Complex> = mask.iter().map(|&m| Complex::from_real(if m { 1.0 } else { 0.0 })).collect();
-            let pt = ev.encode(&values, ct.meta.level, params.q()[ct.meta.level] as f64)?;
-            ev.rescale(&ev.mul_plain(ct, &pt)?)?
+            let ql = params.q()[out.meta.level] as f64;
+            let delta = mask_encoding_error(&values, n, ql)?;
+            mask_error = f64::max(mask_error, delta);
+            let pt = ev.encode(&values, out.meta.level, ql)?;
+            out = ev.rescale(&ev.mul_plain(&out, &pt)?)?;
+            out.meta.scale = scale;
+            bound = (1.0 + delta) * bound + rescale_rounding_l2(n);
+            value = value.map(|v| v * (1.0 + delta));
         }
-        None => ct.clone(),
-    };
-    // 2. Drop to the lowest level first: the rest then works on one prime.
-    out = ev.drop_to_level(&out, 0)?;
-    // 3. Flood width W = 2^s * B (B includes the fresh encryption of zero's own noise).
-    let bound = cfg.noise_bound + fresh_noise_bound(n);
-    let log_w = cfg.statistical_security as f64 + bound.max(1.0).log2();
-    let q0 = params.q()[0] as f64;
-    if log_w >= out.meta.scale.log2() || log_w >= q0.log2() - 2.0 || log_w >= 62.0 {
+        if let Some(v) = cfg.value_bound {
+            // Residue in unused slots: |value| delta^passes per slot, hence per coefficient (a
+            // coefficient is at most the largest slot magnitude) at most this.
+            bound += scale * v * mask_error.powi(passes as i32);
+        }
+    }
+    // 2. Re-randomisation noise (independent of the weights, counted anyway) and flood width.
+    bound += fresh_noise_bound(n);
+    let log_w = (cfg.statistical_security as f64 + bound.max(1.0).log2()).ceil();
+    // Decoded, the flood adds noise of standard deviation sqrt(N/6) W / scale to each slot:
+    // refuse when that reaches half a unit (nothing would be left of the result).
+    if log_w.is_nan() || log_w + (n as f64 / 6.0).sqrt().log2() >= scale.log2() - 1.0 || log_w > MAX_LOG_FLOOD as f64 {
         return Err(EvalError::Invalid(
             "flooding noise would exceed the scale: use a preset with a larger scale (private-n15) or a smaller noise bound",
         ));
     }
-    let w = libm::exp2(log_w.ceil()) as u64;
+    let w = log_w.exp2();
+    // 3. Drop to the lowest level whose modulus holds value + noise + this flood + the
+    //    hospital's release flood (of the same width at the same s) with 2 bits to spare.
+    let target = match value {
+        Some(v) => {
+            let need = (v * scale + bound + 2.0 * w).log2() + 3.0;
+            let mut l = 0;
+            let mut log_q = (params.q()[0] as f64).log2();
+            while log_q < need && l < out.meta.level {
+                l += 1;
+                log_q += (params.q()[l] as f64).log2();
+            }
+            if log_q < need {
+                return Err(EvalError::Invalid("the result and its flood do not fit the ciphertext modulus"));
+            }
+            l
+        }
+        None => {
+            if log_w >= (params.q()[0] as f64).log2() - 2.0 {
+                return Err(EvalError::Invalid("flooding noise would exceed the lowest modulus"));
+            }
+            0
+        }
+    };
+    out = ev.drop_to_level(&out, target)?;
     // 4. Re-randomise: add Enc_pk(0) at the same level and scale.
     let zero = Plaintext::from_coeffs(vec![0f64; n], out.meta.scale, out.meta.log_slots)?;
-    let fresh = encrypt_pk(&params, ectx.q_tables(), pk, &zero, 0, rng)?;
+    let fresh = encrypt_pk(&params, ectx.q_tables(), pk, &zero, target, rng)?;
     ev.add_assign(&mut out, &fresh)?;
     // 5. Flood c0 in the coefficient domain.
-    let mut noise = Zeroizing::new(vec![0i64; n]);
-    flood_noise(rng, w, &mut noise);
-    let m = &ectx.q_moduli()[0];
-    let mut e = Zeroizing::new(noise.iter().map(|&x| m.reduce_i64(x)).collect::<Vec<u64>>());
-    ectx.q_tables()[0].forward(&mut e).map_err(|_| EvalError::Representation)?;
-    if let Some(l) = out.c0.limb_mut(0) {
-        for (x, y) in l.iter_mut().zip(e.iter()) {
-            *x = m.add(*x, *y);
-        }
-    }
-    Ok(out)
+    let mut noise = Zeroizing::new(vec![0i128; n]);
+    flood_noise_pow2(rng, log_w as u32, &mut noise)?;
+    add_to_c0(ectx.q_tables(), &mut out, &noise)?;
+    Ok(Sanitized {
+        ciphertext: out,
+        flood_log2: log_w as u32,
+        hidden_noise_bound: bound,
+        release_noise_bound: bound,
+        mask_error,
+    })
+}
+
+/// Largest |slot error| of `values` encoded at `scale` (integer coefficients), including a bound
+/// on the f64 error of the decoding that measures it.
+fn mask_encoding_error(values: &[Complex], n: usize, scale: f64) -> Result<f64, EvalError> {
+    use clifhe_core::encode::{decode, encode, encode_scratch_len};
+    let mut coeffs = vec![0f64; n];
+    let mut scratch = vec![Complex::default(); encode_scratch_len(values.len())];
+    encode(values, n, scale, &mut coeffs, &mut scratch).map_err(|_| EvalError::Invalid("mask cannot be encoded"))?;
+    let mut back = vec![Complex::default(); values.len()];
+    decode(&coeffs, n, scale, &mut back, &mut scratch).map_err(|_| EvalError::Invalid("mask cannot be decoded"))?;
+    let measured = back
+        .iter()
+        .zip(values)
+        .map(|(b, v)| (b.re - v.re).hypot(b.im - v.im))
+        .fold(0.0f64, f64::max);
+    // The decoding FFT of integers below 2^64: error at most ~log2(N) ulps of sum |c_i| / scale.
+    let l1: f64 = coeffs.iter().map(|c| c.abs()).sum::<f64>() / scale;
+    Ok(measured + 4.0 * (n as f64).log2() * f64::EPSILON * l1)
 }

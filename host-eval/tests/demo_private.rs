@@ -1,0 +1,61 @@
+//! The demo's circuit-private release (flooding at s = 30, `private-n15`) agrees with the
+//! plaintext model on every test sample: the built-in phantoms (300 test patients) and, when
+//! the file is present, AdrenalMNIST3D's official test split.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use host_eval::cli::demo::{medmnist_features, phantom_features, run_demo, DemoOptions, LabelledFeatures};
+use std::path::Path;
+
+fn opts() -> DemoOptions {
+    DemoOptions {
+        preset: "private-n15".into(),
+        dataset: None,
+        per_class: 400,
+        seed: 1,
+        statistical_security: 30,
+        no_flooding: false,
+        single_patient_latency: false,
+        fill_batches: false,
+        progress: false,
+    }
+}
+
+fn check(data: LabelledFeatures) {
+    let r = run_demo(&opts(), data, 0.0, &mut |_| {}).unwrap();
+    println!(
+        "{}: agreement {} ({} patients); flood std {:.2e} = {:.2e} of the smallest gap {:.2e}; noise bound 2^{:.1} at scale 2^{:.1}",
+        r.dataset,
+        r.argmax_agreement,
+        r.patients,
+        r.flood_score_std.unwrap(),
+        r.flood_std_over_min_gap.unwrap(),
+        r.min_plaintext_score_gap,
+        r.noise_bound_log2.unwrap(),
+        r.output_scale_log2
+    );
+    assert!(r.circuit_private);
+    assert_eq!(r.statistical_security, 30);
+    assert_eq!(r.argmax_agreement, 1.0);
+    assert_eq!(r.argmax_agreement_before_flooding, 1.0);
+    // The margin: the floods' standard deviation is a tiny fraction of the smallest gap, so no
+    // test sample is a near-tie at risk.
+    assert!(r.flood_std_over_min_gap.unwrap() < 1e-2);
+    assert_eq!(r.near_ties, 0);
+    assert_eq!(r.test_samples_outside_box, 0);
+    assert!(r.max_abs_score_error < 1e-8);
+}
+
+#[test]
+fn phantom_release_agrees_with_the_plaintext_model_on_every_test_sample() {
+    check(phantom_features(400, 1).unwrap());
+}
+
+#[test]
+fn adrenal_release_agrees_with_the_plaintext_model_on_every_test_sample() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/adrenalmnist3d.npz");
+    if !p.exists() {
+        println!("skipping: AdrenalMNIST3D not found");
+        return;
+    }
+    check(medmnist_features(&p).unwrap());
+}
