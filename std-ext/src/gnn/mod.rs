@@ -65,7 +65,6 @@ mod metrics;
 mod model;
 pub mod noise;
 mod plan;
-pub mod refresh;
 mod train;
 
 pub use baseline::LogisticRegression;
