@@ -339,9 +339,32 @@ impl<'a> Evaluator<'a> {
         const_scale: f64,
         lin_scale_ratio: f64,
     ) -> Result<Ciphertext3, EvalError> {
+        let mut out = self.quadratic_combinations(quad, &[quad_coeffs], lin, &[lin_coeffs], const_scale, lin_scale_ratio)?;
+        out.pop().ok_or(EvalError::Invalid("empty quadratic combination"))
+    }
+
+    /// Several [`quadratic_combination`](Self::quadratic_combination)s of the same terms (one
+    /// coefficient vector per output) in one pass over the terms: each block of coefficients of
+    /// each term is read once and accumulated into every output's L1-resident 128-bit sums, so
+    /// the (large) degree-2 terms stream from memory once for all outputs instead of once per
+    /// output.
+    pub fn quadratic_combinations(
+        &self,
+        quad: &[&Ciphertext3],
+        quad_coeffs: &[&[f64]],
+        lin: &[&CiphertextOwned],
+        lin_coeffs: &[&[f64]],
+        const_scale: f64,
+        lin_scale_ratio: f64,
+    ) -> Result<Vec<Ciphertext3>, EvalError> {
         let first = *quad.first().ok_or(EvalError::Invalid("empty quadratic combination"))?;
-        if quad.len() != quad_coeffs.len() || lin.len() != lin_coeffs.len() {
-            return Err(EvalError::Invalid("one coefficient per term"));
+        let outputs = quad_coeffs.len();
+        if outputs == 0
+            || lin_coeffs.len() != outputs
+            || quad_coeffs.iter().any(|c| c.len() != quad.len())
+            || lin_coeffs.iter().any(|c| c.len() != lin.len())
+        {
+            return Err(EvalError::Invalid("one coefficient per term and output"));
         }
         let level = first.meta.level;
         for t in quad {
@@ -370,58 +393,107 @@ impl<'a> Evaluator<'a> {
                 Err(EvalError::Invalid("constant not finite at its scale"))
             }
         };
-        let qk = quad_coeffs.iter().map(|&c| round(c, const_scale)).collect::<Result<Vec<_>, _>>()?;
-        let lk = lin_coeffs
-            .iter()
-            .map(|&c| round(c, const_scale * lin_scale_ratio))
-            .collect::<Result<Vec<_>, _>>()?;
+        // Integer constants per output: the degree-2 terms, then the degree-1 terms.
+        let ints: Vec<Vec<f64>> = (0..outputs)
+            .map(|o| {
+                quad_coeffs[o]
+                    .iter()
+                    .map(|&c| round(c, const_scale))
+                    .chain(lin_coeffs[o].iter().map(|&c| round(c, const_scale * lin_scale_ratio)))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<_, _>>()?;
         let n = self.ectx.n();
-        let mut polys: [RnsPolyOwned; 3] = core::array::from_fn(|_| RnsPoly::zero(n, level + 1, Representation::Ntt));
-        for (pi, poly) in polys.iter_mut().enumerate() {
-            poly.as_mut_slice().par_chunks_mut(n).enumerate().for_each(|(i, o)| {
+        let limbs = level + 1;
+        // One task per (polynomial, limb); each writes that limb of every output.
+        let tasks: Vec<(usize, usize)> = (0..3).flat_map(|pi| (0..limbs).map(move |i| (pi, i))).collect();
+        let results: Vec<Vec<Vec<u64>>> = tasks
+            .par_iter()
+            .map(|&(pi, i)| {
                 let m = &self.ectx.q_moduli()[i];
                 let r = i * n..(i + 1) * n;
-                let mut srcs: Vec<(&[u64], u64)> = quad
+                let mut srcs: Vec<&[u64]> = quad
                     .iter()
-                    .zip(&qk)
-                    .map(|(t, &k)| {
+                    .map(|t| {
                         let p = match pi {
                             0 => &t.c0,
                             1 => &t.c1,
                             _ => &t.c2,
                         };
-                        (&p.as_slice()[r.clone()], m.reduce_f64_integer(k))
+                        &p.as_slice()[r.clone()]
                     })
                     .collect();
                 if pi < 2 {
-                    srcs.extend(lin.iter().zip(&lk).map(|(t, &k)| {
+                    srcs.extend(lin.iter().map(|t| {
                         let p = if pi == 0 { &t.c0 } else { &t.c1 };
-                        (&p.as_slice()[r.clone()], m.reduce_f64_integer(k))
+                        &p.as_slice()[r.clone()]
                     }));
                 }
-                for (x, ox) in o.iter_mut().enumerate() {
-                    let mut acc: u128 = 0;
-                    // Products are below 2^122: fold every 32 terms.
-                    for (t, (src, k)) in srcs.iter().enumerate() {
-                        acc += src[x] as u128 * *k as u128;
-                        if t % 32 == 31 {
-                            acc = m.reduce_u128(acc) as u128;
+                // ks[t][o]: term t's constant for output o, reduced mod this prime.
+                let ks: Vec<Vec<u64>> = (0..srcs.len())
+                    .map(|t| ints.iter().map(|c| m.reduce_f64_integer(c[t])).collect())
+                    .collect();
+                let mut out = vec![vec![0u64; n]; outputs];
+                // Blocks small enough that every output's accumulator stays in L1.
+                let block = (1024 / outputs).clamp(32, 512);
+                let mut acc = vec![0u128; outputs * block];
+                for base in (0..n).step_by(block) {
+                    let len = block.min(n - base);
+                    acc.fill(0);
+                    // Four terms per pass over an accumulator. Products are below 2^122: fold
+                    // every 32 terms (8 groups).
+                    for (g, (group, kg)) in srcs.chunks(4).zip(ks.chunks(4)).enumerate() {
+                        if let ([s0, s1, s2, s3], [k0, k1, k2, k3]) = (group, kg) {
+                            let (s0, s1, s2, s3) = (
+                                &s0[base..base + len],
+                                &s1[base..base + len],
+                                &s2[base..base + len],
+                                &s3[base..base + len],
+                            );
+                            for o in 0..outputs {
+                                let (k0, k1, k2, k3) = (k0[o] as u128, k1[o] as u128, k2[o] as u128, k3[o] as u128);
+                                for (i, a) in acc[o * block..o * block + len].iter_mut().enumerate() {
+                                    *a += s0[i] as u128 * k0 + s1[i] as u128 * k1 + s2[i] as u128 * k2 + s3[i] as u128 * k3;
+                                }
+                            }
+                        } else {
+                            for (src, k) in group.iter().zip(kg) {
+                                let s = &src[base..base + len];
+                                for (o, &ko) in k.iter().enumerate() {
+                                    for (a, &v) in acc[o * block..o * block + len].iter_mut().zip(s) {
+                                        *a += v as u128 * ko as u128;
+                                    }
+                                }
+                            }
+                        }
+                        if g % 8 == 7 {
+                            acc.iter_mut().for_each(|a| *a = m.reduce_u128(*a) as u128);
                         }
                     }
-                    *ox = m.reduce_u128(acc);
+                    for (o, dst) in out.iter_mut().enumerate() {
+                        for (d, a) in dst[base..base + len].iter_mut().zip(&acc[o * block..o * block + len]) {
+                            *d = m.reduce_u128(*a);
+                        }
+                    }
                 }
-            });
+                out
+            })
+            .collect();
+        let meta = CiphertextMeta {
+            scale: first.meta.scale * const_scale,
+            ..first.meta
+        };
+        let mut polys: Vec<[RnsPolyOwned; 3]> = (0..outputs)
+            .map(|_| core::array::from_fn(|_| RnsPoly::zero(n, limbs, Representation::Ntt)))
+            .collect();
+        for (&(pi, i), res) in tasks.iter().zip(results) {
+            for (o, limb) in res.into_iter().enumerate() {
+                if let Some(dst) = polys[o][pi].limb_mut(i) {
+                    dst.copy_from_slice(&limb);
+                }
+            }
         }
-        let [c0, c1, c2] = polys;
-        Ok(Ciphertext3 {
-            c0,
-            c1,
-            c2,
-            meta: CiphertextMeta {
-                scale: first.meta.scale * const_scale,
-                ..first.meta
-            },
-        })
+        Ok(polys.into_iter().map(|[c0, c1, c2]| Ciphertext3 { c0, c1, c2, meta }).collect())
     }
 
     /// Adds a real constant to every slot of a degree-2 ciphertext (through c0).

@@ -147,6 +147,8 @@ pub struct DemoReport {
     pub latency_ms_per_patient: f64,
     /// End-to-end time of a batch holding one patient (if measured).
     pub single_patient_latency_ms: Option<f64>,
+    /// Its phases (encrypt, infer, sanitize, release), if measured.
+    pub single_patient_timings: Option<Timings>,
     pub patients_per_second: f64,
     pub threads: usize,
     pub timings: Timings,
@@ -352,11 +354,21 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     let pipeline_ms = timings.encrypt_ms + timings.infer_ms + timings.sanitize_ms + timings.release_ms;
     let single = if opts.single_patient_latency && !test_x.is_empty() {
         let t = Instant::now();
-        run_batch(&setup, &test_x[..1], opts, &mut released_count, &mut rng)?;
-        Some(t.elapsed().as_secs_f64() * 1e3)
+        let r = run_batch(&setup, &test_x[..1], opts, &mut released_count, &mut rng)?;
+        Some((
+            t.elapsed().as_secs_f64() * 1e3,
+            Timings {
+                encrypt_ms: r.encrypt_ms,
+                infer_ms: r.infer_ms,
+                sanitize_ms: r.sanitize_ms,
+                release_ms: r.release_ms,
+                ..Timings::default()
+            },
+        ))
     } else {
         None
     };
+    let (single, single_timings) = (single.as_ref().map(|s| s.0), single.map(|s| s.1));
 
     released.truncate(test_x.len());
     enc_scores.truncate(test_x.len());
@@ -429,6 +441,7 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         patients_evaluated: eval_x.len(),
         latency_ms_per_patient: pipeline_ms / n_eval,
         single_patient_latency_ms: single,
+        single_patient_timings: single_timings,
         patients_per_second: n_eval / (pipeline_ms / 1e3),
         threads,
         timings,
