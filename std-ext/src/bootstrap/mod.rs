@@ -345,8 +345,13 @@ impl<'a> Bootstrapper<'a> {
         rng: &mut R,
     ) -> Result<BootstrapKeys, EvalError> {
         let relinearization = RelinearizationKey::generate(self.ectx, sk, rng)?;
-        let mut galois = GaloisKeys::generate(self.ectx, sk, &self.galois_elements()?, rng)?;
-        galois.compact();
+        // one key at a time, compacted at once: peak memory is the compact set plus one key
+        let mut galois = GaloisKeys::default();
+        for g in self.galois_elements()? {
+            let mut key = GaloisKeys::generate_one(self.ectx, sk, g, rng)?;
+            key.compact();
+            galois.insert(g, key);
+        }
         let encapsulation = match self.lit.ephemeral_hamming_weight {
             Some(h) => Some(EncapsulationKeys::generate(self.ectx, sk, h, rng)?),
             None => None,
