@@ -114,7 +114,13 @@ impl SwitchingKey {
             Some(a) => &a.as_slice()[kidx * n..(kidx + 1) * n],
             None => {
                 buf.resize(n, 0);
-                expand_public_limb(&self.a_seed, SeedPurpose::KeySwitchA, ((j as u32) << 8) | kidx as u32, &qp[kidx], buf);
+                expand_public_limb(
+                    &self.a_seed,
+                    SeedPurpose::KeySwitchA,
+                    ((j as u32) << 8) | kidx as u32,
+                    &qp[kidx],
+                    buf,
+                );
                 buf
             }
         }
