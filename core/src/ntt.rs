@@ -2,7 +2,8 @@
 //!
 //! Forward: Cooley-Tukey with the powers of a primitive 2N-th root psi merged in (Longa and
 //! Naehrig 2016, "Speeding up the NTT", Alg. 1), natural order in, bit-reversed order out.
-//! Inverse: Gentleman-Sande (ibid. Alg. 2), bit-reversed in, natural out, N^-1 folded in at the end.
+//! Inverse: Gentleman-Sande (ibid. Alg. 2), bit-reversed in, natural out, N^-1 folded into the
+//! twiddles of the last stage.
 //! Butterflies are Harvey's lazy ones (Harvey 2014): values stay in [0, 4q) between stages and
 //! twiddles use Shoup's precomputed quotients, so a butterfly costs one high multiplication and
 //! no division. All control flow depends only on N, never on data, so the transform of secret
@@ -37,6 +38,46 @@ impl core::fmt::Display for NttError {
             Self::NoInverseTable => "this NTT table was built forward-only",
         })
     }
+}
+
+/// One forward radix-4 group: the stage-s butterflies (x0, x2), (x1, x3) with twiddle `w1`,
+/// then the stage-s+1 butterflies (x0, x1) with `w2a` and (x2, x3) with `w2b` (Shoup pairs).
+/// Inputs in [0, 4q), outputs in [0, 4q).
+#[inline(always)]
+fn forward_group(m: &Modulus, x: [&mut u64; 4], w1: (u64, u64), w2a: (u64, u64), w2b: (u64, u64)) {
+    let two_q = 2 * m.value();
+    let [x0, x1, x2, x3] = x;
+    let u0 = csub(*x0, two_q);
+    let v0 = m.mul_shoup_lazy(*x2, w1.0, w1.1);
+    let u1 = csub(*x1, two_q);
+    let v1 = m.mul_shoup_lazy(*x3, w1.0, w1.1);
+    let (y0, y2) = (u0 + v0, u0 + two_q - v0);
+    let (y1, y3) = (u1 + v1, u1 + two_q - v1);
+    let a0 = csub(y0, two_q);
+    let b0 = m.mul_shoup_lazy(y1, w2a.0, w2a.1);
+    let a2 = csub(y2, two_q);
+    let b2 = m.mul_shoup_lazy(y3, w2b.0, w2b.1);
+    *x0 = a0 + b0;
+    *x1 = a0 + two_q - b0;
+    *x2 = a2 + b2;
+    *x3 = a2 + two_q - b2;
+}
+
+/// One inverse radix-4 group: stage A on (x0, x1) with `wa0` and (x2, x3) with `wa1`, then
+/// stage B on (x0, x2), (x1, x3) with `wb`. Inputs in [0, 2q), outputs in [0, 2q).
+#[inline(always)]
+fn inverse_group(m: &Modulus, x: [&mut u64; 4], wa0: (u64, u64), wa1: (u64, u64), wb: (u64, u64)) {
+    let two_q = 2 * m.value();
+    let [x0, x1, x2, x3] = x;
+    let (u0, v0, u1, v1) = (*x0, *x1, *x2, *x3);
+    let y0 = csub(u0 + v0, two_q);
+    let y1 = m.mul_shoup_lazy(u0 + two_q - v0, wa0.0, wa0.1);
+    let y2 = csub(u1 + v1, two_q);
+    let y3 = m.mul_shoup_lazy(u1 + two_q - v1, wa1.0, wa1.1);
+    *x0 = csub(y0 + y2, two_q);
+    *x2 = m.mul_shoup_lazy(y0 + two_q - y2, wb.0, wb.1);
+    *x1 = csub(y1 + y3, two_q);
+    *x3 = m.mul_shoup_lazy(y1 + two_q - y3, wb.0, wb.1);
 }
 
 /// Bit reversal of the low `bits` bits of `x`.
@@ -95,6 +136,10 @@ pub struct NttTable<S> {
     inv_shoup: S,
     n_inv: u64,
     n_inv_shoup: u64,
+    /// inv[1] * N^-1 mod q (the last inverse stage's twiddle with N^-1 folded in) and its
+    /// Shoup quotient; 0 for a forward-only table.
+    inv_last: u64,
+    inv_last_shoup: u64,
 }
 
 /// Host-side owned table.
@@ -122,6 +167,7 @@ impl<S: AsRef<[u64]>> NttTable<S> {
             return Err(NttError::Length);
         }
         let n_inv = modulus.inv(n as u64 % modulus.value());
+        let inv_last = inv.as_ref().get(1).map_or(0, |&w1| modulus.mul(w1, n_inv));
         Ok(Self {
             modulus,
             log_n: n.trailing_zeros(),
@@ -131,6 +177,8 @@ impl<S: AsRef<[u64]>> NttTable<S> {
             inv_shoup,
             n_inv,
             n_inv_shoup: modulus.shoup(n_inv),
+            inv_last,
+            inv_last_shoup: modulus.shoup(inv_last),
         })
     }
 
@@ -154,21 +202,27 @@ impl<S: AsRef<[u64]>> NttTable<S> {
         if a.len() != self.n() {
             return Err(NttError::Length);
         }
-        self.forward_lazy(a);
-        let q = self.modulus.value();
-        for x in a.iter_mut() {
-            *x = csub(csub(*x, 2 * q), q);
-        }
+        // The reduction to [0, q) is fused into the last pass (no separate pass over the data).
+        self.forward_impl::<true>(a);
         Ok(())
     }
 
     /// Forward transform leaving outputs in [0, 4q); the caller reduces. Length is `self.n()`.
     pub fn forward_lazy(&self, a: &mut [u64]) {
+        self.forward_impl::<false>(a);
+    }
+
+    /// The forward transform; `REDUCE` maps the last pass's [0, 4q) outputs to [0, q) as they
+    /// are written (`forward`), otherwise they are left lazy (`forward_lazy`).
+    #[inline(always)]
+    fn forward_impl<const REDUCE: bool>(&self, a: &mut [u64]) {
         let n = self.n();
         let m = self.modulus;
-        let two_q = 2 * m.value();
+        let q = m.value();
+        let two_q = 2 * q;
         let w = self.fwd.as_ref();
         let ws = self.fwd_shoup.as_ref();
+        let out = |x: u64| if REDUCE { csub(csub(x, two_q), q) } else { x };
         // `t` is the butterfly distance of the current stage, `blocks` its number of blocks.
         let mut t = n >> 1;
         let mut blocks = 1;
@@ -176,7 +230,7 @@ impl<S: AsRef<[u64]>> NttTable<S> {
         // group of four values x0, x1 (= x0 + t/2), x2 (= x0 + t), x3 runs the stage-s
         // butterflies (x0, x2), (x1, x3) and then the stage-s+1 butterflies (x0, x1), (x2, x3).
         // Iterating by chunks (not offsets) lets the compiler drop bounds checks.
-        while t >= 2 {
+        while t >= 4 {
             let h = t / 2;
             let (tw1, tws1) = (&w[blocks..2 * blocks], &ws[blocks..2 * blocks]);
             let (tw2, tws2) = (&w[2 * blocks..4 * blocks], &ws[2 * blocks..4 * blocks]);
@@ -187,47 +241,43 @@ impl<S: AsRef<[u64]>> NttTable<S> {
                 let (q0, q1) = lo.split_at_mut(h);
                 let (q2, q3) = hi.split_at_mut(h);
                 for (((x0, x1), x2), x3) in q0.iter_mut().zip(q1.iter_mut()).zip(q2.iter_mut()).zip(q3.iter_mut()) {
-                    let u0 = csub(*x0, two_q);
-                    let v0 = m.mul_shoup_lazy(*x2, w1, ws1);
-                    let u1 = csub(*x1, two_q);
-                    let v1 = m.mul_shoup_lazy(*x3, w1, ws1);
-                    let (y0, y2) = (u0 + v0, u0 + two_q - v0);
-                    let (y1, y3) = (u1 + v1, u1 + two_q - v1);
-                    let a0 = csub(y0, two_q);
-                    let b0 = m.mul_shoup_lazy(y1, w2a, ws2a);
-                    let a2 = csub(y2, two_q);
-                    let b2 = m.mul_shoup_lazy(y3, w2b, ws2b);
-                    *x0 = a0 + b0;
-                    *x1 = a0 + two_q - b0;
-                    *x2 = a2 + b2;
-                    *x3 = a2 + two_q - b2;
+                    forward_group(&m, [x0, x1, x2, x3], (w1, ws1), (w2a, ws2a), (w2b, ws2b));
                 }
             }
             t >>= 2;
             blocks <<= 2;
         }
-        while blocks < n {
-            let (tw, tws) = (&w[blocks..2 * blocks], &ws[blocks..2 * blocks]);
-            if t == 1 {
-                for (pair, (&wi, &wsi)) in a.chunks_exact_mut(2).zip(tw.iter().zip(tws)) {
-                    let u = csub(pair[0], two_q);
-                    let v = m.mul_shoup_lazy(pair[1], wi, wsi);
-                    pair[0] = u + v;
-                    pair[1] = u + two_q - v;
-                }
-            } else {
-                for (block, (&wi, &wsi)) in a.chunks_exact_mut(2 * t).zip(tw.iter().zip(tws)) {
-                    let (lo, hi) = block.split_at_mut(t);
-                    for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
-                        let u = csub(*x, two_q);
-                        let v = m.mul_shoup_lazy(*y, wi, wsi);
-                        *x = u + v;
-                        *y = u + two_q - v;
-                    }
-                }
+        if t == 2 {
+            // log2 N even: the last two stages as one radix-4 pass over groups of four
+            // consecutive values (blocks = N/4), with the output reduction fused in.
+            let (tw1, tws1) = (&w[blocks..2 * blocks], &ws[blocks..2 * blocks]);
+            let (tw2, tws2) = (&w[2 * blocks..4 * blocks], &ws[2 * blocks..4 * blocks]);
+            let twiddles = tw1.iter().zip(tws1).zip(tw2.chunks_exact(2).zip(tws2.chunks_exact(2)));
+            for (x, ((&w1, &ws1), (w2, ws2))) in a.chunks_exact_mut(4).zip(twiddles) {
+                let u0 = csub(x[0], two_q);
+                let v0 = m.mul_shoup_lazy(x[2], w1, ws1);
+                let u1 = csub(x[1], two_q);
+                let v1 = m.mul_shoup_lazy(x[3], w1, ws1);
+                let (y0, y2) = (u0 + v0, u0 + two_q - v0);
+                let (y1, y3) = (u1 + v1, u1 + two_q - v1);
+                let a0 = csub(y0, two_q);
+                let b0 = m.mul_shoup_lazy(y1, w2[0], ws2[0]);
+                let a2 = csub(y2, two_q);
+                let b2 = m.mul_shoup_lazy(y3, w2[1], ws2[1]);
+                x[0] = out(a0 + b0);
+                x[1] = out(a0 + two_q - b0);
+                x[2] = out(a2 + b2);
+                x[3] = out(a2 + two_q - b2);
             }
-            blocks <<= 1;
-            t >>= 1;
+        } else if t == 1 {
+            // log2 N odd: one radix-2 stage on adjacent pairs (blocks = N/2) finishes.
+            let (tw, tws) = (&w[blocks..2 * blocks], &ws[blocks..2 * blocks]);
+            for (pair, (&wi, &wsi)) in a.chunks_exact_mut(2).zip(tw.iter().zip(tws)) {
+                let u = csub(pair[0], two_q);
+                let v = m.mul_shoup_lazy(pair[1], wi, wsi);
+                pair[0] = out(u + v);
+                pair[1] = out(u + two_q - v);
+            }
         }
     }
 
@@ -244,57 +294,73 @@ impl<S: AsRef<[u64]>> NttTable<S> {
         let two_q = 2 * m.value();
         let w = self.inv.as_ref();
         let ws = self.inv_shoup.as_ref();
+        let (ni, nis, il, ils) = (self.n_inv, self.n_inv_shoup, self.inv_last, self.inv_last_shoup);
         let mut t = 1;
         let mut blocks = n >> 1;
         // Two stages per pass, as in the forward transform: stage A (distance t) on the pairs
         // (x0, x1), (x2, x3) of each group, then stage B (distance 2t) on (x0, x2), (x1, x3).
-        while blocks >= 2 {
+        while blocks >= 4 {
             let (twa, twsa) = (&w[blocks..2 * blocks], &ws[blocks..2 * blocks]);
             let (twb, twsb) = (&w[blocks / 2..blocks], &ws[blocks / 2..blocks]);
-            for (i, block) in a.chunks_exact_mut(4 * t).enumerate() {
-                let (wa0, wsa0, wa1, wsa1) = (twa[2 * i], twsa[2 * i], twa[2 * i + 1], twsa[2 * i + 1]);
-                let (wb, wsb) = (twb[i], twsb[i]);
-                let (lo, hi) = block.split_at_mut(2 * t);
-                let (q0, q1) = lo.split_at_mut(t);
-                let (q2, q3) = hi.split_at_mut(t);
-                for (((x0, x1), x2), x3) in q0.iter_mut().zip(q1.iter_mut()).zip(q2.iter_mut()).zip(q3.iter_mut()) {
-                    let (u0, v0, u1, v1) = (*x0, *x1, *x2, *x3);
+            if t == 1 {
+                // First pass: groups of four consecutive values.
+                let twiddles = twa.chunks_exact(2).zip(twsa.chunks_exact(2)).zip(twb.iter().zip(twsb));
+                for (x, ((wa, wsa), (&wb, &wsb))) in a.chunks_exact_mut(4).zip(twiddles) {
+                    let (u0, v0, u1, v1) = (x[0], x[1], x[2], x[3]);
                     let y0 = csub(u0 + v0, two_q);
-                    let y1 = m.mul_shoup_lazy(u0 + two_q - v0, wa0, wsa0);
+                    let y1 = m.mul_shoup_lazy(u0 + two_q - v0, wa[0], wsa[0]);
                     let y2 = csub(u1 + v1, two_q);
-                    let y3 = m.mul_shoup_lazy(u1 + two_q - v1, wa1, wsa1);
-                    *x0 = csub(y0 + y2, two_q);
-                    *x2 = m.mul_shoup_lazy(y0 + two_q - y2, wb, wsb);
-                    *x1 = csub(y1 + y3, two_q);
-                    *x3 = m.mul_shoup_lazy(y1 + two_q - y3, wb, wsb);
+                    let y3 = m.mul_shoup_lazy(u1 + two_q - v1, wa[1], wsa[1]);
+                    x[0] = csub(y0 + y2, two_q);
+                    x[2] = m.mul_shoup_lazy(y0 + two_q - y2, wb, wsb);
+                    x[1] = csub(y1 + y3, two_q);
+                    x[3] = m.mul_shoup_lazy(y1 + two_q - y3, wb, wsb);
+                }
+            } else {
+                for (i, block) in a.chunks_exact_mut(4 * t).enumerate() {
+                    let (wa0, wsa0, wa1, wsa1) = (twa[2 * i], twsa[2 * i], twa[2 * i + 1], twsa[2 * i + 1]);
+                    let (wb, wsb) = (twb[i], twsb[i]);
+                    let (lo, hi) = block.split_at_mut(2 * t);
+                    let (q0, q1) = lo.split_at_mut(t);
+                    let (q2, q3) = hi.split_at_mut(t);
+                    for (((x0, x1), x2), x3) in q0.iter_mut().zip(q1.iter_mut()).zip(q2.iter_mut()).zip(q3.iter_mut()) {
+                        inverse_group(&m, [x0, x1, x2, x3], (wa0, wsa0), (wa1, wsa1), (wb, wsb));
+                    }
                 }
             }
             t <<= 2;
             blocks >>= 2;
         }
-        while blocks >= 1 {
-            let (tw, tws) = (&w[blocks..2 * blocks], &ws[blocks..2 * blocks]);
-            if t == 1 {
-                for (pair, (&wi, &wsi)) in a.chunks_exact_mut(2).zip(tw.iter().zip(tws)) {
-                    let (u, v) = (pair[0], pair[1]);
-                    pair[0] = csub(u + v, two_q);
-                    pair[1] = m.mul_shoup_lazy(u + two_q - v, wi, wsi);
-                }
-            } else {
-                for (block, (&wi, &wsi)) in a.chunks_exact_mut(2 * t).zip(tw.iter().zip(tws)) {
-                    let (lo, hi) = block.split_at_mut(t);
-                    for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
-                        let (u, v) = (*x, *y);
-                        *x = csub(u + v, two_q);
-                        *y = m.mul_shoup_lazy(u + two_q - v, wi, wsi);
-                    }
-                }
+        // The last stage has the single twiddle inv[1]; N^-1 is folded into it: the sums are
+        // multiplied by N^-1 and the differences by inv_last = inv[1] N^-1, both with a full
+        // Shoup reduction (any u64 input, output in [0, q)). Same residues as the lazy
+        // butterfly followed by a separate multiplication by N^-1, and both canonical, so the
+        // output is bit-identical, with N/2 fewer products and one pass less.
+        if blocks == 2 {
+            // log2 N even: stage A (twiddles inv[2], inv[3]) and the last stage in one pass.
+            let (wa0, wsa0, wa1, wsa1) = (w[2], ws[2], w[3], ws[3]);
+            let (lo, hi) = a.split_at_mut(2 * t);
+            let (q0, q1) = lo.split_at_mut(t);
+            let (q2, q3) = hi.split_at_mut(t);
+            for (((x0, x1), x2), x3) in q0.iter_mut().zip(q1.iter_mut()).zip(q2.iter_mut()).zip(q3.iter_mut()) {
+                let (u0, v0, u1, v1) = (*x0, *x1, *x2, *x3);
+                let y0 = csub(u0 + v0, two_q);
+                let y1 = m.mul_shoup_lazy(u0 + two_q - v0, wa0, wsa0);
+                let y2 = csub(u1 + v1, two_q);
+                let y3 = m.mul_shoup_lazy(u1 + two_q - v1, wa1, wsa1);
+                *x0 = m.mul_shoup(y0 + y2, ni, nis);
+                *x2 = m.mul_shoup(y0 + two_q - y2, il, ils);
+                *x1 = m.mul_shoup(y1 + y3, ni, nis);
+                *x3 = m.mul_shoup(y1 + two_q - y3, il, ils);
             }
-            t <<= 1;
-            blocks >>= 1;
-        }
-        for x in a.iter_mut() {
-            *x = self.modulus.mul_shoup(*x, self.n_inv, self.n_inv_shoup);
+        } else if blocks == 1 {
+            // log2 N odd: one radix-2 stage of distance N/2.
+            let (lo, hi) = a.split_at_mut(t);
+            for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
+                let (u, v) = (*x, *y);
+                *x = m.mul_shoup(u + v, ni, nis);
+                *y = m.mul_shoup(u + two_q - v, il, ils);
+            }
         }
         Ok(())
     }
