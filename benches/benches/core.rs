@@ -5,7 +5,7 @@ use clifhe_benches::{fixture, peer_literal};
 use clifhe_core::decrypt::decrypt;
 use clifhe_core::encode::{encode_real, encode_scratch_len, Complex};
 use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, Plaintext};
-use clifhe_core::ntt::NttTable;
+use clifhe_core::ntt::{set_simd_enabled, NttTable};
 use clifhe_core::params::{presets, primes};
 use clifhe_core::{PublicKey, SecretKey};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -22,6 +22,15 @@ fn ntt(c: &mut Criterion) {
         let mut v: Vec<u64> = (0..n as u64).map(|i| i * 7919 % primes::Q60).collect();
         g.bench_with_input(BenchmarkId::new("forward", n), &n, |b, _| b.iter(|| t.forward(&mut v).unwrap()));
         g.bench_with_input(BenchmarkId::new("inverse", n), &n, |b, _| b.iter(|| t.inverse(&mut v).unwrap()));
+        // The scalar reference path (what the firmware and CPUs without AVX2 run).
+        set_simd_enabled(false);
+        g.bench_with_input(BenchmarkId::new("forward-scalar", n), &n, |b, _| {
+            b.iter(|| t.forward(&mut v).unwrap())
+        });
+        g.bench_with_input(BenchmarkId::new("inverse-scalar", n), &n, |b, _| {
+            b.iter(|| t.inverse(&mut v).unwrap())
+        });
+        set_simd_enabled(true);
     }
     g.finish();
 }

@@ -24,6 +24,8 @@ pub mod encrypt;
 pub mod error;
 pub mod keys;
 pub mod ntt;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod ntt_avx2;
 pub mod params;
 pub mod rns;
 pub mod sample;

@@ -15,6 +15,25 @@
 
 use crate::arith::{csub, Modulus};
 
+// Wide passes run on AVX2 when the host has it (x86-64 with std; runtime detection); the
+// scalar code below is the reference and the only path elsewhere (firmware included).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+use crate::ntt_avx2 as simd;
+#[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+mod simd {
+    use crate::arith::Modulus;
+    pub(super) fn forward_radix4(_: &mut [u64], _: usize, _: &Modulus, _: (&[u64], &[u64]), _: (&[u64], &[u64])) -> bool {
+        false
+    }
+    pub(super) type Fold = Option<((u64, u64), (u64, u64))>;
+    pub(super) fn inverse_radix4(_: &mut [u64], _: usize, _: &Modulus, _: (&[u64], &[u64]), _: (&[u64], &[u64]), _: Fold) -> bool {
+        false
+    }
+    pub(super) fn inverse_last_radix2(_: &mut [u64], _: &Modulus, _: (u64, u64), _: (u64, u64)) -> bool {
+        false
+    }
+}
+
 /// Errors building or using an NTT table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -44,7 +63,7 @@ impl core::fmt::Display for NttError {
 /// then the stage-s+1 butterflies (x0, x1) with `w2a` and (x2, x3) with `w2b` (Shoup pairs).
 /// Inputs in [0, 4q), outputs in [0, 4q).
 #[inline(always)]
-fn forward_group(m: &Modulus, x: [&mut u64; 4], w1: (u64, u64), w2a: (u64, u64), w2b: (u64, u64)) {
+pub(crate) fn forward_group(m: &Modulus, x: [&mut u64; 4], w1: (u64, u64), w2a: (u64, u64), w2b: (u64, u64)) {
     let two_q = 2 * m.value();
     let [x0, x1, x2, x3] = x;
     let u0 = csub(*x0, two_q);
@@ -78,6 +97,17 @@ fn inverse_group(m: &Modulus, x: [&mut u64; 4], wa0: (u64, u64), wa1: (u64, u64)
     *x2 = m.mul_shoup_lazy(y0 + two_q - y2, wb.0, wb.1);
     *x1 = csub(y1 + y3, two_q);
     *x3 = m.mul_shoup_lazy(y1 + two_q - y3, wb.0, wb.1);
+}
+
+/// Turns the SIMD (AVX2) passes off (`false`) or back on, process-wide, so tests and benchmarks
+/// can run the scalar reference path on any host. Results are identical either way. No effect
+/// where there is no SIMD path (other targets, `no_std` builds).
+#[doc(hidden)]
+pub fn set_simd_enabled(enabled: bool) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    simd::set_enabled(enabled);
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    let _ = enabled;
 }
 
 /// Bit reversal of the low `bits` bits of `x`.
@@ -234,6 +264,11 @@ impl<S: AsRef<[u64]>> NttTable<S> {
             let h = t / 2;
             let (tw1, tws1) = (&w[blocks..2 * blocks], &ws[blocks..2 * blocks]);
             let (tw2, tws2) = (&w[2 * blocks..4 * blocks], &ws[2 * blocks..4 * blocks]);
+            if simd::forward_radix4(a, t, &m, (tw1, tws1), (tw2, tws2)) {
+                t >>= 2;
+                blocks <<= 2;
+                continue;
+            }
             for (i, block) in a.chunks_exact_mut(2 * t).enumerate() {
                 let (w1, ws1) = (tw1[i], tws1[i]);
                 let (w2a, ws2a, w2b, ws2b) = (tw2[2 * i], tws2[2 * i], tw2[2 * i + 1], tws2[2 * i + 1]);
@@ -316,7 +351,7 @@ impl<S: AsRef<[u64]>> NttTable<S> {
                     x[1] = csub(y1 + y3, two_q);
                     x[3] = m.mul_shoup_lazy(y1 + two_q - y3, wb, wsb);
                 }
-            } else {
+            } else if !simd::inverse_radix4(a, t, &m, (twa, twsa), (twb, twsb), None) {
                 for (i, block) in a.chunks_exact_mut(4 * t).enumerate() {
                     let (wa0, wsa0, wa1, wsa1) = (twa[2 * i], twsa[2 * i], twa[2 * i + 1], twsa[2 * i + 1]);
                     let (wb, wsb) = (twb[i], twsb[i]);
@@ -338,6 +373,10 @@ impl<S: AsRef<[u64]>> NttTable<S> {
         // output is bit-identical, with N/2 fewer products and one pass less.
         if blocks == 2 {
             // log2 N even: stage A (twiddles inv[2], inv[3]) and the last stage in one pass.
+            let fold = Some(((ni, nis), (il, ils)));
+            if simd::inverse_radix4(a, t, &m, (&w[2..4], &ws[2..4]), (&w[1..2], &ws[1..2]), fold) {
+                return Ok(());
+            }
             let (wa0, wsa0, wa1, wsa1) = (w[2], ws[2], w[3], ws[3]);
             let (lo, hi) = a.split_at_mut(2 * t);
             let (q0, q1) = lo.split_at_mut(t);
@@ -355,6 +394,9 @@ impl<S: AsRef<[u64]>> NttTable<S> {
             }
         } else if blocks == 1 {
             // log2 N odd: one radix-2 stage of distance N/2.
+            if simd::inverse_last_radix2(a, &m, (ni, nis), (il, ils)) {
+                return Ok(());
+            }
             let (lo, hi) = a.split_at_mut(t);
             for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
                 let (u, v) = (*x, *y);

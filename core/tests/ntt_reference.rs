@@ -8,9 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clifhe_core::arith::{is_prime_u64, Modulus};
-use clifhe_core::ntt::{fill_twiddles, primitive_root_2n, NttTable};
+use clifhe_core::ntt::{fill_twiddles, primitive_root_2n, set_simd_enabled, NttTable};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use std::sync::Mutex;
 
 mod reference {
     use clifhe_core::arith::{csub, Modulus};
@@ -163,7 +164,20 @@ fn ntt_prime(bits: u32) -> u64 {
     q
 }
 
+/// Serialises the tests of this file: they switch the SIMD passes off and on process-wide.
+static SIMD_SWITCH: Mutex<()> = Mutex::new(());
+
+/// Runs `check_once` on the SIMD path (where the host has one) and on the scalar path.
 fn check(q: u64, n: usize, rng: &mut ChaCha20Rng) {
+    let _guard = SIMD_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    for simd in [true, false] {
+        set_simd_enabled(simd);
+        check_once(q, n, rng);
+    }
+    set_simd_enabled(true);
+}
+
+fn check_once(q: u64, n: usize, rng: &mut ChaCha20Rng) {
     let m = Modulus::new(q).unwrap();
     let psi = primitive_root_2n(&m, n).unwrap();
     let (mut w, mut ws, mut iw, mut iws) = (vec![0; n], vec![0; n], vec![0; n], vec![0; n]);
