@@ -519,7 +519,7 @@ mod tests {
         let l14 = Params::new(presets::LEVELED_N14).unwrap();
         assert!((l14.log_qp() - 400.0).abs() < 0.01);
         let b16 = Params::new(presets::BOOTSTRAP_N16).unwrap();
-        assert!((b16.log_qp() - 1727.0).abs() < 0.01, "{}", b16.log_qp());
+        assert!((b16.log_qp() - 1731.0).abs() < 0.01, "{}", b16.log_qp());
         let p15 = Params::new(presets::PRIVATE_N15).unwrap();
         assert!((p15.log_qp() - 788.0).abs() < 0.01);
     }
