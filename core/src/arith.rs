@@ -164,6 +164,13 @@ impl Modulus {
         if v.abs() < 9.2e18 {
             return self.reduce_i64(v as i64);
         }
+        // Below 2^126 the value converts to i128 exactly: one 128-bit reduction instead of a
+        // power of two per call (encryption at scales beyond 2^63 reduces every coefficient).
+        if v.abs() < 8.5e37 {
+            let x = v as i128;
+            let r = self.reduce_u128(x.unsigned_abs());
+            return if x < 0 { self.neg(r) } else { r };
+        }
         let bits = v.to_bits();
         let exp = ((bits >> 52) & 0x7ff) as i64 - 1075;
         let mant = (bits & ((1u64 << 52) - 1)) | (1u64 << 52);
@@ -288,9 +295,23 @@ mod tests {
             (-(2f64.powi(100)) * 3.0, -(3i128 << 100)),
             (123456789.0, 123456789i128),
             (-5.0, -5),
+            (2f64.powi(125) + 2f64.powi(73), (1i128 << 125) + (1i128 << 73)),
+            (-(2f64.powi(125) + 2f64.powi(90)), -((1i128 << 125) + (1i128 << 90))),
         ] {
             assert_eq!(m.reduce_f64_integer(v), exact.rem_euclid(0x10000140001) as u64);
         }
+        // The i128 path (below 2^126) and the mantissa-exponent path (above) agree with exact
+        // arithmetic for a 61-bit prime too, on both sides of the boundary.
+        let q = 0x1fffffffffe00001u64;
+        let m = Modulus::new(q).unwrap();
+        for e in [64, 90, 120, 125] {
+            let v = 2f64.powi(e) * 1.75;
+            let exact = (7i128 << (e - 2)).rem_euclid(q as i128) as u64;
+            assert_eq!(m.reduce_f64_integer(v), exact);
+            assert_eq!(m.reduce_f64_integer(-v), m.neg(exact));
+        }
+        let big = 2f64.powi(127);
+        assert_eq!(m.reduce_f64_integer(big), m.mul(m.pow(2, 64), m.pow(2, 63)));
     }
 
     #[test]

@@ -496,6 +496,227 @@ impl<'a> Evaluator<'a> {
         Ok(polys.into_iter().map(|[c0, c1, c2]| Ciphertext3 { c0, c1, c2, meta }).collect())
     }
 
+    /// sum_i quad[i] * quad_pts[i] + sum_j lin[j] * lin_pts[j] as a degree-2 ciphertext:
+    /// [`quadratic_combination`](Self::quadratic_combination) with slot-wise (plaintext)
+    /// coefficients. The degree-1 terms enter c0 and c1; every product must have the same scale.
+    /// One blocked pass with 128-bit sums per (polynomial, limb).
+    pub fn plain_quadratic_combination(
+        &self,
+        quad: &[&Ciphertext3],
+        quad_pts: &[&PlaintextRns],
+        lin: &[&CiphertextOwned],
+        lin_pts: &[&PlaintextRns],
+    ) -> Result<Ciphertext3, EvalError> {
+        let first = *quad.first().ok_or(EvalError::Invalid("empty quadratic combination"))?;
+        if quad.len() != quad_pts.len() || lin.len() != lin_pts.len() {
+            return Err(EvalError::Invalid("one plaintext per term"));
+        }
+        let level = first.meta.level;
+        let scale = first.meta.scale * quad_pts[0].scale;
+        for (t, p) in quad.iter().zip(quad_pts) {
+            self.check_pair(&first.meta, &t.meta)?;
+            if p.poly.limbs() < level + 1 || p.log_slots != first.meta.log_slots || !scales_match(t.meta.scale * p.scale, scale) {
+                return Err(EvalError::Invalid("plaintext term of another level, slot count or scale"));
+            }
+        }
+        for (t, p) in lin.iter().zip(lin_pts) {
+            self.check_ct(t)?;
+            if t.meta.level != level || t.meta.params_id != first.meta.params_id || t.meta.log_slots != first.meta.log_slots {
+                return Err(EvalError::LevelMismatch {
+                    left: level,
+                    right: t.meta.level,
+                });
+            }
+            if p.poly.limbs() < level + 1 || p.log_slots != first.meta.log_slots || !scales_match(t.meta.scale * p.scale, scale) {
+                return Err(EvalError::ScaleMismatch {
+                    left: t.meta.scale * p.scale,
+                    right: scale,
+                });
+            }
+        }
+        let n = self.ectx.n();
+        let limbs = level + 1;
+        let mut polys: [RnsPolyOwned; 3] = core::array::from_fn(|_| RnsPoly::zero(n, limbs, Representation::Ntt));
+        for (pi, poly) in polys.iter_mut().enumerate() {
+            poly.as_mut_slice().par_chunks_mut(n).enumerate().for_each(|(i, o)| {
+                let m = &self.ectx.q_moduli()[i];
+                let r = i * n..(i + 1) * n;
+                let mut srcs: Vec<(&[u64], &[u64])> = quad
+                    .iter()
+                    .zip(quad_pts)
+                    .map(|(t, p)| {
+                        let c = match pi {
+                            0 => &t.c0,
+                            1 => &t.c1,
+                            _ => &t.c2,
+                        };
+                        (&c.as_slice()[r.clone()], &p.poly.as_slice()[r.clone()])
+                    })
+                    .collect();
+                if pi < 2 {
+                    srcs.extend(lin.iter().zip(lin_pts).map(|(t, p)| {
+                        let c = if pi == 0 { &t.c0 } else { &t.c1 };
+                        (&c.as_slice()[r.clone()], &p.poly.as_slice()[r.clone()])
+                    }));
+                }
+                const BLOCK: usize = 256;
+                let mut acc = [0u128; BLOCK];
+                for (bi, ob) in o.chunks_mut(BLOCK).enumerate() {
+                    let (base, len) = (bi * BLOCK, ob.len());
+                    let acc = &mut acc[..len];
+                    acc.fill(0);
+                    // Products are below 2^122: fold every 32 terms (8 groups of 4).
+                    for (g, group) in srcs.chunks(4).enumerate() {
+                        for (c, p) in group {
+                            for ((a, &x), &y) in acc.iter_mut().zip(&c[base..base + len]).zip(&p[base..base + len]) {
+                                *a += x as u128 * y as u128;
+                            }
+                        }
+                        if g % 8 == 7 {
+                            acc.iter_mut().for_each(|a| *a = m.reduce_u128(*a) as u128);
+                        }
+                    }
+                    for (x, a) in ob.iter_mut().zip(acc.iter()) {
+                        *x = m.reduce_u128(*a);
+                    }
+                }
+            });
+        }
+        let [c0, c1, c2] = polys;
+        Ok(Ciphertext3 {
+            c0,
+            c1,
+            c2,
+            meta: CiphertextMeta { scale, ..first.meta },
+        })
+    }
+
+    /// sum_(t<=u) quad_pts[(t, u)] z_t z_u + sum_t lin_pts[t] z_t as a degree-2 ciphertext,
+    /// without materialising the tensor products: for each t, y_t = sum_(u>=t) D_tu z_u is
+    /// formed and reduced, then z_t (x) y_t is accumulated (m(m+1) + 4m + 2m products per
+    /// coefficient instead of 3 per pair plus the combination). `quad_pts` lists the pairs
+    /// t <= u in row-major order (m(m+1)/2 of them); `lin_pts` has one plaintext per z. Equal mod
+    /// q to the tensor products followed by [`plain_quadratic_combination`](Self::plain_quadratic_combination).
+    pub fn rotation_quadratic_form(
+        &self,
+        z: &[&CiphertextOwned],
+        quad_pts: &[&PlaintextRns],
+        lin_pts: &[&PlaintextRns],
+    ) -> Result<Ciphertext3, EvalError> {
+        let first = *z.first().ok_or(EvalError::Invalid("empty quadratic form"))?;
+        let m = z.len();
+        if quad_pts.len() != m * (m + 1) / 2 || lin_pts.len() != m || m > 8 {
+            return Err(EvalError::Invalid("one plaintext per pair t <= u and per input, at most 8 inputs"));
+        }
+        let level = first.meta.level;
+        let scale = first.meta.scale * first.meta.scale * quad_pts[0].scale;
+        for t in z {
+            self.check_ct(t)?;
+            self.check_pair(&first.meta, &t.meta)?;
+        }
+        for (p, want) in quad_pts
+            .iter()
+            .map(|p| (p, first.meta.scale * first.meta.scale))
+            .chain(lin_pts.iter().map(|p| (p, first.meta.scale)))
+        {
+            if p.poly.limbs() < level + 1 || p.log_slots != first.meta.log_slots || !scales_match(want * p.scale, scale) {
+                return Err(EvalError::ScaleMismatch {
+                    left: want * p.scale,
+                    right: scale,
+                });
+            }
+        }
+        let n = self.ectx.n();
+        let limbs = level + 1;
+        let mut polys: [RnsPolyOwned; 3] = core::array::from_fn(|_| RnsPoly::zero(n, limbs, Representation::Ntt));
+        let [p0, p1, p2] = &mut polys;
+        p0.as_mut_slice()
+            .par_chunks_mut(n)
+            .zip(p1.as_mut_slice().par_chunks_mut(n))
+            .zip(p2.as_mut_slice().par_chunks_mut(n))
+            .enumerate()
+            .for_each(|(i, ((o0, o1), o2))| {
+                let md = &self.ectx.q_moduli()[i];
+                let r = i * n..(i + 1) * n;
+                let zc: Vec<(&[u64], &[u64])> = z
+                    .iter()
+                    .map(|c| (&c.c0.as_slice()[r.clone()], &c.c1.as_slice()[r.clone()]))
+                    .collect();
+                let qs: Vec<&[u64]> = quad_pts.iter().map(|p| &p.poly.as_slice()[r.clone()]).collect();
+                let ls: Vec<&[u64]> = lin_pts.iter().map(|p| &p.poly.as_slice()[r.clone()]).collect();
+                const BLOCK: usize = 128;
+                let (mut a0, mut a1, mut a2) = ([0u128; BLOCK], [0u128; BLOCK], [0u128; BLOCK]);
+                let (mut y0, mut y1) = ([0u128; BLOCK], [0u128; BLOCK]);
+                let (mut r0, mut r1) = ([0u64; BLOCK], [0u64; BLOCK]);
+                for base in (0..n).step_by(BLOCK) {
+                    let len = BLOCK.min(n - base);
+                    let w = base..base + len;
+                    a0[..len].fill(0);
+                    a1[..len].fill(0);
+                    a2[..len].fill(0);
+                    let mut pair = 0;
+                    for t in 0..m {
+                        // y_t = sum_(u>=t) D_tu z_u: at most 8 products below 2^122 each.
+                        y0[..len].fill(0);
+                        y1[..len].fill(0);
+                        for (u, &(zu0, zu1)) in zc.iter().enumerate().skip(t) {
+                            let d = &qs[pair + u - t][w.clone()];
+                            let (zu0, zu1) = (&zu0[w.clone()], &zu1[w.clone()]);
+                            for i in 0..len {
+                                y0[i] += d[i] as u128 * zu0[i] as u128;
+                                y1[i] += d[i] as u128 * zu1[i] as u128;
+                            }
+                        }
+                        pair += m - t;
+                        for i in 0..len {
+                            r0[i] = md.reduce_u128(y0[i]);
+                            r1[i] = md.reduce_u128(y1[i]);
+                        }
+                        // z_t (x) y_t + L_t z_t: at most 3 m = 24 products below 2^122 per sum.
+                        let (zt0, zt1) = (&zc[t].0[w.clone()], &zc[t].1[w.clone()]);
+                        let l = &ls[t][w.clone()];
+                        for i in 0..len {
+                            let (c0, c1) = (zt0[i] as u128, zt1[i] as u128);
+                            a0[i] += c0 * r0[i] as u128 + l[i] as u128 * c0;
+                            a1[i] += c0 * r1[i] as u128 + c1 * r0[i] as u128 + l[i] as u128 * c1;
+                            a2[i] += c1 * r1[i] as u128;
+                        }
+                    }
+                    for i in 0..len {
+                        o0[base + i] = md.reduce_u128(a0[i]);
+                        o1[base + i] = md.reduce_u128(a1[i]);
+                        o2[base + i] = md.reduce_u128(a2[i]);
+                    }
+                }
+            });
+        let [c0, c1, c2] = polys;
+        Ok(Ciphertext3 {
+            c0,
+            c1,
+            c2,
+            meta: CiphertextMeta { scale, ..first.meta },
+        })
+    }
+
+    /// a + pt (NTT form, same scale and slot count); pt may have more limbs than a.
+    pub fn add_plain(&self, a: &CiphertextOwned, pt: &PlaintextRns) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        if pt.poly.limbs() < a.meta.level + 1 || pt.log_slots != a.meta.log_slots || !scales_match(a.meta.scale, pt.scale) {
+            return Err(EvalError::ScaleMismatch {
+                left: a.meta.scale,
+                right: pt.scale,
+            });
+        }
+        let mut out = a.clone();
+        for i in 0..=a.meta.level {
+            let m = &self.ectx.q_moduli()[i];
+            if let (Some(dst), Some(src)) = (out.c0.limb_mut(i), pt.poly.limb(i)) {
+                dst.iter_mut().zip(src).for_each(|(x, y)| *x = m.add(*x, *y));
+            }
+        }
+        Ok(out)
+    }
+
     /// Adds a real constant to every slot of a degree-2 ciphertext (through c0).
     pub fn add_const3(&self, a: &mut Ciphertext3, c: f64) -> Result<(), EvalError> {
         let v = libm::round(c * a.meta.scale);

@@ -212,3 +212,41 @@ fn evaluation_keys_round_trip_seed_compressed() {
     assert!(RelinearizationKey::from_bytes(&s.ectx, &bytes[..40]).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn rotation_quadratic_form_equals_tensors_then_plaintext_combination() {
+    use clifhe_std::evaluator::PlaintextRns;
+    let params = Params::new(presets::INSECURE_TEST_N12).unwrap();
+    let ectx = EvalContext::new(params).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(77);
+    let sk = SecretKey::generate(&params, &mut rng).unwrap();
+    let pk = PublicKey::generate(&params, ectx.q_tables(), &sk, &mut rng).unwrap();
+    let ev = Evaluator::new(&ectx);
+    let slots = params.max_slots();
+    let level = 3;
+    let z: Vec<_> = (0..8)
+        .map(|t| {
+            let v: Vec<f64> = (0..slots).map(|i| ((i * 7 + t * 13) % 17) as f64 / 17.0 - 0.5).collect();
+            let pt = Plaintext::encode_real(&params, &v, params.default_scale()).unwrap();
+            encrypt_pk(&params, ectx.q_tables(), &pk, &pt, level, &mut rng).unwrap()
+        })
+        .collect();
+    let vec = |seed: usize| -> Vec<f64> { (0..slots).map(|i| ((i * 3 + seed * 5) % 11) as f64 / 11.0 - 0.4).collect() };
+    let pairs: Vec<(usize, usize)> = (0..8).flat_map(|t| (t..8).map(move |u| (t, u))).collect();
+    let s = 30f64.exp2();
+    let quad: Vec<PlaintextRns> = (0..pairs.len()).map(|i| ev.encode_real(&vec(i), level, s).unwrap()).collect();
+    let lin: Vec<PlaintextRns> = (0..8)
+        .map(|t| ev.encode_real(&vec(100 + t), level, s * params.default_scale()).unwrap())
+        .collect();
+    let zr: Vec<_> = z.iter().collect();
+    let qr: Vec<_> = quad.iter().collect();
+    let lr: Vec<_> = lin.iter().collect();
+    let fused = ev.rotation_quadratic_form(&zr, &qr, &lr).unwrap();
+    let prods: Vec<_> = pairs.iter().map(|&(t, u)| ev.tensor(&z[t], &z[u]).unwrap()).collect();
+    let pr: Vec<_> = prods.iter().collect();
+    let plain = ev.plain_quadratic_combination(&pr, &qr, &zr, &lr).unwrap();
+    assert_eq!(fused.c0, plain.c0);
+    assert_eq!(fused.c1, plain.c1);
+    assert_eq!(fused.c2, plain.c2);
+    assert_eq!(fused.meta.scale, plain.meta.scale);
+}

@@ -26,11 +26,13 @@ use super::CliError;
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::multivector::features::{scan_features, FeatureConfig};
 use clifhe_core::{Multivector, Params, PublicKey, SecretKey};
-use clifhe_std::gnn::encrypted::{evaluate_scheduled, Schedule};
-use clifhe_std::gnn::noise::NoiseReport;
+use clifhe_std::gnn::encrypted::{
+    block_rotation_steps, block_size, evaluate_blocks, evaluate_scheduled, pack_blocks_rotated, BlockConstants, Schedule,
+};
+use clifhe_std::gnn::noise::{NoiseReport, Packing};
 use clifhe_std::gnn::{train, InferencePlan, InputBox, LogisticRegression, Metrics, TrainConfig};
 use clifhe_std::privacy::{sanitize, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
-use clifhe_std::{EvalContext, Evaluator, RelinearizationKey};
+use clifhe_std::{EvalContext, Evaluator, GaloisKeys, RelinearizationKey};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
@@ -72,6 +74,10 @@ pub struct Timings {
     pub features_ms: f64,
     pub train_ms: f64,
     pub keygen_ms: f64,
+    /// Rotation keys of the block layout (hospital, once per key set).
+    pub galois_keygen_ms: f64,
+    /// Plaintext constants of the block layout (vendor, once per model).
+    pub block_setup_ms: f64,
     pub encrypt_ms: f64,
     pub infer_ms: f64,
     pub sanitize_ms: f64,
@@ -96,6 +102,9 @@ pub struct DemoReport {
     pub input_scale_log2: f64,
     /// Level of the scores after the model (before sanitisation).
     pub levels_left: usize,
+    /// Packing of the test batches: "blade-major" (8 ciphertexts of N/2 patients) or "blocks"
+    /// (one ciphertext, at most N/16 patients; also the single-patient run).
+    pub layout: String,
     /// Level and scale of the released ciphertexts.
     pub output_level: usize,
     pub output_scale_log2: f64,
@@ -284,7 +293,27 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     let ev = Evaluator::new(&ectx);
     let batch = params.max_slots();
     let mut released_count = 0u64;
+    // The latency path (batches of at most N/16 patients): rotation keys from the hospital, the
+    // vendor's block constants (once per model).
+    let t = Instant::now();
+    let gks = GaloisKeys::for_rotations(&ectx, &sk, &block_rotation_steps(&params), false, &mut rng)?;
+    timings.galois_keygen_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    // The hospital encrypts the 8 block rotations of its patients (no key switching at the
+    // input scale), so the blade-major schedule serves both layouts.
+    let block_schedule = schedule.clone();
+    let block_analysis = block_schedule
+        .analyse_packed(&params, &plan, Packing::BlocksEncryptedRotations)
+        .map_err(|e| CliError::bad_input("noise analysis", e))?;
+    let blocks = BlockSetup {
+        constants: BlockConstants::new(&ev, &plan, &block_schedule)?,
+        gks,
+        schedule: block_schedule,
+        analysis: block_analysis,
+    };
+    timings.block_setup_ms = t.elapsed().as_secs_f64() * 1e3;
     let setup = BatchSetup {
+        blocks: &blocks,
         ectx: &ectx,
         ev: &ev,
         pk: &pk,
@@ -315,6 +344,7 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     let mut levels_left = 0;
     let mut circuit_private = !opts.no_flooding;
     let mut floods: Option<(u32, u32, u32)> = None;
+    let (mut out_scale, mut noise_bound, mut layout) = (schedule.output_scale(), analysis.per_coefficient_bound, "blade-major");
     // A progress bar on stderr while batches run (hidden for --json and when not a terminal).
     let bar = if opts.progress {
         indicatif::ProgressBar::new(batches.len() as u64)
@@ -335,6 +365,7 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         levels_left = res.levels_left;
         circuit_private &= res.flooded;
         floods = res.floods.or(floods);
+        (out_scale, noise_bound, layout) = (res.output_scale, res.noise_bound, res.layout);
         released.extend(res.released);
         enc_scores.extend(res.scores);
         bar.inc(1);
@@ -393,7 +424,6 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     // The floods against the scores' gaps: what decides whether a near-tie can flip.
     let gaps: Vec<f64> = ref_scores.iter().map(|s| top_two_gap(s)).collect();
     let min_gap = gaps.iter().copied().fold(f64::INFINITY, f64::min);
-    let out_scale = schedule.output_scale();
     let flood_std =
         floods.map(|(v, r, _)| ((params.n() as f64 / 6.0) * ((2.0 * v as f64).exp2() + (2.0 * r as f64).exp2())).sqrt() / out_scale);
     let near_ties = flood_std.map_or(0, |f| gaps.iter().filter(|&&g| g < 6.0 * f).count());
@@ -408,8 +438,17 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         classes,
         class_names: data.class_names.clone(),
         model_depth: plan.depth(),
-        input_level: schedule.input_level,
-        input_scale_log2: schedule.input_scale.log2(),
+        input_level: if layout == "blocks" {
+            blocks.schedule.input_level
+        } else {
+            schedule.input_level
+        },
+        input_scale_log2: if layout == "blocks" {
+            blocks.schedule.input_scale
+        } else {
+            schedule.input_scale
+        }
+        .log2(),
         levels_left,
         output_level: floods.map_or(levels_left, |(_, _, l)| l as usize),
         output_scale_log2: out_scale.log2(),
@@ -426,8 +465,9 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         argmax_agreement_before_flooding: agree_raw,
         max_abs_score_error: max_err,
         score_bound: analysis.ranges.score_bound(),
-        noise_bound_log2: (!opts.no_flooding).then(|| analysis.per_coefficient_bound.log2()),
-        noise_bound_relative_log2: (!opts.no_flooding).then(|| (analysis.per_coefficient_bound / out_scale).log2()),
+        noise_bound_log2: (!opts.no_flooding).then(|| noise_bound.log2()),
+        noise_bound_relative_log2: (!opts.no_flooding).then(|| (noise_bound / out_scale).log2()),
+        layout: layout.to_string(),
         vendor_flood_log2: floods.map(|f| f.0),
         release_flood_log2: floods.map(|f| f.1),
         flood_relative_log2: floods.map(|f| f.0 as f64 - out_scale.log2()),
@@ -510,6 +550,17 @@ struct BatchSetup<'a> {
     analysis: &'a NoiseReport,
     ibox: &'a InputBox,
     classes: usize,
+    /// The block layout for batches of at most N/16 patients (the latency path).
+    blocks: &'a BlockSetup,
+}
+
+/// What the block layout needs: rotation keys (hospital), its schedule, bounds and plaintext
+/// constants (vendor, once per model).
+struct BlockSetup {
+    gks: GaloisKeys,
+    schedule: Schedule,
+    analysis: NoiseReport,
+    constants: BlockConstants,
 }
 
 struct BatchResult {
@@ -523,6 +574,10 @@ struct BatchResult {
     flooded: bool,
     /// (vendor flood log2, release flood log2, released level).
     floods: Option<(u32, u32, u32)>,
+    /// Scores' scale and proven noise bound of the layout this batch used, and the layout.
+    output_scale: f64,
+    noise_bound: f64,
+    layout: &'static str,
 }
 
 fn run_batch(
@@ -535,45 +590,87 @@ fn run_batch(
     let (ectx, ev, classes) = (b.ectx, b.ev, b.classes);
     let params = *ectx.params();
     let slots = params.max_slots();
-    // Hospital devices: blade-major packing of the box-encoded features (empty slots: u = 0, the
-    // box centre), public-key encryption at the schedule's level and scale, one blade per task
-    // (each with its own ChaCha20 stream seeded from the main generator).
+    // At most N/16 patients: the block layout (all blades of a patient in one ciphertext, one
+    // relinearization per layer; the hospital uploads its 8 block rotations): the latency path.
+    // More: the blade-major layout (8 ciphertexts of N/2 patients), the throughput path.
+    let block = block_size(&params);
+    let use_blocks = xs.len() <= block;
+    let (schedule, analysis) = if use_blocks {
+        (&b.blocks.schedule, &b.blocks.analysis)
+    } else {
+        (b.schedule, b.analysis)
+    };
+    // Hospital devices: the box-encoded features (empty slots: u = 0, the box centre), public-key
+    // encryption at the schedule's level and scale; blade-major: one blade per task (each with
+    // its own ChaCha20 stream seeded from the main generator).
     let t = Instant::now();
     let encoded: Vec<[f64; 8]> = xs.iter().map(|x| b.ibox.encode(x)).collect();
-    let seeds: Vec<[u8; 32]> = (0..8)
+    let vectors: Vec<Vec<f64>> = if use_blocks {
+        pack_blocks_rotated(&params, &encoded)?
+    } else {
+        (0..8)
+            .map(|k| {
+                let mut v = vec![0.0; slots];
+                for (p, u) in encoded.iter().enumerate() {
+                    v[p] = u[k];
+                }
+                v
+            })
+            .collect()
+    };
+    let seeds: Vec<[u8; 32]> = (0..vectors.len())
         .map(|_| {
             let mut s = [0u8; 32];
             rng.fill_bytes(&mut s);
             s
         })
         .collect();
-    let cts = seeds
+    let cts = vectors
         .par_iter()
-        .enumerate()
-        .map(|(k, seed)| {
-            let mut v = vec![0.0; slots];
-            for (p, u) in encoded.iter().enumerate() {
-                v[p] = u[k];
-            }
-            let pt = Plaintext::encode_real(&params, &v, b.schedule.input_scale)?;
+        .zip(&seeds)
+        .map(|(v, seed)| {
+            let pt = Plaintext::encode_real(&params, v, schedule.input_scale)?;
             let mut r = ChaCha20Rng::from_seed(*seed);
-            Ok(encrypt_pk(&params, ectx.q_tables(), b.pk, &pt, b.schedule.input_level, &mut r)?)
+            Ok(encrypt_pk(&params, ectx.q_tables(), b.pk, &pt, schedule.input_level, &mut r)?)
         })
         .collect::<Result<Vec<_>, CliError>>()?;
     let encrypt_ms = t.elapsed().as_secs_f64() * 1e3;
 
     // Vendor: inference.
     let t = Instant::now();
-    let scores = evaluate_scheduled(ev, b.rlk, b.plan, b.schedule, &cts)?;
+    let scores = if use_blocks {
+        vec![evaluate_blocks(
+            ev,
+            b.rlk,
+            &b.blocks.gks,
+            b.plan,
+            schedule,
+            &b.blocks.constants,
+            &cts,
+        )?]
+    } else {
+        evaluate_scheduled(ev, b.rlk, b.plan, schedule, &cts)?
+    };
     let infer_ms = t.elapsed().as_secs_f64() * 1e3;
     let levels_left = scores.first().map_or(0, |c| c.meta.level);
+    // Where score (p, c) sits: (ciphertext, slot).
+    let position = |p: usize, c: usize| if use_blocks { (0, c * block + p) } else { (c, p) };
 
     // Measurement only (see module docs): the scores before sanitisation.
     let raw: Vec<Vec<f64>> = scores
         .iter()
         .map(|c| clifhe_core::decrypt::decrypt(ectx.core(), b.sk, c).and_then(|d| d.decode_real()))
         .collect::<Result<_, _>>()?;
-    let per_patient: Vec<Vec<f64>> = (0..xs.len()).map(|p| (0..classes).map(|c| raw[c][p]).collect()).collect();
+    let per_patient: Vec<Vec<f64>> = (0..xs.len())
+        .map(|p| {
+            (0..classes)
+                .map(|c| {
+                    let (i, s) = position(p, c);
+                    raw[i][s]
+                })
+                .collect()
+        })
+        .collect();
     if opts.no_flooding {
         return Ok(BatchResult {
             released: per_patient.iter().map(|s| argmax(s)).collect(),
@@ -585,15 +682,22 @@ fn run_batch(
             levels_left,
             flooded: false,
             floods: None,
+            output_scale: schedule.output_scale(),
+            noise_bound: analysis.per_coefficient_bound,
+            layout: if use_blocks { "blocks" } else { "blade-major" },
         });
     }
 
     // Vendor: sanitisation before anything leaves, with the proven bounds of this model.
     let t = Instant::now();
-    let mut cfg = SanitizeConfig::new(b.analysis.per_coefficient_bound);
+    let mut cfg = SanitizeConfig::new(analysis.per_coefficient_bound);
     cfg.statistical_security = opts.statistical_security;
-    cfg.used_slots = Some((0..slots).map(|s| s < xs.len()).collect());
-    cfg.value_bound = Some(b.analysis.ranges.score_bound());
+    cfg.used_slots = Some(if use_blocks {
+        (0..slots).map(|s| s / block < classes && s % block < xs.len()).collect()
+    } else {
+        (0..slots).map(|s| s < xs.len()).collect()
+    });
+    cfg.value_bound = Some(analysis.ranges.score_bound());
     cfg.mask_passes = MASK_PASSES as u32;
     let seeds: Vec<[u8; 32]> = (0..scores.len())
         .map(|_| {
@@ -622,7 +726,15 @@ fn run_batch(
         ectx.core(),
         b.sk,
         &refs,
-        &ResultLayout::CiphertextPerClass { groups: xs.len(), classes },
+        &if use_blocks {
+            ResultLayout::Blocked {
+                groups: xs.len(),
+                classes,
+                block,
+            }
+        } else {
+            ResultLayout::CiphertextPerClass { groups: xs.len(), classes }
+        },
         rng,
     )? {
         Release::Classes(c) => c,
@@ -643,6 +755,9 @@ fn run_batch(
         levels_left,
         flooded: true,
         floods: Some((vendor, release, level)),
+        output_scale: schedule.output_scale(),
+        noise_bound: analysis.per_coefficient_bound,
+        layout: if use_blocks { "blocks" } else { "blade-major" },
     })
 }
 

@@ -19,11 +19,11 @@
 //! classic "every layer returns Delta" policy for inputs at the preset's scale;
 //! [`Schedule::circuit_private`] is the policy for flooded outputs (its docs argue the margins).
 
-use super::noise::{analyse, NoiseReport, PlanRanges, ScaleSteps};
+use super::noise::{analyse, NoiseReport, Packing, PlanRanges, ScaleSteps};
 use super::plan::{InferencePlan, QuadraticForm};
 use crate::error::EvalError;
-use crate::evaluator::{Ciphertext3, Evaluator};
-use crate::keys::RelinearizationKey;
+use crate::evaluator::{Ciphertext3, Evaluator, PlaintextRns};
+use crate::keys::{GaloisKeys, RelinearizationKey};
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::encode::Complex;
 use clifhe_core::Params;
@@ -36,6 +36,11 @@ pub const MIN_LOG_CONST_SCALE: f64 = 20.0;
 /// log2 of the scale a circuit-private evaluation encrypts its inputs at (see
 /// [`Schedule::circuit_private`]).
 pub const PRIVATE_LOG_INPUT_SCALE: f64 = 80.0;
+
+/// The same for the block layout ([`evaluate_blocks`]): 5 bits more, because its rotations of the
+/// input add key-switching noise (bounded by its worst case, 2^21.6 in 2-norm at N = 2^15) at the
+/// input scale.
+pub const PRIVATE_LOG_INPUT_SCALE_BLOCKS: f64 = 85.0;
 
 /// Levels and scales of one encrypted evaluation.
 #[derive(Clone, Debug, PartialEq)]
@@ -128,6 +133,19 @@ impl Schedule {
     /// 0 (2^61) would cap the scale near 2^45 and the last rescale's rounding alone would then
     /// exceed what a 2^-12 flood allows. `extra_levels` are left for the sanitiser's masks.
     pub fn circuit_private(params: &Params, plan: &InferencePlan, extra_levels: usize, final_level: usize) -> Result<Self, EvalError> {
+        Self::circuit_private_at(params, plan, extra_levels, final_level, PRIVATE_LOG_INPUT_SCALE)
+    }
+
+    /// [`circuit_private`](Self::circuit_private) with inputs at 2^`log_input_scale` (the block
+    /// layout uses [`PRIVATE_LOG_INPUT_SCALE_BLOCKS`]: its rotations add key-switching noise at
+    /// the input scale).
+    pub fn circuit_private_at(
+        params: &Params,
+        plan: &InferencePlan,
+        extra_levels: usize,
+        final_level: usize,
+        log_input_scale: f64,
+    ) -> Result<Self, EvalError> {
         let ranges = PlanRanges::of_plan(plan);
         let input_level = final_level + extra_levels + plan.depth();
         if input_level > params.max_level() {
@@ -136,15 +154,20 @@ impl Schedule {
         let log_qf: f64 = params.q()[..=final_level].iter().map(|&v| (v as f64).log2()).sum();
         let r = ranges.score_bound().max(1.0);
         let log_out = (log_qf - 4.0 - r.log2()).floor();
-        Self::new(params, plan, input_level, PRIVATE_LOG_INPUT_SCALE.exp2(), log_out.exp2())
+        Self::new(params, plan, input_level, log_input_scale.exp2(), log_out.exp2())
     }
 
     pub fn output_scale(&self) -> f64 {
         self.scales.last().copied().unwrap_or(self.input_scale)
     }
 
-    /// The bounds of this evaluation ([`super::noise::analyse`]).
+    /// The bounds of this evaluation in the blade-major layout ([`super::noise::analyse`]).
     pub fn analyse(&self, params: &Params, plan: &InferencePlan) -> Result<NoiseReport, EvalError> {
+        self.analyse_packed(params, plan, Packing::BladeMajor)
+    }
+
+    /// The bounds of this evaluation in `packing`.
+    pub fn analyse_packed(&self, params: &Params, plan: &InferencePlan, packing: Packing) -> Result<NoiseReport, EvalError> {
         analyse(
             params,
             plan,
@@ -154,6 +177,7 @@ impl Schedule {
                 scales: self.scales.clone(),
                 const_scales: self.const_scales.clone(),
             },
+            packing,
         )
     }
 }
@@ -338,6 +362,233 @@ fn affine_layer(
             Ok(out)
         })
         .collect()
+}
+
+// ---- Block layout: the latency path for few patients ---------------------------------------
+
+/// Slots per block of the block layout: 8 blocks fill the N/2 slots, so a rotation by t blocks
+/// is a cyclic shift of the blade index (block k receives block k + t mod 8).
+pub fn block_size(params: &Params) -> usize {
+    params.max_slots() / 8
+}
+
+/// Rotation steps the block layout needs (Galois keys for them): t blocks, t = 1..7.
+pub fn block_rotation_steps(params: &Params) -> Vec<i64> {
+    (1..8).map(|t| (t * block_size(params)) as i64).collect()
+}
+
+/// The slot vector of the block layout: blade k of patient p in slot k * block + p (up to
+/// `block_size` patients); other slots hold 0 (with box-encoded inputs: the box centre).
+pub fn pack_blocks(params: &Params, inputs: &[[f64; 8]]) -> Result<Vec<f64>, EvalError> {
+    let b = block_size(params);
+    if inputs.len() > b {
+        return Err(EvalError::Invalid("more patients than a block holds"));
+    }
+    let mut v = vec![0.0; params.max_slots()];
+    for (p, x) in inputs.iter().enumerate() {
+        for (k, &xk) in x.iter().enumerate() {
+            v[k * b + p] = xk;
+        }
+    }
+    Ok(v)
+}
+
+/// The 8 rotations of the block layout the hospital can encrypt instead of one ciphertext
+/// ([`evaluate_blocks`] then skips the first form's rotations): vector t holds blade k + t mod 8
+/// of patient p in slot k * block + p.
+pub fn pack_blocks_rotated(params: &Params, inputs: &[[f64; 8]]) -> Result<Vec<Vec<f64>>, EvalError> {
+    let b = block_size(params);
+    if inputs.len() > b {
+        return Err(EvalError::Invalid("more patients than a block holds"));
+    }
+    Ok((0..8)
+        .map(|t| {
+            let mut v = vec![0.0; params.max_slots()];
+            for (p, x) in inputs.iter().enumerate() {
+                for k in 0..8 {
+                    v[k * b + p] = x[(k + t) % 8];
+                }
+            }
+            v
+        })
+        .collect())
+}
+
+/// Plaintext constants of every form in the block layout, for one plan and schedule (computed
+/// once per model, like the vendor's other preprocessing).
+///
+/// With Z_t = the input rotated by t blocks (block k holds blade k + t mod 8), the product
+/// Z_t Z_u holds x_(k+t) x_(k+u) in block k, and every unordered pair of blades appears exactly
+/// once among the 36 pairs t <= u for each k. So out_k is the sum over t <= u of D_tu Z_t Z_u,
+/// plus the sum over t of L_t Z_t, plus K, with D_tu, L_t, K the slot vectors whose block k
+/// holds the form's coefficient of that product (or 0 for k >= outputs): the same quadratic
+/// form, one ciphertext for all outputs.
+#[derive(Debug)]
+pub struct BlockConstants {
+    forms: Vec<BlockFormConstants>,
+}
+
+#[derive(Debug)]
+struct BlockFormConstants {
+    quad: Vec<PlaintextRns>,
+    lin: Vec<PlaintextRns>,
+    constant: PlaintextRns,
+}
+
+/// (t, u) with t <= u: the 36 rotation pairs of the block layout.
+fn block_pairs() -> Vec<(usize, usize)> {
+    (0..8).flat_map(|t| (t..8).map(move |u| (t, u))).collect()
+}
+
+/// Encodes `values` at `level` and an arbitrary `scale`: directly when the f64 encoder can
+/// (coefficients below 2^100), otherwise at scale / F with F the smallest integer that brings
+/// them there, then multiplied by F in every limb; the plaintext's scale is (scale / F) F, equal
+/// to `scale` up to f64 rounding.
+fn encode_at_scale(ev: &Evaluator<'_>, values: &[f64], level: usize, scale: f64) -> Result<PlaintextRns, EvalError> {
+    let vmax = values.iter().fold(0.0f64, |m, v| m.max(v.abs())) + 1.0;
+    let f = (scale * vmax / 100f64.exp2()).ceil().max(1.0);
+    if !(f.is_finite() && f < 2f64.powi(62)) {
+        return Err(EvalError::Invalid("constant vector too large for its scale"));
+    }
+    let mut pt = ev.encode_real(values, level, scale / f)?;
+    if f > 1.0 {
+        let n = ev.context().n();
+        let fk = f as u64;
+        for i in 0..=level {
+            let m = &ev.context().q_moduli()[i];
+            let k = m.reduce(fk);
+            let ks = m.shoup(k);
+            if let Some(l) = pt.poly.as_mut_slice().get_mut(i * n..(i + 1) * n) {
+                l.iter_mut().for_each(|x| *x = m.mul_shoup(*x, k, ks));
+            }
+        }
+    }
+    pt.scale = (scale / f) * f;
+    Ok(pt)
+}
+
+impl BlockConstants {
+    pub fn new(ev: &Evaluator<'_>, plan: &InferencePlan, schedule: &Schedule) -> Result<Self, EvalError> {
+        let params = *ev.context().params();
+        let forms = plan.forms();
+        if forms.len() != schedule.scales.len() {
+            return Err(EvalError::Invalid("the schedule was made for another plan"));
+        }
+        let b = block_size(&params);
+        let q = |l: usize| params.q()[l] as f64;
+        let vector = |outputs: usize, f: &dyn Fn(usize) -> f64| -> Vec<f64> {
+            let mut v = vec![0.0; params.max_slots()];
+            for k in 0..outputs.min(8) {
+                v[k * b..(k + 1) * b].fill(f(k));
+            }
+            v
+        };
+        let mut level = schedule.input_level;
+        let mut d_in = schedule.input_scale;
+        let mut out = Vec::with_capacity(forms.len());
+        for (form, &out_scale) in forms.iter().zip(&schedule.scales) {
+            let k_out = form.outputs();
+            let (s, next_level) = if form.is_affine() {
+                (out_scale * q(level) / d_in, level - 1)
+            } else {
+                (out_scale * q(level) * q(level - 1) / (d_in * d_in), level - 2)
+            };
+            let quad = if form.is_affine() {
+                Vec::new()
+            } else {
+                block_pairs()
+                    .par_iter()
+                    .map(|&(t, u)| {
+                        let v = vector(k_out, &|k| {
+                            let (a, c) = ((k + t) % 8, (k + u) % 8);
+                            form.quad[k][a.min(c)][a.max(c)]
+                        });
+                        encode_at_scale(ev, &v, level, s)
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            let lin_scale = if form.is_affine() { s } else { s * d_in };
+            let lin = (0..8)
+                .into_par_iter()
+                .map(|t| encode_at_scale(ev, &vector(k_out, &|k| form.lin[k][(k + t) % 8]), level, lin_scale))
+                .collect::<Result<Vec<_>, _>>()?;
+            let constant = encode_at_scale(ev, &vector(k_out, &|k| form.constant[k]), next_level, out_scale)?;
+            out.push(BlockFormConstants { quad, lin, constant });
+            level = next_level;
+            d_in = out_scale;
+        }
+        Ok(Self { forms: out })
+    }
+}
+
+/// Evaluates `plan` on one block-layout ciphertext ([`pack_blocks`]), or on its 8 rotations
+/// encrypted by the hospital ([`pack_blocks_rotated`]: no key switching at the input scale, so
+/// a smaller noise bound, [`super::noise::Packing::BlocksEncryptedRotations`]), with the levels and scales
+/// of `schedule`: per quadratic form 7 hoisted rotations, one fused pass for the 36 products and
+/// their plaintext coefficients ([`Evaluator::rotation_quadratic_form`]), one relinearization
+/// and two rescales (the blade-major layout needs 8 + C
+/// relinearizations and 2 (8 + C) rescales). Score c of patient p lands in slot c * block + p.
+pub fn evaluate_blocks(
+    ev: &Evaluator<'_>,
+    rlk: &RelinearizationKey,
+    gks: &GaloisKeys,
+    plan: &InferencePlan,
+    schedule: &Schedule,
+    constants: &BlockConstants,
+    input: &[CiphertextOwned],
+) -> Result<CiphertextOwned, EvalError> {
+    let params = *ev.context().params();
+    if input.len() != 1 && input.len() != 8 {
+        return Err(EvalError::Invalid("the block layout takes one ciphertext or its 8 rotations"));
+    }
+    let at_input = input
+        .iter()
+        .map(|c| {
+            if !crate::evaluator::scales_match(c.meta.scale, schedule.input_scale) {
+                return Err(EvalError::ScaleMismatch {
+                    left: c.meta.scale,
+                    right: schedule.input_scale,
+                });
+            }
+            if c.meta.level == schedule.input_level {
+                Ok(c.clone())
+            } else {
+                ev.drop_to_level(c, schedule.input_level)
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut given = (at_input.len() == 8).then(|| at_input.clone());
+    let mut h = at_input[0].clone();
+    let forms = plan.forms();
+    if forms.len() != constants.forms.len() || forms.len() != schedule.scales.len() {
+        return Err(EvalError::Invalid("constants or schedule made for another plan"));
+    }
+    let steps: Vec<i64> = std::iter::once(0).chain(block_rotation_steps(&params)).collect();
+    for ((form, c), &out_scale) in forms.iter().zip(&constants.forms).zip(&schedule.scales) {
+        let z = match given.take() {
+            Some(z) => z,
+            None => ev.rotate_hoisted(&h, &steps, gks)?,
+        };
+        let z_refs: Vec<&CiphertextOwned> = z.iter().collect();
+        let lin_refs: Vec<&PlaintextRns> = c.lin.iter().collect();
+        let mut out = if form.is_affine() {
+            let mut acc = ev.mul_plain(&z[0], &c.lin[0])?;
+            for (zt, pt) in z.iter().zip(&c.lin).skip(1) {
+                ev.add_assign(&mut acc, &ev.mul_plain(zt, pt)?)?;
+            }
+            ev.rescale(&acc)?
+        } else {
+            let quad_refs: Vec<&PlaintextRns> = c.quad.iter().collect();
+            let acc = ev.rotation_quadratic_form(&z_refs, &quad_refs, &lin_refs)?;
+            let r = ev.relinearize(&acc, rlk)?;
+            ev.rescale(&ev.rescale(&r)?)?
+        };
+        // Exactly the schedule's scale up to f64 rounding of the scale bookkeeping.
+        out.meta.scale = out_scale;
+        h = ev.add_plain(&out, &c.constant)?;
+        h.meta.scale = out_scale;
+    }
+    Ok(h)
 }
 
 #[cfg(test)]

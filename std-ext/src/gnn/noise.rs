@@ -262,6 +262,22 @@ impl Noise {
     }
 }
 
+/// How the batch is packed, which decides how the fresh noise of different blades combines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Packing {
+    /// One ciphertext per blade ([`super::encrypted::evaluate_scheduled`]): the 8 inputs carry
+    /// independent fresh noise, which adds in quadrature.
+    BladeMajor,
+    /// All blades in one ciphertext ([`super::encrypted::evaluate_blocks`]): the blades are
+    /// rotations of one noise polynomial, so their contributions add linearly; each rotation
+    /// adds a key switch, and the slot-wise derivative bound of a rotation t is the largest
+    /// over the output blocks k of |d out_k / d x_(k+t)|.
+    Blocks,
+    /// The block layout with the first form's 8 rotations encrypted by the hospital (fresh,
+    /// independent noise, no key switch at the input scale); later forms as [`Packing::Blocks`].
+    BlocksEncryptedRotations,
+}
+
 /// Levels and scales an evaluation uses, as the noise analysis needs them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScaleSteps {
@@ -291,8 +307,8 @@ pub struct NoiseReport {
     pub headroom_bits: f64,
 }
 
-/// Bounds for evaluating `plan` with `steps` under `params` (module docs).
-pub fn analyse(params: &Params, plan: &InferencePlan, steps: &ScaleSteps) -> Result<NoiseReport, EvalError> {
+/// Bounds for evaluating `plan` with `steps` under `params` in `packing` (module docs).
+pub fn analyse(params: &Params, plan: &InferencePlan, steps: &ScaleSteps, packing: Packing) -> Result<NoiseReport, EvalError> {
     let forms = plan.forms();
     if steps.scales.len() != forms.len() || steps.const_scales.len() != forms.len() {
         return Err(EvalError::Invalid("one scale and one constant scale per form"));
@@ -314,7 +330,41 @@ pub fn analyse(params: &Params, plan: &InferencePlan, steps: &ScaleSteps) -> Res
     for ((f, r), (&out_scale, &s)) in forms.iter().zip(&ranges.forms).zip(steps.scales.iter().zip(&steps.const_scales)) {
         let m_in = r.max_abs_input();
         let m_out = r.max_abs_output();
-        let totals: Vec<f64> = state.iter().map(|e| e.l2_total(n)).collect();
+        // Blocks: input "blade" a of output k is rotation t = a - k of the one ciphertext. Its
+        // noise is the rotated noise (same proxy; one source, so by_source[0] only) plus a key
+        // switch for t > 0; the derivative bound per rotation is the largest over outputs.
+        let mut per_rotation = [0.0f64; 8];
+        for (k, jk) in r.jacobian.iter().enumerate() {
+            for (t, v) in per_rotation.iter_mut().enumerate() {
+                *v = v.max(jk[(k + t) % 8]);
+            }
+        }
+        let first_form = level == steps.input_level;
+        let (state_in, jac): (Vec<Noise>, Vec<[f64; 8]>) = match packing {
+            Packing::BladeMajor => (state.clone(), r.jacobian.clone()),
+            // Encrypted rotations: input t is a fresh encryption (source t), as in blade-major,
+            // but output k reads it as blade k + t, so the bound per input is the rotation's.
+            Packing::BlocksEncryptedRotations if first_form => (state.clone(), vec![per_rotation; f.outputs()]),
+            Packing::Blocks | Packing::BlocksEncryptedRotations => {
+                let sigma: f64 = state.iter().map(Noise::sigma).fold(0.0, f64::max);
+                let l2: f64 = state.iter().map(|e| e.l2).fold(0.0, f64::max);
+                let ks = key_switch_noise_l2(params, level) / scale;
+                let rotated: Vec<Noise> = (0..8)
+                    .map(|t| {
+                        let mut by_source = [0.0; 8];
+                        by_source[0] = sigma;
+                        Noise {
+                            by_source,
+                            l2: l2 + if t > 0 { ks } else { 0.0 },
+                        }
+                    })
+                    .collect();
+                // Every output sees rotation t with the same (worst-case) bound.
+                (rotated, vec![per_rotation; f.outputs()])
+            }
+        };
+        let cur = state_in;
+        let totals: Vec<f64> = cur.iter().map(|e| e.l2_total(n)).collect();
         let mut next = Vec::with_capacity(f.outputs());
         if f.is_affine() {
             if level < 1 {
@@ -322,12 +372,12 @@ pub fn analyse(params: &Params, plan: &InferencePlan, steps: &ScaleSteps) -> Res
             }
             headroom = headroom.min(log_q(level) - 2.0 - (m_out.max(1e-300) * scale * s).log2());
             for k in 0..f.outputs() {
-                let jk = &r.jacobian[k];
+                let jk = &jac[k];
                 let mut by_source = [0.0; 8];
                 for (src, v) in by_source.iter_mut().enumerate() {
-                    *v = jk.iter().zip(&state).map(|(j, e)| j * e.by_source[src]).sum();
+                    *v = jk.iter().zip(&cur).map(|(j, e)| j * e.by_source[src]).sum();
                 }
-                let l2 = jk.iter().zip(&state).map(|(j, e)| j * e.l2).sum::<f64>() + rho / out_scale;
+                let l2 = jk.iter().zip(&cur).map(|(j, e)| j * e.l2).sum::<f64>() + rho / out_scale;
                 next.push(Noise { by_source, l2 });
             }
             level -= 1;
@@ -341,10 +391,10 @@ pub fn analyse(params: &Params, plan: &InferencePlan, steps: &ScaleSteps) -> Res
             let q_top = params.q()[level] as f64;
             let ks = key_switch_noise_l2(params, level);
             for k in 0..f.outputs() {
-                let jk = &r.jacobian[k];
+                let jk = &jac[k];
                 let mut by_source = [0.0; 8];
                 for (src, v) in by_source.iter_mut().enumerate() {
-                    *v = jk.iter().zip(&state).map(|(j, e)| j * e.by_source[src]).sum();
+                    *v = jk.iter().zip(&cur).map(|(j, e)| j * e.by_source[src]).sum();
                 }
                 // Second order: sum_(a<=b) |Q_ab| ||e_a e_b||_2 <= sqrt(N) ||e_a||_2 ||e_b||_2.
                 let mut second = 0.0;
@@ -353,8 +403,13 @@ pub fn analyse(params: &Params, plan: &InferencePlan, steps: &ScaleSteps) -> Res
                         second += f.quad[k][a][b].abs() * n.sqrt() * totals[a] * totals[b];
                     }
                 }
+                if packing != Packing::BladeMajor {
+                    // One ciphertext: the product of rotations (t, u) carries the largest
+                    // coefficient over the output blocks; summing over outputs bounds that.
+                    second *= f.outputs() as f64;
+                }
                 let rounding = ks / (scale * scale * s) + rho * q_top / (scale * scale * s) + rho / out_scale;
-                let l2 = jk.iter().zip(&state).map(|(j, e)| j * e.l2).sum::<f64>() + SLACK * second + rounding;
+                let l2 = jk.iter().zip(&cur).map(|(j, e)| j * e.l2).sum::<f64>() + SLACK * second + rounding;
                 next.push(Noise { by_source, l2 });
             }
             level -= 2;

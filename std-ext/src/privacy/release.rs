@@ -68,17 +68,19 @@ pub enum ResultLayout {
     Interleaved { groups: usize, classes: usize, stride: usize },
     /// One ciphertext per class; score (g, c) in slot g of ciphertext c (blade-major outputs).
     CiphertextPerClass { groups: usize, classes: usize },
+    /// One ciphertext; score (g, c) in slot `c * block + g` (block-layout outputs).
+    Blocked { groups: usize, classes: usize, block: usize },
 }
 
 impl ResultLayout {
     pub fn groups(&self) -> usize {
         match self {
-            Self::Interleaved { groups, .. } | Self::CiphertextPerClass { groups, .. } => *groups,
+            Self::Interleaved { groups, .. } | Self::CiphertextPerClass { groups, .. } | Self::Blocked { groups, .. } => *groups,
         }
     }
     pub fn classes(&self) -> usize {
         match self {
-            Self::Interleaved { classes, .. } | Self::CiphertextPerClass { classes, .. } => *classes,
+            Self::Interleaved { classes, .. } | Self::CiphertextPerClass { classes, .. } | Self::Blocked { classes, .. } => *classes,
         }
     }
     /// (ciphertext index, slot) of score (g, c).
@@ -86,6 +88,7 @@ impl ResultLayout {
         match self {
             Self::Interleaved { stride, .. } => (0, g * stride + c),
             Self::CiphertextPerClass { .. } => (c, g),
+            Self::Blocked { block, .. } => (0, c * block + g),
         }
     }
 }
@@ -127,7 +130,7 @@ impl Releaser {
         }
         let (groups, classes) = (layout.groups(), layout.classes());
         let expected_cts = match layout {
-            ResultLayout::Interleaved { .. } => 1,
+            ResultLayout::Interleaved { .. } | ResultLayout::Blocked { .. } => 1,
             ResultLayout::CiphertextPerClass { classes, .. } => *classes,
         };
         if cts.len() != expected_cts {
