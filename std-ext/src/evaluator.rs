@@ -496,7 +496,7 @@ impl<'a> Evaluator<'a> {
         Ok(polys.into_iter().map(|[c0, c1, c2]| Ciphertext3 { c0, c1, c2, meta }).collect())
     }
 
-    /// sum_i quad[i] * quad_pts[i] + sum_j lin[j] * lin_pts[j] as a degree-2 ciphertext:
+    /// `sum_i quad[i] * quad_pts[i] + sum_j lin[j] * lin_pts[j]` as a degree-2 ciphertext:
     /// [`quadratic_combination`](Self::quadratic_combination) with slot-wise (plaintext)
     /// coefficients. The degree-1 terms enter c0 and c1; every product must have the same scale.
     /// One blocked pass with 128-bit sums per (polynomial, limb).
@@ -591,7 +591,7 @@ impl<'a> Evaluator<'a> {
         })
     }
 
-    /// sum_(t<=u) quad_pts[(t, u)] z_t z_u + sum_t lin_pts[t] z_t as a degree-2 ciphertext,
+    /// `sum_(t<=u) quad_pts[(t, u)] z_t z_u + sum_t lin_pts[t] z_t` as a degree-2 ciphertext,
     /// without materialising the tensor products: for each t, y_t = sum_(u>=t) D_tu z_u is
     /// formed and reduced, then z_t (x) y_t is accumulated (m(m+1) + 4m + 2m products per
     /// coefficient instead of 3 per pair plus the combination). `quad_pts` lists the pairs

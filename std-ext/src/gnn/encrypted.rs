@@ -2,7 +2,7 @@
 //! ciphertext k holds blade k of up to N/2 patients, patient p in slot p.
 //!
 //! The plan runs as its expanded quadratic forms ([`InferencePlan::forms`]): a form
-//! out_k = sum_(a<=b) Q_k[a][b] x_a x_b + sum_a L_k[a] x_a + K_k is 36 tensor products x_a x_b
+//! `out_k = sum_(a<=b) Q_k[a][b] x_a x_b + sum_a L_k[a] x_a + K_k` is 36 tensor products x_a x_b
 //! shared by all outputs (instead of 8 per weight pair: 128 for the 16-weight layer), then per
 //! output one plaintext combination of the 36 degree-2 and 8 degree-1 ciphertexts, one
 //! relinearization and two rescales. The output rows are folded into the last hidden layer, so

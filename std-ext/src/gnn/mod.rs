@@ -39,22 +39,29 @@
 //! * level 2: h_k = sum_j y_{j,k} v_{j,k}: 8 m_l ciphertext tensor products summed per blade,
 //!   then **8 relinearizations** (lazy: one per output blade, not per product) and one rescale.
 //!
-//! The output layer needs only the scalar row of each W_c: 1 level, no ciphertext products.
+//! The output layer needs only the scalar row of each W_c, which is linear in the last hidden
+//! layer's output, so it folds into that layer's quadratic form ([`InferencePlan::forms`]).
 //! With the normalisation folded into the first layer's maps (the maps are 8x8 matrices anyway),
-//! the depth is 2 + 2 + 1 = **5 levels** ([`GnnModel::depth`]); the N = 2^14 preset leaves 7.
-//! If an evaluator only offers products with multivector weights (not general 8x8 maps), the
-//! normalisation costs one extra level as a per-blade constant multiply (6 levels), and v_j is a
-//! geometric product only when the 8 activation coefficients of the layer are equal
-//! ([`AffineMap::as_geometric_product`] says which).
+//! the depth is 2 + 2 = **4 levels** ([`GnnModel::depth`]). If an evaluator only offers products
+//! with multivector weights (not general 8x8 maps), the normalisation costs one extra level as a
+//! per-blade constant multiply, and v_j is a geometric product only when the 8 activation
+//! coefficients of the layer are equal ([`AffineMap::as_geometric_product`] says which).
 //!
-//! Ciphertext-ciphertext products: layer 1: 16 x 8 = 128 tensor products, 8 relinearizations;
-//! layer 2: 8 x 8 = 64 tensor products, 8 relinearizations; output: none. Total 192 / 16.
+//! Ciphertext-ciphertext products as the plan states them: layer 1: 16 x 8 = 128, layer 2:
+//! 8 x 8 = 64. The evaluator ([`encrypted`]) expands each layer into one quadratic form per
+//! output: 36 tensor products shared by all outputs, 8 relinearizations for layer 1 and C for
+//! the last (blade-major), or one relinearization per layer in the block layout (the latency
+//! path for at most N/16 patients).
 //!
-//! ## Bounded values
+//! ## Bounded values and circuit privacy
 //!
 //! CKKS needs values in a known range. Training penalises pre-activations, hidden outputs and
 //! scores beyond [`TrainConfig::range_bound`] and the model file records the largest magnitude
-//! seen on the training set ([`GnnModel::max_abs_intermediate`]).
+//! seen on the training set ([`GnnModel::max_abs_intermediate`]) and a public input box
+//! ([`InputBox`]). Over that box, [`noise`] proves bounds on every intermediate and on the
+//! evaluation noise of the scores, which size the output flood of [`crate::privacy`];
+//! [`encrypted::Schedule::circuit_private`] picks levels and scales so that the flood stays far
+//! below the scores' gaps.
 
 #![allow(clippy::needless_range_loop)] // fixed 8-blade index arithmetic reads clearer than zipped iterators
 

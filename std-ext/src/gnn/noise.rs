@@ -8,7 +8,7 @@
 //! interval is the tighter of (a) the expanded form evaluated on intervals (squares as squares)
 //! and (b) the factored form, a sum of products of affine functions whose intervals are exact.
 //! The partial derivatives d out_k / d x_b of a quadratic form are affine in x, so their maximum
-//! magnitude over a box is exact; chaining them gives a bound D[c][b] on |d score_c / d x_b| over
+//! magnitude over a box is exact; chaining them gives a bound `D[c][b]` on |d score_c / d x_b| over
 //! the whole domain.
 //!
 //! # Noise
@@ -21,10 +21,10 @@
 //!   e', e0, e1 centred binomial (21 bit pairs: sub-Gaussian with variance proxy 10.5). Given
 //!   u_b and s, every coefficient of the sum is a fixed linear combination of independent
 //!   centred binomials, whose squared weights add up to at most
-//!   sum_b ||G_cb||_can^2 (||u_b||^2 + 1 + ||s||^2) <= sum_b D[c][b]^2 (2N + 1)
+//!   `sum_b ||G_cb||_can^2 (||u_b||^2 + 1 + ||s||^2) <= sum_b D[c][b]^2 (2N + 1)`
 //!   (multiplication by a polynomial G scales the coefficient 2-norm by at most
 //!   max |G(zeta)| over the roots of X^N + 1, i.e. the largest slot value, by Parseval). So each
-//!   coefficient is sub-Gaussian with sigma_c = sqrt(10.5 (2N + 1) sum_b D[c][b]^2) / Delta_in,
+//!   coefficient is sub-Gaussian with `sigma_c = sqrt(10.5 (2N + 1) sum_b D[c][b]^2) / Delta_in`,
 //!   and exceeds [`TAIL_SIGMAS`] sigma_c with probability below 2 exp(-72) < 2^-102.
 //! * **Deterministic part**, bounded in the coefficient 2-norm (which bounds every coefficient):
 //!   rescale rounding (r0 + r1 s) / 1 with |r| <= 1/2, so at most sqrt(N) (1 + N) / 2 since
@@ -66,7 +66,7 @@ pub struct FormRanges {
     pub input: [(f64, f64); 8],
     /// Interval of each output over that box.
     pub outputs: Vec<(f64, f64)>,
-    /// jacobian[k][b] >= max over the box of |d out_k / d x_b|.
+    /// `jacobian[k][b]` >= max over the box of |d out_k / d x_b|.
     pub jacobian: Vec<[f64; 8]>,
 }
 
@@ -83,7 +83,7 @@ impl FormRanges {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlanRanges {
     pub forms: Vec<FormRanges>,
-    /// derivative[c][b] >= max over the domain of |d score_c / d x_b| (chained form bounds).
+    /// `derivative[c][b]` >= max over the domain of |d score_c / d x_b| (chained form bounds).
     pub derivative: Vec<[f64; 8]>,
 }
 

@@ -106,7 +106,7 @@ pub struct InferencePlan {
 pub type AffineProduct = ([f64; 8], f64, [f64; 8], f64);
 
 /// A quadratic map of 8 inputs to `outputs()` values, expanded:
-/// out_k = sum_(a<=b) quad[k][a][b] x_a x_b + sum_a lin[k][a] x_a + constant[k].
+/// `out_k = sum_(a<=b) quad[k][a][b] x_a x_b + sum_a lin[k][a] x_a + constant[k]`.
 /// `quad[k][a][b]` is used for a <= b only (the a > b terms are folded into a < b).
 #[derive(Clone, Debug, PartialEq)]
 pub struct QuadraticForm {
