@@ -157,7 +157,7 @@ pub fn sanitize<R: RngCore + CryptoRng, P: AsRef<[u64]>>(
     // refuse when that reaches half a unit (nothing would be left of the result).
     if log_w.is_nan() || log_w + (n as f64 / 6.0).sqrt().log2() >= scale.log2() - 1.0 || log_w > MAX_LOG_FLOOD as f64 {
         return Err(EvalError::Invalid(
-            "flooding noise would exceed the scale: use a preset with a larger scale (private-n15) or a smaller noise bound",
+            "flooding noise would exceed the scale: encrypt at a larger scale and keep the result on a higher level (gnn::encrypted::Schedule::circuit_private), or use a smaller noise bound",
         ));
     }
     let w = log_w.exp2();
