@@ -191,7 +191,7 @@ pub fn eval_chebyshev_to(
         return Err(EvalError::OutOfLevels);
     }
     // T_k's scale is scale(y)^k / q^(k-1): it only stays put when y sits at its prime's scale
-    let q_top = ev.context().params().q()[y.meta.level] as f64;
+    let q_top = *ev.context().params().q().get(y.meta.level).ok_or(EvalError::OutOfLevels)? as f64;
     if ((y.meta.scale / q_top) - 1.0).abs() > 1e-6 {
         return Err(EvalError::ScaleMismatch {
             left: y.meta.scale,
