@@ -126,80 +126,123 @@ pub struct Decrypted {
 /// [`CliError::Corrupt`]. Returns the ciphertext and whether it was seeded.
 pub fn read_ciphertext(params: &Params, input: &Path) -> Result<(CiphertextOwned, bool), CliError> {
     let bytes = fsio::read(input)?;
-    let h = peek(&bytes).map_err(|r| CliError::corrupt(input, "ciphertext", r))?;
+    if super::batchfile::is_batch(&bytes) {
+        return Err(CliError::corrupt(
+            input,
+            "ciphertext",
+            "it is a box-encoded blade-major batch (from `encrypt --profile`), not a single ciphertext",
+        ));
+    }
+    parse_ciphertext(params, &bytes, input)
+}
+
+/// [`read_ciphertext`] on bytes already read (`path` names them in errors).
+pub fn parse_ciphertext(params: &Params, bytes: &[u8], path: &Path) -> Result<(CiphertextOwned, bool), CliError> {
+    let h = peek(bytes).map_err(|r| CliError::corrupt(path, "ciphertext", r))?;
     let kind = Kind::from_u8(h.kind);
     if !matches!(kind, Some(Kind::Ciphertext | Kind::SeededCiphertext)) {
-        return Err(CliError::corrupt(input, "ciphertext", format!("it holds a {}", kind_name(h.kind))));
+        return Err(CliError::corrupt(path, "ciphertext", format!("it holds a {}", kind_name(h.kind))));
     }
     if h.params_id != params.id() {
         return Err(CliError::PresetMismatch {
-            path: input.to_path_buf(),
+            path: path.to_path_buf(),
             file_preset: preset_name(h.params_id),
             keys_preset: params.name().to_string(),
         });
     }
-    let corrupt = |e: wire::WireError| CliError::corrupt(input, "ciphertext", e);
+    let corrupt = |e: wire::WireError| CliError::corrupt(path, "ciphertext", e);
     let seeded = kind == Some(Kind::SeededCiphertext);
     let ct = if seeded {
-        wire::seeded_ciphertext_from_bytes(params, &bytes)
-            .map_err(corrupt)?
-            .expand(params)?
+        wire::seeded_ciphertext_from_bytes(params, bytes).map_err(corrupt)?.expand(params)?
     } else {
-        wire::ciphertext_from_bytes(params, &bytes).map_err(corrupt)?
+        wire::ciphertext_from_bytes(params, bytes).map_err(corrupt)?
     };
     Ok((ct, seeded))
 }
 
-/// Decrypts `input` with the key set in `keys` and returns the selected patients.
+/// Decrypts `input` (a single ciphertext, or a box-encoded batch from `encrypt --profile`)
+/// with the key set in `keys` and returns the selected patients' features.
 pub fn decrypt(keys: &Path, input: &Path, selection: &PatientSelection) -> Result<Decrypted, CliError> {
     let keys = KeySet::open(keys)?;
     let params = keys.params;
-    let (ct, seeded) = read_ciphertext(&params, input)?;
+    let bytes = fsio::read(input)?;
+    let (cts, seeded, header) = if super::batchfile::is_batch(&bytes) {
+        let (h, cts) = super::batchfile::parse(&params, &bytes, input)?;
+        (cts, false, Some(h))
+    } else {
+        let (ct, seeded) = parse_ciphertext(&params, &bytes, input)?;
+        (vec![ct], seeded, None)
+    };
+    drop(bytes);
     let sk = keys.secret_key()?;
     let ctx = Context::new(params)?;
-    let slots = {
-        let plain = core_decrypt(&ctx, &sk, &ct)?;
-        Slots(plain.decode()?)
-    };
-    let noise = slots
-        .0
-        .iter()
-        .map(|c| c.im.abs())
-        .fold(0f64, |a, b| if b.is_nan() { f64::INFINITY } else { a.max(b) });
+    let mut noise = 0f64;
+    let mut real: Vec<Zeroizing<Vec<f64>>> = Vec::with_capacity(cts.len());
+    for ct in &cts {
+        let plain = core_decrypt(&ctx, &sk, ct)?;
+        let slots = Slots(plain.decode()?);
+        noise = slots
+            .0
+            .iter()
+            .map(|c| c.im.abs())
+            .fold(noise, |a, b| if b.is_nan() { f64::INFINITY } else { a.max(b) });
+        real.push(Zeroizing::new(slots.0.iter().map(|c| c.re).collect()));
+    }
     if noise > NOISE_LIMIT {
         return Err(CliError::WrongSecretKey {
             path: input.to_path_buf(),
             noise,
         });
     }
-    let real: Zeroizing<Vec<f64>> = Zeroizing::new(slots.0.iter().map(|c| c.re).collect());
-    drop(slots);
-    let blocks = real.len().div_ceil(8);
-    let block = |p: usize| {
-        let mut f = [0f64; 8];
-        for (o, v) in f.iter_mut().zip(real.iter().skip(8 * p)) {
-            *o = *v;
-        }
-        f
+    let slots = real.first().map_or(0, |r| r.len());
+    // Interleaved: patient p in slots 8p..8p+7. Batch: blade k of patient p in slot p of
+    // ciphertext k, box-encoded (mapped back to features here).
+    let (blocks, block): (usize, Box<dyn Fn(usize) -> [f64; 8]>) = match &header {
+        None => (
+            slots.div_ceil(8),
+            Box::new(|p: usize| {
+                let mut f = [0f64; 8];
+                for (o, v) in f.iter_mut().zip(real[0].iter().skip(8 * p)) {
+                    *o = *v;
+                }
+                f
+            }),
+        ),
+        Some(h) => (
+            slots,
+            Box::new(|p: usize| {
+                let mut f = [0f64; 8];
+                for (k, o) in f.iter_mut().enumerate() {
+                    *o = h.input_box.center[k] + real[k].get(p).copied().unwrap_or(0.0) * h.input_box.half_width[k];
+                }
+                f
+            }),
+        ),
     };
-    let chosen: Vec<usize> = match selection {
-        PatientSelection::All => (0..blocks).collect(),
-        PatientSelection::Auto => (0..blocks).filter(|&p| block(p).iter().any(|v| v.abs() > EMPTY_BLOCK)).collect(),
-        PatientSelection::List(list) => {
+    let chosen: Vec<usize> = match (selection, &header) {
+        (PatientSelection::All, _) => (0..blocks).collect(),
+        (PatientSelection::Auto, None) => (0..blocks).filter(|&p| block(p).iter().any(|v| v.abs() > EMPTY_BLOCK)).collect(),
+        (PatientSelection::Auto, Some(h)) => (0..h.patients.min(blocks)).collect(),
+        (PatientSelection::List(list), _) => {
             if let Some(&bad) = list.iter().find(|&&p| p >= blocks) {
                 return Err(CliError::BadSlot { slot: bad, max: blocks });
             }
             list.clone()
         }
     };
+    let patients = chosen.into_iter().map(|p| PatientRow::new(p, block(p))).collect();
     Ok(Decrypted {
         preset: params.name(),
-        kind: if seeded { "seeded ciphertext" } else { "ciphertext" },
-        level: ct.meta.level,
-        log2_scale: ct.meta.scale.log2(),
-        slots: real.len(),
+        kind: match (&header, seeded) {
+            (Some(_), _) => "box-encoded blade-major batch (8 ciphertexts)",
+            (None, true) => "seeded ciphertext",
+            (None, false) => "ciphertext",
+        },
+        level: cts[0].meta.level,
+        log2_scale: cts[0].meta.scale.log2(),
+        slots,
         log2_noise: noise.max(f64::MIN_POSITIVE).log2(),
-        patients: chosen.into_iter().map(|p| PatientRow::new(p, block(p))).collect(),
+        patients,
     })
 }
 

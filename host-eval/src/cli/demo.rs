@@ -22,6 +22,7 @@
 //! the demo also decrypts the vendor's scores *before* sanitisation. That decryption stays in
 //! this process and is never part of the protocol.
 
+use super::infer_batch::sanitize_scores;
 use super::CliError;
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::multivector::features::{scan_features, FeatureConfig};
@@ -31,7 +32,7 @@ use clifhe_std::gnn::encrypted::{
 };
 use clifhe_std::gnn::noise::{NoiseReport, Packing};
 use clifhe_std::gnn::{train, InferencePlan, InputBox, LogisticRegression, Metrics, TrainConfig};
-use clifhe_std::privacy::{sanitize, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
+use clifhe_std::privacy::{Release, ReleasePolicy, Releaser, ResultLayout};
 use clifhe_std::{EvalContext, Evaluator, GaloisKeys, RelinearizationKey};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -256,12 +257,7 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     // schedule and its noise analysis; without flooding the preset's scale at the lowest level
     // that fits the model is enough.
     let plan = model.encrypted_plan();
-    let schedule = if opts.no_flooding {
-        Schedule::new(&params, &plan, plan.depth(), params.default_scale(), params.default_scale())
-    } else {
-        Schedule::circuit_private(&params, &plan, MASK_PASSES, FINAL_LEVEL)
-    }
-    .map_err(|e| CliError::bad_input(format!("{} cannot evaluate this model", params.name()), e))?;
+    let schedule = super::profile::schedule_for(&params, &plan, !opts.no_flooding, 0)?;
     let analysis = schedule
         .analyse(&params, &plan)
         .map_err(|e| CliError::bad_input("noise analysis", e))?;
@@ -529,12 +525,6 @@ fn fmt_opt(v: Option<f64>) -> String {
     v.map_or("n/a".to_string(), |x| format!("{x:.3}"))
 }
 
-/// Masks applied by the vendor before flooding (two passes: the unused slots keep
-/// value * delta^2, negligible next to the evaluation noise; see `SanitizeConfig::mask_passes`).
-const MASK_PASSES: usize = 2;
-/// Level the sanitised scores sit on (q0 q1 ~ 2^116 on private-n15 holds scores at ~2^100).
-const FINAL_LEVEL: usize = 1;
-
 fn top_two_gap(s: &[f64]) -> f64 {
     let mut v = s.to_vec();
     v.sort_by(|a, b| b.total_cmp(a));
@@ -696,27 +686,12 @@ fn run_batch(
 
     // Vendor: sanitisation before anything leaves, with the proven bounds of this model.
     let t = Instant::now();
-    let mut cfg = SanitizeConfig::new(analysis.per_coefficient_bound);
-    cfg.statistical_security = opts.statistical_security;
-    cfg.used_slots = Some(if use_blocks {
+    let used = if use_blocks {
         (0..slots).map(|s| s / block < classes && s % block < xs.len()).collect()
     } else {
         (0..slots).map(|s| s < xs.len()).collect()
-    });
-    cfg.value_bound = Some(analysis.ranges.score_bound());
-    cfg.mask_passes = MASK_PASSES as u32;
-    let seeds: Vec<[u8; 32]> = (0..scores.len())
-        .map(|_| {
-            let mut s = [0u8; 32];
-            rng.fill_bytes(&mut s);
-            s
-        })
-        .collect();
-    let sanitized = scores
-        .par_iter()
-        .zip(&seeds)
-        .map(|(c, seed)| sanitize(ectx, b.pk, c, &cfg, &mut ChaCha20Rng::from_seed(*seed)))
-        .collect::<Result<Vec<_>, _>>()?;
+    };
+    let sanitized = sanitize_scores(ectx, b.pk, &scores, analysis, used, opts.statistical_security, rng)?;
     let sanitize_ms = t.elapsed().as_secs_f64() * 1e3;
 
     // Hospital: flooded release of the argmax only.

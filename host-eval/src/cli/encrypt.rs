@@ -1,18 +1,28 @@
 //! `encrypt`: features of one or more patients -> one ciphertext file.
 //!
-//! Layout (DESIGN section 6, interleaved): a full-slot encoding of N/2 slots, patient p's
-//! component k in slot 8p + k, zeros elsewhere, so a gateway's single-patient ciphertexts for
-//! distinct patient slots add up to a batch at the vendor without any rotation.
+//! Two layouts (DESIGN section 6):
+//! - **interleaved** (default): a full-slot encoding of N/2 slots, patient p's component k in
+//!   slot 8p + k, zeros elsewhere, at the preset's scale, so a gateway's single-patient
+//!   ciphertexts for distinct patient slots add up to a batch at the vendor without any
+//!   rotation. The vendor's `infer` evaluates it only without flooding (not circuit-private).
+//! - **box-encoded blade-major** (`--profile`, the vendor's public input profile of its
+//!   model): 8 ciphertexts, blade k of patient p in slot p of ciphertext k, features clamped
+//!   into the model's input box and encoded as (x - center) / half_width, at the level and
+//!   scale the profile names (2^80 for a circuit-private result). Up to N/2 patients; the file
+//!   is a batch file ([`super::batchfile`]). This is what a flooded, circuit-private `infer`
+//!   needs.
 
+use super::batchfile::{self, BatchHeader, BLADES};
 use super::error::CliError;
 use super::fsio;
 use super::inputs::{load_inputs, Patient};
 use super::keyset::KeySet;
+use super::profile::read_profile;
 use clifhe_core::context::Context;
 use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, Plaintext};
 use clifhe_core::params::log2_u64;
 use clifhe_core::wire;
-use clifhe_core::Params;
+use clifhe_core::{Multivector, Params};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -45,6 +55,8 @@ pub struct EncryptOptions {
     pub level: Option<usize>,
     /// Patient slot of the first patient.
     pub slot: usize,
+    /// The vendor's input profile (`host-eval profile`): box-encoded blade-major batch.
+    pub profile: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -56,6 +68,9 @@ pub struct EncryptReport {
     pub patients: Vec<Patient>,
     pub out: PathBuf,
     pub bytes: usize,
+    /// "interleaved" or "box-encoded blade-major".
+    pub layout: &'static str,
+    pub log2_scale: f64,
 }
 
 /// Patients one ciphertext holds: N/2 slots, 8 per patient.
@@ -94,6 +109,9 @@ pub fn pack(params: &Params, patients: &[Patient], first_slot: usize) -> Result<
 pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
     let keys = KeySet::open(&opts.keys)?;
     let params = keys.params;
+    if let Some(profile) = &opts.profile {
+        return encrypt_profiled(opts, &keys, profile);
+    }
     let level = opts.level.unwrap_or(params.max_level());
     if level > params.max_level() {
         return Err(CliError::BadLevel {
@@ -139,12 +157,96 @@ pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
         patients,
         out: opts.out.clone(),
         bytes: bytes.len(),
+        layout: "interleaved",
+        log2_scale: params.default_scale().log2(),
+    })
+}
+
+/// The box-encoded blade-major batch of a profile (module docs). The level and the scale come
+/// from the profile; `--level` and `--slot` do not apply.
+fn encrypt_profiled(opts: &EncryptOptions, keys: &KeySet, profile_path: &Path) -> Result<EncryptReport, CliError> {
+    let params = keys.params;
+    let profile = read_profile(profile_path, &params)?;
+    if opts.slot != 0 || opts.level.is_some_and(|l| l != profile.input_level) {
+        return Err(CliError::bad_input(
+            "--profile",
+            "the profile fixes the layout (patients from slot 0) and the level; drop --slot and --level",
+        ));
+    }
+    let patients = load_inputs(&opts.inputs)?;
+    let slots = params.max_slots();
+    if patients.len() > slots {
+        return Err(CliError::TooManyPatients {
+            patients: patients.len(),
+            first_slot: 0,
+            max: slots,
+        });
+    }
+    // Blade k of patient p in slot p of vector k; empty slots hold u = 0 (the box centre).
+    let mut blades: Vec<Zeroizing<Vec<f64>>> = (0..BLADES).map(|_| Zeroizing::new(vec![0f64; slots])).collect();
+    for (p, patient) in patients.iter().enumerate() {
+        let u = Zeroizing::new(profile.input_box.encode(&Multivector::new(patient.features)));
+        for (k, b) in blades.iter_mut().enumerate() {
+            b[p] = u[k];
+        }
+    }
+    let scale = profile.input_log_scale.exp2();
+    let level = profile.input_level;
+    let ctx = Context::new(params)?;
+    let mut rng = super::keyset::os_rng()?;
+    let pk = match opts.mode {
+        Mode::Pk => Some(keys.public_key()?),
+        Mode::Seeded => None,
+    };
+    let sk = match opts.mode {
+        Mode::Seeded => Some(keys.secret_key()?),
+        Mode::Pk => None,
+    };
+    let corrupt = |e| CliError::corrupt(&opts.out, "ciphertext", e);
+    let mut wires = Vec::with_capacity(BLADES);
+    for values in &blades {
+        let pt = Plaintext::encode_real(&params, values, scale)?;
+        let bytes = match (&pk, &sk) {
+            (Some(pk), _) => wire::ciphertext_to_bytes(&params, &encrypt_pk(&params, ctx.q_tables(), pk, &pt, level, &mut rng)?),
+            (None, Some(sk)) => {
+                wire::seeded_ciphertext_to_bytes(&params, &encrypt_sk_seeded(&params, ctx.q_tables(), sk, &pt, level, &mut rng)?)
+            }
+            (None, None) => return Err(CliError::bad_input("encrypt", "no key for the chosen mode")),
+        }
+        .map_err(corrupt)?;
+        wires.push(bytes);
+    }
+    drop(blades);
+    let bytes = batchfile::to_bytes(&BatchHeader::new(&profile, patients.len()), &wires)?;
+    fsio::write_atomic(&opts.out, &bytes)?;
+    Ok(EncryptReport {
+        preset: params.name(),
+        mode: opts.mode,
+        level,
+        first_slot: 0,
+        patients,
+        out: opts.out.clone(),
+        bytes: bytes.len(),
+        layout: "box-encoded blade-major",
+        log2_scale: profile.input_log_scale,
     })
 }
 
 /// One-paragraph summary for the terminal (no feature values: they are patient data).
 pub fn summary(r: &EncryptReport) -> String {
     let last = r.first_slot + r.patients.len() - 1;
+    if r.layout != "interleaved" {
+        return format!(
+            "encrypted {} patient(s) into a box-encoded blade-major batch (8 ciphertexts, patient p in slot p): preset {}, {} encryption, level {}, scale 2^{} -> {} ({} bytes)",
+            r.patients.len(),
+            r.preset,
+            r.mode.describe(),
+            r.level,
+            r.log2_scale,
+            display(&r.out),
+            r.bytes
+        );
+    }
     let slots = if r.patients.len() == 1 {
         format!(
             "patient slot {} (slots {}..{})",

@@ -7,14 +7,17 @@
 //!   scores), `predict` (the plaintext reference);
 //! * anyone — `presets`.
 
+pub mod batchfile;
 pub mod decrypt;
 pub mod demo;
 pub mod encrypt;
 pub mod error;
 pub mod fsio;
+pub mod infer_batch;
 pub mod inputs;
 pub mod keyset;
 pub mod presets;
+pub mod profile;
 pub mod protocol;
 pub mod scan;
 
@@ -36,10 +39,12 @@ decrypted only at the hospital.
 Roles:
   hospital   keygen   create a key set (secret.key stays at the hospital)
              encrypt  scans, dataset samples or feature files -> one ciphertext
+                      (--profile: a box-encoded batch for circuit-private inference)
              decrypt  a ciphertext -> features per patient (local only)
              evalkeys relinearization and rotation keys for the vendor
              release  flooded decryption of the vendor's scores -> argmax, budgeted
   vendor     train    the model on plaintext features
+             profile  the model's public input profile (box, level, scale) for encrypt
              infer    encrypted batch or device ciphertexts -> encrypted scores
              predict  the model on plaintext features (reference)
   all        demo     every role in one process, measured
@@ -117,6 +122,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// [vendor] Publish a model's input profile (input box, level, scale) for the hospital's `encrypt --profile`
+    #[command(long_about = PROFILE_HELP)]
+    Profile {
+        /// Model file from `train`
+        #[arg(long)]
+        model: PathBuf,
+        /// The hospital's key set directory (keyset.json names the preset; no secret key needed)
+        #[arg(long)]
+        keys: PathBuf,
+        /// Profile for `infer --no-flooding` (preset's scale, NOT circuit-private)
+        #[arg(long)]
+        no_flooding: bool,
+        /// Profile file to write (JSON)
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// [vendor] Encrypted inference: interleaved batch or device ciphertexts -> sanitised encrypted scores (one file per class)
     #[command(long_about = INFER_HELP)]
     Infer {
@@ -126,7 +147,8 @@ pub enum Command {
         /// Key set directory with public.key, keyset.json and eval/ (no secret key needed)
         #[arg(long)]
         keys: PathBuf,
-        /// Batch ciphertext from `encrypt` (patients in slots 8p..8p+7)
+        /// Batch from `encrypt --profile` (box-encoded blade-major), or an interleaved batch
+        /// ciphertext from `encrypt` (patients in slots 8p..8p+7; needs --no-flooding)
         #[arg(long, required_unless_present = "device_ciphertexts", conflicts_with = "device_ciphertexts")]
         input: Option<PathBuf>,
         /// Single-patient device ciphertexts (full-slot, patient in slots 0..7; file i is patient
@@ -180,11 +202,21 @@ pub enum Command {
     Demo(DemoArgs),
 }
 
+const PROFILE_HELP: &str = "Write the public input profile of a model for the hospital's key set.
+
+A circuit-private (flooded) result needs the patients box-encoded: each feature clamped into the \
+model's input box (the range of its training features) and mapped to [-1, 1], and encrypted at the \
+level and scale the model's schedule starts at (scale 2^80 on private-n15). The profile holds exactly \
+that, not the weights: the hospital runs `encrypt --profile FILE`, and `infer` checks the batch's \
+profile fingerprint against the model before evaluating it.";
+
 const INFER_HELP: &str = "Encrypted inference of the model on the hospital's ciphertexts, with the key set's \
 evaluation keys (never its secret key).
 
-Input: either one interleaved batch (--input, from `encrypt`: patient p in slots 8p..8p+7), or \
-single-patient device ciphertexts (--device-ciphertexts: each a full-slot encoding with its patient \
+Input: a box-encoded blade-major batch (--input, from `encrypt --profile`: the circuit-private \
+path, up to N/2 patients; evaluated with the model's proven noise bound and, unless --no-flooding, \
+sanitised with a flood sized from it), one interleaved batch (--input, from `encrypt`: patient p in \
+slots 8p..8p+7; --no-flooding only), or single-patient device ciphertexts (--device-ciphertexts: each a full-slot encoding with its patient \
 in slots 0..7 and zeros elsewhere, as `encrypt --input ONE` and the N = 2^14 firmware make them; \
 full or seeded). Device ciphertexts are merged into one batch by a tree of rotations (no level; \
 several of them need `evalkeys --merge-patients P`). The batch is converted to blade-major \
@@ -266,6 +298,11 @@ pub struct EncryptArgs {
     /// Patient slot of the first patient (slots 8P..8P+7)
     #[arg(long, default_value_t = 0)]
     pub slot: usize,
+    /// The vendor's input profile of its model (`host-eval profile`): writes a box-encoded
+    /// blade-major batch (8 ciphertexts, up to N/2 patients) at the profile's level and scale,
+    /// which a circuit-private (flooded) `infer` needs
+    #[arg(long, conflicts_with_all = ["level", "slot"])]
+    pub profile: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -330,6 +367,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 mode: a.mode,
                 level: a.level,
                 slot: a.slot,
+                profile: a.profile,
             };
             let report = encrypt::encrypt(&opts)?;
             writeln!(out, "{}", encrypt::summary(&report)).map_err(stdout_err)
@@ -400,10 +438,34 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 m.classes,
                 dir.display(),
                 if m.circuit_private {
-                    " (sanitised: masked, re-randomised, flooded, level 0)"
+                    " (sanitised: masked, re-randomised, flooded, dropped to the lowest level that holds them)"
                 } else {
                     " (unused slots masked, NOT flooded: not circuit-private)"
                 }
+            )
+            .map_err(stdout_err)
+        }
+        Command::Profile {
+            model,
+            keys,
+            no_flooding,
+            out: path,
+        } => {
+            let params = keyset::KeySet::open(&keys)?.params;
+            let p = profile::write_profile(&model, &params, !no_flooding, &path)?;
+            writeln!(
+                out,
+                "input profile for {} ({}): box-encoded blade-major batches of up to {} patients at level {}, scale 2^{} -> {}",
+                p.preset,
+                if p.circuit_private {
+                    "circuit-private, flooded"
+                } else {
+                    "NOT circuit-private"
+                },
+                p.capacity,
+                p.input_level,
+                p.input_log_scale,
+                path.display()
             )
             .map_err(stdout_err)
         }

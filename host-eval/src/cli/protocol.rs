@@ -3,16 +3,19 @@
 //!   interleaved batch into blade-major form) into `DIR/eval/`, one file per key;
 //! - vendor `train`: a GNN on labelled scans (MedMNIST `.npz` or the built-in phantoms),
 //!   saved as a versioned JSON model;
-//! - vendor `infer`: an interleaved batch (from `encrypt`), or single-patient device
-//!   ciphertexts (patient in slots 0..7, full-slot, e.g. the N = 2^14 firmware's) merged into
-//!   one batch by a rotation tree -> blade-major (1 level) -> the encrypted GNN -> sanitised
-//!   scores (mask, re-randomise, flood, level 0), one file per class;
+//! - vendor `infer`: a box-encoded blade-major batch (`encrypt --profile`) -> the encrypted GNN
+//!   at the profile's schedule -> scores sanitised with a flood sized from the model's proven
+//!   noise bound ([`super::infer_batch`], the circuit-private path); or, `--no-flooding` only,
+//!   an interleaved batch (from `encrypt`) or single-patient device ciphertexts (patient in
+//!   slots 0..7, full-slot, e.g. the N = 2^14 firmware's) merged into one batch by a rotation
+//!   tree -> blade-major (1 level) -> the encrypted GNN -> unused slots masked; one file per
+//!   class;
 //! - vendor `predict`: the same model on plaintext features (the reference the encrypted
 //!   scores are checked against; never on patient data the vendor may not see);
 //! - hospital `release`: flooded decryption of the scores, argmax per patient, counted against
 //!   the key set's release budget (`DIR/releases.json`).
 
-use super::decrypt::read_ciphertext;
+use super::decrypt::{parse_ciphertext, read_ciphertext};
 use super::error::CliError;
 use super::fsio;
 use super::keyset::KeySet;
@@ -25,7 +28,7 @@ use clifhe_std::ga::{merge_rotation_steps, EncryptedMultivectorBatch, Layout};
 use clifhe_std::gnn::encrypted::evaluate_blade_major;
 use clifhe_std::gnn::GnnModel;
 use clifhe_std::keys_wire::galois_key_file_name;
-use clifhe_std::privacy::{evaluation_noise_bound, sanitize_output, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
+use clifhe_std::privacy::{evaluation_noise_bound, Release, ReleasePolicy, Releaser, ResultLayout};
 use clifhe_std::{EvalContext, Evaluator, GaloisKeys, RelinearizationKey};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -83,6 +86,9 @@ pub fn evalkeys(dir: &Path, merge_patients: Option<usize>) -> Result<(usize, u64
     Ok((1 + gks.len(), total))
 }
 
+/// Format tag of an `infer` manifest (2: `noise_bound` is what the release flood must hide).
+pub const SCORES_FORMAT: &str = "clifhe-scores/2";
+
 /// Manifest of an `infer` output directory.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScoresManifest {
@@ -96,7 +102,13 @@ pub struct ScoresManifest {
     pub files: Vec<String>,
     pub circuit_private: bool,
     pub statistical_security: u32,
+    /// Bound (coefficient units) on the key-dependent noise of the score ciphertexts, which the
+    /// hospital's release flood must hide: the sanitiser's `release_noise_bound` on the
+    /// circuit-private path.
     pub noise_bound: f64,
+    /// log2 of the vendor's flood width (circuit-private path).
+    #[serde(default)]
+    pub vendor_flood_log2: Option<u32>,
 }
 
 /// What `infer` evaluates.
@@ -137,10 +149,17 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
         .map_err(|e| CliError::corrupt(eval_dir.join(RELIN_FILE), "relinearization key", e))?;
     let n = params.n();
     let capacity = EncryptedMultivectorBatch::capacity(&ectx, Layout::Interleaved);
-    // The input: one batch, or device ciphertexts (read and checked before any key is loaded).
+    // The input: a box-encoded batch (its own path), one interleaved batch, or device
+    // ciphertexts.
     let (cts, patients, merge) = match &o.input {
         InferInput::Batch(path) => {
-            let (ct, _) = read_ciphertext(&params, path)?;
+            let bytes = fsio::read(path)?;
+            if super::batchfile::is_batch(&bytes) {
+                let (header, cts) = super::batchfile::parse(&params, &bytes, path)?;
+                drop(bytes);
+                return super::infer_batch::infer_box_encoded(o, path, &ev, &pk, &rlk, &model, &header, &cts);
+            }
+            let (ct, _) = parse_ciphertext(&params, &bytes, path)?;
             let patients = o.patients.unwrap_or(capacity);
             (vec![ct], patients, 0)
         }
@@ -170,6 +189,16 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
             first_slot: 0,
             max: capacity,
         });
+    }
+    if !o.no_flooding {
+        // Raw features at the preset's scale: the model amplifies their encryption noise beyond
+        // what a flood at s bits can hide within the scale (`gnn::noise`), so no sound
+        // circuit-private result exists on this path.
+        return Err(CliError::bad_input(
+            "infer",
+            "a circuit-private (flooded) result needs a box-encoded batch: run `host-eval profile` (vendor) and \
+             `host-eval encrypt --profile PROFILE` (hospital) on private-n15, or pass --no-flooding (NOT circuit-private)",
+        ));
     }
     let plan = model.plan();
     // Levels: 1 (layout) + model depth + 1 (mask) must fit below the input level.
@@ -206,38 +235,44 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
     };
     let blades = batch.to_blade_major(&ev, &gks).map_err(eval_err("layout conversion"))?;
     let scores = evaluate_blade_major(&ev, &rlk, &plan, blades.ciphertexts()).map_err(eval_err("model"))?;
+    // Without flooding (the only mode here) the release floods the legacy bound of a shallow
+    // circuit; the result is not circuit-private either way (module docs of `privacy`).
     let noise_bound = evaluation_noise_bound(n, need);
-    let slots = params.max_slots();
-    let mut cfg = SanitizeConfig::new(noise_bound);
-    cfg.statistical_security = o.statistical_security;
-    cfg.used_slots = Some((0..slots).map(|s| s % 8 == 0 && s / 8 < patients).collect());
-    let mut rng = super::keyset::os_rng()?;
+    let used: Vec<bool> = (0..params.max_slots()).map(|s| s % 8 == 0 && s / 8 < patients).collect();
+    let masked = scores.iter().map(|s| mask_unused(&ev, s, &used)).collect::<Result<Vec<_>, _>>()?;
+    write_scores(
+        o,
+        &masked,
+        ScoresManifest {
+            format: SCORES_FORMAT.into(),
+            preset: params.name().into(),
+            classes: model.classes(),
+            labels: model.label_names().to_vec(),
+            patients,
+            stride: 8,
+            files: Vec::new(),
+            circuit_private: false,
+            statistical_security: o.statistical_security,
+            noise_bound,
+            vendor_flood_log2: None,
+        },
+    )
+}
+
+/// Writes one score ciphertext per class (`class-<c>.ct`) and then the manifest, each file
+/// atomically; returns the manifest with its file names.
+pub(crate) fn write_scores(o: &InferOptions, scores: &[CiphertextOwned], mut manifest: ScoresManifest) -> Result<ScoresManifest, CliError> {
+    let params = Params::from_name(&manifest.preset).ok_or_else(|| CliError::UnknownPreset {
+        name: manifest.preset.clone(),
+    })?;
     std::fs::create_dir_all(&o.out).map_err(|e| CliError::io(&o.out, "create directory", e))?;
-    let mut files = Vec::new();
-    let used = cfg.used_slots.clone().unwrap_or_default();
+    manifest.files.clear();
     for (c, s) in scores.iter().enumerate() {
-        let out = if o.no_flooding {
-            mask_unused(&ev, s, &used)?
-        } else {
-            sanitize_output(&ectx, &pk, s, &cfg, &mut rng).map_err(eval_err("sanitisation"))?
-        };
         let name = format!("class-{c}.ct");
-        let b = wire::ciphertext_to_bytes(&params, &out).map_err(|e| CliError::corrupt(&o.out, "score ciphertext", e))?;
+        let b = wire::ciphertext_to_bytes(&params, s).map_err(|e| CliError::corrupt(&o.out, "score ciphertext", e))?;
         fsio::write_atomic(&o.out.join(&name), &b)?;
-        files.push(name);
+        manifest.files.push(name);
     }
-    let manifest = ScoresManifest {
-        format: "clifhe-scores/1".into(),
-        preset: params.name().into(),
-        classes: model.classes(),
-        labels: model.label_names().to_vec(),
-        patients,
-        stride: 8,
-        files,
-        circuit_private: !o.no_flooding,
-        statistical_security: o.statistical_security,
-        noise_bound,
-    };
     let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| CliError::bad_input(MANIFEST, e))?;
     json.push(b'\n');
     fsio::write_atomic(&o.out.join(MANIFEST), &json)?;
@@ -247,7 +282,7 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
 /// Zeroes the slots that carry no patient's score (one level, the one `infer` reserves for the
 /// sanitiser's mask): the `--no-flooding` output then holds only the patients' scores. Still
 /// NOT circuit-private (no re-randomisation, no flooding).
-fn mask_unused(ev: &Evaluator<'_>, ct: &CiphertextOwned, used: &[bool]) -> Result<CiphertextOwned, CliError> {
+pub(crate) fn mask_unused(ev: &Evaluator<'_>, ct: &CiphertextOwned, used: &[bool]) -> Result<CiphertextOwned, CliError> {
     let level = ct.meta.level;
     let q = ev
         .context()
@@ -404,6 +439,20 @@ pub fn release(keys_dir: &Path, scores_dir: &Path, budget: u64, statistical_secu
             file_preset: manifest.preset,
             keys_preset: params.name().into(),
         });
+    }
+    if manifest.format != SCORES_FORMAT {
+        return Err(CliError::corrupt(
+            &mpath,
+            "scores manifest",
+            format!("format {}, expected {SCORES_FORMAT} (re-run `infer`)", manifest.format),
+        ));
+    }
+    if !(manifest.noise_bound.is_finite() && manifest.noise_bound >= 0.0) {
+        return Err(CliError::corrupt(
+            &mpath,
+            "scores manifest",
+            "noise bound is not a finite non-negative number",
+        ));
     }
     if manifest.files.len() != manifest.classes || manifest.labels.len() != manifest.classes || manifest.stride == 0 {
         return Err(CliError::corrupt(&mpath, "scores manifest", "classes, labels and files disagree"));
