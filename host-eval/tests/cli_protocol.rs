@@ -41,6 +41,13 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `infer --model M --keys K --input B --out O` plus `extra`.
+fn infer_args<'a>(model: &'a Path, keys: &'a str, batch: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["infer", "--model", s(model), "--keys", keys, "--input", s(batch), "--out", s(out)];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// The circuit-private protocol on files, on the whole AdrenalMNIST3D test split: the vendor
 /// publishes its model's input profile, the hospital encrypts box-encoded batches for it, the
 /// vendor's `infer` floods at s = 30 from the proven noise bound, and the hospital's flooded
@@ -111,17 +118,7 @@ fn circuit_private_flow_on_files() {
     }
 
     let scores = d.join("scores");
-    run(&[
-        "infer",
-        "--model",
-        s(&model),
-        "--keys",
-        k,
-        "--input",
-        s(&batch),
-        "--out",
-        s(&scores),
-    ]);
+    run(&infer_args(&model, k, &batch, &scores, &[]));
     let manifest: Value = serde_json::from_slice(&std::fs::read(scores.join("scores.json")).unwrap()).unwrap();
     assert_eq!(manifest["circuit_private"], true);
     assert_eq!(manifest["stride"], 1);
@@ -149,9 +146,7 @@ fn circuit_private_flow_on_files() {
     // Refusals, each before anything is written.
     let s2 = d.join("s2");
     let infer = |batch: &Path, model: &Path, extra: &[&str], code: i32, needle: &str| {
-        let mut args = vec!["infer", "--model", s(model), "--keys", k, "--input", s(batch), "--out", s(&s2)];
-        args.extend_from_slice(extra);
-        fails(&args, code, needle);
+        fails(&infer_args(model, k, batch, &s2, extra), code, needle);
         assert!(!s2.exists(), "{needle}: output written");
     };
     // A batch encrypted for another model's profile (a model trained on other data: another box).
@@ -241,33 +236,11 @@ fn circuit_private_flow_on_files() {
     assert!(!o.exists());
     // The --no-flooding profile's batch evaluates without flooding; its scores at the preset's
     // scale cannot take the release's s = 30 flood either (a typed refusal, not noise).
-    run(&[
-        "infer",
-        "--model",
-        s(&model),
-        "--keys",
-        k,
-        "--input",
-        s(&plain_batch),
-        "--out",
-        s(&s2),
-        "--no-flooding",
-    ]);
+    run(&infer_args(&model, k, &plain_batch, &s2, &["--no-flooding"]));
     fails(&["release", "--keys", k, "--scores", s(&s2)], 7, "exceed the scale");
     std::fs::remove_dir_all(&s2).unwrap();
     // --no-flooding on the circuit-private batch: masked only, still the plaintext model's argmax.
-    run(&[
-        "infer",
-        "--model",
-        s(&model),
-        "--keys",
-        k,
-        "--input",
-        s(&batch),
-        "--out",
-        s(&s2),
-        "--no-flooding",
-    ]);
+    run(&infer_args(&model, k, &batch, &s2, &["--no-flooding"]));
     let out = run(&["release", "--keys", k, "--scores", s(&s2), "--json"]);
     let plain: Value = serde_json::from_str(&out).unwrap();
     let agree = plain

@@ -258,15 +258,7 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     // that fits the model is enough.
     let plan = model.encrypted_plan();
     let schedule = super::profile::schedule_for(&params, &plan, !opts.no_flooding, 0)?;
-    let analysis = schedule
-        .analyse(&params, &plan)
-        .map_err(|e| CliError::bad_input("noise analysis", e))?;
-    if analysis.headroom_bits < 0.0 {
-        return Err(CliError::bad_input(
-            "noise analysis",
-            "the model's proven value range does not fit the ciphertext modulus",
-        ));
-    }
+    let analysis = super::profile::analyse(&params, &plan, &schedule, Packing::BladeMajor)?;
     let ibox = model.input_box();
 
     // Hospital: keys.
@@ -298,9 +290,7 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     // The hospital encrypts the 8 block rotations of its patients (no key switching at the
     // input scale), so the blade-major schedule serves both layouts.
     let block_schedule = schedule.clone();
-    let block_analysis = block_schedule
-        .analyse_packed(&params, &plan, Packing::BlocksEncryptedRotations)
-        .map_err(|e| CliError::bad_input("noise analysis", e))?;
+    let block_analysis = super::profile::analyse(&params, &plan, &block_schedule, Packing::BlocksEncryptedRotations)?;
     let blocks = BlockSetup {
         constants: BlockConstants::new(&ev, &plan, &block_schedule)?,
         gks,

@@ -14,11 +14,11 @@
 use super::batchfile::BatchHeader;
 use super::error::CliError;
 use super::profile::{self, MASK_PASSES};
-use super::protocol::{mask_unused, write_scores, InferOptions, ScoresManifest, SCORES_FORMAT};
+use super::protocol::{mask_unused, write_scores, InferOptions, ScoresManifest};
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::PublicKey;
 use clifhe_std::gnn::encrypted::evaluate_scheduled;
-use clifhe_std::gnn::noise::{rescale_rounding_l2, NoiseReport};
+use clifhe_std::gnn::noise::{rescale_rounding_l2, NoiseReport, Packing};
 use clifhe_std::gnn::GnnModel;
 use clifhe_std::privacy::{sanitize, SanitizeConfig, Sanitized};
 use clifhe_std::{EvalContext, Evaluator, RelinearizationKey};
@@ -107,15 +107,7 @@ pub(crate) fn infer_box_encoded(
             schedule.input_scale.log2()
         )));
     }
-    let analysis = schedule
-        .analyse(&params, &plan)
-        .map_err(|e| CliError::bad_input("noise analysis", e))?;
-    if analysis.headroom_bits < 0.0 {
-        return Err(CliError::bad_input(
-            "noise analysis",
-            "the model's proven value range does not fit the ciphertext modulus",
-        ));
-    }
+    let analysis = profile::analyse(&params, &plan, &schedule, Packing::BladeMajor)?;
     let scores = evaluate_scheduled(ev, rlk, &plan, &schedule, cts).map_err(|e| CliError::bad_input("model", e))?;
     let used: Vec<bool> = (0..params.max_slots()).map(|s| s < patients).collect();
     let (out, noise_bound, vendor_flood) = if o.no_flooding {
@@ -133,18 +125,15 @@ pub(crate) fn infer_box_encoded(
     write_scores(
         o,
         &out,
-        ScoresManifest {
-            format: SCORES_FORMAT.into(),
-            preset: params.name().into(),
-            classes: model.classes(),
-            labels: model.label_names().to_vec(),
+        ScoresManifest::new(
+            &params,
+            model,
             patients,
-            stride: 1,
-            files: Vec::new(),
-            circuit_private: !o.no_flooding,
-            statistical_security: o.statistical_security,
+            1,
+            !o.no_flooding,
+            o.statistical_security,
             noise_bound,
-            vendor_flood_log2: vendor_flood,
-        },
+            vendor_flood,
+        ),
     )
 }

@@ -17,6 +17,7 @@ use super::fsio;
 use super::keyset::sha256_hex;
 use clifhe_core::Params;
 use clifhe_std::gnn::encrypted::Schedule;
+use clifhe_std::gnn::noise::{NoiseReport, Packing};
 use clifhe_std::gnn::{GnnModel, InferencePlan, InputBox};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -64,6 +65,21 @@ pub fn schedule_for(params: &Params, plan: &InferencePlan, circuit_private: bool
     })
 }
 
+/// The proven range and noise bounds of `schedule` in `packing` (`gnn::noise`), refused when
+/// the model's values do not fit the ciphertext modulus at some step.
+pub fn analyse(params: &Params, plan: &InferencePlan, schedule: &Schedule, packing: Packing) -> Result<NoiseReport, CliError> {
+    let analysis = schedule
+        .analyse_packed(params, plan, packing)
+        .map_err(|e| CliError::bad_input("noise analysis", e))?;
+    if analysis.headroom_bits < 0.0 {
+        return Err(CliError::bad_input(
+            "noise analysis",
+            "the model's proven value range does not fit the ciphertext modulus",
+        ));
+    }
+    Ok(analysis)
+}
+
 /// What the hospital needs to encrypt patients for one model on one preset.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputProfile {
@@ -105,15 +121,7 @@ pub fn fingerprint(params: &Params, circuit_private: bool, input_box: &InputBox)
 pub fn of_model(model: &GnnModel, params: &Params, circuit_private: bool) -> Result<InputProfile, CliError> {
     let plan = model.encrypted_plan();
     let schedule = schedule_for(params, &plan, circuit_private, 1)?;
-    let analysis = schedule
-        .analyse(params, &plan)
-        .map_err(|e| CliError::bad_input("noise analysis", e))?;
-    if analysis.headroom_bits < 0.0 {
-        return Err(CliError::bad_input(
-            "noise analysis",
-            "the model's proven value range does not fit the ciphertext modulus",
-        ));
-    }
+    analyse(params, &plan, &schedule, Packing::BladeMajor)?;
     let input_box = model.input_box();
     Ok(InputProfile {
         format: PROFILE_FORMAT.into(),

@@ -111,6 +111,35 @@ pub struct ScoresManifest {
     pub vendor_flood_log2: Option<u32>,
 }
 
+impl ScoresManifest {
+    /// The manifest of `model`'s scores for `patients` patients (files filled in by the writer).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        params: &Params,
+        model: &GnnModel,
+        patients: usize,
+        stride: usize,
+        circuit_private: bool,
+        statistical_security: u32,
+        noise_bound: f64,
+        vendor_flood_log2: Option<u32>,
+    ) -> Self {
+        Self {
+            format: SCORES_FORMAT.into(),
+            preset: params.name().into(),
+            classes: model.classes(),
+            labels: model.label_names().to_vec(),
+            patients,
+            stride,
+            files: Vec::new(),
+            circuit_private,
+            statistical_security,
+            noise_bound,
+            vendor_flood_log2,
+        }
+    }
+}
+
 /// What `infer` evaluates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InferInput {
@@ -243,19 +272,7 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
     write_scores(
         o,
         &masked,
-        ScoresManifest {
-            format: SCORES_FORMAT.into(),
-            preset: params.name().into(),
-            classes: model.classes(),
-            labels: model.label_names().to_vec(),
-            patients,
-            stride: 8,
-            files: Vec::new(),
-            circuit_private: false,
-            statistical_security: o.statistical_security,
-            noise_bound,
-            vendor_flood_log2: None,
-        },
+        ScoresManifest::new(&params, &model, patients, 8, false, o.statistical_security, noise_bound, None),
     )
 }
 
