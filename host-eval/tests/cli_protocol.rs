@@ -237,7 +237,10 @@ fn circuit_private_flow_on_files() {
     // The --no-flooding profile's batch evaluates without flooding; its scores at the preset's
     // scale cannot take the release's s = 30 flood either (a typed refusal, not noise).
     run(&infer_args(&model, k, &plain_batch, &s2, &["--no-flooding"]));
+    let count = || std::fs::read_to_string(keys.join("releases.json")).unwrap();
+    let before = count();
     fails(&["release", "--keys", k, "--scores", s(&s2)], 7, "exceed the scale");
+    assert_eq!(count(), before, "a refused release used budget");
     std::fs::remove_dir_all(&s2).unwrap();
     // --no-flooding on the circuit-private batch: masked only, still the plaintext model's argmax.
     run(&infer_args(&model, k, &batch, &s2, &["--no-flooding"]));

@@ -493,7 +493,7 @@ pub fn release(keys_dir: &Path, scores_dir: &Path, budget: u64, statistical_secu
         statistical_security,
         ..ReleasePolicy::argmax(manifest.noise_bound, budget)
     };
-    let mut releaser = Releaser::with_count(policy, log.released);
+    let mut releaser = Releaser::with_count(policy.clone(), log.released);
     let sk = keys.secret_key()?;
     let ctx = clifhe_core::context::Context::new(params)?;
     let refs: Vec<_> = cts.iter().collect();
@@ -512,6 +512,12 @@ pub fn release(keys_dir: &Path, scores_dir: &Path, budget: u64, statistical_secu
             "release",
             format!("the release budget of {budget} for this key set is spent"),
         ));
+    }
+    // A release that cannot happen (its flood would not fit the scores) uses no budget.
+    for ct in &cts {
+        policy
+            .check_fits(&params, ct.meta.level, ct.meta.scale)
+            .map_err(eval_err("release"))?;
     }
     let mut json = serde_json::to_vec_pretty(&next).map_err(|e| CliError::bad_input(RELEASES, e))?;
     json.push(b'\n');

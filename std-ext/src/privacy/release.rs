@@ -5,7 +5,7 @@ use crate::error::EvalError;
 use clifhe_core::ciphertext::Ciphertext;
 use clifhe_core::context::Context;
 use clifhe_core::decrypt::decrypt;
-use clifhe_core::SecretKey;
+use clifhe_core::{Params, SecretKey};
 use rand_core::{CryptoRng, RngCore};
 
 /// What leaves the key holder.
@@ -39,6 +39,31 @@ impl ReleasePolicy {
             noise_bound,
             budget,
         }
+    }
+
+    /// log2 of the release flood width W: 2^ceil(s + log2 noise_bound).
+    fn log_flood(&self) -> f64 {
+        (self.statistical_security as f64 + self.noise_bound.max(1.0).log2()).ceil()
+    }
+
+    /// Whether the flood fits a result ciphertext at `level` and `scale`: its decoded standard
+    /// deviation, sqrt(N/6) W / scale, must stay below half a unit, and the flooded value inside
+    /// the modulus. [`Releaser::decrypt_for_release`] refuses what this refuses; a caller that
+    /// persists its counter before releasing checks here first, so a release that cannot
+    /// happen does not use budget.
+    pub fn check_fits(&self, params: &Params, level: usize, scale: f64) -> Result<(), EvalError> {
+        let log_w = self.log_flood();
+        let log_q: f64 = params.q().iter().take(level + 1).map(|&q| (q as f64).log2()).sum();
+        if log_w.is_nan()
+            || level > params.max_level()
+            || !(scale.is_finite() && scale > 0.0)
+            || log_w + (params.n() as f64 / 6.0).sqrt().log2() >= scale.log2() - 1.0
+            || log_w > log_q - 3.0
+            || log_w > MAX_LOG_FLOOD as f64
+        {
+            return Err(EvalError::Invalid("release flooding would exceed the scale"));
+        }
+        Ok(())
     }
 }
 
@@ -137,20 +162,12 @@ impl Releaser {
             return Err(EvalError::Invalid("number of result ciphertexts does not match the layout"));
         }
         let n = ctx.n();
-        let params = *ctx.params();
-        let log_w = (self.policy.statistical_security as f64 + self.policy.noise_bound.max(1.0).log2()).ceil();
+        let log_w = self.policy.log_flood();
+        for ct in cts {
+            self.policy.check_fits(ctx.params(), ct.meta.level, ct.meta.scale)?;
+        }
         let mut decoded = Vec::with_capacity(cts.len());
         for ct in cts {
-            let log_q: f64 = params.q().iter().take(ct.meta.level + 1).map(|&q| (q as f64).log2()).sum();
-            // The decoded flood's standard deviation, sqrt(N/6) W / scale, must stay below half a
-            // unit, and the flooded value inside the modulus.
-            if log_w.is_nan()
-                || log_w + (n as f64 / 6.0).sqrt().log2() >= ct.meta.scale.log2() - 1.0
-                || log_w > log_q - 3.0
-                || log_w > MAX_LOG_FLOOD as f64
-            {
-                return Err(EvalError::Invalid("release flooding would exceed the scale"));
-            }
             // Flood before anything is decoded: the noise goes into c0 of a copy, so the
             // decryption this process computes is already m + e + flood.
             let mut owned = clifhe_core::ciphertext::Ciphertext {
