@@ -105,6 +105,10 @@ pub enum Command {
         /// (`infer --device-ciphertexts`): steps -8 * 2^j, log2 of it more keys
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         merge_patients: Option<u32>,
+        /// Only the relinearization key: all that `infer` on a box-encoded batch
+        /// (`encrypt --profile`) needs (interleaved and device batches also need the rotations)
+        #[arg(long, conflicts_with = "merge_patients")]
+        relin_only: bool,
     },
     /// [vendor] Train the GNN on plaintext features and save the model (JSON)
     Train {
@@ -372,8 +376,12 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             let report = encrypt::encrypt(&opts)?;
             writeln!(out, "{}", encrypt::summary(&report)).map_err(stdout_err)
         }
-        Command::Evalkeys { keys, merge_patients } => {
-            let (count, bytes) = protocol::evalkeys(&keys, merge_patients.map(|p| p as usize))?;
+        Command::Evalkeys {
+            keys,
+            merge_patients,
+            relin_only,
+        } => {
+            let (count, bytes) = protocol::evalkeys(&keys, merge_patients.map(|p| p as usize), relin_only)?;
             writeln!(
                 out,
                 "{count} evaluation keys ({:.1} MiB, seed-compressed) written to {}",

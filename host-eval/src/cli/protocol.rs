@@ -54,8 +54,9 @@ fn rotation_steps(merge_patients: Option<usize>) -> Vec<i64> {
 
 /// Generates the evaluation keys of a key set (needs its secret key). `merge_patients`: also
 /// the rotations that let `infer --device-ciphertexts` merge up to that many single-patient
-/// ciphertexts (log2 of it more keys).
-pub fn evalkeys(dir: &Path, merge_patients: Option<usize>) -> Result<(usize, u64), CliError> {
+/// ciphertexts (log2 of it more keys). `relin_only`: just the relinearization key, all that
+/// `infer` on a box-encoded batch (`encrypt --profile`) needs.
+pub fn evalkeys(dir: &Path, merge_patients: Option<usize>, relin_only: bool) -> Result<(usize, u64), CliError> {
     let keys = KeySet::open(dir)?;
     let ectx = EvalContext::new(keys.params)?;
     if let Some(p) = merge_patients {
@@ -71,7 +72,8 @@ pub fn evalkeys(dir: &Path, merge_patients: Option<usize>) -> Result<(usize, u64
     let sk = keys.secret_key()?;
     let mut rng = super::keyset::os_rng()?;
     let rlk = RelinearizationKey::generate(&ectx, &sk, &mut rng)?;
-    let gks = GaloisKeys::for_rotations(&ectx, &sk, &rotation_steps(merge_patients), false, &mut rng)?;
+    let steps = if relin_only { Vec::new() } else { rotation_steps(merge_patients) };
+    let gks = GaloisKeys::for_rotations(&ectx, &sk, &steps, false, &mut rng)?;
     let out = dir.join(EVAL_DIR);
     std::fs::create_dir_all(&out).map_err(|e| CliError::io(&out, "create directory", e))?;
     let rbytes = rlk.to_bytes(&ectx)?;
