@@ -23,6 +23,9 @@ use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, Plaintext};
 use clifhe_core::params::log2_u64;
 use clifhe_core::wire;
 use clifhe_core::{Multivector, Params};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -202,20 +205,30 @@ fn encrypt_profiled(opts: &EncryptOptions, keys: &KeySet, profile_path: &Path) -
         Mode::Seeded => Some(keys.secret_key()?),
         Mode::Pk => None,
     };
-    let corrupt = |e| CliError::corrupt(&opts.out, "ciphertext", e);
-    let mut wires = Vec::with_capacity(BLADES);
-    for values in &blades {
-        let pt = Plaintext::encode_real(&params, values, scale)?;
-        let bytes = match (&pk, &sk) {
-            (Some(pk), _) => wire::ciphertext_to_bytes(&params, &encrypt_pk(&params, ctx.q_tables(), pk, &pt, level, &mut rng)?),
-            (None, Some(sk)) => {
-                wire::seeded_ciphertext_to_bytes(&params, &encrypt_sk_seeded(&params, ctx.q_tables(), sk, &pt, level, &mut rng)?)
+    // One blade per task, each with its own ChaCha20 stream seeded from the OS generator.
+    let seeds: Vec<Zeroizing<[u8; 32]>> = (0..BLADES)
+        .map(|_| {
+            let mut seed = Zeroizing::new([0u8; 32]);
+            rng.fill_bytes(seed.as_mut());
+            seed
+        })
+        .collect();
+    let wires = blades
+        .par_iter()
+        .zip(&seeds)
+        .map(|(values, seed)| {
+            let mut rng = ChaCha20Rng::from_seed(**seed);
+            let pt = Plaintext::encode_real(&params, values, scale)?;
+            match (&pk, &sk) {
+                (Some(pk), _) => wire::ciphertext_to_bytes(&params, &encrypt_pk(&params, ctx.q_tables(), pk, &pt, level, &mut rng)?),
+                (None, Some(sk)) => {
+                    wire::seeded_ciphertext_to_bytes(&params, &encrypt_sk_seeded(&params, ctx.q_tables(), sk, &pt, level, &mut rng)?)
+                }
+                (None, None) => return Err(CliError::bad_input("encrypt", "no key for the chosen mode")),
             }
-            (None, None) => return Err(CliError::bad_input("encrypt", "no key for the chosen mode")),
-        }
-        .map_err(corrupt)?;
-        wires.push(bytes);
-    }
+            .map_err(|e| CliError::corrupt(&opts.out, "ciphertext", e))
+        })
+        .collect::<Result<Vec<_>, CliError>>()?;
     drop(blades);
     let bytes = batchfile::to_bytes(&BatchHeader::new(&profile, patients.len()), &wires)?;
     fsio::write_atomic(&opts.out, &bytes)?;
