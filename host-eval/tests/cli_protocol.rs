@@ -145,6 +145,19 @@ fn circuit_private_flow_on_files() {
         "released argmax differs from the plaintext model for patients {wrong:?}"
     );
 
+    // Rounded scores: the same argmax, each score within 1e-3 of the plaintext model's.
+    let out = run(&["release", "--keys", k, "--scores", s(&scores), "--json", "--rounded", "4"]);
+    let rounded: Value = serde_json::from_str(&out).unwrap();
+    for ((r, p), f) in rounded.as_array().unwrap().iter().zip(preds).zip(&features) {
+        assert_eq!(r["class"], p["class"]);
+        let want = m.forward_in_box(f);
+        for (got, want) in r["scores"].as_array().unwrap().iter().zip(&want) {
+            assert!((got.as_f64().unwrap() - want).abs() <= 1e-3, "{got} vs {want}");
+        }
+    }
+    // The hospital's `decrypt` does not open the vendor's scores: they go through `release`.
+    fails(&["decrypt", "--keys", k, "--input", s(&scores)], 7, "host-eval release");
+
     // Refusals, each before anything is written.
     let s2 = d.join("s2");
     let infer = |batch: &Path, model: &Path, extra: &[&str], code: i32, needle: &str| {

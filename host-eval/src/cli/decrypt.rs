@@ -165,6 +165,14 @@ pub fn parse_ciphertext(params: &Params, bytes: &[u8], path: &Path) -> Result<(C
 pub fn decrypt(keys: &Path, input: &Path, selection: &PatientSelection) -> Result<Decrypted, CliError> {
     let keys = KeySet::open(keys)?;
     let params = keys.params;
+    if input.join("scores.json").is_file() {
+        // The vendor's scores leave the hospital's keys only through the flooded release.
+        return Err(CliError::bad_input(
+            input.display(),
+            "this is the vendor's scores directory: release it with `host-eval release --keys KEYS --scores DIR` \
+             (flooded decryption, argmax or --rounded scores, counted against the release budget)",
+        ));
+    }
     let bytes = fsio::read(input)?;
     let (cts, seeded, header) = if super::batchfile::is_batch(&bytes) {
         let (h, cts) = super::batchfile::parse(&params, &bytes, input)?;

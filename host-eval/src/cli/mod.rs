@@ -197,6 +197,9 @@ pub enum Command {
         budget: u64,
         #[arg(long, default_value_t = clifhe_std::privacy::DEFAULT_STATISTICAL_SECURITY)]
         statistical_security: u32,
+        /// Also release each class score, flooded and rounded to this many decimals (1 to 6)
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=6))]
+        rounded: Option<u32>,
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -497,18 +500,18 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             scores,
             budget,
             statistical_security,
+            rounded,
             json,
         } => {
-            let (preds, count) = protocol::release(&keys, &scores, budget, statistical_security)?;
+            let r = protocol::release(&keys, &scores, budget, statistical_security, rounded)?;
             let text = if json {
-                serde_json::to_string_pretty(&preds).map_err(|e| CliError::bad_input("release", e))?
+                serde_json::to_string_pretty(&r.predictions).map_err(|e| CliError::bad_input("release", e))?
             } else {
-                let mut t = String::from("patient,class,label\n");
-                for p in &preds {
-                    t.push_str(&format!("{},{},{}\n", p.patient, p.class, p.label));
-                }
-                t.push_str(&format!("# release {count} of {budget} for this key set"));
-                t
+                protocol::render_predictions(
+                    &r.predictions,
+                    &r.labels,
+                    &format!("release {} of {budget} for this key set", r.count),
+                )
             };
             writeln!(out, "{text}").map_err(stdout_err)
         }

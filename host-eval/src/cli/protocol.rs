@@ -28,7 +28,7 @@ use clifhe_std::ga::{merge_rotation_steps, EncryptedMultivectorBatch, Layout};
 use clifhe_std::gnn::encrypted::evaluate_blade_major;
 use clifhe_std::gnn::GnnModel;
 use clifhe_std::keys_wire::galois_key_file_name;
-use clifhe_std::privacy::{evaluation_noise_bound, Release, ReleasePolicy, Releaser, ResultLayout};
+use clifhe_std::privacy::{evaluation_noise_bound, Release, ReleaseFormat, ReleasePolicy, Releaser, ResultLayout};
 use clifhe_std::{EvalContext, Evaluator, GaloisKeys, RelinearizationKey};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -443,10 +443,48 @@ pub struct Prediction {
     pub patient: usize,
     pub class: usize,
     pub label: String,
+    /// The flooded scores rounded to the requested decimals (`release --rounded`), per class.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scores: Option<Vec<f64>>,
 }
 
-/// Hospital-side release of an `infer` output: flooded decryption, argmax, budget.
-pub fn release(keys_dir: &Path, scores_dir: &Path, budget: u64, statistical_security: u32) -> Result<(Vec<Prediction>, u64), CliError> {
+/// Predictions as CSV (`patient,class,label[,score per label]`) with a closing comment line.
+pub fn render_predictions(preds: &[Prediction], labels: &[String], footer: &str) -> String {
+    let mut t = String::from("patient,class,label");
+    if preds.iter().any(|p| p.scores.is_some()) {
+        for l in labels {
+            t.push_str(&format!(",{l}"));
+        }
+    }
+    t.push('\n');
+    for p in preds {
+        t.push_str(&format!("{},{},{}", p.patient, p.class, p.label));
+        for v in p.scores.iter().flatten() {
+            t.push_str(&format!(",{v}"));
+        }
+        t.push('\n');
+    }
+    t.push_str(&format!("# {footer}"));
+    t
+}
+
+/// What `release` returns: the predictions, the class labels and the release count so far.
+#[derive(Clone, Debug)]
+pub struct Released {
+    pub predictions: Vec<Prediction>,
+    pub labels: Vec<String>,
+    pub count: u64,
+}
+
+/// Hospital-side release of an `infer` output: flooded decryption, argmax (and, with
+/// `rounded_digits`, the scores rounded to that many decimals), budget.
+pub fn release(
+    keys_dir: &Path,
+    scores_dir: &Path,
+    budget: u64,
+    statistical_security: u32,
+    rounded_digits: Option<u32>,
+) -> Result<Released, CliError> {
     let keys = KeySet::open(keys_dir)?;
     let params = keys.params;
     let mpath = scores_dir.join(MANIFEST);
@@ -491,10 +529,13 @@ pub fn release(keys_dir: &Path, scores_dir: &Path, budget: u64, statistical_secu
         Ok(b) => serde_json::from_slice(&b).map_err(|e| CliError::corrupt(&log_path, "release log", e))?,
         Err(_) => ReleaseLog::default(),
     };
-    let policy = ReleasePolicy {
+    let mut policy = ReleasePolicy {
         statistical_security,
         ..ReleasePolicy::argmax(manifest.noise_bound, budget)
     };
+    if let Some(digits) = rounded_digits {
+        policy.format = ReleaseFormat::Rounded { digits };
+    }
     let mut releaser = Releaser::with_count(policy.clone(), log.released);
     let sk = keys.secret_key()?;
     let ctx = clifhe_core::context::Context::new(params)?;
@@ -533,21 +574,39 @@ pub fn release(keys_dir: &Path, scores_dir: &Path, budget: u64, statistical_secu
     let rel = releaser
         .decrypt_for_release(&ctx, &sk, &strided.iter().collect::<Vec<_>>(), &layout, &mut rng)
         .map_err(eval_err("release"))?;
-    let classes = match rel {
-        Release::Classes(c) => c,
-        Release::Scores(_) => return Err(CliError::bad_input("release", "expected classes")),
+    let classes = manifest.classes;
+    let preds = match rel {
+        Release::Classes(c) => (0..manifest.patients)
+            .map(|p| {
+                let class = c.get(p * stride).copied().unwrap_or(0);
+                Prediction {
+                    patient: p,
+                    class,
+                    label: manifest.labels.get(class).cloned().unwrap_or_default(),
+                    scores: None,
+                }
+            })
+            .collect(),
+        // Scores group-major: group g = p * stride holds classes g * classes .. + classes.
+        Release::Scores(v) => (0..manifest.patients)
+            .map(|p| {
+                let at = p * stride * classes;
+                let scores = v.get(at..at + classes).map(<[f64]>::to_vec).unwrap_or_default();
+                let class = (0..scores.len()).fold(0, |b, c| if scores[c] > scores[b] { c } else { b });
+                Prediction {
+                    patient: p,
+                    class,
+                    label: manifest.labels.get(class).cloned().unwrap_or_default(),
+                    scores: Some(scores),
+                }
+            })
+            .collect(),
     };
-    let preds = (0..manifest.patients)
-        .map(|p| {
-            let class = classes.get(p * stride).copied().unwrap_or(0);
-            Prediction {
-                patient: p,
-                class,
-                label: manifest.labels.get(class).cloned().unwrap_or_default(),
-            }
-        })
-        .collect();
-    Ok((preds, next.released))
+    Ok(Released {
+        predictions: preds,
+        labels: manifest.labels,
+        count: next.released,
+    })
 }
 
 /// What `train` reports.
