@@ -192,6 +192,7 @@ fn circuit_private_flow_on_files() {
         "--out",
         s(&plain_profile),
     ]);
+    // (Seeded secret-key encryption: the batch file carries seeded ciphertexts, half the size.)
     let plain_batch = d.join("plain.clhe");
     run(&[
         "encrypt",
@@ -199,11 +200,18 @@ fn circuit_private_flow_on_files() {
         k,
         "--profile",
         s(&plain_profile),
+        "--mode",
+        "seeded",
         "--input",
         &spec,
         "--out",
         s(&plain_batch),
     ]);
+    let (full, seeded) = (
+        std::fs::metadata(&batch).unwrap().len(),
+        std::fs::metadata(&plain_batch).unwrap().len(),
+    );
+    assert!(seeded < full * 6 / 10, "seeded batch {seeded} bytes, full {full}");
     infer(&plain_batch, &model, &[], 7, "--no-flooding profile");
     // A truncated batch.
     let bytes = std::fs::read(&batch).unwrap();
