@@ -64,8 +64,16 @@ public key. An existing secret key is never overwritten without --force.";
 const ENCRYPT_HELP: &str = "Encrypt patients' features under the key set's public key.\n\n\
 Each --input is a dataset sample FILE.npz#SPLIT:I (MedMNIST 3D), a dataset range
 FILE.npz#SPLIT:A..B, a scan file in any other format the data loaders read, or a features file (.json: [8 numbers] or a list of
-them; .csv: one patient per row). Patient p (counting from --slot) goes to slots 8p..8p+7 of
-a full-slot encoding, zeros elsewhere; at most N/16 patients fit in one ciphertext.";
+them; .csv: one patient per row).
+
+Without --profile (interleaved): patient p (counting from --slot) goes to slots 8p..8p+7 of
+a full-slot encoding at the preset's scale, zeros elsewhere; at most N/16 patients fit in one
+ciphertext. The vendor evaluates it only with `infer --no-flooding` (not circuit-private).
+
+With --profile PROFILE (from the vendor's `host-eval profile`): each patient's features are
+clamped into the model's public input box and encoded as (x - center) / half_width, blade k of
+patient p in slot p of ciphertext k, 8 ciphertexts in one batch file, at the profile's level and
+scale; up to N/2 patients. This is what a circuit-private (flooded) `infer` needs.";
 
 const DECRYPT_HELP: &str = "Decrypt a ciphertext (full or seeded) with the key set's secret key and \
 print the features of each patient.\n\nThis is the hospital's own, local decryption: the raw \
@@ -142,7 +150,7 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// [vendor] Encrypted inference: interleaved batch or device ciphertexts -> sanitised encrypted scores (one file per class)
+    /// [vendor] Encrypted inference: box-encoded batch (flooded, circuit-private), or interleaved batch / device ciphertexts (--no-flooding) -> encrypted scores, one file per class
     #[command(long_about = INFER_HELP)]
     Infer {
         /// Model file from `train`
