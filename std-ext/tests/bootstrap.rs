@@ -5,6 +5,7 @@
 //! `CLIFHE_HEAVY=1 cargo test --release -p clifhe-std --test bootstrap -- --nocapture heavy`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::decrypt::decrypt;
 use clifhe_core::encode::Complex;
@@ -15,6 +16,7 @@ use clifhe_std::bootstrap::evalmod::EvalModPoly;
 use clifhe_std::bootstrap::test_double::SecretKeyBootstrapper;
 use clifhe_std::bootstrap::{BootstrapKeys, BootstrapLiteral, Bootstrapper};
 use clifhe_std::{EvalContext, EvalError, Evaluator};
+use common::precision;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use std::cell::RefCell;
@@ -62,18 +64,6 @@ impl Setup {
 }
 
 /// (min, mean) of -log2 |got - want| over slots.
-fn precision(got: &[Complex], want: &[Complex]) -> (f64, f64) {
-    let bits: Vec<f64> = got
-        .iter()
-        .zip(want)
-        .map(|(g, w)| -((*g - *w).abs().max(f64::EPSILON)).log2())
-        .collect();
-    (
-        bits.iter().cloned().fold(f64::INFINITY, f64::min),
-        bits.iter().sum::<f64>() / bits.len() as f64,
-    )
-}
-
 fn bootstrapper<'a>(s: &'a Setup, log_slots: Option<u32>) -> Bootstrapper<'a> {
     Bootstrapper::new(
         &s.ectx,

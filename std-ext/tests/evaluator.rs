@@ -1,6 +1,7 @@
 //! Evaluator operations against f64 references: precision statistics per operation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::decrypt::decrypt;
 use clifhe_core::encode::Complex;
@@ -8,6 +9,7 @@ use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::params::presets;
 use clifhe_core::{Params, ParamsLiteral, PublicKey, SecretKey};
 use clifhe_std::{EvalContext, EvalError, Evaluator, GaloisKeys, RelinearizationKey};
+use common::precision;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -48,18 +50,6 @@ impl Setup {
 }
 
 /// (min, mean) of -log2 |got - want| over slots.
-fn precision(got: &[Complex], want: &[Complex]) -> (f64, f64) {
-    let bits: Vec<f64> = got
-        .iter()
-        .zip(want)
-        .map(|(g, w)| -((*g - *w).abs().max(f64::EPSILON)).log2())
-        .collect();
-    (
-        bits.iter().cloned().fold(f64::INFINITY, f64::min),
-        bits.iter().sum::<f64>() / bits.len() as f64,
-    )
-}
-
 fn assert_precise(tag: &str, got: &[Complex], want: &[Complex], min_bits: f64) {
     let (min, mean) = precision(got, want);
     println!("{tag}: min {min:.1} bits, mean {mean:.1} bits");
