@@ -4,42 +4,12 @@
 //! leveled-n14); and `demo --json`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::{fails, ok, s, TempDir};
+
 use clifhe_core::multivector::features::{scan_features, FeatureConfig};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_host-eval")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("clifhe-proto-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run(args: &[&str]) -> String {
-    let o = Command::new(bin()).args(args).output().unwrap();
-    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
-
-/// Runs a command that must fail with `code` and a message containing `needle`.
-fn fails(args: &[&str], code: i32, needle: &str) {
-    let o = Command::new(bin()).args(args).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
-    assert!(
-        err.contains(needle) && !err.contains("panicked"),
-        "{args:?}: '{needle}' not in {err}"
-    );
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// `infer --model M --keys K --input B --out O` plus `extra`.
 fn infer_args<'a>(model: &'a Path, keys: &'a str, batch: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
@@ -58,17 +28,17 @@ fn circuit_private_flow_on_files() {
         println!("skipping: AdrenalMNIST3D not found");
         return;
     };
-    let d = tmp("private");
+    let d = TempDir::new("proto-private");
     let keys = d.join("keys");
     let k = s(&keys);
-    run(&["keygen", "--preset", "private-n15", "--out", k]);
+    ok(&["keygen", "--preset", "private-n15", "--out", k]);
     // The box-encoded path needs no rotation keys.
-    run(&["evalkeys", "--keys", k, "--relin-only"]);
+    ok(&["evalkeys", "--keys", k, "--relin-only"]);
     assert_eq!(std::fs::read_dir(keys.join("eval")).unwrap().count(), 1);
     let model = d.join("model.json");
-    run(&["train", "--dataset", s(&data), "--out", s(&model)]);
+    ok(&["train", "--dataset", s(&data), "--out", s(&model)]);
     let profile = d.join("profile.json");
-    run(&["profile", "--model", s(&model), "--keys", k, "--out", s(&profile)]);
+    ok(&["profile", "--model", s(&model), "--keys", k, "--out", s(&profile)]);
     let p: Value = serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap();
     assert_eq!(p["circuit_private"], true);
     assert_eq!(p["input_log_scale"].as_f64().unwrap(), 80.0);
@@ -78,7 +48,7 @@ fn circuit_private_flow_on_files() {
     let batch = d.join("batch.clhe");
     let patients = 298;
     let spec = format!("{}#test:0..{patients}", data.display());
-    run(&[
+    ok(&[
         "encrypt",
         "--keys",
         k,
@@ -101,17 +71,7 @@ fn circuit_private_flow_on_files() {
             .unwrap()
         })
         .collect();
-    let dec: Value = serde_json::from_str(&run(&[
-        "decrypt",
-        "--keys",
-        k,
-        "--input",
-        s(&batch),
-        "--json",
-        "--patients",
-        "0..4",
-    ]))
-    .unwrap();
+    let dec: Value = serde_json::from_str(&ok(&["decrypt", "--keys", k, "--input", s(&batch), "--json", "--patients", "0..4"])).unwrap();
     for (row, f) in dec["patients"].as_array().unwrap().iter().zip(&features) {
         let c = m.input_box().clamp(&f.coeffs());
         for (name, want) in ["scalar", "e1", "e2", "e3", "e12", "e13", "e23", "e123"].iter().zip(c) {
@@ -120,12 +80,12 @@ fn circuit_private_flow_on_files() {
     }
 
     let scores = d.join("scores");
-    run(&infer_args(&model, k, &batch, &scores, &[]));
+    ok(&infer_args(&model, k, &batch, &scores, &[]));
     let manifest: Value = serde_json::from_slice(&std::fs::read(scores.join("scores.json")).unwrap()).unwrap();
     assert_eq!(manifest["circuit_private"], true);
     assert_eq!(manifest["stride"], 1);
     assert!(manifest["vendor_flood_log2"].as_u64().unwrap() >= 30);
-    let out = run(&["release", "--keys", k, "--scores", s(&scores), "--json"]);
+    let out = ok(&["release", "--keys", k, "--scores", s(&scores), "--json"]);
     let preds: Value = serde_json::from_str(&out).unwrap();
     let preds = preds.as_array().unwrap();
     assert_eq!(preds.len(), patients);
@@ -146,7 +106,7 @@ fn circuit_private_flow_on_files() {
     );
 
     // Rounded scores: the same argmax, each score within 1e-3 of the plaintext model's.
-    let out = run(&["release", "--keys", k, "--scores", s(&scores), "--json", "--rounded", "4"]);
+    let out = ok(&["release", "--keys", k, "--scores", s(&scores), "--json", "--rounded", "4"]);
     let rounded: Value = serde_json::from_str(&out).unwrap();
     for ((r, p), f) in rounded.as_array().unwrap().iter().zip(preds).zip(&features) {
         assert_eq!(r["class"], p["class"]);
@@ -156,21 +116,21 @@ fn circuit_private_flow_on_files() {
         }
     }
     // The hospital's `decrypt` does not open the vendor's scores: they go through `release`.
-    fails(&["decrypt", "--keys", k, "--input", s(&scores)], 7, "host-eval release");
+    fails(&["decrypt", "--keys", k, "--input", s(&scores)], 7, &["host-eval release"]);
 
     // Refusals, each before anything is written.
     let s2 = d.join("s2");
     let infer = |batch: &Path, model: &Path, extra: &[&str], code: i32, needle: &str| {
-        fails(&infer_args(model, k, batch, &s2, extra), code, needle);
+        fails(&infer_args(model, k, batch, &s2, extra), code, &[needle]);
         assert!(!s2.exists(), "{needle}: output written");
     };
     // A batch encrypted for another model's profile (a model trained on other data: another box).
     let other = d.join("other.json");
-    run(&["train", "--per-class", "30", "--out", s(&other)]);
+    ok(&["train", "--per-class", "30", "--out", s(&other)]);
     infer(&batch, &other, &[], 7, "another model's input profile");
     // An interleaved batch (raw features at the preset's scale) cannot be flooded soundly.
     let raw = d.join("raw.ct");
-    run(&[
+    ok(&[
         "encrypt",
         "--keys",
         k,
@@ -182,7 +142,7 @@ fn circuit_private_flow_on_files() {
     infer(&raw, &model, &[], 7, "encrypt --profile");
     // A --no-flooding profile's batch, flooded.
     let plain_profile = d.join("plain-profile.json");
-    run(&[
+    ok(&[
         "profile",
         "--model",
         s(&model),
@@ -194,7 +154,7 @@ fn circuit_private_flow_on_files() {
     ]);
     // (Seeded secret-key encryption: the batch file carries seeded ciphertexts, half the size.)
     let plain_batch = d.join("plain.clhe");
-    run(&[
+    ok(&[
         "encrypt",
         "--keys",
         k,
@@ -220,7 +180,7 @@ fn circuit_private_flow_on_files() {
     infer(&cut, &model, &[], 4, "truncated");
     // The profile of another preset, at encryption time.
     let keys14 = d.join("keys14");
-    run(&["keygen", "--preset", "leveled-n14", "--out", s(&keys14)]);
+    ok(&["keygen", "--preset", "leveled-n14", "--out", s(&keys14)]);
     let o = d.join("x.clhe");
     fails(
         &[
@@ -235,7 +195,7 @@ fn circuit_private_flow_on_files() {
             s(&o),
         ],
         5,
-        "private-n15",
+        &["private-n15"],
     );
     assert!(!o.exists());
     // A damaged profile, at encryption time.
@@ -254,20 +214,20 @@ fn circuit_private_flow_on_files() {
             s(&o),
         ],
         4,
-        "input profile",
+        &["input profile"],
     );
     assert!(!o.exists());
     // The --no-flooding profile's batch evaluates without flooding; its scores at the preset's
     // scale cannot take the release's s = 30 flood either (a typed refusal, not noise).
-    run(&infer_args(&model, k, &plain_batch, &s2, &["--no-flooding"]));
+    ok(&infer_args(&model, k, &plain_batch, &s2, &["--no-flooding"]));
     let count = || std::fs::read_to_string(keys.join("releases.json")).unwrap();
     let before = count();
-    fails(&["release", "--keys", k, "--scores", s(&s2)], 7, "exceed the scale");
+    fails(&["release", "--keys", k, "--scores", s(&s2)], 7, &["exceed the scale"]);
     assert_eq!(count(), before, "a refused release used budget");
     std::fs::remove_dir_all(&s2).unwrap();
     // --no-flooding on the circuit-private batch: masked only, still the plaintext model's argmax.
-    run(&infer_args(&model, k, &batch, &s2, &["--no-flooding"]));
-    let out = run(&["release", "--keys", k, "--scores", s(&s2), "--json"]);
+    ok(&infer_args(&model, k, &batch, &s2, &["--no-flooding"]));
+    let out = ok(&["release", "--keys", k, "--scores", s(&s2), "--json"]);
     let plain: Value = serde_json::from_str(&out).unwrap();
     let agree = plain
         .as_array()
@@ -277,7 +237,6 @@ fn circuit_private_flow_on_files() {
         .filter(|(a, b)| a["class"] == b["class"])
         .count();
     assert_eq!(agree, patients);
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 fn dataset() -> Option<PathBuf> {
@@ -291,20 +250,20 @@ fn keygen_evalkeys_train_encrypt_infer_release() {
         println!("skipping: AdrenalMNIST3D not found");
         return;
     };
-    let d = tmp("flow");
+    let d = TempDir::new("proto-flow");
     let keys = d.join("keys");
     let k = keys.to_str().unwrap();
-    run(&["keygen", "--preset", "leveled-n14", "--out", k]);
-    run(&["evalkeys", "--keys", k]);
+    ok(&["keygen", "--preset", "leveled-n14", "--out", k]);
+    ok(&["evalkeys", "--keys", k]);
     let model = d.join("model.json");
-    run(&["train", "--dataset", data.to_str().unwrap(), "--out", model.to_str().unwrap()]);
+    ok(&["train", "--dataset", data.to_str().unwrap(), "--out", model.to_str().unwrap()]);
     let batch = d.join("batch.ct");
     let spec = format!("{}#test:0..24", data.display());
-    run(&["encrypt", "--keys", k, "--input", &spec, "--out", batch.to_str().unwrap()]);
+    ok(&["encrypt", "--keys", k, "--input", &spec, "--out", batch.to_str().unwrap()]);
     let scores = d.join("scores");
     // leveled-n14 cannot absorb s = 30 flooding: the vendor skips it here (documented as not
     // circuit-private) and the hospital floods its release at s = 10.
-    run(&[
+    ok(&[
         "infer",
         "--model",
         model.to_str().unwrap(),
@@ -318,7 +277,7 @@ fn keygen_evalkeys_train_encrypt_infer_release() {
         "24",
         "--no-flooding",
     ]);
-    let out = run(&[
+    let out = ok(&[
         "release",
         "--keys",
         k,
@@ -343,35 +302,15 @@ fn keygen_evalkeys_train_encrypt_infer_release() {
     }
     assert!(agree >= 23, "released predictions agree with the plaintext model on {agree}/24");
     // The budget is counted and enforced.
-    let o = Command::new(bin())
-        .args(["release", "--keys", k, "--scores", scores.to_str().unwrap(), "--budget", "1"])
-        .output()
-        .unwrap();
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("budget"));
+    fails(&["release", "--keys", k, "--scores", s(&scores), "--budget", "1"], 7, &["budget"]);
     // Flooding at s = 30 on leveled-n14 is refused, not silently destroying the scores.
-    let o = Command::new(bin())
-        .args([
-            "infer",
-            "--model",
-            model.to_str().unwrap(),
-            "--keys",
-            k,
-            "--input",
-            batch.to_str().unwrap(),
-            "--out",
-            d.join("s2").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("encrypt --profile"));
-    let _ = std::fs::remove_dir_all(&d);
+    let s2 = d.join("s2");
+    fails(&infer_args(&model, k, &batch, &s2, &[]), 7, &["encrypt --profile"]);
 }
 
 #[test]
 fn demo_json_reports_the_promised_fields() {
-    let out = run(&["demo", "--json", "--per-class", "40"]);
+    let out = ok(&["demo", "--json", "--per-class", "40"]);
     let r: Value = serde_json::from_str(&out).unwrap();
     for key in [
         "preset",
