@@ -157,6 +157,27 @@ impl Schedule {
         Self::new(params, plan, input_level, log_input_scale.exp2(), log_out.exp2())
     }
 
+    /// The inputs at this schedule's input level (higher ones dropped to it), after checking
+    /// that each has its input scale.
+    pub fn inputs_at_level(&self, ev: &Evaluator<'_>, input: &[CiphertextOwned]) -> Result<Vec<CiphertextOwned>, EvalError> {
+        input
+            .iter()
+            .map(|c| {
+                if !crate::evaluator::scales_match(c.meta.scale, self.input_scale) {
+                    return Err(EvalError::ScaleMismatch {
+                        left: c.meta.scale,
+                        right: self.input_scale,
+                    });
+                }
+                if c.meta.level == self.input_level {
+                    Ok(c.clone())
+                } else {
+                    ev.drop_to_level(c, self.input_level)
+                }
+            })
+            .collect()
+    }
+
     pub fn output_scale(&self) -> f64 {
         self.scales.last().copied().unwrap_or(self.input_scale)
     }
@@ -217,22 +238,7 @@ pub fn evaluate_scheduled(
     if forms.len() != schedule.scales.len() {
         return Err(EvalError::Invalid("the schedule was made for another plan"));
     }
-    let mut h: Vec<CiphertextOwned> = input
-        .iter()
-        .map(|c| {
-            if !crate::evaluator::scales_match(c.meta.scale, schedule.input_scale) {
-                return Err(EvalError::ScaleMismatch {
-                    left: c.meta.scale,
-                    right: schedule.input_scale,
-                });
-            }
-            if c.meta.level == schedule.input_level {
-                Ok(c.clone())
-            } else {
-                ev.drop_to_level(c, schedule.input_level)
-            }
-        })
-        .collect::<Result<_, _>>()?;
+    let mut h = schedule.inputs_at_level(ev, input)?;
     for (form, &out_scale) in forms.iter().zip(&schedule.scales) {
         h = run_form(ev, rlk, form, &h, out_scale)?;
     }
@@ -541,24 +547,14 @@ pub fn evaluate_blocks(
     if input.len() != 1 && input.len() != 8 {
         return Err(EvalError::Invalid("the block layout takes one ciphertext or its 8 rotations"));
     }
-    let at_input = input
-        .iter()
-        .map(|c| {
-            if !crate::evaluator::scales_match(c.meta.scale, schedule.input_scale) {
-                return Err(EvalError::ScaleMismatch {
-                    left: c.meta.scale,
-                    right: schedule.input_scale,
-                });
-            }
-            if c.meta.level == schedule.input_level {
-                Ok(c.clone())
-            } else {
-                ev.drop_to_level(c, schedule.input_level)
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut given = (at_input.len() == 8).then(|| at_input.clone());
-    let mut h = at_input[0].clone();
+    let at_input = schedule.inputs_at_level(ev, input)?;
+    // 8 inputs: the first form's rotations, as given; 1 input: rotated by the first form. `h`
+    // is the current ciphertext, absent only before the first form when the rotations are given.
+    let (mut h, mut given) = if at_input.len() == 8 {
+        (None, Some(at_input))
+    } else {
+        (at_input.into_iter().next(), None)
+    };
     let forms = plan.forms();
     if forms.len() != constants.forms.len() || forms.len() != schedule.scales.len() {
         return Err(EvalError::Invalid("constants or schedule made for another plan"));
@@ -567,7 +563,11 @@ pub fn evaluate_blocks(
     for ((form, c), &out_scale) in forms.iter().zip(&constants.forms).zip(&schedule.scales) {
         let z = match given.take() {
             Some(z) => z,
-            None => ev.rotate_hoisted(&h, &steps, gks)?,
+            None => ev.rotate_hoisted(
+                h.as_ref().ok_or(EvalError::Invalid("the block layout needs an input"))?,
+                &steps,
+                gks,
+            )?,
         };
         let z_refs: Vec<&CiphertextOwned> = z.iter().collect();
         let lin_refs: Vec<&PlaintextRns> = c.lin.iter().collect();
@@ -585,10 +585,11 @@ pub fn evaluate_blocks(
         };
         // Exactly the schedule's scale up to f64 rounding of the scale bookkeeping.
         out.meta.scale = out_scale;
-        h = ev.add_plain(&out, &c.constant)?;
-        h.meta.scale = out_scale;
+        let mut next = ev.add_plain(&out, &c.constant)?;
+        next.meta.scale = out_scale;
+        h = Some(next);
     }
-    Ok(h)
+    h.ok_or(EvalError::Invalid("a plan without forms"))
 }
 
 #[cfg(test)]
