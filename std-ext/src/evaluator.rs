@@ -627,75 +627,59 @@ impl<'a> Evaluator<'a> {
             }
         }
         let n = self.ectx.n();
-        let limbs = level + 1;
-        let mut polys: [RnsPolyOwned; 3] = core::array::from_fn(|_| RnsPoly::zero(n, limbs, Representation::Ntt));
-        let [p0, p1, p2] = &mut polys;
-        p0.as_mut_slice()
-            .par_chunks_mut(n)
-            .zip(p1.as_mut_slice().par_chunks_mut(n))
-            .zip(p2.as_mut_slice().par_chunks_mut(n))
-            .enumerate()
-            .for_each(|(i, ((o0, o1), o2))| {
-                let md = &self.ectx.q_moduli()[i];
-                let r = i * n..(i + 1) * n;
-                let zc: Vec<(&[u64], &[u64])> = z
-                    .iter()
-                    .map(|c| (&c.c0.as_slice()[r.clone()], &c.c1.as_slice()[r.clone()]))
-                    .collect();
-                let qs: Vec<&[u64]> = quad_pts.iter().map(|p| &p.poly.as_slice()[r.clone()]).collect();
-                let ls: Vec<&[u64]> = lin_pts.iter().map(|p| &p.poly.as_slice()[r.clone()]).collect();
-                const BLOCK: usize = 128;
-                let (mut a0, mut a1, mut a2) = ([0u128; BLOCK], [0u128; BLOCK], [0u128; BLOCK]);
-                let (mut y0, mut y1) = ([0u128; BLOCK], [0u128; BLOCK]);
-                let (mut r0, mut r1) = ([0u64; BLOCK], [0u64; BLOCK]);
-                for base in (0..n).step_by(BLOCK) {
-                    let len = BLOCK.min(n - base);
-                    let w = base..base + len;
-                    a0[..len].fill(0);
-                    a1[..len].fill(0);
-                    a2[..len].fill(0);
-                    let mut pair = 0;
-                    for t in 0..m {
-                        // y_t = sum_(u>=t) D_tu z_u: at most 8 products below 2^122 each.
-                        y0[..len].fill(0);
-                        y1[..len].fill(0);
-                        for (u, &(zu0, zu1)) in zc.iter().enumerate().skip(t) {
-                            let d = &qs[pair + u - t][w.clone()];
-                            let (zu0, zu1) = (&zu0[w.clone()], &zu1[w.clone()]);
-                            for i in 0..len {
-                                y0[i] += d[i] as u128 * zu0[i] as u128;
-                                y1[i] += d[i] as u128 * zu1[i] as u128;
-                            }
-                        }
-                        pair += m - t;
+        let meta = CiphertextMeta { scale, ..first.meta };
+        Ok(degree2_by_limb(self.ectx, meta, |md, r, o0, o1, o2| {
+            let zc: Vec<(&[u64], &[u64])> = z
+                .iter()
+                .map(|c| (&c.c0.as_slice()[r.clone()], &c.c1.as_slice()[r.clone()]))
+                .collect();
+            let qs: Vec<&[u64]> = quad_pts.iter().map(|p| &p.poly.as_slice()[r.clone()]).collect();
+            let ls: Vec<&[u64]> = lin_pts.iter().map(|p| &p.poly.as_slice()[r.clone()]).collect();
+            const BLOCK: usize = 128;
+            let (mut a0, mut a1, mut a2) = ([0u128; BLOCK], [0u128; BLOCK], [0u128; BLOCK]);
+            let (mut y0, mut y1) = ([0u128; BLOCK], [0u128; BLOCK]);
+            let (mut r0, mut r1) = ([0u64; BLOCK], [0u64; BLOCK]);
+            for base in (0..n).step_by(BLOCK) {
+                let len = BLOCK.min(n - base);
+                let w = base..base + len;
+                a0[..len].fill(0);
+                a1[..len].fill(0);
+                a2[..len].fill(0);
+                let mut pair = 0;
+                for t in 0..m {
+                    // y_t = sum_(u>=t) D_tu z_u: at most 8 products below 2^122 each.
+                    y0[..len].fill(0);
+                    y1[..len].fill(0);
+                    for (u, &(zu0, zu1)) in zc.iter().enumerate().skip(t) {
+                        let d = &qs[pair + u - t][w.clone()];
+                        let (zu0, zu1) = (&zu0[w.clone()], &zu1[w.clone()]);
                         for i in 0..len {
-                            r0[i] = md.reduce_u128(y0[i]);
-                            r1[i] = md.reduce_u128(y1[i]);
-                        }
-                        // z_t (x) y_t + L_t z_t: at most 3 m = 24 products below 2^122 per sum.
-                        let (zt0, zt1) = (&zc[t].0[w.clone()], &zc[t].1[w.clone()]);
-                        let l = &ls[t][w.clone()];
-                        for i in 0..len {
-                            let (c0, c1) = (zt0[i] as u128, zt1[i] as u128);
-                            a0[i] += c0 * r0[i] as u128 + l[i] as u128 * c0;
-                            a1[i] += c0 * r1[i] as u128 + c1 * r0[i] as u128 + l[i] as u128 * c1;
-                            a2[i] += c1 * r1[i] as u128;
+                            y0[i] += d[i] as u128 * zu0[i] as u128;
+                            y1[i] += d[i] as u128 * zu1[i] as u128;
                         }
                     }
+                    pair += m - t;
                     for i in 0..len {
-                        o0[base + i] = md.reduce_u128(a0[i]);
-                        o1[base + i] = md.reduce_u128(a1[i]);
-                        o2[base + i] = md.reduce_u128(a2[i]);
+                        r0[i] = md.reduce_u128(y0[i]);
+                        r1[i] = md.reduce_u128(y1[i]);
+                    }
+                    // z_t (x) y_t + L_t z_t: at most 3 m = 24 products below 2^122 per sum.
+                    let (zt0, zt1) = (&zc[t].0[w.clone()], &zc[t].1[w.clone()]);
+                    let l = &ls[t][w.clone()];
+                    for i in 0..len {
+                        let (c0, c1) = (zt0[i] as u128, zt1[i] as u128);
+                        a0[i] += c0 * r0[i] as u128 + l[i] as u128 * c0;
+                        a1[i] += c0 * r1[i] as u128 + c1 * r0[i] as u128 + l[i] as u128 * c1;
+                        a2[i] += c1 * r1[i] as u128;
                     }
                 }
-            });
-        let [c0, c1, c2] = polys;
-        Ok(Ciphertext3 {
-            c0,
-            c1,
-            c2,
-            meta: CiphertextMeta { scale, ..first.meta },
-        })
+                for i in 0..len {
+                    o0[base + i] = md.reduce_u128(a0[i]);
+                    o1[base + i] = md.reduce_u128(a1[i]);
+                    o2[base + i] = md.reduce_u128(a2[i]);
+                }
+            }
+        }))
     }
 
     /// a + pt (NTT form, same scale and slot count); pt may have more limbs than a.
@@ -898,32 +882,19 @@ impl<'a> Evaluator<'a> {
         if a.meta.log_slots != b.meta.log_slots {
             return Err(EvalError::SlotsMismatch);
         }
-        let n = self.ectx.n();
-        let limbs = a.meta.level + 1;
-        let mut c0 = RnsPoly::zero(n, limbs, Representation::Ntt);
-        let mut c1 = RnsPoly::zero(n, limbs, Representation::Ntt);
-        let mut c2 = RnsPoly::zero(n, limbs, Representation::Ntt);
         let (a0, a1, b0, b1) = (a.c0.as_slice(), a.c1.as_slice(), b.c0.as_slice(), b.c1.as_slice());
-        c0.as_mut_slice()
-            .par_chunks_mut(n)
-            .zip(c1.as_mut_slice().par_chunks_mut(n))
-            .zip(c2.as_mut_slice().par_chunks_mut(n))
-            .enumerate()
-            .for_each(|(i, ((o0, o1), o2))| {
-                let m = &self.ectx.q_moduli()[i];
-                let r = i * n..(i + 1) * n;
-                let (x0, x1, y0, y1) = (&a0[r.clone()], &a1[r.clone()], &b0[r.clone()], &b1[r]);
-                for j in 0..n {
-                    o0[j] = m.mul(x0[j], y0[j]);
-                    o1[j] = m.reduce_u128(x0[j] as u128 * y1[j] as u128 + x1[j] as u128 * y0[j] as u128);
-                    o2[j] = m.mul(x1[j], y1[j]);
-                }
-            });
         let meta = CiphertextMeta {
             scale: a.meta.scale * b.meta.scale,
             ..a.meta
         };
-        Ok(Ciphertext3 { c0, c1, c2, meta })
+        Ok(degree2_by_limb(self.ectx, meta, |m, r, o0, o1, o2| {
+            let (x0, x1, y0, y1) = (&a0[r.clone()], &a1[r.clone()], &b0[r.clone()], &b1[r]);
+            for j in 0..x0.len() {
+                o0[j] = m.mul(x0[j], y0[j]);
+                o1[j] = m.reduce_u128(x0[j] as u128 * y1[j] as u128 + x1[j] as u128 * y0[j] as u128);
+                o2[j] = m.mul(x1[j], y1[j]);
+            }
+        }))
     }
 
     /// a += b for degree-2 ciphertexts (lazy relinearization accumulates these).
@@ -1086,4 +1057,24 @@ impl<'a> Evaluator<'a> {
             })
             .collect()
     }
+}
+
+/// A degree-2 ciphertext of `meta`'s level, filled limb by limb in parallel: `f(q_i, range,
+/// c0_i, c1_i, c2_i)` writes limb i of the three polynomials, whose coefficients of the inputs
+/// sit at `range` of their limb-major slices. The one parallel scaffold of every fused
+/// degree-2 kernel (tensor, rotation quadratic forms, the GA tensor sums).
+pub(crate) fn degree2_by_limb<F>(ectx: &EvalContext, meta: CiphertextMeta, f: F) -> Ciphertext3
+where
+    F: Fn(&clifhe_core::arith::Modulus, core::ops::Range<usize>, &mut [u64], &mut [u64], &mut [u64]) + Sync,
+{
+    let n = ectx.n();
+    let limbs = meta.level + 1;
+    let [mut c0, mut c1, mut c2]: [RnsPolyOwned; 3] = core::array::from_fn(|_| RnsPoly::zero(n, limbs, Representation::Ntt));
+    c0.as_mut_slice()
+        .par_chunks_mut(n)
+        .zip(c1.as_mut_slice().par_chunks_mut(n))
+        .zip(c2.as_mut_slice().par_chunks_mut(n))
+        .enumerate()
+        .for_each(|(i, ((o0, o1), o2))| f(&ectx.q_moduli()[i], i * n..(i + 1) * n, o0, o1, o2));
+    Ciphertext3 { c0, c1, c2, meta }
 }

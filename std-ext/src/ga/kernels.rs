@@ -8,7 +8,7 @@
 //! They only use the public `RnsPoly`/`Modulus` API and validate shapes like the evaluator.
 
 use crate::error::EvalError;
-use crate::evaluator::{Ciphertext3, PlaintextRns};
+use crate::evaluator::{degree2_by_limb, Ciphertext3, PlaintextRns};
 use crate::EvalContext;
 use clifhe_core::ciphertext::{Ciphertext, CiphertextMeta, CiphertextOwned};
 use clifhe_core::rns::{Representation, RnsPoly};
@@ -55,54 +55,38 @@ pub(crate) fn signed_tensor_sum(
         return Err(EvalError::SlotsMismatch);
     }
     let n = ectx.n();
-    let limbs = xm.level + 1;
-    let mut c0 = RnsPoly::zero(n, limbs, Representation::Ntt);
-    let mut c1 = RnsPoly::zero(n, limbs, Representation::Ntt);
-    let mut c2 = RnsPoly::zero(n, limbs, Representation::Ntt);
-    c0.as_mut_slice()
-        .par_chunks_mut(n)
-        .zip(c1.as_mut_slice().par_chunks_mut(n))
-        .zip(c2.as_mut_slice().par_chunks_mut(n))
-        .enumerate()
-        .for_each(|(i, ((o0, o1), o2))| {
-            let m = &ectx.q_moduli()[i];
-            let r = i * n..(i + 1) * n;
-            // (x0, x1, y0, y1, negate) per term, sliced to this limb.
-            let srcs: Vec<TermLimbs<'_>> = terms
-                .iter()
-                .map(|&(a, b, s)| {
-                    (
-                        &x[a].c0.as_slice()[r.clone()],
-                        &x[a].c1.as_slice()[r.clone()],
-                        &y[b].c0.as_slice()[r.clone()],
-                        &y[b].c1.as_slice()[r.clone()],
-                        s < 0,
-                    )
-                })
-                .collect();
-            for j in 0..n {
-                let (mut s0, mut s1, mut s2) = (0u128, 0u128, 0u128);
-                for &(x0, x1, y0, y1, neg) in &srcs {
-                    // The sign is public (the Cl(3,0) table): negate y's coefficients.
-                    let (v0, v1) = if neg { (m.neg(y0[j]), m.neg(y1[j])) } else { (y0[j], y1[j]) };
-                    s0 += x0[j] as u128 * v0 as u128;
-                    s1 += x0[j] as u128 * v1 as u128 + x1[j] as u128 * v0 as u128;
-                    s2 += x1[j] as u128 * v1 as u128;
-                }
-                o0[j] = m.reduce_u128(s0);
-                o1[j] = m.reduce_u128(s1);
-                o2[j] = m.reduce_u128(s2);
+    let meta = CiphertextMeta {
+        scale: xm.scale * ym.scale,
+        ..xm
+    };
+    Ok(degree2_by_limb(ectx, meta, |m, r, o0, o1, o2| {
+        // (x0, x1, y0, y1, negate) per term, sliced to this limb.
+        let srcs: Vec<TermLimbs<'_>> = terms
+            .iter()
+            .map(|&(a, b, s)| {
+                (
+                    &x[a].c0.as_slice()[r.clone()],
+                    &x[a].c1.as_slice()[r.clone()],
+                    &y[b].c0.as_slice()[r.clone()],
+                    &y[b].c1.as_slice()[r.clone()],
+                    s < 0,
+                )
+            })
+            .collect();
+        for j in 0..n {
+            let (mut s0, mut s1, mut s2) = (0u128, 0u128, 0u128);
+            for &(x0, x1, y0, y1, neg) in &srcs {
+                // The sign is public (the Cl(3,0) table): negate y's coefficients.
+                let (v0, v1) = if neg { (m.neg(y0[j]), m.neg(y1[j])) } else { (y0[j], y1[j]) };
+                s0 += x0[j] as u128 * v0 as u128;
+                s1 += x0[j] as u128 * v1 as u128 + x1[j] as u128 * v0 as u128;
+                s2 += x1[j] as u128 * v1 as u128;
             }
-        });
-    Ok(Ciphertext3 {
-        c0,
-        c1,
-        c2,
-        meta: CiphertextMeta {
-            scale: xm.scale * ym.scale,
-            ..xm
-        },
-    })
+            o0[j] = m.reduce_u128(s0);
+            o1[j] = m.reduce_u128(s1);
+            o2[j] = m.reduce_u128(s2);
+        }
+    }))
 }
 
 /// sum_t pts[t] * cts[t] (slot-wise, in NTT form) with one reduction per coefficient: the
