@@ -1,4 +1,4 @@
-//! The batch file reader (`encrypt --profile` output) on damaged input: every truncation, bit
+//! The batch reader (`clifhe_std::protocol::batch`) (`encrypt --profile` output) on damaged input: every truncation, bit
 //! flips and random bytes are typed errors, never a panic or a huge allocation; an intact file
 //! round trips.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -7,12 +7,11 @@ use clifhe_core::context::Context;
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::{wire, Params, PublicKey, SecretKey};
 use clifhe_std::gnn::InputBox;
-use host_eval::cli::batchfile::{self, BatchHeader};
-use host_eval::cli::profile::{fingerprint, InputProfile, PROFILE_FORMAT};
-use host_eval::cli::CliError;
+use clifhe_std::protocol::batch::{self as batchfile, BatchHeader};
+use clifhe_std::protocol::profile::{fingerprint, InputProfile, PROFILE_FORMAT};
+use clifhe_std::protocol::{BatchLayout, ProtocolError};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use std::path::Path;
 
 fn fixture() -> (Params, Vec<u8>) {
     let params = Params::from_name("device-n12").unwrap();
@@ -28,7 +27,7 @@ fn fixture() -> (Params, Vec<u8>) {
         format: PROFILE_FORMAT.into(),
         preset: params.name().into(),
         circuit_private: false,
-        layout: "blade-major".into(),
+        layout: BatchLayout::BladeMajor,
         input_level: 1,
         input_log_scale: 30.0,
         fingerprint: fingerprint(&params, false, &input_box),
@@ -49,22 +48,22 @@ fn fixture() -> (Params, Vec<u8>) {
     (params, bytes)
 }
 
-fn parse(params: &Params, bytes: &[u8]) -> Result<(), CliError> {
-    batchfile::parse(params, bytes, Path::new("batch.clhe")).map(|_| ())
+fn parse(params: &Params, bytes: &[u8]) -> Result<(), ProtocolError> {
+    batchfile::parse(params, bytes).map(|_| ())
 }
 
 #[test]
 fn intact_batch_round_trips() {
     let (params, bytes) = fixture();
-    let (h, cts) = batchfile::parse(&params, &bytes, Path::new("b")).unwrap();
+    let (h, cts) = batchfile::parse(&params, &bytes).unwrap();
     assert_eq!(h.patients, 3);
     assert_eq!(cts.len(), 8);
     assert!(cts.iter().all(|c| c.meta.level == 1));
     // Another preset's key set: named, not "corrupt".
     let other = Params::from_name("leveled-n14").unwrap();
     assert!(matches!(
-        batchfile::parse(&other, &bytes, Path::new("b")),
-        Err(CliError::PresetMismatch { .. })
+        batchfile::parse(&other, &bytes),
+        Err(ProtocolError::PresetMismatch { .. })
     ));
 }
 

@@ -3,6 +3,7 @@
 //! the file is present, AdrenalMNIST3D's official test split.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use clifhe_std::protocol::BatchLayout;
 use host_eval::cli::demo::{medmnist_features, phantom_features, run_demo, DemoOptions, LabelledFeatures};
 use std::path::Path;
 
@@ -24,11 +25,11 @@ fn opts(fill_batches: bool) -> DemoOptions {
 /// set alone, at most N/16 patients (block layout, the latency path).
 fn check(data: LabelledFeatures, fill: bool) {
     let r = run_demo(&opts(fill), data, 0.0, &mut |_| {}).unwrap();
-    assert_eq!(r.layout, if fill { "blade-major" } else { "blocks" });
+    assert_eq!(r.layout, if fill { BatchLayout::BladeMajor } else { BatchLayout::Blocks });
     println!(
         "{} ({}): agreement {} ({} patients); flood std {:.2e} = {:.2e} of the smallest gap {:.2e}; noise bound 2^{:.1} at scale 2^{:.1}",
         r.dataset,
-        r.layout,
+        r.layout.name(),
         r.argmax_agreement,
         r.patients,
         r.flood_score_std.unwrap(),

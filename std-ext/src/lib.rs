@@ -21,3 +21,4 @@ pub use evaluator::{Ciphertext3, Evaluator, PlaintextRns};
 pub use keys::{GaloisKeys, RelinearizationKey};
 pub use keyswitch::SwitchingKey;
 pub mod privacy;
+pub mod protocol;

@@ -8,13 +8,13 @@
 use super::error::CliError;
 use super::fsio;
 use super::inputs::COMPONENTS;
-use super::keyset::{kind_name, peek, preset_name, KeySet};
+use super::keyset::KeySet;
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::context::Context;
 use clifhe_core::decrypt::decrypt as core_decrypt;
 use clifhe_core::encode::Complex;
 use clifhe_core::params::Params;
-use clifhe_core::wire::{self, Kind};
+use clifhe_std::protocol::batch;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
@@ -126,7 +126,7 @@ pub struct Decrypted {
 /// [`CliError::Corrupt`]. Returns the ciphertext and whether it was seeded.
 pub fn read_ciphertext(params: &Params, input: &Path) -> Result<(CiphertextOwned, bool), CliError> {
     let bytes = fsio::read(input)?;
-    if super::batchfile::is_batch(&bytes) {
+    if batch::is_batch(&bytes) {
         return Err(CliError::corrupt(
             input,
             "ciphertext",
@@ -138,26 +138,7 @@ pub fn read_ciphertext(params: &Params, input: &Path) -> Result<(CiphertextOwned
 
 /// [`read_ciphertext`] on bytes already read (`path` names them in errors).
 pub fn parse_ciphertext(params: &Params, bytes: &[u8], path: &Path) -> Result<(CiphertextOwned, bool), CliError> {
-    let h = peek(bytes).map_err(|r| CliError::corrupt(path, "ciphertext", r))?;
-    let kind = Kind::from_u8(h.kind);
-    if !matches!(kind, Some(Kind::Ciphertext | Kind::SeededCiphertext)) {
-        return Err(CliError::corrupt(path, "ciphertext", format!("it holds a {}", kind_name(h.kind))));
-    }
-    if h.params_id != params.id() {
-        return Err(CliError::PresetMismatch {
-            path: path.to_path_buf(),
-            file_preset: preset_name(h.params_id),
-            keys_preset: params.name().to_string(),
-        });
-    }
-    let corrupt = |e: wire::WireError| CliError::corrupt(path, "ciphertext", e);
-    let seeded = kind == Some(Kind::SeededCiphertext);
-    let ct = if seeded {
-        wire::seeded_ciphertext_from_bytes(params, bytes).map_err(corrupt)?.expand(params)?
-    } else {
-        wire::ciphertext_from_bytes(params, bytes).map_err(corrupt)?
-    };
-    Ok((ct, seeded))
+    batch::parse_ciphertext(params, bytes).map_err(|e| CliError::protocol(path, e))
 }
 
 /// Decrypts `input` (a single ciphertext, or a box-encoded batch from `encrypt --profile`)
@@ -174,8 +155,8 @@ pub fn decrypt(keys: &Path, input: &Path, selection: &PatientSelection) -> Resul
         ));
     }
     let bytes = fsio::read(input)?;
-    let (cts, seeded, header) = if super::batchfile::is_batch(&bytes) {
-        let (h, cts) = super::batchfile::parse(&params, &bytes, input)?;
+    let (cts, seeded, header) = if batch::is_batch(&bytes) {
+        let (h, cts) = batch::parse(&params, &bytes).map_err(|e| CliError::protocol(input, e))?;
         (cts, false, Some(h))
     } else {
         let (ct, seeded) = parse_ciphertext(&params, &bytes, input)?;

@@ -22,7 +22,6 @@
 //! the demo also decrypts the vendor's scores *before* sanitisation. That decryption stays in
 //! this process and is never part of the protocol.
 
-use super::infer_batch::sanitize_scores;
 use super::CliError;
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::multivector::features::{scan_features, FeatureConfig};
@@ -33,6 +32,9 @@ use clifhe_std::gnn::encrypted::{
 use clifhe_std::gnn::noise::{NoiseReport, Packing};
 use clifhe_std::gnn::{train, InferencePlan, InputBox, LogisticRegression, Metrics, TrainConfig};
 use clifhe_std::privacy::{Release, ReleasePolicy, Releaser, ResultLayout};
+use clifhe_std::protocol::profile::{analyse, schedule_for};
+use clifhe_std::protocol::vendor::sanitize_scores;
+use clifhe_std::protocol::BatchLayout;
 use clifhe_std::{EvalContext, Evaluator, GaloisKeys, RelinearizationKey};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -103,9 +105,9 @@ pub struct DemoReport {
     pub input_scale_log2: f64,
     /// Level of the scores after the model (before sanitisation).
     pub levels_left: usize,
-    /// Packing of the test batches: "blade-major" (8 ciphertexts of N/2 patients) or "blocks"
+    /// Packing of the test batches: blade-major (8 ciphertexts of N/2 patients) or blocks
     /// (one ciphertext, at most N/16 patients; also the single-patient run).
-    pub layout: String,
+    pub layout: BatchLayout,
     /// Level and scale of the released ciphertexts.
     pub output_level: usize,
     pub output_scale_log2: f64,
@@ -257,8 +259,8 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     // schedule and its noise analysis; without flooding the preset's scale at the lowest level
     // that fits the model is enough.
     let plan = model.encrypted_plan();
-    let schedule = super::profile::schedule_for(&params, &plan, !opts.no_flooding, 0)?;
-    let analysis = super::profile::analyse(&params, &plan, &schedule, Packing::BladeMajor)?;
+    let schedule = schedule_for(&params, &plan, !opts.no_flooding, 0)?;
+    let analysis = analyse(&params, &plan, &schedule, Packing::BladeMajor)?;
     let ibox = model.input_box();
 
     // Hospital: keys.
@@ -290,7 +292,7 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     // The hospital encrypts the 8 block rotations of its patients (no key switching at the
     // input scale), so the blade-major schedule serves both layouts.
     let block_schedule = schedule.clone();
-    let block_analysis = super::profile::analyse(&params, &plan, &block_schedule, Packing::BlocksEncryptedRotations)?;
+    let block_analysis = analyse(&params, &plan, &block_schedule, Packing::BlocksEncryptedRotations)?;
     let blocks = BlockSetup {
         constants: BlockConstants::new(&ev, &plan, &block_schedule)?,
         gks,
@@ -336,7 +338,7 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     let mut levels_left = 0;
     let mut circuit_private = !opts.no_flooding;
     let mut floods: Option<(u32, u32, u32)> = None;
-    let (mut out_scale, mut noise_bound, mut layout) = (schedule.output_scale(), analysis.per_coefficient_bound, "blade-major");
+    let (mut out_scale, mut noise_bound, mut layout) = (schedule.output_scale(), analysis.per_coefficient_bound, BatchLayout::BladeMajor);
     // A progress bar on stderr while batches run (hidden for --json and when not a terminal).
     let bar = if opts.progress {
         indicatif::ProgressBar::new(batches.len() as u64)
@@ -430,12 +432,12 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         classes,
         class_names: data.class_names.clone(),
         model_depth: plan.depth(),
-        input_level: if layout == "blocks" {
+        input_level: if layout == BatchLayout::Blocks {
             blocks.schedule.input_level
         } else {
             schedule.input_level
         },
-        input_scale_log2: if layout == "blocks" {
+        input_scale_log2: if layout == BatchLayout::Blocks {
             blocks.schedule.input_scale
         } else {
             schedule.input_scale
@@ -459,7 +461,7 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         score_bound: analysis.ranges.score_bound(),
         noise_bound_log2: (!opts.no_flooding).then(|| noise_bound.log2()),
         noise_bound_relative_log2: (!opts.no_flooding).then(|| (noise_bound / out_scale).log2()),
-        layout: layout.to_string(),
+        layout,
         vendor_flood_log2: floods.map(|f| f.0),
         release_flood_log2: floods.map(|f| f.1),
         flood_relative_log2: floods.map(|f| f.0 as f64 - out_scale.log2()),
@@ -563,7 +565,7 @@ struct BatchResult {
     /// Scores' scale and proven noise bound of the layout this batch used, and the layout.
     output_scale: f64,
     noise_bound: f64,
-    layout: &'static str,
+    layout: BatchLayout,
 }
 
 fn run_batch(
@@ -594,14 +596,9 @@ fn run_batch(
     let vectors: Vec<Vec<f64>> = if use_blocks {
         pack_blocks_rotated(&params, &encoded)?
     } else {
-        (0..8)
-            .map(|k| {
-                let mut v = vec![0.0; slots];
-                for (p, u) in encoded.iter().enumerate() {
-                    v[p] = u[k];
-                }
-                v
-            })
+        clifhe_std::ga::pack(slots, BatchLayout::BladeMajor.ga_layout(), 0, &encoded)?
+            .iter()
+            .map(|v| v.to_vec())
             .collect()
     };
     let seeds: Vec<[u8; 32]> = (0..vectors.len())
@@ -670,7 +667,7 @@ fn run_batch(
             floods: None,
             output_scale: schedule.output_scale(),
             noise_bound: analysis.per_coefficient_bound,
-            layout: if use_blocks { "blocks" } else { "blade-major" },
+            layout: if use_blocks { BatchLayout::Blocks } else { BatchLayout::BladeMajor },
         });
     }
 
@@ -728,7 +725,7 @@ fn run_batch(
         floods: Some((vendor, release, level)),
         output_scale: schedule.output_scale(),
         noise_bound: analysis.per_coefficient_bound,
-        layout: if use_blocks { "blocks" } else { "blade-major" },
+        layout: if use_blocks { BatchLayout::Blocks } else { BatchLayout::BladeMajor },
     })
 }
 

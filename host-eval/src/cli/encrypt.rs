@@ -9,10 +9,9 @@
 //!   model): 8 ciphertexts, blade k of patient p in slot p of ciphertext k, features clamped
 //!   into the model's input box and encoded as (x - center) / half_width, at the level and
 //!   scale the profile names (2^80 for a circuit-private result). Up to N/2 patients; the file
-//!   is a batch file ([`super::batchfile`]). This is what a flooded, circuit-private `infer`
+//!   is a batch file ([`clifhe_std::protocol::batch`]). This is what a flooded, circuit-private `infer`
 //!   needs.
 
-use super::batchfile::{self, BatchHeader, BLADES};
 use super::error::CliError;
 use super::fsio;
 use super::inputs::{load_inputs, Patient};
@@ -22,10 +21,10 @@ use clifhe_core::context::Context;
 use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, Plaintext};
 use clifhe_core::params::log2_u64;
 use clifhe_core::wire;
-use clifhe_core::{Multivector, Params};
-use rand_chacha::rand_core::{RngCore, SeedableRng};
-use rand_chacha::ChaCha20Rng;
-use rayon::prelude::*;
+use clifhe_core::Params;
+use clifhe_std::ga;
+use clifhe_std::protocol::hospital::{self, EncryptionKey};
+use clifhe_std::protocol::BatchLayout;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -71,8 +70,7 @@ pub struct EncryptReport {
     pub patients: Vec<Patient>,
     pub out: PathBuf,
     pub bytes: usize,
-    /// "interleaved" or "box-encoded blade-major".
-    pub layout: &'static str,
+    pub layout: BatchLayout,
     pub log2_scale: f64,
 }
 
@@ -89,7 +87,8 @@ pub fn value_limit(params: &Params, level: usize) -> f64 {
     (log_q - 2.0 - f64::from(params.log_default_scale())).exp2()
 }
 
-/// Places the patients into a full slot vector (patient data: wiped on drop).
+/// Places the patients into a full slot vector (patient data: wiped on drop), through the one
+/// packing routine [`clifhe_std::ga::pack`].
 pub fn pack(params: &Params, patients: &[Patient], first_slot: usize) -> Result<Zeroizing<Vec<f64>>, CliError> {
     let max = max_patients(params);
     if first_slot >= max {
@@ -102,11 +101,9 @@ pub fn pack(params: &Params, patients: &[Patient], first_slot: usize) -> Result<
             max,
         });
     }
-    let mut values = Zeroizing::new(vec![0f64; params.max_slots()]);
-    for (block, patient) in values.chunks_exact_mut(8).skip(first_slot).zip(patients) {
-        block.copy_from_slice(&patient.features);
-    }
-    Ok(values)
+    let features: Zeroizing<Vec<[f64; 8]>> = Zeroizing::new(patients.iter().map(|p| p.features).collect());
+    let mut vectors = ga::pack(params.max_slots(), BatchLayout::Interleaved.ga_layout(), first_slot, &features)?;
+    vectors.pop().ok_or_else(|| CliError::bad_input("encrypt", "no slot vector"))
 }
 
 pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
@@ -160,13 +157,14 @@ pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
         patients,
         out: opts.out.clone(),
         bytes: bytes.len(),
-        layout: "interleaved",
+        layout: BatchLayout::Interleaved,
         log2_scale: params.default_scale().log2(),
     })
 }
 
-/// The box-encoded blade-major batch of a profile (module docs). The level and the scale come
-/// from the profile; `--level` and `--slot` do not apply.
+/// The box-encoded blade-major batch of a profile (module docs): a thin wrapper over
+/// [`hospital::encrypt_for_profile`]. The level and the scale come from the profile; `--level`
+/// and `--slot` do not apply.
 fn encrypt_profiled(opts: &EncryptOptions, keys: &KeySet, profile_path: &Path) -> Result<EncryptReport, CliError> {
     let params = keys.params;
     let profile = read_profile(profile_path, &params)?;
@@ -177,70 +175,30 @@ fn encrypt_profiled(opts: &EncryptOptions, keys: &KeySet, profile_path: &Path) -
         ));
     }
     let patients = load_inputs(&opts.inputs)?;
-    let slots = params.max_slots();
-    if patients.len() > slots {
-        return Err(CliError::TooManyPatients {
-            patients: patients.len(),
-            first_slot: 0,
-            max: slots,
-        });
-    }
-    // Blade k of patient p in slot p of vector k; empty slots hold u = 0 (the box centre).
-    let mut blades: Vec<Zeroizing<Vec<f64>>> = (0..BLADES).map(|_| Zeroizing::new(vec![0f64; slots])).collect();
-    for (p, patient) in patients.iter().enumerate() {
-        let u = Zeroizing::new(profile.input_box.encode(&Multivector::new(patient.features)));
-        for (k, b) in blades.iter_mut().enumerate() {
-            b[p] = u[k];
-        }
-    }
-    let scale = profile.input_log_scale.exp2();
-    let level = profile.input_level;
+    let features: Zeroizing<Vec<[f64; 8]>> = Zeroizing::new(patients.iter().map(|p| p.features).collect());
     let ctx = Context::new(params)?;
     let mut rng = super::keyset::os_rng()?;
-    let pk = match opts.mode {
-        Mode::Pk => Some(keys.public_key()?),
-        Mode::Seeded => None,
+    let (_, bytes) = match opts.mode {
+        Mode::Pk => {
+            let pk = keys.public_key()?;
+            hospital::encrypt_for_profile(&ctx, &profile, EncryptionKey::Public(&pk), &features, &mut rng)?
+        }
+        Mode::Seeded => {
+            let sk = keys.secret_key()?;
+            hospital::encrypt_for_profile(&ctx, &profile, EncryptionKey::SecretSeeded(&sk), &features, &mut rng)?
+        }
     };
-    let sk = match opts.mode {
-        Mode::Seeded => Some(keys.secret_key()?),
-        Mode::Pk => None,
-    };
-    // One blade per task, each with its own ChaCha20 stream seeded from the OS generator.
-    let seeds: Vec<Zeroizing<[u8; 32]>> = (0..BLADES)
-        .map(|_| {
-            let mut seed = Zeroizing::new([0u8; 32]);
-            rng.fill_bytes(seed.as_mut());
-            seed
-        })
-        .collect();
-    let wires = blades
-        .par_iter()
-        .zip(&seeds)
-        .map(|(values, seed)| {
-            let mut rng = ChaCha20Rng::from_seed(**seed);
-            let pt = Plaintext::encode_real(&params, values, scale)?;
-            match (&pk, &sk) {
-                (Some(pk), _) => wire::ciphertext_to_bytes(&params, &encrypt_pk(&params, ctx.q_tables(), pk, &pt, level, &mut rng)?),
-                (None, Some(sk)) => {
-                    wire::seeded_ciphertext_to_bytes(&params, &encrypt_sk_seeded(&params, ctx.q_tables(), sk, &pt, level, &mut rng)?)
-                }
-                (None, None) => return Err(CliError::bad_input("encrypt", "no key for the chosen mode")),
-            }
-            .map_err(|e| CliError::corrupt(&opts.out, "ciphertext", e))
-        })
-        .collect::<Result<Vec<_>, CliError>>()?;
-    drop(blades);
-    let bytes = batchfile::to_bytes(&BatchHeader::new(&profile, patients.len()), &wires)?;
+    drop(features);
     fsio::write_atomic(&opts.out, &bytes)?;
     Ok(EncryptReport {
         preset: params.name(),
         mode: opts.mode,
-        level,
+        level: profile.input_level,
         first_slot: 0,
         patients,
         out: opts.out.clone(),
         bytes: bytes.len(),
-        layout: "box-encoded blade-major",
+        layout: BatchLayout::BladeMajor,
         log2_scale: profile.input_log_scale,
     })
 }
@@ -248,7 +206,7 @@ fn encrypt_profiled(opts: &EncryptOptions, keys: &KeySet, profile_path: &Path) -
 /// One-paragraph summary for the terminal (no feature values: they are patient data).
 pub fn summary(r: &EncryptReport) -> String {
     let last = r.first_slot + r.patients.len() - 1;
-    if r.layout != "interleaved" {
+    if r.layout == BatchLayout::BladeMajor {
         return format!(
             "encrypted {} patient(s) into a box-encoded blade-major batch (8 ciphertexts, patient p in slot p): preset {}, {} encryption, level {}, scale 2^{} -> {} ({} bytes)",
             r.patients.len(),

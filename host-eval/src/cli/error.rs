@@ -3,6 +3,7 @@
 //! printed by `main` as `error: ...` with an exit code per category so scripts can tell a
 //! wrong key from a missing file without parsing the message.
 
+use clifhe_std::protocol::ProtocolError;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -218,6 +219,49 @@ impl std::error::Error for CliError {
             Self::Io { source, .. } => Some(source),
             Self::Crypto(e) => Some(e),
             _ => None,
+        }
+    }
+}
+
+impl CliError {
+    /// A protocol step's error on the object read from `path` (or named by it).
+    pub(crate) fn protocol(path: impl Into<PathBuf>, e: ProtocolError) -> Self {
+        let path = path.into();
+        match e {
+            ProtocolError::Corrupt { what, reason } => Self::Corrupt { path, what, reason },
+            ProtocolError::PresetMismatch { found, expected } => Self::PresetMismatch {
+                path,
+                file_preset: found,
+                keys_preset: expected,
+            },
+            ProtocolError::Refused { input, reason } if input == "batch" => Self::bad_input(path.display(), reason),
+            other => Self::from(other),
+        }
+    }
+}
+
+/// Without a file to name: variants map one to one; objects are named by what they are.
+impl From<ProtocolError> for CliError {
+    fn from(e: ProtocolError) -> Self {
+        match e {
+            ProtocolError::Corrupt { what, reason } => Self::Corrupt {
+                path: PathBuf::from(what),
+                what,
+                reason,
+            },
+            ProtocolError::PresetMismatch { found, expected } => Self::PresetMismatch {
+                path: PathBuf::from("input"),
+                file_preset: found,
+                keys_preset: expected,
+            },
+            ProtocolError::TooManyPatients { patients, first_slot, max } => Self::TooManyPatients { patients, first_slot, max },
+            ProtocolError::BadSlot { slot, max } => Self::BadSlot { slot, max },
+            ProtocolError::BadLevel { level, max } => Self::BadLevel { level, max },
+            ProtocolError::Refused { input, reason } => Self::BadInput { input, reason },
+            ProtocolError::Eval(e) => Self::Eval(e),
+            ProtocolError::Core(e) => Self::Crypto(e),
+            ProtocolError::Model(e) => Self::Model(e),
+            other => Self::bad_input("protocol", other),
         }
     }
 }

@@ -10,12 +10,11 @@ use super::error::CliError;
 use super::fsio::{self, Overwrite, Staged};
 use clifhe_core::context::Context;
 use clifhe_core::keys::{PublicKeyOwned, SecretKeyOwned};
-use clifhe_core::wire::{self, Kind, HEADER_BYTES, MAGIC};
+use clifhe_core::wire::{self, Kind};
 use clifhe_core::{Params, PublicKey, SecretKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{OsRng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 pub const SECRET_FILE: &str = "secret.key";
@@ -41,50 +40,8 @@ pub struct KeysetMeta {
     pub secret_key: String,
 }
 
-/// Header fields read without committing to a parameter set, so that a ciphertext or key
-/// for another preset can be named in the error instead of failing as "corrupt".
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Peek {
-    pub params_id: u16,
-    pub kind: u8,
-}
-
-/// Checks the magic and reads the preset id and kind of a wire object.
-pub fn peek(bytes: &[u8]) -> Result<Peek, String> {
-    let h = bytes
-        .get(..HEADER_BYTES)
-        .ok_or_else(|| format!("truncated: {} bytes, a header alone is {HEADER_BYTES}", bytes.len()))?;
-    if h[0..4] != MAGIC {
-        return Err("not a clifhe object (bad magic)".into());
-    }
-    Ok(Peek {
-        params_id: u16::from_le_bytes([h[6], h[7]]),
-        kind: h[8],
-    })
-}
-
-/// The name of preset `id`, or a description of the unknown id.
-pub fn preset_name(id: u16) -> String {
-    Params::from_id(id).map_or_else(|_| format!("unknown preset id {id}"), |p| p.name().to_string())
-}
-
-/// A human name for a wire kind byte.
-pub fn kind_name(kind: u8) -> &'static str {
-    match Kind::from_u8(kind) {
-        Some(Kind::PublicKey) => "public key",
-        Some(Kind::Ciphertext) => "ciphertext",
-        Some(Kind::SeededCiphertext) => "seeded ciphertext",
-        Some(Kind::SecretKeySeed) => "secret key",
-        Some(Kind::RelinearizationKey) => "relinearization key",
-        Some(Kind::GaloisKey) => "Galois key",
-        Some(Kind::SwitchingKey) => "switching key",
-        _ => "unknown object",
-    }
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use clifhe_std::protocol::batch::{kind_name, peek, preset_name, WirePeek as Peek};
+pub use clifhe_std::protocol::profile::sha256_hex;
 
 /// An opened key directory.
 #[derive(Debug)]

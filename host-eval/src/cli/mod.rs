@@ -7,13 +7,11 @@
 //!   scores), `predict` (the plaintext reference);
 //! * anyone — `presets`.
 
-pub mod batchfile;
 pub mod decrypt;
 pub mod demo;
 pub mod encrypt;
 pub mod error;
 pub mod fsio;
-pub mod infer_batch;
 pub mod inputs;
 pub mod keyset;
 pub mod presets;

@@ -5,7 +5,7 @@
 //!   saved as a versioned JSON model;
 //! - vendor `infer`: a box-encoded blade-major batch (`encrypt --profile`) -> the encrypted GNN
 //!   at the profile's schedule -> scores sanitised with a flood sized from the model's proven
-//!   noise bound ([`super::infer_batch`], the circuit-private path); or, `--no-flooding` only,
+//!   noise bound (`clifhe_std::protocol::vendor`, the circuit-private path); or, `--no-flooding` only,
 //!   an interleaved batch (from `encrypt`) or single-patient device ciphertexts (patient in
 //!   slots 0..7, full-slot, e.g. the N = 2^14 firmware's) merged into one batch by a rotation
 //!   tree -> blade-major (1 level) -> the encrypted GNN -> unused slots masked; one file per
@@ -19,38 +19,27 @@ use super::decrypt::{parse_ciphertext, read_ciphertext};
 use super::error::CliError;
 use super::fsio;
 use super::keyset::KeySet;
+use super::profile::read_model;
 use clifhe_core::ciphertext::CiphertextOwned;
-use clifhe_core::encode::Complex;
 use clifhe_core::multivector::Multivector;
 use clifhe_core::params::Params;
 use clifhe_core::wire;
-use clifhe_std::ga::{merge_rotation_steps, EncryptedMultivectorBatch, Layout};
-use clifhe_std::gnn::encrypted::evaluate_blade_major;
-use clifhe_std::gnn::GnnModel;
+use clifhe_std::ga::{EncryptedMultivectorBatch, Layout};
 use clifhe_std::keys_wire::galois_key_file_name;
-use clifhe_std::privacy::{evaluation_noise_bound, Release, ReleaseFormat, ReleasePolicy, Releaser, ResultLayout};
+use clifhe_std::privacy::{ReleaseFormat, ReleasePolicy};
+use clifhe_std::protocol::batch;
+use clifhe_std::protocol::hospital;
+pub use clifhe_std::protocol::hospital::Prediction;
+use clifhe_std::protocol::manifest::MANIFEST_FILE as MANIFEST;
+use clifhe_std::protocol::vendor::{self, rotation_steps, ScoredBatch};
+pub use clifhe_std::protocol::{manifest::SCORES_FORMAT, ScoresManifest};
 use clifhe_std::{EvalContext, Evaluator, GaloisKeys, RelinearizationKey};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 const EVAL_DIR: &str = "eval";
 const RELIN_FILE: &str = "relin.key";
-const MANIFEST: &str = "scores.json";
 const RELEASES: &str = "releases.json";
-/// Rotations the vendor needs: interleaved -> blade-major (stride 8).
-const STEPS: [i64; 7] = [1, 2, 3, 4, 5, 6, 7];
-
-fn eval_err(what: &'static str) -> impl Fn(clifhe_std::EvalError) -> CliError {
-    move |e| CliError::bad_input(what, e)
-}
-
-/// Rotation steps of the evaluation keys: the layout conversion's 1..7, plus the merge tree's
-/// -8 * 2^j for up to `merge_patients` device ciphertexts.
-fn rotation_steps(merge_patients: Option<usize>) -> Vec<i64> {
-    let mut steps = STEPS.to_vec();
-    steps.extend(merge_rotation_steps(merge_patients.unwrap_or(0)));
-    steps
-}
 
 /// Generates the evaluation keys of a key set (needs its secret key). `merge_patients`: also
 /// the rotations that let `infer --device-ciphertexts` merge up to that many single-patient
@@ -72,7 +61,11 @@ pub fn evalkeys(dir: &Path, merge_patients: Option<usize>, relin_only: bool) -> 
     let sk = keys.secret_key()?;
     let mut rng = super::keyset::os_rng()?;
     let rlk = RelinearizationKey::generate(&ectx, &sk, &mut rng)?;
-    let steps = if relin_only { Vec::new() } else { rotation_steps(merge_patients) };
+    let steps = if relin_only {
+        Vec::new()
+    } else {
+        rotation_steps(merge_patients.unwrap_or(0))
+    };
     let gks = GaloisKeys::for_rotations(&ectx, &sk, &steps, false, &mut rng)?;
     let out = dir.join(EVAL_DIR);
     std::fs::create_dir_all(&out).map_err(|e| CliError::io(&out, "create directory", e))?;
@@ -86,60 +79,6 @@ pub fn evalkeys(dir: &Path, merge_patients: Option<usize>, relin_only: bool) -> 
         .map(|m| m.len())
         .sum();
     Ok((1 + gks.len(), total))
-}
-
-/// Format tag of an `infer` manifest (2: `noise_bound` is what the release flood must hide).
-pub const SCORES_FORMAT: &str = "clifhe-scores/2";
-
-/// Manifest of an `infer` output directory.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ScoresManifest {
-    pub format: String,
-    pub preset: String,
-    pub classes: usize,
-    pub labels: Vec<String>,
-    pub patients: usize,
-    /// Patient p's score of class c is slot p * stride of `files[c]`.
-    pub stride: usize,
-    pub files: Vec<String>,
-    pub circuit_private: bool,
-    pub statistical_security: u32,
-    /// Bound (coefficient units) on the key-dependent noise of the score ciphertexts, which the
-    /// hospital's release flood must hide: the sanitiser's `release_noise_bound` on the
-    /// circuit-private path.
-    pub noise_bound: f64,
-    /// log2 of the vendor's flood width (circuit-private path).
-    #[serde(default)]
-    pub vendor_flood_log2: Option<u32>,
-}
-
-impl ScoresManifest {
-    /// The manifest of `model`'s scores for `patients` patients (files filled in by the writer).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        params: &Params,
-        model: &GnnModel,
-        patients: usize,
-        stride: usize,
-        circuit_private: bool,
-        statistical_security: u32,
-        noise_bound: f64,
-        vendor_flood_log2: Option<u32>,
-    ) -> Self {
-        Self {
-            format: SCORES_FORMAT.into(),
-            preset: params.name().into(),
-            classes: model.classes(),
-            labels: model.label_names().to_vec(),
-            patients,
-            stride,
-            files: Vec::new(),
-            circuit_private,
-            statistical_security,
-            noise_bound,
-            vendor_flood_log2,
-        }
-    }
 }
 
 /// What `infer` evaluates.
@@ -165,30 +104,37 @@ pub struct InferOptions {
     pub no_flooding: bool,
 }
 
-/// Vendor-side encrypted inference; returns the manifest written.
+/// Vendor-side encrypted inference on files, a thin wrapper over
+/// [`clifhe_std::protocol::vendor`]; returns the manifest written.
 pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
     let keys = KeySet::open(&o.keys)?;
     let params = keys.params;
     let pk = keys.public_key()?;
-    let model_text = std::fs::read_to_string(&o.model).map_err(|e| CliError::io(&o.model, "read", e))?;
-    let model = GnnModel::from_json(&model_text)?;
+    let model = read_model(&o.model)?;
     let ectx = EvalContext::new(params)?;
     let ev = Evaluator::new(&ectx);
     let eval_dir = o.keys.join(EVAL_DIR);
     let rbytes = fsio::read(&eval_dir.join(RELIN_FILE))?;
     let rlk = RelinearizationKey::from_bytes(&ectx, &rbytes)
         .map_err(|e| CliError::corrupt(eval_dir.join(RELIN_FILE), "relinearization key", e))?;
-    let n = params.n();
     let capacity = EncryptedMultivectorBatch::capacity(&ectx, Layout::Interleaved);
     // The input: a box-encoded batch (its own path), one interleaved batch, or device
     // ciphertexts.
     let (cts, patients, merge) = match &o.input {
         InferInput::Batch(path) => {
             let bytes = fsio::read(path)?;
-            if super::batchfile::is_batch(&bytes) {
-                let (header, cts) = super::batchfile::parse(&params, &bytes, path)?;
+            if batch::is_batch(&bytes) {
+                let (header, cts) = batch::parse(&params, &bytes).map_err(|e| CliError::protocol(path, e))?;
                 drop(bytes);
-                return super::infer_batch::infer_box_encoded(o, path, &ev, &pk, &rlk, &model, &header, &cts);
+                let opts = vendor::InferOptions {
+                    statistical_security: o.statistical_security,
+                    no_flooding: o.no_flooding,
+                    patients: o.patients,
+                };
+                let mut rng = super::keyset::os_rng()?;
+                let scored = vendor::infer_box_encoded(&ev, &pk, &rlk, &model, &header, &cts, &opts, &mut rng)
+                    .map_err(|e| CliError::protocol(path, e))?;
+                return write_scores(&o.out, &params, &scored);
             }
             let (ct, _) = parse_ciphertext(&params, &bytes, path)?;
             let patients = o.patients.unwrap_or(capacity);
@@ -231,17 +177,10 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
              `host-eval encrypt --profile PROFILE` (hospital) on private-n15, or pass --no-flooding (NOT circuit-private)",
         ));
     }
-    let plan = model.plan();
-    // Levels: 1 (layout) + model depth + 1 (mask) must fit below the input level.
-    let need = plan.depth() + 2;
-    let level = cts.first().map_or(0, |c| c.meta.level);
-    if level < need {
-        return Err(CliError::BadLevel { level: need, max: level });
-    }
-    let steps = rotation_steps(Some(merge));
+    let steps = rotation_steps(merge);
     let elements: Vec<usize> = steps
         .iter()
-        .map(|&s| clifhe_std::keys::rotation_galois_element(s, n))
+        .map(|&s| clifhe_std::keys::rotation_galois_element(s, params.n()))
         .collect::<Result<_, _>>()?;
     if let Some((step, _)) = steps
         .iter()
@@ -259,62 +198,18 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
     }
     let gks = GaloisKeys::read_dir(&ectx, &eval_dir, &elements)
         .map_err(|e| CliError::corrupt(&eval_dir, "Galois keys (run `host-eval evalkeys`)", e))?;
-    let batch = if merge > 1 {
-        EncryptedMultivectorBatch::merge_from_slot_zero(&ev, &cts, &gks).map_err(eval_err("merging device ciphertexts"))?
-    } else {
-        EncryptedMultivectorBatch::from_ciphertexts(&ectx, Layout::Interleaved, cts, patients).map_err(eval_err("batch"))?
-    };
-    let blades = batch.to_blade_major(&ev, &gks).map_err(eval_err("layout conversion"))?;
-    let scores = evaluate_blade_major(&ev, &rlk, &plan, blades.ciphertexts()).map_err(eval_err("model"))?;
-    // Without flooding (the only mode here) the release floods the legacy bound of a shallow
-    // circuit; the result is not circuit-private either way (module docs of `privacy`).
-    let noise_bound = evaluation_noise_bound(n, need);
-    let used: Vec<bool> = (0..params.max_slots()).map(|s| s % 8 == 0 && s / 8 < patients).collect();
-    let masked = scores.iter().map(|s| mask_unused(&ev, s, &used)).collect::<Result<Vec<_>, _>>()?;
-    write_scores(
-        o,
-        &masked,
-        ScoresManifest::new(&params, &model, patients, 8, false, o.statistical_security, noise_bound, None),
-    )
+    let scored = vendor::infer_interleaved(&ev, &rlk, &gks, &model, cts, patients, merge > 1, o.statistical_security)?;
+    write_scores(&o.out, &params, &scored)
 }
 
-/// Writes one score ciphertext per class (`class-<c>.ct`) and then the manifest, each file
-/// atomically; returns the manifest with its file names.
-pub(crate) fn write_scores(o: &InferOptions, scores: &[CiphertextOwned], mut manifest: ScoresManifest) -> Result<ScoresManifest, CliError> {
-    let params = Params::from_name(&manifest.preset).ok_or_else(|| CliError::UnknownPreset {
-        name: manifest.preset.clone(),
-    })?;
-    std::fs::create_dir_all(&o.out).map_err(|e| CliError::io(&o.out, "create directory", e))?;
-    manifest.files.clear();
-    for (c, s) in scores.iter().enumerate() {
-        let name = format!("class-{c}.ct");
-        let b = wire::ciphertext_to_bytes(&params, s).map_err(|e| CliError::corrupt(&o.out, "score ciphertext", e))?;
-        fsio::write_atomic(&o.out.join(&name), &b)?;
-        manifest.files.push(name);
+/// Writes one score ciphertext per class and then the manifest, each file atomically; returns
+/// the manifest.
+pub fn write_scores(out: &Path, params: &Params, scored: &ScoredBatch) -> Result<ScoresManifest, CliError> {
+    std::fs::create_dir_all(out).map_err(|e| CliError::io(out, "create directory", e))?;
+    for (name, bytes) in scored.files(params)? {
+        fsio::write_atomic(&out.join(name), &bytes)?;
     }
-    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| CliError::bad_input(MANIFEST, e))?;
-    json.push(b'\n');
-    fsio::write_atomic(&o.out.join(MANIFEST), &json)?;
-    Ok(manifest)
-}
-
-/// Zeroes the slots that carry no patient's score (one level, the one `infer` reserves for the
-/// sanitiser's mask): the `--no-flooding` output then holds only the patients' scores. Still
-/// NOT circuit-private (no re-randomisation, no flooding).
-pub(crate) fn mask_unused(ev: &Evaluator<'_>, ct: &CiphertextOwned, used: &[bool]) -> Result<CiphertextOwned, CliError> {
-    let level = ct.meta.level;
-    let q = ev
-        .context()
-        .params()
-        .q()
-        .get(level)
-        .copied()
-        .filter(|_| level > 0)
-        .ok_or(CliError::BadLevel { level: 1, max: level })?;
-    let values: Vec<Complex> = used.iter().map(|&u| Complex::from_real(if u { 1.0 } else { 0.0 })).collect();
-    // Encoded at q_l: the rescale divides it out again, so the scale is kept exactly.
-    let pt = ev.encode(&values, level, q as f64)?;
-    Ok(ev.rescale(&ev.mul_plain(ct, &pt)?)?)
+    Ok(scored.manifest.clone())
 }
 
 /// The files `--device-ciphertexts` names: files as given, directories expanded to their
@@ -405,8 +300,7 @@ pub struct PredictReport {
 /// Vendor-side plaintext inference: the model's scores and argmax on feature inputs (any
 /// `encrypt --input` spec). The reference for the encrypted scores.
 pub fn predict(model: &Path, inputs: &[String]) -> Result<PredictReport, CliError> {
-    let text = std::fs::read_to_string(model).map_err(|e| CliError::io(model, "read", e))?;
-    let model = GnnModel::from_json(&text)?;
+    let model = read_model(model)?;
     let patients = super::inputs::load_inputs(inputs)?;
     let xs: Vec<Multivector> = patients.iter().map(|p| Multivector::new(p.features)).collect();
     let labels = model.label_names().to_vec();
@@ -435,17 +329,6 @@ pub fn predict(model: &Path, inputs: &[String]) -> Result<PredictReport, CliErro
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct ReleaseLog {
     released: u64,
-}
-
-/// One released prediction.
-#[derive(Clone, Debug, Serialize)]
-pub struct Prediction {
-    pub patient: usize,
-    pub class: usize,
-    pub label: String,
-    /// The flooded scores rounded to the requested decimals (`release --rounded`), per class.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scores: Option<Vec<f64>>,
 }
 
 /// Predictions as CSV (`patient,class,label[,score per label]`) with a closing comment line.
@@ -477,7 +360,8 @@ pub struct Released {
 }
 
 /// Hospital-side release of an `infer` output: flooded decryption, argmax (and, with
-/// `rounded_digits`, the scores rounded to that many decimals), budget.
+/// `rounded_digits`, the scores rounded to that many decimals), budget. A thin wrapper over
+/// [`hospital::release_scores`]; the release counter lives beside the keys.
 pub fn release(
     keys_dir: &Path,
     scores_dir: &Path,
@@ -488,38 +372,9 @@ pub fn release(
     let keys = KeySet::open(keys_dir)?;
     let params = keys.params;
     let mpath = scores_dir.join(MANIFEST);
-    let manifest: ScoresManifest =
-        serde_json::from_slice(&fsio::read(&mpath)?).map_err(|e| CliError::corrupt(&mpath, "scores manifest", e))?;
-    if manifest.preset != params.name() {
-        return Err(CliError::PresetMismatch {
-            path: mpath,
-            file_preset: manifest.preset,
-            keys_preset: params.name().into(),
-        });
-    }
-    if manifest.format != SCORES_FORMAT {
-        return Err(CliError::corrupt(
-            &mpath,
-            "scores manifest",
-            format!("format {}, expected {SCORES_FORMAT} (re-run `infer`)", manifest.format),
-        ));
-    }
-    if !(manifest.noise_bound.is_finite() && manifest.noise_bound >= 0.0) {
-        return Err(CliError::corrupt(
-            &mpath,
-            "scores manifest",
-            "noise bound is not a finite non-negative number",
-        ));
-    }
-    if manifest.files.len() != manifest.classes || manifest.labels.len() != manifest.classes || manifest.stride == 0 {
-        return Err(CliError::corrupt(&mpath, "scores manifest", "classes, labels and files disagree"));
-    }
+    let manifest = ScoresManifest::from_json_checked(&fsio::read(&mpath)?, &params).map_err(|e| CliError::protocol(&mpath, e))?;
     let mut cts = Vec::with_capacity(manifest.classes);
     for f in &manifest.files {
-        // Only plain file names: the manifest must not point outside its directory.
-        if f.contains('/') || f.contains('\\') || f.starts_with('.') {
-            return Err(CliError::corrupt(&mpath, "scores manifest", format!("bad file name {f}")));
-        }
         let p = scores_dir.join(f);
         let b = fsio::read(&p)?;
         cts.push(wire::ciphertext_from_bytes(&params, &b).map_err(|e| CliError::corrupt(&p, "score ciphertext", e))?);
@@ -536,16 +391,7 @@ pub fn release(
     if let Some(digits) = rounded_digits {
         policy.format = ReleaseFormat::Rounded { digits };
     }
-    let mut releaser = Releaser::with_count(policy.clone(), log.released);
-    let sk = keys.secret_key()?;
     let ctx = clifhe_core::context::Context::new(params)?;
-    let refs: Vec<_> = cts.iter().collect();
-    // Score of (patient p, class c) sits in slot p * stride of ciphertext c.
-    let stride = manifest.stride;
-    let slots = params.max_slots();
-    if manifest.patients.saturating_mul(stride) > slots {
-        return Err(CliError::corrupt(&mpath, "scores manifest", "more patients than slots"));
-    }
     // Count first (persisted), then release: a crash never hands out an uncounted result.
     let next = ReleaseLog {
         released: log.released + 1,
@@ -557,53 +403,15 @@ pub fn release(
         ));
     }
     // A release that cannot happen (its flood would not fit the scores) uses no budget.
-    for ct in &cts {
-        policy
-            .check_fits(&params, ct.meta.level, ct.meta.scale)
-            .map_err(eval_err("release"))?;
-    }
+    hospital::check_release(&ctx, &policy, &cts)?;
     let mut json = serde_json::to_vec_pretty(&next).map_err(|e| CliError::bad_input(RELEASES, e))?;
     json.push(b'\n');
     fsio::write_atomic(&log_path, &json)?;
+    let sk = keys.secret_key()?;
     let mut rng = super::keyset::os_rng()?;
-    let strided: Vec<clifhe_core::ciphertext::CiphertextOwned> = refs.iter().map(|c| (*c).clone()).collect();
-    let layout = ResultLayout::CiphertextPerClass {
-        groups: manifest.patients * stride,
-        classes: manifest.classes,
-    };
-    let rel = releaser
-        .decrypt_for_release(&ctx, &sk, &strided.iter().collect::<Vec<_>>(), &layout, &mut rng)
-        .map_err(eval_err("release"))?;
-    let classes = manifest.classes;
-    let preds = match rel {
-        Release::Classes(c) => (0..manifest.patients)
-            .map(|p| {
-                let class = c.get(p * stride).copied().unwrap_or(0);
-                Prediction {
-                    patient: p,
-                    class,
-                    label: manifest.labels.get(class).cloned().unwrap_or_default(),
-                    scores: None,
-                }
-            })
-            .collect(),
-        // Scores group-major: group g = p * stride holds classes g * classes .. + classes.
-        Release::Scores(v) => (0..manifest.patients)
-            .map(|p| {
-                let at = p * stride * classes;
-                let scores = v.get(at..at + classes).map(<[f64]>::to_vec).unwrap_or_default();
-                let class = (0..scores.len()).fold(0, |b, c| if scores[c] > scores[b] { c } else { b });
-                Prediction {
-                    patient: p,
-                    class,
-                    label: manifest.labels.get(class).cloned().unwrap_or_default(),
-                    scores: Some(scores),
-                }
-            })
-            .collect(),
-    };
+    let predictions = hospital::release_scores(&ctx, &sk, &manifest, &cts, policy, log.released, &mut rng)?;
     Ok(Released {
-        predictions: preds,
+        predictions,
         labels: manifest.labels,
         count: next.released,
     })

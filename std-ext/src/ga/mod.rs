@@ -136,6 +136,39 @@ fn diagonal_entry(m: &[[f64; 8]; 8], patients: usize, r: i64, s: usize) -> f64 {
     }
 }
 
+/// The one host-side slot packing of multivectors (hospital encryption, the demo, tests): the
+/// slot vectors of `layout` for `xs`, patient i of `xs` in patient slot `first + i`; empty slots
+/// hold 0. Interleaved: one vector, patient p's blade k in slot 8p + k. Blade-major: 8 vectors,
+/// blade k of patient p at slot p * stride of vector k. The vectors hold patient data and are
+/// wiped on drop.
+pub fn pack(slots: usize, layout: Layout, first: usize, xs: &[[f64; 8]]) -> Result<Vec<zeroize::Zeroizing<Vec<f64>>>, EvalError> {
+    let capacity = match layout {
+        Layout::Interleaved => slots / 8,
+        Layout::BladeMajor { stride } => slots / stride.max(1),
+    };
+    if first > capacity || xs.len() > capacity - first {
+        return Err(EvalError::Invalid("more patients than one batch holds"));
+    }
+    Ok(match layout {
+        Layout::Interleaved => {
+            let mut v = zeroize::Zeroizing::new(vec![0.0; slots]);
+            for (block, x) in v.chunks_exact_mut(8).skip(first).zip(xs) {
+                block.copy_from_slice(x);
+            }
+            vec![v]
+        }
+        Layout::BladeMajor { stride } => (0..8)
+            .map(|k| {
+                let mut v = zeroize::Zeroizing::new(vec![0.0; slots]);
+                for (s, x) in v.iter_mut().step_by(stride.max(1)).skip(first).zip(xs) {
+                    *s = x[k];
+                }
+                v
+            })
+            .collect(),
+    })
+}
+
 impl EncryptedMultivectorBatch {
     /// Patients one batch holds in a layout.
     pub fn capacity(ectx: &EvalContext, layout: Layout) -> usize {
@@ -198,29 +231,6 @@ impl EncryptedMultivectorBatch {
         Ok(Self { layout, cts, patients })
     }
 
-    /// Slot values of the layout for `xs` (host-side packing).
-    fn pack(ectx: &EvalContext, layout: Layout, xs: &[Multivector]) -> Vec<Vec<f64>> {
-        let slots = ectx.params().max_slots();
-        match layout {
-            Layout::Interleaved => {
-                let mut v = vec![0.0; slots];
-                for (block, x) in v.chunks_exact_mut(8).zip(xs) {
-                    block.copy_from_slice(&x.coeffs());
-                }
-                vec![v]
-            }
-            Layout::BladeMajor { stride } => (0..8)
-                .map(|k| {
-                    let mut v = vec![0.0; slots];
-                    for (s, x) in v.iter_mut().step_by(stride.max(1)).zip(xs) {
-                        *s = x.coeffs()[k];
-                    }
-                    v
-                })
-                .collect(),
-        }
-    }
-
     /// Host-side convenience: packs, encodes and encrypts `xs` under `pk` at the top level and
     /// the default scale.
     pub fn encrypt<R: RngCore + CryptoRng>(
@@ -237,7 +247,8 @@ impl EncryptedMultivectorBatch {
             return Err(EvalError::Invalid("blade-major stride must be 1 or 8"));
         }
         let params = *ectx.params();
-        let cts = Self::pack(ectx, layout, xs)
+        let coeffs: Vec<[f64; 8]> = xs.iter().map(Multivector::coeffs).collect();
+        let cts = pack(params.max_slots(), layout, 0, &coeffs)?
             .iter()
             .map(|v| {
                 let pt = Plaintext::encode_real(&params, v, params.default_scale())?;

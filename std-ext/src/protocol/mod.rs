@@ -1,0 +1,71 @@
+//! The hospital-vendor protocol as a library: the steps the command line, the service and any
+//! library user share (DESIGN sections 6 and 8).
+//!
+//! - [`profile`]: the vendor's public input profile of a model (input box, level, scale; no
+//!   weights) and the one schedule of an encrypted evaluation;
+//! - [`batch`]: the box-encoded blade-major batch the hospital encrypts for a profile, and the
+//!   reader of single wire ciphertexts;
+//! - [`manifest`]: what the vendor's scores say about themselves;
+//! - [`hospital`]: encrypting a batch for a profile, and releasing the scores;
+//! - [`vendor`]: evaluating a batch, sanitising the scores (mask, re-randomise, flood).
+//!
+//! Everything here works on bytes and in-memory objects; files, directories, key storage and
+//! the release counter's persistence belong to the caller (the CLI's key directory, the
+//! service's store).
+
+pub mod batch;
+mod error;
+pub mod hospital;
+pub mod manifest;
+pub mod profile;
+pub mod vendor;
+
+pub use error::ProtocolError;
+pub use manifest::ScoresManifest;
+pub use profile::InputProfile;
+
+use serde::{Deserialize, Serialize};
+
+/// How patients sit in the slots of an encrypted batch (DESIGN section 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BatchLayout {
+    /// One ciphertext, patient p's blade k in slot 8p + k, raw features at the preset's scale
+    /// (what a gateway or a device sends; evaluated only without flooding).
+    Interleaved,
+    /// Eight ciphertexts, blade k of patient p in slot p of ciphertext k, box-encoded: the
+    /// circuit-private path.
+    BladeMajor,
+    /// One ciphertext holding all 8 blades of up to N/16 patients, blade k of patient p in
+    /// slot k * N/16 + p (`gnn::encrypted::pack_blocks_rotated`): the single-patient latency
+    /// path of the demo.
+    Blocks,
+}
+
+impl BatchLayout {
+    /// The name used in files and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Interleaved => "interleaved",
+            Self::BladeMajor => "blade-major",
+            Self::Blocks => "blocks",
+        }
+    }
+
+    /// The evaluator's batch packing of this layout (the block layout is packed by
+    /// `gnn::encrypted::pack_blocks_rotated`, not by a batch).
+    pub fn ga_layout(self) -> crate::ga::Layout {
+        match self {
+            Self::Interleaved => crate::ga::Layout::Interleaved,
+            Self::BladeMajor | Self::Blocks => crate::ga::Layout::BladeMajor { stride: 1 },
+        }
+    }
+
+    /// Slot distance between two patients' scores in a score ciphertext.
+    pub fn score_stride(self) -> usize {
+        match self {
+            Self::Interleaved => 8,
+            Self::BladeMajor | Self::Blocks => 1,
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The vendor's steps: evaluate an encrypted batch with the model and sanitise the scores
+//! before anything leaves (DESIGN section 8).
+//!
+//! The circuit-private path ([`infer_box_encoded`]) on a box-encoded blade-major batch:
+//! 1. the batch's profile fingerprint must be this model's (same preset, privacy mode and
+//!    input box): the noise bound below holds only for inputs encoded in this model's box;
+//! 2. the profile's [`Schedule`](crate::gnn::encrypted::Schedule), its proven noise and range
+//!    analysis, and `evaluate_scheduled`: one score ciphertext per class, patient p in slot p;
+//! 3. sanitisation of every score ciphertext ([`sanitize_scores`]): unused slots masked (two
+//!    passes), re-randomised, flooded at s bits over the proven bound, dropped to the lowest
+//!    level that holds scores and floods. The manifest records the bound the hospital's release
+//!    flood must hide (`Sanitized::release_noise_bound`).
+//!
+//! The `--no-flooding` path ([`infer_interleaved`]) evaluates an interleaved batch or merged
+//! single-patient device ciphertexts; its output is NOT circuit-private.
+
+use super::batch::BatchHeader;
+use super::profile::{self, MASK_PASSES};
+use super::{BatchLayout, ProtocolError, ScoresManifest};
+use crate::ga::{merge_rotation_steps, EncryptedMultivectorBatch, Layout};
+use crate::gnn::encrypted::{evaluate_blade_major, evaluate_scheduled};
+use crate::gnn::noise::{rescale_rounding_l2, NoiseReport, Packing};
+use crate::gnn::GnnModel;
+use crate::privacy::{evaluation_noise_bound, sanitize, SanitizeConfig, Sanitized};
+use crate::{EvalContext, Evaluator, GaloisKeys, RelinearizationKey};
+use clifhe_core::ciphertext::CiphertextOwned;
+use clifhe_core::encode::Complex;
+use clifhe_core::{wire, Params, PublicKey};
+use rand_chacha::rand_core::{CryptoRng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use rayon::prelude::*;
+
+/// Rotations an interleaved batch needs to become blade-major (stride 8).
+const LAYOUT_STEPS: [i64; 7] = [1, 2, 3, 4, 5, 6, 7];
+
+/// Rotation steps of the evaluation keys of the interleaved path: the layout conversion's
+/// 1..7, plus the merge tree's -8 * 2^j for up to `merge_patients` device ciphertexts.
+pub fn rotation_steps(merge_patients: usize) -> Vec<i64> {
+    let mut steps = LAYOUT_STEPS.to_vec();
+    steps.extend(merge_rotation_steps(merge_patients));
+    steps
+}
+
+/// How the vendor evaluates.
+#[derive(Clone, Copy, Debug)]
+pub struct InferOptions {
+    /// Statistical security s of the flood.
+    pub statistical_security: u32,
+    /// Skip sanitisation (NOT circuit-private; refused for profiles that ask for flooding).
+    pub no_flooding: bool,
+    /// The patient count the caller expects, checked against the batch.
+    pub patients: Option<usize>,
+}
+
+/// The vendor's output: one score ciphertext per class and the manifest that describes them.
+#[derive(Clone, Debug)]
+pub struct ScoredBatch {
+    /// What the scores hold.
+    pub manifest: ScoresManifest,
+    /// Score ciphertext of class c at index c.
+    pub scores: Vec<CiphertextOwned>,
+}
+
+impl ScoredBatch {
+    /// The files of a scores directory, in writing order: one wire ciphertext per class, then
+    /// the manifest (so a reader that sees the manifest sees every file it names).
+    pub fn files(&self, params: &Params) -> Result<Vec<(String, Vec<u8>)>, ProtocolError> {
+        let mut out = Vec::with_capacity(self.scores.len() + 1);
+        for (name, ct) in self.manifest.files.iter().zip(&self.scores) {
+            let b = wire::ciphertext_to_bytes(params, ct).map_err(|e| ProtocolError::corrupt("score ciphertext", e))?;
+            out.push((name.clone(), b));
+        }
+        out.push((super::manifest::MANIFEST_FILE.to_string(), self.manifest.to_json()?));
+        Ok(out)
+    }
+}
+
+/// Sanitises score ciphertexts in parallel (each with its own ChaCha20 stream seeded from
+/// `rng`), with the proven bounds of `analysis`: the vendor's last step before anything leaves.
+pub fn sanitize_scores<R: RngCore + CryptoRng>(
+    ectx: &EvalContext,
+    pk: &PublicKey<Vec<u64>>,
+    scores: &[CiphertextOwned],
+    analysis: &NoiseReport,
+    used_slots: Vec<bool>,
+    statistical_security: u32,
+    rng: &mut R,
+) -> Result<Vec<Sanitized>, ProtocolError> {
+    let mut cfg = SanitizeConfig::new(analysis.per_coefficient_bound);
+    cfg.statistical_security = statistical_security;
+    cfg.used_slots = Some(used_slots);
+    cfg.value_bound = Some(analysis.ranges.score_bound());
+    cfg.mask_passes = MASK_PASSES as u32;
+    let seeds: Vec<zeroize::Zeroizing<[u8; 32]>> = scores
+        .iter()
+        .map(|_| {
+            let mut s = zeroize::Zeroizing::new([0u8; 32]);
+            rng.fill_bytes(s.as_mut());
+            s
+        })
+        .collect();
+    Ok(scores
+        .par_iter()
+        .zip(&seeds)
+        .map(|(c, seed)| sanitize(ectx, pk, c, &cfg, &mut ChaCha20Rng::from_seed(**seed)))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The circuit-private evaluation of a box-encoded blade-major batch (module docs).
+#[allow(clippy::too_many_arguments)]
+pub fn infer_box_encoded<R: RngCore + CryptoRng>(
+    ev: &Evaluator<'_>,
+    pk: &PublicKey<Vec<u64>>,
+    rlk: &RelinearizationKey,
+    model: &GnnModel,
+    header: &BatchHeader,
+    cts: &[CiphertextOwned],
+    opts: &InferOptions,
+    rng: &mut R,
+) -> Result<ScoredBatch, ProtocolError> {
+    let ectx = ev.context();
+    let params = *ectx.params();
+    let bad = |reason: &str| ProtocolError::refused("batch", reason);
+    if header.profile_fingerprint != profile::fingerprint(&params, header.circuit_private, &model.input_box()) {
+        return Err(bad(
+            "this batch was encrypted for another model's input profile (or another preset or privacy mode): \
+             re-encrypt with `host-eval encrypt --profile` and this model's `host-eval profile`",
+        ));
+    }
+    if !opts.no_flooding && !header.circuit_private {
+        return Err(bad(
+            "this batch was encrypted for a --no-flooding profile (the preset's scale, where no flood is \
+             sound): for a circuit-private result re-encrypt with a profile made without --no-flooding, or pass --no-flooding",
+        ));
+    }
+    let patients = header.patients;
+    if opts.patients.is_some_and(|p| p != patients) {
+        return Err(ProtocolError::refused("--patients", format!("the batch holds {patients} patients")));
+    }
+    let plan = model.encrypted_plan();
+    let schedule = profile::schedule_for(&params, &plan, header.circuit_private, 1)?;
+    let first = cts.first().ok_or_else(|| bad("empty batch"))?.meta;
+    if first.level < schedule.input_level {
+        return Err(ProtocolError::BadLevel {
+            level: schedule.input_level,
+            max: first.level,
+        });
+    }
+    if first.scale != schedule.input_scale {
+        return Err(bad(&format!(
+            "scale 2^{:.2}, but this model's profile encrypts at 2^{:.2}",
+            first.scale.log2(),
+            schedule.input_scale.log2()
+        )));
+    }
+    let analysis = profile::analyse(&params, &plan, &schedule, Packing::BladeMajor)?;
+    let scores = evaluate_scheduled(ev, rlk, &plan, &schedule, cts).map_err(|e| ProtocolError::refused("model", e))?;
+    let used: Vec<bool> = (0..params.max_slots()).map(|s| s < patients).collect();
+    let (out, noise_bound, vendor_flood) = if opts.no_flooding {
+        let masked = scores.iter().map(|s| mask_unused(ev, s, &used)).collect::<Result<Vec<_>, _>>()?;
+        // The mask multiplies the noise by at most 1 + 2^-40 and its rescale adds a rounding.
+        let bound = analysis.per_coefficient_bound * (1.0 + 1e-6) + rescale_rounding_l2(params.n());
+        (masked, bound, None)
+    } else {
+        let sanitized = sanitize_scores(ectx, pk, &scores, &analysis, used, opts.statistical_security, rng)?;
+        let bound = sanitized.iter().map(|s| s.release_noise_bound).fold(0.0, f64::max);
+        let flood = sanitized.iter().map(|s| s.flood_log2).max();
+        (sanitized.into_iter().map(|s| s.ciphertext).collect(), bound, flood)
+    };
+    Ok(ScoredBatch {
+        manifest: ScoresManifest::new(
+            &params,
+            model,
+            patients,
+            BatchLayout::BladeMajor,
+            !opts.no_flooding,
+            opts.statistical_security,
+            noise_bound,
+            vendor_flood,
+        ),
+        scores: out,
+    })
+}
+
+/// The `--no-flooding` evaluation of an interleaved batch (one ciphertext) or of
+/// single-patient device ciphertexts (full-slot, patient in slots 0..7), merged by a rotation
+/// tree: -> blade-major (1 level) -> the model -> unused slots masked. NOT circuit-private.
+/// `gks` holds [`rotation_steps`] for the number of device ciphertexts merged.
+#[allow(clippy::too_many_arguments)]
+pub fn infer_interleaved(
+    ev: &Evaluator<'_>,
+    rlk: &RelinearizationKey,
+    gks: &GaloisKeys,
+    model: &GnnModel,
+    cts: Vec<CiphertextOwned>,
+    patients: usize,
+    merge: bool,
+    statistical_security: u32,
+) -> Result<ScoredBatch, ProtocolError> {
+    let ectx = ev.context();
+    let params = *ectx.params();
+    let capacity = EncryptedMultivectorBatch::capacity(ectx, Layout::Interleaved);
+    if patients == 0 || patients > capacity {
+        return Err(ProtocolError::TooManyPatients {
+            patients,
+            first_slot: 0,
+            max: capacity,
+        });
+    }
+    let plan = model.plan();
+    // Levels: 1 (layout) + model depth + 1 (mask) must fit below the input level.
+    let need = plan.depth() + 2;
+    let level = cts.first().map_or(0, |c| c.meta.level);
+    if level < need {
+        return Err(ProtocolError::BadLevel { level: need, max: level });
+    }
+    let eval_err = |what: &'static str| move |e| ProtocolError::refused(what, e);
+    let batch = if merge {
+        EncryptedMultivectorBatch::merge_from_slot_zero(ev, &cts, gks).map_err(eval_err("merging device ciphertexts"))?
+    } else {
+        EncryptedMultivectorBatch::from_ciphertexts(ectx, Layout::Interleaved, cts, patients).map_err(eval_err("batch"))?
+    };
+    let blades = batch.to_blade_major(ev, gks).map_err(eval_err("layout conversion"))?;
+    let scores = evaluate_blade_major(ev, rlk, &plan, blades.ciphertexts()).map_err(eval_err("model"))?;
+    // Without flooding the release floods the legacy bound of a shallow circuit; the result is
+    // not circuit-private either way (module docs of `privacy`).
+    let noise_bound = evaluation_noise_bound(params.n(), need);
+    let used: Vec<bool> = (0..params.max_slots()).map(|s| s % 8 == 0 && s / 8 < patients).collect();
+    let masked = scores.iter().map(|s| mask_unused(ev, s, &used)).collect::<Result<Vec<_>, _>>()?;
+    Ok(ScoredBatch {
+        manifest: ScoresManifest::new(
+            &params,
+            model,
+            patients,
+            BatchLayout::Interleaved,
+            false,
+            statistical_security,
+            noise_bound,
+            None,
+        ),
+        scores: masked,
+    })
+}
+
+/// Zeroes the slots that carry no patient's score (one level, the one `infer` reserves for the
+/// mask): the `--no-flooding` output then holds only the patients' scores. Still NOT
+/// circuit-private (no re-randomisation, no flooding).
+pub fn mask_unused(ev: &Evaluator<'_>, ct: &CiphertextOwned, used: &[bool]) -> Result<CiphertextOwned, ProtocolError> {
+    let level = ct.meta.level;
+    let q = ev
+        .context()
+        .params()
+        .q()
+        .get(level)
+        .copied()
+        .filter(|_| level > 0)
+        .ok_or(ProtocolError::BadLevel { level: 1, max: level })?;
+    let values: Vec<Complex> = used.iter().map(|&u| Complex::from_real(if u { 1.0 } else { 0.0 })).collect();
+    // Encoded at q_l: the rescale divides it out again, so the scale is kept exactly.
+    let pt = ev.encode(&values, level, q as f64)?;
+    Ok(ev.rescale(&ev.mul_plain(ct, &pt)?)?)
+}
