@@ -2,7 +2,8 @@
 # Runs every clifhe test on a fresh machine, installing what is missing:
 #   - the thumbv7em-none-eabihf target (rustup) for the no_std core and the firmware,
 #   - qemu-system-arm (apt-get) and the instruction-count plugin for on-target tests
-#     (scripts/device-tests.sh).
+#     (scripts/device-tests.sh),
+#   - nats-server (apt-get) for the inference service's tests (host-eval/tests/service_*.rs).
 # Exit status is non-zero if anything fails. `.ci/run` calls exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,17 @@ step() { printf '\n== %s\n' "$*"; }
 if ! rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
   step "installing the thumbv7em-none-eabihf target"
   rustup target add thumbv7em-none-eabihf
+fi
+
+if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "installing nats-server (apt-get) for the service tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server
+  else
+    echo "nats-server is missing and cannot be installed (not root / no apt-get)" >&2
+    exit 1
+  fi
 fi
 
 step "no_std core builds for Cortex-M4F (no allocator, no default features)"

@@ -213,6 +213,19 @@ pub enum Command {
     /// [all roles] Train, encrypt, infer encrypted, sanitise, release: measured end to end
     #[command(long_about = DEMO_HELP)]
     Demo(DemoArgs),
+    /// [vendor] The inference service: HTTP API with in-process workers (--store) or the API alone (--nats)
+    Serve(crate::service::cli::ServeArgs),
+    /// [vendor] A service worker on NATS JetStream (run any number, on any machines)
+    Worker(crate::service::cli::WorkerArgs),
+    /// [vendor] Manage the service's tenants (hospitals) and their tokens
+    #[command(subcommand)]
+    Tenant(crate::service::cli::TenantCommand),
+    /// [hospital] Upload the key set's public material if needed, submit a batch, print the job id
+    Submit(crate::service::cli::SubmitArgs),
+    /// [hospital] Wait for a job, download and verify its encrypted scores into a directory for `release`
+    Fetch(crate::service::cli::FetchArgs),
+    /// [hospital] Download the service model's input profile for the key set's preset (for `encrypt --profile`)
+    FetchProfile(crate::service::cli::FetchProfileArgs),
 }
 
 const PROFILE_HELP: &str = "Write the public input profile of a model for the hospital's key set.
@@ -556,6 +569,12 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 Ok(())
             }
         }
+        Command::Serve(a) => crate::service::cli::serve(a),
+        Command::Worker(a) => crate::service::cli::worker(a),
+        Command::Tenant(c) => crate::service::cli::tenant(c, out),
+        Command::Submit(a) => crate::service::cli::submit(a, out),
+        Command::Fetch(a) => crate::service::cli::fetch(a, out),
+        Command::FetchProfile(a) => crate::service::cli::fetch_profile(a, out),
         Command::Decrypt(a) => {
             let format = match (a.json, a.csv) {
                 (true, _) => decrypt::Format::Json,
