@@ -9,7 +9,6 @@ use super::jobs::{new_id, now_ms, Job, JobState};
 use super::metrics::{self, Metrics};
 use super::store::{count_by_state, Backend, StoreError};
 use crate::cli::keyset::{sha256_hex, KeysetMeta};
-use crate::cli::CliError;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
@@ -19,6 +18,9 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use clifhe_core::Params;
 use clifhe_std::gnn::GnnModel;
+use clifhe_std::protocol::batch;
+use clifhe_std::protocol::profile::{fingerprint, InputProfile};
+use clifhe_std::protocol::ProtocolError;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -190,11 +192,11 @@ struct ProfileQuery {
     preset: String,
 }
 
-async fn profile(State(st): St, _t: Tenant, Query(q): Query<ProfileQuery>) -> ApiResult<Json<crate::cli::profile::InputProfile>> {
+async fn profile(State(st): St, _t: Tenant, Query(q): Query<ProfileQuery>) -> ApiResult<Json<InputProfile>> {
     let params =
         Params::from_name(&q.preset).ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_preset", q.preset.clone()))?;
     let model = st.model.clone();
-    let p = tokio::task::spawn_blocking(move || crate::cli::profile::of_model(&model, &params, true))
+    let p = tokio::task::spawn_blocking(move || InputProfile::of_model(&model, &params, true))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported_preset", e.to_string()))?;
@@ -294,12 +296,11 @@ struct SubmitQuery {
 /// Checks a batch against the key set's preset and the model's profile: the same typed errors
 /// `host-eval infer` gives, before anything is queued.
 fn check_batch(model: &GnnModel, params: &Params, bytes: &[u8]) -> ApiResult<usize> {
-    let path = std::path::Path::new("batch");
-    let (header, _) = crate::cli::batchfile::parse(params, bytes, path).map_err(|e| match e {
-        CliError::PresetMismatch { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong_preset", e.to_string()),
+    let (header, _) = batch::parse(params, bytes).map_err(|e| match e {
+        ProtocolError::PresetMismatch { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong_preset", e.to_string()),
         _ => ApiError::new(StatusCode::BAD_REQUEST, "corrupt_batch", e.to_string()),
     })?;
-    let want = crate::cli::profile::fingerprint(params, true, &model.input_box());
+    let want = fingerprint(params, true, &model.input_box());
     if !header.circuit_private || header.profile_fingerprint != want {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

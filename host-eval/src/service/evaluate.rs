@@ -1,87 +1,121 @@
 //! The one place a job is evaluated, and the key-set cache it evaluates with.
 //!
-//! [`evaluate`] is the seam between the service and the protocol: today it calls the CLI's
-//! file-level vendor step (`cli::protocol::infer` on a box-encoded batch file, writing a scores
-//! directory), so the service and `host-eval infer` cannot diverge. When the protocol moves into
-//! `clifhe_std::protocol`, only this function's body changes (to the in-memory call); its
-//! inputs stay a key directory and batch bytes on disk, its output a scores directory.
+//! [`evaluate`] is the seam between the service and the protocol: it calls the same library
+//! step as `host-eval infer` ([`vendor::infer_box_encoded`]), in memory, so the service and the
+//! command line cannot diverge. A worker loads its model once and each key set's public
+//! material once per digest ([`KeyCache`]): the evaluation context (NTT tables), the public key
+//! and the relinearization key stay in memory across that key set's jobs.
 
 use super::bundle::{self, Kind};
-use crate::cli::protocol::{infer, InferInput, InferOptions, ScoresManifest};
+use crate::cli::keyset::{KeysetMeta, FORMAT as KEYSET_FORMAT, META_FILE, PUBLIC_FILE};
 use crate::cli::CliError;
-use std::path::{Path, PathBuf};
+use clifhe_core::keys::PublicKeyOwned;
+use clifhe_core::{wire, Params};
+use clifhe_std::gnn::GnnModel;
+use clifhe_std::protocol::batch;
+use clifhe_std::protocol::profile::sha256_hex;
+use clifhe_std::protocol::vendor::{self, InferOptions};
+use clifhe_std::{EvalContext, Evaluator, RelinearizationKey};
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
-/// Evaluates the box-encoded batch at `batch` with the model at `model` under the key set
-/// materialised in `keys_dir` (`keyset.json`, `public.key`, `eval/relin.key`, ...): writes
-/// `scores.json` and `class-<c>.ct` into `out` (which must not hold an older result).
-pub fn evaluate(model: &Path, keys_dir: &Path, batch: &Path, out: &Path, statistical_security: u32) -> Result<ScoresManifest, CliError> {
-    infer(&InferOptions {
-        model: model.to_path_buf(),
-        keys: keys_dir.to_path_buf(),
-        input: InferInput::Batch(batch.to_path_buf()),
-        out: out.to_path_buf(),
-        patients: None,
-        statistical_security,
-        no_flooding: false,
-    })
+/// Key sets one worker keeps loaded (a private-n15 relinearization key is tens of MB).
+const MAX_LOADED: usize = 16;
+const RELIN_FILE: &str = "eval/relin.key";
+
+/// One key set's public material, loaded and checked.
+#[derive(Debug)]
+pub struct LoadedKeys {
+    ectx: EvalContext,
+    pk: PublicKeyOwned,
+    rlk: RelinearizationKey,
 }
 
-/// The scores directory `evaluate` wrote, as a bundle (what the hospital downloads).
-pub fn scores_bundle(dir: &Path) -> Result<Vec<u8>, CliError> {
-    let mpath = dir.join("scores.json");
-    let manifest_bytes = crate::cli::fsio::read(&mpath)?;
-    let manifest: ScoresManifest = serde_json::from_slice(&manifest_bytes).map_err(|e| CliError::corrupt(&mpath, "scores manifest", e))?;
-    let mut files = vec![("scores.json".to_string(), manifest_bytes)];
-    for f in &manifest.files {
-        files.push((f.clone(), crate::cli::fsio::read(&dir.join(f))?));
+impl LoadedKeys {
+    /// Decodes a key-set bundle (checked against `digest`): `keyset.json`, whose fingerprint
+    /// must be the SHA-256 of `public.key`, the public key and the relinearization key.
+    pub fn from_bundle(digest: &str, bytes: &[u8]) -> Result<Self, CliError> {
+        let corrupt = |r: String| CliError::corrupt("key set bundle", "key set bundle", r);
+        if bundle::digest(bytes) != digest {
+            return Err(corrupt("content does not match its digest".into()));
+        }
+        let entries = bundle::decode(Kind::KeySet, bytes).map_err(|e| corrupt(e.to_string()))?;
+        let file = |name: &str| {
+            entries
+                .iter()
+                .find(|(e, _)| e.name == name)
+                .map(|(_, b)| *b)
+                .ok_or_else(|| corrupt(format!("it lacks {name}")))
+        };
+        let meta: KeysetMeta = serde_json::from_slice(file(META_FILE)?).map_err(|e| corrupt(format!("{META_FILE}: {e}")))?;
+        if meta.format != KEYSET_FORMAT {
+            return Err(corrupt(format!("{META_FILE}: unknown format '{}'", meta.format)));
+        }
+        let params = Params::from_id(meta.preset_id).map_err(|e| corrupt(format!("{META_FILE}: {e}")))?;
+        if params.name() != meta.preset {
+            return Err(corrupt(format!("{META_FILE} names preset '{}' but its id is another", meta.preset)));
+        }
+        let public = file(PUBLIC_FILE)?;
+        if sha256_hex(public) != meta.fingerprint_sha256 {
+            return Err(corrupt(format!("{PUBLIC_FILE} does not match the fingerprint in {META_FILE}")));
+        }
+        let pk = wire::public_key_from_bytes(&params, public).map_err(|e| corrupt(format!("{PUBLIC_FILE}: {e}")))?;
+        let ectx = EvalContext::new(params)?;
+        let rlk = RelinearizationKey::from_bytes(&ectx, file(RELIN_FILE)?).map_err(|e| corrupt(format!("{RELIN_FILE}: {e}")))?;
+        Ok(Self { ectx, pk, rlk })
     }
+}
+
+/// Evaluates a box-encoded batch with `model` under `keys` (the circuit-private path, flooded
+/// at `statistical_security`) and returns the scores as a bundle: `scores.json` and one
+/// `class-<c>.ct` per class, what the hospital downloads and `release` reads.
+pub fn evaluate(model: &GnnModel, keys: &LoadedKeys, batch_bytes: &[u8], statistical_security: u32) -> Result<Vec<u8>, CliError> {
+    let params = *keys.ectx.params();
+    let name = Path::new("batch");
+    let (header, cts) = batch::parse(&params, batch_bytes).map_err(|e| CliError::protocol(name, e))?;
+    let ev = Evaluator::new(&keys.ectx);
+    let opts = InferOptions {
+        statistical_security,
+        no_flooding: false,
+        patients: None,
+    };
+    let mut rng = crate::cli::keyset::os_rng()?;
+    let scored = vendor::infer_box_encoded(&ev, &keys.pk, &keys.rlk, model, &header, &cts, &opts, &mut rng)
+        .map_err(|e| CliError::protocol(name, e))?;
+    let files = scored.files(&params)?;
     bundle::encode(Kind::Scores, &files).map_err(|e| CliError::bad_input("scores bundle", e))
 }
 
-/// Evaluation keys materialised on disk, one directory per key-set digest, reused by every
-/// job of that key set on this worker (the relinearization key of private-n15 is tens of MB).
-#[derive(Debug, Clone)]
+/// Loaded key sets by digest, at most [`MAX_LOADED`] (the oldest loaded is dropped first).
+#[derive(Debug, Clone, Default)]
 pub struct KeyCache {
-    root: PathBuf,
+    inner: Arc<Mutex<(HashMap<String, Arc<LoadedKeys>>, VecDeque<String>)>>,
 }
 
 impl KeyCache {
-    pub fn new(root: &Path) -> Self {
-        Self {
-            root: root.join("keysets"),
-        }
+    /// The loaded key set of `digest`, if this worker has it.
+    pub fn lookup(&self, digest: &str) -> Option<Arc<LoadedKeys>> {
+        self.inner.lock().ok()?.0.get(digest).cloned()
     }
 
-    /// The key directory of `digest` if it is complete.
-    pub fn lookup(&self, digest: &str) -> Option<PathBuf> {
-        let dir = self.root.join(digest);
-        dir.join(".complete").exists().then_some(dir)
-    }
-
-    /// Checks `bytes` against `digest`, decodes the bundle and writes it under the digest:
-    /// first into a private temporary directory, then renamed into place, so a concurrent job
-    /// or a crash never sees half a key set.
-    pub fn materialise(&self, digest: &str, bytes: &[u8]) -> Result<PathBuf, CliError> {
-        if let Some(d) = self.lookup(digest) {
-            return Ok(d);
+    /// Loads `bytes` (checked against `digest`) and keeps it.
+    pub fn load(&self, digest: &str, bytes: &[u8]) -> Result<Arc<LoadedKeys>, CliError> {
+        if let Some(k) = self.lookup(digest) {
+            return Ok(k);
         }
-        if bundle::digest(bytes) != digest {
-            return Err(CliError::corrupt(&self.root, "key set bundle", "content does not match its digest"));
-        }
-        let entries = bundle::decode(Kind::KeySet, bytes).map_err(|e| CliError::corrupt(&self.root, "key set bundle", e))?;
-        let tmp = self
-            .root
-            .join(format!(".tmp-{digest}-{}-{}", std::process::id(), super::jobs::now_ms()));
-        bundle::write_dir(&entries, &tmp)?;
-        crate::cli::fsio::write_atomic(&tmp.join(".complete"), b"")?;
-        let dir = self.root.join(digest);
-        if let Err(e) = std::fs::rename(&tmp, &dir) {
-            let _ = std::fs::remove_dir_all(&tmp);
-            // Another job won the race: its copy is the same bytes.
-            if self.lookup(digest).is_none() {
-                return Err(CliError::io(&dir, "create", e));
+        let keys = Arc::new(LoadedKeys::from_bundle(digest, bytes)?);
+        if let Ok(mut g) = self.inner.lock() {
+            let (map, order) = &mut *g;
+            if map.insert(digest.to_string(), keys.clone()).is_none() {
+                order.push_back(digest.to_string());
+            }
+            while order.len() > MAX_LOADED {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
             }
         }
-        Ok(dir)
+        Ok(keys)
     }
 }

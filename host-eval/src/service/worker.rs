@@ -8,11 +8,12 @@
 //! the typed error; storage hiccups hand the delivery back with a delay; a job delivered more
 //! than `max_deliver` times fails with `max_deliver_exhausted`.
 
-use super::evaluate::{evaluate, scores_bundle, KeyCache};
+use super::evaluate::{evaluate, KeyCache};
 use super::jobs::{now_ms, Job, JobState, ResultRef};
 use super::queue::Delivery;
 use super::store::{Backend, StoreError};
 use crate::cli::CliError;
+use clifhe_std::gnn::GnnModel;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,7 +38,16 @@ pub fn log(who: &str, msg: impl std::fmt::Display) {
 
 /// Takes deliveries until `stop` turns true (checked between jobs: a job in progress finishes).
 pub async fn run(cfg: Arc<WorkerConfig>, backend: Backend, mut stop: watch::Receiver<bool>) {
-    let keys = KeyCache::new(&cfg.cache);
+    // The model is loaded once per worker; a model that does not load stops the worker (the
+    // server checks it at start, so this is a file changed underneath).
+    let model = match crate::cli::profile::read_model(&cfg.model) {
+        Ok(m) => Arc::new(m),
+        Err(e) => {
+            log(&cfg.name, format!("cannot load the model: {e}"));
+            return;
+        }
+    };
+    let keys = KeyCache::default();
     loop {
         if *stop.borrow() {
             break;
@@ -47,7 +57,7 @@ pub async fn run(cfg: Arc<WorkerConfig>, backend: Backend, mut stop: watch::Rece
             _ = stop.changed() => continue,
         };
         match next {
-            Ok(Some(d)) => process(&cfg, &backend, &keys, d.as_ref()).await,
+            Ok(Some(d)) => process(&cfg, &backend, &model, &keys, d.as_ref()).await,
             Ok(None) => {}
             Err(e) => {
                 // The queue is unreachable (e.g. NATS restarting): retry after a pause.
@@ -66,8 +76,8 @@ enum Outcome {
     Retry(String),
 }
 
-async fn process(cfg: &WorkerConfig, backend: &Backend, keys: &KeyCache, d: &dyn Delivery) {
-    let outcome = match attempt(cfg, backend, keys, d).await {
+async fn process(cfg: &WorkerConfig, backend: &Backend, model: &Arc<GnnModel>, keys: &KeyCache, d: &dyn Delivery) {
+    let outcome = match attempt(cfg, backend, model, keys, d).await {
         Ok(o) => o,
         Err(e) => Outcome::Retry(e.to_string()),
     };
@@ -104,7 +114,13 @@ async fn modify(backend: &Backend, id: &str, mut change: impl FnMut(&mut Job) ->
     Err(StoreError(format!("job {id}: too many concurrent updates")))
 }
 
-async fn attempt(cfg: &WorkerConfig, backend: &Backend, keys: &KeyCache, d: &dyn Delivery) -> Result<Outcome, StoreError> {
+async fn attempt(
+    cfg: &WorkerConfig,
+    backend: &Backend,
+    model: &Arc<GnnModel>,
+    keys: &KeyCache,
+    d: &dyn Delivery,
+) -> Result<Outcome, StoreError> {
     let id = d.job().to_string();
     let n = d.attempt();
     let Some((job, _)) = backend.jobs.get(&id).await? else {
@@ -145,16 +161,16 @@ async fn attempt(cfg: &WorkerConfig, backend: &Backend, keys: &KeyCache, d: &dyn
     .await?;
 
     // Key set: from the cache, else from the store (checked against its digest).
-    let key_dir = match keys.lookup(&job.keyset) {
-        Some(dir) => dir,
+    let loaded = match keys.lookup(&job.keyset) {
+        Some(k) => k,
         None => {
             let blob = format!("keysets/{}/{}", job.tenant, job.keyset);
             let Some(bytes) = backend.blobs.get(&blob).await? else {
                 return fail(backend, &id, "unknown_keyset", "the key set was removed before the job ran").await;
             };
             let (k, digest) = (keys.clone(), job.keyset.clone());
-            match tokio::task::spawn_blocking(move || k.materialise(&digest, &bytes)).await {
-                Ok(Ok(dir)) => dir,
+            match tokio::task::spawn_blocking(move || k.load(&digest, &bytes)).await {
+                Ok(Ok(k)) => k,
                 Ok(Err(e)) => return fail(backend, &id, "corrupt_keyset", e.to_string()).await,
                 Err(e) => return Ok(Outcome::Retry(e.to_string())),
             }
@@ -166,29 +182,22 @@ async fn attempt(cfg: &WorkerConfig, backend: &Backend, keys: &KeyCache, d: &dyn
     if crate::cli::keyset::sha256_hex(&batch) != job.batch_sha256 {
         return Ok(Outcome::Retry("batch does not match its digest (storage damage?)".into()));
     }
-    let scratch = cfg.cache.join("jobs").join(format!("{id}-{n}-{}", std::process::id()));
     let heartbeat = async {
         loop {
             tokio::time::sleep(cfg.heartbeat).await;
             let _ = d.progress().await;
         }
     };
-    let (model, stat) = (cfg.model.clone(), cfg.statistical_security);
-    let dir = scratch.clone();
+    let (model, stat) = (model.clone(), cfg.statistical_security);
     let work = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, f64), CliError> {
-        std::fs::create_dir_all(&dir).map_err(|e| CliError::io(&dir, "create directory", e))?;
-        let batch_path = dir.join("batch.clhe");
-        crate::cli::fsio::write_atomic(&batch_path, &batch)?;
         let t = Instant::now();
-        evaluate(&model, &key_dir, &batch_path, &dir.join("scores"), stat)?;
-        let secs = t.elapsed().as_secs_f64();
-        Ok((scores_bundle(&dir.join("scores"))?, secs))
+        let bundle = evaluate(&model, &loaded, &batch, stat)?;
+        Ok((bundle, t.elapsed().as_secs_f64()))
     });
     let result = tokio::select! {
         r = work => r,
         _ = heartbeat => unreachable_heartbeat(),
     };
-    let _ = tokio::fs::remove_dir_all(&scratch).await;
     let (bundle, secs) = match result {
         Ok(Ok(x)) => x,
         Ok(Err(CliError::Io { path, action, source })) => {
