@@ -44,7 +44,9 @@ impl DecryptedPlaintext {
     pub fn log_slots(&self) -> u32 {
         self.log_slots
     }
-    /// Decodes all packed slots.
+    /// Decodes all packed slots. The values are patient data: callers that keep them longer
+    /// than a moment should hold them in `zeroize::Zeroizing` (as [`Self::decode_real`] does
+    /// with its temporary; `Complex` implements `Zeroize`).
     pub fn decode(&self) -> Result<Vec<Complex>, Error> {
         let slots = 1usize << self.log_slots;
         let mut out = vec![Complex::default(); slots];
@@ -73,7 +75,9 @@ impl DecryptedPlaintext {
 
     /// Real parts of the decoded slots.
     pub fn decode_real(&self) -> Result<Vec<f64>, Error> {
-        Ok(self.decode()?.iter().map(|c| c.re).collect())
+        // The complex temporary is wiped; the returned real parts are the caller's to protect.
+        let all = Zeroizing::new(self.decode()?);
+        Ok(all.iter().map(|c| c.re).collect())
     }
 }
 

@@ -72,7 +72,9 @@ impl Plaintext<alloc::vec::Vec<f64>> {
     }
     /// Real-valued convenience form of [`Plaintext::encode`].
     pub fn encode_real(params: &Params, values: &[f64], scale: f64) -> Result<Self, Error> {
-        let c: alloc::vec::Vec<_> = values.iter().map(|&v| crate::encode::Complex::from_real(v)).collect();
+        // A copy of the (patient) values: wiped when it goes out of scope, on error paths too.
+        let c: zeroize::Zeroizing<alloc::vec::Vec<_>> =
+            zeroize::Zeroizing::new(values.iter().map(|&v| crate::encode::Complex::from_real(v)).collect());
         Self::encode(params, &c, scale)
     }
 }
@@ -261,6 +263,17 @@ impl<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[f64]> + AsMut<[f64]>, S: AsRef<
     pub fn c0_limb<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, s_hat: &mut [u64], out: &mut [u64]) -> Result<(), Error> {
         check_len(table.n(), self.n)?;
         check_len(out.len(), self.n)?;
+        let result = self.c0_limb_inner(prime, table, s_hat, out);
+        // Wiped on every path: an early error must not leave NTT(s) in the caller's scratch,
+        // nor NTT(e + m) in `out`.
+        s_hat.zeroize();
+        if result.is_err() {
+            out.zeroize();
+        }
+        result
+    }
+
+    fn c0_limb_inner<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, s_hat: &mut [u64], out: &mut [u64]) -> Result<(), Error> {
         self.sk.ntt_limb_into(table, s_hat)?;
         let m = table.modulus();
         message_plus_error_into(self.msg.coeffs(), self.e.0.as_ref(), m, out);
@@ -271,7 +284,6 @@ impl<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[f64]> + AsMut<[f64]>, S: AsRef<
             expand_uniform(&mut rng, m, &mut a);
             *o = m.sub(*o, m.mul(a[0], *s));
         }
-        s_hat.zeroize();
         Ok(())
     }
 

@@ -16,9 +16,8 @@ use crate::error::{check_len, Error};
 use crate::ntt::NttTable;
 use crate::params::Params;
 use crate::rns::{reduce_small_into, Representation, RnsPoly};
-use crate::sample::{expand_uniform, fresh_seed, public_stream, sample_ternary, SeedPurpose, SEED_BYTES};
-use rand_chacha::ChaCha20Rng;
-use rand_core::{CryptoRng, RngCore, SeedableRng};
+use crate::sample::{expand_uniform, public_stream, sample_ternary, SecretStream, SeedPurpose, SEED_BYTES};
+use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// The exported seed of a secret key. Wiped on drop; handle as the key itself.
@@ -28,6 +27,13 @@ pub struct SecretSeed([u8; SEED_BYTES]);
 impl SecretSeed {
     pub fn new(bytes: [u8; SEED_BYTES]) -> Self {
         Self(bytes)
+    }
+    /// Copies a seed straight into its wiped-on-drop home (no intermediate array on the
+    /// caller's stack, unlike [`SecretSeed::new`]); `None` unless `bytes` has 32 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        let mut s = Self([0u8; SEED_BYTES]);
+        s.0.copy_from_slice(bytes.get(..SEED_BYTES).filter(|_| bytes.len() == SEED_BYTES)?);
+        Some(s)
     }
     pub fn as_bytes(&self) -> &[u8; SEED_BYTES] {
         &self.0
@@ -65,9 +71,11 @@ impl<S: AsRef<[i8]> + AsMut<[i8]>> SecretKey<S> {
     pub fn from_seed_into(params: &Params, seed: &SecretSeed, mut storage: S) -> Result<Self, Error> {
         check_len(storage.as_ref().len(), params.n())?;
         // The secret stream is ChaCha20 keyed by the secret seed itself (stream 0), distinct
-        // from every public stream, which use their own public seeds.
-        let mut rng = ChaCha20Rng::from_seed(*seed.as_bytes());
+        // from every public stream, which use their own public seeds. `SecretStream` wipes the
+        // generator state (which holds the seed as its key) when it goes out of scope here.
+        let mut rng = SecretStream::new(seed.as_bytes());
         sample_ternary(&mut rng, storage.as_mut());
+        drop(rng);
         Ok(Self {
             params_id: params.id(),
             insecure: params.is_insecure(),
@@ -78,7 +86,9 @@ impl<S: AsRef<[i8]> + AsMut<[i8]>> SecretKey<S> {
 
     /// Samples a fresh key from the caller's CSPRNG.
     pub fn generate_into<R: RngCore + CryptoRng>(params: &Params, rng: &mut R, storage: S) -> Result<Self, Error> {
-        let seed = SecretSeed(fresh_seed(rng));
+        // Filled in place, so no copy of the seed is left in a returned temporary.
+        let mut seed = SecretSeed([0u8; SEED_BYTES]);
+        rng.fill_bytes(&mut seed.0);
         Self::from_seed_into(params, &seed, storage)
     }
 
@@ -222,7 +232,7 @@ impl PublicKey<alloc::vec::Vec<u64>> {
                 primes: tables.len(),
             });
         }
-        let a_seed = fresh_seed(rng);
+        let a_seed = crate::sample::fresh_seed(rng);
         let mut e = zeroize::Zeroizing::new(alloc::vec![0i8; n]);
         crate::sample::sample_cbd(rng, &mut e);
         let mut s_hat = zeroize::Zeroizing::new(alloc::vec![0u64; n]);

@@ -15,9 +15,11 @@
 //! [`avx2_available`], a runtime check (`is_x86_feature_detected!`, cached by std), so no AVX2
 //! instruction runs on a CPU without it; (2) the only memory accesses are unaligned 32-byte
 //! loads and stores (`_mm256_loadu_si256` / `_mm256_storeu_si256`, no alignment requirement)
-//! through pointers of `chunks_exact_mut(4)` chunks, which are exactly four valid, exclusively
-//! borrowed `u64`s; no pointer outlives its chunk. The rest (slice splitting, twiddle indexing)
-//! is safe Rust with bounds checks.
+//! through `&[u64; 4]` / `&mut [u64; 4]` references, so the 32 bytes each touches are four
+//! valid (exclusively borrowed, for a store) `u64`s by their type, not by a run-time length
+//! check; no pointer outlives its reference. The arrays come from `chunks_exact_mut(4)` (see
+//! [`lanes`]) and `split_first_chunk_mut`. The rest (slice splitting, twiddle indexing) is safe
+//! Rust with bounds checks.
 #![allow(unsafe_code)]
 
 use crate::arith::Modulus;
@@ -117,24 +119,36 @@ unsafe fn csub(x: __m256i, c: __m256i) -> __m256i {
     _mm256_sub_epi64(x, _mm256_andnot_si256(keep, c))
 }
 
+/// Loads four lanes; the array type guarantees the 32 bytes read are in bounds.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn load(c: &[u64]) -> __m256i {
-    debug_assert_eq!(c.len(), 4);
+unsafe fn load(c: &[u64; 4]) -> __m256i {
     _mm256_loadu_si256(c.as_ptr().cast())
 }
 
+/// Stores four lanes; the array type guarantees the 32 bytes written are in bounds and ours.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn store(c: &mut [u64], v: __m256i) {
-    debug_assert_eq!(c.len(), 4);
+unsafe fn store(c: &mut [u64; 4], v: __m256i) {
     _mm256_storeu_si256(c.as_mut_ptr().cast(), v)
+}
+
+/// The four-lane chunks of `s` as arrays. `chunks_exact_mut(4)` yields only slices of length 4,
+/// so every conversion succeeds and no element is skipped (callers pass multiples of 4; a
+/// remainder would be left alone exactly as `chunks_exact_mut` leaves it).
+fn lanes(s: &mut [u64]) -> impl Iterator<Item = &mut [u64; 4]> {
+    s.chunks_exact_mut(4).filter_map(|c| c.try_into().ok())
+}
+
+/// The eight-lane chunks of `s` (the interleaved forward pass: four AVX2 lanes, four scalar).
+fn eights(s: &mut [u64]) -> core::slice::ChunksExactMut<'_, u64> {
+    s.chunks_exact_mut(8)
 }
 
 /// One forward butterfly group on four lanes (the vector form of `ntt::forward_group`).
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn forward_group4(c: [&mut [u64]; 4], w1: Tw, w2a: Tw, w2b: Tw, m: Q) {
+unsafe fn forward_group4(c: [&mut [u64; 4]; 4], w1: Tw, w2a: Tw, w2b: Tw, m: Q) {
     let [c0, c1, c2, c3] = c;
     let u0 = csub(load(c0), m.two_q);
     let v0 = mul_shoup_lazy(load(c2), w1, m);
@@ -159,7 +173,7 @@ unsafe fn forward_group4(c: [&mut [u64]; 4], w1: Tw, w2a: Tw, w2b: Tw, m: Q) {
 /// fully reduced).
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn inverse_group4(c: [&mut [u64]; 4], wa0: Tw, wa1: Tw, wb: Tw, fold: Option<(Tw, Tw)>, m: Q) {
+unsafe fn inverse_group4(c: [&mut [u64; 4]; 4], wa0: Tw, wa1: Tw, wb: Tw, fold: Option<(Tw, Tw)>, m: Q) {
     let [c0, c1, c2, c3] = c;
     let (u0, v0, u1, v1) = (load(c0), load(c1), load(c2), load(c3));
     let y0 = csub(_mm256_add_epi64(u0, v0), m.two_q);
@@ -183,16 +197,15 @@ unsafe fn inverse_group4(c: [&mut [u64]; 4], wa0: Tw, wa1: Tw, wb: Tw, fold: Opt
     }
 }
 
-/// The four quarters of a block as zipped chunks of `$w` lanes.
+/// The four quarters of a block as zipped chunks, each chunk made by `$chunks` (`lanes` for
+/// four-lane arrays, or `eights` for the interleaved forward pass).
 macro_rules! quarters_by {
-    ($block:expr, $len:expr, $w:expr) => {{
+    ($block:expr, $len:expr, $chunks:expr) => {{
         let (lo, hi) = $block.split_at_mut(2 * $len);
         let (q0, q1) = lo.split_at_mut($len);
         let (q2, q3) = hi.split_at_mut($len);
-        q0.chunks_exact_mut($w)
-            .zip(q1.chunks_exact_mut($w))
-            .zip(q2.chunks_exact_mut($w))
-            .zip(q3.chunks_exact_mut($w))
+        let chunks = $chunks;
+        chunks(q0).zip(chunks(q1)).zip(chunks(q2)).zip(chunks(q3))
     }};
 }
 
@@ -220,16 +233,24 @@ unsafe fn forward_radix4_avx2(a: &mut [u64], t: usize, sm: &Modulus, tw1: (&[u64
         );
         let (w1, w2a, w2b) = (tw(s1.0, s1.1), tw(s2a.0, s2a.1), tw(s2b.0, s2b.1));
         if h % 8 == 0 {
-            for (((e0, e1), e2), e3) in quarters_by!(block, h, 8) {
-                let ((c0, r0), (c1, r1)) = (e0.split_at_mut(4), e1.split_at_mut(4));
-                let ((c2, r2), (c3, r3)) = (e2.split_at_mut(4), e3.split_at_mut(4));
+            for (((e0, e1), e2), e3) in quarters_by!(block, h, eights) {
+                // Each chunk has exactly 8 lanes, so the first four always split off; the
+                // `else` cannot run (it is there only because the split is typed `Option`).
+                let (Some((c0, r0)), Some((c1, r1)), Some((c2, r2)), Some((c3, r3))) = (
+                    e0.split_first_chunk_mut::<4>(),
+                    e1.split_first_chunk_mut::<4>(),
+                    e2.split_first_chunk_mut::<4>(),
+                    e3.split_first_chunk_mut::<4>(),
+                ) else {
+                    continue;
+                };
                 forward_group4([c0, c1, c2, c3], w1, w2a, w2b, m);
                 for (((x0, x1), x2), x3) in r0.iter_mut().zip(r1.iter_mut()).zip(r2.iter_mut()).zip(r3.iter_mut()) {
                     forward_group(sm, [x0, x1, x2, x3], s1, s2a, s2b);
                 }
             }
         } else {
-            for (((c0, c1), c2), c3) in quarters_by!(block, h, 4) {
+            for (((c0, c1), c2), c3) in quarters_by!(block, h, lanes) {
                 forward_group4([c0, c1, c2, c3], w1, w2a, w2b, m);
             }
         }
@@ -257,7 +278,7 @@ unsafe fn inverse_radix4_avx2(
     for (i, block) in a.chunks_exact_mut(4 * t).enumerate() {
         let (wa0, wa1) = (tw(twa.0[2 * i], twa.1[2 * i]), tw(twa.0[2 * i + 1], twa.1[2 * i + 1]));
         let wb = tw(twb.0[i], twb.1[i]);
-        for (((c0, c1), c2), c3) in quarters_by!(block, t, 4) {
+        for (((c0, c1), c2), c3) in quarters_by!(block, t, lanes) {
             inverse_group4([c0, c1, c2, c3], wa0, wa1, wb, fold, m);
         }
     }
@@ -274,7 +295,7 @@ unsafe fn inverse_last_radix2_avx2(a: &mut [u64], sm: &Modulus, ni: (u64, u64), 
     let (ni, il) = (tw(ni.0, ni.1), tw(il.0, il.1));
     let half = a.len() / 2;
     let (lo, hi) = a.split_at_mut(half);
-    for (cx, cy) in lo.chunks_exact_mut(4).zip(hi.chunks_exact_mut(4)) {
+    for (cx, cy) in lanes(lo).zip(lanes(hi)) {
         let (u, v) = (load(cx), load(cy));
         store(cx, csub(mul_shoup_lazy(_mm256_add_epi64(u, v), ni, m), m.q));
         store(

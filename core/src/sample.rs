@@ -124,6 +124,59 @@ pub fn expand_uniform<R: RngCore>(rng: &mut R, m: &Modulus, out: &mut [u64]) {
     }
 }
 
+/// A ChaCha20 generator keyed by a **secret** seed (the secret-key stream), overwritten when
+/// dropped.
+///
+/// rand_chacha 0.3 has no `zeroize` support, so the wipe is done from outside: on drop the
+/// whole generator value is replaced by one keyed with 32 zero bytes, which overwrites every
+/// field it has (the key words, counter and stream, and the buffered block of 64 output words),
+/// and [`core::hint::black_box`] keeps that store from being optimised away as dead.
+///
+/// What this cannot wipe: copies the compiler makes when the generator or its seed is moved
+/// (`ChaCha20Rng::from_seed` takes the seed by value, so one stack copy of it exists while the
+/// generator is built), and the vector registers and stack spills of the ChaCha block function
+/// (ppv-lite86) while a block is generated. Keep the generator short-lived and local, as
+/// [`crate::keys::SecretKey::from_seed_into`] does.
+pub struct SecretStream(ChaCha20Rng);
+
+impl SecretStream {
+    /// The stream keyed by `seed` (stream 0).
+    pub fn new(seed: &[u8; SEED_BYTES]) -> Self {
+        Self(ChaCha20Rng::from_seed(*seed))
+    }
+}
+
+impl Drop for SecretStream {
+    fn drop(&mut self) {
+        self.0 = ChaCha20Rng::from_seed([0u8; SEED_BYTES]);
+        core::hint::black_box(&mut self.0);
+    }
+}
+
+impl core::fmt::Debug for SecretStream {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SecretStream(..)")
+    }
+}
+
+impl RngCore for SecretStream {
+    fn next_u32(&mut self) -> u32 {
+        self.0.next_u32()
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill_bytes(dest)
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.0.try_fill_bytes(dest)
+    }
+}
+
+/// ChaCha20 is a CSPRNG; the wrapper only adds the wipe.
+impl CryptoRng for SecretStream {}
+
 /// Draws a fresh 32-byte seed from `rng`.
 pub fn fresh_seed<R: RngCore + CryptoRng>(rng: &mut R) -> [u8; SEED_BYTES] {
     let mut s = [0u8; SEED_BYTES];

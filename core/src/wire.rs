@@ -31,6 +31,11 @@ pub const VERSION: u16 = 1;
 pub const HEADER_BYTES: usize = 32;
 /// Flag bit: object made with an insecure test parameter set.
 pub const FLAG_INSECURE: u8 = 1;
+/// The log2(slots) field every key object carries: keys have no slot count, so the writers put
+/// 0 there and the key readers accept nothing else.
+pub const KEY_LOG_SLOTS: u8 = 0;
+/// The scale field every key object carries (keys have no scale; the writers put 1.0 there).
+pub const KEY_SCALE: f64 = 1.0;
 
 /// Object kinds. Values are stable; std-ext's evaluation keys use 16 and up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +67,18 @@ impl Kind {
             _ => return None,
         })
     }
+}
+
+/// A header field of a key object that must hold exactly the value the writer writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyField {
+    /// The level: the maximum level for public and evaluation keys, 0 for a secret key seed.
+    Level,
+    /// log2(slots): always [`KEY_LOG_SLOTS`].
+    LogSlots,
+    /// The scale: always [`KEY_SCALE`], bit for bit.
+    Scale,
 }
 
 /// Why bytes were refused.
@@ -103,6 +120,9 @@ pub enum WireError {
     TrailingBytes,
     /// A coefficient is not reduced modulo its prime (or reserved bytes are nonzero).
     NonCanonical,
+    /// A key's header field holds a value the writer never writes. Keys accept exactly one
+    /// encoding, so `encode(decode(b)) == b` for every accepted `b`.
+    NonCanonicalKeyHeader(KeyField),
     /// Output buffer too small.
     OutputTooSmall {
         needed: usize,
@@ -129,6 +149,7 @@ impl core::fmt::Display for WireError {
             Self::BodyLength { declared, expected } => write!(f, "body length {declared} but {expected} expected"),
             Self::TrailingBytes => f.write_str("unexpected bytes after the object"),
             Self::NonCanonical => f.write_str("non-canonical encoding (coefficient not reduced, or reserved bits set)"),
+            Self::NonCanonicalKeyHeader(field) => write!(f, "non-canonical key header: unexpected {field:?} field"),
             Self::OutputTooSmall { needed, found } => write!(f, "output buffer of {found} bytes, need {needed}"),
         }
     }
@@ -230,6 +251,25 @@ impl Header {
             scale,
             body_len,
         })
+    }
+
+    /// [`Header::parse`] for key objects: additionally refuses any level other than `level`
+    /// and any log2(slots) or scale other than [`KEY_LOG_SLOTS`] / [`KEY_SCALE`]. Keys carry no
+    /// meaningful value in these fields, so accepting anything else would let several byte
+    /// strings decode to one key (a malleability and fingerprinting nuisance, review issue 12).
+    pub fn parse_key(bytes: &[u8], params: &Params, expected: Kind, level: usize) -> Result<Self, WireError> {
+        let h = Self::parse(bytes, params, expected)?;
+        if h.level as usize != level {
+            return Err(WireError::NonCanonicalKeyHeader(KeyField::Level));
+        }
+        if h.log_slots != KEY_LOG_SLOTS {
+            return Err(WireError::NonCanonicalKeyHeader(KeyField::LogSlots));
+        }
+        // Bitwise: -0.0, other NaN payloads etc. would compare differently but must all fail.
+        if h.scale.to_bits() != KEY_SCALE.to_bits() {
+            return Err(WireError::NonCanonicalKeyHeader(KeyField::Scale));
+        }
+        Ok(h)
     }
 }
 

@@ -156,3 +156,63 @@ fn truncated_random_and_flipped_input_never_panics() {
     huge[24..32].copy_from_slice(&u64::MAX.to_le_bytes());
     assert!(matches!(wire::ciphertext_from_bytes(&p, &huge), Err(WireError::BodyLength { .. })));
 }
+
+/// Keys have exactly one encoding: every header field the writer fixes (level, log2(slots),
+/// scale) is refused with a typed error when it holds anything else, and every accepted key
+/// re-encodes to the same bytes.
+#[test]
+fn key_headers_are_canonical() {
+    use wire::KeyField;
+    let f = fixture(presets::DEVICE_N12);
+    let p = f.params;
+    let mut rng = ChaCha20Rng::seed_from_u64(12);
+    let sk = SecretKey::generate(&p, &mut rng).unwrap();
+    let sk_bytes = wire::export_secret_key(&p, &sk).unwrap();
+    let again = wire::import_secret_key(&p, &sk_bytes).unwrap();
+    assert_eq!(*wire::export_secret_key(&p, &again).unwrap(), *sk_bytes);
+    assert_eq!(sk_bytes.len(), 64);
+
+    let with = |bytes: &[u8], at: usize, value: &[u8]| {
+        let mut m = bytes.to_vec();
+        m[at..at + value.len()].copy_from_slice(value);
+        m
+    };
+    // A level that passes the generic header check but is not the one keys carry.
+    assert!(p.max_level() > 0, "the preset needs a second level for this test");
+    let other_level = p.max_level() as u16 - 1;
+    let cases: [(usize, Vec<u8>, KeyField); 5] = [
+        (10, 1u16.to_le_bytes().to_vec(), KeyField::Level),
+        (12, vec![1], KeyField::LogSlots),
+        (16, 2.0f64.to_bits().to_le_bytes().to_vec(), KeyField::Scale),
+        (16, (1.0f64.to_bits() + 1).to_le_bytes().to_vec(), KeyField::Scale),
+        (12, vec![(p.log_n() - 1) as u8], KeyField::LogSlots),
+    ];
+    for (at, value, field) in &cases {
+        let bad_sk = with(&sk_bytes, *at, value);
+        assert!(
+            matches!(wire::import_secret_key(&p, &bad_sk), Err(WireError::NonCanonicalKeyHeader(x)) if x == *field),
+            "secret key seed, {field:?}"
+        );
+    }
+    for (at, value, field) in &cases {
+        let value = if *field == KeyField::Level {
+            other_level.to_le_bytes().to_vec()
+        } else {
+            value.clone()
+        };
+        let bad_pk = with(&f.pk, *at, &value);
+        assert!(
+            matches!(wire::public_key_from_bytes(&p, &bad_pk), Err(WireError::NonCanonicalKeyHeader(x)) if x == *field),
+            "public key, {field:?}"
+        );
+    }
+    // Ciphertexts keep their level, slots and scale: the same edits are accepted there.
+    let ct = with(&f.sct, 12, &[1]);
+    assert!(wire::seeded_ciphertext_from_bytes(&p, &ct).is_ok());
+    // A coefficient of the public key >= its prime is refused too.
+    let mut bad = f.pk.clone();
+    for b in &mut bad[64..72] {
+        *b = 0xff;
+    }
+    assert!(matches!(wire::public_key_from_bytes(&p, &bad), Err(WireError::NonCanonical)));
+}

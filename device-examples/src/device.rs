@@ -174,6 +174,16 @@ pub struct PkStream<'a, 'k> {
     limb: &'a mut [u64],
 }
 
+/// `u_hat` holds NTT(u) of the last prime streamed (or of a prime whose streaming failed):
+/// the encryption randomness, which decrypts the ciphertext with the public key alone. The
+/// caller owns the buffer (often a `static` or a stack array that outlives the stream), so the
+/// stream wipes it when it ends, on success and on every early error alike.
+impl Drop for PkStream<'_, '_> {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut *self.u_hat);
+    }
+}
+
 impl<'a, 'k> PkStream<'a, 'k> {
     /// Samples the encryption noise (u, e0, e1) from `rng` and sends the wire header.
     pub fn begin<R: RngCore + CryptoRng>(

@@ -444,3 +444,41 @@ fn deflated_explicit_little_endian() {
         assert!(parse_dicom(Path::new("mem"), &b[..len]).is_err(), "deflated, truncated at {len}");
     }
 }
+
+/// A deflated data set inflates only within the load's budget (review issue 12): the pixel
+/// data is followed by megabytes of deflated zeros, which a lowered budget stops while
+/// inflating; the default budget accepts it.
+#[test]
+fn deflated_data_set_inflate_budget() {
+    use host_eval::data::dicom::parse_dicom_with;
+    use host_eval::data::Limits;
+    use std::io::Write;
+    let mut sl = Slice::new(true);
+    sl.syntax = Some("1.2.840.10008.1.2.1.99");
+    sl.padding = 4 << 20;
+    let plain = sl.bytes();
+    let group_len = u32::from_le_bytes(plain[140..144].try_into().unwrap()) as usize;
+    let meta_end = 144 + group_len;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&plain[meta_end..]).unwrap();
+    let mut b = plain[..meta_end].to_vec();
+    b.extend_from_slice(&e.finish().unwrap());
+    assert!(b.len() < 64 << 10, "a small file: {}", b.len());
+    assert!(parse_dicom(Path::new("mem"), &b).is_ok());
+    let small = Limits {
+        max_inflated_bytes: 1 << 20,
+        ..Limits::DEFAULT
+    };
+    assert!(matches!(
+        parse_dicom_with(Path::new("mem"), &b, &small),
+        Err(DataError::DecompressionLimit { limit, .. }) if limit == 1 << 20
+    ));
+    let few_voxels = Limits {
+        max_voxels: 5,
+        ..Limits::DEFAULT
+    };
+    assert!(matches!(
+        parse_dicom_with(Path::new("mem"), &b, &few_voxels),
+        Err(DataError::TooLarge { .. })
+    ));
+}

@@ -105,10 +105,11 @@ fn malformed_files_are_errors() {
             let _ = load_volume(p.to_str().unwrap());
         }
     }
-    // Huge declared dimensions below the cap but far beyond the file: refused by the size check.
+    // Huge declared dimensions below the caps (600^3 f32: 2.2e8 voxels, 864 MB) but far beyond
+    // the file: refused by the size check.
     let mut big = nifti(false, 16, [1, 1, 1], [1.0; 3], 0.0, 0.0);
     for i in 0..3 {
-        big[42 + 2 * i..44 + 2 * i].copy_from_slice(&1000i16.to_le_bytes());
+        big[42 + 2 * i..44 + 2 * i].copy_from_slice(&600i16.to_le_bytes());
     }
     let p = write("bigdims", &big, false);
     assert!(matches!(load_volume(p.to_str().unwrap()), Err(DataError::Corrupt { .. })));

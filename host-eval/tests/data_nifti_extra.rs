@@ -136,3 +136,57 @@ fn gzip_crc_catches_changed_voxels() {
     std::fs::write(d.join("crc-bad.nii.gz"), &gz).unwrap();
     assert!(matches!(load_volume(d.join("crc-bad.nii.gz")), Err(DataError::Corrupt { .. })));
 }
+
+/// Decompressed-size budgets (review issue 12): a gzipped file may inflate only
+/// `Limits::max_inflated_bytes` in all, checked while inflating, and the volume may have only
+/// `Limits::max_voxels` voxels. The caps are lowered here so the bombs stay small.
+#[test]
+fn gzip_inflate_budget_and_voxel_cap() {
+    use host_eval::data::nifti::load_nifti_with;
+    use host_eval::data::{load_volume_with, Limits};
+    let d = dir();
+    let gz = |name: &str, parts: &[&[u8]]| {
+        let p = d.join(name);
+        let mut e = flate2::write::GzEncoder::new(std::fs::File::create(&p).unwrap(), flate2::Compression::fast());
+        for part in parts {
+            e.write_all(part).unwrap();
+        }
+        e.finish().unwrap();
+        p
+    };
+    // 64^3 float32 voxels: 1 MiB of data after the header.
+    let mut h = header(&[64, 64, 64], b"n+1\0", 352.0, 2);
+    h.extend_from_slice(&[0; 4]);
+    let data = vec![0u8; 1 << 20];
+    let p = gz("budget.nii.gz", &[&h, &data]);
+    assert_eq!(load_volume(&p).unwrap().data.len(), 1 << 18);
+    let small = Limits {
+        max_inflated_bytes: 512 << 10,
+        ..Limits::DEFAULT
+    };
+    assert!(matches!(
+        load_nifti_with(&p, &small),
+        Err(DataError::DecompressionLimit { limit, .. }) if limit == 512 << 10
+    ));
+    assert!(matches!(load_volume_with(&p, &small), Err(DataError::DecompressionLimit { .. })));
+    let few_voxels = Limits {
+        max_voxels: 1000,
+        ..Limits::DEFAULT
+    };
+    assert!(matches!(load_nifti_with(&p, &few_voxels), Err(DataError::TooLarge { .. })));
+    // A huge vox_offset over a stream of zeros: skipping the "extension" inflates too, and the
+    // budget stops it (before, it would inflate up to 1e12 bytes looking for the data).
+    let far = header(&[2, 2, 2], b"n+1\0", 1.0e11, 2);
+    let zeros = vec![0u8; 4 << 20];
+    let p = gz("far.nii.gz", &[&far, &zeros]);
+    let tiny = Limits {
+        max_inflated_bytes: 1 << 20,
+        ..Limits::DEFAULT
+    };
+    assert!(matches!(load_nifti_with(&p, &tiny), Err(DataError::DecompressionLimit { .. })));
+    // The default caps are far below the old 4 GiB ones (checked at compile time).
+    const {
+        assert!(Limits::DEFAULT.max_inflated_bytes <= 512 << 20);
+        assert!(Limits::DEFAULT.max_voxels * 4 <= 1 << 30);
+    }
+}

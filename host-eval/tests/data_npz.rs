@@ -209,9 +209,70 @@ fn npy_header_variants() {
     let mut long = npy("|u1", "(1,)", &[0]);
     long[8..10].copy_from_slice(&60000u16.to_le_bytes());
     assert!(matches!(parse_npy(p, &long), Err(DataError::Corrupt { .. })));
-    // Data shorter than the shape: corrupt, detected before allocating.
+    // Data shorter than the shape (within the caps): corrupt, detected before allocating.
     assert!(matches!(
-        parse_npy(p, &npy("<f4", "(1000000000,)", &[0; 8])),
+        parse_npy(p, &npy("<f4", "(100000000,)", &[0; 8])),
         Err(DataError::Corrupt { .. })
+    ));
+}
+
+/// Deflate bombs in an archive (review issue 12): a member that keeps inflating past the array
+/// its header declares is stopped by the per-array cap, and the members of one load together
+/// inflate at most `Limits::max_inflated_bytes`.
+#[test]
+fn npz_per_array_cap_and_inflate_budget() {
+    use host_eval::data::npz::{load_medmnist_npz_with, load_medmnist_sample_with, NPY_TRAILING_SLACK};
+    use host_eval::data::Limits;
+    use std::io::Write;
+    let write = |name: &str, label_tail: usize, images: usize| {
+        let p = tmp(name);
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&p).unwrap());
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for split in ["train", "val", "test"] {
+            z.start_file(format!("{split}_images.npy"), opts).unwrap();
+            z.write_all(&npy("|u1", &format!("(2, {images}, 1, 1)"), &vec![0u8; 2 * images]))
+                .unwrap();
+            z.start_file(format!("{split}_labels.npy"), opts).unwrap();
+            // Two labels, then `label_tail` zero bytes the shape does not account for.
+            let mut body = vec![0u8, 1];
+            body.resize(2 + label_tail, 0);
+            z.write_all(&npy("|u1", "(2,)", &body)).unwrap();
+        }
+        z.finish().unwrap();
+        p
+    };
+    // 8 MiB of zeros behind a 2-label array: refused by the per-array cap, default limits.
+    let bomb = write("label-bomb.npz", 8 << 20, 4);
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 128 << 10);
+    assert!(matches!(
+        load_medmnist_npz(&bomb),
+        Err(DataError::DecompressionLimit { limit, .. }) if limit == NPY_TRAILING_SLACK
+    ));
+    assert!(matches!(
+        load_volume(format!("{}#test:0", bomb.display())),
+        Err(DataError::DecompressionLimit { .. })
+    ));
+    // Within the slack: accepted.
+    let ok = write("label-slack.npz", 100, 4);
+    assert!(load_medmnist_npz(&ok).is_ok());
+    // Legitimate 1 MiB image arrays: fine by default, over a lowered total budget.
+    let big = write("big.npz", 0, 1 << 19);
+    assert_eq!(load_medmnist_npz(&big).unwrap().train.images.len(), 1 << 20);
+    let small = Limits {
+        max_inflated_bytes: 2 << 20,
+        ..Limits::DEFAULT
+    };
+    assert!(matches!(
+        load_medmnist_npz_with(&big, &small),
+        Err(DataError::DecompressionLimit { limit, .. }) if limit == 2 << 20
+    ));
+    assert!(load_medmnist_sample_with(&big, "test", 1, &small).is_ok());
+    let tiny = Limits {
+        max_inflated_bytes: 256 << 10,
+        ..Limits::DEFAULT
+    };
+    assert!(matches!(
+        load_medmnist_sample_with(&big, "test", 1, &tiny),
+        Err(DataError::DecompressionLimit { .. })
     ));
 }

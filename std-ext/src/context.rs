@@ -62,6 +62,12 @@ impl EvalContext {
     pub fn p_tables(&self) -> &[NttTableOwned] {
         self.core.p_tables()
     }
+    /// The first special prime's table, or [`EvalError::NoSpecialPrimes`]: a context may be
+    /// built for a parameter set without special primes (it can still add, multiply by
+    /// plaintexts and rescale), so everything that needs p_0 asks here instead of indexing.
+    pub fn p0_table(&self) -> Result<&NttTableOwned, EvalError> {
+        self.p_tables().first().ok_or(EvalError::NoSpecialPrimes)
+    }
     /// q_0..q_L, p_0..p_{k-1}.
     pub fn qp_moduli(&self) -> &[Modulus] {
         &self.qp_moduli

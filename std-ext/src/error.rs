@@ -37,6 +37,17 @@ pub enum EvalError {
     Invalid(&'static str),
     /// A key file could not be read or written.
     Io(std::io::ErrorKind),
+    /// A key file is larger than any key of this parameter set can be; refused before it is
+    /// read into memory.
+    FileTooLarge {
+        limit: u64,
+    },
+    /// The Hamming weight of bootstrapping's ephemeral sparse secret is below the supported
+    /// minimum ([`crate::bootstrap::MIN_EPHEMERAL_HAMMING_WEIGHT`]).
+    EphemeralWeightTooSmall {
+        weight: usize,
+        min: usize,
+    },
 }
 
 impl core::fmt::Display for EvalError {
@@ -55,6 +66,10 @@ impl core::fmt::Display for EvalError {
             Self::Representation => f.write_str("polynomial in the wrong representation"),
             Self::Invalid(m) => f.write_str(m),
             Self::Io(k) => write!(f, "key file input/output failed: {k}"),
+            Self::FileTooLarge { limit } => write!(f, "key file larger than the {limit} bytes a key of this parameter set has"),
+            Self::EphemeralWeightTooSmall { weight, min } => {
+                write!(f, "ephemeral secret Hamming weight {weight} is below the minimum {min}")
+            }
         }
     }
 }

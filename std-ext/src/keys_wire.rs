@@ -13,7 +13,7 @@ use crate::keys::{GaloisKeys, RelinearizationKey};
 use crate::keyswitch::SwitchingKey;
 use clifhe_core::rns::{Representation, RnsPoly};
 use clifhe_core::sample::SEED_BYTES;
-use clifhe_core::wire::{limb_bytes, pack_limb, unpack_limb, Header, Kind, WireError, HEADER_BYTES};
+use clifhe_core::wire::{limb_bytes, pack_limb, unpack_limb, Header, Kind, WireError, HEADER_BYTES, KEY_LOG_SLOTS, KEY_SCALE};
 use std::path::Path;
 
 fn bits(q: u64) -> u32 {
@@ -33,8 +33,8 @@ fn header(ectx: &EvalContext, kind: Kind, body: usize) -> Header {
         kind,
         insecure: params.is_insecure(),
         level: params.max_level() as u16,
-        log_slots: 0,
-        scale: 1.0,
+        log_slots: KEY_LOG_SLOTS,
+        scale: KEY_SCALE,
         body_len: body as u64,
     }
 }
@@ -81,9 +81,12 @@ fn switching_body_len(ectx: &EvalContext) -> usize {
     body_len(ectx) - 8
 }
 
-/// Checks header, declared and actual length; returns the body.
+/// Checks header, declared and actual length; returns the body. The header must be exactly the
+/// one [`header`] writes (level = max level, log2(slots) 0, scale 1.0), so that every accepted
+/// key file re-encodes to the same bytes.
 fn checked_body<'b>(ectx: &EvalContext, bytes: &'b [u8], kind: Kind, expected: usize) -> Result<&'b [u8], EvalError> {
-    let h = Header::parse(bytes, ectx.params(), kind)?;
+    let params = ectx.params();
+    let h = Header::parse_key(bytes, params, kind, params.max_level())?;
     if h.body_len != expected as u64 {
         return Err(WireError::BodyLength {
             declared: h.body_len,
@@ -121,13 +124,15 @@ fn from_bytes(ectx: &EvalContext, bytes: &[u8], kind: Kind) -> Result<(u64, Swit
     Ok((u64::from_le_bytes(g), read_switching_body(ectx, &body[8..])?))
 }
 
-fn encapsulation_body_len(ectx: &EvalContext) -> usize {
+/// q_0 and p_0, the two primes of the dense-to-sparse key; a typed error without special primes.
+fn encapsulation_moduli(ectx: &EvalContext) -> Result<[u64; 2], EvalError> {
+    Ok([ectx.q_moduli()[0].value(), ectx.p0_table()?.modulus().value()])
+}
+
+fn encapsulation_body_len(ectx: &EvalContext) -> Result<usize, EvalError> {
     let n = ectx.n();
-    let small: usize = [ectx.q_moduli()[0].value(), ectx.p_tables()[0].modulus().value()]
-        .iter()
-        .map(|&q| limb_bytes(n, bits(q)))
-        .sum();
-    SEED_BYTES + small + switching_body_len(ectx)
+    let small: usize = encapsulation_moduli(ectx)?.iter().map(|&q| limb_bytes(n, bits(q))).sum();
+    Ok(SEED_BYTES + small + switching_body_len(ectx))
 }
 
 /// Bytes of one relinearization or Galois key file for this parameter set.
@@ -135,20 +140,40 @@ pub fn switching_key_file_bytes(ectx: &EvalContext) -> usize {
     HEADER_BYTES + body_len(ectx)
 }
 
-/// Bytes of the encapsulation key file for this parameter set.
-pub fn encapsulation_key_file_bytes(ectx: &EvalContext) -> usize {
-    HEADER_BYTES + encapsulation_body_len(ectx)
+/// Bytes of the encapsulation key file for this parameter set ([`EvalError::NoSpecialPrimes`]
+/// for a set that cannot have one).
+pub fn encapsulation_key_file_bytes(ectx: &EvalContext) -> Result<usize, EvalError> {
+    Ok(HEADER_BYTES + encapsulation_body_len(ectx)?)
+}
+
+/// Reads a key file of at most `limit` bytes. The limit is the exact size a key of the
+/// parameter set has, so a larger file is refused (typed) before it is read into memory,
+/// and a file that grows while being read is cut off at `limit + 1` bytes and refused too.
+pub(crate) fn read_key_file(path: &Path, limit: usize) -> Result<Vec<u8>, EvalError> {
+    use std::io::Read;
+    let limit = limit as u64;
+    let file = std::fs::File::open(path).map_err(|e| EvalError::Io(e.kind()))?;
+    let len = file.metadata().map_err(|e| EvalError::Io(e.kind()))?.len();
+    if len > limit {
+        return Err(EvalError::FileTooLarge { limit });
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| EvalError::Io(e.kind()))?;
+    if bytes.len() as u64 > limit {
+        return Err(EvalError::FileTooLarge { limit });
+    }
+    Ok(bytes)
 }
 
 impl EncapsulationKeys {
     /// `dense-to-sparse (a seed | b mod q0 | b mod p0) | sparse-to-dense (a seed | b)`, after a
     /// header of kind `EncapsulationKey`; both `a` halves are regenerated on load.
     pub fn to_bytes(&self, ectx: &EvalContext) -> Result<Vec<u8>, EvalError> {
-        let body = encapsulation_body_len(ectx);
+        let body = encapsulation_body_len(ectx)?;
         let mut out = Vec::with_capacity(HEADER_BYTES + body);
         out.extend_from_slice(&header(ectx, Kind::EncapsulationKey, body).to_bytes());
         let d2s = &self.dense_to_sparse;
-        if d2s.moduli() != [ectx.q_moduli()[0].value(), ectx.p_tables()[0].modulus().value()] {
+        if d2s.moduli() != encapsulation_moduli(ectx)? {
             return Err(EvalError::ParamsMismatch);
         }
         out.extend_from_slice(d2s.a_seed());
@@ -162,12 +187,12 @@ impl EncapsulationKeys {
     }
 
     pub fn from_bytes(ectx: &EvalContext, bytes: &[u8]) -> Result<Self, EvalError> {
-        let body = checked_body(ectx, bytes, Kind::EncapsulationKey, encapsulation_body_len(ectx))?;
+        let body = checked_body(ectx, bytes, Kind::EncapsulationKey, encapsulation_body_len(ectx)?)?;
         let n = ectx.n();
         let mut seed = [0u8; SEED_BYTES];
         seed.copy_from_slice(&body[..SEED_BYTES]);
         let mut pos = SEED_BYTES;
-        let moduli = [ectx.q_moduli()[0].value(), ectx.p_tables()[0].modulus().value()];
+        let moduli = encapsulation_moduli(ectx)?;
         let mut b = [vec![0u64; n], vec![0u64; n]];
         for (limb, q) in b.iter_mut().zip(moduli) {
             let len = limb_bytes(n, bits(q));
@@ -231,12 +256,18 @@ impl GaloisKeys {
     }
 
     /// Loads only the keys for `elements` from `dir` (selective loading: an evaluator that
-    /// needs rotations by 1..7 does not read the bootstrapping keys).
+    /// needs rotations by 1..7 does not read the bootstrapping keys). Each file is read with a
+    /// cap of [`switching_key_file_bytes`] (the exact size of a key file for this parameter
+    /// set): a larger file is [`EvalError::FileTooLarge`], not a large allocation.
     pub fn read_dir(ectx: &EvalContext, dir: &Path, elements: &[usize]) -> Result<Self, EvalError> {
         let mut keys = GaloisKeys::default();
+        let limit = switching_key_file_bytes(ectx);
         for &g in elements {
             let path = dir.join(galois_key_file_name(g));
-            let bytes = std::fs::read(&path).map_err(|_| EvalError::MissingGaloisKey { galois_element: g })?;
+            let bytes = read_key_file(&path, limit).map_err(|e| match e {
+                EvalError::Io(_) => EvalError::MissingGaloisKey { galois_element: g },
+                e => e,
+            })?;
             let got = keys.insert_from_bytes(ectx, &bytes)?;
             if got != g {
                 return Err(EvalError::Invalid("Galois key file holds another element than its name says"));

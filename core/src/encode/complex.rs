@@ -15,6 +15,10 @@ pub struct Complex {
     pub im: f64,
 }
 
+/// Slot values are patient data: `Zeroizing<Vec<Complex>>` and `.zeroize()` wipe them (all-zero
+/// is `Complex::default()`).
+impl zeroize::DefaultIsZeroes for Complex {}
+
 impl Complex {
     /// `0 + 0i`.
     pub const ZERO: Self = Self { re: 0.0, im: 0.0 };

@@ -57,7 +57,18 @@ fn split<'a>(
     expected_body: impl Fn(&Header) -> usize,
 ) -> Result<(Header, &'a [u8]), WireError> {
     let h = Header::parse(bytes, params, kind)?;
-    let expected = expected_body(&h);
+    split_body(bytes, h, expected_body(&h))
+}
+
+/// [`split`] for key objects, whose header must be exactly what the writer writes
+/// ([`Header::parse_key`]).
+fn split_key<'a>(bytes: &'a [u8], params: &Params, kind: Kind, level: usize, expected: usize) -> Result<(Header, &'a [u8]), WireError> {
+    let h = Header::parse_key(bytes, params, kind, level)?;
+    split_body(bytes, h, expected)
+}
+
+/// Checks the declared and the actual body length against `expected`.
+fn split_body(bytes: &[u8], h: Header, expected: usize) -> Result<(Header, &[u8]), WireError> {
     if h.body_len != expected as u64 {
         return Err(WireError::BodyLength {
             declared: h.body_len,
@@ -182,22 +193,15 @@ pub fn public_key_to_bytes<S: AsRef<[u64]>>(params: &Params, pk: &PublicKey<S>) 
     let level = params.max_level();
     let body = SEED_BYTES + body_bytes(params, level, 1);
     let mut out = Vec::with_capacity(HEADER_BYTES + body);
-    out.extend_from_slice(&header(params, Kind::PublicKey, level, 0, 1.0, body).to_bytes());
+    out.extend_from_slice(&header(params, Kind::PublicKey, level, KEY_LOG_SLOTS.into(), KEY_SCALE, body).to_bytes());
     out.extend_from_slice(pk.a_seed());
     push_limbs(params, &[pk.b()], &mut out)?;
     Ok(out)
 }
 
 pub fn public_key_from_bytes(params: &Params, bytes: &[u8]) -> Result<PublicKey<Vec<u64>>, WireError> {
-    let (h, body) = split(bytes, params, Kind::PublicKey, |_| {
-        SEED_BYTES + body_bytes(params, params.max_level(), 1)
-    })?;
-    if h.level as usize != params.max_level() {
-        return Err(WireError::BadLevel {
-            level: h.level,
-            max: params.max_level(),
-        });
-    }
+    let level = params.max_level();
+    let (_, body) = split_key(bytes, params, Kind::PublicKey, level, SEED_BYTES + body_bytes(params, level, 1))?;
     let mut seed = [0u8; SEED_BYTES];
     seed.copy_from_slice(&body[..SEED_BYTES]);
     let b = read_limbs(params, params.q().len(), 1, &body[SEED_BYTES..])?
@@ -218,16 +222,18 @@ pub fn export_secret_key<K: AsRef<[i8]> + AsMut<[i8]>>(
         });
     }
     let mut out = zeroize::Zeroizing::new(Vec::with_capacity(HEADER_BYTES + SEED_BYTES));
-    out.extend_from_slice(&header(params, Kind::SecretKeySeed, 0, 0, 1.0, SEED_BYTES).to_bytes());
+    out.extend_from_slice(&header(params, Kind::SecretKeySeed, 0, KEY_LOG_SLOTS.into(), KEY_SCALE, SEED_BYTES).to_bytes());
     out.extend_from_slice(sk.export_seed().as_bytes());
     Ok(out)
 }
 
 /// Imports a secret key from its exported seed.
 pub fn import_secret_key(params: &Params, bytes: &[u8]) -> Result<SecretKey<Vec<i8>>, WireError> {
-    let (_, body) = split(bytes, params, Kind::SecretKeySeed, |_| SEED_BYTES)?;
-    let mut seed = [0u8; SEED_BYTES];
-    seed.copy_from_slice(body);
-    let seed = SecretSeed::new(seed);
+    let (_, body) = split_key(bytes, params, Kind::SecretKeySeed, 0, SEED_BYTES)?;
+    // Straight into the wiped-on-drop type: no plain stack copy of the seed is left behind.
+    let seed = SecretSeed::from_slice(body).ok_or(WireError::Truncated {
+        needed: SEED_BYTES,
+        found: body.len(),
+    })?;
     SecretKey::from_seed_into(params, &seed, vec![0i8; params.n()]).map_err(|_| WireError::NonCanonical)
 }

@@ -33,7 +33,7 @@
 //! inverted (the values are the stored measurements; only display would invert them). Colour
 //! images (SamplesPerPixel > 1, PALETTE COLOR) are unsupported.
 
-use super::{checked_size, corrupt, io_err, unsupported, DataError, Volume, MAX_ARRAY_BYTES, MAX_VOXELS};
+use super::{checked_size_limited, corrupt, io_err, read_error, unsupported, DataError, InflateBudget, Limits, Volume, MAX_ARRAY_BYTES};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -449,7 +449,8 @@ impl Attrs {
 
 /// Parses a whole DICOM file held in memory. `Ok(None)`: a valid DICOM file without pixel data
 /// (a DICOMDIR, a structured report), which a series reader skips.
-fn parse(path: &Path, bytes: &[u8]) -> Result<Option<DicomImage>, DataError> {
+/// A deflated data set inflates through `budget`; the image may have `max_voxels` voxels.
+fn parse(path: &Path, bytes: &[u8], budget: &InflateBudget, max_voxels: u64) -> Result<Option<DicomImage>, DataError> {
     let mut pos = if bytes.get(128..132) == Some(b"DICM") {
         132
     } else if looks_like_bare_dataset(bytes) {
@@ -480,19 +481,14 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Option<DicomImage>, DataError> {
         Some("1.2.840.10008.1.2") => (bytes, Syntax::ImplicitLe),
         Some("1.2.840.10008.1.2.1") => (bytes, Syntax::ExplicitLe),
         Some("1.2.840.10008.1.2.1.99") => {
-            // Deflated explicit VR LE: the rest of the file is a raw deflate stream. The output
-            // is capped; a larger one is refused rather than buffered.
+            // Deflated explicit VR LE: the rest of the file is a raw deflate stream. Its output
+            // counts against the load's budget while it inflates; past it, the load stops with
+            // `DecompressionLimit` rather than buffering more.
             let mut out = Vec::new();
-            flate2::read::DeflateDecoder::new(bytes.get(pos..).unwrap_or_default())
-                .take(MAX_ARRAY_BYTES + 1)
+            budget
+                .reader(flate2::read::DeflateDecoder::new(bytes.get(pos..).unwrap_or_default()))
                 .read_to_end(&mut out)
-                .map_err(|e| corrupt(path, format!("deflated data set: {e}")))?;
-            if out.len() as u64 > MAX_ARRAY_BYTES {
-                return Err(DataError::TooLarge {
-                    path: path.to_path_buf(),
-                    bytes: out.len() as u64,
-                });
-            }
+                .map_err(|e| read_error(path, "deflated data set", e))?;
             inflated = out;
             pos = 0;
             (inflated.as_slice(), Syntax::ExplicitLe)
@@ -515,10 +511,10 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Option<DicomImage>, DataError> {
     let mut a = Attrs::default();
     p.dataset(pos, None, syntax, 0, &mut a)?;
     let Some((offset, available)) = a.pixels else { return Ok(None) };
-    image(path, data, offset, available, a).map(Some)
+    image(path, data, offset, available, a, max_voxels).map(Some)
 }
 
-fn image(path: &Path, data: &[u8], offset: usize, available: usize, a: Attrs) -> Result<DicomImage, DataError> {
+fn image(path: &Path, data: &[u8], offset: usize, available: usize, a: Attrs, max_voxels: u64) -> Result<DicomImage, DataError> {
     let missing = |name: &str| corrupt(path, format!("no {name}"));
     let rows = a.rows.ok_or_else(|| missing("Rows"))?;
     let columns = a.columns.ok_or_else(|| missing("Columns"))?;
@@ -554,7 +550,7 @@ fn image(path: &Path, data: &[u8], offset: usize, available: usize, a: Attrs) ->
         return Err(corrupt(path, "RescaleSlope 0"));
     }
     let size = usize::from(bits / 8);
-    let (count, nbytes) = checked_size(path, &[columns, rows, frames], size)?;
+    let (count, nbytes) = checked_size_limited(path, &[columns, rows, frames], size, max_voxels)?;
     if nbytes > available {
         return Err(corrupt(
             path,
@@ -623,12 +619,24 @@ fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
 
 /// Reads one DICOM file (all its frames).
 pub fn read_dicom(path: &Path) -> Result<DicomImage, DataError> {
-    parse(path, &read_file(path)?)?.ok_or_else(|| corrupt(path, "no pixel data (7FE0,0010)"))
+    read_dicom_with(path, &Limits::DEFAULT)
+}
+
+/// [`read_dicom`] under `limits`.
+pub fn read_dicom_with(path: &Path, limits: &Limits) -> Result<DicomImage, DataError> {
+    parse_dicom_with(path, &read_file(path)?, limits)
 }
 
 /// Parses DICOM bytes already in memory (`path` only names them in errors).
 pub fn parse_dicom(path: &Path, bytes: &[u8]) -> Result<DicomImage, DataError> {
-    parse(path, bytes)?.ok_or_else(|| corrupt(path, "no pixel data (7FE0,0010)"))
+    parse_dicom_with(path, bytes, &Limits::DEFAULT)
+}
+
+/// [`parse_dicom`] under `limits`: a deflated data set may inflate to at most
+/// `limits.max_inflated_bytes`, the image may have at most `limits.max_voxels` voxels.
+pub fn parse_dicom_with(path: &Path, bytes: &[u8], limits: &Limits) -> Result<DicomImage, DataError> {
+    let budget = InflateBudget::new(limits.max_inflated_bytes);
+    parse(path, bytes, &budget, limits.max_voxels)?.ok_or_else(|| corrupt(path, "no pixel data (7FE0,0010)"))
 }
 
 fn positive(v: Option<f64>) -> Option<f64> {
@@ -704,7 +712,12 @@ fn z_fallback(img: &DicomImage) -> f64 {
 
 /// Loads one DICOM file as a volume: a single slice (z = 1) or all frames of a multi-frame file.
 pub fn load_dicom(path: &Path) -> Result<Volume, DataError> {
-    single_volume(path, read_dicom(path)?)
+    load_dicom_with(path, &Limits::DEFAULT)
+}
+
+/// [`load_dicom`] under `limits`.
+pub fn load_dicom_with(path: &Path, limits: &Limits) -> Result<Volume, DataError> {
+    single_volume(path, read_dicom_with(path, limits)?)
 }
 
 /// One file's frames as a volume, sorted by per-frame position when every frame has one.
@@ -740,6 +753,13 @@ pub const MAX_SERIES_FILES: usize = 100_000;
 /// (a silently missing slice would be a wrong volume). When the directory holds several series
 /// (SeriesInstanceUID), the one with the most files is loaded (ties: the smallest UID).
 pub fn load_dicom_series(dir: &Path) -> Result<Volume, DataError> {
+    load_dicom_series_with(dir, &Limits::DEFAULT)
+}
+
+/// [`load_dicom_series`] under `limits`: the deflated files of the series share one inflate
+/// budget, and the whole series may have at most `limits.max_voxels` voxels.
+pub fn load_dicom_series_with(dir: &Path, limits: &Limits) -> Result<Volume, DataError> {
+    let budget = InflateBudget::new(limits.max_inflated_bytes);
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| io_err(dir, e))?
         .map(|e| e.map(|e| e.path()).map_err(|e| io_err(dir, e)))
@@ -763,14 +783,14 @@ pub fn load_dicom_series(dir: &Path) -> Result<Volume, DataError> {
     let mut voxels = 0u64;
     for f in &files {
         let bytes = read_file(f)?;
-        let img = match parse(f, &bytes) {
+        let img = match parse(f, &bytes, &budget, limits.max_voxels) {
             Ok(Some(img)) => img,
             Ok(None) => continue,
             Err(DataError::UnsupportedFormat { what, .. }) if what.starts_with("not a DICOM file") => continue,
             Err(e) => return Err(e),
         };
         voxels += img.data.len() as u64;
-        if voxels > MAX_VOXELS {
+        if voxels > limits.max_voxels {
             return Err(DataError::TooLarge {
                 path: dir.to_path_buf(),
                 bytes: voxels.saturating_mul(4),

@@ -8,6 +8,19 @@
 //! grows buffers only as real data arrives, and returns a [`DataError`] for malformed input:
 //! a loader never panics on a file's contents.
 //!
+//! Size limits of one load ([`Limits`], defaults below), chosen so that a small hostile file
+//! cannot make a load use much more than ~1.5 GiB:
+//! - [`MAX_INFLATED_BYTES`] (512 MiB): bytes one load may *decompress* (gzip NIfTI, deflated
+//!   DICOM data sets, `.npz` members), summed over every stream and file of the load and
+//!   enforced while inflating ([`DataError::DecompressionLimit`]). A 1 MB deflate bomb
+//!   expands ~1000x; without this budget it could inflate to gigabytes.
+//! - [`MAX_VOXELS`] (2^28): voxels of one volume, so its `f32` data is at most 1 GiB. A
+//!   512 x 512 x 1000 CT (2.6e8 voxels) still fits.
+//! - [`MAX_ARRAY_BYTES`] (1 GiB): stored bytes of one array; uncompressed files must actually
+//!   hold them (their length is checked first), so this bounds memory, not amplification.
+//! - [`MAX_DATASET_VOXELS`] (2^29): voxels of a whole `.npz` dataset (2 GiB of `f32`, the most a
+//!   `u8` dataset within the inflate budget can decode to).
+//!
 //! Voxel order everywhere: `data[x + dims[0] * (y + dims[1] * z)]`, x fastest. Each format
 //! section documents how its own axes map to x, y, z.
 
@@ -70,6 +83,10 @@ pub enum DataError {
     /// Files that should form one volume disagree (a DICOM series with mixed sizes, duplicate
     /// or unevenly spaced slices).
     Inconsistent { path: PathBuf, what: String },
+    /// Decompression produced more than `limit` bytes: more than the load's budget
+    /// ([`Limits::max_inflated_bytes`]), or more than the array being read declares. Stopped
+    /// while inflating (a decompression bomb, or a corrupt size field).
+    DecompressionLimit { path: PathBuf, limit: u64 },
 }
 
 impl DataError {
@@ -82,7 +99,8 @@ impl DataError {
             | Self::TooLarge { path, .. }
             | Self::MissingKey { path, .. }
             | Self::BadSample { path, .. }
-            | Self::Inconsistent { path, .. } => path,
+            | Self::Inconsistent { path, .. }
+            | Self::DecompressionLimit { path, .. } => path,
         }
     }
 }
@@ -103,6 +121,11 @@ impl fmt::Display for DataError {
             Self::MissingKey { path, key } => write!(f, "{}: no array named {key}", path.display()),
             Self::BadSample { path, what } => write!(f, "{}: {what}", path.display()),
             Self::Inconsistent { path, what } => write!(f, "{}: inconsistent series: {what}", path.display()),
+            Self::DecompressionLimit { path, limit } => write!(
+                f,
+                "{}: decompressed data exceeds the limit of {limit} bytes (a decompression bomb or a corrupt size)",
+                path.display()
+            ),
         }
     }
 }
@@ -116,11 +139,116 @@ impl std::error::Error for DataError {
     }
 }
 
-/// Largest array the readers accept (4 GiB), both as stored and as decoded `f32` voxels.
-pub const MAX_ARRAY_BYTES: u64 = 4 << 30;
+/// Largest array the readers accept as stored (1 GiB); see the module docs.
+pub const MAX_ARRAY_BYTES: u64 = 1 << 30;
 
-/// Largest voxel count of one loaded volume or dataset: its `f32` data fits [`MAX_ARRAY_BYTES`].
-pub const MAX_VOXELS: u64 = MAX_ARRAY_BYTES / 4;
+/// Largest voxel count of one loaded volume: its `f32` data is at most 1 GiB.
+pub const MAX_VOXELS: u64 = (1 << 30) / 4;
+
+/// Largest number of bytes one load may decompress (512 MiB), over all its streams and files.
+pub const MAX_INFLATED_BYTES: u64 = 512 << 20;
+
+/// Largest voxel count of a whole `.npz` dataset (2 GiB of `f32`).
+pub const MAX_DATASET_VOXELS: u64 = 512 << 20;
+
+/// Size limits of one load. [`Limits::DEFAULT`] is what every loader without `_with` in its
+/// name uses; tests lower them to exercise the limits with small inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes the load may decompress, summed over every compressed stream it reads.
+    pub max_inflated_bytes: u64,
+    /// Voxels of one volume.
+    pub max_voxels: u64,
+}
+
+impl Limits {
+    /// [`MAX_INFLATED_BYTES`] and [`MAX_VOXELS`].
+    pub const DEFAULT: Self = Self {
+        max_inflated_bytes: MAX_INFLATED_BYTES,
+        max_voxels: MAX_VOXELS,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// The decompression allowance of one load, shared by every stream it opens (a NIfTI pair's two
+/// files, a DICOM series' files, an archive's members).
+#[derive(Clone, Debug)]
+pub(crate) struct InflateBudget {
+    left: std::rc::Rc<std::cell::Cell<u64>>,
+    limit: u64,
+}
+
+impl InflateBudget {
+    pub(crate) fn new(limit: u64) -> Self {
+        Self {
+            left: std::rc::Rc::new(std::cell::Cell::new(limit)),
+            limit,
+        }
+    }
+
+    /// `inner` (a decompressor's output) counted against this budget.
+    pub(crate) fn reader<R: Read>(&self, inner: R) -> Budgeted<R> {
+        Budgeted {
+            inner,
+            left: self.left.clone(),
+            limit: self.limit,
+        }
+    }
+}
+
+/// A reader that fails with [`LimitExceeded`] once more than its limit has come through. Like
+/// `Read::take`, it never asks the inner reader for more than one byte beyond the limit, so the
+/// decompressor stops there; unlike `take`, running into the limit is an error, not an end of
+/// stream that a caller could mistake for a short file.
+pub(crate) struct Budgeted<R> {
+    inner: R,
+    left: std::rc::Rc<std::cell::Cell<u64>>,
+    limit: u64,
+}
+
+impl<R: Read> Read for Budgeted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.left.get();
+        let want = usize::try_from(left.saturating_add(1)).map_or(buf.len(), |w| w.min(buf.len()));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n as u64 > left {
+            self.left.set(0);
+            return Err(std::io::Error::other(LimitExceeded(self.limit)));
+        }
+        self.left.set(left - n as u64);
+        Ok(n)
+    }
+}
+
+/// The I/O error a [`Budgeted`] reader (or a per-array check) raises; [`read_error`] turns it
+/// into [`DataError::DecompressionLimit`].
+#[derive(Debug)]
+pub(crate) struct LimitExceeded(pub(crate) u64);
+
+impl fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "decompressed data exceeds {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
+/// A read error as a [`DataError`]: [`DataError::DecompressionLimit`] when a budget ran out,
+/// otherwise [`DataError::Corrupt`] naming `what` was being read.
+pub(crate) fn read_error(path: &Path, what: &str, e: std::io::Error) -> DataError {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<LimitExceeded>()) {
+        Some(LimitExceeded(limit)) => DataError::DecompressionLimit {
+            path: path.to_path_buf(),
+            limit: *limit,
+        },
+        None => corrupt(path, format!("{what}: {e}")),
+    }
+}
 
 pub(crate) fn io_err(path: &Path, source: std::io::Error) -> DataError {
     DataError::Io {
@@ -146,6 +274,11 @@ pub(crate) fn unsupported(path: &Path, what: impl Into<String>) -> DataError {
 /// Product of `dims` times `item_bytes`, refusing overflow and anything above the caps (both
 /// the stored byte count and the decoded `f32` voxel count). Returns (voxels, bytes).
 pub(crate) fn checked_size(path: &Path, dims: &[usize], item_bytes: usize) -> Result<(usize, usize), DataError> {
+    checked_size_limited(path, dims, item_bytes, MAX_VOXELS)
+}
+
+/// [`checked_size`] with a voxel cap of `max_voxels` (at most [`MAX_VOXELS`] is meaningful).
+pub(crate) fn checked_size_limited(path: &Path, dims: &[usize], item_bytes: usize, max_voxels: u64) -> Result<(usize, usize), DataError> {
     let too_large = |bytes: u64| DataError::TooLarge {
         path: path.to_path_buf(),
         bytes,
@@ -155,7 +288,7 @@ pub(crate) fn checked_size(path: &Path, dims: &[usize], item_bytes: usize) -> Re
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| too_large(u64::MAX))?;
     let bytes = count.checked_mul(item_bytes).ok_or_else(|| too_large(u64::MAX))?;
-    if bytes as u64 > MAX_ARRAY_BYTES || count as u64 > MAX_VOXELS {
+    if bytes as u64 > MAX_ARRAY_BYTES || count as u64 > max_voxels {
         return Err(too_large((bytes as u64).max((count as u64).saturating_mul(4))));
     }
     Ok((count, bytes))
@@ -166,9 +299,7 @@ pub(crate) fn checked_size(path: &Path, dims: &[usize], item_bytes: usize) -> Re
 /// in proportion to the bytes really present, never to the declared size.
 pub(crate) fn read_exact_bounded<R: Read>(path: &Path, r: R, n: usize, what: &str) -> Result<Vec<u8>, DataError> {
     let mut buf = Vec::with_capacity(n.min(16 << 20));
-    r.take(n as u64)
-        .read_to_end(&mut buf)
-        .map_err(|e| corrupt(path, format!("{what}: {e}")))?;
+    r.take(n as u64).read_to_end(&mut buf).map_err(|e| read_error(path, what, e))?;
     if buf.len() != n {
         return Err(corrupt(path, format!("{what}: {} bytes present, {n} declared", buf.len())));
     }
@@ -177,7 +308,7 @@ pub(crate) fn read_exact_bounded<R: Read>(path: &Path, r: R, n: usize, what: &st
 
 /// Discards exactly `n` bytes of a stream without buffering them.
 pub(crate) fn skip_bytes<R: Read>(path: &Path, r: &mut R, n: u64, what: &str) -> Result<(), DataError> {
-    let copied = std::io::copy(&mut r.take(n), &mut std::io::sink()).map_err(|e| corrupt(path, format!("{what}: {e}")))?;
+    let copied = std::io::copy(&mut r.take(n), &mut std::io::sink()).map_err(|e| read_error(path, what, e))?;
     if copied != n {
         return Err(corrupt(path, format!("{what}: file ends {} bytes early", n - copied)));
     }
@@ -252,6 +383,12 @@ fn kind_by_magic(path: &Path) -> Result<Option<Kind>, DataError> {
 ///
 /// A path that exists is taken literally even if it contains `#`.
 pub fn load_volume(spec: impl AsRef<Path>) -> Result<Volume, DataError> {
+    load_volume_with(spec, &Limits::DEFAULT)
+}
+
+/// [`load_volume`] under `limits` (NIfTI, DICOM and `.npz` samples; a raw volume is uncompressed
+/// and capped by its file's length).
+pub fn load_volume_with(spec: impl AsRef<Path>, limits: &Limits) -> Result<Volume, DataError> {
     let spec = spec.as_ref();
     if !spec.exists() {
         if let Some(rest) = spec.to_str().and_then(|s| s.strip_prefix("raw:")) {
@@ -275,7 +412,7 @@ pub fn load_volume(spec: impl AsRef<Path>) -> Result<Volume, DataError> {
             return match kind_by_name(path) {
                 Some(Kind::Npz) => {
                     let (split, index) = parse_sample(path, fragment)?;
-                    npz::load_medmnist_sample(path, split, index).map(|(v, _)| v)
+                    npz::load_medmnist_sample_with(path, split, index, limits).map(|(v, _)| v)
                 }
                 Some(Kind::Raw) => {
                     let raw_spec = raw::RawSpec::parse(fragment).map_err(|what| DataError::BadSample {
@@ -298,9 +435,9 @@ pub fn load_volume(spec: impl AsRef<Path>) -> Result<Volume, DataError> {
         kind_by_name(spec).map_or_else(|| kind_by_magic(spec), |k| Ok(Some(k)))?
     };
     match kind {
-        Some(Kind::Nifti | Kind::NiftiPair) => nifti::load_nifti(spec),
-        Some(Kind::Dicom) => dicom::load_dicom(spec),
-        Some(Kind::DicomDir) => dicom::load_dicom_series(spec),
+        Some(Kind::Nifti | Kind::NiftiPair) => nifti::load_nifti_with(spec, limits),
+        Some(Kind::Dicom) => dicom::load_dicom_with(spec, limits),
+        Some(Kind::DicomDir) => dicom::load_dicom_series_with(spec, limits),
         Some(Kind::Npz) => Err(DataError::BadSample {
             path: spec.to_path_buf(),
             what: "a dataset file: name one sample as file.npz#split:index (e.g. #test:0), or load the splits with npz::load_medmnist_npz"

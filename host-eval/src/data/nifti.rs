@@ -19,7 +19,10 @@
 //! file means "unset" and is read as 352, the first possible data offset.
 //! NIfTI-2 (sizeof_hdr 540) and ANALYZE 7.5 (no magic) are refused as unsupported.
 
-use super::{checked_size, corrupt, io_err, read_exact_bounded, skip_bytes, unsupported, DataError, Volume};
+use super::{
+    checked_size_limited, corrupt, io_err, read_error, read_exact_bounded, skip_bytes, unsupported, DataError, InflateBudget, Limits,
+    Volume,
+};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -171,8 +174,9 @@ fn is_gz(path: &Path) -> bool {
 }
 
 /// Opens a file, through a gzip decoder when its name ends in `.gz` or it starts with the gzip
-/// magic. Returns the reader and, for an uncompressed file, its length (known before reading).
-fn open(path: &Path) -> Result<(Box<dyn Read>, Option<u64>), DataError> {
+/// magic; the decoder's output counts against `budget`. Returns the reader and, for an
+/// uncompressed file, its length (known before reading, so it needs no budget).
+fn open(path: &Path, budget: &InflateBudget) -> Result<(Box<dyn Read>, Option<u64>), DataError> {
     let mut file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
     let len = file.metadata().map_err(|e| io_err(path, e))?.len();
     let mut magic = [0u8; 2];
@@ -180,7 +184,7 @@ fn open(path: &Path) -> Result<(Box<dyn Read>, Option<u64>), DataError> {
     let gz = is_gz(path) || (n == 2 && magic == [0x1f, 0x8b]);
     let reader = std::io::Cursor::new(magic[..n].to_vec()).chain(file);
     Ok(if gz {
-        (Box::new(flate2::read::MultiGzDecoder::new(reader)), None)
+        (Box::new(budget.reader(flate2::read::MultiGzDecoder::new(reader))), None)
     } else {
         (Box::new(reader), Some(len))
     })
@@ -204,6 +208,14 @@ fn partner(path: &Path, ext: &str) -> Option<PathBuf> {
 
 /// Loads a NIfTI-1 image: a `.nii`/`.nii.gz` file, or a `.hdr`/`.img` pair named by either file.
 pub fn load_nifti(path: &Path) -> Result<Volume, DataError> {
+    load_nifti_with(path, &Limits::DEFAULT)
+}
+
+/// [`load_nifti`] under `limits`: a gzipped file (or pair) may inflate at most
+/// `limits.max_inflated_bytes` in all (header, skipped extensions, data and the CRC tail), and
+/// the volume may have at most `limits.max_voxels` voxels.
+pub fn load_nifti_with(path: &Path, limits: &Limits) -> Result<Volume, DataError> {
+    let budget = InflateBudget::new(limits.max_inflated_bytes);
     let lower = path.to_string_lossy().to_ascii_lowercase();
     let stripped = lower.strip_suffix(".gz").unwrap_or(&lower);
     let (hdr_path, img_path) = if stripped.ends_with(".hdr") {
@@ -217,18 +229,18 @@ pub fn load_nifti(path: &Path) -> Result<Volume, DataError> {
     } else {
         (path.to_path_buf(), None)
     };
-    let (mut input, file_len) = open(&hdr_path)?;
+    let (mut input, file_len) = open(&hdr_path, &budget)?;
     let mut header = [0u8; HEADER];
     input
         .read_exact(&mut header)
-        .map_err(|e| corrupt(&hdr_path, format!("header (348 bytes): {e}")))?;
+        .map_err(|e| read_error(&hdr_path, "header (348 bytes)", e))?;
     let h = parse_header(&hdr_path, &header)?;
     let size = bytes_per_voxel(h.datatype).ok_or_else(|| unsupported(&hdr_path, format!("NIfTI datatype {}", h.datatype)))?;
-    let (count, nbytes) = checked_size(&hdr_path, &h.dims, size)?;
+    let (count, nbytes) = checked_size_limited(&hdr_path, &h.dims, size, limits.max_voxels)?;
     let (data_path, mut input, file_len, pos) = match (h.pair, img_path) {
         (false, _) => (hdr_path, input, file_len, HEADER as u64),
         (true, Some(img)) => {
-            let (input, len) = open(&img)?;
+            let (input, len) = open(&img, &budget)?;
             (img, input, len, 0)
         }
         (true, None) if !stripped.ends_with(".hdr") => {
@@ -258,10 +270,10 @@ pub fn load_nifti(path: &Path) -> Result<Volume, DataError> {
     skip_bytes(&data_path, &mut input, h.vox_offset.saturating_sub(pos), "bytes before vox_offset")?;
     let raw = read_exact_bounded(&data_path, &mut input, nbytes, "image data")?;
     if file_len.is_none() {
-        // Gzip: read on to the end of the stream (at most 64 MiB more) so the decoder checks its
-        // CRC-32; a damaged stream that still inflates to the right length is caught here.
-        std::io::copy(&mut input.take(64 << 20), &mut std::io::sink())
-            .map_err(|e| corrupt(&data_path, format!("after the image data: {e}")))?;
+        // Gzip: read on to the end of the stream (at most 64 MiB more, and within the budget) so
+        // the decoder checks its CRC-32; a damaged stream that still inflates to the right
+        // length is caught here.
+        std::io::copy(&mut input.take(64 << 20), &mut std::io::sink()).map_err(|e| read_error(&data_path, "after the image data", e))?;
     }
     let apply = h.scl_slope.is_finite() && h.scl_slope != 0.0;
     let (slope, inter) = (

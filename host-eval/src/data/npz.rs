@@ -10,7 +10,11 @@
 //!
 //! Sizes: the array's byte count (checked for overflow and against [`MAX_ARRAY_BYTES`]) must fit
 //! in the zip entry's declared size before any buffer is allocated, and buffers only grow as
-//! decompressed bytes arrive.
+//! decompressed bytes arrive. Decompression is capped twice, while it happens: per array, at
+//! most the header, the bytes its shape declares and [`NPY_TRAILING_SLACK`] more are inflated
+//! (the zip reader itself would inflate a member past its declared size); per load, all
+//! members together inflate at most [`Limits::max_inflated_bytes`]. Beyond either,
+//! [`DataError::DecompressionLimit`].
 //!
 //! Axis convention: a 3D image array of shape (n, d0, d1, d2) in C order has the *last* axis
 //! fastest, so x = d2, y = d1, z = d0 and `Volume::dims == [d2, d1, d0]`; sample i's voxels are
@@ -18,12 +22,20 @@
 //! resampled to a cube without recorded physical spacing, so 1 mm isotropic is assumed (the
 //! scan features are normalised, so only the aspect ratio would matter, and it is 1).
 
-use super::{checked_size, corrupt, io_err, read_exact_bounded, skip_bytes, unsupported, DataError, Volume, MAX_ARRAY_BYTES, MAX_VOXELS};
+use super::{
+    checked_size, corrupt, io_err, read_error, read_exact_bounded, skip_bytes, unsupported, Budgeted, DataError, InflateBudget,
+    LimitExceeded, Limits, Volume, MAX_DATASET_VOXELS,
+};
 use std::io::Read;
 use std::path::Path;
 
 /// Largest `.npy` header accepted.
 const MAX_HEADER: usize = 1 << 20;
+
+/// Bytes a member may hold after its array (numpy writes none; a little slack for other
+/// writers). Reading them lets the zip reader check the member's CRC-32; more than this is
+/// refused instead of inflated.
+pub const NPY_TRAILING_SLACK: u64 = 4096;
 
 /// The spacing assumed for MedMNIST volumes (unknown physical spacing).
 pub const MEDMNIST_SPACING_MM: [f64; 3] = [1.0; 3];
@@ -388,14 +400,13 @@ fn open(path: &Path) -> Result<Archive, DataError> {
     zip::ZipArchive::new(f).map_err(|e| corrupt(path, format!("not a zip archive: {e}")))
 }
 
+/// A member's inflated bytes, counted against the load's budget.
+type Entry<'a> = Budgeted<zip::read::ZipFile<'a, std::fs::File>>;
+
 /// Opens `key.npy` and parses its header; the returned reader is positioned at the data.
-fn open_entry<'a>(
-    path: &Path,
-    archive: &'a mut Archive,
-    key: &str,
-) -> Result<(zip::read::ZipFile<'a, std::fs::File>, NpyHeader), DataError> {
+fn open_entry<'a>(path: &Path, archive: &'a mut Archive, key: &str, budget: &InflateBudget) -> Result<(Entry<'a>, NpyHeader), DataError> {
     let name = format!("{key}.npy");
-    let mut entry = match archive.by_name(&name) {
+    let entry = match archive.by_name(&name) {
         Ok(e) => e,
         Err(zip::result::ZipError::FileNotFound) => {
             return Err(DataError::MissingKey {
@@ -406,6 +417,7 @@ fn open_entry<'a>(
         Err(e) => return Err(corrupt(path, format!("{name}: {e}"))),
     };
     let available = entry.size();
+    let mut entry = budget.reader(entry);
     let header = read_npy_header(path, &mut entry, available).map_err(|e| match e {
         DataError::Corrupt { path, what } => DataError::Corrupt {
             path,
@@ -417,10 +429,16 @@ fn open_entry<'a>(
 }
 
 /// Reads an entry to its end so the zip reader checks its CRC-32: a corrupted deflate stream
-/// that still inflates to the right length would otherwise pass as wrong voxels. The entry's
-/// declared size bounds what is read (any bytes after the array are ignored).
-fn finish_entry<R: Read>(path: &Path, entry: &mut R, key: &str) -> Result<(), DataError> {
-    std::io::copy(&mut entry.take(MAX_ARRAY_BYTES), &mut std::io::sink()).map_err(|e| corrupt(path, format!("{key}: {e}")))?;
+/// that still inflates to the right length would otherwise pass as wrong voxels. `rest` is what
+/// the array's shape says is left (0 after a whole array; the later samples after one sample);
+/// at most [`NPY_TRAILING_SLACK`] bytes more are accepted, so a member that keeps inflating past
+/// its array (a deflate bomb behind a small header) is stopped, not drained.
+fn finish_entry<R: Read>(path: &Path, entry: &mut R, key: &str, rest: u64) -> Result<(), DataError> {
+    let cap = rest.saturating_add(NPY_TRAILING_SLACK);
+    let read = std::io::copy(&mut entry.take(cap.saturating_add(1)), &mut std::io::sink()).map_err(|e| read_error(path, key, e))?;
+    if read > cap {
+        return Err(read_error(path, key, std::io::Error::other(LimitExceeded(cap))));
+    }
     Ok(())
 }
 
@@ -434,9 +452,9 @@ fn image_dims(path: &Path, key: &str, h: &NpyHeader) -> Result<(usize, [usize; 3
     }
 }
 
-fn read_labels(path: &Path, archive: &mut Archive, split: &str) -> Result<Vec<u32>, DataError> {
+fn read_labels(path: &Path, archive: &mut Archive, split: &str, inflate: &InflateBudget) -> Result<Vec<u32>, DataError> {
     let key = format!("{split}_labels");
-    let (mut entry, h) = open_entry(path, archive, &key)?;
+    let (mut entry, h) = open_entry(path, archive, &key, inflate)?;
     match h.shape.as_slice() {
         [_] | [_, 1] => {}
         s => {
@@ -447,7 +465,7 @@ fn read_labels(path: &Path, archive: &mut Archive, split: &str) -> Result<Vec<u3
         }
     }
     let bytes = read_exact_bounded(path, &mut entry, h.nbytes, &key)?;
-    finish_entry(path, &mut entry, &key)?;
+    finish_entry(path, &mut entry, &key, 0)?;
     let mut labels = Vec::with_capacity(h.count);
     let mut bad = None;
     decode_each(&h, &bytes, |l| {
@@ -463,10 +481,10 @@ fn read_labels(path: &Path, archive: &mut Archive, split: &str) -> Result<Vec<u3
     Ok(labels)
 }
 
-fn read_split(path: &Path, archive: &mut Archive, split: &str, budget: &mut u64) -> Result<Split, DataError> {
-    let labels = read_labels(path, archive, split)?;
+fn read_split(path: &Path, archive: &mut Archive, split: &str, budget: &mut u64, inflate: &InflateBudget) -> Result<Split, DataError> {
+    let labels = read_labels(path, archive, split, inflate)?;
     let key = format!("{split}_images");
-    let (mut entry, h) = open_entry(path, archive, &key)?;
+    let (mut entry, h) = open_entry(path, archive, &key, inflate)?;
     let (n, dims) = image_dims(path, &key, &h)?;
     if labels.len() != n {
         return Err(corrupt(path, format!("{split}: {n} images but {} labels", labels.len())));
@@ -477,7 +495,7 @@ fn read_split(path: &Path, archive: &mut Archive, split: &str, budget: &mut u64)
         bytes: (h.count as u64).saturating_mul(4),
     })?;
     let bytes = read_exact_bounded(path, &mut entry, h.nbytes, &key)?;
-    finish_entry(path, &mut entry, &key)?;
+    finish_entry(path, &mut entry, &key, 0)?;
     Ok(Split {
         dims,
         images: decode_f32(&h, &bytes),
@@ -488,12 +506,19 @@ fn read_split(path: &Path, archive: &mut Archive, split: &str, budget: &mut u64)
 /// Loads the three splits of a MedMNIST 3D `.npz` file (keys `train_images`, `train_labels`,
 /// `val_images`, ..., images (n, d0, d1, d2), labels (n, 1) or (n,)).
 pub fn load_medmnist_npz(path: &Path) -> Result<MedMnistDataset, DataError> {
+    load_medmnist_npz_with(path, &Limits::DEFAULT)
+}
+
+/// [`load_medmnist_npz`] under `limits` (its inflate budget covers all six members; the voxel
+/// cap of a dataset is [`MAX_DATASET_VOXELS`]).
+pub fn load_medmnist_npz_with(path: &Path, limits: &Limits) -> Result<MedMnistDataset, DataError> {
     let mut archive = open(path)?;
-    let mut budget = MAX_VOXELS;
+    let mut budget = MAX_DATASET_VOXELS;
+    let inflate = InflateBudget::new(limits.max_inflated_bytes);
     Ok(MedMnistDataset {
-        train: read_split(path, &mut archive, "train", &mut budget)?,
-        val: read_split(path, &mut archive, "val", &mut budget)?,
-        test: read_split(path, &mut archive, "test", &mut budget)?,
+        train: read_split(path, &mut archive, "train", &mut budget, &inflate)?,
+        val: read_split(path, &mut archive, "val", &mut budget, &inflate)?,
+        test: read_split(path, &mut archive, "test", &mut budget, &inflate)?,
     })
 }
 
@@ -501,8 +526,14 @@ pub fn load_medmnist_npz(path: &Path) -> Result<MedMnistDataset, DataError> {
 pub fn load_medmnist_split(path: &Path, split: &str) -> Result<Split, DataError> {
     check_split(path, split)?;
     let mut archive = open(path)?;
-    let mut budget = MAX_VOXELS;
-    read_split(path, &mut archive, split, &mut budget)
+    let mut budget = MAX_DATASET_VOXELS;
+    read_split(
+        path,
+        &mut archive,
+        split,
+        &mut budget,
+        &InflateBudget::new(Limits::DEFAULT.max_inflated_bytes),
+    )
 }
 
 fn check_split(path: &Path, split: &str) -> Result<(), DataError> {
@@ -519,11 +550,18 @@ fn check_split(path: &Path, split: &str) -> Result<(), DataError> {
 /// Loads one sample (volume, label) of a split. Only that sample's bytes are kept: the images
 /// before it are decompressed and discarded as they stream past.
 pub fn load_medmnist_sample(path: &Path, split: &str, index: usize) -> Result<(Volume, u32), DataError> {
+    load_medmnist_sample_with(path, split, index, &Limits::DEFAULT)
+}
+
+/// [`load_medmnist_sample`] under `limits`: everything inflated to reach the sample (labels,
+/// the samples before it, the rest of the member for its CRC) counts against the budget.
+pub fn load_medmnist_sample_with(path: &Path, split: &str, index: usize, limits: &Limits) -> Result<(Volume, u32), DataError> {
     check_split(path, split)?;
+    let inflate = InflateBudget::new(limits.max_inflated_bytes);
     let mut archive = open(path)?;
-    let labels = read_labels(path, &mut archive, split)?;
+    let labels = read_labels(path, &mut archive, split, &inflate)?;
     let key = format!("{split}_images");
-    let (mut entry, h) = open_entry(path, &mut archive, &key)?;
+    let (mut entry, h) = open_entry(path, &mut archive, &key, &inflate)?;
     let (n, dims) = image_dims(path, &key, &h)?;
     if labels.len() != n {
         return Err(corrupt(path, format!("{split}: {n} images but {} labels", labels.len())));
@@ -536,7 +574,9 @@ pub fn load_medmnist_sample(path: &Path, split: &str, index: usize) -> Result<(V
     let per_bytes = h.nbytes / n;
     skip_bytes(path, &mut entry, (per_bytes as u64) * (index as u64), &key)?;
     let bytes = read_exact_bounded(path, &mut entry, per_bytes, &key)?;
-    finish_entry(path, &mut entry, &key)?;
+    // The samples after this one are still in the member: the CRC check inflates them too.
+    let after = (per_bytes as u64) * ((n - index - 1) as u64);
+    finish_entry(path, &mut entry, &key, after)?;
     Ok((
         Volume {
             dims,

@@ -74,7 +74,7 @@ impl DenseToSparseKey {
             return Err(EvalError::NoSpecialPrimes);
         }
         let n = ectx.n();
-        let moduli = [ectx.q_moduli()[0], *ectx.p_tables()[0].modulus()];
+        let moduli = [ectx.q_moduli()[0], *ectx.p0_table()?.modulus()];
         if b.iter().any(|l| l.len() != n) {
             return Err(EvalError::KeyShape);
         }
@@ -108,6 +108,7 @@ impl EncapsulationKeys {
         if params.p().is_empty() {
             return Err(EvalError::NoSpecialPrimes);
         }
+        super::check_ephemeral_weight(Some(weight))?;
         let n = ectx.n();
         let mut sparse = Zeroizing::new(vec![0i8; n]);
         if !sample_fixed_weight_ternary(rng, weight, &mut sparse) {
@@ -116,17 +117,18 @@ impl EncapsulationKeys {
         // s' -> s over Q*P: an ordinary switching key with s' as the source.
         let nq = params.q().len();
         let mut sp_q = RnsPoly::zero(n, nq, Representation::Ntt);
-        sp_q.as_mut_slice().par_chunks_mut(n).enumerate().try_for_each(|(i, l)| {
+        let filled = sp_q.as_mut_slice().par_chunks_mut(n).enumerate().try_for_each(|(i, l)| {
             reduce_small_into(&sparse, &ectx.q_moduli()[i], l);
             ectx.q_tables()[i].forward(l).map_err(|_| EvalError::Representation)
-        })?;
-        let sparse_to_dense = SwitchingKey::generate(ectx, sk, &sp_q, rng);
+        });
+        // s' in NTT form is wiped on every path, including an error while it was being built.
+        let sparse_to_dense = filled.and_then(|()| SwitchingKey::generate(ectx, sk, &sp_q, rng));
         zeroize::Zeroize::zeroize(sp_q.as_mut_slice());
         let sparse_to_dense = sparse_to_dense?;
 
         // s -> s' over q0 * p0: b = -a s' + e + p0 s.
-        let tables = [&ectx.q_tables()[0], &ectx.p_tables()[0]];
-        let moduli = [ectx.q_moduli()[0], *ectx.p_tables()[0].modulus()];
+        let tables = [&ectx.q_tables()[0], ectx.p0_table()?];
+        let moduli = [ectx.q_moduli()[0], *tables[1].modulus()];
         let a_seed = fresh_seed(rng);
         let mut e = Zeroizing::new(vec![0i8; n]);
         sample_cbd(rng, &mut e);
@@ -178,7 +180,7 @@ pub fn switch_to_sparse(ectx: &EvalContext, ct: &CiphertextOwned, key: &DenseToS
         });
     }
     let n = ectx.n();
-    let (tq, tp) = (&ectx.q_tables()[0], &ectx.p_tables()[0]);
+    let (tq, tp) = (&ectx.q_tables()[0], ectx.p0_table()?);
     let (mq, mp) = (&ectx.q_moduli()[0], tp.modulus());
     let c1 = ct.c1.limb(0).ok_or(EvalError::OutOfLevels)?;
     // c1 mod p0 from its centred coefficients (exact: one prime, no conversion error)

@@ -84,6 +84,24 @@ impl Default for BootstrapLiteral {
     }
 }
 
+/// Smallest accepted Hamming weight of the ephemeral sparse secret. Below 32 the sparse
+/// secret's entropy (log2(C(N, h) 2^h), about 2^400 at h = 32, N = 2^16, but only 2^48 at
+/// h = 4) and the hybrid attacks on sparse secrets leave the encapsulated key too weak; the
+/// default (32) is what Bossuat et al. 2022 analyse.
+pub const MIN_EPHEMERAL_HAMMING_WEIGHT: usize = 32;
+
+/// Refuses an ephemeral Hamming weight below [`MIN_EPHEMERAL_HAMMING_WEIGHT`] (`None`, the dense
+/// secret, has no weight to check).
+pub(crate) fn check_ephemeral_weight(weight: Option<usize>) -> Result<(), EvalError> {
+    match weight {
+        Some(w) if w < MIN_EPHEMERAL_HAMMING_WEIGHT => Err(EvalError::EphemeralWeightTooSmall {
+            weight: w,
+            min: MIN_EPHEMERAL_HAMMING_WEIGHT,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The keys a [`Bootstrapper`] needs, and only those.
 #[derive(Debug)]
 pub struct BootstrapKeys {
@@ -116,10 +134,15 @@ impl BootstrapKeys {
     /// Loads exactly the keys `bootstrapper` needs from `dir`.
     pub fn read_dir(bootstrapper: &Bootstrapper<'_>, dir: &std::path::Path) -> Result<Self, EvalError> {
         let ectx = bootstrapper.ectx;
-        let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| EvalError::Io(e.kind()));
-        let relinearization = RelinearizationKey::from_bytes(ectx, &read(RELINEARIZATION_KEY_FILE)?)?;
+        // Capped reads: each file can only be as large as its key (see `read_key_file`).
+        let read = |name: &str, limit: usize| crate::keys_wire::read_key_file(&dir.join(name), limit);
+        let relin_limit = crate::keys_wire::switching_key_file_bytes(ectx);
+        let relinearization = RelinearizationKey::from_bytes(ectx, &read(RELINEARIZATION_KEY_FILE, relin_limit)?)?;
         let encapsulation = match bootstrapper.lit.ephemeral_hamming_weight {
-            Some(_) => Some(EncapsulationKeys::from_bytes(ectx, &read(ENCAPSULATION_KEY_FILE)?)?),
+            Some(_) => {
+                let limit = crate::keys_wire::encapsulation_key_file_bytes(ectx)?;
+                Some(EncapsulationKeys::from_bytes(ectx, &read(ENCAPSULATION_KEY_FILE, limit)?)?)
+            }
             None => None,
         };
         let mut galois = GaloisKeys::read_dir(ectx, dir, &bootstrapper.galois_elements()?)?;
@@ -137,7 +160,8 @@ impl BootstrapKeys {
         let enc = self
             .encapsulation
             .as_ref()
-            .map_or(0, |_| crate::keys_wire::encapsulation_key_file_bytes(ectx));
+            .and_then(|_| crate::keys_wire::encapsulation_key_file_bytes(ectx).ok())
+            .unwrap_or(0);
         one * (1 + self.galois.len()) + enc
     }
 
@@ -179,6 +203,7 @@ impl<'a> Bootstrapper<'a> {
         if params.p().is_empty() {
             return Err(EvalError::NoSpecialPrimes);
         }
+        check_ephemeral_weight(lit.ephemeral_hamming_weight)?;
         let log_message_ratio = lit
             .log_message_ratio
             .unwrap_or((22.0 - f64::from(params.log_n() + log_slots) / 2.0).round().max(1.0) as u32);

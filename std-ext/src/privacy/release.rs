@@ -179,7 +179,8 @@ impl Releaser {
             flood_noise_pow2(rng, log_w as u32, &mut noise)?;
             add_to_c0(ctx.q_tables(), &mut owned, &noise)?;
             let dec = decrypt(ctx, sk, &owned)?;
-            decoded.push(dec.decode()?);
+            // Patient scores: wiped when `decoded` goes out of scope, error paths included.
+            decoded.push(zeroize::Zeroizing::new(dec.decode()?));
         }
         let mut scores = Vec::with_capacity(groups * classes);
         for g in 0..groups {
