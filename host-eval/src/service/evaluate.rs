@@ -87,10 +87,13 @@ pub fn evaluate(model: &GnnModel, keys: &LoadedKeys, batch_bytes: &[u8], statist
     bundle::encode(Kind::Scores, &files).map_err(|e| CliError::bad_input("scores bundle", e))
 }
 
+/// Key sets by digest, and their digests in loading order.
+type Loaded = (HashMap<String, Arc<LoadedKeys>>, VecDeque<String>);
+
 /// Loaded key sets by digest, at most [`MAX_LOADED`] (the oldest loaded is dropped first).
 #[derive(Debug, Clone, Default)]
 pub struct KeyCache {
-    inner: Arc<Mutex<(HashMap<String, Arc<LoadedKeys>>, VecDeque<String>)>>,
+    inner: Arc<Mutex<Loaded>>,
 }
 
 impl KeyCache {
