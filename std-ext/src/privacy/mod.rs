@@ -45,6 +45,9 @@ use rand_core::{CryptoRng, RngCore};
 
 /// Default statistical security parameter for flooding.
 pub const DEFAULT_STATISTICAL_SECURITY: u32 = 30;
+/// The smallest statistical security a flood may use, vendor or hospital side: below it the
+/// sanitiser and the release refuse.
+pub const MIN_STATISTICAL_SECURITY: u32 = 30;
 
 /// Largest flood width exponent: noise below 2^MAX_LOG_FLOOD fits an i128 with room for the
 /// reduction (`Modulus::reduce_u128` takes values below 2^127).

@@ -29,6 +29,10 @@ pub struct ReleasePolicy {
     pub noise_bound: f64,
     /// Maximum number of releases for this key.
     pub budget: u64,
+    /// The releasing party's own flood width (log2), from the precision it needs
+    /// ([`crate::protocol::leakage::hospital_flood_log2`]): the flood is the larger of this and
+    /// 2^s times `noise_bound`, so a small bound stated by the other party cannot shrink it.
+    pub min_flood_log2: u32,
 }
 
 impl ReleasePolicy {
@@ -38,12 +42,15 @@ impl ReleasePolicy {
             statistical_security: DEFAULT_STATISTICAL_SECURITY,
             noise_bound,
             budget,
+            min_flood_log2: 0,
         }
     }
 
-    /// log2 of the release flood width W: 2^ceil(s + log2 noise_bound).
-    fn log_flood(&self) -> f64 {
-        (self.statistical_security as f64 + self.noise_bound.max(1.0).log2()).ceil()
+    /// log2 of the release flood width W: max(2^ceil(s + log2 noise_bound), 2^min_flood_log2).
+    pub fn log_flood(&self) -> f64 {
+        (self.statistical_security as f64 + self.noise_bound.max(1.0).log2())
+            .ceil()
+            .max(f64::from(self.min_flood_log2))
     }
 
     /// Whether the flood fits a result ciphertext at `level` and `scale`: its decoded standard
@@ -52,6 +59,9 @@ impl ReleasePolicy {
     /// persists its counter before releasing checks here first, so a release that cannot
     /// happen does not use budget.
     pub fn check_fits(&self, params: &Params, level: usize, scale: f64) -> Result<(), EvalError> {
+        if self.statistical_security < super::MIN_STATISTICAL_SECURITY {
+            return Err(EvalError::Invalid("statistical security below 30 bits is refused"));
+        }
         let log_w = self.log_flood();
         let log_q: f64 = params.q().iter().take(level + 1).map(|&q| (q as f64).log2()).sum();
         if log_w.is_nan()

@@ -152,6 +152,9 @@ pub fn sanitize<R: RngCore + CryptoRng, P: AsRef<[u64]>>(
     }
     // 2. Re-randomisation noise (independent of the weights, counted anyway) and flood width.
     bound += fresh_noise_bound(n);
+    if cfg.statistical_security < super::MIN_STATISTICAL_SECURITY {
+        return Err(EvalError::Invalid("statistical security below 30 bits is refused"));
+    }
     let log_w = (cfg.statistical_security as f64 + bound.max(1.0).log2()).ceil();
     // Decoded, the flood adds noise of standard deviation sqrt(N/6) W / scale to each slot:
     // refuse when that reaches half a unit (nothing would be left of the result).

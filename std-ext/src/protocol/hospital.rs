@@ -3,10 +3,12 @@
 //! functions except as a release: argmax per patient, or scores rounded to a few digits.
 
 use super::batch::{self, BatchHeader, BLADES};
+use super::leakage::{self, Disclosure, ROUNDED_RANGE};
 use super::profile::InputProfile;
-use super::{BatchLayout, ProtocolError, ScoresManifest};
+use super::record::BatchRecord;
+use super::{BatchLayout, ProtocolError};
 use crate::ga;
-use crate::privacy::{Release, ReleasePolicy, Releaser, ResultLayout};
+use crate::privacy::{Release, ReleaseFormat, ReleasePolicy, Releaser, ResultLayout, MIN_STATISTICAL_SECURITY};
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::context::Context;
 use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, Plaintext};
@@ -100,68 +102,174 @@ pub struct Prediction {
     pub scores: Option<Vec<f64>>,
 }
 
-/// Checks, before any counter is spent, that a release of `cts` under `policy` can happen
-/// (its flood fits every score ciphertext): a refused release then uses no budget.
-pub fn check_release(ctx: &Context, policy: &ReleasePolicy, cts: &[CiphertextOwned]) -> Result<(), ProtocolError> {
-    for ct in cts {
-        policy
-            .check_fits(ctx.params(), ct.meta.level, ct.meta.scale)
-            .map_err(|e| ProtocolError::refused("release", e))?;
+/// What the hospital asks a release to disclose.
+#[derive(Clone, Copy, Debug)]
+pub struct ReleaseRequest {
+    /// Argmax only, or rounded scores too.
+    pub disclosure: Disclosure,
+    /// Statistical security of the flood (at least 30).
+    pub statistical_security: u32,
+}
+
+/// A release that passed every check against the batch record, with its flood and its cost.
+#[derive(Clone, Debug)]
+pub struct PreparedRelease {
+    policy: ReleasePolicy,
+    disclosure: Disclosure,
+    /// Bits this release costs the key set's ledger.
+    pub cost_bits: f64,
+    /// log2 of the hospital's release flood.
+    pub flood_log2: u32,
+}
+
+/// Whether the batch of `record` can be released at all, decided from the hospital's own
+/// record alone (so a refusal here tells the vendor nothing and costs no budget): only a
+/// profile's circuit-private blade-major batch. `--no-flooding` and interleaved results have no
+/// proven bound the hospital could flood from.
+pub fn releasable(record: &BatchRecord) -> Result<(), ProtocolError> {
+    if !record.circuit_private || record.layout != BatchLayout::BladeMajor || record.classes == 0 || record.result_log_scale < 1.0 {
+        return Err(ProtocolError::refused(
+            "release",
+            "the batch was encrypted without a circuit-private profile (--no-flooding or interleaved): its results have no proven \
+             noise bound and are not released (encrypt with a circuit-private profile)",
+        ));
     }
     Ok(())
 }
 
-/// The flooded decryption of the vendor's scores (`manifest` and its `cts`, one per class)
-/// under `policy`: argmax per patient, or with `ReleaseFormat::Rounded` the rounded scores
-/// beside it. `released_so_far` is the key's persisted release count, which the caller has
-/// already advanced and stored (count first: a crash never hands out an uncounted result).
+/// Checks the vendor's results (`cts`, one per class in class order; `vendor_noise_bound`, the
+/// bound the vendor states) against the hospital's own `record`, and sizes the flood by the
+/// hospital's policy. Nothing here trusts the vendor beyond using its bound as a lower limit:
+/// - the record must be of a circuit-private batch (`--no-flooding` results have no proven
+///   bound the hospital could flood from, and are not released);
+/// - one full-slot ciphertext per class of the record, at most at the record's result level, at
+///   exactly its scale;
+/// - the flood is the hospital's ([`leakage::hospital_flood_log2`] for the precision the
+///   disclosure needs at the record's scale), and must cover 2^s times the vendor's bound;
+/// - the cost is charged for the record's patients, whatever the vendor claims.
+pub fn prepare_release(
+    ctx: &Context,
+    record: &BatchRecord,
+    vendor_noise_bound: f64,
+    cts: &[CiphertextOwned],
+    request: &ReleaseRequest,
+) -> Result<PreparedRelease, ProtocolError> {
+    let params = ctx.params();
+    let refuse = |r: String| Err(ProtocolError::refused("release", r));
+    if request.statistical_security < MIN_STATISTICAL_SECURITY {
+        return refuse(format!(
+            "statistical security {} is below {MIN_STATISTICAL_SECURITY}",
+            request.statistical_security
+        ));
+    }
+    releasable(record)?;
+    if cts.len() != record.classes {
+        return refuse(format!(
+            "{} score ciphertexts for the record's {} classes",
+            cts.len(),
+            record.classes
+        ));
+    }
+    let scale = record.result_log_scale.exp2();
+    for (c, ct) in cts.iter().enumerate() {
+        let m = ct.meta;
+        if m.log_slots != params.log_n() - 1 || m.level > record.result_level || ((m.scale / scale) - 1.0).abs() > 1e-9 {
+            return refuse(format!(
+                "class {c}'s result is at level {} and scale 2^{:.2} with 2^{} slots; the batch record expects full slots at level <= {} and scale 2^{:.2}",
+                m.level,
+                m.scale.log2(),
+                m.log_slots,
+                record.result_level,
+                record.result_log_scale
+            ));
+        }
+    }
+    if !(vendor_noise_bound.is_finite() && vendor_noise_bound >= 0.0) {
+        return refuse("the vendor's noise bound is not a finite non-negative number".into());
+    }
+    let hospital = leakage::hospital_flood_log2(params, scale, request.disclosure.precision_bits());
+    let mut policy = ReleasePolicy {
+        statistical_security: request.statistical_security,
+        min_flood_log2: hospital,
+        ..ReleasePolicy::argmax(vendor_noise_bound, u64::MAX)
+    };
+    if let Disclosure::Rounded { digits } = request.disclosure {
+        policy.format = ReleaseFormat::Rounded { digits };
+    }
+    let flood = policy.log_flood();
+    if flood > f64::from(hospital) {
+        return refuse(format!(
+            "the vendor's stated noise bound needs a flood of 2^{flood}, beyond the 2^{hospital} the requested precision allows"
+        ));
+    }
+    for ct in cts {
+        policy
+            .check_fits(params, ct.meta.level, ct.meta.scale)
+            .map_err(|e| ProtocolError::refused("release", e))?;
+    }
+    Ok(PreparedRelease {
+        policy,
+        disclosure: request.disclosure,
+        cost_bits: request.disclosure.cost_bits(record.patients, record.classes),
+        flood_log2: hospital,
+    })
+}
+
+/// The flooded decryption of a prepared release: the argmax of each of the record's patients
+/// (slot p of ciphertext c holds patient p's class-c score), and with a rounded disclosure the
+/// scores clamped to [-R, R] and rounded. The caller has charged `prepared.cost_bits` to the
+/// key set's ledger before calling (count first: a crash never hands out an uncounted result).
 pub fn release_scores<R: RngCore + CryptoRng>(
     ctx: &Context,
     sk: &SecretKeyOwned,
-    manifest: &ScoresManifest,
+    record: &BatchRecord,
     cts: &[CiphertextOwned],
-    policy: ReleasePolicy,
-    released_so_far: u64,
+    prepared: &PreparedRelease,
     rng: &mut R,
 ) -> Result<Vec<Prediction>, ProtocolError> {
-    let mut releaser = Releaser::with_count(policy, released_so_far);
-    let stride = manifest.stride;
-    let classes = manifest.classes;
-    // Score of (patient p, class c) sits in slot p * stride of ciphertext c.
+    let classes = record.classes;
     let layout = ResultLayout::CiphertextPerClass {
-        groups: manifest.patients * stride,
+        groups: record.patients,
         classes,
     };
     let refs: Vec<&CiphertextOwned> = cts.iter().collect();
+    // Decrypt to flooded scores (15 digits: the full f64 precision of values below 2^10) and
+    // reduce below, so the argmax and the rounding see the same flooded values and the clamp
+    // applies before anything is rounded.
+    let mut policy = prepared.policy.clone();
+    policy.format = ReleaseFormat::Rounded { digits: 15 };
+    let mut releaser = Releaser::new(policy);
     let rel = releaser
         .decrypt_for_release(ctx, sk, &refs, &layout, rng)
         .map_err(|e| ProtocolError::refused("release", e))?;
-    let label = |class: usize| manifest.labels.get(class).cloned().unwrap_or_default();
-    Ok(match rel {
-        Release::Classes(c) => (0..manifest.patients)
-            .map(|p| {
-                let class = c.get(p * stride).copied().unwrap_or(0);
-                Prediction {
-                    patient: p,
-                    class,
-                    label: label(class),
-                    scores: None,
+    let Release::Scores(v) = rel else {
+        return Err(ProtocolError::refused("release", "expected scores"));
+    };
+    let v = Zeroizing::new(v);
+    let label = |class: usize| record.labels.get(class).cloned().unwrap_or_default();
+    Ok((0..record.patients)
+        .map(|p| {
+            let at = p * classes;
+            let scores = v.get(at..at + classes).map(<[f64]>::to_vec).unwrap_or_default();
+            let class = (0..scores.len()).fold(0, |b, c| if scores[c] > scores[b] { c } else { b });
+            let rounded = match prepared.disclosure {
+                Disclosure::Argmax => None,
+                Disclosure::Rounded { digits } => {
+                    let f = 10f64.powi(digits.min(15) as i32);
+                    Some(
+                        scores
+                            .iter()
+                            .map(|s| (s.clamp(-ROUNDED_RANGE, ROUNDED_RANGE) * f).round() / f)
+                            .collect(),
+                    )
                 }
-            })
-            .collect(),
-        // Scores group-major: group g = p * stride holds classes g * classes .. + classes.
-        Release::Scores(v) => (0..manifest.patients)
-            .map(|p| {
-                let at = p * stride * classes;
-                let scores = v.get(at..at + classes).map(<[f64]>::to_vec).unwrap_or_default();
-                let class = (0..scores.len()).fold(0, |b, c| if scores[c] > scores[b] { c } else { b });
-                Prediction {
-                    patient: p,
-                    class,
-                    label: label(class),
-                    scores: Some(scores),
-                }
-            })
-            .collect(),
-    })
+            };
+            Prediction {
+                patient: p,
+                class,
+                label: label(class),
+                scores: rounded,
+            }
+        })
+        .collect())
 }

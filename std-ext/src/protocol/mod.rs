@@ -5,7 +5,9 @@
 //!   weights) and the one schedule of an encrypted evaluation;
 //! - [`batch`]: the box-encoded blade-major batch the hospital encrypts for a profile, and the
 //!   reader of single wire ciphertexts;
-//! - [`manifest`]: what the vendor's scores say about themselves;
+//! - [`manifest`]: what the vendor's scores say about themselves (untrusted at the hospital);
+//! - [`record`]: what the hospital pins when it encrypts, which its release trusts instead;
+//! - [`leakage`]: what a release can tell about the secret key, in bits, and the budget;
 //! - [`hospital`]: encrypting a batch for a profile, and releasing the scores;
 //! - [`vendor`]: evaluating a batch, sanitising the scores (mask, re-randomise, flood).
 //!
@@ -16,13 +18,16 @@
 pub mod batch;
 mod error;
 pub mod hospital;
+pub mod leakage;
 pub mod manifest;
 pub mod profile;
+pub mod record;
 pub mod vendor;
 
 pub use error::ProtocolError;
 pub use manifest::ScoresManifest;
 pub use profile::InputProfile;
+pub use record::BatchRecord;
 
 use serde::{Deserialize, Serialize};
 

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Format tag of a profile.
-pub const PROFILE_FORMAT: &str = "clifhe-input-profile/1";
+pub const PROFILE_FORMAT: &str = "clifhe-input-profile/2";
 
 /// Mask passes the vendor applies before flooding (two: the unused slots keep value * delta^2,
 /// negligible next to the evaluation noise; see `SanitizeConfig::mask_passes`).
@@ -101,6 +101,12 @@ pub struct InputProfile {
     /// The model's public input box: features are clamped into it and encoded as
     /// (x - center) / half_width.
     pub input_box: InputBox,
+    /// Highest level the sanitised scores come back on (the hospital pins it in its batch
+    /// record; the release refuses results above it).
+    pub result_level: usize,
+    /// log2 of the scores' scale (pinned the same way; the hospital sizes its release flood
+    /// from it, not from anything the vendor sends with the results).
+    pub result_log_scale: f64,
     /// Patients one batch holds (N/2).
     pub capacity: usize,
     /// Classes the model scores.
@@ -139,6 +145,12 @@ impl InputProfile {
             layout: BatchLayout::BladeMajor,
             input_level: schedule.input_level,
             input_log_scale: schedule.input_scale.log2(),
+            result_level: if circuit_private {
+                FINAL_LEVEL
+            } else {
+                schedule.input_level.saturating_sub(plan.depth() + 1)
+            },
+            result_log_scale: schedule.output_scale().log2(),
             fingerprint: fingerprint(params, circuit_private, &input_box),
             input_box,
             capacity: params.max_slots(),
@@ -186,7 +198,12 @@ impl InputProfile {
         {
             return Err(ProtocolError::corrupt("input profile", "input box, level or scale out of range"));
         }
-        if p.classes == 0 || p.labels.len() != p.classes || p.capacity != params.max_slots() {
+        if p.classes == 0
+            || p.labels.len() != p.classes
+            || p.capacity != params.max_slots()
+            || p.result_level > p.input_level
+            || !(p.result_log_scale.is_finite() && p.result_log_scale > 0.0)
+        {
             return Err(ProtocolError::corrupt("input profile", "classes, labels or capacity out of range"));
         }
         if p.fingerprint != fingerprint(params, p.circuit_private, &p.input_box) {
