@@ -204,7 +204,7 @@ hostevalkeys_and_decrypt() {
   build_hosteval || return 1
   make_keyset device-n12 4 4096 100.0 "$keys" || return 1
   for mode in pk sk; do
-    "$HE" decrypt --keys "$keys" --input "$OUT/scan_$mode.clhe" --json > "$OUT/hosteval_$mode.json" || return 1
+    "$HE" decrypt --keys "$keys" --input "$OUT/scan_$mode.clhe" --from-device --json > "$OUT/hosteval_$mode.json" || return 1
     python3 - "$OUT/hosteval_$mode.json" "$OUT/scan_features.f64" <<'PY' || return 1
 import json, struct, sys
 rows = json.load(open(sys.argv[1]))["patients"]
@@ -223,8 +223,10 @@ PY
 # ciphertexts). Vendor: a model trained on the built-in phantoms, `infer --device-ciphertexts`
 # (merge from slot 0, blade-major, the GNN; --no-flooding because leveled-n14 cannot absorb
 # s = 30 flooding: unused slots masked only) and `predict` on the features the firmware reported
-# (the plaintext reference). Hospital: `decrypt` of each class's scores and a flooded `release`
-# (s = 10). Fails unless every argmax agrees and every score is within 1e-2 of the plaintext's.
+# (the plaintext reference). These results are NOT circuit-private, so the product refuses to
+# decrypt or release them; the harness checks them with its own decryption under the published
+# test key (`clifhe-device-host scores`). Fails unless every argmax agrees and every score is
+# within 1e-2 of the plaintext's, and unless `host-eval decrypt` refuses the vendor's files.
 n14_infer() {
   local keys="$OUT/n14-keys" work="$OUT/n14-host"
   build_hosteval || return 1
@@ -244,27 +246,28 @@ PY
   t1=$(date +%s.%N)
   local c
   for c in 0 1 2; do
-    "$HE" decrypt --keys "$keys" --input "$work/scores/class-$c.ct" --patients 0..2 --json > "$work/class-$c.json" || return 1
+    "$HOSTTOOL" scores leveled-n14 "$DEV/target/gen/leveled-n14/sk.clhe" "$work/scores/class-$c.ct" 2 8 > "$work/class-$c.json" || return 1
   done
-  "$HE" release --keys "$keys" --scores "$work/scores" --statistical-security 10 --json > "$work/release.json" || return 1
+  if "$HE" decrypt --keys "$keys" --input "$work/scores/class-0.ct" >/dev/null 2>&1; then
+    log "host-eval decrypt opened a vendor score file"
+    return 1
+  fi
   python3 - "$work" "$t0" "$t1" <<'PY'
 import json, sys
 work = sys.argv[1]
 plain = json.load(open(f"{work}/plain.json"))
 labels = plain["labels"]
-cls = [json.load(open(f"{work}/class-{c}.json"))["patients"] for c in range(len(labels))]
-released = json.load(open(f"{work}/release.json"))
+cls = [json.load(open(f"{work}/class-{c}.json")) for c in range(len(labels))]
 ok, worst = True, 0.0
 for p, row in enumerate(plain["patients"]):
-    enc = [cls[c][p]["scalar"] for c in range(len(labels))]
+    enc = [cls[c][p] for c in range(len(labels))]
     err = max(abs(a - b) for a, b in zip(enc, row["scores"]))
     worst = max(worst, err)
     arg = max(range(len(enc)), key=lambda c: enc[c])
-    rel = released[p]["class"]
-    good = arg == row["class"] and rel == row["class"] and err < 1e-2
+    good = arg == row["class"] and err < 1e-2
     ok &= good
     print(f"  [n14 infer] patient {p}: plaintext {labels[row['class']]} {['%.6f' % v for v in row['scores']]}, "
-          f"encrypted argmax {labels[arg]}, released {labels[rel]}, max |score error| {err:.2e} {'ok' if good else 'MISMATCH'}")
+          f"encrypted argmax {labels[arg]}, max |score error| {err:.2e} {'ok' if good else 'MISMATCH'}")
 print(f"  [n14 infer] 2 device ciphertexts merged and evaluated in {float(sys.argv[3]) - float(sys.argv[2]):.2f} s; "
       f"max |score error| {worst:.2e}; largest plaintext intermediate {plain['max_abs_intermediate']:.2f}")
 sys.exit(0 if ok else 1)

@@ -30,6 +30,8 @@ fn fixture() -> (Params, Vec<u8>) {
         layout: BatchLayout::BladeMajor,
         input_level: 1,
         input_log_scale: 30.0,
+        result_level: 0,
+        result_log_scale: 30.0,
         fingerprint: fingerprint(&params, false, &input_box),
         input_box,
         capacity: params.max_slots(),

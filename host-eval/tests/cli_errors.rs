@@ -88,7 +88,7 @@ fn missing_files_exit_3() {
         3,
         &["secret.key"],
     );
-    assert_eq!(dir.names(), ["c.ct", "f.json", "keys"]);
+    assert_eq!(dir.names(), ["c.ct", "c.ct.record.json", "f.json", "keys"]);
 }
 
 #[test]
@@ -163,7 +163,7 @@ fn corrupt_and_truncated_files_exit_4() {
     // Everything restored: the key set works again, and no failed run left an output.
     assert!(!out.exists());
     ok(&["decrypt", "--keys", s(&keys), "--input", s(&ct)]);
-    assert_eq!(dir.names(), ["bad.ct", "c.ct", "f.json", "keys"]);
+    assert_eq!(dir.names(), ["bad.ct", "c.ct", "c.ct.record.json", "f.json", "keys"]);
 }
 
 #[test]
@@ -198,13 +198,24 @@ fn wrong_keys_exit_5_and_name_both_presets() {
     // The same preset, another secret key: detected from the decryption noise, not printed.
     let other = dir.join("other");
     ok(&["keygen", "--preset", "device-n12", "--out", s(&other)]);
-    let err = fails(
+    // Its record names the other key set, so `decrypt` refuses before touching the secret key ...
+    fails(
         &["decrypt", "--keys", s(&other), "--input", s(&ct)],
+        7,
+        &["not one of this key set's own ciphertexts"],
+    );
+    // ... and a device ciphertext (no record) under the wrong key is caught by its noise.
+    let err = fails(
+        &["decrypt", "--keys", s(&other), "--input", s(&ct), "--from-device"],
         5,
         &["does not decrypt under this key set"],
     );
     assert!(!err.contains("0.5"), "{err}");
-    fails(&["decrypt", "--keys", s(&other), "--input", s(&seeded)], 5, &["does not decrypt"]);
+    fails(
+        &["decrypt", "--keys", s(&other), "--input", s(&seeded), "--from-device"],
+        5,
+        &["does not decrypt"],
+    );
     // A public key from another key set dropped into this one.
     std::fs::copy(other.join("public.key"), keys.join("public.key")).unwrap();
     let out = dir.join("out.ct");
@@ -265,7 +276,7 @@ fn out_of_range_arguments_exit_6() {
     );
     assert!(!out.exists());
     assert!(!dir.join("k2").exists());
-    assert_eq!(dir.names(), ["c.ct", "f.json", "huge.json", "keys", "many.csv"]);
+    assert_eq!(dir.names(), ["c.ct", "c.ct.record.json", "f.json", "huge.json", "keys", "many.csv"]);
 }
 
 #[test]
@@ -321,7 +332,19 @@ fn unusable_inputs_exit_7() {
         &["bad.json"],
     );
     assert_eq!(std::fs::read(&out).unwrap(), b"previous ciphertext");
-    assert_eq!(dir.names(), ["bad.csv", "bad.json", "c.ct", "f.json", "junk.nii", "keys", "out.ct"]);
+    assert_eq!(
+        dir.names(),
+        [
+            "bad.csv",
+            "bad.json",
+            "c.ct",
+            "c.ct.record.json",
+            "f.json",
+            "junk.nii",
+            "keys",
+            "out.ct"
+        ]
+    );
 }
 
 #[test]
@@ -347,7 +370,7 @@ fn keygen_never_overwrites_a_secret_key_without_force() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["keyset.json", "public.key", "secret.key"]);
+    assert_eq!(names, ["keyset.json", "leakage.json", "public.key", "secret.key"]);
     ok(&["decrypt", "--keys", s(&keys), "--input", s(&ct)]);
     drop(dir);
 }

@@ -85,10 +85,23 @@ fn circuit_private_flow_on_files() {
     assert_eq!(manifest["circuit_private"], true);
     assert_eq!(manifest["stride"], 1);
     assert!(manifest["vendor_flood_log2"].as_u64().unwrap() >= 30);
-    let out = ok(&["release", "--keys", k, "--scores", s(&scores), "--json"]);
+    let record = d.join("batch.clhe.record.json");
+    let r: Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    assert_eq!(r["patients"], patients);
+    assert_eq!(r["result_level"], 1);
+    let ledger = || -> Value { serde_json::from_slice(&std::fs::read(keys.join("leakage.json")).unwrap()).unwrap() };
+    let budget = ledger()["budget_bits"].as_f64().unwrap();
+    assert!(budget > 1000.0, "{budget}");
+    let out = ok(&["release", "--keys", k, "--scores", s(&scores), "--record", s(&record), "--json"]);
     let preds: Value = serde_json::from_str(&out).unwrap();
     let preds = preds.as_array().unwrap();
     assert_eq!(preds.len(), patients);
+    // An argmax over 2 classes costs 1 bit per patient.
+    assert!(
+        (ledger()["spent_bits"].as_f64().unwrap() - patients as f64).abs() < 1e-9,
+        "{}",
+        ledger()
+    );
     let wrong: Vec<usize> = preds
         .iter()
         .zip(&features)
@@ -105,9 +118,43 @@ fn circuit_private_flow_on_files() {
         "released argmax differs from the plaintext model for patients {wrong:?}"
     );
 
-    // Rounded scores: the same argmax, each score within 1e-3 of the plaintext model's.
-    let out = ok(&["release", "--keys", k, "--scores", s(&scores), "--json", "--rounded", "4"]);
+    // Rounded scores cost far more (log2(2 R 10^4 + 1) bits per score): a small batch of 12,
+    // the same argmax, each score within 1e-3 of the plaintext model's.
+    let small = d.join("small.clhe");
+    let small_spec = format!("{}#test:0..12", data.display());
+    ok(&[
+        "encrypt",
+        "--keys",
+        k,
+        "--profile",
+        s(&profile),
+        "--input",
+        &small_spec,
+        "--out",
+        s(&small),
+    ]);
+    let small_scores = d.join("small-scores");
+    ok(&infer_args(&model, k, &small, &small_scores, &[]));
+    let before = ledger()["spent_bits"].as_f64().unwrap();
+    let out = ok(&[
+        "release",
+        "--keys",
+        k,
+        "--scores",
+        s(&small_scores),
+        "--record",
+        s(&d.join("small.clhe.record.json")),
+        "--json",
+        "--rounded",
+        "4",
+    ]);
+    let cost = ledger()["spent_bits"].as_f64().unwrap() - before;
+    assert!(
+        (cost - 12.0 * 2.0 * (2.0 * 1024.0 * 1e4 + 1.0f64).log2()).abs() < 1e-6,
+        "rounded release cost {cost}"
+    );
     let rounded: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rounded.as_array().unwrap().len(), 12);
     for ((r, p), f) in rounded.as_array().unwrap().iter().zip(preds).zip(&features) {
         assert_eq!(r["class"], p["class"]);
         let want = m.forward_in_box(f);
@@ -117,6 +164,11 @@ fn circuit_private_flow_on_files() {
     }
     // The hospital's `decrypt` does not open the vendor's scores: they go through `release`.
     fails(&["decrypt", "--keys", k, "--input", s(&scores)], 7, &["host-eval release"]);
+    fails(
+        &["decrypt", "--keys", k, "--input", s(&scores.join("class-0.ct"))],
+        7,
+        &["host-eval release"],
+    );
 
     // Refusals, each before anything is written.
     let s2 = d.join("s2");
@@ -217,26 +269,44 @@ fn circuit_private_flow_on_files() {
         &["input profile"],
     );
     assert!(!o.exists());
-    // The --no-flooding profile's batch evaluates without flooding; its scores at the preset's
-    // scale cannot take the release's s = 30 flood either (a typed refusal, not noise).
+    // The --no-flooding profile's batch evaluates without flooding; its results have no proven
+    // bound to flood from, so the release refuses them, from the hospital's own record (no
+    // budget used: the decision does not depend on anything the vendor sent).
     ok(&infer_args(&model, k, &plain_batch, &s2, &["--no-flooding"]));
-    let count = || std::fs::read_to_string(keys.join("releases.json")).unwrap();
-    let before = count();
-    fails(&["release", "--keys", k, "--scores", s(&s2)], 7, &["exceed the scale"]);
-    assert_eq!(count(), before, "a refused release used budget");
+    let before = ledger()["spent_bits"].as_f64().unwrap();
+    let plain_record = d.join("plain.clhe.record.json");
+    fails(
+        &["release", "--keys", k, "--scores", s(&s2), "--record", s(&plain_record)],
+        7,
+        &["not released"],
+    );
+    assert_eq!(
+        ledger()["spent_bits"].as_f64().unwrap(),
+        before,
+        "a record-only refusal used budget"
+    );
     std::fs::remove_dir_all(&s2).unwrap();
-    // --no-flooding on the circuit-private batch: masked only, still the plaintext model's argmax.
+    // --no-flooding on the circuit-private batch: masked only, the plaintext model's argmax, but
+    // its manifest and its level and scale disagree with the batch record: refused, one bit.
     ok(&infer_args(&model, k, &batch, &s2, &["--no-flooding"]));
-    let out = ok(&["release", "--keys", k, "--scores", s(&s2), "--json"]);
-    let plain: Value = serde_json::from_str(&out).unwrap();
-    let agree = plain
-        .as_array()
-        .unwrap()
+    let raw = common::raw_scores(&keys, &s2, 2, patients, 1);
+    let agree = raw
         .iter()
         .zip(preds)
-        .filter(|(a, b)| a["class"] == b["class"])
+        .filter(|(r, b)| u64::from(r[1] > r[0]) == b["class"].as_u64().unwrap())
         .count();
     assert_eq!(agree, patients);
+    let before = ledger()["spent_bits"].as_f64().unwrap();
+    fails(
+        &["release", "--keys", k, "--scores", s(&s2), "--record", s(&record)],
+        4,
+        &["batch record"],
+    );
+    assert_eq!(
+        ledger()["spent_bits"].as_f64().unwrap(),
+        before + 1.0,
+        "a refusal after reading the results costs one bit"
+    );
 }
 
 fn dataset() -> Option<PathBuf> {
@@ -277,32 +347,26 @@ fn keygen_evalkeys_train_encrypt_infer_release() {
         "24",
         "--no-flooding",
     ]);
-    let out = ok(&[
-        "release",
-        "--keys",
-        k,
-        "--scores",
-        scores.to_str().unwrap(),
-        "--statistical-security",
-        "10",
-        "--json",
-    ]);
-    let preds: Value = serde_json::from_str(&out).unwrap();
-    let preds = preds.as_array().unwrap();
-    assert_eq!(preds.len(), 24);
+    // The scores are NOT circuit-private: checked here by the test's own decryption; the
+    // release refuses them (no proven bound to flood from).
+    let raw = common::raw_scores(&keys, &scores, 2, 24, 8);
     // The plaintext model on the same features.
     let m = clifhe_std::gnn::GnnModel::load(&model).unwrap();
     let ds = host_eval::data::npz::load_medmnist_npz(&data).unwrap();
     let mut agree = 0;
-    for (p, pred) in preds.iter().enumerate() {
+    for (p, row) in raw.iter().enumerate() {
         let v = ds.test.volume(p).unwrap();
         let f = scan_features(&v.view().unwrap(), &FeatureConfig { intensity_scale: 255.0 }).unwrap();
         let want = m.predict(&f);
-        agree += usize::from(pred["class"].as_u64().unwrap() as usize == want);
+        agree += usize::from(usize::from(row[1] > row[0]) == want);
     }
-    assert!(agree >= 23, "released predictions agree with the plaintext model on {agree}/24");
-    // The budget is counted and enforced.
-    fails(&["release", "--keys", k, "--scores", s(&scores), "--budget", "1"], 7, &["budget"]);
+    assert!(agree >= 23, "encrypted argmax agrees with the plaintext model on {agree}/24");
+    let record = d.join("batch.ct.record.json");
+    fails(
+        &["release", "--keys", k, "--scores", s(&scores), "--record", s(&record)],
+        7,
+        &["not released"],
+    );
     // Flooding at s = 30 on leveled-n14 is refused, not silently destroying the scores.
     let s2 = d.join("s2");
     fails(&infer_args(&model, k, &batch, &s2, &[]), 7, &["encrypt --profile"]);

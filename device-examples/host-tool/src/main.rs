@@ -9,6 +9,11 @@
 //!       Parses the firmware's ciphertext file (public-key or seeded secret-key kind), decrypts
 //!       it with the secret key and checks the first 8 slots against the features the firmware
 //!       reported (8 little-endian f64), within `vectors::MAX_ROUNDTRIP_ERROR`.
+//!   clifhe-device-host scores PRESET SK_FILE CT_FILE PATIENTS STRIDE
+//!       The test harness's own raw decryption of a vendor score file made under the published
+//!       test key: prints slot p * STRIDE for p < PATIENTS as a JSON array. Verification of the
+//!       `--no-flooding` device path only: the product (`host-eval`) never decrypts vendor output
+//!       except through the flooded, budgeted release.
 use clifhe_core::arith::Modulus;
 use clifhe_core::context::Context;
 use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, Plaintext};
@@ -179,6 +184,24 @@ fn decrypt_cmd(preset: &str, sk_file: &Path, ct_file: &Path, features_file: &Pat
     }
 }
 
+fn scores_cmd(preset: &str, sk_file: &Path, ct_file: &Path, patients: &str, stride: &str) -> Res<()> {
+    let params = Params::from_name(preset).ok_or_else(|| format!("unknown preset {preset}"))?;
+    let patients: usize = patients.parse().map_err(|_| "PATIENTS is not a number")?;
+    let stride: usize = stride.parse().map_err(|_| "STRIDE is not a number")?;
+    let ctx = Context::new(params).map_err(|e| format!("context: {e}"))?;
+    let sk = wire::import_secret_key(&params, &read(sk_file)?).map_err(|e| format!("secret key: {e}"))?;
+    let ct = wire::ciphertext_from_bytes(&params, &read(ct_file)?).map_err(|e| format!("ciphertext: {e}"))?;
+    let values = clifhe_core::decrypt::decrypt(&ctx, &sk, &ct)
+        .map_err(|e| format!("decrypt: {e}"))?
+        .decode_real()
+        .map_err(|e| format!("decode: {e}"))?;
+    let picked: Vec<String> = (0..patients)
+        .map(|p| values.get(p * stride).map(|v| format!("{v:e}")).ok_or("slot out of range"))
+        .collect::<Result<_, _>>()?;
+    println!("[{}]", picked.join(","));
+    Ok(())
+}
+
 fn run(args: &[String]) -> Res<()> {
     match args.first().map(String::as_str) {
         Some("gen") => {
@@ -192,7 +215,11 @@ fn run(args: &[String]) -> Res<()> {
             [preset, sk, ct, feat] => decrypt_cmd(preset, Path::new(sk), Path::new(ct), Path::new(feat)),
             _ => Err("decrypt PRESET SK_FILE CT_FILE FEATURES_FILE".into()),
         },
-        _ => Err("usage: clifhe-device-host gen OUTDIR | decrypt PRESET SK_FILE CT_FILE FEATURES_FILE".into()),
+        Some("scores") => match &args[1..] {
+            [preset, sk, ct, patients, stride] => scores_cmd(preset, Path::new(sk), Path::new(ct), patients, stride),
+            _ => Err("scores PRESET SK_FILE CT_FILE PATIENTS STRIDE".into()),
+        },
+        _ => Err("usage: clifhe-device-host gen OUTDIR | decrypt PRESET SK_FILE CT_FILE FEATURES_FILE | scores PRESET SK_FILE CT_FILE PATIENTS STRIDE".into()),
     }
 }
 

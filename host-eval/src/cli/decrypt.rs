@@ -15,6 +15,8 @@ use clifhe_core::decrypt::decrypt as core_decrypt;
 use clifhe_core::encode::Complex;
 use clifhe_core::params::Params;
 use clifhe_std::protocol::batch;
+use clifhe_std::protocol::manifest::MANIFEST_FILE;
+use clifhe_std::protocol::BatchRecord;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
@@ -143,15 +145,22 @@ pub fn parse_ciphertext(params: &Params, bytes: &[u8], path: &Path) -> Result<(C
 
 /// Decrypts `input` (a single ciphertext, or a box-encoded batch from `encrypt --profile`)
 /// with the key set in `keys` and returns the selected patients' features.
-pub fn decrypt(keys: &Path, input: &Path, selection: &PatientSelection) -> Result<Decrypted, CliError> {
+pub fn decrypt(keys: &Path, input: &Path, selection: &PatientSelection, from_device: bool) -> Result<Decrypted, CliError> {
     let keys = KeySet::open(keys)?;
     let params = keys.params;
-    if input.join("scores.json").is_file() {
+    if input.join(MANIFEST_FILE).is_file() {
         // The vendor's scores leave the hospital's keys only through the flooded release.
         return Err(CliError::bad_input(
             input.display(),
             "this is the vendor's scores directory: release it with `host-eval release --keys KEYS --scores DIR` \
              (flooded decryption, argmax or --rounded scores, counted against the release budget)",
+        ));
+    }
+    if input.parent().is_some_and(|d| d.join(MANIFEST_FILE).is_file()) {
+        return Err(CliError::bad_input(
+            input.display(),
+            "this file is in a vendor's scores directory: vendor results leave the hospital's keys only through \
+             `host-eval release --keys KEYS --scores DIR --record RECORD`",
         ));
     }
     let bytes = fsio::read(input)?;
@@ -162,6 +171,28 @@ pub fn decrypt(keys: &Path, input: &Path, selection: &PatientSelection) -> Resul
         let (ct, seeded) = parse_ciphertext(&params, &bytes, input)?;
         (vec![ct], seeded, None)
     };
+    // Only the hospital's own ciphertexts: what its `encrypt` wrote (the record beside the file
+    // names its digest and key set), or, with --from-device, what its own devices sent. A
+    // vendor's output decrypted here at full precision would hand the vendor m + e, and with it
+    // the key (Li and Micciancio, EUROCRYPT 2021).
+    if !from_device {
+        let rpath = super::encrypt::record_path(input);
+        let own = fsio::read(&rpath)
+            .ok()
+            .and_then(|b| BatchRecord::from_json_checked(&b, &params, &keys.meta.fingerprint_sha256).ok())
+            .is_some_and(|r| r.describes(&bytes));
+        if !own {
+            return Err(CliError::bad_input(
+                input.display(),
+                format!(
+                    "not one of this key set's own ciphertexts: `decrypt` opens only what `host-eval encrypt` wrote \
+                     (its record {} must sit beside it and match it), or with --from-device a ciphertext from the \
+                     hospital's own device; vendor results go through `host-eval release`",
+                    rpath.display()
+                ),
+            ));
+        }
+    }
     drop(bytes);
     let sk = keys.secret_key()?;
     let ctx = Context::new(params)?;

@@ -24,7 +24,7 @@ use clifhe_core::wire;
 use clifhe_core::Params;
 use clifhe_std::ga;
 use clifhe_std::protocol::hospital::{self, EncryptionKey};
-use clifhe_std::protocol::BatchLayout;
+use clifhe_std::protocol::{BatchLayout, BatchRecord};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -71,6 +71,8 @@ pub struct EncryptReport {
     pub out: PathBuf,
     pub bytes: usize,
     pub layout: BatchLayout,
+    /// The batch record written beside a box-encoded batch (`release --record`).
+    pub record: Option<PathBuf>,
     pub log2_scale: f64,
 }
 
@@ -148,6 +150,10 @@ pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
         }
     }
     .map_err(|e| CliError::corrupt(&opts.out, "ciphertext", e))?;
+    // The record marks the file as the hospital's own: `decrypt` opens nothing else.
+    let record = BatchRecord::interleaved(&params, patients.len(), &bytes, &keys.meta.fingerprint_sha256);
+    let record_path = record_path(&opts.out);
+    fsio::write_atomic(&record_path, &record.to_json()?)?;
     fsio::write_atomic(&opts.out, &bytes)?;
     Ok(EncryptReport {
         preset: params.name(),
@@ -158,6 +164,7 @@ pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
         out: opts.out.clone(),
         bytes: bytes.len(),
         layout: BatchLayout::Interleaved,
+        record: Some(record_path),
         log2_scale: params.default_scale().log2(),
     })
 }
@@ -178,7 +185,7 @@ fn encrypt_profiled(opts: &EncryptOptions, keys: &KeySet, profile_path: &Path) -
     let features: Zeroizing<Vec<[f64; 8]>> = Zeroizing::new(patients.iter().map(|p| p.features).collect());
     let ctx = Context::new(params)?;
     let mut rng = super::keyset::os_rng()?;
-    let (_, bytes) = match opts.mode {
+    let (header, bytes) = match opts.mode {
         Mode::Pk => {
             let pk = keys.public_key()?;
             hospital::encrypt_for_profile(&ctx, &profile, EncryptionKey::Public(&pk), &features, &mut rng)?
@@ -189,6 +196,11 @@ fn encrypt_profiled(opts: &EncryptOptions, keys: &KeySet, profile_path: &Path) -
         }
     };
     drop(features);
+    // The hospital's record of what it sent: `release` trusts it instead of the vendor's
+    // manifest. Written first, so a batch on disk always has its record.
+    let record = BatchRecord::new(&profile, &header, &bytes, &keys.meta.fingerprint_sha256);
+    let record_path = record_path(&opts.out);
+    fsio::write_atomic(&record_path, &record.to_json()?)?;
     fsio::write_atomic(&opts.out, &bytes)?;
     Ok(EncryptReport {
         preset: params.name(),
@@ -200,7 +212,15 @@ fn encrypt_profiled(opts: &EncryptOptions, keys: &KeySet, profile_path: &Path) -
         bytes: bytes.len(),
         layout: BatchLayout::BladeMajor,
         log2_scale: profile.input_log_scale,
+        record: Some(record_path),
     })
+}
+
+/// Where `encrypt --profile` writes the record of the batch at `batch`: `BATCH.record.json`.
+pub fn record_path(batch: &Path) -> PathBuf {
+    let mut name = batch.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".record.json");
+    batch.with_file_name(name)
 }
 
 /// One-paragraph summary for the terminal (no feature values: they are patient data).
@@ -208,14 +228,15 @@ pub fn summary(r: &EncryptReport) -> String {
     let last = r.first_slot + r.patients.len() - 1;
     if r.layout == BatchLayout::BladeMajor {
         return format!(
-            "encrypted {} patient(s) into a box-encoded blade-major batch (8 ciphertexts, patient p in slot p): preset {}, {} encryption, level {}, scale 2^{} -> {} ({} bytes)",
+            "encrypted {} patient(s) into a box-encoded blade-major batch (8 ciphertexts, patient p in slot p): preset {}, {} encryption, level {}, scale 2^{} -> {} ({} bytes); keep its record {} for `release --record`",
             r.patients.len(),
             r.preset,
             r.mode.describe(),
             r.level,
             r.log2_scale,
             display(&r.out),
-            r.bytes
+            r.bytes,
+            r.record.as_deref().map(display).unwrap_or_default()
         );
     }
     let slots = if r.patients.len() == 1 {

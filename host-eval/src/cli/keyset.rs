@@ -38,6 +38,10 @@ pub struct KeysetMeta {
     pub public_key: String,
     pub public_key_bytes: usize,
     pub secret_key: String,
+    /// Made from a fixed test seed (`keygen --insecure-test-seed`, test builds only): every
+    /// command except in such builds refuses the key set.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 pub use clifhe_std::protocol::batch::{kind_name, peek, preset_name, WirePeek as Peek};
@@ -63,6 +67,12 @@ impl KeySet {
                 "key set description",
                 format!("unknown format '{}'", meta.format),
             ));
+        }
+        if meta.insecure && !cfg!(feature = "insecure-test-params") {
+            return Err(CliError::InconsistentKeys {
+                dir: dir.to_path_buf(),
+                reason: "it was made from a fixed, published test seed (INSECURE); make a real key set with `host-eval keygen`".into(),
+            });
         }
         let params = Params::from_id(meta.preset_id).map_err(|e| CliError::corrupt(&meta_path, "key set description", e))?;
         if params.name() != meta.preset {
@@ -129,6 +139,8 @@ impl KeySet {
 pub struct KeygenReport {
     pub dir: PathBuf,
     pub meta: KeysetMeta,
+    /// The new key set's leakage budget.
+    pub budget_bits: u64,
 }
 
 /// Where keygen's randomness comes from.
@@ -140,9 +152,42 @@ pub enum KeyRandomness {
     TestSeed(u64),
 }
 
-/// Generates a key set for `preset` into `dir`.
-pub fn keygen(preset: &str, dir: &Path, force: bool, randomness: KeyRandomness) -> Result<KeygenReport, CliError> {
+/// What `keygen` does besides generating.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeygenOptions {
+    /// Replace an existing secret key.
+    pub force: bool,
+    /// Retire the existing key set first (`rotate`).
+    pub rotate: bool,
+    /// Leakage budget in bits (default: the preset's maximum).
+    pub leakage_budget_bits: Option<u64>,
+}
+
+/// Moves the key set in `dir` (its keys, description, ledger and evaluation keys) to
+/// `dir/retired/<fingerprint>/`, so a fresh one can take its place; the old secret key stays
+/// there for decrypting the hospital's own old batches locally.
+fn retire(dir: &Path) -> Result<PathBuf, CliError> {
+    let old = KeySet::open(dir)?;
+    let to = dir.join("retired").join(&old.meta.fingerprint_sha256);
+    std::fs::create_dir_all(&to).map_err(|e| CliError::io(&to, "create directory", e))?;
+    for name in [SECRET_FILE, PUBLIC_FILE, super::ledger::LEDGER_FILE, "eval", META_FILE] {
+        let from = dir.join(name);
+        if from.symlink_metadata().is_ok() {
+            std::fs::rename(&from, to.join(name)).map_err(|e| CliError::io(&from, "move", e))?;
+        }
+    }
+    Ok(to)
+}
+
+/// Generates a key set for `preset` into `dir`, with its leakage ledger.
+pub fn keygen(preset: &str, dir: &Path, opts: KeygenOptions, randomness: KeyRandomness) -> Result<KeygenReport, CliError> {
     let params = Params::from_name(preset).ok_or_else(|| CliError::UnknownPreset { name: preset.to_string() })?;
+    let force = opts.force;
+    // Refuse a budget the preset cannot afford before anything is retired or written.
+    clifhe_std::protocol::leakage::LeakageLedger::new(&params, "", opts.leakage_budget_bits)?;
+    if opts.rotate {
+        retire(dir)?;
+    }
     std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, "create directory", e))?;
     let secret_path = dir.join(SECRET_FILE);
     // Checked before the (possibly slow) key generation for a quick answer; publishing
@@ -176,7 +221,9 @@ pub fn keygen(preset: &str, dir: &Path, force: bool, randomness: KeyRandomness) 
         public_key: PUBLIC_FILE.into(),
         public_key_bytes: public_bytes.len(),
         secret_key: SECRET_FILE.into(),
+        insecure: matches!(randomness, KeyRandomness::TestSeed(_)),
     };
+    let ledger = super::ledger::initial(&params, &meta.fingerprint_sha256, opts.leakage_budget_bits)?;
     let mut meta_json = serde_json::to_vec_pretty(&meta).map_err(|e| CliError::bad_input(META_FILE, e))?;
     meta_json.push(b'\n');
 
@@ -185,12 +232,17 @@ pub fn keygen(preset: &str, dir: &Path, force: bool, randomness: KeyRandomness) 
     let secret = Staged::write(&secret_path, &secret_bytes, true)?;
     let public = Staged::write(&public_path, &public_bytes, false)?;
     let meta_file = Staged::write(&dir.join(META_FILE), &meta_json, false)?;
+    let ledger_file = Staged::write(&dir.join(super::ledger::LEDGER_FILE), &ledger, false)?;
     secret.publish(if force { Overwrite::Allow } else { Overwrite::Refuse })?;
     public.publish(Overwrite::Allow)?;
+    ledger_file.publish(Overwrite::Allow)?;
     meta_file.publish(Overwrite::Allow)?;
     Ok(KeygenReport {
         dir: dir.to_path_buf(),
         meta,
+        budget_bits: opts
+            .leakage_budget_bits
+            .unwrap_or_else(|| clifhe_std::protocol::leakage::default_budget_bits(&params)),
     })
 }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod fsio;
 pub mod inputs;
 pub mod keyset;
+pub mod ledger;
 pub mod presets;
 pub mod profile;
 pub mod protocol;
@@ -192,15 +193,17 @@ pub enum Command {
     },
     /// [hospital] Release predictions from `infer` output: flooded decryption, argmax, budget
     Release {
-        /// Key set directory (needs secret.key); the release counter is kept in releases.json
+        /// Key set directory (needs secret.key); every release is charged to its leakage ledger
+        /// (leakage.json, in bits)
         #[arg(long)]
         keys: PathBuf,
-        /// Directory written by `infer`
+        /// Directory written by `infer` (or `fetch`): the vendor's results, untrusted
         #[arg(long)]
         scores: PathBuf,
-        /// Maximum releases for this key set
-        #[arg(long, default_value_t = 1000)]
-        budget: u64,
+        /// The batch record `encrypt --profile` wrote beside the batch (BATCH.record.json): the
+        /// patients, classes, level and scale the release trusts instead of the vendor's manifest
+        #[arg(long)]
+        record: PathBuf,
         #[arg(long, default_value_t = clifhe_std::privacy::DEFAULT_STATISTICAL_SECURITY)]
         statistical_security: u32,
         /// Also release each class score, flooded and rounded to this many decimals (1 to 6)
@@ -299,7 +302,18 @@ pub struct KeygenArgs {
     /// Replace an existing key set (everything encrypted under the old key is lost)
     #[arg(long)]
     pub force: bool,
-    /// TEST ONLY, INSECURE: derive the key from this fixed seed instead of the OS generator.
+    /// Rotate the key set in --out: move its files to --out/retired/<fingerprint>/ and make a
+    /// fresh one with a fresh leakage budget (what to do when `release` says the budget is spent)
+    #[arg(long, conflicts_with = "force")]
+    pub rotate: bool,
+    /// Leakage budget of the new key set in bits (default and maximum: what the preset can
+    /// disclose and stay at 128-bit security; see docs/leakage.md)
+    #[arg(long)]
+    pub leakage_budget_bits: Option<u64>,
+    /// TEST ONLY, INSECURE: derive the key from this fixed seed instead of the OS generator
+    /// (only in builds with the `insecure-test-params` feature; the key set is marked insecure
+    /// and every other command refuses it).
+    #[cfg(feature = "insecure-test-params")]
     #[arg(long, hide = true)]
     pub insecure_test_seed: Option<u64>,
 }
@@ -336,9 +350,13 @@ pub struct DecryptArgs {
     /// Key set directory (needs secret.key and keyset.json)
     #[arg(long)]
     pub keys: PathBuf,
-    /// Ciphertext file
+    /// Ciphertext file: one this key set's `encrypt` wrote (its BATCH.record.json beside it)
     #[arg(long)]
     pub input: PathBuf,
+    /// The input is a ciphertext from one of the hospital's own devices (no record); never use
+    /// this for anything that came from the vendor
+    #[arg(long)]
+    pub from_device: bool,
     /// Print JSON
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
@@ -366,6 +384,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             out.write_all(text.as_bytes()).map_err(stdout_err)
         }
         Command::Keygen(a) => {
+            #[cfg(feature = "insecure-test-params")]
             let randomness = match a.insecure_test_seed {
                 Some(seed) => {
                     let _ = writeln!(err, "warning: INSECURE fixed test seed; never use this key for real data");
@@ -373,15 +392,23 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 }
                 None => keyset::KeyRandomness::Os,
             };
-            let r = keyset::keygen(&a.preset, &a.out, a.force, randomness)?;
+            #[cfg(not(feature = "insecure-test-params"))]
+            let randomness = keyset::KeyRandomness::Os;
+            let opts = keyset::KeygenOptions {
+                force: a.force,
+                rotate: a.rotate,
+                leakage_budget_bits: a.leakage_budget_bits,
+            };
+            let r = keyset::keygen(&a.preset, &a.out, opts, randomness)?;
             writeln!(
                 out,
-                "key set for preset {} written to {}\n  secret.key  keep at the hospital (mode 0600)\n  public.key  {} bytes, sha256 {}\n  keyset.json created {}",
+                "key set for preset {} written to {}\n  secret.key  keep at the hospital (mode 0600)\n  public.key  {} bytes, sha256 {}\n  keyset.json created {}\n  leakage.json  release budget {} bits (rotate with `host-eval keygen --rotate` when spent)",
                 r.meta.preset,
                 r.dir.display(),
                 r.meta.public_key_bytes,
                 r.meta.fingerprint_sha256,
-                r.meta.created
+                r.meta.created,
+                r.budget_bits
             )
             .map_err(stdout_err)
         }
@@ -517,19 +544,22 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
         Command::Release {
             keys,
             scores,
-            budget,
+            record,
             statistical_security,
             rounded,
             json,
         } => {
-            let r = protocol::release(&keys, &scores, budget, statistical_security, rounded)?;
+            let r = protocol::release(&keys, &scores, &record, statistical_security, rounded)?;
             let text = if json {
                 serde_json::to_string_pretty(&r.predictions).map_err(|e| CliError::bad_input("release", e))?
             } else {
                 protocol::render_predictions(
                     &r.predictions,
                     &r.labels,
-                    &format!("release {} of {budget} for this key set", r.count),
+                    &format!(
+                        "release charged {:.1} bits; {:.1} of {:.0} bits of this key set's leakage budget left",
+                        r.cost_bits, r.remaining_bits, r.budget_bits
+                    ),
                 )
             };
             writeln!(out, "{text}").map_err(stdout_err)
@@ -581,7 +611,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 (_, true) => decrypt::Format::Csv,
                 _ => decrypt::Format::Table,
             };
-            let d = decrypt::decrypt(&a.keys, &a.input, &a.patients)?;
+            let d = decrypt::decrypt(&a.keys, &a.input, &a.patients, a.from_device)?;
             out.write_all(decrypt::render(&d, format)?.as_bytes()).map_err(stdout_err)
         }
     }

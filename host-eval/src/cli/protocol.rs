@@ -13,12 +13,13 @@
 //! - vendor `predict`: the same model on plaintext features (the reference the encrypted
 //!   scores are checked against; never on patient data the vendor may not see);
 //! - hospital `release`: flooded decryption of the scores, argmax per patient, counted against
-//!   the key set's release budget (`DIR/releases.json`).
+//!   the key set's leakage ledger (`DIR/leakage.json`, in bits; `super::ledger`).
 
 use super::decrypt::{parse_ciphertext, read_ciphertext};
 use super::error::CliError;
 use super::fsio;
 use super::keyset::KeySet;
+use super::ledger;
 use super::profile::read_model;
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::multivector::Multivector;
@@ -26,20 +27,21 @@ use clifhe_core::params::Params;
 use clifhe_core::wire;
 use clifhe_std::ga::{EncryptedMultivectorBatch, Layout};
 use clifhe_std::keys_wire::galois_key_file_name;
-use clifhe_std::privacy::{ReleaseFormat, ReleasePolicy};
 use clifhe_std::protocol::batch;
 use clifhe_std::protocol::hospital;
 pub use clifhe_std::protocol::hospital::Prediction;
+use clifhe_std::protocol::hospital::ReleaseRequest;
+use clifhe_std::protocol::leakage::{Disclosure, LeakageLedger, REFUSAL_BITS};
 use clifhe_std::protocol::manifest::MANIFEST_FILE as MANIFEST;
 use clifhe_std::protocol::vendor::{self, rotation_steps, ScoredBatch};
+use clifhe_std::protocol::BatchRecord;
 pub use clifhe_std::protocol::{manifest::SCORES_FORMAT, ScoresManifest};
 use clifhe_std::{EvalContext, Evaluator, GaloisKeys, RelinearizationKey};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 const EVAL_DIR: &str = "eval";
 const RELIN_FILE: &str = "relin.key";
-const RELEASES: &str = "releases.json";
 
 /// Generates the evaluation keys of a key set (needs its secret key). `merge_patients`: also
 /// the rotations that let `infer --device-ciphertexts` merge up to that many single-patient
@@ -326,11 +328,6 @@ pub fn predict(model: &Path, inputs: &[String]) -> Result<PredictReport, CliErro
     })
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct ReleaseLog {
-    released: u64,
-}
-
 /// Predictions as CSV (`patient,class,label[,score per label]`) with a closing comment line.
 pub fn render_predictions(preds: &[Prediction], labels: &[String], footer: &str) -> String {
     let mut t = String::from("patient,class,label");
@@ -351,70 +348,121 @@ pub fn render_predictions(preds: &[Prediction], labels: &[String], footer: &str)
     t
 }
 
-/// What `release` returns: the predictions, the class labels and the release count so far.
+/// What `release` returns: the predictions, the class labels and the ledger after it.
 #[derive(Clone, Debug)]
 pub struct Released {
     pub predictions: Vec<Prediction>,
     pub labels: Vec<String>,
-    pub count: u64,
+    /// Bits this release was charged.
+    pub cost_bits: f64,
+    /// Bits left in the key set's budget.
+    pub remaining_bits: f64,
+    /// The key set's budget.
+    pub budget_bits: f64,
 }
 
-/// Hospital-side release of an `infer` output: flooded decryption, argmax (and, with
-/// `rounded_digits`, the scores rounded to that many decimals), budget. A thin wrapper over
-/// [`hospital::release_scores`]; the release counter lives beside the keys.
+/// The vendor's results for `record`: the noise bound its manifest states (the only thing
+/// taken from it) and `class-<c>.ct` for the record's classes. Untrusted input: anything
+/// malformed is a typed error.
+fn read_results(scores_dir: &Path, params: &Params, record: &BatchRecord) -> Result<(f64, Vec<CiphertextOwned>), CliError> {
+    let mpath = scores_dir.join(MANIFEST);
+    let manifest = ScoresManifest::from_json_checked(&fsio::read(&mpath)?, params).map_err(|e| CliError::protocol(&mpath, e))?;
+    if manifest.patients != record.patients || manifest.classes != record.classes || !manifest.circuit_private {
+        return Err(CliError::corrupt(
+            &mpath,
+            "scores manifest",
+            format!(
+                "it states {} patients, {} classes{}; the batch record has {} and {} (results for another batch?)",
+                manifest.patients,
+                manifest.classes,
+                if manifest.circuit_private { "" } else { ", not circuit-private" },
+                record.patients,
+                record.classes
+            ),
+        ));
+    }
+    let cts = (0..record.classes)
+        .map(|c| {
+            let p = scores_dir.join(format!("class-{c}.ct"));
+            let b = fsio::read(&p)?;
+            wire::ciphertext_from_bytes(params, &b).map_err(|e| CliError::corrupt(&p, "score ciphertext", e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((manifest.noise_bound, cts))
+}
+
+/// Hospital-side release of the vendor's results for the batch of `record_path`: checked
+/// against the record, flooded by the hospital's own policy, charged to the key set's leakage
+/// ledger under its lock before anything is decrypted (a refusal after reading the results
+/// costs one bit), then decrypted: the argmax per patient and, with `rounded_digits`, the scores
+/// rounded to that many decimals. A thin wrapper over [`hospital::prepare_release`] and
+/// [`hospital::release_scores`].
 pub fn release(
     keys_dir: &Path,
     scores_dir: &Path,
-    budget: u64,
+    record_path: &Path,
     statistical_security: u32,
     rounded_digits: Option<u32>,
 ) -> Result<Released, CliError> {
     let keys = KeySet::open(keys_dir)?;
     let params = keys.params;
-    let mpath = scores_dir.join(MANIFEST);
-    let manifest = ScoresManifest::from_json_checked(&fsio::read(&mpath)?, &params).map_err(|e| CliError::protocol(&mpath, e))?;
-    let mut cts = Vec::with_capacity(manifest.classes);
-    for f in &manifest.files {
-        let p = scores_dir.join(f);
-        let b = fsio::read(&p)?;
-        cts.push(wire::ciphertext_from_bytes(&params, &b).map_err(|e| CliError::corrupt(&p, "score ciphertext", e))?);
-    }
-    let log_path = keys_dir.join(RELEASES);
-    let log: ReleaseLog = match std::fs::read(&log_path) {
-        Ok(b) => serde_json::from_slice(&b).map_err(|e| CliError::corrupt(&log_path, "release log", e))?,
-        Err(_) => ReleaseLog::default(),
-    };
-    let mut policy = ReleasePolicy {
+    let fingerprint = keys.meta.fingerprint_sha256.clone();
+    let record =
+        BatchRecord::from_json_checked(&fsio::read(record_path)?, &params, &fingerprint).map_err(|e| CliError::protocol(record_path, e))?;
+    let request = ReleaseRequest {
+        disclosure: match rounded_digits {
+            Some(digits) => Disclosure::Rounded { digits },
+            None => Disclosure::Argmax,
+        },
         statistical_security,
-        ..ReleasePolicy::argmax(manifest.noise_bound, budget)
     };
-    if let Some(digits) = rounded_digits {
-        policy.format = ReleaseFormat::Rounded { digits };
-    }
+    hospital::releasable(&record)?;
     let ctx = clifhe_core::context::Context::new(params)?;
-    // Count first (persisted), then release: a crash never hands out an uncounted result.
-    let next = ReleaseLog {
-        released: log.released + 1,
-    };
-    if log.released >= budget {
-        return Err(CliError::bad_input(
-            "release",
-            format!("the release budget of {budget} for this key set is spent"),
-        ));
-    }
-    // A release that cannot happen (its flood would not fit the scores) uses no budget.
-    hospital::check_release(&ctx, &policy, &cts)?;
-    let mut json = serde_json::to_vec_pretty(&next).map_err(|e| CliError::bad_input(RELEASES, e))?;
-    json.push(b'\n');
-    fsio::write_atomic(&log_path, &json)?;
+    let charged = ledger::with_locked(keys_dir, &params, &fingerprint, |l| {
+        if l.remaining_bits() < REFUSAL_BITS {
+            return Err(spent(l, 0.0, keys_dir));
+        }
+        let prepared = read_results(scores_dir, &params, &record)
+            .and_then(|(bound, cts)| Ok((hospital::prepare_release(&ctx, &record, bound, &cts, &request)?, cts)));
+        match prepared {
+            Err(e) => {
+                l.spent_bits += REFUSAL_BITS;
+                l.refusals += 1;
+                Err(e)
+            }
+            Ok((p, _)) if l.spent_bits + p.cost_bits > l.budget_bits => Err(spent(l, p.cost_bits, keys_dir)),
+            Ok((p, cts)) => {
+                l.spent_bits += p.cost_bits;
+                l.releases += 1;
+                Ok((p, cts, l.clone()))
+            }
+        }
+    })?;
+    let (prepared, cts, after) = charged?;
     let sk = keys.secret_key()?;
     let mut rng = super::keyset::os_rng()?;
-    let predictions = hospital::release_scores(&ctx, &sk, &manifest, &cts, policy, log.released, &mut rng)?;
+    let predictions = hospital::release_scores(&ctx, &sk, &record, &cts, &prepared, &mut rng)?;
     Ok(Released {
         predictions,
-        labels: manifest.labels,
-        count: next.released,
+        labels: record.labels,
+        cost_bits: prepared.cost_bits,
+        remaining_bits: after.remaining_bits(),
+        budget_bits: after.budget_bits,
     })
+}
+
+/// The refusal of a release the key set's leakage budget cannot pay for.
+fn spent(l: &LeakageLedger, cost: f64, dir: &Path) -> CliError {
+    CliError::bad_input(
+        "release",
+        format!(
+            "the leakage budget of this key set is spent ({:.1} of {:.0} bits used; this release would cost {cost:.1}): \
+             rotate keys with `host-eval keygen --rotate --out {}` and re-encrypt",
+            l.spent_bits,
+            l.budget_bits,
+            dir.display()
+        ),
+    )
 }
 
 /// What `train` reports.

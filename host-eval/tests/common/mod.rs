@@ -71,3 +71,20 @@ pub fn fails(args: &[&str], code: i32, needles: &[&str]) -> String {
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// The test's own raw decryption of a vendor's score files (`class-<c>.ct` in `scores`):
+/// patient p's class-c score in slot p * stride. Verification only, in the test process: the
+/// product never decrypts vendor output except through the flooded, budgeted `release`.
+pub fn raw_scores(keys: &Path, scores: &Path, classes: usize, patients: usize, stride: usize) -> Vec<Vec<f64>> {
+    let ks = host_eval::cli::keyset::KeySet::open(keys).unwrap();
+    let sk = ks.secret_key().unwrap();
+    let ctx = clifhe_core::context::Context::new(ks.params).unwrap();
+    let per_class: Vec<Vec<f64>> = (0..classes)
+        .map(|c| {
+            let bytes = std::fs::read(scores.join(format!("class-{c}.ct"))).unwrap();
+            let ct = clifhe_core::wire::ciphertext_from_bytes(&ks.params, &bytes).unwrap();
+            clifhe_core::decrypt::decrypt(&ctx, &sk, &ct).unwrap().decode_real().unwrap()
+        })
+        .collect();
+    (0..patients).map(|p| per_class.iter().map(|v| v[p * stride]).collect()).collect()
+}

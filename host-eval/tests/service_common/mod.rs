@@ -215,29 +215,23 @@ pub fn train_model(dir: &Path) -> PathBuf {
     model
 }
 
-/// A hospital: its key set (private-n15, fixed test seed for speed), token file, and batches.
+/// A hospital: its key set (private-n15), token file, and batches.
 pub struct Hospital {
     pub name: String,
     pub dir: PathBuf,
     pub keys: PathBuf,
     pub token_file: PathBuf,
     pub token: String,
+    /// The batch each submitted job came from (its record sits beside it).
+    pub jobs: std::sync::Mutex<std::collections::HashMap<String, PathBuf>>,
 }
 
 impl Hospital {
-    pub fn new(root: &Path, name: &str, seed: u64, tenants: &Path) -> Self {
+    pub fn new(root: &Path, name: &str, _index: u64, tenants: &Path) -> Self {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         let keys = dir.join("keys");
-        ok(&[
-            "keygen",
-            "--preset",
-            "private-n15",
-            "--out",
-            s(&keys),
-            "--insecure-test-seed",
-            &seed.to_string(),
-        ]);
+        ok(&["keygen", "--preset", "private-n15", "--out", s(&keys)]);
         ok(&["evalkeys", "--keys", s(&keys), "--relin-only"]);
         let token = ok(&["tenant", "add", name, "--tenants", s(tenants)]).trim().to_string();
         assert_eq!(token.len(), 64, "token {token}");
@@ -249,6 +243,7 @@ impl Hospital {
             keys,
             token_file,
             token,
+            jobs: Default::default(),
         }
     }
 
@@ -296,6 +291,7 @@ impl Hospital {
         a.extend(["--keys", s(&self.keys), "--batch", s(batch)]);
         let id = ok(&a).trim().to_string();
         assert_eq!(id.len(), 32, "job id {id}");
+        self.jobs.lock().unwrap().insert(id.clone(), batch.to_path_buf());
         id
     }
 
@@ -306,7 +302,19 @@ impl Hospital {
         a.extend(self.conn(server));
         a.extend(["--job", job, "--out", s(&out), "--timeout-secs", "240", "--no-progress"]);
         ok(&a);
-        let r: Value = serde_json::from_str(&ok(&["release", "--keys", s(&self.keys), "--scores", s(&out), "--json"])).unwrap();
+        let batch = self.jobs.lock().unwrap().get(job).cloned().expect("job submitted by this hospital");
+        let record = host_eval::cli::encrypt::record_path(&batch);
+        let r: Value = serde_json::from_str(&ok(&[
+            "release",
+            "--keys",
+            s(&self.keys),
+            "--scores",
+            s(&out),
+            "--record",
+            s(&record),
+            "--json",
+        ]))
+        .unwrap();
         r.as_array().unwrap().iter().map(|p| p["class"].as_u64().unwrap()).collect()
     }
 }
@@ -314,7 +322,7 @@ impl Hospital {
 /// Test patients' features (phantoms), clamped into the model's input box, in groups of `per`.
 pub fn patient_groups(model: &Path, groups: usize, per: usize) -> Vec<Vec<[f64; 8]>> {
     let m = clifhe_std::gnn::GnnModel::load(model).unwrap();
-    let data = host_eval::cli::demo::phantom_features(40, 7).unwrap();
+    let data = host_eval::cli::demo::phantom_features(60, 7).unwrap();
     let all: Vec<[f64; 8]> = data.test.0.iter().map(|f| m.input_box().clamp(&f.coeffs())).collect();
     assert!(all.len() >= groups * per, "{} test phantoms", all.len());
     (0..groups).map(|g| all[g * per..(g + 1) * per].to_vec()).collect()
