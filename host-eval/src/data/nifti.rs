@@ -217,7 +217,34 @@ pub fn load_nifti(path: &Path) -> Result<Volume, DataError> {
     } else {
         (path.to_path_buf(), None)
     };
-    let (mut input, file_len) = open(&hdr_path)?;
+    let (input, file_len) = open(&hdr_path)?;
+    read_image(path, stripped.ends_with(".hdr"), hdr_path, input, file_len, img_path)
+}
+
+/// Parses a single-file NIfTI-1 image (`.nii`, or `.nii.gz` when `path` ends in `.gz` or the
+/// bytes start with the gzip magic) already in memory; `path` only names it in errors. A
+/// header of a `.hdr`/`.img` pair (magic `ni1`) is refused: its image lives in another file.
+pub fn parse_nifti(path: &Path, bytes: &[u8]) -> Result<Volume, DataError> {
+    let gz = is_gz(path) || bytes.starts_with(&[0x1f, 0x8b]);
+    let (input, len): (Box<dyn Read + '_>, Option<u64>) = if gz {
+        (Box::new(flate2::read::MultiGzDecoder::new(bytes)), None)
+    } else {
+        (Box::new(bytes), Some(bytes.len() as u64))
+    };
+    read_image(path, false, path.to_path_buf(), input, len, None)
+}
+
+/// Reads the header from `input` (the header file, `file_len` its length when uncompressed) and
+/// the voxels from the same stream or, for a pair, from `img_path`. `named_hdr`: `path` names
+/// a `.hdr` file (so a pair without its image is a missing file, not a misnamed single file).
+fn read_image<'a>(
+    path: &Path,
+    named_hdr: bool,
+    hdr_path: PathBuf,
+    mut input: Box<dyn Read + 'a>,
+    file_len: Option<u64>,
+    img_path: Option<PathBuf>,
+) -> Result<Volume, DataError> {
     let mut header = [0u8; HEADER];
     input
         .read_exact(&mut header)
@@ -231,7 +258,7 @@ pub fn load_nifti(path: &Path) -> Result<Volume, DataError> {
             let (input, len) = open(&img)?;
             (img, input, len, 0)
         }
-        (true, None) if !stripped.ends_with(".hdr") => {
+        (true, None) if !named_hdr => {
             return Err(unsupported(
                 path,
                 "magic ni1 (the header of a .hdr/.img pair) in a single-file image",

@@ -19,7 +19,7 @@
 //! scan features are normalised, so only the aspect ratio would matter, and it is 1).
 
 use super::{checked_size, corrupt, io_err, read_exact_bounded, skip_bytes, unsupported, DataError, Volume, MAX_ARRAY_BYTES, MAX_VOXELS};
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 
 /// Largest `.npy` header accepted.
@@ -381,19 +381,23 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<NpyArray, DataError> {
     Ok(NpyArray { shape: h.shape, data })
 }
 
-type Archive = zip::ZipArchive<std::fs::File>;
+type Archive<R> = zip::ZipArchive<R>;
 
-fn open(path: &Path) -> Result<Archive, DataError> {
+fn open(path: &Path) -> Result<Archive<std::fs::File>, DataError> {
     let f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
-    zip::ZipArchive::new(f).map_err(|e| corrupt(path, format!("not a zip archive: {e}")))
+    archive(path, f)
+}
+
+fn archive<R: Read + Seek>(path: &Path, r: R) -> Result<Archive<R>, DataError> {
+    zip::ZipArchive::new(r).map_err(|e| corrupt(path, format!("not a zip archive: {e}")))
 }
 
 /// Opens `key.npy` and parses its header; the returned reader is positioned at the data.
-fn open_entry<'a>(
+fn open_entry<'a, R: Read + Seek>(
     path: &Path,
-    archive: &'a mut Archive,
+    archive: &'a mut Archive<R>,
     key: &str,
-) -> Result<(zip::read::ZipFile<'a, std::fs::File>, NpyHeader), DataError> {
+) -> Result<(zip::read::ZipFile<'a, R>, NpyHeader), DataError> {
     let name = format!("{key}.npy");
     let mut entry = match archive.by_name(&name) {
         Ok(e) => e,
@@ -434,7 +438,7 @@ fn image_dims(path: &Path, key: &str, h: &NpyHeader) -> Result<(usize, [usize; 3
     }
 }
 
-fn read_labels(path: &Path, archive: &mut Archive, split: &str) -> Result<Vec<u32>, DataError> {
+fn read_labels<R: Read + Seek>(path: &Path, archive: &mut Archive<R>, split: &str) -> Result<Vec<u32>, DataError> {
     let key = format!("{split}_labels");
     let (mut entry, h) = open_entry(path, archive, &key)?;
     match h.shape.as_slice() {
@@ -463,7 +467,7 @@ fn read_labels(path: &Path, archive: &mut Archive, split: &str) -> Result<Vec<u3
     Ok(labels)
 }
 
-fn read_split(path: &Path, archive: &mut Archive, split: &str, budget: &mut u64) -> Result<Split, DataError> {
+fn read_split<R: Read + Seek>(path: &Path, archive: &mut Archive<R>, split: &str, budget: &mut u64) -> Result<Split, DataError> {
     let labels = read_labels(path, archive, split)?;
     let key = format!("{split}_images");
     let (mut entry, h) = open_entry(path, archive, &key)?;
@@ -488,7 +492,15 @@ fn read_split(path: &Path, archive: &mut Archive, split: &str, budget: &mut u64)
 /// Loads the three splits of a MedMNIST 3D `.npz` file (keys `train_images`, `train_labels`,
 /// `val_images`, ..., images (n, d0, d1, d2), labels (n, 1) or (n,)).
 pub fn load_medmnist_npz(path: &Path) -> Result<MedMnistDataset, DataError> {
-    let mut archive = open(path)?;
+    read_dataset(path, open(path)?)
+}
+
+/// [`load_medmnist_npz`] on an archive already in memory (`path` only names it in errors).
+pub fn parse_medmnist_npz(path: &Path, bytes: &[u8]) -> Result<MedMnistDataset, DataError> {
+    read_dataset(path, archive(path, std::io::Cursor::new(bytes))?)
+}
+
+fn read_dataset<R: Read + Seek>(path: &Path, mut archive: Archive<R>) -> Result<MedMnistDataset, DataError> {
     let mut budget = MAX_VOXELS;
     Ok(MedMnistDataset {
         train: read_split(path, &mut archive, "train", &mut budget)?,
@@ -520,7 +532,16 @@ fn check_split(path: &Path, split: &str) -> Result<(), DataError> {
 /// before it are decompressed and discarded as they stream past.
 pub fn load_medmnist_sample(path: &Path, split: &str, index: usize) -> Result<(Volume, u32), DataError> {
     check_split(path, split)?;
-    let mut archive = open(path)?;
+    read_sample(path, open(path)?, split, index)
+}
+
+/// [`load_medmnist_sample`] on an archive already in memory (`path` only names it in errors).
+pub fn parse_medmnist_sample(path: &Path, bytes: &[u8], split: &str, index: usize) -> Result<(Volume, u32), DataError> {
+    check_split(path, split)?;
+    read_sample(path, archive(path, std::io::Cursor::new(bytes))?, split, index)
+}
+
+fn read_sample<R: Read + Seek>(path: &Path, mut archive: Archive<R>, split: &str, index: usize) -> Result<(Volume, u32), DataError> {
     let labels = read_labels(path, &mut archive, split)?;
     let key = format!("{split}_images");
     let (mut entry, h) = open_entry(path, &mut archive, &key)?;
