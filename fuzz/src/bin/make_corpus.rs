@@ -37,7 +37,10 @@ fn main() {
     npz();
     dicom();
     check();
-    println!("seeds written under {}", Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").display());
+    println!(
+        "seeds written under {}",
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").display()
+    );
 }
 
 fn box8() -> InputBox {
@@ -58,7 +61,11 @@ fn wire_and_keys() {
     let ct = encrypt_pk(&params, ctx.q_tables(), &pk, &pt, 0, &mut rng).unwrap();
     put("wire", "ct-n10-level0", &wire::ciphertext_to_bytes(&params, &ct).unwrap());
     let sct = encrypt_sk_seeded(&params, ctx.q_tables(), &sk, &pt, 1, &mut rng).unwrap();
-    put("wire", "seeded-ct-n10-level1", &wire::seeded_ciphertext_to_bytes(&params, &sct).unwrap());
+    put(
+        "wire",
+        "seeded-ct-n10-level1",
+        &wire::seeded_ciphertext_to_bytes(&params, &sct).unwrap(),
+    );
     put("wire", "pk-n10", &wire::public_key_to_bytes(&params, &pk).unwrap());
     put("wire", "sk-seed-n10", &wire::export_secret_key(&params, &sk).unwrap());
     for name in ["leveled-n14", "device-n12"] {
@@ -138,7 +145,11 @@ fn features() {
         "patients.json",
         br#"{"patients": [[1, 2, 3, 4, 5, 6, 7, 8], {"scalar": 1, "e1": 0, "e2": 0, "e3": 0, "e12": 0.5, "e13": 0, "e23": 0, "e123": -1}]}"#,
     );
-    put(t, "header.csv", b"patient,scalar,e1,e2,e3,e12,e13,e23,e123\n0,1,2,3,4,5,6,7,8\n1,0.5,0,0,0,0,0,0,-0.5\n");
+    put(
+        t,
+        "header.csv",
+        b"patient,scalar,e1,e2,e3,e12,e13,e23,e123\n0,1,2,3,4,5,6,7,8\n1,0.5,0,0,0,0,0,0,-0.5\n",
+    );
     put(t, "plain.tsv", b"# comment\n1\t2\t3\t4\t5\t6\t7\t8\n");
 }
 
@@ -287,7 +298,15 @@ fn dicom_bytes(explicit: bool, frames: Option<u32>, preamble: bool) -> Vec<u8> {
         let mut meta = Vec::new();
         el(&mut meta, true, 0x0002, 0x0001, "OB", &[0, 1], None);
         el(&mut meta, true, 0x0002, 0x0002, "UI", &text("1.2.840.10008.5.1.4.1.1.2", 0), None);
-        el(&mut meta, true, 0x0002, 0x0010, "UI", &text(if x { EXPLICIT } else { IMPLICIT }, 0), None);
+        el(
+            &mut meta,
+            true,
+            0x0002,
+            0x0010,
+            "UI",
+            &text(if x { EXPLICIT } else { IMPLICIT }, 0),
+            None,
+        );
         el(&mut out, true, 0x0002, 0x0000, "UL", &(meta.len() as u32).to_le_bytes(), None);
         out.extend_from_slice(&meta);
     }
@@ -312,7 +331,13 @@ fn dicom_bytes(explicit: bool, frames: Option<u32>, preamble: bool) -> Vec<u8> {
             el(d, x, 0x0028, 0x0008, "IS", &text(&f.to_string(), b' '), None);
             (8, (0..6 * f as u8).collect())
         }
-        None => (16, [0u16, 1, 0xFFFF, 2047, 0xF800, 0xF005].iter().flat_map(|v| v.to_le_bytes()).collect()),
+        None => (
+            16,
+            [0u16, 1, 0xFFFF, 2047, 0xF800, 0xF005]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        ),
     };
     el(d, x, 0x0028, 0x0010, "US", &2u16.to_le_bytes(), None);
     el(d, x, 0x0028, 0x0011, "US", &3u16.to_le_bytes(), None);
@@ -401,7 +426,9 @@ fn check() {
             npz::parse_npy(p, &b).map(|_| ()).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else {
             npz::parse_medmnist_npz(p, &b).map(|_| ()).unwrap_or_else(|e| panic!("{name}: {e}"));
-            npz::parse_medmnist_sample(p, &b, "val", 1).map(|_| ()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            npz::parse_medmnist_sample(p, &b, "val", 1)
+                .map(|_| ())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
     for (name, b) in seeds("dicom") {
