@@ -3,7 +3,8 @@
 #   - the thumbv7em-none-eabihf target (rustup) for the no_std core and the firmware,
 #   - qemu-system-arm (apt-get) and the instruction-count plugin for on-target tests
 #     (scripts/device-tests.sh),
-#   - nats-server (apt-get) for the inference service's tests (host-eval/tests/service_*.rs).
+#   - nats-server (apt-get) for the inference service's tests (host-eval/tests/service_*.rs),
+#   - cargo-fuzz (cargo install) for the fuzzers' smoke run (scripts/fuzz.sh, docs/fuzzing.md).
 # Exit status is non-zero if anything fails. `.ci/run` calls exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,10 @@ cargo test --workspace --exclude host-eval --all-targets
 
 step "command-line tests, built as shipped: without insecure-test-params"
 cargo test -p host-eval --all-targets
+
+step "fuzzing smoke run: every reader's cargo-fuzz target for 3 s from its seeds (scripts/fuzz.sh;
+     the long runs are recorded in docs/fuzzing.md)"
+scripts/fuzz.sh 3
 
 if [ -x scripts/device-tests.sh ]; then
   step "firmware tests under QEMU"

@@ -3,7 +3,7 @@
 //! a series shuffled on disk), and malformed input that must be an error, never a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use host_eval::data::dicom::{load_dicom, load_dicom_series, parse_dicom};
+use host_eval::data::dicom::{load_dicom, load_dicom_series, parse_dicom, parse_dicom_volume};
 use host_eval::data::{load_volume, DataError};
 use std::path::{Path, PathBuf};
 
@@ -185,6 +185,7 @@ fn single_slice_explicit_and_implicit_with_padding() {
             // HU = 2 * stored - 1024, stored masked to 12 bits and sign-extended.
             let stored = [0.0f32, 1.0, -1.0, 2047.0, -2048.0, 5.0];
             assert_eq!(v.data, stored.iter().map(|s| 2.0 * s - 1024.0).collect::<Vec<_>>());
+            assert_eq!(parse_dicom_volume(&p, &sl.bytes()).unwrap(), v, "in-memory reader");
         }
     }
     // A pixel data element whose declared length covers padding beyond the frames.

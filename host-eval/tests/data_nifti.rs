@@ -2,6 +2,7 @@
 //! and malformed input that must be an error, never a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use host_eval::data::nifti::parse_nifti;
 use host_eval::data::{load_volume, DataError};
 use std::io::Write;
 use std::path::PathBuf;
@@ -80,6 +81,8 @@ fn every_datatype_byte_order_and_compression() {
                 assert_eq!(v.dims, [4, 3, 2]);
                 assert_eq!(v.spacing_mm, [0.5, 1.0, 2.5]);
                 assert_eq!(v.data, (0..24).map(|i| i as f32).collect::<Vec<_>>(), "dt {dt} big {big} gz {gz}");
+                // The in-memory reader (what the fuzzer drives) agrees with the file loader.
+                assert_eq!(parse_nifti(&p, &std::fs::read(&p).unwrap()).unwrap(), v);
             }
         }
     }

@@ -2,7 +2,9 @@
 //! malformed-input robustness.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use host_eval::data::npz::{load_medmnist_npz, load_medmnist_sample, load_medmnist_split, parse_npy};
+use host_eval::data::npz::{
+    load_medmnist_npz, load_medmnist_sample, load_medmnist_split, parse_medmnist_npz, parse_medmnist_sample, parse_npy,
+};
 use host_eval::data::{load_volume, DataError};
 use std::path::{Path, PathBuf};
 
@@ -138,6 +140,14 @@ fn synthetic_archive_axes_labels_and_samples() {
             }
         }
         assert_eq!(load_medmnist_split(&p, "val").unwrap(), d.val);
+        // The in-memory readers (what the fuzzer drives) agree with the file loaders.
+        let bytes = std::fs::read(&p).unwrap();
+        let m = parse_medmnist_npz(&p, &bytes).unwrap();
+        assert_eq!((m.train, m.val, m.test), (d.train.clone(), d.val.clone(), d.test.clone()));
+        assert_eq!(
+            parse_medmnist_sample(&p, &bytes, "test", 1).unwrap(),
+            load_medmnist_sample(&p, "test", 1).unwrap()
+        );
     }
 }
 

@@ -2,7 +2,7 @@
 //! truncation an error.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use host_eval::data::raw::{load_raw, RawSpec, RawType};
+use host_eval::data::raw::{load_raw, parse_raw, RawSpec, RawType};
 use host_eval::data::{load_volume, DataError};
 use std::path::PathBuf;
 
@@ -48,6 +48,12 @@ fn every_type_through_the_api_and_the_spec_syntax() {
         assert_eq!(v.dims, [4, 3, 2]);
         assert_eq!(v.data, want, "{name}");
         assert_eq!(v.get(3, 2, 1), want.last().copied());
+        // The in-memory reader (what the fuzzer drives) agrees, and refuses a size mismatch.
+        assert_eq!(parse_raw(&p, &bytes, &RawSpec::new([4, 3, 2], ty)).unwrap(), v);
+        assert!(matches!(
+            parse_raw(&p, &bytes[1..], &RawSpec::new([4, 3, 2], ty)),
+            Err(DataError::Corrupt { .. })
+        ));
         let spec = format!("{}#4x3x2:{name}:0.5x0.5x2", p.display());
         let w = load_volume(&spec).unwrap();
         assert_eq!(w.data, want);

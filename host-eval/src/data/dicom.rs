@@ -720,6 +720,11 @@ pub fn load_dicom_with(path: &Path, limits: &Limits) -> Result<Volume, DataError
     single_volume(path, read_dicom_with(path, limits)?)
 }
 
+/// [`load_dicom`] on bytes already in memory (`path` only names them in errors).
+pub fn parse_dicom_volume(path: &Path, bytes: &[u8]) -> Result<Volume, DataError> {
+    single_volume(path, parse_dicom(path, bytes)?)
+}
+
 /// One file's frames as a volume, sorted by per-frame position when every frame has one.
 fn single_volume(path: &Path, img: DicomImage) -> Result<Volume, DataError> {
     let [sx, sy] = in_plane(img.pixel_spacing);

@@ -229,7 +229,45 @@ pub fn load_nifti_with(path: &Path, limits: &Limits) -> Result<Volume, DataError
     } else {
         (path.to_path_buf(), None)
     };
-    let (mut input, file_len) = open(&hdr_path, &budget)?;
+    let (input, file_len) = open(&hdr_path, &budget)?;
+    read_image(
+        path,
+        stripped.ends_with(".hdr"),
+        hdr_path,
+        (input, file_len),
+        img_path,
+        limits,
+        &budget,
+    )
+}
+
+/// Parses a single-file NIfTI-1 image (`.nii`, or `.nii.gz` when `path` ends in `.gz` or the
+/// bytes start with the gzip magic) already in memory; `path` only names it in errors. A
+/// header of a `.hdr`/`.img` pair (magic `ni1`) is refused: its image lives in another file.
+pub fn parse_nifti(path: &Path, bytes: &[u8]) -> Result<Volume, DataError> {
+    let limits = Limits::DEFAULT;
+    let budget = InflateBudget::new(limits.max_inflated_bytes);
+    let gz = is_gz(path) || bytes.starts_with(&[0x1f, 0x8b]);
+    let (input, len): (Box<dyn Read + '_>, Option<u64>) = if gz {
+        (Box::new(budget.reader(flate2::read::MultiGzDecoder::new(bytes))), None)
+    } else {
+        (Box::new(bytes), Some(bytes.len() as u64))
+    };
+    read_image(path, false, path.to_path_buf(), (input, len), None, &limits, &budget)
+}
+
+/// Reads the header from `input` (the header file, `file_len` its length when uncompressed) and
+/// the voxels from the same stream or, for a pair, from `img_path`. `named_hdr`: `path` names
+/// a `.hdr` file (so a pair without its image is a missing file, not a misnamed single file).
+fn read_image<'a>(
+    path: &Path,
+    named_hdr: bool,
+    hdr_path: PathBuf,
+    (mut input, file_len): (Box<dyn Read + 'a>, Option<u64>),
+    img_path: Option<PathBuf>,
+    limits: &Limits,
+    budget: &InflateBudget,
+) -> Result<Volume, DataError> {
     let mut header = [0u8; HEADER];
     input
         .read_exact(&mut header)
@@ -240,10 +278,10 @@ pub fn load_nifti_with(path: &Path, limits: &Limits) -> Result<Volume, DataError
     let (data_path, mut input, file_len, pos) = match (h.pair, img_path) {
         (false, _) => (hdr_path, input, file_len, HEADER as u64),
         (true, Some(img)) => {
-            let (input, len) = open(&img, &budget)?;
+            let (input, len) = open(&img, budget)?;
             (img, input, len, 0)
         }
-        (true, None) if !stripped.ends_with(".hdr") => {
+        (true, None) if !named_hdr => {
             return Err(unsupported(
                 path,
                 "magic ni1 (the header of a .hdr/.img pair) in a single-file image",

@@ -26,7 +26,7 @@ use super::{
     checked_size, corrupt, io_err, read_error, read_exact_bounded, skip_bytes, unsupported, Budgeted, DataError, InflateBudget,
     LimitExceeded, Limits, Volume, MAX_DATASET_VOXELS,
 };
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 
 /// Largest `.npy` header accepted.
@@ -393,18 +393,27 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<NpyArray, DataError> {
     Ok(NpyArray { shape: h.shape, data })
 }
 
-type Archive = zip::ZipArchive<std::fs::File>;
+type Archive<R> = zip::ZipArchive<R>;
 
-fn open(path: &Path) -> Result<Archive, DataError> {
+fn open(path: &Path) -> Result<Archive<std::fs::File>, DataError> {
     let f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
-    zip::ZipArchive::new(f).map_err(|e| corrupt(path, format!("not a zip archive: {e}")))
+    archive(path, f)
+}
+
+fn archive<R: Read + Seek>(path: &Path, r: R) -> Result<Archive<R>, DataError> {
+    zip::ZipArchive::new(r).map_err(|e| corrupt(path, format!("not a zip archive: {e}")))
 }
 
 /// A member's inflated bytes, counted against the load's budget.
-type Entry<'a> = Budgeted<zip::read::ZipFile<'a, std::fs::File>>;
+type Entry<'a, R> = Budgeted<zip::read::ZipFile<'a, R>>;
 
 /// Opens `key.npy` and parses its header; the returned reader is positioned at the data.
-fn open_entry<'a>(path: &Path, archive: &'a mut Archive, key: &str, budget: &InflateBudget) -> Result<(Entry<'a>, NpyHeader), DataError> {
+fn open_entry<'a, R: Read + Seek>(
+    path: &Path,
+    archive: &'a mut Archive<R>,
+    key: &str,
+    budget: &InflateBudget,
+) -> Result<(Entry<'a, R>, NpyHeader), DataError> {
     let name = format!("{key}.npy");
     let entry = match archive.by_name(&name) {
         Ok(e) => e,
@@ -452,7 +461,7 @@ fn image_dims(path: &Path, key: &str, h: &NpyHeader) -> Result<(usize, [usize; 3
     }
 }
 
-fn read_labels(path: &Path, archive: &mut Archive, split: &str, inflate: &InflateBudget) -> Result<Vec<u32>, DataError> {
+fn read_labels<R: Read + Seek>(path: &Path, archive: &mut Archive<R>, split: &str, inflate: &InflateBudget) -> Result<Vec<u32>, DataError> {
     let key = format!("{split}_labels");
     let (mut entry, h) = open_entry(path, archive, &key, inflate)?;
     match h.shape.as_slice() {
@@ -481,7 +490,13 @@ fn read_labels(path: &Path, archive: &mut Archive, split: &str, inflate: &Inflat
     Ok(labels)
 }
 
-fn read_split(path: &Path, archive: &mut Archive, split: &str, budget: &mut u64, inflate: &InflateBudget) -> Result<Split, DataError> {
+fn read_split<R: Read + Seek>(
+    path: &Path,
+    archive: &mut Archive<R>,
+    split: &str,
+    budget: &mut u64,
+    inflate: &InflateBudget,
+) -> Result<Split, DataError> {
     let labels = read_labels(path, archive, split, inflate)?;
     let key = format!("{split}_images");
     let (mut entry, h) = open_entry(path, archive, &key, inflate)?;
@@ -512,7 +527,15 @@ pub fn load_medmnist_npz(path: &Path) -> Result<MedMnistDataset, DataError> {
 /// [`load_medmnist_npz`] under `limits` (its inflate budget covers all six members; the voxel
 /// cap of a dataset is [`MAX_DATASET_VOXELS`]).
 pub fn load_medmnist_npz_with(path: &Path, limits: &Limits) -> Result<MedMnistDataset, DataError> {
-    let mut archive = open(path)?;
+    read_dataset(path, open(path)?, limits)
+}
+
+/// [`load_medmnist_npz`] on an archive already in memory (`path` only names it in errors).
+pub fn parse_medmnist_npz(path: &Path, bytes: &[u8]) -> Result<MedMnistDataset, DataError> {
+    read_dataset(path, archive(path, std::io::Cursor::new(bytes))?, &Limits::DEFAULT)
+}
+
+fn read_dataset<R: Read + Seek>(path: &Path, mut archive: Archive<R>, limits: &Limits) -> Result<MedMnistDataset, DataError> {
     let mut budget = MAX_DATASET_VOXELS;
     let inflate = InflateBudget::new(limits.max_inflated_bytes);
     Ok(MedMnistDataset {
@@ -557,8 +580,23 @@ pub fn load_medmnist_sample(path: &Path, split: &str, index: usize) -> Result<(V
 /// the samples before it, the rest of the member for its CRC) counts against the budget.
 pub fn load_medmnist_sample_with(path: &Path, split: &str, index: usize, limits: &Limits) -> Result<(Volume, u32), DataError> {
     check_split(path, split)?;
+    read_sample(path, open(path)?, split, index, limits)
+}
+
+/// [`load_medmnist_sample`] on an archive already in memory (`path` only names it in errors).
+pub fn parse_medmnist_sample(path: &Path, bytes: &[u8], split: &str, index: usize) -> Result<(Volume, u32), DataError> {
+    check_split(path, split)?;
+    read_sample(path, archive(path, std::io::Cursor::new(bytes))?, split, index, &Limits::DEFAULT)
+}
+
+fn read_sample<R: Read + Seek>(
+    path: &Path,
+    mut archive: Archive<R>,
+    split: &str,
+    index: usize,
+    limits: &Limits,
+) -> Result<(Volume, u32), DataError> {
     let inflate = InflateBudget::new(limits.max_inflated_bytes);
-    let mut archive = open(path)?;
     let labels = read_labels(path, &mut archive, split, &inflate)?;
     let key = format!("{split}_images");
     let (mut entry, h) = open_entry(path, &mut archive, &key, &inflate)?;

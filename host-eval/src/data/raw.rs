@@ -94,28 +94,58 @@ impl RawSpec {
 
 /// Loads a raw volume.
 pub fn load_raw(path: &Path, spec: &RawSpec) -> Result<Volume, DataError> {
-    if spec.spacing_mm.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-        return Err(DataError::BadSample {
-            path: path.to_path_buf(),
-            what: format!("spacing {:?} is not positive", spec.spacing_mm),
-        });
-    }
+    check_spacing(path, spec)?;
     let size = spec.dtype.size();
     let (count, nbytes) = checked_size(path, &spec.dims, size)?;
     let mut file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
     let len = file.metadata().map_err(|e| io_err(path, e))?.len();
     let expected = spec.offset.saturating_add(nbytes as u64);
     if len != expected {
-        return Err(corrupt(
-            path,
-            format!(
-                "{len} bytes, but {:?} voxels of {:?} after {} header bytes need {expected}",
-                spec.dims, spec.dtype, spec.offset
-            ),
-        ));
+        return Err(size_mismatch(path, spec, len, expected));
     }
     skip_bytes(path, &mut file, spec.offset, "header")?;
     let raw = read_exact_bounded(path, file, nbytes, "voxels")?;
+    Ok(volume(spec, count, &raw))
+}
+
+/// Parses a raw volume already in memory (`path` only names it in errors): `bytes` must hold
+/// exactly `spec.offset + voxels * size` bytes, as the file for [`load_raw`] must.
+pub fn parse_raw(path: &Path, bytes: &[u8], spec: &RawSpec) -> Result<Volume, DataError> {
+    check_spacing(path, spec)?;
+    let (count, nbytes) = checked_size(path, &spec.dims, spec.dtype.size())?;
+    let expected = spec.offset.saturating_add(nbytes as u64);
+    if bytes.len() as u64 != expected {
+        return Err(size_mismatch(path, spec, bytes.len() as u64, expected));
+    }
+    // offset + nbytes == bytes.len(), so both are in range.
+    let raw = bytes
+        .get(bytes.len() - nbytes..)
+        .ok_or_else(|| corrupt(path, "voxels out of range"))?;
+    Ok(volume(spec, count, raw))
+}
+
+fn check_spacing(path: &Path, spec: &RawSpec) -> Result<(), DataError> {
+    if spec.spacing_mm.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+        return Err(DataError::BadSample {
+            path: path.to_path_buf(),
+            what: format!("spacing {:?} is not positive", spec.spacing_mm),
+        });
+    }
+    Ok(())
+}
+
+fn size_mismatch(path: &Path, spec: &RawSpec, len: u64, expected: u64) -> DataError {
+    corrupt(
+        path,
+        format!(
+            "{len} bytes, but {:?} voxels of {:?} after {} header bytes need {expected}",
+            spec.dims, spec.dtype, spec.offset
+        ),
+    )
+}
+
+/// Decodes `raw` (exactly `count` voxels of `spec.dtype`).
+fn volume(spec: &RawSpec, count: usize, raw: &[u8]) -> Volume {
     let mut data = Vec::with_capacity(count);
     match spec.dtype {
         RawType::U8 => data.extend(raw.iter().map(|&b| f32::from(b))),
@@ -123,9 +153,9 @@ pub fn load_raw(path: &Path, spec: &RawSpec) -> Result<Volume, DataError> {
         RawType::I16 => data.extend(raw.chunks_exact(2).map(|c| f32::from(i16::from_le_bytes([c[0], c[1]])))),
         RawType::F32 => data.extend(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
     }
-    Ok(Volume {
+    Volume {
         dims: spec.dims,
         spacing_mm: spec.spacing_mm,
         data,
-    })
+    }
 }
