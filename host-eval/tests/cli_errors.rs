@@ -370,7 +370,7 @@ fn keygen_never_overwrites_a_secret_key_without_force() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["keyset.json", "leakage.json", "public.key", "secret.key"]);
+    assert_eq!(names, ["keyset.json", "leakage.json", "public.bundle", "public.key", "secret.key"]);
     ok(&["decrypt", "--keys", s(&keys), "--input", s(&ct)]);
     drop(dir);
 }
@@ -385,4 +385,58 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let out = run(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_shared_or_swapped_secret_key_is_refused_before_use() {
+    let (dir, keys, _f, ct) = setup("secret");
+    let secret = keys.join("secret.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        fails(
+            &["decrypt", "--keys", s(&keys), "--input", s(&ct)],
+            4,
+            &["secret.key is open to other users", "0644", "chmod 600"],
+        );
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    ok(&["decrypt", "--keys", s(&keys), "--input", s(&ct)]);
+    // Another key set's secret key in this directory (same preset, mode 0600 kept by copy).
+    let other = dir.join("other");
+    ok(&["keygen", "--preset", "device-n12", "--out", s(&other)]);
+    std::fs::copy(other.join("secret.key"), &secret).unwrap();
+    fails(
+        &["decrypt", "--keys", s(&keys), "--input", s(&ct)],
+        4,
+        &["secret.key does not belong to public.key"],
+    );
+}
+
+/// A key set made from the published test seed (`keygen --insecure-test-seed`, only in builds
+/// with `insecure-test-params`) is marked in keyset.json; this build refuses it everywhere.
+#[test]
+fn an_insecure_test_key_set_is_refused_by_the_shipped_build() {
+    let (dir, keys, f, ct) = setup("insecure");
+    let meta = std::fs::read_to_string(keys.join("keyset.json")).unwrap();
+    assert!(meta.contains("\"insecure\": false"), "{meta}");
+    let marked = meta.replace("\"insecure\": false", "\"insecure\": true");
+    std::fs::write(keys.join("keyset.json"), marked).unwrap();
+    let out = dir.join("out.ct");
+    for args in [
+        vec!["encrypt", "--keys", s(&keys), "--input", s(&f), "--out", s(&out)],
+        vec!["decrypt", "--keys", s(&keys), "--input", s(&ct)],
+        vec!["evalkeys", "--keys", s(&keys), "--relin-only"],
+    ] {
+        fails(&args, 4, &["INSECURE"]);
+    }
+    // The vendor's side refuses it too (public material read from the key directory).
+    fails(
+        &["profile", "--model", "m.json", "--keys", s(&keys), "--out", s(&out)],
+        4,
+        &["INSECURE"],
+    );
+    assert!(!out.exists());
 }

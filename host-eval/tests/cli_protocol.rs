@@ -35,10 +35,27 @@ fn circuit_private_flow_on_files() {
     // The box-encoded path needs no rotation keys.
     ok(&["evalkeys", "--keys", k, "--relin-only"]);
     assert_eq!(std::fs::read_dir(keys.join("eval")).unwrap().count(), 1);
+    // The vendor gets public.bundle alone: the description, the public key and the
+    // relinearization key, never the secret key.
+    let vendor = d.join("vendor");
+    std::fs::create_dir_all(&vendor).unwrap();
+    let bundle = vendor.join("public.bundle");
+    std::fs::copy(keys.join("public.bundle"), &bundle).unwrap();
+    let names: Vec<String> =
+        clifhe_std::protocol::bundle::decode(clifhe_std::protocol::bundle::Kind::KeySet, &std::fs::read(&bundle).unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|(e, _)| e.name)
+            .collect();
+    assert_eq!(names, ["eval/relin.key", "keyset.json", "public.key"]);
+    let seed = std::fs::read(keys.join("secret.key")).unwrap();
+    let b = std::fs::read(&bundle).unwrap();
+    assert!(!b.windows(seed.len()).any(|w| w == seed.as_slice()));
+    let vk = s(&bundle);
     let model = d.join("model.json");
     ok(&["train", "--dataset", s(&data), "--out", s(&model)]);
     let profile = d.join("profile.json");
-    ok(&["profile", "--model", s(&model), "--keys", k, "--out", s(&profile)]);
+    ok(&["profile", "--model", s(&model), "--keys", vk, "--out", s(&profile)]);
     let p: Value = serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap();
     assert_eq!(p["circuit_private"], true);
     assert_eq!(p["input_log_scale"].as_f64().unwrap(), 80.0);
@@ -80,7 +97,7 @@ fn circuit_private_flow_on_files() {
     }
 
     let scores = d.join("scores");
-    ok(&infer_args(&model, k, &batch, &scores, &[]));
+    ok(&infer_args(&model, vk, &batch, &scores, &[]));
     let manifest: Value = serde_json::from_slice(&std::fs::read(scores.join("scores.json")).unwrap()).unwrap();
     assert_eq!(manifest["circuit_private"], true);
     assert_eq!(manifest["stride"], 1);

@@ -101,7 +101,7 @@ fn keygen_writes_a_private_seed_a_public_key_and_its_fingerprint() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["keyset.json", "leakage.json", "public.key", "secret.key"]);
+    assert_eq!(names, ["keyset.json", "leakage.json", "public.bundle", "public.key", "secret.key"]);
     // Two key generations from the OS generator differ.
     let other = dir.join("other");
     ok(&["keygen", "--preset", "device-n12", "--out", s(&other)]);

@@ -5,7 +5,8 @@
 //!   which decrypts to Delta * s + e: through `release --rounded` (refused: it would exceed the
 //!   leakage budget) and through argmax releases repeated adaptively (each charged, stopped at
 //!   the budget, with the advice to rotate keys);
-//! - manifests that lie about patients, classes, level and scale (refused, one bit each);
+//! - manifests that lie about patients, classes, level and scale (refused, one bit each), and
+//!   stated noise bounds that are tiny (the hospital's flood stays its own) or huge (refused);
 //! - two concurrent releases on a budget that pays for one (exactly one succeeds).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,6 +17,9 @@ use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::context::Context;
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::wire;
+use clifhe_std::protocol::hospital::{self, ReleaseRequest};
+use clifhe_std::protocol::leakage::{self, Disclosure};
+use clifhe_std::protocol::BatchRecord;
 use host_eval::cli::keyset::KeySet;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -47,10 +51,13 @@ fn setup(tag: &str, budget: u64) -> Setup {
         &budget.to_string(),
     ]);
     ok(&["evalkeys", "--keys", k, "--relin-only"]);
+    // The vendor holds the public bundle only.
+    let bundle = keys.join("public.bundle");
+    let vk = s(&bundle);
     let model = dir.join("model.json");
     ok(&["train", "--per-class", "30", "--out", s(&model)]);
     let profile = dir.join("profile.json");
-    ok(&["profile", "--model", s(&model), "--keys", k, "--out", s(&profile)]);
+    ok(&["profile", "--model", s(&model), "--keys", vk, "--out", s(&profile)]);
     let data = host_eval::cli::demo::phantom_features(30, 3).unwrap();
     let rows: Vec<Vec<f64>> = data.test.0.iter().take(PATIENTS).map(|m| m.coeffs().to_vec()).collect();
     let feats = dir.join("features.json");
@@ -73,7 +80,7 @@ fn setup(tag: &str, budget: u64) -> Setup {
         "--model",
         s(&model),
         "--keys",
-        k,
+        vk,
         "--input",
         s(&batch),
         "--out",
@@ -270,6 +277,44 @@ fn lying_manifests_and_results_are_refused() {
         &["noise bound"],
     );
     assert_eq!(ledger(&st.keys)["refusals"].as_u64().unwrap(), 5);
+    // A tiny (or zero) stated bound does not shrink the hospital's flood: the flood is the
+    // hospital's own width for the record's scale and the disclosure's precision.
+    let params = KeySet::open(&st.keys).unwrap().params;
+    let fingerprint = KeySet::open(&st.keys).unwrap().meta.fingerprint_sha256;
+    let record = BatchRecord::from_json_checked(&std::fs::read(&st.record).unwrap(), &params, &fingerprint).unwrap();
+    let cts: Vec<CiphertextOwned> = (0..record.classes)
+        .map(|c| wire::ciphertext_from_bytes(&params, &std::fs::read(st.scores.join(format!("class-{c}.ct"))).unwrap()).unwrap())
+        .collect();
+    let ctx = Context::new(params).unwrap();
+    let request = ReleaseRequest {
+        disclosure: Disclosure::Argmax,
+        statistical_security: 30,
+    };
+    let stated: Value = serde_json::from_slice(&std::fs::read(st.scores.join("scores.json")).unwrap()).unwrap();
+    let honest = hospital::prepare_release(&ctx, &record, stated["noise_bound"].as_f64().unwrap(), &cts, &request).unwrap();
+    let own = leakage::hospital_flood_log2(&params, record.result_log_scale.exp2(), Disclosure::Argmax.precision_bits());
+    for bound in [0.0, 1.0, 1e-300] {
+        let p = hospital::prepare_release(&ctx, &record, bound, &cts, &request).unwrap();
+        assert_eq!((p.flood_log2, honest.flood_log2), (own, own), "stated bound {bound}");
+    }
+    // s below 30 is refused from the request alone, before the results are read: no charge.
+    let before = spent(&st.keys);
+    fails(
+        &[
+            "release",
+            "--keys",
+            s(&st.keys),
+            "--scores",
+            s(&st.scores),
+            "--record",
+            s(&st.record),
+            "--statistical-security",
+            "20",
+        ],
+        7,
+        &["below 30"],
+    );
+    assert_eq!(spent(&st.keys), before);
     // The honest results still release.
     let out = release(&st, &st.scores, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

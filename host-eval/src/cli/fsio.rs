@@ -101,12 +101,28 @@ impl Staged {
         match result {
             Ok(renamed) => {
                 self.published = renamed;
+                sync_parent(&self.dest);
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(CliError::KeyExists { path: self.dest.clone() }),
             Err(e) => Err(CliError::io(&self.dest, "write", e)),
         }
     }
+}
+
+/// Syncs the directory holding `path`, so the rename that published it survives a power
+/// failure (POSIX leaves a rename in the directory's cache until then). Best effort: some file
+/// systems refuse to open a directory for syncing, and the data itself is already synced.
+fn sync_parent(path: &Path) {
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 impl Drop for Staged {

@@ -126,11 +126,68 @@ impl KeySet {
         Ok(pk)
     }
 
-    /// Reads `secret.key` (the exported seed) and expands the key.
+    /// Reads `secret.key` (the exported seed) and expands the key, after checking that the
+    /// file is private to its owner and that the key is the one `public.key` was made from.
     pub fn secret_key(&self) -> Result<SecretKeyOwned, CliError> {
+        self.check_private(SECRET_FILE)?;
         let (path, bytes) = self.key_bytes(SECRET_FILE, "secret key", Kind::SecretKeySeed)?;
         let bytes = zeroize::Zeroizing::new(bytes);
-        wire::import_secret_key(&self.params, &bytes).map_err(|e| CliError::corrupt(&path, "secret key", e))
+        let sk = wire::import_secret_key(&self.params, &bytes).map_err(|e| CliError::corrupt(&path, "secret key", e))?;
+        self.check_pair(&sk)?;
+        Ok(sk)
+    }
+
+    /// Refuses a secret file that its group or others may read or write: a key another local
+    /// user could copy is not the hospital's alone (keygen writes it 0600).
+    #[cfg(unix)]
+    fn check_private(&self, file: &str) -> Result<(), CliError> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.join(file);
+        let mode = std::fs::metadata(&path)
+            .map_err(|e| CliError::io(&path, "read", e))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(CliError::InconsistentKeys {
+                dir: self.dir.clone(),
+                reason: format!(
+                    "{file} is open to other users (mode {:04o}); make it owner-only with `chmod 600 {}`",
+                    mode & 0o7777,
+                    path.display()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    #[cfg(not(unix))]
+    fn check_private(&self, _file: &str) -> Result<(), CliError> {
+        Ok(())
+    }
+
+    /// Checks that `sk` opens `public.key`: an encryption of zero under the public key must
+    /// decrypt to small noise (about 2^20 at most), not to values spread over the first prime
+    /// (what a secret key from another key set gives). Catches a `secret.key` swapped in from
+    /// another key set before it decrypts anything or seeds a ciphertext nobody can open.
+    fn check_pair(&self, sk: &SecretKeyOwned) -> Result<(), CliError> {
+        let params = self.params;
+        let pk = self.public_key()?;
+        let ctx = Context::new(params)?;
+        let zero = clifhe_core::encrypt::Plaintext::encode_real(&params, &[0.0], 1.0)?;
+        let mut rng = os_rng()?;
+        let ct = clifhe_core::encrypt::encrypt_pk(&params, ctx.q_tables(), &pk, &zero, 0, &mut rng)?;
+        let plain = clifhe_core::decrypt::decrypt(&ctx, sk, &ct)?;
+        let largest = plain.decode()?.iter().fold(0f64, |m, c| m.max(c.re.abs()).max(c.im.abs()));
+        // Right key: the decoded noise is at most N * |e| (well under 2^30 for every preset).
+        // Wrong key: uniform coefficients mod q_0 decode to about sqrt(N) * q_0 / 4.
+        let limit = params.q()[0] as f64 / 16.0;
+        if largest.is_nan() || largest >= limit {
+            return Err(CliError::InconsistentKeys {
+                dir: self.dir.clone(),
+                reason: format!("{SECRET_FILE} does not belong to {PUBLIC_FILE} (a secret key from another key set?)"),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -138,6 +195,8 @@ impl KeySet {
 #[derive(Debug)]
 pub struct KeygenReport {
     pub dir: PathBuf,
+    /// `public.bundle`: what the vendor receives.
+    pub bundle: PathBuf,
     pub meta: KeysetMeta,
     /// The new key set's leakage budget.
     pub budget_bits: u64,
@@ -168,9 +227,17 @@ pub struct KeygenOptions {
 /// there for decrypting the hospital's own old batches locally.
 fn retire(dir: &Path) -> Result<PathBuf, CliError> {
     let old = KeySet::open(dir)?;
+    let _lock = super::ledger::lock(dir)?;
     let to = dir.join("retired").join(&old.meta.fingerprint_sha256);
     std::fs::create_dir_all(&to).map_err(|e| CliError::io(&to, "create directory", e))?;
-    for name in [SECRET_FILE, PUBLIC_FILE, super::ledger::LEDGER_FILE, "eval", META_FILE] {
+    for name in [
+        SECRET_FILE,
+        PUBLIC_FILE,
+        super::ledger::LEDGER_FILE,
+        "eval",
+        super::public::BUNDLE_FILE,
+        META_FILE,
+    ] {
         let from = dir.join(name);
         if from.symlink_metadata().is_ok() {
             std::fs::rename(&from, to.join(name)).map_err(|e| CliError::io(&from, "move", e))?;
@@ -237,8 +304,16 @@ pub fn keygen(preset: &str, dir: &Path, opts: KeygenOptions, randomness: KeyRand
     public.publish(Overwrite::Allow)?;
     ledger_file.publish(Overwrite::Allow)?;
     meta_file.publish(Overwrite::Allow)?;
+    // Evaluation keys of a replaced key set are useless with the new one: drop them, so the
+    // public bundle never pairs them with the new public key.
+    let stale = dir.join("eval");
+    if stale.is_dir() {
+        std::fs::remove_dir_all(&stale).map_err(|e| CliError::io(&stale, "remove stale evaluation keys in", e))?;
+    }
+    let (bundle, _) = super::public::write_bundle(dir)?;
     Ok(KeygenReport {
         dir: dir.to_path_buf(),
+        bundle,
         meta,
         budget_bits: opts
             .leakage_budget_bits

@@ -48,6 +48,19 @@ pub fn read(dir: &Path, params: &Params, fingerprint: &str) -> Result<LeakageLed
 /// (written to a temporary file, synced, renamed) before the lock is released, so two
 /// concurrent releases see each other's charges and never exceed the budget together.
 pub fn with_locked<T>(dir: &Path, params: &Params, fingerprint: &str, f: impl FnOnce(&mut LeakageLedger) -> T) -> Result<T, CliError> {
+    let lock = lock(dir)?;
+    let mut ledger = read(dir, params, fingerprint)?;
+    let out = f(&mut ledger);
+    fsio::write_atomic(&dir.join(LEDGER_FILE), &to_json(&ledger)?)?;
+    drop(lock);
+    Ok(out)
+}
+
+/// Takes the key set's exclusive ledger lock (held until the returned file is dropped). Key
+/// rotation holds it while it moves the key set away, so a release never charges a ledger that
+/// is being retired: one waiting for the lock then finds no ledger (or the new key set's) and
+/// fails closed.
+pub fn lock(dir: &Path) -> Result<std::fs::File, CliError> {
     let lock_path = dir.join(LOCK_FILE);
     let lock = OpenOptions::new()
         .create(true)
@@ -56,9 +69,5 @@ pub fn with_locked<T>(dir: &Path, params: &Params, fingerprint: &str, f: impl Fn
         .open(&lock_path)
         .map_err(|e| CliError::io(&lock_path, "open", e))?;
     lock.lock().map_err(|e| CliError::io(&lock_path, "lock", e))?;
-    let mut ledger = read(dir, params, fingerprint)?;
-    let out = f(&mut ledger);
-    fsio::write_atomic(&dir.join(LEDGER_FILE), &to_json(&ledger)?)?;
-    drop(lock);
-    Ok(out)
+    Ok(lock)
 }

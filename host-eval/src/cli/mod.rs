@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod presets;
 pub mod profile;
 pub mod protocol;
+pub mod public;
 pub mod scan;
 
 pub use error::CliError;
@@ -155,7 +156,8 @@ pub enum Command {
         /// Model file from `train`
         #[arg(long)]
         model: PathBuf,
-        /// Key set directory with public.key, keyset.json and eval/ (no secret key needed)
+        /// The hospital's public.bundle (from keygen / evalkeys), or a directory with keyset.json,
+        /// public.key and eval/ (the secret key is never read)
         #[arg(long)]
         keys: PathBuf,
         /// Batch from `encrypt --profile` (box-encoded blade-major), or an interleaved batch
@@ -402,13 +404,14 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             let r = keyset::keygen(&a.preset, &a.out, opts, randomness)?;
             writeln!(
                 out,
-                "key set for preset {} written to {}\n  secret.key  keep at the hospital (mode 0600)\n  public.key  {} bytes, sha256 {}\n  keyset.json created {}\n  leakage.json  release budget {} bits (rotate with `host-eval keygen --rotate` when spent)",
+                "key set for preset {} written to {}\n  secret.key  keep at the hospital (mode 0600)\n  public.key  {} bytes, sha256 {}\n  keyset.json created {}\n  leakage.json  release budget {} bits (rotate with `host-eval keygen --rotate` when spent)\n  public.bundle  what the vendor receives (public key and description; `evalkeys` adds its keys): {}",
                 r.meta.preset,
                 r.dir.display(),
                 r.meta.public_key_bytes,
                 r.meta.fingerprint_sha256,
                 r.meta.created,
-                r.budget_bits
+                r.budget_bits,
+                r.bundle.display()
             )
             .map_err(stdout_err)
         }
@@ -430,12 +433,13 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             merge_patients,
             relin_only,
         } => {
-            let (count, bytes) = protocol::evalkeys(&keys, merge_patients.map(|p| p as usize), relin_only)?;
+            let (count, bytes, bundle) = protocol::evalkeys(&keys, merge_patients.map(|p| p as usize), relin_only)?;
             writeln!(
                 out,
-                "{count} evaluation keys ({:.1} MiB, seed-compressed) written to {}",
+                "{count} evaluation keys ({:.1} MiB, seed-compressed) written to {}\n  send the vendor {} (public key, evaluation keys and description; no secret)",
                 bytes as f64 / 1048576.0,
-                keys.join("eval").display()
+                keys.join("eval").display(),
+                bundle.display()
             )
             .map_err(stdout_err)
         }
@@ -508,7 +512,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             no_flooding,
             out: path,
         } => {
-            let params = keyset::KeySet::open(&keys)?.params;
+            let params = public::PublicKeySet::open(&keys)?.params;
             let p = profile::write_profile(&model, &params, !no_flooding, &path)?;
             writeln!(
                 out,

@@ -21,6 +21,7 @@ use super::fsio;
 use super::keyset::KeySet;
 use super::ledger;
 use super::profile::read_model;
+use super::public::PublicKeySet;
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::multivector::Multivector;
 use clifhe_core::params::Params;
@@ -41,13 +42,13 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 const EVAL_DIR: &str = "eval";
-const RELIN_FILE: &str = "relin.key";
 
 /// Generates the evaluation keys of a key set (needs its secret key). `merge_patients`: also
 /// the rotations that let `infer --device-ciphertexts` merge up to that many single-patient
 /// ciphertexts (log2 of it more keys). `relin_only`: just the relinearization key, all that
 /// `infer` on a box-encoded batch (`encrypt --profile`) needs.
-pub fn evalkeys(dir: &Path, merge_patients: Option<usize>, relin_only: bool) -> Result<(usize, u64), CliError> {
+/// Returns the key count, their bytes and the rewritten `public.bundle`.
+pub fn evalkeys(dir: &Path, merge_patients: Option<usize>, relin_only: bool) -> Result<(usize, u64, PathBuf), CliError> {
     let keys = KeySet::open(dir)?;
     let ectx = EvalContext::new(keys.params)?;
     if let Some(p) = merge_patients {
@@ -72,7 +73,7 @@ pub fn evalkeys(dir: &Path, merge_patients: Option<usize>, relin_only: bool) -> 
     let out = dir.join(EVAL_DIR);
     std::fs::create_dir_all(&out).map_err(|e| CliError::io(&out, "create directory", e))?;
     let rbytes = rlk.to_bytes(&ectx)?;
-    fsio::write_atomic(&out.join(RELIN_FILE), &rbytes)?;
+    fsio::write_atomic(&dir.join(super::public::RELIN_FILE), &rbytes)?;
     gks.write_dir(&ectx, &out)
         .map_err(|e| CliError::io(&out, "write Galois keys to", e))?;
     let total: u64 = std::fs::read_dir(&out)
@@ -80,7 +81,8 @@ pub fn evalkeys(dir: &Path, merge_patients: Option<usize>, relin_only: bool) -> 
         .filter_map(|e| e.ok()?.metadata().ok())
         .map(|m| m.len())
         .sum();
-    Ok((1 + gks.len(), total))
+    let (bundle, _) = super::public::write_bundle(dir)?;
+    Ok((1 + gks.len(), total, bundle))
 }
 
 /// What `infer` evaluates.
@@ -109,16 +111,13 @@ pub struct InferOptions {
 /// Vendor-side encrypted inference on files, a thin wrapper over
 /// [`clifhe_std::protocol::vendor`]; returns the manifest written.
 pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
-    let keys = KeySet::open(&o.keys)?;
+    let keys = PublicKeySet::open(&o.keys)?;
     let params = keys.params;
     let pk = keys.public_key()?;
     let model = read_model(&o.model)?;
     let ectx = EvalContext::new(params)?;
     let ev = Evaluator::new(&ectx);
-    let eval_dir = o.keys.join(EVAL_DIR);
-    let rbytes = fsio::read(&eval_dir.join(RELIN_FILE))?;
-    let rlk = RelinearizationKey::from_bytes(&ectx, &rbytes)
-        .map_err(|e| CliError::corrupt(eval_dir.join(RELIN_FILE), "relinearization key", e))?;
+    let rlk = keys.relin_key(&ectx)?;
     let capacity = EncryptedMultivectorBatch::capacity(&ectx, Layout::Interleaved);
     // The input: a box-encoded batch (its own path), one interleaved batch, or device
     // ciphertexts.
@@ -184,11 +183,7 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
         .iter()
         .map(|&s| clifhe_std::keys::rotation_galois_element(s, params.n()))
         .collect::<Result<_, _>>()?;
-    if let Some((step, _)) = steps
-        .iter()
-        .zip(&elements)
-        .find(|&(&s, &g)| s < 0 && !eval_dir.join(galois_key_file_name(g)).exists())
-    {
+    if let Some((step, _)) = steps.iter().zip(&elements).find(|&(&s, &g)| s < 0 && !keys.has_galois(g)) {
         return Err(CliError::MissingEvalKeys {
             dir: o.keys.clone(),
             what: format!("rotation key for step {step}, needed to merge {merge} device ciphertexts"),
@@ -198,8 +193,7 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
             ),
         });
     }
-    let gks = GaloisKeys::read_dir(&ectx, &eval_dir, &elements)
-        .map_err(|e| CliError::corrupt(&eval_dir, "Galois keys (run `host-eval evalkeys`)", e))?;
+    let gks = keys.galois_keys(&ectx, &elements)?;
     let scored = vendor::infer_interleaved(&ev, &rlk, &gks, &model, cts, patients, merge > 1, o.statistical_security)?;
     write_scores(&o.out, &params, &scored)
 }
@@ -416,7 +410,7 @@ pub fn release(
         },
         statistical_security,
     };
-    hospital::releasable(&record)?;
+    hospital::releasable(&record, &request)?;
     let ctx = clifhe_core::context::Context::new(params)?;
     let charged = ledger::with_locked(keys_dir, &params, &fingerprint, |l| {
         if l.remaining_bits() < REFUSAL_BITS {

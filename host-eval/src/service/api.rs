@@ -4,7 +4,6 @@
 //! The routes are documented in `host-eval/openapi.json`, served at `/openapi.json`.
 
 use super::auth::Tenants;
-use super::bundle::{self, BundleError, Kind};
 use super::jobs::{new_id, now_ms, Job, JobState};
 use super::metrics::{self, Metrics};
 use super::store::{count_by_state, Backend, StoreError};
@@ -19,6 +18,7 @@ use bytes::Bytes;
 use clifhe_core::Params;
 use clifhe_std::gnn::GnnModel;
 use clifhe_std::protocol::batch;
+use clifhe_std::protocol::bundle::{self, BundleError, Kind};
 use clifhe_std::protocol::profile::{fingerprint, InputProfile};
 use clifhe_std::protocol::ProtocolError;
 use serde::Deserialize;

@@ -78,7 +78,7 @@ fn read(path: &Path) -> Result<TenantsFile, CliError> {
     if let Some(t) = f
         .tenants
         .iter()
-        .find(|t| !valid_tenant(&t.name) || !super::bundle::is_digest(&t.token_sha256))
+        .find(|t| !valid_tenant(&t.name) || !clifhe_std::protocol::bundle::is_digest(&t.token_sha256))
     {
         return Err(CliError::corrupt(
             path,

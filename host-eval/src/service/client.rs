@@ -7,10 +7,10 @@
 //! 503, 504) are retried with exponential backoff, honouring `Retry-After`, a bounded number of
 //! times.
 
-use super::bundle::{self, Kind};
 use crate::cli::keyset::sha256_hex;
 use crate::cli::CliError;
 use bytes::Bytes;
+use clifhe_std::protocol::bundle::{self, Entry, Kind};
 use reqwest::{Method, StatusCode};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -27,28 +27,10 @@ fn unreachable(server: &str, e: impl std::fmt::Display) -> CliError {
     CliError::io(server, "reach", std::io::Error::other(e.to_string()))
 }
 
-/// The key set's public material as a bundle: `keyset.json`, `public.key`, `eval/*`.
+/// The key set's public material as a bundle (`keyset.json`, `public.key`, `eval/*`): the
+/// same bytes as the `public.bundle` that `keygen` and `evalkeys` write.
 pub fn keyset_bundle(keys: &Path) -> Result<Vec<u8>, CliError> {
-    let mut files = Vec::new();
-    for name in [crate::cli::keyset::META_FILE, crate::cli::keyset::PUBLIC_FILE] {
-        files.push((name.to_string(), crate::cli::fsio::read(&keys.join(name))?));
-    }
-    let eval = keys.join("eval");
-    let rd = std::fs::read_dir(&eval).map_err(|e| CliError::io(&eval, "list (run `host-eval evalkeys --relin-only` first)", e))?;
-    for entry in rd {
-        let entry = entry.map_err(|e| CliError::io(&eval, "list", e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if bundle::is_secret_name(&name) {
-            return Err(CliError::bad_input(
-                entry.path().display(),
-                "refusing to upload a file named like a secret key: secret keys never leave the hospital",
-            ));
-        }
-        if entry.path().is_file() {
-            files.push((format!("eval/{name}"), crate::cli::fsio::read(&entry.path())?));
-        }
-    }
-    bundle::encode(Kind::KeySet, &files).map_err(|e| CliError::bad_input(keys.display(), e))
+    crate::cli::public::PublicKeySet::open(keys)?.to_bundle()
 }
 
 impl Client {
@@ -215,7 +197,7 @@ impl Client {
             return Err(CliError::corrupt(out, "result download", "no scores.json"));
         }
         std::fs::create_dir_all(out).map_err(|e| CliError::io(out, "create directory", e))?;
-        bundle::write_dir(&entries, out)?;
+        write_dir(&entries, out)?;
         Ok(usize::try_from(status["patients"].as_u64().unwrap_or(0)).unwrap_or(0))
     }
 
@@ -226,4 +208,16 @@ impl Client {
         b.push(b'\n');
         Ok(b)
     }
+}
+
+/// Writes a decoded bundle under `dir` (created), each file atomically.
+fn write_dir(entries: &[(Entry, &[u8])], dir: &Path) -> Result<(), crate::cli::CliError> {
+    for (e, body) in entries {
+        let path = dir.join(&e.name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|err| crate::cli::CliError::io(parent, "create directory", err))?;
+        }
+        crate::cli::fsio::write_atomic(&path, body)?;
+    }
+    Ok(())
 }

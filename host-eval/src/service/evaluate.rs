@@ -6,14 +6,12 @@
 //! material once per digest ([`KeyCache`]): the evaluation context (NTT tables), the public key
 //! and the relinearization key stay in memory across that key set's jobs.
 
-use super::bundle::{self, Kind};
-use crate::cli::keyset::{KeysetMeta, FORMAT as KEYSET_FORMAT, META_FILE, PUBLIC_FILE};
+use crate::cli::public::PublicKeySet;
 use crate::cli::CliError;
 use clifhe_core::keys::PublicKeyOwned;
-use clifhe_core::{wire, Params};
 use clifhe_std::gnn::GnnModel;
 use clifhe_std::protocol::batch;
-use clifhe_std::protocol::profile::sha256_hex;
+use clifhe_std::protocol::bundle::{self, Kind};
 use clifhe_std::protocol::vendor::{self, InferOptions};
 use clifhe_std::{EvalContext, Evaluator, RelinearizationKey};
 use std::collections::{HashMap, VecDeque};
@@ -22,7 +20,6 @@ use std::sync::{Arc, Mutex};
 
 /// Key sets one worker keeps loaded (a private-n15 relinearization key is tens of MB).
 const MAX_LOADED: usize = 16;
-const RELIN_FILE: &str = "eval/relin.key";
 
 /// One key set's public material, loaded and checked.
 #[derive(Debug)]
@@ -36,33 +33,17 @@ impl LoadedKeys {
     /// Decodes a key-set bundle (checked against `digest`): `keyset.json`, whose fingerprint
     /// must be the SHA-256 of `public.key`, the public key and the relinearization key.
     pub fn from_bundle(digest: &str, bytes: &[u8]) -> Result<Self, CliError> {
-        let corrupt = |r: String| CliError::corrupt("key set bundle", "key set bundle", r);
         if bundle::digest(bytes) != digest {
-            return Err(corrupt("content does not match its digest".into()));
+            return Err(CliError::corrupt(
+                "key set bundle",
+                "key set bundle",
+                "content does not match its digest",
+            ));
         }
-        let entries = bundle::decode(Kind::KeySet, bytes).map_err(|e| corrupt(e.to_string()))?;
-        let file = |name: &str| {
-            entries
-                .iter()
-                .find(|(e, _)| e.name == name)
-                .map(|(_, b)| *b)
-                .ok_or_else(|| corrupt(format!("it lacks {name}")))
-        };
-        let meta: KeysetMeta = serde_json::from_slice(file(META_FILE)?).map_err(|e| corrupt(format!("{META_FILE}: {e}")))?;
-        if meta.format != KEYSET_FORMAT {
-            return Err(corrupt(format!("{META_FILE}: unknown format '{}'", meta.format)));
-        }
-        let params = Params::from_id(meta.preset_id).map_err(|e| corrupt(format!("{META_FILE}: {e}")))?;
-        if params.name() != meta.preset {
-            return Err(corrupt(format!("{META_FILE} names preset '{}' but its id is another", meta.preset)));
-        }
-        let public = file(PUBLIC_FILE)?;
-        if sha256_hex(public) != meta.fingerprint_sha256 {
-            return Err(corrupt(format!("{PUBLIC_FILE} does not match the fingerprint in {META_FILE}")));
-        }
-        let pk = wire::public_key_from_bytes(&params, public).map_err(|e| corrupt(format!("{PUBLIC_FILE}: {e}")))?;
-        let ectx = EvalContext::new(params)?;
-        let rlk = RelinearizationKey::from_bytes(&ectx, file(RELIN_FILE)?).map_err(|e| corrupt(format!("{RELIN_FILE}: {e}")))?;
+        let set = PublicKeySet::from_bundle(Path::new("key set bundle"), bytes)?;
+        let pk = set.public_key()?;
+        let ectx = EvalContext::new(set.params)?;
+        let rlk = set.relin_key(&ectx)?;
         Ok(Self { ectx, pk, rlk })
     }
 }

@@ -12,7 +12,6 @@
 
 pub mod api;
 pub mod auth;
-pub mod bundle;
 pub mod cli;
 pub mod client;
 pub mod evaluate;

@@ -207,7 +207,7 @@ async fn attempt(
         Ok(Err(e)) => return fail(backend, &id, "evaluation_failed", e.to_string()).await,
         Err(e) => return Ok(Outcome::Retry(e.to_string())),
     };
-    let sha = super::bundle::digest(&bundle);
+    let sha = clifhe_std::protocol::bundle::digest(&bundle);
     let blob = format!("results/{id}/{sha}");
     let bytes = bundle.len() as u64;
     backend.blobs.put(&blob, bytes::Bytes::from(bundle)).await?;

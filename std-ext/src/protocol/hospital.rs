@@ -122,11 +122,20 @@ pub struct PreparedRelease {
     pub flood_log2: u32,
 }
 
-/// Whether the batch of `record` can be released at all, decided from the hospital's own
-/// record alone (so a refusal here tells the vendor nothing and costs no budget): only a
-/// profile's circuit-private blade-major batch. `--no-flooding` and interleaved results have no
-/// proven bound the hospital could flood from.
-pub fn releasable(record: &BatchRecord) -> Result<(), ProtocolError> {
+/// Whether the batch of `record` can be released with `request` at all, decided from the
+/// hospital's own record and request alone (so a refusal here tells the vendor nothing and costs
+/// no budget): only a profile's circuit-private blade-major batch, at s >= 30. `--no-flooding`
+/// and interleaved results have no proven bound the hospital could flood from.
+pub fn releasable(record: &BatchRecord, request: &ReleaseRequest) -> Result<(), ProtocolError> {
+    if request.statistical_security < MIN_STATISTICAL_SECURITY {
+        return Err(ProtocolError::refused(
+            "release",
+            format!(
+                "statistical security {} is below {MIN_STATISTICAL_SECURITY}",
+                request.statistical_security
+            ),
+        ));
+    }
     if !record.circuit_private || record.layout != BatchLayout::BladeMajor || record.classes == 0 || record.result_log_scale < 1.0 {
         return Err(ProtocolError::refused(
             "release",
@@ -156,13 +165,7 @@ pub fn prepare_release(
 ) -> Result<PreparedRelease, ProtocolError> {
     let params = ctx.params();
     let refuse = |r: String| Err(ProtocolError::refused("release", r));
-    if request.statistical_security < MIN_STATISTICAL_SECURITY {
-        return refuse(format!(
-            "statistical security {} is below {MIN_STATISTICAL_SECURITY}",
-            request.statistical_security
-        ));
-    }
-    releasable(record)?;
+    releasable(record, request)?;
     if cts.len() != record.classes {
         return refuse(format!(
             "{} score ciphertexts for the record's {} classes",
@@ -250,18 +253,19 @@ pub fn release_scores<R: RngCore + CryptoRng>(
     Ok((0..record.patients)
         .map(|p| {
             let at = p * classes;
-            let scores = v.get(at..at + classes).map(<[f64]>::to_vec).unwrap_or_default();
-            let class = (0..scores.len()).fold(0, |b, c| if scores[c] > scores[b] { c } else { b });
-            let rounded = match prepared.disclosure {
-                Disclosure::Argmax => None,
+            let flooded = v.get(at..at + classes).map(<[f64]>::to_vec).unwrap_or_default();
+            let argmax = |s: &[f64]| (0..s.len()).fold(0, |b, c| if s[c] > s[b] { c } else { b });
+            // With rounded scores the class is the argmax of what is released (ties to the
+            // lower class), so it tells nothing beyond the scores the cost already counts.
+            let (class, rounded) = match prepared.disclosure {
+                Disclosure::Argmax => (argmax(&flooded), None),
                 Disclosure::Rounded { digits } => {
                     let f = 10f64.powi(digits.min(15) as i32);
-                    Some(
-                        scores
-                            .iter()
-                            .map(|s| (s.clamp(-ROUNDED_RANGE, ROUNDED_RANGE) * f).round() / f)
-                            .collect(),
-                    )
+                    let r: Vec<f64> = flooded
+                        .iter()
+                        .map(|s| (s.clamp(-ROUNDED_RANGE, ROUNDED_RANGE) * f).round() / f)
+                        .collect();
+                    (argmax(&r), Some(r))
                 }
             };
             Prediction {

@@ -166,3 +166,32 @@ impl LeakageLedger {
         Ok(l)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default budgets documented in docs/leakage.md and SECURITY.md, from each preset's
+    /// log2(QP) on its actual primes against the 128-bit table.
+    #[test]
+    fn default_budgets_are_the_documented_margins() {
+        for (preset, bits) in [
+            ("leveled-n14", 1421),
+            ("private-n15", 3459),
+            ("bootstrap-n16", 600),
+            ("device-n12", 338),
+        ] {
+            let params = Params::from_name(preset).unwrap();
+            assert_eq!(default_budget_bits(&params), bits, "{preset}");
+            assert_eq!(margin_dimensions(&params), bits, "{preset}");
+        }
+    }
+
+    #[test]
+    fn costs_follow_the_disclosure() {
+        assert_eq!(Disclosure::Argmax.cost_bits(10, 2), 10.0);
+        assert!((Disclosure::Argmax.cost_bits(1, 3) - 3f64.log2()).abs() < 1e-12);
+        let per_score = (2.0 * ROUNDED_RANGE * 1e4 + 1.0).log2();
+        assert!((Disclosure::Rounded { digits: 4 }.cost_bits(12, 2) - 24.0 * per_score).abs() < 1e-9);
+    }
+}

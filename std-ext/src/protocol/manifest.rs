@@ -33,7 +33,9 @@ pub struct ScoresManifest {
     pub statistical_security: u32,
     /// Bound (coefficient units) on the key-dependent noise of the score ciphertexts, which the
     /// hospital's release flood must hide: the sanitiser's `release_noise_bound` on the
-    /// circuit-private path.
+    /// circuit-private path, rounded up to a power of two (the exact value depends on the
+    /// model's weights; the hospital needs only its order of magnitude, and uses it only as a
+    /// lower limit on its own flood).
     pub noise_bound: f64,
     /// log2 of the vendor's flood width (circuit-private path).
     #[serde(default)]
@@ -64,7 +66,7 @@ impl ScoresManifest {
             files: (0..model.classes()).map(|c| format!("class-{c}.ct")).collect(),
             circuit_private,
             statistical_security,
-            noise_bound,
+            noise_bound: round_up_pow2(noise_bound),
             vendor_flood_log2,
         }
     }
@@ -109,5 +111,32 @@ impl ScoresManifest {
             return bad("more patients than slots".into());
         }
         Ok(m)
+    }
+}
+
+/// The least power of two >= `x` (0 stays 0; non-finite values pass through, and the reader
+/// refuses them).
+fn round_up_pow2(x: f64) -> f64 {
+    if x > 0.0 && x.is_finite() {
+        2f64.powi(x.log2().ceil() as i32)
+    } else {
+        x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gnn::Normalisation;
+
+    #[test]
+    fn the_published_noise_bound_is_a_power_of_two_above_the_exact_one() {
+        let params = Params::from_name("device-n12").unwrap();
+        let labels = vec!["a".to_string(), "b".to_string()];
+        let model = GnnModel::new_random(&[2], 2, labels, Normalisation::identity(), 0.5, 1.0, 1).unwrap();
+        for (exact, published) in [(1234.5, 2048.0), (4096.0, 4096.0), (0.3, 0.5), (0.0, 0.0)] {
+            let m = ScoresManifest::new(&params, &model, 3, BatchLayout::BladeMajor, true, 30, exact, Some(40));
+            assert_eq!(m.noise_bound, published, "{exact}");
+        }
     }
 }

@@ -5,6 +5,8 @@
 //!   weights) and the one schedule of an encrypted evaluation;
 //! - [`batch`]: the box-encoded blade-major batch the hospital encrypts for a profile, and the
 //!   reader of single wire ciphertexts;
+//! - [`bundle`]: the canonical container for the files that cross the wire (a key set's public
+//!   material, a job's scores), content-addressed by SHA-256;
 //! - [`manifest`]: what the vendor's scores say about themselves (untrusted at the hospital);
 //! - [`record`]: what the hospital pins when it encrypts, which its release trusts instead;
 //! - [`leakage`]: what a release can tell about the secret key, in bits, and the budget;
@@ -16,6 +18,7 @@
 //! service's store).
 
 pub mod batch;
+pub mod bundle;
 mod error;
 pub mod hospital;
 pub mod leakage;

@@ -1,4 +1,4 @@
-//! One container for the files that cross the wire between hospital and vendor: a key set's
+//! One container (`clifhe-bundle/1`) for the files that cross the wire between hospital and vendor: a key set's
 //! public material (upload) and a job's scores directory (download).
 //!
 //! ```text
@@ -14,12 +14,13 @@
 //! per-kind allow-list, so a bundle can never write outside its directory or smuggle a secret
 //! key in.
 
-use crate::cli::keyset::sha256_hex;
+use super::profile::sha256_hex;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::path::Path;
 
+/// First bytes of every bundle.
 pub const MAGIC: [u8; 8] = *b"CLHEBNDL";
+/// The index's format tag.
 pub const FORMAT: &str = "clifhe-bundle/1";
 const MAX_INDEX: usize = 1 << 20;
 /// At most this many files (a key set with every rotation key has about 20).
@@ -34,10 +35,14 @@ pub enum Kind {
     Scores,
 }
 
+/// One file of a bundle's index.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    /// Relative file name, from the kind's allow-list.
     pub name: String,
+    /// Body length in bytes.
     pub len: u64,
+    /// SHA-256 of the body, lowercase hex.
     pub sha256: String,
 }
 
@@ -50,13 +55,18 @@ struct Index {
 /// Why a bundle was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BundleError {
+    /// Not a well-formed bundle (magic, index, lengths, order, trailing bytes).
     Malformed(String),
     /// A file name outside the kind's allow-list; `secret` when it names a secret key.
     BadName {
+        /// The refused name.
         name: String,
+        /// Whether it names a secret key.
         secret: bool,
     },
+    /// A body that does not match its index digest.
     DigestMismatch {
+        /// The file's name.
         name: String,
     },
 }
@@ -172,6 +182,11 @@ pub fn decode(kind: Kind, bytes: &[u8]) -> Result<Vec<(Entry, &[u8])>, BundleErr
     if index.format != FORMAT {
         return Err(bad("unknown format"));
     }
+    // One encoding per content: the index must be exactly what `encode` writes (compact JSON,
+    // fields in order, no extra fields), so equal material always has one digest.
+    if serde_json::to_vec(&index).map_err(|e| BundleError::Malformed(e.to_string()))? != json {
+        return Err(bad("index not in canonical form"));
+    }
     if index.files.len() > MAX_FILES || index.files.windows(2).any(|w| w[0].name >= w[1].name) {
         return Err(bad("file names not sorted and unique"));
     }
@@ -203,18 +218,6 @@ pub fn digest(bytes: &[u8]) -> String {
 /// Whether `s` is a lowercase hex SHA-256 (what ids in URLs must be).
 pub fn is_digest(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// Writes a decoded bundle under `dir` (created), each file atomically.
-pub fn write_dir(entries: &[(Entry, &[u8])], dir: &Path) -> Result<(), crate::cli::CliError> {
-    for (e, body) in entries {
-        let path = dir.join(&e.name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|err| crate::cli::CliError::io(parent, "create directory", err))?;
-        }
-        crate::cli::fsio::write_atomic(&path, body)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
