@@ -74,6 +74,8 @@ pub struct EncryptReport {
     /// The batch record written beside a box-encoded batch (`release --record`).
     pub record: Option<PathBuf>,
     pub log2_scale: f64,
+    /// Patients outside the profile's input box (clamped into it; flagged in the record).
+    pub out_of_box: Vec<usize>,
 }
 
 /// Patients one ciphertext holds: N/2 slots, 8 per patient.
@@ -166,6 +168,7 @@ pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
         layout: BatchLayout::Interleaved,
         record: Some(record_path),
         log2_scale: params.default_scale().log2(),
+        out_of_box: Vec::new(),
     })
 }
 
@@ -195,10 +198,12 @@ fn encrypt_profiled(opts: &EncryptOptions, keys: &KeySet, profile_path: &Path) -
             hospital::encrypt_for_profile(&ctx, &profile, EncryptionKey::SecretSeeded(&sk), &features, &mut rng)?
         }
     };
+    let out_of_box = profile.out_of_box(&features);
     drop(features);
     // The hospital's record of what it sent: `release` trusts it instead of the vendor's
     // manifest. Written first, so a batch on disk always has its record.
-    let record = BatchRecord::new(&profile, &header, &bytes, &keys.meta.fingerprint_sha256);
+    let mut record = BatchRecord::new(&profile, &header, &bytes, &keys.meta.fingerprint_sha256);
+    record.out_of_box = out_of_box.clone();
     let record_path = record_path(&opts.out);
     fsio::write_atomic(&record_path, &record.to_json()?)?;
     fsio::write_atomic(&opts.out, &bytes)?;
@@ -213,6 +218,7 @@ fn encrypt_profiled(opts: &EncryptOptions, keys: &KeySet, profile_path: &Path) -
         layout: BatchLayout::BladeMajor,
         log2_scale: profile.input_log_scale,
         record: Some(record_path),
+        out_of_box,
     })
 }
 
@@ -227,7 +233,7 @@ pub fn record_path(batch: &Path) -> PathBuf {
 pub fn summary(r: &EncryptReport) -> String {
     let last = r.first_slot + r.patients.len() - 1;
     if r.layout == BatchLayout::BladeMajor {
-        return format!(
+        let mut s = format!(
             "encrypted {} patient(s) into a box-encoded blade-major batch (8 ciphertexts, patient p in slot p): preset {}, {} encryption, level {}, scale 2^{} -> {} ({} bytes); keep its record {} for `release --record`",
             r.patients.len(),
             r.preset,
@@ -238,6 +244,14 @@ pub fn summary(r: &EncryptReport) -> String {
             r.bytes,
             r.record.as_deref().map(display).unwrap_or_default()
         );
+        if !r.out_of_box.is_empty() {
+            s.push_str(&format!(
+                "\nwarning: {} patient(s) outside the model's input box (features clamped into it; their diagnoses will be flagged): {}",
+                r.out_of_box.len(),
+                index_list(&r.out_of_box)
+            ));
+        }
+        return s;
     }
     let slots = if r.patients.len() == 1 {
         format!(
@@ -267,4 +281,14 @@ pub fn summary(r: &EncryptReport) -> String {
 
 fn display(p: &Path) -> String {
     p.display().to_string()
+}
+
+/// `0, 3, 17` (the first 20, then `... (N in all)`).
+pub fn index_list(ix: &[usize]) -> String {
+    let shown: Vec<String> = ix.iter().take(20).map(ToString::to_string).collect();
+    if ix.len() > 20 {
+        format!("{}, ... ({} in all)", shown.join(", "), ix.len())
+    } else {
+        shown.join(", ")
+    }
 }

@@ -57,9 +57,11 @@ ciphertext, 5 wrong keys (other preset or other secret key), 6 argument out of r
 
 const KEYGEN_HELP: &str = "Generate a hospital key set.\n\n\
 The secret key is written as its 32-byte seed to DIR/secret.key with mode 0600 and never
-leaves the hospital. DIR/public.key goes to the gateways that encrypt and to the vendor;
+leaves the hospital. DIR/public.key goes to the gateways that encrypt; DIR/public.bundle
+(public key and description; `evalkeys` adds the evaluation keys) is what the vendor receives.
 DIR/keyset.json records the preset, the creation time and the SHA-256 fingerprint of the
-public key. An existing secret key is never overwritten without --force.";
+public key; DIR/leakage.json is the release budget in bits. An existing secret key is never
+overwritten without --force; --rotate retires the old key set to DIR/retired/<fingerprint>/.";
 
 const ENCRYPT_HELP: &str = "Encrypt patients' features under the key set's public key.\n\n\
 Each --input is a dataset sample FILE.npz#SPLIT:I (MedMNIST 3D), a dataset range
@@ -539,6 +541,13 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 for p in &r.patients {
                     let scores: Vec<String> = p.scores.iter().map(|v| format!("{v:.9}")).collect();
                     t.push_str(&format!("{},{},{},{}\n", p.patient, p.class, p.label, scores.join(",")));
+                }
+                let flagged: Vec<usize> = r.patients.iter().filter(|p| p.out_of_box).map(|p| p.patient).collect();
+                if !flagged.is_empty() {
+                    t.push_str(&format!(
+                        "# warning: patients outside the model's input box (scores extrapolated): {}\n",
+                        encrypt::index_list(&flagged)
+                    ));
                 }
                 t.push_str(&format!("# largest intermediate value {:.3e}", r.max_abs_intermediate));
                 t

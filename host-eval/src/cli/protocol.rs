@@ -281,6 +281,9 @@ pub struct PlainPrediction {
     pub scores: Vec<f64>,
     pub class: usize,
     pub label: String,
+    /// The features lie outside the model's input box (its training range): the scores are an
+    /// extrapolation and may be meaningless.
+    pub out_of_box: bool,
 }
 
 /// What `predict` reports.
@@ -300,6 +303,7 @@ pub fn predict(model: &Path, inputs: &[String]) -> Result<PredictReport, CliErro
     let patients = super::inputs::load_inputs(inputs)?;
     let xs: Vec<Multivector> = patients.iter().map(|p| Multivector::new(p.features)).collect();
     let labels = model.label_names().to_vec();
+    let input_box = model.input_box();
     let rows = patients
         .into_iter()
         .zip(&xs)
@@ -312,6 +316,7 @@ pub fn predict(model: &Path, inputs: &[String]) -> Result<PredictReport, CliErro
                 scores: model.forward(x),
                 class,
                 label: labels.get(class).cloned().unwrap_or_default(),
+                out_of_box: !input_box.contains(x),
             }
         })
         .collect();
@@ -337,6 +342,13 @@ pub fn render_predictions(preds: &[Prediction], labels: &[String], footer: &str)
             t.push_str(&format!(",{v}"));
         }
         t.push('\n');
+    }
+    let flagged: Vec<usize> = preds.iter().filter(|p| p.out_of_box).map(|p| p.patient).collect();
+    if !flagged.is_empty() {
+        t.push_str(&format!(
+            "# warning: patients outside the model's input box when encrypted (features clamped): {}\n",
+            super::encrypt::index_list(&flagged)
+        ));
     }
     t.push_str(&format!("# {footer}"));
     t

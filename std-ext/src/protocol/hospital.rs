@@ -100,6 +100,10 @@ pub struct Prediction {
     /// class.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scores: Option<Vec<f64>>,
+    /// The patient's features lay outside the model's input box when the hospital encrypted
+    /// them (clamped; from the batch record): the diagnosis is for data unlike the training
+    /// data.
+    pub out_of_box: bool,
 }
 
 /// What the hospital asks a release to disclose.
@@ -273,6 +277,7 @@ pub fn release_scores<R: RngCore + CryptoRng>(
                 class,
                 label: label(class),
                 scores: rounded,
+                out_of_box: record.out_of_box.contains(&p),
             }
         })
         .collect())

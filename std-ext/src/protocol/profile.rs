@@ -15,6 +15,7 @@ use super::{BatchLayout, ProtocolError};
 use crate::gnn::encrypted::Schedule;
 use crate::gnn::noise::{NoiseReport, Packing};
 use crate::gnn::{GnnModel, InferencePlan, InputBox};
+use clifhe_core::multivector::Multivector;
 use clifhe_core::Params;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -131,6 +132,17 @@ pub fn fingerprint(params: &Params, circuit_private: bool, input_box: &InputBox)
 }
 
 impl InputProfile {
+    /// Indices of the patients whose features lie outside the input box (encryption clamps
+    /// them into it; the hospital flags their diagnoses).
+    pub fn out_of_box(&self, features: &[[f64; 8]]) -> Vec<usize> {
+        features
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !self.input_box.contains(&Multivector::new(**f)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// Vendor: the profile of `model` on `params` (refused when the preset cannot evaluate the
     /// model in the chosen privacy mode).
     pub fn of_model(model: &GnnModel, params: &Params, circuit_private: bool) -> Result<Self, ProtocolError> {

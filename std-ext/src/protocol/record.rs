@@ -42,6 +42,11 @@ pub struct BatchRecord {
     pub result_log_scale: f64,
     /// The profile's fingerprint.
     pub profile_fingerprint: String,
+    /// Patients whose features lay outside the profile's input box and were clamped into it
+    /// before encryption: out of the model's training range, so their diagnoses are flagged
+    /// when released (the hospital's own knowledge; the vendor never sees it).
+    #[serde(default)]
+    pub out_of_box: Vec<usize>,
 }
 
 impl BatchRecord {
@@ -61,6 +66,7 @@ impl BatchRecord {
             result_level: profile.result_level,
             result_log_scale: profile.result_log_scale,
             profile_fingerprint: profile.fingerprint.clone(),
+            out_of_box: Vec::new(),
         }
     }
 
@@ -80,6 +86,7 @@ impl BatchRecord {
             result_level: 0,
             result_log_scale: 0.0,
             profile_fingerprint: String::new(),
+            out_of_box: Vec::new(),
         }
     }
 
@@ -121,6 +128,7 @@ impl BatchRecord {
             || r.labels.len() != r.classes
             || r.result_level > params.max_level()
             || !(r.result_log_scale.is_finite() && r.result_log_scale >= 0.0)
+            || r.out_of_box.iter().any(|&p| p >= r.patients)
         {
             return Err(ProtocolError::corrupt(
                 "batch record",
