@@ -98,3 +98,86 @@ fn patients_outside_the_input_box_are_flagged_from_encrypt_to_release() {
     let flags: Vec<bool> = rel.as_array().unwrap().iter().map(|p| p["out_of_box"].as_bool().unwrap()).collect();
     assert_eq!(flags, [false, true, false]);
 }
+
+/// Every command that reports results speaks JSON for scripts (`--json`), and the encrypt
+/// report carries no feature value.
+#[test]
+fn every_result_command_speaks_json() {
+    let d = TempDir::new("json");
+    let keys = d.join("keys");
+    let k = s(&keys);
+    let j = |args: &[&str]| -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let out = ok(&a);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
+    };
+    let kg = j(&["keygen", "--preset", "private-n15", "--out", k]);
+    assert_eq!(kg["keyset"]["preset"], "private-n15");
+    assert!(kg["leakage_budget_bits"].as_u64().unwrap() > 0);
+    let ek = j(&["evalkeys", "--keys", k, "--relin-only"]);
+    assert_eq!(ek["keys"], 1);
+    let bundle = std::path::PathBuf::from(ek["public_bundle"].as_str().unwrap());
+    assert_eq!(ek["public_bundle_sha256"].as_str().unwrap().len(), 64);
+    let model = d.join("model.json");
+    ok(&["train", "--per-class", "20", "--out", s(&model)]);
+    let profile = d.join("profile.json");
+    let pr = j(&["profile", "--model", s(&model), "--keys", s(&bundle), "--out", s(&profile)]);
+    assert_eq!(pr["circuit_private"], true);
+    let feats = d.join("f.json");
+    let c: Vec<f64> = pr["input_box"]["center"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let mut row = c.clone();
+    row[0] = c[0] + 0.5 * pr["input_box"]["half_width"][0].as_f64().unwrap();
+    std::fs::write(&feats, serde_json::to_string(&vec![row]).unwrap()).unwrap();
+    let batch = d.join("b.clhe");
+    let en = j(&[
+        "encrypt",
+        "--keys",
+        k,
+        "--profile",
+        s(&profile),
+        "--input",
+        s(&feats),
+        "--out",
+        s(&batch),
+    ]);
+    assert_eq!((en["patients"].as_u64(), en["layout"].as_str()), (Some(1), Some("blade-major")));
+    let mut fields: Vec<&str> = en.as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "bytes",
+            "first_slot",
+            "layout",
+            "level",
+            "log2_scale",
+            "mode",
+            "out",
+            "out_of_box",
+            "patients",
+            "preset",
+            "record",
+            "sources"
+        ],
+        "the report names files and counts only"
+    );
+    let scores = d.join("scores");
+    let inf = j(&[
+        "infer",
+        "--model",
+        s(&model),
+        "--keys",
+        s(&bundle),
+        "--input",
+        s(&batch),
+        "--out",
+        s(&scores),
+    ]);
+    assert_eq!((inf["patients"].as_u64(), inf["circuit_private"].as_bool()), (Some(1), Some(true)));
+}

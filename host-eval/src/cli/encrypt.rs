@@ -283,6 +283,24 @@ fn display(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// [`summary`] as JSON: what was written where, never a feature value (patient data).
+pub fn summary_json(r: &EncryptReport) -> serde_json::Value {
+    serde_json::json!({
+        "preset": r.preset,
+        "mode": r.mode.describe(),
+        "layout": r.layout,
+        "level": r.level,
+        "log2_scale": r.log2_scale,
+        "patients": r.patients.len(),
+        "first_slot": r.first_slot,
+        "sources": r.patients.iter().map(|p| p.source.as_str()).collect::<Vec<_>>(),
+        "out": r.out,
+        "bytes": r.bytes,
+        "record": r.record,
+        "out_of_box": r.out_of_box,
+    })
+}
+
 /// `0, 3, 17` (the first 20, then `... (N in all)`).
 pub fn index_list(ix: &[usize]) -> String {
     let shown: Vec<String> = ix.iter().take(20).map(ToString::to_string).collect();

@@ -119,6 +119,9 @@ pub enum Command {
         /// (`encrypt --profile`) needs (interleaved and device batches also need the rotations)
         #[arg(long, conflicts_with = "merge_patients")]
         relin_only: bool,
+        /// Print one JSON object (for scripts) instead of the summary
+        #[arg(long)]
+        json: bool,
     },
     /// [vendor] Train the GNN on plaintext features and save the model (JSON)
     Train {
@@ -142,7 +145,8 @@ pub enum Command {
         /// Model file from `train`
         #[arg(long)]
         model: PathBuf,
-        /// The hospital's key set directory (keyset.json names the preset; no secret key needed)
+        /// The hospital's public.bundle, or a key set directory (keyset.json names the preset;
+        /// no secret key needed)
         #[arg(long)]
         keys: PathBuf,
         /// Profile for `infer --no-flooding` (preset's scale, NOT circuit-private)
@@ -151,6 +155,9 @@ pub enum Command {
         /// Profile file to write (JSON)
         #[arg(long)]
         out: PathBuf,
+        /// Print one JSON object (for scripts) instead of the summary
+        #[arg(long)]
+        json: bool,
     },
     /// [vendor] Encrypted inference: box-encoded batch (flooded, circuit-private), or interleaved batch / device ciphertexts (--no-flooding) -> encrypted scores, one file per class
     #[command(long_about = INFER_HELP)]
@@ -182,6 +189,9 @@ pub enum Command {
         /// Do not flood the output, only mask the unused slots (NOT circuit-private)
         #[arg(long)]
         no_flooding: bool,
+        /// Print the scores' manifest (JSON) instead of the summary
+        #[arg(long)]
+        json: bool,
     },
     /// [vendor] Plaintext scores of the model on features (the reference for encrypted scores)
     Predict {
@@ -314,6 +324,9 @@ pub struct KeygenArgs {
     /// disclose and stay at 128-bit security; see docs/leakage.md)
     #[arg(long)]
     pub leakage_budget_bits: Option<u64>,
+    /// Print one JSON object (for scripts) instead of the summary
+    #[arg(long)]
+    pub json: bool,
     /// TEST ONLY, INSECURE: derive the key from this fixed seed instead of the OS generator
     /// (only in builds with the `insecure-test-params` feature; the key set is marked insecure
     /// and every other command refuses it).
@@ -347,6 +360,9 @@ pub struct EncryptArgs {
     /// which a circuit-private (flooded) `infer` needs
     #[arg(long, conflicts_with_all = ["level", "slot"])]
     pub profile: Option<PathBuf>,
+    /// Print one JSON object (for scripts) instead of the summary (no feature values)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -404,6 +420,17 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 leakage_budget_bits: a.leakage_budget_bits,
             };
             let r = keyset::keygen(&a.preset, &a.out, opts, randomness)?;
+            if a.json {
+                return print_json(
+                    out,
+                    &serde_json::json!({
+                        "dir": r.dir,
+                        "keyset": r.meta,
+                        "leakage_budget_bits": r.budget_bits,
+                        "public_bundle": r.bundle,
+                    }),
+                );
+            }
             writeln!(
                 out,
                 "key set for preset {} written to {}\n  secret.key  keep at the hospital (mode 0600)\n  public.key  {} bytes, sha256 {}\n  keyset.json created {}\n  leakage.json  release budget {} bits (rotate with `host-eval keygen --rotate` when spent)\n  public.bundle  what the vendor receives (public key and description; `evalkeys` adds its keys): {}",
@@ -428,14 +455,31 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 profile: a.profile,
             };
             let report = encrypt::encrypt(&opts)?;
+            if a.json {
+                return print_json(out, &encrypt::summary_json(&report));
+            }
             writeln!(out, "{}", encrypt::summary(&report)).map_err(stdout_err)
         }
         Command::Evalkeys {
             keys,
             merge_patients,
             relin_only,
+            json,
         } => {
             let (count, bytes, bundle) = protocol::evalkeys(&keys, merge_patients.map(|p| p as usize), relin_only)?;
+            if json {
+                let digest = clifhe_std::protocol::bundle::digest(&fsio::read(&bundle)?);
+                return print_json(
+                    out,
+                    &serde_json::json!({
+                        "keys": count,
+                        "bytes": bytes,
+                        "eval_dir": keys.join("eval"),
+                        "public_bundle": bundle,
+                        "public_bundle_sha256": digest,
+                    }),
+                );
+            }
             writeln!(
                 out,
                 "{count} evaluation keys ({:.1} MiB, seed-compressed) written to {}\n  send the vendor {} (public key, evaluation keys and description; no secret)",
@@ -480,6 +524,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             patients,
             statistical_security,
             no_flooding,
+            json,
         } => {
             let input = match input {
                 Some(batch) => protocol::InferInput::Batch(batch),
@@ -494,6 +539,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 statistical_security,
                 no_flooding,
             })?;
+            if json {
+                return print_json(out, &m);
+            }
             writeln!(
                 out,
                 "encrypted scores for {} patients x {} classes written to {}{}",
@@ -513,9 +561,13 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             keys,
             no_flooding,
             out: path,
+            json,
         } => {
             let params = public::PublicKeySet::open(&keys)?.params;
             let p = profile::write_profile(&model, &params, !no_flooding, &path)?;
+            if json {
+                return print_json(out, &p);
+            }
             writeln!(
                 out,
                 "input profile for {} ({}): box-encoded blade-major batches of up to {} patients at level {}, scale 2^{} -> {}",
@@ -628,4 +680,10 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             out.write_all(decrypt::render(&d, format)?.as_bytes()).map_err(stdout_err)
         }
     }
+}
+
+/// Pretty JSON of `v` and a newline on `out`.
+fn print_json(out: &mut dyn Write, v: &impl serde::Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| CliError::bad_input("output", e))?;
+    writeln!(out, "{text}").map_err(|e| CliError::io("standard output", "write", e))
 }
