@@ -22,7 +22,7 @@ fn embedded_three_hospitals_twelve_concurrent_batches() {
     let port = free_port();
     let p = port.to_string();
     let mut args = serve_args(&model, &tenants, &p);
-    args.extend(["--store", s(&d.join("store")), "--workers", "2"].map(String::from));
+    args.extend(["--store", s(&d.join("store")), "--workers", "2", "--log-format", "json"].map(String::from));
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut server = Proc::spawn("serve", &a, &d.join("serve.log"));
     wait_healthy(port, Duration::from_secs(30));
@@ -52,6 +52,22 @@ fn embedded_three_hospitals_twelve_concurrent_batches() {
     server.signal("-TERM");
     let status = server.wait_exit(Duration::from_secs(30));
     assert!(status.success(), "serve exited with {status}");
+    // --log-format json: one JSON object per line, each naming its component; the jobs' lines
+    // are there.
+    let log = std::fs::read_to_string(d.join("serve.log")).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.iter().all(|l| l["component"].is_string() && l["level"] == "INFO"), "{log}");
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l["message"].as_str().unwrap_or("").contains("done in"))
+            .count()
+            >= 12,
+        "{log}"
+    );
 }
 
 /// A hand-made key set bundle holding `secret.key` (the client's encoder refuses to build one).

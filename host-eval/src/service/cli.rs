@@ -45,6 +45,27 @@ pub struct ServeArgs {
     pub max_keyset_bytes: u64,
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+    /// Log lines on standard error as text or as one JSON object per line
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How the service writes its log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `TIME LEVEL component=NAME message`, for a terminal.
+    Text,
+    /// One JSON object per line (timestamp, level, fields), for a log collector.
+    Json,
+}
+
+/// Installs the process's log subscriber (once; a second call keeps the first).
+fn init_logging(format: LogFormat) {
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
 
 /// Delivery settings; API replicas and workers must agree (the first to start creates the queue).
@@ -77,6 +98,9 @@ pub struct WorkerArgs {
     pub concurrency: usize,
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+    /// Log lines on standard error as text or as one JSON object per line
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +177,7 @@ fn stdout_err(e: std::io::Error) -> CliError {
 }
 
 pub fn serve(a: ServeArgs) -> Result<(), CliError> {
+    init_logging(a.log_format);
     let o = ServeOptions {
         model: a.model,
         tenants: a.tenants,
@@ -176,6 +201,7 @@ pub fn serve(a: ServeArgs) -> Result<(), CliError> {
 }
 
 pub fn worker(a: WorkerArgs) -> Result<(), CliError> {
+    init_logging(a.log_format);
     let o = WorkerOptions {
         nats: a.nats,
         model: a.model,

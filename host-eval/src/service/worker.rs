@@ -32,8 +32,10 @@ pub struct WorkerConfig {
     pub statistical_security: u32,
 }
 
+/// One service log line on standard error, through `tracing` (text or JSON per
+/// `--log-format`; `component` names the API, a worker or the NATS connection).
 pub fn log(who: &str, msg: impl std::fmt::Display) {
-    eprintln!("[{:.3}] {who}: {msg}", now_ms() as f64 / 1e3);
+    tracing::info!(component = who, "{msg}");
 }
 
 /// Takes deliveries until `stop` turns true (checked between jobs: a job in progress finishes).
