@@ -182,11 +182,6 @@ pub fn decode(kind: Kind, bytes: &[u8]) -> Result<Vec<(Entry, &[u8])>, BundleErr
     if index.format != FORMAT {
         return Err(bad("unknown format"));
     }
-    // One encoding per content: the index must be exactly what `encode` writes (compact JSON,
-    // fields in order, no extra fields), so equal material always has one digest.
-    if serde_json::to_vec(&index).map_err(|e| BundleError::Malformed(e.to_string()))? != json {
-        return Err(bad("index not in canonical form"));
-    }
     if index.files.len() > MAX_FILES || index.files.windows(2).any(|w| w[0].name >= w[1].name) {
         return Err(bad("file names not sorted and unique"));
     }
@@ -206,6 +201,16 @@ pub fn decode(kind: Kind, bytes: &[u8]) -> Result<Vec<(Entry, &[u8])>, BundleErr
     }
     if !rest.is_empty() {
         return Err(bad("trailing bytes"));
+    }
+    // One encoding per content: the index must be exactly what `encode` writes (compact JSON,
+    // fields in order, no extra fields), so equal material always has one digest. Checked last,
+    // so a refused name (a secret key) is reported as such.
+    let canonical = Index {
+        format: FORMAT.into(),
+        files: out.iter().map(|(e, _)| e.clone()).collect(),
+    };
+    if serde_json::to_vec(&canonical).map_err(|e| BundleError::Malformed(e.to_string()))? != json {
+        return Err(bad("index not in canonical form"));
     }
     Ok(out)
 }
@@ -267,5 +272,26 @@ mod tests {
         // A scores bundle is not a key set bundle.
         let s = encode(Kind::Scores, &[("scores.json".into(), vec![])]).unwrap();
         assert!(decode(Kind::KeySet, &s).is_err());
+    }
+
+    #[test]
+    fn one_encoding_per_content() {
+        let a = encode(Kind::KeySet, &files()).unwrap();
+        let h = u32::from_le_bytes(a[8..12].try_into().unwrap()) as usize;
+        let index: serde_json::Value = serde_json::from_slice(&a[12..12 + h]).unwrap();
+        // The same index with a space, or with its fields in another order: same content,
+        // other bytes, refused.
+        let spaced = serde_json::to_vec_pretty(&index).unwrap();
+        let reordered = format!("{{\"files\":{},\"format\":\"{FORMAT}\"}}", index["files"]).into_bytes();
+        for other in [spaced, reordered] {
+            let mut b = MAGIC.to_vec();
+            b.extend_from_slice(&(other.len() as u32).to_le_bytes());
+            b.extend_from_slice(&other);
+            b.extend_from_slice(&a[12 + h..]);
+            assert_eq!(
+                decode(Kind::KeySet, &b),
+                Err(BundleError::Malformed("index not in canonical form".into()))
+            );
+        }
     }
 }
