@@ -102,6 +102,14 @@ fn spent(keys: &Path) -> f64 {
     ledger(keys)["spent_bits"].as_f64().unwrap()
 }
 
+/// `release` of `scores` against the setup's record, expected to fail with `code` and to say
+/// each of `needles`.
+fn refused(st: &Setup, scores: &Path, extra: &[&str], code: i32, needles: &[&str]) -> String {
+    let mut args = vec!["release", "--keys", s(&st.keys), "--scores", s(scores), "--record", s(&st.record)];
+    args.extend_from_slice(extra);
+    fails(&args, code, needles)
+}
+
 fn release(st: &Setup, scores: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "release",
@@ -209,19 +217,7 @@ fn key_oracle_is_bounded_by_the_leakage_budget() {
     assert!((total - released as f64 * per_release).abs() < 1e-6);
     // Everything the oracle released, over all attempts, is at most the budget: the key keeps
     // its 128-bit margin (docs/leakage.md).
-    fails(
-        &[
-            "release",
-            "--keys",
-            s(&st.keys),
-            "--scores",
-            s(&st.scores),
-            "--record",
-            s(&st.record),
-        ],
-        7,
-        &["leakage budget"],
-    );
+    refused(&st, &st.scores, &[], 7, &["leakage budget"]);
 }
 
 #[test]
@@ -237,45 +233,25 @@ fn lying_manifests_and_results_are_refused() {
     // 16 384 slots this way).
     let d = forged(&st, "patients", &honest_ct, |m| m["patients"] = Value::from(16384));
     let before = spent(&st.keys);
-    fails(
-        &["release", "--keys", s(&st.keys), "--scores", s(&d), "--record", s(&st.record)],
-        4,
-        &["batch record"],
-    );
+    refused(&st, &d, &[], 4, &["batch record"]);
     assert_eq!(spent(&st.keys), before + 1.0, "a refusal costs one bit");
     // More classes than the model has.
     let d = forged(&st, "classes", &honest_ct, |m| {
         m["classes"] = Value::from(5);
         m["labels"] = (0..5).map(|c| Value::from(format!("c{c}"))).collect();
     });
-    fails(
-        &["release", "--keys", s(&st.keys), "--scores", s(&d), "--record", s(&st.record)],
-        4,
-        &["batch record"],
-    );
+    refused(&st, &d, &[], 4, &["batch record"]);
     // A result above the level the record expects (more primes: more room for a message).
     let d = forged(&st, "level", &key_oracle(&st.keys, level + 2, scale, 5), |_| {});
-    fails(
-        &["release", "--keys", s(&st.keys), "--scores", s(&d), "--record", s(&st.record)],
-        7,
-        &["batch record expects"],
-    );
+    refused(&st, &d, &[], 7, &["batch record expects"]);
     // Another scale (the flood is sized from the record's scale; a smaller one would shrink it
     // relative to the message).
     let d = forged(&st, "scale", &key_oracle(&st.keys, level, scale / 1024.0, 6), |_| {});
-    fails(
-        &["release", "--keys", s(&st.keys), "--scores", s(&d), "--record", s(&st.record)],
-        7,
-        &["batch record expects"],
-    );
+    refused(&st, &d, &[], 7, &["batch record expects"]);
     // A tiny stated noise bound does not shrink the hospital's flood; a huge one that the
     // requested precision cannot cover is refused.
     let d = forged(&st, "bound", &honest_ct, |m| m["noise_bound"] = Value::from(1e30));
-    fails(
-        &["release", "--keys", s(&st.keys), "--scores", s(&d), "--record", s(&st.record)],
-        7,
-        &["noise bound"],
-    );
+    refused(&st, &d, &[], 7, &["noise bound"]);
     assert_eq!(ledger(&st.keys)["refusals"].as_u64().unwrap(), 5);
     // A tiny (or zero) stated bound does not shrink the hospital's flood: the flood is the
     // hospital's own width for the record's scale and the disclosure's precision.
@@ -299,21 +275,7 @@ fn lying_manifests_and_results_are_refused() {
     }
     // s below 30 is refused from the request alone, before the results are read: no charge.
     let before = spent(&st.keys);
-    fails(
-        &[
-            "release",
-            "--keys",
-            s(&st.keys),
-            "--scores",
-            s(&st.scores),
-            "--record",
-            s(&st.record),
-            "--statistical-security",
-            "20",
-        ],
-        7,
-        &["below 30"],
-    );
+    refused(&st, &st.scores, &["--statistical-security", "20"], 7, &["below 30"]);
     assert_eq!(spent(&st.keys), before);
     // The honest results still release.
     let out = release(&st, &st.scores, &[]);
@@ -378,19 +340,7 @@ fn budgets_are_capped_and_ledgers_fail_closed() {
     // A missing ledger: nothing is released (the record is checked first, so use a real one).
     let st = setup("attack-ledger-missing", 100);
     std::fs::remove_file(st.keys.join("leakage.json")).unwrap();
-    fails(
-        &[
-            "release",
-            "--keys",
-            s(&st.keys),
-            "--scores",
-            s(&st.scores),
-            "--record",
-            s(&st.record),
-        ],
-        4,
-        &["leakage ledger"],
-    );
+    refused(&st, &st.scores, &[], 4, &["leakage ledger"]);
     // A ledger edited to claim a larger budget than the preset allows: refused.
     std::fs::write(
         st.keys.join("leakage.json"),
@@ -400,36 +350,12 @@ fn budgets_are_capped_and_ledgers_fail_closed() {
         ),
     )
     .unwrap();
-    fails(
-        &[
-            "release",
-            "--keys",
-            s(&st.keys),
-            "--scores",
-            s(&st.scores),
-            "--record",
-            s(&st.record),
-        ],
-        4,
-        &["leakage ledger"],
-    );
+    refused(&st, &st.scores, &[], 4, &["leakage ledger"]);
     // Rotation: one command, a fresh key set and budget; the old one is kept aside.
     let old = KeySet::open(&st.keys).unwrap().meta.fingerprint_sha256;
     ok(&["keygen", "--preset", "private-n15", "--out", s(&st.keys), "--rotate"]);
     assert!(st.keys.join("retired").join(&old).join("secret.key").exists());
     assert_eq!(ledger(&st.keys)["spent_bits"].as_f64().unwrap(), 0.0);
     // The old batch's record names the old key set: refused with the new one.
-    fails(
-        &[
-            "release",
-            "--keys",
-            s(&st.keys),
-            "--scores",
-            s(&st.scores),
-            "--record",
-            s(&st.record),
-        ],
-        7,
-        &["another key set"],
-    );
+    refused(&st, &st.scores, &[], 7, &["another key set"]);
 }
