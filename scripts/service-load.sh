@@ -100,4 +100,9 @@ measure "NATS, 2 workers" "http://127.0.0.1:$P"
 
 echo
 echo "in-process (host-eval demo --json, same run):"
-timeout 600 "$BIN" demo --json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(f"| demo in-process | {r[\"patients\"]} patients | {r[\"patients_per_second\"]:.0f} | | | | |")'
+timeout 600 "$BIN" demo --json --single-patient-latency >"$W/demo.json"
+python3 - "$W/demo.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"| demo in-process | {r['patients_evaluated']} patients | {r['patients_per_second']:.0f} | | {r['single_patient_latency_ms']:.0f} | | 1 |")
+PY
