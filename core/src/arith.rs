@@ -1,7 +1,7 @@
 //! Word-sized modular arithmetic for NTT-friendly primes below 2^62.
 //!
 //! Every reduction here is branch-free (conditional subtraction via an arithmetic mask),
-//! because the same routines process secret data (s, u, e and messages); DESIGN section 4.
+//! because the same routines process secret data (s, u, e and messages); docs/architecture.md §4.
 //! Multiplications use Barrett reduction of the 128-bit product (Barrett 1986, in the form
 //! SEAL uses) or, when one operand is a fixed constant such as an NTT twiddle, Shoup's
 //! precomputed quotient (Shoup, NTL; Harvey 2014 "Faster arithmetic for number-theoretic

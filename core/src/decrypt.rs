@@ -4,7 +4,7 @@
 //! (Li and Micciancio, EUROCRYPT 2021). [`DecryptedPlaintext`] therefore cannot be cloned,
 //! serialised or printed, and is wiped on drop; it only decodes to slot values inside the key
 //! holder's process. Releasing results to anyone else goes through the flooding release path
-//! of clifhe-std (DESIGN section 8), never through this type.
+//! of clifhe-std (docs/architecture.md §8), never through this type.
 
 use crate::ciphertext::Ciphertext;
 use crate::context::Context;
@@ -56,7 +56,7 @@ impl DecryptedPlaintext {
         Ok(out)
     }
     /// Decodes after adding integer flooding noise to every coefficient (the release path of
-    /// DESIGN section 8: the noise is added before decoding, so what is decoded no longer
+    /// docs/architecture.md §8: the noise is added before decoding, so what is decoded no longer
     /// determines the raw decryption). `noise` has one entry per coefficient.
     pub fn decode_flooded(&self, noise: &[i64]) -> Result<Vec<Complex>, Error> {
         if noise.len() != self.coeffs.len() {

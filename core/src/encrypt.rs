@@ -3,7 +3,7 @@
 //! The message enters as integer-valued coefficients from the encoder (`Plaintext`), encoded
 //! once. For every prime q_i the encryptor then produces that prime's ciphertext limbs from
 //! the message, the per-encryption noise (sampled once, shared by all primes) and the key's
-//! limb, so a device needs O(N) words of RAM whatever the number of primes (DESIGN section 4).
+//! limb, so a device needs O(N) words of RAM whatever the number of primes (docs/architecture.md §4).
 //! The one-shot host functions are loops over the same per-prime code, which is why streamed
 //! and one-shot ciphertexts are byte-identical for the same randomness.
 //!

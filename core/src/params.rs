@@ -4,7 +4,7 @@
 //! it: every modulus is an NTT-friendly prime for the ring degree, all are distinct, and
 //! log2(Q*P) over the *actual* primes (special primes included) is within the
 //! HomomorphicEncryption.org 128-bit bound for uniform ternary secrets (OpenFHE's table,
-//! DESIGN section 4). The same check runs in `const` context on every preset below, so a preset
+//! docs/architecture.md §4). The same check runs in `const` context on every preset below, so a preset
 //! that breaks it fails to compile.
 //!
 //! Insecure toy literals exist only with the `insecure-test-params` feature; objects made from
@@ -353,7 +353,7 @@ pub mod primes {
     pub const Q56: [u64; 3] = [0xff_ffff_fff0_0001, 0xff_ffff_ffd8_0001, 0xff_ffff_ffd2_0001];
 }
 
-/// Parameter presets (DESIGN section 5). Each is checked at compile time.
+/// Parameter presets (docs/architecture.md §5). Each is checked at compile time.
 pub mod presets {
     use super::primes::*;
     use super::{ParamsLiteral, SecretDistribution};
@@ -408,7 +408,7 @@ pub mod presets {
     /// N=2^16: residual q0 60 + 12 x 40, then the bootstrapping levels in the order they are
     /// consumed from the top (CoeffsToSlots 3 x 56, EvalMod 9 x 60, SlotsToCoeffs 3 x 39),
     /// P 6 x 61: log2 QP = 1731 <= 1747. Its first 8 primes are the N=2^14 chain's.
-    /// (DESIGN's starting point had 4 x 56 + 8 x 60; one CoeffsToSlots level moved to EvalMod
+    /// (the original design's starting point had 4 x 56 + 8 x 60; one CoeffsToSlots level moved to EvalMod
     /// because a uniform interpolant of the scaled cosine at K = 16 needs degree 63 with two
     /// double angles, 9 levels, for 23+ bits; see `clifhe_std::bootstrap`.)
     pub const BOOTSTRAP_N16: ParamsLiteral = ParamsLiteral {

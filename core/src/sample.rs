@@ -1,6 +1,6 @@
 //! Randomness: secret distributions (constant time) and public uniform polynomials from seeds.
 //!
-//! Every function takes the generator from the caller (`rand_core` traits, DESIGN section 4).
+//! Every function takes the generator from the caller (`rand_core` traits, docs/architecture.md §4).
 //! Secret samplers consume a fixed number of random words per coefficient and contain no
 //! data-dependent branch or table index. Public uniform polynomials (`a` halves of keys and
 //! seeded ciphertexts) are expanded from a 32-byte seed with ChaCha20, one independent stream

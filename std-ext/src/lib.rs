@@ -1,6 +1,6 @@
 //! clifhe-std: host-side CKKS evaluation on top of clifhe-core's types and algorithms.
 //!
-//! Layers (DESIGN section 3): `keyswitch` -> `evaluator` -> (linalg -> bootstrap) -> `ga`
+//! Layers (docs/architecture.md §3): `keyswitch` -> `evaluator` -> (linalg -> bootstrap) -> `ga`
 //! -> (gnn -> privacy). Everything here reuses core's `RnsPoly`, NTT tables, encoder and
 //! `Ciphertext`; there is no second implementation of any of them.
 

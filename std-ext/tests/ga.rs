@@ -1,4 +1,4 @@
-//! Encrypted multivector batches against the plaintext `Multivector` algebra (DESIGN section 6).
+//! Encrypted multivector batches against the plaintext `Multivector` algebra (docs/architecture.md §6).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clifhe_core::ciphertext::CiphertextOwned;

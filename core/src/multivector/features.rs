@@ -1,4 +1,4 @@
-//! Scan features: a 3D volume reduced to one Cl(3,0) multivector (DESIGN section 7).
+//! Scan features: a 3D volume reduced to one Cl(3,0) multivector (docs/architecture.md §7).
 //!
 //! With intensities I (divided by `FeatureConfig::intensity_scale`) and voxel centres r in
 //! normalised physical coordinates (origin at the volume centre, divided by the half-extent of

@@ -1,6 +1,6 @@
 //! Cl(3,0) multivectors and scan features.
 //!
-//! Basis order everywhere (DESIGN section 6): [1, e1, e2, e3, e12, e13, e23, e123], with
+//! Basis order everywhere (docs/architecture.md §6): [1, e1, e2, e3, e12, e13, e23, e123], with
 //! e_i e_i = +1. The geometric product is given by [`GP_TABLE`]; the encrypted code in
 //! clifhe-std builds its block-diagonal linear maps from the same table
 //! ([`left_mul_matrix`], [`right_mul_matrix`]), so plaintext and encrypted products cannot

@@ -3,7 +3,7 @@
 //! The raw decryption ([`clifhe_core::decrypt::DecryptedPlaintext`]) never leaves this
 //! function: it is decoded here and dropped (wiped), and only the decoded real slot values of
 //! the selected patients are returned for printing on the key holder's terminal. Releasing
-//! results to anyone else is a different path (flooded release, DESIGN section 8).
+//! results to anyone else is a different path (flooded release, docs/architecture.md §8).
 
 use super::error::CliError;
 use super::fsio;

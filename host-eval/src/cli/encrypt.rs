@@ -1,6 +1,6 @@
 //! `encrypt`: features of one or more patients -> one ciphertext file.
 //!
-//! Two layouts (DESIGN section 6):
+//! Two layouts (docs/architecture.md §6):
 //! - **interleaved** (default): a full-slot encoding of N/2 slots, patient p's component k in
 //!   slot 8p + k, zeros elsewhere, at the preset's scale, so a gateway's single-patient
 //!   ciphertexts for distinct patient slots add up to a batch at the vendor without any

@@ -13,7 +13,7 @@ use super::error::CliError;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// Cl(3,0) basis order used everywhere (DESIGN section 6).
+/// Cl(3,0) basis order used everywhere (docs/architecture.md §6).
 pub const COMPONENTS: [&str; 8] = ["scalar", "e1", "e2", "e3", "e12", "e13", "e23", "e123"];
 
 /// Most samples one range may name; far above any preset's N/16 patients, it only stops a

@@ -1,4 +1,4 @@
-//! CKKS bootstrapping (DESIGN section 9): a level-0 ciphertext back to a high level with the
+//! CKKS bootstrapping (docs/architecture.md §9): a level-0 ciphertext back to a high level with the
 //! same message, so circuits of any depth can run.
 //!
 //! Recipe (Lattigo-style, ModRaise first; Bossuat et al., EUROCRYPT 2021 and ACNS 2022):

@@ -1,4 +1,4 @@
-//! Fused multiply-accumulate kernels for the batched geometric product (DESIGN section 6).
+//! Fused multiply-accumulate kernels for the batched geometric product (docs/architecture.md §6).
 //!
 //! Why here and not in the evaluator: a geometric product sums 8 products per output blade.
 //! Doing that with `tensor` + `add_assign3` (or `mul_plain` + `add_assign`) allocates one

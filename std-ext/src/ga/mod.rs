@@ -1,4 +1,4 @@
-//! Encrypted multivector batches (DESIGN section 6) and their geometric products.
+//! Encrypted multivector batches (docs/architecture.md §6) and their geometric products.
 //!
 //! Two layouts:
 //! - **Interleaved**: one ciphertext, patient p's blade k in slot 8p + k, N/16 patients. A
@@ -53,7 +53,7 @@ use clifhe_core::{PublicKey, SecretKey};
 use rand_core::{CryptoRng, RngCore};
 use rayon::prelude::*;
 
-/// Packing of a batch (DESIGN section 6).
+/// Packing of a batch (docs/architecture.md §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
     /// One ciphertext, patient p's blade k in slot 8p + k.
@@ -259,7 +259,7 @@ impl EncryptedMultivectorBatch {
     }
 
     /// Hospital side: decrypts every patient's multivector (raw decryption: local use only,
-    /// never released; DESIGN section 8).
+    /// never released; docs/architecture.md §8).
     pub fn decrypt<K: AsRef<[i8]> + AsMut<[i8]>>(&self, ectx: &EvalContext, sk: &SecretKey<K>) -> Result<Vec<Multivector>, EvalError> {
         self.decrypt_multivectors(ectx, sk, self.patients)
     }

@@ -1,4 +1,4 @@
-//! Encrypted evaluation of an [`InferencePlan`] on a blade-major batch (DESIGN section 6):
+//! Encrypted evaluation of an [`InferencePlan`] on a blade-major batch (docs/architecture.md §6):
 //! ciphertext k holds blade k of up to N/2 patients, patient p in slot p.
 //!
 //! The plan runs as its expanded quadratic forms ([`InferencePlan::forms`]): a form
@@ -114,7 +114,7 @@ impl Schedule {
     }
 
     /// The schedule for a circuit-private result (sanitised and flooded at statistical security
-    /// `s`, DESIGN section 8), on the plan's [`super::InputEncoding::UnitBox`] inputs.
+    /// `s`, docs/architecture.md §8), on the plan's [`super::InputEncoding::UnitBox`] inputs.
     ///
     /// Why these numbers. The flood must be 2^s times a bound B on the scores' noise, and B is
     /// proportional to the relative noise of the *inputs*: Delta_out times (12 sigma_fresh

@@ -1,5 +1,5 @@
 //! The geometric-product neural network (GNN): the one plaintext reference of the model that
-//! clifhe evaluates under encryption (DESIGN section 7), its training, its model file, metrics
+//! clifhe evaluates under encryption (docs/architecture.md §7), its training, its model file, metrics
 //! and a logistic-regression baseline.
 //!
 //! # The model

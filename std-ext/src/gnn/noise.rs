@@ -1,6 +1,6 @@
 //! Range and noise analysis of the encrypted evaluation: rigorous bounds, over the plan's input
 //! domain, on every value the ciphertexts hold and on the evaluation noise of the scores, which
-//! is what output flooding must hide ([`crate::privacy`], DESIGN section 8).
+//! is what output flooding must hide ([`crate::privacy`], docs/architecture.md §8).
 //!
 //! # Ranges
 //!

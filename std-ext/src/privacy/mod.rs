@@ -1,4 +1,4 @@
-//! Output privacy (DESIGN section 8).
+//! Output privacy (docs/architecture.md §8).
 //!
 //! Two rules, one per side of the trust boundary:
 //! - **Vendor side** ([`sanitize_output`]): before an encrypted result leaves the evaluator,

@@ -1,5 +1,5 @@
 //! The hospital's steps: encrypt patients for the vendor's profile, and release the vendor's
-//! scores through the flooded decryption (DESIGN section 8). The secret key never leaves these
+//! scores through the flooded decryption (docs/architecture.md §8). The secret key never leaves these
 //! functions except as a release: argmax per patient, or scores rounded to a few digits.
 
 use super::batch::{self, BatchHeader, BLADES};

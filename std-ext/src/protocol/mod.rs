@@ -1,5 +1,5 @@
 //! The hospital-vendor protocol as a library: the steps the command line, the service and any
-//! library user share (DESIGN sections 6 and 8).
+//! library user share (docs/architecture.md §6 and §8).
 //!
 //! - [`profile`]: the vendor's public input profile of a model (input box, level, scale; no
 //!   weights) and the one schedule of an encrypted evaluation;
@@ -34,7 +34,7 @@ pub use record::BatchRecord;
 
 use serde::{Deserialize, Serialize};
 
-/// How patients sit in the slots of an encrypted batch (DESIGN section 6).
+/// How patients sit in the slots of an encrypted batch (docs/architecture.md §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BatchLayout {

@@ -1,5 +1,5 @@
 //! The vendor's steps: evaluate an encrypted batch with the model and sanitise the scores
-//! before anything leaves (DESIGN section 8).
+//! before anything leaves (docs/architecture.md §8).
 //!
 //! The circuit-private path ([`infer_box_encoded`]) on a box-encoded blade-major batch:
 //! 1. the batch's profile fingerprint must be this model's (same preset, privacy mode and
