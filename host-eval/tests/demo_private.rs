@@ -4,7 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clifhe_std::protocol::BatchLayout;
-use host_eval::cli::demo::{medmnist_features, phantom_features, run_demo, DemoOptions, LabelledFeatures};
+use host_eval::cli::demo::{run_demo, DemoOptions};
+use host_eval::cli::labelled::{medmnist_features, phantom_features, LabelledFeatures};
 use std::path::Path;
 
 fn opts(fill_batches: bool) -> DemoOptions {

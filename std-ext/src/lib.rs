@@ -20,5 +20,6 @@ pub use error::EvalError;
 pub use evaluator::{Ciphertext3, Evaluator, PlaintextRns};
 pub use keys::{GaloisKeys, RelinearizationKey};
 pub use keyswitch::SwitchingKey;
+pub mod preprocess;
 pub mod privacy;
 pub mod protocol;

@@ -214,8 +214,18 @@ fn gnn_model_file_round_trip() {
         assert_eq!(model.forward(x), back.forward(x));
     }
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains("\"format_version\": 2"));
+    assert!(text.contains("\"format_version\": 3"));
     assert!(text.contains("\"input_box\""));
+    // No pipeline recorded by `train` itself (the CLI records the one its features went
+    // through); once set it round-trips, and a format-2 file (no pipeline) still loads.
+    assert!(model.preprocessing().is_none());
+    let mut with = model.clone();
+    with.set_preprocessing(clifhe_std::preprocess::PipelinePreset::Ct.pipeline())
+        .unwrap();
+    let back = GnnModel::from_json(&with.to_json().unwrap()).unwrap();
+    assert_eq!(back.preprocessing(), Some(&clifhe_std::preprocess::PipelinePreset::Ct.pipeline()));
+    let v2 = text.replace("\"format_version\": 3", "\"format_version\": 2");
+    assert!(GnnModel::from_json(&v2).unwrap().preprocessing().is_none());
     // Training records the features' range widened by a quarter on each side; the encoder of the
     // circuit-private path clamps into it.
     let b = model.input_box();
@@ -244,14 +254,21 @@ fn gnn_corrupt_model_files_are_errors() {
     // Not JSON at all.
     assert!(matches!(GnnModel::from_json("\u{0}\u{1}garbage"), Err(GnnError::Json(_))));
     // A future version.
-    let v3 = good.replace("\"format_version\": 2", "\"format_version\": 3");
+    let v4 = good.replace("\"format_version\": 3", "\"format_version\": 4");
     assert!(matches!(
-        GnnModel::from_json(&v3),
-        Err(GnnError::UnsupportedVersion { found: 3, supported: 2 })
+        GnnModel::from_json(&v4),
+        Err(GnnError::UnsupportedVersion { found: 4, supported: 3 })
     ));
     // Missing version.
-    let nov = good.replace("\"format_version\": 2,", "");
+    let nov = good.replace("\"format_version\": 3,", "");
     assert!(matches!(GnnModel::from_json(&nov), Err(GnnError::InvalidModel(_))));
+    // An invalid or unknown preprocessing pipeline.
+    let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+    v["preprocessing"] =
+        serde_json::json!({"version": 1, "resample_mm": -1.0, "intensity": {"kind": "scale", "divisor": 1.0}, "crop": {"kind": "none"}});
+    assert!(matches!(GnnModel::from_json(&v.to_string()), Err(GnnError::InvalidModel(_))));
+    v["preprocessing"] = serde_json::json!({"version": 1, "resample_mm": null, "intensity": {"kind": "gamma"}, "crop": {"kind": "none"}});
+    assert!(GnnModel::from_json(&v.to_string()).is_err());
     // Inconsistent shapes: topology says 5 but the layer has 4 weights.
     let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
     v["topology"][1] = serde_json::json!(5);

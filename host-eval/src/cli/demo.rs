@@ -1,7 +1,8 @@
 //! `host-eval demo`: every role in one process, measured.
 //!
 //! 1. **Data**: the built-in phantom dataset (three classes, deterministic) or a MedMNIST `.npz`
-//!    file; scans -> 8 multivector features each (core's `scan_features`).
+//!    file; scans -> 8 multivector features each (`labelled`: the dataset's pipeline, then
+//!    core's `scan_features`).
 //! 2. **Vendor, training**: the GNN on plaintext features (train split, validation split for
 //!    early stopping) and, for comparison, logistic regression on the same features.
 //! 3. **Hospital, keys**: secret key, public key, relinearization key.
@@ -22,9 +23,9 @@
 //! the demo also decrypts the vendor's scores *before* sanitisation. That decryption stays in
 //! this process and is never part of the protocol.
 
+use super::labelled::LabelledFeatures;
 use super::CliError;
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
-use clifhe_core::multivector::features::{scan_features, FeatureConfig};
 use clifhe_core::{Multivector, Params, PublicKey, SecretKey};
 use clifhe_std::gnn::encrypted::{
     block_rotation_steps, block_size, evaluate_blocks, evaluate_scheduled, pack_blocks_rotated, BlockConstants, Schedule,
@@ -42,15 +43,6 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
-
-/// Labelled features, split.
-pub struct LabelledFeatures {
-    pub source: String,
-    pub class_names: Vec<String>,
-    pub train: (Vec<Multivector>, Vec<usize>),
-    pub val: Option<(Vec<Multivector>, Vec<usize>)>,
-    pub test: (Vec<Multivector>, Vec<usize>),
-}
 
 /// What `demo` does.
 #[derive(Clone, Debug)]
@@ -173,42 +165,6 @@ fn argmax(v: &[f64]) -> usize {
         .0
 }
 
-/// Features of a MedMNIST file: train (+ val for early stopping) and test.
-pub fn medmnist_features(path: &std::path::Path) -> Result<LabelledFeatures, CliError> {
-    let d = crate::data::npz::load_medmnist_npz(path).map_err(|e| CliError::bad_input(path.display(), e))?;
-    let feats = |s: &crate::data::npz::Split| -> Result<(Vec<Multivector>, Vec<usize>), CliError> {
-        let mut xs = Vec::with_capacity(s.len());
-        for i in 0..s.len() {
-            let v = s
-                .volume(i)
-                .ok_or_else(|| CliError::bad_input(path.display(), "sample out of range"))?;
-            let view = v.view().map_err(|e| CliError::bad_input(path.display(), e))?;
-            xs.push(scan_features(&view, &FeatureConfig { intensity_scale: 255.0 }).map_err(|e| CliError::bad_input(path.display(), e))?);
-        }
-        Ok((xs, s.labels.iter().map(|&l| l as usize).collect()))
-    };
-    let classes = d
-        .train
-        .labels
-        .iter()
-        .chain(&d.test.labels)
-        .max()
-        .map_or(2, |&m| m as usize + 1)
-        .max(2);
-    let names = if classes == 2 {
-        vec!["normal".to_string(), "abnormal".to_string()]
-    } else {
-        (0..classes).map(|c| format!("class {c}")).collect()
-    };
-    Ok(LabelledFeatures {
-        source: path.display().to_string(),
-        class_names: names,
-        train: feats(&d.train)?,
-        val: Some(feats(&d.val)?),
-        test: feats(&d.test)?,
-    })
-}
-
 /// Runs the whole demo.
 pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, log: &mut dyn FnMut(&str)) -> Result<DemoReport, CliError> {
     let params = Params::from_name(&opts.preset).ok_or_else(|| CliError::UnknownPreset { name: opts.preset.clone() })?;
@@ -237,7 +193,10 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         ..TrainConfig::default()
     };
     let val = data.val.as_ref().map(|(x, y)| (x.as_slice(), y.as_slice()));
-    let (model, report) = train(train_x, train_y, val, classes, &cfg)?;
+    let (mut model, report) = train(train_x, train_y, val, classes, &cfg)?;
+    if let Some(p) = &data.pipeline {
+        model.set_preprocessing(p.clone())?;
+    }
     let lr = LogisticRegression::train(train_x, train_y, classes, 1e-3, true, 2000)?;
     timings.train_ms = t.elapsed().as_secs_f64() * 1e3;
     let plain_scores = model.forward_batch(test_x);
@@ -732,32 +691,4 @@ fn run_batch(
 /// Human-readable summary lines are printed as they happen; this renders the final JSON.
 pub fn to_json(r: &DemoReport) -> Result<String, CliError> {
     serde_json::to_string_pretty(r).map_err(|e| CliError::bad_input("demo report", e))
-}
-
-/// Features of the built-in phantom dataset (healthy / benign / malignant), split 60/15/25.
-pub fn phantom_features(per_class: usize, seed: u64) -> Result<LabelledFeatures, CliError> {
-    use crate::phantom::{generate, split_of, PhantomClass, PhantomConfig, Split};
-    use rayon::prelude::*;
-    let cfg = PhantomConfig {
-        seed,
-        ..PhantomConfig::default()
-    };
-    let items: Vec<(usize, PhantomClass)> = (0..per_class).flat_map(|i| PhantomClass::ALL.map(|c| (i, c))).collect();
-    let feats: Vec<(Split, Multivector, usize)> = items
-        .par_iter()
-        .map(|&(i, c)| {
-            let v = generate(&cfg, c, i as u64);
-            let view = v.view().map_err(|e| CliError::bad_input("phantom", e))?;
-            let f = scan_features(&view, &FeatureConfig::default()).map_err(|e| CliError::bad_input("phantom", e))?;
-            Ok((split_of(i as u64, per_class), f, c.label() as usize))
-        })
-        .collect::<Result<_, CliError>>()?;
-    let pick = |split: Split| -> (Vec<Multivector>, Vec<usize>) { feats.iter().filter(|f| f.0 == split).map(|f| (f.1, f.2)).unzip() };
-    Ok(LabelledFeatures {
-        source: format!("built-in phantoms ({per_class} per class, 32^3, seed {seed})"),
-        class_names: PhantomClass::ALL.iter().map(|c| c.name().to_string()).collect(),
-        train: pick(Split::Train),
-        val: Some(pick(Split::Val)),
-        test: pick(Split::Test),
-    })
 }

@@ -129,7 +129,9 @@ pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
             max: max_patients(&params),
         });
     }
-    let patients = load_inputs(&opts.inputs)?;
+    // No model, no recorded pipeline: scans take the legacy rule (an interleaved batch is the
+    // --no-flooding path for models of any format).
+    let patients = load_inputs(&opts.inputs, None)?;
     let values = pack(&params, &patients, opts.slot)?;
     let limit = value_limit(&params, level);
     if let Some(&value) = values.iter().find(|v| v.abs() >= limit) {
@@ -184,7 +186,7 @@ fn encrypt_profiled(opts: &EncryptOptions, keys: &KeySet, profile_path: &Path) -
             "the profile fixes the layout (patients from slot 0) and the level; drop --slot and --level",
         ));
     }
-    let patients = load_inputs(&opts.inputs)?;
+    let patients = load_inputs(&opts.inputs, profile.preprocessing.as_ref())?;
     let features: Zeroizing<Vec<[f64; 8]>> = Zeroizing::new(patients.iter().map(|p| p.features).collect());
     let ctx = Context::new(params)?;
     let mut rng = super::keyset::os_rng()?;

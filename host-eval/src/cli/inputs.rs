@@ -10,6 +10,7 @@
 //!   patient per sample.
 
 use super::error::CliError;
+use clifhe_std::preprocess::Pipeline;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -222,18 +223,39 @@ fn features_file(path: &Path) -> Result<Vec<Patient>, CliError> {
         .collect())
 }
 
-/// Reads every input, in order, into patients.
-pub fn load_inputs(specs: &[String]) -> Result<Vec<Patient>, CliError> {
+/// The features CSV that `host-eval features` writes and `train --features` reads: a header,
+/// then `source,scalar,e1,e2,e3,e12,e13,e23,e123` per patient, every value in Rust's shortest
+/// round-trip form (parsing it back gives the same f64 bits). Sources containing a separator
+/// or a quote cannot be written unambiguously and are refused.
+pub fn features_to_csv(patients: &[Patient]) -> Result<String, CliError> {
+    let mut out = String::from("id,scalar,e1,e2,e3,e12,e13,e23,e123\n");
+    for p in patients {
+        if p.source.contains([',', '\t', ';', '"', '\n', '\r']) {
+            return Err(CliError::bad_input(&p.source, "a source name with a separator cannot be a CSV id"));
+        }
+        out.push_str(&p.source);
+        for v in p.features {
+            out.push(',');
+            out.push_str(&v.to_string());
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Reads every input, in order, into patients; scans go through `pipeline` (the model's or the
+/// profile's; `None`: `scan::legacy_pipeline`). Features files are taken as they are.
+pub fn load_inputs(specs: &[String], pipeline: Option<&Pipeline>) -> Result<Vec<Patient>, CliError> {
     let mut patients = Vec::new();
     for spec in specs {
         match parse_spec(spec)? {
             InputSpec::Features(path) => patients.extend(features_file(&path)?),
             InputSpec::Scan(s) => patients.push(Patient {
-                features: super::scan::features_of(&s)?,
+                features: super::scan::features_of(&s, pipeline)?,
                 source: s,
             }),
             InputSpec::DatasetRange { path, split, start, end } => {
-                patients.extend(super::scan::dataset_range(&path, &split, start, end)?);
+                patients.extend(super::scan::dataset_range(&path, &split, start, end, pipeline)?);
             }
         }
     }

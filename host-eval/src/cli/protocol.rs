@@ -300,7 +300,7 @@ pub struct PredictReport {
 /// `encrypt --input` spec). The reference for the encrypted scores.
 pub fn predict(model: &Path, inputs: &[String]) -> Result<PredictReport, CliError> {
     let model = read_model(model)?;
-    let patients = super::inputs::load_inputs(inputs)?;
+    let patients = super::inputs::load_inputs(inputs, model.preprocessing())?;
     let xs: Vec<Multivector> = patients.iter().map(|p| Multivector::new(p.features)).collect();
     let labels = model.label_names().to_vec();
     let input_box = model.input_box();
@@ -477,6 +477,10 @@ pub struct TrainSummary {
     pub dataset: String,
     pub classes: usize,
     pub train_samples: usize,
+    pub val_samples: usize,
+    pub test_samples: usize,
+    /// The preprocessing pipeline recorded in the model (`None`: features of unstated origin).
+    pub preprocessing: Option<clifhe_std::preprocess::Pipeline>,
     pub test_accuracy: f64,
     pub test_balanced_accuracy: f64,
     pub test_auc: Option<f64>,
@@ -485,12 +489,41 @@ pub struct TrainSummary {
     pub model: PathBuf,
 }
 
-/// Vendor-side training on plaintext features; writes the model file.
-pub fn train(dataset: Option<&Path>, per_class: usize, seed: u64, out: &Path) -> Result<TrainSummary, CliError> {
+/// Where `train` takes its labelled samples from.
+#[derive(Clone, Debug)]
+pub enum TrainSource {
+    /// The built-in phantoms (`per_class` per class, generated with the seed).
+    Phantoms { per_class: usize },
+    /// A MedMNIST 3D `.npz` (its own train / val / test split).
+    Medmnist(PathBuf),
+    /// A folder of scans and a labels CSV, through `pipeline` (`labelled::scan_features`).
+    Scans {
+        dir: PathBuf,
+        labels: PathBuf,
+        pipeline: clifhe_std::preprocess::Pipeline,
+    },
+    /// A features CSV and a labels CSV; `pipeline` states how the features were made.
+    Features {
+        features: PathBuf,
+        labels: PathBuf,
+        pipeline: Option<clifhe_std::preprocess::Pipeline>,
+    },
+}
+
+/// Vendor-side training on plaintext features; writes the model file, with the preprocessing
+/// pipeline of its features recorded.
+pub fn train(source: &TrainSource, seed: u64, out: &Path) -> Result<TrainSummary, CliError> {
+    use super::labelled;
     use clifhe_std::gnn::{LogisticRegression, Metrics, TrainConfig};
-    let data = match dataset {
-        Some(p) => super::demo::medmnist_features(p)?,
-        None => super::demo::phantom_features(per_class, seed)?,
+    let data = match source {
+        TrainSource::Phantoms { per_class } => labelled::phantom_features(*per_class, seed)?,
+        TrainSource::Medmnist(p) => labelled::medmnist_features(p)?,
+        TrainSource::Scans { dir, labels, pipeline } => labelled::scan_features(dir, labels, pipeline, seed)?,
+        TrainSource::Features {
+            features,
+            labels,
+            pipeline,
+        } => labelled::features_csv(features, labels, pipeline.clone(), seed)?,
     };
     let classes = data.class_names.len();
     let cfg = TrainConfig {
@@ -499,7 +532,10 @@ pub fn train(dataset: Option<&Path>, per_class: usize, seed: u64, out: &Path) ->
         ..TrainConfig::default()
     };
     let val = data.val.as_ref().map(|(x, y)| (x.as_slice(), y.as_slice()));
-    let (model, _) = clifhe_std::gnn::train(&data.train.0, &data.train.1, val, classes, &cfg)?;
+    let (mut model, _) = clifhe_std::gnn::train(&data.train.0, &data.train.1, val, classes, &cfg)?;
+    if let Some(p) = &data.pipeline {
+        model.set_preprocessing(p.clone())?;
+    }
     let m = Metrics::from_scores(&model.forward_batch(&data.test.0), &data.test.1, classes)?;
     let lr = LogisticRegression::train(&data.train.0, &data.train.1, classes, 1e-3, true, 2000)?;
     let b = Metrics::from_scores(&lr.scores_batch(&data.test.0), &data.test.1, classes)?;
@@ -509,6 +545,9 @@ pub fn train(dataset: Option<&Path>, per_class: usize, seed: u64, out: &Path) ->
         dataset: data.source,
         classes,
         train_samples: data.train.0.len(),
+        val_samples: data.val.as_ref().map_or(0, |v| v.0.len()),
+        test_samples: data.test.0.len(),
+        preprocessing: data.pipeline,
         test_accuracy: m.accuracy,
         test_balanced_accuracy: m.balanced_accuracy,
         test_auc: m.auc,

@@ -1,22 +1,27 @@
 //! Scans and dataset samples to multivector features: the data loaders (`crate::data`) read
-//! the volume, `clifhe_core::multivector::features::scan_features` reduces it to 8 numbers.
+//! the volume, the model's preprocessing pipeline (`clifhe_std::preprocess`) prepares it, and
+//! `clifhe_core::multivector::features::scan_features` reduces it to 8 numbers.
 
 use super::error::CliError;
 use super::inputs::Patient;
 use crate::data::{self, DataError, Volume};
-use clifhe_core::multivector::features::{scan_features, FeatureConfig};
+use clifhe_core::multivector::features::{scan_features, VolumeView};
+use clifhe_std::preprocess::Pipeline;
 use std::path::Path;
 
-/// Intensity divisor for a source. MedMNIST volumes are 8-bit (masks in {0, 255}), so 255 maps
-/// them to [0, 1] and the scalar feature is the volume fraction, as in the dataset's README;
-/// other formats are taken as they are.
-pub fn default_intensity_scale(spec: &str) -> f64 {
+/// The pipeline of a model file that records none (formats 1 and 2), as those models were
+/// trained: MedMNIST volumes are 8-bit (masks in {0, 255}), so `.npz` sources are divided by
+/// 255 and the scalar feature is the volume fraction, as in the dataset's README; other
+/// formats are taken as they are. Models of format 3 record their pipeline and never use this.
+pub fn legacy_pipeline(spec: &str) -> Pipeline {
     let file = spec.rsplit_once('#').map_or(spec, |(f, _)| f);
-    if file.to_ascii_lowercase().ends_with(".npz") {
-        255.0
-    } else {
-        1.0
-    }
+    Pipeline::scale(if file.to_ascii_lowercase().ends_with(".npz") { 255.0 } else { 1.0 })
+}
+
+/// The pipeline `spec`'s features go through: the one the model (or its profile) records, else
+/// [`legacy_pipeline`].
+pub fn pipeline_for(recorded: Option<&Pipeline>, spec: &str) -> Pipeline {
+    recorded.cloned().unwrap_or_else(|| legacy_pipeline(spec))
 }
 
 /// The file part of a loader spec (`file.npz#test:3` -> `file.npz`), checked to exist so that a
@@ -37,10 +42,13 @@ fn data_error(spec: &str, e: DataError) -> CliError {
     }
 }
 
-/// Features of a loaded volume.
-pub fn volume_features(volume: &Volume, intensity_scale: f64, source: &str) -> Result<[f64; 8], CliError> {
-    let view = volume.view().map_err(|e| CliError::bad_input(source, e))?;
-    let mv = scan_features(&view, &FeatureConfig { intensity_scale }).map_err(|e| CliError::bad_input(source, e))?;
+/// Features of a loaded volume after `pipeline`.
+pub fn volume_features(volume: &Volume, pipeline: &Pipeline, source: &str) -> Result<[f64; 8], CliError> {
+    let prepared = pipeline
+        .prepare(&volume.data, volume.dims, volume.spacing_mm)
+        .map_err(|e| CliError::bad_input(source, e))?;
+    let view = VolumeView::new(&prepared.data, prepared.dims, prepared.spacing_mm).map_err(|e| CliError::bad_input(source, e))?;
+    let mv = scan_features(&view, &prepared.feature_config).map_err(|e| CliError::bad_input(source, e))?;
     let f = mv.coeffs();
     if f.iter().any(|v| !v.is_finite()) {
         return Err(CliError::bad_input(source, "features are not finite"));
@@ -48,17 +56,19 @@ pub fn volume_features(volume: &Volume, intensity_scale: f64, source: &str) -> R
     Ok(f)
 }
 
-/// Features of one scan (`path`, or `file.npz#split:index`).
-pub fn features_of(spec: &str) -> Result<[f64; 8], CliError> {
+/// Features of one scan (`path`, or `file.npz#split:index`) after the recorded pipeline
+/// ([`pipeline_for`]).
+pub fn features_of(spec: &str, recorded: Option<&Pipeline>) -> Result<[f64; 8], CliError> {
     check_exists(spec)?;
     let volume = data::load_volume(spec).map_err(|e| data_error(spec, e))?;
-    volume_features(&volume, default_intensity_scale(spec), spec)
+    volume_features(&volume, &pipeline_for(recorded, spec), spec)
 }
 
 /// Features of samples `start..end` of `split` in a MedMNIST `.npz` file: the split is
 /// decompressed once for the whole range.
-pub fn dataset_range(path: &Path, split: &str, start: usize, end: usize) -> Result<Vec<Patient>, CliError> {
+pub fn dataset_range(path: &Path, split: &str, start: usize, end: usize, recorded: Option<&Pipeline>) -> Result<Vec<Patient>, CliError> {
     let name = path.display().to_string();
+    let pipeline = pipeline_for(recorded, &name);
     check_exists(&name)?;
     if !matches!(split, "train" | "val" | "test") {
         return Err(CliError::bad_input(&name, format!("unknown split '{split}' (train, val or test)")));
@@ -82,7 +92,7 @@ pub fn dataset_range(path: &Path, split: &str, start: usize, end: usize) -> Resu
                 .volume(i)
                 .ok_or_else(|| CliError::bad_input(&source, "sample out of range"))?;
             Ok(Patient {
-                features: volume_features(&volume, default_intensity_scale(&name), &source)?,
+                features: volume_features(&volume, &pipeline, &source)?,
                 source,
             })
         })

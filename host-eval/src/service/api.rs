@@ -300,7 +300,7 @@ fn check_batch(model: &GnnModel, params: &Params, bytes: &[u8]) -> ApiResult<usi
         ProtocolError::PresetMismatch { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong_preset", e.to_string()),
         _ => ApiError::new(StatusCode::BAD_REQUEST, "corrupt_batch", e.to_string()),
     })?;
-    let want = fingerprint(params, true, &model.input_box());
+    let want = fingerprint(params, true, &model.input_box(), model.preprocessing());
     if !header.circuit_private || header.profile_fingerprint != want {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

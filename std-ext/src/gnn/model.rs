@@ -10,11 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use super::error::GnnError;
 use super::plan::{InferencePlan, InputEncoding};
+use crate::preprocess::Pipeline;
 
 /// Model file format this build writes. Bump on any schema change. Version 2 added the input
 /// box; version 1 files are still read (their box is derived from the normalisation,
-/// [`InputBox::from_normalisation`]).
-pub const FORMAT_VERSION: u32 = 2;
+/// [`InputBox::from_normalisation`]). Version 3 added the preprocessing pipeline; files of
+/// versions 1 and 2 have none recorded (docs/model-format.md says what readers do then).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Oldest model file format this build reads.
 pub const OLDEST_READABLE_FORMAT_VERSION: u32 = 1;
@@ -207,6 +209,10 @@ pub struct GnnModel {
     /// with [`DEFAULT_BOX_STDS`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     input_box: Option<InputBox>,
+    /// The scan preprocessing the training features went through (format 3); the hospital's
+    /// scans go through the same one (`crate::preprocess`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    preprocessing: Option<Pipeline>,
 }
 
 /// Every intermediate of one forward pass (training needs them for the backward pass).
@@ -276,6 +282,7 @@ impl GnnModel {
             output,
             max_abs_intermediate_train: None,
             input_box: None,
+            preprocessing: None,
         };
         model.validate()?;
         Ok(model)
@@ -317,6 +324,19 @@ impl GnnModel {
 
     /// Records the input box (training does this before its first step, so the model it
     /// optimises is the one it saves).
+    /// The preprocessing pipeline recorded with the model (`None` for files of format 1 and 2).
+    pub fn preprocessing(&self) -> Option<&Pipeline> {
+        self.preprocessing.as_ref()
+    }
+
+    /// Records the pipeline the training features went through.
+    pub fn set_preprocessing(&mut self, p: Pipeline) -> Result<(), GnnError> {
+        p.validate().map_err(|e| GnnError::InvalidModel(e.to_string()))?;
+        self.preprocessing = Some(p);
+        self.format_version = FORMAT_VERSION;
+        Ok(())
+    }
+
     pub fn set_input_box(&mut self, b: InputBox) -> Result<(), GnnError> {
         if !b.is_valid() {
             return Err(GnnError::InvalidInput(
@@ -528,6 +548,9 @@ impl GnnModel {
             if !m.is_finite() || m < 0.0 {
                 return bad("max_abs_intermediate_train is not a finite non-negative number".into());
             }
+        }
+        if let Some(p) = &self.preprocessing {
+            p.validate().map_err(|e| GnnError::InvalidModel(e.to_string()))?;
         }
         if let Some(b) = &self.input_box {
             if !b.is_valid() {

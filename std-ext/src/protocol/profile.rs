@@ -15,6 +15,7 @@ use super::{BatchLayout, ProtocolError};
 use crate::gnn::encrypted::Schedule;
 use crate::gnn::noise::{NoiseReport, Packing};
 use crate::gnn::{GnnModel, InferencePlan, InputBox};
+use crate::preprocess::Pipeline;
 use clifhe_core::multivector::Multivector;
 use clifhe_core::Params;
 use serde::{Deserialize, Serialize};
@@ -114,21 +115,40 @@ pub struct InputProfile {
     pub classes: usize,
     /// Class labels.
     pub labels: Vec<String>,
-    /// SHA-256 over the preset, the privacy mode and the box's exact f64 bits (see module docs).
+    /// The scan preprocessing of the model (`crate::preprocess`): the hospital runs its scans
+    /// through it before the features. Absent for models that record none (model format 1
+    /// and 2), whose profiles keep their fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preprocessing: Option<Pipeline>,
+    /// SHA-256 over the preset, the privacy mode, the box's exact f64 bits and the pipeline
+    /// (see module docs).
     pub fingerprint: String,
 }
 
-/// The fingerprint of (preset, privacy mode, input box): exact, from the f64 bits, so the
-/// vendor recomputes it from the model file without any decimal round trip.
-pub fn fingerprint(params: &Params, circuit_private: bool, input_box: &InputBox) -> String {
-    let mut bytes = Vec::with_capacity(160);
+/// The fingerprint of (preset, privacy mode, input box, pipeline): exact, from the f64 bits and
+/// the pipeline's canonical JSON, so the vendor recomputes it from the model file without any
+/// decimal round trip. A batch whose features went through another pipeline is refused like
+/// one for another box. A model without a recorded pipeline hashes as before pipelines existed.
+pub fn fingerprint(params: &Params, circuit_private: bool, input_box: &InputBox, preprocessing: Option<&Pipeline>) -> String {
+    let mut bytes = Vec::with_capacity(320);
     bytes.extend_from_slice(PROFILE_FORMAT.as_bytes());
     bytes.extend_from_slice(params.name().as_bytes());
     bytes.push(u8::from(circuit_private));
     for v in input_box.center.iter().chain(&input_box.half_width) {
         bytes.extend_from_slice(&v.to_bits().to_le_bytes());
     }
+    if let Some(p) = preprocessing {
+        bytes.extend_from_slice(b"preprocessing");
+        bytes.extend_from_slice(&pipeline_bytes(p));
+    }
     sha256_hex(&bytes)
+}
+
+/// The pipeline's canonical bytes: its JSON (serde writes fields in declaration order, floats
+/// in shortest round-trip form, so the same pipeline always gives the same bytes).
+fn pipeline_bytes(p: &Pipeline) -> Vec<u8> {
+    // Serialising a struct of numbers, strings and enums cannot fail.
+    serde_json::to_vec(p).unwrap_or_default()
 }
 
 impl InputProfile {
@@ -163,7 +183,8 @@ impl InputProfile {
                 schedule.input_level.saturating_sub(plan.depth() + 1)
             },
             result_log_scale: schedule.output_scale().log2(),
-            fingerprint: fingerprint(params, circuit_private, &input_box),
+            fingerprint: fingerprint(params, circuit_private, &input_box, model.preprocessing()),
+            preprocessing: model.preprocessing().cloned(),
             input_box,
             capacity: params.max_slots(),
             classes: model.classes(),
@@ -180,8 +201,8 @@ impl InputProfile {
 
     /// Hospital: parses a profile from the vendor and checks it against the key set's preset:
     /// the format, a finite box with positive widths, a level on the chain, a power-of-two scale
-    /// the chain carries at that level, the fingerprint of what it states, and labels for
-    /// exactly its classes.
+    /// the chain carries at that level, a valid preprocessing pipeline, the fingerprint of what
+    /// it states, and labels for exactly its classes.
     pub fn from_json_checked(bytes: &[u8], params: &Params) -> Result<Self, ProtocolError> {
         let p: Self = serde_json::from_slice(bytes).map_err(|e| ProtocolError::corrupt("input profile", e))?;
         if p.format != PROFILE_FORMAT || p.layout != BatchLayout::BladeMajor {
@@ -218,10 +239,13 @@ impl InputProfile {
         {
             return Err(ProtocolError::corrupt("input profile", "classes, labels or capacity out of range"));
         }
-        if p.fingerprint != fingerprint(params, p.circuit_private, &p.input_box) {
+        if let Some(pipeline) = &p.preprocessing {
+            pipeline.validate().map_err(|e| ProtocolError::corrupt("input profile", e))?;
+        }
+        if p.fingerprint != fingerprint(params, p.circuit_private, &p.input_box, p.preprocessing.as_ref()) {
             return Err(ProtocolError::corrupt(
                 "input profile",
-                "its fingerprint does not match its box and mode",
+                "its fingerprint does not match its box, mode and preprocessing",
             ));
         }
         Ok(p)

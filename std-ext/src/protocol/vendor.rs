@@ -121,7 +121,7 @@ pub fn infer_box_encoded<R: RngCore + CryptoRng>(
     let ectx = ev.context();
     let params = *ectx.params();
     let bad = |reason: &str| ProtocolError::refused("batch", reason);
-    if header.profile_fingerprint != profile::fingerprint(&params, header.circuit_private, &model.input_box()) {
+    if header.profile_fingerprint != profile::fingerprint(&params, header.circuit_private, &model.input_box(), model.preprocessing()) {
         return Err(bad(
             "this batch was encrypted for another model's input profile (or another preset or privacy mode): \
              re-encrypt with `host-eval encrypt --profile` and this model's `host-eval profile`",
