@@ -69,11 +69,19 @@ build_firmware() {
   "$HOSTTOOL" gen "$DEV/target/gen" >&2 || return 1
   log "building firmware (release, $TARGET)"
   # cd: the target and runner come from device-examples/.cargo/config.toml.
-  (cd "$DEV" && cargo build --release --bins --quiet) || return 1
+  # Feature qemu: the emulator's entropy stand-in (src/entropy.rs; a build without an entropy
+  # source fails on purpose). The part's driver is compiled too, so it cannot rot unbuilt.
+  (cd "$DEV" && cargo build --release --features qemu --bins --quiet) || return 1
+  log "checking that the STM32H7 RNG driver builds (feature stm32h7; QEMU cannot run it)"
+  (cd "$DEV" && cargo build --release --features stm32h7 --lib --quiet) || return 1
+  log "checking that a build without an entropy source is refused (compile_error!)"
+  if (cd "$DEV" && cargo build --release --lib --quiet >/dev/null 2>&1); then
+    log "a firmware build without an entropy source compiled"; return 1
+  fi
   # The N=2^14 image: feature qemu-n14, linked with the emulator-only 4 MiB-flash layout
   # (memory-qemu-n14.x); every image above keeps the 2 MiB / 512 KiB budget layout.
   log "building encrypt_scan_n14 (LEVELED_N14, emulator-only flash layout)"
-  (cd "$DEV" && cargo build --release --features qemu-n14 --bin encrypt_scan_n14 --quiet)
+  (cd "$DEV" && cargo build --release --features qemu,qemu-n14 --bin encrypt_scan_n14 --quiet)
 }
 
 # The host's command line, release build (N=2^14 evaluation is too slow unoptimised).
@@ -141,9 +149,33 @@ run_tests() {
   if [ -f "$ELF_DIR/encrypt_scan" ]; then
     rc=0
     rm -f "$OUT"/scan_*.clhe "$OUT"/scan_features.f64
+    # Fresh entropy for the emulator's stand-in TRNG, per run (src/entropy/qemu.rs).
+    head -c 4096 /dev/urandom >"$OUT/entropy.bin"
     qemu_run "$ELF_DIR/encrypt_scan" "$OUT/encrypt_scan.defmt" || rc=$?
     decode "$ELF_DIR/encrypt_scan" "$OUT/encrypt_scan.defmt" | sed "s/^/  [encrypt_scan] /"
     record "firmware encrypt_scan" "$rc"
+    # The same scan twice: a second boot must encrypt with other u, e0, e1 (other entropy), so
+    # the ciphertexts differ; both are decrypted below (the first one is kept aside).
+    rc=0
+    mkdir -p "$OUT/first"
+    cp "$OUT"/scan_pk.clhe "$OUT"/scan_sk.clhe "$OUT/first/" 2>/dev/null || rc=1
+    head -c 4096 /dev/urandom >"$OUT/entropy.bin"
+    qemu_run "$ELF_DIR/encrypt_scan" "$OUT/encrypt_scan_2.defmt" || rc=$?
+    for mode in pk sk; do
+      if cmp -s "$OUT/first/scan_$mode.clhe" "$OUT/scan_$mode.clhe"; then
+        log "two boots gave the same $mode ciphertext"; rc=1
+      fi
+    done
+    record "firmware encrypt_scan twice: fresh entropy per boot, the ciphertexts differ" "$rc"
+    # Without its entropy the firmware refuses to encrypt (no fixed-seed fallback).
+    rc=0
+    rm -f "$OUT/entropy.bin" "$OUT"/scan_*.clhe
+    if qemu_run "$ELF_DIR/encrypt_scan" "$OUT/encrypt_scan_noentropy.defmt"; then
+      log "encrypt_scan succeeded without an entropy source"; rc=1
+    fi
+    [ ! -e "$OUT/scan_pk.clhe" ] || { log "a ciphertext was written without entropy"; rc=1; }
+    record "firmware encrypt_scan without entropy: refuses, writes nothing" "$rc"
+    cp "$OUT/first/scan_pk.clhe" "$OUT/first/scan_sk.clhe" "$OUT/"
     for mode in pk sk; do
       rc=0
       "$HOSTTOOL" decrypt device-n12 "$DEV/target/gen/device-n12/sk.clhe" \
@@ -162,6 +194,7 @@ run_tests() {
   rc=0
   rm -rf "$OUT/n14" && mkdir -p "$OUT/n14"
   if [ -f "$ELF_DIR/encrypt_scan_n14" ]; then
+    head -c 4096 /dev/urandom >"$OUT/entropy.bin"
     qemu_run "$ELF_DIR/encrypt_scan_n14" "$OUT/encrypt_scan_n14.defmt" || rc=$?
     decode "$ELF_DIR/encrypt_scan_n14" "$OUT/encrypt_scan_n14.defmt" | grep -v 'bench window' | sed "s/^/  [encrypt_scan_n14] /"
   else

@@ -34,6 +34,14 @@ pub enum DeviceError {
     Encode(#[defmt(Debug2Format)] clifhe_core::encode::EncodeError),
     /// The byte sink (host file, link) failed.
     Sink,
+    /// No fresh seed for the encryption (the firmware never falls back to a fixed one).
+    Entropy(crate::entropy::EntropyError),
+}
+
+impl From<crate::entropy::EntropyError> for DeviceError {
+    fn from(e: crate::entropy::EntropyError) -> Self {
+        Self::Entropy(e)
+    }
 }
 
 impl From<clifhe_core::Error> for DeviceError {

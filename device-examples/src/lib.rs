@@ -6,6 +6,8 @@
 //! - [`bench`]: the two marker functions the `qemu-insncount` plugin counts between.
 //! - [`stack`]: stack high-water mark (cortex-m-rt paints the stack at reset).
 //! - [`harness`]: a minimal on-target test runner (pass/fail by exit status).
+//! - [`entropy`]: the seed of every encryption, from the part's TRNG (`stm32h7`) or the
+//!   emulator's stand-in (`qemu`); one of the two features is required.
 //!
 //! Logging is `defmt` over semihosting (`defmt-semihosting`): frames go to QEMU's semihosting
 //! console, which `scripts/device-tests.sh` sends to a file and decodes with `defmt-print`.
@@ -51,6 +53,7 @@ unsafe fn DefaultHandler(irqn: i16) {
 }
 
 pub mod device;
+pub mod entropy;
 pub mod images;
 pub mod vectors;
 pub mod scan;

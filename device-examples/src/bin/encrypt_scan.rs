@@ -15,15 +15,11 @@ use clifhe_core::encrypt::Plaintext;
 use clifhe_core::keys::{SecretKey, SecretSeed};
 use clifhe_device::device::{self, DeviceError, PkBuffers, PkStream};
 use clifhe_device::hostfile::{self, HostFile};
-use clifhe_device::{exit, images, scan, stack, vectors};
+use clifhe_device::{entropy, exit, images, scan, stack, vectors};
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
 
 const N: usize = 4096;
 
-/// Stand-in for the device TRNG (QEMU models none): a real device seeds ChaCha20 from its TRNG
-/// at every encryption. Fixed here so runs are reproducible.
-const DEVICE_RNG_SEED: [u8; 32] = *b"QEMU stand-in for device TRNG!!!";
 
 fn run() -> Result<(), DeviceError> {
     let keys = images::device_n12().load()?;
@@ -38,13 +34,14 @@ fn run() -> Result<(), DeviceError> {
     let mut coeffs = [0f64; N];
     let mut scratch = [Complex::default(); encode_scratch_len(vectors::SLOTS)];
     let pt = device::encode_features(&keys.params, &feats, &mut coeffs, &mut scratch)?;
-    let mut rng = ChaCha20Rng::from_seed(DEVICE_RNG_SEED);
+    // One entropy source per boot, a fresh ChaCha20 seed per encryption (src/entropy.rs).
+    let mut source = entropy::board_entropy()?;
 
     // Public-key mode: what a hospital device sends. Each mode has its own (non-inlined) frame
     // so the stack high-water mark after it is the RAM of that mode alone.
-    encrypt_pk_mode(&keys, &pt, &mut rng)?;
+    encrypt_pk_mode(&keys, &pt, &mut entropy::patient_rng(&mut source)?)?;
     defmt::info!("peak RAM of features + encode + pk encryption (stack high-water mark): {=usize} bytes", stack::peak_stack_bytes());
-    encrypt_sk_mode(&keys, &pt, &mut rng)?;
+    encrypt_sk_mode(&keys, &pt, &mut entropy::patient_rng(&mut source)?)?;
     Ok(())
 }
 

@@ -25,18 +25,14 @@ use clifhe_core::encrypt::Plaintext;
 use clifhe_core::params::Params;
 use clifhe_device::device::{self, DeviceError, DeviceKeys, PkBuffers, PkStream};
 use clifhe_device::hostfile::{self, HostFile};
-use clifhe_device::{bench, exit, images, scan, stack, vectors};
+use clifhe_device::{bench, entropy, exit, images, scan, stack, vectors};
 use core::ffi::CStr;
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
 
 const N: usize = 1 << 14;
 /// Full-slot encoding: N/2 slots, so host rotations move the patient between 8-slot blocks.
 const SLOTS: usize = N / 2;
 
-/// Stand-in for the device TRNG (QEMU models none): a real device seeds ChaCha20 from its TRNG
-/// at every encryption. Fixed here so runs are reproducible.
-const DEVICE_RNG_SEED: [u8; 32] = *b"QEMU stand-in for device TRNG!!!";
 
 struct Patient {
     volume: &'static [u8; scan::CT_VOXELS],
@@ -65,9 +61,10 @@ const PRIME_WINDOWS: [&str; 8] = [
 fn run() -> Result<(), DeviceError> {
     bench::window("overhead (empty window)", || ());
     let keys = images::leveled_n14().load()?;
-    let mut rng = ChaCha20Rng::from_seed(DEVICE_RNG_SEED);
+    // One entropy source per boot, a fresh ChaCha20 seed per patient (src/entropy.rs).
+    let mut source = entropy::board_entropy()?;
     for (i, p) in PATIENTS.iter().enumerate() {
-        encrypt_patient(&keys, i, p, &mut rng)?;
+        encrypt_patient(&keys, i, p, &mut entropy::patient_rng(&mut source)?)?;
         defmt::info!("peak RAM after patient {=usize} (stack high-water mark): {=usize} bytes", i, stack::peak_stack_bytes());
     }
     Ok(())
