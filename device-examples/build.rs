@@ -5,6 +5,12 @@
 //! - feature `qemu-n14`: `memory-qemu-n14.x`, an emulator-only layout with 4 MiB of flash (all
 //!   of QEMU mps2-an386's window at 0x0) for the N = 2^14 flash images; RAM keeps the budget.
 //!
+//! It also picks the key set that `encrypt_scan` embeds (`CLIFHE_DEVICE_BUNDLE`, a directory
+//! written by `host-eval device-bundle`): the manifest's format and preset are checked, and
+//! every image's size and SHA-256 against it, before the images are compiled in. Without the
+//! variable the published test keys of `target/gen/device-n12` are used, with a warning; a
+//! build for the real part (feature `stm32h7`) refuses that.
+//!
 //! No file named `memory.x` may sit in this directory: the linker runs here and searches its
 //! working directory before the `-L` paths, so such a file would shadow the selected layout.
 use std::{env, fs, path::PathBuf};
@@ -30,4 +36,66 @@ fn main() {
         eprintln!("target/gen/ is missing: run scripts/device-tests.sh, or `cargo run --release --target <host> -- gen ../target/gen` in device-examples/host-tool");
         std::process::exit(1);
     }
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    println!("cargo:rerun-if-env-changed=CLIFHE_DEVICE_BUNDLE");
+    let bundle = match env::var_os("CLIFHE_DEVICE_BUNDLE") {
+        Some(dir) => {
+            let dir = manifest_dir.join(PathBuf::from(dir));
+            if let Err(e) = check_bundle(&dir) {
+                eprintln!("CLIFHE_DEVICE_BUNDLE={}: {e}", dir.display());
+                std::process::exit(1);
+            }
+            dir
+        }
+        None => {
+            if env::var_os("CARGO_FEATURE_STM32H7").is_some() {
+                eprintln!("a build for the part (feature stm32h7) needs CLIFHE_DEVICE_BUNDLE=DIR from `host-eval device-bundle`: it never embeds the published test keys");
+                std::process::exit(1);
+            }
+            println!("cargo:warning=CLIFHE_DEVICE_BUNDLE is not set: encrypt_scan embeds the published TEST key set (emulator tests only)");
+            manifest_dir.join("target/gen/device-n12")
+        }
+    };
+    println!("cargo:rustc-env=CLIFHE_DEVICE_BUNDLE_DIR={}", bundle.display());
+}
+
+/// The preset the provisioned images are for (`images::provisioned`).
+const BUNDLE_PRESET: &str = "device-n12";
+
+/// Checks a `host-eval device-bundle` directory: manifest format and preset, then every file's
+/// size and SHA-256 (a bundle copied incompletely or edited by hand is refused).
+fn check_bundle(dir: &std::path::Path) -> Result<(), String> {
+    use sha2::{Digest, Sha256};
+    let path = dir.join("device.json");
+    println!("cargo:rerun-if-changed={}", path.display());
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let m: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("device.json: {e}"))?;
+    if m["format"] != "clifhe-device-bundle/1" {
+        return Err(format!("device.json: format {} (expected clifhe-device-bundle/1)", m["format"]));
+    }
+    if m["preset"] != BUNDLE_PRESET {
+        return Err(format!("the bundle is for preset {}, this firmware encrypts at {BUNDLE_PRESET}", m["preset"]));
+    }
+    let files = m["files"].as_array().ok_or("device.json: no file list")?;
+    let mut names = Vec::new();
+    for f in files {
+        let name = f["name"].as_str().ok_or("device.json: a file without a name")?;
+        if name.contains(['/', '\\']) || name.starts_with('.') {
+            return Err(format!("device.json: file name {name:?}"));
+        }
+        let p = dir.join(name);
+        println!("cargo:rerun-if-changed={}", p.display());
+        let bytes = fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        if Some(bytes.len() as u64) != f["bytes"].as_u64() || f["sha256"] != digest.as_str() {
+            return Err(format!("{name} does not match its size or SHA-256 in device.json"));
+        }
+        names.push(name.to_string());
+    }
+    for needed in ["pk_b.bin", "pk_a_seed.bin", "ntt_q0.bin", "ntt_q1.bin"] {
+        if !names.iter().any(|n| n == needed) {
+            return Err(format!("device.json does not list {needed}"));
+        }
+    }
+    Ok(())
 }

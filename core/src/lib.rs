@@ -22,6 +22,8 @@ pub mod context;
 pub mod decrypt;
 pub mod encrypt;
 pub mod error;
+#[cfg(feature = "alloc")]
+pub mod flash_image;
 pub mod keys;
 pub mod ntt;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]

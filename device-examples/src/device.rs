@@ -99,6 +99,22 @@ macro_rules! aligned_image {
     }};
 }
 
+/// Embeds a file of the provisioned key bundle (`CLIFHE_DEVICE_BUNDLE`, checked by build.rs).
+#[macro_export]
+macro_rules! bundle_file {
+    ($file:literal) => {
+        concat!(env!("CLIFHE_DEVICE_BUNDLE_DIR"), "/", $file)
+    };
+}
+#[macro_export]
+macro_rules! aligned_bundle_image {
+    ($file:literal) => {{
+        static IMG: &$crate::device::Aligned<[u8]> =
+            &$crate::device::Aligned { _align: [], bytes: *include_bytes!($crate::bundle_file!($file)) };
+        IMG
+    }};
+}
+
 /// Most primes a device preset may have (the N=2^14 chain has 8).
 pub const MAX_DEVICE_PRIMES: usize = 8;
 

@@ -16,6 +16,22 @@ pub fn device_n12() -> FlashImages {
 static N12_NTT: [&crate::device::Aligned<[u8]>; 2] =
     [crate::aligned_image!("device-n12", "ntt_q0.bin"), crate::aligned_image!("device-n12", "ntt_q1.bin")];
 
+/// DEVICE_N12 under the key set the image was provisioned with: the bundle that
+/// `host-eval device-bundle` wrote from the hospital's key set, given at build time as
+/// `CLIFHE_DEVICE_BUNDLE=DIR` (build.rs checks it). Without it (emulator builds only) these are
+/// the published test keys of `target/gen/device-n12`.
+pub fn provisioned() -> FlashImages {
+    FlashImages {
+        literal: clifhe_core::params::presets::DEVICE_N12,
+        pk_b: crate::aligned_bundle_image!("pk_b.bin"),
+        pk_a_seed: include_bytes!(crate::bundle_file!("pk_a_seed.bin")),
+        ntt: &BUNDLE_NTT,
+    }
+}
+
+static BUNDLE_NTT: [&crate::device::Aligned<[u8]>; 2] =
+    [crate::aligned_bundle_image!("ntt_q0.bin"), crate::aligned_bundle_image!("ntt_q1.bin")];
+
 /// Known answers (SHA-256) recorded by the host for DEVICE_N12; see `vectors` for the inputs.
 pub mod kat_n12 {
     pub const ARITH: &[u8; 32] = include_bytes!(crate::gen_file!("device-n12", "kat_arith.sha256"));

@@ -17,6 +17,7 @@
 use clifhe_core::arith::Modulus;
 use clifhe_core::context::Context;
 use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, Plaintext};
+use clifhe_core::flash_image;
 use clifhe_core::keys::{PublicKey, SecretKey};
 use clifhe_core::ntt::{fill_twiddles, primitive_root_2n, NttTable};
 use clifhe_core::params::{presets, Params};
@@ -80,7 +81,7 @@ fn gen_preset(out: &Path, lit: clifhe_core::ParamsLiteral) -> Res<()> {
     write(&dir, "sk.clhe", &sk_bytes)?;
     write(&dir, "pk.clhe", &wire::public_key_to_bytes(&params, &pk).map_err(|e| format!("pk bytes: {e}"))?)?;
     // Flash images: the key's `b` limbs as raw little-endian words, and its `a` seed.
-    write(&dir, "pk_b.bin", &u64s_le(pk.b().as_slice()))?;
+    write(&dir, "pk_b.bin", &flash_image::public_key_b_image(&pk))?;
     write(&dir, "pk_a_seed.bin", pk.a_seed())?;
     write(&dir, "sk_seed.bin", sk.export_seed().as_bytes())?;
 
@@ -89,9 +90,14 @@ fn gen_preset(out: &Path, lit: clifhe_core::ParamsLiteral) -> Res<()> {
     let mut arith_digest = Sha256::new();
     for (i, &q) in params.q().iter().enumerate() {
         let m = Modulus::new(q).ok_or("bad modulus")?;
+        // The same image `host-eval device-bundle` writes (clifhe_core::flash_image).
+        let img = flash_image::ntt_image(&params, i).map_err(|e| format!("ntt image: {e}"))?;
         let (w, ws) = forward_table(&m, n)?;
-        let mut img = u64s_le(&w);
-        img.extend(u64s_le(&ws));
+        let mut mine_img = u64s_le(&w);
+        mine_img.extend(u64s_le(&ws));
+        if img != mine_img {
+            return Err(format!("prime {i}: flash image differs from the twiddle table"));
+        }
         write(&dir, &format!("ntt_q{i}.bin"), &img)?;
         let input: Vec<u64> = (0..n).map(|j| vectors::ntt_input(j, q)).collect();
         let mut a = input.clone();

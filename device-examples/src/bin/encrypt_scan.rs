@@ -1,10 +1,13 @@
 //! The device example: scan volume in flash -> 8 multivector features -> CKKS encoding in slots
-//! 0..7 -> encryption under the hospital public key (flash image), streamed prime by prime to
-//! a host file; then the same features in the seeded secret-key mode. Exits 0 on success.
+//! 0..7 -> encryption under the hospital's public key, streamed prime by prime to a host file.
+//! The key is the one the image was provisioned with (`images::provisioned`: a bundle from
+//! `host-eval device-bundle`, given at build time as `CLIFHE_DEVICE_BUNDLE`); the seed of the
+//! encryption comes fresh from the board's entropy source. Public-key mode only: no secret key
+//! is in this image's flash (the seeded secret-key stream is tested by `test_encrypt` with the
+//! test keys). Exits 0 on success.
 //!
 //! Outputs (relative to QEMU's working directory, device-examples/):
 //!   target/device-out/scan_pk.clhe        public-key ciphertext (wire format, Kind::Ciphertext)
-//!   target/device-out/scan_sk.clhe        seeded secret-key ciphertext (Kind::SeededCiphertext)
 //!   target/device-out/scan_features.f64   the plaintext features (test evidence only: a real
 //!                                          device never sends them)
 #![no_std]
@@ -12,7 +15,6 @@
 
 use clifhe_core::encode::{encode_scratch_len, Complex};
 use clifhe_core::encrypt::Plaintext;
-use clifhe_core::keys::{SecretKey, SecretSeed};
 use clifhe_device::device::{self, DeviceError, PkBuffers, PkStream};
 use clifhe_device::hostfile::{self, HostFile};
 use clifhe_device::{entropy, exit, images, scan, stack, vectors};
@@ -22,7 +24,7 @@ const N: usize = 4096;
 
 
 fn run() -> Result<(), DeviceError> {
-    let keys = images::device_n12().load()?;
+    let keys = images::provisioned().load()?;
     let feats = scan::features(&scan::PHANTOM);
     defmt::info!("features [1,e1,e2,e3,e12,e13,e23,e123] = {=[?]}", feats);
     let mut fb = [0u8; 8 * vectors::SLOTS];
@@ -37,11 +39,10 @@ fn run() -> Result<(), DeviceError> {
     // One entropy source per boot, a fresh ChaCha20 seed per encryption (src/entropy.rs).
     let mut source = entropy::board_entropy()?;
 
-    // Public-key mode: what a hospital device sends. Each mode has its own (non-inlined) frame
-    // so the stack high-water mark after it is the RAM of that mode alone.
+    // Public-key mode: what a hospital device sends, in its own (non-inlined) frame so the stack
+    // high-water mark after it is the RAM of that mode.
     encrypt_pk_mode(&keys, &pt, &mut entropy::patient_rng(&mut source)?)?;
     defmt::info!("peak RAM of features + encode + pk encryption (stack high-water mark): {=usize} bytes", stack::peak_stack_bytes());
-    encrypt_sk_mode(&keys, &pt, &mut entropy::patient_rng(&mut source)?)?;
     Ok(())
 }
 
@@ -55,20 +56,6 @@ fn encrypt_pk_mode(keys: &device::DeviceKeys, pt: &Plaintext<&mut [f64]>, rng: &
     let bufs = PkBuffers { u: &mut u, e0: &mut e0, e1: &mut e1, u_hat: &mut u_hat, limb: &mut limb };
     PkStream::begin(keys, pt, bufs, rng, &mut sink)?.finish(&mut sink)?;
     defmt::info!("public-key ciphertext sent: {=usize} bytes", file.written());
-    Ok(())
-}
-
-/// Seeded secret-key mode (the device holds a secret key; half the bytes on the wire).
-#[inline(never)]
-fn encrypt_sk_mode(keys: &device::DeviceKeys, pt: &Plaintext<&mut [f64]>, rng: &mut ChaCha20Rng) -> Result<(), DeviceError> {
-    let mut sk_store = [0i8; N];
-    let sk = SecretKey::from_seed_into(&keys.params, &SecretSeed::new(*images::kat_n12::SK_SEED), &mut sk_store[..])?;
-    let mut file = HostFile::create(c"target/device-out/scan_sk.clhe").map_err(|_| DeviceError::Sink)?;
-    let mut sink = |b: &[u8]| file.write_all(b).map_err(|_| DeviceError::Sink);
-    let mut e = [0i8; N];
-    let (mut s_hat, mut limb) = ([0u64; N], [0u64; N]);
-    device::sk_stream(keys, &sk, pt, &mut e, &mut s_hat, &mut limb, rng, &mut sink)?;
-    defmt::info!("seeded secret-key ciphertext sent: {=usize} bytes", file.written());
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 
 pub mod decrypt;
 pub mod demo;
+pub mod device_bundle;
 pub mod encrypt;
 pub mod error;
 pub mod fsio;
@@ -44,6 +45,7 @@ Roles:
              decrypt  a ciphertext -> features per patient (local only)
              features scans -> features after a preprocessing pipeline (CSV)
              evalkeys relinearization and rotation keys for the vendor
+             device-bundle  the flash images a device encrypts with (public only)
              release  flooded decryption of the vendor's scores -> argmax, budgeted
   vendor     train    the model on plaintext features
              profile  the model's public input profile (box, level, scale) for encrypt
@@ -240,6 +242,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// [hospital] The flash images a device needs to encrypt under this key set (public material only)
+    #[command(name = "device-bundle", long_about = DEVICE_BUNDLE_HELP)]
+    DeviceBundle {
+        /// The key set's public.bundle, or its directory (secret.key is never read)
+        #[arg(long)]
+        keys: PathBuf,
+        /// New directory to write the bundle into
+        #[arg(long)]
+        out: PathBuf,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// [hospital] Release predictions from `infer` output: flooded decryption, argmax, budget
     Release {
         /// Key set directory (needs secret.key); every release is charged to its leakage ledger
@@ -300,6 +315,18 @@ full or seeded). Device ciphertexts are merged into one batch by a tree of rotat
 several of them need `evalkeys --merge-patients P`). The batch is converted to blade-major \
 form (1 level), the model evaluated (its depth in levels) and every score ciphertext sanitised \
 (masked, re-randomised, flooded, dropped to level 0) unless --no-flooding.";
+
+const DEVICE_BUNDLE_HELP: &str = "Write what a hospital device needs to encrypt under this key set.
+
+The bundle directory holds the public key's b limbs (pk_b.bin) and a seed (pk_a_seed.bin), the
+preset's forward NTT tables (ntt_q<i>.bin) and device.json (preset, primes, the key set's
+fingerprint, each file's size and SHA-256). It is public material only: it is made from
+public.bundle or the key directory's public files, and secret.key is never read.
+
+The firmware embeds it at build time: CLIFHE_DEVICE_BUNDLE=DIR cargo build --release
+--features stm32h7 in device-examples/ (the build checks the manifest against the preset the
+image is built for). The device's ciphertexts then decrypt under this key set
+(decrypt --from-device).";
 
 const TRAIN_HELP: &str = "Train the GNN on labelled plaintext features and write the model file.
 
@@ -709,6 +736,25 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 }
                 t.push_str(&format!("# largest intermediate value {:.3e}", r.max_abs_intermediate));
                 t
+            };
+            writeln!(out, "{text}").map_err(stdout_err)
+        }
+        Command::DeviceBundle { keys, out: dir, json } => {
+            let r = device_bundle::write_device_bundle(&keys, &dir)?;
+            let text = if json {
+                serde_json::to_string_pretty(&r).map_err(|e| CliError::bad_input("device-bundle", e))?
+            } else {
+                format!(
+                    "device bundle for {} (N = {}, {} primes, key set {}) -> {}: {} files, {} bytes of flash images\n  build the firmware with CLIFHE_DEVICE_BUNDLE={} (device-examples/README.md)",
+                    r.manifest.preset,
+                    r.manifest.n,
+                    r.manifest.primes.len(),
+                    &r.manifest.keyset_fingerprint_sha256[..16.min(r.manifest.keyset_fingerprint_sha256.len())],
+                    r.out.display(),
+                    r.manifest.files.len() + 1,
+                    r.flash_bytes,
+                    r.out.display()
+                )
             };
             writeln!(out, "{text}").map_err(stdout_err)
         }
