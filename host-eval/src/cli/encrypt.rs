@@ -110,11 +110,19 @@ pub fn pack(params: &Params, patients: &[Patient], first_slot: usize) -> Result<
     vectors.pop().ok_or_else(|| CliError::bad_input("encrypt", "no slot vector"))
 }
 
+/// `host-eval encrypt`: the patients of `opts.inputs` ([`load_inputs`]).
 pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
+    encrypt_with(opts, || load_inputs(&opts.inputs))
+}
+
+/// [`encrypt`] of the patients `patients` gives, called once the key set and the layout
+/// options have been checked (`opts.inputs` is not read): how a library caller, e.g. the Python
+/// package, encrypts features it computed itself through the same steps as the command.
+pub fn encrypt_with(opts: &EncryptOptions, patients: impl FnOnce() -> Result<Vec<Patient>, CliError>) -> Result<EncryptReport, CliError> {
     let keys = KeySet::open(&opts.keys)?;
     let params = keys.params;
     if let Some(profile) = &opts.profile {
-        return encrypt_profiled(opts, &keys, profile);
+        return encrypt_profiled(opts, &keys, profile, patients);
     }
     let level = opts.level.unwrap_or(params.max_level());
     if level > params.max_level() {
@@ -129,7 +137,7 @@ pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
             max: max_patients(&params),
         });
     }
-    let patients = load_inputs(&opts.inputs)?;
+    let patients = patients()?;
     let values = pack(&params, &patients, opts.slot)?;
     let limit = value_limit(&params, level);
     if let Some(&value) = values.iter().find(|v| v.abs() >= limit) {
@@ -175,7 +183,12 @@ pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
 /// The box-encoded blade-major batch of a profile (module docs): a thin wrapper over
 /// [`hospital::encrypt_for_profile`]. The level and the scale come from the profile; `--level`
 /// and `--slot` do not apply.
-fn encrypt_profiled(opts: &EncryptOptions, keys: &KeySet, profile_path: &Path) -> Result<EncryptReport, CliError> {
+fn encrypt_profiled(
+    opts: &EncryptOptions,
+    keys: &KeySet,
+    profile_path: &Path,
+    patients: impl FnOnce() -> Result<Vec<Patient>, CliError>,
+) -> Result<EncryptReport, CliError> {
     let params = keys.params;
     let profile = read_profile(profile_path, &params)?;
     if opts.slot != 0 || opts.level.is_some_and(|l| l != profile.input_level) {
@@ -184,7 +197,7 @@ fn encrypt_profiled(opts: &EncryptOptions, keys: &KeySet, profile_path: &Path) -
             "the profile fixes the layout (patients from slot 0) and the level; drop --slot and --level",
         ));
     }
-    let patients = load_inputs(&opts.inputs)?;
+    let patients = patients()?;
     let features: Zeroizing<Vec<[f64; 8]>> = Zeroizing::new(patients.iter().map(|p| p.features).collect());
     let ctx = Context::new(params)?;
     let mut rng = super::keyset::os_rng()?;
