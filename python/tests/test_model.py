@@ -142,3 +142,11 @@ def test_export_from_a_real_torch_module(model, rows):
 
     m = export.from_torch(Gnn(export.to_state_dict(model)), features=rows, labels=model.labels)
     assert m.predict(rows).tobytes() == model.predict(rows).tobytes()
+
+
+def test_exception_hierarchy():
+    for e in (clifhe.InputError, clifhe.FileError, clifhe.ProtocolError, clifhe.KeyExists,
+              clifhe.BudgetExhausted, clifhe.ServiceError, clifhe.InternalError):
+        assert issubclass(e, clifhe.ClifheError)
+    assert issubclass(clifhe.KeyMismatch, clifhe.ProtocolError)
+    assert issubclass(clifhe.ClifheError, Exception)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import clifhe
-from conftest import run_cli
+from conftest import run_cli, write_nifti
 
 
 @pytest.fixture(scope="session")
@@ -33,20 +33,29 @@ def profile_path(workdir, keys, model_path):
 
 
 @pytest.fixture(scope="session")
-def patients(model):
-    """Features of unseen phantoms (numpy volumes) inside the model's input box."""
-    rows = []
-    for index in range(2000, 2040):
-        for label in range(3):
-            vol, spacing = clifhe.phantom(label, index)
-            rows.append(clifhe.features(vol, spacing))
-    rows = np.array(rows)
-    rows = rows[model.in_box(rows)][:12]
-    assert len(rows) >= 6
-    return rows
+def volumes(model):
+    """Unseen phantoms (numpy volumes, spacing) whose features lie inside the model's box."""
+    vols = [clifhe.phantom(label, index) for index in range(2000, 2040) for label in range(3)]
+    inside = model.in_box(np.array([clifhe.features(v, s) for v, s in vols]))
+    vols = [v for v, ok in zip(vols, inside) if ok][:12]
+    assert len(vols) >= 6
+    return vols
 
 
-def test_round_trip_released_argmax_equals_the_plaintext_model(workdir, keys, profile_path, model, model_path, patients):
+@pytest.fixture(scope="session")
+def patients(volumes):
+    return np.array([clifhe.features(v, s) for v, s in volumes])
+
+
+def test_round_trip_released_argmax_equals_the_plaintext_model(
+    workdir, keys, profile_path, model, model_path, volumes, patients, host_eval
+):
+    """numpy volumes -> features (equal to the CLI's on the same volumes as NIfTI files) ->
+    encrypted batch -> encrypted inference -> released argmax == the plaintext model's."""
+    paths = [str(write_nifti(workdir / f"rt-{i}.nii", v, s)) for i, (v, s) in enumerate(volumes)]
+    cli = json.loads(run_cli(host_eval, "predict", "--model", str(model_path), "--input", *paths, "--json"))
+    assert np.array([p["scores"] for p in cli["patients"]]).tobytes() == model.predict(patients).tobytes()
+    assert all(clifhe.scan_features(p).tobytes() == f.tobytes() for p, f in zip(paths, patients))
     batch = workdir / "batch.clhe"
     s = clifhe.encrypt(keys, profile_path, patients, batch)
     assert s["patients"] == len(patients)
