@@ -43,6 +43,10 @@ cargo test --workspace --exclude host-eval --all-targets
 step "command-line tests, built as shipped: without insecure-test-params"
 cargo test -p host-eval --all-targets
 
+step "Python package (python/: PyO3 + maturin, pytest in a fresh virtual environment under target/;
+     scripts/python-tests.sh)"
+scripts/python-tests.sh
+
 step "fuzzing smoke run: every reader's cargo-fuzz target for 3 s from its seeds (scripts/fuzz.sh;
      the long runs are recorded in docs/fuzzing.md)"
 scripts/fuzz.sh 3

@@ -36,7 +36,10 @@ fn bundle_holds_the_public_images_and_no_secret() {
     // The images are those of the key set's public key.
     let set = host_eval::cli::public::PublicKeySet::open(&keys).unwrap();
     let pk = set.public_key().unwrap();
-    assert_eq!(std::fs::read(from_dir.join("pk_b.bin")).unwrap(), clifhe_core::flash_image::public_key_b_image(&pk));
+    assert_eq!(
+        std::fs::read(from_dir.join("pk_b.bin")).unwrap(),
+        clifhe_core::flash_image::public_key_b_image(&pk)
+    );
     assert_eq!(std::fs::read(from_dir.join("pk_a_seed.bin")).unwrap(), pk.a_seed().to_vec());
     assert_eq!(
         std::fs::read(from_dir.join("ntt_q1.bin")).unwrap(),
@@ -47,7 +50,11 @@ fn bundle_holds_the_public_images_and_no_secret() {
     let from_bundle = d.join("b2");
     ok(&["device-bundle", "--keys", s(&keys.join("public.bundle")), "--out", s(&from_bundle)]);
     for name in ["pk_b.bin", "pk_a_seed.bin", "ntt_q0.bin", "ntt_q1.bin", "device.json"] {
-        assert_eq!(std::fs::read(from_dir.join(name)).unwrap(), std::fs::read(from_bundle.join(name)).unwrap(), "{name}");
+        assert_eq!(
+            std::fs::read(from_dir.join(name)).unwrap(),
+            std::fs::read(from_bundle.join(name)).unwrap(),
+            "{name}"
+        );
     }
 
     // No byte string of the secret key file (its 32-byte seed) occurs in any image.

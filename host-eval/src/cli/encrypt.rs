@@ -23,6 +23,7 @@ use clifhe_core::params::log2_u64;
 use clifhe_core::wire;
 use clifhe_core::Params;
 use clifhe_std::ga;
+use clifhe_std::preprocess::Pipeline;
 use clifhe_std::protocol::hospital::{self, EncryptionKey};
 use clifhe_std::protocol::{BatchLayout, BatchRecord};
 use std::path::{Path, PathBuf};
@@ -110,11 +111,23 @@ pub fn pack(params: &Params, patients: &[Patient], first_slot: usize) -> Result<
     vectors.pop().ok_or_else(|| CliError::bad_input("encrypt", "no slot vector"))
 }
 
+/// `host-eval encrypt`: the patients of `opts.inputs` ([`load_inputs`]).
 pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
+    encrypt_with(opts, |pipeline| load_inputs(&opts.inputs, pipeline))
+}
+
+/// [`encrypt`] of the patients `patients` gives (called with the pipeline of the profile, if any,
+/// for scans), called once the key set and the layout
+/// options have been checked (`opts.inputs` is not read): how a library caller, e.g. the Python
+/// package, encrypts features it computed itself through the same steps as the command.
+pub fn encrypt_with(
+    opts: &EncryptOptions,
+    patients: impl FnOnce(Option<&Pipeline>) -> Result<Vec<Patient>, CliError>,
+) -> Result<EncryptReport, CliError> {
     let keys = KeySet::open(&opts.keys)?;
     let params = keys.params;
     if let Some(profile) = &opts.profile {
-        return encrypt_profiled(opts, &keys, profile);
+        return encrypt_profiled(opts, &keys, profile, patients);
     }
     let level = opts.level.unwrap_or(params.max_level());
     if level > params.max_level() {
@@ -131,7 +144,7 @@ pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
     }
     // No model, no recorded pipeline: scans take the legacy rule (an interleaved batch is the
     // --no-flooding path for models of any format).
-    let patients = load_inputs(&opts.inputs, None)?;
+    let patients = patients(None)?;
     let values = pack(&params, &patients, opts.slot)?;
     let limit = value_limit(&params, level);
     if let Some(&value) = values.iter().find(|v| v.abs() >= limit) {
@@ -177,7 +190,12 @@ pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
 /// The box-encoded blade-major batch of a profile (module docs): a thin wrapper over
 /// [`hospital::encrypt_for_profile`]. The level and the scale come from the profile; `--level`
 /// and `--slot` do not apply.
-fn encrypt_profiled(opts: &EncryptOptions, keys: &KeySet, profile_path: &Path) -> Result<EncryptReport, CliError> {
+fn encrypt_profiled(
+    opts: &EncryptOptions,
+    keys: &KeySet,
+    profile_path: &Path,
+    patients: impl FnOnce(Option<&Pipeline>) -> Result<Vec<Patient>, CliError>,
+) -> Result<EncryptReport, CliError> {
     let params = keys.params;
     let profile = read_profile(profile_path, &params)?;
     if opts.slot != 0 || opts.level.is_some_and(|l| l != profile.input_level) {
@@ -186,7 +204,7 @@ fn encrypt_profiled(opts: &EncryptOptions, keys: &KeySet, profile_path: &Path) -
             "the profile fixes the layout (patients from slot 0) and the level; drop --slot and --level",
         ));
     }
-    let patients = load_inputs(&opts.inputs, profile.preprocessing.as_ref())?;
+    let patients = patients(profile.preprocessing.as_ref())?;
     let features: Zeroizing<Vec<[f64; 8]>> = Zeroizing::new(patients.iter().map(|p| p.features).collect());
     let ctx = Context::new(params)?;
     let mut rng = super::keyset::os_rng()?;

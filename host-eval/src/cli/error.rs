@@ -102,6 +102,13 @@ pub enum CliError {
     Eval(clifhe_std::EvalError),
     /// Training, loading or using a model failed.
     Model(clifhe_std::gnn::GnnError),
+    /// `release` refused: the key set's leakage budget cannot pay for it (rotate keys).
+    BudgetSpent {
+        dir: PathBuf,
+        spent_bits: f64,
+        budget_bits: f64,
+        cost_bits: f64,
+    },
 }
 
 impl CliError {
@@ -116,7 +123,7 @@ impl CliError {
             | Self::BadSlot { .. }
             | Self::BadLevel { .. }
             | Self::ValueOutOfRange { .. } => exit::BAD_ARGUMENT,
-            Self::BadInput { .. } => exit::BAD_INPUT,
+            Self::BadInput { .. } | Self::BudgetSpent { .. } => exit::BAD_INPUT,
             Self::KeyExists { .. } => exit::KEY_EXISTS,
             Self::Crypto(_) | Self::Eval(_) => exit::INTERNAL,
             Self::Model(_) => exit::BAD_INPUT,
@@ -209,6 +216,17 @@ impl fmt::Display for CliError {
             Self::Crypto(e) => write!(f, "encryption core: {e}"),
             Self::Eval(e) => write!(f, "encrypted evaluation: {e}"),
             Self::Model(e) => write!(f, "model: {e}"),
+            Self::BudgetSpent {
+                dir,
+                spent_bits,
+                budget_bits,
+                cost_bits,
+            } => write!(
+                f,
+                "cannot use input release: the leakage budget of this key set is spent ({spent_bits:.1} of {budget_bits:.0} bits used; \
+                 this release would cost {cost_bits:.1}): rotate keys with `host-eval keygen --rotate --out {}` and re-encrypt",
+                dir.display()
+            ),
         }
     }
 }

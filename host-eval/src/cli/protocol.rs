@@ -459,16 +459,12 @@ pub fn release(
 
 /// The refusal of a release the key set's leakage budget cannot pay for.
 fn spent(l: &LeakageLedger, cost: f64, dir: &Path) -> CliError {
-    CliError::bad_input(
-        "release",
-        format!(
-            "the leakage budget of this key set is spent ({:.1} of {:.0} bits used; this release would cost {cost:.1}): \
-             rotate keys with `host-eval keygen --rotate --out {}` and re-encrypt",
-            l.spent_bits,
-            l.budget_bits,
-            dir.display()
-        ),
-    )
+    CliError::BudgetSpent {
+        dir: dir.to_path_buf(),
+        spent_bits: l.spent_bits,
+        budget_bits: l.budget_bits,
+        cost_bits: cost,
+    }
 }
 
 /// What `train` reports.
