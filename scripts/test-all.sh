@@ -40,6 +40,20 @@ step "library tests (real presets run optimised, see [profile.test]; the toy pre
      insecure-test-params feature are enabled here through the crates' dev-dependencies)"
 cargo test --workspace --exclude host-eval --all-targets
 
+step "real scan files for the readers' tests: pydicom's and nibabel's bundled test data (PyPI)"
+# host-eval/tests/data_real_files.rs checks the DICOM and NIfTI readers against these files, with
+# values computed once by pydicom and nibabel; under CI=true a missing corpus fails the test.
+corpus=target/test-corpora
+if [ ! -d "$corpus/pydicom/data/test_files" ] || [ ! -d "$corpus/nibabel/tests/data" ]; then
+  mkdir -p "$corpus"
+  python3 -m pip download --quiet --no-deps pydicom==3.0.2 nibabel==5.4.2 -d "$corpus"
+  for wheel in "$corpus"/pydicom-3.0.2-*.whl "$corpus"/nibabel-5.4.2-*.whl; do
+    python3 -m zipfile -e "$wheel" "$corpus"
+  done
+fi
+export CLIFHE_PYDICOM_TEST_FILES="$PWD/$corpus/pydicom/data/test_files"
+export CLIFHE_NIBABEL_TEST_DATA="$PWD/$corpus/nibabel/tests/data"
+
 step "command-line tests, built as shipped: without insecure-test-params"
 cargo test -p host-eval --all-targets
 
