@@ -115,4 +115,11 @@ fn hostile_declared_sizes_allocate_little() {
     let (r, peak) = peak_of(|| parse_nifti(Path::new("short.nii"), &h));
     assert!(matches!(r, Err(DataError::Corrupt { .. })), "{r:?}");
     assert!(peak < 1 << 20, "short NIfTI: peak {peak} bytes");
+    // Found by the dicom fuzz target: a bare implicit VR data set whose (002E,0000) UL has
+    // length 2. dicom-rs reads no value but moves its position by 2, then takes a later header
+    // from the wrong bytes and reserves 4 GiB; the length walk now refuses the UL first.
+    let b = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dicom-ul-length-2.dcm")).unwrap();
+    let (r, peak) = peak_of(|| host_eval::data::dicom::parse_dicom_volume(Path::new("ul2.dcm"), &b));
+    assert!(matches!(r, Err(DataError::Corrupt { .. })), "{r:?}");
+    assert!(peak < CAP, "UL of length 2: peak {peak} bytes");
 }

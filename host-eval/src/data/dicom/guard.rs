@@ -7,6 +7,7 @@
 //! rules are the ones the reader applies) and skips the values, checking that:
 //! - every defined length fits in the bytes that remain (PS3.5 7.1: the value field holds exactly
 //!   the declared number of bytes), so no later allocation exceeds the input's size;
+//! - every binary value (US, UL, FL, ...) holds a whole number of values (see the walk);
 //! - sequences and items nest at most [`MAX_DEPTH`] deep (dicom-rs builds nested data sets
 //!   recursively; ten thousand nested sequences would overflow the stack, which is an abort,
 //!   not a panic that could be caught);
@@ -148,6 +149,22 @@ pub fn walk(path: &Path, data: &[u8], ts: &TransferSyntax) -> Result<Walk, DataE
                 let n = len.unwrap_or(0);
                 if u64::from(n) > left {
                     return Err(too_long(n));
+                }
+                // A binary VR's length is a whole number of values (PS3.5 6.2). dicom-rs reads
+                // len / size values but advances its position by len, so a UL of length 2
+                // desynchronises it: the next header comes from the wrong bytes and can declare
+                // gigabytes (found by the dicom fuzz target).
+                let unit = match h.vr {
+                    VR::US | VR::SS => 2,
+                    VR::UL | VR::SL | VR::FL | VR::AT | VR::OF | VR::OL => 4,
+                    VR::FD | VR::SV | VR::UV | VR::OD | VR::OV => 8,
+                    _ => 1,
+                };
+                if n % unit != 0 {
+                    return Err(bad(format!(
+                        "element ({:04X},{:04X}) at byte {pos} has VR {:?} and length {n}, not a multiple of {unit}",
+                        h.tag.0, h.tag.1, h.vr
+                    )));
                 }
                 if h.tag == PIXEL_DATA && stack.is_empty() {
                     return Ok(Walk::PixelDataEnd(after + u64::from(n)));
