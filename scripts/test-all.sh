@@ -40,6 +40,23 @@ step "library tests (real presets run optimised, see [profile.test]; the toy pre
      insecure-test-params feature are enabled here through the crates' dev-dependencies)"
 cargo test --workspace --exclude host-eval --all-targets
 
+step "real scan files for the readers' tests and the README's worked example: pydicom's and
+     nibabel's bundled test data, nilearn's MNI152 template (PyPI)"
+# host-eval/tests/data_real_files.rs checks the DICOM and NIfTI readers against these files, with
+# values computed once by pydicom and nibabel; host-eval/tests/example_mni152.rs takes nilearn's
+# MNI152 T1 template through encrypt -> infer -> release. Under CI=true a missing corpus fails.
+corpus=target/test-corpora
+if [ ! -d "$corpus/pydicom/data/test_files" ] || [ ! -d "$corpus/nibabel/tests/data" ] || [ ! -d "$corpus/nilearn/datasets/data" ]; then
+  mkdir -p "$corpus"
+  python3 -m pip download --quiet --no-deps pydicom==3.0.2 nibabel==5.4.2 nilearn==0.14.1 -d "$corpus"
+  for wheel in "$corpus"/pydicom-3.0.2-*.whl "$corpus"/nibabel-5.4.2-*.whl "$corpus"/nilearn-0.14.1-*.whl; do
+    python3 -m zipfile -e "$wheel" "$corpus"
+  done
+fi
+export CLIFHE_PYDICOM_TEST_FILES="$PWD/$corpus/pydicom/data/test_files"
+export CLIFHE_NIBABEL_TEST_DATA="$PWD/$corpus/nibabel/tests/data"
+export CLIFHE_NILEARN_DATA="$PWD/$corpus/nilearn/datasets/data"
+
 step "command-line tests, built as shipped: without insecure-test-params"
 cargo test -p host-eval --all-targets
 

@@ -182,9 +182,11 @@ fn single_slice_explicit_and_implicit_with_padding() {
             assert_eq!(v.dims, [3, 2, 1], "explicit {explicit}");
             // PixelSpacing is (row, column) = (y, x); z from SliceThickness for one slice.
             assert_eq!(v.spacing_mm, [0.5, 0.7, 2.5]);
-            // HU = 2 * stored - 1024, stored masked to 12 bits and sign-extended.
+            // HU = 2 * stored - 1024, stored masked to 12 bits and sign-extended. The slice is
+            // axial in LPS (ImageOrientationPatient 1\0\0\0\1\0): in RAS+ both in-plane axes
+            // run the other way, so the 3 x 2 values come out reversed.
             let stored = [0.0f32, 1.0, -1.0, 2047.0, -2048.0, 5.0];
-            assert_eq!(v.data, stored.iter().map(|s| 2.0 * s - 1024.0).collect::<Vec<_>>());
+            assert_eq!(v.data, stored.iter().rev().map(|s| 2.0 * s - 1024.0).collect::<Vec<_>>());
             assert_eq!(parse_dicom_volume(&p, &sl.bytes()).unwrap(), v, "in-memory reader");
         }
     }
@@ -211,7 +213,9 @@ fn unsigned_eight_bit_multi_frame_and_defaults() {
     // No extension: recognised by the DICM preamble.
     let v = load_volume(&p).unwrap();
     assert_eq!(v.dims, [3, 2, 2]);
-    assert_eq!(v.data, (0..12).map(|v| (v * 20) as f32).collect::<Vec<_>>());
+    // Each LPS axial frame is reversed in-plane (RAS+); the frames keep their order.
+    let want: Vec<f32> = (0..2).flat_map(|f| (0..6).rev().map(move |i| ((f * 6 + i) * 20) as f32)).collect();
+    assert_eq!(v.data, want);
     assert_eq!(load_dicom(&p).unwrap(), v);
 }
 
@@ -250,7 +254,9 @@ fn series_shuffled_on_disk_comes_back_sorted() {
 #[test]
 fn series_by_oblique_normal_and_by_instance_number() {
     // Sagittal slices: rows along y, columns along -z; the normal is row x col = -x, so
-    // ascending projection is descending x.
+    // ascending projection is descending x. In RAS+ the slice axis (toward the patient's
+    // right, RAS +x) becomes x, the column axis (posterior) y flipped, the row axis (inferior)
+    // z flipped.
     let dir = tmp("sag");
     for k in 0..3 {
         let mut sl = Slice::new(true);
@@ -262,8 +268,9 @@ fn series_by_oblique_normal_and_by_instance_number() {
         std::fs::write(dir.join(format!("s{k}.dcm")), sl.bytes()).unwrap();
     }
     let v = load_volume(&dir).unwrap();
-    assert_eq!((0..3).map(|z| v.data[z * 6]).collect::<Vec<_>>(), vec![2.0, 1.0, 0.0]);
-    assert!((v.spacing_mm[2] - 5.0).abs() < 1e-9);
+    assert_eq!(v.dims, [3, 3, 2]);
+    assert_eq!((0..3).map(|x| v.data[x]).collect::<Vec<_>>(), vec![2.0, 1.0, 0.0]);
+    assert!((v.spacing_mm[0] - 5.0).abs() < 1e-9, "{:?}", v.spacing_mm);
     // Without positions: InstanceNumber order, z spacing from SliceThickness.
     let dir = tmp("inst");
     for k in 0..3 {
@@ -316,10 +323,16 @@ fn inconsistent_series_are_errors() {
 fn unsupported_variants() {
     let p = Path::new("mem");
     let mut sl = Slice::new(true);
+    // JPEG-LS has no decoder in this build: refused by name.
+    sl.syntax = Some("1.2.840.10008.1.2.4.80");
+    assert!(matches!(parse_dicom(p, &sl.bytes()), Err(DataError::UnsupportedFormat { .. })));
+    // JPEG baseline and explicit VR big endian are read since the move to dicom-rs; these
+    // little-endian, unencapsulated bytes labelled with them are corrupt (they were
+    // UnsupportedFormat when the syntaxes were refused outright).
     sl.syntax = Some("1.2.840.10008.1.2.4.50");
-    assert!(matches!(parse_dicom(p, &sl.bytes()), Err(DataError::UnsupportedFormat { .. })));
+    assert!(matches!(parse_dicom(p, &sl.bytes()), Err(DataError::Corrupt { .. })));
     sl.syntax = Some("1.2.840.10008.1.2.2");
-    assert!(matches!(parse_dicom(p, &sl.bytes()), Err(DataError::UnsupportedFormat { .. })));
+    assert!(matches!(parse_dicom(p, &sl.bytes()), Err(DataError::Corrupt { .. })));
     // Encapsulated pixel data (undefined length) under an uncompressed syntax.
     let mut b = Slice::new(true).bytes();
     let at = b.windows(4).rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00]).unwrap();

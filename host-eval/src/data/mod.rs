@@ -23,10 +23,16 @@
 //!
 //! Voxel order everywhere: `data[x + dims[0] * (y + dims[1] * z)]`, x fastest. Each format
 //! section documents how its own axes map to x, y, z.
+//!
+//! Orientation: NIfTI and DICOM volumes are brought to one canonical orientation, RAS+ (x
+//! toward the subject's right, y anterior, z superior), by axis permutation and flips only, as
+//! nibabel's `as_closest_canonical` does ([`orientation`]). `spacing_mm` follows the permuted
+//! axes. Raw volumes, `.npz` samples and phantoms carry no orientation and keep their axes.
 
 pub mod dicom;
 pub mod nifti;
 pub mod npz;
+pub mod orientation;
 pub mod raw;
 
 use std::fmt;
@@ -34,6 +40,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// A 3D volume: `data[x + dims[0] * (y + dims[1] * z)]`, x fastest, spacing in mm.
+///
+/// Volumes from NIfTI and DICOM are in RAS+ orientation ([`orientation`]): axis 0 increases
+/// toward the subject's right, axis 1 toward anterior, axis 2 toward superior, and
+/// `spacing_mm[k]` is the voxel size along axis `k` after that reorientation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Volume {
     pub dims: [usize; 3],

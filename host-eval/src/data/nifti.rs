@@ -1,95 +1,90 @@
-//! NIfTI-1 volumes: single files (`.nii`, `.nii.gz`, magic `n+1`) and header/image pairs
-//! (`.hdr` + `.img`, either gzipped, magic `ni1`), either byte order.
+//! NIfTI-1 volumes on the `nifti` crate (nifti-rs): single files (`.nii`, `.nii.gz`, magic
+//! `n+1`) and header/image pairs (`.hdr` + `.img`, either gzipped, magic `ni1`), either byte
+//! order.
 //!
-//! Header fields used (NIfTI-1 standard, nifti1.h): sizeof_hdr (348; read in both byte orders,
-//! which is how the file's byte order is detected), dim[0..8] at offset 40, datatype at 70,
-//! pixdim[1..4] at 80 (voxel spacing), vox_offset at 108, scl_slope / scl_inter at 112 / 116
-//! (applied as `v * slope + inter` when the slope is finite and nonzero, as the standard says),
-//! xyzt_units at 123 (spatial unit: metres and microns are converted to mm; "unknown" is taken
-//! as mm), magic at 344.
+//! nifti-rs parses the 348-byte header (NIfTI-1 standard, nifti1.h; byte order detected from
+//! dim[0]) and turns the raw voxels of each datatype and byte order into numbers. This module
+//! keeps what the crate cannot bound: gzip is inflated here through the load's budget
+//! ([`Limits::max_inflated_bytes`]) and only the declared voxel bytes are read (the crate's
+//! own readers would inflate whatever the file holds), the declared size is checked against
+//! [`Limits::max_voxels`] and an uncompressed file's length before anything is allocated, and
+//! every call into the crate runs under `catch_unwind` (a panic on a malformed header becomes
+//! [`DataError::Corrupt`]).
 //!
-//! Axes: NIfTI stores i fastest, then j, then k, which is our x, y, z as is; the voxel-to-world
-//! orientation (qform/sform) is not applied, so a volume keeps its stored index order.
+//! Header fields used: sizeof_hdr (348; 540 is NIfTI-2, refused as unsupported), dim[0..8],
+//! datatype, pixdim[1..4] (voxel spacing), vox_offset, scl_slope / scl_inter (applied as
+//! `v * slope + inter` when the slope is finite and nonzero, as the standard says), xyzt_units
+//! (spatial unit: metres and microns are converted to mm; "unknown" is taken as mm), the
+//! qform and sform (orientation, below), magic.
+//!
 //! Dimensions: dim[0] from 1 to 7 is accepted when every dimension beyond the third is 1 (a 3D
-//! image saved as 4D with one time point; 1D/2D images become volumes with size-1 axes).
-//! Data types: uint8, int8, int16, uint16, int32, uint32, int64, uint64, float32, float64;
-//! others (complex, RGB, ...) are [`DataError::UnsupportedFormat`]. Non-positive or non-finite
-//! spacings are replaced by 1 mm (some converters leave pixdim unset); negative ones (written
-//! by a few tools to signal a flip) are taken by absolute value. A vox_offset of 0 in a single
-//! file means "unset" and is read as 352, the first possible data offset.
-//! NIfTI-2 (sizeof_hdr 540) and ANALYZE 7.5 (no magic) are refused as unsupported.
+//! image saved as 4D with one time point; 1D/2D images become volumes with size-1 axes). A
+//! time series (dim[4] > 1, like nibabel's example4d.nii.gz) is refused as unsupported rather
+//! than cut to its first volume: one scan is one volume here, and a silently dropped time axis
+//! would be a wrong input. Data types: uint8, int8, int16, uint16, int32, uint32, int64,
+//! uint64, float32, float64; others (complex, RGB, ...) are [`DataError::UnsupportedFormat`].
+//! Non-positive or non-finite spacings are replaced by 1 mm (some converters leave pixdim
+//! unset); negative ones are taken by absolute value. A vox_offset of 0 in a single file means
+//! "unset" and is read as 352, the first possible data offset. ANALYZE 7.5 (no magic) is
+//! refused as unsupported.
+//!
+//! Orientation (nifti1.h, "METHOD 2" and "METHOD 3"): the voxel-to-world (RAS+) matrix is the
+//! sform when sform_code > 0, else the qform (quaternion b, c, d with qfac = sign of pixdim[0])
+//! when qform_code > 0, else unknown, and the voxel axes are kept as stored (nibabel would use
+//! its ANALYZE default, which flips x; without a transform there is no evidence for either).
+//! The volume is then permuted and flipped to the closest RAS+ orientation
+//! ([`super::orientation`]), the same array nibabel's `as_closest_canonical` gives.
 
 use super::{
-    checked_size_limited, corrupt, io_err, read_error, read_exact_bounded, skip_bytes, unsupported, DataError, InflateBudget, Limits,
-    Volume,
+    checked_size_limited, corrupt, io_err, orientation, read_error, read_exact_bounded, skip_bytes, unsupported, DataError, InflateBudget,
+    Limits, Volume,
 };
+use nifti::{InMemNiftiVolume, NiftiHeader, NiftiType};
 use std::io::Read;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 const HEADER: usize = 348;
 
-/// The header fields the reader uses.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NiftiHeader {
-    pub big_endian: bool,
-    pub pair: bool,
-    pub dims: [usize; 3],
-    pub datatype: i16,
-    pub spacing_mm: [f64; 3],
-    pub vox_offset: u64,
-    pub scl_slope: f32,
-    pub scl_inter: f32,
+/// The header as read by nifti-rs, with what this reader derives from it.
+struct Header {
+    h: NiftiHeader,
+    pair: bool,
+    dims: [usize; 3],
+    datatype: NiftiType,
+    spacing_mm: [f64; 3],
+    vox_offset: u64,
 }
 
-struct Fields<'a> {
-    b: &'a [u8; HEADER],
-    big: bool,
+/// Runs `f` (a call into nifti-rs); a panic becomes [`DataError::Corrupt`].
+fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> Result<T, DataError>) -> Result<T, DataError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(corrupt(path, format!("{what}: the NIfTI reader panicked"))))
 }
 
-impl Fields<'_> {
-    fn bytes<const K: usize>(&self, at: usize) -> [u8; K] {
-        let mut a = [0u8; K];
-        // Offsets are constants below 348 - K: in range for the fixed-size header.
-        if let Some(src) = self.b.get(at..at + K) {
-            a.copy_from_slice(src);
-        }
-        if self.big {
-            a.reverse();
-        }
-        a
-    }
-    fn i16(&self, at: usize) -> i16 {
-        i16::from_le_bytes(self.bytes::<2>(at))
-    }
-    fn f32(&self, at: usize) -> f32 {
-        f32::from_le_bytes(self.bytes::<4>(at))
-    }
-}
-
-/// Parses the 348-byte header.
-pub fn parse_header(path: &Path, h: &[u8; HEADER]) -> Result<NiftiHeader, DataError> {
-    let first = [h[0], h[1], h[2], h[3]];
-    let big = if i32::from_le_bytes(first) == HEADER as i32 {
-        false
-    } else if i32::from_be_bytes(first) == HEADER as i32 {
-        true
-    } else if i32::from_le_bytes(first) == 540 || i32::from_be_bytes(first) == 540 {
+fn parse_header(path: &Path, b: &[u8; HEADER]) -> Result<Header, DataError> {
+    let first = [b[0], b[1], b[2], b[3]];
+    let sizeof = |v: i32| i32::from_le_bytes(first) == v || i32::from_be_bytes(first) == v;
+    if sizeof(540) {
         return Err(unsupported(path, "NIfTI-2 (sizeof_hdr 540)"));
-    } else {
+    }
+    if !sizeof(HEADER as i32) {
         return Err(unsupported(path, "not a NIfTI-1 file (sizeof_hdr != 348)"));
-    };
-    let pair = match &h[344..348] {
+    }
+    let pair = match &b[344..348] {
         b"n+1\0" => false,
         b"ni1\0" => true,
         _ => return Err(unsupported(path, "no NIfTI-1 magic (n+1 or ni1): ANALYZE 7.5 is not read")),
     };
-    let r = Fields { b: h, big };
-    let ndim = r.i16(40);
+    let h = guarded(path, "header", || {
+        NiftiHeader::from_reader(&b[..]).map_err(|e| corrupt(path, format!("header: {e}")))
+    })?;
+    // nifti-rs reads dim[] as u16; the standard's fields are signed (nifti1.h: short dim[8]).
+    let ndim = h.dim[0] as i16;
     if !(1..=7).contains(&ndim) {
         return Err(corrupt(path, format!("dim[0] is {ndim}")));
     }
     let ndim = ndim as usize;
-    let dim = |i: usize| if i <= ndim { r.i16(40 + 2 * i) } else { 1 };
+    let dim = |i: usize| if i <= ndim { h.dim[i] as i16 } else { 1 };
     if let Some(extra) = (4..=ndim).find(|&i| dim(i) != 1) {
         return Err(unsupported(
             path,
@@ -107,66 +102,123 @@ pub fn parse_header(path: &Path, h: &[u8; HEADER]) -> Result<NiftiHeader, DataEr
         }
         *d = v as usize;
     }
-    let unit = match h[123] & 0x07 {
+    // The datatypes read (nifti1.h NIFTI_TYPE_* codes).
+    let datatype = match h.datatype {
+        2 => NiftiType::Uint8,
+        256 => NiftiType::Int8,
+        4 => NiftiType::Int16,
+        512 => NiftiType::Uint16,
+        8 => NiftiType::Int32,
+        768 => NiftiType::Uint32,
+        1024 => NiftiType::Int64,
+        1280 => NiftiType::Uint64,
+        16 => NiftiType::Float32,
+        64 => NiftiType::Float64,
+        other => return Err(unsupported(path, format!("NIfTI datatype {other}"))),
+    };
+    let unit = match h.xyzt_units & 0x07 {
         1 => 1000.0, // metres
         3 => 0.001,  // microns
         _ => 1.0,    // millimetres or unknown
     };
     let mut spacing_mm = [1.0f64; 3];
     for (i, s) in spacing_mm.iter_mut().enumerate() {
-        let v = f64::from(r.f32(80 + 4 * i)).abs() * unit;
+        let v = f64::from(h.pixdim[i + 1]).abs() * unit;
         if v.is_finite() && v > 0.0 {
             *s = v;
         }
     }
-    let vox = r.f32(108);
+    let vox = h.vox_offset;
     let vox_offset = if !pair && vox == 0.0 { 352.0 } else { vox };
     if !(vox_offset.is_finite() && (0.0..1.0e12).contains(&vox_offset)) || (!pair && vox_offset < 352.0) {
         return Err(corrupt(path, format!("vox_offset {vox}")));
     }
-    Ok(NiftiHeader {
-        big_endian: big,
+    Ok(Header {
         pair,
         dims,
-        datatype: r.i16(70),
+        datatype,
         spacing_mm,
         vox_offset: vox_offset as u64,
-        scl_slope: r.f32(112),
-        scl_inter: r.f32(116),
+        h,
     })
 }
 
-/// Bytes per voxel of a supported datatype.
-pub fn bytes_per_voxel(datatype: i16) -> Option<usize> {
-    Some(match datatype {
-        2 | 256 => 1,
-        4 | 512 => 2,
-        8 | 16 | 768 => 4,
-        64 | 1024 | 1280 => 8,
-        _ => return None,
-    })
+/// The RAS directions of the voxel axes (columns of the upper 3x3 of the voxel-to-world
+/// transform): sform, else qform, else None (see the module docs).
+fn directions(h: &NiftiHeader) -> Option<[[f64; 3]; 3]> {
+    if h.sform_code > 0 {
+        let rows = [h.srow_x, h.srow_y, h.srow_z];
+        let mut d = [[0.0; 3]; 3];
+        for (i, col) in d.iter_mut().enumerate() {
+            for (w, v) in col.iter_mut().enumerate() {
+                *v = f64::from(rows[w][i]);
+            }
+        }
+        return Some(d);
+    }
+    if h.qform_code > 0 {
+        // nifti1.h: a = sqrt(1 - b^2 - c^2 - d^2) (0 when rounding makes that negative), R from
+        // the unit quaternion (a, b, c, d), and the third column times qfac.
+        let (b, c, d) = (f64::from(h.quatern_b), f64::from(h.quatern_c), f64::from(h.quatern_d));
+        let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
+        let r = [
+            [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
+            [2.0 * (b * c + a * d), a * a + c * c - b * b - d * d, 2.0 * (c * d - a * b)],
+            [2.0 * (b * d - a * c), 2.0 * (c * d + a * b), a * a + d * d - c * c - b * b],
+        ];
+        let qfac = if h.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
+        let mut out = [[0.0; 3]; 3];
+        for (i, col) in out.iter_mut().enumerate() {
+            for (w, v) in col.iter_mut().enumerate() {
+                *v = r[w][i] * if i == 2 { qfac } else { 1.0 };
+            }
+        }
+        return Some(out);
+    }
+    None
 }
 
-fn decode(c: &[u8], datatype: i16, big: bool) -> f64 {
-    let mut b = [0u8; 8];
-    let n = c.len().min(8);
-    b[..n].copy_from_slice(&c[..n]);
-    if big {
-        b[..n].reverse();
+/// Raw voxel bytes (in the file's byte order) to `f64` through nifti-rs, then `f32` after
+/// scl_slope / scl_inter.
+fn decode(path: &Path, hd: &Header, raw: Vec<u8>) -> Result<Vec<f32>, DataError> {
+    let h = &hd.h;
+    let mut raw_dim = [1u16; 8];
+    raw_dim[0] = 3;
+    for (i, &d) in hd.dims.iter().enumerate() {
+        raw_dim[i + 1] = d as u16;
     }
-    let [b0, b1, b2, b3, ..] = b;
-    match datatype {
-        2 => f64::from(b0),
-        256 => f64::from(b0 as i8),
-        4 => f64::from(i16::from_le_bytes([b0, b1])),
-        512 => f64::from(u16::from_le_bytes([b0, b1])),
-        8 => f64::from(i32::from_le_bytes([b0, b1, b2, b3])),
-        768 => f64::from(u32::from_le_bytes([b0, b1, b2, b3])),
-        16 => f64::from(f32::from_le_bytes([b0, b1, b2, b3])),
-        1024 => i64::from_le_bytes(b) as f64,
-        1280 => u64::from_le_bytes(b) as f64,
-        _ => f64::from_le_bytes(b),
-    }
+    let apply = h.scl_slope.is_finite() && h.scl_slope != 0.0;
+    let (slope, inter) = (
+        f64::from(h.scl_slope),
+        if h.scl_inter.is_finite() { f64::from(h.scl_inter) } else { 0.0 },
+    );
+    let scale = move |v: f64| (if apply { v * slope + inter } else { v }) as f32;
+    guarded(path, "image data", || {
+        let vol = InMemNiftiVolume::from_raw_fields(raw_dim, hd.datatype, h.scl_slope, h.scl_inter, raw, h.endianness)
+            .map_err(|e| corrupt(path, format!("image data: {e}")))?;
+        let bad = |e: nifti::NiftiError| corrupt(path, format!("image data: {e}"));
+        macro_rules! typed {
+            ($t:ty) => {
+                vol.into_nifti_typed_data::<$t>()
+                    .map_err(bad)?
+                    .into_iter()
+                    .map(|v| scale(v as f64))
+                    .collect()
+            };
+        }
+        Ok(match hd.datatype {
+            NiftiType::Uint8 => typed!(u8),
+            NiftiType::Int8 => typed!(i8),
+            NiftiType::Int16 => typed!(i16),
+            NiftiType::Uint16 => typed!(u16),
+            NiftiType::Int32 => typed!(i32),
+            NiftiType::Uint32 => typed!(u32),
+            NiftiType::Int64 => typed!(i64),
+            NiftiType::Uint64 => typed!(u64),
+            NiftiType::Float32 => typed!(f32),
+            _ => typed!(f64),
+        })
+    })
 }
 
 fn is_gz(path: &Path) -> bool {
@@ -273,7 +325,7 @@ fn read_image<'a>(
         .read_exact(&mut header)
         .map_err(|e| read_error(&hdr_path, "header (348 bytes)", e))?;
     let h = parse_header(&hdr_path, &header)?;
-    let size = bytes_per_voxel(h.datatype).ok_or_else(|| unsupported(&hdr_path, format!("NIfTI datatype {}", h.datatype)))?;
+    let size = h.datatype.size_of();
     let (count, nbytes) = checked_size_limited(&hdr_path, &h.dims, size, limits.max_voxels)?;
     let (data_path, mut input, file_len, pos) = match (h.pair, img_path) {
         (false, _) => (hdr_path, input, file_len, HEADER as u64),
@@ -313,19 +365,18 @@ fn read_image<'a>(
         // length is caught here.
         std::io::copy(&mut input.take(64 << 20), &mut std::io::sink()).map_err(|e| read_error(&data_path, "after the image data", e))?;
     }
-    let apply = h.scl_slope.is_finite() && h.scl_slope != 0.0;
-    let (slope, inter) = (
-        f64::from(h.scl_slope),
-        if h.scl_inter.is_finite() { f64::from(h.scl_inter) } else { 0.0 },
-    );
-    let mut data = Vec::with_capacity(count);
-    data.extend(raw.chunks_exact(size).map(|c| {
-        let v = decode(c, h.datatype, h.big_endian);
-        (if apply { v * slope + inter } else { v }) as f32
-    }));
-    Ok(Volume {
+    let dirs = directions(&h.h);
+    let data = decode(&data_path, &h, raw)?;
+    if data.len() != count {
+        return Err(corrupt(
+            &data_path,
+            format!("image data: {} voxels decoded, {count} declared", data.len()),
+        ));
+    }
+    let v = Volume {
         dims: h.dims,
         spacing_mm: h.spacing_mm,
         data,
-    })
+    };
+    Ok(orientation::to_canonical(v, dirs))
 }
