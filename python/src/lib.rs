@@ -28,6 +28,20 @@ fn flatten_f<T: Copy>(a: &numpy::ndarray::ArrayView3<'_, T>, cast: impl Fn(T) ->
     a.t().iter().map(|&v| cast(v)).collect()
 }
 
+/// Features of a volume (`dims` x-fastest voxels) after `pipeline`, else `intensity_scale` alone.
+fn features_of_volume<'py>(
+    py: Python<'py>,
+    v: Volume,
+    intensity_scale: f64,
+    pipeline: Option<String>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let f = run(py, || {
+        let p = pipeline_of(pipeline.as_deref())?.unwrap_or_else(|| Pipeline::scale(intensity_scale));
+        host_eval::cli::scan::volume_features(&v, &p, "array").map_err(to_py)
+    })?;
+    Ok(PyArray1::from_slice(py, &f))
+}
+
 /// Features of a volume with float32 voxels (`volume[x, y, z]`).
 #[pyfunction]
 #[pyo3(signature = (volume, spacing_mm, intensity_scale, pipeline=None))]
@@ -39,13 +53,8 @@ fn features_f32<'py>(
     pipeline: Option<String>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let a = volume.as_array();
-    let dims = [a.shape()[0], a.shape()[1], a.shape()[2]];
-    let v = volume_of(flatten_f(&a, |x| x), dims, spacing_mm);
-    let f = run(py, || {
-        let p = pipeline_of(pipeline.as_deref())?.unwrap_or_else(|| Pipeline::scale(intensity_scale));
-        host_eval::cli::scan::volume_features(&v, &p, "array").map_err(to_py)
-    })?;
-    Ok(PyArray1::from_slice(py, &f))
+    let v = volume_of(flatten_f(&a, |x| x), [a.shape()[0], a.shape()[1], a.shape()[2]], spacing_mm);
+    features_of_volume(py, v, intensity_scale, pipeline)
 }
 
 /// Features of a volume with float64 voxels, converted to float32 as every scan loader does.
@@ -59,13 +68,8 @@ fn features_f64<'py>(
     pipeline: Option<String>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let a = volume.as_array();
-    let dims = [a.shape()[0], a.shape()[1], a.shape()[2]];
-    let v = volume_of(flatten_f(&a, |x| x as f32), dims, spacing_mm);
-    let f = run(py, || {
-        let p = pipeline_of(pipeline.as_deref())?.unwrap_or_else(|| Pipeline::scale(intensity_scale));
-        host_eval::cli::scan::volume_features(&v, &p, "array").map_err(to_py)
-    })?;
-    Ok(PyArray1::from_slice(py, &f))
+    let v = volume_of(flatten_f(&a, |x| x as f32), [a.shape()[0], a.shape()[1], a.shape()[2]], spacing_mm);
+    features_of_volume(py, v, intensity_scale, pipeline)
 }
 
 /// A pipeline given from Python: a preset name (`medmnist`, `raw`, `ct`, `mr`), a JSON file's
