@@ -21,35 +21,80 @@ use crate::sample::{expand_uniform, public_stream, sample_cbd, sample_ternary, S
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroize;
 
-/// An encoded message: N integer-valued coefficients (scale already applied) and the scale and
-/// slot count they were encoded with. Patient data: wiped on drop.
-pub struct Plaintext<S: AsRef<[f64]> + AsMut<[f64]>> {
+/// A coefficient type of [`Plaintext`]: integer-valued `f64` from the floating-point encoder
+/// ([`crate::encode::encode_real`]), or `i64` from the integer encoder
+/// ([`crate::encode::fixed::encode_real_fixed`]), which a device uses so that no floating-point
+/// operation touches patient data.
+pub trait PlainCoeff: zeroize::DefaultIsZeroes + sealed::Sealed {
+    /// The coefficient modulo `m`, exactly.
+    fn residue(self, m: &crate::arith::Modulus) -> u64;
+    /// Whether the encryptor can reduce this coefficient exactly.
+    fn is_valid(self) -> bool;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f64 {}
+    impl Sealed for i64 {}
+}
+
+impl PlainCoeff for f64 {
+    /// Exact for any integer-valued `f64`; constant time in the value below `2^63` only.
+    fn residue(self, m: &crate::arith::Modulus) -> u64 {
+        m.reduce_f64_integer(self)
+    }
+    fn is_valid(self) -> bool {
+        self.is_finite()
+    }
+}
+
+impl PlainCoeff for i64 {
+    /// Branch-free Barrett reduction ([`crate::arith::Modulus::reduce_i64`]): constant time.
+    #[inline(always)]
+    fn residue(self, m: &crate::arith::Modulus) -> u64 {
+        m.reduce_i64(self)
+    }
+    fn is_valid(self) -> bool {
+        true
+    }
+}
+
+/// An encoded message: N integer coefficients (scale already applied), as `f64` (the default)
+/// or `i64` ([`PlainCoeff`]), and the scale and slot count they were encoded with. Patient
+/// data: wiped on drop.
+pub struct Plaintext<S: AsRef<[C]> + AsMut<[C]>, C: PlainCoeff = f64> {
     coeffs: S,
     scale: f64,
     log_slots: u32,
+    _coeff: core::marker::PhantomData<C>,
 }
 
 #[cfg(feature = "alloc")]
 pub type PlaintextOwned = Plaintext<alloc::vec::Vec<f64>>;
 
-impl<S: AsRef<[f64]> + AsMut<[f64]>> Drop for Plaintext<S> {
+impl<C: PlainCoeff, S: AsRef<[C]> + AsMut<[C]>> Drop for Plaintext<S, C> {
     fn drop(&mut self) {
         self.coeffs.as_mut().zeroize();
     }
 }
 
-impl<S: AsRef<[f64]> + AsMut<[f64]>> Plaintext<S> {
+impl<C: PlainCoeff, S: AsRef<[C]> + AsMut<[C]>> Plaintext<S, C> {
     /// Wraps encoder output. Coefficients must be finite integers (the encoder guarantees it).
     pub fn from_coeffs(coeffs: S, scale: f64, log_slots: u32) -> Result<Self, Error> {
         if !(scale.is_finite() && scale >= 1.0) {
             return Err(Error::BadScale);
         }
-        if coeffs.as_ref().iter().any(|c| !c.is_finite()) {
+        if coeffs.as_ref().iter().any(|c| !c.is_valid()) {
             return Err(Error::Encode("non-finite coefficient"));
         }
-        Ok(Self { coeffs, scale, log_slots })
+        Ok(Self {
+            coeffs,
+            scale,
+            log_slots,
+            _coeff: core::marker::PhantomData,
+        })
     }
-    pub fn coeffs(&self) -> &[f64] {
+    pub fn coeffs(&self) -> &[C] {
         self.coeffs.as_ref()
     }
     pub fn scale(&self) -> f64 {
@@ -57,6 +102,23 @@ impl<S: AsRef<[f64]> + AsMut<[f64]>> Plaintext<S> {
     }
     pub fn log_slots(&self) -> u32 {
         self.log_slots
+    }
+}
+
+impl<S: AsRef<[i64]> + AsMut<[i64]>> Plaintext<S, i64> {
+    /// Wraps the integer encoder's output at scale `2^log_scale` (`1..=1022`), without any
+    /// floating-point operation: the scale's `f64` is assembled from its exponent bits, so a
+    /// device's encryption path stays free of soft-float calls.
+    pub fn from_fixed(coeffs: S, log_scale: u32, log_slots: u32) -> Result<Self, Error> {
+        if log_scale == 0 || log_scale > 1022 {
+            return Err(Error::BadScale);
+        }
+        Ok(Self {
+            coeffs,
+            scale: f64::from_bits(u64::from(1023 + log_scale) << 52),
+            log_slots,
+            _coeff: core::marker::PhantomData,
+        })
     }
 }
 
@@ -79,10 +141,11 @@ impl Plaintext<alloc::vec::Vec<f64>> {
     }
 }
 
-/// m + e mod q for one prime, into `out`. Constant time in the message values for |m| < 2^63.
-fn message_plus_error_into(msg: &[f64], e: &[i8], m: &crate::arith::Modulus, out: &mut [u64]) {
+/// m + e mod q for one prime, into `out`. Constant time in the message values for `i64`
+/// coefficients, and for `f64` ones below 2^63.
+fn message_plus_error_into<C: PlainCoeff>(msg: &[C], e: &[i8], m: &crate::arith::Modulus, out: &mut [u64]) {
     for ((o, &c), &ei) in out.iter_mut().zip(msg).zip(e) {
-        *o = m.add(m.reduce_f64_integer(c), m.reduce_i64(ei as i64));
+        *o = m.add(c.residue(m), m.reduce_i64(ei as i64));
     }
 }
 
@@ -116,15 +179,15 @@ impl<S: AsRef<[i8]> + AsMut<[i8]>> PkEncryptionNoise<S> {
 }
 
 /// Public-key encryption of one message, one prime at a time.
-pub struct PkStreamEncryptor<'a, P: AsRef<[u64]>, M: AsRef<[f64]> + AsMut<[f64]>, S: AsRef<[i8]> + AsMut<[i8]>> {
+pub struct PkStreamEncryptor<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8]>, C: PlainCoeff = f64> {
     pk: &'a PublicKey<P>,
-    msg: &'a Plaintext<M>,
+    msg: &'a Plaintext<M, C>,
     noise: PkEncryptionNoise<S>,
     n: usize,
 }
 
-impl<'a, P: AsRef<[u64]>, M: AsRef<[f64]> + AsMut<[f64]>, S: AsRef<[i8]> + AsMut<[i8]>> PkStreamEncryptor<'a, P, M, S> {
-    pub fn new(params: &Params, pk: &'a PublicKey<P>, msg: &'a Plaintext<M>, noise: PkEncryptionNoise<S>) -> Result<Self, Error> {
+impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8]>, C: PlainCoeff> PkStreamEncryptor<'a, P, M, S, C> {
+    pub fn new(params: &Params, pk: &'a PublicKey<P>, msg: &'a Plaintext<M, C>, noise: PkEncryptionNoise<S>) -> Result<Self, Error> {
         if pk.params_id() != params.id() {
             return Err(Error::ParamsMismatch {
                 expected: params.id(),
@@ -214,9 +277,15 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[f64]> + AsMut<[f64]>, S: AsRef<[i8]> + AsMut
 
 /// Seeded secret-key encryption of one message, one prime at a time: only c0 is computed and
 /// sent, c1 travels as `c1_seed`.
-pub struct SkStreamEncryptor<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[f64]> + AsMut<[f64]>, S: AsRef<[i8]> + AsMut<[i8]>> {
+pub struct SkStreamEncryptor<
+    'a,
+    K: AsRef<[i8]> + AsMut<[i8]>,
+    M: AsRef<[C]> + AsMut<[C]>,
+    S: AsRef<[i8]> + AsMut<[i8]>,
+    C: PlainCoeff = f64,
+> {
     sk: &'a SecretKey<K>,
-    msg: &'a Plaintext<M>,
+    msg: &'a Plaintext<M, C>,
     e: ErrorPoly<S>,
     c1_seed: [u8; SEED_BYTES],
     n: usize,
@@ -231,12 +300,14 @@ impl<S: AsRef<[i8]> + AsMut<[i8]>> Drop for ErrorPoly<S> {
     }
 }
 
-impl<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[f64]> + AsMut<[f64]>, S: AsRef<[i8]> + AsMut<[i8]>> SkStreamEncryptor<'a, K, M, S> {
+impl<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8]>, C: PlainCoeff>
+    SkStreamEncryptor<'a, K, M, S, C>
+{
     /// Draws the c1 seed (public) and then the error (secret) from `rng`.
     pub fn new<R: RngCore + CryptoRng>(
         params: &Params,
         sk: &'a SecretKey<K>,
-        msg: &'a Plaintext<M>,
+        msg: &'a Plaintext<M, C>,
         mut e_storage: S,
         rng: &mut R,
     ) -> Result<Self, Error> {
@@ -314,11 +385,11 @@ mod one_shot {
     }
 
     /// Public-key encryption at `level` (primes q_0..q_level).
-    pub fn encrypt_pk<R: RngCore + CryptoRng, T: AsRef<[u64]>, P: AsRef<[u64]>, M: AsRef<[f64]> + AsMut<[f64]>>(
+    pub fn encrypt_pk<R: RngCore + CryptoRng, T: AsRef<[u64]>, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, C: PlainCoeff>(
         params: &Params,
         tables: &[NttTable<T>],
         pk: &PublicKey<P>,
-        msg: &Plaintext<M>,
+        msg: &Plaintext<M, C>,
         level: usize,
         rng: &mut R,
     ) -> Result<Ciphertext<Vec<u64>>, Error> {
@@ -353,11 +424,17 @@ mod one_shot {
     }
 
     /// Seeded secret-key encryption at `level`.
-    pub fn encrypt_sk_seeded<R: RngCore + CryptoRng, T: AsRef<[u64]>, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[f64]> + AsMut<[f64]>>(
+    pub fn encrypt_sk_seeded<
+        R: RngCore + CryptoRng,
+        T: AsRef<[u64]>,
+        K: AsRef<[i8]> + AsMut<[i8]>,
+        M: AsRef<[C]> + AsMut<[C]>,
+        C: PlainCoeff,
+    >(
         params: &Params,
         tables: &[NttTable<T>],
         sk: &SecretKey<K>,
-        msg: &Plaintext<M>,
+        msg: &Plaintext<M, C>,
         level: usize,
         rng: &mut R,
     ) -> Result<SeededCiphertext<Vec<u64>>, Error> {

@@ -174,3 +174,39 @@ fn secret_key_round_trips_only_through_its_seed() {
     assert_eq!(back.coeffs(), sk.coeffs());
     assert!(format!("{sk:?}").find("coeffs").is_none());
 }
+
+/// The device's integer path (fixed-point values -> `encode_real_fixed` -> `i64` plaintext)
+/// gives the float path's coefficients, hence byte-identical ciphertexts for the same
+/// randomness, at the device preset and at the host's N=2^14 preset.
+#[test]
+fn integer_encoded_plaintext_encrypts_like_the_float_one() {
+    use clifhe_core::encode::fixed::{encode_real_fixed, fixed_scratch_len, to_fixed, FRAC_BITS};
+    for lit in [presets::DEVICE_N12, presets::LEVELED_N14] {
+        let params = Params::new(lit).unwrap();
+        let ctx = Context::new(params).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let sk = SecretKey::generate(&params, &mut rng).unwrap();
+        let pk = PublicKey::generate(&params, ctx.q_tables(), &sk, &mut rng).unwrap();
+        // Feature-like values, exactly representable in both formats.
+        let fixed: Vec<i64> = random_values(&mut rng, 8).iter().map(|v| to_fixed(v * 3.0)).collect();
+        let values: Vec<f64> = fixed.iter().map(|&v| v as f64 / 2f64.powi(FRAC_BITS as i32)).collect();
+        let n = params.n();
+        let mut coeffs = vec![0i64; n];
+        let mut scratch = vec![0i64; fixed_scratch_len(8)];
+        encode_real_fixed(&fixed, n, params.log_default_scale(), &mut coeffs, &mut scratch).unwrap();
+        let pt_int = Plaintext::from_fixed(coeffs, params.log_default_scale(), 3).unwrap();
+        assert_eq!(pt_int.scale(), params.default_scale());
+        let pt_float = Plaintext::encode_real(&params, &values, params.default_scale()).unwrap();
+        let level = params.max_level();
+        let a = encrypt_pk(&params, ctx.q_tables(), &pk, &pt_int, level, &mut ChaCha20Rng::seed_from_u64(5)).unwrap();
+        let b = encrypt_pk(&params, ctx.q_tables(), &pk, &pt_float, level, &mut ChaCha20Rng::seed_from_u64(5)).unwrap();
+        assert_eq!(
+            wire::ciphertext_to_bytes(&params, &a).unwrap(),
+            wire::ciphertext_to_bytes(&params, &b).unwrap(),
+            "{}",
+            params.name()
+        );
+        let got = decrypt(&ctx, &sk, &a).unwrap().decode_real().unwrap();
+        assert!(precision_bits(&got, &values).0 > 19.0, "{}", params.name());
+    }
+}

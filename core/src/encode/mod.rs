@@ -63,6 +63,7 @@
 
 mod complex;
 mod fft;
+pub mod fixed;
 #[cfg(test)]
 mod tests;
 

@@ -1,0 +1,322 @@
+//! Integer (fixed-point) CKKS encoding of real slot values, for the device.
+//!
+//! The floating-point encoder ([`super::encode_real`]) runs in `f64`. A Cortex-M4F has no
+//! double-precision FPU, so there every add, multiply and `round` is a soft-float library call
+//! whose running time depends on the operands' exponents: a timing channel on patient data.
+//! This encoder computes the same coefficients with integer arithmetic only: no floating point,
+//! no division, no branch and no memory access that depends on a slot value.
+//!
+//! # What it computes
+//!
+//! For `s` real slot values `z_j` and `M = 4s`, the dense plaintext of degree `2s` (the subring
+//! `Z[X^gap]`, `gap = n / 2s`, see the parent module) that takes the value `z_j` at
+//! `omega^(5^j)`, `omega = exp(2 pi i / M)`, has the real coefficients
+//!
+//! ```text
+//! a_k = (1/s) sum_j z_j cos(2 pi k 5^j / M),   k = 0 .. 2s-1
+//! ```
+//!
+//! (the inverse of the evaluation at the `2s` odd powers of `omega`, which are the `s` slot
+//! roots and their conjugates; Cheon et al. 2017, section 3.2). The encoder returns
+//! `round(2^log_scale * a_k)` at coefficient `k * gap`. This is the direct `O(s^2)` sum rather
+//! than the FFT: a device encodes a handful of slots (8 per patient), and the sum has no
+//! data-dependent rounding between stages.
+//!
+//! # Number formats
+//!
+//! * Slot values: `i64` with [`FRAC_BITS`] = 32 fractional bits (`z = v / 2^32`). A device
+//!   computes its features in this format; the host converts with [`to_fixed`].
+//! * Twiddles: `cos(2 pi t / M)` with 52 fractional bits, built from the 62-bit table
+//!   [`ROOTS_Q62`] by binary powering in 128-bit integer arithmetic (public data).
+//! * Accumulator: `i128`. With `|v| < 2^63`, `|cos| <= 2^52` and at most [`MAX_FIXED_SLOTS`]
+//!   terms, a sum stays below `2^125`: it cannot overflow whatever the input.
+//!
+//! The result is `floor(acc / 2^sh + 1/2)` by an arithmetic shift, `sh = 84 + log2 s -
+//! log_scale`. It agrees with the floating-point encoder's `round` (half away from zero) except
+//! where the exact value lies within about `2^(log_scale - 52)` of a half-integer; the tests
+//! count those (none in practice at `log_scale = 40`).
+//!
+//! # Range
+//!
+//! Coefficients must fit `i64` with room for the encryptor: every input must satisfy
+//! `|v| < 2^(94 - log_scale)`, i.e. `|z| < 2^(62 - log_scale)` (`2^22` at scale `2^40`). The
+//! check accumulates one flag over all inputs without branching and refuses the call at the end
+//! ([`EncodeError::ValueOutOfRange`], output zeroed): the only thing a caller learns about the
+//! values is that single bit.
+
+use super::{check_coeffs_len, check_shape, EncodeError};
+
+/// Fractional bits of the fixed-point slot values: `z = v / 2^FRAC_BITS`.
+pub const FRAC_BITS: u32 = 32;
+
+/// Fractional bits of the twiddles the accumulation uses.
+const TWIDDLE_BITS: u32 = 52;
+
+/// Largest slot count the integer encoder accepts (bounds the accumulator; see the module docs).
+pub const MAX_FIXED_SLOTS: usize = 1 << 10;
+
+/// Largest `log_scale` (the shift `84 + log2 s - log_scale` must not be negative for one slot).
+pub const MAX_FIXED_LOG_SCALE: u32 = FRAC_BITS + TWIDDLE_BITS;
+
+/// `(cos, sin)` of `2 pi / 2^j` for `j = 0..=14`, rounded to 62 fractional bits (`2^62` is 1).
+///
+/// Provenance: computed with Python's `decimal` module at 60 significant digits (pi from
+/// Machin's formula, cos and sin from their Taylor series to `1e-58`), then rounded to the
+/// nearest integer after multiplying by `2^62`. The test `roots_table_matches_libm` checks
+/// every entry against `libm::cos`/`sin` to within one `f64` ulp.
+pub const ROOTS_Q62: [(i64, i64); 15] = [
+    (4611686018427387904, 0),
+    (-4611686018427387904, 0),
+    (0, 4611686018427387904),
+    (3260954456333195553, 3260954456333195553),
+    (4260642322793532497, 1764815834521887442),
+    (4523073764714963030, 899695310372275547),
+    (4589479489746651964, 452024275624069880),
+    (4606131040650197959, 226284707652502141),
+    (4610297064819661174, 113176440454146016),
+    (4611338766951757487, 56592481536850979),
+    (4611599204741358747, 28296773447188932),
+    (4611664314954810277, 14148453308909941),
+    (4611680592556051597, 7074234977634094),
+    (4611684661959354334, 3537118529214896),
+    (4611685679310367043, 1768559394657194),
+];
+
+/// Entries of the scratch [`encode_real_fixed`] needs for `slots` slots: the `4 * slots`
+/// twiddles `cos(2 pi t / 4 slots)`. `const` so that firmware can size a static buffer.
+#[must_use]
+pub const fn fixed_scratch_len(slots: usize) -> usize {
+    4 * slots
+}
+
+/// `round(x * 2^FRAC_BITS)`, saturating at the `i64` range (NaN gives 0). For the host and for
+/// tests: it is floating point, so a device computes its values in fixed point directly.
+#[must_use]
+pub fn to_fixed(x: f64) -> i64 {
+    // `as` saturates and maps NaN to 0.
+    libm::round(x * (1u64 << FRAC_BITS) as f64) as i64
+}
+
+/// `round(a * b / 2^62)` for 62-bit fixed-point factors.
+const fn mul_q62(a: i64, b: i64) -> i64 {
+    ((a as i128 * b as i128 + (1i128 << 61)) >> 62) as i64
+}
+
+/// `exp(2 pi i t / 2^log_m)` in 62-bit fixed point: the product of the table roots for the set
+/// bits of `t` (bit `b` of `t` contributes `exp(2 pi i / 2^(log_m - b))`). Public data only.
+fn root_q62(t: usize, log_m: u32) -> (i64, i64) {
+    let (mut re, mut im) = ROOTS_Q62[0];
+    for b in 0..log_m {
+        if (t >> b) & 1 == 1 {
+            let (wr, wi) = ROOTS_Q62[(log_m - b) as usize];
+            (re, im) = (mul_q62(re, wr) - mul_q62(im, wi), mul_q62(re, wi) + mul_q62(im, wr));
+        }
+    }
+    (re, im)
+}
+
+/// Encodes the fixed-point real slot values `values` (`values.len()` slots, a power of two at
+/// most [`MAX_FIXED_SLOTS`] and `n / 2`) into the `n` integer coefficients `coeffs` at scale
+/// `2^log_scale`, laid out as [`super::encode_real`] lays them out. `scratch` needs
+/// [`fixed_scratch_len`]`(values.len())` entries and holds only public twiddles.
+///
+/// Constant time in the values: the loops, the memory accesses and the arithmetic depend on
+/// `(n, slots, log_scale)` only.
+///
+/// # Errors
+///
+/// Shape errors as [`super::encode`] (and [`EncodeError::TooManySlots`] above
+/// [`MAX_FIXED_SLOTS`]), [`EncodeError::InvalidScale`] unless `1 <= log_scale <=`
+/// [`MAX_FIXED_LOG_SCALE`], and [`EncodeError::ValueOutOfRange`] when any value has
+/// `|v| >= 2^(94 - log_scale)`. If the shape is valid but the call fails, `coeffs` is zeroed.
+pub fn encode_real_fixed(values: &[i64], n: usize, log_scale: u32, coeffs: &mut [i64], scratch: &mut [i64]) -> Result<(), EncodeError> {
+    let slots = values.len();
+    check_shape(n, slots)?;
+    if slots > MAX_FIXED_SLOTS {
+        return Err(EncodeError::TooManySlots {
+            slots,
+            max: MAX_FIXED_SLOTS,
+        });
+    }
+    check_coeffs_len(n, coeffs.len())?;
+    let m = fixed_scratch_len(slots);
+    let got = scratch.len();
+    let cos = scratch.get_mut(..m).ok_or(EncodeError::BufferTooSmall { needed: m, got })?;
+    coeffs.fill(0);
+    if log_scale == 0 || log_scale > MAX_FIXED_LOG_SCALE {
+        return Err(EncodeError::InvalidScale);
+    }
+
+    // Twiddles cos(2 pi t / M), 52 fractional bits.
+    let log_m = m.trailing_zeros();
+    for (t, c) in cos.iter_mut().enumerate() {
+        let (re, _) = root_q62(t, log_m);
+        *c = (re + (1 << (62 - TWIDDLE_BITS - 1))) >> (62 - TWIDDLE_BITS);
+    }
+
+    // One flag over every input, no branch: bit set iff some |v| >= 2^(94 - log_scale).
+    let limit_bits = 94 - log_scale; // >= 10
+    let mut out_of_range = 0u64;
+    if limit_bits < 64 {
+        for &v in values {
+            out_of_range |= v.unsigned_abs() >> limit_bits;
+        }
+    }
+
+    // a_k = (1/s) sum_j z_j cos(2 pi k 5^j / M), scaled by 2^log_scale, rounded by a shift.
+    let shift = FRAC_BITS + TWIDDLE_BITS + slots.trailing_zeros() - log_scale;
+    let half = if shift == 0 { 0 } else { 1i128 << (shift - 1) };
+    let gap = n / (2 * slots);
+    let mask = m - 1;
+    for (k, out) in coeffs.iter_mut().step_by(gap).take(2 * slots).enumerate() {
+        let mut acc = 0i128;
+        let mut g = 1usize; // 5^j mod M
+        for &v in values {
+            acc += v as i128 * cos[(k * g) & mask] as i128;
+            g = (g * super::ROTATION_GENERATOR) & mask;
+        }
+        *out = ((acc + half) >> shift) as i64;
+    }
+    if out_of_range != 0 {
+        coeffs.fill(0);
+        return Err(EncodeError::ValueOutOfRange);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::{encode_real, encode_scratch_len, Complex};
+    use std::vec;
+    use std::vec::Vec;
+
+    #[test]
+    fn roots_table_matches_libm() {
+        for (j, &(c, s)) in ROOTS_Q62.iter().enumerate() {
+            let a = 2.0 * core::f64::consts::PI / (1u64 << j) as f64;
+            let (fc, fs) = (c as f64 / (1u64 << 62) as f64, s as f64 / (1u64 << 62) as f64);
+            assert!((fc - libm::cos(a)).abs() <= 4.5e-16, "cos 2pi/2^{j}");
+            assert!((fs - libm::sin(a)).abs() <= 4.5e-16, "sin 2pi/2^{j}");
+        }
+        // The powered roots stay on the unit circle and agree with libm.
+        for t in 0..64 {
+            let (re, im) = root_q62(t, 6);
+            let a = 2.0 * core::f64::consts::PI * t as f64 / 64.0;
+            assert!((re as f64 / 2f64.powi(62) - libm::cos(a)).abs() < 1e-15, "t = {t}");
+            assert!((im as f64 / 2f64.powi(62) - libm::sin(a)).abs() < 1e-15, "t = {t}");
+        }
+    }
+
+    fn float_reference(values: &[i64], n: usize, log_scale: u32) -> Vec<f64> {
+        let z: Vec<f64> = values.iter().map(|&v| v as f64 / 2f64.powi(FRAC_BITS as i32)).collect();
+        let mut coeffs = vec![0.0; n];
+        let mut scratch = vec![Complex::default(); encode_scratch_len(z.len())];
+        encode_real(&z, n, 2f64.powi(log_scale as i32), &mut coeffs, &mut scratch).unwrap();
+        coeffs
+    }
+
+    /// A deterministic stream of test values in `(-2^bits, 2^bits)` (fixed point).
+    fn values(len: usize, bits: u32, seed: u64) -> Vec<i64> {
+        let mut x = seed;
+        (0..len)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((x >> 1) as i64) >> (63 - bits)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn equals_the_float_encoder() {
+        // Every shape a device or the host uses, values of features' magnitudes (|z| < 8).
+        let mut mismatches = 0usize;
+        let mut total = 0usize;
+        for (n, slots, log_scale) in [
+            (4096, 8, 40),
+            (4096, 1, 40),
+            (4096, 2048 / 4, 40),
+            (1 << 14, 8, 40),
+            (1 << 15, 64, 55),
+            (16, 8, 30),
+        ] {
+            for seed in 0..4 {
+                let v = values(slots, 35, seed);
+                let mut fixed = vec![0i64; n];
+                let mut scratch = vec![0i64; fixed_scratch_len(slots)];
+                encode_real_fixed(&v, n, log_scale, &mut fixed, &mut scratch).unwrap();
+                let float = float_reference(&v, n, log_scale);
+                for (a, b) in fixed.iter().zip(&float) {
+                    // Both encoders carry about 2^-52 relative error in the transform
+                    // (|z| < 2^3 here): far below one unit at scale 2^40, a few hundred units
+                    // at 2^55, where the coefficients are near 2^58.
+                    let d = (*a as f64 - b).abs();
+                    let tolerance = 1f64.max(2f64.powi(log_scale as i32 - 47));
+                    assert!(d <= tolerance, "n {n} slots {slots}: {a} vs {b}");
+                    if log_scale <= 40 {
+                        mismatches += (d != 0.0) as usize;
+                        total += 1;
+                    }
+                }
+            }
+        }
+        // Ties and last-bit differences are rare; equality is the rule.
+        assert!(mismatches * 10_000 < total, "{mismatches} of {total} coefficients differ");
+    }
+
+    #[test]
+    fn range_and_shape_errors() {
+        let n = 64;
+        let mut c = vec![7i64; n];
+        let mut s = vec![0i64; fixed_scratch_len(8)];
+        // |v| = 2^54 is the limit at scale 2^40: refused, output zeroed.
+        let mut v = vec![0i64; 8];
+        v[3] = 1 << 54;
+        assert_eq!(encode_real_fixed(&v, n, 40, &mut c, &mut s), Err(EncodeError::ValueOutOfRange));
+        assert!(c.iter().all(|&x| x == 0));
+        v[3] = (1 << 54) - 1;
+        assert_eq!(encode_real_fixed(&v, n, 40, &mut c, &mut s), Ok(()));
+        v[3] = i64::MIN;
+        assert_eq!(encode_real_fixed(&v, n, 40, &mut c, &mut s), Err(EncodeError::ValueOutOfRange));
+        assert_eq!(encode_real_fixed(&v, n, 0, &mut c, &mut s), Err(EncodeError::InvalidScale));
+        assert_eq!(encode_real_fixed(&v, n, 85, &mut c, &mut s), Err(EncodeError::InvalidScale));
+        assert_eq!(
+            encode_real_fixed(&v[..3], n, 40, &mut c, &mut s),
+            Err(EncodeError::SlotsNotPowerOfTwo { slots: 3 })
+        );
+        assert_eq!(
+            encode_real_fixed(&v, n, 40, &mut c, &mut s[..31]),
+            Err(EncodeError::BufferTooSmall { needed: 32, got: 31 })
+        );
+        assert_eq!(
+            encode_real_fixed(&v, n, 40, &mut c[..63], &mut s),
+            Err(EncodeError::CoeffLengthMismatch { expected: 64, got: 63 })
+        );
+        let big = vec![0i64; 2 * MAX_FIXED_SLOTS];
+        let mut cb = vec![0i64; 4 * MAX_FIXED_SLOTS];
+        let mut sb = vec![0i64; fixed_scratch_len(2 * MAX_FIXED_SLOTS)];
+        assert_eq!(
+            encode_real_fixed(&big, 4 * MAX_FIXED_SLOTS, 40, &mut cb, &mut sb),
+            Err(EncodeError::TooManySlots {
+                slots: 2 * MAX_FIXED_SLOTS,
+                max: MAX_FIXED_SLOTS
+            })
+        );
+        // The extremes of the accumulator: every value at the largest accepted magnitude.
+        let v = vec![-(1i64 << 53); 8];
+        encode_real_fixed(&v, n, 40, &mut c, &mut s).unwrap();
+        assert_eq!(c[0], -(1i64 << 61));
+        let v = vec![i64::MAX; MAX_FIXED_SLOTS];
+        let mut cm = vec![0i64; 2 * MAX_FIXED_SLOTS];
+        let mut sm = vec![0i64; fixed_scratch_len(MAX_FIXED_SLOTS)];
+        encode_real_fixed(&v, 2 * MAX_FIXED_SLOTS, 20, &mut cm, &mut sm).unwrap();
+    }
+
+    #[test]
+    fn to_fixed_rounds_and_saturates() {
+        assert_eq!(to_fixed(1.0), 1 << 32);
+        assert_eq!(to_fixed(-0.5), -(1 << 31));
+        assert_eq!(to_fixed(f64::NAN), 0);
+        assert_eq!(to_fixed(1e300), i64::MAX);
+    }
+}
