@@ -193,7 +193,7 @@ fn integer_encoded_plaintext_encrypts_like_the_float_one() {
         let n = params.n();
         let mut coeffs = vec![0i64; n];
         let mut scratch = vec![0i64; fixed_scratch_len(8)];
-        encode_real_fixed(&fixed, n, params.log_default_scale(), &mut coeffs, &mut scratch).unwrap();
+        encode_real_fixed(&fixed, 8, n, params.log_default_scale(), &mut coeffs, &mut scratch).unwrap();
         let pt_int = Plaintext::from_fixed(coeffs, params.log_default_scale(), 3).unwrap();
         assert_eq!(pt_int.scale(), params.default_scale());
         let pt_float = Plaintext::encode_real(&params, &values, params.default_scale()).unwrap();

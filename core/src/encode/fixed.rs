@@ -28,7 +28,7 @@
 //!   computes its features in this format; the host converts with [`to_fixed`].
 //! * Twiddles: `cos(2 pi t / M)` with 52 fractional bits, built from the 62-bit table
 //!   [`ROOTS_Q62`] by binary powering in 128-bit integer arithmetic (public data).
-//! * Accumulator: `i128`. With `|v| < 2^63`, `|cos| <= 2^52` and at most [`MAX_FIXED_SLOTS`]
+//! * Accumulator: `i128`. With `|v| < 2^63`, `|cos| <= 2^52` and at most [`MAX_FIXED_VALUES`]
 //!   terms, a sum stays below `2^125`: it cannot overflow whatever the input.
 //!
 //! The result is `floor(acc / 2^sh + 1/2)` by an arithmetic shift, `sh = 84 + log2 s -
@@ -52,19 +52,20 @@ pub const FRAC_BITS: u32 = 32;
 /// Fractional bits of the twiddles the accumulation uses.
 const TWIDDLE_BITS: u32 = 52;
 
-/// Largest slot count the integer encoder accepts (bounds the accumulator; see the module docs).
-pub const MAX_FIXED_SLOTS: usize = 1 << 10;
+/// Most slot values one call accepts (bounds the accumulator; see the module docs). The slot
+/// count itself may be larger (up to `n / 2`): slots past `values.len()` are zero.
+pub const MAX_FIXED_VALUES: usize = 1 << 10;
 
 /// Largest `log_scale` (the shift `84 + log2 s - log_scale` must not be negative for one slot).
 pub const MAX_FIXED_LOG_SCALE: u32 = FRAC_BITS + TWIDDLE_BITS;
 
-/// `(cos, sin)` of `2 pi / 2^j` for `j = 0..=14`, rounded to 62 fractional bits (`2^62` is 1).
+/// `(cos, sin)` of `2 pi / 2^j` for `j = 0..=17`, rounded to 62 fractional bits (`2^62` is 1).
 ///
 /// Provenance: computed with Python's `decimal` module at 60 significant digits (pi from
 /// Machin's formula, cos and sin from their Taylor series to `1e-58`), then rounded to the
 /// nearest integer after multiplying by `2^62`. The test `roots_table_matches_libm` checks
-/// every entry against `libm::cos`/`sin` to within one `f64` ulp.
-pub const ROOTS_Q62: [(i64, i64); 15] = [
+/// every entry against `libm::cos`/`sin` to within two `f64` ulps.
+pub const ROOTS_Q62: [(i64, i64); 18] = [
     (4611686018427387904, 0),
     (-4611686018427387904, 0),
     (0, 4611686018427387904),
@@ -80,13 +81,27 @@ pub const ROOTS_Q62: [(i64, i64); 15] = [
     (4611680592556051597, 7074234977634094),
     (4611684661959354334, 3537118529214896),
     (4611685679310367043, 1768559394657194),
+    (4611685933648131909, 884279713584815),
+    (4611685997232573857, 442139858824435),
+    (4611686013128684389, 221069929666221),
 ];
 
-/// Entries of the scratch [`encode_real_fixed`] needs for `slots` slots: the `4 * slots`
-/// twiddles `cos(2 pi t / 4 slots)`. `const` so that firmware can size a static buffer.
+/// The two root tables of `M = 4 slots`: `exp(2 pi i lo / M)` for `lo < 2^low_bits` and
+/// `exp(2 pi i hi 2^low_bits / M)` for the high part, `low_bits = ceil(log2 M / 2)`.
+fn table_split(slots: usize) -> (u32, usize, usize) {
+    let log_m = (4 * slots).trailing_zeros();
+    let low_bits = log_m.div_ceil(2);
+    (low_bits, 1 << low_bits, 1 << (log_m - low_bits))
+}
+
+/// Entries of the scratch [`encode_real_fixed`] needs for `slots` slots: two tables of complex
+/// roots of unity (public data), about `4 sqrt(4 slots)` `i64` in all: 24 for 8 slots, 768 for
+/// 8192. `const` so that firmware can size a static buffer.
 #[must_use]
 pub const fn fixed_scratch_len(slots: usize) -> usize {
-    4 * slots
+    let log_m = (4 * slots).trailing_zeros();
+    let low_bits = log_m.div_ceil(2);
+    2 * ((1 << low_bits) + (1 << (log_m - low_bits)))
 }
 
 /// `round(x * 2^FRAC_BITS)`, saturating at the `i64` range (NaN gives 0). For the host and for
@@ -115,46 +130,68 @@ fn root_q62(t: usize, log_m: u32) -> (i64, i64) {
     (re, im)
 }
 
-/// Encodes the fixed-point real slot values `values` (`values.len()` slots, a power of two at
-/// most [`MAX_FIXED_SLOTS`] and `n / 2`) into the `n` integer coefficients `coeffs` at scale
-/// `2^log_scale`, laid out as [`super::encode_real`] lays them out. `scratch` needs
-/// [`fixed_scratch_len`]`(values.len())` entries and holds only public twiddles.
+/// Encodes the fixed-point real values `values` into slots `0..values.len()` of a plaintext
+/// with `slots` slots (a power of two at most `n / 2`; the slots past `values.len()` hold zero)
+/// and scale `2^log_scale`: the `n` integer coefficients `coeffs`, laid out as
+/// [`super::encode_real`] lays them out. `scratch` needs [`fixed_scratch_len`]`(slots)`
+/// entries and holds only public roots of unity. Cost: `2 slots x values.len()` products.
 ///
 /// Constant time in the values: the loops, the memory accesses and the arithmetic depend on
-/// `(n, slots, log_scale)` only.
+/// `(n, slots, values.len(), log_scale)` only.
 ///
 /// # Errors
 ///
-/// Shape errors as [`super::encode`] (and [`EncodeError::TooManySlots`] above
-/// [`MAX_FIXED_SLOTS`]), [`EncodeError::InvalidScale`] unless `1 <= log_scale <=`
-/// [`MAX_FIXED_LOG_SCALE`], and [`EncodeError::ValueOutOfRange`] when any value has
-/// `|v| >= 2^(94 - log_scale)`. If the shape is valid but the call fails, `coeffs` is zeroed.
-pub fn encode_real_fixed(values: &[i64], n: usize, log_scale: u32, coeffs: &mut [i64], scratch: &mut [i64]) -> Result<(), EncodeError> {
-    let slots = values.len();
+/// Shape errors as [`super::encode`] (and [`EncodeError::TooManySlots`] when `values` is longer
+/// than `slots` or than [`MAX_FIXED_VALUES`]), [`EncodeError::InvalidScale`] unless
+/// `1 <= log_scale <=` [`MAX_FIXED_LOG_SCALE`], and [`EncodeError::ValueOutOfRange`] when any
+/// value has `|v| >= 2^(94 - log_scale)`. If the shape is valid but the call fails, `coeffs` is
+/// zeroed.
+pub fn encode_real_fixed(
+    values: &[i64],
+    slots: usize,
+    n: usize,
+    log_scale: u32,
+    coeffs: &mut [i64],
+    scratch: &mut [i64],
+) -> Result<(), EncodeError> {
     check_shape(n, slots)?;
-    if slots > MAX_FIXED_SLOTS {
-        return Err(EncodeError::TooManySlots {
-            slots,
-            max: MAX_FIXED_SLOTS,
-        });
+    let max = slots.min(MAX_FIXED_VALUES);
+    if values.len() > max {
+        return Err(EncodeError::TooManySlots { slots: values.len(), max });
     }
     check_coeffs_len(n, coeffs.len())?;
-    let m = fixed_scratch_len(slots);
+    let needed = fixed_scratch_len(slots);
     let got = scratch.len();
-    let cos = scratch.get_mut(..m).ok_or(EncodeError::BufferTooSmall { needed: m, got })?;
+    let scratch = scratch.get_mut(..needed).ok_or(EncodeError::BufferTooSmall { needed, got })?;
     coeffs.fill(0);
     if log_scale == 0 || log_scale > MAX_FIXED_LOG_SCALE {
         return Err(EncodeError::InvalidScale);
     }
 
-    // Twiddles cos(2 pi t / M), 52 fractional bits.
-    let log_m = m.trailing_zeros();
-    for (t, c) in cos.iter_mut().enumerate() {
-        let (re, _) = root_q62(t, log_m);
-        *c = (re + (1 << (62 - TWIDDLE_BITS - 1))) >> (62 - TWIDDLE_BITS);
+    // Root tables (62 fractional bits): exp(2 pi i t / M) = low[t mod 2^low_bits] *
+    // high[t >> low_bits]; entries interleaved (re, im).
+    let log_m = (4 * slots).trailing_zeros();
+    let (low_bits, low_len, _) = table_split(slots);
+    let (low, high) = scratch.split_at_mut(2 * low_len);
+    for (t, pair) in low.chunks_exact_mut(2).enumerate() {
+        let (re, im) = root_q62(t, log_m);
+        pair.copy_from_slice(&[re, im]);
     }
+    for (t, pair) in high.chunks_exact_mut(2).enumerate() {
+        let (re, im) = root_q62(t << low_bits, log_m);
+        pair.copy_from_slice(&[re, im]);
+    }
+    // cos(2 pi t / M) with TWIDDLE_BITS fractional bits: Re(low * high), rounded.
+    let m_mask = (4 * slots) - 1;
+    let low_mask = low_len - 1;
+    let cos = |t: usize| -> i128 {
+        let t = t & m_mask;
+        let (l, h) = (2 * (t & low_mask), 2 * (t >> low_bits));
+        let re = low[l] as i128 * high[h] as i128 - low[l + 1] as i128 * high[h + 1] as i128;
+        (re + (1i128 << (123 - TWIDDLE_BITS))) >> (124 - TWIDDLE_BITS)
+    };
 
-    // One flag over every input, no branch: bit set iff some |v| >= 2^(94 - log_scale).
+    // One flag over every input, no branch: nonzero iff some |v| >= 2^(94 - log_scale).
     let limit_bits = 94 - log_scale; // >= 10
     let mut out_of_range = 0u64;
     if limit_bits < 64 {
@@ -167,13 +204,12 @@ pub fn encode_real_fixed(values: &[i64], n: usize, log_scale: u32, coeffs: &mut 
     let shift = FRAC_BITS + TWIDDLE_BITS + slots.trailing_zeros() - log_scale;
     let half = if shift == 0 { 0 } else { 1i128 << (shift - 1) };
     let gap = n / (2 * slots);
-    let mask = m - 1;
     for (k, out) in coeffs.iter_mut().step_by(gap).take(2 * slots).enumerate() {
         let mut acc = 0i128;
         let mut g = 1usize; // 5^j mod M
         for &v in values {
-            acc += v as i128 * cos[(k * g) & mask] as i128;
-            g = (g * super::ROTATION_GENERATOR) & mask;
+            acc += v as i128 * cos(k * g);
+            g = (g * super::ROTATION_GENERATOR) & m_mask;
         }
         *out = ((acc + half) >> shift) as i64;
     }
@@ -208,10 +244,13 @@ mod tests {
         }
     }
 
-    fn float_reference(values: &[i64], n: usize, log_scale: u32) -> Vec<f64> {
-        let z: Vec<f64> = values.iter().map(|&v| v as f64 / 2f64.powi(FRAC_BITS as i32)).collect();
+    fn float_reference(values: &[i64], slots: usize, n: usize, log_scale: u32) -> Vec<f64> {
+        let mut z = vec![0.0; slots];
+        for (o, &v) in z.iter_mut().zip(values) {
+            *o = v as f64 / 2f64.powi(FRAC_BITS as i32);
+        }
         let mut coeffs = vec![0.0; n];
-        let mut scratch = vec![Complex::default(); encode_scratch_len(z.len())];
+        let mut scratch = vec![Complex::default(); encode_scratch_len(slots)];
         encode_real(&z, n, 2f64.powi(log_scale as i32), &mut coeffs, &mut scratch).unwrap();
         coeffs
     }
@@ -229,30 +268,34 @@ mod tests {
 
     #[test]
     fn equals_the_float_encoder() {
-        // Every shape a device or the host uses, values of features' magnitudes (|z| < 8).
+        // Every shape a device or the host uses (values, slots, n, log_scale), values of
+        // features' magnitudes (|z| < 8); full-slot plaintexts with 8 values as the N=2^14
+        // firmware sends.
         let mut mismatches = 0usize;
         let mut total = 0usize;
-        for (n, slots, log_scale) in [
-            (4096, 8, 40),
-            (4096, 1, 40),
-            (4096, 2048 / 4, 40),
-            (1 << 14, 8, 40),
-            (1 << 15, 64, 55),
-            (16, 8, 30),
+        for (len, slots, n, log_scale) in [
+            (8, 8, 4096, 40),
+            (1, 1, 4096, 40),
+            (512, 512, 4096, 40),
+            (8, 8, 1 << 14, 40),
+            (8, 1 << 13, 1 << 14, 40),
+            (5, 16, 64, 40),
+            (64, 64, 1 << 15, 55),
+            (8, 8, 16, 30),
         ] {
             for seed in 0..4 {
-                let v = values(slots, 35, seed);
+                let v = values(len, 35, seed);
                 let mut fixed = vec![0i64; n];
                 let mut scratch = vec![0i64; fixed_scratch_len(slots)];
-                encode_real_fixed(&v, n, log_scale, &mut fixed, &mut scratch).unwrap();
-                let float = float_reference(&v, n, log_scale);
+                encode_real_fixed(&v, slots, n, log_scale, &mut fixed, &mut scratch).unwrap();
+                let float = float_reference(&v, slots, n, log_scale);
                 for (a, b) in fixed.iter().zip(&float) {
                     // Both encoders carry about 2^-52 relative error in the transform
                     // (|z| < 2^3 here): far below one unit at scale 2^40, a few hundred units
                     // at 2^55, where the coefficients are near 2^58.
                     let d = (*a as f64 - b).abs();
                     let tolerance = 1f64.max(2f64.powi(log_scale as i32 - 47));
-                    assert!(d <= tolerance, "n {n} slots {slots}: {a} vs {b}");
+                    assert!(d <= tolerance, "{len} values, {slots} slots, n {n}: {a} vs {b}");
                     if log_scale <= 40 {
                         mismatches += (d != 0.0) as usize;
                         total += 1;
@@ -272,44 +315,64 @@ mod tests {
         // |v| = 2^54 is the limit at scale 2^40: refused, output zeroed.
         let mut v = vec![0i64; 8];
         v[3] = 1 << 54;
-        assert_eq!(encode_real_fixed(&v, n, 40, &mut c, &mut s), Err(EncodeError::ValueOutOfRange));
+        assert_eq!(encode_real_fixed(&v, 8, n, 40, &mut c, &mut s), Err(EncodeError::ValueOutOfRange));
         assert!(c.iter().all(|&x| x == 0));
         v[3] = (1 << 54) - 1;
-        assert_eq!(encode_real_fixed(&v, n, 40, &mut c, &mut s), Ok(()));
+        assert_eq!(encode_real_fixed(&v, 8, n, 40, &mut c, &mut s), Ok(()));
         v[3] = i64::MIN;
-        assert_eq!(encode_real_fixed(&v, n, 40, &mut c, &mut s), Err(EncodeError::ValueOutOfRange));
-        assert_eq!(encode_real_fixed(&v, n, 0, &mut c, &mut s), Err(EncodeError::InvalidScale));
-        assert_eq!(encode_real_fixed(&v, n, 85, &mut c, &mut s), Err(EncodeError::InvalidScale));
+        assert_eq!(encode_real_fixed(&v, 8, n, 40, &mut c, &mut s), Err(EncodeError::ValueOutOfRange));
+        assert_eq!(encode_real_fixed(&v, 8, n, 0, &mut c, &mut s), Err(EncodeError::InvalidScale));
+        assert_eq!(encode_real_fixed(&v, 8, n, 85, &mut c, &mut s), Err(EncodeError::InvalidScale));
         assert_eq!(
-            encode_real_fixed(&v[..3], n, 40, &mut c, &mut s),
+            encode_real_fixed(&v, 3, n, 40, &mut c, &mut s),
             Err(EncodeError::SlotsNotPowerOfTwo { slots: 3 })
         );
         assert_eq!(
-            encode_real_fixed(&v, n, 40, &mut c, &mut s[..31]),
-            Err(EncodeError::BufferTooSmall { needed: 32, got: 31 })
+            encode_real_fixed(&v, 4, n, 40, &mut c, &mut s),
+            Err(EncodeError::TooManySlots { slots: 8, max: 4 })
+        );
+        let short = fixed_scratch_len(8) - 1;
+        assert_eq!(
+            encode_real_fixed(&v, 8, n, 40, &mut c, &mut s[..short]),
+            Err(EncodeError::BufferTooSmall {
+                needed: short + 1,
+                got: short
+            })
         );
         assert_eq!(
-            encode_real_fixed(&v, n, 40, &mut c[..63], &mut s),
+            encode_real_fixed(&v, 8, n, 40, &mut c[..63], &mut s),
             Err(EncodeError::CoeffLengthMismatch { expected: 64, got: 63 })
         );
-        let big = vec![0i64; 2 * MAX_FIXED_SLOTS];
-        let mut cb = vec![0i64; 4 * MAX_FIXED_SLOTS];
-        let mut sb = vec![0i64; fixed_scratch_len(2 * MAX_FIXED_SLOTS)];
+        let big = vec![0i64; 2 * MAX_FIXED_VALUES];
+        let mut cb = vec![0i64; 4 * MAX_FIXED_VALUES];
+        let mut sb = vec![0i64; fixed_scratch_len(2 * MAX_FIXED_VALUES)];
         assert_eq!(
-            encode_real_fixed(&big, 4 * MAX_FIXED_SLOTS, 40, &mut cb, &mut sb),
+            encode_real_fixed(&big, 2 * MAX_FIXED_VALUES, 4 * MAX_FIXED_VALUES, 40, &mut cb, &mut sb),
             Err(EncodeError::TooManySlots {
-                slots: 2 * MAX_FIXED_SLOTS,
-                max: MAX_FIXED_SLOTS
+                slots: 2 * MAX_FIXED_VALUES,
+                max: MAX_FIXED_VALUES
             })
         );
         // The extremes of the accumulator: every value at the largest accepted magnitude.
         let v = vec![-(1i64 << 53); 8];
-        encode_real_fixed(&v, n, 40, &mut c, &mut s).unwrap();
+        encode_real_fixed(&v, 8, n, 40, &mut c, &mut s).unwrap();
         assert_eq!(c[0], -(1i64 << 61));
-        let v = vec![i64::MAX; MAX_FIXED_SLOTS];
-        let mut cm = vec![0i64; 2 * MAX_FIXED_SLOTS];
-        let mut sm = vec![0i64; fixed_scratch_len(MAX_FIXED_SLOTS)];
-        encode_real_fixed(&v, 2 * MAX_FIXED_SLOTS, 20, &mut cm, &mut sm).unwrap();
+        let v = vec![i64::MAX; MAX_FIXED_VALUES];
+        let mut cm = vec![0i64; 2 * MAX_FIXED_VALUES];
+        let mut sm = vec![0i64; fixed_scratch_len(MAX_FIXED_VALUES)];
+        encode_real_fixed(&v, MAX_FIXED_VALUES, 2 * MAX_FIXED_VALUES, 20, &mut cm, &mut sm).unwrap();
+    }
+
+    #[test]
+    fn scratch_sizes() {
+        assert_eq!(fixed_scratch_len(8), 24);
+        assert_eq!(fixed_scratch_len(1 << 13), 768);
+        for log_s in 0u32..16 {
+            let (low_bits, low, high) = table_split(1 << log_s);
+            assert_eq!(2 * (low + high), fixed_scratch_len(1 << log_s));
+            assert_eq!(low * high, 4 << log_s);
+            assert!(low_bits >= (2 + log_s).div_ceil(2));
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! disagree on a sign.
 
 pub mod features;
+pub mod fixed_features;
 
 use core::ops::{Add, AddAssign, Mul, Neg, Sub, SubAssign};
 
