@@ -12,6 +12,8 @@
 # when root), defmt-print (cargo install), and builds the TCG plugin from shared/tools.
 # Every QEMU run is bounded by `timeout`: a hung firmware fails instead of hanging CI.
 set -euo pipefail
+# Every path below is a default cargo target directory (firmware, host-tool, host-eval).
+unset CARGO_TARGET_DIR
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEV="$ROOT/device-examples"
@@ -46,6 +48,16 @@ ensure_tools() {
   if ! command -v defmt-print >/dev/null 2>&1; then
     log "installing defmt-print (cargo install --locked)"
     cargo install defmt-print --locked >&2 || log "defmt-print unavailable: logs stay undecoded"
+  fi
+  # An objdump that knows Thumb-2, for the constant-time disassembly test (ct-check).
+  if [ -z "${OBJDUMP:-}" ]; then
+    OBJDUMP="$(command -v llvm-objdump || command -v arm-none-eabi-objdump || ls /usr/lib/llvm-*/bin/llvm-objdump 2>/dev/null | tail -1 || true)"
+    if [ -z "$OBJDUMP" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing llvm (apt-get) for llvm-objdump"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq llvm >&2 || true
+      OBJDUMP="$(command -v llvm-objdump || ls /usr/lib/llvm-*/bin/llvm-objdump 2>/dev/null | tail -1 || true)"
+    fi
+    export OBJDUMP
   fi
   if command -v llvm-nm >/dev/null 2>&1; then NM=llvm-nm
   elif command -v arm-none-eabi-nm >/dev/null 2>&1; then NM=arm-none-eabi-nm
@@ -159,7 +171,7 @@ run_tests() {
   # End to end: the example firmware encrypts the scan features; the host decrypts its files.
   if [ -f "$ELF_DIR/encrypt_scan" ]; then
     rc=0
-    rm -f "$OUT"/scan_*.clhe "$OUT"/scan_features.f64
+    rm -f "$OUT"/scan_*.clhe "$OUT"/scan_features.q32
     # Fresh entropy for the emulator's stand-in TRNG, per run (src/entropy/qemu.rs).
     head -c 4096 /dev/urandom >"$OUT/entropy.bin"
     qemu_run "$ELF_DIR/encrypt_scan" "$OUT/encrypt_scan.defmt" || rc=$?
@@ -190,6 +202,26 @@ run_tests() {
     hosteval_decrypt_provisioned || rc=$?
     record "end-to-end: device provisioned from a fresh keygen -> host-eval decrypt -> features match" "$rc"
   fi
+  # Constant time: the release image's per-patient path (voxels -> fixed-point features ->
+  # integer encoding -> public-key encryption) reaches no soft-float or division routine and no
+  # divide or FP arithmetic instruction (host-tool ct-check). The control: the float decoder in
+  # the test image must be flagged, or the check proves nothing.
+  rc=0
+  if [ -z "${OBJDUMP:-}" ]; then
+    log "no llvm-objdump / arm-none-eabi-objdump: cannot inspect the disassembly"; rc=1
+  else
+    "$HOSTTOOL" ct-check "$ELF_DIR/encrypt_scan" 'clifhe_device::device::encrypt_volume_pk' | sed 's/^/  [ct-check] /' || rc=1
+  fi
+  record "constant time: encrypt_scan's encrypt_volume_pk reaches no soft-float, division or FP instruction" "$rc"
+  rc=0
+  if [ -n "${OBJDUMP:-}" ] && "$HOSTTOOL" ct-check "$ELF_DIR/test_encrypt" 'test_encrypt::encoding' >"$OUT/ct_check_control.txt" 2>&1; then
+    log "ct-check passed the float decoder: the check cannot see soft float"; rc=1
+  elif ! grep -q '__aeabi_d\|FORBIDDEN' "$OUT/ct_check_control.txt"; then
+    log "ct-check control failed for another reason:"; cat "$OUT/ct_check_control.txt" >&2; rc=1
+  else
+    sed -n '1,3p' "$OUT/ct_check_control.txt" | sed 's/^/  [ct-check control] /'
+  fi
+  record "constant time control: ct-check flags the float decoder (soft-float calls)" "$rc"
   # N=2^14: the firmware encrypts two patients at the host's own preset (LEVELED_N14); the host
   # decrypts each, then the vendor's `host-eval infer` merges and evaluates them and the result
   # must match the plaintext model on the features the firmware reported.
@@ -206,7 +238,7 @@ run_tests() {
   rc=0
   for i in 0 1; do
     "$HOSTTOOL" decrypt leveled-n14 "$DEV/target/gen/leveled-n14/sk.clhe" "$OUT/n14/patient$i.clhe" \
-      "$OUT/n14/patient$i.f64" | sed -n "s/^/  [decrypt n14 patient $i] /;/slot 8\|max |error|/p" || rc=$?
+      "$OUT/n14/patient$i.q32" | sed -n "s/^/  [decrypt n14 patient $i] /;/slot 8\|max |error|/p" || rc=$?
   done
   record "end-to-end N=2^14: firmware encrypts -> host decrypts -> features match, other slots zero" "$rc"
   rc=0
@@ -236,10 +268,10 @@ JSON
 # under the fresh key set it was provisioned from, comparing with the features it reported.
 hosteval_decrypt_provisioned() {
   "$HE" decrypt --keys "$OUT/hospital-keys" --input "$OUT/scan_pk.clhe" --from-device --json > "$OUT/hosteval_pk.json" || return 1
-  python3 - "$OUT/hosteval_pk.json" "$OUT/scan_features.f64" <<'PY' || return 1
+  python3 - "$OUT/hosteval_pk.json" "$OUT/scan_features.q32" <<'PY' || return 1
 import json, struct, sys
 rows = json.load(open(sys.argv[1]))["patients"]
-want = struct.unpack("<8d", open(sys.argv[2], "rb").read()[:64])
+want = [v / 2**32 for v in struct.unpack("<8q", open(sys.argv[2], "rb").read()[:64])]
 names = ["scalar", "e1", "e2", "e3", "e12", "e13", "e23", "e123"]
 got = [rows[0][k] for k in names]
 err = max(abs(a - b) for a, b in zip(got, want))
@@ -264,9 +296,9 @@ n14_infer() {
   rm -rf "$work" && mkdir -p "$work"
   "$HE" evalkeys --keys "$keys" --merge-patients 2 | sed 's/^/  [evalkeys] /' || return 1
   "$HE" train --per-class 100 --seed 1 --out "$work/model.json" | sed 's/^/  [train] /' || return 1
-  python3 - "$OUT/n14/patient0.f64" "$OUT/n14/patient1.f64" > "$work/features.json" <<'PY' || return 1
+  python3 - "$OUT/n14/patient0.q32" "$OUT/n14/patient1.q32" > "$work/features.json" <<'PY' || return 1
 import json, struct, sys
-print(json.dumps([list(struct.unpack("<8d", open(f, "rb").read())) for f in sys.argv[1:]]))
+print(json.dumps([[v / 2**32 for v in struct.unpack("<8q", open(f, "rb").read())] for f in sys.argv[1:]]))
 PY
   "$HE" predict --model "$work/model.json" --input "$work/features.json" --json > "$work/plain.json" || return 1
   local t0 t1

@@ -4,8 +4,11 @@
 //!   generated on the host (`host-tool gen`) and compiled into flash with `include_bytes!`.
 //! - [`PkStream`]: public-key encryption streamed prime by prime in the wire format: the 32-byte
 //!   header, then per prime the c0 limb and the c1 limb, each bit-packed and handed to the sink
-//!   as soon as it is computed. RAM: the encoded message (N f64), the noise (3N i8) and two
+//!   as soon as it is computed. RAM: the encoded message (N i64), the noise (3N i8) and two
 //!   N-word limbs, whatever the number of primes.
+//! - [`encrypt_volume_pk`]: the whole per-patient path (fixed-point features, integer
+//!   encoding, the stream above), in integer arithmetic only, with no branch or division on
+//!   the voxels.
 //! - [`SkStream`]: seeded secret-key encryption (c1 travels as a 32-byte seed: half the bytes).
 //!
 //! The bytes produced are exactly `wire::ciphertext_to_bytes` / `seeded_ciphertext_to_bytes` of
@@ -16,7 +19,7 @@ use clifhe_core::encrypt::{PkEncryptionNoise, PkStreamEncryptor, Plaintext, SkSt
 use clifhe_core::keys::{PublicKey, SecretKey};
 use clifhe_core::ntt::NttTable;
 use clifhe_core::params::Params;
-use clifhe_core::rns::{RnsPoly, Representation};
+use clifhe_core::rns::{Representation, RnsPoly};
 use clifhe_core::sample::SEED_BYTES;
 use clifhe_core::wire::{self, Header, Kind};
 use rand_core::{CryptoRng, RngCore};
@@ -30,12 +33,20 @@ pub enum DeviceError {
     Core(#[defmt(Debug2Format)] clifhe_core::Error),
     /// Packing a limb for the wire failed (buffer sizing).
     Wire(#[defmt(Debug2Format)] wire::WireError),
-    /// The encoder refused the features (non-finite values, scale).
+    /// The encoder refused the features (values out of range, scale).
     Encode(#[defmt(Debug2Format)] clifhe_core::encode::EncodeError),
     /// The byte sink (host file, link) failed.
     Sink,
     /// No fresh seed for the encryption (the firmware never falls back to a fixed one).
     Entropy(crate::entropy::EntropyError),
+    /// The volume does not match its geometry.
+    Features(#[defmt(Debug2Format)] clifhe_core::multivector::features::FeatureError),
+}
+
+impl From<clifhe_core::multivector::features::FeatureError> for DeviceError {
+    fn from(e: clifhe_core::multivector::features::FeatureError) -> Self {
+        Self::Features(e)
+    }
 }
 
 impl From<crate::entropy::EntropyError> for DeviceError {
@@ -93,8 +104,10 @@ macro_rules! gen_file {
 #[macro_export]
 macro_rules! aligned_image {
     ($preset:literal, $file:literal) => {{
-        static IMG: &$crate::device::Aligned<[u8]> =
-            &$crate::device::Aligned { _align: [], bytes: *include_bytes!($crate::gen_file!($preset, $file)) };
+        static IMG: &$crate::device::Aligned<[u8]> = &$crate::device::Aligned {
+            _align: [],
+            bytes: *include_bytes!($crate::gen_file!($preset, $file)),
+        };
         IMG
     }};
 }
@@ -109,8 +122,10 @@ macro_rules! bundle_file {
 #[macro_export]
 macro_rules! aligned_bundle_image {
     ($file:literal) => {{
-        static IMG: &$crate::device::Aligned<[u8]> =
-            &$crate::device::Aligned { _align: [], bytes: *include_bytes!($crate::bundle_file!($file)) };
+        static IMG: &$crate::device::Aligned<[u8]> = &$crate::device::Aligned {
+            _align: [],
+            bytes: *include_bytes!($crate::bundle_file!($file)),
+        };
         IMG
     }};
 }
@@ -143,7 +158,9 @@ impl FlashImages {
             let m = Modulus::new(q).ok_or(DeviceError::FlashImage("modulus"))?;
             let (fwd, shoup) = w.split_at(n);
             let t = NttTable::from_parts(m, n, fwd, shoup, &[], &[]).map_err(|_| DeviceError::FlashImage("ntt table"))?;
-            tables.push(t).map_err(|_| DeviceError::FlashImage("more primes than MAX_DEVICE_PRIMES"))?;
+            tables
+                .push(t)
+                .map_err(|_| DeviceError::FlashImage("more primes than MAX_DEVICE_PRIMES"))?;
         }
         let b = RnsPoly::from_storage(n, primes, Representation::Ntt, words(self.pk_b, "public key b")?)
             .map_err(|_| DeviceError::FlashImage("public key size"))?;
@@ -161,24 +178,65 @@ pub fn emit_limb(limb: &[u64], q: u64, sink: &mut impl FnMut(&[u8]) -> Result<()
     let mut buf = [0u8; CHUNK * 8];
     for chunk in limb.chunks(CHUNK) {
         let len = wire::limb_bytes(chunk.len(), bits);
-        let out = buf.get_mut(..len).ok_or(DeviceError::Wire(wire::WireError::OutputTooSmall { needed: len, found: CHUNK * 8 }))?;
+        let out = buf.get_mut(..len).ok_or(DeviceError::Wire(wire::WireError::OutputTooSmall {
+            needed: len,
+            found: CHUNK * 8,
+        }))?;
         wire::pack_limb(chunk, bits, out)?;
         sink(out)?;
     }
     Ok(())
 }
 
-/// Encodes the patient's slot values into `coeffs` (N integer-valued f64) at the preset's
-/// default scale; `scratch` needs `encode::encode_scratch_len(values.len())` entries.
+/// Encodes the patient's fixed-point values (`encode::fixed::FRAC_BITS` fractional bits) into
+/// slots `0..values.len()` of a `slots`-slot plaintext at the preset's default scale, with the
+/// integer encoder: no floating point, no division, no branch on the values. `coeffs` holds N
+/// `i64`; `scratch` needs `encode::fixed::fixed_scratch_len(slots)` entries.
 pub fn encode_features<'a>(
     params: &Params,
-    values: &[f64],
-    coeffs: &'a mut [f64],
-    scratch: &mut [clifhe_core::encode::Complex],
-) -> Result<Plaintext<&'a mut [f64]>, DeviceError> {
-    let scale = params.default_scale();
-    clifhe_core::encode::encode_real(values, params.n(), scale, coeffs, scratch)?;
-    Ok(Plaintext::from_coeffs(coeffs, scale, values.len().trailing_zeros())?)
+    values: &[i64],
+    slots: usize,
+    coeffs: &'a mut [i64],
+    scratch: &mut [i64],
+) -> Result<Plaintext<&'a mut [i64], i64>, DeviceError> {
+    let log_scale = params.log_default_scale();
+    clifhe_core::encode::fixed::encode_real_fixed(values, slots, params.n(), log_scale, coeffs, scratch)?;
+    Ok(Plaintext::from_fixed(coeffs, log_scale, slots.trailing_zeros())?)
+}
+
+/// The scan's public geometry for [`encrypt_volume_pk`]: `FixedGeometry::new`, computed once
+/// before any voxel is read (it may use floating point: dimensions and spacing are public).
+pub use clifhe_core::multivector::fixed_features::FixedGeometry;
+
+/// RAM of [`encrypt_volume_pk`] besides the public-key buffers: the message (N `i64`) and the
+/// encoder's root tables.
+pub struct MessageBuffers<'a> {
+    pub coeffs: &'a mut [i64],
+    pub scratch: &'a mut [i64],
+}
+
+/// What a device does per patient, from voxels to ciphertext: constant-time fixed-point
+/// features, integer encoding in slots 0..7 of a `slots`-slot plaintext, public-key encryption
+/// streamed to `sink`. The disassembly test (`scripts/device-tests.sh`, `ct-check`) walks the
+/// call graph from this function in the release image and fails if anything it reaches calls a
+/// soft-float or division routine or executes a divide instruction.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+pub fn encrypt_volume_pk<R: RngCore + CryptoRng>(
+    keys: &DeviceKeys,
+    geom: &FixedGeometry,
+    volume: &[u8],
+    slots: usize,
+    msg_bufs: MessageBuffers<'_>,
+    pk_bufs: PkBuffers<'_>,
+    rng: &mut R,
+    sink: &mut impl FnMut(&[u8]) -> Result<(), DeviceError>,
+) -> Result<(), DeviceError> {
+    let features = zeroize::Zeroizing::new(clifhe_core::multivector::fixed_features::scan_features_fixed(volume, geom)?);
+    let pt = encode_features(&keys.params, &features[..], slots, msg_bufs.coeffs, msg_bufs.scratch)?;
+    // Bound to a local so the stream (which borrows `pt`) is dropped before `pt`.
+    let sent = PkStream::begin(keys, &pt, pk_bufs, rng, sink)?.finish(sink);
+    sent
 }
 
 /// Caller-provided RAM of one public-key encryption (N = ring degree).
@@ -193,7 +251,7 @@ pub struct PkBuffers<'a> {
 /// Public-key encryption of one message at the top level, streamed prime by prime.
 pub struct PkStream<'a, 'k> {
     keys: &'k DeviceKeys,
-    enc: PkStreamEncryptor<'k, &'static [u64], &'a mut [f64], &'a mut [i8]>,
+    enc: PkStreamEncryptor<'k, &'static [u64], &'a mut [i64], &'a mut [i8], i64>,
     u_hat: &'a mut [u64],
     limb: &'a mut [u64],
 }
@@ -212,7 +270,7 @@ impl<'a, 'k> PkStream<'a, 'k> {
     /// Samples the encryption noise (u, e0, e1) from `rng` and sends the wire header.
     pub fn begin<R: RngCore + CryptoRng>(
         keys: &'k DeviceKeys,
-        msg: &'k Plaintext<&'a mut [f64]>,
+        msg: &'k Plaintext<&'a mut [i64], i64>,
         bufs: PkBuffers<'a>,
         rng: &mut R,
         sink: &mut impl FnMut(&[u8]) -> Result<(), DeviceError>,
@@ -231,7 +289,12 @@ impl<'a, 'k> PkStream<'a, 'k> {
         let noise = PkEncryptionNoise::sample_into(rng, bufs.u, bufs.e0, bufs.e1)?;
         let enc = PkStreamEncryptor::new(p, &keys.pk, msg, noise)?;
         sink(&header.to_bytes())?;
-        Ok(Self { keys, enc, u_hat: bufs.u_hat, limb: bufs.limb })
+        Ok(Self {
+            keys,
+            enc,
+            u_hat: bufs.u_hat,
+            limb: bufs.limb,
+        })
     }
 
     /// Primes to stream (level + 1).
@@ -265,7 +328,7 @@ impl<'a, 'k> PkStream<'a, 'k> {
 pub fn sk_stream<R: RngCore + CryptoRng, K: AsRef<[i8]> + AsMut<[i8]>>(
     keys: &DeviceKeys,
     sk: &SecretKey<K>,
-    msg: &Plaintext<&mut [f64]>,
+    msg: &Plaintext<&mut [i64], i64>,
     e: &mut [i8],
     s_hat: &mut [u64],
     limb: &mut [u64],

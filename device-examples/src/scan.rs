@@ -1,8 +1,13 @@
 //! A phantom scan volume in flash and its 8 multivector features.
 //!
-//! The features come from `clifhe_core::multivector::features::scan_features`, as on the host:
-//! mean intensity, intensity-weighted centroid, central second moments (xy, xz, yz) and RMS
-//! radius, in basis order [1, e1, e2, e3, e12, e13, e23, e123].
+//! The features are the host's (`clifhe_core::multivector::features`: mean intensity,
+//! intensity-weighted centroid, central second moments (xy, xz, yz) and RMS radius, in basis
+//! order [1, e1, e2, e3, e12, e13, e23, e123]), computed by the constant-time fixed-point
+//! `fixed_features::scan_features_fixed`: exact integer sums, no floating point, no division
+//! instruction, no branch on a voxel. They come out with 32 fractional bits.
+
+use crate::device::{DeviceError, FixedGeometry};
+use clifhe_core::multivector::fixed_features::scan_features_fixed;
 
 /// Edge of the phantom cube (voxels).
 pub const DIM: usize = 16;
@@ -29,7 +34,13 @@ const fn phantom() -> [u8; VOXELS] {
                 let organ = u * u * 4 + dy * dy * 9 + dz * dz * 16 <= 36 * 60 * 60;
                 let (lx, ly, lz) = (dx - 25, dy + 15, dz - 10);
                 let lesion = lx * lx + ly * ly + lz * lz <= 20 * 20;
-                v[(z * DIM + y) * DIM + x] = if lesion { 250 } else if organ { 120 } else { 0 };
+                v[(z * DIM + y) * DIM + x] = if lesion {
+                    250
+                } else if organ {
+                    120
+                } else {
+                    0
+                };
                 x += 1;
             }
             y += 1;
@@ -39,15 +50,16 @@ const fn phantom() -> [u8; VOXELS] {
     v
 }
 
-/// The 8 features of the phantom, computed by core's `scan_features` (the one implementation the
-/// host uses too). 1 mm isotropic voxels; intensities divided by 255. Returns zeros if the
-/// volume were malformed, which cannot happen for the compile-time phantom.
-pub fn features(vol: &[u8; VOXELS]) -> [f64; 8] {
-    use clifhe_core::multivector::features::{scan_features, FeatureConfig, VolumeView};
-    match VolumeView::new(&vol[..], [DIM; 3], [1.0; 3]) {
-        Ok(view) => scan_features(&view, &FeatureConfig { intensity_scale: 255.0 }).map(|m| m.coeffs()).unwrap_or([0.0; 8]),
-        Err(_) => [0.0; 8],
-    }
+/// The public geometry of a cube of `dim`^3 voxels of 1 mm with 8-bit intensities divided by
+/// 255. Computed once at boot (floating point on public data only).
+pub fn geometry(dim: usize) -> Result<FixedGeometry, DeviceError> {
+    Ok(FixedGeometry::new([dim; 3], [1.0; 3], 255)?)
+}
+
+/// The 8 fixed-point features of a volume (core's constant-time `scan_features_fixed`, the
+/// computation `device::encrypt_volume_pk` runs).
+pub fn features(vol: &[u8], geom: &FixedGeometry) -> Result<[i64; 8], DeviceError> {
+    Ok(scan_features_fixed(vol, geom)?)
 }
 
 /// Edge of the CT-like phantom cube (voxels), the host's built-in phantom size.
@@ -57,7 +69,7 @@ pub const CT_VOXELS: usize = CT_DIM * CT_DIM * CT_DIM;
 
 /// A CT-like phantom in the style of the host's built-in dataset (`host_eval::phantom`, without
 /// its noise, texture and partial-volume edges): 32^3 voxels of a soft-tissue CT window
-/// (level 40 HU, width 400 HU) stored as round(255 x windowed), so that `ct_features` (intensity
+/// (level 40 HU, width 400 HU) stored as round(255 x windowed), so that the features (intensity
 /// scale 255) lands in the range the demo model was trained on. Body ellipsoid (semi-axes 0.92 x
 /// 0.78 x 0.95 of the half field of view) with a 0.11 fat layer (windowed 0.15), soft tissue
 /// (0.51), an organ (semi-axes 0.55 x 0.45 x 0.50, yawed 25 degrees, 0.56) and, with
@@ -70,7 +82,11 @@ pub static CT_PHANTOM_HEALTHY: [u8; CT_VOXELS] = ct_phantom(false);
 /// Whether `p` (units of 1/64000 of the half field of view) lies in the axis-aligned ellipsoid
 /// with semi-axes `semi` (thousandths of the half field of view), in exact integer arithmetic.
 const fn in_ellipsoid(p: [i128; 3], semi: [i128; 3]) -> bool {
-    let a = [semi[0] * 64 * semi[0] * 64, semi[1] * 64 * semi[1] * 64, semi[2] * 64 * semi[2] * 64];
+    let a = [
+        semi[0] * 64 * semi[0] * 64,
+        semi[1] * 64 * semi[1] * 64,
+        semi[2] * 64 * semi[2] * 64,
+    ];
     p[0] * p[0] * a[1] * a[2] + p[1] * p[1] * a[0] * a[2] + p[2] * p[2] * a[0] * a[1] <= a[0] * a[1] * a[2]
 }
 
@@ -95,7 +111,11 @@ const fn ct_phantom(with_lesion: bool) -> [u8; CT_VOXELS] {
             let mut x = 0;
             while x < CT_DIM {
                 // Voxel centre in units of 1/64000 of the half field of view: (2i - 31)/32.
-                let p = [(2 * x as i128 - 31) * 2000, (2 * y as i128 - 31) * 2000, (2 * z as i128 - 31) * 2000];
+                let p = [
+                    (2 * x as i128 - 31) * 2000,
+                    (2 * y as i128 - 31) * 2000,
+                    (2 * z as i128 - 31) * 2000,
+                ];
                 let mut val = 0u8;
                 if in_ellipsoid(p, [920, 780, 950]) {
                     val = FAT;
@@ -120,15 +140,4 @@ const fn ct_phantom(with_lesion: bool) -> [u8; CT_VOXELS] {
         z += 1;
     }
     v
-}
-
-/// The 8 features of a CT-like phantom (core's `scan_features`, 1 mm voxels, intensities divided
-/// by 255: the windowed values the host's phantoms carry). Zeros if the view were malformed,
-/// which cannot happen for the compile-time phantoms.
-pub fn ct_features(vol: &[u8; CT_VOXELS]) -> [f64; 8] {
-    use clifhe_core::multivector::features::{scan_features, FeatureConfig, VolumeView};
-    match VolumeView::new(&vol[..], [CT_DIM; 3], [1.0; 3]) {
-        Ok(view) => scan_features(&view, &FeatureConfig { intensity_scale: 255.0 }).map(|m| m.coeffs()).unwrap_or([0.0; 8]),
-        Err(_) => [0.0; 8],
-    }
 }

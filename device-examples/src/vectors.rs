@@ -19,8 +19,26 @@ pub const TEST_KEY_SEED: [u8; 32] = *b"clifhe device test hospital keys";
 pub const SLOTS: usize = 8;
 
 /// A fixed feature vector (magnitudes typical of normalised scan features) for the known-answer
-/// encryptions, so they do not depend on the feature extractor.
-pub const KAT_FEATURES: [f64; SLOTS] = [0.4375, -0.125, 0.0625, 0.25, -0.03125, 0.015625, -0.5, 0.9];
+/// encryptions, so they do not depend on the feature extractor: fixed point with 32 fractional
+/// bits (`encode::fixed::FRAC_BITS`), the format the device encodes. The values are 0.4375,
+/// -0.125, 0.0625, 0.25, -0.03125, 0.015625, -0.5 and 0.9 (the last one rounded down to
+/// `floor(0.9 * 2^32)`).
+pub const KAT_FEATURES: [i64; SLOTS] = [
+    1879048192,
+    -536870912,
+    268435456,
+    1073741824,
+    -134217728,
+    67108864,
+    -2147483648,
+    3865470566,
+];
+
+/// `KAT_FEATURES[k]` as a real number (exact: every value is a multiple of 2^-32). Host and
+/// test code only.
+pub fn kat_feature(k: usize) -> f64 {
+    KAT_FEATURES[k] as f64 / (1u64 << 32) as f64
+}
 
 /// Maximum |decoded - original| accepted after a fresh encryption at scale 2^40 (fresh noise
 /// is about 2^-30 per slot; this leaves two orders of magnitude of margin).

@@ -8,14 +8,22 @@
 //!   clifhe-device-host decrypt PRESET SK_FILE CT_FILE FEATURES_FILE
 //!       Parses the firmware's ciphertext file (public-key or seeded secret-key kind), decrypts
 //!       it with the secret key and checks the first 8 slots against the features the firmware
-//!       reported (8 little-endian f64), within `vectors::MAX_ROUNDTRIP_ERROR`.
+//!       reported (8 little-endian i64 with 32 fractional bits, the device's fixed-point
+//!       features), within `vectors::MAX_ROUNDTRIP_ERROR`.
+//!   clifhe-device-host ct-check ELF ROOT...
+//!       The disassembly test of the constant-time encryption path (`ct_check`): fails if a
+//!       function reachable from ROOT calls a soft-float or division routine or executes a
+//!       divide or floating-point arithmetic instruction.
 //!   clifhe-device-host scores PRESET SK_FILE CT_FILE PATIENTS STRIDE
 //!       The test harness's own raw decryption of a vendor score file made under the published
 //!       test key: prints slot p * STRIDE for p < PATIENTS as a JSON array. Verification of the
 //!       `--no-flooding` device path only: the product (`host-eval`) never decrypts vendor output
 //!       except through the flooded, budgeted release.
+mod ct_check;
+
 use clifhe_core::arith::Modulus;
 use clifhe_core::context::Context;
+use clifhe_core::encode::fixed::{encode_real_fixed, fixed_scratch_len};
 use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, Plaintext};
 use clifhe_core::flash_image;
 use clifhe_core::keys::{PublicKey, SecretKey};
@@ -79,7 +87,11 @@ fn gen_preset(out: &Path, lit: clifhe_core::ParamsLiteral) -> Res<()> {
     let pk = PublicKey::generate(&params, ctx.q_tables(), &sk, &mut rng).map_err(|e| format!("pk: {e}"))?;
     let sk_bytes = wire::export_secret_key(&params, &sk).map_err(|e| format!("export sk: {e}"))?;
     write(&dir, "sk.clhe", &sk_bytes)?;
-    write(&dir, "pk.clhe", &wire::public_key_to_bytes(&params, &pk).map_err(|e| format!("pk bytes: {e}"))?)?;
+    write(
+        &dir,
+        "pk.clhe",
+        &wire::public_key_to_bytes(&params, &pk).map_err(|e| format!("pk bytes: {e}"))?,
+    )?;
     // Flash images: the key's `b` limbs as raw little-endian words, and its `a` seed.
     write(&dir, "pk_b.bin", &flash_image::public_key_b_image(&pk))?;
     write(&dir, "pk_a_seed.bin", pk.a_seed())?;
@@ -116,8 +128,20 @@ fn gen_preset(out: &Path, lit: clifhe_core::ParamsLiteral) -> Res<()> {
 
     // Encoding and the two known-answer encryptions, at the top level (all primes).
     let scale = params.default_scale();
-    let pt = Plaintext::encode_real(&params, &vectors::KAT_FEATURES, scale).map_err(|e| format!("encode: {e}"))?;
-    let coeff_bytes: Vec<u8> = pt.coeffs().iter().flat_map(|c| c.to_bits().to_le_bytes()).collect();
+    // The device's integer encoder; the float encoder must give the same coefficients for these
+    // values (each a multiple of 2^-32), so the known answers also pin the two encoders together.
+    let log_scale = params.log_default_scale();
+    let mut coeffs = vec![0i64; n];
+    let mut scratch = vec![0i64; fixed_scratch_len(vectors::SLOTS)];
+    encode_real_fixed(&vectors::KAT_FEATURES, vectors::SLOTS, n, log_scale, &mut coeffs, &mut scratch)
+        .map_err(|e| format!("encode: {e}"))?;
+    let pt = Plaintext::from_fixed(coeffs, log_scale, vectors::SLOTS.trailing_zeros()).map_err(|e| format!("encode: {e}"))?;
+    let reals: Vec<f64> = (0..vectors::SLOTS).map(vectors::kat_feature).collect();
+    let float_pt = Plaintext::encode_real(&params, &reals, scale).map_err(|e| format!("encode: {e}"))?;
+    if pt.coeffs().iter().zip(float_pt.coeffs()).any(|(a, b)| *a as f64 != *b) {
+        return Err("the integer and float encoders disagree on the known-answer features".into());
+    }
+    let coeff_bytes: Vec<u8> = pt.coeffs().iter().flat_map(|c| c.to_le_bytes()).collect();
     write(&dir, "kat_encode.sha256", &Sha256::digest(&coeff_bytes))?;
 
     let mut rng = ChaCha20Rng::from_seed(vectors::KAT_PK_ENC_SEED);
@@ -131,7 +155,12 @@ fn gen_preset(out: &Path, lit: clifhe_core::ParamsLiteral) -> Res<()> {
     let ct_bytes = wire::seeded_ciphertext_to_bytes(&params, &ct).map_err(|e| format!("ct bytes: {e}"))?;
     write(&dir, "ct_sk_kat.clhe", &ct_bytes)?;
     write(&dir, "kat_ct_sk.sha256", &Sha256::digest(&ct_bytes))?;
-    println!("generated {} (N={n}, {} primes, pk b {} bytes)", dir.display(), params.q().len(), pk.b().as_slice().len() * 8);
+    println!(
+        "generated {} (N={n}, {} primes, pk b {} bytes)",
+        dir.display(),
+        params.q().len(),
+        pk.b().as_slice().len() * 8
+    );
     Ok(())
 }
 
@@ -162,7 +191,10 @@ fn decrypt_cmd(preset: &str, sk_file: &Path, ct_file: &Path, features_file: &Pat
     if fb.len() != 8 * vectors::SLOTS {
         return Err(format!("features file: {} bytes, expected {}", fb.len(), 8 * vectors::SLOTS));
     }
-    let want: Vec<f64> = fb.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
+    let want: Vec<f64> = fb
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f64 / (1u64 << 32) as f64)
+        .collect();
     let mut max_err = 0f64;
     for (k, w) in want.iter().enumerate() {
         let got = values.get(k).copied().ok_or("too few slots")?;
@@ -221,11 +253,26 @@ fn run(args: &[String]) -> Res<()> {
             [preset, sk, ct, feat] => decrypt_cmd(preset, Path::new(sk), Path::new(ct), Path::new(feat)),
             _ => Err("decrypt PRESET SK_FILE CT_FILE FEATURES_FILE".into()),
         },
+        Some("ct-check") => match &args[1..] {
+            [elf, roots @ ..] if !roots.is_empty() => {
+                let (report, ok) = ct_check::check(elf, roots)?;
+                for line in report {
+                    println!("{line}");
+                }
+                if ok {
+                    println!("ct-check: no division, soft-float or floating-point instruction reachable");
+                    Ok(())
+                } else {
+                    Err("ct-check: forbidden operations reachable from the constant-time path".into())
+                }
+            }
+            _ => Err("ct-check ELF ROOT...".into()),
+        },
         Some("scores") => match &args[1..] {
             [preset, sk, ct, patients, stride] => scores_cmd(preset, Path::new(sk), Path::new(ct), patients, stride),
             _ => Err("scores PRESET SK_FILE CT_FILE PATIENTS STRIDE".into()),
         },
-        _ => Err("usage: clifhe-device-host gen OUTDIR | decrypt PRESET SK_FILE CT_FILE FEATURES_FILE | scores PRESET SK_FILE CT_FILE PATIENTS STRIDE".into()),
+        _ => Err("usage: clifhe-device-host gen OUTDIR | decrypt PRESET SK_FILE CT_FILE FEATURES_FILE | ct-check ELF ROOT... | scores PRESET SK_FILE CT_FILE PATIENTS STRIDE".into()),
     }
 }
 

@@ -7,7 +7,7 @@
 #![no_std]
 #![no_main]
 
-use clifhe_core::encode::{encode_scratch_len, Complex};
+use clifhe_core::encode::fixed::fixed_scratch_len;
 use clifhe_core::keys::{SecretKey, SecretSeed};
 use clifhe_device::device::{self, DeviceError, PkBuffers, PkStream};
 use clifhe_device::{bench, exit, images, scan, stack, vectors};
@@ -24,11 +24,14 @@ fn null_sink(b: &[u8]) -> Result<(), DeviceError> {
 fn run() -> Result<(), DeviceError> {
     bench::window("overhead (empty window)", || ());
     let keys = images::device_n12().load()?;
-    let feats = bench::window("feature extraction (16^3 phantom)", || scan::features(&scan::PHANTOM));
-    let mut coeffs = [0f64; N];
-    let mut scratch = [Complex::default(); encode_scratch_len(vectors::SLOTS)];
-    let pt = bench::window("encode (8 slots, N=4096)", || {
-        device::encode_features(&keys.params, &feats, &mut coeffs, &mut scratch)
+    let geom = scan::geometry(scan::DIM)?;
+    let feats = bench::window("feature extraction (16^3 phantom, fixed point)", || {
+        scan::features(&scan::PHANTOM, &geom)
+    })?;
+    let mut coeffs = [0i64; N];
+    let mut scratch = [0i64; fixed_scratch_len(vectors::SLOTS)];
+    let pt = bench::window("encode (8 slots, N=4096, integer)", || {
+        device::encode_features(&keys.params, &feats, vectors::SLOTS, &mut coeffs, &mut scratch)
     })?;
     let mut sink = null_sink;
 
@@ -45,20 +48,37 @@ fn run() -> Result<(), DeviceError> {
     let mut rng = ChaCha20Rng::from_seed(vectors::KAT_PK_ENC_SEED);
     // Pass 1: per prime (after noise sampling + header, which get their own window).
     {
-        let bufs = PkBuffers { u: &mut u, e0: &mut e0, e1: &mut e1, u_hat: &mut u_hat, limb: &mut limb };
-        let mut s = bench::window("pk: sample u,e0,e1 + header", || PkStream::begin(&keys, &pt, bufs, &mut rng, &mut sink))?;
+        let bufs = PkBuffers {
+            u: &mut u,
+            e0: &mut e0,
+            e1: &mut e1,
+            u_hat: &mut u_hat,
+            limb: &mut limb,
+        };
+        let mut s = bench::window("pk: sample u,e0,e1 + header", || {
+            PkStream::begin(&keys, &pt, bufs, &mut rng, &mut sink)
+        })?;
         bench::window("pk: prime 0 (60-bit): NTT(u), c0, c1, pack", || s.prime(0, &mut sink))?;
         bench::window("pk: prime 1 (41-bit): NTT(u), c0, c1, pack", || s.prime(1, &mut sink))?;
     }
     // Pass 2: the whole public-key encryption (what one patient costs after encoding).
     {
-        let bufs = PkBuffers { u: &mut u, e0: &mut e0, e1: &mut e1, u_hat: &mut u_hat, limb: &mut limb };
+        let bufs = PkBuffers {
+            u: &mut u,
+            e0: &mut e0,
+            e1: &mut e1,
+            u_hat: &mut u_hat,
+            limb: &mut limb,
+        };
         bench::window("pk: encryption total (both primes)", || {
             PkStream::begin(&keys, &pt, bufs, &mut rng, &mut sink)?.finish(&mut sink)
         })?;
     }
     let pk_peak = stack::peak_stack_bytes();
-    defmt::info!("peak stack after feature extraction + encode + pk encryption: {=usize} bytes", pk_peak);
+    defmt::info!(
+        "peak stack after feature extraction + encode + pk encryption: {=usize} bytes",
+        pk_peak
+    );
 
     // Seeded secret-key mode.
     let mut sk_store = [0i8; N];
