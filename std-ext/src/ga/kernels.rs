@@ -10,9 +10,7 @@
 use crate::error::EvalError;
 use crate::evaluator::{degree2_by_limb, Ciphertext3, PlaintextRns};
 use crate::EvalContext;
-use clifhe_core::ciphertext::{Ciphertext, CiphertextMeta, CiphertextOwned};
-use clifhe_core::rns::{Representation, RnsPoly};
-use rayon::prelude::*;
+use clifhe_core::ciphertext::{CiphertextMeta, CiphertextOwned};
 
 /// Checks that `ct` is a well-formed NTT-form ciphertext of this parameter set sharing
 /// level, slots and scale with `reference`: the evaluator's own checks, so both agree.
@@ -89,72 +87,12 @@ pub(crate) fn signed_tensor_sum(
     }))
 }
 
-/// sum_t pts[t] * cts[t] (slot-wise, in NTT form) with one reduction per coefficient: the
-/// diagonal sum of a block-diagonal linear map. At most 32 terms; all plaintexts must share
-/// a scale, all ciphertexts level, slots and scale. Result scale = scale_ct * scale_pt.
+/// sum_t pts[t] * cts[t] (slot-wise, in NTT form): the evaluator's one sum-of-products kernel
+/// ([`crate::evaluator::Evaluator::mul_plain_sum`]), for the block-diagonal maps here.
 pub(crate) fn plain_mul_sum(ectx: &EvalContext, cts: &[&CiphertextOwned], pts: &[&PlaintextRns]) -> Result<CiphertextOwned, EvalError> {
-    let first = *cts.first().ok_or(EvalError::Invalid("empty plaintext sum"))?;
-    let pt0 = *pts.first().ok_or(EvalError::Invalid("empty plaintext sum"))?;
-    if cts.len() != pts.len() || cts.len() > 32 {
-        return Err(EvalError::Invalid("one plaintext per ciphertext, at most 32"));
+    if cts.len() != pts.len() {
+        return Err(EvalError::Invalid("one plaintext per ciphertext"));
     }
-    let meta = first.meta;
-    for (ct, pt) in cts.iter().zip(pts) {
-        check_like(ectx, &meta, ct)?;
-        if pt.poly.limbs() < meta.level + 1 || pt.poly.representation() != Representation::Ntt {
-            return Err(EvalError::LevelMismatch {
-                left: meta.level,
-                right: pt.poly.limbs().saturating_sub(1),
-            });
-        }
-        if pt.log_slots != meta.log_slots {
-            return Err(EvalError::SlotsMismatch);
-        }
-        if !crate::evaluator::scales_match(pt0.scale, pt.scale) {
-            return Err(EvalError::ScaleMismatch {
-                left: pt0.scale,
-                right: pt.scale,
-            });
-        }
-    }
-    let n = ectx.n();
-    let limbs = meta.level + 1;
-    let mut c0 = RnsPoly::zero(n, limbs, Representation::Ntt);
-    let mut c1 = RnsPoly::zero(n, limbs, Representation::Ntt);
-    c0.as_mut_slice()
-        .par_chunks_mut(n)
-        .zip(c1.as_mut_slice().par_chunks_mut(n))
-        .enumerate()
-        .for_each(|(i, (o0, o1))| {
-            let m = &ectx.q_moduli()[i];
-            let r = i * n..(i + 1) * n;
-            let srcs: Vec<(&[u64], &[u64], &[u64])> = cts
-                .iter()
-                .zip(pts)
-                .map(|(c, p)| {
-                    (
-                        &c.c0.as_slice()[r.clone()],
-                        &c.c1.as_slice()[r.clone()],
-                        &p.poly.as_slice()[r.clone()],
-                    )
-                })
-                .collect();
-            for j in 0..n {
-                let (mut s0, mut s1) = (0u128, 0u128);
-                for &(x0, x1, d) in &srcs {
-                    s0 += x0[j] as u128 * d[j] as u128;
-                    s1 += x1[j] as u128 * d[j] as u128;
-                }
-                o0[j] = m.reduce_u128(s0);
-                o1[j] = m.reduce_u128(s1);
-            }
-        });
-    Ok(Ciphertext {
-        c0,
-        c1,
-        meta: CiphertextMeta {
-            scale: meta.scale * pt0.scale,
-            ..meta
-        },
-    })
+    let terms: Vec<(&CiphertextOwned, &PlaintextRns)> = cts.iter().copied().zip(pts.iter().copied()).collect();
+    crate::evaluator::Evaluator::new(ectx).mul_plain_sum(&terms)
 }

@@ -1,0 +1,262 @@
+//! The CKKS evaluator: arithmetic on ciphertexts with explicit level and scale bookkeeping.
+//!
+//! Rescaling policy (one rule, everywhere): multiplications never rescale implicitly; the
+//! caller rescales once per multiplicative layer (`rescale`). Plaintext constants meant to
+//! leave the scale unchanged are encoded at the scale of the prime that the next rescale
+//! divides out (q_l), so `mul_const` followed by `rescale` restores the input scale exactly
+//! (Lattigo's convention). Binary operations require equal parameter sets, levels, slot counts
+//! and scales (relative difference below 2^-30); anything else is an error, never an implicit
+//! conversion. `drop_to_level` and `mul_const_to_scale` are the explicit tools for aligning.
+//!
+//! All methods take `&self`; an `Evaluator` holds no mutable state and is `Send + Sync`.
+//!
+//! The methods are split by concept: this file holds the types, the shape checks, the additive
+//! operations and the level bookkeeping; `plain` the products with constants and plaintexts
+//! (and the one plaintext sum-of-products kernel); `mul` ciphertext products and
+//! relinearization; `rotate` the automorphisms; `fused` the multiply-accumulate kernels the GNN
+//! layers need (linear and quadratic combinations in one pass).
+
+use crate::context::EvalContext;
+use crate::error::EvalError;
+use clifhe_core::ciphertext::{Ciphertext, CiphertextMeta, CiphertextOwned};
+use clifhe_core::encode::Complex;
+use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
+use rayon::prelude::*;
+
+mod fused;
+mod mul;
+mod plain;
+mod rotate;
+
+/// A degree-2 ciphertext (c0, c1, c2) from a tensor product, decrypting as c0 + c1 s + c2 s^2.
+/// Several can be summed before one relinearization (lazy relinearization).
+#[derive(Clone, Debug)]
+pub struct Ciphertext3 {
+    pub c0: RnsPolyOwned,
+    pub c1: RnsPolyOwned,
+    pub c2: RnsPolyOwned,
+    pub meta: CiphertextMeta,
+}
+
+/// A plaintext polynomial in RNS/NTT form, ready to multiply ciphertexts at its level.
+#[derive(Clone, Debug)]
+pub struct PlaintextRns {
+    pub poly: RnsPolyOwned,
+    pub scale: f64,
+    pub log_slots: u32,
+}
+
+const SCALE_TOLERANCE: f64 = 1.0 / (1u64 << 30) as f64;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Evaluator<'a> {
+    ectx: &'a EvalContext,
+}
+
+pub(crate) fn scales_match(a: f64, b: f64) -> bool {
+    ((a - b) / a).abs() < SCALE_TOLERANCE
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(ectx: &'a EvalContext) -> Self {
+        Self { ectx }
+    }
+    pub fn context(&self) -> &'a EvalContext {
+        self.ectx
+    }
+
+    /// A well-formed NTT-form ciphertext of this parameter set (shared with `ga`'s kernels).
+    pub(crate) fn check_ct<S: AsRef<[u64]>>(&self, ct: &Ciphertext<S>) -> Result<(), EvalError> {
+        let p = self.ectx.params();
+        if ct.meta.params_id != p.id() {
+            return Err(EvalError::ParamsMismatch);
+        }
+        let limbs = ct.meta.level + 1;
+        if ct.meta.level > p.max_level() || ct.c0.limbs() != limbs || ct.c1.limbs() != limbs || ct.c0.n() != p.n() || ct.c1.n() != p.n() {
+            return Err(EvalError::Invalid("ciphertext shape does not match its level"));
+        }
+        if ct.c0.representation() != Representation::Ntt || ct.c1.representation() != Representation::Ntt {
+            return Err(EvalError::Representation);
+        }
+        Ok(())
+    }
+
+    /// Same parameter set, level, slot count and scale (shared with `ga`'s kernels).
+    pub(crate) fn check_pair(&self, a: &CiphertextMeta, b: &CiphertextMeta) -> Result<(), EvalError> {
+        if a.params_id != b.params_id {
+            return Err(EvalError::ParamsMismatch);
+        }
+        if a.level != b.level {
+            return Err(EvalError::LevelMismatch {
+                left: a.level,
+                right: b.level,
+            });
+        }
+        if a.log_slots != b.log_slots {
+            return Err(EvalError::SlotsMismatch);
+        }
+        if !scales_match(a.scale, b.scale) {
+            return Err(EvalError::ScaleMismatch {
+                left: a.scale,
+                right: b.scale,
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn moduli(&self, level: usize) -> &[clifhe_core::arith::Modulus] {
+        &self.ectx.q_moduli()[..=level]
+    }
+
+    // ---- additive operations -------------------------------------------------------------
+
+    pub fn add(&self, a: &CiphertextOwned, b: &CiphertextOwned) -> Result<CiphertextOwned, EvalError> {
+        let mut out = a.clone();
+        self.add_assign(&mut out, b)?;
+        Ok(out)
+    }
+
+    pub fn add_assign(&self, a: &mut CiphertextOwned, b: &CiphertextOwned) -> Result<(), EvalError> {
+        self.check_ct(a)?;
+        self.check_ct(b)?;
+        self.check_pair(&a.meta, &b.meta)?;
+        let m = self.moduli(a.meta.level);
+        a.c0.add_assign(&b.c0, m)?;
+        a.c1.add_assign(&b.c1, m)?;
+        Ok(())
+    }
+
+    pub fn sub(&self, a: &CiphertextOwned, b: &CiphertextOwned) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        self.check_ct(b)?;
+        self.check_pair(&a.meta, &b.meta)?;
+        let mut out = a.clone();
+        let m = self.moduli(a.meta.level);
+        out.c0.sub_assign(&b.c0, m)?;
+        out.c1.sub_assign(&b.c1, m)?;
+        Ok(out)
+    }
+
+    pub fn neg(&self, a: &CiphertextOwned) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        let mut out = a.clone();
+        let m = self.moduli(a.meta.level);
+        out.c0.neg_assign(m)?;
+        out.c1.neg_assign(m)?;
+        Ok(out)
+    }
+
+    /// Adds the constant `c` to every slot (a constant polynomial is constant in NTT form too).
+    pub fn add_const(&self, a: &CiphertextOwned, c: Complex) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        let mut out = a.clone();
+        let n = self.ectx.n();
+        // A constant polynomial is c.re in every slot; X^(N/2) evaluates to i at every slot
+        // root zeta^(5^j) (5^j = 1 mod 4), so c.im * X^(N/2) adds i * c.im everywhere.
+        // Any magnitude: the f64 integer is reduced exactly per prime (scales can exceed 2^63).
+        let re = libm::round(c.re * a.meta.scale);
+        let im = libm::round(c.im * a.meta.scale);
+        if !(re.is_finite() && im.is_finite()) {
+            return Err(EvalError::Invalid("constant not finite at this scale"));
+        }
+        let level = a.meta.level;
+        for i in 0..=level {
+            let m = &self.ectx.q_moduli()[i];
+            let limb = out.c0.limb_mut(i).ok_or(EvalError::OutOfLevels)?;
+            let mut poly = vec![0u64; n];
+            poly[0] = m.reduce_f64_integer(re);
+            poly[n / 2] = m.reduce_f64_integer(im);
+            self.ectx.q_tables()[i].forward(&mut poly).map_err(|_| EvalError::Representation)?;
+            for (x, y) in limb.iter_mut().zip(&poly) {
+                *x = m.add(*x, *y);
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- rescaling and levels -------------------------------------------------------------
+
+    /// Divides by the top prime q_l (rounding), dropping one level: scale /= q_l.
+    pub fn rescale(&self, a: &CiphertextOwned) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        let level = a.meta.level;
+        if level == 0 {
+            return Err(EvalError::OutOfLevels);
+        }
+        let c0 = self.rescale_poly(&a.c0, level)?;
+        let c1 = self.rescale_poly(&a.c1, level)?;
+        let ql = self.ectx.params().q()[level] as f64;
+        Ok(Ciphertext {
+            c0,
+            c1,
+            meta: CiphertextMeta {
+                level: level - 1,
+                scale: a.meta.scale / ql,
+                ..a.meta
+            },
+        })
+    }
+
+    pub(super) fn rescale_poly(&self, p: &RnsPolyOwned, level: usize) -> Result<RnsPolyOwned, EvalError> {
+        let n = self.ectx.n();
+        let top = &self.ectx.q_moduli()[level];
+        let mut last = p.limb(level).ok_or(EvalError::OutOfLevels)?.to_vec();
+        self.ectx.q_tables()[level]
+            .inverse(&mut last)
+            .map_err(|_| EvalError::Representation)?;
+        // Centred lift of the top residue so the division rounds to nearest.
+        let centred: Vec<i64> = last.iter().map(|&x| top.center(x)).collect();
+        let mut out = RnsPoly::zero(n, level, Representation::Ntt);
+        let src = p.as_slice();
+        out.as_mut_slice().par_chunks_mut(n).enumerate().try_for_each(|(i, o)| {
+            let m = &self.ectx.q_moduli()[i];
+            for (x, c) in o.iter_mut().zip(&centred) {
+                *x = m.reduce_i64(*c);
+            }
+            self.ectx.q_tables()[i].forward(o).map_err(|_| EvalError::Representation)?;
+            let inv = m.inv(m.reduce(top.value()));
+            let inv_s = m.shoup(inv);
+            for (x, s) in o.iter_mut().zip(&src[i * n..(i + 1) * n]) {
+                *x = m.mul_shoup(m.sub(*s, *x), inv, inv_s);
+            }
+            Ok::<(), EvalError>(())
+        })?;
+        Ok(out)
+    }
+
+    /// Drops primes above `level` (no change of scale).
+    pub fn drop_to_level(&self, a: &CiphertextOwned, level: usize) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        if level > a.meta.level {
+            return Err(EvalError::LevelMismatch {
+                left: a.meta.level,
+                right: level,
+            });
+        }
+        let mut out = a.clone();
+        out.c0.truncate_limbs(level + 1)?;
+        out.c1.truncate_limbs(level + 1)?;
+        out.meta.level = level;
+        Ok(out)
+    }
+}
+
+/// A degree-2 ciphertext of `meta`'s level, filled limb by limb in parallel: `f(q_i, range,
+/// c0_i, c1_i, c2_i)` writes limb i of the three polynomials, whose coefficients of the inputs
+/// sit at `range` of their limb-major slices. The one parallel scaffold of every fused
+/// degree-2 kernel (tensor, rotation quadratic forms, the GA tensor sums).
+pub(crate) fn degree2_by_limb<F>(ectx: &EvalContext, meta: CiphertextMeta, f: F) -> Ciphertext3
+where
+    F: Fn(&clifhe_core::arith::Modulus, core::ops::Range<usize>, &mut [u64], &mut [u64], &mut [u64]) + Sync,
+{
+    let n = ectx.n();
+    let limbs = meta.level + 1;
+    let [mut c0, mut c1, mut c2]: [RnsPolyOwned; 3] = core::array::from_fn(|_| RnsPoly::zero(n, limbs, Representation::Ntt));
+    c0.as_mut_slice()
+        .par_chunks_mut(n)
+        .zip(c1.as_mut_slice().par_chunks_mut(n))
+        .zip(c2.as_mut_slice().par_chunks_mut(n))
+        .enumerate()
+        .for_each(|(i, ((o0, o1), o2))| f(&ectx.q_moduli()[i], i * n..(i + 1) * n, o0, o1, o2));
+    Ciphertext3 { c0, c1, c2, meta }
+}

@@ -1,0 +1,68 @@
+//! Ciphertext products: tensor, lazy relinearization, multiply-and-relinearize.
+
+use super::{degree2_by_limb, Ciphertext3};
+use crate::error::EvalError;
+use crate::keys::RelinearizationKey;
+use clifhe_core::ciphertext::{Ciphertext, CiphertextMeta, CiphertextOwned};
+
+impl<'a> super::Evaluator<'a> {
+    // ---- ciphertext multiplication --------------------------------------------------------
+
+    /// Tensor product (c0, c1, c2) of two ciphertexts at the same level; no relinearization.
+    pub fn tensor(&self, a: &CiphertextOwned, b: &CiphertextOwned) -> Result<Ciphertext3, EvalError> {
+        self.check_ct(a)?;
+        self.check_ct(b)?;
+        if a.meta.params_id != b.meta.params_id {
+            return Err(EvalError::ParamsMismatch);
+        }
+        if a.meta.level != b.meta.level {
+            return Err(EvalError::LevelMismatch {
+                left: a.meta.level,
+                right: b.meta.level,
+            });
+        }
+        if a.meta.log_slots != b.meta.log_slots {
+            return Err(EvalError::SlotsMismatch);
+        }
+        let (a0, a1, b0, b1) = (a.c0.as_slice(), a.c1.as_slice(), b.c0.as_slice(), b.c1.as_slice());
+        let meta = CiphertextMeta {
+            scale: a.meta.scale * b.meta.scale,
+            ..a.meta
+        };
+        Ok(degree2_by_limb(self.ectx, meta, |m, r, o0, o1, o2| {
+            let (x0, x1, y0, y1) = (&a0[r.clone()], &a1[r.clone()], &b0[r.clone()], &b1[r]);
+            for j in 0..x0.len() {
+                o0[j] = m.mul(x0[j], y0[j]);
+                o1[j] = m.reduce_u128(x0[j] as u128 * y1[j] as u128 + x1[j] as u128 * y0[j] as u128);
+                o2[j] = m.mul(x1[j], y1[j]);
+            }
+        }))
+    }
+
+    /// a += b for degree-2 ciphertexts (lazy relinearization accumulates these).
+    pub fn add_assign3(&self, a: &mut Ciphertext3, b: &Ciphertext3) -> Result<(), EvalError> {
+        self.check_pair(&a.meta, &b.meta)?;
+        let m = self.moduli(a.meta.level);
+        a.c0.add_assign(&b.c0, m)?;
+        a.c1.add_assign(&b.c1, m)?;
+        a.c2.add_assign(&b.c2, m)?;
+        Ok(())
+    }
+
+    /// Switches c2 s^2 back to a key of s.
+    pub fn relinearize(&self, t: &Ciphertext3, rlk: &RelinearizationKey) -> Result<CiphertextOwned, EvalError> {
+        let (d0, d1) = self.ectx.key_switch(&t.c2, &rlk.0)?;
+        let m = self.moduli(t.meta.level);
+        let mut c0 = t.c0.clone();
+        let mut c1 = t.c1.clone();
+        c0.add_assign(&d0, m)?;
+        c1.add_assign(&d1, m)?;
+        Ok(Ciphertext { c0, c1, meta: t.meta })
+    }
+
+    /// a * b with relinearization, not rescaled.
+    pub fn mul_relin(&self, a: &CiphertextOwned, b: &CiphertextOwned, rlk: &RelinearizationKey) -> Result<CiphertextOwned, EvalError> {
+        let t = self.tensor(a, b)?;
+        self.relinearize(&t, rlk)
+    }
+}
