@@ -141,11 +141,32 @@ impl Plaintext<alloc::vec::Vec<f64>> {
     }
 }
 
-/// m + e mod q for one prime, into `out`. Constant time in the message values for `i64`
-/// coefficients, and for `f64` ones below 2^63.
-fn message_plus_error_into<C: PlainCoeff>(msg: &[C], e: &[i8], m: &crate::arith::Modulus, out: &mut [u64]) {
-    for ((o, &c), &ei) in out.iter_mut().zip(msg).zip(e) {
-        *o = m.add(c.residue(m), m.reduce_i64(ei as i64));
+/// log2 of the spacing of a message's coefficients in the ring: a plaintext of `len`
+/// coefficients (a power of two dividing `n`) stands for the degree-`n` polynomial whose
+/// coefficient `k * n / len` is its `k`-th and every other one zero. A sparse-slot message
+/// (s slots lie in the subring of `X^(n / 2s)`) can so be held in `2s` words instead of `n`:
+/// what lets a device's message take 128 bytes instead of 32 KiB. `len == n` is the usual form.
+fn compact_log_gap(len: usize, n: usize) -> Result<u32, Error> {
+    if len == 0 || !len.is_power_of_two() || len > n || !n.is_power_of_two() {
+        return Err(Error::BufferLength { expected: n, found: len });
+    }
+    Ok(n.trailing_zeros() - len.trailing_zeros())
+}
+
+/// `out[i] (+)= m_i + e_i mod q` for one prime, with the message in compact form (see
+/// [`compact_log_gap`]); `accumulate` adds to `out` instead of overwriting it. The coefficient
+/// index selects by a shift and a mask of the public index, never a division. Constant time in
+/// the message values for `i64` coefficients, and for `f64` ones below 2^63.
+fn add_message_and_error<C: PlainCoeff>(msg: &[C], log_gap: u32, e: &[i8], m: &crate::arith::Modulus, out: &mut [u64], accumulate: bool) {
+    let mask = (1usize << log_gap) - 1;
+    for (i, (o, &ei)) in out.iter_mut().zip(e).enumerate() {
+        let mut v = m.reduce_i64(ei as i64);
+        if i & mask == 0 {
+            if let Some(c) = msg.get(i >> log_gap) {
+                v = m.add(v, c.residue(m));
+            }
+        }
+        *o = if accumulate { m.add(*o, v) } else { v };
     }
 }
 
@@ -184,6 +205,8 @@ pub struct PkStreamEncryptor<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S:
     msg: &'a Plaintext<M, C>,
     noise: PkEncryptionNoise<S>,
     n: usize,
+    /// log2 of the message's coefficient spacing (`compact_log_gap`).
+    log_gap: u32,
 }
 
 impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8]>, C: PlainCoeff> PkStreamEncryptor<'a, P, M, S, C> {
@@ -195,9 +218,15 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
             });
         }
         let n = params.n();
-        check_len(msg.coeffs().len(), n)?;
+        let log_gap = compact_log_gap(msg.coeffs().len(), n)?;
         check_len(noise.u.as_ref().len(), n)?;
-        Ok(Self { pk, msg, noise, n })
+        Ok(Self {
+            pk,
+            msg,
+            noise,
+            n,
+            log_gap,
+        })
     }
 
     fn check(&self, prime: usize, table_n: usize, bufs: &[usize]) -> Result<(), Error> {
@@ -226,7 +255,7 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
     pub fn c0_limb<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, u_hat: &[u64], out: &mut [u64]) -> Result<(), Error> {
         self.check(prime, table.n(), &[u_hat.len(), out.len()])?;
         let m = table.modulus();
-        message_plus_error_into(self.msg.coeffs(), self.noise.e0.as_ref(), m, out);
+        add_message_and_error(self.msg.coeffs(), self.log_gap, self.noise.e0.as_ref(), m, out, false);
         table.forward(out)?;
         let b = self.pk.b().limb(prime).ok_or(Error::PrimeOutOfRange {
             index: prime,
@@ -250,6 +279,47 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
             expand_uniform(&mut rng, m, &mut a);
             *o = m.add(*o, m.mul(*x, a[0]));
         }
+        Ok(())
+    }
+
+    /// c0 limb in one N-word buffer: `out = NTT(INTT(NTT(u) * b) + e0 + m)`, the same words as
+    /// [`Self::c0_limb`] (the transform is an exact linear bijection mod q), without a second
+    /// N-word buffer for NTT(u): two more transforms per limb for half the RAM. The table needs
+    /// its inverse half. For devices whose RAM cannot hold two limbs.
+    pub fn c0_limb_in_place<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, out: &mut [u64]) -> Result<(), Error> {
+        self.check(prime, table.n(), &[out.len()])?;
+        let m = table.modulus();
+        let b = self.pk.b().limb(prime).ok_or(Error::PrimeOutOfRange {
+            index: prime,
+            primes: self.pk.b().limbs(),
+        })?;
+        reduce_small_into(self.noise.u.as_ref(), m, out);
+        table.forward(out)?;
+        for (o, y) in out.iter_mut().zip(b) {
+            *o = m.mul(*o, *y);
+        }
+        table.inverse(out)?;
+        add_message_and_error(self.msg.coeffs(), self.log_gap, self.noise.e0.as_ref(), m, out, true);
+        table.forward(out)?;
+        Ok(())
+    }
+
+    /// c1 limb in one N-word buffer: `out = NTT(INTT(NTT(u) * a) + e1)`, the same words as
+    /// [`Self::c1_limb`] (see [`Self::c0_limb_in_place`]).
+    pub fn c1_limb_in_place<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, out: &mut [u64]) -> Result<(), Error> {
+        self.check(prime, table.n(), &[out.len()])?;
+        let m = table.modulus();
+        reduce_small_into(self.noise.u.as_ref(), m, out);
+        table.forward(out)?;
+        let mut rng = public_stream(self.pk.a_seed(), SeedPurpose::PublicKeyA, prime as u32);
+        let mut a = [0u64; 1];
+        for o in out.iter_mut() {
+            expand_uniform(&mut rng, m, &mut a);
+            *o = m.mul(*o, a[0]);
+        }
+        table.inverse(out)?;
+        add_message_and_error::<C>(&[], 0, self.noise.e1.as_ref(), m, out, true);
+        table.forward(out)?;
         Ok(())
     }
 
@@ -289,6 +359,8 @@ pub struct SkStreamEncryptor<
     e: ErrorPoly<S>,
     c1_seed: [u8; SEED_BYTES],
     n: usize,
+    /// log2 of the message's coefficient spacing (`compact_log_gap`).
+    log_gap: u32,
 }
 
 /// A secret error polynomial over caller storage, wiped on drop.
@@ -313,7 +385,7 @@ impl<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]
     ) -> Result<Self, Error> {
         sk.check_params(params)?;
         let n = params.n();
-        check_len(msg.coeffs().len(), n)?;
+        let log_gap = compact_log_gap(msg.coeffs().len(), n)?;
         check_len(e_storage.as_ref().len(), n)?;
         let c1_seed = crate::sample::fresh_seed(rng);
         sample_cbd(rng, e_storage.as_mut());
@@ -323,6 +395,7 @@ impl<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]
             e: ErrorPoly(e_storage),
             c1_seed,
             n,
+            log_gap,
         })
     }
 
@@ -347,7 +420,7 @@ impl<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]
     fn c0_limb_inner<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, s_hat: &mut [u64], out: &mut [u64]) -> Result<(), Error> {
         self.sk.ntt_limb_into(table, s_hat)?;
         let m = table.modulus();
-        message_plus_error_into(self.msg.coeffs(), self.e.0.as_ref(), m, out);
+        add_message_and_error(self.msg.coeffs(), self.log_gap, self.e.0.as_ref(), m, out, false);
         table.forward(out)?;
         let mut rng = public_stream(&self.c1_seed, SeedPurpose::CiphertextA, prime as u32);
         let mut a = [0u64; 1];

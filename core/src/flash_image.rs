@@ -7,7 +7,10 @@
 //! format is the simplest one: little-endian `u64`s, nothing else.
 //!
 //! - [`ntt_image`]: `w[0..N]` then `w_shoup[0..N]`, as [`crate::ntt::fill_twiddles`] fills them
-//!   for the canonical root [`crate::ntt::primitive_root_2n`] (the same table the host builds).
+//!   for the canonical root [`crate::ntt::primitive_root_2n`] (the same table the host builds),
+//!   and with [`NttImage::Full`] the inverse table after them (`psi^-1`, then its quotients):
+//!   the low-RAM encryption (`PkStreamEncryptor::c0_limb_in_place`) transforms back and forth
+//!   in one buffer.
 //! - [`public_key_b_image`]: the key's `b`, limb by limb (prime 0 first), N words each.
 //!
 //! Everything here is public: no image carries secret material. `host-eval device-bundle`
@@ -25,8 +28,17 @@ fn words_le(words: &[u64]) -> Vec<u8> {
     words.iter().flat_map(|w| w.to_le_bytes()).collect()
 }
 
-/// The forward NTT table of prime `i` of `params` (16 N bytes).
-pub fn ntt_image(params: &Params, i: usize) -> Result<Vec<u8>, Error> {
+/// Which halves of a prime's NTT table a device image carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NttImage {
+    /// Forward twiddles and quotients (16 N bytes): the two-buffer encryption.
+    ForwardOnly,
+    /// Forward then inverse (32 N bytes): the one-buffer (low-RAM) encryption.
+    Full,
+}
+
+/// The NTT table of prime `i` of `params` (16 N or 32 N bytes, see [`NttImage`]).
+pub fn ntt_image(params: &Params, i: usize, kind: NttImage) -> Result<Vec<u8>, Error> {
     let primes = params.q().len();
     let q = *params.q().get(i).ok_or(Error::PrimeOutOfRange { index: i, primes })?;
     // Params::new validated every prime as NTT-friendly, so neither step can fail here.
@@ -38,6 +50,11 @@ pub fn ntt_image(params: &Params, i: usize) -> Result<Vec<u8>, Error> {
     fill_twiddles(&m, root, &mut w, &mut ws);
     let mut img = words_le(&w);
     img.extend(words_le(&ws));
+    if kind == NttImage::Full {
+        fill_twiddles(&m, m.inv(root), &mut w, &mut ws);
+        img.extend(words_le(&w));
+        img.extend(words_le(&ws));
+    }
     Ok(img)
 }
 

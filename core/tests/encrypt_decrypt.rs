@@ -154,8 +154,8 @@ fn mismatches_are_typed_errors() {
         encrypt_pk(&p12, ctx12.q_tables(), &pk12, &pt, 2, &mut rng),
         Err(Error::LevelOutOfRange { .. })
     ));
-    // Wrong-size plaintext buffer.
-    let bad = Plaintext::from_coeffs(vec![0.0; 16], 2f64.powi(40), 3).unwrap();
+    // Wrong-size plaintext buffer (a power of two below N is a compact message, not an error).
+    let bad = Plaintext::from_coeffs(vec![0.0; 24], 2f64.powi(40), 3).unwrap();
     assert!(matches!(
         encrypt_pk(&p12, ctx12.q_tables(), &pk12, &bad, 0, &mut rng),
         Err(Error::BufferLength { .. })
@@ -208,5 +208,73 @@ fn integer_encoded_plaintext_encrypts_like_the_float_one() {
         );
         let got = decrypt(&ctx, &sk, &a).unwrap().decode_real().unwrap();
         assert!(precision_bits(&got, &values).0 > 19.0, "{}", params.name());
+    }
+}
+
+/// A device's low-RAM public-key path: the message held compactly (the 2s coefficients of an
+/// s-slot plaintext instead of N) and each limb computed in one N-word buffer through an
+/// inverse transform. Both give exactly the words of the usual path, prime by prime, and the
+/// seeded secret-key stream takes the compact message too.
+#[test]
+fn compact_message_and_in_place_limbs_equal_the_usual_path() {
+    use clifhe_core::encode::fixed::{encode_real_fixed, fixed_scratch_len, to_fixed};
+    use clifhe_core::encrypt::SkStreamEncryptor;
+    for lit in [presets::DEVICE_N12, presets::LEVELED_N14] {
+        let params = Params::new(lit).unwrap();
+        let ctx = Context::new(params).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        let sk = SecretKey::generate(&params, &mut rng).unwrap();
+        let pk = PublicKey::generate(&params, ctx.q_tables(), &sk, &mut rng).unwrap();
+        let values: Vec<i64> = random_values(&mut rng, 8).iter().map(|v| to_fixed(*v)).collect();
+        let (n, log_scale) = (params.n(), params.log_default_scale());
+        let mut scratch = vec![0i64; fixed_scratch_len(8)];
+        let mut full = vec![0i64; n];
+        encode_real_fixed(&values, 8, n, log_scale, &mut full, &mut scratch).unwrap();
+        let mut compact = vec![0i64; 16];
+        encode_real_fixed(&values, 8, 16, log_scale, &mut compact, &mut scratch).unwrap();
+        let gap = n / 16;
+        assert!(full
+            .iter()
+            .enumerate()
+            .all(|(i, &c)| if i % gap == 0 { c == compact[i / gap] } else { c == 0 }));
+        let pt_full = Plaintext::from_fixed(full, log_scale, 3).unwrap();
+        let pt_compact = Plaintext::from_fixed(compact, log_scale, 3).unwrap();
+
+        let noise =
+            |seed| PkEncryptionNoise::sample_into(&mut ChaCha20Rng::seed_from_u64(seed), vec![0i8; n], vec![0i8; n], vec![0i8; n]).unwrap();
+        let usual = PkStreamEncryptor::new(&params, &pk, &pt_full, noise(3)).unwrap();
+        let low_ram = PkStreamEncryptor::new(&params, &pk, &pt_compact, noise(3)).unwrap();
+        let (mut u_hat, mut a, mut b) = (vec![0u64; n], vec![0u64; n], vec![0u64; n]);
+        for (i, table) in ctx.q_tables().iter().enumerate() {
+            usual.prepare_prime(i, table, &mut u_hat).unwrap();
+            usual.c0_limb(i, table, &u_hat, &mut a).unwrap();
+            low_ram.c0_limb_in_place(i, table, &mut b).unwrap();
+            assert_eq!(a, b, "{} c0 prime {i}", params.name());
+            usual.c1_limb(i, table, &u_hat, &mut a).unwrap();
+            low_ram.c1_limb_in_place(i, table, &mut b).unwrap();
+            assert_eq!(a, b, "{} c1 prime {i}", params.name());
+        }
+        let sk_full = SkStreamEncryptor::new(&params, &sk, &pt_full, vec![0i8; n], &mut ChaCha20Rng::seed_from_u64(4)).unwrap();
+        let sk_compact = SkStreamEncryptor::new(&params, &sk, &pt_compact, vec![0i8; n], &mut ChaCha20Rng::seed_from_u64(4)).unwrap();
+        let mut s_hat = vec![0u64; n];
+        let table = &ctx.q_tables()[0];
+        sk_full.c0_limb(0, table, &mut s_hat, &mut a).unwrap();
+        sk_compact.c0_limb(0, table, &mut s_hat, &mut b).unwrap();
+        assert_eq!(a, b, "{} seeded sk c0", params.name());
+    }
+    // Not a power of two, or longer than N: refused.
+    let params = Params::new(presets::DEVICE_N12).unwrap();
+    let ctx = Context::new(params).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let sk = SecretKey::generate(&params, &mut rng).unwrap();
+    let pk = PublicKey::generate(&params, ctx.q_tables(), &sk, &mut rng).unwrap();
+    let n = params.n();
+    for len in [0, 12, 2 * n] {
+        let pt = Plaintext::from_fixed(vec![0i64; len], 40, 3).unwrap();
+        let noise = PkEncryptionNoise::sample_into(&mut rng, vec![0i8; n], vec![0i8; n], vec![0i8; n]).unwrap();
+        assert!(
+            matches!(PkStreamEncryptor::new(&params, &pk, &pt, noise), Err(Error::BufferLength { .. })),
+            "len {len}"
+        );
     }
 }

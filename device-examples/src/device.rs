@@ -151,13 +151,16 @@ impl FlashImages {
         }
         let mut tables = heapless::Vec::new();
         for (img, &q) in self.ntt.iter().zip(params.q()) {
+            // Forward only (2N words) or forward then inverse (4N words: the low-RAM stream).
             let w = words(img, "ntt table")?;
-            if w.len() != 2 * n {
+            if w.len() != 2 * n && w.len() != 4 * n {
                 return Err(DeviceError::FlashImage("ntt table size"));
             }
             let m = Modulus::new(q).ok_or(DeviceError::FlashImage("modulus"))?;
-            let (fwd, shoup) = w.split_at(n);
-            let t = NttTable::from_parts(m, n, fwd, shoup, &[], &[]).map_err(|_| DeviceError::FlashImage("ntt table"))?;
+            let (fwd, rest) = w.split_at(n);
+            let (shoup, inverse) = rest.split_at(n);
+            let (inv, inv_shoup) = inverse.split_at(inverse.len() / 2);
+            let t = NttTable::from_parts(m, n, fwd, shoup, inv, inv_shoup).map_err(|_| DeviceError::FlashImage("ntt table"))?;
             tables
                 .push(t)
                 .map_err(|_| DeviceError::FlashImage("more primes than MAX_DEVICE_PRIMES"))?;
@@ -191,7 +194,9 @@ pub fn emit_limb(limb: &[u64], q: u64, sink: &mut impl FnMut(&[u8]) -> Result<()
 /// Encodes the patient's fixed-point values (`encode::fixed::FRAC_BITS` fractional bits) into
 /// slots `0..values.len()` of a `slots`-slot plaintext at the preset's default scale, with the
 /// integer encoder: no floating point, no division, no branch on the values. `coeffs` holds N
-/// `i64`; `scratch` needs `encode::fixed::fixed_scratch_len(slots)` entries.
+/// `i64`, or only the `2 * slots` that can be nonzero (the compact message the encryptor
+/// spreads over the ring: 128 bytes instead of 32 KiB for 8 slots); `scratch` needs
+/// `encode::fixed::fixed_scratch_len(slots)` entries.
 pub fn encode_features<'a>(
     params: &Params,
     values: &[i64],
@@ -200,7 +205,16 @@ pub fn encode_features<'a>(
     scratch: &mut [i64],
 ) -> Result<Plaintext<&'a mut [i64], i64>, DeviceError> {
     let log_scale = params.log_default_scale();
-    clifhe_core::encode::fixed::encode_real_fixed(values, slots, params.n(), log_scale, coeffs, scratch)?;
+    // The compact layout of degree L is the dense encoding at ring degree L (see core's
+    // `encrypt::compact_log_gap`), so the buffer's length is the encoder's ring degree.
+    if coeffs.len() > params.n() {
+        return Err(DeviceError::Core(clifhe_core::Error::BufferLength {
+            expected: params.n(),
+            found: coeffs.len(),
+        }));
+    }
+    let ring = coeffs.len();
+    clifhe_core::encode::fixed::encode_real_fixed(values, slots, ring, log_scale, coeffs, scratch)?;
     Ok(Plaintext::from_fixed(coeffs, log_scale, slots.trailing_zeros())?)
 }
 
@@ -208,18 +222,19 @@ pub fn encode_features<'a>(
 /// before any voxel is read (it may use floating point: dimensions and spacing are public).
 pub use clifhe_core::multivector::fixed_features::FixedGeometry;
 
-/// RAM of [`encrypt_volume_pk`] besides the public-key buffers: the message (N `i64`) and the
-/// encoder's root tables.
+/// RAM of [`encrypt_volume_pk`] besides the encryption's: the compact message (`2 * slots`
+/// `i64`) and the encoder's root tables.
 pub struct MessageBuffers<'a> {
     pub coeffs: &'a mut [i64],
     pub scratch: &'a mut [i64],
 }
 
 /// What a device does per patient, from voxels to ciphertext: constant-time fixed-point
-/// features, integer encoding in slots 0..7 of a `slots`-slot plaintext, public-key encryption
-/// streamed to `sink`. The disassembly test (`scripts/device-tests.sh`, `ct-check`) walks the
-/// call graph from this function in the release image and fails if anything it reaches calls a
-/// soft-float or division routine or executes a divide instruction.
+/// features, integer encoding in slots 0..7 of a `slots`-slot plaintext (compact), public-key
+/// encryption in one limb buffer ([`pk_stream_in_place`]) streamed to `sink`. The disassembly
+/// test (`scripts/device-tests.sh`, `ct-check`) walks the call graph from this function in the
+/// release image and fails if anything it reaches calls a soft-float or division routine or
+/// executes a divide or floating-point arithmetic instruction.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 pub fn encrypt_volume_pk<R: RngCore + CryptoRng>(
@@ -228,15 +243,70 @@ pub fn encrypt_volume_pk<R: RngCore + CryptoRng>(
     volume: &[u8],
     slots: usize,
     msg_bufs: MessageBuffers<'_>,
-    pk_bufs: PkBuffers<'_>,
+    pk_bufs: PkInPlaceBuffers<'_>,
     rng: &mut R,
     sink: &mut impl FnMut(&[u8]) -> Result<(), DeviceError>,
 ) -> Result<(), DeviceError> {
     let features = zeroize::Zeroizing::new(clifhe_core::multivector::fixed_features::scan_features_fixed(volume, geom)?);
     let pt = encode_features(&keys.params, &features[..], slots, msg_bufs.coeffs, msg_bufs.scratch)?;
-    // Bound to a local so the stream (which borrows `pt`) is dropped before `pt`.
-    let sent = PkStream::begin(keys, &pt, pk_bufs, rng, sink)?.finish(sink);
-    sent
+    pk_stream_in_place(keys, &pt, pk_bufs, rng, sink)
+}
+
+/// Caller-provided RAM of [`pk_stream_in_place`]: the noise (3N i8) and one N-word limb.
+pub struct PkInPlaceBuffers<'a> {
+    pub u: &'a mut [i8],
+    pub e0: &'a mut [i8],
+    pub e1: &'a mut [i8],
+    pub limb: &'a mut [u64],
+}
+
+/// The wire header of a public-key ciphertext of `msg` at the preset's top level.
+fn pk_header<C: clifhe_core::encrypt::PlainCoeff, S: AsRef<[C]> + AsMut<[C]>>(p: &Params, msg: &Plaintext<S, C>) -> Header {
+    let level = p.max_level();
+    Header {
+        params_id: p.id(),
+        kind: Kind::Ciphertext,
+        insecure: p.is_insecure(),
+        level: level as u16,
+        log_slots: msg.log_slots() as u8,
+        scale: msg.scale(),
+        body_len: wire::body_bytes(p, level, 2) as u64,
+    }
+}
+
+/// Public-key encryption at the top level in one N-word limb buffer (the low-RAM mode): per
+/// prime, `c0` then `c1`, each computed in `limb` by core's `c0_limb_in_place` /
+/// `c1_limb_in_place` (NTT(u) recomputed per limb, one inverse transform each: two more
+/// transforms per limb than [`PkStream`], half its limb RAM) and streamed as soon as it is
+/// ready. Needs full NTT tables (forward and inverse) in flash. The bytes equal [`PkStream`]'s
+/// for the same randomness. `limb` holds key-dependent intermediates (NTT(u) * b) between
+/// steps, so it is wiped if the stream stops early.
+pub fn pk_stream_in_place<R: RngCore + CryptoRng>(
+    keys: &DeviceKeys,
+    msg: &Plaintext<&mut [i64], i64>,
+    bufs: PkInPlaceBuffers<'_>,
+    rng: &mut R,
+    sink: &mut impl FnMut(&[u8]) -> Result<(), DeviceError>,
+) -> Result<(), DeviceError> {
+    let p = &keys.params;
+    let noise = PkEncryptionNoise::sample_into(rng, bufs.u, bufs.e0, bufs.e1)?;
+    let enc = PkStreamEncryptor::new(p, &keys.pk, msg, noise)?;
+    let limb = bufs.limb;
+    let result = (|| {
+        sink(&pk_header(p, msg).to_bytes())?;
+        for (i, table) in keys.tables.iter().enumerate().take(p.max_level() + 1) {
+            let q = table.modulus().value();
+            enc.c0_limb_in_place(i, table, limb)?;
+            emit_limb(limb, q, sink)?;
+            enc.c1_limb_in_place(i, table, limb)?;
+            emit_limb(limb, q, sink)?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        zeroize::Zeroize::zeroize(&mut *limb);
+    }
+    result
 }
 
 /// Caller-provided RAM of one public-key encryption (N = ring degree).
@@ -276,16 +346,7 @@ impl<'a, 'k> PkStream<'a, 'k> {
         sink: &mut impl FnMut(&[u8]) -> Result<(), DeviceError>,
     ) -> Result<Self, DeviceError> {
         let p = &keys.params;
-        let level = p.max_level();
-        let header = Header {
-            params_id: p.id(),
-            kind: Kind::Ciphertext,
-            insecure: p.is_insecure(),
-            level: level as u16,
-            log_slots: msg.log_slots() as u8,
-            scale: msg.scale(),
-            body_len: wire::body_bytes(p, level, 2) as u64,
-        };
+        let header = pk_header(p, msg);
         let noise = PkEncryptionNoise::sample_into(rng, bufs.u, bufs.e0, bufs.e1)?;
         let enc = PkStreamEncryptor::new(p, &keys.pk, msg, noise)?;
         sink(&header.to_bytes())?;

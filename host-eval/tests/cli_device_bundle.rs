@@ -29,8 +29,8 @@ fn bundle_holds_the_public_images_and_no_secret() {
         assert_eq!(f["sha256"], digest.as_str());
         flash += bytes.len();
     }
-    // b limbs (2 primes x 4096 words), the 32-byte seed, two tables of 2 x 4096 words.
-    assert_eq!(flash, 2 * 4096 * 8 + 32 + 2 * 2 * 4096 * 8);
+    // b (2 limbs), the seed, and per prime the full NTT table (forward and inverse, 4N words).
+    assert_eq!(flash, 2 * 4096 * 8 + 32 + 2 * 4 * 4096 * 8);
     assert_eq!(report["flash_bytes"].as_u64(), Some(flash as u64));
 
     // The images are those of the key set's public key.
@@ -43,7 +43,7 @@ fn bundle_holds_the_public_images_and_no_secret() {
     assert_eq!(std::fs::read(from_dir.join("pk_a_seed.bin")).unwrap(), pk.a_seed().to_vec());
     assert_eq!(
         std::fs::read(from_dir.join("ntt_q1.bin")).unwrap(),
-        clifhe_core::flash_image::ntt_image(&set.params, 1).unwrap()
+        clifhe_core::flash_image::ntt_image(&set.params, 1, clifhe_core::flash_image::NttImage::Full).unwrap()
     );
 
     // From the public bundle alone: the same bytes.

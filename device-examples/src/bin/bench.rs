@@ -9,7 +9,7 @@
 
 use clifhe_core::encode::fixed::fixed_scratch_len;
 use clifhe_core::keys::{SecretKey, SecretSeed};
-use clifhe_device::device::{self, DeviceError, PkBuffers, PkStream};
+use clifhe_device::device::{self, DeviceError, PkBuffers, PkInPlaceBuffers, PkStream};
 use clifhe_device::{bench, exit, images, scan, stack, vectors};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -79,6 +79,37 @@ fn run() -> Result<(), DeviceError> {
         "peak stack after feature extraction + encode + pk encryption: {=usize} bytes",
         pk_peak
     );
+
+    // Low-RAM mode (what encrypt_scan runs): compact message, one limb buffer, inverse NTTs.
+    let mut compact = [0i64; 2 * vectors::SLOTS];
+    let pt_c = device::encode_features(&keys.params, &feats, vectors::SLOTS, &mut compact, &mut scratch)?;
+    {
+        let bufs = PkInPlaceBuffers {
+            u: &mut u,
+            e0: &mut e0,
+            e1: &mut e1,
+            limb: &mut limb,
+        };
+        bench::window("pk low-RAM: encryption total (both primes, one limb buffer)", || {
+            device::pk_stream_in_place(&keys, &pt_c, bufs, &mut rng, &mut sink)
+        })?;
+    }
+    drop(pt_c);
+    {
+        let msg = device::MessageBuffers {
+            coeffs: &mut compact,
+            scratch: &mut scratch,
+        };
+        let bufs = PkInPlaceBuffers {
+            u: &mut u,
+            e0: &mut e0,
+            e1: &mut e1,
+            limb: &mut limb,
+        };
+        bench::window("per patient, low-RAM: features + encode + encryption (encrypt_volume_pk)", || {
+            device::encrypt_volume_pk(&keys, &geom, &scan::PHANTOM, vectors::SLOTS, msg, bufs, &mut rng, &mut sink)
+        })?;
+    }
 
     // Seeded secret-key mode.
     let mut sk_store = [0i8; N];

@@ -16,7 +16,7 @@
 #![no_main]
 
 use clifhe_core::encode::fixed::fixed_scratch_len;
-use clifhe_device::device::{self, DeviceError, FixedGeometry, MessageBuffers, PkBuffers};
+use clifhe_device::device::{self, DeviceError, FixedGeometry, MessageBuffers, PkInPlaceBuffers};
 use clifhe_device::hostfile::{self, HostFile};
 use clifhe_device::{entropy, exit, images, scan, stack, vectors};
 use rand_chacha::ChaCha20Rng;
@@ -50,25 +50,25 @@ fn run() -> Result<(), DeviceError> {
     Ok(())
 }
 
-/// Public-key mode: RAM = message (N i64) + noise (3N i8) + two N-word limbs + the encoder's
-/// root tables + a 512-byte packing buffer. The per-patient work is `device::encrypt_volume_pk`,
-/// the function the disassembly test (`ct-check`) starts from.
+/// Public-key mode, low RAM: the compact message (2 x 8 i64), the noise (3N i8, 12 KiB), one
+/// N-word limb (32 KiB), the encoder's root tables and a 512-byte packing buffer. The
+/// per-patient work is `device::encrypt_volume_pk`, the function the disassembly test
+/// (`ct-check`) starts from.
 #[inline(never)]
 fn encrypt_pk_mode(keys: &device::DeviceKeys, geom: &FixedGeometry, rng: &mut ChaCha20Rng) -> Result<(), DeviceError> {
     let mut file = HostFile::create(c"target/device-out/scan_pk.clhe").map_err(|_| DeviceError::Sink)?;
     let mut sink = |b: &[u8]| file.write_all(b).map_err(|_| DeviceError::Sink);
-    let (mut coeffs, mut scratch) = ([0i64; N], [0i64; fixed_scratch_len(vectors::SLOTS)]);
+    let (mut coeffs, mut scratch) = ([0i64; 2 * vectors::SLOTS], [0i64; fixed_scratch_len(vectors::SLOTS)]);
     let (mut u, mut e0, mut e1) = ([0i8; N], [0i8; N], [0i8; N]);
-    let (mut u_hat, mut limb) = ([0u64; N], [0u64; N]);
+    let mut limb = [0u64; N];
     let msg = MessageBuffers {
         coeffs: &mut coeffs,
         scratch: &mut scratch,
     };
-    let bufs = PkBuffers {
+    let bufs = PkInPlaceBuffers {
         u: &mut u,
         e0: &mut e0,
         e1: &mut e1,
-        u_hat: &mut u_hat,
         limb: &mut limb,
     };
     device::encrypt_volume_pk(keys, geom, &scan::PHANTOM, vectors::SLOTS, msg, bufs, rng, &mut sink)?;

@@ -54,7 +54,16 @@ fn twiddles_match_flash() -> Result<(), Failure> {
         let root = primitive_root_2n(&m, N).ok_or(fail("primitive root"))?;
         fill_twiddles(&m, root, &mut w, &mut ws);
         let flash = clifhe_device::device::words(img.ntt[i], "ntt").map_err(|_| fail("flash image"))?;
-        check!(flash.len() == 2 * N && flash[..N] == w[..] && flash[N..] == ws[..], "device twiddles == flash image");
+        // DEVICE_N12 images carry the full table: forward, then inverse (psi^-1).
+        check!(
+            flash.len() == 4 * N && flash[..N] == w[..] && flash[N..2 * N] == ws[..],
+            "device twiddles == flash image"
+        );
+        fill_twiddles(&m, m.inv(root), &mut w, &mut ws);
+        check!(
+            flash[2 * N..3 * N] == w[..] && flash[3 * N..] == ws[..],
+            "device inverse twiddles == flash image"
+        );
     }
     Ok(())
 }

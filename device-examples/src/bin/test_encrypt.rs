@@ -10,7 +10,7 @@
 use clifhe_core::encode::fixed::fixed_scratch_len;
 use clifhe_core::encode::{decode, encode_scratch_len, Complex};
 use clifhe_core::keys::{SecretKey, SecretSeed};
-use clifhe_device::device::{self, DeviceError, PkBuffers, PkStream};
+use clifhe_device::device::{self, DeviceError, PkBuffers, PkInPlaceBuffers, PkStream};
 use clifhe_device::harness::Failure;
 use clifhe_device::hostfile::HostFile;
 use clifhe_device::{check, harness, images, vectors};
@@ -101,6 +101,36 @@ fn pk_encryption_known_answer() -> Result<(), Failure> {
     Ok(())
 }
 
+/// The low-RAM stream (compact message, one limb buffer, inverse transforms) gives the same
+/// bytes as the host's one-shot encryption: the digest of the known answer above.
+fn pk_in_place_encryption_known_answer() -> Result<(), Failure> {
+    let keys = images::device_n12().load().map_err(|_| fail("load flash images"))?;
+    let mut coeffs = [0i64; 2 * vectors::SLOTS];
+    let mut scratch = [0i64; SCRATCH];
+    let pt = device::encode_features(&keys.params, &vectors::KAT_FEATURES, vectors::SLOTS, &mut coeffs, &mut scratch)
+        .map_err(|_| fail("encode"))?;
+    let (mut u, mut e0, mut e1) = ([0i8; N], [0i8; N], [0i8; N]);
+    let mut limb = [0u64; N];
+    let mut rng = ChaCha20Rng::from_seed(vectors::KAT_PK_ENC_SEED);
+    let mut h = Sha256::new();
+    let mut sink = |b: &[u8]| {
+        h.update(b);
+        Ok(())
+    };
+    let bufs = PkInPlaceBuffers {
+        u: &mut u,
+        e0: &mut e0,
+        e1: &mut e1,
+        limb: &mut limb,
+    };
+    device::pk_stream_in_place(&keys, &pt, bufs, &mut rng, &mut sink).map_err(|_| fail("in-place stream"))?;
+    check!(
+        h.finalize().as_slice() == images::kat_n12::CT_PK,
+        "low-RAM pk ciphertext == host bytes"
+    );
+    Ok(())
+}
+
 fn sk_encryption_known_answer() -> Result<(), Failure> {
     let keys = images::device_n12().load().map_err(|_| fail("load flash images"))?;
     let mut coeffs = [0i64; N];
@@ -134,6 +164,7 @@ fn main() -> ! {
         &[
             ("encoding_known_answer_and_precision", encoding),
             ("pk_encryption_byte_identical_to_host", pk_encryption_known_answer),
+            ("pk_low_ram_encryption_byte_identical_to_host", pk_in_place_encryption_known_answer),
             ("seeded_sk_encryption_byte_identical_to_host", sk_encryption_known_answer),
         ],
     )

@@ -3,8 +3,8 @@
 //! `device-examples/`, see its README).
 //!
 //! The bundle is public material only: the public key's `b` limbs and `a` seed, the preset's
-//! forward NTT tables (`clifhe_core::flash_image`, the format the firmware views in place) and
-//! a manifest naming the preset, the key set's fingerprint and each file's size and SHA-256.
+//! forward and inverse NTT tables (`clifhe_core::flash_image`, the format the firmware views in
+//! place) and a manifest naming the preset, the key set's fingerprint and each file's size and SHA-256.
 //! It is made from `public.bundle` or a key directory through [`PublicKeySet`], which never
 //! reads `secret.key`, so no secret can end up in device flash this way.
 
@@ -73,7 +73,11 @@ pub fn write_device_bundle(keys: &Path, out: &Path) -> Result<DeviceBundleReport
         ("pk_a_seed.bin".into(), pk.a_seed().to_vec()),
     ];
     for i in 0..params.q().len() {
-        images.push((format!("ntt_q{i}.bin"), flash_image::ntt_image(&params, i)?));
+        // Full tables: the device computes each limb in one buffer through the inverse NTT.
+        images.push((
+            format!("ntt_q{i}.bin"),
+            flash_image::ntt_image(&params, i, flash_image::NttImage::Full)?,
+        ));
     }
     if out.exists() && std::fs::read_dir(out).map_err(|e| CliError::io(out, "read", e))?.next().is_some() {
         return Err(CliError::bad_input(
