@@ -69,6 +69,15 @@ pub fn parse_spec(spec: &str) -> Result<InputSpec, CliError> {
             InputSpec::Scan(spec.to_string())
         });
     };
+    // A raw volume's fragment is its shape and type (`vol.raw#64x64x32:u16[:spacing]`), which
+    // the scan loader parses; only dataset files take SPLIT:INDEX selections.
+    let is_raw = Path::new(path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("raw"));
+    if is_raw {
+        return Ok(InputSpec::Scan(spec.to_string()));
+    }
     let (split, sel) = frag
         .split_once(':')
         .ok_or_else(|| CliError::bad_input(spec, "expected FILE#SPLIT:INDEX or FILE#SPLIT:A..B (e.g. data.npz#test:0..32)"))?;
@@ -285,6 +294,15 @@ mod tests {
         );
         assert!(parse_spec("d.npz#test:4..4").is_err());
         assert!(parse_spec("d.npz#test").is_err());
+        // Raw volumes carry their shape in the fragment: handed to the scan loader as written.
+        assert_eq!(
+            parse_spec("v.raw#64x64x32:u16").ok(),
+            Some(InputSpec::Scan("v.raw#64x64x32:u16".into()))
+        );
+        assert_eq!(
+            parse_spec("v.RAW#8x8x8:i16:0.5x0.5x2").ok(),
+            Some(InputSpec::Scan("v.RAW#8x8x8:i16:0.5x0.5x2".into()))
+        );
         assert!(parse_spec("d.npz#test:x").is_err());
     }
 
