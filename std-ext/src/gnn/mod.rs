@@ -67,6 +67,7 @@
 
 mod baseline;
 pub mod encrypted;
+pub mod equivariant;
 mod error;
 mod metrics;
 mod model;
