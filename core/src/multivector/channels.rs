@@ -1,0 +1,262 @@
+//! Multi-channel scan features whose blades transform as their grades: the input of the
+//! equivariant model (`clifhe_std::gnn::equivariant`).
+//!
+//! The 8 features of [`super::features`] put the off-diagonal second moments in the bivector
+//! slots, but a covariance matrix does not rotate like a bivector (C -> R C R^T mixes them with
+//! the diagonal), so no rotation of the scan maps those features by R x R~. Here every channel
+//! is a multivector that does:
+//!
+//! The volume's intensities I (divided by the intensity scale) are split into K **intensity
+//! shells** by fixed thresholds `0 <= t_0 < t_1 < ... < t_K` (shell k: `t_k <= I < t_(k+1)`, the
+//! last one closed above). With normalised voxel coordinates r (as [`super::features`]: origin at
+//! the volume centre, one isotropic factor) and the global intensity-weighted centroid c,
+//! channel k holds
+//!
+//! | blade | value | under a rotation R of the scan about its centre |
+//! |---|---|---|
+//! | 1 | the shell's mass `sum_shell I / voxels` | invariant |
+//! | e1, e2, e3 | the shell's centroid relative to the global one, `c_k - c` | rotates as a vector |
+//! | e12, e13, e23 | 0 (the network makes bivectors as products of vectors) | (zero stays zero) |
+//! | e123 | the shell's spread `sqrt(sum_shell I |r - c_k|^2 / sum_shell I)` | invariant |
+//!
+//! The spread is a rotation invariant kept in the pseudoscalar slot, which is invariant under
+//! proper rotations too; under a reflection a pseudoscalar would change sign and the spread
+//! does not, so the rule is claimed for rotations only. An empty shell is the zero channel.
+//!
+//! Exactness: rotations by multiples of 90 degrees about the centre permute the voxels of a
+//! cube, so there the rule holds to rounding (tested). Other angles need resampling, and the
+//! features then move by the resampling error, which the phantom tests measure.
+
+use super::features::{FeatureError, VolumeView, Voxel};
+use super::Multivector;
+
+/// Most shells one call computes.
+pub const MAX_SHELLS: usize = 8;
+
+/// Intensity thresholds of the shells (in units of the intensity scale): `K + 1` increasing
+/// values, `2 <= K + 1 <= MAX_SHELLS + 1`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShellConfig {
+    /// Intensities are divided by this first (finite, positive).
+    pub intensity_scale: f64,
+    /// Shell boundaries, strictly increasing and finite.
+    pub thresholds: [f64; MAX_SHELLS + 1],
+    /// Number of shells K (the first K + 1 thresholds are used).
+    pub shells: usize,
+}
+
+impl ShellConfig {
+    /// `shells` equal-width shells over `[0, 1]` of the scaled intensity.
+    pub fn uniform(intensity_scale: f64, shells: usize) -> Result<Self, FeatureError> {
+        if shells == 0 || shells > MAX_SHELLS {
+            return Err(FeatureError::BadConfig);
+        }
+        let mut thresholds = [0.0; MAX_SHELLS + 1];
+        for (k, t) in thresholds.iter_mut().enumerate().take(shells + 1) {
+            *t = k as f64 / shells as f64;
+        }
+        let cfg = Self {
+            intensity_scale,
+            thresholds,
+            shells,
+        };
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> Result<(), FeatureError> {
+        let used = self.thresholds.get(..self.shells + 1).ok_or(FeatureError::BadConfig)?;
+        let increasing = used.windows(2).all(|w| w[0] < w[1]);
+        if self.shells == 0
+            || !increasing
+            || !used.iter().all(|t| t.is_finite())
+            || !(self.intensity_scale.is_finite() && self.intensity_scale > 0.0)
+        {
+            return Err(FeatureError::BadConfig);
+        }
+        Ok(())
+    }
+}
+
+/// The K shell channels of a volume into `out` (`out.len() >= cfg.shells`; the first K entries
+/// are written). Voxels below the first threshold or above the last one belong to no shell.
+///
+/// # Errors
+///
+/// [`FeatureError::BadConfig`] for unusable thresholds or too small an `out`,
+/// [`FeatureError::NonFiniteVoxel`] for a NaN or infinite voxel.
+pub fn shell_channels<T: Voxel>(v: &VolumeView<'_, T>, cfg: &ShellConfig, out: &mut [Multivector]) -> Result<(), FeatureError> {
+    cfg.check()?;
+    let k_shells = cfg.shells;
+    let out = out.get_mut(..k_shells).ok_or(FeatureError::BadConfig)?;
+    let [nx, ny, nz] = v.dims();
+    let spacing = v.spacing();
+    let ext = [nx as f64 * spacing[0], ny as f64 * spacing[1], nz as f64 * spacing[2]];
+    let half = ext[0].max(ext[1]).max(ext[2]) / 2.0;
+    let coord = |i: usize, a: usize| ((i as f64 + 0.5) * spacing[a] - ext[a] / 2.0) / half;
+    let inv_scale = 1.0 / cfg.intensity_scale;
+    let top = cfg.thresholds[k_shells];
+    // Per shell: mass, first moments, second moment |r|^2; and the global mass and moments.
+    let mut mass = [0.0f64; MAX_SHELLS];
+    let mut first = [[0.0f64; 3]; MAX_SHELLS];
+    let mut second = [0.0f64; MAX_SHELLS];
+    let (mut total, mut total_first) = (0.0f64, [0.0f64; 3]);
+    for (index, voxel) in v.data().iter().enumerate() {
+        let value = voxel.to_f64();
+        if !value.is_finite() {
+            return Err(FeatureError::NonFiniteVoxel { index });
+        }
+        let intensity = value * inv_scale;
+        let (x, y, z) = (index % nx, (index / nx) % ny, index / (nx * ny));
+        let r = [coord(x, 0), coord(y, 1), coord(z, 2)];
+        total += intensity;
+        for a in 0..3 {
+            total_first[a] += intensity * r[a];
+        }
+        // The shell of this voxel: the last threshold it reaches (the top shell is closed).
+        let shell = cfg.thresholds[..k_shells].iter().rposition(|&t| intensity >= t);
+        let Some(k) = shell.filter(|_| intensity <= top) else {
+            continue;
+        };
+        mass[k] += intensity;
+        for a in 0..3 {
+            first[k][a] += intensity * r[a];
+        }
+        second[k] += intensity * (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+    }
+    let voxels = v.data().len() as f64;
+    let centroid = if total != 0.0 { total_first.map(|s| s / total) } else { [0.0; 3] };
+    for (k, o) in out.iter_mut().enumerate() {
+        if mass[k] == 0.0 {
+            *o = Multivector::zero();
+            continue;
+        }
+        let ck = first[k].map(|s| s / mass[k]);
+        // E|r - c_k|^2 = E|r|^2 - |c_k|^2 over the shell.
+        let spread = (second[k] / mass[k] - (ck[0] * ck[0] + ck[1] * ck[1] + ck[2] * ck[2])).max(0.0);
+        *o = Multivector::new([
+            mass[k] / voxels,
+            ck[0] - centroid[0],
+            ck[1] - centroid[1],
+            ck[2] - centroid[2],
+            0.0,
+            0.0,
+            0.0,
+            libm::sqrt(spread),
+        ]);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::needless_range_loop)]
+mod tests {
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// A cube of side n with a bright off-centre ellipsoid and a dimmer shell around a second
+    /// point, intensities in [0, 255].
+    fn phantom(n: usize) -> Vec<u8> {
+        let mut v = vec![0u8; n * n * n];
+        let h = n as f64 / 2.0;
+        for z in 0..n {
+            for y in 0..n {
+                for x in 0..n {
+                    let p = [(x as f64 + 0.5 - h) / h, (y as f64 + 0.5 - h) / h, (z as f64 + 0.5 - h) / h];
+                    let a = (p[0] - 0.2) * (p[0] - 0.2) / 0.16 + (p[1] + 0.1) * (p[1] + 0.1) / 0.04 + p[2] * p[2] / 0.09;
+                    let b = (p[0] + 0.3) * (p[0] + 0.3) + (p[1] - 0.35) * (p[1] - 0.35) + (p[2] - 0.25) * (p[2] - 0.25);
+                    v[x + n * (y + n * z)] = if a <= 1.0 {
+                        230
+                    } else if b <= 0.06 {
+                        120
+                    } else if b <= 0.12 {
+                        60
+                    } else {
+                        0
+                    };
+                }
+            }
+        }
+        v
+    }
+
+    /// The quarter turn about z: (x, y, z) -> (n-1-y, x, z) on voxel indices, which maps the
+    /// normalised coordinate (X, Y, Z) to (-Y, X, Z), the rotor exp(-pi/4 e12).
+    fn quarter_turn_z(v: &[u8], n: usize) -> Vec<u8> {
+        let mut out = vec![0u8; v.len()];
+        for z in 0..n {
+            for y in 0..n {
+                for x in 0..n {
+                    out[(n - 1 - y) + n * (x + n * z)] = v[x + n * (y + n * z)];
+                }
+            }
+        }
+        out
+    }
+
+    fn channels(v: &[u8], n: usize, shells: usize) -> Vec<Multivector> {
+        let view = VolumeView::new(v, [n; 3], [1.0; 3]).unwrap();
+        let cfg = ShellConfig::uniform(255.0, shells).unwrap();
+        let mut out = vec![Multivector::zero(); shells];
+        shell_channels(&view, &cfg, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_quarter_turn_rotates_every_channel_by_the_rotor() {
+        let n = 20;
+        let v = phantom(n);
+        let before = channels(&v, n, 4);
+        let after = channels(&quarter_turn_z(&v, n), n, 4);
+        // R = cos(pi/4) - sin(pi/4) e12 rotates e1 -> e2 (a quarter turn in the e1 e2 plane).
+        let s = core::f64::consts::FRAC_1_SQRT_2;
+        let r = Multivector::new([s, 0.0, 0.0, 0.0, -s, 0.0, 0.0, 0.0]);
+        let mut nonzero = 0;
+        for (b, a) in before.iter().zip(&after) {
+            let want = r.gp(b).gp(&r.reverse()).coeffs();
+            for (u, w) in a.coeffs().iter().zip(want) {
+                assert!((u - w).abs() < 1e-12, "{:?} vs {want:?}", a.coeffs());
+            }
+            nonzero += (b.norm() > 0.0) as usize;
+        }
+        assert!(nonzero >= 3, "the phantom should fill most shells: {before:?}");
+        // The vector parts really move (the test would fail for a non-rotating feature).
+        assert!(before.iter().zip(&after).any(|(b, a)| (b.coeffs()[1] - a.coeffs()[1]).abs() > 1e-3));
+    }
+
+    #[test]
+    fn shells_partition_the_mass_and_empty_shells_are_zero() {
+        let n = 12;
+        let v = phantom(n);
+        let ch = channels(&v, n, 8);
+        let mass: f64 = ch.iter().map(|c| c.scalar_part()).sum();
+        let want: f64 = v.iter().map(|&x| x as f64 / 255.0).sum::<f64>() / v.len() as f64;
+        assert!((mass - want).abs() < 1e-12, "{mass} vs {want}");
+        // Intensities 60, 120, 230 of 255 fill three of eight shells.
+        assert_eq!(ch.iter().filter(|c| c.norm() == 0.0).count(), 5, "{ch:?}");
+        // All-zero volume: intensity 0 falls in shell 0 with no mass, so every channel is zero.
+        assert!(channels(&vec![0u8; 27], 3, 2).iter().all(|c| c.norm() == 0.0));
+    }
+
+    #[test]
+    fn refuses_bad_configurations() {
+        assert_eq!(ShellConfig::uniform(255.0, 0), Err(FeatureError::BadConfig));
+        assert_eq!(ShellConfig::uniform(255.0, MAX_SHELLS + 1), Err(FeatureError::BadConfig));
+        assert_eq!(ShellConfig::uniform(0.0, 2), Err(FeatureError::BadConfig));
+        let mut cfg = ShellConfig::uniform(255.0, 3).unwrap();
+        cfg.thresholds[2] = cfg.thresholds[1];
+        let v = [0u8; 8];
+        let view = VolumeView::new(&v[..], [2; 3], [1.0; 3]).unwrap();
+        let mut out = [Multivector::zero(); 3];
+        assert_eq!(shell_channels(&view, &cfg, &mut out), Err(FeatureError::BadConfig));
+        let cfg = ShellConfig::uniform(255.0, 3).unwrap();
+        assert_eq!(shell_channels(&view, &cfg, &mut out[..2]), Err(FeatureError::BadConfig));
+        let nan = [f32::NAN; 8];
+        let view = VolumeView::new(&nan[..], [2; 3], [1.0; 3]).unwrap();
+        assert_eq!(
+            shell_channels(&view, &cfg, &mut out),
+            Err(FeatureError::NonFiniteVoxel { index: 0 })
+        );
+    }
+}
