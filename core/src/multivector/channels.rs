@@ -67,11 +67,9 @@ impl ShellConfig {
     fn check(&self) -> Result<(), FeatureError> {
         let used = self.thresholds.get(..self.shells + 1).ok_or(FeatureError::BadConfig)?;
         let increasing = used.windows(2).all(|w| w[0] < w[1]);
-        if self.shells == 0
-            || !increasing
-            || !used.iter().all(|t| t.is_finite())
-            || !(self.intensity_scale.is_finite() && self.intensity_scale > 0.0)
-        {
+        let scale_ok = self.intensity_scale.is_finite() && self.intensity_scale > 0.0;
+        let usable = self.shells != 0 && increasing && used.iter().all(|t| t.is_finite()) && scale_ok;
+        if !usable {
             return Err(FeatureError::BadConfig);
         }
         Ok(())
