@@ -234,7 +234,7 @@ mod tests {
         // Intensities 60, 120, 230 of 255 fill three of eight shells.
         assert_eq!(ch.iter().filter(|c| c.norm() == 0.0).count(), 5, "{ch:?}");
         // All-zero volume: intensity 0 falls in shell 0 with no mass, so every channel is zero.
-        assert!(channels(&vec![0u8; 27], 3, 2).iter().all(|c| c.norm() == 0.0));
+        assert!(channels(&[0u8; 27], 3, 2).iter().all(|c| c.norm() == 0.0));
     }
 
     #[test]
