@@ -214,21 +214,38 @@ impl JobTable for DiskJobs {
 }
 
 /// Object store bucket of the scale-out deployment.
+///
+/// Puts are serialised: two concurrent multi-megabyte puts into one bucket from one client
+/// were seen to stall forever after the bodies arrived (2 of 12 uploads, reproducibly in the
+/// full service test run), and a put is bounded by `PUT_TIMEOUT` so that a stall becomes an
+/// error the client sees instead of a request that never answers.
 pub struct NatsStore {
     bucket: async_nats::jetstream::object_store::ObjectStore,
+    put_lock: tokio::sync::Mutex<()>,
 }
+
+/// Longest a single object put may take before it is reported as failed.
+const PUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl NatsStore {
     pub fn new(bucket: async_nats::jetstream::object_store::ObjectStore) -> Self {
-        Self { bucket }
+        Self {
+            bucket,
+            put_lock: tokio::sync::Mutex::new(()),
+        }
     }
 }
 
 impl BlobStore for NatsStore {
     fn put<'a>(&'a self, name: &'a str, bytes: Bytes) -> BoxFut<'a, Result<(), StoreError>> {
         Box::pin(async move {
+            let name = checked(name)?;
+            let _one_at_a_time = self.put_lock.lock().await;
             let mut r: &[u8] = &bytes;
-            self.bucket.put(checked(name)?, &mut r).await.map_err(se)?;
+            tokio::time::timeout(PUT_TIMEOUT, self.bucket.put(name, &mut r))
+                .await
+                .map_err(|_| se(format!("object store put of {name} timed out")))?
+                .map_err(se)?;
             Ok(())
         })
     }
