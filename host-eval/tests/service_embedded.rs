@@ -137,6 +137,12 @@ fn bad_input_is_refused_with_typed_errors_and_loses_nothing() {
     wait_for("the job to finish", Duration::from_secs(120), || {
         (job_status(port, &a.token, &job)["state"] == "done").then_some(())
     });
+    // The record says done before the worker acknowledges the delivery (at-least-once: a crash
+    // in between redelivers a finished job, never loses one), so the queue empties just after.
+    wait_for("the queue to drain", Duration::from_secs(30), || {
+        let (_, _, m) = http(port, "GET", "/metrics", None, b"", &[]);
+        (metric(&String::from_utf8_lossy(&m), "clifhe_queue_depth") == Some(0.0)).then_some(())
+    });
 
     let err = |st: u16, body: &[u8]| (st, json(body)["error"].as_str().unwrap_or("").to_string());
     // No token, a malformed header, an unknown token.

@@ -152,3 +152,99 @@ fn nats_restart_mid_run_queued_jobs_survive() {
         assert_eq!(&h.fetch_release(&url, id), want, "job {id}");
     }
 }
+
+/// Regression: a JetStream object put under an existing name purges the old chunks, and a
+/// reader that had resolved the old description waited for them forever (a `submit` never
+/// answered in the full test run while other `submit`s re-uploaded the same key set). Readers
+/// racing rewrites must each finish, with one of the written contents or a typed error, and a
+/// put of the bytes a name already holds must leave the object alone.
+#[test]
+fn object_reads_racing_rewrites_finish_and_identical_puts_are_skipped() {
+    use bytes::Bytes;
+    use std::time::Instant;
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let d = TempDir::new("svc-race");
+    let nats = Nats::start(&d.join("nats"));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let backend = host_eval::service::nats::open(&nats.url(), Duration::from_secs(30), 3, Duration::from_secs(20))
+            .await
+            .unwrap();
+        let store = backend.blobs.clone();
+        // Four versions of 3 MB each (24 chunks of 128 KiB): long enough reads to be overtaken.
+        let versions: Vec<Bytes> = (0u8..4)
+            .map(|v| {
+                Bytes::from(
+                    (0..3usize << 20)
+                        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(v))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        store.put("race/object", versions[0].clone()).await.unwrap();
+        let t = Instant::now();
+        let writer = {
+            let (store, versions) = (store.clone(), versions.clone());
+            tokio::spawn(async move {
+                for k in 1..=12 {
+                    store.put("race/object", versions[k % 4].clone()).await.unwrap();
+                }
+            })
+        };
+        let readers: Vec<_> = (0..6)
+            .map(|_| {
+                let (store, versions) = (store.clone(), versions.clone());
+                tokio::spawn(async move {
+                    let mut outcomes = (0u32, 0u32);
+                    for _ in 0..6 {
+                        match store.get("race/object").await {
+                            Ok(Some(b)) => {
+                                assert!(versions.contains(&b), "a read returned bytes that were never written");
+                                outcomes.0 += 1;
+                            }
+                            Ok(None) => panic!("the object vanished"),
+                            Err(e) => {
+                                assert!(e.to_string().contains("storage unavailable"), "{e}");
+                                outcomes.1 += 1;
+                            }
+                        }
+                    }
+                    outcomes
+                })
+            })
+            .collect();
+        let all = async {
+            writer.await.unwrap();
+            let mut sum = (0, 0);
+            for r in readers {
+                let (a, b) = r.await.unwrap();
+                sum = (sum.0 + a, sum.1 + b);
+            }
+            sum
+        };
+        let (complete, unavailable) = tokio::time::timeout(Duration::from_secs(240), all)
+            .await
+            .expect("an object read racing rewrites never finished");
+        eprintln!(
+            "36 reads racing 12 rewrites: {complete} complete, {unavailable} unavailable, {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        assert!(complete > 0);
+
+        // Same bytes again: no new chunks, the description (and its chunk id) unchanged.
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let bucket = js.get_object_store(host_eval::service::nats::OBJECT_BUCKET).await.unwrap();
+        let before = bucket.info("race/object").await.unwrap();
+        let same = versions[12 % 4].clone();
+        store.put("race/object", same.clone()).await.unwrap();
+        let after = bucket.info("race/object").await.unwrap();
+        assert_eq!(before.nuid, after.nuid, "identical put rewrote the object");
+        store.put("race/object", versions[1].clone()).await.unwrap();
+        assert_ne!(
+            bucket.info("race/object").await.unwrap().nuid,
+            after.nuid,
+            "a changed put was skipped"
+        );
+        assert_eq!(store.get("race/object").await.unwrap().unwrap(), versions[1]);
+    });
+}

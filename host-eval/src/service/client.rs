@@ -5,7 +5,8 @@
 //! refuses it too). Uploads are content-addressed, so a retry or a second batch under the same
 //! key set uploads nothing twice. Transient failures (connection refused or reset, 429, 502,
 //! 503, 504) are retried with exponential backoff, honouring `Retry-After`, a bounded number of
-//! times.
+//! times. A server that goes `STALL` without sending a byte is an error; a `POST` (submit) is
+//! then not retried, because the job may have been created.
 
 use crate::cli::keyset::sha256_hex;
 use crate::cli::CliError;
@@ -16,6 +17,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 const ATTEMPTS: u32 = 8;
+/// Longest the server may go without sending a byte (while it receives an upload, checks it
+/// and stores it, or evaluates nothing: the API never holds a request for an evaluation).
+const STALL: Duration = Duration::from_secs(300);
 
 pub struct Client {
     http: reqwest::Client,
@@ -39,7 +43,9 @@ impl Client {
             .map_err(|e| CliError::io(token_file, "read", e))?
             .trim()
             .to_string();
-        let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(STALL);
         if let Some(ca) = ca_cert {
             let pem = crate::cli::fsio::read(ca)?;
             let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| CliError::corrupt(ca, "CA certificate", e))?;
@@ -73,7 +79,8 @@ impl Client {
                     tokio::time::sleep(wait).await;
                 }
                 Ok(r) => return Ok(r),
-                Err(e) if !last && (e.is_connect() || e.is_timeout() || e.is_request()) => {
+                // Not sent at all, or (for the idempotent methods) lost on the way.
+                Err(e) if !last && (e.is_connect() || (method != Method::POST && (e.is_timeout() || e.is_request()))) => {
                     tokio::time::sleep(delay).await;
                 }
                 Err(e) => return Err(unreachable(&url, e)),

@@ -215,32 +215,84 @@ impl JobTable for DiskJobs {
 
 /// Object store bucket of the scale-out deployment.
 ///
-/// Puts are serialised: two concurrent multi-megabyte puts into one bucket from one client
-/// were seen to stall forever after the bodies arrived (2 of 12 uploads, reproducibly in the
-/// full service test run), and a put is bounded by `PUT_TIMEOUT` so that a stall becomes an
-/// error the client sees instead of a request that never answers.
+/// Two properties of JetStream object stores shape this type:
+/// - A put under an existing name writes the chunks under a fresh id, rolls the description
+///   up to it and purges the old chunks. A reader that had already resolved the old
+///   description then waits for chunks that no longer exist, forever (seen in the full test
+///   run: four `submit`s of one hospital raced to upload the same key set, and a request that
+///   was reading the key set's description while another re-put it never answered). Every name
+///   here is content-addressed or unique per job, so a put whose name already holds the same
+///   bytes (same SHA-256) is skipped, which removes the re-put in the common case.
+/// - Racing puts from two API replicas can still replace an object under a reader, so a read
+///   that makes no progress for `STALL` is abandoned and started again from the description
+///   (`GET_ATTEMPTS` times), and a put is bounded by `PUT_TIMEOUT`: a stall becomes an error
+///   the client sees (503, retried) instead of a request that never answers.
 pub struct NatsStore {
     bucket: async_nats::jetstream::object_store::ObjectStore,
-    put_lock: tokio::sync::Mutex<()>,
 }
 
 /// Longest a single object put may take before it is reported as failed.
 const PUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// Longest an object read may go without receiving a byte.
+const STALL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Reads of one name before the store is reported unavailable.
+const GET_ATTEMPTS: u32 = 3;
 
 impl NatsStore {
     pub fn new(bucket: async_nats::jetstream::object_store::ObjectStore) -> Self {
-        Self {
-            bucket,
-            put_lock: tokio::sync::Mutex::new(()),
+        Self { bucket }
+    }
+
+    /// The object's bytes, or `Ok(None)` if it does not exist; `Err` on a stalled read.
+    async fn read_once(&self, name: &str) -> Result<Option<Bytes>, StoreError> {
+        use async_nats::jetstream::object_store::GetErrorKind;
+        use tokio::io::AsyncReadExt;
+        let get = tokio::time::timeout(STALL, self.bucket.get(name))
+            .await
+            .map_err(|_| se(format!("object store get of {name} stalled")))?;
+        let mut o = match get {
+            Ok(o) => o,
+            Err(e) if e.kind() == GetErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(se(e)),
+        };
+        let size = o.info().size;
+        let mut v = Vec::with_capacity(size);
+        // The object reader checks the SHA-256 digest recorded at put time at the end.
+        loop {
+            let n = tokio::time::timeout(STALL, o.read_buf(&mut v))
+                .await
+                .map_err(|_| se(format!("object store read of {name} stalled at {} of {size} bytes", v.len())))?
+                .map_err(se)?;
+            if n == 0 {
+                return Ok(Some(Bytes::from(v)));
+            }
         }
     }
 }
 
+/// The `SHA-256=<base64url>` form of the object store's digest field.
+fn object_digest(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    format!(
+        "SHA-256={}",
+        base64::engine::general_purpose::URL_SAFE.encode(sha2::Sha256::digest(bytes))
+    )
+}
+
 impl BlobStore for NatsStore {
     fn put<'a>(&'a self, name: &'a str, bytes: Bytes) -> BoxFut<'a, Result<(), StoreError>> {
+        use async_nats::jetstream::object_store::InfoErrorKind;
         Box::pin(async move {
             let name = checked(name)?;
-            let _one_at_a_time = self.put_lock.lock().await;
+            match self.bucket.info(name).await {
+                Ok(i) if !i.deleted && i.size == bytes.len() && i.digest.as_deref() == Some(object_digest(&bytes).as_str()) => {
+                    return Ok(());
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == InfoErrorKind::NotFound => {}
+                Err(e) => return Err(se(e)),
+            }
             let mut r: &[u8] = &bytes;
             tokio::time::timeout(PUT_TIMEOUT, self.bucket.put(name, &mut r))
                 .await
@@ -250,19 +302,16 @@ impl BlobStore for NatsStore {
         })
     }
     fn get<'a>(&'a self, name: &'a str) -> BoxFut<'a, Result<Option<Bytes>, StoreError>> {
-        use async_nats::jetstream::object_store::GetErrorKind;
-        use tokio::io::AsyncReadExt;
         Box::pin(async move {
-            match self.bucket.get(checked(name)?).await {
-                Ok(mut o) => {
-                    let mut v = Vec::with_capacity(o.info().size);
-                    // The object reader checks the SHA-256 digest recorded at put time.
-                    o.read_to_end(&mut v).await.map_err(se)?;
-                    Ok(Some(Bytes::from(v)))
+            let name = checked(name)?;
+            let mut last = None;
+            for _ in 0..GET_ATTEMPTS {
+                match self.read_once(name).await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => last = Some(e),
                 }
-                Err(e) if e.kind() == GetErrorKind::NotFound => Ok(None),
-                Err(e) => Err(se(e)),
             }
+            Err(last.unwrap_or_else(|| se("no attempt")))
         })
     }
     fn exists<'a>(&'a self, name: &'a str) -> BoxFut<'a, Result<bool, StoreError>> {
