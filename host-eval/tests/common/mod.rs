@@ -42,6 +42,7 @@ impl Drop for TempDir {
 /// hang is a failure with the command's output instead of a test run that never ends.
 pub const COMMAND_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
 
+#[allow(clippy::panic)]
 pub fn run(args: &[&str]) -> Output {
     use std::io::Read;
     use std::process::Stdio;

@@ -236,7 +236,7 @@ fn cross_entropy(model: &GnnModel, xs: &[Multivector], ys: &[usize], cw: &[f64])
     loss / xs.len().max(1) as f64
 }
 
-fn shuffle(idx: &mut [usize], rng: &mut ChaCha20Rng) {
+pub(crate) fn shuffle(idx: &mut [usize], rng: &mut ChaCha20Rng) {
     // Fisher-Yates; the modulo bias of a 64-bit draw over < 2^32 items is negligible.
     for i in (1..idx.len()).rev() {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;
@@ -245,7 +245,7 @@ fn shuffle(idx: &mut [usize], rng: &mut ChaCha20Rng) {
 }
 
 /// Stratified hold-out: `fraction` of each class (at least one if the class has 2+ samples).
-fn stratified_split(ys: &[usize], classes: usize, fraction: f64, rng: &mut ChaCha20Rng) -> (Vec<usize>, Vec<usize>) {
+pub(crate) fn stratified_split(ys: &[usize], classes: usize, fraction: f64, rng: &mut ChaCha20Rng) -> (Vec<usize>, Vec<usize>) {
     let (mut tr, mut va) = (Vec::new(), Vec::new());
     for c in 0..classes {
         let mut idx: Vec<usize> = (0..ys.len()).filter(|&i| ys[i] == c).collect();
