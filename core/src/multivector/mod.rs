@@ -6,6 +6,7 @@
 //! ([`left_mul_matrix`], [`right_mul_matrix`]), so plaintext and encrypted products cannot
 //! disagree on a sign.
 
+pub mod axes;
 pub mod channels;
 pub mod features;
 pub mod fixed_features;

@@ -1,0 +1,115 @@
+//! The equivariant network (`clifhe_std::gnn::equivariant`) on AdrenalMNIST3D (official
+//! split, 28^3): 4 intensity-shell channels and the 3 principal-axis channels of each scan
+//! (`clifhe_core::multivector::{channels, axes}`), three seeds, the one with the best
+//! validation AUC kept, its test AUC reported and held to a floor; the trained model's scores
+//! must not move under 100 random rotations of the channels.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use clifhe_core::multivector::axes::{axis_channels, AXES};
+use clifhe_core::multivector::channels::{shell_channels, ShellConfig};
+use clifhe_core::multivector::features::VolumeView;
+use clifhe_core::Multivector;
+use clifhe_std::gnn::equivariant::EquivariantNet;
+use clifhe_std::gnn::equivariant_train::{train_equivariant, with_constant_channel, EquivariantConfig};
+use clifhe_std::gnn::roc_auc;
+use clifhe_std::preprocess::PipelinePreset;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use std::path::Path;
+
+const SHELLS: usize = 4;
+
+type Channels = Vec<Vec<Multivector>>;
+
+fn channels(split: &host_eval::data::npz::Split) -> (Channels, Vec<usize>) {
+    let pipeline = PipelinePreset::Medmnist.pipeline();
+    let xs = (0..split.len())
+        .map(|i| {
+            let v = split.volume(i).unwrap();
+            let p = pipeline.prepare(&v.data, v.dims, v.spacing_mm).unwrap();
+            let view = VolumeView::new(&p.data, p.dims, p.spacing_mm).unwrap();
+            let cfg = ShellConfig::uniform(p.feature_config.intensity_scale, SHELLS).unwrap();
+            let mut out = vec![Multivector::zero(); SHELLS + AXES];
+            shell_channels(&view, &cfg, &mut out[..SHELLS]).unwrap();
+            axis_channels(&view, &p.feature_config, &mut out[SHELLS..]).unwrap();
+            out
+        })
+        .collect();
+    (xs, split.labels.iter().map(|&l| l as usize).collect())
+}
+
+fn auc(net: &EquivariantNet, xs: &[Vec<Multivector>], ys: &[usize]) -> f64 {
+    let s: Vec<f64> = xs
+        .iter()
+        .map(|x| {
+            let v = net.scores(&with_constant_channel(x));
+            v[1] - v[0]
+        })
+        .collect();
+    let pos: Vec<bool> = ys.iter().map(|&y| y == 1).collect();
+    roc_auc(&s, &pos).unwrap()
+}
+
+#[test]
+fn adrenal_auc_and_exact_invariance_of_the_trained_model() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/adrenalmnist3d.npz");
+    let d = host_eval::data::npz::load_medmnist_npz(&p).unwrap();
+    let t = std::time::Instant::now();
+    let (tx, ty) = channels(&d.train);
+    let (vx, vy) = channels(&d.val);
+    let (sx, sy) = channels(&d.test);
+    eprintln!(
+        "{} + {} + {} scans -> {} channels each in {:.1} s",
+        tx.len(),
+        vx.len(),
+        sx.len(),
+        SHELLS + AXES,
+        t.elapsed().as_secs_f64()
+    );
+    let mut best: Option<(f64, u64, EquivariantNet)> = None;
+    for seed in 1..=3 {
+        let cfg = EquivariantConfig {
+            hidden: vec![8, 8],
+            learning_rate: 0.003,
+            epochs: 1000,
+            patience: 150,
+            seed,
+            ..EquivariantConfig::default()
+        };
+        let t = std::time::Instant::now();
+        let (net, rep) = train_equivariant(&tx, &ty, Some((&vx, &vy)), 2, &cfg).unwrap();
+        let (va, te) = (auc(&net, &vx, &vy), auc(&net, &sx, &sy));
+        eprintln!(
+            "seed {seed}: {} parameters, {} epochs (best {}), validation AUC {va:.4}, test AUC {te:.4}, {:.1} s",
+            rep.parameters,
+            rep.epochs_run,
+            rep.best_epoch,
+            t.elapsed().as_secs_f64()
+        );
+        if best.as_ref().is_none_or(|b| va > b.0) {
+            best = Some((va, seed, net));
+        }
+    }
+    let (va, seed, net) = best.unwrap();
+    let test_auc = auc(&net, &sx, &sy);
+    eprintln!("kept seed {seed} (validation AUC {va:.4}): test AUC {test_auc:.4}");
+    // Measured 0.8596 (seed 3; seeds 1 and 2: 0.8570, 0.8588). Training is deterministic, so
+    // the floor only leaves room for floating-point differences between platforms. Above the
+    // 8-feature GNN (0.839) and logistic regression (0.834), short of issue 13's 0.88.
+    assert!(test_auc >= 0.85, "test AUC {test_auc:.4}");
+
+    // Exact invariance of the trained model on real channels: 100 random rotors.
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(100);
+    let mut worst = 0f64;
+    for (i, x) in sx.iter().take(100).enumerate() {
+        let q: [f64; 4] = core::array::from_fn(|_| rng.next_u64() as f64 / u64::MAX as f64 - 0.5);
+        let n = q.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let r = Multivector::new([q[0] / n, 0.0, 0.0, 0.0, q[1] / n, q[2] / n, q[3] / n, 0.0]);
+        let rx: Vec<Multivector> = x.iter().map(|c| r.gp(c).gp(&r.reverse())).collect();
+        let (a, b) = (net.scores(&with_constant_channel(x)), net.scores(&with_constant_channel(&rx)));
+        for (u, v) in a.iter().zip(&b) {
+            worst = worst.max((u - v).abs());
+        }
+        assert!(worst <= 1e-9, "sample {i}: {a:?} vs {b:?}");
+    }
+    eprintln!("100 rotated test samples: max |score(Rx) - score(x)| = {worst:e}");
+}
