@@ -103,3 +103,110 @@ fn invariants_hold_and_accuracy_under_rotation_is_measured() {
         }
     }
 }
+
+/// The equivariant network on the phantoms' shell and principal-axis channels, against
+/// rotations of the volumes (resampled): the curve of issue 13 beside the one above.
+#[test]
+fn equivariant_model_accuracy_under_resampled_rotations() {
+    use clifhe_core::multivector::axes::{axis_channels, AXES};
+    use clifhe_core::multivector::channels::{shell_channels, ShellConfig};
+    use clifhe_std::gnn::equivariant_train::{train_equivariant, with_constant_channel, EquivariantConfig};
+    const SHELLS: usize = 4;
+    let chans = |v: &Volume| {
+        let view = VolumeView::new(&v.data[..], v.dims, v.spacing_mm).unwrap();
+        let mut out = vec![Multivector::zero(); SHELLS + AXES];
+        shell_channels(&view, &ShellConfig::uniform(1.0, SHELLS).unwrap(), &mut out[..SHELLS]).unwrap();
+        axis_channels(&view, &FeatureConfig::default(), &mut out[SHELLS..]).unwrap();
+        out
+    };
+    let per_class = 150;
+    let cfg = PhantomConfig::default();
+    let (mut train_x, mut train_y, mut test_v, mut test_y) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..per_class {
+        for c in PhantomClass::ALL {
+            let v = generate(&cfg, c, i as u64);
+            if split_of(i as u64, per_class) == Split::Test {
+                test_v.push(v);
+                test_y.push(c.label() as usize);
+            } else {
+                // Augmentation only for what the encoding cannot make invariant: resampling
+                // (interpolated intensities move voxels between shells, corners leave the
+                // cube). One resampled copy per training phantom, at an angle set by its index.
+                let (axis, deg) = if i % 2 == 0 {
+                    (Axis::Z, 7.0 + (i * 37 % 83) as f64)
+                } else {
+                    (Axis::X, 7.0 + (i * 53 % 83) as f64)
+                };
+                let y = c.label() as usize;
+                train_x.push(chans(&rotate_volume(&v, axis, deg)));
+                train_y.push(y);
+                train_x.push(chans(&v));
+                train_y.push(y);
+            }
+        }
+    }
+    let (net, rep) = train_equivariant(
+        &train_x,
+        &train_y,
+        None,
+        3,
+        &EquivariantConfig {
+            learning_rate: 0.003,
+            epochs: 600,
+            patience: 100,
+            ..EquivariantConfig::default()
+        },
+    )
+    .unwrap();
+    let acc = |vols: &[Volume]| {
+        let right = vols
+            .iter()
+            .zip(&test_y)
+            .filter(|(v, &y)| {
+                let s = net.scores(&with_constant_channel(&chans(v)));
+                let best = (0..s.len()).max_by(|&a, &b| s[a].total_cmp(&s[b])).unwrap();
+                best == y
+            })
+            .count();
+        right as f64 / vols.len() as f64
+    };
+    let a0 = acc(&test_v);
+    println!(
+        "equivariant net ({} parameters, {} epochs): unrotated accuracy {a0:.3}",
+        rep.parameters, rep.epochs_run
+    );
+    let mut worst: f64 = 0.0;
+    for (axis, name) in [(Axis::Z, "z"), (Axis::X, "x")] {
+        for deg in [15.0, 30.0, 45.0, 60.0, 90.0, 180.0] {
+            let rotated: Vec<Volume> = test_v.iter().map(|v| rotate_volume(v, axis, deg)).collect();
+            let a = acc(&rotated);
+            worst = worst.max((a - a0).abs());
+            println!(
+                "equivariant net, {deg:>5} deg about {name}: accuracy {a:.3} (change {:+.3})",
+                a - a0
+            );
+            // Quarter turns permute voxels exactly: the channels rotate exactly and every
+            // prediction stays.
+            if deg % 90.0 == 0.0 {
+                assert_eq!(a, a0, "{deg} deg about {name}");
+            }
+        }
+    }
+    // Two resampled rotations about different axes (a general element of SO(3)).
+    let both: Vec<Volume> = test_v
+        .iter()
+        .map(|v| rotate_volume(&rotate_volume(v, Axis::Z, 37.0), Axis::X, 23.0))
+        .collect();
+    let a = acc(&both);
+    worst = worst.max((a - a0).abs());
+    println!(
+        "equivariant net, 37 deg about z then 23 deg about x: accuracy {a:.3} (change {:+.3})",
+        a - a0
+    );
+    // Measured (seed 1, 150 phantoms per class, 111 test phantoms): 0.766 unrotated (the
+    // 8-feature GNN above: 0.658); resampled rotations move it by -0.072 to +0.018, the worst
+    // at 60 deg about z and at the two-axis rotation (8 phantoms of 111). Issue 13 asks for 1
+    // point: not met yet; the bound here holds the measured level.
+    assert!(a0 > 0.7, "unrotated accuracy {a0}");
+    assert!(worst <= 0.10, "accuracy moves by up to {worst:.3} under rotation");
+}
