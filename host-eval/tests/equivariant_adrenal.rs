@@ -5,18 +5,20 @@
 //! must not move under 100 random rotations of the channels.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use clifhe_core::multivector::axes::{axis_channels, AXES};
-use clifhe_core::multivector::channels::{shell_channels, ShellConfig};
 use clifhe_core::multivector::features::VolumeView;
 use clifhe_core::Multivector;
 use clifhe_std::gnn::equivariant::EquivariantNet;
+use clifhe_std::gnn::equivariant_model::{ChannelSpec, EquivariantModel};
 use clifhe_std::gnn::equivariant_train::{train_equivariant, with_constant_channel, EquivariantConfig};
 use clifhe_std::gnn::roc_auc;
 use clifhe_std::preprocess::PipelinePreset;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use std::path::Path;
 
-const SHELLS: usize = 4;
+const SPEC: ChannelSpec = ChannelSpec {
+    shells: 4,
+    principal_axes: true,
+};
 
 type Channels = Vec<Vec<Multivector>>;
 
@@ -27,11 +29,7 @@ fn channels(split: &host_eval::data::npz::Split) -> (Channels, Vec<usize>) {
             let v = split.volume(i).unwrap();
             let p = pipeline.prepare(&v.data, v.dims, v.spacing_mm).unwrap();
             let view = VolumeView::new(&p.data, p.dims, p.spacing_mm).unwrap();
-            let cfg = ShellConfig::uniform(p.feature_config.intensity_scale, SHELLS).unwrap();
-            let mut out = vec![Multivector::zero(); SHELLS + AXES];
-            shell_channels(&view, &cfg, &mut out[..SHELLS]).unwrap();
-            axis_channels(&view, &p.feature_config, &mut out[SHELLS..]).unwrap();
-            out
+            SPEC.compute(&view, &p.feature_config).unwrap()
         })
         .collect();
     (xs, split.labels.iter().map(|&l| l as usize).collect())
@@ -62,7 +60,7 @@ fn adrenal_auc_and_exact_invariance_of_the_trained_model() {
         tx.len(),
         vx.len(),
         sx.len(),
-        SHELLS + AXES,
+        SPEC.count(),
         t.elapsed().as_secs_f64()
     );
     let mut best: Option<(f64, u64, EquivariantNet)> = None;
@@ -112,4 +110,16 @@ fn adrenal_auc_and_exact_invariance_of_the_trained_model() {
         assert!(worst <= 1e-9, "sample {i}: {a:?} vs {b:?}");
     }
     eprintln!("100 rotated test samples: max |score(Rx) - score(x)| = {worst:e}");
+
+    // The model file: written, read back, the same predictions on every test scan.
+    let pipeline = PipelinePreset::Medmnist.pipeline();
+    let model = EquivariantModel::new(vec!["normal".into(), "abnormal".into()], SPEC, Some(pipeline), net).unwrap();
+    let path = std::env::temp_dir().join(format!("clifhe-equivariant-{}.json", std::process::id()));
+    model.save(&path).unwrap();
+    let back = EquivariantModel::load(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    for x in &sx {
+        assert_eq!(back.predict(x).unwrap(), model.predict(x).unwrap());
+        assert_eq!(back.scores(x).unwrap(), model.scores(x).unwrap());
+    }
 }

@@ -108,16 +108,15 @@ fn invariants_hold_and_accuracy_under_rotation_is_measured() {
 /// rotations of the volumes (resampled): the curve of issue 13 beside the one above.
 #[test]
 fn equivariant_model_accuracy_under_resampled_rotations() {
-    use clifhe_core::multivector::axes::{axis_channels, AXES};
-    use clifhe_core::multivector::channels::{shell_channels, ShellConfig};
+    use clifhe_std::gnn::equivariant_model::ChannelSpec;
     use clifhe_std::gnn::equivariant_train::{train_equivariant, with_constant_channel, EquivariantConfig};
-    const SHELLS: usize = 4;
+    let spec = ChannelSpec {
+        shells: 4,
+        principal_axes: true,
+    };
     let chans = |v: &Volume| {
         let view = VolumeView::new(&v.data[..], v.dims, v.spacing_mm).unwrap();
-        let mut out = vec![Multivector::zero(); SHELLS + AXES];
-        shell_channels(&view, &ShellConfig::uniform(1.0, SHELLS).unwrap(), &mut out[..SHELLS]).unwrap();
-        axis_channels(&view, &FeatureConfig::default(), &mut out[SHELLS..]).unwrap();
-        out
+        spec.compute(&view, &FeatureConfig::default()).unwrap()
     };
     let per_class = 150;
     let cfg = PhantomConfig::default();

@@ -37,7 +37,7 @@ fn add(a: &Multivector, b: &Multivector) -> Multivector {
 }
 
 /// A grade-wise linear map from `inputs` to `outputs` channels: weights[o * inputs + i][g].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GradeLinear {
     /// Input channels.
     pub inputs: usize,
@@ -66,7 +66,7 @@ impl GradeLinear {
 
 /// One equivariant layer: a linear path plus a weighted geometric product of two linear
 /// projections, then a polynomial gate on invariants.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CliffordLayer {
     /// The linear path.
     pub linear: GradeLinear,
@@ -103,7 +103,7 @@ impl CliffordLayer {
 
 /// The invariant readout: per class, weights on each channel's scalar part, squared norm and
 /// pseudoscalar, plus a bias.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InvariantReadout {
     /// weights[c * channels + o] = [scalar, squared norm, pseudoscalar].
     pub weights: Vec<[f64; 3]>,
@@ -137,7 +137,7 @@ impl InvariantReadout {
 }
 
 /// Layers then readout: class scores of K input channels.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EquivariantNet {
     /// Hidden layers, in order.
     pub layers: Vec<CliffordLayer>,

@@ -12,12 +12,12 @@
 //! layer's weights afterwards, so the returned network reads raw channels.
 
 use clifhe_core::multivector::{Multivector, BLADE_GRADES};
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::equivariant::{CliffordLayer, EquivariantNet, GradeLinear, InvariantReadout};
 use super::error::GnnError;
-use super::model::{gp8_backward, softmax};
+use super::model::{gp8_backward, normal, softmax};
 use super::train::{class_weights, shuffle, stratified_split};
 
 /// Hyper-parameters of [`train_equivariant`].
@@ -326,20 +326,13 @@ fn cross_entropy(net: &EquivariantNet, xs: &[Vec<Multivector>], ys: &[usize], cw
     total / xs.len().max(1) as f64
 }
 
-fn gaussian(rng: &mut ChaCha20Rng) -> f64 {
-    // Box-Muller on two uniforms in (0, 1].
-    let u = |r: &mut ChaCha20Rng| ((r.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-    let (a, b) = (u(rng), u(rng));
-    (-2.0 * a.ln()).sqrt() * (2.0 * core::f64::consts::PI * b).cos()
-}
-
 /// A network with random weights for `inputs` channels (the constant channel included).
 fn new_random(inputs: usize, hidden: &[usize], classes: usize, init_scale: f64, rng: &mut ChaCha20Rng) -> EquivariantNet {
     let lin = |rng: &mut ChaCha20Rng, i: usize, o: usize| GradeLinear {
         inputs: i,
         outputs: o,
         weights: (0..i * o)
-            .map(|_| core::array::from_fn(|_| gaussian(rng) * init_scale / (i as f64).sqrt()))
+            .map(|_| core::array::from_fn(|_| normal(rng) * init_scale / (i as f64).sqrt()))
             .collect(),
     };
     let mut layers = Vec::with_capacity(hidden.len());
@@ -359,7 +352,7 @@ fn new_random(inputs: usize, hidden: &[usize], classes: usize, init_scale: f64, 
     }
     let readout = InvariantReadout {
         weights: (0..classes * width)
-            .map(|_| core::array::from_fn(|_| gaussian(rng) * init_scale / (width as f64).sqrt()))
+            .map(|_| core::array::from_fn(|_| normal(rng) * init_scale / (width as f64).sqrt()))
             .collect(),
         bias: vec![0.0; classes],
     };
@@ -545,6 +538,7 @@ pub fn train_equivariant(
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use rand_chacha::rand_core::RngCore;
 
     fn uniform(rng: &mut ChaCha20Rng, s: f64) -> f64 {
         (rng.next_u64() as f64 / u64::MAX as f64 * 2.0 - 1.0) * s
