@@ -12,6 +12,15 @@ use std::path::Path;
 pub fn read_model(path: &Path) -> Result<GnnModel, CliError> {
     let bytes = fsio::read(path)?;
     let text = std::str::from_utf8(&bytes).map_err(|e| CliError::corrupt(path, "model", e))?;
+    let kind = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(serde_json::Value::as_str).map(str::to_string));
+    if kind.as_deref() == Some(clifhe_std::gnn::equivariant_model::EQUIVARIANT_KIND) {
+        return Err(CliError::bad_input(
+            path.display(),
+            "an equivariant model (train --arch equivariant): only its training report evaluates it so far; predict, profile and infer read GNN models",
+        ));
+    }
     Ok(GnnModel::from_json(text)?)
 }
 
