@@ -57,6 +57,16 @@ pub struct EquivariantSummary {
 
 type Split = (Vec<Vec<Multivector>>, Vec<usize>);
 
+/// Channels of a labelled source, split.
+struct LabelledChannels {
+    class_names: Vec<String>,
+    train: Split,
+    val: Split,
+    test: Split,
+    pipeline: Pipeline,
+    source: String,
+}
+
 fn channels_of(volume: &crate::data::Volume, pipeline: &Pipeline, source: &str) -> Result<Vec<Multivector>, CliError> {
     let p = pipeline
         .prepare(&volume.data, volume.dims, volume.spacing_mm)
@@ -67,8 +77,7 @@ fn channels_of(volume: &crate::data::Volume, pipeline: &Pipeline, source: &str) 
         .map_err(|e| CliError::bad_input(source, e))
 }
 
-/// Channels of the labelled source: (class names, train, validation, test, pipeline, label).
-fn labelled_channels(source: &TrainSource, seed: u64) -> Result<(Vec<String>, Split, Split, Split, Pipeline, String), CliError> {
+fn labelled_channels(source: &TrainSource, seed: u64) -> Result<LabelledChannels, CliError> {
     match source {
         TrainSource::Phantoms { per_class } => {
             use crate::phantom::{generate, split_of, PhantomClass, PhantomConfig, Split as Part};
@@ -86,14 +95,14 @@ fn labelled_channels(source: &TrainSource, seed: u64) -> Result<(Vec<String>, Sp
                 })
                 .collect::<Result<_, CliError>>()?;
             let pick = |part: Part| -> Split { all.iter().filter(|s| s.0 == part).map(|s| (s.1.clone(), s.2)).unzip() };
-            Ok((
-                PhantomClass::ALL.iter().map(|c| c.name().to_string()).collect(),
-                pick(Part::Train),
-                pick(Part::Val),
-                pick(Part::Test),
+            Ok(LabelledChannels {
+                class_names: PhantomClass::ALL.iter().map(|c| c.name().to_string()).collect(),
+                train: pick(Part::Train),
+                val: pick(Part::Val),
+                test: pick(Part::Test),
                 pipeline,
-                format!("built-in phantoms ({per_class} per class, 32^3, seed {seed})"),
-            ))
+                source: format!("built-in phantoms ({per_class} per class, 32^3, seed {seed})"),
+            })
         }
         TrainSource::Medmnist(path) => {
             let pipeline = PipelinePreset::Medmnist.pipeline();
@@ -116,7 +125,14 @@ fn labelled_channels(source: &TrainSource, seed: u64) -> Result<(Vec<String>, Sp
             } else {
                 (0..classes).map(|c| format!("class {c}")).collect()
             };
-            Ok((names, train, val, test, pipeline, name))
+            Ok(LabelledChannels {
+                class_names: names,
+                train,
+                val,
+                test,
+                pipeline,
+                source: name,
+            })
         }
         TrainSource::Scans { .. } | TrainSource::Features { .. } => Err(CliError::bad_input(
             "--arch equivariant",
@@ -132,7 +148,14 @@ fn labelled_channels(source: &TrainSource, seed: u64) -> Result<(Vec<String>, Sp
 ///
 /// Bad or unreadable data, a source without volumes, training failure, or the file write.
 pub fn train(source: &TrainSource, seed: u64, out: &Path) -> Result<EquivariantSummary, CliError> {
-    let (names, train, val, test, pipeline, dataset) = labelled_channels(source, seed)?;
+    let LabelledChannels {
+        class_names: names,
+        train,
+        val,
+        test,
+        pipeline,
+        source: dataset,
+    } = labelled_channels(source, seed)?;
     let classes = names.len();
     let valset = (!val.0.is_empty()).then_some((val.0.as_slice(), val.1.as_slice()));
     let mut best: Option<(f64, EquivariantModel, usize, usize)> = None;
