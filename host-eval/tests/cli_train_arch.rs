@@ -1,5 +1,5 @@
 //! `train --arch equivariant` on AdrenalMNIST3D as shipped: the report, the model file it
-//! writes, and the commands that do not read that file yet refusing it by name.
+//! writes, `predict` on it, and the commands that do not read that file yet refusing it by name.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -27,11 +27,44 @@ fn equivariant_arch_trains_reports_and_is_refused_where_not_supported() {
     assert_eq!(m.class_names, ["normal", "abnormal"]);
     assert!(m.preprocessing.is_some());
 
-    // Commands that read GNN models say what the file is instead of a schema error.
+    // predict scores scans and dataset samples with it, as the library does.
+    let r: serde_json::Value = serde_json::from_str(&ok(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--input",
+        &format!("{}#test:0..12", s(&npz)),
+        "--json",
+    ]))
+    .unwrap();
+    let d_npz = host_eval::data::npz::load_medmnist_npz(&npz).unwrap();
+    let pipeline = m.preprocessing.clone().unwrap();
+    let patients = r["patients"].as_array().unwrap();
+    assert_eq!(patients.len(), 12);
+    for (i, p) in patients.iter().enumerate() {
+        let v = d_npz.test.volume(i).unwrap();
+        let prepared = pipeline.prepare(&v.data, v.dims, v.spacing_mm).unwrap();
+        let view = clifhe_core::multivector::features::VolumeView::new(&prepared.data, prepared.dims, prepared.spacing_mm).unwrap();
+        let ch = m.channels.compute(&view, &prepared.feature_config).unwrap();
+        assert_eq!(p["class"].as_u64(), Some(m.predict(&ch).unwrap() as u64), "{p}");
+        let want = m.scores(&ch).unwrap();
+        for (a, b) in p["scores"].as_array().unwrap().iter().zip(&want) {
+            assert!((a.as_f64().unwrap() - b).abs() <= 1e-12 * b.abs().max(1.0), "{p}");
+        }
+        assert_eq!(p["out_of_box"], false);
+    }
+    assert!(r["max_abs_intermediate"].as_f64().unwrap() > 0.0);
+    // A features file has no volume to take channels from.
+    let feats = d.join("f.json");
+    std::fs::write(&feats, "[1,2,3,4,5,6,7,8]").unwrap();
+    fails(&["predict", "--model", s(&model), "--input", s(&feats)], 7, &["not features"]);
+    // Commands that need the encrypted evaluation say what the file is instead of a schema error.
+    let keys = d.join("keys");
+    ok(&["keygen", "--preset", "private-n15", "--out", s(&keys)]);
     let err = fails(
-        &["predict", "--model", s(&model), "--input", &format!("{}#test:0", s(&npz))],
+        &["profile", "--model", s(&model), "--keys", s(&keys), "--out", s(&d.join("p.json"))],
         7,
-        &["equivariant model"],
+        &["equivariant model", "encrypted evaluation"],
     );
     assert!(!err.contains("JSON"), "{err}");
     // Sources without volumes are refused before anything is written.

@@ -3,13 +3,14 @@
 //! split and written as an equivariant model file (`docs/model-format.md`).
 //!
 //! The channels are computed from the volumes, so the sources are those that hold volumes: the
-//! built-in phantoms and MedMNIST files. `predict`, `profile` and `infer` read GNN model files;
-//! the equivariant model's encrypted evaluation (ciphertext x ciphertext geometric products) is
-//! not built yet, and those commands refuse its file by name.
+//! built-in phantoms and MedMNIST files. `predict` scores scans and dataset samples with it
+//! ([`predict`]); `profile` and `infer` read GNN model files: the equivariant model's encrypted
+//! evaluation (ciphertext x ciphertext geometric products) is not built yet, and those commands
+//! refuse its file by name.
 
 use super::error::CliError;
 use super::fsio;
-use super::protocol::TrainSource;
+use super::protocol::{PlainPrediction, PredictReport, TrainSource};
 use clifhe_core::multivector::features::VolumeView;
 use clifhe_core::Multivector;
 use clifhe_std::gnn::equivariant_model::{ChannelSpec, EquivariantModel};
@@ -68,13 +69,16 @@ struct LabelledChannels {
 }
 
 fn channels_of(volume: &crate::data::Volume, pipeline: &Pipeline, source: &str) -> Result<Vec<Multivector>, CliError> {
+    channels_with(volume, pipeline, CHANNELS, source)
+}
+
+/// A loaded volume through `pipeline` to the channels of `spec`.
+fn channels_with(volume: &crate::data::Volume, pipeline: &Pipeline, spec: ChannelSpec, source: &str) -> Result<Vec<Multivector>, CliError> {
     let p = pipeline
         .prepare(&volume.data, volume.dims, volume.spacing_mm)
         .map_err(|e| CliError::bad_input(source, e))?;
     let view = VolumeView::new(&p.data, p.dims, p.spacing_mm).map_err(|e| CliError::bad_input(source, e))?;
-    CHANNELS
-        .compute(&view, &p.feature_config)
-        .map_err(|e| CliError::bad_input(source, e))
+    spec.compute(&view, &p.feature_config).map_err(|e| CliError::bad_input(source, e))
 }
 
 fn labelled_channels(source: &TrainSource, seed: u64) -> Result<LabelledChannels, CliError> {
@@ -194,5 +198,75 @@ pub fn train(source: &TrainSource, seed: u64, out: &Path) -> Result<EquivariantS
         test_balanced_accuracy: m.balanced_accuracy,
         test_auc: m.auc,
         model: out.to_path_buf(),
+    })
+}
+
+/// Whether a model file's text is an equivariant model (its `kind`).
+#[must_use]
+pub fn is_equivariant_model(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(serde_json::Value::as_str).map(str::to_string))
+        .as_deref()
+        == Some(clifhe_std::gnn::equivariant_model::EQUIVARIANT_KIND)
+}
+
+/// `predict` with an equivariant model: scans and dataset samples (`--input` as for
+/// `encrypt`) through the model's pipeline to its channels, then scores and argmax. Features
+/// files are refused: the channels need the volume. The model has no input box, so no patient
+/// is flagged; `max_abs_intermediate` is the largest |coefficient| of a hidden channel.
+///
+/// # Errors
+///
+/// Unreadable or malformed inputs, a features file, or an empty input list.
+pub fn predict(model: &EquivariantModel, inputs: &[String]) -> Result<PredictReport, CliError> {
+    use super::inputs::{parse_spec, InputSpec};
+    let mut volumes = Vec::new();
+    for spec in inputs {
+        match parse_spec(spec)? {
+            InputSpec::Features(path) => {
+                return Err(CliError::bad_input(
+                    path.display(),
+                    "an equivariant model reads the scan's channels: give scans or dataset samples, not features",
+                ))
+            }
+            InputSpec::Scan(s) => volumes.push((s.clone(), super::scan::volume_of(&s)?)),
+            InputSpec::DatasetRange { path, split, start, end } => {
+                volumes.extend(super::scan::dataset_volumes(&path, &split, start, end)?);
+            }
+        }
+    }
+    if volumes.is_empty() {
+        return Err(CliError::bad_input("--input", "no patients"));
+    }
+    let labels = model.class_names.clone();
+    let mut largest = 0f64;
+    let patients = volumes
+        .into_iter()
+        .enumerate()
+        .map(|(i, (source, volume))| {
+            let pipeline = super::scan::pipeline_for(model.preprocessing.as_ref(), &source);
+            let channels = channels_with(&volume, &pipeline, model.channels, &source)?;
+            let scores = model.scores(&channels)?;
+            largest = largest.max(
+                model
+                    .net
+                    .max_abs_intermediate(&clifhe_std::gnn::equivariant_train::with_constant_channel(&channels)),
+            );
+            let class = model.predict(&channels)?;
+            Ok(PlainPrediction {
+                patient: i,
+                source,
+                scores,
+                class,
+                label: labels.get(class).cloned().unwrap_or_default(),
+                out_of_box: false,
+            })
+        })
+        .collect::<Result<Vec<_>, CliError>>()?;
+    Ok(PredictReport {
+        labels,
+        max_abs_intermediate: largest,
+        patients,
     })
 }

@@ -354,8 +354,8 @@ regression baseline's AUC on the same features.
 
 --arch equivariant trains the rotation-invariant network instead (docs/model-format.md): it
 reads 4 intensity shells and the 3 principal axes of each volume, so it takes the phantoms or
-a MedMNIST file. Its model file is not read by predict, profile or infer yet (its encrypted
-evaluation is to come).";
+a MedMNIST file. predict scores scans and dataset samples with its model file; profile and
+infer do not read it yet (its encrypted evaluation is to come).";
 
 const DEMO_HELP: &str = "Run every role in one process on a labelled dataset and report accuracy, precision and timings.
 

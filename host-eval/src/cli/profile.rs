@@ -12,13 +12,10 @@ use std::path::Path;
 pub fn read_model(path: &Path) -> Result<GnnModel, CliError> {
     let bytes = fsio::read(path)?;
     let text = std::str::from_utf8(&bytes).map_err(|e| CliError::corrupt(path, "model", e))?;
-    let kind = serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .and_then(|v| v.get("kind").and_then(serde_json::Value::as_str).map(str::to_string));
-    if kind.as_deref() == Some(clifhe_std::gnn::equivariant_model::EQUIVARIANT_KIND) {
+    if super::equivariant::is_equivariant_model(text) {
         return Err(CliError::bad_input(
             path.display(),
-            "an equivariant model (train --arch equivariant): only its training report evaluates it so far; predict, profile and infer read GNN models",
+            "an equivariant model (train --arch equivariant): predict evaluates it in plaintext; its encrypted evaluation is not built yet, and profile and infer read GNN models",
         ));
     }
     Ok(GnnModel::from_json(text)?)

@@ -299,6 +299,12 @@ pub struct PredictReport {
 /// Vendor-side plaintext inference: the model's scores and argmax on feature inputs (any
 /// `encrypt --input` spec). The reference for the encrypted scores.
 pub fn predict(model: &Path, inputs: &[String]) -> Result<PredictReport, CliError> {
+    let bytes = fsio::read(model)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| CliError::corrupt(model, "model", e))?;
+    if super::equivariant::is_equivariant_model(text) {
+        let m = clifhe_std::gnn::equivariant_model::EquivariantModel::from_json(text)?;
+        return super::equivariant::predict(&m, inputs);
+    }
     let model = read_model(model)?;
     let patients = super::inputs::load_inputs(inputs, model.preprocessing())?;
     let xs: Vec<Multivector> = patients.iter().map(|p| Multivector::new(p.features)).collect();

@@ -59,16 +59,35 @@ pub fn volume_features(volume: &Volume, pipeline: &Pipeline, source: &str) -> Re
 /// Features of one scan (`path`, or `file.npz#split:index`) after the recorded pipeline
 /// ([`pipeline_for`]).
 pub fn features_of(spec: &str, recorded: Option<&Pipeline>) -> Result<[f64; 8], CliError> {
+    volume_features(&volume_of(spec)?, &pipeline_for(recorded, spec), spec)
+}
+
+/// One scan or dataset sample (`path`, or `file.npz#split:index`) as loaded, before any
+/// preprocessing.
+pub fn volume_of(spec: &str) -> Result<Volume, CliError> {
     check_exists(spec)?;
-    let volume = data::load_volume(spec).map_err(|e| data_error(spec, e))?;
-    volume_features(&volume, &pipeline_for(recorded, spec), spec)
+    data::load_volume(spec).map_err(|e| data_error(spec, e))
 }
 
 /// Features of samples `start..end` of `split` in a MedMNIST `.npz` file: the split is
 /// decompressed once for the whole range.
 pub fn dataset_range(path: &Path, split: &str, start: usize, end: usize, recorded: Option<&Pipeline>) -> Result<Vec<Patient>, CliError> {
+    let pipeline = pipeline_for(recorded, &path.display().to_string());
+    dataset_volumes(path, split, start, end)?
+        .into_iter()
+        .map(|(source, volume)| {
+            Ok(Patient {
+                features: volume_features(&volume, &pipeline, &source)?,
+                source,
+            })
+        })
+        .collect()
+}
+
+/// Samples `start..end` of `split` in a MedMNIST `.npz` file with their sources
+/// (`file.npz#split:i`); the split is decompressed once for the whole range.
+pub fn dataset_volumes(path: &Path, split: &str, start: usize, end: usize) -> Result<Vec<(String, Volume)>, CliError> {
     let name = path.display().to_string();
-    let pipeline = pipeline_for(recorded, &name);
     check_exists(&name)?;
     if !matches!(split, "train" | "val" | "test") {
         return Err(CliError::bad_input(&name, format!("unknown split '{split}' (train, val or test)")));
@@ -91,10 +110,7 @@ pub fn dataset_range(path: &Path, split: &str, start: usize, end: usize, recorde
             let volume = samples
                 .volume(i)
                 .ok_or_else(|| CliError::bad_input(&source, "sample out of range"))?;
-            Ok(Patient {
-                features: volume_features(&volume, &pipeline, &source)?,
-                source,
-            })
+            Ok((source, volume))
         })
         .collect()
 }

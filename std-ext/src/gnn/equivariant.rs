@@ -158,6 +158,22 @@ impl EquivariantNet {
         }
         self.readout.scores(&h)
     }
+
+    /// The largest |coefficient| of any hidden channel and |score| on input `x` (what an
+    /// encrypted evaluation would have to hold); 0 if the channel counts do not chain.
+    #[must_use]
+    pub fn max_abs_intermediate(&self, x: &[Multivector]) -> f64 {
+        let mut h = x.to_vec();
+        let mut largest = 0f64;
+        for layer in &self.layers {
+            h = layer.forward(&h);
+            if h.is_empty() {
+                return 0.0;
+            }
+            largest = h.iter().flat_map(Multivector::coeffs).fold(largest, |m, v| m.max(v.abs()));
+        }
+        self.readout.scores(&h).iter().fold(largest, |m, v| m.max(v.abs()))
+    }
 }
 
 #[cfg(test)]
