@@ -1,7 +1,7 @@
 //! The equivariant network (`clifhe_std::gnn::equivariant`) on AdrenalMNIST3D (official
 //! split, 28^3): 4 intensity-shell channels and the 3 principal-axis channels of each scan
-//! (`clifhe_core::multivector::{channels, axes}`), three seeds, the one with the best
-//! validation AUC kept, its test AUC reported and held to a floor; the trained model's scores
+//! (`clifhe_core::multivector::{channels, axes}`), three seeds, the one with the lowest
+//! validation loss kept (as `train --arch equivariant` does), its test AUC reported and held to a floor; the trained model's scores
 //! must not move under 100 random rotations of the channels.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -83,14 +83,15 @@ fn adrenal_auc_and_exact_invariance_of_the_trained_model() {
             rep.best_epoch,
             t.elapsed().as_secs_f64()
         );
-        if best.as_ref().is_none_or(|b| va > b.0) {
-            best = Some((va, seed, net));
+        let loss = rep.best_val_loss.unwrap();
+        if best.as_ref().is_none_or(|b| loss < b.0) {
+            best = Some((loss, seed, net));
         }
     }
-    let (va, seed, net) = best.unwrap();
+    let (loss, seed, net) = best.unwrap();
     let test_auc = auc(&net, &sx, &sy);
-    eprintln!("kept seed {seed} (validation AUC {va:.4}): test AUC {test_auc:.4}");
-    // Measured 0.8596 (seed 3; seeds 1 and 2: 0.8570, 0.8588). Training is deterministic, so
+    eprintln!("kept seed {seed} (validation loss {loss:.4}): test AUC {test_auc:.4}");
+    // Measured 0.8596 (seed 3; seeds 1 and 2: 0.8549, 0.8588). Training is deterministic, so
     // the floor only leaves room for floating-point differences between platforms. Above the
     // 8-feature GNN (0.839) and logistic regression (0.834), short of issue 13's 0.88.
     assert!(test_auc >= 0.85, "test AUC {test_auc:.4}");

@@ -92,15 +92,7 @@ pub fn axis_channels<T: Voxel>(v: &VolumeView<'_, T>, cfg: &FeatureConfig, out: 
     if !(cfg.intensity_scale.is_finite() && cfg.intensity_scale > 0.0) {
         return Err(FeatureError::BadConfig);
     }
-    let [nx, ny, nz] = v.dims();
-    let spacing = v.spacing();
-    let ext = [nx as f64 * spacing[0], ny as f64 * spacing[1], nz as f64 * spacing[2]];
-    let half = ext[0].max(ext[1]).max(ext[2]) / 2.0;
-    let coord = |i: usize, a: usize| ((i as f64 + 0.5) * spacing[a] - ext[a] / 2.0) / half;
-    let position = |index: usize| {
-        let (x, y, z) = (index % nx, (index / nx) % ny, index / (nx * ny));
-        [coord(x, 0), coord(y, 1), coord(z, 2)]
-    };
+    let position = |index: usize| v.normalised_position(index);
     let inv_scale = 1.0 / cfg.intensity_scale;
     // Pass 1: mass and centroid.
     let (mut mass, mut first) = (0.0f64, [0.0f64; 3]);

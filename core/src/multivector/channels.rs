@@ -87,11 +87,6 @@ pub fn shell_channels<T: Voxel>(v: &VolumeView<'_, T>, cfg: &ShellConfig, out: &
     cfg.check()?;
     let k_shells = cfg.shells;
     let out = out.get_mut(..k_shells).ok_or(FeatureError::BadConfig)?;
-    let [nx, ny, nz] = v.dims();
-    let spacing = v.spacing();
-    let ext = [nx as f64 * spacing[0], ny as f64 * spacing[1], nz as f64 * spacing[2]];
-    let half = ext[0].max(ext[1]).max(ext[2]) / 2.0;
-    let coord = |i: usize, a: usize| ((i as f64 + 0.5) * spacing[a] - ext[a] / 2.0) / half;
     let inv_scale = 1.0 / cfg.intensity_scale;
     let top = cfg.thresholds[k_shells];
     // Per shell: mass, first moments, second moment |r|^2; and the global mass and moments.
@@ -105,8 +100,7 @@ pub fn shell_channels<T: Voxel>(v: &VolumeView<'_, T>, cfg: &ShellConfig, out: &
             return Err(FeatureError::NonFiniteVoxel { index });
         }
         let intensity = value * inv_scale;
-        let (x, y, z) = (index % nx, (index / nx) % ny, index / (nx * ny));
-        let r = [coord(x, 0), coord(y, 1), coord(z, 2)];
+        let r = v.normalised_position(index);
         total += intensity;
         for a in 0..3 {
             total_first[a] += intensity * r[a];

@@ -164,6 +164,19 @@ impl<'a, T: Voxel> VolumeView<'a, T> {
     pub fn data(&self) -> &'a [T] {
         self.data
     }
+
+    /// The normalised coordinate of voxel `index` (x fastest): origin at the volume centre,
+    /// divided by half the largest physical extent, `((i + 1/2) s_a - ext_a / 2) / half`. The
+    /// channel encoders' one definition; [`scan_features`] steps the same values incrementally.
+    #[must_use]
+    pub fn normalised_position(&self, index: usize) -> [f64; 3] {
+        let [nx, ny, nz] = self.dims;
+        let s = self.spacing;
+        let ext = [nx as f64 * s[0], ny as f64 * s[1], nz as f64 * s[2]];
+        let half = ext[0].max(ext[1]).max(ext[2]) / 2.0;
+        let i = [index % nx, (index / nx) % ny, index / (nx * ny)];
+        core::array::from_fn(|a| ((i[a] as f64 + 0.5) * s[a] - ext[a] / 2.0) / half)
+    }
 }
 
 /// Feature extraction settings.

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use super::equivariant::EquivariantNet;
 use super::error::GnnError;
-use super::model::argmax;
+use super::model::{argmax, check_format_version, read_model_text};
 
 /// Version of this file format.
 pub const EQUIVARIANT_FORMAT_VERSION: u32 = 1;
@@ -222,16 +222,7 @@ impl EquivariantModel {
                 "not an equivariant model file (kind is not {EQUIVARIANT_KIND:?})"
             )));
         }
-        match v.get("format_version").and_then(serde_json::Value::as_u64) {
-            Some(found) if found == u64::from(EQUIVARIANT_FORMAT_VERSION) => {}
-            Some(found) => {
-                return Err(GnnError::UnsupportedVersion {
-                    found: u32::try_from(found).unwrap_or(u32::MAX),
-                    supported: EQUIVARIANT_FORMAT_VERSION,
-                })
-            }
-            None => return Err(GnnError::InvalidModel("missing or non-integer format_version".into())),
-        }
+        check_format_version(&v, EQUIVARIANT_FORMAT_VERSION, EQUIVARIANT_FORMAT_VERSION)?;
         let m: Self = serde_json::from_value(v)?;
         m.validate()?;
         Ok(m)
@@ -253,9 +244,7 @@ impl EquivariantModel {
     ///
     /// As [`Self::from_json`], or [`GnnError::Io`].
     pub fn load(path: &Path) -> Result<Self, GnnError> {
-        let bytes = std::fs::read(path)?;
-        let s = std::str::from_utf8(&bytes).map_err(|e| GnnError::InvalidModel(format!("not UTF-8: {e}")))?;
-        Self::from_json(s)
+        Self::from_json(&read_model_text(path)?)
     }
 }
 

@@ -18,7 +18,7 @@ use rand_chacha::ChaCha20Rng;
 use super::equivariant::{CliffordLayer, EquivariantNet, GradeLinear, InvariantReadout};
 use super::error::GnnError;
 use super::model::{gp8_backward, normal, softmax};
-use super::train::{class_weights, shuffle, stratified_split};
+use super::train::{class_weights, shuffle, stratified_split, Adam};
 
 /// Hyper-parameters of [`train_equivariant`].
 #[derive(Clone, Debug, PartialEq)]
@@ -465,9 +465,7 @@ pub fn train_equivariant(
     let mut net = new_random(k + 1, &cfg.hidden, classes, cfg.init_scale, &mut rng);
     let mut params = parameters(&net);
     let np = params.len();
-    let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
-    let (mut m1, mut m2) = (vec![0.0; np], vec![0.0; np]);
-    let mut step = 0i32;
+    let mut adam = Adam::new(np, cfg.learning_rate);
     let mut best = (f64::INFINITY, 0usize, params.clone());
     let mut report = EquivariantReport {
         epochs_run: 0,
@@ -492,13 +490,7 @@ pub fn train_equivariant(
             }
             epoch_loss += loss;
             batches += 1;
-            step += 1;
-            let (c1, c2) = (1.0 - b1.powi(step), 1.0 - b2.powi(step));
-            for i in 0..np {
-                m1[i] = b1 * m1[i] + (1.0 - b1) * grad[i];
-                m2[i] = b2 * m2[i] + (1.0 - b2) * grad[i] * grad[i];
-                params[i] -= cfg.learning_rate * (m1[i] / c1) / ((m2[i] / c2).sqrt() + eps);
-            }
+            adam.step(&mut params, &grad);
             set_parameters(&mut net, &params);
         }
         report.train_loss.push(epoch_loss / batches.max(1) as f64);

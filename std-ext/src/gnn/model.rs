@@ -568,16 +568,7 @@ impl GnnModel {
     /// `UnsupportedVersion` rather than a schema error.
     pub fn from_json(s: &str) -> Result<Self, GnnError> {
         let v: serde_json::Value = serde_json::from_str(s)?;
-        match v.get("format_version").and_then(serde_json::Value::as_u64) {
-            Some(found) if (u64::from(OLDEST_READABLE_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&found) => {}
-            Some(found) => {
-                return Err(GnnError::UnsupportedVersion {
-                    found: u32::try_from(found).unwrap_or(u32::MAX),
-                    supported: FORMAT_VERSION,
-                })
-            }
-            None => return Err(GnnError::InvalidModel("missing or non-integer format_version".into())),
-        }
+        check_format_version(&v, OLDEST_READABLE_FORMAT_VERSION, FORMAT_VERSION)?;
         let model: Self = serde_json::from_value(v)?;
         model.validate()?;
         Ok(model)
@@ -589,9 +580,25 @@ impl GnnModel {
     }
 
     pub fn load(path: &Path) -> Result<Self, GnnError> {
-        let bytes = std::fs::read(path)?;
-        let s = std::str::from_utf8(&bytes).map_err(|e| GnnError::InvalidModel(format!("not UTF-8: {e}")))?;
-        Self::from_json(s)
+        Self::from_json(&read_model_text(path)?)
+    }
+}
+
+/// A model file's text (the model loaders' one reader).
+pub(crate) fn read_model_text(path: &Path) -> Result<String, GnnError> {
+    String::from_utf8(std::fs::read(path)?).map_err(|e| GnnError::InvalidModel(format!("not UTF-8: {e}")))
+}
+
+/// Checks a model document's `format_version` against `oldest..=newest` before its schema is
+/// read, so a newer file gets `UnsupportedVersion` rather than a schema error.
+pub(crate) fn check_format_version(v: &serde_json::Value, oldest: u32, newest: u32) -> Result<(), GnnError> {
+    match v.get("format_version").and_then(serde_json::Value::as_u64) {
+        Some(found) if (u64::from(oldest)..=u64::from(newest)).contains(&found) => Ok(()),
+        Some(found) => Err(GnnError::UnsupportedVersion {
+            found: u32::try_from(found).unwrap_or(u32::MAX),
+            supported: newest,
+        }),
+        None => Err(GnnError::InvalidModel("missing or non-integer format_version".into())),
     }
 }
 

@@ -262,6 +262,38 @@ pub(crate) fn stratified_split(ys: &[usize], classes: usize, fraction: f64, rng:
     (tr, va)
 }
 
+/// Adam (Kingma and Ba, ICLR 2015) with beta1 = 0.9, beta2 = 0.999, eps = 1e-8 and bias
+/// correction: the optimiser of both trainers.
+pub(crate) struct Adam {
+    m1: Vec<f64>,
+    m2: Vec<f64>,
+    step: i32,
+    learning_rate: f64,
+}
+
+impl Adam {
+    pub(crate) fn new(parameters: usize, learning_rate: f64) -> Self {
+        Self {
+            m1: vec![0.0; parameters],
+            m2: vec![0.0; parameters],
+            step: 0,
+            learning_rate,
+        }
+    }
+
+    /// One update of `params` along `grad` (both of the length given to `new`).
+    pub(crate) fn step(&mut self, params: &mut [f64], grad: &[f64]) {
+        let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
+        self.step += 1;
+        let (c1, c2) = (1.0 - b1.powi(self.step), 1.0 - b2.powi(self.step));
+        for (((p, g), m1), m2) in params.iter_mut().zip(grad).zip(&mut self.m1).zip(&mut self.m2) {
+            *m1 = b1 * *m1 + (1.0 - b1) * g;
+            *m2 = b2 * *m2 + (1.0 - b2) * g * g;
+            *p -= self.learning_rate * (*m1 / c1) / ((*m2 / c2).sqrt() + eps);
+        }
+    }
+}
+
 /// Trains a GNN with `classes` outputs. `val`: an explicit validation set for early stopping;
 /// without one, `cfg.val_fraction` of the training set is held out (stratified). The
 /// normalisation is fitted on the samples actually trained on.
@@ -331,9 +363,7 @@ pub fn train(
         act_idx.extend(off..off + 8);
         off += 8;
     }
-    let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
-    let (mut m1, mut m2) = (vec![0.0; np], vec![0.0; np]);
-    let mut step = 0i32;
+    let mut adam = Adam::new(np, cfg.learning_rate);
     let mut best = (f64::INFINITY, 0usize, params.clone());
     let mut report = TrainReport {
         epochs_run: 0,
@@ -365,13 +395,7 @@ pub fn train(
             }
             epoch_loss += loss;
             batches += 1;
-            step += 1;
-            let (c1, c2) = (1.0 - b1.powi(step), 1.0 - b2.powi(step));
-            for i in 0..np {
-                m1[i] = b1 * m1[i] + (1.0 - b1) * grad[i];
-                m2[i] = b2 * m2[i] + (1.0 - b2) * grad[i] * grad[i];
-                params[i] -= cfg.learning_rate * (m1[i] / c1) / ((m2[i] / c2).sqrt() + eps);
-            }
+            adam.step(&mut params, &grad);
             for &i in &act_idx {
                 params[i] = params[i].clamp(-cfg.activation_max, cfg.activation_max);
             }
