@@ -137,7 +137,7 @@ impl EquivariantModel {
         for (i, l) in self.net.layers.iter().enumerate() {
             let outputs = l.linear.outputs;
             for m in [&l.linear, &l.left, &l.right] {
-                if m.inputs != width || m.outputs != outputs || m.weights.len() != width * outputs || outputs == 0 {
+                if m.inputs != width || m.outputs != outputs || Some(m.weights.len()) != width.checked_mul(outputs) || outputs == 0 {
                     return bad(format!(
                         "layer {i}: a map of {} -> {} channels does not chain from {width}",
                         m.inputs, m.outputs
@@ -156,7 +156,7 @@ impl EquivariantModel {
             width = outputs;
         }
         let r = &self.net.readout;
-        if r.bias.len() != classes || r.weights.len() != classes * width {
+        if r.bias.len() != classes || Some(r.weights.len()) != classes.checked_mul(width) {
             return bad(format!(
                 "readout of {} weights and {} biases for {classes} classes of {width} channels",
                 r.weights.len(),
@@ -323,6 +323,16 @@ mod tests {
             Err(GnnError::InvalidModel(_))
         ));
         assert!(with(&["net", "layers"], serde_json::json!([])).is_err());
+        // Declared widths whose product overflows are refused, not multiplied.
+        let huge = serde_json::json!(u64::MAX / 2);
+        assert!(matches!(
+            with(&["net", "layers", "0", "linear", "outputs"], huge.clone()),
+            Err(GnnError::InvalidModel(_))
+        ));
+        assert!(matches!(
+            with(&["net", "layers", "1", "linear", "inputs"], huge),
+            Err(GnnError::InvalidModel(_))
+        ));
         assert!(with(&["net"], serde_json::json!("x")).is_err());
         // A GNN model file and garbage.
         assert!(matches!(
