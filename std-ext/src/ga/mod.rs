@@ -41,6 +41,8 @@
 
 mod kernels;
 
+pub(crate) use kernels::signed_tensor_sum;
+
 use crate::error::EvalError;
 use crate::evaluator::{Evaluator, PlaintextRns};
 use crate::keys::{GaloisKeys, RelinearizationKey};
