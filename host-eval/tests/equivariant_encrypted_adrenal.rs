@@ -1,0 +1,224 @@
+//! The equivariant network on encrypted AdrenalMNIST3D channels at `private-n15`,
+//! circuit-private: one layer of 8 channels without gates (what fits the preset's levels with
+//! room for the flood; see `clifhe_std::gnn::equivariant_encrypted`), trained on the official
+//! split. Every test scan (clamped into the public input domain) plus 100 random rotations of
+//! one test scan's channels go in one batch: the released argmax must equal the plaintext
+//! model's on every patient, the decrypted scores of the rotated copies must equal the
+//! unrotated scan's to 1e-6, and the full-batch and one-patient times are reported.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use clifhe_core::encrypt::{encrypt_pk, Plaintext};
+use clifhe_core::multivector::features::VolumeView;
+use clifhe_core::{Multivector, Params, PublicKey, SecretKey};
+use clifhe_std::gnn::equivariant::EquivariantNet;
+use clifhe_std::gnn::equivariant_encrypted::{evaluate, plan, InputBounds, ScalePolicy};
+use clifhe_std::gnn::equivariant_model::ChannelSpec;
+use clifhe_std::gnn::equivariant_train::{train_equivariant, with_constant_channel, EquivariantConfig};
+use clifhe_std::gnn::roc_auc;
+use clifhe_std::preprocess::PipelinePreset;
+use clifhe_std::privacy::{sanitize, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
+use clifhe_std::{EvalContext, Evaluator, RelinearizationKey};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use rayon::prelude::*;
+use std::path::Path;
+use std::time::Instant;
+
+const SPEC: ChannelSpec = ChannelSpec {
+    shells: 4,
+    principal_axes: true,
+};
+
+type Channels = Vec<Vec<Multivector>>;
+
+fn channels(split: &host_eval::data::npz::Split) -> (Channels, Vec<usize>) {
+    let pipeline = PipelinePreset::Medmnist.pipeline();
+    let xs = (0..split.len())
+        .into_par_iter()
+        .map(|i| {
+            let v = split.volume(i).unwrap();
+            let p = pipeline.prepare(&v.data, v.dims, v.spacing_mm).unwrap();
+            let view = VolumeView::new(&p.data, p.dims, p.spacing_mm).unwrap();
+            SPEC.compute(&view, &p.feature_config).unwrap()
+        })
+        .collect();
+    (xs, split.labels.iter().map(|&l| l as usize).collect())
+}
+
+fn margin(net: &EquivariantNet, x: &[Multivector]) -> f64 {
+    let v = net.scores(&with_constant_channel(x));
+    v[1] - v[0]
+}
+
+fn argmax(v: &[f64]) -> usize {
+    usize::from(v[1] > v[0])
+}
+
+/// Encrypts, evaluates, sanitises and releases one batch; returns the released classes, the
+/// pre-sanitisation decrypted scores (measurement only) and the vendor's evaluation seconds.
+#[allow(clippy::too_many_arguments)]
+fn run_batch(
+    params: &Params,
+    ectx: &EvalContext,
+    keys: (&SecretKey<Vec<i8>>, &PublicKey<Vec<u64>>, &RelinearizationKey),
+    net: &EquivariantNet,
+    bounds: &InputBounds,
+    patients: &[Vec<Multivector>],
+    rng: &mut ChaCha20Rng,
+) -> (Vec<usize>, Vec<Vec<f64>>, [f64; 4]) {
+    let (sk, pk, rlk) = keys;
+    let policy = ScalePolicy::CIRCUIT_PRIVATE;
+    let ev = Evaluator::new(ectx);
+    let t = Instant::now();
+    let slots = params.max_slots();
+    let cts: Vec<[Option<clifhe_core::ciphertext::CiphertextOwned>; 8]> = (0..bounds.present.len())
+        .map(|c| {
+            core::array::from_fn(|k| {
+                bounds.present[c][k].then(|| {
+                    let mut v = vec![0.0; slots];
+                    for (p, x) in patients.iter().enumerate() {
+                        v[p] = x[c].coeffs()[k];
+                    }
+                    let pt = Plaintext::encode_real(params, &v, policy.log_input_scale.exp2()).unwrap();
+                    encrypt_pk(params, ectx.q_tables(), pk, &pt, params.max_level(), rng).unwrap()
+                })
+            })
+        })
+        .collect();
+    let encrypt_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let (scores, report) = evaluate(&ev, rlk, net, bounds, &policy, cts).unwrap();
+    let eval_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut cfg = SanitizeConfig::new(report.per_coefficient_bound);
+    cfg.used_slots = Some((0..slots).map(|s| s < patients.len()).collect());
+    cfg.value_bound = Some(report.score_bound);
+    cfg.mask_passes = 2;
+    let sanitized: Vec<_> = scores.iter().map(|s| sanitize(ectx, pk, s, &cfg, rng).unwrap()).collect();
+    let sanitize_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let bound = sanitized.iter().map(|s| s.release_noise_bound).fold(0.0, f64::max);
+    let mut releaser = Releaser::new(ReleasePolicy::argmax(bound, 1));
+    let refs: Vec<_> = sanitized.iter().map(|s| &s.ciphertext).collect();
+    let layout = ResultLayout::CiphertextPerClass {
+        groups: patients.len(),
+        classes: 2,
+    };
+    let Release::Classes(got) = releaser.decrypt_for_release(ectx.core(), sk, &refs, &layout, rng).unwrap() else {
+        panic!("argmax release")
+    };
+    let release_s = t.elapsed().as_secs_f64();
+    let decrypted = scores
+        .iter()
+        .map(|s| clifhe_core::decrypt::decrypt(ectx.core(), sk, s).unwrap().decode_real().unwrap())
+        .collect();
+    (got, decrypted, [encrypt_s, eval_s, sanitize_s, release_s])
+}
+
+#[test]
+fn encrypted_adrenal_release_equals_the_plaintext_argmax_and_is_rotation_invariant() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/adrenalmnist3d.npz");
+    let d = host_eval::data::npz::load_medmnist_npz(&p).unwrap();
+    let (tx, ty) = channels(&d.train);
+    let (vx, vy) = channels(&d.val);
+    let (sx, sy) = channels(&d.test);
+    let mut best: Option<(f64, EquivariantNet)> = None;
+    for seed in 1..=3 {
+        let cfg = EquivariantConfig {
+            hidden: vec![8],
+            gates: false,
+            learning_rate: 0.003,
+            epochs: 1000,
+            patience: 150,
+            seed,
+            ..EquivariantConfig::default()
+        };
+        let (net, rep) = train_equivariant(&tx, &ty, Some((&vx, &vy)), 2, &cfg).unwrap();
+        let loss = rep.best_val_loss.unwrap();
+        if best.as_ref().is_none_or(|b| loss < b.0) {
+            best = Some((loss, net));
+        }
+    }
+    let net = best.unwrap().1;
+
+    // The public input domain: every training scan's grade norms with a 25% margin; test scans
+    // are clamped into it (a rotation-invariant clamp) before the plaintext and encrypted runs.
+    let bounds = InputBounds::covering(&tx, 1.25);
+    let clamped: Vec<Vec<Multivector>> = sx.iter().map(|x| bounds.clamp(x)).collect();
+    let changed = clamped.iter().zip(&sx).filter(|(a, b)| a != b).count();
+    let pos: Vec<bool> = sy.iter().map(|&y| y == 1).collect();
+    let auc_raw = roc_auc(&sx.iter().map(|x| margin(&net, x)).collect::<Vec<_>>(), &pos).unwrap();
+    let auc = roc_auc(&clamped.iter().map(|x| margin(&net, x)).collect::<Vec<_>>(), &pos).unwrap();
+    let params = Params::from_name("private-n15").unwrap();
+    let report = plan(&params, &net, &bounds, &ScalePolicy::CIRCUIT_PRIVATE).unwrap();
+    report.check_flood_fits(&params, 30, 12.0).unwrap();
+    eprintln!(
+        "1 layer x 8 channels, no gates: test AUC {auc:.4} ({changed} of {} test scans clamped; unclamped {auc_raw:.4}); \
+         {} input ciphertexts, {} relinearizations, scores at level {} scale 2^{:.0}, |score| <= {:.3e}, proven noise 2^{:.1}",
+        sx.len(),
+        report.input_ciphertexts,
+        report.relinearizations,
+        report.output_level,
+        report.output_scale.log2(),
+        report.score_bound,
+        report.noise_bound.log2()
+    );
+    assert!(auc >= 0.84, "test AUC {auc:.4}");
+
+    // One batch: the 298 test scans, then 100 random rotations of test scan 0's channels.
+    let mut rng = ChaCha20Rng::seed_from_u64(13);
+    let mut patients = clamped.clone();
+    for _ in 0..100 {
+        let q: [f64; 4] = core::array::from_fn(|_| rng.next_u64() as f64 / u64::MAX as f64 - 0.5);
+        let n = q.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let r = Multivector::new([q[0] / n, 0.0, 0.0, 0.0, q[1] / n, q[2] / n, q[3] / n, 0.0]);
+        let rx: Vec<Multivector> = sx[0].iter().map(|c| r.gp(c).gp(&r.reverse())).collect();
+        patients.push(bounds.clamp(&rx));
+    }
+    let want: Vec<Vec<f64>> = patients.iter().map(|x| net.scores(&with_constant_channel(x))).collect();
+    let ectx = EvalContext::new(params).unwrap();
+    let sk = SecretKey::generate(&params, &mut rng).unwrap();
+    let pk = PublicKey::generate(&params, ectx.q_tables(), &sk, &mut rng).unwrap();
+    let rlk = RelinearizationKey::generate(&ectx, &sk, &mut rng).unwrap();
+    let (got, decrypted, t) = run_batch(&params, &ectx, (&sk, &pk, &rlk), &net, &bounds, &patients, &mut rng);
+    let disagree: Vec<usize> = (0..patients.len()).filter(|&i| got[i] != argmax(&want[i])).collect();
+    let mut max_err = 0f64;
+    for (c, d) in decrypted.iter().enumerate() {
+        for (i, w) in want.iter().enumerate() {
+            max_err = max_err.max((d[i] - w[c]).abs());
+        }
+    }
+    let base = clamped.len();
+    let invariance = (base..base + 100)
+        .flat_map(|i| decrypted.iter().map(move |d| (d[i] - d[0]).abs()))
+        .fold(0f64, f64::max);
+    let capacity = params.max_slots();
+    eprintln!(
+        "batch of {} patients (capacity {capacity}): encrypt {:.2} s, evaluate {:.2} s, sanitise {:.2} s, release {:.2} s \
+         -> {:.0} patients/s at full batches (evaluation); max |score error| {max_err:.2e}; 100 encrypted rotations: \
+         max |score(Rx) - score(x)| {invariance:.2e}; released argmax differs on {} patients",
+        patients.len(),
+        t[0],
+        t[1],
+        t[2],
+        t[3],
+        capacity as f64 / t[1],
+        disagree.len()
+    );
+    assert!(disagree.is_empty(), "released argmax differs on {disagree:?}");
+    assert!(invariance <= 1e-6, "encrypted invariance {invariance:e}");
+    assert!(max_err <= 1e-6, "max |score error| {max_err:e}");
+
+    // One patient end to end (encrypt, evaluate, sanitise, release).
+    let t0 = Instant::now();
+    let (got1, _, t1) = run_batch(&params, &ectx, (&sk, &pk, &rlk), &net, &bounds, &clamped[..1], &mut rng);
+    eprintln!(
+        "one patient: {:.2} s end to end (encrypt {:.2}, evaluate {:.2}, sanitise {:.2}, release {:.2})",
+        t0.elapsed().as_secs_f64(),
+        t1[0],
+        t1[1],
+        t1[2],
+        t1[3]
+    );
+    assert_eq!(got1[0], argmax(&want[0]));
+}
