@@ -5,35 +5,17 @@
 //! must not move under 100 random rotations of the channels.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use clifhe_core::multivector::features::VolumeView;
 use clifhe_core::Multivector;
 use clifhe_std::gnn::equivariant::EquivariantNet;
-use clifhe_std::gnn::equivariant_model::{ChannelSpec, EquivariantModel};
+use clifhe_std::gnn::equivariant_model::EquivariantModel;
 use clifhe_std::gnn::equivariant_train::{train_equivariant, with_constant_channel, EquivariantConfig};
 use clifhe_std::gnn::roc_auc;
 use clifhe_std::preprocess::PipelinePreset;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
-use std::path::Path;
 
-const SPEC: ChannelSpec = ChannelSpec {
-    shells: 4,
-    principal_axes: true,
-};
+mod adrenal;
 
-type Channels = Vec<Vec<Multivector>>;
-
-fn channels(split: &host_eval::data::npz::Split) -> (Channels, Vec<usize>) {
-    let pipeline = PipelinePreset::Medmnist.pipeline();
-    let xs = (0..split.len())
-        .map(|i| {
-            let v = split.volume(i).unwrap();
-            let p = pipeline.prepare(&v.data, v.dims, v.spacing_mm).unwrap();
-            let view = VolumeView::new(&p.data, p.dims, p.spacing_mm).unwrap();
-            SPEC.compute(&view, &p.feature_config).unwrap()
-        })
-        .collect();
-    (xs, split.labels.iter().map(|&l| l as usize).collect())
-}
+use adrenal::{channels, dataset_path, SPEC};
 
 fn auc(net: &EquivariantNet, xs: &[Vec<Multivector>], ys: &[usize]) -> f64 {
     let s: Vec<f64> = xs
@@ -49,7 +31,7 @@ fn auc(net: &EquivariantNet, xs: &[Vec<Multivector>], ys: &[usize]) -> f64 {
 
 #[test]
 fn adrenal_auc_and_exact_invariance_of_the_trained_model() {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/adrenalmnist3d.npz");
+    let p = dataset_path();
     let d = host_eval::data::npz::load_medmnist_npz(&p).unwrap();
     let t = std::time::Instant::now();
     let (tx, ty) = channels(&d.train);

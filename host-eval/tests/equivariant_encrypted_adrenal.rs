@@ -8,42 +8,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
-use clifhe_core::multivector::features::VolumeView;
 use clifhe_core::{Multivector, Params, PublicKey, SecretKey};
 use clifhe_std::gnn::equivariant::EquivariantNet;
 use clifhe_std::gnn::equivariant_encrypted::{evaluate, plan, InputBounds, ScalePolicy};
-use clifhe_std::gnn::equivariant_model::ChannelSpec;
 use clifhe_std::gnn::equivariant_train::{train_equivariant, with_constant_channel, EquivariantConfig};
 use clifhe_std::gnn::roc_auc;
-use clifhe_std::preprocess::PipelinePreset;
 use clifhe_std::privacy::{sanitize, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
 use clifhe_std::{EvalContext, Evaluator, RelinearizationKey};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use rayon::prelude::*;
-use std::path::Path;
 use std::time::Instant;
 
-const SPEC: ChannelSpec = ChannelSpec {
-    shells: 4,
-    principal_axes: true,
-};
+mod adrenal;
 
-type Channels = Vec<Vec<Multivector>>;
-
-fn channels(split: &host_eval::data::npz::Split) -> (Channels, Vec<usize>) {
-    let pipeline = PipelinePreset::Medmnist.pipeline();
-    let xs = (0..split.len())
-        .into_par_iter()
-        .map(|i| {
-            let v = split.volume(i).unwrap();
-            let p = pipeline.prepare(&v.data, v.dims, v.spacing_mm).unwrap();
-            let view = VolumeView::new(&p.data, p.dims, p.spacing_mm).unwrap();
-            SPEC.compute(&view, &p.feature_config).unwrap()
-        })
-        .collect();
-    (xs, split.labels.iter().map(|&l| l as usize).collect())
-}
+use adrenal::{channels, dataset_path};
 
 fn margin(net: &EquivariantNet, x: &[Multivector]) -> f64 {
     let v = net.scores(&with_constant_channel(x));
@@ -117,7 +95,7 @@ fn run_batch(
 
 #[test]
 fn encrypted_adrenal_release_equals_the_plaintext_argmax_and_is_rotation_invariant() {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/adrenalmnist3d.npz");
+    let p = dataset_path();
     let d = host_eval::data::npz::load_medmnist_npz(&p).unwrap();
     let (tx, ty) = channels(&d.train);
     let (vx, vy) = channels(&d.val);
