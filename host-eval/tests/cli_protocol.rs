@@ -391,8 +391,36 @@ fn keygen_evalkeys_train_encrypt_infer_release() {
 
 #[test]
 fn demo_json_reports_the_promised_fields() {
-    let out = ok(&["demo", "--json", "--per-class", "40"]);
+    let d = TempDir::new("demo-report");
+    let report_dir = d.join("report");
+    let out = ok(&["demo", "--json", "--per-class", "40", "--report", s(&report_dir)]);
     let r: Value = serde_json::from_str(&out).unwrap();
+    // --report: the ROC curves and the released diagnoses' confusion matrix, as PNG and JSON.
+    let png = std::fs::read(report_dir.join("report.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let rep: Value = serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap()).unwrap();
+    let confusion: u64 = rep["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(confusion, r["patients"].as_u64().unwrap());
+    assert_eq!(rep["balanced_accuracy"], r["balanced_accuracy"]);
+    assert_eq!(
+        rep["curves"].as_array().unwrap().len(),
+        3,
+        "one-vs-rest curves of the three classes"
+    );
+    // A report path that cannot be a directory fails before the run, with a typed error.
+    let file = d.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    fails(
+        &["demo", "--per-class", "40", "--report", s(&file.join("sub"))],
+        3,
+        &["report directory"],
+    );
     for key in [
         "preset",
         "log_n",

@@ -156,6 +156,9 @@ pub struct DemoReport {
     pub patients_per_second: f64,
     pub threads: usize,
     pub timings: Timings,
+    /// Per test patient: label, plaintext scores, released diagnosis (`--report`; not in the JSON).
+    #[serde(skip)]
+    pub outcomes: super::report::Outcomes,
 }
 
 fn argmax(v: &[f64]) -> usize {
@@ -438,6 +441,12 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         patients_per_second: n_eval / (pipeline_ms / 1e3),
         threads,
         timings,
+        outcomes: super::report::Outcomes {
+            class_names: data.class_names.clone(),
+            labels: test_y.to_vec(),
+            scores: ref_scores.clone(),
+            released: released.clone(),
+        },
     };
     log(&format!(
         "[hospital] released diagnoses: accuracy {:.3}, balanced {:.3} (plaintext {:.3}); argmax agreement with the plaintext model {:.4} ({:.4} before flooding); max |score error| {:.2e}",

@@ -22,6 +22,7 @@ pub mod presets;
 pub mod profile;
 pub mod protocol;
 pub mod public;
+pub mod report;
 pub mod scan;
 
 pub use error::CliError;
@@ -394,6 +395,10 @@ pub struct DemoArgs {
     /// Print one JSON object (for scripts) instead of the narrative
     #[arg(long)]
     pub json: bool,
+    /// Also write report.png (ROC curve, confusion matrix of the released diagnoses, balanced
+    /// accuracy) and report.json into this directory
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -831,6 +836,10 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 fill_batches: !a.no_fill,
                 progress: !a.json,
             };
+            // A report directory that cannot be made fails now, not after the whole run.
+            if let Some(dir) = &a.report {
+                std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, "create the report directory", e))?;
+            }
             let t = std::time::Instant::now();
             let data = match &a.dataset {
                 Some(p) => labelled::medmnist_features(p)?,
@@ -844,6 +853,11 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 }
             };
             let report = demo::run_demo(&opts, data, features_ms, &mut log)?;
+            if let Some(dir) = &a.report {
+                let title = format!("{} - {} - {} test patients", report.dataset, report.preset, report.patients);
+                let files = report::write(dir, &title, &report.outcomes)?;
+                log(&format!("[report]   {} and {}", files.png.display(), files.json.display()));
+            }
             if json {
                 writeln!(out, "{}", demo::to_json(&report)?).map_err(stdout_err)
             } else {

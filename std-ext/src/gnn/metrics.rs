@@ -71,6 +71,42 @@ pub fn roc_auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
     Some(u / (npos * nneg) as f64)
 }
 
+/// The ROC curve of `scores` against `positive`: (false positive rate, true positive rate) from
+/// (0, 0) to (1, 1), one point per distinct score taken as the threshold (from the highest down;
+/// tied scores move together, so the trapezoidal area under these points is [`roc_auc`]). None
+/// in the same cases as [`roc_auc`].
+pub fn roc_curve(scores: &[f64], positive: &[bool]) -> Option<Vec<(f64, f64)>> {
+    if scores.len() != positive.len() || scores.iter().any(|s| s.is_nan()) {
+        return None;
+    }
+    let npos = positive.iter().filter(|&&p| p).count();
+    let nneg = positive.len() - npos;
+    if npos == 0 || nneg == 0 {
+        return None;
+    }
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let mut points = vec![(0.0, 0.0)];
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        for &k in &idx[i..=j] {
+            if positive[k] {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+        }
+        points.push((fp as f64 / nneg as f64, tp as f64 / npos as f64));
+        i = j + 1;
+    }
+    Some(points)
+}
+
 /// One-vs-rest AUC averaged over the classes for which it is defined (probabilities per sample).
 pub fn macro_auc_ovr(probs: &[Vec<f64>], labels: &[usize], classes: usize) -> Option<f64> {
     let aucs: Vec<f64> = (0..classes)
@@ -115,5 +151,27 @@ impl Metrics {
             auc,
             confusion: confusion_matrix(&pred, labels, classes),
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_area_under_the_roc_curve_is_the_auc_with_ties() {
+        let scores = [0.9, 0.8, 0.8, 0.7, 0.5, 0.5, 0.5, 0.3, 0.2, 0.1];
+        let positive = [true, true, false, true, false, true, false, false, true, false];
+        let curve = roc_curve(&scores, &positive).unwrap();
+        assert_eq!(curve.first(), Some(&(0.0, 0.0)));
+        assert_eq!(curve.last(), Some(&(1.0, 1.0)));
+        assert_eq!(curve.len(), 8, "one point per distinct score plus the origin");
+        assert!(curve.windows(2).all(|w| w[1].0 >= w[0].0 && w[1].1 >= w[0].1));
+        let area: f64 = curve.windows(2).map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0).sum();
+        let auc = roc_auc(&scores, &positive).unwrap();
+        assert!((area - auc).abs() < 1e-12, "{area} vs {auc}");
+        assert!(roc_curve(&scores, &[true; 10]).is_none());
+        assert!(roc_curve(&[f64::NAN, 1.0], &[true, false]).is_none());
     }
 }
