@@ -293,6 +293,29 @@ fn patient_rng(seed: u64, class: PhantomClass, index: u64) -> ChaCha20Rng {
     ChaCha20Rng::from_seed(h.finalize().into())
 }
 
+/// The patient's whole-body orientation: a rotation matrix about a uniformly random axis by an
+/// angle uniform in [0, max_tilt_deg], from a stream of its own (the anatomy's stream is not
+/// touched, so tilting never changes the anatomy).
+fn tilt(seed: u64, class: PhantomClass, index: u64, max_tilt_deg: f64) -> Option<[[f64; 3]; 3]> {
+    if !(max_tilt_deg.is_finite() && max_tilt_deg > 0.0) {
+        return None;
+    }
+    let mut h = Sha256::new();
+    h.update(b"clifhe phantom tilt v1\0");
+    h.update(seed.to_le_bytes());
+    h.update(class.label().to_le_bytes());
+    h.update(index.to_le_bytes());
+    let mut rng = ChaCha20Rng::from_seed(h.finalize().into());
+    let a = unit_vector(&mut rng);
+    let angle = uniform(&mut rng, 0.0, max_tilt_deg.min(180.0)).to_radians();
+    // Rodrigues: R = cos t I + sin t [a]x + (1 - cos t) a a^T.
+    let (st, ct) = angle.sin_cos();
+    let cross = [[0.0, -a[2], a[1]], [a[2], 0.0, -a[0]], [-a[1], a[0], 0.0]];
+    Some(core::array::from_fn(|r| {
+        core::array::from_fn(|c| if r == c { ct } else { 0.0 } + st * cross[r][c] + (1.0 - ct) * a[r] * a[c])
+    }))
+}
+
 fn draw_patient(rng: &mut ChaCha20Rng, class: PhantomClass) -> Patient {
     let deg = std::f64::consts::PI / 180.0;
     // Body: nearly the whole field of view, but its largest semi-axis stays below 0.97 so it
@@ -441,6 +464,8 @@ pub fn generate_labelled(cfg: &PhantomConfig, class: PhantomClass, index: u64) -
 fn render(cfg: &PhantomConfig, class: PhantomClass, index: u64, labels: bool) -> (Volume, Vec<u8>) {
     let mut rng = patient_rng(cfg.seed, class, index);
     let pt = draw_patient(&mut rng, class);
+    // A tilted patient is sampled at R^T p: the world point p lies at R^T p in the patient's frame.
+    let tilted = tilt(cfg.seed, class, index, cfg.max_tilt_deg);
     let [nx, ny, nz] = cfg.dims;
     let n = nx.saturating_mul(ny).saturating_mul(nz);
     let largest = nx.max(ny).max(nz).max(1) as f64;
@@ -468,7 +493,10 @@ fn render(cfg: &PhantomConfig, class: PhantomClass, index: u64, labels: bool) ->
         for (j, &y) in ys.iter().enumerate() {
             let row_tex: [f64; 3] = std::array::from_fn(|w| pt.waves[w].amp_hu * tex[w][1][j] * tex[w][2][k]);
             for (i, &x) in xs.iter().enumerate() {
-                let p = [x, y, z];
+                let p = match &tilted {
+                    None => [x, y, z],
+                    Some(r) => core::array::from_fn(|a| r[0][a] * x + r[1][a] * y + r[2][a] * z),
+                };
                 let wb = pt.body.weight(p, edge);
                 // Air is far below the window: no tissue and no visible noise, so no noise draw
                 // (the volume is still a pure function of the patient's stream).
@@ -491,8 +519,18 @@ fn render(cfg: &PhantomConfig, class: PhantomClass, index: u64, labels: bool) ->
                 if let Some(l) = &pt.lesion {
                     hu += wl * l.contrast_hu;
                 }
-                for (yz, t) in row_tex.iter().zip(&tex) {
-                    hu += yz * t[0][i];
+                match &tilted {
+                    None => {
+                        for (yz, t) in row_tex.iter().zip(&tex) {
+                            hu += yz * t[0][i];
+                        }
+                    }
+                    // The texture turns with the patient (not separable in world axes then).
+                    Some(_) => {
+                        for w in &pt.waves {
+                            hu += w.amp_hu * (0..3).map(|a| (w.freq[a] * p[a] + w.phase[a]).cos()).product::<f64>();
+                        }
+                    }
                 }
                 hu += sigma * noise(&mut rng);
                 let hu = AIR_HU + wb * (hu - AIR_HU);

@@ -50,6 +50,11 @@
 //! classifier on the 8 scan features does well above chance but not perfectly: nearest class
 //! mean on standardised features reaches about 0.68 on the test split (`tests/phantom.rs`).
 //!
+//! **Tilted patients** ([`PhantomConfig::max_tilt_deg`]): the whole patient (body, organ,
+//! lesion, texture) turned about a random axis through the centre, sampled analytically (no
+//! resampling of a rendered volume). The body stays inside the inscribed sphere, so no tissue
+//! leaves the grid at any orientation.
+//!
 //! # Determinism
 //! Every patient draws from its own ChaCha20 stream keyed by SHA-256 of (seed, class, index):
 //! any patient can be regenerated alone, in any order or on any thread, with identical bytes.
@@ -109,6 +114,12 @@ pub struct PhantomConfig {
     pub spacing_mm: f64,
     /// Standard deviation of the voxel noise, in HU (the window is 400 HU wide).
     pub noise_hu: f64,
+    /// Whole-body orientation (tilted patients): each patient is turned about a uniformly random
+    /// axis through the centre by an angle uniform in [0, max_tilt_deg] (180: any orientation,
+    /// not uniform over SO(3) but covering it). 0 (the default) is the standardised positioning
+    /// of the module docs. The tilt comes from its own stream, so a tilted patient is the same
+    /// anatomy as the untilted one, turned.
+    pub max_tilt_deg: f64,
 }
 
 impl Default for PhantomConfig {
@@ -118,6 +129,7 @@ impl Default for PhantomConfig {
             seed: 1,
             spacing_mm: 1.0,
             noise_hu: 12.0,
+            max_tilt_deg: 0.0,
         }
     }
 }
