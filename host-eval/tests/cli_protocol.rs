@@ -448,3 +448,40 @@ fn demo_json_reports_the_promised_fields() {
     assert!(r["flood_std_over_min_gap"].as_f64().unwrap() < 1.0 / 6.0, "{out}");
     assert!(r["circuit_private"].as_bool().unwrap());
 }
+
+#[test]
+fn demo_equivariant_on_tilted_phantoms_releases_the_plaintext_argmax() {
+    let d = TempDir::new("demo-equivariant");
+    let report_dir = d.join("report");
+    let out = ok(&[
+        "demo",
+        "--arch",
+        "equivariant",
+        "--per-class",
+        "40",
+        "--tilt",
+        "180",
+        "--json",
+        "--report",
+        s(&report_dir),
+    ]);
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["arch"], "equivariant");
+    assert_eq!(r["classes"], 3);
+    assert_eq!(r["patients"], 30);
+    assert!(r["dataset"].as_str().unwrap().contains("tilted up to 180 deg"), "{out}");
+    // Circuit-private release of ciphertext x ciphertext products: every argmax as in plaintext.
+    assert_eq!(r["argmax_agreement"].as_f64().unwrap(), 1.0, "{out}");
+    assert!(r["max_abs_score_error"].as_f64().unwrap() < 1e-5, "{out}");
+    assert!(r["relinearizations"].as_u64().unwrap() > 0);
+    let rep: Value = serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(rep["balanced_accuracy"], r["balanced_accuracy"]);
+    assert!(std::fs::metadata(report_dir.join("report.png")).unwrap().len() > 1000);
+    // --tilt is an angle of the built-in phantoms only.
+    fails(&["demo", "--tilt", "200"], 7, &["--tilt"]);
+    fails(
+        &["demo", "--arch", "equivariant", "--tilt", "30", "--dataset", s(&d.join("x.npz"))],
+        7,
+        &["--tilt"],
+    );
+}

@@ -55,8 +55,8 @@ fn check(data: LabelledFeatures, fill: bool) {
 
 #[test]
 fn phantom_release_agrees_with_the_plaintext_model_on_every_test_sample() {
-    check(phantom_features(400, 1).unwrap(), true);
-    check(phantom_features(400, 1).unwrap(), false);
+    check(phantom_features(400, 1, 0.0).unwrap(), true);
+    check(phantom_features(400, 1, 0.0).unwrap(), false);
 }
 
 #[test]

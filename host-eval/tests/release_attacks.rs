@@ -58,7 +58,7 @@ fn setup(tag: &str, budget: u64) -> Setup {
     ok(&["train", "--per-class", "30", "--out", s(&model)]);
     let profile = dir.join("profile.json");
     ok(&["profile", "--model", s(&model), "--keys", vk, "--out", s(&profile)]);
-    let data = host_eval::cli::labelled::phantom_features(30, 3).unwrap();
+    let data = host_eval::cli::labelled::phantom_features(30, 3, 0.0).unwrap();
     let rows: Vec<Vec<f64>> = data.test.0.iter().take(PATIENTS).map(|m| m.coeffs().to_vec()).collect();
     let feats = dir.join("features.json");
     std::fs::write(&feats, serde_json::to_string(&rows).unwrap()).unwrap();

@@ -118,11 +118,14 @@ def load_scan(path: PathLike) -> Tuple[np.ndarray, Tuple[float, float, float]]:
     return _clifhe.load_scan(_path(path))
 
 
-def phantom(label: int, index: int, seed: int = 1) -> Tuple[np.ndarray, Tuple[float, float, float]]:
+def phantom(
+    label: int, index: int, seed: int = 1, max_tilt_deg: float = 0.0
+) -> Tuple[np.ndarray, Tuple[float, float, float]]:
     """Patient ``index`` of class ``label`` (0 healthy, 1 benign, 2 malignant) of the built-in
     phantom dataset of ``seed`` (what ``host-eval train`` and ``demo`` use without
-    ``--dataset``): ``(volume[x, y, z] float32, spacing_mm)``."""
-    return _clifhe.phantom(int(label), int(index), int(seed))
+    ``--dataset``): ``(volume[x, y, z] float32, spacing_mm)``. ``max_tilt_deg`` turns the whole
+    patient about a random axis by up to that angle (``--tilt``; 0: upright)."""
+    return _clifhe.phantom(int(label), int(index), int(seed), float(max_tilt_deg))
 
 
 def scan_features(spec: PathLike, pipeline: "PipelineLike" = None) -> np.ndarray:

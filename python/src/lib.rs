@@ -113,13 +113,19 @@ fn load_scan(py: Python<'_>, spec: String) -> PyResult<VolumeArray<'_>> {
 
 /// Patient `index` of class `label` (0 healthy, 1 benign, 2 malignant) of the built-in phantom
 /// dataset with `seed` (`host-eval train`/`demo` without `--dataset`).
+/// `max_tilt_deg`: the patient turned about a random axis by up to that angle (0: upright).
 #[pyfunction]
-fn phantom(py: Python<'_>, label: u32, index: u64, seed: u64) -> PyResult<VolumeArray<'_>> {
+#[pyo3(signature = (label, index, seed, max_tilt_deg=0.0))]
+fn phantom(py: Python<'_>, label: u32, index: u64, seed: u64, max_tilt_deg: f64) -> PyResult<VolumeArray<'_>> {
     use host_eval::phantom::{generate, PhantomClass, PhantomConfig};
     let class = PhantomClass::from_label(label)
         .ok_or_else(|| InputError::new_err(format!("phantom class {label}: 0 healthy, 1 benign or 2 malignant")))?;
+    if !(0.0..=180.0).contains(&max_tilt_deg) {
+        return Err(InputError::new_err("max_tilt_deg is an angle in degrees from 0 to 180"));
+    }
     let cfg = PhantomConfig {
         seed,
+        max_tilt_deg,
         ..PhantomConfig::default()
     };
     let v = run(py, || Ok(generate(&cfg, class, index)))?;

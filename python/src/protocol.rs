@@ -238,7 +238,10 @@ fn train(
                 labels,
                 pipeline,
             },
-            (None, None, None, None) if pipeline.is_none() => proto::TrainSource::Phantoms { per_class },
+            (None, None, None, None) if pipeline.is_none() => proto::TrainSource::Phantoms {
+                per_class,
+                max_tilt_deg: 0.0,
+            },
             _ => {
                 return Err(InputError::new_err(
                     "train from one source: dataset, scans + labels + pipeline, features + labels [+ pipeline], or none (phantoms)",

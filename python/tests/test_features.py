@@ -132,3 +132,14 @@ def test_missing_and_corrupt_scans(workdir):
         clifhe.load_scan(junk)
     with pytest.raises(clifhe.ClifheError):
         clifhe.scan_features(junk)
+
+
+def test_tilted_phantoms_are_the_same_anatomy_turned():
+    """``max_tilt_deg`` turns the patient: the volume changes, its total intensity (an
+    invariant, up to the voxel grid) barely does, and a bad angle is a typed error."""
+    upright, _ = clifhe.phantom(2, 5)
+    tilted, _ = clifhe.phantom(2, 5, max_tilt_deg=180.0)
+    assert not np.array_equal(upright, tilted)
+    assert abs(float(tilted.sum()) / float(upright.sum()) - 1.0) < 0.02
+    with pytest.raises(clifhe.InputError):
+        clifhe.phantom(0, 0, max_tilt_deg=200.0)

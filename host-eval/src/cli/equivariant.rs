@@ -4,8 +4,9 @@
 //!
 //! The channels are computed from the volumes, so the sources are those that hold volumes: the
 //! built-in phantoms and MedMNIST files. `predict` scores scans and dataset samples with it
-//! ([`predict`]); `profile` and `infer` read GNN model files: the equivariant model's encrypted
-//! evaluation (ciphertext x ciphertext geometric products) is not built yet, and those commands
+//! ([`predict`]). Its encrypted evaluation (ciphertext x ciphertext geometric products,
+//! `clifhe_std::gnn::equivariant_encrypted`) runs end to end in `demo --arch equivariant`
+//! (`super::equivariant_demo`); `profile` and `infer` read GNN model files only so far and
 //! refuse its file by name.
 
 use super::error::CliError;
@@ -56,16 +57,16 @@ pub struct EquivariantSummary {
     pub model: PathBuf,
 }
 
-type Split = (Vec<Vec<Multivector>>, Vec<usize>);
+pub(crate) type Split = (Vec<Vec<Multivector>>, Vec<usize>);
 
 /// Channels of a labelled source, split.
-struct LabelledChannels {
-    class_names: Vec<String>,
-    train: Split,
-    val: Split,
-    test: Split,
-    pipeline: Pipeline,
-    source: String,
+pub(crate) struct LabelledChannels {
+    pub class_names: Vec<String>,
+    pub train: Split,
+    pub val: Split,
+    pub test: Split,
+    pub pipeline: Pipeline,
+    pub source: String,
 }
 
 fn channels_of(volume: &crate::data::Volume, pipeline: &Pipeline, source: &str) -> Result<Vec<Multivector>, CliError> {
@@ -81,13 +82,14 @@ fn channels_with(volume: &crate::data::Volume, pipeline: &Pipeline, spec: Channe
     spec.compute(&view, &p.feature_config).map_err(|e| CliError::bad_input(source, e))
 }
 
-fn labelled_channels(source: &TrainSource, seed: u64) -> Result<LabelledChannels, CliError> {
+pub(crate) fn labelled_channels(source: &TrainSource, seed: u64) -> Result<LabelledChannels, CliError> {
     match source {
-        TrainSource::Phantoms { per_class } => {
+        TrainSource::Phantoms { per_class, max_tilt_deg } => {
             use crate::phantom::{generate, split_of, PhantomClass, PhantomConfig, Split as Part};
             let pipeline = PipelinePreset::Raw.pipeline();
             let cfg = PhantomConfig {
                 seed,
+                max_tilt_deg: *max_tilt_deg,
                 ..PhantomConfig::default()
             };
             let items: Vec<(usize, PhantomClass)> = (0..*per_class).flat_map(|i| PhantomClass::ALL.map(|c| (i, c))).collect();
@@ -105,7 +107,7 @@ fn labelled_channels(source: &TrainSource, seed: u64) -> Result<LabelledChannels
                 val: pick(Part::Val),
                 test: pick(Part::Test),
                 pipeline,
-                source: format!("built-in phantoms ({per_class} per class, 32^3, seed {seed})"),
+                source: super::labelled::phantom_source(*per_class, seed, *max_tilt_deg),
             })
         }
         TrainSource::Medmnist(path) => {

@@ -96,13 +96,25 @@ pub fn medmnist_features(path: &Path) -> Result<LabelledFeatures, CliError> {
     })
 }
 
+/// How the built-in phantoms are named in reports.
+pub fn phantom_source(per_class: usize, seed: u64, max_tilt_deg: f64) -> String {
+    let tilt = if max_tilt_deg > 0.0 {
+        format!(", tilted up to {max_tilt_deg} deg")
+    } else {
+        String::new()
+    };
+    format!("built-in phantoms ({per_class} per class, 32^3, seed {seed}{tilt})")
+}
+
 /// Features of the built-in phantom dataset (healthy / benign / malignant), split 60/15/25,
-/// through the `raw` pipeline (the phantoms' intensities are already in [0, 1]).
-pub fn phantom_features(per_class: usize, seed: u64) -> Result<LabelledFeatures, CliError> {
+/// through the `raw` pipeline (the phantoms' intensities are already in [0, 1]); patients tilted
+/// by up to `max_tilt_deg` (0: upright).
+pub fn phantom_features(per_class: usize, seed: u64, max_tilt_deg: f64) -> Result<LabelledFeatures, CliError> {
     use crate::phantom::{generate, split_of, PhantomClass, PhantomConfig, Split};
     let pipeline = PipelinePreset::Raw.pipeline();
     let cfg = PhantomConfig {
         seed,
+        max_tilt_deg,
         ..PhantomConfig::default()
     };
     let items: Vec<(usize, PhantomClass)> = (0..per_class).flat_map(|i| PhantomClass::ALL.map(|c| (i, c))).collect();
@@ -116,7 +128,7 @@ pub fn phantom_features(per_class: usize, seed: u64) -> Result<LabelledFeatures,
         .collect::<Result<_, CliError>>()?;
     let pick = |split: Split| -> (Vec<Multivector>, Vec<usize>) { feats.iter().filter(|f| f.0 == split).map(|f| (f.1, f.2)).unzip() };
     Ok(LabelledFeatures {
-        source: format!("built-in phantoms ({per_class} per class, 32^3, seed {seed})"),
+        source: phantom_source(per_class, seed, max_tilt_deg),
         class_names: PhantomClass::ALL.iter().map(|c| c.name().to_string()).collect(),
         train: pick(Split::Train),
         val: Some(pick(Split::Val)),

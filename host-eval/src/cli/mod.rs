@@ -12,6 +12,7 @@ pub mod demo;
 pub mod device_bundle;
 pub mod encrypt;
 pub mod equivariant;
+pub mod equivariant_demo;
 pub mod error;
 pub mod fsio;
 pub mod inputs;
@@ -154,10 +155,14 @@ pub enum Command {
         /// Phantoms per class for the built-in dataset
         #[arg(long, default_value_t = 400)]
         per_class: usize,
+        /// Built-in phantoms only: tilt every patient about a random axis by up to DEG degrees
+        #[arg(long, value_name = "DEG", default_value_t = 0.0)]
+        tilt: f64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Model architecture: gnn (8 features, what infer evaluates) or equivariant
-        /// (rotation-invariant, on intensity shells and principal axes; plaintext only so far)
+        /// (rotation-invariant, on intensity shells and principal axes; encrypted in `demo --arch
+        /// equivariant`, not yet in infer)
         #[arg(long, value_enum, default_value_t = equivariant::Architecture::Gnn)]
         arch: equivariant::Architecture,
         /// Model file to write
@@ -399,6 +404,27 @@ pub struct DemoArgs {
     /// accuracy) and report.json into this directory
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+    /// The model: gnn (8 features) or equivariant (rotation-invariant channels, ciphertext x
+    /// ciphertext geometric products)
+    #[arg(long, value_enum, default_value_t = equivariant::Architecture::Gnn)]
+    pub arch: equivariant::Architecture,
+    /// Built-in phantoms only: tilt every patient about a random axis by up to DEG degrees
+    #[arg(long, value_name = "DEG", default_value_t = 0.0)]
+    pub tilt: f64,
+}
+
+/// `--tilt` is a property of the built-in phantoms: refused with files, and outside [0, 180].
+fn check_tilt(tilt: f64, from_files: bool) -> Result<(), CliError> {
+    if !(0.0..=180.0).contains(&tilt) {
+        return Err(CliError::bad_input("--tilt", "the tilt is an angle in degrees from 0 to 180"));
+    }
+    if tilt > 0.0 && from_files {
+        return Err(CliError::bad_input(
+            "--tilt",
+            "tilts the built-in phantoms; a dataset file keeps its own orientations",
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -592,12 +618,14 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             labels,
             pipeline,
             per_class,
+            tilt,
             seed,
             arch,
             out: model_out,
             json,
         } => {
             let from_files = scans.is_some() || features.is_some();
+            check_tilt(tilt, dataset.is_some() || from_files)?;
             if labels.is_some() && !from_files {
                 return Err(CliError::bad_input("--labels", "labels go with --scans or --features"));
             }
@@ -620,7 +648,10 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                     labels,
                     pipeline,
                 },
-                _ => protocol::TrainSource::Phantoms { per_class },
+                _ => protocol::TrainSource::Phantoms {
+                    per_class,
+                    max_tilt_deg: tilt,
+                },
             };
             if arch == equivariant::Architecture::Equivariant {
                 let s = equivariant::train(&source, seed, &model_out)?;
@@ -836,14 +867,18 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 fill_batches: !a.no_fill,
                 progress: !a.json,
             };
+            check_tilt(a.tilt, a.dataset.is_some())?;
             // A report directory that cannot be made fails now, not after the whole run.
             if let Some(dir) = &a.report {
                 std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, "create the report directory", e))?;
             }
+            if a.arch == equivariant::Architecture::Equivariant {
+                return equivariant_demo::run_cli(&opts, a.tilt, a.report.as_deref(), a.json, out, err);
+            }
             let t = std::time::Instant::now();
             let data = match &a.dataset {
                 Some(p) => labelled::medmnist_features(p)?,
-                None => labelled::phantom_features(opts.per_class, opts.seed)?,
+                None => labelled::phantom_features(opts.per_class, opts.seed, a.tilt)?,
             };
             let features_ms = t.elapsed().as_secs_f64() * 1e3;
             let json = a.json;
@@ -854,7 +889,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             };
             let report = demo::run_demo(&opts, data, features_ms, &mut log)?;
             if let Some(dir) = &a.report {
-                let title = format!("{} - {} - {} test patients", report.dataset, report.preset, report.patients);
+                let title = format!("{} - GNN - {}", report.dataset, report.preset);
                 let files = report::write(dir, &title, &report.outcomes)?;
                 log(&format!("[report]   {} and {}", files.png.display(), files.json.display()));
             }

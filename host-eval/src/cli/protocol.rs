@@ -495,7 +495,11 @@ pub struct TrainSummary {
 #[derive(Clone, Debug)]
 pub enum TrainSource {
     /// The built-in phantoms (`per_class` per class, generated with the seed).
-    Phantoms { per_class: usize },
+    Phantoms {
+        per_class: usize,
+        /// Largest whole-body tilt in degrees (`PhantomConfig::max_tilt_deg`; 0: upright).
+        max_tilt_deg: f64,
+    },
     /// A MedMNIST 3D `.npz` (its own train / val / test split).
     Medmnist(PathBuf),
     /// A folder of scans and a labels CSV, through `pipeline` (`labelled::scan_features`).
@@ -518,7 +522,7 @@ pub fn train(source: &TrainSource, seed: u64, out: &Path) -> Result<TrainSummary
     use super::labelled;
     use clifhe_std::gnn::{LogisticRegression, Metrics, TrainConfig};
     let data = match source {
-        TrainSource::Phantoms { per_class } => labelled::phantom_features(*per_class, seed)?,
+        TrainSource::Phantoms { per_class, max_tilt_deg } => labelled::phantom_features(*per_class, seed, *max_tilt_deg)?,
         TrainSource::Medmnist(p) => labelled::medmnist_features(p)?,
         TrainSource::Scans { dir, labels, pipeline } => labelled::scan_features(dir, labels, pipeline, seed)?,
         TrainSource::Features {

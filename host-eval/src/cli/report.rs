@@ -218,7 +218,9 @@ pub fn render(f: &ReportFigures) -> Result<Vec<u8>, CliError> {
     let mut c = Canvas::new();
     let grey = Rgb888::new(150, 150, 150);
     let (x0, y0, side) = PLOT;
-    c.text(&short(&f.title, 100), (WIDTH as i32 / 2, 22), Alignment::Center, true);
+    // The large font holds 100 characters across the image, the small one 120.
+    let big = f.title.chars().count() <= 100;
+    c.text(&short(&f.title, 120), (WIDTH as i32 / 2, 22), Alignment::Center, big);
     c.text(
         &format!(
             "{} patients; released diagnoses: balanced accuracy {:.3}, accuracy {:.3}",

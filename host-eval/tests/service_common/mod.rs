@@ -322,7 +322,7 @@ impl Hospital {
 /// Test patients' features (phantoms), clamped into the model's input box, in groups of `per`.
 pub fn patient_groups(model: &Path, groups: usize, per: usize) -> Vec<Vec<[f64; 8]>> {
     let m = clifhe_std::gnn::GnnModel::load(model).unwrap();
-    let data = host_eval::cli::labelled::phantom_features(60, 7).unwrap();
+    let data = host_eval::cli::labelled::phantom_features(60, 7, 0.0).unwrap();
     let all: Vec<[f64; 8]> = data.test.0.iter().map(|f| m.input_box().clamp(&f.coeffs())).collect();
     assert!(all.len() >= groups * per, "{} test phantoms", all.len());
     (0..groups).map(|g| all[g * per..(g + 1) * per].to_vec()).collect()

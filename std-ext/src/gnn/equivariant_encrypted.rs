@@ -96,6 +96,37 @@ impl ScalePolicy {
     };
 }
 
+/// The circuit-private policies tried by [`fitting_policy`], highest scale first: inputs at 2^L,
+/// nothing rescaled below 2^(L - 10), 30-bit constants.
+const POLICY_LADDER: [f64; 5] = [115.0, 110.0, 105.0, 100.0, 95.0];
+
+/// The highest-scale circuit-private policy under which `net` runs on `params` and its scores
+/// take a flood of statistical security `s` with the decoded flood below 2^-`precision_bits`
+/// (higher scales shrink the noise relative to the scores but consume more levels): the policy
+/// and its dry run, or the last refusal.
+pub fn fitting_policy(
+    params: &Params,
+    net: &EquivariantNet,
+    bounds: &InputBounds,
+    statistical_security: u32,
+    precision_bits: f64,
+) -> Result<(ScalePolicy, EquivariantReport), EvalError> {
+    let mut last = EvalError::Invalid("no scale policy to try");
+    for l in POLICY_LADDER {
+        let policy = ScalePolicy {
+            log_input_scale: l,
+            min_log_scale: l - 10.0,
+            log_const_scale: 30.0,
+        };
+        match plan(params, net, bounds, &policy).and_then(|r| r.check_flood_fits(params, statistical_security, precision_bits).map(|()| r))
+        {
+            Ok(r) => return Ok((policy, r)),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 /// The public input domain: per input channel (the constant channel excluded) the present
 /// blades and a bound on the norm of each grade's part.
 #[derive(Clone, Debug, PartialEq)]
