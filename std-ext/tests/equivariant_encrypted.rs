@@ -11,7 +11,7 @@ use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::rns::{Representation, RnsPoly};
 use clifhe_core::{Multivector, Params, PublicKey, SecretKey};
 use clifhe_std::gnn::equivariant::EquivariantNet;
-use clifhe_std::gnn::equivariant_encrypted::{evaluate, fresh_noise_slot, plan, InputBounds, ScalePolicy};
+use clifhe_std::gnn::equivariant_encrypted::{evaluate, fitting_policy, fresh_noise_slot, plan, InputBounds, ScalePolicy};
 use clifhe_std::gnn::equivariant_train::{train_equivariant, with_constant_channel, EquivariantConfig};
 use clifhe_std::privacy::{sanitize, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
 use clifhe_std::{EvalContext, Evaluator, RelinearizationKey};
@@ -259,6 +259,12 @@ fn gated_and_two_layer_nets_agree_encrypted_within_their_proven_noise() {
         } else {
             assert!(net.layers.iter().all(|l| l.gate.iter().all(|g| *g == [0.0, 0.0])));
         }
+        let params = Params::from_name("private-n15").unwrap();
+        let fit = fitting_policy(&params, &net, &InputBounds::covering(&tx, 1.25), 30, 12.0);
+        // Measured: no scale from 2^95 to 2^115 gives either a circuit-private flood on
+        // private-n15 (the gated layer runs out of levels, the second layer's proven noise is
+        // too large for the flood).
+        assert!(fit.is_err(), "{label} now fits: {:?}", fit.map(|(p, _)| p));
         check_net(&net, label, policy, false);
     }
 }
