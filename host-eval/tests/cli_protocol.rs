@@ -479,6 +479,7 @@ fn demo_equivariant_on_tilted_phantoms_releases_the_plaintext_argmax() {
     assert!(std::fs::metadata(report_dir.join("report.png")).unwrap().len() > 1000);
     // --tilt is an angle of the built-in phantoms only.
     fails(&["demo", "--tilt", "200"], 7, &["--tilt"]);
+    fails(&["demo", "--arch", "equivariant", "--no-flooding"], 7, &["circuit-private"]);
     fails(
         &["demo", "--arch", "equivariant", "--tilt", "30", "--dataset", s(&d.join("x.npz"))],
         7,

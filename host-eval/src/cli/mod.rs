@@ -873,6 +873,13 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, "create the report directory", e))?;
             }
             if a.arch == equivariant::Architecture::Equivariant {
+                if a.no_flooding || a.single_patient_latency || a.no_fill {
+                    return Err(CliError::bad_input(
+                        "--arch equivariant",
+                        "is always circuit-private and evaluates one batch of the test patients: \
+                         --no-flooding, --single-patient-latency and --no-fill apply to the GNN demo",
+                    ));
+                }
                 return equivariant_demo::run_cli(&opts, a.tilt, a.report.as_deref(), a.json, out, err);
             }
             let t = std::time::Instant::now();
