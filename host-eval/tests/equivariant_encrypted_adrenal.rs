@@ -102,15 +102,7 @@ fn encrypted_adrenal_release_equals_the_plaintext_argmax_and_is_rotation_invaria
     let (sx, sy) = channels(&d.test);
     let mut best: Option<(f64, EquivariantNet)> = None;
     for seed in 1..=3 {
-        let cfg = EquivariantConfig {
-            hidden: vec![8],
-            gates: false,
-            learning_rate: 0.003,
-            epochs: 1000,
-            patience: 150,
-            seed,
-            ..EquivariantConfig::default()
-        };
+        let cfg = EquivariantConfig::circuit_private(seed);
         let (net, rep) = train_equivariant(&tx, &ty, Some((&vx, &vy)), 2, &cfg).unwrap();
         let loss = rep.best_val_loss.unwrap();
         if best.as_ref().is_none_or(|b| loss < b.0) {

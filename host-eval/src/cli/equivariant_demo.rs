@@ -137,15 +137,7 @@ pub fn run(opts: &DemoOptions, max_tilt_deg: f64, log: &mut dyn FnMut(&str)) -> 
         test.0.len()
     ));
     let t = Instant::now();
-    let cfg = EquivariantConfig {
-        hidden: vec![8],
-        gates: false,
-        learning_rate: 0.003,
-        epochs: 1000,
-        patience: 150,
-        seed: opts.seed,
-        ..EquivariantConfig::default()
-    };
+    let cfg = EquivariantConfig::circuit_private(opts.seed);
     let (net, rep) = train_equivariant(&train.0, &train.1, Some((&val.0, &val.1)), classes, &cfg)?;
     let train_ms = t.elapsed().as_secs_f64() * 1e3;
     let seen: Vec<Vec<Multivector>> = train.0.iter().chain(&val.0).cloned().collect();

@@ -46,6 +46,24 @@ pub struct EquivariantConfig {
     pub gates: bool,
 }
 
+impl EquivariantConfig {
+    /// One layer of 8 channels without gates: what `private-n15` evaluates encrypted with room
+    /// for the circuit-private flood (`gnn::equivariant_encrypted`, BENCHMARKS.md); Adam at
+    /// 0.003, early stopping with patience 150 over at most 1 000 epochs.
+    #[must_use]
+    pub fn circuit_private(seed: u64) -> Self {
+        Self {
+            hidden: vec![8],
+            gates: false,
+            learning_rate: 0.003,
+            epochs: 1000,
+            patience: 150,
+            seed,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for EquivariantConfig {
     fn default() -> Self {
         Self {

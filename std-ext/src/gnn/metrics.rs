@@ -42,35 +42,6 @@ pub fn balanced_accuracy(pred: &[usize], labels: &[usize], classes: usize) -> f6
     }
 }
 
-/// ROC AUC = P(score of a random positive > score of a random negative), ties counting 1/2
-/// (Mann-Whitney U with average ranks). None when either class is absent or a score is NaN.
-pub fn roc_auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
-    if scores.len() != positive.len() || scores.iter().any(|s| s.is_nan()) {
-        return None;
-    }
-    let npos = positive.iter().filter(|&&p| p).count();
-    let nneg = positive.len() - npos;
-    if npos == 0 || nneg == 0 {
-        return None;
-    }
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    let mut rank_sum_pos = 0.0;
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
-            j += 1;
-        }
-        // Ranks i+1 ..= j+1 share their average.
-        let avg = (i + j + 2) as f64 / 2.0;
-        rank_sum_pos += avg * idx[i..=j].iter().filter(|&&k| positive[k]).count() as f64;
-        i = j + 1;
-    }
-    let u = rank_sum_pos - (npos * (npos + 1)) as f64 / 2.0;
-    Some(u / (npos * nneg) as f64)
-}
-
 /// The ROC curve of `scores` against `positive`: (false positive rate, true positive rate) from
 /// (0, 0) to (1, 1), one point per distinct score taken as the threshold (from the highest down;
 /// tied scores move together, so the trapezoidal area under these points is [`roc_auc`]). None
@@ -105,6 +76,14 @@ pub fn roc_curve(scores: &[f64], positive: &[bool]) -> Option<Vec<(f64, f64)>> {
         i = j + 1;
     }
     Some(points)
+}
+
+/// ROC AUC = P(score of a random positive > score of a random negative), ties counting 1/2
+/// (Mann-Whitney U with average ranks): the trapezoidal area under [`roc_curve`], whose tied
+/// scores move together. None when either class is absent or a score is NaN.
+pub fn roc_auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
+    let curve = roc_curve(scores, positive)?;
+    Some(curve.windows(2).map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0).sum())
 }
 
 /// One-vs-rest AUC averaged over the classes for which it is defined (probabilities per sample).
@@ -160,7 +139,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_area_under_the_roc_curve_is_the_auc_with_ties() {
+    fn the_auc_is_the_area_under_the_curve_and_the_mann_whitney_statistic() {
         let scores = [0.9, 0.8, 0.8, 0.7, 0.5, 0.5, 0.5, 0.3, 0.2, 0.1];
         let positive = [true, true, false, true, false, true, false, false, true, false];
         let curve = roc_curve(&scores, &positive).unwrap();
@@ -168,9 +147,25 @@ mod tests {
         assert_eq!(curve.last(), Some(&(1.0, 1.0)));
         assert_eq!(curve.len(), 8, "one point per distinct score plus the origin");
         assert!(curve.windows(2).all(|w| w[1].0 >= w[0].0 && w[1].1 >= w[0].1));
-        let area: f64 = curve.windows(2).map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0).sum();
+        // Mann-Whitney U with average ranks, counted pair by pair (ties 1/2).
+        let mut u = 0.0;
+        let mut pairs = 0.0;
+        for (a, &pa) in scores.iter().zip(&positive) {
+            for (b, &pb) in scores.iter().zip(&positive) {
+                if pa && !pb {
+                    pairs += 1.0;
+                    u += if a > b {
+                        1.0
+                    } else if a == b {
+                        0.5
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
         let auc = roc_auc(&scores, &positive).unwrap();
-        assert!((area - auc).abs() < 1e-12, "{area} vs {auc}");
+        assert!((u / pairs - auc).abs() < 1e-12, "{} vs {auc}", u / pairs);
         assert!(roc_curve(&scores, &[true; 10]).is_none());
         assert!(roc_curve(&[f64::NAN, 1.0], &[true, false]).is_none());
     }
