@@ -10,7 +10,7 @@
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::{Multivector, Params, PublicKey, SecretKey};
 use clifhe_std::gnn::equivariant::EquivariantNet;
-use clifhe_std::gnn::equivariant_encrypted::{evaluate, plan, InputBounds, ScalePolicy};
+use clifhe_std::gnn::equivariant_encrypted::{evaluate, fitting_policy, InputBounds, ScalePolicy};
 use clifhe_std::gnn::equivariant_train::{train_equivariant, with_constant_channel, EquivariantConfig};
 use clifhe_std::gnn::roc_auc;
 use clifhe_std::privacy::{sanitize, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
@@ -41,11 +41,11 @@ fn run_batch(
     keys: (&SecretKey<Vec<i8>>, &PublicKey<Vec<u64>>, &RelinearizationKey),
     net: &EquivariantNet,
     bounds: &InputBounds,
+    policy: ScalePolicy,
     patients: &[Vec<Multivector>],
     rng: &mut ChaCha20Rng,
 ) -> (Vec<usize>, Vec<Vec<f64>>, [f64; 4]) {
     let (sk, pk, rlk) = keys;
-    let policy = ScalePolicy::CIRCUIT_PRIVATE;
     let ev = Evaluator::new(ectx);
     let t = Instant::now();
     let slots = params.max_slots();
@@ -113,19 +113,20 @@ fn encrypted_adrenal_release_equals_the_plaintext_argmax_and_is_rotation_invaria
 
     // The public input domain: every training scan's grade norms with a 25% margin; test scans
     // are clamped into it (a rotation-invariant clamp) before the plaintext and encrypted runs.
-    let bounds = InputBounds::covering(&tx, 1.25);
+    let seen: Vec<Vec<Multivector>> = tx.iter().chain(&vx).cloned().collect();
+    let bounds = InputBounds::covering(&seen, 1.25);
     let clamped: Vec<Vec<Multivector>> = sx.iter().map(|x| bounds.clamp(x)).collect();
     let changed = clamped.iter().zip(&sx).filter(|(a, b)| a != b).count();
     let pos: Vec<bool> = sy.iter().map(|&y| y == 1).collect();
     let auc_raw = roc_auc(&sx.iter().map(|x| margin(&net, x)).collect::<Vec<_>>(), &pos).unwrap();
     let auc = roc_auc(&clamped.iter().map(|x| margin(&net, x)).collect::<Vec<_>>(), &pos).unwrap();
     let params = Params::from_name("private-n15").unwrap();
-    let report = plan(&params, &net, &bounds, &ScalePolicy::CIRCUIT_PRIVATE).unwrap();
-    report.check_flood_fits(&params, 30, 12.0).unwrap();
+    let (policy, report) = fitting_policy(&params, &net, &bounds, 30, 12.0).unwrap();
     eprintln!(
         "1 layer x 8 channels, no gates: test AUC {auc:.4} ({changed} of {} test scans clamped; unclamped {auc_raw:.4}); \
-         {} input ciphertexts, {} relinearizations, scores at level {} scale 2^{:.0}, |score| <= {:.3e}, proven noise 2^{:.1}",
+         inputs at 2^{:.0}, {} input ciphertexts, {} relinearizations, scores at level {} scale 2^{:.0}, |score| <= {:.3e}, proven noise 2^{:.1}",
         sx.len(),
+        policy.log_input_scale,
         report.input_ciphertexts,
         report.relinearizations,
         report.output_level,
@@ -150,7 +151,7 @@ fn encrypted_adrenal_release_equals_the_plaintext_argmax_and_is_rotation_invaria
     let sk = SecretKey::generate(&params, &mut rng).unwrap();
     let pk = PublicKey::generate(&params, ectx.q_tables(), &sk, &mut rng).unwrap();
     let rlk = RelinearizationKey::generate(&ectx, &sk, &mut rng).unwrap();
-    let (got, decrypted, t) = run_batch(&params, &ectx, (&sk, &pk, &rlk), &net, &bounds, &patients, &mut rng);
+    let (got, decrypted, t) = run_batch(&params, &ectx, (&sk, &pk, &rlk), &net, &bounds, policy, &patients, &mut rng);
     let disagree: Vec<usize> = (0..patients.len()).filter(|&i| got[i] != argmax(&want[i])).collect();
     let mut max_err = 0f64;
     for (c, d) in decrypted.iter().enumerate() {
@@ -181,7 +182,7 @@ fn encrypted_adrenal_release_equals_the_plaintext_argmax_and_is_rotation_invaria
 
     // One patient end to end (encrypt, evaluate, sanitise, release).
     let t0 = Instant::now();
-    let (got1, _, t1) = run_batch(&params, &ectx, (&sk, &pk, &rlk), &net, &bounds, &clamped[..1], &mut rng);
+    let (got1, _, t1) = run_batch(&params, &ectx, (&sk, &pk, &rlk), &net, &bounds, policy, &clamped[..1], &mut rng);
     eprintln!(
         "one patient: {:.2} s end to end (encrypt {:.2}, evaluate {:.2}, sanitise {:.2}, release {:.2})",
         t0.elapsed().as_secs_f64(),

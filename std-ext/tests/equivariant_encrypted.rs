@@ -228,7 +228,9 @@ fn one_layer_circuit_private_release_agrees_with_the_plaintext_model() {
         ..EquivariantConfig::default()
     };
     let (net, _) = train_equivariant(&tx, &ty, None, 2, &cfg).unwrap();
-    check_net(&net, "1 layer of 3, circuit-private", ScalePolicy::CIRCUIT_PRIVATE, true);
+    let params = Params::from_name("private-n15").unwrap();
+    let (policy, _) = fitting_policy(&params, &net, &InputBounds::covering(&tx, 1.25), 30, 12.0).unwrap();
+    check_net(&net, "1 layer of 3, circuit-private", policy, true);
 }
 
 /// A gate and a second layer evaluate correctly (noise below the proven bound, invariance) at a
@@ -283,7 +285,7 @@ fn a_model_too_deep_for_the_preset_is_refused_before_any_ciphertext() {
     }
     let params = Params::from_name("private-n15").unwrap();
     let bounds = InputBounds::covering(&tx, 1.25);
-    let err = plan(&params, &net, &bounds, &ScalePolicy::CIRCUIT_PRIVATE).unwrap_err();
+    let err = plan(&params, &net, &bounds, &ScalePolicy::circuit_private(95.0)).unwrap_err();
     assert!(err.to_string().contains("modulus") || err.to_string().contains("level"), "{err}");
 }
 

@@ -83,21 +83,23 @@ pub struct ScalePolicy {
 }
 
 impl ScalePolicy {
-    /// The circuit-private policy for 55-bit primes: inputs at 2^95, nothing below 2^85, 30-bit
-    /// constants. The fresh noise (below 2^29 per slot at N = 2^15) and every rescale rounding
-    /// then sit below 2^-56 of a unit, so that the scores' proven noise, amplified by the
-    /// network, leaves room for a 30-bit flood that keeps the argmax exact
-    /// ([`EquivariantReport::check_flood_fits`]). One layer without gates fits `private-n15`
-    /// with levels to spare; a gate or a second layer does not (measured in the tests).
-    pub const CIRCUIT_PRIVATE: Self = Self {
-        log_input_scale: 95.0,
-        min_log_scale: 85.0,
-        log_const_scale: 30.0,
-    };
+    /// A circuit-private policy for 55-bit primes: inputs at 2^`log_input_scale`, nothing
+    /// rescaled below 2^(`log_input_scale` - 10), 30-bit constants. At 2^95 and above, the fresh
+    /// noise (below 2^29 per slot at N = 2^15) and every rescale rounding sit below 2^-56 of a
+    /// unit, so that the scores' proven noise, amplified by the network, can leave room for a
+    /// 30-bit flood that keeps the argmax exact ([`EquivariantReport::check_flood_fits`]).
+    #[must_use]
+    pub fn circuit_private(log_input_scale: f64) -> Self {
+        Self {
+            log_input_scale,
+            min_log_scale: log_input_scale - 10.0,
+            log_const_scale: 30.0,
+        }
+    }
 }
 
-/// The circuit-private policies tried by [`fitting_policy`], highest scale first: inputs at 2^L,
-/// nothing rescaled below 2^(L - 10), 30-bit constants.
+/// The input scales (log2) [`fitting_policy`] tries, highest first. One layer without gates fits
+/// `private-n15` at 2^115; a gate or a second layer at none of them (measured in the tests).
 const POLICY_LADDER: [f64; 5] = [115.0, 110.0, 105.0, 100.0, 95.0];
 
 /// The highest-scale circuit-private policy under which `net` runs on `params` and its scores
@@ -113,11 +115,7 @@ pub fn fitting_policy(
 ) -> Result<(ScalePolicy, EquivariantReport), EvalError> {
     let mut last = EvalError::Invalid("no scale policy to try");
     for l in POLICY_LADDER {
-        let policy = ScalePolicy {
-            log_input_scale: l,
-            min_log_scale: l - 10.0,
-            log_const_scale: 30.0,
-        };
+        let policy = ScalePolicy::circuit_private(l);
         match plan(params, net, bounds, &policy).and_then(|r| r.check_flood_fits(params, statistical_security, precision_bits).map(|()| r))
         {
             Ok(r) => return Ok((policy, r)),
