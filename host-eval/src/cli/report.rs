@@ -10,7 +10,7 @@
 
 use super::fsio::write_atomic;
 use super::CliError;
-use clifhe_std::gnn::{balanced_accuracy, confusion_matrix, roc_auc, roc_curve};
+use clifhe_std::gnn::{balanced_accuracy, confusion_matrix, roc_auc, roc_curve, roc_inputs};
 use embedded_graphics::mono_font::ascii::{FONT_6X10, FONT_7X13};
 use embedded_graphics::mono_font::MonoTextStyle;
 use embedded_graphics::pixelcolor::Rgb888;
@@ -62,13 +62,6 @@ pub struct ReportFiles {
     pub json: PathBuf,
 }
 
-fn softmax(s: &[f64]) -> Vec<f64> {
-    let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let e: Vec<f64> = s.iter().map(|v| (v - m).exp()).collect();
-    let z: f64 = e.iter().sum();
-    e.iter().map(|v| v / z).collect()
-}
-
 /// The figures of `outcomes` (errors if the counts disagree or a class has no patient).
 pub fn figures(title: &str, o: &Outcomes) -> Result<ReportFigures, CliError> {
     let classes = o.class_names.len();
@@ -80,26 +73,20 @@ pub fn figures(title: &str, o: &Outcomes) -> Result<ReportFigures, CliError> {
     if classes < 2 || o.scores.len() != n || o.released.len() != n || o.scores.iter().any(|s| s.len() != classes) {
         return Err(bad("scores, labels and diagnoses disagree in count or class number"));
     }
-    let curve = |scores: Vec<f64>, c: usize| -> Result<Curve, CliError> {
-        let pos: Vec<bool> = o.labels.iter().map(|&l| l == c).collect();
-        let name = o.class_names[c].clone();
-        match (roc_curve(&scores, &pos), roc_auc(&scores, &pos)) {
-            (Some(points), Some(auc)) => Ok(Curve {
-                positive_class: name,
-                auc,
-                points,
-            }),
-            _ => Err(bad("a ROC curve needs patients of every class and finite scores")),
-        }
-    };
-    let curves = if classes == 2 {
-        vec![curve(o.scores.iter().map(|s| s[1] - s[0]).collect(), 1)?]
-    } else {
-        let probs: Vec<Vec<f64>> = o.scores.iter().map(|s| softmax(s)).collect();
-        (0..classes)
-            .map(|c| curve(probs.iter().map(|p| p[c]).collect(), c))
-            .collect::<Result<_, _>>()?
-    };
+    let curves = roc_inputs(&o.scores, classes)
+        .into_iter()
+        .map(|(c, scores)| {
+            let pos: Vec<bool> = o.labels.iter().map(|&l| l == c).collect();
+            match (roc_curve(&scores, &pos), roc_auc(&scores, &pos)) {
+                (Some(points), Some(auc)) => Ok(Curve {
+                    positive_class: o.class_names[c].clone(),
+                    auc,
+                    points,
+                }),
+                _ => Err(bad("a ROC curve needs patients of every class and finite scores")),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let confusion = confusion_matrix(&o.released, &o.labels, classes);
     let operating_point = (classes == 2).then(|| {
         let (neg, pos) = (&confusion[0], &confusion[1]);

@@ -86,16 +86,24 @@ pub fn roc_auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
     Some(curve.windows(2).map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0).sum())
 }
 
-/// One-vs-rest AUC averaged over the classes for which it is defined (probabilities per sample).
-pub fn macro_auc_ovr(probs: &[Vec<f64>], labels: &[usize], classes: usize) -> Option<f64> {
-    let aucs: Vec<f64> = (0..classes)
-        .filter_map(|c| {
-            let s: Vec<f64> = probs.iter().map(|p| p.get(c).copied().unwrap_or(f64::NAN)).collect();
-            let pos: Vec<bool> = labels.iter().map(|&l| l == c).collect();
-            roc_auc(&s, &pos)
-        })
-        .collect();
-    (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64)
+/// What an ROC curve ranks, per curve: (positive class, one score per sample). Two classes: one
+/// curve of score_1 - score_0 for class 1; more: one one-vs-rest curve per class of its softmax
+/// probability. [`Metrics::auc`] and the demo's report both read these.
+pub fn roc_inputs(scores: &[Vec<f64>], classes: usize) -> Vec<(usize, Vec<f64>)> {
+    if classes == 2 {
+        vec![(
+            1,
+            scores
+                .iter()
+                .map(|s| s.get(1).copied().unwrap_or(f64::NAN) - s.first().copied().unwrap_or(f64::NAN))
+                .collect(),
+        )]
+    } else {
+        let probs: Vec<Vec<f64>> = scores.iter().map(|s| softmax(s)).collect();
+        (0..classes)
+            .map(|c| (c, probs.iter().map(|p| p.get(c).copied().unwrap_or(f64::NAN)).collect()))
+            .collect()
+    }
 }
 
 /// The figures reported for a model on a labelled set.
@@ -116,14 +124,11 @@ impl Metrics {
             return Err(GnnError::InvalidInput("scores and labels disagree in count or class number".into()));
         }
         let pred: Vec<usize> = scores.iter().map(|s| argmax(s)).collect();
-        let auc = if classes == 2 {
-            let d: Vec<f64> = scores.iter().map(|s| s[1] - s[0]).collect();
-            let pos: Vec<bool> = labels.iter().map(|&l| l == 1).collect();
-            roc_auc(&d, &pos)
-        } else {
-            let probs: Vec<Vec<f64>> = scores.iter().map(|s| softmax(s)).collect();
-            macro_auc_ovr(&probs, labels, classes)
-        };
+        let aucs: Vec<f64> = roc_inputs(scores, classes)
+            .iter()
+            .filter_map(|(c, s)| roc_auc(s, &labels.iter().map(|l| l == c).collect::<Vec<_>>()))
+            .collect();
+        let auc = (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64);
         Ok(Self {
             accuracy: accuracy(&pred, labels),
             balanced_accuracy: balanced_accuracy(&pred, labels, classes),

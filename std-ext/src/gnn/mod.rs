@@ -80,7 +80,7 @@ mod train;
 
 pub use baseline::LogisticRegression;
 pub use error::GnnError;
-pub use metrics::{accuracy, balanced_accuracy, confusion_matrix, macro_auc_ovr, roc_auc, roc_curve, Metrics};
+pub use metrics::{accuracy, balanced_accuracy, confusion_matrix, roc_auc, roc_curve, roc_inputs, Metrics};
 pub use model::{
     GnnModel, HiddenLayer, InputBox, Normalisation, OutputLayer, DEFAULT_BOX_STDS, FORMAT_VERSION, OLDEST_READABLE_FORMAT_VERSION,
 };
