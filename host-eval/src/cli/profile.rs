@@ -15,7 +15,7 @@ pub fn read_model(path: &Path) -> Result<GnnModel, CliError> {
     if super::equivariant::is_equivariant_model(text) {
         return Err(CliError::bad_input(
             path.display(),
-            "an equivariant model (train --arch equivariant): predict evaluates it in plaintext; its encrypted evaluation is not built yet, and profile and infer read GNN models",
+            "an equivariant model (train --arch equivariant): predict evaluates it in plaintext and `demo --arch equivariant` shows its encrypted evaluation, but profile and infer read GNN models only so far",
         ));
     }
     Ok(GnnModel::from_json(text)?)
