@@ -58,7 +58,7 @@ fn run_batch(
                         v[p] = x[c].coeffs()[k];
                     }
                     let pt = Plaintext::encode_real(params, &v, policy.log_input_scale.exp2()).unwrap();
-                    encrypt_pk(params, ectx.q_tables(), pk, &pt, params.max_level(), rng).unwrap()
+                    encrypt_pk(params, ectx.q_tables(), pk, &pt, policy.level(params), rng).unwrap()
                 })
             })
         })
@@ -124,9 +124,10 @@ fn encrypted_adrenal_release_equals_the_plaintext_argmax_and_is_rotation_invaria
     let (policy, report) = fitting_policy(&params, &net, &bounds, 30, 12.0).unwrap();
     eprintln!(
         "1 layer x 8 channels, no gates: test AUC {auc:.4} ({changed} of {} test scans clamped; unclamped {auc_raw:.4}); \
-         inputs at 2^{:.0}, {} input ciphertexts, {} relinearizations, scores at level {} scale 2^{:.0}, |score| <= {:.3e}, proven noise 2^{:.1}",
+         inputs at 2^{:.0} on level {}, {} input ciphertexts, {} relinearizations, scores at level {} scale 2^{:.0}, |score| <= {:.3e}, proven noise 2^{:.1}",
         sx.len(),
         policy.log_input_scale,
+        policy.level(&params),
         report.input_ciphertexts,
         report.relinearizations,
         report.output_level,

@@ -119,7 +119,7 @@ fn check_net(net: &EquivariantNet, label: &str, policy: ScalePolicy, release: bo
             core::array::from_fn(|b| {
                 ch[b].as_ref().map(|v| {
                     let pt = Plaintext::encode_real(&params, v, scale).unwrap();
-                    encrypt_pk(&params, ectx.q_tables(), &k.pk, &pt, params.max_level(), &mut rng).unwrap()
+                    encrypt_pk(&params, ectx.q_tables(), &k.pk, &pt, policy.level(&params), &mut rng).unwrap()
                 })
             })
         })
@@ -130,11 +130,12 @@ fn check_net(net: &EquivariantNet, label: &str, policy: ScalePolicy, release: bo
         .map(|ch| {
             core::array::from_fn(|b| {
                 ch[b].as_ref().map(|v| {
-                    let pt = ev.encode_real(v, params.max_level(), scale).unwrap();
+                    let level = policy.level(&params);
+                    let pt = ev.encode_real(v, level, scale).unwrap();
                     Ciphertext {
                         c0: pt.poly,
-                        c1: RnsPoly::zero(params.n(), params.max_level() + 1, Representation::Ntt),
-                        meta: CiphertextMeta::new(&params, params.max_level(), scale, params.max_slots().trailing_zeros()),
+                        c1: RnsPoly::zero(params.n(), level + 1, Representation::Ntt),
+                        meta: CiphertextMeta::new(&params, level, scale, params.max_slots().trailing_zeros()),
                     }
                 })
             })
@@ -243,6 +244,7 @@ fn gated_and_two_layer_nets_agree_encrypted_within_their_proven_noise() {
         log_input_scale: 85.0,
         min_log_scale: 75.0,
         log_const_scale: 30.0,
+        input_level: None,
     };
     for (hidden, gates, label) in [
         (vec![3], true, "1 gated layer of 3"),

@@ -62,6 +62,8 @@ pub struct EquivariantDemoReport {
     pub max_abs_score_error: f64,
     pub input_ciphertexts: usize,
     pub relinearizations: usize,
+    pub input_level: usize,
+    pub input_scale_log2: f64,
     pub output_level: usize,
     pub output_scale_log2: f64,
     pub score_bound: f64,
@@ -105,7 +107,7 @@ fn encrypt_channels<R: RngCore + rand_chacha::rand_core::CryptoRng>(
                 v[p] = x[c].coeffs()[k];
             }
             let pt = Plaintext::encode_real(params, &v, policy.log_input_scale.exp2())?;
-            *blade = Some(encrypt_pk(params, ectx.q_tables(), pk, &pt, params.max_level(), rng)?);
+            *blade = Some(encrypt_pk(params, ectx.q_tables(), pk, &pt, policy.level(params), rng)?);
         }
         out.push(blades);
     }
@@ -160,9 +162,10 @@ pub fn run(opts: &DemoOptions, max_tilt_deg: f64, log: &mut dyn FnMut(&str)) -> 
     let (policy, analysis): (ScalePolicy, EquivariantReport) =
         fitting_policy(&params, &net, &bounds, opts.statistical_security, FLOOD_PRECISION_BITS)?;
     log(&format!(
-        "[vendor]   plan at {}: inputs at 2^{:.0}; scores at level {} scale 2^{:.0}, |score| <= {:.3e}, proven noise 2^{:.1} of a unit, {} relinearizations",
+        "[vendor]   plan at {}: inputs at 2^{:.0} on level {}; scores at level {} scale 2^{:.0}, |score| <= {:.3e}, proven noise 2^{:.1} of a unit, {} relinearizations",
         params.name(),
         policy.log_input_scale,
+        policy.level(&params),
         analysis.output_level,
         analysis.output_scale.log2(),
         analysis.score_bound,
@@ -274,6 +277,8 @@ pub fn run(opts: &DemoOptions, max_tilt_deg: f64, log: &mut dyn FnMut(&str)) -> 
         max_abs_score_error: max_err,
         input_ciphertexts: report.input_ciphertexts,
         relinearizations: report.relinearizations,
+        input_level: policy.level(&params),
+        input_scale_log2: policy.log_input_scale,
         output_level: report.output_level,
         output_scale_log2: report.output_scale.log2(),
         score_bound: report.score_bound,

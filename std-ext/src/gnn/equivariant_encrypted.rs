@@ -80,6 +80,9 @@ pub struct ScalePolicy {
     pub min_log_scale: f64,
     /// Constants keep this many bits relative to their inputs.
     pub log_const_scale: f64,
+    /// Level the inputs are encrypted at (`None`: the top). Lower levels make every operation
+    /// cheaper (fewer primes) while the circuit and the flood still fit ([`fitting_policy`]).
+    pub input_level: Option<usize>,
 }
 
 impl ScalePolicy {
@@ -94,7 +97,14 @@ impl ScalePolicy {
             log_input_scale,
             min_log_scale: log_input_scale - 10.0,
             log_const_scale: 30.0,
+            input_level: None,
         }
+    }
+
+    /// The level the inputs are encrypted at on `params`.
+    #[must_use]
+    pub fn level(&self, params: &Params) -> usize {
+        self.input_level.map_or(params.max_level(), |l| l.min(params.max_level()))
     }
 }
 
@@ -104,7 +114,8 @@ const POLICY_LADDER: [f64; 5] = [115.0, 110.0, 105.0, 100.0, 95.0];
 
 /// The highest-scale circuit-private policy under which `net` runs on `params` and its scores
 /// take a flood of statistical security `s` with the decoded flood below 2^-`precision_bits`
-/// (higher scales shrink the noise relative to the scores but consume more levels): the policy
+/// (higher scales shrink the noise relative to the scores but consume more levels), at the
+/// lowest input level where that still holds (fewer primes: cheaper everything): the policy
 /// and its dry run, or the last refusal.
 pub fn fitting_policy(
     params: &Params,
@@ -115,10 +126,25 @@ pub fn fitting_policy(
 ) -> Result<(ScalePolicy, EquivariantReport), EvalError> {
     let mut last = EvalError::Invalid("no scale policy to try");
     for l in POLICY_LADDER {
-        let policy = ScalePolicy::circuit_private(l);
-        match plan(params, net, bounds, &policy).and_then(|r| r.check_flood_fits(params, statistical_security, precision_bits).map(|()| r))
-        {
-            Ok(r) => return Ok((policy, r)),
+        let fits = |policy: &ScalePolicy| {
+            plan(params, net, bounds, policy).and_then(|r| r.check_flood_fits(params, statistical_security, precision_bits).map(|()| r))
+        };
+        let mut policy = ScalePolicy::circuit_private(l);
+        match fits(&policy) {
+            Ok(mut r) => {
+                // Drop the input level while the plan and the flood still fit.
+                for level in (1..params.max_level()).rev() {
+                    let lower = ScalePolicy {
+                        input_level: Some(level),
+                        ..policy
+                    };
+                    match fits(&lower) {
+                        Ok(lr) => (policy, r) = (lower, lr),
+                        Err(_) => break,
+                    }
+                }
+                return Ok((policy, r));
+            }
             Err(e) => last = e,
         }
     }
@@ -249,14 +275,24 @@ pub struct EquivariantReport {
 }
 
 impl EquivariantReport {
-    /// Whether the scores can be sanitised and released circuit-privately: two mask passes
-    /// need two levels above the result, and floods of 2^(s + log2 bound) (the vendor's, then
-    /// the hospital's over the same bound) must leave the decoded scores' standard deviation
+    /// Whether the scores can be sanitised and released circuit-privately
+    /// ([`crate::privacy::sanitize`] with two mask passes): the masks take two levels, the
+    /// modulus left after them must hold the scores, the noise and both floods of
+    /// 2^(s + log2 bound) (the vendor's, then the hospital's over the same bound) with 3 bits to
+    /// spare, and the floods must leave the decoded scores' standard deviation
     /// sqrt(N/6) W / scale below 2^-`precision_bits`.
     pub fn check_flood_fits(&self, params: &Params, statistical_security: u32, precision_bits: f64) -> Result<(), EvalError> {
-        let log_w = (f64::from(statistical_security) + self.per_coefficient_bound.max(1.0).log2()).ceil();
+        // The bound sanitisation hides: the evaluation noise (the masks scale it by at most
+        // 1 + 2^-40) and a fresh re-randomisation, with a bit of slack.
+        let hidden = 2.0 * self.per_coefficient_bound + crate::privacy::fresh_noise_bound(params.n());
+        let log_w = (f64::from(statistical_security) + hidden.max(1.0).log2()).ceil();
         let log_std = log_w + (params.n() as f64 / 6.0).sqrt().log2() - self.output_scale.log2();
-        if self.output_level < 2 || !(log_std.is_finite() && log_std + 0.5 <= -precision_bits) {
+        let after_masks = self.output_level.checked_sub(2);
+        let holds = after_masks.is_some_and(|l| {
+            let log_q: f64 = params.q().iter().take(l + 1).map(|&q| (q as f64).log2()).sum();
+            (self.score_bound.max(1.0) * self.output_scale + hidden + 2.0 * log_w.exp2()).log2() + 3.0 <= log_q
+        });
+        if !(holds && log_std.is_finite() && log_std + 0.5 <= -precision_bits) {
             return Err(EvalError::Invalid(
                 "the scores' proven noise leaves no room for a circuit-private flood at this precision",
             ));
@@ -638,7 +674,7 @@ fn input_channels(
     }
     let scale = policy.log_input_scale.exp2();
     let noise = fresh_noise_slot(params.n()) / scale;
-    let level = params.max_level();
+    let level = policy.level(params);
     let mut cts = cts.map(Vec::into_iter);
     bounds
         .present
@@ -652,7 +688,7 @@ fn input_channels(
                         match ct {
                             Some(x) if *p => {
                                 if x.meta.level != level || (x.meta.scale / scale - 1.0).abs() > 1e-9 {
-                                    return Err(EvalError::Invalid("inputs must be at the top level and the policy's input scale"));
+                                    return Err(EvalError::Invalid("inputs must be at the policy's input level and scale"));
                                 }
                             }
                             None if !*p => {}
@@ -691,7 +727,7 @@ pub fn plan(params: &Params, net: &EquivariantNet, bounds: &InputBounds, policy:
 }
 
 /// Evaluates the network on encrypted channels (per channel the present blades' ciphertexts,
-/// at the top level and the policy's input scale): one score ciphertext per class and the
+/// at the policy's input level and scale): one score ciphertext per class and the
 /// report of [`plan`] (identical to it).
 pub fn evaluate(
     ev: &Evaluator<'_>,
