@@ -481,6 +481,11 @@ fn demo_equivariant_on_tilted_phantoms_releases_the_plaintext_argmax() {
     fails(&["demo", "--tilt", "200"], 7, &["--tilt"]);
     fails(&["demo", "--arch", "equivariant", "--no-flooding"], 7, &["circuit-private"]);
     fails(
+        &["demo", "--arch", "equivariant", "--per-class", "4"],
+        7,
+        &["validation split is empty"],
+    );
+    fails(
         &["demo", "--arch", "equivariant", "--tilt", "30", "--dataset", s(&d.join("x.npz"))],
         7,
         &["--tilt"],

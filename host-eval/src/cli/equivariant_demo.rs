@@ -132,6 +132,14 @@ pub fn run(opts: &DemoOptions, max_tilt_deg: f64, log: &mut dyn FnMut(&str)) -> 
         ..
     } = labelled_channels(&source, opts.seed)?;
     let classes = class_names.len();
+    for (name, split) in [("train", &train), ("validation", &val), ("test", &test)] {
+        if split.0.is_empty() {
+            return Err(CliError::bad_input(
+                &source,
+                format!("the {name} split is empty (the built-in phantoms need --per-class 7 or more)"),
+            ));
+        }
+    }
     log(&format!(
         "[data]     {source}: {} train, {} validation, {} test scans -> 4 intensity shells + 3 principal axes each",
         train.0.len(),
