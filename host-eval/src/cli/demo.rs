@@ -161,7 +161,7 @@ pub struct DemoReport {
     pub outcomes: super::report::Outcomes,
 }
 
-fn argmax(v: &[f64]) -> usize {
+pub(crate) fn argmax(v: &[f64]) -> usize {
     v.iter()
         .enumerate()
         .fold((0, f64::NEG_INFINITY), |b, (i, &s)| if s > b.1 { (i, s) } else { b })

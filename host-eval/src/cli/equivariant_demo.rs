@@ -17,7 +17,7 @@
 //! As in the GNN demo, the vendor's scores are also decrypted before sanitisation, in this
 //! process only, to report how close they are to the plaintext model.
 
-use super::demo::DemoOptions;
+use super::demo::{argmax, DemoOptions};
 use super::equivariant::{labelled_channels, Architecture, LabelledChannels};
 use super::protocol::TrainSource;
 use super::report::Outcomes;
@@ -25,6 +25,7 @@ use super::CliError;
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::{Multivector, Params, PublicKey, SecretKey};
+use clifhe_std::ga::{pack, Layout};
 use clifhe_std::gnn::equivariant_encrypted::{evaluate, fitting_policy, EquivariantReport, InputBounds, ScalePolicy};
 use clifhe_std::gnn::equivariant_train::{train_equivariant, with_constant_channel, EquivariantConfig};
 use clifhe_std::gnn::{balanced_accuracy, Metrics};
@@ -83,10 +84,6 @@ pub struct EquivariantDemoReport {
     pub outcomes: Outcomes,
 }
 
-fn argmax(v: &[f64]) -> usize {
-    (0..v.len()).fold(0, |b, c| if v[c] > v[b] { c } else { b })
-}
-
 /// Per channel, the present blades of `patients` encrypted at the policy's scale.
 fn encrypt_channels<R: RngCore + rand_chacha::rand_core::CryptoRng>(
     params: &Params,
@@ -97,16 +94,15 @@ fn encrypt_channels<R: RngCore + rand_chacha::rand_core::CryptoRng>(
     patients: &[Vec<Multivector>],
     rng: &mut R,
 ) -> Result<Vec<[Option<CiphertextOwned>; 8]>, CliError> {
-    let slots = params.max_slots();
     let mut out = Vec::with_capacity(bounds.present.len());
     for (c, present) in bounds.present.iter().enumerate() {
+        // Channel c of every patient in the blade-major slot layout (the one host-side packing).
+        let coeffs: zeroize::Zeroizing<Vec<[f64; 8]>> =
+            zeroize::Zeroizing::new(patients.iter().map(|x| x.get(c).map_or([0.0; 8], Multivector::coeffs)).collect());
+        let vectors = pack(params.max_slots(), Layout::BladeMajor { stride: 1 }, 0, &coeffs)?;
         let mut blades: [Option<CiphertextOwned>; 8] = Default::default();
-        for (k, blade) in blades.iter_mut().enumerate().filter(|(k, _)| present[*k]) {
-            let mut v = zeroize::Zeroizing::new(vec![0.0; slots]);
-            for (p, x) in patients.iter().enumerate() {
-                v[p] = x[c].coeffs()[k];
-            }
-            let pt = Plaintext::encode_real(params, &v, policy.log_input_scale.exp2())?;
+        for ((blade, v), _) in blades.iter_mut().zip(&vectors).zip(present).filter(|(_, p)| **p) {
+            let pt = Plaintext::encode_real(params, v, policy.log_input_scale.exp2())?;
             *blade = Some(encrypt_pk(params, ectx.q_tables(), pk, &pt, policy.level(params), rng)?);
         }
         out.push(blades);
