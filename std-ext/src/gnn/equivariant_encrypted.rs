@@ -486,22 +486,32 @@ impl<'a> Walk<'a> {
         noise = noise * SLACK + ks;
         let mut cts: [Option<CiphertextOwned>; 8] = Default::default();
         if let (Some(ev), Some(rlk)) = (self.ev, self.rlk) {
-            let (xa, xb) = (self.at_level(a, level)?, self.at_level(b, level)?);
+            // The operands' present blades at the product's level, copied once and compacted;
+            // the terms index into them.
+            let compact = |x: Vec<Option<CiphertextOwned>>| {
+                let mut at = [usize::MAX; 8];
+                let mut v = Vec::with_capacity(8);
+                for (k, c) in x.into_iter().enumerate() {
+                    if let Some(c) = c {
+                        at[k] = v.len();
+                        v.push(c);
+                    }
+                }
+                (v, at)
+            };
+            let (xs, ia) = compact(self.at_level(a, level)?);
+            let (ys, ib) = compact(self.at_level(b, level)?);
             let outs: Vec<Option<CiphertextOwned>> = (0..8)
                 .into_par_iter()
                 .map(|k| {
                     if !present[k] {
                         return Ok(None);
                     }
-                    // Present operands compacted, the term indices remapped onto them.
-                    let (mut xs, mut ys, mut idx) = (Vec::new(), Vec::new(), Vec::new());
-                    for (i, j, s) in terms(k) {
-                        if let (Some(x), Some(y)) = (&xa[i], &xb[j]) {
-                            xs.push(x.clone());
-                            ys.push(y.clone());
-                            idx.push((xs.len() - 1, ys.len() - 1, s));
-                        }
-                    }
+                    let idx: Vec<(usize, usize, i8)> = terms(k)
+                        .into_iter()
+                        .filter(|&(i, j, _)| ia[i] != usize::MAX && ib[j] != usize::MAX)
+                        .map(|(i, j, s)| (ia[i], ib[j], s))
+                        .collect();
                     let t = signed_tensor_sum(ev.context(), &xs, &ys, &idx)?;
                     ev.relinearize(&t, rlk).map(Some)
                 })
