@@ -321,3 +321,129 @@ fn the_fresh_noise_bound_covers_a_real_encryption() {
     );
     assert!(worst <= fresh_noise_slot(params.n()));
 }
+
+/// The block layout (`equivariant_blocks`): one ciphertext holds every channel of up to 64
+/// patients; same guarantees as the blade-major path (dry run = evaluation, measured noise below
+/// the proven bound, exact invariance, released argmax equal to the plaintext model).
+#[test]
+fn block_layout_for_a_few_patients_agrees_and_releases_circuit_privately() {
+    use clifhe_std::gnn::equivariant_blocks as blocks;
+    use clifhe_std::GaloisKeys;
+    let (tx, ty) = dataset(400, 1);
+    let cfg = EquivariantConfig {
+        hidden: vec![3],
+        gates: false,
+        epochs: 30,
+        seed: 3,
+        ..EquivariantConfig::default()
+    };
+    let (net, _) = train_equivariant(&tx, &ty, None, 2, &cfg).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let k = keys(&mut rng);
+    let (params, ectx) = (k.params, &k.ectx);
+    let ev = Evaluator::new(ectx);
+    let bounds = InputBounds::covering(&tx, 1.25);
+    let (policy, report) = blocks::fitting_policy(&params, &net, &bounds, 30, 12.0).unwrap();
+    let layout = blocks::BlockLayout::new(&params, &net).unwrap();
+    assert_eq!(layout.capacity(), 64, "3 hidden channels pad to 4: 256 positions of 16 384 slots");
+    let gks = GaloisKeys::for_rotations(ectx, &k.sk, &layout.rotation_steps(), false, &mut rng).unwrap();
+    let constants = blocks::BlockConstants::new(&ev, &net, &bounds, &policy).unwrap();
+    assert_eq!(constants.report(), &report);
+
+    // 32 samples, then 32 rotations of sample 0, all clamped into the public domain.
+    let (xs, _) = dataset(32, 2);
+    let mut patients: Vec<Vec<Multivector>> = xs.iter().map(|x| bounds.clamp(x)).collect();
+    for _ in 0..32 {
+        let r = rotor(&mut rng);
+        patients.push(bounds.clamp(&rotate(&r, &patients[0])));
+    }
+    let want: Vec<Vec<f64>> = patients.iter().map(|x| net.scores(&with_constant_channel(x))).collect();
+    let vectors = blocks::pack_block_inputs(&layout, &patients).unwrap();
+    let scale = policy.log_input_scale.exp2();
+    let level = policy.level(&params);
+    let encrypt = |v: &[f64], rng: &mut ChaCha20Rng| {
+        let pt = Plaintext::encode_real(&params, v, scale).unwrap();
+        encrypt_pk(&params, ectx.q_tables(), &k.pk, &pt, level, rng).unwrap()
+    };
+    let noisy: Vec<CiphertextOwned> = vectors.iter().map(|v| encrypt(v, &mut rng)).collect();
+    let trivial: Vec<CiphertextOwned> = vectors
+        .iter()
+        .map(|v| Ciphertext {
+            c0: ev.encode_real(v, level, scale).unwrap().poly,
+            c1: RnsPoly::zero(params.n(), level + 1, Representation::Ntt),
+            meta: CiphertextMeta::new(&params, level, scale, params.max_slots().trailing_zeros()),
+        })
+        .collect();
+    let t = std::time::Instant::now();
+    let (scores, got) = blocks::evaluate(&ev, &k.rlk, &gks, &net, &bounds, &policy, &constants, noisy).unwrap();
+    let seconds = t.elapsed().as_secs_f64();
+    let (clean, _) = blocks::evaluate(&ev, &k.rlk, &gks, &net, &bounds, &policy, &constants, trivial).unwrap();
+    assert_eq!(got, report, "the dry run must predict the evaluation");
+
+    let d = ev.sub(&scores, &clean).unwrap();
+    let slots = decrypt(ectx.core(), &k.sk, &d).unwrap().decode().unwrap();
+    let mut coeffs = vec![0f64; params.n()];
+    let mut scratch = vec![Complex::default(); encode_scratch_len(slots.len())];
+    encode(&slots, params.n(), d.meta.scale, &mut coeffs, &mut scratch).unwrap();
+    let measured = coeffs.iter().fold(0.0f64, |m, c| m.max(c.abs()));
+    let dec = decrypt(ectx.core(), &k.sk, &scores).unwrap().decode_real().unwrap();
+    let at = |p: usize, c: usize| dec[c * layout.copy_len() + p];
+    let mut max_err = 0f64;
+    for (p, w) in want.iter().enumerate() {
+        for (c, v) in w.iter().enumerate() {
+            max_err = max_err.max((at(p, c) - v).abs());
+        }
+    }
+    let invariance = (32..64).flat_map(|p| (0..2).map(move |c| (p, c))).fold(0f64, |m, (p, c)| m.max((at(p, c) - at(0, c)).abs()));
+    println!(
+        "block layout, 1 layer of 3: {} input ciphertexts, {} relinearizations, {} rotations, {} rescales, {seconds:.2} s for \
+         {} patients; inputs 2^{:.0} at level {level}, scores at level {} scale 2^{:.1}, |slot| <= {:.3e}; noise max |coefficient| \
+         2^{:.1}, proven bound 2^{:.1}; max |score error| {max_err:.2e}; 32 encrypted rotations: {invariance:.2e}",
+        report.input_ciphertexts,
+        report.relinearizations,
+        report.rotations,
+        report.rescales,
+        patients.len(),
+        policy.log_input_scale,
+        report.output_level,
+        report.output_scale.log2(),
+        report.score_bound,
+        measured.log2(),
+        report.per_coefficient_bound.log2(),
+    );
+    // 3 rotations sum the copies, 5 the 32 positions (4 padded channels x 8 blades).
+    assert_eq!((report.relinearizations, report.rotations), (2, 3 + 5));
+    assert!(measured <= report.per_coefficient_bound, "measured noise above the proven bound");
+    assert!(max_err < 1e-6, "max |score error| {max_err:e}");
+    assert!(invariance <= 1e-6, "encrypted invariance {invariance:e}");
+    assert!(dec.iter().all(|v| v.abs() <= report.score_bound), "a slot above the proven value bound");
+
+    // Sanitise (every slot but the scores masked) and release.
+    let result = ResultLayout::Blocked {
+        groups: patients.len(),
+        classes: 2,
+        block: layout.copy_len(),
+    };
+    let mut used = vec![false; params.max_slots()];
+    for p in 0..patients.len() {
+        for c in 0..2 {
+            used[result.position(p, c).1] = true;
+        }
+    }
+    let mut cfg = SanitizeConfig::new(report.per_coefficient_bound);
+    cfg.used_slots = Some(used);
+    cfg.value_bound = Some(report.score_bound);
+    cfg.mask_passes = 2;
+    let s = sanitize(ectx, &k.pk, &scores, &cfg, &mut rng).unwrap();
+    let mut releaser = Releaser::new(ReleasePolicy::argmax(s.release_noise_bound, 1));
+    let Release::Classes(released) = releaser.decrypt_for_release(ectx.core(), &k.sk, &[&s.ciphertext], &result, &mut rng).unwrap() else {
+        panic!("argmax release")
+    };
+    let disagree: Vec<usize> = (0..patients.len()).filter(|&p| released[p] != argmax(&want[p])).collect();
+    assert!(disagree.is_empty(), "released argmax differs on {disagree:?}");
+
+    // A model the layout cannot hold is refused by name.
+    let mut two = net.clone();
+    two.layers.push(net.layers[0].clone());
+    assert!(blocks::BlockLayout::new(&params, &two).unwrap_err().to_string().contains("one layer"));
+}

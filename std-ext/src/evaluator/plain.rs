@@ -112,20 +112,32 @@ impl<'a> super::Evaluator<'a> {
     }
 
     /// Encodes slot values as an NTT-form plaintext at `level` and `scale`.
+    ///
+    /// Any scale the modulus holds: the encoder's coefficients stay below 2^126 as f64, so where
+    /// `scale` times the values would pass 2^110 the values are encoded at scale / 2^m and the
+    /// residues multiplied by 2^m modulo each prime (exact; an f64 coefficient carries 53 bits
+    /// either way, so this loses nothing).
     pub fn encode(&self, values: &[Complex], level: usize, scale: f64) -> Result<PlaintextRns, EvalError> {
         let n = self.ectx.n();
         if level > self.ectx.max_level() {
             return Err(EvalError::OutOfLevels);
         }
+        let largest = values.iter().fold(0f64, |m, z| m.max(z.re.abs()).max(z.im.abs()));
+        let excess = if largest > 0.0 && scale.is_finite() {
+            ((scale * largest).log2() - 110.0).ceil().max(0.0)
+        } else {
+            0.0
+        };
         let mut coeffs = vec![0f64; n];
         let mut scratch = vec![Complex::default(); clifhe_core::encode::encode_scratch_len(values.len())];
-        clifhe_core::encode::encode(values, n, scale, &mut coeffs, &mut scratch)
+        clifhe_core::encode::encode(values, n, scale * (-excess).exp2(), &mut coeffs, &mut scratch)
             .map_err(|_| EvalError::Invalid("values cannot be encoded (slot count or magnitude)"))?;
         let mut poly = RnsPoly::zero(n, level + 1, Representation::Coefficient);
         poly.as_mut_slice().par_chunks_mut(n).enumerate().for_each(|(i, l)| {
             let m = &self.ectx.q_moduli()[i];
+            let factor = m.pow(2, excess as u64);
             for (o, c) in l.iter_mut().zip(&coeffs) {
-                *o = m.reduce_f64_integer(*c);
+                *o = m.mul(m.reduce_f64_integer(*c), factor);
             }
         });
         poly.ntt(self.ectx.q_tables())?;

@@ -66,10 +66,10 @@ use rayon::prelude::*;
 
 /// Relative slack on every derived bound (f64 rounding of the analysis, constants quantised
 /// at 2^-30 and finer).
-const SLACK: f64 = 1.0 + 1e-6;
+pub(super) const SLACK: f64 = 1.0 + 1e-6;
 
 /// Bits kept between a ciphertext's largest value (with its noise) and half its modulus.
-const MODULUS_MARGIN_BITS: f64 = 4.0;
+pub(super) const MODULUS_MARGIN_BITS: f64 = 4.0;
 
 /// How scales are chosen (module docs).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -124,10 +124,21 @@ pub fn fitting_policy(
     statistical_security: u32,
     precision_bits: f64,
 ) -> Result<(ScalePolicy, EquivariantReport), EvalError> {
+    fitting_policy_for(params, statistical_security, precision_bits, |policy| plan(params, net, bounds, policy))
+}
+
+/// The search of [`fitting_policy`] over any dry run (`plan`: the blade-major or the block
+/// layout's).
+pub(super) fn fitting_policy_for(
+    params: &Params,
+    statistical_security: u32,
+    precision_bits: f64,
+    plan: impl Fn(&ScalePolicy) -> Result<EquivariantReport, EvalError>,
+) -> Result<(ScalePolicy, EquivariantReport), EvalError> {
     let mut last = EvalError::Invalid("no scale policy to try");
     for l in POLICY_LADDER {
         let fits = |policy: &ScalePolicy| {
-            plan(params, net, bounds, policy).and_then(|r| r.check_flood_fits(params, statistical_security, precision_bits).map(|()| r))
+            plan(policy).and_then(|r| r.check_flood_fits(params, statistical_security, precision_bits).map(|()| r))
         };
         let mut policy = ScalePolicy::circuit_private(l);
         match fits(&policy) {
@@ -267,8 +278,9 @@ pub struct EquivariantReport {
     pub noise_bound: f64,
     /// The same per coefficient in coefficient units (times the scale): what to flood.
     pub per_coefficient_bound: f64,
-    /// Relinearizations and rescales the evaluation performs.
+    /// Relinearizations, rotations and rescales the evaluation performs (per ciphertext).
     pub relinearizations: usize,
+    pub rotations: usize,
     pub rescales: usize,
     /// Ciphertexts the input batch holds (present blades of every channel).
     pub input_ciphertexts: usize,
@@ -312,7 +324,7 @@ struct Walk<'a> {
 }
 
 /// Slot-wise bound on the rounding a rescale adds (coefficient units): N/2 + N^2/2.
-fn rescale_rounding_slot(n: f64) -> f64 {
+pub(super) fn rescale_rounding_slot(n: f64) -> f64 {
     n / 2.0 * (1.0 + n)
 }
 
@@ -324,7 +336,7 @@ pub fn fresh_noise_slot(n: usize) -> f64 {
 }
 
 /// Grades of the product of a g-vector and an h-vector in Cl(3,0).
-fn product_grades(g: usize, h: usize) -> impl Iterator<Item = usize> {
+pub(super) fn product_grades(g: usize, h: usize) -> impl Iterator<Item = usize> {
     let lo = g.abs_diff(h);
     let hi = (g + h).min(6 - g - h);
     (lo..=hi).step_by(2)
@@ -666,6 +678,7 @@ impl<'a> Walk<'a> {
             noise_bound,
             per_coefficient_bound: noise_bound * scale,
             relinearizations: self.relinearizations,
+            rotations: 0,
             rescales: self.rescales,
             input_ciphertexts,
         };

@@ -68,6 +68,7 @@
 mod baseline;
 pub mod encrypted;
 pub mod equivariant;
+pub mod equivariant_blocks;
 pub mod equivariant_encrypted;
 pub mod equivariant_model;
 pub mod equivariant_train;
