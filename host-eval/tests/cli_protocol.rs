@@ -461,6 +461,7 @@ fn demo_equivariant_on_tilted_phantoms_releases_the_plaintext_argmax() {
         "40",
         "--tilt",
         "180",
+        "--single-patient-latency",
         "--json",
         "--report",
         s(&report_dir),
@@ -474,6 +475,11 @@ fn demo_equivariant_on_tilted_phantoms_releases_the_plaintext_argmax() {
     assert_eq!(r["argmax_agreement"].as_f64().unwrap(), 1.0, "{out}");
     assert!(r["max_abs_score_error"].as_f64().unwrap() < 1e-5, "{out}");
     assert!(r["relinearizations"].as_u64().unwrap() > 0);
+    // One patient in the block layout: 2 relinearizations, released class as in plaintext.
+    let one = &r["single_patient"];
+    assert_eq!(one["relinearizations"], 2, "{out}");
+    assert_eq!(one["argmax_equal"], true, "{out}");
+    assert!(one["end_to_end_ms"].as_f64().unwrap() > 0.0);
     let rep: Value = serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(rep["balanced_accuracy"], r["balanced_accuracy"]);
     assert!(std::fs::metadata(report_dir.join("report.png")).unwrap().len() > 1000);

@@ -10,11 +10,12 @@
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::{Multivector, Params, PublicKey, SecretKey};
 use clifhe_std::gnn::equivariant::EquivariantNet;
+use clifhe_std::gnn::equivariant_blocks as blocks;
 use clifhe_std::gnn::equivariant_encrypted::{evaluate, fitting_policy, InputBounds, ScalePolicy};
 use clifhe_std::gnn::equivariant_train::{train_equivariant, with_constant_channel, EquivariantConfig};
 use clifhe_std::gnn::roc_auc;
 use clifhe_std::privacy::{sanitize, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
-use clifhe_std::{EvalContext, Evaluator, RelinearizationKey};
+use clifhe_std::{EvalContext, Evaluator, GaloisKeys, RelinearizationKey};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use std::time::Instant;
@@ -181,16 +182,61 @@ fn encrypted_adrenal_release_equals_the_plaintext_argmax_and_is_rotation_invaria
     assert!(invariance <= 1e-6, "encrypted invariance {invariance:e}");
     assert!(max_err <= 1e-6, "max |score error| {max_err:e}");
 
-    // One patient end to end (encrypt, evaluate, sanitise, release).
-    let t0 = Instant::now();
-    let (got1, _, t1) = run_batch(&params, &ectx, (&sk, &pk, &rlk), &net, &bounds, policy, &clamped[..1], &mut rng);
+    // One patient, and a full block of patients, end to end in the block layout (encrypt,
+    // evaluate, sanitise, release): `equivariant_blocks`, 2 relinearizations and a few
+    // rotations instead of the batch's 72 relinearizations.
+    let layout = blocks::BlockLayout::new(&params, &net).unwrap();
+    let (bpolicy, breport) = blocks::fitting_policy(&params, &net, &bounds, 30, 12.0).unwrap();
+    let t = Instant::now();
+    let gks = GaloisKeys::for_rotations(&ectx, &sk, &layout.rotation_steps(), false, &mut rng).unwrap();
+    let ev = Evaluator::new(&ectx);
+    let constants = blocks::BlockConstants::new(&ev, &net, &bounds, &bpolicy).unwrap();
+    let setup_s = t.elapsed().as_secs_f64();
     eprintln!(
-        "one patient: {:.2} s end to end (encrypt {:.2}, evaluate {:.2}, sanitise {:.2}, release {:.2})",
-        t0.elapsed().as_secs_f64(),
-        t1[0],
-        t1[1],
-        t1[2],
-        t1[3]
+        "block layout: {} patients per ciphertext, {} Galois keys and the weight plaintexts in {setup_s:.2} s (once per key and model); \
+         inputs at 2^{:.0} on level {}, {} input ciphertexts, {} relinearizations, {} rotations, scores at level {} scale 2^{:.0}, \
+         |slot| <= {:.3e}, proven noise 2^{:.1}",
+        layout.capacity(),
+        gks.len(),
+        bpolicy.log_input_scale,
+        bpolicy.level(&params),
+        breport.input_ciphertexts,
+        breport.relinearizations,
+        breport.rotations,
+        breport.output_level,
+        breport.output_scale.log2(),
+        breport.score_bound,
+        breport.noise_bound.log2()
     );
-    assert_eq!(got1[0], argmax(&want[0]));
+    for count in [1, layout.capacity()] {
+        let group = &patients[..count];
+        let t0 = Instant::now();
+        let cts = blocks::encrypt_block_inputs(&ectx, &pk, &layout, &bpolicy, group, &mut rng).unwrap();
+        let encrypt_s = t0.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let (scores, _) = blocks::evaluate(&ev, &rlk, &gks, &net, &bounds, &bpolicy, &constants, cts).unwrap();
+        let eval_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let mut cfg = SanitizeConfig::new(breport.per_coefficient_bound);
+        cfg.used_slots = Some(layout.used_slots(count, 2));
+        cfg.value_bound = Some(breport.score_bound);
+        cfg.mask_passes = 2;
+        let s = sanitize(&ectx, &pk, &scores, &cfg, &mut rng).unwrap();
+        let sanitize_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let mut releaser = Releaser::new(ReleasePolicy::argmax(s.release_noise_bound, 1));
+        let result = layout.result_layout(count, 2);
+        let Release::Classes(got) = releaser.decrypt_for_release(ectx.core(), &sk, &[&s.ciphertext], &result, &mut rng).unwrap() else {
+            panic!("argmax release")
+        };
+        let release_s = t.elapsed().as_secs_f64();
+        let total = t0.elapsed().as_secs_f64();
+        eprintln!(
+            "block layout, {count} patient(s): {total:.3} s end to end (encrypt {encrypt_s:.3}, evaluate {eval_s:.3}, sanitise \
+             {sanitize_s:.3}, release {release_s:.3}) = {:.1} patients/s",
+            count as f64 / total
+        );
+        let disagree: Vec<usize> = (0..count).filter(|&i| got[i] != argmax(&want[i])).collect();
+        assert!(disagree.is_empty(), "block layout: released argmax differs on {disagree:?}");
+    }
 }

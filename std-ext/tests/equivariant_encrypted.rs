@@ -361,11 +361,7 @@ fn block_layout_for_a_few_patients_agrees_and_releases_circuit_privately() {
     let vectors = blocks::pack_block_inputs(&layout, &patients).unwrap();
     let scale = policy.log_input_scale.exp2();
     let level = policy.level(&params);
-    let encrypt = |v: &[f64], rng: &mut ChaCha20Rng| {
-        let pt = Plaintext::encode_real(&params, v, scale).unwrap();
-        encrypt_pk(&params, ectx.q_tables(), &k.pk, &pt, level, rng).unwrap()
-    };
-    let noisy: Vec<CiphertextOwned> = vectors.iter().map(|v| encrypt(v, &mut rng)).collect();
+    let noisy = blocks::encrypt_block_inputs(ectx, &k.pk, &layout, &policy, &patients, &mut rng).unwrap();
     let trivial: Vec<CiphertextOwned> = vectors
         .iter()
         .map(|v| Ciphertext {
@@ -419,19 +415,9 @@ fn block_layout_for_a_few_patients_agrees_and_releases_circuit_privately() {
     assert!(dec.iter().all(|v| v.abs() <= report.score_bound), "a slot above the proven value bound");
 
     // Sanitise (every slot but the scores masked) and release.
-    let result = ResultLayout::Blocked {
-        groups: patients.len(),
-        classes: 2,
-        block: layout.copy_len(),
-    };
-    let mut used = vec![false; params.max_slots()];
-    for p in 0..patients.len() {
-        for c in 0..2 {
-            used[result.position(p, c).1] = true;
-        }
-    }
+    let result = layout.result_layout(patients.len(), 2);
     let mut cfg = SanitizeConfig::new(report.per_coefficient_bound);
-    cfg.used_slots = Some(used);
+    cfg.used_slots = Some(layout.used_slots(patients.len(), 2));
     cfg.value_bound = Some(report.score_bound);
     cfg.mask_passes = 2;
     let s = sanitize(ectx, &k.pk, &scores, &cfg, &mut rng).unwrap();

@@ -13,6 +13,10 @@
 //! 4. **Vendor**: the encrypted network (ciphertext x ciphertext geometric products) and
 //!    sanitisation with the proven noise bound (two mask passes, flood at s bits).
 //! 5. **Hospital**: the flooded argmax release.
+//! 6. With `--single-patient-latency`: one test patient end to end in the block layout
+//!    (`clifhe_std::gnn::equivariant_blocks`: every channel of a few patients in one
+//!    ciphertext, 2 relinearizations and a few rotations), after the hospital's rotation keys and
+//!    the vendor's weight plaintexts (once per key set and model, timed apart).
 //!
 //! As in the GNN demo, the vendor's scores are also decrypted before sanitisation, in this
 //! process only, to report how close they are to the plaintext model.
@@ -26,11 +30,13 @@ use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::{Multivector, Params, PublicKey, SecretKey};
 use clifhe_std::ga::{pack, Layout};
+use clifhe_std::gnn::equivariant::EquivariantNet;
+use clifhe_std::gnn::equivariant_blocks as blocks;
 use clifhe_std::gnn::equivariant_encrypted::{evaluate, fitting_policy, EquivariantReport, InputBounds, ScalePolicy};
 use clifhe_std::gnn::equivariant_train::{train_equivariant, with_constant_channel, EquivariantConfig};
 use clifhe_std::gnn::{balanced_accuracy, Metrics};
 use clifhe_std::privacy::{sanitize, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
-use clifhe_std::{EvalContext, Evaluator, RelinearizationKey};
+use clifhe_std::{EvalContext, Evaluator, GaloisKeys, RelinearizationKey};
 use rand_chacha::rand_core::{OsRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
@@ -79,9 +85,106 @@ pub struct EquivariantDemoReport {
     pub release_ms: f64,
     /// Capacity of one batch over the evaluation time: full-batch throughput.
     pub patients_per_second_full_batch: f64,
+    /// One patient end to end in the block layout (`--single-patient-latency`).
+    pub single_patient: Option<SinglePatient>,
     pub threads: usize,
     #[serde(skip)]
     pub outcomes: Outcomes,
+}
+
+/// One patient through the block layout: the one-off setup and the end-to-end phases.
+#[derive(Clone, Debug, Serialize)]
+pub struct SinglePatient {
+    /// Patients one block ciphertext holds.
+    pub block_capacity: usize,
+    pub input_ciphertexts: usize,
+    pub relinearizations: usize,
+    pub rotations: usize,
+    pub input_level: usize,
+    pub input_scale_log2: f64,
+    pub output_level: usize,
+    pub noise_bound_relative_log2: f64,
+    /// The hospital's rotation keys (once per key set).
+    pub galois_keygen_ms: f64,
+    /// The vendor's weight plaintexts (once per model).
+    pub block_setup_ms: f64,
+    pub encrypt_ms: f64,
+    pub infer_ms: f64,
+    pub sanitize_ms: f64,
+    pub release_ms: f64,
+    /// Encrypt + evaluate + sanitise + release.
+    pub end_to_end_ms: f64,
+    /// Whether the released class equals the plaintext model's.
+    pub argmax_equal: bool,
+}
+
+/// Step 6 of the module docs: `patient` (clamped) end to end in the block layout.
+#[allow(clippy::too_many_arguments)]
+fn single_patient<R: RngCore + rand_chacha::rand_core::CryptoRng>(
+    ectx: &EvalContext,
+    keys: (&SecretKey<Vec<i8>>, &PublicKey<Vec<u64>>, &RelinearizationKey),
+    net: &EquivariantNet,
+    bounds: &InputBounds,
+    classes: usize,
+    statistical_security: u32,
+    patient: &[Multivector],
+    rng: &mut R,
+) -> Result<SinglePatient, CliError> {
+    let (sk, pk, rlk) = keys;
+    let params = *ectx.params();
+    let layout = blocks::BlockLayout::new(&params, net)?;
+    let (policy, plan) = blocks::fitting_policy(&params, net, bounds, statistical_security, FLOOD_PRECISION_BITS)?;
+    let t = Instant::now();
+    let gks = GaloisKeys::for_rotations(ectx, sk, &layout.rotation_steps(), false, rng)?;
+    let galois_keygen_ms = t.elapsed().as_secs_f64() * 1e3;
+    let ev = Evaluator::new(ectx);
+    let t = Instant::now();
+    let constants = blocks::BlockConstants::new(&ev, net, bounds, &policy)?;
+    let block_setup_ms = t.elapsed().as_secs_f64() * 1e3;
+
+    let start = Instant::now();
+    let group = [patient.to_vec()];
+    let cts = blocks::encrypt_block_inputs(ectx, pk, &layout, &policy, &group, rng)?;
+    let encrypt_ms = start.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let (scores, report) = blocks::evaluate(&ev, rlk, &gks, net, bounds, &policy, &constants, cts)?;
+    let infer_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let mut scfg = SanitizeConfig::new(report.per_coefficient_bound);
+    scfg.statistical_security = statistical_security;
+    scfg.used_slots = Some(layout.used_slots(1, classes));
+    scfg.value_bound = Some(report.score_bound);
+    scfg.mask_passes = 2;
+    let sanitized = sanitize(ectx, pk, &scores, &scfg, rng)?;
+    let sanitize_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let mut policy_r = ReleasePolicy::argmax(sanitized.release_noise_bound, 1);
+    policy_r.statistical_security = statistical_security;
+    let released = match Releaser::new(policy_r).decrypt_for_release(ectx.core(), sk, &[&sanitized.ciphertext], &layout.result_layout(1, classes), rng)? {
+        Release::Classes(c) => c,
+        Release::Scores(_) => return Err(CliError::bad_input("release", "an argmax release returned scores")),
+    };
+    let release_ms = t.elapsed().as_secs_f64() * 1e3;
+    let end_to_end_ms = start.elapsed().as_secs_f64() * 1e3;
+    let want = argmax(&net.scores(&with_constant_channel(patient)));
+    Ok(SinglePatient {
+        block_capacity: layout.capacity(),
+        input_ciphertexts: plan.input_ciphertexts,
+        relinearizations: plan.relinearizations,
+        rotations: plan.rotations,
+        input_level: policy.level(&params),
+        input_scale_log2: policy.log_input_scale,
+        output_level: plan.output_level,
+        noise_bound_relative_log2: plan.noise_bound.log2(),
+        galois_keygen_ms,
+        block_setup_ms,
+        encrypt_ms,
+        infer_ms,
+        sanitize_ms,
+        release_ms,
+        end_to_end_ms,
+        argmax_equal: released.first() == Some(&want),
+    })
 }
 
 /// Per channel, the present blades of `patients` encrypted at the policy's scale.
@@ -262,6 +365,34 @@ pub fn run(opts: &DemoOptions, max_tilt_deg: f64, log: &mut dyn FnMut(&str)) -> 
         params.max_slots(),
         rayon::current_num_threads()
     ));
+    let single = match (opts.single_patient_latency, clamped.first()) {
+        (true, Some(patient)) => {
+            let s = single_patient(&ectx, (&sk, &pk, &rlk), &net, &bounds, classes, opts.statistical_security, patient, &mut rng)?;
+            log(&format!(
+                "[timing]   one patient in the block layout ({} per ciphertext, {} input ciphertexts, {} relinearizations, {} rotations, \
+                 inputs at 2^{:.0} on level {}, proven noise 2^{:.1}): {:.0} ms end to end (encrypt {:.0}, evaluate {:.0}, \
+                 sanitise {:.0}, release {:.0}); released class {} the plaintext model's; once per key set and model: \
+                 rotation keys {:.0} ms, weight plaintexts {:.0} ms",
+                s.block_capacity,
+                s.input_ciphertexts,
+                s.relinearizations,
+                s.rotations,
+                s.input_scale_log2,
+                s.input_level,
+                s.noise_bound_relative_log2,
+                s.end_to_end_ms,
+                s.encrypt_ms,
+                s.infer_ms,
+                s.sanitize_ms,
+                s.release_ms,
+                if s.argmax_equal { "equals" } else { "DIFFERS from" },
+                s.galois_keygen_ms,
+                s.block_setup_ms
+            ));
+            Some(s)
+        }
+        _ => None,
+    };
     Ok(EquivariantDemoReport {
         arch: Architecture::Equivariant,
         dataset: source,
@@ -296,6 +427,7 @@ pub fn run(opts: &DemoOptions, max_tilt_deg: f64, log: &mut dyn FnMut(&str)) -> 
         sanitize_ms,
         release_ms,
         patients_per_second_full_batch: full,
+        single_patient: single,
         threads: rayon::current_num_threads(),
         outcomes: Outcomes {
             class_names,

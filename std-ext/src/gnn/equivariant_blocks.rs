@@ -50,7 +50,13 @@ use crate::evaluator::{Evaluator, PlaintextRns};
 use crate::keys::{GaloisKeys, RelinearizationKey};
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::multivector::{BLADE_GRADES, GP_TABLE};
-use clifhe_core::{Multivector, Params};
+use crate::privacy::ResultLayout;
+use crate::EvalContext;
+use clifhe_core::encrypt::{encrypt_pk, Plaintext};
+use clifhe_core::{Multivector, Params, PublicKey};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, RngCore, SeedableRng};
+use rayon::prelude::*;
 use zeroize::Zeroizing;
 
 /// Bits of the scale at which weight vectors are encoded, relative to their input (at least).
@@ -102,6 +108,28 @@ impl BlockLayout {
     #[must_use]
     pub fn copy_len(&self) -> usize {
         self.slots / 8
+    }
+
+    /// Where the released scores sit: class c of patient p in slot c * S/8 + p.
+    #[must_use]
+    pub fn result_layout(&self, patients: usize, classes: usize) -> ResultLayout {
+        ResultLayout::Blocked {
+            groups: patients,
+            classes,
+            block: self.copy_len(),
+        }
+    }
+
+    /// The slots sanitisation keeps (the scores of `patients`); it masks every other slot.
+    #[must_use]
+    pub fn used_slots(&self, patients: usize, classes: usize) -> Vec<bool> {
+        let mut used = vec![false; self.slots];
+        for c in 0..classes {
+            for p in 0..patients.min(self.lanes) {
+                used[self.slot(c, 0, 0, p)] = true;
+            }
+        }
+        used
     }
 
     fn slot(&self, copy: usize, o: usize, k: usize, p: usize) -> usize {
@@ -175,6 +203,39 @@ pub fn pack_block_inputs(layout: &BlockLayout, channels: &[Vec<Multivector>]) ->
         out.push(xp);
     }
     Ok(out)
+}
+
+/// The hospital's side: packs `channels` ([`pack_block_inputs`]) and encrypts each vector
+/// under `pk` at the policy's input level and scale.
+pub fn encrypt_block_inputs<R: RngCore + CryptoRng>(
+    ectx: &EvalContext,
+    pk: &PublicKey<Vec<u64>>,
+    layout: &BlockLayout,
+    policy: &ScalePolicy,
+    channels: &[Vec<Multivector>],
+    rng: &mut R,
+) -> Result<Vec<CiphertextOwned>, EvalError> {
+    let params = ectx.params();
+    let level = policy.level(params);
+    let vectors = pack_block_inputs(layout, channels)?;
+    // One generator per ciphertext, seeded from `rng`, so the encryptions run in parallel.
+    let seeds: Vec<Zeroizing<[u8; 32]>> = vectors
+        .iter()
+        .map(|_| {
+            let mut seed = Zeroizing::new([0u8; 32]);
+            rng.fill_bytes(&mut *seed);
+            seed
+        })
+        .collect();
+    vectors
+        .par_iter()
+        .zip(&seeds)
+        .map(|(v, seed)| {
+            let mut r = ChaCha20Rng::from_seed(**seed);
+            let pt = Plaintext::encode_real(params, v, policy.log_input_scale.exp2())?;
+            Ok(encrypt_pk(params, ectx.q_tables(), pk, &pt, level, &mut r)?)
+        })
+        .collect()
 }
 
 /// A block ciphertext in the walk: the ciphertext (none in a dry run), level, scale and the
@@ -311,22 +372,22 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
         }
     }
 
-    /// Rescales while the scale stays at least 2^min_log_scale, then checks that the values fit.
-    fn settle(&mut self, mut b: Block) -> Result<Block, EvalError> {
-        while b.level > 0 {
-            let q = self.params.q()[b.level] as f64;
-            if (b.scale / q).log2() < self.policy.min_log_scale {
-                break;
-            }
-            if let Some(ct) = b.ct.take() {
-                b.ct = Some(self.ev()?.rescale(&ct)?);
-            }
-            self.rescales += 1;
-            b.scale /= q;
-            b.level -= 1;
-            let r = rescale_rounding_slot(self.n()) / b.scale;
-            b.noise.iter_mut().for_each(|e| *e += r);
+    /// Divides by the top prime of the block's level (ciphertext and bounds).
+    fn rescale(&mut self, b: &mut Block) -> Result<(), EvalError> {
+        let q = self.params.q()[b.level] as f64;
+        if let Some(ct) = b.ct.take() {
+            b.ct = Some(self.ev()?.rescale(&ct)?);
         }
+        self.rescales += 1;
+        b.scale /= q;
+        b.level -= 1;
+        let r = rescale_rounding_slot(self.n()) / b.scale;
+        b.noise.iter_mut().for_each(|e| *e += r);
+        Ok(())
+    }
+
+    /// Checks that the values (with their noise) fit the modulus of the block's level.
+    fn check_fits(&self, b: Block) -> Result<Block, EvalError> {
         let largest = b.value.iter().zip(&b.noise).fold(0f64, |m, (v, e)| m.max(v + e));
         if !(b.scale.is_finite() && largest.is_finite())
             || b.scale.log2() + largest.max(1.0).log2() + MODULUS_MARGIN_BITS > self.log_q(b.level) - 1.0
@@ -338,15 +399,83 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
         Ok(b)
     }
 
+    /// Rescales while the scale stays at least 2^min_log_scale, then checks that the values fit.
+    fn settle(&mut self, mut b: Block) -> Result<Block, EvalError> {
+        while b.level > 0 && (b.scale / self.params.q()[b.level] as f64).log2() >= self.policy.min_log_scale {
+            self.rescale(&mut b)?;
+        }
+        self.check_fits(b)
+    }
+
+    /// a + b for blocks of one scale (the higher one dropped to the lower's level).
+    fn add(&mut self, a: &Block, b: &Block) -> Result<Block, EvalError> {
+        if (a.scale / b.scale - 1.0).abs() > 1e-9 {
+            return Err(EvalError::Invalid("sums take blocks of one scale"));
+        }
+        let level = a.level.min(b.level);
+        let ct = if self.live() {
+            let ev = self.ev()?;
+            let at = |x: &Block| -> Result<CiphertextOwned, EvalError> {
+                let ct = x.ct.as_ref().ok_or(EvalError::Invalid("missing ciphertext"))?;
+                if ct.meta.level == level {
+                    Ok(ct.clone())
+                } else {
+                    ev.drop_to_level(ct, level)
+                }
+            };
+            let mut y = at(b)?;
+            y.meta.scale = a.scale;
+            Some(ev.add(&at(a)?, &y)?)
+        } else {
+            None
+        };
+        self.check_fits(Block {
+            ct,
+            level,
+            scale: a.scale,
+            value: a.value.iter().zip(&b.value).map(|(x, y)| x + y).collect(),
+            noise: a.noise.iter().zip(&b.noise).map(|(x, y)| x + y).collect(),
+        })
+    }
+
+    /// b + constant (encoded at the block's level and scale: no level spent).
+    fn add_constant(&mut self, mut b: Block, constant: &[f64]) -> Result<Block, EvalError> {
+        let err = self.encoding_error(constant, b.scale);
+        b.value.iter_mut().zip(constant).for_each(|(v, c)| *v += c.abs() + err);
+        let pt = self.constant(constant, b.level, b.scale)?;
+        if let Some(ct) = b.ct.take() {
+            b.ct = Some(self.ev()?.add_plain(&ct, pt.ok_or(EvalError::Invalid("missing constant"))?)?);
+        }
+        self.check_fits(b)
+    }
+
     /// sum_t w_t x_t + constant, slot-wise, for inputs that share level and scale (one pass of
-    /// [`Evaluator::mul_plain_sum`]).
-    fn plain_sum(&mut self, terms: &[(&Block, Vec<f64>)], constant: &[f64]) -> Result<Block, EvalError> {
+    /// [`Evaluator::mul_plain_sum`]), then settled; or, with a `target` (level, scale), brought
+    /// to exactly that level and scale: the weights are encoded at the target scale times the
+    /// fewest top primes that keep them at 2^VECTOR_CONST_BITS or more over the input's scale,
+    /// those primes are divided out and the rest dropped, so the result adds to a block of the
+    /// target without a level of its own.
+    fn plain_sum(&mut self, terms: &[(&Block, Vec<f64>)], constant: &[f64], target: Option<(usize, f64)>) -> Result<Block, EvalError> {
         let first = terms.first().ok_or(EvalError::Invalid("empty plaintext sum"))?.0;
         let (level, in_scale) = (first.level, first.scale);
         if terms.iter().any(|(b, _)| b.level != level || b.scale != in_scale) {
             return Err(EvalError::Invalid("plaintext sums take inputs of one level and scale"));
         }
-        let w_scale = self.vector_const_bits().exp2();
+        let least = self.vector_const_bits().exp2();
+        let (w_scale, divide) = match target {
+            None => (least, 0),
+            Some((target_level, target_scale)) => {
+                let (mut w, mut r) = (target_scale / in_scale, 0);
+                while w < least && r < level.saturating_sub(target_level) {
+                    w *= self.params.q()[level - r] as f64;
+                    r += 1;
+                }
+                if w < least || target_level > level {
+                    return Err(EvalError::Invalid("a plaintext sum cannot reach its target scale at full precision"));
+                }
+                (w, r)
+            }
+        };
         let scale = in_scale * w_scale;
         let slots = self.layout.slots;
         let (mut value, mut noise) = (vec![0f64; slots], vec![0f64; slots]);
@@ -358,7 +487,7 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
                 value[s] += m * x.value[s];
                 noise[s] += m * x.noise[s];
             }
-            pts.push(self.constant(w, level, w_scale)?.cloned());
+            pts.push(self.constant(w, level, w_scale)?);
         }
         let cerr = self.encoding_error(constant, scale);
         value.iter_mut().zip(constant).for_each(|(v, c)| *v += c.abs() + cerr);
@@ -368,20 +497,34 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
             let mut pairs = Vec::with_capacity(terms.len());
             for ((x, _), pt) in terms.iter().zip(&pts) {
                 let ct = x.ct.as_ref().ok_or(EvalError::Invalid("missing ciphertext"))?;
-                pairs.push((ct, pt.as_ref().ok_or(EvalError::Invalid("missing constant"))?));
+                pairs.push((ct, pt.ok_or(EvalError::Invalid("missing constant"))?));
             }
             let sum = ev.mul_plain_sum(&pairs)?;
-            Some(ev.add_plain(&sum, cpt.as_ref().ok_or(EvalError::Invalid("missing constant"))?)?)
+            Some(ev.add_plain(&sum, cpt.ok_or(EvalError::Invalid("missing constant"))?)?)
         } else {
             None
         };
-        self.settle(Block {
+        let mut b = Block {
             ct,
             level,
             scale,
             value: value.iter().map(|v| v * SLACK).collect(),
             noise: noise.iter().map(|e| e * SLACK).collect(),
-        })
+        };
+        let Some((target_level, target_scale)) = target else {
+            return self.settle(b);
+        };
+        for _ in 0..divide {
+            self.rescale(&mut b)?;
+        }
+        if let Some(ct) = b.ct.take() {
+            let mut ct = if ct.meta.level == target_level { ct } else { self.ev()?.drop_to_level(&ct, target_level)? };
+            ct.meta.scale = target_scale;
+            b.ct = Some(ct);
+        }
+        b.level = target_level;
+        b.scale = target_scale;
+        self.check_fits(b)
     }
 
     /// Slot-wise product a b, one relinearization.
@@ -444,7 +587,7 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
 
     /// sum_t w_t x_t for inputs of any levels and scales: each weight vector is encoded at
     /// the common target scale over its input's scale (at least 2^log_const_scale).
-    fn plain_terms(&mut self, terms: &[(&Block, Vec<f64>)], constant: &[f64]) -> Result<Block, EvalError> {
+    fn plain_terms(&mut self, terms: &[(&Block, Vec<f64>)]) -> Result<Block, EvalError> {
         let level = terms.iter().map(|(b, _)| b.level).min().ok_or(EvalError::Invalid("empty plaintext sum"))?;
         let top = terms.iter().map(|(b, _)| b.scale).fold(0f64, f64::max);
         let scale = top * self.vector_const_bits().exp2();
@@ -464,19 +607,13 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
                 let ev = self.ev()?;
                 let ct = x.ct.as_ref().ok_or(EvalError::Invalid("missing ciphertext"))?;
                 let ct = if ct.meta.level == level { ct.clone() } else { ev.drop_to_level(ct, level)? };
-                let mut t = ev.mul_plain(&ct, pt.as_ref().ok_or(EvalError::Invalid("missing constant"))?)?;
+                let mut t = ev.mul_plain(&ct, pt.ok_or(EvalError::Invalid("missing constant"))?)?;
                 t.meta.scale = scale;
                 acc = Some(match acc {
                     None => t,
                     Some(a) => ev.add(&a, &t)?,
                 });
             }
-        }
-        let cerr = self.encoding_error(constant, scale);
-        value.iter_mut().zip(constant).for_each(|(v, c)| *v += c.abs() + cerr);
-        let cpt = self.constant(constant, level, scale)?;
-        if let Some(a) = acc.take() {
-            acc = Some(self.ev()?.add_plain(&a, cpt.as_ref().ok_or(EvalError::Invalid("missing constant"))?)?);
         }
         self.settle(Block {
             ct: acc,
@@ -582,12 +719,12 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
             .collect();
         let l_const = self.weights(|i, o, k| if i == 0 && k == 0 { w(linear, o, channels)[0] } else { 0.0 });
 
-        let a = self.plain_sum(&a_terms, &a_const)?;
-        let b = self.plain_sum(&b_terms, &b_const)?;
-        let lin = self.plain_sum(&l_terms, &l_const)?;
+        let a = self.plain_sum(&a_terms, &a_const, None)?;
+        let b = self.plain_sum(&b_terms, &b_const, None)?;
         let prod = self.product(&a, &b)?;
-        let ones = vec![1.0; self.layout.slots];
-        let z = self.plain_terms(&[(&prod, ones.clone()), (&lin, ones)], &vec![0.0; self.layout.slots])?;
+        // The linear path lands on the product's level and scale: no level of its own.
+        let lin = self.plain_sum(&l_terms, &l_const, Some((prod.level, prod.scale)))?;
+        let z = self.add(&prod, &lin)?;
         let y = self.rotate_and_sum(z, &self.layout.copy_steps())?;
         let y2 = self.product(&y, &y)?;
         let r = &net.readout;
@@ -611,9 +748,16 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
                 bias[self.layout.slot(c, 0, 0, p)] = *b;
             }
         }
-        let t = self.plain_terms(&[(&y, r1), (&y2, r2)], &vec![0.0; self.layout.slots])?;
+        let t = self.plain_terms(&[(&y, r1), (&y2, r2)])?;
         let s = self.rotate_and_sum(t, &self.layout.position_steps())?;
-        let s = self.plain_terms(&[(&s, vec![1.0; self.layout.slots])], &bias)?;
+        let mut s = self.add_constant(s, &bias)?;
+        // The flood's width is absolute (2^s times the noise bound in coefficient units), so
+        // scores left at a large scale would need a flood beyond the sampler's 2^120: rescale
+        // them while the scale stays at least 2^(input - 30), where the rescale rounding is
+        // still far below the evaluation's relative noise.
+        while s.level > 0 && (s.scale / self.params.q()[s.level] as f64).log2() >= self.policy.log_input_scale - 30.0 {
+            self.rescale(&mut s)?;
+        }
         let report = EquivariantReport {
             output_level: s.level,
             output_scale: s.scale,

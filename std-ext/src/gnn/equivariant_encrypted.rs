@@ -112,11 +112,11 @@ impl ScalePolicy {
 /// `private-n15` at 2^115; a gate or a second layer at none of them (measured in the tests).
 const POLICY_LADDER: [f64; 5] = [115.0, 110.0, 105.0, 100.0, 95.0];
 
-/// The highest-scale circuit-private policy under which `net` runs on `params` and its scores
-/// take a flood of statistical security `s` with the decoded flood below 2^-`precision_bits`
-/// (higher scales shrink the noise relative to the scores but consume more levels), at the
-/// lowest input level where that still holds (fewer primes: cheaper everything): the policy
-/// and its dry run, or the last refusal.
+/// The circuit-private policy with the lowest input level (fewer primes: cheaper everything)
+/// under which `net` runs on `params` and its scores take a flood of statistical security `s`
+/// with the decoded flood below 2^-`precision_bits`, over the input scales of the ladder (higher
+/// scales shrink the noise relative to the scores but consume more levels; on a tie the
+/// higher scale): the policy and its dry run, or the last refusal.
 pub fn fitting_policy(
     params: &Params,
     net: &EquivariantNet,
@@ -136,6 +136,7 @@ pub(super) fn fitting_policy_for(
     plan: impl Fn(&ScalePolicy) -> Result<EquivariantReport, EvalError>,
 ) -> Result<(ScalePolicy, EquivariantReport), EvalError> {
     let mut last = EvalError::Invalid("no scale policy to try");
+    let mut best: Option<(ScalePolicy, EquivariantReport)> = None;
     for l in POLICY_LADDER {
         let fits = |policy: &ScalePolicy| {
             plan(policy).and_then(|r| r.check_flood_fits(params, statistical_security, precision_bits).map(|()| r))
@@ -154,12 +155,16 @@ pub(super) fn fitting_policy_for(
                         Err(_) => break,
                     }
                 }
-                return Ok((policy, r));
+                // The lowest input level wins (fewer primes: everything is cheaper); on a tie
+                // the higher scale, tried first.
+                if best.as_ref().is_none_or(|(b, _)| policy.level(params) < b.level(params)) {
+                    best = Some((policy, r));
+                }
             }
             Err(e) => last = e,
         }
     }
-    Err(last)
+    best.ok_or(last)
 }
 
 /// The public input domain: per input channel (the constant channel excluded) the present
@@ -292,7 +297,7 @@ impl EquivariantReport {
     /// modulus left after them must hold the scores, the noise and both floods of
     /// 2^(s + log2 bound) (the vendor's, then the hospital's over the same bound) with 3 bits to
     /// spare, and the floods must leave the decoded scores' standard deviation
-    /// sqrt(N/6) W / scale below 2^-`precision_bits`.
+    /// sqrt(N/6) W / scale below 2^-`precision_bits`, with W within the flood sampler's range.
     pub fn check_flood_fits(&self, params: &Params, statistical_security: u32, precision_bits: f64) -> Result<(), EvalError> {
         // The bound sanitisation hides: the evaluation noise (the masks scale it by at most
         // 1 + 2^-40) and a fresh re-randomisation, with a bit of slack.
@@ -304,7 +309,7 @@ impl EquivariantReport {
             let log_q: f64 = params.q().iter().take(l + 1).map(|&q| (q as f64).log2()).sum();
             (self.score_bound.max(1.0) * self.output_scale + hidden + 2.0 * log_w.exp2()).log2() + 3.0 <= log_q
         });
-        if !(holds && log_std.is_finite() && log_std + 0.5 <= -precision_bits) {
+        if !(holds && log_std.is_finite() && log_std + 0.5 <= -precision_bits && log_w <= f64::from(crate::privacy::MAX_LOG_FLOOD)) {
             return Err(EvalError::Invalid(
                 "the scores' proven noise leaves no room for a circuit-private flood at this precision",
             ));
