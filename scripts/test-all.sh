@@ -11,6 +11,10 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
+# A run from a clean checkout never reuses incremental state, which takes gigabytes beside the
+# test binaries (CI's disk is limited); a developer may set CARGO_INCREMENTAL=1 to keep it.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 if ! rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
   step "installing the thumbv7em-none-eabihf target"
   rustup target add thumbv7em-none-eabihf

@@ -208,7 +208,7 @@ fn encrypted_adrenal_release_equals_the_plaintext_argmax_and_is_rotation_invaria
         breport.score_bound,
         breport.noise_bound.log2()
     );
-    for count in [1, layout.capacity()] {
+    for count in [1, 1, 1, layout.capacity()] {
         let group = &patients[..count];
         let t0 = Instant::now();
         let cts = blocks::encrypt_block_inputs(&ectx, &pk, &layout, &bpolicy, group, &mut rng).unwrap();
@@ -226,7 +226,10 @@ fn encrypted_adrenal_release_equals_the_plaintext_argmax_and_is_rotation_invaria
         let t = Instant::now();
         let mut releaser = Releaser::new(ReleasePolicy::argmax(s.release_noise_bound, 1));
         let result = layout.result_layout(count, 2);
-        let Release::Classes(got) = releaser.decrypt_for_release(ectx.core(), &sk, &[&s.ciphertext], &result, &mut rng).unwrap() else {
+        let Release::Classes(got) = releaser
+            .decrypt_for_release(ectx.core(), &sk, &[&s.ciphertext], &result, &mut rng)
+            .unwrap()
+        else {
             panic!("argmax release")
         };
         let release_s = t.elapsed().as_secs_f64();

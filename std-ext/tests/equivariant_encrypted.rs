@@ -390,7 +390,9 @@ fn block_layout_for_a_few_patients_agrees_and_releases_circuit_privately() {
             max_err = max_err.max((at(p, c) - v).abs());
         }
     }
-    let invariance = (32..64).flat_map(|p| (0..2).map(move |c| (p, c))).fold(0f64, |m, (p, c)| m.max((at(p, c) - at(0, c)).abs()));
+    let invariance = (32..64)
+        .flat_map(|p| (0..2).map(move |c| (p, c)))
+        .fold(0f64, |m, (p, c)| m.max((at(p, c) - at(0, c)).abs()));
     println!(
         "block layout, 1 layer of 3: {} input ciphertexts, {} relinearizations, {} rotations, {} rescales, {seconds:.2} s for \
          {} patients; inputs 2^{:.0} at level {level}, scores at level {} scale 2^{:.1}, |slot| <= {:.3e}; noise max |coefficient| \
@@ -412,7 +414,10 @@ fn block_layout_for_a_few_patients_agrees_and_releases_circuit_privately() {
     assert!(measured <= report.per_coefficient_bound, "measured noise above the proven bound");
     assert!(max_err < 1e-6, "max |score error| {max_err:e}");
     assert!(invariance <= 1e-6, "encrypted invariance {invariance:e}");
-    assert!(dec.iter().all(|v| v.abs() <= report.score_bound), "a slot above the proven value bound");
+    assert!(
+        dec.iter().all(|v| v.abs() <= report.score_bound),
+        "a slot above the proven value bound"
+    );
 
     // Sanitise (every slot but the scores masked) and release.
     let result = layout.result_layout(patients.len(), 2);
@@ -422,7 +427,10 @@ fn block_layout_for_a_few_patients_agrees_and_releases_circuit_privately() {
     cfg.mask_passes = 2;
     let s = sanitize(ectx, &k.pk, &scores, &cfg, &mut rng).unwrap();
     let mut releaser = Releaser::new(ReleasePolicy::argmax(s.release_noise_bound, 1));
-    let Release::Classes(released) = releaser.decrypt_for_release(ectx.core(), &k.sk, &[&s.ciphertext], &result, &mut rng).unwrap() else {
+    let Release::Classes(released) = releaser
+        .decrypt_for_release(ectx.core(), &k.sk, &[&s.ciphertext], &result, &mut rng)
+        .unwrap()
+    else {
         panic!("argmax release")
     };
     let disagree: Vec<usize> = (0..patients.len()).filter(|&p| released[p] != argmax(&want[p])).collect();
@@ -431,5 +439,8 @@ fn block_layout_for_a_few_patients_agrees_and_releases_circuit_privately() {
     // A model the layout cannot hold is refused by name.
     let mut two = net.clone();
     two.layers.push(net.layers[0].clone());
-    assert!(blocks::BlockLayout::new(&params, &two).unwrap_err().to_string().contains("one layer"));
+    assert!(blocks::BlockLayout::new(&params, &two)
+        .unwrap_err()
+        .to_string()
+        .contains("one layer"));
 }

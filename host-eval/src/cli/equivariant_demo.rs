@@ -160,7 +160,13 @@ fn single_patient<R: RngCore + rand_chacha::rand_core::CryptoRng>(
     let t = Instant::now();
     let mut policy_r = ReleasePolicy::argmax(sanitized.release_noise_bound, 1);
     policy_r.statistical_security = statistical_security;
-    let released = match Releaser::new(policy_r).decrypt_for_release(ectx.core(), sk, &[&sanitized.ciphertext], &layout.result_layout(1, classes), rng)? {
+    let released = match Releaser::new(policy_r).decrypt_for_release(
+        ectx.core(),
+        sk,
+        &[&sanitized.ciphertext],
+        &layout.result_layout(1, classes),
+        rng,
+    )? {
         Release::Classes(c) => c,
         Release::Scores(_) => return Err(CliError::bad_input("release", "an argmax release returned scores")),
     };
@@ -367,7 +373,16 @@ pub fn run(opts: &DemoOptions, max_tilt_deg: f64, log: &mut dyn FnMut(&str)) -> 
     ));
     let single = match (opts.single_patient_latency, clamped.first()) {
         (true, Some(patient)) => {
-            let s = single_patient(&ectx, (&sk, &pk, &rlk), &net, &bounds, classes, opts.statistical_security, patient, &mut rng)?;
+            let s = single_patient(
+                &ectx,
+                (&sk, &pk, &rlk),
+                &net,
+                &bounds,
+                classes,
+                opts.statistical_security,
+                patient,
+                &mut rng,
+            )?;
             log(&format!(
                 "[timing]   one patient in the block layout ({} per ciphertext, {} input ciphertexts, {} relinearizations, {} rotations, \
                  inputs at 2^{:.0} on level {}, proven noise 2^{:.1}): {:.0} ms end to end (encrypt {:.0}, evaluate {:.0}, \

@@ -41,18 +41,17 @@
 
 use super::equivariant::{CliffordLayer, EquivariantNet};
 use super::equivariant_encrypted::{
-    fitting_policy_for, fresh_noise_slot, rescale_rounding_slot, EquivariantReport, InputBounds, ScalePolicy,
-    MODULUS_MARGIN_BITS, SLACK,
+    fitting_policy_for, fresh_noise_slot, rescale_rounding_slot, EquivariantReport, InputBounds, ScalePolicy, MODULUS_MARGIN_BITS, SLACK,
 };
 use super::noise::key_switch_noise_l2;
 use crate::error::EvalError;
 use crate::evaluator::{Evaluator, PlaintextRns};
 use crate::keys::{GaloisKeys, RelinearizationKey};
-use clifhe_core::ciphertext::CiphertextOwned;
-use clifhe_core::multivector::{BLADE_GRADES, GP_TABLE};
 use crate::privacy::ResultLayout;
 use crate::EvalContext;
+use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
+use clifhe_core::multivector::{BLADE_GRADES, GP_TABLE};
 use clifhe_core::{Multivector, Params, PublicKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
@@ -362,7 +361,9 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
             }
             Constants::Replay(pts, next) => {
                 let pts: &'c [PlaintextRns] = pts;
-                let pt = pts.get(*next).ok_or(EvalError::Invalid("constants made for another model or policy"))?;
+                let pt = pts
+                    .get(*next)
+                    .ok_or(EvalError::Invalid("constants made for another model or policy"))?;
                 *next += 1;
                 if pt.poly.limbs() < level + 1 || (pt.scale / scale - 1.0).abs() > 1e-9 {
                     return Err(EvalError::Invalid("constants made for another model or policy"));
@@ -471,7 +472,9 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
                     r += 1;
                 }
                 if w < least || target_level > level {
-                    return Err(EvalError::Invalid("a plaintext sum cannot reach its target scale at full precision"));
+                    return Err(EvalError::Invalid(
+                        "a plaintext sum cannot reach its target scale at full precision",
+                    ));
                 }
                 (w, r)
             }
@@ -518,7 +521,11 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
             self.rescale(&mut b)?;
         }
         if let Some(ct) = b.ct.take() {
-            let mut ct = if ct.meta.level == target_level { ct } else { self.ev()?.drop_to_level(&ct, target_level)? };
+            let mut ct = if ct.meta.level == target_level {
+                ct
+            } else {
+                self.ev()?.drop_to_level(&ct, target_level)?
+            };
             ct.meta.scale = target_scale;
             b.ct = Some(ct);
         }
@@ -538,7 +545,10 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
             .map(|s| (a.value[s] * b.noise[s] + b.value[s] * a.noise[s] + a.noise[s] * b.noise[s]) * SLACK + ks)
             .collect();
         let ct = if self.live() {
-            let (ev, rlk) = (self.ev()?, self.rlk.ok_or(EvalError::Invalid("products need the relinearization key"))?);
+            let (ev, rlk) = (
+                self.ev()?,
+                self.rlk.ok_or(EvalError::Invalid("products need the relinearization key"))?,
+            );
             let at = |x: &Block| -> Result<CiphertextOwned, EvalError> {
                 let ct = x.ct.as_ref().ok_or(EvalError::Invalid("missing ciphertext"))?;
                 if ct.meta.level == level {
@@ -588,7 +598,11 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
     /// sum_t w_t x_t for inputs of any levels and scales: each weight vector is encoded at
     /// the common target scale over its input's scale (at least 2^log_const_scale).
     fn plain_terms(&mut self, terms: &[(&Block, Vec<f64>)]) -> Result<Block, EvalError> {
-        let level = terms.iter().map(|(b, _)| b.level).min().ok_or(EvalError::Invalid("empty plaintext sum"))?;
+        let level = terms
+            .iter()
+            .map(|(b, _)| b.level)
+            .min()
+            .ok_or(EvalError::Invalid("empty plaintext sum"))?;
         let top = terms.iter().map(|(b, _)| b.scale).fold(0f64, f64::max);
         let scale = top * self.vector_const_bits().exp2();
         let slots = self.layout.slots;
@@ -606,7 +620,11 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
             if self.live() {
                 let ev = self.ev()?;
                 let ct = x.ct.as_ref().ok_or(EvalError::Invalid("missing ciphertext"))?;
-                let ct = if ct.meta.level == level { ct.clone() } else { ev.drop_to_level(ct, level)? };
+                let ct = if ct.meta.level == level {
+                    ct.clone()
+                } else {
+                    ev.drop_to_level(ct, level)?
+                };
                 let mut t = ev.mul_plain(&ct, pt.ok_or(EvalError::Invalid("missing constant"))?)?;
                 t.meta.scale = scale;
                 acc = Some(match acc {
@@ -709,13 +727,24 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
                 )
             })
             .collect();
-        let a_const = self.weights(|i, o, k| if i == 0 { w(left, o, channels)[0] * partner(0, k).1 * u[o][g(k)] } else { 0.0 });
+        let a_const = self.weights(|i, o, k| {
+            if i == 0 {
+                w(left, o, channels)[0] * partner(0, k).1 * u[o][g(k)]
+            } else {
+                0.0
+            }
+        });
         let b_terms: Vec<(&Block, Vec<f64>)> = (0..channels)
             .map(|c| (&x[2 * c + 1], self.weights(|i, o, k| w(right, o, c)[g(partner(i, k).0)])))
             .collect();
         let b_const = self.weights(|i, o, k| if partner(i, k).0 == 0 { w(right, o, channels)[0] } else { 0.0 });
         let l_terms: Vec<(&Block, Vec<f64>)> = (0..channels)
-            .map(|c| (&x[2 * c + 1], self.weights(|i, o, k| if i == 0 { w(linear, o, c)[g(k)] } else { 0.0 })))
+            .map(|c| {
+                (
+                    &x[2 * c + 1],
+                    self.weights(|i, o, k| if i == 0 { w(linear, o, c)[g(k)] } else { 0.0 }),
+                )
+            })
             .collect();
         let l_const = self.weights(|i, o, k| if i == 0 && k == 0 { w(linear, o, channels)[0] } else { 0.0 });
 
@@ -789,7 +818,9 @@ pub fn fitting_policy(
     statistical_security: u32,
     precision_bits: f64,
 ) -> Result<(ScalePolicy, EquivariantReport), EvalError> {
-    fitting_policy_for(params, statistical_security, precision_bits, |policy| plan(params, net, bounds, policy))
+    fitting_policy_for(params, statistical_security, precision_bits, |policy| {
+        plan(params, net, bounds, policy)
+    })
 }
 
 /// Evaluates the network on block inputs (the encryptions of [`pack_block_inputs`] at the
@@ -808,7 +839,15 @@ pub fn evaluate(
     inputs: Vec<CiphertextOwned>,
 ) -> Result<(CiphertextOwned, EquivariantReport), EvalError> {
     let params = *ev.context().params();
-    let mut walk = BlockWalk::new(params, net, policy, Some(ev), Some(rlk), Some(gks), Constants::Replay(&constants.plaintexts, 0))?;
+    let mut walk = BlockWalk::new(
+        params,
+        net,
+        policy,
+        Some(ev),
+        Some(rlk),
+        Some(gks),
+        Constants::Replay(&constants.plaintexts, 0),
+    )?;
     let x = walk.inputs(bounds, Some(inputs))?;
     let (s, report) = walk.run(net, x)?;
     if report != constants.report {

@@ -124,7 +124,9 @@ pub fn fitting_policy(
     statistical_security: u32,
     precision_bits: f64,
 ) -> Result<(ScalePolicy, EquivariantReport), EvalError> {
-    fitting_policy_for(params, statistical_security, precision_bits, |policy| plan(params, net, bounds, policy))
+    fitting_policy_for(params, statistical_security, precision_bits, |policy| {
+        plan(params, net, bounds, policy)
+    })
 }
 
 /// The search of [`fitting_policy`] over any dry run (`plan`: the blade-major or the block
@@ -138,9 +140,8 @@ pub(super) fn fitting_policy_for(
     let mut last = EvalError::Invalid("no scale policy to try");
     let mut best: Option<(ScalePolicy, EquivariantReport)> = None;
     for l in POLICY_LADDER {
-        let fits = |policy: &ScalePolicy| {
-            plan(policy).and_then(|r| r.check_flood_fits(params, statistical_security, precision_bits).map(|()| r))
-        };
+        let fits =
+            |policy: &ScalePolicy| plan(policy).and_then(|r| r.check_flood_fits(params, statistical_security, precision_bits).map(|()| r));
         let mut policy = ScalePolicy::circuit_private(l);
         match fits(&policy) {
             Ok(mut r) => {
