@@ -71,6 +71,7 @@ pub mod equivariant;
 pub mod equivariant_blocks;
 pub mod equivariant_encrypted;
 pub mod equivariant_model;
+pub mod equivariant_policy;
 pub mod equivariant_train;
 mod error;
 mod metrics;
