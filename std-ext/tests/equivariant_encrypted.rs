@@ -86,6 +86,19 @@ fn slot_vectors(params: &Params, bounds: &InputBounds, xs: &[Vec<Multivector>]) 
         .collect()
 }
 
+/// A net trained for 30 epochs on `dataset(400, 1)` (seed 3).
+fn trained(hidden: Vec<usize>, gates: bool) -> EquivariantNet {
+    let (tx, ty) = dataset(400, 1);
+    let cfg = EquivariantConfig {
+        hidden,
+        gates,
+        epochs: 30,
+        seed: 3,
+        ..EquivariantConfig::default()
+    };
+    train_equivariant(&tx, &ty, None, 2, &cfg).unwrap().0
+}
+
 fn argmax(v: &[f64]) -> usize {
     v.iter()
         .enumerate()
@@ -220,15 +233,8 @@ fn check_net(net: &EquivariantNet, label: &str, policy: ScalePolicy, release: bo
 
 #[test]
 fn one_layer_circuit_private_release_agrees_with_the_plaintext_model() {
-    let (tx, ty) = dataset(400, 1);
-    let cfg = EquivariantConfig {
-        hidden: vec![3],
-        gates: false,
-        epochs: 30,
-        seed: 3,
-        ..EquivariantConfig::default()
-    };
-    let (net, _) = train_equivariant(&tx, &ty, None, 2, &cfg).unwrap();
+    let (tx, _) = dataset(400, 1);
+    let net = trained(vec![3], false);
     let params = Params::from_name("private-n15").unwrap();
     let (policy, _) = fitting_policy(&params, &net, &InputBounds::covering(&tx, 1.25), 30, 12.0).unwrap();
     check_net(&net, "1 layer of 3, circuit-private", policy, true);
@@ -239,7 +245,7 @@ fn one_layer_circuit_private_release_agrees_with_the_plaintext_model() {
 /// `private-n15`.
 #[test]
 fn gated_and_two_layer_nets_agree_encrypted_within_their_proven_noise() {
-    let (tx, ty) = dataset(400, 1);
+    let (tx, _) = dataset(400, 1);
     let policy = ScalePolicy {
         log_input_scale: 85.0,
         min_log_scale: 75.0,
@@ -250,14 +256,7 @@ fn gated_and_two_layer_nets_agree_encrypted_within_their_proven_noise() {
         (vec![3], true, "1 gated layer of 3"),
         (vec![3, 2], false, "2 layers (3, 2) without gates"),
     ] {
-        let cfg = EquivariantConfig {
-            hidden,
-            gates,
-            epochs: 30,
-            seed: 3,
-            ..EquivariantConfig::default()
-        };
-        let (net, _) = train_equivariant(&tx, &ty, None, 2, &cfg).unwrap();
+        let net = trained(hidden, gates);
         if gates {
             assert!(net.layers[0].gate.iter().any(|g| g[0] != 0.0 || g[1] != 0.0));
         } else {
@@ -329,15 +328,8 @@ fn the_fresh_noise_bound_covers_a_real_encryption() {
 fn block_layout_for_a_few_patients_agrees_and_releases_circuit_privately() {
     use clifhe_std::gnn::equivariant_blocks as blocks;
     use clifhe_std::GaloisKeys;
-    let (tx, ty) = dataset(400, 1);
-    let cfg = EquivariantConfig {
-        hidden: vec![3],
-        gates: false,
-        epochs: 30,
-        seed: 3,
-        ..EquivariantConfig::default()
-    };
-    let (net, _) = train_equivariant(&tx, &ty, None, 2, &cfg).unwrap();
+    let (tx, _) = dataset(400, 1);
+    let net = trained(vec![3], false);
     let mut rng = ChaCha20Rng::seed_from_u64(11);
     let k = keys(&mut rng);
     let (params, ectx) = (k.params, &k.ectx);

@@ -21,7 +21,7 @@
 //! As in the GNN demo, the vendor's scores are also decrypted before sanitisation, in this
 //! process only, to report how close they are to the plaintext model.
 
-use super::demo::{argmax, DemoOptions};
+use super::demo::{argmax, DemoOptions, Timings};
 use super::equivariant::{labelled_channels, Architecture, LabelledChannels};
 use super::protocol::TrainSource;
 use super::report::Outcomes;
@@ -104,14 +104,9 @@ pub struct SinglePatient {
     pub input_scale_log2: f64,
     pub output_level: usize,
     pub noise_bound_relative_log2: f64,
-    /// The hospital's rotation keys (once per key set).
-    pub galois_keygen_ms: f64,
-    /// The vendor's weight plaintexts (once per model).
-    pub block_setup_ms: f64,
-    pub encrypt_ms: f64,
-    pub infer_ms: f64,
-    pub sanitize_ms: f64,
-    pub release_ms: f64,
+    /// The rotation keys and weight plaintexts (once per key set and model), then the patient's
+    /// phases.
+    pub timings: Timings,
     /// Encrypt + evaluate + sanitise + release.
     pub end_to_end_ms: f64,
     /// Whether the released class equals the plaintext model's.
@@ -182,12 +177,15 @@ fn single_patient<R: RngCore + rand_chacha::rand_core::CryptoRng>(
         input_scale_log2: policy.log_input_scale,
         output_level: plan.output_level,
         noise_bound_relative_log2: plan.noise_bound.log2(),
-        galois_keygen_ms,
-        block_setup_ms,
-        encrypt_ms,
-        infer_ms,
-        sanitize_ms,
-        release_ms,
+        timings: Timings {
+            galois_keygen_ms,
+            block_setup_ms,
+            encrypt_ms,
+            infer_ms,
+            sanitize_ms,
+            release_ms,
+            ..Timings::default()
+        },
         end_to_end_ms,
         argmax_equal: released.first() == Some(&want),
     })
@@ -396,13 +394,13 @@ pub fn run(opts: &DemoOptions, max_tilt_deg: f64, log: &mut dyn FnMut(&str)) -> 
                 s.input_level,
                 s.noise_bound_relative_log2,
                 s.end_to_end_ms,
-                s.encrypt_ms,
-                s.infer_ms,
-                s.sanitize_ms,
-                s.release_ms,
+                s.timings.encrypt_ms,
+                s.timings.infer_ms,
+                s.timings.sanitize_ms,
+                s.timings.release_ms,
                 if s.argmax_equal { "equals" } else { "DIFFERS from" },
-                s.galois_keygen_ms,
-                s.block_setup_ms
+                s.timings.galois_keygen_ms,
+                s.timings.block_setup_ms
             ));
             Some(s)
         }

@@ -129,6 +129,16 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
         }
     }
 
+    /// The block's ciphertext at `level` (dropped if it sits higher).
+    fn ct_at(&self, x: &Block, level: usize) -> Result<CiphertextOwned, EvalError> {
+        let ct = x.ct.as_ref().ok_or(EvalError::Invalid("missing ciphertext"))?;
+        if ct.meta.level == level {
+            Ok(ct.clone())
+        } else {
+            self.ev()?.drop_to_level(ct, level)
+        }
+    }
+
     /// Divides by the top prime of the block's level (ciphertext and bounds).
     fn rescale(&mut self, b: &mut Block) -> Result<(), EvalError> {
         let q = self.params.q()[b.level] as f64;
@@ -172,14 +182,7 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
         let level = a.level.min(b.level);
         let ct = if self.live() {
             let ev = self.ev()?;
-            let at = |x: &Block| -> Result<CiphertextOwned, EvalError> {
-                let ct = x.ct.as_ref().ok_or(EvalError::Invalid("missing ciphertext"))?;
-                if ct.meta.level == level {
-                    Ok(ct.clone())
-                } else {
-                    ev.drop_to_level(ct, level)
-                }
-            };
+            let at = |x: &Block| self.ct_at(x, level);
             let mut y = at(b)?;
             y.meta.scale = a.scale;
             Some(ev.add(&at(a)?, &y)?)
@@ -305,14 +308,7 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
                 self.ev()?,
                 self.rlk.ok_or(EvalError::Invalid("products need the relinearization key"))?,
             );
-            let at = |x: &Block| -> Result<CiphertextOwned, EvalError> {
-                let ct = x.ct.as_ref().ok_or(EvalError::Invalid("missing ciphertext"))?;
-                if ct.meta.level == level {
-                    Ok(ct.clone())
-                } else {
-                    ev.drop_to_level(ct, level)
-                }
-            };
+            let at = |x: &Block| self.ct_at(x, level);
             let (x, y) = (at(a)?, at(b)?);
             Some(ev.mul_relin(&x, &y, rlk)?)
         } else {
@@ -375,12 +371,7 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
             let pt = self.constant(w, level, w_scale)?;
             if self.live() {
                 let ev = self.ev()?;
-                let ct = x.ct.as_ref().ok_or(EvalError::Invalid("missing ciphertext"))?;
-                let ct = if ct.meta.level == level {
-                    ct.clone()
-                } else {
-                    ev.drop_to_level(ct, level)?
-                };
+                let ct = self.ct_at(x, level)?;
                 let mut t = ev.mul_plain(&ct, pt.ok_or(EvalError::Invalid("missing constant"))?)?;
                 t.meta.scale = scale;
                 acc = Some(match acc {
