@@ -48,7 +48,7 @@ DEFAULT_STATISTICAL_SECURITY = 30
 
 __all__ = [
     "BudgetExhausted", "ClifheError", "FileError", "InputError", "InternalError", "KeyExists",
-    "KeyMismatch", "ProtocolError", "ServiceError", "Model", "Client", "COMPONENTS",
+    "KeyMismatch", "ProtocolError", "ServiceError", "Model", "EquivariantModel", "Client", "COMPONENTS",
     "MODEL_FORMAT_VERSION", "OLDEST_READABLE_MODEL_FORMAT_VERSION", "features", "load_scan",
     "phantom", "scan_features", "default_intensity_scale", "feature_rows", "keygen", "evalkeys", "profile",
     "encrypt", "infer", "release", "predict", "train", "presets",
@@ -236,6 +236,109 @@ class Model:
         return repr(self._inner)
 
 
+class EquivariantModel:
+    """A trained rotation-invariant model: the model file of ``host-eval train --arch
+    equivariant`` (a Clifford group equivariant network on K multivector channels per scan:
+    intensity shells and principal axes), validated on load. Its scores do not change when the
+    channels are rotated (each grade as its grade: vectors as vectors, bivectors as bivectors).
+
+    Channels of one scan have shape ``(K, 8)`` (:attr:`channel_count` rows, Cl(3,0) basis order
+    :data:`COMPONENTS`); :meth:`predict` and :meth:`classify` take one ``(K, 8)`` array or a
+    stack ``(n, K, 8)``. :func:`predict` (``host-eval predict``) also reads these model files."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: "_clifhe.EquivariantModel") -> None:
+        if not isinstance(inner, _clifhe.EquivariantModel):
+            raise TypeError("use EquivariantModel.load(path) or EquivariantModel.from_json(text)")
+        self._inner = inner
+
+    @classmethod
+    def load(cls, path: PathLike) -> "EquivariantModel":
+        """Reads and validates a model file. Raises :class:`InputError` for a bad model (a GNN
+        model file among them) and :class:`FileError` for an unreadable file."""
+        return cls(_clifhe.EquivariantModel.load(_path(path)))
+
+    @classmethod
+    def from_json(cls, text: str) -> "EquivariantModel":
+        """Parses and validates a model document (JSON text)."""
+        return cls(_clifhe.EquivariantModel.from_json(text))
+
+    def to_json(self) -> str:
+        """The model document, as ``host-eval train --arch equivariant`` writes it."""
+        return self._inner.to_json()
+
+    def save(self, path: PathLike) -> None:
+        """Writes the model file (atomically)."""
+        self._inner.save(_path(path))
+
+    def channels(self, volume: np.ndarray, spacing_mm: Sequence[float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+        """The channels of a volume ``volume[x, y, z]``, shape ``(K, 8)``, through the
+        preprocessing the model records (voxels converted to float32, as the scan loaders
+        store them): the function ``host-eval predict`` uses."""
+        a = np.asarray(volume)
+        if a.ndim != 3:
+            raise InputError(f"a volume must be 3D (volume[x, y, z]); got {a.ndim} dimension(s)")
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) or np.iscomplexobj(a):
+            raise InputError(f"voxels must be real numbers; got dtype {a.dtype}")
+        s = tuple(float(v) for v in spacing_mm)
+        if len(s) != 3:
+            raise InputError(f"spacing_mm needs 3 values (sx, sy, sz); got {len(s)}")
+        return self._inner.channels_f32(a.astype(np.float32, copy=False), s)
+
+    def scan_channels(self, spec: PathLike) -> np.ndarray:
+        """The channels of one scan, shape ``(K, 8)``, loaded as ``host-eval predict --input
+        SPEC`` loads it (NIfTI, DICOM, ``file.npz#split:index``, raw volumes)."""
+        return self._inner.scan_channels(_path(spec))
+
+    def _stack(self, channels: Any) -> np.ndarray:
+        a = np.ascontiguousarray(np.asarray(channels, dtype=np.float64))
+        if a.ndim == 2:
+            a = a.reshape(1, *a.shape)
+        if a.ndim != 3:
+            raise InputError(f"channels must have shape (K, 8) or (n, K, 8); got {np.shape(channels)}")
+        return a
+
+    def predict(self, channels: Any) -> np.ndarray:
+        """Class scores: shape ``(classes,)`` for one ``(K, 8)`` array, ``(n, classes)`` for
+        ``(n, K, 8)``. Raises :class:`InputError` for another shape or a non-finite value."""
+        s = self._inner.scores(self._stack(channels))
+        return s[0] if np.ndim(channels) == 2 else s
+
+    def classify(self, channels: Any) -> np.ndarray:
+        """The predicted class (argmax of the scores) of each patient, as int64."""
+        return np.asarray(self._inner.classify(self._stack(channels)), dtype=np.int64)
+
+    @property
+    def classes(self) -> int:
+        return self._inner.classes
+
+    @property
+    def labels(self) -> List[str]:
+        return self._inner.labels
+
+    @property
+    def channel_count(self) -> int:
+        """K: the intensity shells, then the three principal axes if the model reads them."""
+        return self._inner.channel_count
+
+    @property
+    def shells(self) -> int:
+        return self._inner.shells
+
+    @property
+    def principal_axes(self) -> bool:
+        return self._inner.principal_axes
+
+    @property
+    def preprocessing(self) -> Optional[str]:
+        """The scan preprocessing pipeline the model records, as JSON text."""
+        return self._inner.preprocessing
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+
 def keygen(
     keys_dir: PathLike,
     preset: str = "private-n15",
@@ -348,15 +451,24 @@ def train(
     features: Optional[PathLike] = None,
     labels: Optional[PathLike] = None,
     pipeline: "PipelineLike" = None,
+    arch: str = "gnn",
+    max_tilt_deg: float = 0.0,
 ) -> Dict[str, Any]:
     """Vendor: ``host-eval train``; writes the model file ``out`` and returns the training
     summary. One source: a MedMNIST ``.npz`` (``dataset``), a folder of labelled scans
     (``scans``, ``labels`` CSV and their ``pipeline``), a features CSV with a labels CSV
     (``features``, ``labels``, optionally the ``pipeline`` that made them), or by default the
-    built-in phantoms. The model records the pipeline (docs/preprocessing.md)."""
+    built-in phantoms (tilted by up to ``max_tilt_deg``, ``--tilt``). The model records the
+    pipeline (docs/preprocessing.md). ``arch`` is ``--arch``: ``"gnn"`` (the 8-feature network
+    that ``infer`` evaluates, load it with :class:`Model`) or ``"equivariant"`` (the
+    rotation-invariant network on intensity shells and principal axes, from volumes only:
+    phantoms or a dataset; load it with :class:`EquivariantModel`)."""
     opt = lambda p: None if p is None else _path(p)  # noqa: E731
     return json.loads(
-        _clifhe.train(_path(out), opt(dataset), per_class, seed, opt(scans), opt(features), opt(labels), _pipeline_arg(pipeline))
+        _clifhe.train(
+            _path(out), opt(dataset), per_class, seed, opt(scans), opt(features), opt(labels), _pipeline_arg(pipeline),
+            arch, float(max_tilt_deg),
+        )
     )
 
 

@@ -5,6 +5,7 @@
 //! the pure-Python layer (`clifhe/__init__.py`) parses. Work runs without the GIL and under a
 //! panic guard ([`errors::run`]).
 
+mod equivariant;
 mod errors;
 mod model;
 mod protocol;
@@ -173,6 +174,7 @@ fn _clifhe(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(default_intensity_scale, m)?)?;
     m.add_function(wrap_pyfunction!(components, m)?)?;
     m.add_class::<model::Model>()?;
+    m.add_class::<equivariant::EquivariantModel>()?;
     protocol::register(m)?;
     service::register(m)?;
     m.add("MODEL_FORMAT_VERSION", clifhe_std::gnn::FORMAT_VERSION)?;

@@ -209,9 +209,10 @@ fn predict_inputs(py: Python<'_>, model: PathBuf, inputs: Vec<String>) -> PyResu
 }
 
 /// `host-eval train --out MODEL --json` from one source: `--dataset NPZ`, `--scans DIR --labels
-/// CSV --pipeline P`, `--features CSV --labels CSV [--pipeline P]`, or the built-in phantoms.
+/// CSV --pipeline P`, `--features CSV --labels CSV [--pipeline P]`, or the built-in phantoms
+/// (optionally tilted); `arch` as `--arch` (`gnn` or `equivariant`).
 #[pyfunction]
-#[pyo3(signature = (out, dataset, per_class, seed, scans=None, features=None, labels=None, pipeline=None))]
+#[pyo3(signature = (out, dataset, per_class, seed, scans=None, features=None, labels=None, pipeline=None, arch="gnn", max_tilt_deg=0.0))]
 #[allow(clippy::too_many_arguments)]
 fn train(
     py: Python<'_>,
@@ -223,7 +224,17 @@ fn train(
     features: Option<PathBuf>,
     labels: Option<PathBuf>,
     pipeline: Option<String>,
+    arch: &str,
+    max_tilt_deg: f64,
 ) -> PyResult<String> {
+    let equivariant = match arch {
+        "gnn" => false,
+        "equivariant" => true,
+        other => return Err(InputError::new_err(format!("unknown architecture {other:?} (gnn or equivariant)"))),
+    };
+    if !(0.0..=180.0).contains(&max_tilt_deg) {
+        return Err(InputError::new_err("max_tilt_deg is an angle in degrees from 0 to 180"));
+    }
     let s = run(py, || {
         let pipeline = super::pipeline_of(pipeline.as_deref())?;
         let source = match (dataset, scans, features, labels) {
@@ -238,19 +249,25 @@ fn train(
                 labels,
                 pipeline,
             },
-            (None, None, None, None) if pipeline.is_none() => proto::TrainSource::Phantoms {
-                per_class,
-                max_tilt_deg: 0.0,
-            },
+            (None, None, None, None) if pipeline.is_none() => proto::TrainSource::Phantoms { per_class, max_tilt_deg },
             _ => {
                 return Err(InputError::new_err(
                     "train from one source: dataset, scans + labels + pipeline, features + labels [+ pipeline], or none (phantoms)",
                 ))
             }
         };
-        proto::train(&source, seed, &out).map_err(to_py)
+        if max_tilt_deg > 0.0 && !matches!(source, proto::TrainSource::Phantoms { .. }) {
+            return Err(InputError::new_err("max_tilt_deg tilts the built-in phantoms only"));
+        }
+        if equivariant {
+            host_eval::cli::equivariant::train(&source, seed, &out)
+                .map_err(to_py)
+                .and_then(|s| json(&s))
+        } else {
+            proto::train(&source, seed, &out).map_err(to_py).and_then(|s| json(&s))
+        }
     })?;
-    json(&s)
+    Ok(s)
 }
 
 /// The parameter presets (`host-eval presets --json`).

@@ -73,6 +73,19 @@ fn channels_of(volume: &crate::data::Volume, pipeline: &Pipeline, source: &str) 
     channels_with(volume, pipeline, CHANNELS, source)
 }
 
+/// A loaded volume to the channels `model` reads, through the preprocessing it records (or, for
+/// a model that records none, the rule for `source`): what `predict` and the Python package
+/// compute for a scan.
+///
+/// # Errors
+///
+/// [`CliError::BadInput`] naming `source` if the volume cannot be prepared or has non-finite
+/// voxels.
+pub fn model_channels(model: &EquivariantModel, volume: &crate::data::Volume, source: &str) -> Result<Vec<Multivector>, CliError> {
+    let pipeline = super::scan::pipeline_for(model.preprocessing.as_ref(), source);
+    channels_with(volume, &pipeline, model.channels, source)
+}
+
 /// A loaded volume through `pipeline` to the channels of `spec`.
 fn channels_with(volume: &crate::data::Volume, pipeline: &Pipeline, spec: ChannelSpec, source: &str) -> Result<Vec<Multivector>, CliError> {
     let p = pipeline
@@ -247,8 +260,7 @@ pub fn predict(model: &EquivariantModel, inputs: &[String]) -> Result<PredictRep
         .into_iter()
         .enumerate()
         .map(|(i, (source, volume))| {
-            let pipeline = super::scan::pipeline_for(model.preprocessing.as_ref(), &source);
-            let channels = channels_with(&volume, &pipeline, model.channels, &source)?;
+            let channels = model_channels(model, &volume, &source)?;
             let scores = model.scores(&channels)?;
             largest = largest.max(
                 model

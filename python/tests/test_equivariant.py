@@ -1,0 +1,102 @@
+"""The rotation-invariant model from Python: trained by the Rust trainer (``train(arch=
+"equivariant")``, as ``host-eval train --arch equivariant``), its channels computed by the same
+function as ``host-eval predict`` (so the scores match the command line's bit for bit), and its
+scores unchanged when the channels are rotated."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import clifhe
+
+from conftest import run_cli, write_nifti
+
+
+@pytest.fixture(scope="session")
+def eq_model_path(workdir):
+    out = workdir / "eq.json"
+    summary = clifhe.train(out, per_class=8, seed=2, arch="equivariant", max_tilt_deg=30.0)
+    assert summary["arch"] == "equivariant"
+    assert "tilted up to 30 deg" in summary["dataset"]
+    assert summary["channels"] == {"shells": 4, "principal_axes": True}
+    return out
+
+
+@pytest.fixture(scope="session")
+def eq_model(eq_model_path):
+    return clifhe.EquivariantModel.load(eq_model_path)
+
+
+def rotation(axis, angle):
+    a = np.asarray(axis, dtype=float)
+    a = a / np.linalg.norm(a)
+    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
+    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)
+
+
+def rotate_channels(ch, r):
+    """Rotates every channel (K, 8): vectors (e1, e2, e3) by r, bivectors through their dual
+    vector (e23, -e13, e12), scalars and pseudoscalars unchanged."""
+    out = ch.copy()
+    out[:, 1:4] = ch[:, 1:4] @ r.T
+    dual = np.stack([ch[:, 6], -ch[:, 5], ch[:, 4]], axis=1) @ r.T
+    out[:, 6], out[:, 5], out[:, 4] = dual[:, 0], -dual[:, 1], dual[:, 2]
+    return out
+
+
+def test_load_round_trip_and_shape(eq_model, eq_model_path, workdir):
+    assert eq_model.classes == 3 and eq_model.labels == ["healthy", "benign", "malignant"]
+    assert eq_model.channel_count == 7 and eq_model.shells == 4 and eq_model.principal_axes
+    again = clifhe.EquivariantModel.from_json(eq_model.to_json())
+    assert again.to_json() == eq_model.to_json()
+    eq_model.save(workdir / "eq-copy.json")
+    assert clifhe.EquivariantModel.load(workdir / "eq-copy.json").to_json() == eq_model.to_json()
+    assert "EquivariantModel" in repr(eq_model)
+    # A GNN model file is not an equivariant one (and the other way round).
+    gnn = workdir / "gnn-for-eq.json"
+    clifhe.train(gnn, per_class=8, seed=2)
+    with pytest.raises(clifhe.InputError, match="equivariant"):
+        clifhe.EquivariantModel.load(gnn)
+
+
+def test_channels_and_scores_match_the_command_line(eq_model, eq_model_path, host_eval, workdir):
+    volume, spacing = clifhe.phantom(2, 3, seed=5)
+    ch = eq_model.channels(volume, spacing)
+    assert ch.shape == (7, 8) and np.all(np.isfinite(ch))
+    path = write_nifti(workdir / "eq-phantom.nii", volume, spacing)
+    assert np.array_equal(eq_model.scan_channels(path), ch)
+    out = json.loads(run_cli(host_eval, "predict", "--model", str(eq_model_path), "--input", str(path), "--json"))
+    cli_scores = np.asarray(out["patients"][0]["scores"])
+    assert np.array_equal(eq_model.predict(ch), cli_scores)
+    assert clifhe.predict(eq_model_path, [path])["patients"][0]["class"] == int(eq_model.classify(ch)[0])
+
+
+def test_scores_are_invariant_under_rotations_of_the_channels(eq_model):
+    rng = np.random.default_rng(7)
+    volume, spacing = clifhe.phantom(1, 4, seed=5)
+    ch = eq_model.channels(volume, spacing)
+    stack = np.stack([rotate_channels(ch, rotation(rng.normal(size=3), rng.uniform(0, np.pi))) for _ in range(20)])
+    base = eq_model.predict(ch)
+    scores = eq_model.predict(stack)
+    assert scores.shape == (20, 3)
+    assert np.max(np.abs(scores - base)) < 1e-9
+    # Rotating one channel alone is not a rotation of the scan: the scores move.
+    partly = ch.copy()
+    partly[4:5] = rotate_channels(ch[4:5], rotation([1.0, 2.0, 0.5], 1.0))
+    assert np.max(np.abs(eq_model.predict(partly) - base)) > 1e-6
+
+
+def test_bad_inputs_are_input_errors(eq_model):
+    with pytest.raises(clifhe.InputError, match=r"\(n, 7, 8\)"):
+        eq_model.predict(np.zeros((6, 8)))
+    bad = np.zeros((7, 8))
+    bad[2, 3] = np.nan
+    with pytest.raises(clifhe.InputError, match="finite"):
+        eq_model.predict(bad)
+    with pytest.raises(clifhe.InputError, match="3D"):
+        eq_model.channels(np.zeros((4, 4)))
+    with pytest.raises(clifhe.InputError, match="architecture"):
+        clifhe.train("unused.json", arch="resnet")
