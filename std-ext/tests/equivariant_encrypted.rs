@@ -428,6 +428,20 @@ fn block_layout_for_a_few_patients_agrees_and_releases_circuit_privately() {
     let disagree: Vec<usize> = (0..patients.len()).filter(|&p| released[p] != argmax(&want[p])).collect();
     assert!(disagree.is_empty(), "released argmax differs on {disagree:?}");
 
+    // Inputs or constants that do not belong to this model and policy are refused before any
+    // key switching: a missing channel ciphertext, constants made under another policy (the
+    // constants of another model are caught by the dry run's report).
+    let short = blocks::encrypt_block_inputs(ectx, &k.pk, &layout, &policy, &patients[..1], &mut rng).unwrap();
+    let err = blocks::evaluate(&ev, &k.rlk, &gks, &net, &bounds, &policy, &constants, short[..3].to_vec()).unwrap_err();
+    assert!(err.to_string().contains("two ciphertexts per input channel"), "{err}");
+    let other = ScalePolicy {
+        input_level: Some(level + 1),
+        ..policy
+    };
+    let other_constants = blocks::BlockConstants::new(&ev, &net, &bounds, &other).unwrap();
+    let err = blocks::evaluate(&ev, &k.rlk, &gks, &net, &bounds, &policy, &other_constants, short).unwrap_err();
+    assert!(err.to_string().contains("another model or policy"), "{err}");
+
     // A model the layout cannot hold is refused by name.
     let mut two = net.clone();
     two.layers.push(net.layers[0].clone());

@@ -247,6 +247,7 @@ pub fn encrypt_block_inputs<R: RngCore + CryptoRng>(
 #[derive(Debug)]
 pub struct BlockConstants {
     plaintexts: Vec<PlaintextRns>,
+    policy: ScalePolicy,
     report: EquivariantReport,
 }
 
@@ -261,7 +262,11 @@ impl BlockConstants {
         let Constants::Record(plaintexts) = walk.consts else {
             return Err(EvalError::Invalid("constants were not recorded"));
         };
-        Ok(Self { plaintexts, report })
+        Ok(Self {
+            plaintexts,
+            policy: *policy,
+            report,
+        })
     }
 
     /// The dry run's report for these constants.
@@ -307,6 +312,9 @@ pub fn evaluate(
     constants: &BlockConstants,
     inputs: Vec<CiphertextOwned>,
 ) -> Result<(CiphertextOwned, EquivariantReport), EvalError> {
+    if constants.policy != *policy {
+        return Err(EvalError::Invalid("constants made for another model or policy"));
+    }
     let params = *ev.context().params();
     let mut walk = BlockWalk::new(
         params,
