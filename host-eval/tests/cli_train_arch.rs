@@ -26,6 +26,11 @@ fn equivariant_arch_trains_reports_and_is_refused_where_not_supported() {
     let m = clifhe_std::gnn::equivariant_model::EquivariantModel::load(&model).unwrap();
     assert_eq!(m.class_names, ["normal", "abnormal"]);
     assert!(m.preprocessing.is_some());
+    // The public input domain is recorded: 7 channels, of whose 56 blades the binary masks
+    // fill 11 (three of the four intensity shells stay empty).
+    let domain = m.input_domain.as_ref().expect("input domain recorded");
+    assert_eq!(domain.present.len(), 7);
+    assert_eq!(domain.present.iter().flatten().filter(|b| **b).count(), 11, "{:?}", domain.present);
 
     // predict scores scans and dataset samples with it, as the library does.
     let r: serde_json::Value = serde_json::from_str(&ok(&[
@@ -54,6 +59,29 @@ fn equivariant_arch_trains_reports_and_is_refused_where_not_supported() {
         assert_eq!(p["out_of_box"], false);
     }
     assert!(r["max_abs_intermediate"].as_f64().unwrap() > 0.0);
+    // A domain a hundred times smaller: every scan is outside it and predict says so.
+    let mut small = m.clone();
+    if let Some(d) = small.input_domain.as_mut() {
+        d.grade_norm.iter_mut().flatten().for_each(|v| *v *= 0.01);
+    }
+    let small_path = d.join("eq-small-domain.json");
+    small.save(&small_path).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&ok(&[
+        "predict",
+        "--model",
+        s(&small_path),
+        "--input",
+        &format!("{}#test:0..4", s(&npz)),
+        "--json",
+    ]))
+    .unwrap();
+    assert!(r["patients"].as_array().unwrap().iter().all(|p| p["out_of_box"] == true), "{r}");
+    // --circuit-private shapes the equivariant network only.
+    fails(
+        &["train", "--circuit-private", "--out", s(&d.join("g.json"))],
+        7,
+        &["--circuit-private"],
+    );
     // A features file has no volume to take channels from.
     let feats = d.join("f.json");
     std::fs::write(&feats, "[1,2,3,4,5,6,7,8]").unwrap();

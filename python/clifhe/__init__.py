@@ -317,6 +317,17 @@ class EquivariantModel:
     def labels(self) -> List[str]:
         return self._inner.labels
 
+    def in_domain(self, channels: Any) -> np.ndarray:
+        """Whether each patient's channels lie in the model's recorded public input domain (per
+        channel and grade a norm bound from its training scans; the encrypted path clamps into
+        it). All true for a model file that records none."""
+        return np.asarray(self._inner.in_domain(self._stack(channels)), dtype=bool)
+
+    @property
+    def hidden(self) -> List[int]:
+        """Hidden channels per layer (``[8]`` for the circuit-private network)."""
+        return self._inner.hidden
+
     @property
     def channel_count(self) -> int:
         """K: the intensity shells, then the three principal axes if the model reads them."""
@@ -453,6 +464,7 @@ def train(
     pipeline: "PipelineLike" = None,
     arch: str = "gnn",
     max_tilt_deg: float = 0.0,
+    circuit_private: bool = False,
 ) -> Dict[str, Any]:
     """Vendor: ``host-eval train``; writes the model file ``out`` and returns the training
     summary. One source: a MedMNIST ``.npz`` (``dataset``), a folder of labelled scans
@@ -462,12 +474,14 @@ def train(
     pipeline (docs/preprocessing.md). ``arch`` is ``--arch``: ``"gnn"`` (the 8-feature network
     that ``infer`` evaluates, load it with :class:`Model`) or ``"equivariant"`` (the
     rotation-invariant network on intensity shells and principal axes, from volumes only:
-    phantoms or a dataset; load it with :class:`EquivariantModel`)."""
+    phantoms or a dataset; load it with :class:`EquivariantModel`). ``circuit_private`` trains
+    the equivariant network that the circuit-private encrypted evaluation fits (one layer of 8
+    channels without gates, ``--circuit-private``)."""
     opt = lambda p: None if p is None else _path(p)  # noqa: E731
     return json.loads(
         _clifhe.train(
             _path(out), opt(dataset), per_class, seed, opt(scans), opt(features), opt(labels), _pipeline_arg(pipeline),
-            arch, float(max_tilt_deg),
+            arch, float(max_tilt_deg), bool(circuit_private),
         )
     )
 

@@ -135,6 +135,21 @@ impl EquivariantModel {
         self.inner.channels.count()
     }
 
+    /// Hidden channels per layer.
+    #[getter]
+    fn hidden(&self) -> Vec<usize> {
+        self.inner.net.layers.iter().map(|l| l.linear.outputs).collect()
+    }
+
+    /// Whether each patient's channels (n, K, 8) lie in the recorded public input domain (all
+    /// true for a model that records none).
+    fn in_domain(&self, channels: PyReadonlyArray3<'_, f64>) -> PyResult<Vec<bool>> {
+        Ok(channel_rows(&self.inner, channels.as_array())?
+            .iter()
+            .map(|x| self.inner.in_domain(x))
+            .collect())
+    }
+
     #[getter]
     fn shells(&self) -> usize {
         self.inner.channels.shells

@@ -212,7 +212,7 @@ fn predict_inputs(py: Python<'_>, model: PathBuf, inputs: Vec<String>) -> PyResu
 /// CSV --pipeline P`, `--features CSV --labels CSV [--pipeline P]`, or the built-in phantoms
 /// (optionally tilted); `arch` as `--arch` (`gnn` or `equivariant`).
 #[pyfunction]
-#[pyo3(signature = (out, dataset, per_class, seed, scans=None, features=None, labels=None, pipeline=None, arch="gnn", max_tilt_deg=0.0))]
+#[pyo3(signature = (out, dataset, per_class, seed, scans=None, features=None, labels=None, pipeline=None, arch="gnn", max_tilt_deg=0.0, circuit_private=false))]
 #[allow(clippy::too_many_arguments)]
 fn train(
     py: Python<'_>,
@@ -226,6 +226,7 @@ fn train(
     pipeline: Option<String>,
     arch: &str,
     max_tilt_deg: f64,
+    circuit_private: bool,
 ) -> PyResult<String> {
     let equivariant = match arch {
         "gnn" => false,
@@ -234,6 +235,11 @@ fn train(
     };
     if !(0.0..=180.0).contains(&max_tilt_deg) {
         return Err(InputError::new_err("max_tilt_deg is an angle in degrees from 0 to 180"));
+    }
+    if circuit_private && !equivariant {
+        return Err(InputError::new_err(
+            "circuit_private chooses the equivariant network's shape (arch=\"equivariant\")",
+        ));
     }
     let s = run(py, || {
         let pipeline = super::pipeline_of(pipeline.as_deref())?;
@@ -260,7 +266,7 @@ fn train(
             return Err(InputError::new_err("max_tilt_deg tilts the built-in phantoms only"));
         }
         if equivariant {
-            host_eval::cli::equivariant::train(&source, seed, &out)
+            host_eval::cli::equivariant::train(&source, seed, circuit_private, &out)
                 .map_err(to_py)
                 .and_then(|s| json(&s))
         } else {

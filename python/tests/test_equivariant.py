@@ -100,3 +100,17 @@ def test_bad_inputs_are_input_errors(eq_model):
         eq_model.channels(np.zeros((4, 4)))
     with pytest.raises(clifhe.InputError, match="architecture"):
         clifhe.train("unused.json", arch="resnet")
+
+
+def test_circuit_private_network_and_input_domain(workdir):
+    out = workdir / "eq-private.json"
+    summary = clifhe.train(out, per_class=8, seed=3, arch="equivariant", circuit_private=True)
+    assert summary["circuit_private"] is True and summary["hidden"] == [8]
+    m = clifhe.EquivariantModel.load(out)
+    assert m.hidden == [8]
+    volume, spacing = clifhe.phantom(0, 2, seed=3)
+    ch = m.channels(volume, spacing)
+    # Far outside the training scans' grade norms: outside the recorded domain.
+    assert list(m.in_domain(np.stack([ch * 100.0]))) == [False]
+    with pytest.raises(clifhe.InputError, match="circuit_private"):
+        clifhe.train(workdir / "unused.json", per_class=8, circuit_private=True)

@@ -138,6 +138,10 @@ pub enum Command {
         /// equivariant`, not yet in infer)
         #[arg(long, value_enum, default_value_t = equivariant::Architecture::Gnn)]
         arch: equivariant::Architecture,
+        /// With --arch equivariant: train the network the circuit-private encrypted evaluation
+        /// fits (one layer of 8 channels without gates) instead of the plaintext-best one
+        #[arg(long)]
+        circuit_private: bool,
         /// Model file to write
         #[arg(long)]
         out: PathBuf,

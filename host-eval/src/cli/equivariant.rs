@@ -15,6 +15,7 @@ use super::protocol::{PlainPrediction, PredictReport, TrainSource};
 use clifhe_core::multivector::features::VolumeView;
 use clifhe_core::Multivector;
 use clifhe_std::gnn::equivariant_model::{ChannelSpec, EquivariantModel};
+use clifhe_std::gnn::equivariant_policy::{InputBounds, DOMAIN_MARGIN};
 use clifhe_std::gnn::equivariant_train::{train_equivariant, EquivariantConfig};
 use clifhe_std::gnn::Metrics;
 use clifhe_std::preprocess::{Pipeline, PipelinePreset};
@@ -48,6 +49,11 @@ pub struct EquivariantSummary {
     pub val_samples: usize,
     pub test_samples: usize,
     pub channels: ChannelSpec,
+    /// Hidden channels per layer.
+    pub hidden: Vec<usize>,
+    /// Whether this is the network the circuit-private encrypted evaluation fits
+    /// (`--circuit-private`: one layer of 8 channels without gates).
+    pub circuit_private: bool,
     pub parameters: usize,
     pub epochs_run: usize,
     pub preprocessing: Pipeline,
@@ -166,7 +172,7 @@ pub(crate) fn labelled_channels(source: &TrainSource, seed: u64) -> Result<Label
 /// # Errors
 ///
 /// Bad or unreadable data, a source without volumes, training failure, or the file write.
-pub fn train(source: &TrainSource, seed: u64, out: &Path) -> Result<EquivariantSummary, CliError> {
+pub fn train(source: &TrainSource, seed: u64, circuit_private: bool, out: &Path) -> Result<EquivariantSummary, CliError> {
     let LabelledChannels {
         class_names: names,
         train,
@@ -179,13 +185,17 @@ pub fn train(source: &TrainSource, seed: u64, out: &Path) -> Result<EquivariantS
     let valset = (!val.0.is_empty()).then_some((val.0.as_slice(), val.1.as_slice()));
     let mut best: Option<(f64, EquivariantModel, usize, usize)> = None;
     for s in seed..seed + 3 {
-        let cfg = EquivariantConfig {
-            hidden: vec![8, 8],
-            learning_rate: 0.003,
-            epochs: 1000,
-            patience: 150,
-            seed: s,
-            ..EquivariantConfig::default()
+        let cfg = if circuit_private {
+            EquivariantConfig::circuit_private(s)
+        } else {
+            EquivariantConfig {
+                hidden: vec![8, 8],
+                learning_rate: 0.003,
+                epochs: 1000,
+                patience: 150,
+                seed: s,
+                ..EquivariantConfig::default()
+            }
         };
         let (net, rep) = train_equivariant(&train.0, &train.1, valset, classes, &cfg)?;
         let loss = rep.best_val_loss.unwrap_or(f64::INFINITY);
@@ -195,6 +205,9 @@ pub fn train(source: &TrainSource, seed: u64, out: &Path) -> Result<EquivariantS
         }
     }
     let (_, model, parameters, epochs_run) = best.ok_or_else(|| CliError::bad_input("train", "no model trained"))?;
+    // The public input domain: the training and validation scans' grade norms with a margin.
+    let seen: Vec<Vec<Multivector>> = train.0.iter().chain(&val.0).cloned().collect();
+    let model = model.with_input_domain(InputBounds::covering(&seen, DOMAIN_MARGIN))?;
     let scores = test.0.iter().map(|x| model.scores(x)).collect::<Result<Vec<_>, _>>()?;
     let m = Metrics::from_scores(&scores, &test.1, classes)?;
     fsio::write_atomic(out, model.to_json()?.as_bytes())?;
@@ -206,6 +219,8 @@ pub fn train(source: &TrainSource, seed: u64, out: &Path) -> Result<EquivariantS
         val_samples: val.0.len(),
         test_samples: test.0.len(),
         channels: CHANNELS,
+        hidden: model.net.layers.iter().map(|l| l.linear.outputs).collect(),
+        circuit_private,
         parameters,
         epochs_run,
         preprocessing: pipeline,
@@ -228,8 +243,9 @@ pub fn is_equivariant_model(text: &str) -> bool {
 
 /// `predict` with an equivariant model: scans and dataset samples (`--input` as for
 /// `encrypt`) through the model's pipeline to its channels, then scores and argmax. Features
-/// files are refused: the channels need the volume. The model has no input box, so no patient
-/// is flagged; `max_abs_intermediate` is the largest |coefficient| of a hidden channel.
+/// files are refused: the channels need the volume. `out_of_box` flags a patient whose channels
+/// lie outside the model's recorded input domain (the hospital's clamp would move them);
+/// `max_abs_intermediate` is the largest |coefficient| of a hidden channel.
 ///
 /// # Errors
 ///
@@ -274,7 +290,7 @@ pub fn predict(model: &EquivariantModel, inputs: &[String]) -> Result<PredictRep
                 scores,
                 class,
                 label: labels.get(class).cloned().unwrap_or_default(),
-                out_of_box: false,
+                out_of_box: !model.in_domain(&channels),
             })
         })
         .collect::<Result<Vec<_>, CliError>>()?;

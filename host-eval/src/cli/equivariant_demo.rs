@@ -6,7 +6,8 @@
 //! 2. **Vendor, training**: one layer of 8 channels without gates (`EquivariantConfig`), what
 //!    `private-n15` evaluates with room for the circuit-private flood
 //!    (`clifhe_std::gnn::equivariant_encrypted`). The public input domain: each channel's
-//!    grade norms over the training and validation scans, with a 25% margin.
+//!    grade norms over the training and validation scans, with a 25% margin (`DOMAIN_MARGIN`, as
+//!    `train --arch equivariant` records it).
 //! 3. **Hospital**: keys; the test patients' channels clamped into the domain (a
 //!    rotation-invariant clamp) and encrypted, one ciphertext per present blade of each channel,
 //!    patient p in slot p.
@@ -33,6 +34,7 @@ use clifhe_std::ga::{pack, Layout};
 use clifhe_std::gnn::equivariant::EquivariantNet;
 use clifhe_std::gnn::equivariant_blocks as blocks;
 use clifhe_std::gnn::equivariant_encrypted::{evaluate, fitting_policy, EquivariantReport, InputBounds, ScalePolicy};
+use clifhe_std::gnn::equivariant_policy::DOMAIN_MARGIN;
 use clifhe_std::gnn::equivariant_train::{train_equivariant, with_constant_channel, EquivariantConfig};
 use clifhe_std::gnn::{balanced_accuracy, Metrics};
 use clifhe_std::privacy::{sanitize, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
@@ -254,7 +256,7 @@ pub fn run(opts: &DemoOptions, max_tilt_deg: f64, log: &mut dyn FnMut(&str)) -> 
     let (net, rep) = train_equivariant(&train.0, &train.1, Some((&val.0, &val.1)), classes, &cfg)?;
     let train_ms = t.elapsed().as_secs_f64() * 1e3;
     let seen: Vec<Vec<Multivector>> = train.0.iter().chain(&val.0).cloned().collect();
-    let bounds = InputBounds::covering(&seen, 1.25);
+    let bounds = InputBounds::covering(&seen, DOMAIN_MARGIN);
     let clamped: Vec<Vec<Multivector>> = test.0.iter().map(|x| bounds.clamp(x)).collect();
     let changed = clamped.iter().zip(&test.0).filter(|(a, b)| a != b).count();
     let want: Vec<Vec<f64>> = clamped.iter().map(|x| net.scores(&with_constant_channel(x))).collect();

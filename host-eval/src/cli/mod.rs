@@ -157,9 +157,16 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             tilt,
             seed,
             arch,
+            circuit_private,
             out: model_out,
             json,
         } => {
+            if circuit_private && arch != equivariant::Architecture::Equivariant {
+                return Err(CliError::bad_input(
+                    "--circuit-private",
+                    "chooses the equivariant network's shape; the GNN is always evaluable circuit-privately",
+                ));
+            }
             let from_files = scans.is_some() || features.is_some();
             check_tilt(tilt, dataset.is_some() || from_files)?;
             if labels.is_some() && !from_files {
@@ -190,7 +197,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 },
             };
             if arch == equivariant::Architecture::Equivariant {
-                let s = equivariant::train(&source, seed, &model_out)?;
+                let s = equivariant::train(&source, seed, circuit_private, &model_out)?;
                 let text = if json {
                     serde_json::to_string_pretty(&s).map_err(|e| CliError::bad_input("train", e))?
                 } else {

@@ -79,6 +79,11 @@ pub struct EquivariantModel {
     pub preprocessing: Option<crate::preprocess::Pipeline>,
     /// The network.
     pub net: EquivariantNet,
+    /// The public input domain (per channel and grade a norm bound, from the training and
+    /// validation scans): what an encrypted evaluation's bounds and flood cover, and where the
+    /// hospital clamps to. `None` in files written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_domain: Option<super::equivariant_policy::InputBounds>,
 }
 
 impl EquivariantModel {
@@ -100,9 +105,27 @@ impl EquivariantModel {
             channels,
             preprocessing,
             net,
+            input_domain: None,
         };
         m.validate()?;
         Ok(m)
+    }
+
+    /// The model with its public input domain recorded; validated.
+    ///
+    /// # Errors
+    ///
+    /// [`GnnError::InvalidModel`] if the domain does not fit the model's channels.
+    pub fn with_input_domain(mut self, domain: super::equivariant_policy::InputBounds) -> Result<Self, GnnError> {
+        self.input_domain = Some(domain);
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Whether one scan's channels lie in the recorded input domain (`true` without one).
+    #[must_use]
+    pub fn in_domain(&self, channels: &[Multivector]) -> bool {
+        self.input_domain.as_ref().is_none_or(|d| d.contains(channels))
     }
 
     /// Checks every shape and value: the channel counts chain from the spec (plus the constant
@@ -168,6 +191,10 @@ impl EquivariantModel {
         }
         if let Some(p) = &self.preprocessing {
             p.validate().map_err(|e| GnnError::InvalidModel(e.to_string()))?;
+        }
+        if let Some(d) = &self.input_domain {
+            d.validate(self.channels.count())
+                .map_err(|e| GnnError::InvalidModel(e.to_string()))?;
         }
         Ok(())
     }

@@ -96,9 +96,13 @@ pub(crate) fn fitting_policy_for(
     best.ok_or(last)
 }
 
+/// Relative margin of a public input domain over the scans it is computed from (the training
+/// and validation scans): what `train --arch equivariant` records and the demo uses.
+pub const DOMAIN_MARGIN: f64 = 1.25;
+
 /// The public input domain: per input channel (the constant channel excluded) the present
 /// blades and a bound on the norm of each grade's part.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InputBounds {
     /// Per channel, which of the 8 blades are encrypted.
     pub present: Vec<[bool; 8]>,
@@ -128,6 +132,27 @@ impl InputBounds {
             }
         }
         Self { present, grade_norm }
+    }
+
+    /// Whether a sample lies in the domain (the clamp leaves it unchanged).
+    #[must_use]
+    pub fn contains(&self, x: &[clifhe_core::Multivector]) -> bool {
+        x.len() == self.present.len() && self.clamp(x).as_slice() == x
+    }
+
+    /// Checks the shape and values: `channels` channels, every bound finite and non-negative.
+    ///
+    /// # Errors
+    ///
+    /// [`EvalError::Invalid`] naming what is wrong.
+    pub fn validate(&self, channels: usize) -> Result<(), EvalError> {
+        if self.present.len() != channels || self.grade_norm.len() != channels {
+            return Err(EvalError::Invalid("the input domain has another channel count than the model"));
+        }
+        if self.grade_norm.iter().flatten().any(|v| !(v.is_finite() && *v >= 0.0)) {
+            return Err(EvalError::Invalid("input domain bounds must be finite and non-negative"));
+        }
+        Ok(())
     }
 
     /// Clamps a sample into the domain: each grade's part is scaled down to its norm bound
