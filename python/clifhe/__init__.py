@@ -151,28 +151,29 @@ def feature_rows(x: Any) -> np.ndarray:
     return a
 
 
-class Model:
-    """A trained GNN model: the model file of ``host-eval train`` (schema in
-    docs/model-format.md), validated on load. Its plaintext forward pass is the one
-    ``host-eval predict`` runs, the reference the encrypted scores are checked against."""
+class _ModelFile:
+    """What both model classes share: a validated model file (schemas in
+    docs/model-format.md) behind the native class ``_native``."""
 
     __slots__ = ("_inner",)
+    _native: Any = None
 
-    def __init__(self, inner: "_clifhe.Model") -> None:
-        if not isinstance(inner, _clifhe.Model):
-            raise TypeError("use Model.load(path) or Model.from_json(text)")
+    def __init__(self, inner: Any) -> None:
+        if not isinstance(inner, self._native):
+            name = type(self).__name__
+            raise TypeError(f"use {name}.load(path) or {name}.from_json(text)")
         self._inner = inner
 
     @classmethod
-    def load(cls, path: PathLike) -> "Model":
-        """Reads and validates a model file. Raises :class:`InputError` for a bad model and
-        :class:`FileError` for an unreadable file."""
-        return cls(_clifhe.Model.load(_path(path)))
+    def load(cls, path: PathLike) -> Any:
+        """Reads and validates a model file. Raises :class:`InputError` for a bad model (the
+        other architecture's file among them) and :class:`FileError` for an unreadable file."""
+        return cls(cls._native.load(_path(path)))
 
     @classmethod
-    def from_json(cls, text: str) -> "Model":
+    def from_json(cls, text: str) -> Any:
         """Parses and validates a model document (JSON text)."""
-        return cls(_clifhe.Model.from_json(text))
+        return cls(cls._native.from_json(text))
 
     def to_json(self) -> str:
         """The model document, as ``host-eval train`` writes it."""
@@ -181,6 +182,18 @@ class Model:
     def save(self, path: PathLike) -> None:
         """Writes the model file (atomically)."""
         self._inner.save(_path(path))
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+
+class Model(_ModelFile):
+    """A trained GNN model: the model file of ``host-eval train`` (schema in
+    docs/model-format.md), validated on load. Its plaintext forward pass is the one
+    ``host-eval predict`` runs, the reference the encrypted scores are checked against."""
+
+    __slots__ = ()
+    _native = _clifhe.Model
 
     def predict(self, features: Any) -> np.ndarray:
         """Class scores: shape ``(classes,)`` for one row of 8 features, ``(n, classes)`` for
@@ -232,11 +245,8 @@ class Model:
         c, h = self._inner.input_box
         return np.asarray(c), np.asarray(h)
 
-    def __repr__(self) -> str:
-        return repr(self._inner)
 
-
-class EquivariantModel:
+class EquivariantModel(_ModelFile):
     """A trained rotation-invariant model: the model file of ``host-eval train --arch
     equivariant`` (a Clifford group equivariant network on K multivector channels per scan:
     intensity shells and principal axes), validated on load. Its scores do not change when the
@@ -246,31 +256,8 @@ class EquivariantModel:
     :data:`COMPONENTS`); :meth:`predict` and :meth:`classify` take one ``(K, 8)`` array or a
     stack ``(n, K, 8)``. :func:`predict` (``host-eval predict``) also reads these model files."""
 
-    __slots__ = ("_inner",)
-
-    def __init__(self, inner: "_clifhe.EquivariantModel") -> None:
-        if not isinstance(inner, _clifhe.EquivariantModel):
-            raise TypeError("use EquivariantModel.load(path) or EquivariantModel.from_json(text)")
-        self._inner = inner
-
-    @classmethod
-    def load(cls, path: PathLike) -> "EquivariantModel":
-        """Reads and validates a model file. Raises :class:`InputError` for a bad model (a GNN
-        model file among them) and :class:`FileError` for an unreadable file."""
-        return cls(_clifhe.EquivariantModel.load(_path(path)))
-
-    @classmethod
-    def from_json(cls, text: str) -> "EquivariantModel":
-        """Parses and validates a model document (JSON text)."""
-        return cls(_clifhe.EquivariantModel.from_json(text))
-
-    def to_json(self) -> str:
-        """The model document, as ``host-eval train --arch equivariant`` writes it."""
-        return self._inner.to_json()
-
-    def save(self, path: PathLike) -> None:
-        """Writes the model file (atomically)."""
-        self._inner.save(_path(path))
+    __slots__ = ()
+    _native = _clifhe.EquivariantModel
 
     def channels(self, volume: np.ndarray, spacing_mm: Sequence[float] = (1.0, 1.0, 1.0)) -> np.ndarray:
         """The channels of a volume ``volume[x, y, z]``, shape ``(K, 8)``, through the
@@ -346,8 +333,6 @@ class EquivariantModel:
         """The scan preprocessing pipeline the model records, as JSON text."""
         return self._inner.preprocessing
 
-    def __repr__(self) -> str:
-        return repr(self._inner)
 
 
 def keygen(

@@ -3,13 +3,14 @@
 //! `host-eval predict` uses) and its plaintext scores.
 
 use crate::errors::{run, to_py, InputError};
+use crate::model;
 use clifhe_core::multivector::Multivector;
 use clifhe_std::gnn::equivariant_model::EquivariantModel as Inner;
 use host_eval::cli::CliError;
 use numpy::ndarray::{Array2, ArrayView3};
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Channel arrays of shape (n, K, 8) as multivectors, checked against the model's K and for
 /// finite values.
@@ -44,6 +45,18 @@ fn channel_rows(model: &Inner, a: ArrayView3<'_, f64>) -> PyResult<Vec<Vec<Multi
         .collect()
 }
 
+impl model::ModelFile for Inner {
+    fn read(path: &Path) -> Result<Self, CliError> {
+        host_eval::cli::equivariant::read_model(path)
+    }
+    fn parse(text: &str) -> Result<Self, clifhe_std::gnn::GnnError> {
+        Self::from_json(text)
+    }
+    fn render(&self) -> Result<String, clifhe_std::gnn::GnnError> {
+        self.to_json()
+    }
+}
+
 /// A trained equivariant model (the model file of `host-eval train --arch equivariant`).
 #[pyclass(frozen, module = "clifhe._clifhe")]
 pub struct EquivariantModel {
@@ -55,26 +68,27 @@ impl EquivariantModel {
     /// Reads and validates a model file.
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let inner = run(py, || Inner::load(&path).map_err(|e| to_py(CliError::Model(e))))?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner: model::load(py, &path)?,
+        })
     }
 
     /// Parses and validates a model document.
     #[staticmethod]
     fn from_json(py: Python<'_>, text: String) -> PyResult<Self> {
-        let inner = run(py, || Inner::from_json(&text).map_err(|e| to_py(CliError::Model(e))))?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner: model::parse(py, &text)?,
+        })
     }
 
     /// The model document (JSON text, the file format `train --arch equivariant` writes).
     fn to_json(&self) -> PyResult<String> {
-        self.inner.to_json().map_err(|e| to_py(CliError::Model(e)))
+        model::render(&self.inner)
     }
 
     /// Writes the model file atomically.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        let text = self.to_json()?;
-        run(py, || host_eval::cli::fsio::write_atomic(&path, text.as_bytes()).map_err(to_py))
+        model::save(py, &self.inner, &path)
     }
 
     /// The channels, shape (K, 8), of a float32 volume `volume[x, y, z]`, through the model's

@@ -4,12 +4,12 @@
 
 use crate::errors::{run, to_py, InputError};
 use clifhe_core::multivector::Multivector;
-use clifhe_std::gnn::{GnnModel, InputBox};
+use clifhe_std::gnn::{GnnError, GnnModel, InputBox};
 use host_eval::cli::CliError;
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2};
 use pyo3::prelude::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Rows of 8 finite features (shape (n, 8)) as multivectors.
 pub fn rows(features: &PyReadonlyArray2<'_, f64>) -> PyResult<Vec<[f64; 8]>> {
@@ -41,6 +41,50 @@ fn mvs(features: &PyReadonlyArray2<'_, f64>) -> PyResult<Vec<Multivector>> {
     Ok(rows(features)?.into_iter().map(Multivector::new).collect())
 }
 
+/// The model-file operations of both model classes (`Model`, `EquivariantModel`): one
+/// implementation of load, parse, render and save over the two file kinds.
+pub trait ModelFile: Sized + Send + Sync {
+    /// Reads and validates a model file.
+    fn read(path: &Path) -> Result<Self, CliError>;
+    /// Parses and validates a model document.
+    fn parse(text: &str) -> Result<Self, GnnError>;
+    /// The model document.
+    fn render(&self) -> Result<String, GnnError>;
+}
+
+impl ModelFile for GnnModel {
+    fn read(path: &Path) -> Result<Self, CliError> {
+        host_eval::cli::profile::read_model(path)
+    }
+    fn parse(text: &str) -> Result<Self, GnnError> {
+        Self::from_json(text)
+    }
+    fn render(&self) -> Result<String, GnnError> {
+        self.to_json()
+    }
+}
+
+/// [`ModelFile::read`] without the GIL, errors as Python exceptions.
+pub fn load<T: ModelFile>(py: Python<'_>, path: &Path) -> PyResult<T> {
+    run(py, || T::read(path).map_err(to_py))
+}
+
+/// [`ModelFile::parse`] without the GIL.
+pub fn parse<T: ModelFile>(py: Python<'_>, text: &str) -> PyResult<T> {
+    run(py, || T::parse(text).map_err(|e| to_py(CliError::Model(e))))
+}
+
+/// [`ModelFile::render`].
+pub fn render<T: ModelFile>(m: &T) -> PyResult<String> {
+    m.render().map_err(|e| to_py(CliError::Model(e)))
+}
+
+/// The document written atomically to `path`.
+pub fn save<T: ModelFile>(py: Python<'_>, m: &T, path: &Path) -> PyResult<()> {
+    let text = render(m)?;
+    run(py, || host_eval::cli::fsio::write_atomic(path, text.as_bytes()).map_err(to_py))
+}
+
 /// A trained GNN model (the model file of `host-eval train`).
 #[pyclass(frozen, module = "clifhe._clifhe")]
 pub struct Model {
@@ -52,26 +96,23 @@ impl Model {
     /// Reads and validates a model file.
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let inner = run(py, || host_eval::cli::profile::read_model(&path).map_err(to_py))?;
-        Ok(Self { inner })
+        Ok(Self { inner: load(py, &path)? })
     }
 
     /// Parses and validates a model document.
     #[staticmethod]
     fn from_json(py: Python<'_>, text: String) -> PyResult<Self> {
-        let inner = run(py, || GnnModel::from_json(&text).map_err(|e| to_py(CliError::Model(e))))?;
-        Ok(Self { inner })
+        Ok(Self { inner: parse(py, &text)? })
     }
 
     /// The model document (JSON text, the file format `train` writes).
     fn to_json(&self) -> PyResult<String> {
-        self.inner.to_json().map_err(|e| to_py(CliError::Model(e)))
+        render(&self.inner)
     }
 
     /// Writes the model file atomically.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        let text = self.to_json()?;
-        run(py, || host_eval::cli::fsio::write_atomic(&path, text.as_bytes()).map_err(to_py))
+        save(py, &self.inner, &path)
     }
 
     /// Class scores, shape (n, classes), of feature rows of shape (n, 8).

@@ -60,6 +60,12 @@ def test_load_round_trip_and_shape(eq_model, eq_model_path, workdir):
     clifhe.train(gnn, per_class=8, seed=2)
     with pytest.raises(clifhe.InputError, match="equivariant"):
         clifhe.EquivariantModel.load(gnn)
+    with pytest.raises(clifhe.InputError):
+        clifhe.Model.load(eq_model_path)
+    with pytest.raises(clifhe.FileError):
+        clifhe.EquivariantModel.load(workdir / "no-such-model.json")
+    with pytest.raises(TypeError, match="EquivariantModel.load"):
+        clifhe.EquivariantModel(object())
 
 
 def test_channels_and_scores_match_the_command_line(eq_model, eq_model_path, host_eval, workdir):

@@ -231,6 +231,17 @@ pub fn train(source: &TrainSource, seed: u64, circuit_private: bool, out: &Path)
     })
 }
 
+/// Reads and validates an equivariant model file (a GNN model file is refused by name).
+///
+/// # Errors
+///
+/// The file unreadable ([`CliError::Io`]), not UTF-8, or not a valid equivariant model.
+pub fn read_model(path: &Path) -> Result<EquivariantModel, CliError> {
+    let bytes = fsio::read(path)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| CliError::corrupt(path, "model", e))?;
+    Ok(EquivariantModel::from_json(text)?)
+}
+
 /// Whether a model file's text is an equivariant model (its `kind`).
 #[must_use]
 pub fn is_equivariant_model(text: &str) -> bool {
