@@ -12,6 +12,7 @@ use clifhe_core::{Multivector, Params, PublicKey, SecretKey};
 use clifhe_std::gnn::equivariant::EquivariantNet;
 use clifhe_std::gnn::equivariant_blocks as blocks;
 use clifhe_std::gnn::equivariant_encrypted::{evaluate, fitting_policy, InputBounds, ScalePolicy};
+use clifhe_std::gnn::equivariant_policy::DOMAIN_MARGIN;
 use clifhe_std::gnn::equivariant_train::{train_equivariant, with_constant_channel, EquivariantConfig};
 use clifhe_std::gnn::roc_auc;
 use clifhe_std::privacy::{sanitize, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
@@ -115,7 +116,7 @@ fn encrypted_adrenal_release_equals_the_plaintext_argmax_and_is_rotation_invaria
     // The public input domain: every training scan's grade norms with a 25% margin; test scans
     // are clamped into it (a rotation-invariant clamp) before the plaintext and encrypted runs.
     let seen: Vec<Vec<Multivector>> = tx.iter().chain(&vx).cloned().collect();
-    let bounds = InputBounds::covering(&seen, 1.25);
+    let bounds = InputBounds::covering(&seen, DOMAIN_MARGIN);
     let clamped: Vec<Vec<Multivector>> = sx.iter().map(|x| bounds.clamp(x)).collect();
     let changed = clamped.iter().zip(&sx).filter(|(a, b)| a != b).count();
     let pos: Vec<bool> = sy.iter().map(|&y| y == 1).collect();
