@@ -1,5 +1,7 @@
-//! Model files: `GnnModel::from_json`. A model that validates must also serialise and run a
-//! plaintext forward pass without panicking (validation is what makes its shapes consistent).
+//! Model files of both kinds: `GnnModel::from_json` and `EquivariantModel::from_json`. A model
+//! that validates must also serialise and run a plaintext forward pass (and, for the
+//! equivariant kind, its input-domain check) without panicking: validation is what makes its
+//! shapes consistent.
 #![no_main]
 
 use clifhe_core::Multivector;
@@ -12,5 +14,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = model.to_json();
         let _ = model.forward(&Multivector::zero());
         let _ = model.input_box();
+    }
+    if let Ok(model) = clifhe_std::gnn::equivariant_model::EquivariantModel::from_json(text) {
+        let _ = model.to_json();
+        let zero = vec![Multivector::zero(); model.channels.count()];
+        let _ = model.scores(&zero);
+        let _ = model.in_domain(&zero);
     }
 });

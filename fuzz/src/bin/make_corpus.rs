@@ -98,12 +98,49 @@ fn models_and_profiles() {
     let mut m = GnnModel::new_random(&[3, 2], 3, labels(3), Normalisation::identity(), 0.25, 0.5, 2).unwrap();
     m.set_input_box(box8()).unwrap();
     put("model_json", "model-3-2-3-box", m.to_json().unwrap().as_bytes());
+    put("model_json", "equivariant-2-4-2-domain", equivariant_model().as_bytes());
 
     for (name, level, log_scale) in [("INSECURE-test-n10", 1, 30.0), ("leveled-n14", 3, 40.0)] {
         let params = Params::from_name(name).unwrap();
         let p = profile(&params, level, log_scale);
         put("profile_json", &format!("profile-{name}"), &serde_json::to_vec_pretty(&p).unwrap());
     }
+}
+
+/// An equivariant model file (`kind: "equivariant"`): 2 channels (2 intensity shells, no axes),
+/// one layer of 4, 2 classes, trained a few epochs on fixed samples, with its recorded input
+/// domain.
+fn equivariant_model() -> String {
+    use clifhe_core::Multivector;
+    use clifhe_std::gnn::equivariant_model::{ChannelSpec, EquivariantModel};
+    use clifhe_std::gnn::equivariant_policy::{InputBounds, DOMAIN_MARGIN};
+    use clifhe_std::gnn::equivariant_train::{train_equivariant, EquivariantConfig};
+    let xs: Vec<Vec<Multivector>> = (0..12)
+        .map(|i| {
+            let t = f64::from(i) / 12.0;
+            vec![
+                Multivector::new([0.5 + t, t - 0.5, 0.25 * t, -0.1, 0.0, 0.0, 0.0, 0.05 * t]),
+                Multivector::new([0.2, 0.3 * t, -0.2, 0.1 + t, 0.0, 0.0, 0.0, 0.0]),
+            ]
+        })
+        .collect();
+    let ys: Vec<usize> = (0..12).map(|i| usize::from(i >= 6)).collect();
+    let cfg = EquivariantConfig {
+        hidden: vec![4],
+        epochs: 5,
+        seed: 1,
+        ..EquivariantConfig::default()
+    };
+    let (net, _) = train_equivariant(&xs, &ys, None, 2, &cfg).unwrap();
+    let spec = ChannelSpec {
+        shells: 2,
+        principal_axes: false,
+    };
+    let m = EquivariantModel::new(vec!["a".into(), "b".into()], spec, None, net)
+        .unwrap()
+        .with_input_domain(InputBounds::covering(&xs, DOMAIN_MARGIN))
+        .unwrap();
+    m.to_json().unwrap()
 }
 
 fn profile(params: &Params, input_level: usize, input_log_scale: f64) -> InputProfile {
@@ -116,8 +153,9 @@ fn profile(params: &Params, input_level: usize, input_log_scale: f64) -> InputPr
         input_log_scale,
         result_level: 0,
         result_log_scale: input_log_scale,
-        fingerprint: fingerprint(params, false, &box8()),
+        fingerprint: fingerprint(params, false, &box8(), None),
         input_box: box8(),
+        preprocessing: None,
         capacity: params.max_slots(),
         classes: 2,
         labels: vec!["a".into(), "b".into()],
@@ -410,7 +448,9 @@ fn check() {
         assert!(ok, "key seed {name} does not decode");
     }
     for (name, b) in seeds("model_json") {
-        GnnModel::from_json(std::str::from_utf8(&b).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let text = std::str::from_utf8(&b).unwrap();
+        let ok = GnnModel::from_json(text).is_ok() || clifhe_std::gnn::equivariant_model::EquivariantModel::from_json(text).is_ok();
+        assert!(ok, "model seed {name} parses as neither kind");
     }
     for (name, b) in seeds("batchfile") {
         batchfile::parse(&n10, &b).unwrap_or_else(|e| panic!("{name}: {e}"));
