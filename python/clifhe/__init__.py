@@ -183,6 +183,22 @@ class _ModelFile:
         """Writes the model file (atomically)."""
         self._inner.save(_path(path))
 
+    @property
+    def classes(self) -> int:
+        return self._inner.classes
+
+    @property
+    def labels(self) -> List[str]:
+        """Class names, index = class."""
+        return self._inner.labels
+
+    @property
+    def preprocessing(self) -> Optional[str]:
+        """The scan preprocessing pipeline the model records, as JSON text (``None`` for a
+        model file that records none). :func:`features` accepts a :class:`Model` itself to
+        apply it; :meth:`EquivariantModel.channels` applies it."""
+        return self._inner.preprocessing
+
     def __repr__(self) -> str:
         return repr(self._inner)
 
@@ -216,14 +232,6 @@ class Model(_ModelFile):
         return self._inner.max_abs_intermediate(feature_rows(features))
 
     @property
-    def classes(self) -> int:
-        return self._inner.classes
-
-    @property
-    def labels(self) -> List[str]:
-        return self._inner.labels
-
-    @property
     def topology(self) -> List[int]:
         """``[1, m_1, ..., m_L, classes]``."""
         return self._inner.topology
@@ -232,12 +240,6 @@ class Model(_ModelFile):
     def depth(self) -> int:
         """Multiplicative depth of the encrypted evaluation."""
         return self._inner.depth
-
-    @property
-    def preprocessing(self) -> Optional[str]:
-        """The scan preprocessing pipeline the model records, as JSON text (``None`` for model
-        files of format 1 and 2). :func:`features` accepts the model itself to apply it."""
-        return self._inner.preprocessing
 
     @property
     def input_box(self) -> Tuple[np.ndarray, np.ndarray]:
@@ -296,14 +298,6 @@ class EquivariantModel(_ModelFile):
         """The predicted class (argmax of the scores) of each patient, as int64."""
         return np.asarray(self._inner.classify(self._stack(channels)), dtype=np.int64)
 
-    @property
-    def classes(self) -> int:
-        return self._inner.classes
-
-    @property
-    def labels(self) -> List[str]:
-        return self._inner.labels
-
     def in_domain(self, channels: Any) -> np.ndarray:
         """Whether each patient's channels lie in the model's recorded public input domain (per
         channel and grade a norm bound from its training scans; the encrypted path clamps into
@@ -327,11 +321,6 @@ class EquivariantModel(_ModelFile):
     @property
     def principal_axes(self) -> bool:
         return self._inner.principal_axes
-
-    @property
-    def preprocessing(self) -> Optional[str]:
-        """The scan preprocessing pipeline the model records, as JSON text."""
-        return self._inner.preprocessing
 
 
 
