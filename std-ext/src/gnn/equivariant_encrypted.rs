@@ -493,9 +493,7 @@ fn input_channels(
     policy: &ScalePolicy,
     cts: Option<Vec<[Option<CiphertextOwned>; 8]>>,
 ) -> Result<Vec<Channel>, EvalError> {
-    if bounds.present.len() != bounds.grade_norm.len() || bounds.grade_norm.iter().flatten().any(|v| !(v.is_finite() && *v >= 0.0)) {
-        return Err(EvalError::Invalid("input bounds must be finite, non-negative, one per channel"));
-    }
+    bounds.validate(bounds.present.len())?;
     let scale = policy.log_input_scale.exp2();
     let noise = fresh_noise_slot(params.n()) / scale;
     let level = policy.level(params);

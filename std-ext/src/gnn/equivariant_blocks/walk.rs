@@ -391,9 +391,7 @@ impl<'a, 'c> BlockWalk<'a, 'c> {
 
     /// The input blocks (X_c, X'_c per channel) with their bounds from the public domain.
     pub(super) fn inputs(&self, bounds: &InputBounds, cts: Option<Vec<CiphertextOwned>>) -> Result<Vec<Block>, EvalError> {
-        if bounds.present.len() != bounds.grade_norm.len() || bounds.grade_norm.iter().flatten().any(|v| !(v.is_finite() && *v >= 0.0)) {
-            return Err(EvalError::Invalid("input bounds must be finite, non-negative, one per channel"));
-        }
+        bounds.validate(bounds.present.len())?;
         let scale = self.policy.log_input_scale.exp2();
         let level = self.policy.level(&self.params);
         let noise = fresh_noise_slot(self.params.n()) / scale;
