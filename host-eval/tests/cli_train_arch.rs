@@ -1,5 +1,5 @@
 //! `train --arch equivariant` on AdrenalMNIST3D as shipped: the report, the model file it
-//! writes, `predict` on it, and the commands that do not read that file yet refusing it by name.
+//! writes, `predict` on it, and `profile` refusing the plaintext-best network by name.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -86,13 +86,15 @@ fn equivariant_arch_trains_reports_and_is_refused_where_not_supported() {
     let feats = d.join("f.json");
     std::fs::write(&feats, "[1,2,3,4,5,6,7,8]").unwrap();
     fails(&["predict", "--model", s(&model), "--input", s(&feats)], 7, &["not features"]);
-    // Commands that need the encrypted evaluation say what the file is instead of a schema error.
+    // The plaintext-best network (two gated layers) has no circuit-private profile: `profile`
+    // says so instead of a schema error (`--circuit-private` trains the one it has,
+    // tests/cli_equivariant_protocol.rs).
     let keys = d.join("keys");
     ok(&["keygen", "--preset", "private-n15", "--out", s(&keys)]);
     let err = fails(
         &["profile", "--model", s(&model), "--keys", s(&keys), "--out", s(&d.join("p.json"))],
         7,
-        &["equivariant model", "encrypted evaluation"],
+        &["cannot evaluate this equivariant model circuit-privately"],
     );
     assert!(!err.contains("JSON"), "{err}");
     // Sources without volumes are refused before anything is written.

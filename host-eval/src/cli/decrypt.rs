@@ -228,16 +228,25 @@ pub fn decrypt(keys: &Path, input: &Path, selection: &PatientSelection, from_dev
                 f
             }),
         ),
-        Some(h) => (
-            slots,
-            Box::new(|p: usize| {
-                let mut f = [0f64; 8];
-                for (k, o) in f.iter_mut().enumerate() {
-                    *o = h.input_box.center[k] + real[k].get(p).copied().unwrap_or(0.0) * h.input_box.half_width[k];
-                }
-                f
-            }),
-        ),
+        Some(h) => {
+            let Some(input_box) = h.input_box.clone() else {
+                return Err(CliError::bad_input(
+                    input.display(),
+                    "a channel batch (an equivariant model's profile): `decrypt` shows 8-feature batches; `host-eval predict` \
+                     on the same scans gives their channels' scores in plaintext",
+                ));
+            };
+            (
+                slots,
+                Box::new(move |p: usize| {
+                    let mut f = [0f64; 8];
+                    for (k, o) in f.iter_mut().enumerate() {
+                        *o = input_box.center[k] + real[k].get(p).copied().unwrap_or(0.0) * input_box.half_width[k];
+                    }
+                    f
+                }),
+            )
+        }
     };
     let chosen: Vec<usize> = match (selection, &header) {
         (PatientSelection::All, _) => (0..blocks).collect(),

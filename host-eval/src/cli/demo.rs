@@ -646,7 +646,7 @@ fn run_batch(
     } else {
         (0..slots).map(|s| s < xs.len()).collect()
     };
-    let sanitized = sanitize_scores(ectx, b.pk, &scores, analysis, used, opts.statistical_security, rng)?;
+    let sanitized = sanitize_scores(ectx, b.pk, &scores, analysis.into(), used, opts.statistical_security, rng)?;
     let sanitize_ms = t.elapsed().as_secs_f64() * 1e3;
 
     // Hospital: flooded release of the argmax only.

@@ -11,12 +11,17 @@
 //!   scale the profile names (2^80 for a circuit-private result). Up to N/2 patients; the file
 //!   is a batch file ([`clifhe_std::protocol::batch`]). This is what a flooded, circuit-private `infer`
 //!   needs.
+//! - **channel batch** (`--profile` of an equivariant model): each scan through the profile's
+//!   preprocessing to its channel multivectors (`ChannelSpec`), clamped into the profile's
+//!   public domain, one ciphertext per present blade of each channel, patient p in slot p, at the
+//!   profile's level and scale ([`hospital::encrypt_channels_for_profile`]). Scans and dataset
+//!   samples only: the channels need the volume.
 
 use super::error::CliError;
 use super::fsio;
 use super::inputs::{load_inputs, Patient};
 use super::keyset::KeySet;
-use super::profile::read_profile;
+use super::profile::{read_profile, InputProfile};
 use clifhe_core::context::Context;
 use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, Plaintext};
 use clifhe_core::params::log2_u64;
@@ -25,6 +30,7 @@ use clifhe_core::Params;
 use clifhe_std::ga;
 use clifhe_std::preprocess::Pipeline;
 use clifhe_std::protocol::hospital::{self, EncryptionKey};
+use clifhe_std::protocol::profile::ProfileInput;
 use clifhe_std::protocol::{BatchLayout, BatchRecord};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
@@ -68,7 +74,10 @@ pub struct EncryptReport {
     pub mode: Mode,
     pub level: usize,
     pub first_slot: usize,
-    pub patients: Vec<Patient>,
+    /// Where each patient came from (no feature values: they are patient data).
+    pub sources: Vec<String>,
+    /// Ciphertexts in the file (1, 8, or a channel batch's count).
+    pub ciphertexts: usize,
     pub out: PathBuf,
     pub bytes: usize,
     pub layout: BatchLayout,
@@ -111,9 +120,88 @@ pub fn pack(params: &Params, patients: &[Patient], first_slot: usize) -> Result<
     vectors.pop().ok_or_else(|| CliError::bad_input("encrypt", "no slot vector"))
 }
 
-/// `host-eval encrypt`: the patients of `opts.inputs` ([`load_inputs`]).
+/// `host-eval encrypt`: the patients of `opts.inputs` ([`load_inputs`]; for an equivariant
+/// model's profile, their channels).
 pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
+    if let Some(path) = &opts.profile {
+        let keys = KeySet::open(&opts.keys)?;
+        let profile = read_profile(path, &keys.params)?;
+        if let ProfileInput::Channels(input) = &profile.input {
+            check_profile_options(opts, &profile)?;
+            let patients = super::equivariant::input_channels(&opts.inputs, input.spec, profile.preprocessing.as_ref())?;
+            return encrypt_channels(opts, &keys, &profile, patients);
+        }
+    }
     encrypt_with(opts, |pipeline| load_inputs(&opts.inputs, pipeline))
+}
+
+fn check_profile_options(opts: &EncryptOptions, profile: &InputProfile) -> Result<(), CliError> {
+    if opts.slot != 0 || opts.level.is_some_and(|l| l != profile.input_level) {
+        return Err(CliError::bad_input(
+            "--profile",
+            "the profile fixes the layout (patients from slot 0) and the level; drop --slot and --level",
+        ));
+    }
+    Ok(())
+}
+
+/// The channel batch of an equivariant model's profile (module docs): a thin wrapper over
+/// [`hospital::encrypt_channels_for_profile`], with the record beside it as for a GNN batch.
+/// `patients`: each patient's source and channels.
+pub fn encrypt_channels(
+    opts: &EncryptOptions,
+    keys: &KeySet,
+    profile: &InputProfile,
+    patients: Vec<(String, Vec<clifhe_core::Multivector>)>,
+) -> Result<EncryptReport, CliError> {
+    let params = keys.params;
+    let (sources, channels): (Vec<String>, Vec<_>) = patients.into_iter().unzip();
+    let ctx = Context::new(params)?;
+    let mut rng = super::keyset::os_rng()?;
+    let (header, bytes, out_of_box) = match opts.mode {
+        Mode::Pk => {
+            let pk = keys.public_key()?;
+            hospital::encrypt_channels_for_profile(&ctx, profile, EncryptionKey::Public(&pk), &channels, &mut rng)?
+        }
+        Mode::Seeded => {
+            let sk = keys.secret_key()?;
+            hospital::encrypt_channels_for_profile(&ctx, profile, EncryptionKey::SecretSeeded(&sk), &channels, &mut rng)?
+        }
+    };
+    drop(channels);
+    write_profiled(opts, keys, profile, &header, &bytes, sources, out_of_box)
+}
+
+/// Writes a profile's batch and, first, its record (`release` trusts the record instead of the
+/// vendor's manifest; a batch on disk always has its record).
+fn write_profiled(
+    opts: &EncryptOptions,
+    keys: &KeySet,
+    profile: &InputProfile,
+    header: &clifhe_std::protocol::batch::BatchHeader,
+    bytes: &[u8],
+    sources: Vec<String>,
+    out_of_box: Vec<usize>,
+) -> Result<EncryptReport, CliError> {
+    let mut record = BatchRecord::new(profile, header, bytes, &keys.meta.fingerprint_sha256);
+    record.out_of_box = out_of_box.clone();
+    let record_path = record_path(&opts.out);
+    fsio::write_atomic(&record_path, &record.to_json()?)?;
+    fsio::write_atomic(&opts.out, bytes)?;
+    Ok(EncryptReport {
+        preset: keys.params.name(),
+        mode: opts.mode,
+        level: profile.input_level,
+        first_slot: 0,
+        sources,
+        ciphertexts: header.encoding.ciphertexts(),
+        out: opts.out.clone(),
+        bytes: bytes.len(),
+        layout: BatchLayout::BladeMajor,
+        log2_scale: profile.input_log_scale,
+        record: Some(record_path),
+        out_of_box,
+    })
 }
 
 /// [`encrypt`] of the patients `patients` gives (called with the pipeline of the profile, if any,
@@ -177,7 +265,8 @@ pub fn encrypt_with(
         mode: opts.mode,
         level,
         first_slot: opts.slot,
-        patients,
+        sources: patients.into_iter().map(|p| p.source).collect(),
+        ciphertexts: 1,
         out: opts.out.clone(),
         bytes: bytes.len(),
         layout: BatchLayout::Interleaved,
@@ -198,12 +287,7 @@ fn encrypt_profiled(
 ) -> Result<EncryptReport, CliError> {
     let params = keys.params;
     let profile = read_profile(profile_path, &params)?;
-    if opts.slot != 0 || opts.level.is_some_and(|l| l != profile.input_level) {
-        return Err(CliError::bad_input(
-            "--profile",
-            "the profile fixes the layout (patients from slot 0) and the level; drop --slot and --level",
-        ));
-    }
+    check_profile_options(opts, &profile)?;
     let patients = patients(profile.preprocessing.as_ref())?;
     let features: Zeroizing<Vec<[f64; 8]>> = Zeroizing::new(patients.iter().map(|p| p.features).collect());
     let ctx = Context::new(params)?;
@@ -220,26 +304,8 @@ fn encrypt_profiled(
     };
     let out_of_box = profile.out_of_box(&features);
     drop(features);
-    // The hospital's record of what it sent: `release` trusts it instead of the vendor's
-    // manifest. Written first, so a batch on disk always has its record.
-    let mut record = BatchRecord::new(&profile, &header, &bytes, &keys.meta.fingerprint_sha256);
-    record.out_of_box = out_of_box.clone();
-    let record_path = record_path(&opts.out);
-    fsio::write_atomic(&record_path, &record.to_json()?)?;
-    fsio::write_atomic(&opts.out, &bytes)?;
-    Ok(EncryptReport {
-        preset: params.name(),
-        mode: opts.mode,
-        level: profile.input_level,
-        first_slot: 0,
-        patients,
-        out: opts.out.clone(),
-        bytes: bytes.len(),
-        layout: BatchLayout::BladeMajor,
-        log2_scale: profile.input_log_scale,
-        record: Some(record_path),
-        out_of_box,
-    })
+    let sources = patients.into_iter().map(|p| p.source).collect();
+    write_profiled(opts, keys, &profile, &header, &bytes, sources, out_of_box)
 }
 
 /// Where `encrypt --profile` writes the record of the batch at `batch`: `BATCH.record.json`.
@@ -251,11 +317,12 @@ pub fn record_path(batch: &Path) -> PathBuf {
 
 /// One-paragraph summary for the terminal (no feature values: they are patient data).
 pub fn summary(r: &EncryptReport) -> String {
-    let last = r.first_slot + r.patients.len() - 1;
+    let last = r.first_slot + r.sources.len() - 1;
     if r.layout == BatchLayout::BladeMajor {
         let mut s = format!(
-            "encrypted {} patient(s) into a box-encoded blade-major batch (8 ciphertexts, patient p in slot p): preset {}, {} encryption, level {}, scale 2^{} -> {} ({} bytes); keep its record {} for `release --record`",
-            r.patients.len(),
+            "encrypted {} patient(s) into a blade-major batch ({} ciphertexts, patient p in slot p): preset {}, {} encryption, level {}, scale 2^{} -> {} ({} bytes); keep its record {} for `release --record`",
+            r.sources.len(),
+            r.ciphertexts,
             r.preset,
             r.mode.describe(),
             r.level,
@@ -273,7 +340,7 @@ pub fn summary(r: &EncryptReport) -> String {
         }
         return s;
     }
-    let slots = if r.patients.len() == 1 {
+    let slots = if r.sources.len() == 1 {
         format!(
             "patient slot {} (slots {}..{})",
             r.first_slot,
@@ -290,7 +357,7 @@ pub fn summary(r: &EncryptReport) -> String {
     };
     format!(
         "encrypted {} patient(s) into {slots}: preset {}, {} encryption, level {} -> {} ({} bytes)",
-        r.patients.len(),
+        r.sources.len(),
         r.preset,
         r.mode.describe(),
         r.level,
@@ -311,9 +378,10 @@ pub fn summary_json(r: &EncryptReport) -> serde_json::Value {
         "layout": r.layout,
         "level": r.level,
         "log2_scale": r.log2_scale,
-        "patients": r.patients.len(),
+        "patients": r.sources.len(),
         "first_slot": r.first_slot,
-        "sources": r.patients.iter().map(|p| p.source.as_str()).collect::<Vec<_>>(),
+        "ciphertexts": r.ciphertexts,
+        "sources": r.sources,
         "out": r.out,
         "bytes": r.bytes,
         "record": r.record,

@@ -242,26 +242,14 @@ pub fn read_model(path: &Path) -> Result<EquivariantModel, CliError> {
     Ok(EquivariantModel::from_json(text)?)
 }
 
-/// Whether a model file's text is an equivariant model (its `kind`).
-#[must_use]
-pub fn is_equivariant_model(text: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .and_then(|v| v.get("kind").and_then(serde_json::Value::as_str).map(str::to_string))
-        .as_deref()
-        == Some(clifhe_std::gnn::equivariant_model::EQUIVARIANT_KIND)
-}
-
-/// `predict` with an equivariant model: scans and dataset samples (`--input` as for
-/// `encrypt`) through the model's pipeline to its channels, then scores and argmax. Features
-/// files are refused: the channels need the volume. `out_of_box` flags a patient whose channels
-/// lie outside the model's recorded input domain (the hospital's clamp would move them);
-/// `max_abs_intermediate` is the largest |coefficient| of a hidden channel.
+/// The volumes of `--input` specs (scans and dataset samples, each with its source), in order:
+/// what the channels are computed from.
 ///
 /// # Errors
 ///
-/// Unreadable or malformed inputs, a features file, or an empty input list.
-pub fn predict(model: &EquivariantModel, inputs: &[String]) -> Result<PredictReport, CliError> {
+/// Unreadable or malformed inputs, a features file (the channels need the volume), or an empty
+/// input list.
+pub fn input_volumes(inputs: &[String]) -> Result<Vec<(String, crate::data::Volume)>, CliError> {
     use super::inputs::{parse_spec, InputSpec};
     let mut volumes = Vec::new();
     for spec in inputs {
@@ -281,6 +269,43 @@ pub fn predict(model: &EquivariantModel, inputs: &[String]) -> Result<PredictRep
     if volumes.is_empty() {
         return Err(CliError::bad_input("--input", "no patients"));
     }
+    Ok(volumes)
+}
+
+/// The channels of `spec` for every `--input` ([`input_volumes`]), each scan through
+/// `preprocessing` (an equivariant profile's, at the hospital, which has no model; a profile
+/// that records none takes the rule for the source): source and channels per patient, in
+/// order, computed in parallel.
+///
+/// # Errors
+///
+/// As [`input_volumes`], and a volume that cannot be prepared.
+pub fn input_channels(
+    inputs: &[String],
+    spec: ChannelSpec,
+    preprocessing: Option<&Pipeline>,
+) -> Result<Vec<(String, Vec<Multivector>)>, CliError> {
+    input_volumes(inputs)?
+        .into_par_iter()
+        .map(|(source, volume)| {
+            let pipeline = super::scan::pipeline_for(preprocessing, &source);
+            let channels = channels_with(&volume, &pipeline, spec, &source)?;
+            Ok((source, channels))
+        })
+        .collect()
+}
+
+/// `predict` with an equivariant model: scans and dataset samples (`--input` as for
+/// `encrypt`) through the model's pipeline to its channels, then scores and argmax. Features
+/// files are refused: the channels need the volume. `out_of_box` flags a patient whose channels
+/// lie outside the model's recorded input domain (the hospital's clamp would move them);
+/// `max_abs_intermediate` is the largest |coefficient| of a hidden channel.
+///
+/// # Errors
+///
+/// Unreadable or malformed inputs, a features file, or an empty input list.
+pub fn predict(model: &EquivariantModel, inputs: &[String]) -> Result<PredictReport, CliError> {
+    let volumes = input_volumes(inputs)?;
     let labels = model.class_names.clone();
     let mut largest = 0f64;
     let patients = volumes

@@ -5,25 +5,37 @@ use super::error::CliError;
 use super::fsio;
 use clifhe_core::Params;
 use clifhe_std::gnn::GnnModel;
+use clifhe_std::protocol::model::is_equivariant;
 pub use clifhe_std::protocol::profile::{fingerprint, InputProfile, PROFILE_FORMAT};
+use clifhe_std::protocol::VendorModel;
 use std::path::Path;
 
-/// Reads a model file (capped read: a model is a few kilobytes of JSON).
+/// Reads a model file of either kind (capped read: a model is a few kilobytes of JSON).
+pub fn read_vendor_model(path: &Path) -> Result<VendorModel, CliError> {
+    let bytes = fsio::read(path)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| CliError::corrupt(path, "model", e))?;
+    Ok(VendorModel::from_json(text)?)
+}
+
+/// Reads a GNN model file, refusing an equivariant one by name (for the steps that evaluate
+/// 8 features: the interleaved and device paths of `infer`, `features --model`).
 pub fn read_model(path: &Path) -> Result<GnnModel, CliError> {
     let bytes = fsio::read(path)?;
     let text = std::str::from_utf8(&bytes).map_err(|e| CliError::corrupt(path, "model", e))?;
-    if super::equivariant::is_equivariant_model(text) {
+    if is_equivariant(text) {
         return Err(CliError::bad_input(
             path.display(),
-            "an equivariant model (train --arch equivariant): predict evaluates it in plaintext and `demo --arch equivariant` shows its encrypted evaluation, but profile and infer read GNN models only so far",
+            "an equivariant model (train --arch equivariant) reads channels of scans, not 8 features: it is evaluated on a \
+             batch encrypted for its profile (`profile`, `encrypt --profile` with scans, `infer --batch`)",
         ));
     }
     Ok(GnnModel::from_json(text)?)
 }
 
-/// `host-eval profile`: reads the model, writes its profile for the key set's preset.
+/// `host-eval profile`: reads the model (either kind), writes its profile for the key set's
+/// preset.
 pub fn write_profile(model: &Path, params: &Params, circuit_private: bool, out: &Path) -> Result<InputProfile, CliError> {
-    let model = read_model(model)?;
+    let model = read_vendor_model(model)?;
     let p = InputProfile::of_model(&model, params, circuit_private)?;
     fsio::write_atomic(out, &p.to_json()?)?;
     Ok(p)

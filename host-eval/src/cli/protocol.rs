@@ -20,7 +20,7 @@ use super::error::CliError;
 use super::fsio;
 use super::keyset::KeySet;
 use super::ledger;
-use super::profile::read_model;
+use super::profile::{read_model, read_vendor_model};
 use super::public::PublicKeySet;
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::multivector::Multivector;
@@ -114,13 +114,13 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
     let keys = PublicKeySet::open(&o.keys)?;
     let params = keys.params;
     let pk = keys.public_key()?;
-    let model = read_model(&o.model)?;
+    let model = read_vendor_model(&o.model)?;
     let ectx = EvalContext::new(params)?;
     let ev = Evaluator::new(&ectx);
     let rlk = keys.relin_key(&ectx)?;
     let capacity = EncryptedMultivectorBatch::capacity(&ectx, Layout::Interleaved);
-    // The input: a box-encoded batch (its own path), one interleaved batch, or device
-    // ciphertexts.
+    // The input: a blade-major batch for the model's profile (its own path), one interleaved
+    // batch, or device ciphertexts (GNN models only: 8 features per patient).
     let (cts, patients, merge) = match &o.input {
         InferInput::Batch(path) => {
             let bytes = fsio::read(path)?;
@@ -133,8 +133,8 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
                     patients: o.patients,
                 };
                 let mut rng = super::keyset::os_rng()?;
-                let scored = vendor::infer_box_encoded(&ev, &pk, &rlk, &model, &header, &cts, &opts, &mut rng)
-                    .map_err(|e| CliError::protocol(path, e))?;
+                let scored =
+                    vendor::infer(&ev, &pk, &rlk, &model, &header, &cts, &opts, &mut rng).map_err(|e| CliError::protocol(path, e))?;
                 return write_scores(&o.out, &params, &scored);
             }
             let (ct, _) = parse_ciphertext(&params, &bytes, path)?;
@@ -160,6 +160,13 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
             let p = cts.len();
             (cts, p, if p > 1 { p } else { 0 })
         }
+    };
+    let clifhe_std::protocol::VendorModel::Gnn(model) = &model else {
+        return Err(CliError::bad_input(
+            o.model.display(),
+            "an equivariant model evaluates only a batch encrypted for its profile (`host-eval profile`, then \
+             `host-eval encrypt --profile` on scans), not interleaved or device ciphertexts",
+        ));
     };
     if patients == 0 || patients > capacity {
         return Err(CliError::TooManyPatients {
@@ -194,7 +201,7 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
         });
     }
     let gks = keys.galois_keys(&ectx, &elements)?;
-    let scored = vendor::infer_interleaved(&ev, &rlk, &gks, &model, cts, patients, merge > 1, o.statistical_security)?;
+    let scored = vendor::infer_interleaved(&ev, &rlk, &gks, model, cts, patients, merge > 1, o.statistical_security)?;
     write_scores(&o.out, &params, &scored)
 }
 
@@ -301,7 +308,7 @@ pub struct PredictReport {
 pub fn predict(model: &Path, inputs: &[String]) -> Result<PredictReport, CliError> {
     let bytes = fsio::read(model)?;
     let text = std::str::from_utf8(&bytes).map_err(|e| CliError::corrupt(model, "model", e))?;
-    if super::equivariant::is_equivariant_model(text) {
+    if clifhe_std::protocol::model::is_equivariant(text) {
         let m = clifhe_std::gnn::equivariant_model::EquivariantModel::from_json(text)?;
         return super::equivariant::predict(&m, inputs);
     }

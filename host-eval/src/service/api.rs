@@ -16,11 +16,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
 use clifhe_core::Params;
-use clifhe_std::gnn::GnnModel;
 use clifhe_std::protocol::batch;
 use clifhe_std::protocol::bundle::{self, BundleError, Kind};
-use clifhe_std::protocol::profile::{fingerprint, InputProfile};
+use clifhe_std::protocol::profile::InputProfile;
 use clifhe_std::protocol::ProtocolError;
+use clifhe_std::protocol::VendorModel;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -39,7 +39,7 @@ pub struct Limits {
 pub struct AppState {
     pub backend: Backend,
     pub tenants: Tenants,
-    pub model: Arc<GnnModel>,
+    pub model: Arc<VendorModel>,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
 }
@@ -295,13 +295,14 @@ struct SubmitQuery {
 
 /// Checks a batch against the key set's preset and the model's profile: the same typed errors
 /// `host-eval infer` gives, before anything is queued.
-fn check_batch(model: &GnnModel, params: &Params, bytes: &[u8]) -> ApiResult<usize> {
+fn check_batch(model: &VendorModel, params: &Params, bytes: &[u8]) -> ApiResult<usize> {
     let (header, _) = batch::parse(params, bytes).map_err(|e| match e {
         ProtocolError::PresetMismatch { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong_preset", e.to_string()),
         _ => ApiError::new(StatusCode::BAD_REQUEST, "corrupt_batch", e.to_string()),
     })?;
-    let want = fingerprint(params, true, &model.input_box(), model.preprocessing());
-    if !header.circuit_private || header.profile_fingerprint != want {
+    let want = InputProfile::of_model(model, params, true)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported_preset", e.to_string()))?;
+    if !header.circuit_private || header.profile_fingerprint != want.fingerprint {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "wrong_profile",

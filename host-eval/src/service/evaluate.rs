@@ -1,7 +1,7 @@
 //! The one place a job is evaluated, and the key-set cache it evaluates with.
 //!
 //! [`evaluate`] is the seam between the service and the protocol: it calls the same library
-//! step as `host-eval infer` ([`vendor::infer_box_encoded`]), in memory, so the service and the
+//! step as `host-eval infer` ([`vendor::infer`]), in memory, so the service and the
 //! command line cannot diverge. A worker loads its model once and each key set's public
 //! material once per digest ([`KeyCache`]): the evaluation context (NTT tables), the public key
 //! and the relinearization key stay in memory across that key set's jobs.
@@ -9,10 +9,10 @@
 use crate::cli::public::PublicKeySet;
 use crate::cli::CliError;
 use clifhe_core::keys::PublicKeyOwned;
-use clifhe_std::gnn::GnnModel;
 use clifhe_std::protocol::batch;
 use clifhe_std::protocol::bundle::{self, Kind};
 use clifhe_std::protocol::vendor::{self, InferOptions};
+use clifhe_std::protocol::VendorModel;
 use clifhe_std::{EvalContext, Evaluator, RelinearizationKey};
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -51,7 +51,7 @@ impl LoadedKeys {
 /// Evaluates a box-encoded batch with `model` under `keys` (the circuit-private path, flooded
 /// at `statistical_security`) and returns the scores as a bundle: `scores.json` and one
 /// `class-<c>.ct` per class, what the hospital downloads and `release` reads.
-pub fn evaluate(model: &GnnModel, keys: &LoadedKeys, batch_bytes: &[u8], statistical_security: u32) -> Result<Vec<u8>, CliError> {
+pub fn evaluate(model: &VendorModel, keys: &LoadedKeys, batch_bytes: &[u8], statistical_security: u32) -> Result<Vec<u8>, CliError> {
     let params = *keys.ectx.params();
     let name = Path::new("batch");
     let (header, cts) = batch::parse(&params, batch_bytes).map_err(|e| CliError::protocol(name, e))?;
@@ -62,8 +62,7 @@ pub fn evaluate(model: &GnnModel, keys: &LoadedKeys, batch_bytes: &[u8], statist
         patients: None,
     };
     let mut rng = crate::cli::keyset::os_rng()?;
-    let scored = vendor::infer_box_encoded(&ev, &keys.pk, &keys.rlk, model, &header, &cts, &opts, &mut rng)
-        .map_err(|e| CliError::protocol(name, e))?;
+    let scored = vendor::infer(&ev, &keys.pk, &keys.rlk, model, &header, &cts, &opts, &mut rng).map_err(|e| CliError::protocol(name, e))?;
     let files = scored.files(&params)?;
     bundle::encode(Kind::Scores, &files).map_err(|e| CliError::bad_input("scores bundle", e))
 }

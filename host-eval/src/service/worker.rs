@@ -13,7 +13,7 @@ use super::jobs::{now_ms, Job, JobState, ResultRef};
 use super::queue::Delivery;
 use super::store::{Backend, StoreError};
 use crate::cli::CliError;
-use clifhe_std::gnn::GnnModel;
+use clifhe_std::protocol::VendorModel;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,7 +42,7 @@ pub fn log(who: &str, msg: impl std::fmt::Display) {
 pub async fn run(cfg: Arc<WorkerConfig>, backend: Backend, mut stop: watch::Receiver<bool>) {
     // The model is loaded once per worker; a model that does not load stops the worker (the
     // server checks it at start, so this is a file changed underneath).
-    let model = match crate::cli::profile::read_model(&cfg.model) {
+    let model = match crate::cli::profile::read_vendor_model(&cfg.model) {
         Ok(m) => Arc::new(m),
         Err(e) => {
             log(&cfg.name, format!("cannot load the model: {e}"));
@@ -78,7 +78,7 @@ enum Outcome {
     Retry(String),
 }
 
-async fn process(cfg: &WorkerConfig, backend: &Backend, model: &Arc<GnnModel>, keys: &KeyCache, d: &dyn Delivery) {
+async fn process(cfg: &WorkerConfig, backend: &Backend, model: &Arc<VendorModel>, keys: &KeyCache, d: &dyn Delivery) {
     let outcome = match attempt(cfg, backend, model, keys, d).await {
         Ok(o) => o,
         Err(e) => Outcome::Retry(e.to_string()),
@@ -119,7 +119,7 @@ async fn modify(backend: &Backend, id: &str, mut change: impl FnMut(&mut Job) ->
 async fn attempt(
     cfg: &WorkerConfig,
     backend: &Backend,
-    model: &Arc<GnnModel>,
+    model: &Arc<VendorModel>,
     keys: &KeyCache,
     d: &dyn Delivery,
 ) -> Result<Outcome, StoreError> {

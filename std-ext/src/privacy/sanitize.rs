@@ -36,6 +36,12 @@ pub struct SanitizeConfig {
     /// value * delta^passes with delta ~ 2^-45 the mask's encoding error. 2 makes the residue
     /// negligible next to the evaluation noise of a large-scale result.
     pub mask_passes: u32,
+    /// log2 of the widest flood the hospital's release may add on its own (the protocol's
+    /// release floods as wide as the precision it discloses allows, independently of anything
+    /// the vendor states; `protocol::leakage::widest_hospital_flood_log2`). With a value bound
+    /// the result is kept on a level whose modulus holds that flood too; `None`: the release
+    /// flood is taken as wide as this one.
+    pub release_flood_log2: Option<u32>,
 }
 
 impl SanitizeConfig {
@@ -46,6 +52,7 @@ impl SanitizeConfig {
             noise_bound,
             value_bound: None,
             mask_passes: 1,
+            release_flood_log2: None,
         }
     }
 }
@@ -165,10 +172,11 @@ pub fn sanitize<R: RngCore + CryptoRng, P: AsRef<[u64]>>(
     }
     let w = log_w.exp2();
     // 3. Drop to the lowest level whose modulus holds value + noise + this flood + the
-    //    hospital's release flood (of the same width at the same s) with 2 bits to spare.
+    //    hospital's release flood (its own width if stated, else this one's) with 2 bits to spare.
+    let release_w = cfg.release_flood_log2.map_or(w, |r| w.max(f64::from(r).exp2()));
     let target = match value {
         Some(v) => {
-            let need = (v * scale + bound + 2.0 * w).log2() + 3.0;
+            let need = (v * scale + bound + w + release_w).log2() + 3.0;
             let mut l = 0;
             let mut log_q = (params.q()[0] as f64).log2();
             while log_q < need && l < out.meta.level {

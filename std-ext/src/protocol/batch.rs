@@ -1,18 +1,20 @@
-//! The box-encoded blade-major batch: what the hospital encrypts for a profile and the vendor
-//! evaluates. Eight ciphertexts, ciphertext k holding blade k of patient p in slot p (the
-//! layout whose evaluation the proven noise bound covers), under a small JSON header.
+//! The blade-major batch: what the hospital encrypts for a profile and the vendor evaluates,
+//! patient p in slot p of every ciphertext (the layout whose evaluation the proven noise bounds
+//! cover), under a small JSON header. For a GNN's profile eight box-encoded ciphertexts,
+//! ciphertext k holding blade k; for an equivariant model's, one ciphertext per present blade of
+//! each channel, channel by channel and blade by blade ([`InputEncoding::Channels`]).
 //!
 //! ```text
 //! 0..8         magic "CLHEBTCH"
 //! 8..12        header length h (u32 LE, at most 64 KiB)
 //! 12..12+h     header (JSON, `BatchHeader`)
-//! then 8 times: body length n (u64 LE), n bytes of one wire ciphertext (full or seeded), blade k
+//! then per ciphertext: body length n (u64 LE), n bytes of one wire ciphertext (full or seeded)
 //! ```
 //! Reading checks every length against what is left before slicing, and that nothing trails.
 //! The same module reads single wire ciphertexts ([`parse_ciphertext`]), naming another
 //! preset or another kind of object in its error instead of calling it corrupt.
 
-use super::profile::InputProfile;
+use super::profile::{InputProfile, ProfileInput};
 use super::{BatchLayout, ProtocolError};
 use crate::gnn::InputBox;
 use clifhe_core::ciphertext::CiphertextOwned;
@@ -28,12 +30,33 @@ const MAX_HEADER: usize = 1 << 16;
 /// Ciphertexts of a blade-major batch.
 pub const BLADES: usize = 8;
 
+/// Ciphertexts a batch may hold (16 channels of 8 blades).
+pub const MAX_CIPHERTEXTS: usize = 128;
+
 /// How feature values become slot values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InputEncoding {
-    /// u = (clamp(x) - center) / half_width; empty slots hold u = 0 (the box centre).
+    /// u = (clamp(x) - center) / half_width; empty slots hold u = 0 (the box centre). 8
+    /// ciphertexts, blade k in ciphertext k.
     UnitBox,
+    /// Channel multivectors clamped into the profile's domain, as they are; empty slots hold 0.
+    /// One ciphertext per present blade: channel c's blade k is present when `present[c][k]`.
+    Channels {
+        /// Per channel, the blades that have a ciphertext.
+        present: Vec<[bool; 8]>,
+    },
+}
+
+impl InputEncoding {
+    /// Ciphertexts a batch of this encoding holds.
+    #[must_use]
+    pub fn ciphertexts(&self) -> usize {
+        match self {
+            Self::UnitBox => BLADES,
+            Self::Channels { present } => present.iter().flatten().filter(|p| **p).count(),
+        }
+    }
 }
 
 /// What a batch says about its ciphertexts.
@@ -45,14 +68,16 @@ pub struct BatchHeader {
     pub preset: String,
     /// Always [`BatchLayout::BladeMajor`].
     pub layout: BatchLayout,
-    /// Always [`InputEncoding::UnitBox`].
+    /// [`InputEncoding::UnitBox`] (a GNN's profile) or [`InputEncoding::Channels`].
     pub encoding: InputEncoding,
     /// Patients in slots 0..patients.
     pub patients: usize,
     /// Whether the profile asked for a flooded result.
     pub circuit_private: bool,
-    /// The profile's box (the hospital's `decrypt` maps u back to features with it).
-    pub input_box: InputBox,
+    /// The profile's box (the hospital's `decrypt` maps u back to features with it); absent
+    /// for channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_box: Option<InputBox>,
     /// The profile's fingerprint, which `infer` recomputes from the model.
     pub profile_fingerprint: String,
 }
@@ -60,14 +85,23 @@ pub struct BatchHeader {
 impl BatchHeader {
     /// The header of `patients` patients encrypted for `profile`.
     pub fn new(profile: &InputProfile, patients: usize) -> Self {
+        let (encoding, input_box) = match &profile.input {
+            ProfileInput::InputBox(b) => (InputEncoding::UnitBox, Some(b.clone())),
+            ProfileInput::Channels(c) => (
+                InputEncoding::Channels {
+                    present: c.domain.present.clone(),
+                },
+                None,
+            ),
+        };
         Self {
             format: BATCH_FORMAT.into(),
             preset: profile.preset.clone(),
             layout: BatchLayout::BladeMajor,
-            encoding: InputEncoding::UnitBox,
+            encoding,
             patients,
             circuit_private: profile.circuit_private,
-            input_box: profile.input_box.clone(),
+            input_box,
             profile_fingerprint: profile.fingerprint.clone(),
         }
     }
@@ -78,10 +112,17 @@ pub fn is_batch(bytes: &[u8]) -> bool {
     bytes.starts_with(&MAGIC)
 }
 
-/// Serialises a header and its 8 wire ciphertexts.
+/// Serialises a header and its wire ciphertexts (as many as its encoding says).
 pub fn to_bytes(header: &BatchHeader, blades: &[Vec<u8>]) -> Result<Vec<u8>, ProtocolError> {
-    if blades.len() != BLADES {
-        return Err(ProtocolError::corrupt("batch", "a blade-major batch has 8 ciphertexts"));
+    if blades.len() != header.encoding.ciphertexts() {
+        return Err(ProtocolError::corrupt(
+            "batch",
+            format!(
+                "{} ciphertexts where the header's encoding says {}",
+                blades.len(),
+                header.encoding.ciphertexts()
+            ),
+        ));
     }
     let json = serde_json::to_vec(header).map_err(|e| ProtocolError::corrupt("batch header", e))?;
     if json.len() > MAX_HEADER {
@@ -98,7 +139,7 @@ pub fn to_bytes(header: &BatchHeader, blades: &[Vec<u8>]) -> Result<Vec<u8>, Pro
     Ok(out)
 }
 
-/// Parses a batch of preset `params`: its header and its 8 ciphertexts (seeded ones expanded),
+/// Parses a batch of preset `params`: its header and its ciphertexts (seeded ones expanded),
 /// with typed errors (another preset: [`ProtocolError::PresetMismatch`]; anything malformed:
 /// [`ProtocolError::Corrupt`]).
 pub fn parse(params: &Params, bytes: &[u8]) -> Result<(BatchHeader, Vec<CiphertextOwned>), ProtocolError> {
@@ -136,22 +177,30 @@ pub fn parse(params: &Params, bytes: &[u8]) -> Result<(BatchHeader, Vec<Cipherte
     if header.patients == 0 || header.patients > params.max_slots() {
         return Err(corrupt("patient count out of range"));
     }
-    let mut cts = Vec::with_capacity(BLADES);
-    for _ in 0..BLADES {
+    let count = header.encoding.ciphertexts();
+    let shape_ok = match &header.encoding {
+        InputEncoding::UnitBox => header.input_box.is_some(),
+        InputEncoding::Channels { present } => header.input_box.is_none() && (1..=MAX_CIPHERTEXTS).contains(&count) && !present.is_empty(),
+    };
+    if !shape_ok {
+        return Err(corrupt("the header's encoding, box and ciphertext count disagree"));
+    }
+    let mut cts = Vec::with_capacity(count);
+    for _ in 0..count {
         let n = u64::from_le_bytes(take(8)?.try_into().map_err(|_| corrupt("truncated"))?);
         let n = usize::try_from(n).map_err(|_| corrupt("length out of range"))?;
         let (ct, _) = parse_ciphertext(params, take(n)?)?;
         cts.push(ct);
     }
     if !rest.is_empty() {
-        return Err(corrupt("trailing bytes after the 8th ciphertext"));
+        return Err(corrupt("trailing bytes after the last ciphertext"));
     }
     let first = cts[0].meta;
     if cts
         .iter()
         .any(|c| c.meta.level != first.level || c.meta.scale != first.scale || c.meta.log_slots != params.log_n() - 1)
     {
-        return Err(corrupt("the 8 ciphertexts must be full-slot, at one level and one scale"));
+        return Err(corrupt("the ciphertexts must be full-slot, at one level and one scale"));
     }
     Ok((header, cts))
 }

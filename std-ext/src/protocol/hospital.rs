@@ -2,7 +2,7 @@
 //! scores through the flooded decryption (docs/architecture.md §8). The secret key never leaves these
 //! functions except as a release: argmax per patient, or scores rounded to a few digits.
 
-use super::batch::{self, BatchHeader, BLADES};
+use super::batch::{self, BatchHeader};
 use super::leakage::{self, Disclosure, ROUNDED_RANGE};
 use super::profile::InputProfile;
 use super::record::BatchRecord;
@@ -30,11 +30,11 @@ pub enum EncryptionKey<'a> {
     SecretSeeded(&'a SecretKeyOwned),
 }
 
-/// Encrypts `features` (one patient each, in order) for `profile`: each patient's features are
-/// clamped into the profile's box and encoded as u = (x - center) / half_width, blade k of
-/// patient p into slot p of ciphertext k, at the profile's level and scale. The 8 blades are
-/// encrypted in parallel, each from its own ChaCha20 stream seeded from `rng`. Returns the
-/// batch's header and its bytes ([`batch::to_bytes`]).
+/// Encrypts `features` (one patient each, in order) for a GNN's `profile`: each patient's
+/// features are clamped into the profile's box and encoded as u = (x - center) / half_width,
+/// blade k of patient p into slot p of ciphertext k, at the profile's level and scale. The 8
+/// blades are encrypted in parallel, each from its own ChaCha20 stream seeded from `rng`.
+/// Returns the batch's header and its bytes ([`batch::to_bytes`]).
 pub fn encrypt_for_profile<R: RngCore + CryptoRng>(
     ctx: &Context,
     profile: &InputProfile,
@@ -42,34 +42,104 @@ pub fn encrypt_for_profile<R: RngCore + CryptoRng>(
     features: &[[f64; 8]],
     rng: &mut R,
 ) -> Result<(BatchHeader, Vec<u8>), ProtocolError> {
-    let params = *ctx.params();
-    let slots = params.max_slots();
-    if features.len() > slots {
+    let input_box = profile.input_box()?;
+    check_capacity(ctx, features.len())?;
+    let encoded: Zeroizing<Vec<[f64; 8]>> = Zeroizing::new(features.iter().map(|f| input_box.encode(&Multivector::new(*f))).collect());
+    let blades = ga::pack(ctx.params().max_slots(), BatchLayout::BladeMajor.ga_layout(), 0, &encoded)?;
+    drop(encoded);
+    let wires = encrypt_slot_vectors(ctx, profile, key, &blades, rng)?;
+    drop(blades);
+    let header = BatchHeader::new(profile, features.len());
+    let bytes = batch::to_bytes(&header, &wires)?;
+    Ok((header, bytes))
+}
+
+/// Encrypts the channels of patients (`channels[p]`: patient p's channel multivectors, as the
+/// profile's `ChannelSpec` computes them from a prepared scan) for an equivariant model's
+/// `profile`: each patient clamped into the public domain (each grade's norm scaled down to its
+/// bound: a rotation commutes with it), then per channel one ciphertext per present blade,
+/// patient p in slot p, at the profile's level and scale, in parallel as
+/// [`encrypt_for_profile`]. Returns the header, the bytes, and the patients the clamp moved
+/// (outside the domain the model was trained on: the hospital flags their diagnoses).
+pub fn encrypt_channels_for_profile<R: RngCore + CryptoRng>(
+    ctx: &Context,
+    profile: &InputProfile,
+    key: EncryptionKey<'_>,
+    channels: &[Vec<Multivector>],
+    rng: &mut R,
+) -> Result<(BatchHeader, Vec<u8>, Vec<usize>), ProtocolError> {
+    let input = profile.channels()?;
+    check_capacity(ctx, channels.len())?;
+    let count = input.spec.count();
+    if let Some(p) = channels.iter().position(|x| x.len() != count) {
+        return Err(ProtocolError::refused(
+            format!("patient {p}"),
+            format!("{} channels where the profile's model reads {count}", channels[p].len()),
+        ));
+    }
+    if channels.iter().flatten().any(|m| m.coeffs().iter().any(|v| !v.is_finite())) {
+        return Err(ProtocolError::refused("channels", "a non-finite channel value"));
+    }
+    let slots = ctx.params().max_slots();
+    let present: Vec<(usize, usize)> = (input.domain.present.iter().enumerate())
+        .flat_map(|(c, mask)| (0..8).filter(|&k| mask[k]).map(move |k| (c, k)))
+        .collect();
+    let mut vectors: Vec<Zeroizing<Vec<f64>>> = present.iter().map(|_| Zeroizing::new(vec![0.0; slots])).collect();
+    let mut moved = Vec::new();
+    for (p, x) in channels.iter().enumerate() {
+        let clamped: Zeroizing<Vec<[f64; 8]>> = Zeroizing::new(input.domain.clamp(x).iter().map(Multivector::coeffs).collect());
+        if clamped.iter().zip(x).any(|(a, b)| *a != b.coeffs()) {
+            moved.push(p);
+        }
+        for (v, &(c, k)) in vectors.iter_mut().zip(&present) {
+            v[p] = clamped[c][k];
+        }
+    }
+    let wires = encrypt_slot_vectors(ctx, profile, key, &vectors, rng)?;
+    drop(vectors);
+    let header = BatchHeader::new(profile, channels.len());
+    let bytes = batch::to_bytes(&header, &wires)?;
+    Ok((header, bytes, moved))
+}
+
+fn check_capacity(ctx: &Context, patients: usize) -> Result<(), ProtocolError> {
+    let slots = ctx.params().max_slots();
+    if patients > slots {
         return Err(ProtocolError::TooManyPatients {
-            patients: features.len(),
+            patients,
             first_slot: 0,
             max: slots,
         });
     }
-    let encoded: Zeroizing<Vec<[f64; 8]>> =
-        Zeroizing::new(features.iter().map(|f| profile.input_box.encode(&Multivector::new(*f))).collect());
-    let blades = ga::pack(slots, BatchLayout::BladeMajor.ga_layout(), 0, &encoded)?;
-    drop(encoded);
+    Ok(())
+}
+
+/// Encrypts full-slot real vectors at the profile's level and scale, in parallel, each from its
+/// own ChaCha20 stream seeded from `rng`: the wire bytes, in order.
+fn encrypt_slot_vectors<R: RngCore + CryptoRng, V: AsRef<[f64]> + Sync>(
+    ctx: &Context,
+    profile: &InputProfile,
+    key: EncryptionKey<'_>,
+    vectors: &[V],
+    rng: &mut R,
+) -> Result<Vec<Vec<u8>>, ProtocolError> {
+    let params = *ctx.params();
     let scale = profile.input_log_scale.exp2();
     let level = profile.input_level;
-    let seeds: Vec<Zeroizing<[u8; 32]>> = (0..BLADES)
+    let seeds: Vec<Zeroizing<[u8; 32]>> = vectors
+        .iter()
         .map(|_| {
             let mut seed = Zeroizing::new([0u8; 32]);
             rng.fill_bytes(seed.as_mut());
             seed
         })
         .collect();
-    let wires = blades
+    vectors
         .par_iter()
         .zip(&seeds)
         .map(|(values, seed)| {
             let mut rng = ChaCha20Rng::from_seed(**seed);
-            let pt = Plaintext::encode_real(&params, values, scale)?;
+            let pt = Plaintext::encode_real(&params, values.as_ref(), scale)?;
             match key {
                 EncryptionKey::Public(pk) => {
                     wire::ciphertext_to_bytes(&params, &encrypt_pk(&params, ctx.q_tables(), pk, &pt, level, &mut rng)?)
@@ -80,11 +150,7 @@ pub fn encrypt_for_profile<R: RngCore + CryptoRng>(
             }
             .map_err(|e| ProtocolError::corrupt("ciphertext", e))
         })
-        .collect::<Result<Vec<_>, ProtocolError>>()?;
-    drop(blades);
-    let header = BatchHeader::new(profile, features.len());
-    let bytes = batch::to_bytes(&header, &wires)?;
-    Ok((header, bytes))
+        .collect()
 }
 
 /// One released prediction.

@@ -21,6 +21,7 @@
 //! in N (it is, to within 1% across the table), the key stays at >= 128 bits while
 //! N - leaked >= N log2 QP / B(N). `docs/leakage.md` works the numbers for every preset.
 
+use crate::privacy::MAX_LOG_FLOOD;
 use clifhe_core::params::{max_log_qp_128, Params};
 
 /// Largest |score| a rounded release carries: scores are clamped to [-R, R] before rounding,
@@ -85,10 +86,22 @@ impl Disclosure {
 
 /// The hospital's own release flood (log2 of the uniform width W) for results at `scale`: as
 /// large as `precision_bits` allow, since the decoded flood has standard deviation
-/// sqrt(N/6) W / scale per slot. Independent of anything the vendor states.
+/// sqrt(N/6) W / scale per slot, and at most the sampler's 2^[`MAX_LOG_FLOOD`] (results at
+/// large scales, e.g. an equivariant model's at 2^150, would allow more). Independent of
+/// anything the vendor states.
 pub fn hospital_flood_log2(params: &Params, scale: f64, precision_bits: u32) -> u32 {
     let log_sd = (params.n() as f64 / 6.0).sqrt().log2();
-    (scale.log2() - f64::from(precision_bits) - log_sd).floor().max(0.0) as u32
+    ((scale.log2() - f64::from(precision_bits) - log_sd).floor().max(0.0) as u32).min(MAX_LOG_FLOOD)
+}
+
+/// The widest flood [`hospital_flood_log2`] gives for results at `scale` over every disclosure
+/// (the least precise: scores rounded to 0 digits): what the vendor keeps room for in the
+/// modulus of the results it sanitises, so that any release the hospital asks for fits.
+pub fn widest_hospital_flood_log2(params: &Params, scale: f64) -> u32 {
+    let least = Disclosure::Argmax
+        .precision_bits()
+        .min(Disclosure::Rounded { digits: 0 }.precision_bits());
+    hospital_flood_log2(params, scale, least)
 }
 
 /// Format tag of a leakage ledger.

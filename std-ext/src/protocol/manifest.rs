@@ -1,7 +1,6 @@
 //! The manifest of the vendor's scores: one file per class and what they hold.
 
 use super::{BatchLayout, ProtocolError};
-use crate::gnn::GnnModel;
 use clifhe_core::params::Params;
 use serde::{Deserialize, Serialize};
 
@@ -43,12 +42,12 @@ pub struct ScoresManifest {
 }
 
 impl ScoresManifest {
-    /// The manifest of `model`'s scores for `patients` patients of a `layout` batch, with the
-    /// class files named `class-<c>.ct`.
+    /// The manifest of a model's scores (`labels`: its class labels) for `patients` patients of
+    /// a `layout` batch, with the class files named `class-<c>.ct`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         params: &Params,
-        model: &GnnModel,
+        labels: &[String],
         patients: usize,
         layout: BatchLayout,
         circuit_private: bool,
@@ -59,11 +58,11 @@ impl ScoresManifest {
         Self {
             format: SCORES_FORMAT.into(),
             preset: params.name().into(),
-            classes: model.classes(),
-            labels: model.label_names().to_vec(),
+            classes: labels.len(),
+            labels: labels.to_vec(),
             patients,
             stride: layout.score_stride(),
-            files: (0..model.classes()).map(|c| format!("class-{c}.ct")).collect(),
+            files: (0..labels.len()).map(|c| format!("class-{c}.ct")).collect(),
             circuit_private,
             statistical_security,
             noise_bound: round_up_pow2(noise_bound),
@@ -127,15 +126,13 @@ fn round_up_pow2(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gnn::Normalisation;
 
     #[test]
     fn the_published_noise_bound_is_a_power_of_two_above_the_exact_one() {
         let params = Params::from_name("device-n12").unwrap();
         let labels = vec!["a".to_string(), "b".to_string()];
-        let model = GnnModel::new_random(&[2], 2, labels, Normalisation::identity(), 0.5, 1.0, 1).unwrap();
         for (exact, published) in [(1234.5, 2048.0), (4096.0, 4096.0), (0.3, 0.5), (0.0, 0.0)] {
-            let m = ScoresManifest::new(&params, &model, 3, BatchLayout::BladeMajor, true, 30, exact, Some(40));
+            let m = ScoresManifest::new(&params, &labels, 3, BatchLayout::BladeMajor, true, 30, exact, Some(40));
             assert_eq!(m.noise_bound, published, "{exact}");
         }
     }

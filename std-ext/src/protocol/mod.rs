@@ -1,10 +1,11 @@
 //! The hospital-vendor protocol as a library: the steps the command line, the service and any
 //! library user share (docs/architecture.md §6 and §8).
 //!
-//! - [`profile`]: the vendor's public input profile of a model (input box, level, scale; no
-//!   weights) and the one schedule of an encrypted evaluation;
-//! - [`batch`]: the box-encoded blade-major batch the hospital encrypts for a profile, and the
-//!   reader of single wire ciphertexts;
+//! - [`model`]: the model a vendor serves, of either kind (GNN or equivariant);
+//! - [`profile`]: the vendor's public input profile of a model (input box or channel domain,
+//!   level, scale; no weights) and the one schedule of a GNN's encrypted evaluation;
+//! - [`batch`]: the blade-major batch the hospital encrypts for a profile, and the reader of
+//!   single wire ciphertexts;
 //! - [`bundle`]: the canonical container for the files that cross the wire (a key set's public
 //!   material, a job's scores), content-addressed by SHA-256;
 //! - [`manifest`]: what the vendor's scores say about themselves (untrusted at the hospital);
@@ -23,12 +24,14 @@ mod error;
 pub mod hospital;
 pub mod leakage;
 pub mod manifest;
+pub mod model;
 pub mod profile;
 pub mod record;
 pub mod vendor;
 
 pub use error::ProtocolError;
 pub use manifest::ScoresManifest;
+pub use model::VendorModel;
 pub use profile::InputProfile;
 pub use record::BatchRecord;
 

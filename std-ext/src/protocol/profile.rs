@@ -11,11 +11,15 @@
 //! encrypted for another model, preset or privacy mode is refused instead of evaluated on
 //! inputs the bounds do not cover.
 
+use super::model::VendorModel;
 use super::{BatchLayout, ProtocolError};
 use crate::gnn::encrypted::Schedule;
+use crate::gnn::equivariant_encrypted::{fitting_policy, InputBounds, ScalePolicy};
+use crate::gnn::equivariant_model::{ChannelSpec, EquivariantModel};
 use crate::gnn::noise::{NoiseReport, Packing};
 use crate::gnn::{GnnModel, InferencePlan, InputBox};
 use crate::preprocess::Pipeline;
+use crate::privacy::DEFAULT_STATISTICAL_SECURITY;
 use clifhe_core::multivector::Multivector;
 use clifhe_core::Params;
 use serde::{Deserialize, Serialize};
@@ -29,6 +33,10 @@ pub const PROFILE_FORMAT: &str = "clifhe-input-profile/2";
 pub const MASK_PASSES: usize = 2;
 /// Level the sanitised scores sit on (q0 q1 ~ 2^116 on private-n15 holds scores at ~2^100).
 pub const FINAL_LEVEL: usize = 1;
+/// An equivariant model's floods (the vendor's and the hospital's) must leave the decoded
+/// scores' standard deviation below 2^-this of a score unit, so that the released argmax is
+/// the model's (`EquivariantReport::check_flood_fits`).
+pub const EQUIVARIANT_FLOOD_PRECISION_BITS: f64 = 12.0;
 
 /// Lowercase hex SHA-256 of `bytes`: the fingerprints of profiles and key sets.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -84,6 +92,41 @@ pub fn analyse(params: &Params, plan: &InferencePlan, schedule: &Schedule, packi
     Ok(analysis)
 }
 
+/// The model kind's part of a profile: what the hospital computes from each scan, and how it
+/// clamps and encodes it. Flattened into the profile, so a GNN profile keeps its `input_box`
+/// field (and its fingerprint) as before equivariant models existed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileInput {
+    /// A GNN: 8 features per patient, clamped into the model's public input box and encoded as
+    /// (x - center) / half_width, blade k of patient p in slot p of ciphertext k.
+    InputBox(InputBox),
+    /// An equivariant model: the channel multivectors of each scan, clamped into the public
+    /// input domain (each grade's norm scaled down to its bound, a rotation-invariant clamp) and
+    /// encrypted as they are: per channel one ciphertext per present blade, patient p in slot p.
+    Channels(ChannelInput),
+}
+
+/// What the hospital needs to encrypt for an equivariant model (no weights).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChannelInput {
+    /// The channels of a prepared scan (intensity shells, principal axes).
+    pub spec: ChannelSpec,
+    /// The public input domain: present blades and per-grade norm bounds of each channel.
+    pub domain: InputBounds,
+}
+
+impl ProfileInput {
+    /// Ciphertexts one batch holds: 8 for a GNN, the present blades of every channel otherwise.
+    #[must_use]
+    pub fn ciphertexts(&self) -> usize {
+        match self {
+            Self::InputBox(_) => super::batch::BLADES,
+            Self::Channels(c) => c.domain.present.iter().flatten().filter(|p| **p).count(),
+        }
+    }
+}
+
 /// What the hospital needs to encrypt patients for one model on one preset.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputProfile {
@@ -100,9 +143,9 @@ pub struct InputProfile {
     pub input_level: usize,
     /// log2 of the scale to encrypt at.
     pub input_log_scale: f64,
-    /// The model's public input box: features are clamped into it and encoded as
-    /// (x - center) / half_width.
-    pub input_box: InputBox,
+    /// What the hospital computes from a scan and how it encodes it (the model kind's part).
+    #[serde(flatten)]
+    pub input: ProfileInput,
     /// Highest level the sanitised scores come back on (the hospital pins it in its batch
     /// record; the release refuses results above it).
     pub result_level: usize,
@@ -125,17 +168,43 @@ pub struct InputProfile {
     pub fingerprint: String,
 }
 
-/// The fingerprint of (preset, privacy mode, input box, pipeline): exact, from the f64 bits and
+/// The fingerprint of (preset, privacy mode, input, pipeline): exact, from the f64 bits and
 /// the pipeline's canonical JSON, so the vendor recomputes it from the model file without any
 /// decimal round trip. A batch whose features went through another pipeline is refused like
-/// one for another box. A model without a recorded pipeline hashes as before pipelines existed.
-pub fn fingerprint(params: &Params, circuit_private: bool, input_box: &InputBox, preprocessing: Option<&Pipeline>) -> String {
+/// one for another box. A model without a recorded pipeline hashes as before pipelines existed,
+/// and a GNN profile as before equivariant models existed (its level and scale follow from the
+/// model; an equivariant profile's come from a policy search, so they are hashed too).
+pub fn fingerprint(
+    params: &Params,
+    circuit_private: bool,
+    input: &ProfileInput,
+    input_level: usize,
+    input_log_scale: f64,
+    preprocessing: Option<&Pipeline>,
+) -> String {
     let mut bytes = Vec::with_capacity(320);
     bytes.extend_from_slice(PROFILE_FORMAT.as_bytes());
     bytes.extend_from_slice(params.name().as_bytes());
     bytes.push(u8::from(circuit_private));
-    for v in input_box.center.iter().chain(&input_box.half_width) {
-        bytes.extend_from_slice(&v.to_bits().to_le_bytes());
+    match input {
+        ProfileInput::InputBox(b) => {
+            for v in b.center.iter().chain(&b.half_width) {
+                bytes.extend_from_slice(&v.to_bits().to_le_bytes());
+            }
+        }
+        ProfileInput::Channels(c) => {
+            bytes.extend_from_slice(b"channels");
+            bytes.extend_from_slice(&(c.spec.shells as u64).to_le_bytes());
+            bytes.push(u8::from(c.spec.principal_axes));
+            for (present, norms) in c.domain.present.iter().zip(&c.domain.grade_norm) {
+                bytes.extend(present.iter().map(|&p| u8::from(p)));
+                for v in norms {
+                    bytes.extend_from_slice(&v.to_bits().to_le_bytes());
+                }
+            }
+            bytes.extend_from_slice(&(input_level as u64).to_le_bytes());
+            bytes.extend_from_slice(&input_log_scale.to_bits().to_le_bytes());
+        }
     }
     if let Some(p) = preprocessing {
         bytes.extend_from_slice(b"preprocessing");
@@ -152,43 +221,163 @@ fn pipeline_bytes(p: &Pipeline) -> Vec<u8> {
 }
 
 impl InputProfile {
+    /// The GNN profile's input box (refused for a channel profile).
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError::Refused`] for an equivariant model's profile.
+    pub fn input_box(&self) -> Result<&InputBox, ProtocolError> {
+        match &self.input {
+            ProfileInput::InputBox(b) => Ok(b),
+            ProfileInput::Channels(_) => Err(ProtocolError::refused(
+                "input profile",
+                "it is an equivariant model's profile: the hospital encrypts the channels of scans (or volumes), not 8 features",
+            )),
+        }
+    }
+
+    /// The equivariant profile's channels and domain (refused for a GNN profile).
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError::Refused`] for a GNN's profile.
+    pub fn channels(&self) -> Result<&ChannelInput, ProtocolError> {
+        match &self.input {
+            ProfileInput::Channels(c) => Ok(c),
+            ProfileInput::InputBox(_) => Err(ProtocolError::refused(
+                "input profile",
+                "it is a GNN's profile: the hospital encrypts 8 features per patient, not channels",
+            )),
+        }
+    }
+
+    /// The scale policy an equivariant profile encrypts at (and the vendor evaluates with).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::channels`].
+    pub fn channel_policy(&self) -> Result<ScalePolicy, ProtocolError> {
+        self.channels()?;
+        Ok(ScalePolicy {
+            input_level: Some(self.input_level),
+            ..ScalePolicy::circuit_private(self.input_log_scale)
+        })
+    }
+
     /// Indices of the patients whose features lie outside the input box (encryption clamps
-    /// them into it; the hospital flags their diagnoses).
+    /// them into it; the hospital flags their diagnoses). None for a channel profile.
     pub fn out_of_box(&self, features: &[[f64; 8]]) -> Vec<usize> {
+        let ProfileInput::InputBox(input_box) = &self.input else {
+            return Vec::new();
+        };
         features
             .iter()
             .enumerate()
-            .filter(|(_, f)| !self.input_box.contains(&Multivector::new(**f)))
+            .filter(|(_, f)| !input_box.contains(&Multivector::new(**f)))
             .map(|(i, _)| i)
             .collect()
     }
 
-    /// Vendor: the profile of `model` on `params` (refused when the preset cannot evaluate the
-    /// model in the chosen privacy mode).
-    pub fn of_model(model: &GnnModel, params: &Params, circuit_private: bool) -> Result<Self, ProtocolError> {
+    /// Vendor: the profile of either kind of model on `params` (refused when the preset cannot
+    /// evaluate the model in the chosen privacy mode).
+    pub fn of_model(model: &VendorModel, params: &Params, circuit_private: bool) -> Result<Self, ProtocolError> {
+        match model {
+            VendorModel::Gnn(m) => Self::of_gnn(m, params, circuit_private),
+            VendorModel::Equivariant(m) => Self::of_equivariant(m, params, circuit_private),
+        }
+    }
+
+    /// Vendor: the profile of a GNN on `params`.
+    pub fn of_gnn(model: &GnnModel, params: &Params, circuit_private: bool) -> Result<Self, ProtocolError> {
         let plan = model.encrypted_plan();
         let schedule = schedule_for(params, &plan, circuit_private, 1)?;
         analyse(params, &plan, &schedule, Packing::BladeMajor)?;
-        let input_box = model.input_box();
+        let input = ProfileInput::InputBox(model.input_box());
+        let input_level = schedule.input_level;
+        let input_log_scale = schedule.input_scale.log2();
         Ok(Self {
             format: PROFILE_FORMAT.into(),
             preset: params.name().into(),
             circuit_private,
             layout: BatchLayout::BladeMajor,
-            input_level: schedule.input_level,
-            input_log_scale: schedule.input_scale.log2(),
+            input_level,
+            input_log_scale,
             result_level: if circuit_private {
                 FINAL_LEVEL
             } else {
                 schedule.input_level.saturating_sub(plan.depth() + 1)
             },
             result_log_scale: schedule.output_scale().log2(),
-            fingerprint: fingerprint(params, circuit_private, &input_box, model.preprocessing()),
+            fingerprint: fingerprint(params, circuit_private, &input, input_level, input_log_scale, model.preprocessing()),
             preprocessing: model.preprocessing().cloned(),
-            input_box,
+            input,
             capacity: params.max_slots(),
             classes: model.classes(),
             labels: model.label_names().to_vec(),
+        })
+    }
+
+    /// Vendor: the profile of an equivariant model on `params`: the scale policy with the
+    /// lowest input level under which the network runs and its scores take a flood of
+    /// [`DEFAULT_STATISTICAL_SECURITY`] bits at [`EQUIVARIANT_FLOOD_PRECISION_BITS`]
+    /// (`equivariant_encrypted::fitting_policy`). Only circuit-private: the model's file must
+    /// record its input domain (`train --arch equivariant --circuit-private`), which the
+    /// hospital clamps to and the proven bounds cover.
+    pub fn of_equivariant(model: &EquivariantModel, params: &Params, circuit_private: bool) -> Result<Self, ProtocolError> {
+        if !circuit_private {
+            return Err(ProtocolError::refused(
+                "profile",
+                "an equivariant model is evaluated only with a circuit-private (flooded) result: drop --no-flooding",
+            ));
+        }
+        let domain = model.input_domain.clone().ok_or_else(|| {
+            ProtocolError::refused(
+                "model",
+                "the equivariant model file records no input domain (written before domains were recorded): retrain with                  `host-eval train --arch equivariant --circuit-private`",
+            )
+        })?;
+        let (policy, report) = fitting_policy(
+            params,
+            &model.net,
+            &domain,
+            DEFAULT_STATISTICAL_SECURITY,
+            EQUIVARIANT_FLOOD_PRECISION_BITS,
+        )
+        .map_err(|e| {
+            ProtocolError::refused(
+                format!("{} cannot evaluate this equivariant model circuit-privately", params.name()),
+                e,
+            )
+        })?;
+        let input = ProfileInput::Channels(ChannelInput {
+            spec: model.channels,
+            domain,
+        });
+        let input_level = policy.level(params);
+        let input_log_scale = policy.log_input_scale;
+        Ok(Self {
+            format: PROFILE_FORMAT.into(),
+            preset: params.name().into(),
+            circuit_private,
+            layout: BatchLayout::BladeMajor,
+            input_level,
+            input_log_scale,
+            // Sanitisation takes two mask levels and drops the scores as low as they fit.
+            result_level: report.output_level.saturating_sub(MASK_PASSES),
+            result_log_scale: report.output_scale.log2(),
+            fingerprint: fingerprint(
+                params,
+                circuit_private,
+                &input,
+                input_level,
+                input_log_scale,
+                model.preprocessing.as_ref(),
+            ),
+            preprocessing: model.preprocessing.clone(),
+            input,
+            capacity: params.max_slots(),
+            classes: model.class_names.len(),
+            labels: model.class_names.clone(),
         })
     }
 
@@ -221,10 +410,19 @@ impl InputProfile {
                 expected: params.name().into(),
             });
         }
-        let valid_box = p.input_box.center.iter().chain(&p.input_box.half_width).all(|v| v.is_finite())
-            && p.input_box.half_width.iter().all(|&h| h > 0.0);
+        let valid_input = match &p.input {
+            ProfileInput::InputBox(b) => {
+                b.center.iter().chain(&b.half_width).all(|v| v.is_finite()) && b.half_width.iter().all(|&h| h > 0.0)
+            }
+            ProfileInput::Channels(c) => {
+                c.spec.count() > 0
+                    && c.spec.shells <= clifhe_core::multivector::channels::MAX_SHELLS
+                    && c.domain.validate(c.spec.count()).is_ok()
+                    && p.circuit_private
+            }
+        };
         let log_q: f64 = params.q().iter().take(p.input_level + 1).map(|&q| (q as f64).log2()).sum();
-        if !valid_box
+        if !valid_input
             || p.input_level > params.max_level()
             || p.input_log_scale.fract() != 0.0
             || !(1.0..=log_q - 4.0).contains(&p.input_log_scale)
@@ -242,7 +440,16 @@ impl InputProfile {
         if let Some(pipeline) = &p.preprocessing {
             pipeline.validate().map_err(|e| ProtocolError::corrupt("input profile", e))?;
         }
-        if p.fingerprint != fingerprint(params, p.circuit_private, &p.input_box, p.preprocessing.as_ref()) {
+        if p.fingerprint
+            != fingerprint(
+                params,
+                p.circuit_private,
+                &p.input,
+                p.input_level,
+                p.input_log_scale,
+                p.preprocessing.as_ref(),
+            )
+        {
             return Err(ProtocolError::corrupt(
                 "input profile",
                 "its fingerprint does not match its box, mode and preprocessing",

@@ -11,14 +11,22 @@
 //!    level that holds scores and floods. The manifest records the bound the hospital's release
 //!    flood must hide (`Sanitized::release_noise_bound`).
 //!
+//! An equivariant model's batch ([`infer_channels`]) takes the same three steps: its profile's
+//! fingerprint, its scale policy's dry run and flood check, the encrypted network
+//! (`gnn::equivariant_encrypted`: ciphertext x ciphertext geometric products), sanitisation
+//! with the dry run's proven bounds. [`infer`] dispatches on the model's kind.
+//!
 //! The `--no-flooding` path ([`infer_interleaved`]) evaluates an interleaved batch or merged
 //! single-patient device ciphertexts; its output is NOT circuit-private.
 
-use super::batch::BatchHeader;
-use super::profile::{self, MASK_PASSES};
+use super::batch::{BatchHeader, InputEncoding};
+use super::model::VendorModel;
+use super::profile::{self, InputProfile, EQUIVARIANT_FLOOD_PRECISION_BITS, MASK_PASSES};
 use super::{BatchLayout, ProtocolError, ScoresManifest};
 use crate::ga::{merge_rotation_steps, EncryptedMultivectorBatch, Layout};
 use crate::gnn::encrypted::{evaluate_blade_major, evaluate_scheduled};
+use crate::gnn::equivariant_encrypted::{self as equivariant, EquivariantReport};
+use crate::gnn::equivariant_model::EquivariantModel;
 use crate::gnn::noise::{rescale_rounding_l2, NoiseReport, Packing};
 use crate::gnn::GnnModel;
 use crate::privacy::{evaluation_noise_bound, sanitize, SanitizeConfig, Sanitized};
@@ -75,22 +83,53 @@ impl ScoredBatch {
     }
 }
 
+/// What sanitisation needs to know of an evaluation's scores: its proven bounds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoreBounds {
+    /// Per-coefficient noise bound (coefficient units): what the flood hides.
+    pub per_coefficient_noise: f64,
+    /// Bound on |score| in every slot (used and unused): what the masks must clear.
+    pub value: f64,
+}
+
+impl From<&NoiseReport> for ScoreBounds {
+    fn from(r: &NoiseReport) -> Self {
+        Self {
+            per_coefficient_noise: r.per_coefficient_bound,
+            value: r.ranges.score_bound(),
+        }
+    }
+}
+
+impl From<&EquivariantReport> for ScoreBounds {
+    fn from(r: &EquivariantReport) -> Self {
+        Self {
+            per_coefficient_noise: r.per_coefficient_bound,
+            value: r.score_bound,
+        }
+    }
+}
+
 /// Sanitises score ciphertexts in parallel (each with its own ChaCha20 stream seeded from
-/// `rng`), with the proven bounds of `analysis`: the vendor's last step before anything leaves.
+/// `rng`), with the proven `bounds` of their evaluation: the vendor's last step before anything
+/// leaves.
 pub fn sanitize_scores<R: RngCore + CryptoRng>(
     ectx: &EvalContext,
     pk: &PublicKey<Vec<u64>>,
     scores: &[CiphertextOwned],
-    analysis: &NoiseReport,
+    bounds: ScoreBounds,
     used_slots: Vec<bool>,
     statistical_security: u32,
     rng: &mut R,
 ) -> Result<Vec<Sanitized>, ProtocolError> {
-    let mut cfg = SanitizeConfig::new(analysis.per_coefficient_bound);
+    let mut cfg = SanitizeConfig::new(bounds.per_coefficient_noise);
     cfg.statistical_security = statistical_security;
     cfg.used_slots = Some(used_slots);
-    cfg.value_bound = Some(analysis.ranges.score_bound());
+    cfg.value_bound = Some(bounds.value);
     cfg.mask_passes = MASK_PASSES as u32;
+    cfg.release_flood_log2 = scores
+        .first()
+        .map(|c| super::leakage::widest_hospital_flood_log2(ectx.params(), c.meta.scale));
     let seeds: Vec<zeroize::Zeroizing<[u8; 32]>> = scores
         .iter()
         .map(|_| {
@@ -104,6 +143,124 @@ pub fn sanitize_scores<R: RngCore + CryptoRng>(
         .zip(&seeds)
         .map(|(c, seed)| sanitize(ectx, pk, c, &cfg, &mut ChaCha20Rng::from_seed(**seed)))
         .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The circuit-private evaluation of a blade-major batch with either kind of model (the
+/// module's steps): what `infer` and the service call.
+#[allow(clippy::too_many_arguments)]
+pub fn infer<R: RngCore + CryptoRng>(
+    ev: &Evaluator<'_>,
+    pk: &PublicKey<Vec<u64>>,
+    rlk: &RelinearizationKey,
+    model: &VendorModel,
+    header: &BatchHeader,
+    cts: &[CiphertextOwned],
+    opts: &InferOptions,
+    rng: &mut R,
+) -> Result<ScoredBatch, ProtocolError> {
+    match model {
+        VendorModel::Gnn(m) => infer_box_encoded(ev, pk, rlk, m, header, cts, opts, rng),
+        VendorModel::Equivariant(m) => infer_channels(ev, pk, rlk, m, header, cts, opts, rng),
+    }
+}
+
+/// The refusal of a batch made for another profile.
+fn wrong_profile() -> ProtocolError {
+    ProtocolError::refused(
+        "batch",
+        "this batch was encrypted for another model's input profile (or another preset or privacy mode): \
+         re-encrypt with `host-eval encrypt --profile` and this model's `host-eval profile`",
+    )
+}
+
+/// The circuit-private evaluation of an equivariant model's channel batch (module docs). The
+/// policy, the domain and the bounds are the vendor's own, from the model file
+/// ([`InputProfile::of_equivariant`]); the batch must carry that profile's fingerprint and
+/// exactly its ciphertexts (channel by channel, the present blades in order), at its level and
+/// scale. Always flooded: `--no-flooding` is refused.
+#[allow(clippy::too_many_arguments)]
+pub fn infer_channels<R: RngCore + CryptoRng>(
+    ev: &Evaluator<'_>,
+    pk: &PublicKey<Vec<u64>>,
+    rlk: &RelinearizationKey,
+    model: &EquivariantModel,
+    header: &BatchHeader,
+    cts: &[CiphertextOwned],
+    opts: &InferOptions,
+    rng: &mut R,
+) -> Result<ScoredBatch, ProtocolError> {
+    let ectx = ev.context();
+    let params = *ectx.params();
+    if opts.no_flooding {
+        return Err(ProtocolError::refused(
+            "--no-flooding",
+            "an equivariant model's scores leave only sanitised and flooded (circuit-private)",
+        ));
+    }
+    let profile = InputProfile::of_equivariant(model, &params, true)?;
+    if header.profile_fingerprint != profile.fingerprint || !header.circuit_private {
+        return Err(wrong_profile());
+    }
+    let input = profile.channels()?;
+    let present = &input.domain.present;
+    if !matches!(&header.encoding, InputEncoding::Channels { present: p } if p == present) || cts.len() != profile.input.ciphertexts() {
+        return Err(ProtocolError::refused(
+            "batch",
+            format!(
+                "{} ciphertexts whose blades differ from the profile's {} (one per present blade of each channel)",
+                cts.len(),
+                profile.input.ciphertexts()
+            ),
+        ));
+    }
+    let patients = header.patients;
+    if opts.patients.is_some_and(|p| p != patients) {
+        return Err(ProtocolError::refused("--patients", format!("the batch holds {patients} patients")));
+    }
+    let policy = profile.channel_policy()?;
+    for c in cts {
+        if c.meta.level != profile.input_level || c.meta.scale != policy.log_input_scale.exp2() {
+            return Err(ProtocolError::refused(
+                "batch",
+                format!(
+                    "a ciphertext at level {} and scale 2^{:.2}, but this model's profile encrypts at level {} and 2^{}",
+                    c.meta.level,
+                    c.meta.scale.log2(),
+                    profile.input_level,
+                    policy.log_input_scale
+                ),
+            ));
+        }
+    }
+    // The dry run first: a flood that cannot fit at the caller's s is refused before any work.
+    let planned = equivariant::plan(&params, &model.net, &input.domain, &policy).map_err(|e| ProtocolError::refused("model", e))?;
+    planned
+        .check_flood_fits(&params, opts.statistical_security, EQUIVARIANT_FLOOD_PRECISION_BITS)
+        .map_err(|e| ProtocolError::refused("--statistical-security", e))?;
+    let mut it = cts.iter();
+    let channels: Vec<[Option<CiphertextOwned>; 8]> = present
+        .iter()
+        .map(|mask| std::array::from_fn(|k| if mask[k] { it.next().cloned() } else { None }))
+        .collect();
+    let (scores, report) =
+        equivariant::evaluate(ev, rlk, &model.net, &input.domain, &policy, channels).map_err(|e| ProtocolError::refused("model", e))?;
+    let used: Vec<bool> = (0..params.max_slots()).map(|s| s < patients).collect();
+    let sanitized = sanitize_scores(ectx, pk, &scores, (&report).into(), used, opts.statistical_security, rng)?;
+    let bound = sanitized.iter().map(|s| s.release_noise_bound).fold(0.0, f64::max);
+    let flood = sanitized.iter().map(|s| s.flood_log2).max();
+    Ok(ScoredBatch {
+        manifest: ScoresManifest::new(
+            &params,
+            &model.class_names,
+            patients,
+            BatchLayout::BladeMajor,
+            true,
+            opts.statistical_security,
+            bound,
+            flood,
+        ),
+        scores: sanitized.into_iter().map(|s| s.ciphertext).collect(),
+    })
 }
 
 /// The circuit-private evaluation of a box-encoded blade-major batch (module docs).
@@ -121,11 +278,19 @@ pub fn infer_box_encoded<R: RngCore + CryptoRng>(
     let ectx = ev.context();
     let params = *ectx.params();
     let bad = |reason: &str| ProtocolError::refused("batch", reason);
-    if header.profile_fingerprint != profile::fingerprint(&params, header.circuit_private, &model.input_box(), model.preprocessing()) {
-        return Err(bad(
-            "this batch was encrypted for another model's input profile (or another preset or privacy mode): \
-             re-encrypt with `host-eval encrypt --profile` and this model's `host-eval profile`",
-        ));
+    let plan = model.encrypted_plan();
+    let schedule = profile::schedule_for(&params, &plan, header.circuit_private, 1)?;
+    let input = profile::ProfileInput::InputBox(model.input_box());
+    let fingerprint = profile::fingerprint(
+        &params,
+        header.circuit_private,
+        &input,
+        schedule.input_level,
+        schedule.input_scale.log2(),
+        model.preprocessing(),
+    );
+    if header.profile_fingerprint != fingerprint {
+        return Err(wrong_profile());
     }
     if !opts.no_flooding && !header.circuit_private {
         return Err(bad(
@@ -137,8 +302,6 @@ pub fn infer_box_encoded<R: RngCore + CryptoRng>(
     if opts.patients.is_some_and(|p| p != patients) {
         return Err(ProtocolError::refused("--patients", format!("the batch holds {patients} patients")));
     }
-    let plan = model.encrypted_plan();
-    let schedule = profile::schedule_for(&params, &plan, header.circuit_private, 1)?;
     let first = cts.first().ok_or_else(|| bad("empty batch"))?.meta;
     if first.level < schedule.input_level {
         return Err(ProtocolError::BadLevel {
@@ -162,7 +325,7 @@ pub fn infer_box_encoded<R: RngCore + CryptoRng>(
         let bound = analysis.per_coefficient_bound * (1.0 + 1e-6) + rescale_rounding_l2(params.n());
         (masked, bound, None)
     } else {
-        let sanitized = sanitize_scores(ectx, pk, &scores, &analysis, used, opts.statistical_security, rng)?;
+        let sanitized = sanitize_scores(ectx, pk, &scores, (&analysis).into(), used, opts.statistical_security, rng)?;
         let bound = sanitized.iter().map(|s| s.release_noise_bound).fold(0.0, f64::max);
         let flood = sanitized.iter().map(|s| s.flood_log2).max();
         (sanitized.into_iter().map(|s| s.ciphertext).collect(), bound, flood)
@@ -170,7 +333,7 @@ pub fn infer_box_encoded<R: RngCore + CryptoRng>(
     Ok(ScoredBatch {
         manifest: ScoresManifest::new(
             &params,
-            model,
+            model.label_names(),
             patients,
             BatchLayout::BladeMajor,
             !opts.no_flooding,
@@ -230,7 +393,7 @@ pub fn infer_interleaved(
     Ok(ScoredBatch {
         manifest: ScoresManifest::new(
             &params,
-            model,
+            model.label_names(),
             patients,
             BatchLayout::Interleaved,
             false,
