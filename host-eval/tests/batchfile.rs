@@ -8,7 +8,7 @@ use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::{wire, Params, PublicKey, SecretKey};
 use clifhe_std::gnn::InputBox;
 use clifhe_std::protocol::batch::{self as batchfile, BatchHeader};
-use clifhe_std::protocol::profile::{fingerprint, InputProfile, PROFILE_FORMAT};
+use clifhe_std::protocol::profile::{fingerprint, InputProfile, ProfileInput, PROFILE_FORMAT};
 use clifhe_std::protocol::{BatchLayout, ProtocolError};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -19,10 +19,10 @@ fn fixture() -> (Params, Vec<u8>) {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let sk = SecretKey::generate(&params, &mut rng).unwrap();
     let pk = PublicKey::generate(&params, ctx.q_tables(), &sk, &mut rng).unwrap();
-    let input_box = InputBox {
+    let input = ProfileInput::InputBox(InputBox {
         center: [0.5; 8],
         half_width: [0.25; 8],
-    };
+    });
     let profile = InputProfile {
         format: PROFILE_FORMAT.into(),
         preset: params.name().into(),
@@ -32,9 +32,9 @@ fn fixture() -> (Params, Vec<u8>) {
         input_log_scale: 30.0,
         result_level: 0,
         result_log_scale: 30.0,
-        fingerprint: fingerprint(&params, false, &input_box, None),
+        fingerprint: fingerprint(&params, false, &input, 1, 30.0, None),
         preprocessing: None,
-        input_box,
+        input,
         capacity: params.max_slots(),
         classes: 2,
         labels: vec!["a".into(), "b".into()],

@@ -153,6 +153,7 @@ fn every_result_command_speaks_json() {
         fields,
         [
             "bytes",
+            "ciphertexts",
             "first_slot",
             "layout",
             "level",

@@ -251,3 +251,74 @@ fn bad_input_is_refused_with_typed_errors_and_loses_nothing() {
     assert_eq!(http(port, "DELETE", &format!("/v1/jobs/{job}"), Some(&a.token), b"", &[]).0, 204);
     assert_eq!(http(port, "GET", &format!("/v1/jobs/{job}"), Some(&a.token), b"", &[]).0, 404);
 }
+
+/// The service serving the rotation-invariant model (`train --arch equivariant
+/// --circuit-private`): the hospital fetches its channel profile, encrypts scans for it, and
+/// the released argmax equals `host-eval predict` on every patient.
+#[test]
+fn embedded_equivariant_model_end_to_end() {
+    let npz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/adrenalmnist3d.npz");
+    if !npz.exists() {
+        println!("skipping: AdrenalMNIST3D not found");
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let d = TempDir::new("svc-equivariant");
+    let model = d.join("eq.json");
+    ok(&[
+        "train",
+        "--arch",
+        "equivariant",
+        "--circuit-private",
+        "--dataset",
+        s(&npz),
+        "--out",
+        s(&model),
+    ]);
+    let tenants = d.join("tenants.json");
+    let h = Hospital::new(&d.join(""), "hospital-eq", 1, &tenants);
+    let port = free_port();
+    let p = port.to_string();
+    let mut args = serve_args(&model, &tenants, &p);
+    args.extend(["--store", s(&d.join("store")), "--workers", "1"].map(String::from));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut server = Proc::spawn("serve", &a, &d.join("serve.log"));
+    wait_healthy(port, Duration::from_secs(30));
+    let url = format!("http://127.0.0.1:{port}");
+
+    let profile = h.dir.join("profile.json");
+    let mut f = vec!["fetch-profile"];
+    f.extend(h.conn(&url));
+    f.extend(["--keys", s(&h.keys), "--out", s(&profile)]);
+    ok(&f);
+    let pj = json(&std::fs::read(&profile).unwrap());
+    assert!(
+        pj["channels"]["domain"]["present"].is_array() && pj.get("input_box").is_none(),
+        "{pj}"
+    );
+    let spec = format!("{}#test:100..116", s(&npz));
+    let batch = h.dir.join("eq.clhe");
+    ok(&[
+        "encrypt",
+        "--keys",
+        s(&h.keys),
+        "--profile",
+        s(&profile),
+        "--input",
+        &spec,
+        "--out",
+        s(&batch),
+    ]);
+    let id = h.submit(&url, &batch);
+    let released = h.fetch_release(&url, &id);
+    let want: serde_json::Value = serde_json::from_str(&ok(&["predict", "--model", s(&model), "--input", &spec, "--json"])).unwrap();
+    let want: Vec<u64> = want["patients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["class"].as_u64().unwrap())
+        .collect();
+    assert_eq!(released, want);
+    server.signal("-TERM");
+    assert!(server.wait_exit(Duration::from_secs(30)).success());
+}

@@ -358,21 +358,31 @@ def encrypt(
     out: Optional[PathLike] = None,
     *,
     inputs: Optional[Sequence[PathLike]] = None,
+    channels: Any = None,
     mode: str = "pk",
 ) -> Dict[str, Any]:
-    """Hospital: a box-encoded batch for a profile (``host-eval encrypt --profile``), written to
-    ``out`` with its record ``out.record.json`` (what :func:`release` trusts).
+    """Hospital: a batch for a profile (``host-eval encrypt --profile``), written to ``out``
+    with its record ``out.record.json`` (what :func:`release` trusts).
 
-    Give either ``features`` (rows of 8, shape ``(n, 8)``, e.g. from :func:`features`) or
-    ``inputs`` (scan paths, dataset samples or features files, as ``--input``). ``mode``:
-    ``"pk"`` (public key) or ``"seeded"`` (secret key, half the size). Returns the ``--json``
-    summary (never a feature value); ``out_of_box`` lists patients outside the model's box.
+    Give one of ``features`` (rows of 8, shape ``(n, 8)``, e.g. from :func:`features`; a GNN's
+    profile), ``channels`` (shape ``(n, K, 8)``, e.g. from :meth:`EquivariantModel.channels`;
+    an equivariant model's profile) or ``inputs`` (scan paths, dataset samples or features
+    files, as ``--input``; either profile). ``mode``: ``"pk"`` (public key) or ``"seeded"``
+    (secret key, half the size). Returns the ``--json`` summary (never a feature value);
+    ``out_of_box`` lists patients outside the model's box or domain.
     """
     if out is None:
         raise InputError("encrypt needs out= (the batch file to write)")
-    if (features is None) == (inputs is None):
-        raise InputError("give exactly one of features= and inputs=")
-    if inputs is not None:
+    if sum(x is not None for x in (features, inputs, channels)) != 1:
+        raise InputError("give exactly one of features=, channels= and inputs=")
+    if channels is not None:
+        arr = np.ascontiguousarray(np.asarray(channels, dtype=np.float64))
+        if arr.ndim == 2:
+            arr = arr[None, :, :]
+        if arr.ndim != 3 or arr.shape[2] != 8:
+            raise InputError(f"channels must have shape (n, K, 8); got {arr.shape}")
+        text = _clifhe.encrypt_channels(_path(keys_dir), _path(profile), arr, _path(out), mode)
+    elif inputs is not None:
         text = _clifhe.encrypt_inputs(_path(keys_dir), _path(profile), [_path(i) for i in inputs], _path(out), mode)
     else:
         text = _clifhe.encrypt_features(_path(keys_dir), _path(profile), feature_rows(features), _path(out), mode)

@@ -10,7 +10,7 @@ use host_eval::cli::keyset::{self, KeyRandomness, KeygenOptions};
 use host_eval::cli::protocol::{self as proto, InferInput, InferOptions};
 use host_eval::cli::public::PublicKeySet;
 use host_eval::cli::CliError;
-use numpy::PyReadonlyArray2;
+use numpy::{PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
 use std::path::PathBuf;
 
@@ -118,6 +118,54 @@ fn encrypt_features(
         })
         .map_err(to_py)
     })?;
+    json(&encrypt::summary_json(&r))
+}
+
+/// `host-eval encrypt --keys DIR --profile PROFILE --out OUT` on channel arrays (n, K, 8)
+/// computed by the caller (`EquivariantModel.channels`), for an equivariant model's profile:
+/// the same steps and files as the command on scans.
+#[pyfunction]
+#[pyo3(signature = (keys_dir, profile, channels, out, mode_name))]
+fn encrypt_channels(
+    py: Python<'_>,
+    keys_dir: PathBuf,
+    profile: PathBuf,
+    channels: PyReadonlyArray3<'_, f64>,
+    out: PathBuf,
+    mode_name: &str,
+) -> PyResult<String> {
+    let a = channels.as_array();
+    if a.shape()[2] != 8 {
+        return Err(InputError::new_err(format!(
+            "channels must have shape (n, K, 8); got {:?}",
+            a.shape()
+        )));
+    }
+    let mut patients = Vec::with_capacity(a.shape()[0]);
+    for (p, patient) in a.outer_iter().enumerate() {
+        let mut xs = Vec::with_capacity(patient.shape()[0]);
+        for row in patient.outer_iter() {
+            let mut v = [0.0; 8];
+            for (o, x) in v.iter_mut().zip(row.iter()) {
+                if !x.is_finite() {
+                    return Err(InputError::new_err(format!("patient {p}: a channel value is not a finite number")));
+                }
+                *o = *x;
+            }
+            xs.push(clifhe_core::Multivector::new(v));
+        }
+        patients.push((format!("array[{p}]"), xs));
+    }
+    let opts = EncryptOptions {
+        keys: keys_dir,
+        inputs: Vec::new(),
+        out,
+        mode: mode(mode_name)?,
+        level: None,
+        slot: 0,
+        profile: Some(profile),
+    };
+    let r = run(py, || encrypt::encrypt_channels(&opts, patients).map_err(to_py))?;
     json(&encrypt::summary_json(&r))
 }
 
@@ -288,6 +336,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(profile, m)?)?;
     m.add_function(wrap_pyfunction!(encrypt_features, m)?)?;
     m.add_function(wrap_pyfunction!(encrypt_inputs, m)?)?;
+    m.add_function(wrap_pyfunction!(encrypt_channels, m)?)?;
     m.add_function(wrap_pyfunction!(infer, m)?)?;
     m.add_function(wrap_pyfunction!(release, m)?)?;
     m.add_function(wrap_pyfunction!(predict_inputs, m)?)?;

@@ -108,11 +108,16 @@ def test_bad_inputs_are_input_errors(eq_model):
         clifhe.train("unused.json", arch="resnet")
 
 
-def test_circuit_private_network_and_input_domain(workdir):
+@pytest.fixture(scope="session")
+def eq_private_path(workdir):
     out = workdir / "eq-private.json"
     summary = clifhe.train(out, per_class=8, seed=3, arch="equivariant", circuit_private=True)
     assert summary["circuit_private"] is True and summary["hidden"] == [8]
-    m = clifhe.EquivariantModel.load(out)
+    return out
+
+
+def test_circuit_private_network_and_input_domain(workdir, eq_private_path):
+    m = clifhe.EquivariantModel.load(eq_private_path)
     assert m.hidden == [8]
     volume, spacing = clifhe.phantom(0, 2, seed=3)
     ch = m.channels(volume, spacing)
@@ -120,3 +125,32 @@ def test_circuit_private_network_and_input_domain(workdir):
     assert list(m.in_domain(np.stack([ch * 100.0]))) == [False]
     with pytest.raises(clifhe.InputError, match="circuit_private"):
         clifhe.train(workdir / "unused.json", per_class=8, circuit_private=True)
+
+
+def test_channels_through_the_protocol(workdir, keys, eq_private_path):
+    """profile -> encrypt(channels=...) -> infer -> release: the released argmax equals the
+    plaintext model's on every patient inside the domain; the others are flagged."""
+    m = clifhe.EquivariantModel.load(eq_private_path)
+    profile = workdir / "eq-profile.json"
+    p = clifhe.profile(eq_private_path, keys / "public.bundle", profile)
+    assert "channels" in p and "input_box" not in p
+    vols = [clifhe.phantom(label, index, seed=3) for index in range(500, 505) for label in range(3)]
+    ch = np.stack([m.channels(v, s) for v, s in vols])
+    inside = list(m.in_domain(ch))
+    assert sum(inside) >= 6
+    batch = workdir / "eq-batch.clhe"
+    s = clifhe.encrypt(keys, profile, out=batch, channels=ch)
+    assert s["patients"] == len(vols)
+    assert s["out_of_box"] == [i for i, ok in enumerate(inside) if not ok]
+    scores = workdir / "eq-scores"
+    assert clifhe.infer(eq_private_path, keys / "public.bundle", batch, scores)["circuit_private"] is True
+    r = clifhe.release(keys, scores, workdir / "eq-batch.clhe.record.json")
+    released = [q["class"] for q in r["predictions"]]
+    want = list(m.classify(ch))
+    assert [a for a, ok in zip(released, inside) if ok] == [b for b, ok in zip(want, inside) if ok]
+    # 8 features are not channels, and channels of the wrong count are refused.
+    with pytest.raises(clifhe.ClifheError):
+        clifhe.encrypt(keys, profile, np.zeros((2, 8)), workdir / "x.clhe")
+    with pytest.raises(clifhe.ClifheError, match="channels"):
+        clifhe.encrypt(keys, profile, out=workdir / "y.clhe", channels=ch[:, :3, :])
+    assert not (workdir / "x.clhe").exists() and not (workdir / "y.clhe").exists()

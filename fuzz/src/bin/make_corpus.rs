@@ -11,7 +11,7 @@ use clifhe_std::bootstrap::encapsulation::EncapsulationKeys;
 use clifhe_std::gnn::{GnnModel, InputBox, Normalisation};
 use clifhe_std::{EvalContext, GaloisKeys, RelinearizationKey};
 use clifhe_std::protocol::batch::{self as batchfile, BatchHeader};
-use clifhe_std::protocol::profile::{fingerprint, InputProfile, PROFILE_FORMAT};
+use clifhe_std::protocol::profile::{fingerprint, ChannelInput, InputProfile, ProfileInput, PROFILE_FORMAT};
 use clifhe_std::protocol::BatchLayout;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -105,6 +105,47 @@ fn models_and_profiles() {
         let p = profile(&params, level, log_scale);
         put("profile_json", &format!("profile-{name}"), &serde_json::to_vec_pretty(&p).unwrap());
     }
+    let params = Params::from_name("INSECURE-test-n10").unwrap();
+    put(
+        "profile_json",
+        "profile-INSECURE-test-n10-channels",
+        &serde_json::to_vec_pretty(&channel_profile(&params)).unwrap(),
+    );
+}
+
+/// An equivariant model's profile: 2 shell channels, 3 present blades.
+fn channel_profile(params: &Params) -> InputProfile {
+    use clifhe_std::gnn::equivariant_model::ChannelSpec;
+    use clifhe_std::gnn::equivariant_policy::InputBounds;
+    let input = ProfileInput::Channels(ChannelInput {
+        spec: ChannelSpec {
+            shells: 2,
+            principal_axes: false,
+        },
+        domain: InputBounds {
+            present: vec![
+                [true, true, false, false, false, false, false, false],
+                [true, false, false, false, false, false, false, false],
+            ],
+            grade_norm: vec![[1.5, 0.5, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]],
+        },
+    });
+    InputProfile {
+        format: PROFILE_FORMAT.into(),
+        preset: params.name().into(),
+        circuit_private: true,
+        layout: BatchLayout::BladeMajor,
+        input_level: 1,
+        input_log_scale: 30.0,
+        result_level: 0,
+        result_log_scale: 30.0,
+        fingerprint: fingerprint(params, true, &input, 1, 30.0, None),
+        input,
+        preprocessing: None,
+        capacity: params.max_slots(),
+        classes: 2,
+        labels: vec!["a".into(), "b".into()],
+    }
 }
 
 /// An equivariant model file (`kind: "equivariant"`): 2 channels (2 intensity shells, no axes),
@@ -153,8 +194,8 @@ fn profile(params: &Params, input_level: usize, input_log_scale: f64) -> InputPr
         input_log_scale,
         result_level: 0,
         result_log_scale: input_log_scale,
-        fingerprint: fingerprint(params, false, &box8(), None),
-        input_box: box8(),
+        fingerprint: fingerprint(params, false, &ProfileInput::InputBox(box8()), input_level, input_log_scale, None),
+        input: ProfileInput::InputBox(box8()),
         preprocessing: None,
         capacity: params.max_slots(),
         classes: 2,
@@ -177,6 +218,9 @@ fn batch() {
         .collect();
     let header = BatchHeader::new(&profile(&params, 0, 30.0), 3);
     put("batchfile", "batch-n10-seeded", &batchfile::to_bytes(&header, &blades).unwrap());
+    // A channel batch: one ciphertext per present blade of the channel profile.
+    let header = BatchHeader::new(&channel_profile(&params), 3);
+    put("batchfile", "batch-n10-channels", &batchfile::to_bytes(&header, &blades[..3]).unwrap());
 }
 
 /// A key set bundle as the service receives it: a toy key set made by the CLI's own keygen and
@@ -456,7 +500,7 @@ fn check() {
         batchfile::parse(&n10, &b).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     for (name, b) in seeds("profile_json") {
-        let preset = name.trim_start_matches("profile-");
+        let preset = name.trim_start_matches("profile-").trim_end_matches("-channels");
         InputProfile::from_json_checked(&b, &Params::from_name(preset).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     for (name, b) in seeds("bundle") {

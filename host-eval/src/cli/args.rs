@@ -24,7 +24,7 @@ Roles:
              device-bundle  the flash images a device encrypts with (public only)
              release  flooded decryption of the vendor's scores -> argmax, budgeted
   vendor     train    the model on plaintext features
-             profile  the model's public input profile (box, level, scale) for encrypt
+             profile  the model's public input profile (box or channel domain, level, scale)
              infer    encrypted batch or device ciphertexts -> encrypted scores
              predict  the model on plaintext features (reference)
   all        demo     every role in one process, measured
@@ -55,7 +55,11 @@ ciphertext. The vendor evaluates it only with `infer --no-flooding` (not circuit
 With --profile PROFILE (from the vendor's `host-eval profile`): each patient's features are
 clamped into the model's public input box and encoded as (x - center) / half_width, blade k of
 patient p in slot p of ciphertext k, 8 ciphertexts in one batch file, at the profile's level and
-scale; up to N/2 patients. This is what a circuit-private (flooded) `infer` needs.";
+scale; up to N/2 patients. This is what a circuit-private (flooded) `infer` needs.
+
+With the profile of an equivariant model, the inputs must be scans or dataset samples: each goes
+through the profile's preprocessing to its channel multivectors, clamped into the profile's
+domain, one ciphertext per present blade of each channel.";
 
 const DECRYPT_HELP: &str = "Decrypt a ciphertext (full or seeded) with the key set's secret key and \
 print the features of each patient.\n\nThis is the hospital's own, local decryption: the raw \
@@ -133,9 +137,9 @@ pub enum Command {
         tilt: f64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Model architecture: gnn (8 features, what infer evaluates) or equivariant
-        /// (rotation-invariant, on intensity shells and principal axes; encrypted in `demo --arch
-        /// equivariant`, not yet in infer)
+        /// Model architecture: gnn (8 features) or equivariant (rotation-invariant, on
+        /// intensity shells and principal axes; with --circuit-private, what `profile` and
+        /// `infer` evaluate encrypted)
         #[arg(long, value_enum, default_value_t = equivariant::Architecture::Gnn)]
         arch: equivariant::Architecture,
         /// With --arch equivariant: train the network the circuit-private encrypted evaluation
@@ -289,13 +293,18 @@ A circuit-private (flooded) result needs the patients box-encoded: each feature 
 model's input box (the range of its training features) and mapped to [-1, 1], and encrypted at the \
 level and scale the model's schedule starts at (scale 2^80 on private-n15). The profile holds exactly \
 that, not the weights: the hospital runs `encrypt --profile FILE`, and `infer` checks the batch's \
-profile fingerprint against the model before evaluating it.";
+profile fingerprint against the model before evaluating it.
+
+For an equivariant model (`train --arch equivariant --circuit-private`) the profile holds its channel \
+spec, preprocessing and public input domain (present blades, per-grade norm bounds) and the level \
+and scale the lowest-level policy that fits the flood needs; the hospital encrypts the channels of \
+its scans. Only circuit-private: --no-flooding is refused.";
 
 const INFER_HELP: &str = "Encrypted inference of the model on the hospital's ciphertexts, with the key set's \
 evaluation keys (never its secret key).
 
-Input: a box-encoded blade-major batch (--input, from `encrypt --profile`: the circuit-private \
-path, up to N/2 patients; evaluated with the model's proven noise bound and, unless --no-flooding, \
+Input: a blade-major batch (--input, from `encrypt --profile`: the circuit-private path, up to N/2 \
+patients; box-encoded features for a GNN, channels for an equivariant model, which reads nothing else; evaluated with the model's proven noise bound and, unless --no-flooding, \
 sanitised with a flood sized from it), one interleaved batch (--input, from `encrypt`: patient p in \
 slots 8p..8p+7; --no-flooding only), or single-patient device ciphertexts (--device-ciphertexts: each a full-slot encoding with its patient \
 in slots 0..7 and zeros elsewhere, as `encrypt --input ONE` and the N = 2^14 firmware make them; \

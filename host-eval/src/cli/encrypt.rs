@@ -129,10 +129,29 @@ pub fn encrypt(opts: &EncryptOptions) -> Result<EncryptReport, CliError> {
         if let ProfileInput::Channels(input) = &profile.input {
             check_profile_options(opts, &profile)?;
             let patients = super::equivariant::input_channels(&opts.inputs, input.spec, profile.preprocessing.as_ref())?;
-            return encrypt_channels(opts, &keys, &profile, patients);
+            return encrypt_channels_for(opts, &keys, &profile, patients);
         }
     }
     encrypt_with(opts, |pipeline| load_inputs(&opts.inputs, pipeline))
+}
+
+/// [`encrypt`] of channels the caller computed (each patient's source and channel
+/// multivectors, as the profile's channel spec gives them), for an equivariant model's profile
+/// (`opts.profile`; `opts.inputs` is not read): how the Python package encrypts channels
+/// through the same steps and files as the command.
+pub fn encrypt_channels(opts: &EncryptOptions, patients: Vec<(String, Vec<clifhe_core::Multivector>)>) -> Result<EncryptReport, CliError> {
+    let path = opts
+        .profile
+        .as_ref()
+        .ok_or_else(|| CliError::bad_input("--profile", "channels are encrypted for an equivariant model's profile"))?;
+    let keys = KeySet::open(&opts.keys)?;
+    let profile = read_profile(path, &keys.params)?;
+    profile.channels().map_err(|e| CliError::protocol(path, e))?;
+    check_profile_options(opts, &profile)?;
+    if patients.is_empty() {
+        return Err(CliError::bad_input("channels", "no patients"));
+    }
+    encrypt_channels_for(opts, &keys, &profile, patients)
 }
 
 fn check_profile_options(opts: &EncryptOptions, profile: &InputProfile) -> Result<(), CliError> {
@@ -148,7 +167,7 @@ fn check_profile_options(opts: &EncryptOptions, profile: &InputProfile) -> Resul
 /// The channel batch of an equivariant model's profile (module docs): a thin wrapper over
 /// [`hospital::encrypt_channels_for_profile`], with the record beside it as for a GNN batch.
 /// `patients`: each patient's source and channels.
-pub fn encrypt_channels(
+fn encrypt_channels_for(
     opts: &EncryptOptions,
     keys: &KeySet,
     profile: &InputProfile,

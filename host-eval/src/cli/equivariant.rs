@@ -4,10 +4,10 @@
 //!
 //! The channels are computed from the volumes, so the sources are those that hold volumes: the
 //! built-in phantoms and MedMNIST files. `predict` scores scans and dataset samples with it
-//! ([`predict`]). Its encrypted evaluation (ciphertext x ciphertext geometric products,
-//! `clifhe_std::gnn::equivariant_encrypted`) runs end to end in `demo --arch equivariant`
-//! (`super::equivariant_demo`); `profile` and `infer` read GNN model files only so far and
-//! refuse its file by name.
+//! ([`predict`]). Encrypted, it runs end to end in `demo --arch equivariant`
+//! (`super::equivariant_demo`), and a `--circuit-private` model goes through `profile`,
+//! `encrypt --profile` (channels from [`input_channels`]), `infer` and `release` like a GNN
+//! (`clifhe_std::protocol`).
 
 use super::error::CliError;
 use super::fsio;

@@ -297,9 +297,17 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             if json {
                 return print_json(out, &p);
             }
+            let batches = match &p.input {
+                clifhe_std::protocol::profile::ProfileInput::InputBox(_) => "box-encoded blade-major batches".to_string(),
+                clifhe_std::protocol::profile::ProfileInput::Channels(c) => format!(
+                    "channel batches ({} channels, {} ciphertexts; encrypt scans, not features)",
+                    c.spec.count(),
+                    p.input.ciphertexts()
+                ),
+            };
             writeln!(
                 out,
-                "input profile for {} ({}): box-encoded blade-major batches of up to {} patients at level {}, scale 2^{} -> {}",
+                "input profile for {} ({}): {batches} of up to {} patients at level {}, scale 2^{} -> {}",
                 p.preset,
                 if p.circuit_private {
                     "circuit-private, flooded"
