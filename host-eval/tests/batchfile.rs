@@ -8,7 +8,7 @@ use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::{wire, Params, PublicKey, SecretKey};
 use clifhe_std::gnn::InputBox;
 use clifhe_std::protocol::batch::{self as batchfile, BatchHeader};
-use clifhe_std::protocol::profile::{fingerprint, InputProfile, ProfileInput, PROFILE_FORMAT};
+use clifhe_std::protocol::profile::{InputProfile, ProfileInput, PROFILE_FORMAT};
 use clifhe_std::protocol::{BatchLayout, ProtocolError};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -32,13 +32,15 @@ fn fixture() -> (Params, Vec<u8>) {
         input_log_scale: 30.0,
         result_level: 0,
         result_log_scale: 30.0,
-        fingerprint: fingerprint(&params, false, &input, 1, 30.0, None),
+        fingerprint: String::new(),
         preprocessing: None,
         input,
         capacity: params.max_slots(),
+        rotations: Vec::new(),
         classes: 2,
         labels: vec!["a".into(), "b".into()],
-    };
+    }
+    .with_fingerprint();
     let blades: Vec<Vec<u8>> = (0..8)
         .map(|k| {
             let v: Vec<f64> = (0..params.max_slots()).map(|s| ((s + k) % 5) as f64 * 0.1).collect();

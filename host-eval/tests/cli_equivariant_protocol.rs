@@ -180,6 +180,79 @@ fn equivariant_model_through_profile_encrypt_infer_release() {
     );
     assert!(!d.join("x.clhe").exists());
     fails(&["decrypt", "--keys", k, "--input", s(&batch)], 7, &["channel batch"]);
+
+    // The block layout (a few patients at low latency): the profile lists the rotations, the
+    // hospital registers their keys, and the released argmax is the same.
+    let bprofile = d.join("bprofile.json");
+    ok(&[
+        "profile",
+        "--model",
+        s(&model),
+        "--keys",
+        vk,
+        "--layout",
+        "blocks",
+        "--out",
+        s(&bprofile),
+    ]);
+    let bp: Value = serde_json::from_slice(&std::fs::read(&bprofile).unwrap()).unwrap();
+    assert_eq!((bp["layout"].as_str(), bp["capacity"].as_u64()), (Some("blocks"), Some(32)), "{bp}");
+    assert_eq!(bp["rotations"].as_array().unwrap().len(), 9);
+    let bspec = format!("{}#test:200..203", data.display());
+    let bbatch = d.join("bbatch.clhe");
+    ok(&[
+        "encrypt",
+        "--keys",
+        k,
+        "--profile",
+        s(&bprofile),
+        "--input",
+        &bspec,
+        "--out",
+        s(&bbatch),
+    ]);
+    // Without the rotation keys the vendor says which to ask for.
+    fails(&infer_args(&model, vk, &bbatch, &s2, &[]), 5, &["evalkeys --keys DIR --profile"]);
+    assert!(!s2.exists());
+    ok(&["evalkeys", "--keys", k, "--profile", s(&bprofile)]);
+    std::fs::copy(keys.join("public.bundle"), &bundle).unwrap();
+    let bscores = d.join("bscores");
+    let t = std::time::Instant::now();
+    ok(&infer_args(&model, vk, &bbatch, &bscores, &[]));
+    eprintln!("infer of 3 patients in the block layout: {:.2} s", t.elapsed().as_secs_f64());
+    let bm: Value = serde_json::from_slice(&std::fs::read(bscores.join("scores.json")).unwrap()).unwrap();
+    assert_eq!(
+        (bm["layout"].as_str(), bm["files"].as_array().unwrap().len()),
+        (Some("blocks"), 1),
+        "{bm}"
+    );
+    let brecord = d.join("bbatch.clhe.record.json");
+    let out = ok(&["release", "--keys", k, "--scores", s(&bscores), "--record", s(&brecord), "--json"]);
+    let bpreds: Value = serde_json::from_str(&out).unwrap();
+    let bplain: Value = serde_json::from_str(&ok(&["predict", "--model", s(&model), "--input", &bspec, "--json"])).unwrap();
+    let got: Vec<&Value> = bpreds.as_array().unwrap().iter().map(|p| &p["class"]).collect();
+    let want: Vec<&Value> = bplain["patients"].as_array().unwrap().iter().map(|p| &p["class"]).collect();
+    assert_eq!(got, want);
+    // A block batch is not a blade-major one: the blade-major profile's fingerprint differs.
+    let mut forged: Value = serde_json::from_slice(&std::fs::read(&bprofile).unwrap()).unwrap();
+    forged["capacity"] = 64.into();
+    let fp = d.join("forged-profile.json");
+    std::fs::write(&fp, serde_json::to_vec(&forged).unwrap()).unwrap();
+    fails(
+        &[
+            "encrypt",
+            "--keys",
+            k,
+            "--profile",
+            s(&fp),
+            "--input",
+            &bspec,
+            "--out",
+            s(&d.join("z.clhe")),
+        ],
+        4,
+        &["profile"],
+    );
     // An equivariant model reads only its profile's batches, not interleaved ciphertexts.
     let raw = d.join("raw.ct");
     ok(&["encrypt", "--keys", k, "--input", s(&feats), "--out", s(&raw)]);

@@ -338,17 +338,33 @@ def keygen(
 
 
 def evalkeys(
-    keys_dir: PathLike, *, relin_only: bool = True, merge_patients: Optional[int] = None
+    keys_dir: PathLike,
+    *,
+    relin_only: bool = True,
+    merge_patients: Optional[int] = None,
+    profile: Optional[PathLike] = None,
 ) -> Dict[str, Any]:
     """Hospital: evaluation keys for the vendor (``host-eval evalkeys``); rewrites
-    ``public.bundle``. ``relin_only`` (the default) is all a box-encoded batch needs."""
-    return json.loads(_clifhe.evalkeys(_path(keys_dir), relin_only and merge_patients is None, merge_patients))
+    ``public.bundle``. ``relin_only`` (the default) is all a blade-major batch needs;
+    ``profile``: a block-layout profile, whose rotation keys are made too."""
+    return json.loads(
+        _clifhe.evalkeys(
+            _path(keys_dir),
+            relin_only and merge_patients is None,
+            merge_patients,
+            None if profile is None else _path(profile),
+        )
+    )
 
 
-def profile(model: PathLike, keys: PathLike, out: PathLike, *, no_flooding: bool = False) -> Dict[str, Any]:
+def profile(
+    model: PathLike, keys: PathLike, out: PathLike, *, no_flooding: bool = False, layout: str = "blade-major"
+) -> Dict[str, Any]:
     """Vendor: the model's public input profile for the hospital's key set (``host-eval
-    profile``), written to ``out``; ``keys`` is a ``public.bundle`` or a key set directory."""
-    return json.loads(_clifhe.profile(_path(model), _path(keys), _path(out), no_flooding))
+    profile``), written to ``out``; ``keys`` is a ``public.bundle`` or a key set directory.
+    ``layout``: ``"blade-major"`` or, for a circuit-private equivariant model, ``"blocks"`` (a
+    few patients at low latency; the hospital then runs ``evalkeys(profile=...)``)."""
+    return json.loads(_clifhe.profile(_path(model), _path(keys), _path(out), no_flooding, layout))
 
 
 def encrypt(

@@ -45,11 +45,19 @@ fn keygen(
     }))
 }
 
-/// `host-eval evalkeys --keys DIR [--relin-only] [--merge-patients P]`.
+/// `host-eval evalkeys --keys DIR [--relin-only] [--merge-patients P] [--profile PROFILE]`.
 #[pyfunction]
-#[pyo3(signature = (keys_dir, relin_only, merge_patients))]
-fn evalkeys(py: Python<'_>, keys_dir: PathBuf, relin_only: bool, merge_patients: Option<usize>) -> PyResult<String> {
-    let (count, bytes, bundle) = run(py, || proto::evalkeys(&keys_dir, merge_patients, relin_only).map_err(to_py))?;
+#[pyo3(signature = (keys_dir, relin_only, merge_patients, profile))]
+fn evalkeys(
+    py: Python<'_>,
+    keys_dir: PathBuf,
+    relin_only: bool,
+    merge_patients: Option<usize>,
+    profile: Option<PathBuf>,
+) -> PyResult<String> {
+    let (count, bytes, bundle) = run(py, || {
+        proto::evalkeys(&keys_dir, merge_patients, relin_only && profile.is_none(), profile.as_deref()).map_err(to_py)
+    })?;
     json(&serde_json::json!({
         "keys": count,
         "bytes": bytes,
@@ -58,13 +66,18 @@ fn evalkeys(py: Python<'_>, keys_dir: PathBuf, relin_only: bool, merge_patients:
     }))
 }
 
-/// `host-eval profile --model MODEL --keys KEYS --out OUT [--no-flooding]`.
+/// `host-eval profile --model MODEL --keys KEYS --out OUT [--no-flooding] [--layout L]`.
 #[pyfunction]
-#[pyo3(signature = (model, keys, out, no_flooding))]
-fn profile(py: Python<'_>, model: PathBuf, keys: PathBuf, out: PathBuf, no_flooding: bool) -> PyResult<String> {
+#[pyo3(signature = (model, keys, out, no_flooding, layout))]
+fn profile(py: Python<'_>, model: PathBuf, keys: PathBuf, out: PathBuf, no_flooding: bool, layout: &str) -> PyResult<String> {
+    let layout = match layout {
+        "blade-major" => clifhe_std::protocol::BatchLayout::BladeMajor,
+        "blocks" => clifhe_std::protocol::BatchLayout::Blocks,
+        other => return Err(InputError::new_err(format!("layout {other:?}: use \"blade-major\" or \"blocks\""))),
+    };
     let p = run(py, || {
         let params = PublicKeySet::open(&keys).map_err(to_py)?.params;
-        host_eval::cli::profile::write_profile(&model, &params, !no_flooding, &out).map_err(to_py)
+        host_eval::cli::profile::write_profile(&model, &params, !no_flooding, layout, &out).map_err(to_py)
     })?;
     json(&p)
 }

@@ -72,16 +72,3 @@ def model_path(workdir) -> Path:
 @pytest.fixture(scope="session")
 def model(model_path) -> clifhe.Model:
     return clifhe.Model.load(model_path)
-
-
-@pytest.fixture(scope="session")
-def keys(workdir):
-    """A hospital key set at private-n15 with its evaluation keys (shared by the protocol tests
-    of both model kinds)."""
-    d = workdir / "keys"
-    r = clifhe.keygen(d, "private-n15")
-    assert r["keyset"]["preset"] == "private-n15"
-    assert (d / "secret.key").exists()
-    e = clifhe.evalkeys(d)
-    assert e["keys"] >= 1
-    return d

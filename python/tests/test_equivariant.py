@@ -127,9 +127,19 @@ def test_circuit_private_network_and_input_domain(workdir, eq_private_path):
         clifhe.train(workdir / "unused.json", per_class=8, circuit_private=True)
 
 
-def test_channels_through_the_protocol(workdir, keys, eq_private_path):
+@pytest.fixture(scope="session")
+def eq_keys(workdir):
+    """The hospital's own key set for these tests (its leakage ledger apart from the GNN's)."""
+    d = workdir / "eq-keys"
+    clifhe.keygen(d, "private-n15")
+    clifhe.evalkeys(d)
+    return d
+
+
+def test_channels_through_the_protocol(workdir, eq_keys, eq_private_path):
     """profile -> encrypt(channels=...) -> infer -> release: the released argmax equals the
     plaintext model's on every patient inside the domain; the others are flagged."""
+    keys = eq_keys
     m = clifhe.EquivariantModel.load(eq_private_path)
     profile = workdir / "eq-profile.json"
     p = clifhe.profile(eq_private_path, keys / "public.bundle", profile)

@@ -13,6 +13,17 @@ from conftest import run_cli, write_nifti
 
 
 @pytest.fixture(scope="session")
+def keys(workdir):
+    d = workdir / "keys"
+    r = clifhe.keygen(d, "private-n15")
+    assert r["keyset"]["preset"] == "private-n15"
+    assert (d / "secret.key").exists()
+    e = clifhe.evalkeys(d)
+    assert e["keys"] >= 1
+    return d
+
+
+@pytest.fixture(scope="session")
 def profile_path(workdir, keys, model_path):
     out = workdir / "profile.json"
     # The vendor sees only the public bundle.

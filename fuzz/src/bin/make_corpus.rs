@@ -11,7 +11,7 @@ use clifhe_std::bootstrap::encapsulation::EncapsulationKeys;
 use clifhe_std::gnn::{GnnModel, InputBox, Normalisation};
 use clifhe_std::{EvalContext, GaloisKeys, RelinearizationKey};
 use clifhe_std::protocol::batch::{self as batchfile, BatchHeader};
-use clifhe_std::protocol::profile::{fingerprint, ChannelInput, InputProfile, ProfileInput, PROFILE_FORMAT};
+use clifhe_std::protocol::profile::{ChannelInput, InputProfile, ProfileInput, PROFILE_FORMAT};
 use clifhe_std::protocol::BatchLayout;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -139,13 +139,15 @@ fn channel_profile(params: &Params) -> InputProfile {
         input_log_scale: 30.0,
         result_level: 0,
         result_log_scale: 30.0,
-        fingerprint: fingerprint(params, true, &input, 1, 30.0, None),
+        fingerprint: String::new(),
         input,
         preprocessing: None,
         capacity: params.max_slots(),
+        rotations: Vec::new(),
         classes: 2,
         labels: vec!["a".into(), "b".into()],
     }
+    .with_fingerprint()
 }
 
 /// An equivariant model file (`kind: "equivariant"`): 2 channels (2 intensity shells, no axes),
@@ -194,13 +196,15 @@ fn profile(params: &Params, input_level: usize, input_log_scale: f64) -> InputPr
         input_log_scale,
         result_level: 0,
         result_log_scale: input_log_scale,
-        fingerprint: fingerprint(params, false, &ProfileInput::InputBox(box8()), input_level, input_log_scale, None),
+        fingerprint: String::new(),
         input: ProfileInput::InputBox(box8()),
         preprocessing: None,
         capacity: params.max_slots(),
+        rotations: Vec::new(),
         classes: 2,
         labels: vec!["a".into(), "b".into()],
     }
+    .with_fingerprint()
 }
 
 fn batch() {
@@ -230,7 +234,7 @@ fn bundle() {
     let dir = std::env::temp_dir().join(format!("clifhe-fuzz-corpus-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     keygen("INSECURE-test-n10", &dir, KeygenOptions::default(), KeyRandomness::TestSeed(7)).unwrap();
-    host_eval::cli::protocol::evalkeys(&dir, None, true).unwrap();
+    host_eval::cli::protocol::evalkeys(&dir, None, true, None).unwrap();
     let set = host_eval::cli::public::PublicKeySet::open(&dir.join("public.bundle")).unwrap();
     put("bundle", "keyset-n10-relin", &set.to_bundle().unwrap());
     std::fs::remove_dir_all(&dir).unwrap();

@@ -103,6 +103,10 @@ pub enum Command {
         /// (`encrypt --profile`) needs (interleaved and device batches also need the rotations)
         #[arg(long, conflicts_with = "merge_patients")]
         relin_only: bool,
+        /// The relinearization key and the rotations a vendor's profile lists (a block-layout
+        /// profile of an equivariant model), instead of the interleaved path's rotations
+        #[arg(long, conflicts_with_all = ["merge_patients", "relin_only"])]
+        profile: Option<PathBuf>,
         /// Print one JSON object (for scripts) instead of the summary
         #[arg(long)]
         json: bool,
@@ -165,6 +169,11 @@ pub enum Command {
         /// Profile for `infer --no-flooding` (preset's scale, NOT circuit-private)
         #[arg(long)]
         no_flooding: bool,
+        /// Batch layout: blade-major (up to N/2 patients), or blocks (an equivariant model's
+        /// one-layer network for a few patients at low latency; the hospital then runs
+        /// `evalkeys --profile` for its rotation keys)
+        #[arg(long, value_enum, default_value_t = super::profile::ProfileLayout::BladeMajor)]
+        layout: super::profile::ProfileLayout,
         /// Profile file to write (JSON)
         #[arg(long)]
         out: PathBuf,

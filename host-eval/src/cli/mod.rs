@@ -122,9 +122,10 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             keys,
             merge_patients,
             relin_only,
+            profile,
             json,
         } => {
-            let (count, bytes, bundle) = protocol::evalkeys(&keys, merge_patients.map(|p| p as usize), relin_only)?;
+            let (count, bytes, bundle) = protocol::evalkeys(&keys, merge_patients.map(|p| p as usize), relin_only, profile.as_deref())?;
             if json {
                 let digest = clifhe_std::protocol::bundle::digest(&fsio::read(&bundle)?);
                 return print_json(
@@ -289,20 +290,27 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             model,
             keys,
             no_flooding,
+            layout,
             out: path,
             json,
         } => {
             let params = public::PublicKeySet::open(&keys)?.params;
-            let p = profile::write_profile(&model, &params, !no_flooding, &path)?;
+            let p = profile::write_profile(&model, &params, !no_flooding, layout.into(), &path)?;
             if json {
                 return print_json(out, &p);
             }
             let batches = match &p.input {
                 clifhe_std::protocol::profile::ProfileInput::InputBox(_) => "box-encoded blade-major batches".to_string(),
                 clifhe_std::protocol::profile::ProfileInput::Channels(c) => format!(
-                    "channel batches ({} channels, {} ciphertexts; encrypt scans, not features)",
+                    "{} channel batches ({} channels, {} ciphertexts{}; encrypt scans, not features)",
+                    p.layout.name(),
                     c.spec.count(),
-                    p.input.ciphertexts()
+                    clifhe_std::protocol::batch::BatchHeader::new(&p, 1).encoding.ciphertexts(),
+                    if p.rotations.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} rotation keys: `evalkeys --profile`", p.rotations.len())
+                    }
                 ),
             };
             writeln!(

@@ -6,7 +6,7 @@ use super::fsio;
 use clifhe_core::Params;
 use clifhe_std::gnn::GnnModel;
 use clifhe_std::protocol::model::is_equivariant;
-pub use clifhe_std::protocol::profile::{fingerprint, InputProfile, PROFILE_FORMAT};
+pub use clifhe_std::protocol::profile::{InputProfile, PROFILE_FORMAT};
 use clifhe_std::protocol::VendorModel;
 use std::path::Path;
 
@@ -33,10 +33,16 @@ pub fn read_model(path: &Path) -> Result<GnnModel, CliError> {
 }
 
 /// `host-eval profile`: reads the model (either kind), writes its profile for the key set's
-/// preset.
-pub fn write_profile(model: &Path, params: &Params, circuit_private: bool, out: &Path) -> Result<InputProfile, CliError> {
+/// preset in `layout`.
+pub fn write_profile(
+    model: &Path,
+    params: &Params,
+    circuit_private: bool,
+    layout: clifhe_std::protocol::BatchLayout,
+    out: &Path,
+) -> Result<InputProfile, CliError> {
     let model = read_vendor_model(model)?;
-    let p = InputProfile::of_model(&model, params, circuit_private)?;
+    let p = InputProfile::of_model_in(&model, params, circuit_private, layout)?;
     fsio::write_atomic(out, &p.to_json()?)?;
     Ok(p)
 }
@@ -45,4 +51,23 @@ pub fn write_profile(model: &Path, params: &Params, circuit_private: bool, out: 
 pub fn read_profile(path: &Path, params: &Params) -> Result<InputProfile, CliError> {
     let bytes = fsio::read(path)?;
     InputProfile::from_json_checked(&bytes, params).map_err(|e| CliError::protocol(path, e))
+}
+
+/// The batch layouts a profile can ask for (`profile --layout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProfileLayout {
+    /// Patient p in slot p of every ciphertext, up to N/2 patients (throughput).
+    BladeMajor,
+    /// Every channel of up to N/(64 Hp) patients in two ciphertexts per channel: a one-layer
+    /// equivariant network at low latency, with rotation keys (`evalkeys --profile`).
+    Blocks,
+}
+
+impl From<ProfileLayout> for clifhe_std::protocol::BatchLayout {
+    fn from(l: ProfileLayout) -> Self {
+        match l {
+            ProfileLayout::BladeMajor => Self::BladeMajor,
+            ProfileLayout::Blocks => Self::Blocks,
+        }
+    }
 }

@@ -46,10 +46,21 @@ const EVAL_DIR: &str = "eval";
 /// Generates the evaluation keys of a key set (needs its secret key). `merge_patients`: also
 /// the rotations that let `infer --device-ciphertexts` merge up to that many single-patient
 /// ciphertexts (log2 of it more keys). `relin_only`: just the relinearization key, all that
-/// `infer` on a box-encoded batch (`encrypt --profile`) needs.
+/// `infer` on a blade-major batch (`encrypt --profile`) needs. `profile`: a vendor's profile
+/// (checked against the key set): the relinearization key and the profile's rotations (the
+/// block layout's), instead of the interleaved path's.
 /// Returns the key count, their bytes and the rewritten `public.bundle`.
-pub fn evalkeys(dir: &Path, merge_patients: Option<usize>, relin_only: bool) -> Result<(usize, u64, PathBuf), CliError> {
+pub fn evalkeys(
+    dir: &Path,
+    merge_patients: Option<usize>,
+    relin_only: bool,
+    profile: Option<&Path>,
+) -> Result<(usize, u64, PathBuf), CliError> {
     let keys = KeySet::open(dir)?;
+    let profile_steps = match profile {
+        Some(p) => super::profile::read_profile(p, &keys.params)?.rotations,
+        None => Vec::new(),
+    };
     let ectx = EvalContext::new(keys.params)?;
     if let Some(p) = merge_patients {
         let max = EncryptedMultivectorBatch::capacity(&ectx, Layout::Interleaved);
@@ -64,7 +75,11 @@ pub fn evalkeys(dir: &Path, merge_patients: Option<usize>, relin_only: bool) -> 
     let sk = keys.secret_key()?;
     let mut rng = super::keyset::os_rng()?;
     let rlk = RelinearizationKey::generate(&ectx, &sk, &mut rng)?;
-    let steps = if relin_only {
+    // A profile's keys replace the interleaved path's: a block-layout batch needs exactly its
+    // rotations (and the relinearization key).
+    let steps = if profile.is_some() {
+        profile_steps
+    } else if relin_only {
         Vec::new()
     } else {
         rotation_steps(merge_patients.unwrap_or(0))
@@ -133,8 +148,13 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
                     patients: o.patients,
                 };
                 let mut rng = super::keyset::os_rng()?;
-                let scored =
-                    vendor::infer(&ev, &pk, &rlk, &model, &header, &cts, &opts, &mut rng).map_err(|e| CliError::protocol(path, e))?;
+                let gks = keys.keys_for_batch(&ectx, &model, &header)?;
+                let vk = vendor::VendorKeys {
+                    pk: &pk,
+                    rlk: &rlk,
+                    gks: gks.as_ref(),
+                };
+                let scored = vendor::infer(&ev, &vk, &model, &header, &cts, &opts, &mut rng).map_err(|e| CliError::protocol(path, e))?;
                 return write_scores(&o.out, &params, &scored);
             }
             let (ct, _) = parse_ciphertext(&params, &bytes, path)?;
@@ -381,7 +401,8 @@ pub struct Released {
 }
 
 /// The vendor's results for `record`: the noise bound its manifest states (the only thing
-/// taken from it) and `class-<c>.ct` for the record's classes. Untrusted input: anything
+/// taken from it) and the score files the record's layout names (`class-<c>.ct` per class, or
+/// `scores.ct`; `manifest::score_file_names`). Untrusted input: anything
 /// malformed is a typed error.
 fn read_results(scores_dir: &Path, params: &Params, record: &BatchRecord) -> Result<(f64, Vec<CiphertextOwned>), CliError> {
     let mpath = scores_dir.join(MANIFEST);
@@ -400,9 +421,10 @@ fn read_results(scores_dir: &Path, params: &Params, record: &BatchRecord) -> Res
             ),
         ));
     }
-    let cts = (0..record.classes)
-        .map(|c| {
-            let p = scores_dir.join(format!("class-{c}.ct"));
+    let cts = clifhe_std::protocol::manifest::score_file_names(record.layout, record.classes)
+        .iter()
+        .map(|name| {
+            let p = scores_dir.join(name);
             let b = fsio::read(&p)?;
             wire::ciphertext_from_bytes(params, &b).map_err(|e| CliError::corrupt(&p, "score ciphertext", e))
         })

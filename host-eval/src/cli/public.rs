@@ -116,6 +116,38 @@ impl PublicKeySet {
         self.files.contains_key(&format!("eval/{}", galois_key_file_name(g)))
     }
 
+    /// The Galois keys a batch needs (none for a blade-major batch; the block layout's rotations
+    /// for an equivariant model's block batch), or a hint to run `evalkeys --profile`.
+    pub fn keys_for_batch(
+        &self,
+        ectx: &EvalContext,
+        model: &clifhe_std::protocol::VendorModel,
+        header: &clifhe_std::protocol::batch::BatchHeader,
+    ) -> Result<Option<GaloisKeys>, CliError> {
+        let clifhe_std::protocol::VendorModel::Equivariant(m) = model else {
+            return Ok(None);
+        };
+        if header.layout != clifhe_std::protocol::BatchLayout::Blocks {
+            return Ok(None);
+        }
+        let layout = clifhe_std::gnn::equivariant_blocks::BlockLayout::new(ectx.params(), &m.net)?;
+        let mut elements = Vec::new();
+        for step in layout.rotation_steps() {
+            let g = clifhe_std::keys::rotation_galois_element(step, ectx.params().n())?;
+            if !self.has_galois(g) {
+                return Err(CliError::MissingEvalKeys {
+                    dir: self.source.clone(),
+                    what: format!("rotation key for step {step} (block layout)"),
+                    hint: "run `host-eval evalkeys --keys DIR --profile PROFILE` at the hospital with the block-layout profile \
+                           and send its public.bundle"
+                        .into(),
+                });
+            }
+            elements.push(g);
+        }
+        Ok(Some(self.galois_keys(ectx, &elements)?))
+    }
+
     /// The Galois keys for `elements` (each must be present).
     pub fn galois_keys(&self, ectx: &EvalContext, elements: &[usize]) -> Result<GaloisKeys, CliError> {
         let mut keys = GaloisKeys::default();

@@ -11,7 +11,7 @@ use crate::cli::CliError;
 use clifhe_core::keys::PublicKeyOwned;
 use clifhe_std::protocol::batch;
 use clifhe_std::protocol::bundle::{self, Kind};
-use clifhe_std::protocol::vendor::{self, InferOptions};
+use clifhe_std::protocol::vendor::{self, InferOptions, VendorKeys};
 use clifhe_std::protocol::VendorModel;
 use clifhe_std::{EvalContext, Evaluator, RelinearizationKey};
 use std::collections::{HashMap, VecDeque};
@@ -27,6 +27,8 @@ pub struct LoadedKeys {
     ectx: EvalContext,
     pk: PublicKeyOwned,
     rlk: RelinearizationKey,
+    /// The bundle's files, for the Galois keys a block-layout batch needs (loaded per job).
+    set: PublicKeySet,
 }
 
 impl LoadedKeys {
@@ -44,7 +46,7 @@ impl LoadedKeys {
         let pk = set.public_key()?;
         let ectx = EvalContext::new(set.params)?;
         let rlk = set.relin_key(&ectx)?;
-        Ok(Self { ectx, pk, rlk })
+        Ok(Self { ectx, pk, rlk, set })
     }
 }
 
@@ -62,7 +64,13 @@ pub fn evaluate(model: &VendorModel, keys: &LoadedKeys, batch_bytes: &[u8], stat
         patients: None,
     };
     let mut rng = crate::cli::keyset::os_rng()?;
-    let scored = vendor::infer(&ev, &keys.pk, &keys.rlk, model, &header, &cts, &opts, &mut rng).map_err(|e| CliError::protocol(name, e))?;
+    let gks = keys.set.keys_for_batch(&keys.ectx, model, &header)?;
+    let vk = VendorKeys {
+        pk: &keys.pk,
+        rlk: &keys.rlk,
+        gks: gks.as_ref(),
+    };
+    let scored = vendor::infer(&ev, &vk, model, &header, &cts, &opts, &mut rng).map_err(|e| CliError::protocol(name, e))?;
     let files = scored.files(&params)?;
     bundle::encode(Kind::Scores, &files).map_err(|e| CliError::bad_input("scores bundle", e))
 }

@@ -46,6 +46,14 @@ pub enum InputEncoding {
         /// Per channel, the blades that have a ciphertext.
         present: Vec<[bool; 8]>,
     },
+    /// Channel multivectors clamped into the profile's domain, in the block layout
+    /// (`gnn::equivariant_blocks::pack_block_inputs`): per channel two ciphertexts, X_c then
+    /// X'_c, each holding every copy, hidden position and blade of up to the profile's capacity
+    /// of patients.
+    ChannelBlocks {
+        /// Channels (the batch holds twice as many ciphertexts).
+        channels: usize,
+    },
 }
 
 impl InputEncoding {
@@ -55,6 +63,7 @@ impl InputEncoding {
         match self {
             Self::UnitBox => BLADES,
             Self::Channels { present } => present.iter().flatten().filter(|p| **p).count(),
+            Self::ChannelBlocks { channels } => channels.saturating_mul(2),
         }
     }
 }
@@ -66,7 +75,8 @@ pub struct BatchHeader {
     pub format: String,
     /// Preset name.
     pub preset: String,
-    /// Always [`BatchLayout::BladeMajor`].
+    /// The profile's layout: [`BatchLayout::BladeMajor`], or [`BatchLayout::Blocks`] with
+    /// [`InputEncoding::ChannelBlocks`].
     pub layout: BatchLayout,
     /// [`InputEncoding::UnitBox`] (a GNN's profile) or [`InputEncoding::Channels`].
     pub encoding: InputEncoding,
@@ -87,6 +97,12 @@ impl BatchHeader {
     pub fn new(profile: &InputProfile, patients: usize) -> Self {
         let (encoding, input_box) = match &profile.input {
             ProfileInput::InputBox(b) => (InputEncoding::UnitBox, Some(b.clone())),
+            ProfileInput::Channels(c) if profile.layout == BatchLayout::Blocks => (
+                InputEncoding::ChannelBlocks {
+                    channels: c.domain.present.len(),
+                },
+                None,
+            ),
             ProfileInput::Channels(c) => (
                 InputEncoding::Channels {
                     present: c.domain.present.clone(),
@@ -97,7 +113,7 @@ impl BatchHeader {
         Self {
             format: BATCH_FORMAT.into(),
             preset: profile.preset.clone(),
-            layout: BatchLayout::BladeMajor,
+            layout: profile.layout,
             encoding,
             patients,
             circuit_private: profile.circuit_private,
@@ -161,9 +177,9 @@ pub fn parse(params: &Params, bytes: &[u8]) -> Result<(BatchHeader, Vec<Cipherte
         return Err(corrupt("header larger than 64 KiB"));
     }
     let header: BatchHeader = serde_json::from_slice(take(h)?).map_err(|e| ProtocolError::corrupt("batch header", e))?;
-    if header.format != BATCH_FORMAT || header.layout != BatchLayout::BladeMajor {
+    if header.format != BATCH_FORMAT || header.layout == BatchLayout::Interleaved {
         return Err(corrupt(&format!(
-            "format {} / layout {}, expected {BATCH_FORMAT} / blade-major",
+            "format {} / layout {}, expected {BATCH_FORMAT} / blade-major or blocks",
             header.format,
             header.layout.name()
         )));
@@ -179,8 +195,16 @@ pub fn parse(params: &Params, bytes: &[u8]) -> Result<(BatchHeader, Vec<Cipherte
     }
     let count = header.encoding.ciphertexts();
     let shape_ok = match &header.encoding {
-        InputEncoding::UnitBox => header.input_box.is_some(),
-        InputEncoding::Channels { present } => header.input_box.is_none() && (1..=MAX_CIPHERTEXTS).contains(&count) && !present.is_empty(),
+        InputEncoding::UnitBox => header.input_box.is_some() && header.layout == BatchLayout::BladeMajor,
+        InputEncoding::Channels { present } => {
+            header.input_box.is_none()
+                && (1..=MAX_CIPHERTEXTS).contains(&count)
+                && !present.is_empty()
+                && header.layout == BatchLayout::BladeMajor
+        }
+        InputEncoding::ChannelBlocks { .. } => {
+            header.input_box.is_none() && (2..=MAX_CIPHERTEXTS).contains(&count) && header.layout == BatchLayout::Blocks
+        }
     };
     if !shape_ok {
         return Err(corrupt("the header's encoding, box and ciphertext count disagree"));

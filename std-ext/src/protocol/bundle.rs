@@ -31,7 +31,7 @@ const MAX_FILES: usize = 256;
 pub enum Kind {
     /// `keyset.json`, `public.key`, `eval/<name>.key`.
     KeySet,
-    /// `scores.json`, `class-<c>.ct`.
+    /// `scores.json`, `class-<c>.ct` (or one `scores.ct` for the block layout).
     Scores,
 }
 
@@ -110,6 +110,7 @@ pub fn allowed(kind: Kind, name: &str) -> bool {
         }
         Kind::Scores => {
             name == "scores.json"
+                || name == "scores.ct"
                 || name
                     .strip_prefix("class-")
                     .and_then(|r| r.strip_suffix(".ct"))

@@ -8,6 +8,7 @@ use super::profile::InputProfile;
 use super::record::BatchRecord;
 use super::{BatchLayout, ProtocolError};
 use crate::ga;
+use crate::gnn::equivariant_blocks::pack_block_inputs;
 use crate::privacy::{Release, ReleaseFormat, ReleasePolicy, Releaser, ResultLayout, MIN_STATISTICAL_SECURITY};
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::context::Context;
@@ -79,6 +80,31 @@ pub fn encrypt_channels_for_profile<R: RngCore + CryptoRng>(
     }
     if channels.iter().flatten().any(|m| m.coeffs().iter().any(|v| !v.is_finite())) {
         return Err(ProtocolError::refused("channels", "a non-finite channel value"));
+    }
+    if profile.layout == BatchLayout::Blocks {
+        let layout = profile.block_layout(ctx.params())?;
+        if channels.len() > layout.capacity() {
+            return Err(ProtocolError::TooManyPatients {
+                patients: channels.len(),
+                first_slot: 0,
+                max: layout.capacity(),
+            });
+        }
+        let clamped: Vec<Vec<Multivector>> = channels.iter().map(|x| input.domain.clamp(x)).collect();
+        let moved = clamped
+            .iter()
+            .zip(channels)
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(p, _)| p)
+            .collect();
+        let vectors = pack_block_inputs(&layout, &clamped).map_err(|e| ProtocolError::refused("channels", e))?;
+        drop(clamped);
+        let wires = encrypt_slot_vectors(ctx, profile, key, &vectors, rng)?;
+        drop(vectors);
+        let header = BatchHeader::new(profile, channels.len());
+        let bytes = batch::to_bytes(&header, &wires)?;
+        return Ok((header, bytes, moved));
     }
     let slots = ctx.params().max_slots();
     let present: Vec<(usize, usize)> = (input.domain.present.iter().enumerate())
@@ -206,7 +232,7 @@ pub fn releasable(record: &BatchRecord, request: &ReleaseRequest) -> Result<(), 
             ),
         ));
     }
-    if !record.circuit_private || record.layout != BatchLayout::BladeMajor || record.classes == 0 || record.result_log_scale < 1.0 {
+    if !record.circuit_private || record.layout == BatchLayout::Interleaved || record.classes == 0 || record.result_log_scale < 1.0 {
         return Err(ProtocolError::refused(
             "release",
             "the batch was encrypted without a circuit-private profile (--no-flooding or interleaved): its results have no proven \
@@ -236,11 +262,13 @@ pub fn prepare_release(
     let params = ctx.params();
     let refuse = |r: String| Err(ProtocolError::refused("release", r));
     releasable(record, request)?;
-    if cts.len() != record.classes {
+    let expected = if record.layout == BatchLayout::Blocks { 1 } else { record.classes };
+    if cts.len() != expected {
         return refuse(format!(
-            "{} score ciphertexts for the record's {} classes",
+            "{} score ciphertexts for the record's {} classes ({} layout: {expected} expected)",
             cts.len(),
-            record.classes
+            record.classes,
+            record.layout.name()
         ));
     }
     let scale = record.result_log_scale.exp2();
@@ -301,9 +329,17 @@ pub fn release_scores<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<Vec<Prediction>, ProtocolError> {
     let classes = record.classes;
-    let layout = ResultLayout::CiphertextPerClass {
-        groups: record.patients,
-        classes,
+    let layout = if record.layout == BatchLayout::Blocks {
+        ResultLayout::Blocked {
+            groups: record.patients,
+            classes,
+            block: ctx.params().max_slots() / 8,
+        }
+    } else {
+        ResultLayout::CiphertextPerClass {
+            groups: record.patients,
+            classes,
+        }
     };
     let refs: Vec<&CiphertextOwned> = cts.iter().collect();
     // Decrypt to flooded scores (15 digits: the full f64 precision of values below 2^10) and

@@ -39,11 +39,16 @@ pub struct ScoresManifest {
     /// log2 of the vendor's flood width (circuit-private path).
     #[serde(default)]
     pub vendor_flood_log2: Option<u32>,
+    /// [`BatchLayout::Blocks`]: one file holds every class (class c of patient p in slot
+    /// c N/16 + p, `gnn::equivariant_blocks`); absent otherwise (one file per class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<BatchLayout>,
 }
 
 impl ScoresManifest {
     /// The manifest of a model's scores (`labels`: its class labels) for `patients` patients of
-    /// a `layout` batch, with the class files named `class-<c>.ct`.
+    /// a `layout` batch, with the class files named `class-<c>.ct` (one `scores.ct` for the
+    /// block layout).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         params: &Params,
@@ -62,11 +67,22 @@ impl ScoresManifest {
             labels: labels.to_vec(),
             patients,
             stride: layout.score_stride(),
-            files: (0..labels.len()).map(|c| format!("class-{c}.ct")).collect(),
+            files: score_file_names(layout, labels.len()),
             circuit_private,
             statistical_security,
             noise_bound: round_up_pow2(noise_bound),
             vendor_flood_log2,
+            layout: (layout == BatchLayout::Blocks).then_some(BatchLayout::Blocks),
+        }
+    }
+
+    /// Score files the manifest must list: one per class, or one for the block layout.
+    #[must_use]
+    pub fn expected_files(&self) -> usize {
+        if self.layout == Some(BatchLayout::Blocks) {
+            1
+        } else {
+            self.classes
         }
     }
 
@@ -95,7 +111,11 @@ impl ScoresManifest {
         if !(m.noise_bound.is_finite() && m.noise_bound >= 0.0) {
             return bad("noise bound is not a finite non-negative number".into());
         }
-        if m.files.len() != m.classes || m.labels.len() != m.classes || m.stride == 0 {
+        if !matches!(m.layout, None | Some(BatchLayout::Blocks))
+            || m.files.len() != m.expected_files()
+            || m.labels.len() != m.classes
+            || m.stride == 0
+        {
             return bad("classes, labels and files disagree".into());
         }
         // Only plain file names: the manifest must not point outside its directory.
@@ -110,6 +130,18 @@ impl ScoresManifest {
             return bad("more patients than slots".into());
         }
         Ok(m)
+    }
+}
+
+/// The names of a scores directory's ciphertext files, which the hospital derives from its own
+/// record (never from the vendor's manifest): `class-<c>.ct` per class, or one `scores.ct` for
+/// the block layout.
+#[must_use]
+pub fn score_file_names(layout: BatchLayout, classes: usize) -> Vec<String> {
+    if layout == BatchLayout::Blocks {
+        vec!["scores.ct".to_string()]
+    } else {
+        (0..classes).map(|c| format!("class-{c}.ct")).collect()
     }
 }
 

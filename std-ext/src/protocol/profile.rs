@@ -14,6 +14,7 @@
 use super::model::VendorModel;
 use super::{BatchLayout, ProtocolError};
 use crate::gnn::encrypted::Schedule;
+use crate::gnn::equivariant_blocks::{fitting_policy as blocks_fitting_policy, BlockLayout};
 use crate::gnn::equivariant_encrypted::{fitting_policy, InputBounds, ScalePolicy};
 use crate::gnn::equivariant_model::{ChannelSpec, EquivariantModel};
 use crate::gnn::noise::{NoiseReport, Packing};
@@ -137,7 +138,9 @@ pub struct InputProfile {
     /// Whether the vendor's `infer` floods the result (the default): the inputs then go in at
     /// the circuit-private schedule's large scale.
     pub circuit_private: bool,
-    /// Always [`BatchLayout::BladeMajor`]: ciphertext k holds blade k of patient p in slot p.
+    /// [`BatchLayout::BladeMajor`] (patient p in slot p of every ciphertext), or for an
+    /// equivariant model [`BatchLayout::Blocks`] (every channel of up to `capacity` patients in
+    /// each of two ciphertexts per channel, `gnn::equivariant_blocks`).
     pub layout: BatchLayout,
     /// Level to encrypt at.
     pub input_level: usize,
@@ -152,8 +155,12 @@ pub struct InputProfile {
     /// log2 of the scores' scale (pinned the same way; the hospital sizes its release flood
     /// from it, not from anything the vendor sends with the results).
     pub result_log_scale: f64,
-    /// Patients one batch holds (N/2).
+    /// Patients one batch holds (N/2; fewer in the block layout).
     pub capacity: usize,
+    /// Rotation steps the evaluation needs Galois keys for (`evalkeys --profile`): the block
+    /// layout's; empty (and absent from the file) for blade-major batches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rotations: Vec<i64>,
     /// Classes the model scores.
     pub classes: usize,
     /// Class labels.
@@ -168,25 +175,20 @@ pub struct InputProfile {
     pub fingerprint: String,
 }
 
-/// The fingerprint of (preset, privacy mode, input, pipeline): exact, from the f64 bits and
-/// the pipeline's canonical JSON, so the vendor recomputes it from the model file without any
-/// decimal round trip. A batch whose features went through another pipeline is refused like
-/// one for another box. A model without a recorded pipeline hashes as before pipelines existed,
-/// and a GNN profile as before equivariant models existed (its level and scale follow from the
-/// model; an equivariant profile's come from a policy search, so they are hashed too).
-pub fn fingerprint(
-    params: &Params,
-    circuit_private: bool,
-    input: &ProfileInput,
-    input_level: usize,
-    input_log_scale: f64,
-    preprocessing: Option<&Pipeline>,
-) -> String {
+/// The fingerprint of a profile: SHA-256 over its preset, privacy mode, input (box, or channel
+/// spec and domain), pipeline and, for a channel profile, its layout, level, scale and
+/// rotations: exact, from the f64 bits and the pipeline's canonical JSON, so the vendor
+/// recomputes it from the model file without any decimal round trip. A batch whose features went
+/// through another pipeline is refused like one for another box. A model without a recorded
+/// pipeline hashes as before pipelines existed, and a GNN profile as before equivariant models
+/// existed (its level and scale follow from the model; an equivariant profile's come from a
+/// policy search and a layout choice, so they are hashed too).
+fn fingerprint(p: &InputProfile) -> String {
     let mut bytes = Vec::with_capacity(320);
     bytes.extend_from_slice(PROFILE_FORMAT.as_bytes());
-    bytes.extend_from_slice(params.name().as_bytes());
-    bytes.push(u8::from(circuit_private));
-    match input {
+    bytes.extend_from_slice(p.preset.as_bytes());
+    bytes.push(u8::from(p.circuit_private));
+    match &p.input {
         ProfileInput::InputBox(b) => {
             for v in b.center.iter().chain(&b.half_width) {
                 bytes.extend_from_slice(&v.to_bits().to_le_bytes());
@@ -197,18 +199,23 @@ pub fn fingerprint(
             bytes.extend_from_slice(&(c.spec.shells as u64).to_le_bytes());
             bytes.push(u8::from(c.spec.principal_axes));
             for (present, norms) in c.domain.present.iter().zip(&c.domain.grade_norm) {
-                bytes.extend(present.iter().map(|&p| u8::from(p)));
+                bytes.extend(present.iter().map(|&b| u8::from(b)));
                 for v in norms {
                     bytes.extend_from_slice(&v.to_bits().to_le_bytes());
                 }
             }
-            bytes.extend_from_slice(&(input_level as u64).to_le_bytes());
-            bytes.extend_from_slice(&input_log_scale.to_bits().to_le_bytes());
+            bytes.extend_from_slice(p.layout.name().as_bytes());
+            bytes.extend_from_slice(&(p.input_level as u64).to_le_bytes());
+            bytes.extend_from_slice(&p.input_log_scale.to_bits().to_le_bytes());
+            bytes.extend_from_slice(&(p.capacity as u64).to_le_bytes());
+            for r in &p.rotations {
+                bytes.extend_from_slice(&r.to_le_bytes());
+            }
         }
     }
-    if let Some(p) = preprocessing {
+    if let Some(pipeline) = &p.preprocessing {
         bytes.extend_from_slice(b"preprocessing");
-        bytes.extend_from_slice(&pipeline_bytes(p));
+        bytes.extend_from_slice(&pipeline_bytes(pipeline));
     }
     sha256_hex(&bytes)
 }
@@ -278,13 +285,34 @@ impl InputProfile {
             .collect()
     }
 
-    /// Vendor: the profile of either kind of model on `params` (refused when the preset cannot
-    /// evaluate the model in the chosen privacy mode).
+    /// Vendor: the profile of either kind of model on `params`, blade-major (refused when the
+    /// preset cannot evaluate the model in the chosen privacy mode).
     pub fn of_model(model: &VendorModel, params: &Params, circuit_private: bool) -> Result<Self, ProtocolError> {
-        match model {
-            VendorModel::Gnn(m) => Self::of_gnn(m, params, circuit_private),
-            VendorModel::Equivariant(m) => Self::of_equivariant(m, params, circuit_private),
+        Self::of_model_in(model, params, circuit_private, BatchLayout::BladeMajor)
+    }
+
+    /// [`Self::of_model`] in a chosen batch layout: blade-major for either kind, or the block
+    /// layout for a one-layer equivariant network without gates (a few patients at low
+    /// latency, with rotation keys).
+    pub fn of_model_in(model: &VendorModel, params: &Params, circuit_private: bool, layout: BatchLayout) -> Result<Self, ProtocolError> {
+        match (model, layout) {
+            (VendorModel::Gnn(m), BatchLayout::BladeMajor) => Self::of_gnn(m, params, circuit_private),
+            (VendorModel::Equivariant(m), BatchLayout::BladeMajor | BatchLayout::Blocks) => {
+                Self::of_equivariant(m, params, circuit_private, layout)
+            }
+            (_, other) => Err(ProtocolError::refused(
+                "--layout",
+                format!("a {} model's profile has no {} layout", model.kind_name(), other.name()),
+            )),
         }
+    }
+
+    /// The profile with its fingerprint computed from its fields (how [`Self::of_model`] ends;
+    /// for profiles built by hand, e.g. test vectors).
+    #[must_use]
+    pub fn with_fingerprint(mut self) -> Self {
+        self.fingerprint = fingerprint(&self);
+        self
     }
 
     /// Vendor: the profile of a GNN on `params`.
@@ -292,38 +320,42 @@ impl InputProfile {
         let plan = model.encrypted_plan();
         let schedule = schedule_for(params, &plan, circuit_private, 1)?;
         analyse(params, &plan, &schedule, Packing::BladeMajor)?;
-        let input = ProfileInput::InputBox(model.input_box());
-        let input_level = schedule.input_level;
-        let input_log_scale = schedule.input_scale.log2();
         Ok(Self {
             format: PROFILE_FORMAT.into(),
             preset: params.name().into(),
             circuit_private,
             layout: BatchLayout::BladeMajor,
-            input_level,
-            input_log_scale,
+            input_level: schedule.input_level,
+            input_log_scale: schedule.input_scale.log2(),
             result_level: if circuit_private {
                 FINAL_LEVEL
             } else {
                 schedule.input_level.saturating_sub(plan.depth() + 1)
             },
             result_log_scale: schedule.output_scale().log2(),
-            fingerprint: fingerprint(params, circuit_private, &input, input_level, input_log_scale, model.preprocessing()),
+            fingerprint: String::new(),
             preprocessing: model.preprocessing().cloned(),
-            input,
+            input: ProfileInput::InputBox(model.input_box()),
             capacity: params.max_slots(),
+            rotations: Vec::new(),
             classes: model.classes(),
             labels: model.label_names().to_vec(),
-        })
+        }
+        .with_fingerprint())
     }
 
-    /// Vendor: the profile of an equivariant model on `params`: the scale policy with the
-    /// lowest input level under which the network runs and its scores take a flood of
-    /// [`DEFAULT_STATISTICAL_SECURITY`] bits at [`EQUIVARIANT_FLOOD_PRECISION_BITS`]
-    /// (`equivariant_encrypted::fitting_policy`). Only circuit-private: the model's file must
-    /// record its input domain (`train --arch equivariant --circuit-private`), which the
-    /// hospital clamps to and the proven bounds cover.
-    pub fn of_equivariant(model: &EquivariantModel, params: &Params, circuit_private: bool) -> Result<Self, ProtocolError> {
+    /// Vendor: the profile of an equivariant model on `params` in `layout` (blade-major or
+    /// blocks): the scale policy with the lowest input level under which the network runs in
+    /// that layout and its scores take a flood of [`DEFAULT_STATISTICAL_SECURITY`] bits at
+    /// [`EQUIVARIANT_FLOOD_PRECISION_BITS`] (`fitting_policy` of either layout). Only
+    /// circuit-private: the model's file must record its input domain (`train --arch
+    /// equivariant --circuit-private`), which the hospital clamps to and the proven bounds cover.
+    pub fn of_equivariant(
+        model: &EquivariantModel,
+        params: &Params,
+        circuit_private: bool,
+        layout: BatchLayout,
+    ) -> Result<Self, ProtocolError> {
         if !circuit_private {
             return Err(ProtocolError::refused(
                 "profile",
@@ -333,52 +365,69 @@ impl InputProfile {
         let domain = model.input_domain.clone().ok_or_else(|| {
             ProtocolError::refused(
                 "model",
-                "the equivariant model file records no input domain (written before domains were recorded): retrain with                  `host-eval train --arch equivariant --circuit-private`",
+                "the equivariant model file records no input domain (written before domains were recorded): retrain with \
+                 `host-eval train --arch equivariant --circuit-private`",
             )
         })?;
-        let (policy, report) = fitting_policy(
-            params,
-            &model.net,
-            &domain,
-            DEFAULT_STATISTICAL_SECURITY,
-            EQUIVARIANT_FLOOD_PRECISION_BITS,
-        )
-        .map_err(|e| {
+        let refused = |e| {
             ProtocolError::refused(
                 format!("{} cannot evaluate this equivariant model circuit-privately", params.name()),
                 e,
             )
-        })?;
-        let input = ProfileInput::Channels(ChannelInput {
-            spec: model.channels,
-            domain,
-        });
-        let input_level = policy.level(params);
-        let input_log_scale = policy.log_input_scale;
+        };
+        let (s, bits) = (DEFAULT_STATISTICAL_SECURITY, EQUIVARIANT_FLOOD_PRECISION_BITS);
+        let (policy, report, capacity, rotations) = match layout {
+            BatchLayout::Blocks => {
+                let blocks = BlockLayout::new(params, &model.net).map_err(refused)?;
+                let (policy, report) = blocks_fitting_policy(params, &model.net, &domain, s, bits).map_err(refused)?;
+                (policy, report, blocks.capacity(), blocks.rotation_steps())
+            }
+            _ => {
+                let (policy, report) = fitting_policy(params, &model.net, &domain, s, bits).map_err(refused)?;
+                (policy, report, params.max_slots(), Vec::new())
+            }
+        };
         Ok(Self {
             format: PROFILE_FORMAT.into(),
             preset: params.name().into(),
             circuit_private,
-            layout: BatchLayout::BladeMajor,
-            input_level,
-            input_log_scale,
+            layout,
+            input_level: policy.level(params),
+            input_log_scale: policy.log_input_scale,
             // Sanitisation takes two mask levels and drops the scores as low as they fit.
             result_level: report.output_level.saturating_sub(MASK_PASSES),
             result_log_scale: report.output_scale.log2(),
-            fingerprint: fingerprint(
-                params,
-                circuit_private,
-                &input,
-                input_level,
-                input_log_scale,
-                model.preprocessing.as_ref(),
-            ),
+            fingerprint: String::new(),
             preprocessing: model.preprocessing.clone(),
-            input,
-            capacity: params.max_slots(),
+            input: ProfileInput::Channels(ChannelInput {
+                spec: model.channels,
+                domain,
+            }),
+            capacity,
+            rotations,
             classes: model.class_names.len(),
             labels: model.class_names.clone(),
-        })
+        }
+        .with_fingerprint())
+    }
+
+    /// Whether this profile's fingerprint is the one its fields give (what the hospital checks
+    /// on reading a profile, and the vendor recomputes from the model).
+    #[must_use]
+    pub fn fingerprint_matches(&self) -> bool {
+        self.fingerprint == fingerprint(self)
+    }
+
+    /// The hospital's view of the block layout of a `Blocks` profile.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError::Refused`] for a blade-major profile or a capacity no layout has.
+    pub fn block_layout(&self, params: &Params) -> Result<BlockLayout, ProtocolError> {
+        if self.layout != BatchLayout::Blocks {
+            return Err(ProtocolError::refused("input profile", "not a block-layout profile"));
+        }
+        BlockLayout::for_capacity(params, self.capacity).map_err(|e| ProtocolError::refused("input profile", e))
     }
 
     /// Pretty JSON with a trailing newline.
@@ -394,13 +443,25 @@ impl InputProfile {
     /// it states, and labels for exactly its classes.
     pub fn from_json_checked(bytes: &[u8], params: &Params) -> Result<Self, ProtocolError> {
         let p: Self = serde_json::from_slice(bytes).map_err(|e| ProtocolError::corrupt("input profile", e))?;
-        if p.format != PROFILE_FORMAT || p.layout != BatchLayout::BladeMajor {
+        let layout_ok = match p.layout {
+            BatchLayout::BladeMajor => p.rotations.is_empty() && p.capacity == params.max_slots(),
+            BatchLayout::Blocks => {
+                matches!(p.input, ProfileInput::Channels(_))
+                    && !p.rotations.is_empty()
+                    && p.rotations.len() <= 64
+                    && BlockLayout::for_capacity(params, p.capacity).is_ok_and(|l| l.rotation_steps() == p.rotations)
+            }
+            BatchLayout::Interleaved => false,
+        };
+        if p.format != PROFILE_FORMAT || !layout_ok {
             return Err(ProtocolError::corrupt(
                 "input profile",
                 format!(
-                    "format {} / layout {}, expected {PROFILE_FORMAT} / blade-major",
+                    "format {} / layout {} (capacity {}, {} rotations), expected {PROFILE_FORMAT} / blade-major or blocks",
                     p.format,
-                    p.layout.name()
+                    p.layout.name(),
+                    p.capacity,
+                    p.rotations.len()
                 ),
             ));
         }
@@ -431,7 +492,6 @@ impl InputProfile {
         }
         if p.classes == 0
             || p.labels.len() != p.classes
-            || p.capacity != params.max_slots()
             || p.result_level > p.input_level
             || !(p.result_log_scale.is_finite() && p.result_log_scale > 0.0)
         {
@@ -440,16 +500,7 @@ impl InputProfile {
         if let Some(pipeline) = &p.preprocessing {
             pipeline.validate().map_err(|e| ProtocolError::corrupt("input profile", e))?;
         }
-        if p.fingerprint
-            != fingerprint(
-                params,
-                p.circuit_private,
-                &p.input,
-                p.input_level,
-                p.input_log_scale,
-                p.preprocessing.as_ref(),
-            )
-        {
+        if !p.fingerprint_matches() {
             return Err(ProtocolError::corrupt(
                 "input profile",
                 "its fingerprint does not match its box, mode and preprocessing",

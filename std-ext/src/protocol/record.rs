@@ -58,7 +58,7 @@ impl BatchRecord {
             batch_sha256: sha256_hex(bytes),
             keyset_fingerprint: keyset_fingerprint.into(),
             preset: profile.preset.clone(),
-            layout: BatchLayout::BladeMajor,
+            layout: profile.layout,
             patients: header.patients,
             classes: profile.classes,
             labels: profile.labels.clone(),

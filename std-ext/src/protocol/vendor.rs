@@ -19,12 +19,13 @@
 //! The `--no-flooding` path ([`infer_interleaved`]) evaluates an interleaved batch or merged
 //! single-patient device ciphertexts; its output is NOT circuit-private.
 
-use super::batch::{BatchHeader, InputEncoding};
+use super::batch::BatchHeader;
 use super::model::VendorModel;
 use super::profile::{self, InputProfile, EQUIVARIANT_FLOOD_PRECISION_BITS, MASK_PASSES};
 use super::{BatchLayout, ProtocolError, ScoresManifest};
 use crate::ga::{merge_rotation_steps, EncryptedMultivectorBatch, Layout};
 use crate::gnn::encrypted::{evaluate_blade_major, evaluate_scheduled};
+use crate::gnn::equivariant_blocks::{self as blocks, BlockConstants, BlockLayout};
 use crate::gnn::equivariant_encrypted::{self as equivariant, EquivariantReport};
 use crate::gnn::equivariant_model::EquivariantModel;
 use crate::gnn::noise::{rescale_rounding_l2, NoiseReport, Packing};
@@ -150,8 +151,7 @@ pub fn sanitize_scores<R: RngCore + CryptoRng>(
 #[allow(clippy::too_many_arguments)]
 pub fn infer<R: RngCore + CryptoRng>(
     ev: &Evaluator<'_>,
-    pk: &PublicKey<Vec<u64>>,
-    rlk: &RelinearizationKey,
+    keys: &VendorKeys<'_>,
     model: &VendorModel,
     header: &BatchHeader,
     cts: &[CiphertextOwned],
@@ -159,9 +159,22 @@ pub fn infer<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<ScoredBatch, ProtocolError> {
     match model {
-        VendorModel::Gnn(m) => infer_box_encoded(ev, pk, rlk, m, header, cts, opts, rng),
-        VendorModel::Equivariant(m) => infer_channels(ev, pk, rlk, m, header, cts, opts, rng),
+        VendorModel::Gnn(m) => infer_box_encoded(ev, keys.pk, keys.rlk, m, header, cts, opts, rng),
+        VendorModel::Equivariant(m) => infer_channels(ev, keys, m, header, cts, opts, rng),
     }
+}
+
+/// The hospital's public keys the vendor evaluates with: the public key (re-randomisation),
+/// the relinearization key, and the Galois keys the block layout rotates with (none needed
+/// for blade-major batches).
+#[derive(Clone, Copy, Debug)]
+pub struct VendorKeys<'a> {
+    /// Public key.
+    pub pk: &'a PublicKey<Vec<u64>>,
+    /// Relinearization key.
+    pub rlk: &'a RelinearizationKey,
+    /// Galois keys, if the hospital registered any.
+    pub gks: Option<&'a GaloisKeys>,
 }
 
 /// The refusal of a batch made for another profile.
@@ -181,8 +194,7 @@ fn wrong_profile() -> ProtocolError {
 #[allow(clippy::too_many_arguments)]
 pub fn infer_channels<R: RngCore + CryptoRng>(
     ev: &Evaluator<'_>,
-    pk: &PublicKey<Vec<u64>>,
-    rlk: &RelinearizationKey,
+    keys: &VendorKeys<'_>,
     model: &EquivariantModel,
     header: &BatchHeader,
     cts: &[CiphertextOwned],
@@ -197,25 +209,38 @@ pub fn infer_channels<R: RngCore + CryptoRng>(
             "an equivariant model's scores leave only sanitised and flooded (circuit-private)",
         ));
     }
-    let profile = InputProfile::of_equivariant(model, &params, true)?;
+    let profile = InputProfile::of_equivariant(model, &params, true, header.layout)?;
     if header.profile_fingerprint != profile.fingerprint || !header.circuit_private {
         return Err(wrong_profile());
     }
     let input = profile.channels()?;
     let present = &input.domain.present;
-    if !matches!(&header.encoding, InputEncoding::Channels { present: p } if p == present) || cts.len() != profile.input.ciphertexts() {
+    let expected = BatchHeader::new(&profile, header.patients).encoding;
+    if header.encoding != expected || cts.len() != expected.ciphertexts() {
         return Err(ProtocolError::refused(
             "batch",
             format!(
-                "{} ciphertexts whose blades differ from the profile's {} (one per present blade of each channel)",
+                "{} ciphertexts whose encoding differs from the profile's {} ({})",
                 cts.len(),
-                profile.input.ciphertexts()
+                expected.ciphertexts(),
+                if profile.layout == BatchLayout::Blocks {
+                    "two per channel in the block layout"
+                } else {
+                    "one per present blade of each channel"
+                }
             ),
         ));
     }
     let patients = header.patients;
     if opts.patients.is_some_and(|p| p != patients) {
         return Err(ProtocolError::refused("--patients", format!("the batch holds {patients} patients")));
+    }
+    if patients > profile.capacity {
+        return Err(ProtocolError::TooManyPatients {
+            patients,
+            first_slot: 0,
+            max: profile.capacity,
+        });
     }
     let policy = profile.channel_policy()?;
     for c in cts {
@@ -232,20 +257,41 @@ pub fn infer_channels<R: RngCore + CryptoRng>(
             ));
         }
     }
-    // The dry run first: a flood that cannot fit at the caller's s is refused before any work.
-    let planned = equivariant::plan(&params, &model.net, &input.domain, &policy).map_err(|e| ProtocolError::refused("model", e))?;
-    planned
-        .check_flood_fits(&params, opts.statistical_security, EQUIVARIANT_FLOOD_PRECISION_BITS)
-        .map_err(|e| ProtocolError::refused("--statistical-security", e))?;
-    let mut it = cts.iter();
-    let channels: Vec<[Option<CiphertextOwned>; 8]> = present
-        .iter()
-        .map(|mask| std::array::from_fn(|k| if mask[k] { it.next().cloned() } else { None }))
-        .collect();
-    let (scores, report) =
-        equivariant::evaluate(ev, rlk, &model.net, &input.domain, &policy, channels).map_err(|e| ProtocolError::refused("model", e))?;
-    let used: Vec<bool> = (0..params.max_slots()).map(|s| s < patients).collect();
-    let sanitized = sanitize_scores(ectx, pk, &scores, (&report).into(), used, opts.statistical_security, rng)?;
+    let refuse_model = |e| ProtocolError::refused("model", e);
+    let (sanitized, layout) = if profile.layout == BatchLayout::Blocks {
+        let gks = keys.gks.ok_or_else(|| {
+            ProtocolError::refused(
+                "keys",
+                "the block layout needs the hospital's rotation keys: `host-eval evalkeys --profile PROFILE`",
+            )
+        })?;
+        let blocks = BlockLayout::new(&params, &model.net).map_err(refuse_model)?;
+        // The dry run first: a flood that cannot fit at the caller's s is refused before any work.
+        blocks::plan(&params, &model.net, &input.domain, &policy)
+            .map_err(refuse_model)?
+            .check_flood_fits(&params, opts.statistical_security, EQUIVARIANT_FLOOD_PRECISION_BITS)
+            .map_err(|e| ProtocolError::refused("--statistical-security", e))?;
+        let constants = BlockConstants::new(ev, &model.net, &input.domain, &policy).map_err(refuse_model)?;
+        let (score, report) =
+            blocks::evaluate(ev, keys.rlk, gks, &model.net, &input.domain, &policy, &constants, cts.to_vec()).map_err(refuse_model)?;
+        let used = blocks.used_slots(patients, model.class_names.len());
+        let s = sanitize_scores(ectx, keys.pk, &[score], (&report).into(), used, opts.statistical_security, rng)?;
+        (s, BatchLayout::Blocks)
+    } else {
+        equivariant::plan(&params, &model.net, &input.domain, &policy)
+            .map_err(refuse_model)?
+            .check_flood_fits(&params, opts.statistical_security, EQUIVARIANT_FLOOD_PRECISION_BITS)
+            .map_err(|e| ProtocolError::refused("--statistical-security", e))?;
+        let mut it = cts.iter();
+        let channels: Vec<[Option<CiphertextOwned>; 8]> = present
+            .iter()
+            .map(|mask| std::array::from_fn(|k| if mask[k] { it.next().cloned() } else { None }))
+            .collect();
+        let (scores, report) = equivariant::evaluate(ev, keys.rlk, &model.net, &input.domain, &policy, channels).map_err(refuse_model)?;
+        let used: Vec<bool> = (0..params.max_slots()).map(|s| s < patients).collect();
+        let s = sanitize_scores(ectx, keys.pk, &scores, (&report).into(), used, opts.statistical_security, rng)?;
+        (s, BatchLayout::BladeMajor)
+    };
     let bound = sanitized.iter().map(|s| s.release_noise_bound).fold(0.0, f64::max);
     let flood = sanitized.iter().map(|s| s.flood_log2).max();
     Ok(ScoredBatch {
@@ -253,7 +299,7 @@ pub fn infer_channels<R: RngCore + CryptoRng>(
             &params,
             &model.class_names,
             patients,
-            BatchLayout::BladeMajor,
+            layout,
             true,
             opts.statistical_security,
             bound,
@@ -280,16 +326,7 @@ pub fn infer_box_encoded<R: RngCore + CryptoRng>(
     let bad = |reason: &str| ProtocolError::refused("batch", reason);
     let plan = model.encrypted_plan();
     let schedule = profile::schedule_for(&params, &plan, header.circuit_private, 1)?;
-    let input = profile::ProfileInput::InputBox(model.input_box());
-    let fingerprint = profile::fingerprint(
-        &params,
-        header.circuit_private,
-        &input,
-        schedule.input_level,
-        schedule.input_scale.log2(),
-        model.preprocessing(),
-    );
-    if header.profile_fingerprint != fingerprint {
+    if header.profile_fingerprint != InputProfile::of_gnn(model, &params, header.circuit_private)?.fingerprint {
         return Err(wrong_profile());
     }
     if !opts.no_flooding && !header.circuit_private {

@@ -102,6 +102,32 @@ impl BlockLayout {
         })
     }
 
+    /// The hospital's view of a layout, from what a profile states (the patients a ciphertext
+    /// holds) without the network: enough to place inputs ([`pack_block_inputs`]) and to know
+    /// the rotations, but not to evaluate (the hidden width is taken as its padded value).
+    ///
+    /// # Errors
+    ///
+    /// [`EvalError::Invalid`] unless `capacity` is a power of two with 64 * capacity dividing
+    /// the slots and a copy holding 64 Hp positions.
+    pub fn for_capacity(params: &Params, capacity: usize) -> Result<Self, EvalError> {
+        let slots = params.max_slots();
+        if capacity == 0 || !capacity.is_power_of_two() || capacity.saturating_mul(64) > slots {
+            return Err(EvalError::Invalid("no block layout holds that many patients on this preset"));
+        }
+        // S = 64 Hp lanes (module docs), and the 64 Hp positions must fit a copy of S/8 slots.
+        let hidden_padded = slots / (64 * capacity);
+        if 64 * hidden_padded > slots / 8 {
+            return Err(EvalError::Invalid("no block layout holds that many patients on this preset"));
+        }
+        Ok(Self {
+            slots,
+            hidden: hidden_padded,
+            hidden_padded,
+            lanes: capacity,
+        })
+    }
+
     /// Patients one block ciphertext holds.
     #[must_use]
     pub fn capacity(&self) -> usize {
