@@ -517,6 +517,7 @@ class Client:
         scores into ``out_dir`` (for :func:`release`); returns the patient count."""
         return self._inner.fetch(job_id, _path(out_dir), float(timeout))
 
-    def fetch_profile(self, keys_dir: PathLike, out: PathLike) -> None:
-        """The service model's input profile for the key set's preset, written to ``out``."""
-        self._inner.fetch_profile(_path(keys_dir), _path(out))
+    def fetch_profile(self, keys_dir: PathLike, out: PathLike, *, layout: str = "blade-major") -> None:
+        """The service model's input profile for the key set's preset, written to ``out``;
+        ``layout="blocks"`` for an equivariant model's low-latency layout."""
+        self._inner.fetch_profile(_path(keys_dir), _path(out), layout)

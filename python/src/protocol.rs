@@ -70,16 +70,21 @@ fn evalkeys(
 #[pyfunction]
 #[pyo3(signature = (model, keys, out, no_flooding, layout))]
 fn profile(py: Python<'_>, model: PathBuf, keys: PathBuf, out: PathBuf, no_flooding: bool, layout: &str) -> PyResult<String> {
-    let layout = match layout {
-        "blade-major" => clifhe_std::protocol::BatchLayout::BladeMajor,
-        "blocks" => clifhe_std::protocol::BatchLayout::Blocks,
-        other => return Err(InputError::new_err(format!("layout {other:?}: use \"blade-major\" or \"blocks\""))),
-    };
+    let layout = batch_layout(layout)?;
     let p = run(py, || {
         let params = PublicKeySet::open(&keys).map_err(to_py)?.params;
         host_eval::cli::profile::write_profile(&model, &params, !no_flooding, layout, &out).map_err(to_py)
     })?;
     json(&p)
+}
+
+/// A profile's batch layout by its name (`profile --layout`).
+pub(crate) fn batch_layout(name: &str) -> PyResult<clifhe_std::protocol::BatchLayout> {
+    match name {
+        "blade-major" => Ok(clifhe_std::protocol::BatchLayout::BladeMajor),
+        "blocks" => Ok(clifhe_std::protocol::BatchLayout::Blocks),
+        other => Err(InputError::new_err(format!("layout {other:?}: use \"blade-major\" or \"blocks\""))),
+    }
 }
 
 fn mode(name: &str) -> PyResult<Mode> {

@@ -60,16 +60,18 @@ impl Client {
         })
     }
 
-    /// `host-eval fetch-profile`: the service model's input profile for the key set's preset,
-    /// written to `out`.
-    fn fetch_profile(&self, py: Python<'_>, keys_dir: PathBuf, out: PathBuf) -> PyResult<()> {
+    /// `host-eval fetch-profile`: the service model's input profile for the key set's preset
+    /// in `layout` ("blade-major" or "blocks"), written to `out`.
+    #[pyo3(signature = (keys_dir, out, layout = "blade-major"))]
+    fn fetch_profile(&self, py: Python<'_>, keys_dir: PathBuf, out: PathBuf, layout: &str) -> PyResult<()> {
+        let layout = crate::protocol::batch_layout(layout)?;
         run(py, || {
             let preset = host_eval::cli::keyset::KeySet::open(&keys_dir)
                 .map_err(to_py)?
                 .params
                 .name()
                 .to_string();
-            let bytes = self.rt.block_on(self.inner.profile(&preset)).map_err(service_to_py)?;
+            let bytes = self.rt.block_on(self.inner.profile(&preset, layout)).map_err(service_to_py)?;
             host_eval::cli::fsio::write_atomic(&out, &bytes).map_err(to_py)
         })
     }

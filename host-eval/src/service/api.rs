@@ -19,6 +19,7 @@ use clifhe_core::Params;
 use clifhe_std::protocol::batch;
 use clifhe_std::protocol::bundle::{self, BundleError, Kind};
 use clifhe_std::protocol::profile::InputProfile;
+use clifhe_std::protocol::BatchLayout;
 use clifhe_std::protocol::ProtocolError;
 use clifhe_std::protocol::VendorModel;
 use serde::Deserialize;
@@ -190,13 +191,17 @@ async fn read_body(st: &AppState, headers: &HeaderMap, body: Body, limit: u64) -
 #[derive(Deserialize)]
 struct ProfileQuery {
     preset: String,
+    /// `blade-major` (the default) or `blocks` (an equivariant model's low-latency layout).
+    #[serde(default)]
+    layout: Option<BatchLayout>,
 }
 
 async fn profile(State(st): St, _t: Tenant, Query(q): Query<ProfileQuery>) -> ApiResult<Json<InputProfile>> {
     let params =
         Params::from_name(&q.preset).ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_preset", q.preset.clone()))?;
     let model = st.model.clone();
-    let p = tokio::task::spawn_blocking(move || InputProfile::of_model(&model, &params, true))
+    let layout = q.layout.unwrap_or(BatchLayout::BladeMajor);
+    let p = tokio::task::spawn_blocking(move || InputProfile::of_model_in(&model, &params, true, layout))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported_preset", e.to_string()))?;
@@ -300,7 +305,7 @@ fn check_batch(model: &VendorModel, params: &Params, bytes: &[u8]) -> ApiResult<
         ProtocolError::PresetMismatch { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong_preset", e.to_string()),
         _ => ApiError::new(StatusCode::BAD_REQUEST, "corrupt_batch", e.to_string()),
     })?;
-    let want = InputProfile::of_model(model, params, true)
+    let want = InputProfile::of_model_in(model, params, true, header.layout)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported_preset", e.to_string()))?;
     if !header.circuit_private || header.profile_fingerprint != want.fingerprint {
         return Err(ApiError::new(

@@ -163,6 +163,10 @@ pub struct FetchProfileArgs {
     pub keys: PathBuf,
     #[arg(long)]
     pub out: PathBuf,
+    /// Batch layout: blade-major, or blocks (an equivariant model, a few patients at low
+    /// latency; then `evalkeys --profile` and submit with the new key set bundle)
+    #[arg(long, value_enum, default_value_t = crate::cli::profile::ProfileLayout::BladeMajor)]
+    pub layout: crate::cli::profile::ProfileLayout,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
@@ -255,7 +259,7 @@ pub fn fetch(a: FetchArgs, out: &mut dyn Write) -> Result<(), CliError> {
 pub fn fetch_profile(a: FetchProfileArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let preset = crate::cli::keyset::KeySet::open(&a.keys)?.params.name().to_string();
     let c = client(&a.conn)?;
-    let bytes = runtime()?.block_on(c.profile(&preset))?;
+    let bytes = runtime()?.block_on(c.profile(&preset, a.layout.into()))?;
     crate::cli::fsio::write_atomic(&a.out, &bytes)?;
     writeln!(out, "input profile for {preset} written to {}", a.out.display()).map_err(stdout_err)
 }

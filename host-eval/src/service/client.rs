@@ -209,8 +209,10 @@ impl Client {
     }
 
     /// The model's input profile for a preset (what `encrypt --profile` needs).
-    pub async fn profile(&self, preset: &str) -> Result<Vec<u8>, CliError> {
-        let v = self.json(Method::GET, &format!("/v1/profile?preset={preset}"), None).await?;
+    pub async fn profile(&self, preset: &str, layout: clifhe_std::protocol::BatchLayout) -> Result<Vec<u8>, CliError> {
+        let v = self
+            .json(Method::GET, &format!("/v1/profile?preset={preset}&layout={}", layout.name()), None)
+            .await?;
         let mut b = serde_json::to_vec_pretty(&v).map_err(|e| CliError::bad_input("profile", e))?;
         b.push(b'\n');
         Ok(b)
