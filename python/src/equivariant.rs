@@ -16,9 +16,21 @@ use std::path::{Path, PathBuf};
 /// finite values.
 fn channel_rows(model: &Inner, a: ArrayView3<'_, f64>) -> PyResult<Vec<Vec<Multivector>>> {
     let k = model.channels.count();
-    if a.shape()[1] != k || a.shape()[2] != 8 {
+    if a.shape()[1] != k {
         return Err(InputError::new_err(format!(
             "channels must have shape (n, {k}, 8) for this model ({k} channels of 8 blades); got {:?}",
+            a.shape()
+        )));
+    }
+    channel_arrays(a)
+}
+
+/// Channel arrays of shape (n, K, 8) as multivectors, checked for the 8 blades and finite
+/// values (the channel count is the caller's to check).
+pub(crate) fn channel_arrays(a: ArrayView3<'_, f64>) -> PyResult<Vec<Vec<Multivector>>> {
+    if a.shape()[2] != 8 {
+        return Err(InputError::new_err(format!(
+            "channels must have shape (n, K, 8); got {:?}",
             a.shape()
         )));
     }

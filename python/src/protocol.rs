@@ -87,6 +87,19 @@ pub(crate) fn batch_layout(name: &str) -> PyResult<clifhe_std::protocol::BatchLa
     }
 }
 
+/// The options of `encrypt --profile` (patients from slot 0, the profile's level).
+fn profile_options(keys: PathBuf, profile: PathBuf, inputs: Vec<String>, out: PathBuf, mode_name: &str) -> PyResult<EncryptOptions> {
+    Ok(EncryptOptions {
+        keys,
+        inputs,
+        out,
+        mode: mode(mode_name)?,
+        level: None,
+        slot: 0,
+        profile: Some(profile),
+    })
+}
+
 fn mode(name: &str) -> PyResult<Mode> {
     match name {
         "pk" => Ok(Mode::Pk),
@@ -115,15 +128,7 @@ fn encrypt_features(
             features,
         })
         .collect();
-    let opts = EncryptOptions {
-        keys: keys_dir,
-        inputs: Vec::new(),
-        out,
-        mode: mode(mode_name)?,
-        level: None,
-        slot: 0,
-        profile: Some(profile),
-    };
+    let opts = profile_options(keys_dir, profile, Vec::new(), out, mode_name)?;
     let r = run(py, || {
         encrypt::encrypt_with(&opts, |_| {
             if patients.is_empty() {
@@ -152,37 +157,12 @@ fn encrypt_channels(
     out: PathBuf,
     mode_name: &str,
 ) -> PyResult<String> {
-    let a = channels.as_array();
-    if a.shape()[2] != 8 {
-        return Err(InputError::new_err(format!(
-            "channels must have shape (n, K, 8); got {:?}",
-            a.shape()
-        )));
-    }
-    let mut patients = Vec::with_capacity(a.shape()[0]);
-    for (p, patient) in a.outer_iter().enumerate() {
-        let mut xs = Vec::with_capacity(patient.shape()[0]);
-        for row in patient.outer_iter() {
-            let mut v = [0.0; 8];
-            for (o, x) in v.iter_mut().zip(row.iter()) {
-                if !x.is_finite() {
-                    return Err(InputError::new_err(format!("patient {p}: a channel value is not a finite number")));
-                }
-                *o = *x;
-            }
-            xs.push(clifhe_core::Multivector::new(v));
-        }
-        patients.push((format!("array[{p}]"), xs));
-    }
-    let opts = EncryptOptions {
-        keys: keys_dir,
-        inputs: Vec::new(),
-        out,
-        mode: mode(mode_name)?,
-        level: None,
-        slot: 0,
-        profile: Some(profile),
-    };
+    let patients: Vec<_> = crate::equivariant::channel_arrays(channels.as_array())?
+        .into_iter()
+        .enumerate()
+        .map(|(p, xs)| (format!("array[{p}]"), xs))
+        .collect();
+    let opts = profile_options(keys_dir, profile, Vec::new(), out, mode_name)?;
     let r = run(py, || encrypt::encrypt_channels(&opts, patients).map_err(to_py))?;
     json(&encrypt::summary_json(&r))
 }
@@ -199,15 +179,7 @@ fn encrypt_inputs(
     out: PathBuf,
     mode_name: &str,
 ) -> PyResult<String> {
-    let opts = EncryptOptions {
-        keys: keys_dir,
-        inputs,
-        out,
-        mode: mode(mode_name)?,
-        level: None,
-        slot: 0,
-        profile: Some(profile),
-    };
+    let opts = profile_options(keys_dir, profile, inputs, out, mode_name)?;
     let r = run(py, || encrypt::encrypt(&opts).map_err(to_py))?;
     json(&encrypt::summary_json(&r))
 }

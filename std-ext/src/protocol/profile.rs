@@ -443,6 +443,18 @@ impl InputProfile {
     /// it states, and labels for exactly its classes.
     pub fn from_json_checked(bytes: &[u8], params: &Params) -> Result<Self, ProtocolError> {
         let p: Self = serde_json::from_slice(bytes).map_err(|e| ProtocolError::corrupt("input profile", e))?;
+        if p.format != PROFILE_FORMAT {
+            return Err(ProtocolError::corrupt(
+                "input profile",
+                format!("format {}, expected {PROFILE_FORMAT}", p.format),
+            ));
+        }
+        if p.preset != params.name() {
+            return Err(ProtocolError::PresetMismatch {
+                found: p.preset,
+                expected: params.name().into(),
+            });
+        }
         let layout_ok = match p.layout {
             BatchLayout::BladeMajor => p.rotations.is_empty() && p.capacity == params.max_slots(),
             BatchLayout::Blocks => {
@@ -453,23 +465,17 @@ impl InputProfile {
             }
             BatchLayout::Interleaved => false,
         };
-        if p.format != PROFILE_FORMAT || !layout_ok {
+        if !layout_ok {
             return Err(ProtocolError::corrupt(
                 "input profile",
                 format!(
-                    "format {} / layout {} (capacity {}, {} rotations), expected {PROFILE_FORMAT} / blade-major or blocks",
-                    p.format,
+                    "layout {} with capacity {} and {} rotations does not fit {}",
                     p.layout.name(),
                     p.capacity,
-                    p.rotations.len()
+                    p.rotations.len(),
+                    params.name()
                 ),
             ));
-        }
-        if p.preset != params.name() {
-            return Err(ProtocolError::PresetMismatch {
-                found: p.preset,
-                expected: params.name().into(),
-            });
         }
         let valid_input = match &p.input {
             ProfileInput::InputBox(b) => {

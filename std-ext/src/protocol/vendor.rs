@@ -148,7 +148,6 @@ pub fn sanitize_scores<R: RngCore + CryptoRng>(
 
 /// The circuit-private evaluation of a blade-major batch with either kind of model (the
 /// module's steps): what `infer` and the service call.
-#[allow(clippy::too_many_arguments)]
 pub fn infer<R: RngCore + CryptoRng>(
     ev: &Evaluator<'_>,
     keys: &VendorKeys<'_>,
@@ -191,7 +190,6 @@ fn wrong_profile() -> ProtocolError {
 /// ([`InputProfile::of_equivariant`]); the batch must carry that profile's fingerprint and
 /// exactly its ciphertexts (channel by channel, the present blades in order), at its level and
 /// scale. Always flooded: `--no-flooding` is refused.
-#[allow(clippy::too_many_arguments)]
 pub fn infer_channels<R: RngCore + CryptoRng>(
     ev: &Evaluator<'_>,
     keys: &VendorKeys<'_>,
