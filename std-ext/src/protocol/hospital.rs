@@ -59,9 +59,11 @@ pub fn encrypt_for_profile<R: RngCore + CryptoRng>(
 /// profile's `ChannelSpec` computes them from a prepared scan) for an equivariant model's
 /// `profile`: each patient clamped into the public domain (each grade's norm scaled down to its
 /// bound: a rotation commutes with it), then per channel one ciphertext per present blade,
-/// patient p in slot p, at the profile's level and scale, in parallel as
-/// [`encrypt_for_profile`]. Returns the header, the bytes, and the patients the clamp moved
-/// (outside the domain the model was trained on: the hospital flags their diagnoses).
+/// patient p in slot p (blade-major), or per channel the two block vectors of
+/// `gnn::equivariant_blocks::pack_block_inputs` for up to the profile's capacity (blocks), at
+/// the profile's level and scale, in parallel as [`encrypt_for_profile`]. Returns the header,
+/// the bytes, and the patients the clamp moved (outside the domain the model was trained on:
+/// the hospital flags their diagnoses).
 pub fn encrypt_channels_for_profile<R: RngCore + CryptoRng>(
     ctx: &Context,
     profile: &InputProfile,
@@ -106,21 +108,25 @@ pub fn encrypt_channels_for_profile<R: RngCore + CryptoRng>(
         let bytes = batch::to_bytes(&header, &wires)?;
         return Ok((header, bytes, moved));
     }
-    let slots = ctx.params().max_slots();
-    let present: Vec<(usize, usize)> = (input.domain.present.iter().enumerate())
-        .flat_map(|(c, mask)| (0..8).filter(|&k| mask[k]).map(move |k| (c, k)))
+    // Clamped channels as coefficient arrays (patient data: wiped on drop), then per channel the
+    // blade-major slot vectors of the one packing routine, the present blades kept.
+    let clamped: Zeroizing<Vec<Vec<[f64; 8]>>> = Zeroizing::new(
+        channels
+            .iter()
+            .map(|x| input.domain.clamp(x).iter().map(Multivector::coeffs).collect())
+            .collect(),
+    );
+    let moved = (clamped.iter().zip(channels).enumerate())
+        .filter(|(_, (a, b))| a.iter().zip(b.iter()).any(|(a, b)| *a != b.coeffs()))
+        .map(|(p, _)| p)
         .collect();
-    let mut vectors: Vec<Zeroizing<Vec<f64>>> = present.iter().map(|_| Zeroizing::new(vec![0.0; slots])).collect();
-    let mut moved = Vec::new();
-    for (p, x) in channels.iter().enumerate() {
-        let clamped: Zeroizing<Vec<[f64; 8]>> = Zeroizing::new(input.domain.clamp(x).iter().map(Multivector::coeffs).collect());
-        if clamped.iter().zip(x).any(|(a, b)| *a != b.coeffs()) {
-            moved.push(p);
-        }
-        for (v, &(c, k)) in vectors.iter_mut().zip(&present) {
-            v[p] = clamped[c][k];
-        }
+    let mut vectors: Vec<Zeroizing<Vec<f64>>> = Vec::new();
+    for (c, present) in input.domain.present.iter().enumerate() {
+        let coeffs: Zeroizing<Vec<[f64; 8]>> = Zeroizing::new(clamped.iter().map(|x| x[c]).collect());
+        let blades = ga::pack(ctx.params().max_slots(), BatchLayout::BladeMajor.ga_layout(), 0, &coeffs)?;
+        vectors.extend(blades.into_iter().zip(present).filter(|(_, p)| **p).map(|(v, _)| v));
     }
+    drop(clamped);
     let wires = encrypt_slot_vectors(ctx, profile, key, &vectors, rng)?;
     drop(vectors);
     let header = BatchHeader::new(profile, channels.len());

@@ -117,17 +117,6 @@ pub struct ChannelInput {
     pub domain: InputBounds,
 }
 
-impl ProfileInput {
-    /// Ciphertexts one batch holds: 8 for a GNN, the present blades of every channel otherwise.
-    #[must_use]
-    pub fn ciphertexts(&self) -> usize {
-        match self {
-            Self::InputBox(_) => super::batch::BLADES,
-            Self::Channels(c) => c.domain.present.iter().flatten().filter(|p| **p).count(),
-        }
-    }
-}
-
 /// What the hospital needs to encrypt patients for one model on one preset.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputProfile {
