@@ -164,3 +164,28 @@ def test_channels_through_the_protocol(workdir, eq_keys, eq_private_path):
     with pytest.raises(clifhe.ClifheError, match="channels"):
         clifhe.encrypt(keys, profile, out=workdir / "y.clhe", channels=ch[:, :3, :])
     assert not (workdir / "x.clhe").exists() and not (workdir / "y.clhe").exists()
+
+
+def test_block_layout_through_the_protocol(workdir, eq_keys, eq_private_path):
+    """The block layout (a few patients at low latency): the profile lists its rotations, the
+    hospital makes their keys, and the released argmax equals the plaintext model's."""
+    keys = eq_keys
+    m = clifhe.EquivariantModel.load(eq_private_path)
+    bprofile = workdir / "eq-bprofile.json"
+    p = clifhe.profile(eq_private_path, keys / "public.bundle", bprofile, layout="blocks")
+    assert (p["layout"], p["capacity"], len(p["rotations"])) == ("blocks", 32, 9)
+    clifhe.evalkeys(keys, profile=bprofile)
+    vols = [clifhe.phantom(label, index, seed=3) for index in range(600, 603) for label in range(3)]
+    ch = np.stack([m.channels(v, s) for v, s in vols])
+    inside = list(m.in_domain(ch))
+    batch = workdir / "eq-bbatch.clhe"
+    s = clifhe.encrypt(keys, bprofile, out=batch, channels=ch)
+    assert (s["patients"], s["ciphertexts"]) == (len(vols), 2 * m.channel_count)
+    scores = workdir / "eq-bscores"
+    clifhe.infer(eq_private_path, keys / "public.bundle", batch, scores)
+    r = clifhe.release(keys, scores, workdir / "eq-bbatch.clhe.record.json")
+    released = [q["class"] for q in r["predictions"]]
+    want = list(m.classify(ch))
+    assert [a for a, ok in zip(released, inside) if ok] == [b for b, ok in zip(want, inside) if ok]
+    with pytest.raises(clifhe.InputError, match="layout"):
+        clifhe.profile(eq_private_path, keys / "public.bundle", workdir / "p.json", layout="diagonal")
