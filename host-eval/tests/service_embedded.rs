@@ -328,28 +328,32 @@ fn embedded_equivariant_model_end_to_end() {
     f.extend(["--keys", s(&h.keys), "--out", s(&bprofile), "--layout", "blocks"]);
     ok(&f);
     ok(&["evalkeys", "--keys", s(&h.keys), "--profile", s(&bprofile)]);
-    let one = format!("{}#test:7..8", s(&npz));
-    let bbatch = h.dir.join("one.clhe");
-    ok(&[
-        "encrypt",
-        "--keys",
-        s(&h.keys),
-        "--profile",
-        s(&bprofile),
-        "--input",
-        &one,
-        "--out",
-        s(&bbatch),
-    ]);
-    let t = std::time::Instant::now();
-    let id = h.submit(&url, &bbatch);
-    let released = h.fetch_release(&url, &id);
-    eprintln!(
-        "one patient, block layout, submit to release through the service: {:.2} s",
-        t.elapsed().as_secs_f64()
-    );
-    let want: serde_json::Value = serde_json::from_str(&ok(&["predict", "--model", s(&model), "--input", &one, "--json"])).unwrap();
-    assert_eq!(released, vec![want["patients"][0]["class"].as_u64().unwrap()]);
+    // Two jobs: the first uploads the key set bundle and decodes its rotation keys, the second
+    // finds both where the first left them.
+    for (i, sample) in [7, 8].into_iter().enumerate() {
+        let one = format!("{}#test:{sample}..{}", s(&npz), sample + 1);
+        let bbatch = h.dir.join(format!("one-{sample}.clhe"));
+        ok(&[
+            "encrypt",
+            "--keys",
+            s(&h.keys),
+            "--profile",
+            s(&bprofile),
+            "--input",
+            &one,
+            "--out",
+            s(&bbatch),
+        ]);
+        let t = std::time::Instant::now();
+        let id = h.submit(&url, &bbatch);
+        let released = h.fetch_release(&url, &id);
+        eprintln!(
+            "one patient, block layout, job {i}: submit to release through the service in {:.2} s",
+            t.elapsed().as_secs_f64()
+        );
+        let want: serde_json::Value = serde_json::from_str(&ok(&["predict", "--model", s(&model), "--input", &one, "--json"])).unwrap();
+        assert_eq!(released, vec![want["patients"][0]["class"].as_u64().unwrap()]);
+    }
     server.signal("-TERM");
     assert!(server.wait_exit(Duration::from_secs(30)).success());
 }

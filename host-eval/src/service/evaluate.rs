@@ -4,7 +4,8 @@
 //! step as `host-eval infer` ([`vendor::infer`]), in memory, so the service and the
 //! command line cannot diverge. A worker loads its model once and each key set's public
 //! material once per digest ([`KeyCache`]): the evaluation context (NTT tables), the public key
-//! and the relinearization key stay in memory across that key set's jobs.
+//! and the relinearization key (and, from its first block-layout job on, the rotation keys)
+//! stay in memory across that key set's jobs.
 
 use crate::cli::public::PublicKeySet;
 use crate::cli::CliError;
@@ -12,8 +13,9 @@ use clifhe_core::keys::PublicKeyOwned;
 use clifhe_std::protocol::batch;
 use clifhe_std::protocol::bundle::{self, Kind};
 use clifhe_std::protocol::vendor::{self, InferOptions, VendorKeys};
+use clifhe_std::protocol::BatchLayout;
 use clifhe_std::protocol::VendorModel;
-use clifhe_std::{EvalContext, Evaluator, RelinearizationKey};
+use clifhe_std::{EvalContext, Evaluator, GaloisKeys, RelinearizationKey};
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -27,8 +29,30 @@ pub struct LoadedKeys {
     ectx: EvalContext,
     pk: PublicKeyOwned,
     rlk: RelinearizationKey,
-    /// The bundle's files, for the Galois keys a block-layout batch needs (loaded per job).
+    /// The bundle's files, for the Galois keys a block-layout batch needs.
     set: PublicKeySet,
+    /// Those Galois keys once a job needed them (the worker's model is fixed, so one set).
+    rotations: Mutex<Option<Arc<GaloisKeys>>>,
+}
+
+impl LoadedKeys {
+    /// The Galois keys `header`'s batch needs with `model` (none for blade-major batches),
+    /// decoded from the bundle on the first block-layout job and kept.
+    fn rotation_keys(&self, model: &VendorModel, header: &batch::BatchHeader) -> Result<Option<Arc<GaloisKeys>>, CliError> {
+        if header.layout == BatchLayout::Blocks {
+            if let Some(k) = self.rotations.lock().ok().and_then(|g| g.clone()) {
+                return Ok(Some(k));
+            }
+        }
+        let Some(k) = self.set.keys_for_batch(&self.ectx, model, header)? else {
+            return Ok(None);
+        };
+        let k = Arc::new(k);
+        if let Ok(mut g) = self.rotations.lock() {
+            *g = Some(k.clone());
+        }
+        Ok(Some(k))
+    }
 }
 
 impl LoadedKeys {
@@ -46,7 +70,13 @@ impl LoadedKeys {
         let pk = set.public_key()?;
         let ectx = EvalContext::new(set.params)?;
         let rlk = set.relin_key(&ectx)?;
-        Ok(Self { ectx, pk, rlk, set })
+        Ok(Self {
+            ectx,
+            pk,
+            rlk,
+            set,
+            rotations: Mutex::new(None),
+        })
     }
 }
 
@@ -64,11 +94,11 @@ pub fn evaluate(model: &VendorModel, keys: &LoadedKeys, batch_bytes: &[u8], stat
         patients: None,
     };
     let mut rng = crate::cli::keyset::os_rng()?;
-    let gks = keys.set.keys_for_batch(&keys.ectx, model, &header)?;
+    let gks = keys.rotation_keys(model, &header)?;
     let vk = VendorKeys {
         pk: &keys.pk,
         rlk: &keys.rlk,
-        gks: gks.as_ref(),
+        gks: gks.as_deref(),
     };
     let scored = vendor::infer(&ev, &vk, model, &header, &cts, &opts, &mut rng).map_err(|e| CliError::protocol(name, e))?;
     let files = scored.files(&params)?;
