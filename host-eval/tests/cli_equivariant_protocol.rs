@@ -7,24 +7,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::{fails, ok, s, TempDir};
+use common::{adrenal_dataset, fails, infer_args, ok, s, TempDir};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-fn dataset() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/adrenalmnist3d.npz");
-    p.exists().then_some(p)
-}
-
-fn infer_args<'a>(model: &'a Path, keys: &'a str, batch: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["infer", "--model", s(model), "--keys", keys, "--input", s(batch), "--out", s(out)];
-    args.extend_from_slice(extra);
-    args
-}
+use std::path::Path;
 
 #[test]
 fn equivariant_model_through_profile_encrypt_infer_release() {
-    let Some(data) = dataset() else {
+    let Some(data) = adrenal_dataset() else {
         println!("skipping: AdrenalMNIST3D not found");
         return;
     };

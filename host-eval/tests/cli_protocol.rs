@@ -5,18 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::{fails, ok, s, TempDir};
+use common::{adrenal_dataset, fails, infer_args, ok, s, TempDir};
 
 use clifhe_core::multivector::features::{scan_features, FeatureConfig};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-/// `infer --model M --keys K --input B --out O` plus `extra`.
-fn infer_args<'a>(model: &'a Path, keys: &'a str, batch: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["infer", "--model", s(model), "--keys", keys, "--input", s(batch), "--out", s(out)];
-    args.extend_from_slice(extra);
-    args
-}
+use std::path::Path;
 
 /// The circuit-private protocol on files, on the whole AdrenalMNIST3D test split: the vendor
 /// publishes its model's input profile, the hospital encrypts box-encoded batches for it, the
@@ -24,7 +17,7 @@ fn infer_args<'a>(model: &'a Path, keys: &'a str, batch: &'a Path, out: &'a Path
 /// release equals the plaintext model's argmax on every patient.
 #[test]
 fn circuit_private_flow_on_files() {
-    let Some(data) = dataset() else {
+    let Some(data) = adrenal_dataset() else {
         println!("skipping: AdrenalMNIST3D not found");
         return;
     };
@@ -326,14 +319,9 @@ fn circuit_private_flow_on_files() {
     );
 }
 
-fn dataset() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/adrenalmnist3d.npz");
-    p.exists().then_some(p)
-}
-
 #[test]
 fn keygen_evalkeys_train_encrypt_infer_release() {
-    let Some(data) = dataset() else {
+    let Some(data) = adrenal_dataset() else {
         println!("skipping: AdrenalMNIST3D not found");
         return;
     };

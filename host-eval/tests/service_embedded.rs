@@ -257,11 +257,10 @@ fn bad_input_is_refused_with_typed_errors_and_loses_nothing() {
 /// the released argmax equals `host-eval predict` on every patient.
 #[test]
 fn embedded_equivariant_model_end_to_end() {
-    let npz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/adrenalmnist3d.npz");
-    if !npz.exists() {
+    let Some(npz) = adrenal_dataset() else {
         println!("skipping: AdrenalMNIST3D not found");
         return;
-    }
+    };
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let d = TempDir::new("svc-equivariant");
     let model = d.join("eq.json");

@@ -132,3 +132,17 @@ pub fn raw_scores(keys: &Path, scores: &Path, classes: usize, patients: usize, s
         .collect();
     (0..patients).map(|p| per_class.iter().map(|v| v[p * stride]).collect()).collect()
 }
+
+/// AdrenalMNIST3D as shipped beside the repository (`shared/data`), if present (the tests that
+/// need it skip without it).
+pub fn adrenal_dataset() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/adrenalmnist3d.npz");
+    p.exists().then_some(p)
+}
+
+/// `infer --model M --keys K --input B --out O` plus `extra`.
+pub fn infer_args<'a>(model: &'a Path, keys: &'a str, batch: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["infer", "--model", s(model), "--keys", keys, "--input", s(batch), "--out", s(out)];
+    args.extend_from_slice(extra);
+    args
+}

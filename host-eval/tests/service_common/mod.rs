@@ -8,6 +8,8 @@
 #[path = "../common/mod.rs"]
 pub mod common;
 
+#[allow(unused_imports)] // used by the embedded tests, not by the NATS ones
+pub use common::adrenal_dataset;
 pub use common::{ok, s, TempDir};
 use serde_json::Value;
 use std::io::{Read, Write};
