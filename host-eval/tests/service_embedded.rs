@@ -326,6 +326,28 @@ fn embedded_equivariant_model_end_to_end() {
     f.extend(h.conn(&url));
     f.extend(["--keys", s(&h.keys), "--out", s(&bprofile), "--layout", "blocks"]);
     ok(&f);
+    // A block batch under a key set without the rotation keys: the job fails with the typed
+    // reason (no retry), naming what the hospital must run.
+    let early = h.dir.join("early.clhe");
+    let spec1 = format!("{}#test:5..6", s(&npz));
+    ok(&[
+        "encrypt",
+        "--keys",
+        s(&h.keys),
+        "--profile",
+        s(&bprofile),
+        "--input",
+        &spec1,
+        "--out",
+        s(&early),
+    ]);
+    let id = h.submit(&url, &early);
+    let st = wait_for("the job to fail", Duration::from_secs(120), || {
+        let j = job_status(port, &h.token, &id);
+        (j["state"] == "failed").then_some(j)
+    });
+    assert_eq!(st["error"], "evaluation_failed", "{st}");
+    assert!(st["message"].to_string().contains("evalkeys --keys DIR --profile"), "{st}");
     ok(&["evalkeys", "--keys", s(&h.keys), "--profile", s(&bprofile)]);
     // Two jobs: the first uploads the key set bundle and decodes its rotation keys, the second
     // finds both where the first left them.

@@ -66,7 +66,8 @@ impl LoadedKeys {
                 "content does not match its digest",
             ));
         }
-        let set = PublicKeySet::from_bundle(Path::new("key set bundle"), bytes)?;
+        // Named by its digest in messages ("key set <sha256> has no ...").
+        let set = PublicKeySet::from_bundle(Path::new(digest), bytes)?;
         let pk = set.public_key()?;
         let ectx = EvalContext::new(set.params)?;
         let rlk = set.relin_key(&ectx)?;
