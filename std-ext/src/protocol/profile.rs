@@ -10,6 +10,11 @@
 //! hospital copies into its batch and the vendor recomputes from the model, so a batch
 //! encrypted for another model, preset or privacy mode is refused instead of evaluated on
 //! inputs the bounds do not cover.
+//!
+//! An equivariant model's profile carries, in place of the box, its channel spec and public
+//! input domain ([`ProfileInput::Channels`]), the level and scale of the lowest-level policy that
+//! fits the flood, and, in the block layout, the patients per batch and the rotations the
+//! hospital makes Galois keys for.
 
 use super::model::VendorModel;
 use super::{BatchLayout, ProtocolError};

@@ -13,8 +13,9 @@
 //!
 //! An equivariant model's batch ([`infer_channels`]) takes the same three steps: its profile's
 //! fingerprint, its scale policy's dry run and flood check, the encrypted network
-//! (`gnn::equivariant_encrypted`: ciphertext x ciphertext geometric products), sanitisation
-//! with the dry run's proven bounds. [`infer`] dispatches on the model's kind.
+//! (ciphertext x ciphertext geometric products: `gnn::equivariant_encrypted` on a blade-major
+//! batch, or `gnn::equivariant_blocks` on a block batch with the hospital's rotation keys),
+//! sanitisation with the dry run's proven bounds. [`infer`] dispatches on the model's kind.
 //!
 //! The `--no-flooding` path ([`infer_interleaved`]) evaluates an interleaved batch or merged
 //! single-patient device ciphertexts; its output is NOT circuit-private.
