@@ -369,8 +369,9 @@ fn embedded_equivariant_model_end_to_end() {
         let id = h.submit(&url, &bbatch);
         let released = h.fetch_release(&url, &id);
         eprintln!(
-            "one patient, block layout, job {i}: submit to release through the service in {:.2} s",
-            t.elapsed().as_secs_f64()
+            "one patient, block layout, job {i}: submit to release through the service in {:.2} s, of which the worker's evaluation {} s",
+            t.elapsed().as_secs_f64(),
+            job_status(port, &h.token, &id)["evaluation_seconds"]
         );
         let want: serde_json::Value = serde_json::from_str(&ok(&["predict", "--model", s(&model), "--input", &one, "--json"])).unwrap();
         assert_eq!(released, vec![want["patients"][0]["class"].as_u64().unwrap()]);

@@ -129,7 +129,7 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
     let keys = PublicKeySet::open(&o.keys)?;
     let params = keys.params;
     let pk = keys.public_key()?;
-    let model = read_vendor_model(&o.model)?;
+    let model = clifhe_std::protocol::model::PreparedModel::new(read_vendor_model(&o.model)?);
     let ectx = EvalContext::new(params)?;
     let ev = Evaluator::new(&ectx);
     let rlk = keys.relin_key(&ectx)?;
@@ -148,7 +148,7 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
                     patients: o.patients,
                 };
                 let mut rng = super::keyset::os_rng()?;
-                let gks = keys.keys_for_batch(&ectx, &model, &header)?;
+                let gks = keys.keys_for_batch(&ectx, model.model(), &header)?;
                 let vk = vendor::VendorKeys {
                     pk: &pk,
                     rlk: &rlk,
@@ -181,7 +181,7 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
             (cts, p, if p > 1 { p } else { 0 })
         }
     };
-    let clifhe_std::protocol::VendorModel::Gnn(model) = &model else {
+    let clifhe_std::protocol::VendorModel::Gnn(model) = model.model() else {
         return Err(CliError::bad_input(
             o.model.display(),
             "an equivariant model evaluates only a batch encrypted for its profile (`host-eval profile`, then \

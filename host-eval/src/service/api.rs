@@ -18,10 +18,10 @@ use bytes::Bytes;
 use clifhe_core::Params;
 use clifhe_std::protocol::batch;
 use clifhe_std::protocol::bundle::{self, BundleError, Kind};
+use clifhe_std::protocol::model::PreparedModel;
 use clifhe_std::protocol::profile::InputProfile;
 use clifhe_std::protocol::BatchLayout;
 use clifhe_std::protocol::ProtocolError;
-use clifhe_std::protocol::VendorModel;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -40,7 +40,7 @@ pub struct Limits {
 pub struct AppState {
     pub backend: Backend,
     pub tenants: Tenants,
-    pub model: Arc<VendorModel>,
+    pub model: Arc<PreparedModel>,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
 }
@@ -201,7 +201,7 @@ async fn profile(State(st): St, _t: Tenant, Query(q): Query<ProfileQuery>) -> Ap
         Params::from_name(&q.preset).ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_preset", q.preset.clone()))?;
     let model = st.model.clone();
     let layout = q.layout.unwrap_or(BatchLayout::BladeMajor);
-    let p = tokio::task::spawn_blocking(move || InputProfile::of_model_in(&model, &params, true, layout))
+    let p = tokio::task::spawn_blocking(move || model.profile(&params, true, layout))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported_preset", e.to_string()))?;
@@ -300,12 +300,13 @@ struct SubmitQuery {
 
 /// Checks a batch against the key set's preset and the model's profile: the same typed errors
 /// `host-eval infer` gives, before anything is queued.
-fn check_batch(model: &VendorModel, params: &Params, bytes: &[u8]) -> ApiResult<usize> {
+fn check_batch(model: &PreparedModel, params: &Params, bytes: &[u8]) -> ApiResult<usize> {
     let (header, _) = batch::parse(params, bytes).map_err(|e| match e {
         ProtocolError::PresetMismatch { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong_preset", e.to_string()),
         _ => ApiError::new(StatusCode::BAD_REQUEST, "corrupt_batch", e.to_string()),
     })?;
-    let want = InputProfile::of_model_in(model, params, true, header.layout)
+    let want = model
+        .profile(params, true, header.layout)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported_preset", e.to_string()))?;
     if !header.circuit_private || header.profile_fingerprint != want.fingerprint {
         return Err(ApiError::new(

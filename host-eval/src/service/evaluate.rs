@@ -12,6 +12,7 @@ use crate::cli::CliError;
 use clifhe_core::keys::PublicKeyOwned;
 use clifhe_std::protocol::batch;
 use clifhe_std::protocol::bundle::{self, Kind};
+use clifhe_std::protocol::model::PreparedModel;
 use clifhe_std::protocol::vendor::{self, InferOptions, VendorKeys};
 use clifhe_std::protocol::BatchLayout;
 use clifhe_std::protocol::VendorModel;
@@ -84,7 +85,7 @@ impl LoadedKeys {
 /// Evaluates a box-encoded batch with `model` under `keys` (the circuit-private path, flooded
 /// at `statistical_security`) and returns the scores as a bundle: `scores.json` and one
 /// `class-<c>.ct` per class, what the hospital downloads and `release` reads.
-pub fn evaluate(model: &VendorModel, keys: &LoadedKeys, batch_bytes: &[u8], statistical_security: u32) -> Result<Vec<u8>, CliError> {
+pub fn evaluate(model: &PreparedModel, keys: &LoadedKeys, batch_bytes: &[u8], statistical_security: u32) -> Result<Vec<u8>, CliError> {
     let params = *keys.ectx.params();
     let name = Path::new("batch");
     let (header, cts) = batch::parse(&params, batch_bytes).map_err(|e| CliError::protocol(name, e))?;
@@ -95,7 +96,7 @@ pub fn evaluate(model: &VendorModel, keys: &LoadedKeys, batch_bytes: &[u8], stat
         patients: None,
     };
     let mut rng = crate::cli::keyset::os_rng()?;
-    let gks = keys.rotation_keys(model, &header)?;
+    let gks = keys.rotation_keys(model.model(), &header)?;
     let vk = VendorKeys {
         pk: &keys.pk,
         rlk: &keys.rlk,

@@ -11,7 +11,7 @@ use super::queue::LocalQueue;
 use super::store::{Backend, DiskJobs, DiskStore, StoreError};
 use super::worker::{self, log, WorkerConfig};
 use crate::cli::CliError;
-use clifhe_std::protocol::VendorModel;
+use clifhe_std::protocol::model::PreparedModel;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,8 +52,8 @@ pub struct WorkerOptions {
     pub statistical_security: u32,
 }
 
-fn load_model(path: &std::path::Path) -> Result<VendorModel, CliError> {
-    crate::cli::profile::read_vendor_model(path)
+fn load_model(path: &std::path::Path) -> Result<PreparedModel, CliError> {
+    Ok(PreparedModel::new(crate::cli::profile::read_vendor_model(path)?))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

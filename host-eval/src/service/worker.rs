@@ -13,7 +13,7 @@ use super::jobs::{now_ms, Job, JobState, ResultRef};
 use super::queue::Delivery;
 use super::store::{Backend, StoreError};
 use crate::cli::CliError;
-use clifhe_std::protocol::VendorModel;
+use clifhe_std::protocol::model::PreparedModel;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,7 +43,7 @@ pub async fn run(cfg: Arc<WorkerConfig>, backend: Backend, mut stop: watch::Rece
     // The model is loaded once per worker; a model that does not load stops the worker (the
     // server checks it at start, so this is a file changed underneath).
     let model = match crate::cli::profile::read_vendor_model(&cfg.model) {
-        Ok(m) => Arc::new(m),
+        Ok(m) => Arc::new(PreparedModel::new(m)),
         Err(e) => {
             log(&cfg.name, format!("cannot load the model: {e}"));
             return;
@@ -78,7 +78,7 @@ enum Outcome {
     Retry(String),
 }
 
-async fn process(cfg: &WorkerConfig, backend: &Backend, model: &Arc<VendorModel>, keys: &KeyCache, d: &dyn Delivery) {
+async fn process(cfg: &WorkerConfig, backend: &Backend, model: &Arc<PreparedModel>, keys: &KeyCache, d: &dyn Delivery) {
     let outcome = match attempt(cfg, backend, model, keys, d).await {
         Ok(o) => o,
         Err(e) => Outcome::Retry(e.to_string()),
@@ -119,7 +119,7 @@ async fn modify(backend: &Backend, id: &str, mut change: impl FnMut(&mut Job) ->
 async fn attempt(
     cfg: &WorkerConfig,
     backend: &Backend,
-    model: &Arc<VendorModel>,
+    model: &Arc<PreparedModel>,
     keys: &KeyCache,
     d: &dyn Delivery,
 ) -> Result<Outcome, StoreError> {

@@ -38,7 +38,7 @@ pub use record::BatchRecord;
 use serde::{Deserialize, Serialize};
 
 /// How patients sit in the slots of an encrypted batch (docs/architecture.md §6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BatchLayout {
     /// One ciphertext, patient p's blade k in slot 8p + k, raw features at the preset's scale

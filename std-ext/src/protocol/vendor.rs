@@ -21,12 +21,12 @@
 //! single-patient device ciphertexts; its output is NOT circuit-private.
 
 use super::batch::BatchHeader;
-use super::model::VendorModel;
-use super::profile::{self, InputProfile, EQUIVARIANT_FLOOD_PRECISION_BITS, MASK_PASSES};
+use super::model::{Preparation, PreparedModel, VendorModel};
+use super::profile::{self, InputProfile, ProfileInput, EQUIVARIANT_FLOOD_PRECISION_BITS, MASK_PASSES};
 use super::{BatchLayout, ProtocolError, ScoresManifest};
 use crate::ga::{merge_rotation_steps, EncryptedMultivectorBatch, Layout};
 use crate::gnn::encrypted::{evaluate_blade_major, evaluate_scheduled};
-use crate::gnn::equivariant_blocks::{self as blocks, BlockConstants, BlockLayout};
+use crate::gnn::equivariant_blocks::{self as blocks, BlockLayout};
 use crate::gnn::equivariant_encrypted::{self as equivariant, EquivariantReport};
 use crate::gnn::equivariant_model::EquivariantModel;
 use crate::gnn::noise::{rescale_rounding_l2, NoiseReport, Packing};
@@ -152,15 +152,18 @@ pub fn sanitize_scores<R: RngCore + CryptoRng>(
 pub fn infer<R: RngCore + CryptoRng>(
     ev: &Evaluator<'_>,
     keys: &VendorKeys<'_>,
-    model: &VendorModel,
+    model: &PreparedModel,
     header: &BatchHeader,
     cts: &[CiphertextOwned],
     opts: &InferOptions,
     rng: &mut R,
 ) -> Result<ScoredBatch, ProtocolError> {
-    match model {
+    match model.model() {
         VendorModel::Gnn(m) => infer_box_encoded(ev, keys.pk, keys.rlk, m, header, cts, opts, rng),
-        VendorModel::Equivariant(m) => infer_channels(ev, keys, m, header, cts, opts, rng),
+        VendorModel::Equivariant(m) => {
+            let prepared = model.prepare(ev, true, header.layout)?;
+            infer_channels(ev, keys, m, &prepared, header, cts, opts, rng)
+        }
     }
 }
 
@@ -186,15 +189,19 @@ fn wrong_profile() -> ProtocolError {
     )
 }
 
-/// The circuit-private evaluation of an equivariant model's channel batch (module docs). The
-/// policy, the domain and the bounds are the vendor's own, from the model file
-/// ([`InputProfile::of_equivariant`]); the batch must carry that profile's fingerprint and
+/// The circuit-private evaluation of an equivariant model's channel batch (module docs), with
+/// `prepared` made from the same model for the batch's layout on this preset
+/// ([`PreparedModel::prepare`]). The policy, the domain and the bounds are the vendor's own,
+/// from the model file ([`InputProfile::of_equivariant`]); the batch must carry that profile's
+/// fingerprint and
 /// exactly its ciphertexts (channel by channel, the present blades in order), at its level and
 /// scale. Always flooded: `--no-flooding` is refused.
+#[allow(clippy::too_many_arguments)]
 pub fn infer_channels<R: RngCore + CryptoRng>(
     ev: &Evaluator<'_>,
     keys: &VendorKeys<'_>,
     model: &EquivariantModel,
+    prepared: &Preparation,
     header: &BatchHeader,
     cts: &[CiphertextOwned],
     opts: &InferOptions,
@@ -208,13 +215,16 @@ pub fn infer_channels<R: RngCore + CryptoRng>(
             "an equivariant model's scores leave only sanitised and flooded (circuit-private)",
         ));
     }
-    let profile = InputProfile::of_equivariant(model, &params, true, header.layout)?;
+    let profile = &prepared.profile;
+    if profile.layout != header.layout || !matches!(profile.input, ProfileInput::Channels(_)) {
+        return Err(ProtocolError::refused("model", "prepared for another layout or model kind"));
+    }
     if header.profile_fingerprint != profile.fingerprint || !header.circuit_private {
         return Err(wrong_profile());
     }
     let input = profile.channels()?;
     let present = &input.domain.present;
-    let expected = BatchHeader::new(&profile, header.patients).encoding;
+    let expected = BatchHeader::new(profile, header.patients).encoding;
     if header.encoding != expected || cts.len() != expected.ciphertexts() {
         return Err(ProtocolError::refused(
             "batch",
@@ -270,9 +280,12 @@ pub fn infer_channels<R: RngCore + CryptoRng>(
             .map_err(refuse_model)?
             .check_flood_fits(&params, opts.statistical_security, EQUIVARIANT_FLOOD_PRECISION_BITS)
             .map_err(|e| ProtocolError::refused("--statistical-security", e))?;
-        let constants = BlockConstants::new(ev, &model.net, &input.domain, &policy).map_err(refuse_model)?;
+        let constants = prepared
+            .constants
+            .as_ref()
+            .ok_or_else(|| ProtocolError::refused("model", "the block layout's weight vectors were not prepared"))?;
         let (score, report) =
-            blocks::evaluate(ev, keys.rlk, gks, &model.net, &input.domain, &policy, &constants, cts.to_vec()).map_err(refuse_model)?;
+            blocks::evaluate(ev, keys.rlk, gks, &model.net, &input.domain, &policy, constants, cts.to_vec()).map_err(refuse_model)?;
         let used = blocks.used_slots(patients, model.class_names.len());
         let s = sanitize_scores(ectx, keys.pk, &[score], (&report).into(), used, opts.statistical_security, rng)?;
         (s, BatchLayout::Blocks)
