@@ -222,6 +222,20 @@ fn equivariant_model_through_profile_encrypt_infer_release() {
     let got: Vec<&Value> = bpreds.as_array().unwrap().iter().map(|p| &p["class"]).collect();
     let want: Vec<&Value> = bplain["patients"].as_array().unwrap().iter().map(|p| &p["class"]).collect();
     assert_eq!(got, want);
+    // A vendor that answers the block record with other results gets a refusal: the
+    // blade-major batch's scores (another patient count), or a block result whose ciphertext is
+    // one of those score ciphertexts (another level and scale than the record pins).
+    let err = fails(
+        &["release", "--keys", k, "--scores", s(&scores), "--record", s(&brecord)],
+        4,
+        &["patients"],
+    );
+    assert!(err.contains("another batch"), "{err}");
+    let lying = d.join("lying");
+    std::fs::create_dir_all(&lying).unwrap();
+    std::fs::copy(bscores.join("scores.json"), lying.join("scores.json")).unwrap();
+    std::fs::copy(scores.join("class-0.ct"), lying.join("scores.ct")).unwrap();
+    fails(&["release", "--keys", k, "--scores", s(&lying), "--record", s(&brecord)], 7, &["level"]);
     // A block batch is not a blade-major one: the blade-major profile's fingerprint differs.
     let mut forged: Value = serde_json::from_slice(&std::fs::read(&bprofile).unwrap()).unwrap();
     forged["capacity"] = 64.into();
