@@ -235,7 +235,11 @@ fn equivariant_model_through_profile_encrypt_infer_release() {
     std::fs::create_dir_all(&lying).unwrap();
     std::fs::copy(bscores.join("scores.json"), lying.join("scores.json")).unwrap();
     std::fs::copy(scores.join("class-0.ct"), lying.join("scores.ct")).unwrap();
-    fails(&["release", "--keys", k, "--scores", s(&lying), "--record", s(&brecord)], 7, &["level"]);
+    fails(
+        &["release", "--keys", k, "--scores", s(&lying), "--record", s(&brecord)],
+        7,
+        &["level"],
+    );
     // A block batch is not a blade-major one: the blade-major profile's fingerprint differs.
     let mut forged: Value = serde_json::from_slice(&std::fs::read(&bprofile).unwrap()).unwrap();
     forged["capacity"] = 64.into();
