@@ -8,7 +8,7 @@ use super::profile::InputProfile;
 use super::record::BatchRecord;
 use super::{BatchLayout, ProtocolError};
 use crate::ga;
-use crate::gnn::equivariant_blocks::pack_block_inputs;
+use crate::gnn::equivariant_blocks::pack_block_coefficients;
 use crate::privacy::{Release, ReleaseFormat, ReleasePolicy, Releaser, ResultLayout, MIN_STATISTICAL_SECURITY};
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::context::Context;
@@ -83,33 +83,7 @@ pub fn encrypt_channels_for_profile<R: RngCore + CryptoRng>(
     if channels.iter().flatten().any(|m| m.coeffs().iter().any(|v| !v.is_finite())) {
         return Err(ProtocolError::refused("channels", "a non-finite channel value"));
     }
-    if profile.layout == BatchLayout::Blocks {
-        let layout = profile.block_layout(ctx.params())?;
-        if channels.len() > layout.capacity() {
-            return Err(ProtocolError::TooManyPatients {
-                patients: channels.len(),
-                first_slot: 0,
-                max: layout.capacity(),
-            });
-        }
-        let clamped: Vec<Vec<Multivector>> = channels.iter().map(|x| input.domain.clamp(x)).collect();
-        let moved = clamped
-            .iter()
-            .zip(channels)
-            .enumerate()
-            .filter(|(_, (a, b))| a != b)
-            .map(|(p, _)| p)
-            .collect();
-        let vectors = pack_block_inputs(&layout, &clamped).map_err(|e| ProtocolError::refused("channels", e))?;
-        drop(clamped);
-        let wires = encrypt_slot_vectors(ctx, profile, key, &vectors, rng)?;
-        drop(vectors);
-        let header = BatchHeader::new(profile, channels.len());
-        let bytes = batch::to_bytes(&header, &wires)?;
-        return Ok((header, bytes, moved));
-    }
-    // Clamped channels as coefficient arrays (patient data: wiped on drop), then per channel the
-    // blade-major slot vectors of the one packing routine, the present blades kept.
+    // Clamped channels as coefficient arrays (patient data: wiped on drop).
     let clamped: Zeroizing<Vec<Vec<[f64; 8]>>> = Zeroizing::new(
         channels
             .iter()
@@ -120,12 +94,27 @@ pub fn encrypt_channels_for_profile<R: RngCore + CryptoRng>(
         .filter(|(_, (a, b))| a.iter().zip(b.iter()).any(|(a, b)| *a != b.coeffs()))
         .map(|(p, _)| p)
         .collect();
-    let mut vectors: Vec<Zeroizing<Vec<f64>>> = Vec::new();
-    for (c, present) in input.domain.present.iter().enumerate() {
-        let coeffs: Zeroizing<Vec<[f64; 8]>> = Zeroizing::new(clamped.iter().map(|x| x[c]).collect());
-        let blades = ga::pack(ctx.params().max_slots(), BatchLayout::BladeMajor.ga_layout(), 0, &coeffs)?;
-        vectors.extend(blades.into_iter().zip(present).filter(|(_, p)| **p).map(|(v, _)| v));
-    }
+    let vectors: Vec<Zeroizing<Vec<f64>>> = if profile.layout == BatchLayout::Blocks {
+        let layout = profile.block_layout(ctx.params())?;
+        if channels.len() > layout.capacity() {
+            return Err(ProtocolError::TooManyPatients {
+                patients: channels.len(),
+                first_slot: 0,
+                max: layout.capacity(),
+            });
+        }
+        pack_block_coefficients(&layout, &clamped).map_err(|e| ProtocolError::refused("channels", e))?
+    } else {
+        // Per channel the blade-major slot vectors of the one packing routine, the present
+        // blades kept.
+        let mut vectors = Vec::new();
+        for (c, present) in input.domain.present.iter().enumerate() {
+            let coeffs: Zeroizing<Vec<[f64; 8]>> = Zeroizing::new(clamped.iter().map(|x| x[c]).collect());
+            let blades = ga::pack(ctx.params().max_slots(), BatchLayout::BladeMajor.ga_layout(), 0, &coeffs)?;
+            vectors.extend(blades.into_iter().zip(present).filter(|(_, p)| **p).map(|(v, _)| v));
+        }
+        vectors
+    };
     drop(clamped);
     let wires = encrypt_slot_vectors(ctx, profile, key, &vectors, rng)?;
     drop(vectors);

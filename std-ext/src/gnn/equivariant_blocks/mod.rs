@@ -206,6 +206,14 @@ fn partner(i: usize, k: usize) -> (usize, f64) {
 /// in that order, for up to [`BlockLayout::capacity`] patients (`channels[p][c]`, already
 /// clamped into the public input domain). Wiped on drop.
 pub fn pack_block_inputs(layout: &BlockLayout, channels: &[Vec<Multivector>]) -> Result<Vec<Zeroizing<Vec<f64>>>, EvalError> {
+    let coeffs: Zeroizing<Vec<Vec<[f64; 8]>>> =
+        Zeroizing::new(channels.iter().map(|x| x.iter().map(Multivector::coeffs).collect()).collect());
+    pack_block_coefficients(layout, &coeffs)
+}
+
+/// [`pack_block_inputs`] on the channels' coefficient arrays (`channels[p][c]`, blades in
+/// basis order), which a caller can wipe.
+pub fn pack_block_coefficients(layout: &BlockLayout, channels: &[Vec<[f64; 8]>]) -> Result<Vec<Zeroizing<Vec<f64>>>, EvalError> {
     if channels.len() > layout.lanes {
         return Err(EvalError::Invalid("more patients than a block ciphertext holds"));
     }
@@ -218,7 +226,7 @@ pub fn pack_block_inputs(layout: &BlockLayout, channels: &[Vec<Multivector>]) ->
         let mut x = Zeroizing::new(vec![0.0; layout.slots]);
         let mut xp = Zeroizing::new(vec![0.0; layout.slots]);
         for (p, patient) in channels.iter().enumerate() {
-            let v = Zeroizing::new(patient[c].coeffs());
+            let v = &patient[c];
             for i in 0..8 {
                 for o in 0..layout.hidden_padded {
                     for k in 0..8 {
