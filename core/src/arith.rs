@@ -117,6 +117,25 @@ impl Modulus {
         (((w as u128) << 64) / self.q as u128) as u64
     }
 
+    /// The same quotient as [`Modulus::shoup`], floor(w * 2^64 / q) for w < q, without a
+    /// division: from the stored Barrett constant ratio = floor(2^128 / q). The estimate
+    /// floor(w * ratio / 2^64) (bits 64..127 of the 192-bit product, which is below 2^128 since
+    /// w < q) is the quotient or one below it; the remainder w * 2^64 - est * q is below
+    /// 2q < 2^63, so it is exact in wrapping u64 arithmetic, and a branch-free conditional
+    /// increment fixes the estimate. For twiddles computed on the fly in code that must not
+    /// reach a division routine (`ntt_compact`).
+    #[inline(always)]
+    pub const fn shoup_no_div(&self, w: u64) -> u64 {
+        let [r0, r1] = self.ratio;
+        // w * r1 <= (2^64 - 1)^2 leaves room for the carry word below 2^128.
+        let est = ((w as u128 * r1 as u128) + ((w as u128 * r0 as u128) >> 64)) as u64;
+        // w * 2^64 is 0 mod 2^64.
+        let rem = 0u64.wrapping_sub(est.wrapping_mul(self.q));
+        // rem - q has its top bit set exactly when rem < q (both below 2^63).
+        let too_small = (rem.wrapping_sub(self.q) >> 63) ^ 1;
+        est + too_small
+    }
+
     /// a * w mod q in [0, 2q) given w' = shoup(w); any a < 2^64.
     #[inline(always)]
     pub const fn mul_shoup_lazy(&self, a: u64, w: u64, w_shoup: u64) -> u64 {
@@ -273,6 +292,27 @@ mod tests {
             }
             assert_eq!(m.neg(0), 0);
             assert_eq!(m.mul(m.inv(12345), 12345), 1);
+        }
+    }
+
+    #[test]
+    fn shoup_no_div_matches_shoup() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        let mut primes: std::vec::Vec<u64> = PRIMES.to_vec();
+        for lit in crate::params::presets::ALL {
+            primes.extend_from_slice(lit.q);
+            primes.extend_from_slice(lit.p);
+        }
+        primes.extend_from_slice(&[3, 5, 7, 97, 7681, (1 << 61) - 1]);
+        for &q in &primes {
+            let m = Modulus::new(q).unwrap();
+            for w in [0, 1, 2, q / 2, q / 2 + 1, q - 2, q - 1] {
+                assert_eq!(m.shoup_no_div(w), m.shoup(w), "q={q:#x} w={w}");
+            }
+            for _ in 0..20000 {
+                let w = rng.next_u64() % q;
+                assert_eq!(m.shoup_no_div(w), m.shoup(w), "q={q:#x} w={w}");
+            }
         }
     }
 

@@ -20,6 +20,7 @@ pub mod ciphertext;
 pub mod context;
 #[cfg(feature = "alloc")]
 pub mod decrypt;
+pub mod device_input;
 pub mod encrypt;
 pub mod error;
 #[cfg(feature = "alloc")]
@@ -28,6 +29,7 @@ pub mod keys;
 pub mod ntt;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod ntt_avx2;
+pub mod ntt_compact;
 pub mod params;
 pub mod rns;
 pub mod sample;

@@ -155,6 +155,36 @@ pub const fn fill_twiddles(m: &Modulus, root: u64, w: &mut [u64], w_shoup: &mut 
     }
 }
 
+/// A negacyclic NTT for one prime: what the streamed encryptors need from a transform, so the
+/// same encryption code runs over precomputed tables ([`NttTable`]) or, on a device whose RAM
+/// cannot hold N-word tables, over twiddles computed per block
+/// ([`crate::ntt_compact::CompactNtt`]). Both give the same words.
+pub trait NegacyclicNtt {
+    /// Ring degree.
+    fn n(&self) -> usize;
+    /// The prime.
+    fn modulus(&self) -> &Modulus;
+    /// In-place forward transform: natural order in [0, q) in, bit-reversed order in [0, q) out.
+    fn forward(&self, a: &mut [u64]) -> Result<(), NttError>;
+    /// In-place inverse transform: bit-reversed order in [0, 2q) in, natural order in [0, q) out.
+    fn inverse(&self, a: &mut [u64]) -> Result<(), NttError>;
+}
+
+impl<S: AsRef<[u64]>> NegacyclicNtt for NttTable<S> {
+    fn n(&self) -> usize {
+        NttTable::n(self)
+    }
+    fn modulus(&self) -> &Modulus {
+        NttTable::modulus(self)
+    }
+    fn forward(&self, a: &mut [u64]) -> Result<(), NttError> {
+        NttTable::forward(self, a)
+    }
+    fn inverse(&self, a: &mut [u64]) -> Result<(), NttError> {
+        NttTable::inverse(self, a)
+    }
+}
+
 /// Precomputed twiddles for one prime and one N.
 #[derive(Clone, Debug)]
 pub struct NttTable<S> {
