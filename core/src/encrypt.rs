@@ -14,7 +14,7 @@
 
 use crate::error::{check_len, Error};
 use crate::keys::{PublicKey, SecretKey};
-use crate::ntt::NttTable;
+use crate::ntt::{NegacyclicNtt, NttTable};
 use crate::params::Params;
 use crate::rns::reduce_small_into;
 use crate::sample::{expand_uniform, public_stream, sample_cbd, sample_ternary, SeedPurpose, SEED_BYTES};
@@ -36,6 +36,7 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for f64 {}
     impl Sealed for i64 {}
+    impl Sealed for i128 {}
 }
 
 impl PlainCoeff for f64 {
@@ -53,6 +54,20 @@ impl PlainCoeff for i64 {
     #[inline(always)]
     fn residue(self, m: &crate::arith::Modulus) -> u64 {
         m.reduce_i64(self)
+    }
+    fn is_valid(self) -> bool {
+        true
+    }
+}
+
+impl PlainCoeff for i128 {
+    /// Branch-free: the magnitude by the two-word Barrett reduction, the sign by a mask. For
+    /// scales beyond 2^63 (the circuit-private preset's inputs sit at 2^80), constant time.
+    #[inline(always)]
+    fn residue(self, m: &crate::arith::Modulus) -> u64 {
+        let r = m.reduce_u128(self.unsigned_abs());
+        let neg_mask = ((self >> 127) as i64) as u64;
+        (m.neg(r) & neg_mask) | (r & !neg_mask)
     }
     fn is_valid(self) -> bool {
         true
@@ -105,10 +120,11 @@ impl<C: PlainCoeff, S: AsRef<[C]> + AsMut<[C]>> Plaintext<S, C> {
     }
 }
 
-impl<S: AsRef<[i64]> + AsMut<[i64]>> Plaintext<S, i64> {
-    /// Wraps the integer encoder's output at scale `2^log_scale` (`1..=1022`), without any
-    /// floating-point operation: the scale's `f64` is assembled from its exponent bits, so a
-    /// device's encryption path stays free of soft-float calls.
+impl<C: PlainCoeff + FixedCoeff, S: AsRef<[C]> + AsMut<[C]>> Plaintext<S, C> {
+    /// Wraps the integer encoder's output (`i64`, or `i128` for scales beyond 2^63) at scale
+    /// `2^log_scale` (`1..=1022`), without any floating-point operation: the scale's `f64` is
+    /// assembled from its exponent bits, so a device's encryption path stays free of
+    /// soft-float calls.
     pub fn from_fixed(coeffs: S, log_scale: u32, log_slots: u32) -> Result<Self, Error> {
         if log_scale == 0 || log_scale > 1022 {
             return Err(Error::BadScale);
@@ -121,6 +137,11 @@ impl<S: AsRef<[i64]> + AsMut<[i64]>> Plaintext<S, i64> {
         })
     }
 }
+
+/// The integer coefficient types of the fixed-point encoder ([`Plaintext::from_fixed`]).
+pub trait FixedCoeff: sealed::Sealed {}
+impl FixedCoeff for i64 {}
+impl FixedCoeff for i128 {}
 
 #[cfg(feature = "alloc")]
 impl Plaintext<alloc::vec::Vec<f64>> {
@@ -286,7 +307,7 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
     /// [`Self::c0_limb`] (the transform is an exact linear bijection mod q), without a second
     /// N-word buffer for NTT(u): two more transforms per limb for half the RAM. The table needs
     /// its inverse half. For devices whose RAM cannot hold two limbs.
-    pub fn c0_limb_in_place<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, out: &mut [u64]) -> Result<(), Error> {
+    pub fn c0_limb_in_place<T: NegacyclicNtt>(&self, prime: usize, table: &T, out: &mut [u64]) -> Result<(), Error> {
         self.check(prime, table.n(), &[out.len()])?;
         let m = table.modulus();
         let b = self.pk.b().limb(prime).ok_or(Error::PrimeOutOfRange {
@@ -306,7 +327,7 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
 
     /// c1 limb in one N-word buffer: `out = NTT(INTT(NTT(u) * a) + e1)`, the same words as
     /// [`Self::c1_limb`] (see [`Self::c0_limb_in_place`]).
-    pub fn c1_limb_in_place<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, out: &mut [u64]) -> Result<(), Error> {
+    pub fn c1_limb_in_place<T: NegacyclicNtt>(&self, prime: usize, table: &T, out: &mut [u64]) -> Result<(), Error> {
         self.check(prime, table.n(), &[out.len()])?;
         let m = table.modulus();
         reduce_small_into(self.noise.u.as_ref(), m, out);
@@ -401,6 +422,38 @@ impl<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]
 
     pub fn c1_seed(&self) -> &[u8; SEED_BYTES] {
         &self.c1_seed
+    }
+
+    /// c0 limb in one N-word buffer: `out = NTT(INTT(-a * NTT(s)) + e + m)`, the same words as
+    /// [`Self::c0_limb`] (the transform is an exact linear bijection mod q) without the second
+    /// N-word buffer for NTT(s): two more transforms per limb for half the RAM. With a
+    /// [`crate::ntt_compact::CompactNtt`] no N-word table is needed either, which is what lets
+    /// a 512 KiB device encrypt at N = 2^15. `out` is wiped if the call fails.
+    pub fn c0_limb_in_place<T: NegacyclicNtt>(&self, prime: usize, ntt: &T, out: &mut [u64]) -> Result<(), Error> {
+        check_len(ntt.n(), self.n)?;
+        check_len(out.len(), self.n)?;
+        let result = self.c0_limb_in_place_inner(prime, ntt, out);
+        if result.is_err() {
+            // NTT(s) or a product with it may sit in `out`.
+            out.zeroize();
+        }
+        result
+    }
+
+    fn c0_limb_in_place_inner<T: NegacyclicNtt>(&self, prime: usize, ntt: &T, out: &mut [u64]) -> Result<(), Error> {
+        let m = ntt.modulus();
+        reduce_small_into(self.sk.coeffs(), m, out);
+        ntt.forward(out)?;
+        let mut rng = public_stream(&self.c1_seed, SeedPurpose::CiphertextA, prime as u32);
+        let mut a = [0u64; 1];
+        for o in out.iter_mut() {
+            expand_uniform(&mut rng, m, &mut a);
+            *o = m.neg(m.mul(a[0], *o));
+        }
+        ntt.inverse(out)?;
+        add_message_and_error(self.msg.coeffs(), self.log_gap, self.e.0.as_ref(), m, out, true);
+        ntt.forward(out)?;
+        Ok(())
     }
 
     /// c0 limb: NTT(e + m) - a * ŝ, using `s_hat` as N words of scratch.

@@ -219,6 +219,27 @@ impl RelinearizationKey {
     }
 }
 
+/// A key switching key from an enrolled device's secret key to the hospital's
+/// (`protocol::device`): the hospital registers one per device with the vendor. Public
+/// material, like the relinearization key.
+#[derive(Debug)]
+pub struct DeviceSwitchKey(pub SwitchingKey);
+
+impl DeviceSwitchKey {
+    /// The key after a header of kind `SwitchingKey` and a zero word (the Galois element slot
+    /// of the shared layout).
+    pub fn to_bytes(&self, ectx: &EvalContext) -> Result<Vec<u8>, EvalError> {
+        to_bytes(ectx, &self.0, Kind::SwitchingKey, 0)
+    }
+    pub fn from_bytes(ectx: &EvalContext, bytes: &[u8]) -> Result<Self, EvalError> {
+        let (g, key) = from_bytes(ectx, bytes, Kind::SwitchingKey)?;
+        if g != 0 {
+            return Err(WireError::NonCanonical.into());
+        }
+        Ok(Self(key))
+    }
+}
+
 /// File name of the Galois key for element `g` inside a key directory.
 pub fn galois_key_file_name(g: usize) -> String {
     format!("galois-{g}.key")

@@ -154,6 +154,75 @@ pub fn encode_real_fixed(
     coeffs: &mut [i64],
     scratch: &mut [i64],
 ) -> Result<(), EncodeError> {
+    // One flag over every input, no branch: nonzero iff some |v| >= 2^(94 - log_scale), the
+    // range whose coefficients fit i64 with room for the encryptor.
+    let mut out_of_range = 0u64;
+    if let Some(limit_bits) = 94u32.checked_sub(log_scale).filter(|&b| b < 64) {
+        for &v in values {
+            out_of_range |= v.unsigned_abs() >> limit_bits;
+        }
+    }
+    encode_fixed_into(values, slots, n, log_scale, coeffs, scratch, |acc| acc as i64)?;
+    if out_of_range != 0 {
+        coeffs.fill(0);
+        return Err(EncodeError::ValueOutOfRange);
+    }
+    Ok(())
+}
+
+/// Largest `log_scale` of [`encode_real_fixed_wide`].
+pub const MAX_WIDE_LOG_SCALE: u32 = 100;
+
+/// Largest `|v|` bit length [`encode_real_fixed_wide`] accepts: `|z| < 2^8`.
+const WIDE_VALUE_BITS: u32 = FRAC_BITS + 8;
+
+/// [`encode_real_fixed`] with `i128` coefficients, for scales whose coefficients exceed `i64`
+/// (an enrolled device encrypts at 2^90): `1 <= log_scale <=` [`MAX_WIDE_LOG_SCALE`], values
+/// `|v| < 2^40` (`|z| < 2^8`). Above [`MAX_FIXED_LOG_SCALE`] the coefficients are rounded at
+/// `2^84` and shifted left (an error below `2^(log_scale - 85)` in scaled units, far below the
+/// twiddles' relative `2^-53`: the coefficients carry the relative precision of the
+/// floating-point encoder); they stay below `2^40 * 2^52 * 2^10 * 2^16 = 2^118`. Same shape
+/// errors; [`EncodeError::ValueOutOfRange`] (output zeroed) for a value out of range.
+pub fn encode_real_fixed_wide(
+    values: &[i64],
+    slots: usize,
+    n: usize,
+    log_scale: u32,
+    coeffs: &mut [i128],
+    scratch: &mut [i64],
+) -> Result<(), EncodeError> {
+    if log_scale == 0 || log_scale > MAX_WIDE_LOG_SCALE {
+        check_coeffs_len(n, coeffs.len())?;
+        coeffs.fill(0);
+        return Err(EncodeError::InvalidScale);
+    }
+    // One flag over every input, no branch.
+    let mut out_of_range = 0u64;
+    for &v in values {
+        out_of_range |= v.unsigned_abs() >> WIDE_VALUE_BITS;
+    }
+    encode_fixed_into(values, slots, n, log_scale.min(MAX_FIXED_LOG_SCALE), coeffs, scratch, |acc| acc)?;
+    let up = log_scale.saturating_sub(MAX_FIXED_LOG_SCALE);
+    for c in coeffs.iter_mut() {
+        *c <<= up;
+    }
+    if out_of_range != 0 {
+        coeffs.fill(0);
+        return Err(EncodeError::ValueOutOfRange);
+    }
+    Ok(())
+}
+
+/// The sum both encoders share; `narrow` stores the rounded coefficient.
+fn encode_fixed_into<C: Copy + Default>(
+    values: &[i64],
+    slots: usize,
+    n: usize,
+    log_scale: u32,
+    coeffs: &mut [C],
+    scratch: &mut [i64],
+    narrow: impl Fn(i128) -> C,
+) -> Result<(), EncodeError> {
     check_shape(n, slots)?;
     let max = slots.min(MAX_FIXED_VALUES);
     if values.len() > max {
@@ -163,7 +232,7 @@ pub fn encode_real_fixed(
     let needed = fixed_scratch_len(slots);
     let got = scratch.len();
     let scratch = scratch.get_mut(..needed).ok_or(EncodeError::BufferTooSmall { needed, got })?;
-    coeffs.fill(0);
+    coeffs.fill(C::default());
     if log_scale == 0 || log_scale > MAX_FIXED_LOG_SCALE {
         return Err(EncodeError::InvalidScale);
     }
@@ -191,15 +260,6 @@ pub fn encode_real_fixed(
         (re + (1i128 << (123 - TWIDDLE_BITS))) >> (124 - TWIDDLE_BITS)
     };
 
-    // One flag over every input, no branch: nonzero iff some |v| >= 2^(94 - log_scale).
-    let limit_bits = 94 - log_scale; // >= 10
-    let mut out_of_range = 0u64;
-    if limit_bits < 64 {
-        for &v in values {
-            out_of_range |= v.unsigned_abs() >> limit_bits;
-        }
-    }
-
     // a_k = (1/s) sum_j z_j cos(2 pi k 5^j / M), scaled by 2^log_scale, rounded by a shift.
     let shift = FRAC_BITS + TWIDDLE_BITS + slots.trailing_zeros() - log_scale;
     let half = if shift == 0 { 0 } else { 1i128 << (shift - 1) };
@@ -211,11 +271,7 @@ pub fn encode_real_fixed(
             acc += v as i128 * cos(k * g);
             g = (g * super::ROTATION_GENERATOR) & m_mask;
         }
-        *out = ((acc + half) >> shift) as i64;
-    }
-    if out_of_range != 0 {
-        coeffs.fill(0);
-        return Err(EncodeError::ValueOutOfRange);
+        *out = narrow((acc + half) >> shift);
     }
     Ok(())
 }

@@ -24,6 +24,17 @@ impl<'a> super::Evaluator<'a> {
         out
     }
 
+    /// Switches a ciphertext from the secret key `key` was made from to the key it switches
+    /// to (an enrolled device's key to the hospital's, `protocol::device`): (c0 + d0, d1) with
+    /// (d0, d1) the key switch of c1. Same level, scale and slots.
+    pub fn switch_key(&self, a: &CiphertextOwned, key: &SwitchingKey) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        let (d0, d1) = self.ectx.key_switch(&a.c1, key)?;
+        let mut c0 = a.c0.clone();
+        c0.add_assign(&d0, self.moduli(a.meta.level))?;
+        Ok(Ciphertext { c0, c1: d1, meta: a.meta })
+    }
+
     /// Applies X -> X^g and switches back to s with `key` (from sigma_g(s) to s).
     pub fn apply_galois(&self, a: &CiphertextOwned, g: usize, key: &SwitchingKey) -> Result<CiphertextOwned, EvalError> {
         self.check_ct(a)?;

@@ -42,6 +42,13 @@ pub const PRIVATE_LOG_INPUT_SCALE: f64 = 80.0;
 /// input scale.
 pub const PRIVATE_LOG_INPUT_SCALE_BLOCKS: f64 = 85.0;
 
+/// The same for a batch the vendor assembles from enrolled devices' ciphertexts
+/// (`protocol::device`): 10 bits more than the hospital's own batches, because each device
+/// ciphertext is key-switched to the hospital's key and rotated (two key switches) and its
+/// patient masked into its slot (one rescale) at the input scale; their worst-case bound,
+/// `noise::device_merge_noise_l2`, is 2^25 to 2^30 in 2-norm for 1 to 1000 patients.
+pub const PRIVATE_LOG_INPUT_SCALE_DEVICE: f64 = 90.0;
+
 /// Levels and scales of one encrypted evaluation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Schedule {
@@ -189,6 +196,19 @@ impl Schedule {
 
     /// The bounds of this evaluation in `packing`.
     pub fn analyse_packed(&self, params: &Params, plan: &InferencePlan, packing: Packing) -> Result<NoiseReport, EvalError> {
+        self.analyse_with_input_noise(params, plan, packing, 0.0)
+    }
+
+    /// The bounds of this evaluation in `packing` when each input blade carries, beyond a
+    /// fresh encryption's noise, deterministic noise of 2-norm `input_l2` (coefficient units
+    /// at the input scale; see [`super::noise::device_merge_noise_l2`]).
+    pub fn analyse_with_input_noise(
+        &self,
+        params: &Params,
+        plan: &InferencePlan,
+        packing: Packing,
+        input_l2: f64,
+    ) -> Result<NoiseReport, EvalError> {
         analyse(
             params,
             plan,
@@ -197,6 +217,7 @@ impl Schedule {
                 input_scale: self.input_scale,
                 scales: self.scales.clone(),
                 const_scales: self.const_scales.clone(),
+                input_l2,
             },
             packing,
         )

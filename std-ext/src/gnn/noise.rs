@@ -236,6 +236,20 @@ pub fn key_switch_noise_l2(params: &Params, level: usize) -> f64 {
     total + p.len().max(1) as f64 * rescale_rounding_l2(params.n())
 }
 
+/// Deterministic 2-norm bound on the noise of one input blade of a batch the vendor assembles
+/// from `patients` enrolled devices' 8-slot ciphertexts at `level` (`protocol::device`),
+/// coefficient units: each device ciphertext carries its error e (|e_i| <= 21), then a key
+/// switch to the hospital's key and a rotation (two key switches, D = 2 x
+/// [`key_switch_noise_l2`]); the mask keeps slot p of patient p's ciphertext, so in the
+/// canonical embedding the sum holds at most 2 x patients nonzero values (slot p and its
+/// conjugate), each at most ||e + d||_1 <= N 21 + sqrt(N) D times the mask's 1 + 2^-40; divided
+/// by sqrt(N) (||x||_2 = ||sigma(x)||_2 / sqrt(N)), plus the rescale's rounding.
+pub fn device_merge_noise_l2(params: &Params, level: usize, patients: usize) -> f64 {
+    let n = params.n() as f64;
+    let d = 2.0 * key_switch_noise_l2(params, level);
+    (2.0 * patients as f64).sqrt() * (n.sqrt() * ERROR_MAX + d) * (1.0 + 1e-12) + rescale_rounding_l2(params.n())
+}
+
 /// Standard deviation proxy of one coefficient of a fresh public-key encryption's noise
 /// u e + e0 + e1 s for the worst ternary u and s (||u||^2, ||s||^2 <= N).
 pub fn fresh_sigma(n: usize) -> f64 {
@@ -287,6 +301,10 @@ pub struct ScaleSteps {
     /// constants.
     pub scales: Vec<f64>,
     pub const_scales: Vec<f64>,
+    /// Deterministic 2-norm bound per input blade beyond a fresh encryption's noise,
+    /// coefficient units at the input scale: 0 for the hospital's own encryptions; for a batch
+    /// assembled from enrolled devices' ciphertexts, [`device_merge_noise_l2`].
+    pub input_l2: f64,
 }
 
 /// The bound report of one evaluation.
@@ -321,7 +339,10 @@ pub fn analyse(params: &Params, plan: &InferencePlan, steps: &ScaleSteps, packin
         .map(|b| {
             let mut by_source = [0.0; 8];
             by_source[b] = fresh_sigma(params.n()) / steps.input_scale;
-            Noise { by_source, l2: 0.0 }
+            Noise {
+                by_source,
+                l2: steps.input_l2 / steps.input_scale,
+            }
         })
         .collect();
     let mut level = steps.input_level;

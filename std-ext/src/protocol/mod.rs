@@ -20,6 +20,7 @@
 
 pub mod batch;
 pub mod bundle;
+pub mod device;
 mod error;
 pub mod hospital;
 pub mod leakage;

@@ -83,11 +83,37 @@ pub fn schedule_for(params: &Params, plan: &InferencePlan, circuit_private: bool
     })
 }
 
+/// The schedule of a circuit-private evaluation of a batch assembled from enrolled devices'
+/// ciphertexts (`protocol::device`): the profile's levels and output, inputs at
+/// 2^[`crate::gnn::encrypted::PRIVATE_LOG_INPUT_SCALE_DEVICE`].
+pub fn device_schedule(params: &Params, plan: &InferencePlan) -> Result<Schedule, ProtocolError> {
+    Schedule::circuit_private_at(
+        params,
+        plan,
+        MASK_PASSES,
+        FINAL_LEVEL,
+        crate::gnn::encrypted::PRIVATE_LOG_INPUT_SCALE_DEVICE,
+    )
+    .map_err(|e| ProtocolError::refused("model", format!("no circuit-private schedule for device inputs: {e}")))
+}
+
 /// The proven range and noise bounds of `schedule` in `packing` ([`crate::gnn::noise`]),
 /// refused when the model's values do not fit the ciphertext modulus at some step.
 pub fn analyse(params: &Params, plan: &InferencePlan, schedule: &Schedule, packing: Packing) -> Result<NoiseReport, ProtocolError> {
+    analyse_with_input_noise(params, plan, schedule, packing, 0.0)
+}
+
+/// [`analyse`] for inputs that carry, beyond a fresh encryption's noise, deterministic noise of
+/// 2-norm `input_l2` per blade (a batch assembled from enrolled devices' ciphertexts).
+pub fn analyse_with_input_noise(
+    params: &Params,
+    plan: &InferencePlan,
+    schedule: &Schedule,
+    packing: Packing,
+    input_l2: f64,
+) -> Result<NoiseReport, ProtocolError> {
     let analysis = schedule
-        .analyse_packed(params, plan, packing)
+        .analyse_with_input_noise(params, plan, packing, input_l2)
         .map_err(|e| ProtocolError::refused("noise analysis", e))?;
     if analysis.headroom_bits < 0.0 {
         return Err(ProtocolError::refused(

@@ -25,7 +25,7 @@ use super::model::{Preparation, PreparedModel, VendorModel};
 use super::profile::{self, InputProfile, ProfileInput, EQUIVARIANT_FLOOD_PRECISION_BITS, MASK_PASSES};
 use super::{BatchLayout, ProtocolError, ScoresManifest};
 use crate::ga::{merge_rotation_steps, EncryptedMultivectorBatch, Layout};
-use crate::gnn::encrypted::{evaluate_blade_major, evaluate_scheduled};
+use crate::gnn::encrypted::{evaluate_blade_major, evaluate_scheduled, Schedule};
 use crate::gnn::equivariant_blocks::{self as blocks, BlockLayout};
 use crate::gnn::equivariant_encrypted::{self as equivariant, EquivariantReport};
 use crate::gnn::equivariant_model::EquivariantModel;
@@ -333,11 +333,30 @@ pub fn infer_box_encoded<R: RngCore + CryptoRng>(
     opts: &InferOptions,
     rng: &mut R,
 ) -> Result<ScoredBatch, ProtocolError> {
+    let schedule = profile::schedule_for(ev.context().params(), &model.encrypted_plan(), header.circuit_private, 1)?;
+    infer_box_encoded_with_noise(ev, pk, rlk, model, header, cts, opts, &schedule, 0.0, rng)
+}
+
+/// [`infer_box_encoded`] under `schedule` on inputs that carry deterministic noise of 2-norm
+/// `input_l2` per blade beyond a fresh encryption's (a batch assembled from enrolled devices,
+/// under `profile::device_schedule`): the bounds, and so the flood, cover it.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn infer_box_encoded_with_noise<R: RngCore + CryptoRng>(
+    ev: &Evaluator<'_>,
+    pk: &PublicKey<Vec<u64>>,
+    rlk: &RelinearizationKey,
+    model: &GnnModel,
+    header: &BatchHeader,
+    cts: &[CiphertextOwned],
+    opts: &InferOptions,
+    schedule: &Schedule,
+    input_l2: f64,
+    rng: &mut R,
+) -> Result<ScoredBatch, ProtocolError> {
     let ectx = ev.context();
     let params = *ectx.params();
     let bad = |reason: &str| ProtocolError::refused("batch", reason);
     let plan = model.encrypted_plan();
-    let schedule = profile::schedule_for(&params, &plan, header.circuit_private, 1)?;
     if header.profile_fingerprint != InputProfile::of_gnn(model, &params, header.circuit_private)?.fingerprint {
         return Err(wrong_profile());
     }
@@ -365,8 +384,8 @@ pub fn infer_box_encoded<R: RngCore + CryptoRng>(
             schedule.input_scale.log2()
         )));
     }
-    let analysis = profile::analyse(&params, &plan, &schedule, Packing::BladeMajor)?;
-    let scores = evaluate_scheduled(ev, rlk, &plan, &schedule, cts).map_err(|e| ProtocolError::refused("model", e))?;
+    let analysis = profile::analyse_with_input_noise(&params, &plan, schedule, Packing::BladeMajor, input_l2)?;
+    let scores = evaluate_scheduled(ev, rlk, &plan, schedule, cts).map_err(|e| ProtocolError::refused("model", e))?;
     let used: Vec<bool> = (0..params.max_slots()).map(|s| s < patients).collect();
     let (out, noise_bound, vendor_flood) = if opts.no_flooding {
         let masked = scores.iter().map(|s| mask_unused(ev, s, &used)).collect::<Result<Vec<_>, _>>()?;
