@@ -11,9 +11,17 @@
 //! variable the published test keys of `target/gen/device-n12` are used, with a warning; a
 //! build for the real part (feature `stm32h7`) refuses that.
 //!
+//! With the feature `enrolled-n15` it also requires the enrolment that `encrypt_scan_n15`
+//! embeds (`CLIFHE_DEVICE_ENROLLMENT`, a directory written by `host-eval device-enroll`: the
+//! device's secret key seed and its input image), checked the same way, and exports its path as
+//! `CLIFHE_DEVICE_ENROLLMENT_DIR`. There is no fallback: a device key must come from an enrolment.
+//!
 //! No file named `memory.x` may sit in this directory: the linker runs here and searches its
 //! working directory before the `-L` paths, so such a file would shadow the selected layout.
-use std::{env, fs, path::PathBuf};
+use std::{
+    env, fs,
+    path::{Path, PathBuf},
+};
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_default());
@@ -57,6 +65,24 @@ fn main() {
         }
     };
     println!("cargo:rustc-env=CLIFHE_DEVICE_BUNDLE_DIR={}", bundle.display());
+
+    println!("cargo:rerun-if-env-changed=CLIFHE_DEVICE_ENROLLMENT");
+    if env::var_os("CARGO_FEATURE_ENROLLED_N15").is_some() {
+        let Some(dir) = env::var_os("CLIFHE_DEVICE_ENROLLMENT") else {
+            eprintln!(
+                "feature enrolled-n15 needs CLIFHE_DEVICE_ENROLLMENT=DIR, the enrolment bundle of this device \
+                 (`host-eval device-enroll --keys KEYS --profile PROFILE.json --out DIR --switch-key FILE`): \
+                 the device key must come from an enrolment, there is no test key fallback"
+            );
+            std::process::exit(1);
+        };
+        let dir = manifest_dir.join(PathBuf::from(dir));
+        if let Err(e) = check_enrollment(&dir) {
+            eprintln!("CLIFHE_DEVICE_ENROLLMENT={}: {e}", dir.display());
+            std::process::exit(1);
+        }
+        println!("cargo:rustc-env=CLIFHE_DEVICE_ENROLLMENT_DIR={}", dir.display());
+    }
 }
 
 /// The preset the provisioned images are for (`images::provisioned`).
@@ -64,20 +90,54 @@ const BUNDLE_PRESET: &str = "device-n12";
 
 /// Checks a `host-eval device-bundle` directory: manifest format and preset, then every file's
 /// size and SHA-256 (a bundle copied incompletely or edited by hand is refused).
-fn check_bundle(dir: &std::path::Path) -> Result<(), String> {
+fn check_bundle(dir: &Path) -> Result<(), String> {
+    check_manifest(
+        dir,
+        "clifhe-device-bundle/1",
+        BUNDLE_PRESET,
+        &[
+            ("pk_b.bin", None),
+            ("pk_a_seed.bin", None),
+            ("ntt_q0.bin", None),
+            ("ntt_q1.bin", None),
+        ],
+    )
+}
+
+/// The preset an enrolled device encrypts at (`encrypt_scan_n15`).
+const ENROLLMENT_PRESET: &str = "private-n15";
+
+/// Checks a `host-eval device-enroll` directory like [`check_bundle`]: format, preset, every
+/// listed file's size and SHA-256, and the two files the firmware embeds at their fixed sizes
+/// (the 32-byte device key seed, the 140-byte `DeviceInput` image).
+fn check_enrollment(dir: &Path) -> Result<(), String> {
+    check_manifest(
+        dir,
+        "clifhe-device-enrollment/1",
+        ENROLLMENT_PRESET,
+        &[("device-key.seed", Some(32)), ("input.bin", Some(140))],
+    )
+}
+
+/// A manifest `device.json` of format `format` for `preset`, whose "files" list every file with
+/// its size and SHA-256; `needed` must be listed (with the given size, where one is given).
+fn check_manifest(dir: &Path, format: &str, preset: &str, needed: &[(&str, Option<u64>)]) -> Result<(), String> {
     use sha2::{Digest, Sha256};
     let path = dir.join("device.json");
     println!("cargo:rerun-if-changed={}", path.display());
     let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let m: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("device.json: {e}"))?;
-    if m["format"] != "clifhe-device-bundle/1" {
-        return Err(format!("device.json: format {} (expected clifhe-device-bundle/1)", m["format"]));
+    if m["format"] != format {
+        return Err(format!("device.json: format {} (expected {format})", m["format"]));
     }
-    if m["preset"] != BUNDLE_PRESET {
-        return Err(format!("the bundle is for preset {}, this firmware encrypts at {BUNDLE_PRESET}", m["preset"]));
+    if m["preset"] != preset {
+        return Err(format!(
+            "the bundle is for preset {}, this firmware encrypts at {preset}",
+            m["preset"]
+        ));
     }
     let files = m["files"].as_array().ok_or("device.json: no file list")?;
-    let mut names = Vec::new();
+    let mut listed = Vec::new();
     for f in files {
         let name = f["name"].as_str().ok_or("device.json: a file without a name")?;
         if name.contains(['/', '\\']) || name.starts_with('.') {
@@ -90,11 +150,15 @@ fn check_bundle(dir: &std::path::Path) -> Result<(), String> {
         if Some(bytes.len() as u64) != f["bytes"].as_u64() || f["sha256"] != digest.as_str() {
             return Err(format!("{name} does not match its size or SHA-256 in device.json"));
         }
-        names.push(name.to_string());
+        listed.push((name.to_string(), bytes.len() as u64));
     }
-    for needed in ["pk_b.bin", "pk_a_seed.bin", "ntt_q0.bin", "ntt_q1.bin"] {
-        if !names.iter().any(|n| n == needed) {
-            return Err(format!("device.json does not list {needed}"));
+    for &(needed, size) in needed {
+        match listed.iter().find(|(n, _)| n == needed) {
+            None => return Err(format!("device.json does not list {needed}")),
+            Some((_, len)) if size.is_some_and(|s| s != *len) => {
+                return Err(format!("{needed}: {len} bytes, expected {}", size.unwrap_or_default()))
+            }
+            Some(_) => {}
         }
     }
     Ok(())

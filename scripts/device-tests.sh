@@ -2,11 +2,14 @@
 # Firmware tests for clifhe on a Cortex-M4F under QEMU (mps2-an386), and device measurements.
 #
 #   scripts/device-tests.sh            build the firmware (release), run every on-target test
-#                                      image, the end-to-end round trip and the N=2^14 firmware ->
-#                                      `host-eval infer` test; last line "N passed, M failed"
+#                                      image, the end-to-end round trip, the N=2^14 firmware ->
+#                                      `host-eval infer` test and the enrolled N=2^15 device ->
+#                                      circuit-private `infer` -> `release` test; last line
+#                                      "N passed, M failed"
 #   scripts/device-tests.sh --measure  run the benchmark images (N=4096 `bench`, N=2^14
-#                                      `encrypt_scan_n14`) with the qemu-insncount plugin and print
-#                                      exact instruction counts per window, RAM and flash
+#                                      `encrypt_scan_n14`, N=2^15 `encrypt_scan_n15`) with the
+#                                      qemu-insncount plugin and print exact instruction counts per
+#                                      window, RAM and flash
 #
 # Installs what is missing: the thumbv7em-none-eabihf target (rustup), qemu-system-arm (apt-get,
 # when root), defmt-print (cargo install), and builds the TCG plugin from shared/tools.
@@ -244,6 +247,40 @@ run_tests() {
   rc=0
   n14_infer || rc=$?
   record "end-to-end N=2^14: firmware ciphertexts -> host-eval infer -> decrypt/release == plaintext model" "$rc"
+  # N=2^15, the vendor's circuit-private preset, on the budget part: the hospital enrols the
+  # device (its own secret key, the vendor's switching key), the firmware encrypts two patients
+  # under the device key, the vendor evaluates them flooded and the hospital releases.
+  local enrolled=0 built=0
+  n15_enroll || enrolled=$?
+  record "N=2^15 enrolment: keygen private-n15, evalkeys --merge-patients 2, train, profile, device-enroll" "$enrolled"
+  if [ "$enrolled" = 0 ]; then n15_build || built=$?; else built=1; fi
+  record "firmware encrypt_scan_n15 builds from the enrolment (budget layout), refused without one" "$built"
+  rc=0
+  rm -rf "$OUT/n15" && mkdir -p "$OUT/n15"
+  N15_QEMU_S=""
+  if [ "$built" = 0 ]; then
+    head -c 4096 /dev/urandom >"$OUT/entropy.bin"
+    local t0 t1
+    t0=$(date +%s.%N)
+    qemu_run "$ELF_DIR/encrypt_scan_n15" "$OUT/encrypt_scan_n15.defmt" || rc=$?
+    t1=$(date +%s.%N)
+    N15_QEMU_S=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
+    decode "$ELF_DIR/encrypt_scan_n15" "$OUT/encrypt_scan_n15.defmt" | grep -v 'bench window' | sed "s/^/  [encrypt_scan_n15] /"
+    log "encrypt_scan_n15 under QEMU: ${N15_QEMU_S} s"
+  else
+    rc=1
+  fi
+  record "firmware encrypt_scan_n15 (enrolled device, N=2^15, 2 MiB / 512 KiB budget layout)" "$rc"
+  rc=0
+  if [ "$built" != 0 ] || [ -z "${OBJDUMP:-}" ]; then
+    log "ct-check of encrypt_scan_n15: no image or no objdump"; rc=1
+  else
+    "$HOSTTOOL" ct-check "$ELF_DIR/encrypt_scan_n15" 'clifhe_device::device::encrypt_volume_enrolled' | sed 's/^/  [ct-check n15] /' || rc=1
+  fi
+  record "constant time: encrypt_scan_n15's encrypt_volume_enrolled reaches no soft-float, division or FP instruction" "$rc"
+  rc=0
+  if [ "$built" = 0 ]; then n15_infer || rc=$?; else rc=1; fi
+  record "end-to-end N=2^15: enrolled firmware -> host-eval infer --device-key (flooded) -> device-record -> release == plaintext model" "$rc"
 }
 
 # make_keyset PRESET ID N LOG2QP DIR: a host-eval key directory from the firmware's test keys
@@ -336,6 +373,75 @@ sys.exit(0 if ok else 1)
 PY
 }
 
+# The enrolled N=2^15 device (encrypt_scan_n15). Hospital: a fresh private-n15 key set and its
+# evaluation keys (with the rotations 1..7 a device batch needs); vendor: a model trained on the
+# built-in phantoms (as the N=2^14 step) and its circuit-private input profile; hospital: the
+# device's enrolment (its secret key seed and input image for the firmware build, the switching
+# key for the vendor).
+N15_WORK="$OUT/n15-host"
+n15_enroll() {
+  local keys="$N15_WORK/keys"
+  build_hosteval || return 1
+  rm -rf "$N15_WORK" && mkdir -p "$N15_WORK"
+  "$HE" keygen --preset private-n15 --out "$keys" | sed 's/^/  [n15 keygen] /' || return 1
+  "$HE" evalkeys --keys "$keys" --merge-patients 2 | sed 's/^/  [n15 evalkeys] /' || return 1
+  "$HE" train --per-class 100 --seed 1 --out "$N15_WORK/model.json" | sed 's/^/  [n15 train] /' || return 1
+  "$HE" profile --model "$N15_WORK/model.json" --keys "$keys" --out "$N15_WORK/profile.json" | sed 's/^/  [n15 profile] /' || return 1
+  "$HE" device-enroll --keys "$keys" --profile "$N15_WORK/profile.json" --out "$N15_WORK/enrollment" \
+    --switch-key "$N15_WORK/device.swk" | sed 's/^/  [n15 device-enroll] /' || return 1
+}
+
+# Builds encrypt_scan_n15 from the enrolment (default budget layout); a build without
+# CLIFHE_DEVICE_ENROLLMENT must be refused (no test key fallback).
+n15_build() {
+  log "checking that encrypt_scan_n15 without an enrolment is refused"
+  if (cd "$DEV" && env -u CLIFHE_DEVICE_ENROLLMENT cargo build --release --features qemu,enrolled-n15 --bin encrypt_scan_n15 --quiet >/dev/null 2>&1); then
+    log "encrypt_scan_n15 compiled without CLIFHE_DEVICE_ENROLLMENT"; return 1
+  fi
+  log "building encrypt_scan_n15 (PRIVATE_N15, enrolled device, budget layout)"
+  (cd "$DEV" && CLIFHE_DEVICE_ENROLLMENT="$N15_WORK/enrollment" cargo build --release --features qemu,enrolled-n15 --bin encrypt_scan_n15 --quiet)
+}
+
+# The enrolled firmware's ciphertexts through the circuit-private pipeline. Vendor: `infer
+# --device-ciphertexts --device-key` (switch to the hospital's key, batch, evaluate, flood);
+# hospital: `device-record` of what the device sent, then `release` (flooded decryption,
+# argmax). Reference: `predict` on the features the firmware reported. Fails unless every
+# released class equals the plaintext argmax.
+n15_infer() {
+  local keys="$N15_WORK/keys" work="$N15_WORK"
+  python3 - "$OUT/n15/patient0.q32" "$OUT/n15/patient1.q32" > "$work/features.json" <<'PY' || return 1
+import json, struct, sys
+print(json.dumps([[v / 2**32 for v in struct.unpack("<8q", open(f, "rb").read())] for f in sys.argv[1:]]))
+PY
+  "$HE" predict --model "$work/model.json" --input "$work/features.json" --json > "$work/plain.json" || return 1
+  local t0 t1
+  rm -rf "$work/scores"
+  t0=$(date +%s.%N)
+  "$HE" infer --model "$work/model.json" --keys "$keys" --device-ciphertexts "$OUT/n15" \
+    --device-key "$work/device.swk" --out "$work/scores" | sed 's/^/  [n15 infer] /' || return 1
+  t1=$(date +%s.%N)
+  "$HE" device-record --keys "$keys" --profile "$work/profile.json" --device-ciphertexts "$OUT/n15" \
+    --out "$work/record.json" | sed 's/^/  [n15 device-record] /' || return 1
+  "$HE" release --keys "$keys" --scores "$work/scores" --record "$work/record.json" --json > "$work/released.json" || return 1
+  python3 - "$work" "$t0" "$t1" "${N15_QEMU_S:-?}" <<'PY'
+import json, sys
+work = sys.argv[1]
+plain = json.load(open(f"{work}/plain.json"))
+labels = plain["labels"]
+released = json.load(open(f"{work}/released.json"))
+ok = len(released) == len(plain["patients"])
+for p, row in enumerate(plain["patients"]):
+    got = released[p]["class"] if p < len(released) else None
+    good = got == row["class"]
+    ok &= good
+    print(f"  [n15 release] patient {p}: plaintext {labels[row['class']]} {['%.6f' % v for v in row['scores']]}, "
+          f"released {labels[got] if got is not None else None} {'ok' if good else 'MISMATCH'}")
+print(f"  [n15 release] timings: QEMU run (2 patients) {sys.argv[4]} s, infer (switch, batch, evaluate, flood) "
+      f"{float(sys.argv[3]) - float(sys.argv[2]):.2f} s")
+sys.exit(0 if ok else 1)
+PY
+}
+
 # ---------------------------------------------------------------- measure
 symbol_addr() { # symbol_addr ELF DEMANGLED-SUFFIX
   "$NM" -C "$1" | awk -v s="$2" '!f && $0 ~ s"(::h[0-9a-f]+)?$" {f = "0x"$1} END {print f}'
@@ -368,10 +474,18 @@ measure() {
   measure_image "$ELF_DIR/bench"
   # N=2^14 (emulator-only flash layout): patient 0 prime by prime, patient 1 as one total.
   rm -rf "$OUT/n14" && mkdir -p "$OUT/n14"
+  head -c 4096 /dev/urandom >"$OUT/entropy.bin"
   measure_image "$ELF_DIR/encrypt_scan_n14"
+  # N=2^15, enrolled device (budget layout): a fresh enrolment, then per patient the features
+  # and the whole path (encrypt_volume_enrolled) as windows.
+  n15_enroll || { log "N=2^15 enrolment failed"; exit 1; }
+  n15_build || { log "encrypt_scan_n15 build failed"; exit 1; }
+  rm -rf "$OUT/n15" && mkdir -p "$OUT/n15"
+  head -c 4096 /dev/urandom >"$OUT/entropy.bin"
+  measure_image "$ELF_DIR/encrypt_scan_n15"
   echo "== sizes (ELF sections; flash = text + rodata + data image, static RAM = data + bss + uninit)"
   local f
-  for f in "$ELF_DIR"/bench "$ELF_DIR"/encrypt_scan "$ELF_DIR"/encrypt_scan_n14; do
+  for f in "$ELF_DIR"/bench "$ELF_DIR"/encrypt_scan "$ELF_DIR"/encrypt_scan_n14 "$ELF_DIR"/encrypt_scan_n15; do
     [ -f "$f" ] || continue
     if command -v llvm-size >/dev/null 2>&1; then
       llvm-size -A "$f" | awk -v n="$(basename "$f")" '

@@ -14,8 +14,9 @@
 //! as the hospital's `encrypt --profile` does (u = (x - center) / half_width, clamped), in fixed
 //! point ([`FixedInputBox`]: no floating point, no division, no branch on the features), encoded
 //! into 8 slots (a compact 16-coefficient message; every 8-slot block of the ring's slots holds
-//! the patient) at the profile's input scale, one level above the profile's input level: the
-//! vendor spends that level on the mask that places the patient in its batch slot.
+//! the patient) at the device scale (`log_scale`, above the batch's input scale), one level above
+//! the profile's input level: the vendor spends that level on the mask that places the patient
+//! in its batch slot and brings the scale down.
 //!
 //! [`DeviceInput`] is what the firmware needs to know about the profile (a fixed-size image the
 //! hospital writes into the device's enrolment bundle); [`EnrolledEncryptor`] is the whole
@@ -43,7 +44,7 @@ pub const MESSAGE_COEFFS: usize = 2 * DEVICE_SLOTS;
 const FRAC_BITS: u32 = crate::encode::fixed::FRAC_BITS;
 
 /// Largest |u| the box encoding emits, in fixed point: 1 - 2^-24. The vendor's mask multiplies
-/// the slot values by 1 + eps with |eps| below 2^-40 (its encoding rounding), so the values it
+/// the slot values by 1 + eps with |eps| below 2^-29 (its encoding rounding), so the values it
 /// evaluates stay inside the box [-1, 1] the model's bounds are proven on.
 pub const MAX_ABS_U: i64 = (1 << FRAC_BITS) - (1 << (FRAC_BITS - 24));
 
@@ -461,7 +462,7 @@ mod tests {
     #[test]
     fn input_images_round_trip_and_bad_ones_are_refused() {
         let params = Params::from_name("private-n15").unwrap();
-        let input = DeviceInput::new(&params, 8, 90, test_box()).unwrap();
+        let input = DeviceInput::new(&params, 8, 102, test_box()).unwrap();
         let image = input.to_image();
         assert_eq!(DeviceInput::from_image(&params, &image).unwrap(), input);
         assert_eq!(DeviceInput::from_image(&params, &image[1..]), Err(DeviceInputError::Image));
@@ -470,8 +471,8 @@ mod tests {
         assert_eq!(DeviceInput::from_image(&params, &bad), Err(DeviceInputError::Image));
         let other = Params::from_name("leveled-n14").unwrap();
         assert_eq!(DeviceInput::from_image(&other, &image), Err(DeviceInputError::LevelOrScale));
-        assert_eq!(DeviceInput::new(&params, 12, 90, test_box()), Err(DeviceInputError::LevelOrScale));
-        assert_eq!(DeviceInput::new(&params, 8, 101, test_box()), Err(DeviceInputError::LevelOrScale));
+        assert_eq!(DeviceInput::new(&params, 12, 102, test_box()), Err(DeviceInputError::LevelOrScale));
+        assert_eq!(DeviceInput::new(&params, 8, 111, test_box()), Err(DeviceInputError::LevelOrScale));
         let mut tiny = *test_box().half_width();
         tiny[3] = MIN_HALF_WIDTH_Q32 - 1;
         assert_eq!(FixedInputBox::new(*test_box().center(), tiny), Err(DeviceInputError::Box));
@@ -487,7 +488,7 @@ mod tests {
     fn enrolled_stream_equals_the_hosts_one_shot_seeded_encryption() {
         let params = Params::from_name("private-n15").unwrap();
         let ctx = Context::new(params).unwrap();
-        let input = DeviceInput::new(&params, 8, 90, test_box()).unwrap();
+        let input = DeviceInput::new(&params, 8, 102, test_box()).unwrap();
         let key = SecretKey::from_seed(&params, &crate::keys::SecretSeed::new([7; 32])).unwrap();
         let roots: Vec<PrimeRoots> = (0..=8).map(|i| PrimeRoots::new(&params, i).unwrap()).collect();
         let encryptor = EnrolledEncryptor::new(&params, &input, &roots, &key).unwrap();
@@ -514,8 +515,8 @@ mod tests {
 
         let (u, _) = input.input_box.encode(&features);
         let mut coeffs = vec![0i128; MESSAGE_COEFFS];
-        crate::encode::fixed::encode_real_fixed_wide(&u, DEVICE_SLOTS, MESSAGE_COEFFS, 90, &mut coeffs, &mut scratch).unwrap();
-        let pt = Plaintext::from_fixed(coeffs, 90, 3).unwrap();
+        crate::encode::fixed::encode_real_fixed_wide(&u, DEVICE_SLOTS, MESSAGE_COEFFS, 102, &mut coeffs, &mut scratch).unwrap();
+        let pt = Plaintext::from_fixed(coeffs, 102, 3).unwrap();
         let ct = encrypt_sk_seeded(&params, ctx.q_tables(), &key, &pt, 8, &mut ChaCha20Rng::seed_from_u64(11)).unwrap();
         assert_eq!(streamed, crate::wire::seeded_ciphertext_to_bytes(&params, &ct).unwrap());
 

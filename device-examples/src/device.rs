@@ -10,11 +10,16 @@
 //!   encoding, the stream above), in integer arithmetic only, with no branch or division on
 //!   the voxels.
 //! - [`SkStream`]: seeded secret-key encryption (c1 travels as a 32-byte seed: half the bytes).
+//! - [`encrypt_volume_enrolled`]: an enrolled device's per-patient path at PRIVATE_N15
+//!   (fixed-point features, then core's `device_input::EnrolledEncryptor`: box encoding, wide
+//!   integer encoding, seeded secret-key encryption under the device key with per-block
+//!   twiddles), integer arithmetic only as well.
 //!
 //! The bytes produced are exactly `wire::ciphertext_to_bytes` / `seeded_ciphertext_to_bytes` of
 //! the host's one-shot encryption with the same randomness (tested byte for byte).
 
 use clifhe_core::arith::Modulus;
+use clifhe_core::device_input::{EnrolledBuffers, EnrolledEncryptor, EnrolledError};
 use clifhe_core::encrypt::{PkEncryptionNoise, PkStreamEncryptor, Plaintext, SkStreamEncryptor};
 use clifhe_core::keys::{PublicKey, SecretKey};
 use clifhe_core::ntt::NttTable;
@@ -41,6 +46,26 @@ pub enum DeviceError {
     Entropy(crate::entropy::EntropyError),
     /// The volume does not match its geometry.
     Features(#[defmt(Debug2Format)] clifhe_core::multivector::features::FeatureError),
+    /// The enrolment's input image does not fit the preset (size, magic, level, scale, box).
+    Enrolment(#[defmt(Debug2Format)] clifhe_core::device_input::DeviceInputError),
+}
+
+impl From<clifhe_core::device_input::DeviceInputError> for DeviceError {
+    fn from(e: clifhe_core::device_input::DeviceInputError) -> Self {
+        Self::Enrolment(e)
+    }
+}
+
+/// The enrolled encryptor's errors; a failed sink keeps the sink's own error.
+impl From<EnrolledError<DeviceError>> for DeviceError {
+    fn from(e: EnrolledError<DeviceError>) -> Self {
+        match e {
+            EnrolledError::Core(e) => Self::Core(e),
+            EnrolledError::Encode(e) => Self::Encode(e),
+            EnrolledError::Wire(e) => Self::Wire(e),
+            EnrolledError::Sink(e) => e,
+        }
+    }
 }
 
 impl From<clifhe_core::multivector::features::FeatureError> for DeviceError {
@@ -250,6 +275,28 @@ pub fn encrypt_volume_pk<R: RngCore + CryptoRng>(
     let features = zeroize::Zeroizing::new(clifhe_core::multivector::fixed_features::scan_features_fixed(volume, geom)?);
     let pt = encode_features(&keys.params, &features[..], slots, msg_bufs.coeffs, msg_bufs.scratch)?;
     pk_stream_in_place(keys, &pt, pk_bufs, rng, sink)
+}
+
+/// What an enrolled device does per patient, from voxels to ciphertext (PRIVATE_N15,
+/// `encrypt_scan_n15`): constant-time fixed-point features, then `encryptor` (core's
+/// `EnrolledEncryptor`: the features mapped into the profile's input box, the wide integer
+/// encoder into 8 slots at the enrolment's scale, seeded secret-key encryption under the device
+/// key at the enrolment's level, each c0 limb computed in `bufs.limb` with a `CompactNtt` and
+/// streamed packed to `sink`). Returns whether the box clamp moved a feature. The features are
+/// wiped before returning; the encryptor wipes its limb, message and error. Like
+/// [`encrypt_volume_pk`], the root of the disassembly test (`ct-check`): nothing it reaches may
+/// call a soft-float or division routine or execute a divide or floating-point instruction.
+#[inline(never)]
+pub fn encrypt_volume_enrolled<R: RngCore + CryptoRng, K: AsRef<[i8]> + AsMut<[i8]>>(
+    encryptor: &EnrolledEncryptor<'_, K>,
+    geom: &FixedGeometry,
+    volume: &[u8],
+    bufs: EnrolledBuffers<'_>,
+    rng: &mut R,
+    sink: &mut impl FnMut(&[u8]) -> Result<(), DeviceError>,
+) -> Result<bool, DeviceError> {
+    let features = zeroize::Zeroizing::new(clifhe_core::multivector::fixed_features::scan_features_fixed(volume, geom)?);
+    Ok(encryptor.encrypt(&features, bufs, rng, sink)?)
 }
 
 /// Caller-provided RAM of [`pk_stream_in_place`]: the noise (3N i8) and one N-word limb.

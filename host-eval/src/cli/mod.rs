@@ -11,6 +11,7 @@ mod args;
 pub mod decrypt;
 pub mod demo;
 pub mod device_bundle;
+pub mod device_enroll;
 pub mod encrypt;
 pub mod equivariant;
 pub mod equivariant_demo;
@@ -250,15 +251,20 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
             keys,
             input,
             device_ciphertexts,
+            device_key,
             out: dir,
             patients,
             statistical_security,
             no_flooding,
             json,
         } => {
-            let input = match input {
-                Some(batch) => protocol::InferInput::Batch(batch),
-                None => protocol::InferInput::Device(device_ciphertexts),
+            let input = match (input, device_key) {
+                (Some(batch), _) => protocol::InferInput::Batch(batch),
+                (None, Some(switch_key)) => protocol::InferInput::EnrolledDevice {
+                    files: device_ciphertexts,
+                    switch_key,
+                },
+                (None, None) => protocol::InferInput::Device(device_ciphertexts),
             };
             let m = protocol::infer(&protocol::InferOptions {
                 model,
@@ -386,6 +392,73 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 )
             };
             writeln!(out, "{text}").map_err(stdout_err)
+        }
+        Command::DeviceEnroll {
+            keys,
+            profile,
+            out: dir,
+            switch_key,
+            json,
+        } => {
+            let r = device_enroll::enroll(&keys, &profile, &dir, &switch_key)?;
+            if json {
+                return print_json(out, &r);
+            }
+            writeln!(
+                out,
+                "device enrolled for profile {} (preset {}, level {}, scale 2^{}):\n  bundle {} (device-key.seed is SECRET: for this device's flash only)\n  switching key for the vendor {} ({} bytes, sha256 {})\n  build the firmware with CLIFHE_DEVICE_ENROLLMENT={} (device-examples/README.md)",
+                &r.manifest.profile_fingerprint[..16.min(r.manifest.profile_fingerprint.len())],
+                r.manifest.preset,
+                r.manifest.level,
+                r.manifest.log_scale,
+                r.out.display(),
+                r.switch_key.display(),
+                r.switch_key_bytes,
+                &r.manifest.switch_key_sha256[..16],
+                r.out.display()
+            )
+            .map_err(stdout_err)
+        }
+        Command::DeviceEncrypt {
+            bundle,
+            input,
+            out: dir,
+            json,
+        } => {
+            let r = device_enroll::device_encrypt(&bundle, &input, &dir)?;
+            if json {
+                return print_json(out, &r);
+            }
+            writeln!(
+                out,
+                "{} device ciphertexts ({} bytes each) -> {}{}",
+                r.files.len(),
+                r.ciphertext_bytes,
+                dir.display(),
+                if r.out_of_box.is_empty() {
+                    String::new()
+                } else {
+                    format!("; outside the model's box (clamped): patients {:?}", r.out_of_box)
+                }
+            )
+            .map_err(stdout_err)
+        }
+        Command::DeviceRecord {
+            keys,
+            profile,
+            device_ciphertexts,
+            out: path,
+        } => {
+            let r = device_enroll::device_record(&keys, &profile, &device_ciphertexts, &path)?;
+            writeln!(
+                out,
+                "batch record of {} device patients ({} classes, profile {}) -> {}",
+                r.patients,
+                r.classes,
+                &r.profile_fingerprint[..16.min(r.profile_fingerprint.len())],
+                path.display()
+            )
+            .map_err(stdout_err)
         }
         Command::Release {
             keys,

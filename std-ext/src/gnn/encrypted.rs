@@ -43,10 +43,10 @@ pub const PRIVATE_LOG_INPUT_SCALE: f64 = 80.0;
 pub const PRIVATE_LOG_INPUT_SCALE_BLOCKS: f64 = 85.0;
 
 /// The same for a batch the vendor assembles from enrolled devices' ciphertexts
-/// (`protocol::device`): 10 bits more than the hospital's own batches, because each device
-/// ciphertext is key-switched to the hospital's key and rotated (two key switches) and its
-/// patient masked into its slot (one rescale) at the input scale; their worst-case bound,
-/// `noise::device_merge_noise_l2`, is 2^25 to 2^30 in 2-norm for 1 to 1000 patients.
+/// (`protocol::device`): 10 bits more than the hospital's own batches, because the patients
+/// are masked into their slots with one rescale at the input scale, whose worst-case rounding
+/// (2^21.5 in 2-norm at N = 2^15, `noise::rescale_rounding_l2`) is larger than a fresh
+/// encryption's noise bound; the key switches before the mask run 12 bits higher still.
 pub const PRIVATE_LOG_INPUT_SCALE_DEVICE: f64 = 90.0;
 
 /// Levels and scales of one encrypted evaluation.

@@ -238,16 +238,18 @@ pub fn key_switch_noise_l2(params: &Params, level: usize) -> f64 {
 
 /// Deterministic 2-norm bound on the noise of one input blade of a batch the vendor assembles
 /// from `patients` enrolled devices' 8-slot ciphertexts at `level` (`protocol::device`),
-/// coefficient units: each device ciphertext carries its error e (|e_i| <= 21), then a key
-/// switch to the hospital's key and a rotation (two key switches, D = 2 x
-/// [`key_switch_noise_l2`]); the mask keeps slot p of patient p's ciphertext, so in the
-/// canonical embedding the sum holds at most 2 x patients nonzero values (slot p and its
-/// conjugate), each at most ||e + d||_1 <= N 21 + sqrt(N) D times the mask's 1 + 2^-40; divided
-/// by sqrt(N) (||x||_2 = ||sigma(x)||_2 / sqrt(N)), plus the rescale's rounding.
-pub fn device_merge_noise_l2(params: &Params, level: usize, patients: usize) -> f64 {
+/// coefficient units at the batch's input scale. Each device ciphertext carries its error e
+/// (|e_i| <= 21), then a key switch to the hospital's key and a rotation (two key switches,
+/// D = 2 x [`key_switch_noise_l2`]), all at a scale 2^`mask_gain_bits` above the input scale;
+/// the mask keeps slot p of patient p's ciphertext and divides by that gain, so in the canonical
+/// embedding the sum holds at most 2 x patients nonzero values (slot p and its conjugate), each
+/// at most ||e + d||_1 <= N 21 + sqrt(N) D, times 2^-gain and the mask's 1 + 2^-20; divided by
+/// sqrt(N) (||x||_2 = ||sigma(x)||_2 / sqrt(N)), plus the rescale's rounding.
+pub fn device_merge_noise_l2(params: &Params, level: usize, patients: usize, mask_gain_bits: u32) -> f64 {
     let n = params.n() as f64;
     let d = 2.0 * key_switch_noise_l2(params, level);
-    (2.0 * patients as f64).sqrt() * (n.sqrt() * ERROR_MAX + d) * (1.0 + 1e-12) + rescale_rounding_l2(params.n())
+    let gain = f64::from(mask_gain_bits).exp2();
+    (2.0 * patients as f64).sqrt() * (n.sqrt() * ERROR_MAX + d) / gain * (1.0 + 1e-6) + rescale_rounding_l2(params.n())
 }
 
 /// Standard deviation proxy of one coefficient of a fresh public-key encryption's noise

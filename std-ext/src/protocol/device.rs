@@ -12,13 +12,14 @@
 //!    holds the patient.
 //! 3. The vendor ([`infer_devices`]) switches each ciphertext to the hospital's key, rotates it
 //!    by 1..7 (one hoisted decomposition) and keeps, for blade b, slot p of patient p's rotation
-//!    by (b - p) mod 8 with a one-hot mask at scale q_level: after the rescale the 8 blade
+//!    by (b - p) mod 8 with a one-hot mask at scale q_level / 2^[`MASK_GAIN_BITS`]: after the
+//!    rescale the 8 blade
 //!    ciphertexts of a blade-major batch at the profile's input level and the device scale. The
 //!    noise this adds beyond a fresh encryption's is bounded
 //!    ([`crate::gnn::noise::device_merge_noise_l2`]) and goes into the bounds the flood is sized
 //!    from (the evaluation runs `profile::device_schedule`, whose 10 more input bits pay for
 //!    it), so the release is as circuit-private as the hospital's own batches. The mask's
-//!    encoding rounding scales each slot value by 1 + eps (|eps| < 2^-40): the device clamps its
+//!    encoding rounding scales each slot value by 1 + eps (|eps| < 2^-29): the device clamps its
 //!    values to 1 - 2^-24 so they stay in the box the bounds are proven on.
 //!
 //! What the vendor learns: the number of patients, as from any batch. The switching key is an
@@ -43,6 +44,14 @@ use clifhe_core::rns::{Representation, RnsPoly};
 use clifhe_core::sample::fresh_seed;
 use clifhe_core::{Params, SecretKey, SecretSeed};
 use rand_chacha::rand_core::{CryptoRng, RngCore};
+
+/// log2 of how far above the batch's input scale a device encrypts: the key switch to the
+/// hospital's key and the rotation run at 2^(input + 12), and the mask (encoded at scale
+/// q_level / 2^12) brings the scale down to the input scale with its rescale, dividing their
+/// noise by 2^12 (`noise::device_merge_noise_l2`). The mask's encoding rounding then scales each
+/// slot value by 1 + eps with |eps| <= N / (2 q_level / 2^12) < 2^-29, inside the 2^-24 margin
+/// the device leaves below the box's edge (`clifhe_core::device_input::MAX_ABS_U`).
+pub const MASK_GAIN_BITS: u32 = 12;
 
 /// Rotation steps the vendor needs to build a batch from device ciphertexts (the hospital
 /// registers them with `evalkeys --merge-patients 2` or more).
@@ -75,8 +84,9 @@ pub fn device_input(params: &Params, profile: &InputProfile) -> Result<DeviceInp
         });
     }
     let input_box = profile.input_box()?;
-    // The device batch's schedule shares the profile's levels; its inputs sit higher.
-    let log_scale = PRIVATE_LOG_INPUT_SCALE_DEVICE as u32;
+    // The device batch's schedule shares the profile's levels; its inputs sit higher, and the
+    // device encrypts MASK_GAIN_BITS above them.
+    let log_scale = PRIVATE_LOG_INPUT_SCALE_DEVICE as u32 + MASK_GAIN_BITS;
     let level = profile.input_level + 1;
     if level > params.max_level() {
         return Err(refuse(format!(
@@ -172,7 +182,9 @@ pub fn batch_from_devices(
             )
         })?;
     }
-    let q_top = params.q()[level] as f64;
+    // Exact in f64: the product's scale is 2^input * q_top (as f64), the rescale divides by the
+    // same f64, leaving exactly 2^input.
+    let mask_scale = params.q()[level] as f64 / f64::from(MASK_GAIN_BITS).exp2();
     let refuse = |e: crate::error::EvalError| ProtocolError::refused("device ciphertexts", e);
     let mut blades: Vec<Option<CiphertextOwned>> = vec![None; 8];
     let mut onehot = vec![0.0; slots];
@@ -185,7 +197,7 @@ pub fn batch_from_devices(
         rotations.extend(ev.rotate_hoisted(&switched, &DEVICE_ROTATIONS, gks).map_err(refuse)?);
         drop(switched);
         onehot[p] = 1.0;
-        let mask = ev.encode_real(&onehot, level, q_top).map_err(refuse)?;
+        let mask = ev.encode_real(&onehot, level, mask_scale).map_err(refuse)?;
         onehot[p] = 0.0;
         for (b, acc) in blades.iter_mut().enumerate() {
             // Slot p of the rotation by r holds blade (p + r) mod 8.
@@ -207,7 +219,7 @@ pub fn batch_from_devices(
     Ok(DeviceBatch {
         header: BatchHeader::new(profile, cts.len()),
         blades,
-        input_l2: crate::gnn::noise::device_merge_noise_l2(&params, level, cts.len()),
+        input_l2: crate::gnn::noise::device_merge_noise_l2(&params, level, cts.len(), MASK_GAIN_BITS),
     })
 }
 
