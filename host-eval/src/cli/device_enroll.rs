@@ -76,7 +76,10 @@ pub fn enroll(keys: &Path, profile: &Path, out: &Path, switch_key: &Path) -> Res
         ));
     }
     if switch_key.exists() {
-        return Err(CliError::bad_input(switch_key.display(), "exists: each enrolment writes a new switching key"));
+        return Err(CliError::bad_input(
+            switch_key.display(),
+            "exists: each enrolment writes a new switching key",
+        ));
     }
     let sk = set.secret_key()?;
     let ectx = EvalContext::new(params)?;
@@ -177,20 +180,29 @@ pub fn device_encrypt(bundle: &Path, inputs: &[String], out: &Path) -> Result<De
     let manifest: EnrollmentManifest =
         serde_json::from_slice(&fsio::read(&manifest_path)?).map_err(|e| CliError::corrupt(&manifest_path, "enrolment manifest", e))?;
     if manifest.format != ENROLLMENT_FORMAT {
-        return Err(CliError::corrupt(&manifest_path, "enrolment manifest", format!("format {}", manifest.format)));
+        return Err(CliError::corrupt(
+            &manifest_path,
+            "enrolment manifest",
+            format!("format {}", manifest.format),
+        ));
     }
     let params = clifhe_core::Params::from_name(&manifest.preset)
         .ok_or_else(|| CliError::corrupt(&manifest_path, "enrolment manifest", format!("unknown preset {}", manifest.preset)))?;
     for f in &manifest.files {
         let bytes = zeroize::Zeroizing::new(fsio::read(&bundle.join(&f.name))?);
         if bytes.len() != f.bytes || sha256_hex(&bytes) != f.sha256 {
-            return Err(CliError::corrupt(bundle.join(&f.name), "enrolment bundle file", "size or SHA-256 differs from device.json"));
+            return Err(CliError::corrupt(
+                bundle.join(&f.name),
+                "enrolment bundle file",
+                "size or SHA-256 differs from device.json",
+            ));
         }
     }
     let input = read_input_image(bundle, &params)?;
     let seed_path = bundle.join(DEVICE_KEY_FILE);
     let seed_bytes = zeroize::Zeroizing::new(fsio::read(&seed_path)?);
-    let seed = clifhe_core::SecretSeed::from_slice(&seed_bytes).ok_or_else(|| CliError::corrupt(&seed_path, "device key seed", "not 32 bytes"))?;
+    let seed =
+        clifhe_core::SecretSeed::from_slice(&seed_bytes).ok_or_else(|| CliError::corrupt(&seed_path, "device key seed", "not 32 bytes"))?;
     let key = clifhe_core::SecretKey::from_seed(&params, &seed)?;
     let roots = (0..=usize::from(input.level))
         .map(|i| PrimeRoots::new(&params, i).ok_or_else(|| CliError::bad_input("preset", "a prime without a 2N-th root")))
@@ -198,12 +210,18 @@ pub fn device_encrypt(bundle: &Path, inputs: &[String], out: &Path) -> Result<De
     let encryptor = EnrolledEncryptor::new(&params, &input, &roots, &key)?;
     let patients = super::inputs::load_inputs(inputs, None)?;
     if out.exists() {
-        return Err(CliError::bad_input(out.display(), "exists: device ciphertexts go to a new directory"));
+        return Err(CliError::bad_input(
+            out.display(),
+            "exists: device ciphertexts go to a new directory",
+        ));
     }
     std::fs::create_dir_all(out).map_err(|e| CliError::io(out, "create", e))?;
     let n = params.n();
     let (mut e, mut limb) = (zeroize::Zeroizing::new(vec![0i8; n]), zeroize::Zeroizing::new(vec![0u64; n]));
-    let (mut message, mut scratch) = ([0i128; MESSAGE_COEFFS], vec![0i64; clifhe_core::encode::fixed::fixed_scratch_len(DEVICE_SLOTS)]);
+    let (mut message, mut scratch) = (
+        [0i128; MESSAGE_COEFFS],
+        vec![0i64; clifhe_core::encode::fixed::fixed_scratch_len(DEVICE_SLOTS)],
+    );
     let mut rng = os_rng()?;
     let mut report = DeviceEncryptReport {
         files: Vec::new(),

@@ -257,7 +257,8 @@ fn infer_enrolled(
         cts.push(read_ciphertext(&params, f)?.0);
     }
     let key_bytes = fsio::read(switch_key)?;
-    let swk = clifhe_std::keys_wire::DeviceSwitchKey::from_bytes(ectx, &key_bytes).map_err(|e| CliError::corrupt(switch_key, "device switching key", e))?;
+    let swk = clifhe_std::keys_wire::DeviceSwitchKey::from_bytes(ectx, &key_bytes)
+        .map_err(|e| CliError::corrupt(switch_key, "device switching key", e))?;
     let elements: Vec<usize> = device::DEVICE_ROTATIONS
         .iter()
         .map(|&s| clifhe_std::keys::rotation_galois_element(s, params.n()))
@@ -266,7 +267,10 @@ fn infer_enrolled(
         return Err(CliError::MissingEvalKeys {
             dir: o.keys.clone(),
             what: format!("rotation key for step {step}, needed to place device patients in their slots"),
-            hint: format!("run `host-eval evalkeys --keys {} --merge-patients 2` (or more) at the hospital", o.keys.display()),
+            hint: format!(
+                "run `host-eval evalkeys --keys {} --merge-patients 2` (or more) at the hospital",
+                o.keys.display()
+            ),
         });
     }
     let gks = keys.galois_keys(ectx, &elements)?;
@@ -283,7 +287,10 @@ fn infer_enrolled(
         patients: o.patients,
     };
     if o.patients.is_some_and(|p| p != cts.len()) {
-        return Err(CliError::bad_input("--patients", format!("{} device ciphertexts hold {} patients", cts.len(), cts.len())));
+        return Err(CliError::bad_input(
+            "--patients",
+            format!("{} device ciphertexts hold {} patients", cts.len(), cts.len()),
+        ));
     }
     let mut rng = super::keyset::os_rng()?;
     let scored = device::infer_devices(ev, &vk, model, &swk, &cts, &opts, &mut rng).map_err(|e| CliError::protocol(&files[0], e))?;
