@@ -1,4 +1,5 @@
-//! Evaluation-key readers (relinearization, Galois, bootstrapping encapsulation keys) on the
+//! Evaluation-key readers (relinearization, Galois, bootstrapping encapsulation keys, enrolled
+//! devices' switching keys) on the
 //! INSECURE toy presets and leveled-n14. No panic, and decode -> encode == input (the key
 //! readers accept canonical encodings only).
 #![no_main]
@@ -19,6 +20,9 @@ fuzz_target!(|data: &[u8]| {
         let mut keys = GaloisKeys::default();
         if let Ok(g) = keys.insert_from_bytes(ectx, data) {
             check("Galois key", data, keys.key_to_bytes(ectx, g).expect("a decoded key re-encodes"));
+        }
+        if let Ok(k) = clifhe_std::keys_wire::DeviceSwitchKey::from_bytes(ectx, data) {
+            check("device switching key", data, k.to_bytes(ectx).expect("a decoded key re-encodes"));
         }
         if let Ok(k) = EncapsulationKeys::from_bytes(ectx, data) {
             check("encapsulation key", data, k.to_bytes(ectx).expect("a decoded key re-encodes"));

@@ -1,6 +1,6 @@
-//! Core wire format: ciphertext, seeded ciphertext, public key, secret key seed, each tried
-//! against every preset. All four encodings are canonical: whatever decodes must re-encode to
-//! exactly the input bytes.
+//! Core wire format: ciphertext, seeded ciphertext, public key, secret key seed, and an enrolled
+//! device's input image, each tried against every preset. All five encodings are canonical:
+//! whatever decodes must re-encode to exactly the input bytes.
 #![no_main]
 
 use clifhe_core::wire;
@@ -19,6 +19,9 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(pk) = wire::public_key_from_bytes(params, data) {
             let again = wire::public_key_to_bytes(params, &pk).expect("a decoded public key re-encodes");
             assert!(again == data, "public key: re-encoding differs from the input");
+        }
+        if let Ok(input) = clifhe_core::device_input::DeviceInput::from_image(params, data) {
+            assert!(input.to_image().as_slice() == data, "device input image: re-encoding differs from the input");
         }
         if let Ok(sk) = wire::import_secret_key(params, data) {
             let again = wire::export_secret_key(params, &sk).expect("an imported secret key exports");

@@ -84,6 +84,15 @@ fn wire_and_keys() {
     put("eval_keys", "galois-n10", &gk.key_to_bytes(&ectx, g).unwrap());
     let ek = EncapsulationKeys::generate(&ectx, &sk, 32, &mut rng).unwrap();
     put("eval_keys", "encapsulation-n10", &ek.to_bytes(&ectx).unwrap());
+    // A device switching key has the relinearization key's layout under its own kind byte.
+    let mut swk = rlk.to_bytes(&ectx).unwrap();
+    swk[8] = clifhe_core::wire::Kind::SwitchingKey as u8;
+    put("eval_keys", "device-switch-n10", &swk);
+    let p15 = Params::from_name("private-n15").unwrap();
+    let q32 = |x: f64| clifhe_core::encode::fixed::to_fixed(x);
+    let input_box = clifhe_core::device_input::FixedInputBox::new([0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.6].map(q32), [0.01; 8].map(q32)).unwrap();
+    let image = clifhe_core::device_input::DeviceInput::new(&p15, 8, 102, input_box).unwrap().to_image();
+    put("wire", "device-input-n15", &image);
 }
 
 fn models_and_profiles() {
@@ -486,13 +495,15 @@ fn check() {
                 || wire::seeded_ciphertext_from_bytes(p, &b).is_ok()
                 || wire::public_key_from_bytes(p, &b).is_ok()
                 || wire::import_secret_key(p, &b).is_ok()
+                || clifhe_core::device_input::DeviceInput::from_image(p, &b).is_ok()
         });
         assert!(ok, "wire seed {name} does not decode");
     }
     for (name, b) in seeds("eval_keys") {
         let ok = RelinearizationKey::from_bytes(&ectx, &b).is_ok()
             || GaloisKeys::default().insert_from_bytes(&ectx, &b).is_ok()
-            || EncapsulationKeys::from_bytes(&ectx, &b).is_ok();
+            || EncapsulationKeys::from_bytes(&ectx, &b).is_ok()
+            || clifhe_std::keys_wire::DeviceSwitchKey::from_bytes(&ectx, &b).is_ok();
         assert!(ok, "key seed {name} does not decode");
     }
     for (name, b) in seeds("model_json") {
