@@ -6,18 +6,23 @@
 //!   the firmware build checks) and the key switching key the vendor needs for that device.
 //! - `device-record` writes the batch record of a set of device ciphertexts, so that `release`
 //!   can check the vendor's results against what the hospital knows it sent.
+//! - `device-encrypt` runs the device's path on the host; `infer --device-key` is the vendor's
+//!   side ([`infer_enrolled`]).
 
 use super::device_bundle::{BundleFile, MANIFEST_FILE};
 use super::error::CliError;
 use super::fsio::{self, Overwrite, Staged};
 use super::keyset::{os_rng, KeySet};
 use super::profile::read_profile;
+use super::public::PublicKeySet;
 use clifhe_core::device_input::DeviceInput;
 use clifhe_std::protocol::batch::BatchHeader;
 use clifhe_std::protocol::device;
 use clifhe_std::protocol::profile::sha256_hex;
 use clifhe_std::protocol::BatchRecord;
+use clifhe_std::protocol::ScoresManifest;
 use clifhe_std::EvalContext;
+use clifhe_std::Evaluator;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -251,4 +256,62 @@ pub fn device_encrypt(bundle: &Path, inputs: &[String], out: &Path) -> Result<De
         report.files.push(path);
     }
     Ok(report)
+}
+
+/// `infer` on an enrolled device's ciphertexts: the switching key, the rotations
+/// `protocol::device::DEVICE_ROTATIONS`, then [`device::infer_devices`] (circuit-private).
+pub(super) fn infer_enrolled(
+    o: &super::protocol::InferOptions,
+    keys: &PublicKeySet,
+    ev: &Evaluator<'_>,
+    model: &clifhe_std::protocol::model::PreparedModel,
+    files: &[PathBuf],
+    switch_key: &Path,
+) -> Result<ScoresManifest, CliError> {
+    let params = keys.params;
+    let ectx = ev.context();
+    let files = super::protocol::device_files(files)?;
+    let mut cts = Vec::with_capacity(files.len());
+    for f in &files {
+        cts.push(super::decrypt::read_ciphertext(&params, f)?.0);
+    }
+    let key_bytes = fsio::read(switch_key)?;
+    let swk = clifhe_std::keys_wire::DeviceSwitchKey::from_bytes(ectx, &key_bytes)
+        .map_err(|e| CliError::corrupt(switch_key, "device switching key", e))?;
+    let elements: Vec<usize> = device::DEVICE_ROTATIONS
+        .iter()
+        .map(|&s| clifhe_std::keys::rotation_galois_element(s, params.n()))
+        .collect::<Result<_, _>>()?;
+    if let Some((step, _)) = device::DEVICE_ROTATIONS.iter().zip(&elements).find(|&(_, &g)| !keys.has_galois(g)) {
+        return Err(CliError::MissingEvalKeys {
+            dir: o.keys.clone(),
+            what: format!("rotation key for step {step}, needed to place device patients in their slots"),
+            hint: format!(
+                "run `host-eval evalkeys --keys {} --merge-patients 2` (or more) at the hospital",
+                o.keys.display()
+            ),
+        });
+    }
+    let gks = keys.galois_keys(ectx, &elements)?;
+    let pk = keys.public_key()?;
+    let rlk = keys.relin_key(ectx)?;
+    let vk = clifhe_std::protocol::vendor::VendorKeys {
+        pk: &pk,
+        rlk: &rlk,
+        gks: Some(&gks),
+    };
+    let opts = clifhe_std::protocol::vendor::InferOptions {
+        statistical_security: o.statistical_security,
+        no_flooding: o.no_flooding,
+        patients: o.patients,
+    };
+    if o.patients.is_some_and(|p| p != cts.len()) {
+        return Err(CliError::bad_input(
+            "--patients",
+            format!("{} device ciphertexts hold {} patients", cts.len(), cts.len()),
+        ));
+    }
+    let mut rng = os_rng()?;
+    let scored = device::infer_devices(ev, &vk, model, &swk, &cts, &opts, &mut rng).map_err(|e| CliError::protocol(&files[0], e))?;
+    super::protocol::write_scores(&o.out, &params, &scored)
 }

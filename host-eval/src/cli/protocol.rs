@@ -29,7 +29,6 @@ use clifhe_core::wire;
 use clifhe_std::ga::{EncryptedMultivectorBatch, Layout};
 use clifhe_std::keys_wire::galois_key_file_name;
 use clifhe_std::protocol::batch;
-use clifhe_std::protocol::device;
 use clifhe_std::protocol::hospital;
 pub use clifhe_std::protocol::hospital::Prediction;
 use clifhe_std::protocol::hospital::ReleaseRequest;
@@ -142,7 +141,7 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
     let ectx = EvalContext::new(params)?;
     let ev = Evaluator::new(&ectx);
     if let InferInput::EnrolledDevice { files, switch_key } = &o.input {
-        return infer_enrolled(o, &keys, &ev, &model, files, switch_key);
+        return super::device_enroll::infer_enrolled(o, &keys, &ev, &model, files, switch_key);
     }
     let pk = keys.public_key()?;
     let rlk = keys.relin_key(&ectx)?;
@@ -236,64 +235,6 @@ pub fn infer(o: &InferOptions) -> Result<ScoresManifest, CliError> {
     }
     let gks = keys.galois_keys(&ectx, &elements)?;
     let scored = vendor::infer_interleaved(&ev, &rlk, &gks, model, cts, patients, merge > 1, o.statistical_security)?;
-    write_scores(&o.out, &params, &scored)
-}
-
-/// `infer` on an enrolled device's ciphertexts: the switching key, the rotations
-/// `protocol::device::DEVICE_ROTATIONS`, then [`device::infer_devices`] (circuit-private).
-fn infer_enrolled(
-    o: &InferOptions,
-    keys: &PublicKeySet,
-    ev: &Evaluator<'_>,
-    model: &clifhe_std::protocol::model::PreparedModel,
-    files: &[PathBuf],
-    switch_key: &Path,
-) -> Result<ScoresManifest, CliError> {
-    let params = keys.params;
-    let ectx = ev.context();
-    let files = device_files(files)?;
-    let mut cts = Vec::with_capacity(files.len());
-    for f in &files {
-        cts.push(read_ciphertext(&params, f)?.0);
-    }
-    let key_bytes = fsio::read(switch_key)?;
-    let swk = clifhe_std::keys_wire::DeviceSwitchKey::from_bytes(ectx, &key_bytes)
-        .map_err(|e| CliError::corrupt(switch_key, "device switching key", e))?;
-    let elements: Vec<usize> = device::DEVICE_ROTATIONS
-        .iter()
-        .map(|&s| clifhe_std::keys::rotation_galois_element(s, params.n()))
-        .collect::<Result<_, _>>()?;
-    if let Some((step, _)) = device::DEVICE_ROTATIONS.iter().zip(&elements).find(|&(_, &g)| !keys.has_galois(g)) {
-        return Err(CliError::MissingEvalKeys {
-            dir: o.keys.clone(),
-            what: format!("rotation key for step {step}, needed to place device patients in their slots"),
-            hint: format!(
-                "run `host-eval evalkeys --keys {} --merge-patients 2` (or more) at the hospital",
-                o.keys.display()
-            ),
-        });
-    }
-    let gks = keys.galois_keys(ectx, &elements)?;
-    let pk = keys.public_key()?;
-    let rlk = keys.relin_key(ectx)?;
-    let vk = vendor::VendorKeys {
-        pk: &pk,
-        rlk: &rlk,
-        gks: Some(&gks),
-    };
-    let opts = vendor::InferOptions {
-        statistical_security: o.statistical_security,
-        no_flooding: o.no_flooding,
-        patients: o.patients,
-    };
-    if o.patients.is_some_and(|p| p != cts.len()) {
-        return Err(CliError::bad_input(
-            "--patients",
-            format!("{} device ciphertexts hold {} patients", cts.len(), cts.len()),
-        ));
-    }
-    let mut rng = super::keyset::os_rng()?;
-    let scored = device::infer_devices(ev, &vk, model, &swk, &cts, &opts, &mut rng).map_err(|e| CliError::protocol(&files[0], e))?;
     write_scores(&o.out, &params, &scored)
 }
 
