@@ -85,7 +85,7 @@ pub(crate) fn forward_group(m: &Modulus, x: [&mut u64; 4], w1: (u64, u64), w2a: 
 /// One inverse radix-4 group: stage A on (x0, x1) with `wa0` and (x2, x3) with `wa1`, then
 /// stage B on (x0, x2), (x1, x3) with `wb`. Inputs in [0, 2q), outputs in [0, 2q).
 #[inline(always)]
-fn inverse_group(m: &Modulus, x: [&mut u64; 4], wa0: (u64, u64), wa1: (u64, u64), wb: (u64, u64)) {
+pub(crate) fn inverse_group(m: &Modulus, x: [&mut u64; 4], wa0: (u64, u64), wa1: (u64, u64), wb: (u64, u64)) {
     let two_q = 2 * m.value();
     let [x0, x1, x2, x3] = x;
     let (u0, v0, u1, v1) = (*x0, *x1, *x2, *x3);

@@ -35,7 +35,7 @@
 //! an `NttTable`.
 
 use crate::arith::{csub, Modulus};
-use crate::ntt::{bit_reverse, forward_group, primitive_root_2n, NegacyclicNtt, NttError};
+use crate::ntt::{bit_reverse, forward_group, inverse_group, primitive_root_2n, NegacyclicNtt, NttError};
 
 /// Largest log2(N) a [`CompactNtt`] supports (its fixed tables hold 2^8 entries each).
 pub const COMPACT_MAX_LOG_N: u32 = 16;
@@ -69,24 +69,6 @@ pub struct CompactNtt {
     /// psi^-(N/2) * N^-1 (the last inverse stage's twiddle with N^-1 folded in), Shoup quotient.
     inv_last: u64,
     inv_last_shoup: u64,
-}
-
-/// One inverse radix-4 group (the same arithmetic as in `ntt.rs`): stage A on (x0, x1) with
-/// `wa0` and (x2, x3) with `wa1`, then stage B on (x0, x2), (x1, x3) with `wb`. Inputs in
-/// [0, 2q), outputs in [0, 2q).
-#[inline(always)]
-fn inverse_group(m: &Modulus, x: [&mut u64; 4], wa0: (u64, u64), wa1: (u64, u64), wb: (u64, u64)) {
-    let two_q = 2 * m.value();
-    let [x0, x1, x2, x3] = x;
-    let (u0, v0, u1, v1) = (*x0, *x1, *x2, *x3);
-    let y0 = csub(u0 + v0, two_q);
-    let y1 = m.mul_shoup_lazy(u0 + two_q - v0, wa0.0, wa0.1);
-    let y2 = csub(u1 + v1, two_q);
-    let y3 = m.mul_shoup_lazy(u1 + two_q - v1, wa1.0, wa1.1);
-    *x0 = csub(y0 + y2, two_q);
-    *x2 = m.mul_shoup_lazy(y0 + two_q - y2, wb.0, wb.1);
-    *x1 = csub(y1 + y3, two_q);
-    *x3 = m.mul_shoup_lazy(y1 + two_q - y3, wb.0, wb.1);
 }
 
 /// Splits the first `len` values off `rest` (division-free block walking).

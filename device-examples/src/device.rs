@@ -197,23 +197,10 @@ impl FlashImages {
     }
 }
 
-/// Packs one limb for the wire in chunks of 64 coefficients (64 x bits is a whole number of
-/// bytes, so chunked packing is byte-identical to packing the whole limb) and hands each chunk
-/// to `sink`: a 512-byte buffer instead of a packed copy of the limb.
+/// Packs one limb for the wire in pieces of 64 coefficients and hands each to `sink` (core's
+/// `device_input::emit_limb`: a 512-byte buffer instead of a packed copy of the limb).
 pub fn emit_limb(limb: &[u64], q: u64, sink: &mut impl FnMut(&[u8]) -> Result<(), DeviceError>) -> Result<(), DeviceError> {
-    const CHUNK: usize = 64;
-    let bits = 64 - q.leading_zeros();
-    let mut buf = [0u8; CHUNK * 8];
-    for chunk in limb.chunks(CHUNK) {
-        let len = wire::limb_bytes(chunk.len(), bits);
-        let out = buf.get_mut(..len).ok_or(DeviceError::Wire(wire::WireError::OutputTooSmall {
-            needed: len,
-            found: CHUNK * 8,
-        }))?;
-        wire::pack_limb(chunk, bits, out)?;
-        sink(out)?;
-    }
-    Ok(())
+    Ok(clifhe_core::device_input::emit_limb(limb, q, sink)?)
 }
 
 /// Encodes the patient's fixed-point values (`encode::fixed::FRAC_BITS` fractional bits) into

@@ -20,36 +20,11 @@ use clifhe_std::protocol::model::PreparedModel;
 use clifhe_std::protocol::vendor::{InferOptions, VendorKeys};
 use clifhe_std::protocol::{BatchLayout, BatchRecord, VendorModel};
 use clifhe_std::{EvalContext, Evaluator, GaloisKeys, RelinearizationKey};
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-fn uniform(rng: &mut ChaCha20Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// Three classes by the sign pattern of a quadratic function of the features (as
-/// `gnn_private.rs`).
-fn dataset(n: usize, seed: u64) -> (Vec<Multivector>, Vec<usize>) {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let xs: Vec<Multivector> = (0..n)
-        .map(|_| {
-            let mut c = [0.0; 8];
-            c.iter_mut()
-                .enumerate()
-                .for_each(|(k, v)| *v = 0.1 * k as f64 + (uniform(&mut rng) - 0.5) * 0.2);
-            Multivector::new(c)
-        })
-        .collect();
-    let ys = xs
-        .iter()
-        .map(|x| {
-            let c = x.coeffs();
-            let t = (c[1] - 0.1) * (c[2] - 0.2) * 100.0 + (c[0] - c[3] + 0.3) * 5.0;
-            usize::from(t > -0.1) + usize::from(t > 0.1)
-        })
-        .collect();
-    (xs, ys)
-}
+mod common;
+use common::quadratic_classes as dataset;
 
 /// The device's side: one patient's features (fixed point) -> wire bytes of the enrolled
 /// ciphertext, exactly as the firmware computes them.

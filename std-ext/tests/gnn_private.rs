@@ -9,7 +9,7 @@ use clifhe_core::decrypt::decrypt;
 use clifhe_core::encode::{encode, encode_scratch_len, Complex};
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::rns::{Representation, RnsPoly};
-use clifhe_core::{Multivector, Params, PublicKey, SecretKey};
+use clifhe_core::{Params, PublicKey, SecretKey};
 use clifhe_std::gnn::encrypted::{
     block_rotation_steps, block_size, evaluate_blocks, evaluate_scheduled, pack_blocks, pack_blocks_rotated, BlockConstants, Schedule,
     PRIVATE_LOG_INPUT_SCALE_BLOCKS,
@@ -20,36 +20,11 @@ use clifhe_std::privacy::{
     fresh_noise_bound, sanitize, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig, DEFAULT_STATISTICAL_SECURITY,
 };
 use clifhe_std::{EvalContext, Evaluator, GaloisKeys, RelinearizationKey};
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-fn uniform(rng: &mut ChaCha20Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// Three classes by the sign pattern of a quadratic function of the features: a problem the
-/// quadratic activations matter for, with near-ties along the class boundaries.
-fn dataset(n: usize, seed: u64) -> (Vec<Multivector>, Vec<usize>) {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let xs: Vec<Multivector> = (0..n)
-        .map(|_| {
-            let mut c = [0.0; 8];
-            c.iter_mut()
-                .enumerate()
-                .for_each(|(k, v)| *v = 0.1 * k as f64 + (uniform(&mut rng) - 0.5) * 0.2);
-            Multivector::new(c)
-        })
-        .collect();
-    let ys = xs
-        .iter()
-        .map(|x| {
-            let c = x.coeffs();
-            let t = (c[1] - 0.1) * (c[2] - 0.2) * 100.0 + (c[0] - c[3] + 0.3) * 5.0;
-            usize::from(t > -0.1) + usize::from(t > 0.1)
-        })
-        .collect();
-    (xs, ys)
-}
+mod common;
+use common::quadratic_classes as dataset;
 
 #[test]
 fn circuit_private_release_agrees_with_the_plaintext_model_on_every_patient() {
