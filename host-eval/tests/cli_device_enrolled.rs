@@ -123,6 +123,26 @@ fn enrolled_device_ciphertexts_release_the_plaintext_models_classes() {
         &["rotation key for step 1", "--merge-patients"],
     );
     ok(&["evalkeys", "--keys", s(&keys), "--merge-patients", "2"]);
+    // A truncated switching key is refused by its size, before it is read.
+    let short = d.join("short.swk");
+    std::fs::write(&short, &std::fs::read(&swk).unwrap()[..1000]).unwrap();
+    fails(
+        &[
+            "infer",
+            "--model",
+            s(&model),
+            "--keys",
+            s(&keys),
+            "--device-ciphertexts",
+            s(&cts),
+            "--device-key",
+            s(&short),
+            "--out",
+            s(&scores),
+        ],
+        4,
+        &["switching key", "1000 bytes"],
+    );
     // Never --no-flooding on a device batch.
     fails(
         &[

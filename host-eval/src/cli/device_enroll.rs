@@ -275,6 +275,18 @@ pub(super) fn infer_enrolled(
     for f in &files {
         cts.push(super::decrypt::read_ciphertext(&params, f)?.0);
     }
+    // A switching key has one exact size per preset: anything else is refused before it is read.
+    let expected = clifhe_std::keys_wire::switching_key_file_bytes(ectx);
+    let found = std::fs::metadata(switch_key)
+        .map_err(|e| CliError::io(switch_key, "read", e))?
+        .len();
+    if found != expected as u64 {
+        return Err(CliError::corrupt(
+            switch_key,
+            "device switching key",
+            format!("{found} bytes, a {} switching key has {expected}", params.name()),
+        ));
+    }
     let key_bytes = fsio::read(switch_key)?;
     let swk = clifhe_std::keys_wire::DeviceSwitchKey::from_bytes(ectx, &key_bytes)
         .map_err(|e| CliError::corrupt(switch_key, "device switching key", e))?;
