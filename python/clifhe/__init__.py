@@ -52,6 +52,7 @@ __all__ = [
     "MODEL_FORMAT_VERSION", "OLDEST_READABLE_MODEL_FORMAT_VERSION", "features", "load_scan",
     "phantom", "scan_features", "default_intensity_scale", "feature_rows", "keygen", "evalkeys", "profile",
     "encrypt", "infer", "release", "predict", "train", "presets",
+    "device_enroll", "device_encrypt", "device_record", "infer_devices",
 ]
 
 
@@ -442,6 +443,45 @@ def release(
     """
     return json.loads(
         _clifhe.release(_path(keys_dir), _path(scores_dir), _path(record), statistical_security, rounded)
+    )
+
+
+def device_enroll(keys_dir: PathLike, profile: PathLike, out: PathLike, switch_key: PathLike) -> Dict[str, Any]:
+    """Hospital: enrols one device for the vendor's circuit-private ``profile``
+    (``host-eval device-enroll``): a fresh device key, its firmware bundle in the new directory
+    ``out`` (``device-key.seed`` is the device's SECRET seed, mode 0600) and the switching key
+    the vendor needs in the new file ``switch_key``. Returns the report (manifest, sizes)."""
+    return json.loads(_clifhe.device_enroll(_path(keys_dir), _path(profile), _path(out), _path(switch_key)))
+
+
+def device_encrypt(bundle: PathLike, features: Any, out: PathLike) -> Dict[str, Any]:
+    """Hospital: the enrolled device's encryption path (the firmware's code) run on the host
+    for feature rows ``(n, 8)``: one ciphertext file per patient in the new directory ``out``.
+    Returns ``{"files", "ciphertext_bytes", "out_of_box"}``."""
+    return json.loads(_clifhe.device_encrypt(_path(bundle), feature_rows(features), _path(out)))
+
+
+def device_record(keys_dir: PathLike, profile: PathLike, ciphertexts: Sequence[PathLike], out: PathLike) -> Dict[str, Any]:
+    """Hospital: the batch record of the ciphertexts a device sent (``host-eval device-record``),
+    for :func:`release`. Returns the record."""
+    return json.loads(_clifhe.device_record(_path(keys_dir), _path(profile), [_path(c) for c in ciphertexts], _path(out)))
+
+
+def infer_devices(
+    model: PathLike,
+    keys: PathLike,
+    ciphertexts: Sequence[PathLike],
+    switch_key: PathLike,
+    out: PathLike,
+    *,
+    statistical_security: int = DEFAULT_STATISTICAL_SECURITY,
+) -> Dict[str, Any]:
+    """Vendor: circuit-private inference on an enrolled device's ciphertexts (``host-eval infer
+    --device-ciphertexts ... --device-key SWITCH_KEY``). Returns the scores manifest."""
+    return json.loads(
+        _clifhe.infer_devices(
+            _path(model), _path(keys), [_path(c) for c in ciphertexts], _path(switch_key), _path(out), statistical_security
+        )
     )
 
 

@@ -4,6 +4,7 @@
 
 use crate::errors::{run, to_py, InputError};
 use crate::model::rows;
+use host_eval::cli::device_enroll as enrolled;
 use host_eval::cli::encrypt::{self, EncryptOptions, Mode};
 use host_eval::cli::inputs::Patient;
 use host_eval::cli::keyset::{self, KeyRandomness, KeygenOptions};
@@ -212,6 +213,66 @@ fn infer(
     json(&m)
 }
 
+/// `host-eval device-enroll --keys DIR --profile PROFILE --out BUNDLE --switch-key FILE --json`:
+/// a device key for one device (its firmware bundle) and the vendor's switching key.
+#[pyfunction]
+fn device_enroll(py: Python<'_>, keys_dir: PathBuf, profile: PathBuf, out: PathBuf, switch_key: PathBuf) -> PyResult<String> {
+    let r = run(py, || enrolled::enroll(&keys_dir, &profile, &out, &switch_key).map_err(to_py))?;
+    json(&r)
+}
+
+/// `host-eval device-encrypt --bundle BUNDLE --out DIR` on feature rows (n, 8) computed by the
+/// caller: the enrolled device's own encryption path, run on the host.
+#[pyfunction]
+fn device_encrypt(py: Python<'_>, bundle: PathBuf, features: PyReadonlyArray2<'_, f64>, out: PathBuf) -> PyResult<String> {
+    let patients: Vec<Patient> = rows(&features)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, features)| Patient {
+            source: format!("array[{i}]"),
+            features,
+        })
+        .collect();
+    let r = run(py, || enrolled::device_encrypt_with(&bundle, &out, || Ok(patients)).map_err(to_py))?;
+    json(&r)
+}
+
+/// `host-eval device-record --keys DIR --profile PROFILE --device-ciphertexts FILES --out RECORD`.
+#[pyfunction]
+fn device_record(py: Python<'_>, keys_dir: PathBuf, profile: PathBuf, ciphertexts: Vec<PathBuf>, out: PathBuf) -> PyResult<String> {
+    let r = run(py, || enrolled::device_record(&keys_dir, &profile, &ciphertexts, &out).map_err(to_py))?;
+    json(&r)
+}
+
+/// `host-eval infer --model MODEL --keys KEYS --device-ciphertexts FILES --device-key FILE --out
+/// DIR`: the vendor's circuit-private inference on an enrolled device's ciphertexts.
+#[pyfunction]
+#[pyo3(signature = (model, keys, ciphertexts, switch_key, out, statistical_security))]
+fn infer_devices(
+    py: Python<'_>,
+    model: PathBuf,
+    keys: PathBuf,
+    ciphertexts: Vec<PathBuf>,
+    switch_key: PathBuf,
+    out: PathBuf,
+    statistical_security: u32,
+) -> PyResult<String> {
+    let o = InferOptions {
+        model,
+        keys,
+        input: InferInput::EnrolledDevice {
+            files: ciphertexts,
+            switch_key,
+        },
+        out,
+        patients: None,
+        statistical_security,
+        no_flooding: false,
+    };
+    let m = run(py, || proto::infer(&o).map_err(to_py))?;
+    json(&m)
+}
+
 /// `host-eval release --keys DIR --scores SCORES --record RECORD [--rounded D]`: the hospital's
 /// flooded, budgeted release (the key set's leakage ledger is charged first).
 #[pyfunction]
@@ -329,6 +390,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encrypt_channels, m)?)?;
     m.add_function(wrap_pyfunction!(infer, m)?)?;
     m.add_function(wrap_pyfunction!(release, m)?)?;
+    m.add_function(wrap_pyfunction!(device_enroll, m)?)?;
+    m.add_function(wrap_pyfunction!(device_encrypt, m)?)?;
+    m.add_function(wrap_pyfunction!(device_record, m)?)?;
+    m.add_function(wrap_pyfunction!(infer_devices, m)?)?;
     m.add_function(wrap_pyfunction!(predict_inputs, m)?)?;
     m.add_function(wrap_pyfunction!(train, m)?)?;
     m.add_function(wrap_pyfunction!(presets, m)?)?;

@@ -141,3 +141,31 @@ def test_spent_budget_raises_budget_exhausted(workdir, model_path, patients, mod
     clifhe.keygen(d, "private-n15", rotate=True)
     with pytest.raises(clifhe.ClifheError):
         clifhe.release(d, workdir / "scores5", workdir / "b5.clhe.record.json")
+
+
+def test_enrolled_device_through_the_package(workdir, model, model_path, patients):
+    """An enrolled device (hospital: device_enroll; the device's path on the host:
+    device_encrypt; vendor: infer_devices; hospital: device_record, release): released argmax
+    == the plaintext model's, and the device's key seed is private to its owner."""
+    keys = workdir / "device-keys"
+    clifhe.keygen(keys, "private-n15")
+    clifhe.evalkeys(keys, merge_patients=2)
+    profile = workdir / "device-profile.json"
+    clifhe.profile(model_path, keys / "public.bundle", profile)
+    bundle, swk = workdir / "device-1", workdir / "device-1.swk"
+    r = clifhe.device_enroll(keys, profile, bundle, swk)
+    assert r["manifest"]["format"] == "clifhe-device-enrollment/1"
+    assert (bundle / "device-key.seed").stat().st_mode & 0o077 == 0
+    with pytest.raises(clifhe.InputError):
+        clifhe.device_enroll(keys, profile, bundle, workdir / "again.swk")
+    sent = workdir / "device-1-sent"
+    e = clifhe.device_encrypt(bundle, patients[:4], sent)
+    files = [str(f) for f in e["files"]]
+    assert len(files) == 4 and e["out_of_box"] == []
+    scores = workdir / "device-1-scores"
+    m = clifhe.infer_devices(model_path, keys / "public.bundle", files, swk, scores)
+    assert m["circuit_private"] is True and m["patients"] == 4
+    record = workdir / "device-1.record.json"
+    clifhe.device_record(keys, profile, files, record)
+    rel = clifhe.release(keys, scores, record)
+    assert [p["class"] for p in rel["predictions"]] == model.classify(patients[:4]).tolist()

@@ -180,6 +180,16 @@ pub struct DeviceEncryptReport {
 /// default pipeline computes them) in the new directory `out`. For testing a vendor's device
 /// path, and the reference the firmware tests compare with.
 pub fn device_encrypt(bundle: &Path, inputs: &[String], out: &Path) -> Result<DeviceEncryptReport, CliError> {
+    device_encrypt_with(bundle, out, || super::inputs::load_inputs(inputs, None))
+}
+
+/// [`device_encrypt`] on patients `load` gives (features computed by the caller: the Python
+/// package's arrays); `load` runs after the bundle is checked.
+pub fn device_encrypt_with(
+    bundle: &Path,
+    out: &Path,
+    load: impl FnOnce() -> Result<Vec<super::inputs::Patient>, CliError>,
+) -> Result<DeviceEncryptReport, CliError> {
     use clifhe_core::device_input::{EnrolledBuffers, EnrolledEncryptor, PrimeRoots, DEVICE_SLOTS, MESSAGE_COEFFS};
     let manifest_path = bundle.join(MANIFEST_FILE);
     let manifest: EnrollmentManifest =
@@ -213,7 +223,10 @@ pub fn device_encrypt(bundle: &Path, inputs: &[String], out: &Path) -> Result<De
         .map(|i| PrimeRoots::new(&params, i).ok_or_else(|| CliError::bad_input("preset", "a prime without a 2N-th root")))
         .collect::<Result<Vec<_>, _>>()?;
     let encryptor = EnrolledEncryptor::new(&params, &input, &roots, &key)?;
-    let patients = super::inputs::load_inputs(inputs, None)?;
+    let patients = load()?;
+    if patients.is_empty() {
+        return Err(CliError::bad_input("device-encrypt", "no patients"));
+    }
     if out.exists() {
         return Err(CliError::bad_input(
             out.display(),
