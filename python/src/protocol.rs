@@ -240,7 +240,9 @@ fn device_encrypt(py: Python<'_>, bundle: PathBuf, features: PyReadonlyArray2<'_
 /// `host-eval device-record --keys DIR --profile PROFILE --device-ciphertexts FILES --out RECORD`.
 #[pyfunction]
 fn device_record(py: Python<'_>, keys_dir: PathBuf, profile: PathBuf, ciphertexts: Vec<PathBuf>, out: PathBuf) -> PyResult<String> {
-    let r = run(py, || enrolled::device_record(&keys_dir, &profile, &ciphertexts, &out).map_err(to_py))?;
+    let r = run(py, || {
+        enrolled::device_record(&keys_dir, &profile, &ciphertexts, &out).map_err(to_py)
+    })?;
     json(&r)
 }
 
