@@ -216,6 +216,15 @@ run_tests() {
     "$HOSTTOOL" ct-check "$ELF_DIR/encrypt_scan" 'clifhe_device::device::encrypt_volume_pk' | sed 's/^/  [ct-check] /' || rc=1
   fi
   record "constant time: encrypt_scan's encrypt_volume_pk reaches no soft-float, division or FP instruction" "$rc"
+  # The equivariant model's channels (intensity shells, principal axes: core's fixed_channels)
+  # as the bench image computes them from the CT-like phantom.
+  rc=0
+  if [ -z "${OBJDUMP:-}" ]; then
+    log "no llvm-objdump / arm-none-eabi-objdump: cannot inspect the disassembly"; rc=1
+  else
+    "$HOSTTOOL" ct-check "$ELF_DIR/bench" 'clifhe_device::device::channels_volume_fixed' | sed 's/^/  [ct-check channels] /' || rc=1
+  fi
+  record "constant time: bench's channels_volume_fixed (shells + principal axes) reaches no soft-float, division or FP instruction" "$rc"
   rc=0
   if [ -n "${OBJDUMP:-}" ] && "$HOSTTOOL" ct-check "$ELF_DIR/test_encrypt" 'test_encrypt::encoding' >"$OUT/ct_check_control.txt" 2>&1; then
     log "ct-check passed the float decoder: the check cannot see soft float"; rc=1

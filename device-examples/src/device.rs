@@ -15,6 +15,9 @@
 //!   integer encoding, seeded secret-key encryption under the device key with per-block
 //!   twiddles), integer arithmetic only as well.
 //!
+//! - [`channels_volume_fixed`]: the equivariant model's input channels (intensity shells and
+//!   principal axes, core's `fixed_channels`), integer arithmetic only, constant time.
+//!
 //! The bytes produced are exactly `wire::ciphertext_to_bytes` / `seeded_ciphertext_to_bytes` of
 //! the host's one-shot encryption with the same randomness (tested byte for byte).
 
@@ -232,6 +235,7 @@ pub fn encode_features<'a>(
 
 /// The scan's public geometry for [`encrypt_volume_pk`]: `FixedGeometry::new`, computed once
 /// before any voxel is read (it may use floating point: dimensions and spacing are public).
+pub use clifhe_core::multivector::fixed_channels::FixedShells;
 pub use clifhe_core::multivector::fixed_features::FixedGeometry;
 
 /// RAM of [`encrypt_volume_pk`] besides the encryption's: the compact message (`2 * slots`
@@ -284,6 +288,29 @@ pub fn encrypt_volume_enrolled<R: RngCore + CryptoRng, K: AsRef<[i8]> + AsMut<[i
 ) -> Result<bool, DeviceError> {
     let features = zeroize::Zeroizing::new(clifhe_core::multivector::fixed_features::scan_features_fixed(volume, geom)?);
     Ok(encryptor.encrypt(&features, bufs, rng, sink)?)
+}
+
+/// The equivariant model's input channels of one 8-bit volume into `out` (core's
+/// `fixed_channels::channels_fixed`: the intensity shells of `shells`, then the three principal
+/// axes if `principal_axes`; `[i64; 8]` per channel, 32 fractional bits); returns the channel
+/// count. Integer arithmetic only, no branch, division or data-dependent address on a voxel (the
+/// root of a `ct-check` in `scripts/device-tests.sh`). `shells` is made once at boot
+/// (`FixedShells::uniform`/`new`, floating point on public data).
+#[inline(never)]
+pub fn channels_volume_fixed(
+    geom: &FixedGeometry,
+    shells: Option<&FixedShells>,
+    principal_axes: bool,
+    volume: &[u8],
+    out: &mut [[i64; 8]],
+) -> Result<usize, DeviceError> {
+    Ok(clifhe_core::multivector::fixed_channels::channels_fixed(
+        volume,
+        geom,
+        shells,
+        principal_axes,
+        out,
+    )?)
 }
 
 /// Caller-provided RAM of [`pk_stream_in_place`]: the noise (3N i8) and one N-word limb.

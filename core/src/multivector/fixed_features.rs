@@ -29,7 +29,7 @@ pub use crate::encode::fixed::FRAC_BITS;
 pub const MAX_FIXED_DIM: usize = 1 << 12;
 
 /// Fractional bits of the geometry factors `h_a`.
-const H_BITS: u32 = 48;
+pub(crate) const H_BITS: u32 = 48;
 
 /// An integer voxel type: `u8` or `u16` (what a device's sensor or a CT/MR slice stores).
 pub trait IntVoxel: Copy {
@@ -97,6 +97,17 @@ impl FixedGeometry {
     #[must_use]
     pub fn dims(&self) -> [usize; 3] {
         self.dims
+    }
+
+    /// The coordinate factors `h_a` ([`H_BITS`] fractional bits): a voxel centre's normalised
+    /// coordinate is `h_a t_a` (for [`super::fixed_channels`]).
+    pub(crate) fn factors(&self) -> [i64; 3] {
+        self.h
+    }
+
+    /// `voxel count * intensity scale` (for [`super::fixed_channels`]).
+    pub(crate) fn mean_divisor(&self) -> u64 {
+        self.mean_divisor
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod axes;
 pub mod channels;
 pub mod features;
+pub mod fixed_channels;
 pub mod fixed_features;
 
 use core::ops::{Add, AddAssign, Mul, Neg, Sub, SubAssign};

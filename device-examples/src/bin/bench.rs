@@ -9,7 +9,11 @@
 
 use clifhe_core::encode::fixed::fixed_scratch_len;
 use clifhe_core::keys::{SecretKey, SecretSeed};
-use clifhe_device::device::{self, DeviceError, PkBuffers, PkInPlaceBuffers, PkStream};
+use clifhe_core::multivector::axes::axis_channels;
+use clifhe_core::multivector::channels::{shell_channels, ShellConfig};
+use clifhe_core::multivector::features::{FeatureConfig, FeatureError, VolumeView};
+use clifhe_core::Multivector;
+use clifhe_device::device::{self, DeviceError, FixedShells, PkBuffers, PkInPlaceBuffers, PkStream};
 use clifhe_device::{bench, exit, images, scan, stack, vectors};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -21,6 +25,8 @@ fn null_sink(b: &[u8]) -> Result<(), DeviceError> {
     Ok(())
 }
 
+// Its own frame (not inlined into `main`): `channels` runs first, below a small `main` frame.
+#[inline(never)]
 fn run() -> Result<(), DeviceError> {
     bench::window("overhead (empty window)", || ());
     let keys = images::device_n12().load()?;
@@ -121,9 +127,65 @@ fn run() -> Result<(), DeviceError> {
     Ok(())
 }
 
+/// The largest |difference| between fixed-point channels (`shells` shells, then 3 axes) and
+/// core's f64 `shell_channels`/`axis_channels` of the same 32^3 volume.
+fn f64_channel_error(fixed: &[[i64; 8]], volume: &[u8], shells: usize) -> Result<f64, DeviceError> {
+    let view = VolumeView::new(volume, [scan::CT_DIM; 3], [1.0; 3])?;
+    let mut want = [Multivector::zero(); 11];
+    let cfg = ShellConfig::uniform(255.0, shells)?;
+    shell_channels(&view, &cfg, &mut want[..shells])?;
+    axis_channels(&view, &FeatureConfig { intensity_scale: 255.0 }, &mut want[shells..shells + 3])?;
+    let mut err = 0.0f64;
+    for (f, w) in fixed.iter().zip(&want) {
+        for (a, b) in f.iter().zip(w.coeffs()) {
+            err = err.max((*a as f64 / 4294967296.0 - b).abs());
+        }
+    }
+    Ok(err)
+}
+
+/// The equivariant model's channels of the 32^3 CT-like phantom (4 shells + 3 axes, and 8
+/// shells + 3 axes), in a frame of their own before `run`'s large buffers, so the stack
+/// high-water mark read here is the channels' RAM.
+#[inline(never)]
+fn channels() -> Result<(), DeviceError> {
+    let geom = scan::geometry(scan::CT_DIM)?;
+    let (shells4, shells8) = (FixedShells::uniform(255, 4)?, FixedShells::uniform(255, 8)?);
+    let (mut out4, mut out) = ([[0i64; 8]; 7], [[0i64; 8]; 11]);
+    let n4 = bench::window("equivariant channels (32^3 CT phantom): 4 shells + 3 axes", || {
+        device::channels_volume_fixed(&geom, Some(&shells4), true, &scan::CT_PHANTOM_LESION, &mut out4)
+    })?;
+    let n8 = bench::window("equivariant channels (32^3 CT phantom): 8 shells + 3 axes", || {
+        device::channels_volume_fixed(&geom, Some(&shells8), true, &scan::CT_PHANTOM_LESION, &mut out)
+    })?;
+    bench::window("equivariant channels (32^3 CT phantom): 3 axes only", || {
+        device::channels_volume_fixed(&geom, None, true, &scan::CT_PHANTOM_LESION, &mut out)
+    })?;
+    bench::window("equivariant channels (32^3 CT phantom): 4 shells only", || {
+        device::channels_volume_fixed(&geom, Some(&shells4), false, &scan::CT_PHANTOM_LESION, &mut out)
+    })?;
+    defmt::info!(
+        "equivariant channels: {=usize} and {=usize} channels; peak stack {=usize} bytes",
+        n4,
+        n8,
+        stack::peak_stack_bytes()
+    );
+    for (k, c) in out4.iter().enumerate() {
+        defmt::info!("channel {=usize} (2^-32 units): {=[?]}", k, &c[..]);
+    }
+    // The same channels by the host's f64 definition (soft float, outside any window and after
+    // the stack reading): the fixed-point ones must agree to 1e-6 in every blade.
+    let err = f64_channel_error(&out4, &scan::CT_PHANTOM_LESION, 4)?;
+    defmt::info!("equivariant channels: max |fixed - f64| = {=f64} (4 shells + 3 axes)", err);
+    if err >= 1e-6 {
+        return Err(DeviceError::Features(FeatureError::Overflow));
+    }
+    Ok(())
+}
+
 #[cortex_m_rt::entry]
 fn main() -> ! {
-    match run() {
+    match channels().and_then(|()| run()) {
         Ok(()) => exit::success(),
         Err(e) => {
             defmt::error!("bench failed: {}", e);
