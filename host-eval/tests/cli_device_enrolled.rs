@@ -67,6 +67,27 @@ fn enrolled_device_ciphertexts_release_the_plaintext_models_classes() {
     let hospital_secret = std::fs::read(keys.join("secret.key")).unwrap();
     let device_seed = std::fs::read(bundle.join("device-key.seed")).unwrap();
     assert!(hospital_secret.windows(32).all(|w| w != device_seed.as_slice()));
+    // Only a circuit-private blade-major profile can be enrolled for: a --no-flooding profile
+    // is refused by name, and nothing is written.
+    let unflooded = d.join("unflooded.json");
+    ok(&["profile", "--model", s(&model), "--keys", s(&keys), "--out", s(&unflooded), "--no-flooding"]);
+    let refused = d.join("refused");
+    fails(
+        &[
+            "device-enroll",
+            "--keys",
+            s(&keys),
+            "--profile",
+            s(&unflooded),
+            "--out",
+            s(&refused),
+            "--switch-key",
+            s(&d.join("refused.swk")),
+        ],
+        7,
+        &["circuit-private"],
+    );
+    assert!(!refused.exists() && !d.join("refused.swk").exists());
     // An enrolment never replaces a device key in place.
     fails(
         &[
