@@ -70,7 +70,16 @@ fn enrolled_device_ciphertexts_release_the_plaintext_models_classes() {
     // Only a circuit-private blade-major profile can be enrolled for: a --no-flooding profile
     // is refused by name, and nothing is written.
     let unflooded = d.join("unflooded.json");
-    ok(&["profile", "--model", s(&model), "--keys", s(&keys), "--out", s(&unflooded), "--no-flooding"]);
+    ok(&[
+        "profile",
+        "--model",
+        s(&model),
+        "--keys",
+        s(&keys),
+        "--out",
+        s(&unflooded),
+        "--no-flooding",
+    ]);
     let refused = d.join("refused");
     fails(
         &[
