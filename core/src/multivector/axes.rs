@@ -157,67 +157,15 @@ pub fn axis_channels<T: Voxel>(v: &VolumeView<'_, T>, cfg: &FeatureConfig, out: 
 #[cfg(test)]
 #[allow(clippy::needless_range_loop)]
 mod tests {
+    use super::super::test_volumes::{lopsided, turn_x, turn_z};
     use super::*;
     use std::vec;
     use std::vec::Vec;
-
-    /// An ellipsoid (semi-axes 0.6, 0.35, 0.2 along a tilted frame) with a bright cap at one
-    /// end of its long axis, so every third moment is nonzero; intensities in [0, 255].
-    fn lopsided(n: usize) -> Vec<u8> {
-        let mut v = vec![0u8; n * n * n];
-        let h = n as f64 / 2.0;
-        let (ca, sa) = (libm::cos(0.5), libm::sin(0.5));
-        for z in 0..n {
-            for y in 0..n {
-                for x in 0..n {
-                    let p = [(x as f64 + 0.5 - h) / h, (y as f64 + 0.5 - h) / h, (z as f64 + 0.5 - h) / h];
-                    // Rotate into the ellipsoid's frame (0.5 rad about z, then offset in z).
-                    let q = [ca * p[0] + sa * p[1], -sa * p[0] + ca * p[1], p[2] - 0.1];
-                    let e = q[0] * q[0] / 0.36 + q[1] * q[1] / 0.1225 + q[2] * q[2] / 0.04;
-                    let cap = (q[0] - 0.4) * (q[0] - 0.4) + q[1] * q[1] + (q[2] + 0.05) * (q[2] + 0.05) < 0.03;
-                    v[x + n * (y + n * z)] = if e <= 1.0 && cap {
-                        250
-                    } else if e <= 1.0 {
-                        110
-                    } else {
-                        0
-                    };
-                }
-            }
-        }
-        v
-    }
 
     fn axes_of(v: &[u8], n: usize) -> Vec<Multivector> {
         let view = VolumeView::new(v, [n; 3], [1.0; 3]).unwrap();
         let mut out = vec![Multivector::zero(); AXES];
         axis_channels(&view, &FeatureConfig { intensity_scale: 255.0 }, &mut out).unwrap();
-        out
-    }
-
-    /// Voxel maps of the 24 rotations of a cube are compositions of these two quarter turns:
-    /// about z, (X, Y, Z) -> (-Y, X, Z); about x, (X, Y, Z) -> (X, -Z, Y).
-    fn turn_z(v: &[u8], n: usize) -> Vec<u8> {
-        let mut out = vec![0u8; v.len()];
-        for z in 0..n {
-            for y in 0..n {
-                for x in 0..n {
-                    out[(n - 1 - y) + n * (x + n * z)] = v[x + n * (y + n * z)];
-                }
-            }
-        }
-        out
-    }
-
-    fn turn_x(v: &[u8], n: usize) -> Vec<u8> {
-        let mut out = vec![0u8; v.len()];
-        for z in 0..n {
-            for y in 0..n {
-                for x in 0..n {
-                    out[x + n * ((n - 1 - z) + n * y)] = v[x + n * (y + n * z)];
-                }
-            }
-        }
         out
     }
 

@@ -143,49 +143,10 @@ pub fn shell_channels<T: Voxel>(v: &VolumeView<'_, T>, cfg: &ShellConfig, out: &
 #[cfg(test)]
 #[allow(clippy::needless_range_loop)]
 mod tests {
+    use super::super::test_volumes::{shells_phantom, turn_z};
     use super::*;
     use std::vec;
     use std::vec::Vec;
-
-    /// A cube of side n with a bright off-centre ellipsoid and a dimmer shell around a second
-    /// point, intensities in [0, 255].
-    fn phantom(n: usize) -> Vec<u8> {
-        let mut v = vec![0u8; n * n * n];
-        let h = n as f64 / 2.0;
-        for z in 0..n {
-            for y in 0..n {
-                for x in 0..n {
-                    let p = [(x as f64 + 0.5 - h) / h, (y as f64 + 0.5 - h) / h, (z as f64 + 0.5 - h) / h];
-                    let a = (p[0] - 0.2) * (p[0] - 0.2) / 0.16 + (p[1] + 0.1) * (p[1] + 0.1) / 0.04 + p[2] * p[2] / 0.09;
-                    let b = (p[0] + 0.3) * (p[0] + 0.3) + (p[1] - 0.35) * (p[1] - 0.35) + (p[2] - 0.25) * (p[2] - 0.25);
-                    v[x + n * (y + n * z)] = if a <= 1.0 {
-                        230
-                    } else if b <= 0.06 {
-                        120
-                    } else if b <= 0.12 {
-                        60
-                    } else {
-                        0
-                    };
-                }
-            }
-        }
-        v
-    }
-
-    /// The quarter turn about z: (x, y, z) -> (n-1-y, x, z) on voxel indices, which maps the
-    /// normalised coordinate (X, Y, Z) to (-Y, X, Z), the rotor exp(-pi/4 e12).
-    fn quarter_turn_z(v: &[u8], n: usize) -> Vec<u8> {
-        let mut out = vec![0u8; v.len()];
-        for z in 0..n {
-            for y in 0..n {
-                for x in 0..n {
-                    out[(n - 1 - y) + n * (x + n * z)] = v[x + n * (y + n * z)];
-                }
-            }
-        }
-        out
-    }
 
     fn channels(v: &[u8], n: usize, shells: usize) -> Vec<Multivector> {
         let view = VolumeView::new(v, [n; 3], [1.0; 3]).unwrap();
@@ -198,9 +159,9 @@ mod tests {
     #[test]
     fn a_quarter_turn_rotates_every_channel_by_the_rotor() {
         let n = 20;
-        let v = phantom(n);
+        let v = shells_phantom(n);
         let before = channels(&v, n, 4);
-        let after = channels(&quarter_turn_z(&v, n), n, 4);
+        let after = channels(&turn_z(&v, n), n, 4);
         // R = cos(pi/4) - sin(pi/4) e12 rotates e1 -> e2 (a quarter turn in the e1 e2 plane).
         let s = core::f64::consts::FRAC_1_SQRT_2;
         let r = Multivector::new([s, 0.0, 0.0, 0.0, -s, 0.0, 0.0, 0.0]);
@@ -220,7 +181,7 @@ mod tests {
     #[test]
     fn shells_partition_the_mass_and_empty_shells_are_zero() {
         let n = 12;
-        let v = phantom(n);
+        let v = shells_phantom(n);
         let ch = channels(&v, n, 8);
         let mass: f64 = ch.iter().map(|c| c.scalar_part()).sum();
         let want: f64 = v.iter().map(|&x| x as f64 / 255.0).sum::<f64>() / v.len() as f64;

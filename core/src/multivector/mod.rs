@@ -249,4 +249,6 @@ impl SubAssign for Multivector {
 }
 
 #[cfg(test)]
+mod test_volumes;
+#[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@ use super::*;
 use crate::multivector::axes::{axis_channels, symmetric_eigen3};
 use crate::multivector::channels::shell_channels;
 use crate::multivector::features::{FeatureConfig, VolumeView, Voxel};
+use crate::multivector::test_volumes::{lopsided, shells_phantom, turn_x, turn_z};
 use crate::Multivector;
 use std::vec;
 use std::vec::Vec;
@@ -11,57 +12,6 @@ const SCALE: f64 = (1u64 << FRAC_BITS) as f64;
 
 fn to_f64(c: &[i64; 8]) -> [f64; 8] {
     c.map(|v| v as f64 / SCALE)
-}
-
-/// channels.rs's phantom: a bright off-centre ellipsoid and a dimmer two-level shell.
-fn phantom(n: usize) -> Vec<u8> {
-    let mut v = vec![0u8; n * n * n];
-    let h = n as f64 / 2.0;
-    for z in 0..n {
-        for y in 0..n {
-            for x in 0..n {
-                let p = [(x as f64 + 0.5 - h) / h, (y as f64 + 0.5 - h) / h, (z as f64 + 0.5 - h) / h];
-                let a = (p[0] - 0.2) * (p[0] - 0.2) / 0.16 + (p[1] + 0.1) * (p[1] + 0.1) / 0.04 + p[2] * p[2] / 0.09;
-                let b = (p[0] + 0.3) * (p[0] + 0.3) + (p[1] - 0.35) * (p[1] - 0.35) + (p[2] - 0.25) * (p[2] - 0.25);
-                v[x + n * (y + n * z)] = if a <= 1.0 {
-                    230
-                } else if b <= 0.06 {
-                    120
-                } else if b <= 0.12 {
-                    60
-                } else {
-                    0
-                };
-            }
-        }
-    }
-    v
-}
-
-/// axes.rs's lopsided ellipsoid (tilted, with a bright cap): distinct eigenvalues and
-/// nonzero third moments.
-fn lopsided(n: usize) -> Vec<u8> {
-    let mut v = vec![0u8; n * n * n];
-    let h = n as f64 / 2.0;
-    let (ca, sa) = (libm::cos(0.5), libm::sin(0.5));
-    for z in 0..n {
-        for y in 0..n {
-            for x in 0..n {
-                let p = [(x as f64 + 0.5 - h) / h, (y as f64 + 0.5 - h) / h, (z as f64 + 0.5 - h) / h];
-                let q = [ca * p[0] + sa * p[1], -sa * p[0] + ca * p[1], p[2] - 0.1];
-                let e = q[0] * q[0] / 0.36 + q[1] * q[1] / 0.1225 + q[2] * q[2] / 0.04;
-                let cap = (q[0] - 0.4) * (q[0] - 0.4) + q[1] * q[1] + (q[2] + 0.05) * (q[2] + 0.05) < 0.03;
-                v[x + n * (y + n * z)] = if e <= 1.0 && cap {
-                    250
-                } else if e <= 1.0 {
-                    110
-                } else {
-                    0
-                };
-            }
-        }
-    }
-    v
 }
 
 /// device-examples/src/scan.rs's CT-like 32^3 phantom (same integer construction).
@@ -174,7 +124,7 @@ type Case = (&'static str, Vec<u16>, [usize; 3], [f64; 3], u32);
 fn cases() -> Vec<Case> {
     let widen = |v: Vec<u8>| v.into_iter().map(u16::from).collect::<Vec<u16>>();
     vec![
-        ("channels phantom 20^3", widen(phantom(20)), [20; 3], [1.0; 3], 255),
+        ("channels phantom 20^3", widen(shells_phantom(20)), [20; 3], [1.0; 3], 255),
         ("lopsided 24^3", widen(lopsided(24)), [24; 3], [1.0; 3], 255),
         ("CT phantom with lesion", widen(ct_phantom(true)), [32; 3], [1.0; 3], 255),
         ("CT phantom healthy", widen(ct_phantom(false)), [32; 3], [1.0; 3], 255),
@@ -285,32 +235,6 @@ fn shell_intervals_reproduce_the_f64_rule_exactly() {
             assert_eq!(got, f64_shell_of(value, &cfg), "{cfg:?}: value {value}");
         }
     }
-}
-
-/// The quarter turn about z: (x, y, z) -> (n-1-y, x, z), the rotor exp(-pi/4 e12).
-fn turn_z(v: &[u8], n: usize) -> Vec<u8> {
-    let mut out = vec![0u8; v.len()];
-    for z in 0..n {
-        for y in 0..n {
-            for x in 0..n {
-                out[(n - 1 - y) + n * (x + n * z)] = v[x + n * (y + n * z)];
-            }
-        }
-    }
-    out
-}
-
-/// The quarter turn about x: (X, Y, Z) -> (X, -Z, Y).
-fn turn_x(v: &[u8], n: usize) -> Vec<u8> {
-    let mut out = vec![0u8; v.len()];
-    for z in 0..n {
-        for y in 0..n {
-            for x in 0..n {
-                out[x + n * ((n - 1 - z) + n * y)] = v[x + n * (y + n * z)];
-            }
-        }
-    }
-    out
 }
 
 fn all_channels(v: &[u8], n: usize, shells: usize) -> Vec<[f64; 8]> {
