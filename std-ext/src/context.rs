@@ -1,8 +1,9 @@
 //! Evaluation context: core's [`Context`] plus everything key switching and automorphisms
-//! precompute. Immutable after construction and shared by reference (`Send + Sync`).
+//! precompute. Immutable after construction (apart from a pool of reusable key-switching
+//! buffers) and shared by reference (`Send + Sync`).
 
 use crate::error::EvalError;
-use crate::keyswitch::LevelPrecomp;
+use crate::keyswitch::{KeySwitchScratch, LevelPrecomp};
 use clifhe_core::arith::Modulus;
 use clifhe_core::context::Context;
 use clifhe_core::ntt::{bit_reverse, NttTableOwned};
@@ -15,6 +16,9 @@ pub struct EvalContext {
     qp_moduli: Vec<Modulus>,
     levels: Vec<LevelPrecomp>,
     digits: usize,
+    /// Key-switching buffers reused by the owned-output operations (see
+    /// [`EvalContext::with_switch_scratch`]); a cache, not state: results never depend on it.
+    switch_pool: std::sync::Mutex<Vec<KeySwitchScratch>>,
 }
 
 impl EvalContext {
@@ -34,6 +38,7 @@ impl EvalContext {
             qp_moduli,
             levels,
             digits,
+            switch_pool: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -77,6 +82,12 @@ impl EvalContext {
         self.q_tables().iter().chain(self.p_tables()).collect()
     }
 
+    /// The pool of key-switching scratch buffers. A poisoned lock only means a thread
+    /// panicked while holding a buffer; the buffers carry no invariant, so keep using them.
+    pub(crate) fn switch_pool(&self) -> std::sync::MutexGuard<'_, Vec<KeySwitchScratch>> {
+        self.switch_pool.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(crate) fn level_precomp(&self, level: usize) -> Result<&LevelPrecomp, EvalError> {
         if self.params().p().is_empty() {
             return Err(EvalError::NoSpecialPrimes);
@@ -99,7 +110,7 @@ impl EvalContext {
     /// out[bitrev(k)] = in[bitrev(k')] with 2k'+1 = g(2k+1) mod 2N.
     pub fn galois_permutation(&self, g: usize) -> Result<Vec<u32>, EvalError> {
         let n = self.n();
-        if g % 2 == 0 || g >= 2 * n {
+        if g.is_multiple_of(2) || g >= 2 * n {
             return Err(EvalError::Invalid("Galois element must be odd and below 2N"));
         }
         let log_n = n.trailing_zeros();

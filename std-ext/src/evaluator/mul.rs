@@ -3,7 +3,9 @@
 use super::{degree2_by_limb, Ciphertext3};
 use crate::error::EvalError;
 use crate::keys::RelinearizationKey;
+use crate::keyswitch::SecondOutput;
 use clifhe_core::ciphertext::{Ciphertext, CiphertextMeta, CiphertextOwned};
+use clifhe_core::rns::RnsPolyOwned;
 
 impl<'a> super::Evaluator<'a> {
     // ---- ciphertext multiplication --------------------------------------------------------
@@ -51,18 +53,28 @@ impl<'a> super::Evaluator<'a> {
 
     /// Switches c2 s^2 back to a key of s.
     pub fn relinearize(&self, t: &Ciphertext3, rlk: &RelinearizationKey) -> Result<CiphertextOwned, EvalError> {
-        let (d0, d1) = self.ectx.key_switch(&t.c2, &rlk.0)?;
-        let m = self.moduli(t.meta.level);
-        let mut c0 = t.c0.clone();
-        let mut c1 = t.c1.clone();
-        c0.add_assign(&d0, m)?;
-        c1.add_assign(&d1, m)?;
-        Ok(Ciphertext { c0, c1, meta: t.meta })
+        self.relinearize_parts(t.c0.clone(), t.c1.clone(), &t.c2, t.meta, rlk)
+    }
+
+    /// (c0 + d0, c1 + d1) with (d0, d1) the key switch of c2, written into c0 and c1.
+    fn relinearize_parts(
+        &self,
+        mut c0: RnsPolyOwned,
+        mut c1: RnsPolyOwned,
+        c2: &RnsPolyOwned,
+        meta: CiphertextMeta,
+        rlk: &RelinearizationKey,
+    ) -> Result<CiphertextOwned, EvalError> {
+        self.ectx.with_switch_scratch(|s| {
+            self.ectx
+                .key_switch_into(c2, None, &rlk.0, s, c0.as_mut_slice(), c1.as_mut_slice(), SecondOutput::Add)
+        })?;
+        Ok(Ciphertext { c0, c1, meta })
     }
 
     /// a * b with relinearization, not rescaled.
     pub fn mul_relin(&self, a: &CiphertextOwned, b: &CiphertextOwned, rlk: &RelinearizationKey) -> Result<CiphertextOwned, EvalError> {
-        let t = self.tensor(a, b)?;
-        self.relinearize(&t, rlk)
+        let Ciphertext3 { c0, c1, c2, meta } = self.tensor(a, b)?;
+        self.relinearize_parts(c0, c1, &c2, meta, rlk)
     }
 }

@@ -2,9 +2,9 @@
 
 use crate::error::EvalError;
 use crate::keys::{conjugation_galois_element, rotation_galois_element, GaloisKeys};
-use crate::keyswitch::SwitchingKey;
+use crate::keyswitch::{SecondOutput, SwitchingKey};
 use clifhe_core::ciphertext::{Ciphertext, CiphertextOwned};
-use clifhe_core::rns::RnsPolyOwned;
+use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
 use rayon::prelude::*;
 
 impl<'a> super::Evaluator<'a> {
@@ -29,20 +29,26 @@ impl<'a> super::Evaluator<'a> {
     /// (d0, d1) the key switch of c1. Same level, scale and slots.
     pub fn switch_key(&self, a: &CiphertextOwned, key: &SwitchingKey) -> Result<CiphertextOwned, EvalError> {
         self.check_ct(a)?;
-        let (d0, d1) = self.ectx.key_switch(&a.c1, key)?;
         let mut c0 = a.c0.clone();
-        c0.add_assign(&d0, self.moduli(a.meta.level))?;
-        Ok(Ciphertext { c0, c1: d1, meta: a.meta })
+        let mut c1 = RnsPoly::zero(self.ectx.n(), a.c1.limbs(), Representation::Ntt);
+        self.ectx.with_switch_scratch(|s| {
+            self.ectx
+                .key_switch_into(&a.c1, None, key, s, c0.as_mut_slice(), c1.as_mut_slice(), SecondOutput::Set)
+        })?;
+        Ok(Ciphertext { c0, c1, meta: a.meta })
     }
 
     /// Applies X -> X^g and switches back to s with `key` (from sigma_g(s) to s).
     pub fn apply_galois(&self, a: &CiphertextOwned, g: usize, key: &SwitchingKey) -> Result<CiphertextOwned, EvalError> {
         self.check_ct(a)?;
         let perm = self.ectx.galois_permutation(g)?;
-        let (d0, d1) = self.ectx.key_switch(&Self::permute(&a.c1, &perm), key)?;
         let mut c0 = Self::permute(&a.c0, &perm);
-        c0.add_assign(&d0, self.moduli(a.meta.level))?;
-        Ok(Ciphertext { c0, c1: d1, meta: a.meta })
+        let mut c1 = RnsPoly::zero(self.ectx.n(), a.c1.limbs(), Representation::Ntt);
+        self.ectx.with_switch_scratch(|s| {
+            self.ectx
+                .key_switch_into(&a.c1, Some(&perm), key, s, c0.as_mut_slice(), c1.as_mut_slice(), SecondOutput::Set)
+        })?;
+        Ok(Ciphertext { c0, c1, meta: a.meta })
     }
 
     /// Rotates the slots left by `steps` (negative: right).
@@ -79,10 +85,14 @@ impl<'a> super::Evaluator<'a> {
                     return Ok(a.clone());
                 }
                 let perm = self.ectx.galois_permutation(g)?;
-                let (d0, d1) = self.ectx.key_switch_decomposed(&dec, keys.get(g)?, Some(&perm))?;
                 let mut c0 = Self::permute(&a.c0, &perm);
-                c0.add_assign(&d0, self.moduli(a.meta.level))?;
-                Ok(Ciphertext { c0, c1: d1, meta: a.meta })
+                let mut c1 = RnsPoly::zero(n, a.c1.limbs(), Representation::Ntt);
+                let key = keys.get(g)?;
+                self.ectx.with_switch_scratch(|s| {
+                    self.ectx
+                        .key_switch_decomposed_into(&dec, Some(&perm), key, s, c0.as_mut_slice(), c1.as_mut_slice(), SecondOutput::Set)
+                })?;
+                Ok(Ciphertext { c0, c1, meta: a.meta })
             })
             .collect()
     }

@@ -64,23 +64,32 @@ impl BasisConverter {
         self.target.len()
     }
 
-    /// First half of a conversion: y_i = x_i * (B/b_i)^-1 mod b_i for the m source limbs.
-    pub fn scale_inputs(&self, n: usize, input: &[u64], y: &mut [u64]) {
-        for (i, (bi, &(inv, inv_s))) in self.source.iter().zip(&self.inv_hat).enumerate() {
-            for (d, s) in y[i * n..(i + 1) * n].iter_mut().zip(&input[i * n..(i + 1) * n]) {
-                *d = bi.mul_shoup(*s, inv, inv_s);
-            }
+    /// First half of a conversion, for source limb `i` in place: x_i * (B/b_i)^-1 mod b_i
+    /// (nothing to do for a one-prime source, whose factor is 1).
+    pub fn scale_input_limb(&self, i: usize, limb: &mut [u64]) {
+        if self.source.len() == 1 {
+            return;
+        }
+        let (bi, (inv, inv_s)) = (&self.source[i], self.inv_hat[i]);
+        for x in limb.iter_mut() {
+            *x = bi.mul_shoup(*x, inv, inv_s);
         }
     }
 
-    /// Second half for one target: out = sum_i y_i * (B/b_i) mod target[ti].
+    /// Second half for one target: out = sum_i y_i * (B/b_i) mod target[ti], for the m
+    /// scaled source limbs `y` (limb-major), left in [0, 4 t): both callers feed the result to
+    /// a forward NTT, which takes inputs below 4t. A one-prime source below 4t is then a copy.
     pub fn convert_scaled_to(&self, n: usize, y: &[u64], ti: usize, out: &mut [u64]) {
         let m = self.source.len();
         let t = &self.target[ti];
         if m == 1 {
-            // B/b_0 = 1 and the scaling was by 1: a plain reduction.
-            for (o, x) in out.iter_mut().zip(&y[..n]) {
-                *o = t.reduce(*x);
+            // B/b_0 = 1 and the scaling was by 1: a reduction, or nothing below 4t.
+            if self.source[0].value() <= 4 * t.value() {
+                out.copy_from_slice(&y[..n]);
+            } else {
+                for (o, x) in out.iter_mut().zip(&y[..n]) {
+                    *o = t.reduce(*x);
+                }
             }
             return;
         }

@@ -14,6 +14,9 @@
 //! a permutation of slots, so rotations by several steps share one ModUp.
 
 pub mod basis;
+mod engine;
+
+pub use engine::{KeySwitchScratch, SecondOutput};
 
 use crate::context::EvalContext;
 use crate::error::EvalError;
@@ -104,26 +107,6 @@ impl SwitchingKey {
     /// True when `a` is regenerated on use (see [`SwitchingKey::compact`]).
     pub fn is_compact(&self) -> bool {
         self.a.is_empty()
-    }
-
-    /// The `a` limb of digit `j` at key prime `kidx`: stored, or regenerated into `buf`.
-    #[inline]
-    fn a_limb<'k>(&'k self, j: usize, kidx: usize, qp: &[clifhe_core::arith::Modulus], buf: &'k mut Vec<u64>) -> &'k [u64] {
-        let n = self.b[j].n();
-        match self.a.get(j) {
-            Some(a) => &a.as_slice()[kidx * n..(kidx + 1) * n],
-            None => {
-                buf.resize(n, 0);
-                expand_public_limb(
-                    &self.a_seed,
-                    SeedPurpose::KeySwitchA,
-                    ((j as u32) << 8) | kidx as u32,
-                    &qp[kidx],
-                    buf,
-                );
-                buf
-            }
-        }
     }
 
     /// Bytes held in memory (b and, unless compact, the expanded a).
@@ -227,50 +210,6 @@ fn expand_key_a(seed: &[u8; SEED_BYTES], digit: usize, qp: &[Modulus], n: usize)
     a
 }
 
-/// sum_j ext_j * (b_j, a_j) for one prime, in 128-bit accumulators reduced every 8 digits
-/// (products of an extension below 4q and a key word below q stay under 2^124).
-struct LazyInnerProduct<'m> {
-    m: &'m Modulus,
-    acc0: Vec<u128>,
-    acc1: Vec<u128>,
-    digits: usize,
-}
-
-impl<'m> LazyInnerProduct<'m> {
-    fn new(m: &'m Modulus, n: usize) -> Self {
-        Self {
-            m,
-            acc0: vec![0; n],
-            acc1: vec![0; n],
-            digits: 0,
-        }
-    }
-
-    /// Adds one digit; `ext(x)` is the digit's extension at slot x (possibly permuted).
-    #[inline]
-    fn add(&mut self, ext: impl Fn(usize) -> u64, kb: &[u64], ka: &[u64]) {
-        for (x, ((a0, a1), (b, a))) in self.acc0.iter_mut().zip(self.acc1.iter_mut()).zip(kb.iter().zip(ka)).enumerate() {
-            let v = ext(x) as u128;
-            *a0 += v * *b as u128;
-            *a1 += v * *a as u128;
-        }
-        self.digits += 1;
-        if self.digits % 8 == 0 {
-            let m = self.m;
-            self.acc0
-                .iter_mut()
-                .chain(self.acc1.iter_mut())
-                .for_each(|v| *v = m.reduce_u128(*v) as u128);
-        }
-    }
-
-    fn finish(&self, o0: &mut [u64], o1: &mut [u64]) {
-        for (o, v) in o0.iter_mut().zip(&self.acc0).chain(o1.iter_mut().zip(&self.acc1)) {
-            *o = self.m.reduce_u128(*v);
-        }
-    }
-}
-
 /// The ModUp of one polynomial at level l: per digit, its extension to Q_l * P in NTT form
 /// (limbs q_0..q_l, then p_0..p_{k-1}).
 pub struct Decomposed {
@@ -330,155 +269,33 @@ impl EvalContext {
     /// Inner product of a decomposition with a key, optionally through a Galois permutation of
     /// NTT slots (`perm`, applied to the decomposition), followed by ModDown: returns (d0, d1)
     /// over Q_l such that d0 + d1 s = c' s' + small, where c' is the (permuted) input.
+    /// Owned outputs over [`EvalContext::key_switch_decomposed_into`] with a pooled scratch.
     pub fn key_switch_decomposed(
         &self,
         dec: &Decomposed,
         key: &SwitchingKey,
         perm: Option<&[u32]>,
     ) -> Result<(RnsPolyOwned, RnsPolyOwned), EvalError> {
-        if key.params_id != self.params().id() {
-            return Err(EvalError::ParamsMismatch);
-        }
-        let n = self.n();
-        let level = dec.level;
-        let nq = level + 1;
-        let np = self.params().p().len();
-        let nq_full = self.params().q().len();
-        let qp = self.qp_moduli();
-        if key.b.len() < dec.digits.len() {
-            return Err(EvalError::KeyShape);
-        }
-        // Accumulate over digits; key limb index for position pos: q_i -> i, p_k -> L+1+k.
-        let mut acc0 = RnsPoly::zero(n, nq + np, Representation::Ntt);
-        let mut acc1 = RnsPoly::zero(n, nq + np, Representation::Ntt);
-        acc0.as_mut_slice()
-            .par_chunks_mut(n)
-            .zip(acc1.as_mut_slice().par_chunks_mut(n))
-            .enumerate()
-            .for_each(|(pos, (o0, o1))| {
-                let kidx = if pos < nq { pos } else { nq_full + pos - nq };
-                let mut lazy = LazyInnerProduct::new(&qp[kidx], n);
-                let mut abuf = Vec::new();
-                for (j, ext) in dec.digits.iter().enumerate() {
-                    let e = &ext.as_slice()[pos * n..(pos + 1) * n];
-                    let kb = &key.b[j].as_slice()[kidx * n..(kidx + 1) * n];
-                    let ka = key.a_limb(j, kidx, qp, &mut abuf);
-                    match perm {
-                        Some(p) => lazy.add(|x| e[p[x] as usize], kb, ka),
-                        None => lazy.add(|x| e[x], kb, ka),
-                    }
-                }
-                lazy.finish(o0, o1);
-            });
-        let d0 = self.mod_down(acc0, level)?;
-        let d1 = self.mod_down(acc1, level)?;
+        let limbs = dec.level + 1;
+        let mut d0 = RnsPoly::zero(self.n(), limbs, Representation::Ntt);
+        let mut d1 = RnsPoly::zero(self.n(), limbs, Representation::Ntt);
+        self.with_switch_scratch(|s| {
+            self.key_switch_decomposed_into(dec, perm, key, s, d0.as_mut_slice(), d1.as_mut_slice(), SecondOutput::Set)
+        })?;
         Ok((d0, d1))
     }
 
-    /// (x - ext_P->Q(x mod P)) * P^-1 over Q_l, for x over Q_l * P in NTT form.
-    pub(crate) fn mod_down(&self, x: RnsPolyOwned, level: usize) -> Result<RnsPolyOwned, EvalError> {
-        let n = self.n();
-        let nq = level + 1;
-        let np = self.params().p().len();
-        let pre = self.level_precomp(level)?;
-        let mut data = x.into_storage();
-        let (qpart, ppart) = data.split_at_mut(nq * n);
-        ppart
-            .par_chunks_mut(n)
-            .enumerate()
-            .try_for_each(|(k, l)| self.p_tables()[k].inverse(l).map_err(|_| EvalError::Representation))?;
-        let mut ext = vec![0u64; nq * n];
-        let mut scratch = vec![0u64; np * n];
-        pre.mod_down.convert(n, ppart, &mut ext, &mut scratch);
-        qpart
-            .par_chunks_mut(n)
-            .zip(ext.par_chunks_mut(n))
-            .enumerate()
-            .try_for_each(|(i, (q, e))| {
-                self.q_tables()[i].forward(e).map_err(|_| EvalError::Representation)?;
-                let m = &self.q_moduli()[i];
-                let (pinv, pinv_s) = pre.p_inv[i];
-                for (a, b) in q.iter_mut().zip(e.iter()) {
-                    *a = m.mul_shoup(m.sub(*a, *b), pinv, pinv_s);
-                }
-                Ok::<(), EvalError>(())
-            })?;
-        data.truncate(nq * n);
-        RnsPoly::from_storage(n, nq, Representation::Ntt, data).map_err(|_| EvalError::Representation)
-    }
-
-    /// Full key switch of one polynomial, fused: for every target prime the digit extensions
-    /// are produced one limb at a time and multiplied into the key at once, so the
-    /// decomposition is never materialised (one limb of scratch per thread instead of
-    /// digits x limbs). Same result as `decompose` + `key_switch_decomposed`.
+    /// Full key switch of one polynomial: (d0, d1) with d0 + d1 s = c s' + small. Owned
+    /// outputs over [`EvalContext::key_switch_into`] with a pooled scratch.
     pub fn key_switch<S: AsRef<[u64]> + Sync>(
         &self,
         c: &RnsPoly<S>,
         key: &SwitchingKey,
     ) -> Result<(RnsPolyOwned, RnsPolyOwned), EvalError> {
-        if c.representation() != Representation::Ntt {
-            return Err(EvalError::Representation);
-        }
-        if key.params_id != self.params().id() {
-            return Err(EvalError::ParamsMismatch);
-        }
-        let n = self.n();
-        let level = c.limbs() - 1;
-        let pre = self.level_precomp(level)?;
-        if key.b.len() < pre.mod_up.len() {
-            return Err(EvalError::KeyShape);
-        }
-        let nq = level + 1;
-        let np = self.params().p().len();
-        let nq_full = self.params().q().len();
-        let qp = self.qp_moduli();
-        // Coefficient form, then each digit's limbs pre-scaled by (Q_j/q_i)^-1.
-        let mut y = c.to_owned_poly();
-        y.as_mut_slice()
-            .par_chunks_mut(n)
-            .enumerate()
-            .try_for_each(|(i, l)| self.q_tables()[i].inverse(l).map_err(|_| EvalError::Representation))?;
-        let mut scaled = vec![0u64; nq * n];
-        for (start, end, conv) in &pre.mod_up {
-            conv.scale_inputs(n, &y.as_slice()[start * n..end * n], &mut scaled[start * n..end * n]);
-        }
-        let mut acc0 = RnsPoly::zero(n, nq + np, Representation::Ntt);
-        let mut acc1 = RnsPoly::zero(n, nq + np, Representation::Ntt);
-        acc0.as_mut_slice()
-            .par_chunks_mut(n)
-            .zip(acc1.as_mut_slice().par_chunks_mut(n))
-            .enumerate()
-            .try_for_each(|(pos, (o0, o1))| {
-                let kidx = if pos < nq { pos } else { nq_full + pos - nq };
-                let table = if pos < nq {
-                    &self.q_tables()[pos]
-                } else {
-                    &self.p_tables()[pos - nq]
-                };
-                let mut buf = vec![0u64; n];
-                let mut abuf = Vec::new();
-                let mut lazy = LazyInnerProduct::new(&qp[kidx], n);
-                for (j, (start, end, conv)) in pre.mod_up.iter().enumerate() {
-                    let ext: &[u64] = if pos >= *start && pos < *end {
-                        &c.as_slice()[pos * n..(pos + 1) * n]
-                    } else {
-                        // Target index inside this digit's converter: q's before the digit,
-                        // q's after it, then the P primes.
-                        let ti = if pos < *start { pos } else { pos - (end - start) };
-                        conv.convert_scaled_to(n, &scaled[start * n..end * n], ti, &mut buf);
-                        // Lazy output in [0, 4q): the u128 accumulation below absorbs it.
-                        table.forward_lazy(&mut buf);
-                        &buf
-                    };
-                    let kb = &key.b[j].as_slice()[kidx * n..(kidx + 1) * n];
-                    let ka = key.a_limb(j, kidx, qp, &mut abuf);
-                    lazy.add(|x| ext[x], kb, ka);
-                }
-                lazy.finish(o0, o1);
-                Ok::<(), EvalError>(())
-            })?;
-        let d0 = self.mod_down(acc0, level)?;
-        let d1 = self.mod_down(acc1, level)?;
+        let limbs = c.limbs();
+        let mut d0 = RnsPoly::zero(self.n(), limbs, Representation::Ntt);
+        let mut d1 = RnsPoly::zero(self.n(), limbs, Representation::Ntt);
+        self.with_switch_scratch(|s| self.key_switch_into(c, None, key, s, d0.as_mut_slice(), d1.as_mut_slice(), SecondOutput::Set))?;
         Ok((d0, d1))
     }
 }

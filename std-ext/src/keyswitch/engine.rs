@@ -1,0 +1,499 @@
+//! The key-switching engine: ModUp, the inner product with the key and ModDown, writing into
+//! caller-owned buffers (tfhe-rs's `*_scratch` discipline: the caller sizes a
+//! [`KeySwitchScratch`] once and every switch reuses it, so the hot path allocates nothing).
+//!
+//! Work is split by target prime. For every prime of Q_l * P a worker produces the digit
+//! extensions of that one limb (a basis conversion and a lazy forward NTT each, or a gather
+//! from a hoisted decomposition) into its own buffer, then takes the inner product with the
+//! key in blocks of [`IP_BLOCK`] coefficients whose 128-bit accumulators stay in L1. The
+//! earlier version accumulated every digit into full-limb 128-bit arrays (four times the limb
+//! in memory, allocated per call); the blocked form reads each extension and key limb once.
+//! ModDown then brings both halves back to Q_l and adds them into the caller's polynomials.
+
+use super::{Decomposed, LevelPrecomp, SwitchingKey};
+use crate::context::EvalContext;
+use crate::error::EvalError;
+use clifhe_core::arith::Modulus;
+use clifhe_core::keys::expand_public_limb;
+use clifhe_core::rns::{Representation, RnsPoly};
+use clifhe_core::sample::SeedPurpose;
+use rayon::prelude::*;
+
+/// Coefficients per block of the inner product: two 128-bit accumulators of this many words
+/// (8 KiB) stay in L1 while every digit streams through.
+const IP_BLOCK: usize = 256;
+
+/// Digits summed in 128-bit accumulators before a reduction: an extension below 4q times a
+/// key word below q is below 2^124 for q < 2^61, so 8 products and a reduced remainder stay
+/// below 2^128.
+const DIGITS_PER_REDUCTION: usize = 8;
+
+/// What a key switch does with the second output polynomial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecondOutput {
+    /// out1 += d1 (relinearization: c1 + d1).
+    Add,
+    /// out1 = d1 (automorphisms and key switches of c1: the old c1 is replaced).
+    Set,
+}
+
+/// Buffers for key switching under one [`EvalContext`], sized for its top level and a number
+/// of workers (the rayon threads that run a switch). Reused across calls; see
+/// [`KeySwitchScratch::words`] for the size.
+pub struct KeySwitchScratch {
+    params_id: u16,
+    n: usize,
+    /// The input in coefficient form, each digit's limbs scaled for the basis conversion.
+    coeff: Vec<u64>,
+    /// The two inner products over Q_l * P (NTT form), before ModDown.
+    acc: Vec<u64>,
+    /// Per worker: the digit extensions of one limb, the regenerated key halves of a compact
+    /// key, and one limb for ModDown.
+    workers: Vec<u64>,
+    worker_words: usize,
+}
+
+impl core::fmt::Debug for KeySwitchScratch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KeySwitchScratch")
+            .field("params_id", &self.params_id)
+            .field("words", &(self.coeff.len() + self.acc.len() + self.workers.len()))
+            .field("workers", &self.worker_count())
+            .finish()
+    }
+}
+
+impl KeySwitchScratch {
+    /// Scratch for `ectx` with one worker buffer per thread of the current rayon pool.
+    pub fn new(ectx: &EvalContext) -> Self {
+        Self::with_workers(ectx, rayon::current_num_threads())
+    }
+
+    /// Scratch for `ectx` with `workers` worker buffers (at least one). More workers than
+    /// threads cost memory only; fewer limit the parallelism of a switch.
+    pub fn with_workers(ectx: &EvalContext, workers: usize) -> Self {
+        let (n, nq, limbs, worker_words) = Self::shape(ectx);
+        let workers = workers.max(1);
+        Self {
+            params_id: ectx.params().id(),
+            n,
+            coeff: vec![0; nq * n],
+            acc: vec![0; 2 * limbs * n],
+            workers: vec![0; workers * worker_words],
+            worker_words,
+        }
+    }
+
+    /// The size in 64-bit words of a scratch for `ectx` with `workers` workers:
+    /// (|Q| + 2 |Q P|) N for the whole switch plus (2 digits + 1) N per worker.
+    pub fn words(ectx: &EvalContext, workers: usize) -> usize {
+        let (n, nq, limbs, worker_words) = Self::shape(ectx);
+        nq * n + 2 * limbs * n + workers.max(1) * worker_words
+    }
+
+    fn shape(ectx: &EvalContext) -> (usize, usize, usize, usize) {
+        let n = ectx.n();
+        let nq = ectx.params().q().len();
+        let limbs = nq + ectx.params().p().len();
+        (n, nq, limbs, (2 * ectx.digits() + 1) * n)
+    }
+
+    /// Number of worker buffers.
+    pub fn worker_count(&self) -> usize {
+        self.workers.len() / self.worker_words.max(1)
+    }
+
+    fn check(&self, ectx: &EvalContext) -> Result<(), EvalError> {
+        if self.params_id != ectx.params().id() || self.n != ectx.n() {
+            return Err(EvalError::Invalid("key-switching scratch was sized for another parameter set"));
+        }
+        Ok(())
+    }
+}
+
+/// out0 = sum_j ext_j * kb_j and out1 = sum_j ext_j * ka_j modulo `m`, for `digits` extension
+/// limbs laid out one after another in `ext` (each below 4m) and key limbs below m.
+fn inner_product<'k>(
+    m: &Modulus,
+    ext: &[u64],
+    digits: usize,
+    kb: impl Fn(usize) -> &'k [u64],
+    ka: impl Fn(usize) -> &'k [u64],
+    out0: &mut [u64],
+    out1: &mut [u64],
+) {
+    let n = out0.len();
+    let mut acc0 = [0u128; IP_BLOCK];
+    let mut acc1 = [0u128; IP_BLOCK];
+    let mut start = 0;
+    while start < n {
+        let len = IP_BLOCK.min(n - start);
+        let (a0, a1) = (&mut acc0[..len], &mut acc1[..len]);
+        a0.fill(0);
+        a1.fill(0);
+        // Four digits per pass over the accumulators (a quarter of their loads and stores),
+        // never straddling a reduction.
+        let mut j = 0;
+        while j < digits {
+            let take = (digits - j).min(4).min(DIGITS_PER_REDUCTION - j % DIGITS_PER_REDUCTION);
+            let slices = |f: &dyn Fn(usize) -> &'k [u64]| -> [&'k [u64]; 4] {
+                core::array::from_fn(|k| if k < take { &f(j + k)[start..start + len] } else { &[] })
+            };
+            let e: [&[u64]; 4] = core::array::from_fn(|k| {
+                if k < take {
+                    &ext[(j + k) * n + start..(j + k) * n + start + len]
+                } else {
+                    &[]
+                }
+            });
+            let (b, a) = (slices(&kb), slices(&ka));
+            match take {
+                4 => accumulate::<4>(a0, a1, e, b, a),
+                3 => accumulate::<3>(a0, a1, e, b, a),
+                2 => accumulate::<2>(a0, a1, e, b, a),
+                _ => accumulate::<1>(a0, a1, e, b, a),
+            }
+            j += take;
+            if j % DIGITS_PER_REDUCTION == 0 && j < digits {
+                a0.iter_mut().chain(a1.iter_mut()).for_each(|v| *v = m.reduce_u128(*v) as u128);
+            }
+        }
+        for ((o, v), (p, w)) in out0[start..start + len]
+            .iter_mut()
+            .zip(a0.iter())
+            .zip(out1[start..start + len].iter_mut().zip(a1.iter()))
+        {
+            *o = m.reduce_u128(*v);
+            *p = m.reduce_u128(*w);
+        }
+        start += len;
+    }
+}
+
+/// a0 += sum_k e_k * b_k and a1 += sum_k e_k * a_k over the first K of the four digit slices
+/// (each as long as the accumulators).
+#[inline(always)]
+fn accumulate<const K: usize>(a0: &mut [u128], a1: &mut [u128], e: [&[u64]; 4], b: [&[u64]; 4], a: [&[u64]; 4]) {
+    let len = a0.len();
+    let e: [&[u64]; K] = core::array::from_fn(|k| &e[k][..len]);
+    let b: [&[u64]; K] = core::array::from_fn(|k| &b[k][..len]);
+    let a: [&[u64]; K] = core::array::from_fn(|k| &a[k][..len]);
+    for (i, (s0, s1)) in a0.iter_mut().zip(a1[..len].iter_mut()).enumerate() {
+        let (mut x0, mut x1) = (*s0, *s1);
+        for k in 0..K {
+            let v = e[k][i] as u128;
+            x0 += v * b[k][i] as u128;
+            x1 += v * a[k][i] as u128;
+        }
+        *s0 = x0;
+        *s1 = x1;
+    }
+}
+
+/// `groups` contiguous groups of limbs covering `limbs` limbs, as even as possible.
+fn group_size(limbs: usize, workers: usize) -> usize {
+    limbs.div_ceil(workers.max(1).min(limbs.max(1)))
+}
+
+impl EvalContext {
+    /// Key switch of `c` (NTT form at level l), optionally through the Galois permutation
+    /// `perm` of its NTT slots: out0 += d0 and out1 += d1 or out1 = d1 (`second`), where
+    /// d0 + d1 s = perm(c) s' + small and `key` switches s' to s. `out0` and `out1` hold the
+    /// l + 1 limbs of level l. No allocation: every buffer comes from `scratch`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn key_switch_into<S: AsRef<[u64]> + Sync>(
+        &self,
+        c: &RnsPoly<S>,
+        perm: Option<&[u32]>,
+        key: &SwitchingKey,
+        scratch: &mut KeySwitchScratch,
+        out0: &mut [u64],
+        out1: &mut [u64],
+        second: SecondOutput,
+    ) -> Result<(), EvalError> {
+        if c.representation() != Representation::Ntt {
+            return Err(EvalError::Representation);
+        }
+        let level = c.limbs().checked_sub(1).ok_or(EvalError::Representation)?;
+        let pre = self.check_switch(key, level, scratch, out0, out1, perm)?;
+        let n = self.n();
+        let nq = level + 1;
+        // Coefficient form of perm(c); each digit's limbs pre-scaled by (Q_j/q_i)^-1.
+        let alpha = self.params().p().len();
+        let src = c.as_slice();
+        scratch.coeff[..nq * n].par_chunks_mut(n).enumerate().try_for_each(|(i, l)| {
+            let s = &src[i * n..(i + 1) * n];
+            match perm {
+                Some(p) => l.iter_mut().zip(p).for_each(|(o, &x)| *o = s[x as usize]),
+                None => l.copy_from_slice(s),
+            }
+            self.q_tables()[i].inverse(l).map_err(|_| EvalError::Representation)?;
+            let (start, _, conv) = &pre.mod_up[i / alpha];
+            conv.scale_input_limb(i - start, l);
+            Ok::<(), EvalError>(())
+        })?;
+        let coeff = &scratch.coeff[..nq * n];
+        let fill = |pos: usize, ext: &mut [u64]| -> Result<(), EvalError> {
+            for (j, (start, end, conv)) in pre.mod_up.iter().enumerate() {
+                let e = &mut ext[j * n..(j + 1) * n];
+                if (*start..*end).contains(&pos) {
+                    // The digit's own limb: the input itself (NTT form, below q).
+                    let s = &src[pos * n..(pos + 1) * n];
+                    match perm {
+                        Some(p) => e.iter_mut().zip(p).for_each(|(o, &x)| *o = s[x as usize]),
+                        None => e.copy_from_slice(s),
+                    }
+                } else {
+                    // Target index inside this digit's converter: q's before the digit, q's
+                    // after it, then the P primes.
+                    let ti = if pos < *start { pos } else { pos - (end - start) };
+                    conv.convert_scaled_to(n, &coeff[start * n..end * n], ti, e);
+                    // Lazy output in [0, 4q): the inner product absorbs it.
+                    self.qp_table(pos, nq).forward_lazy(e);
+                }
+            }
+            Ok(())
+        };
+        self.switch_products(pre, level, key, &mut scratch.acc, &mut scratch.workers, scratch.worker_words, fill)?;
+        self.mod_down_into(
+            pre,
+            level,
+            &mut scratch.acc,
+            &mut scratch.workers,
+            scratch.worker_words,
+            out0,
+            out1,
+            second,
+        )
+    }
+
+    /// The key switch of a hoisted decomposition through `perm` (see
+    /// [`EvalContext::key_switch_into`]; same outputs).
+    #[allow(clippy::too_many_arguments)]
+    pub fn key_switch_decomposed_into(
+        &self,
+        dec: &Decomposed,
+        perm: Option<&[u32]>,
+        key: &SwitchingKey,
+        scratch: &mut KeySwitchScratch,
+        out0: &mut [u64],
+        out1: &mut [u64],
+        second: SecondOutput,
+    ) -> Result<(), EvalError> {
+        let level = dec.level;
+        let pre = self.check_switch(key, level, scratch, out0, out1, perm)?;
+        if dec.digits.len() != pre.mod_up.len() {
+            return Err(EvalError::KeyShape);
+        }
+        let n = self.n();
+        let fill = |pos: usize, ext: &mut [u64]| -> Result<(), EvalError> {
+            for (d, e) in dec.digits.iter().zip(ext.chunks_exact_mut(n)) {
+                let s = &d.as_slice()[pos * n..(pos + 1) * n];
+                match perm {
+                    Some(p) => e.iter_mut().zip(p).for_each(|(o, &x)| *o = s[x as usize]),
+                    None => e.copy_from_slice(s),
+                }
+            }
+            Ok(())
+        };
+        self.switch_products(pre, level, key, &mut scratch.acc, &mut scratch.workers, scratch.worker_words, fill)?;
+        self.mod_down_into(
+            pre,
+            level,
+            &mut scratch.acc,
+            &mut scratch.workers,
+            scratch.worker_words,
+            out0,
+            out1,
+            second,
+        )
+    }
+
+    fn check_switch(
+        &self,
+        key: &SwitchingKey,
+        level: usize,
+        scratch: &KeySwitchScratch,
+        out0: &[u64],
+        out1: &[u64],
+        perm: Option<&[u32]>,
+    ) -> Result<&LevelPrecomp, EvalError> {
+        if key.params_id != self.params().id() {
+            return Err(EvalError::ParamsMismatch);
+        }
+        scratch.check(self)?;
+        let pre = self.level_precomp(level)?;
+        if key.b.len() < pre.mod_up.len() {
+            return Err(EvalError::KeyShape);
+        }
+        let words = (level + 1) * self.n();
+        if out0.len() != words || out1.len() != words {
+            return Err(EvalError::Invalid("key-switch outputs must hold the input's limbs"));
+        }
+        if perm.is_some_and(|p| p.len() != self.n()) {
+            return Err(EvalError::Invalid("Galois permutation has the wrong length"));
+        }
+        Ok(pre)
+    }
+
+    /// The NTT table of limb `pos` of Q_l * P (q_0..q_l, then the P primes).
+    fn qp_table(&self, pos: usize, nq: usize) -> &clifhe_core::ntt::NttTableOwned {
+        if pos < nq {
+            &self.q_tables()[pos]
+        } else {
+            &self.p_tables()[pos - nq]
+        }
+    }
+
+    /// For every limb of Q_l * P: its digit extensions (`fill(pos, ext)`), then the inner
+    /// product with the key into the two halves of `acc`.
+    #[allow(clippy::too_many_arguments)]
+    fn switch_products<F>(
+        &self,
+        pre: &LevelPrecomp,
+        level: usize,
+        key: &SwitchingKey,
+        acc: &mut [u64],
+        workers: &mut [u64],
+        worker_words: usize,
+        fill: F,
+    ) -> Result<(), EvalError>
+    where
+        F: Fn(usize, &mut [u64]) -> Result<(), EvalError> + Sync,
+    {
+        let n = self.n();
+        let nq = level + 1;
+        let np = self.params().p().len();
+        let nq_full = self.params().q().len();
+        let limbs = nq + np;
+        let digits = pre.mod_up.len();
+        let qp = self.qp_moduli();
+        let half = acc.len() / 2;
+        let (acc0, acc1) = acc.split_at_mut(half);
+        let group = group_size(limbs, workers.len() / worker_words);
+        acc0[..limbs * n]
+            .par_chunks_mut(group * n)
+            .zip(acc1[..limbs * n].par_chunks_mut(group * n))
+            .zip(workers.par_chunks_mut(worker_words))
+            .enumerate()
+            .try_for_each(|(w, ((a0, a1), buf))| {
+                let (ext, rest) = buf.split_at_mut(digits * n);
+                let key_a = &mut rest[..digits * n];
+                for (k, (o0, o1)) in a0.chunks_exact_mut(n).zip(a1.chunks_exact_mut(n)).enumerate() {
+                    let pos = w * group + k;
+                    let kidx = if pos < nq { pos } else { nq_full + pos - nq };
+                    fill(pos, ext)?;
+                    let compact = key.is_compact();
+                    if compact {
+                        for (j, a) in key_a.chunks_exact_mut(n).enumerate() {
+                            expand_public_limb(&key.a_seed, SeedPurpose::KeySwitchA, ((j as u32) << 8) | kidx as u32, &qp[kidx], a);
+                        }
+                    }
+                    let key_a = &*key_a;
+                    inner_product(
+                        &qp[kidx],
+                        ext,
+                        digits,
+                        |j| &key.b[j].as_slice()[kidx * n..(kidx + 1) * n],
+                        |j| {
+                            if compact {
+                                &key_a[j * n..(j + 1) * n]
+                            } else {
+                                &key.a[j].as_slice()[kidx * n..(kidx + 1) * n]
+                            }
+                        },
+                        o0,
+                        o1,
+                    );
+                }
+                Ok(())
+            })
+    }
+
+    /// ModDown of both inner products: d = (x - ext_P->Q(x mod P)) * P^-1 over Q_l, added to
+    /// `out0` and added to or written into `out1`.
+    #[allow(clippy::too_many_arguments)]
+    fn mod_down_into(
+        &self,
+        pre: &LevelPrecomp,
+        level: usize,
+        acc: &mut [u64],
+        workers: &mut [u64],
+        worker_words: usize,
+        out0: &mut [u64],
+        out1: &mut [u64],
+        second: SecondOutput,
+    ) -> Result<(), EvalError> {
+        let n = self.n();
+        let nq = level + 1;
+        let np = self.params().p().len();
+        let limbs = nq + np;
+        let half = acc.len() / 2;
+        let (acc0, acc1) = acc.split_at_mut(half);
+        let (q0, p0) = acc0[..limbs * n].split_at_mut(nq * n);
+        let (q1, p1) = acc1[..limbs * n].split_at_mut(nq * n);
+        // The P parts in coefficient form, scaled for the conversion to Q_l.
+        p0.par_chunks_mut(n)
+            .enumerate()
+            .chain(p1.par_chunks_mut(n).enumerate())
+            .try_for_each(|(k, l)| {
+                self.p_tables()[k].inverse(l).map_err(|_| EvalError::Representation)?;
+                pre.mod_down.scale_input_limb(k, l);
+                Ok::<(), EvalError>(())
+            })?;
+        let (p0, p1) = (&*p0, &*p1);
+        let group = group_size(nq, workers.len() / worker_words);
+        out0.par_chunks_mut(group * n)
+            .zip(out1.par_chunks_mut(group * n))
+            .zip(q0.par_chunks(group * n).zip(q1.par_chunks(group * n)))
+            .zip(workers.par_chunks_mut(worker_words))
+            .enumerate()
+            .try_for_each(|(w, (((o0, o1), (x0, x1)), buf))| {
+                let buf = &mut buf[..n];
+                for (k, ((o0, o1), (x0, x1))) in o0
+                    .chunks_exact_mut(n)
+                    .zip(o1.chunks_exact_mut(n))
+                    .zip(x0.chunks_exact(n).zip(x1.chunks_exact(n)))
+                    .enumerate()
+                {
+                    let i = w * group + k;
+                    let m = &self.q_moduli()[i];
+                    let (pinv, pinv_s) = pre.p_inv[i];
+                    let table = &self.q_tables()[i];
+                    pre.mod_down.convert_scaled_to(n, p0, i, buf);
+                    table.forward(buf).map_err(|_| EvalError::Representation)?;
+                    for ((o, x), e) in o0.iter_mut().zip(x0).zip(buf.iter()) {
+                        *o = m.add(*o, m.mul_shoup(m.sub(*x, *e), pinv, pinv_s));
+                    }
+                    pre.mod_down.convert_scaled_to(n, p1, i, buf);
+                    table.forward(buf).map_err(|_| EvalError::Representation)?;
+                    match second {
+                        SecondOutput::Add => {
+                            for ((o, x), e) in o1.iter_mut().zip(x1).zip(buf.iter()) {
+                                *o = m.add(*o, m.mul_shoup(m.sub(*x, *e), pinv, pinv_s));
+                            }
+                        }
+                        SecondOutput::Set => {
+                            for ((o, x), e) in o1.iter_mut().zip(x1).zip(buf.iter()) {
+                                *o = m.mul_shoup(m.sub(*x, *e), pinv, pinv_s);
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            })
+    }
+
+    /// Runs `f` with a key-switching scratch from this context's pool (made on first use,
+    /// returned afterwards), so the owned-output operations reuse their buffers across calls.
+    pub fn with_switch_scratch<R>(&self, f: impl FnOnce(&mut KeySwitchScratch) -> R) -> R {
+        let mut scratch = self.switch_pool().pop().unwrap_or_else(|| KeySwitchScratch::new(self));
+        let r = f(&mut scratch);
+        let mut pool = self.switch_pool();
+        // Keep at most one scratch per thread that ran a switch concurrently.
+        if pool.len() < rayon::current_num_threads().max(2) {
+            pool.push(scratch);
+        }
+        r
+    }
+}

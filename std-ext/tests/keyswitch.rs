@@ -1,0 +1,196 @@
+//! The key-switching engine's paths agree bit for bit: fused and hoisted, with and without a
+//! Galois permutation, compact and expanded keys, any number of scratch workers, adding and
+//! setting the second output; and a scratch or output of the wrong shape is an error.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use clifhe_core::ciphertext::CiphertextOwned;
+use clifhe_core::encode::Complex;
+use clifhe_core::encrypt::{encrypt_pk, Plaintext};
+use clifhe_core::params::presets;
+use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
+use clifhe_core::{Params, ParamsLiteral, PublicKey, SecretKey};
+use clifhe_std::keys::rotation_galois_element;
+use clifhe_std::keyswitch::{KeySwitchScratch, SecondOutput};
+use clifhe_std::{EvalContext, EvalError, Evaluator, GaloisKeys, RelinearizationKey};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+struct Fixture {
+    ectx: EvalContext,
+    ct: CiphertextOwned,
+    gks: GaloisKeys,
+    rlk: RelinearizationKey,
+}
+
+fn fixture(lit: ParamsLiteral) -> Fixture {
+    let params = Params::new(lit).unwrap();
+    let ectx = EvalContext::new(params).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let sk = SecretKey::generate(&params, &mut rng).unwrap();
+    let pk = PublicKey::generate(&params, ectx.q_tables(), &sk, &mut rng).unwrap();
+    let slots = params.max_slots();
+    let v: Vec<Complex> = (0..slots)
+        .map(|i| Complex::new((i as f64 * 0.37).sin(), (i as f64 * 0.11).cos()))
+        .collect();
+    let pt = Plaintext::encode(&params, &v, params.default_scale()).unwrap();
+    let ct = encrypt_pk(&params, ectx.q_tables(), &pk, &pt, params.max_level(), &mut rng).unwrap();
+    let gks = GaloisKeys::for_rotations(&ectx, &sk, &[3], false, &mut rng).unwrap();
+    let rlk = RelinearizationKey::generate(&ectx, &sk, &mut rng).unwrap();
+    Fixture { ectx, ct, gks, rlk }
+}
+
+fn zero(f: &Fixture) -> RnsPolyOwned {
+    RnsPoly::zero(f.ectx.n(), f.ct.c1.limbs(), Representation::Ntt)
+}
+
+fn paths_agree(lit: ParamsLiteral) {
+    let f = fixture(lit);
+    let ev = Evaluator::new(&f.ectx);
+    let g = rotation_galois_element(3, f.ectx.n()).unwrap();
+    let perm = f.ectx.galois_permutation(g).unwrap();
+    let key = f.gks.get(g).unwrap();
+
+    // Fused (extensions made limb by limb inside the switch) against hoisted (a stored
+    // decomposition). Without a permutation they are the same words; with one they differ by
+    // design (an automorphism negates coefficients, and the basis conversion of q - x is not
+    // minus that of x; the difference is a multiple of the digit's modulus, which the gadget
+    // absorbs), so there the evaluator tests compare decryptions.
+    let dec = f.ectx.decompose(&f.ct.c1).unwrap();
+    let fused = f.ectx.key_switch(&f.ct.c1, key).unwrap();
+    let hoisted = f.ectx.key_switch_decomposed(&dec, key, None).unwrap();
+    assert_eq!(fused.0.as_slice(), hoisted.0.as_slice());
+    assert_eq!(fused.1.as_slice(), hoisted.1.as_slice());
+
+    // Every worker count gives the same words (the split by target prime is exact).
+    let reference = {
+        let (mut d0, mut d1) = (zero(&f), zero(&f));
+        let mut s = KeySwitchScratch::with_workers(&f.ectx, 1);
+        f.ectx
+            .key_switch_into(
+                &f.ct.c1,
+                Some(&perm),
+                key,
+                &mut s,
+                d0.as_mut_slice(),
+                d1.as_mut_slice(),
+                SecondOutput::Set,
+            )
+            .unwrap();
+        (d0, d1)
+    };
+    for workers in [2, 3, 7, 64] {
+        let (mut d0, mut d1) = (zero(&f), zero(&f));
+        let mut s = KeySwitchScratch::with_workers(&f.ectx, workers);
+        assert_eq!(s.worker_count(), workers);
+        // Garbage in the second output must be overwritten by `Set`.
+        d1.as_mut_slice().fill(7);
+        f.ectx
+            .key_switch_into(
+                &f.ct.c1,
+                Some(&perm),
+                key,
+                &mut s,
+                d0.as_mut_slice(),
+                d1.as_mut_slice(),
+                SecondOutput::Set,
+            )
+            .unwrap();
+        assert_eq!(d0.as_slice(), reference.0.as_slice(), "{workers} workers");
+        assert_eq!(d1.as_slice(), reference.1.as_slice(), "{workers} workers");
+    }
+
+    // A compact key (its `a` halves regenerated inside the switch) gives the same words: the
+    // fixture is deterministic, so a second one holds the same key.
+    let mut again = fixture(lit);
+    again.gks.compact();
+    let compact = again.gks.get(g).unwrap();
+    assert!(compact.is_compact());
+    let (mut d0, mut d1) = (zero(&f), zero(&f));
+    let mut s = KeySwitchScratch::new(&f.ectx);
+    f.ectx
+        .key_switch_into(
+            &f.ct.c1,
+            Some(&perm),
+            compact,
+            &mut s,
+            d0.as_mut_slice(),
+            d1.as_mut_slice(),
+            SecondOutput::Set,
+        )
+        .unwrap();
+    assert_eq!(d0.as_slice(), reference.0.as_slice());
+    assert_eq!(d1.as_slice(), reference.1.as_slice());
+
+    // Relinearization adds into both outputs: equal to the owned switch added by hand.
+    let t = ev.tensor(&f.ct, &f.ct).unwrap();
+    let relin = ev.relinearize(&t, &f.rlk).unwrap();
+    let (e0, e1) = f.ectx.key_switch(&t.c2, &f.rlk.0).unwrap();
+    let m = &f.ectx.q_moduli()[..f.ct.c1.limbs()];
+    let (mut c0, mut c1) = (t.c0.clone(), t.c1.clone());
+    c0.add_assign(&e0, m).unwrap();
+    c1.add_assign(&e1, m).unwrap();
+    assert_eq!(relin.c0.as_slice(), c0.as_slice());
+    assert_eq!(relin.c1.as_slice(), c1.as_slice());
+    assert_eq!(ev.mul_relin(&f.ct, &f.ct, &f.rlk).unwrap().c0.as_slice(), c0.as_slice());
+}
+
+#[test]
+fn paths_agree_with_one_prime_digits() {
+    paths_agree(presets::INSECURE_TEST_N12);
+}
+
+#[test]
+fn paths_agree_with_six_prime_digits() {
+    paths_agree(presets::INSECURE_TEST_BOOT_N12);
+}
+
+#[test]
+fn wrong_shapes_are_errors() {
+    let f = fixture(presets::INSECURE_TEST_N12);
+    let other = EvalContext::new(Params::new(presets::INSECURE_TEST_BOOT_N12).unwrap()).unwrap();
+    let key = &f.rlk.0;
+    let (mut d0, mut d1) = (zero(&f), zero(&f));
+    let mut foreign = KeySwitchScratch::new(&other);
+    let r = f.ectx.key_switch_into(
+        &f.ct.c1,
+        None,
+        key,
+        &mut foreign,
+        d0.as_mut_slice(),
+        d1.as_mut_slice(),
+        SecondOutput::Set,
+    );
+    assert!(matches!(r, Err(EvalError::Invalid(_))), "{r:?}");
+    let mut s = KeySwitchScratch::new(&f.ectx);
+    let short = &mut d1.as_mut_slice()[1..];
+    let r = f
+        .ectx
+        .key_switch_into(&f.ct.c1, None, key, &mut s, d0.as_mut_slice(), short, SecondOutput::Add);
+    assert!(matches!(r, Err(EvalError::Invalid(_))), "{r:?}");
+    let r = f.ectx.key_switch_into(
+        &f.ct.c1,
+        Some(&[0u32; 3]),
+        key,
+        &mut s,
+        d0.as_mut_slice(),
+        d1.as_mut_slice(),
+        SecondOutput::Add,
+    );
+    assert!(matches!(r, Err(EvalError::Invalid(_))), "{r:?}");
+    // A key of another parameter set.
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let osk = SecretKey::generate(other.params(), &mut rng).unwrap();
+    let orlk = RelinearizationKey::generate(&other, &osk, &mut rng).unwrap();
+    let r = f.ectx.key_switch_into(
+        &f.ct.c1,
+        None,
+        &orlk.0,
+        &mut s,
+        d0.as_mut_slice(),
+        d1.as_mut_slice(),
+        SecondOutput::Add,
+    );
+    assert!(matches!(r, Err(EvalError::ParamsMismatch)), "{r:?}");
+    // The sizing formula matches what a scratch holds.
+    assert!(KeySwitchScratch::words(&f.ectx, 2) > KeySwitchScratch::words(&f.ectx, 1));
+}
