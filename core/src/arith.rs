@@ -216,7 +216,7 @@ pub const fn is_prime_u64(n: u64) -> bool {
     const BASES: [u64; 12] = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37];
     let mut i = 0;
     while i < BASES.len() {
-        if n % BASES[i] == 0 {
+        if n.is_multiple_of(BASES[i]) {
             return n == BASES[i];
         }
         i += 1;

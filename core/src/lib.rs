@@ -30,6 +30,8 @@ pub mod ntt;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod ntt_avx2;
 pub mod ntt_compact;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod ntt_ifma;
 pub mod params;
 pub mod rns;
 pub mod sample;

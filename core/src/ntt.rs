@@ -99,15 +99,38 @@ pub(crate) fn inverse_group(m: &Modulus, x: [&mut u64; 4], wa0: (u64, u64), wa1:
     *x3 = m.mul_shoup_lazy(y1 + two_q - y3, wb.0, wb.1);
 }
 
-/// Turns the SIMD (AVX2) passes off (`false`) or back on, process-wide, so tests and benchmarks
-/// can run the scalar reference path on any host. Results are identical either way. No effect
-/// where there is no SIMD path (other targets, `no_std` builds).
+/// Turns the SIMD (AVX-512 IFMA and AVX2) passes off (`false`) or back on, process-wide, so
+/// tests and benchmarks can run the scalar reference path on any host. Results are identical
+/// either way. No effect where there is no SIMD path (other targets, `no_std` builds).
 #[doc(hidden)]
 pub fn set_simd_enabled(enabled: bool) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     simd::set_enabled(enabled);
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
     let _ = enabled;
+}
+
+/// Turns only the AVX-512 IFMA passes (primes below 2^50) off or back on, process-wide, so
+/// tests and benchmarks can compare them with the AVX2 passes on a CPU that has both.
+/// `set_simd_enabled` sets this too. Reduced outputs are identical either way.
+#[doc(hidden)]
+pub fn set_ifma_enabled(enabled: bool) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    crate::ntt_ifma::set_enabled(enabled);
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    let _ = enabled;
+}
+
+/// Whether the AVX-512 IFMA passes run for a prime `q` on this host (for benchmark labels).
+#[doc(hidden)]
+pub fn ifma_active(q: u64) -> bool {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    return crate::ntt_ifma::ifma_available(q);
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    {
+        let _ = q;
+        false
+    }
 }
 
 /// Bit reversal of the low `bits` bits of `x`.
@@ -124,7 +147,7 @@ pub const fn bit_reverse(x: usize, bits: u32) -> usize {
 pub const fn primitive_root_2n(m: &Modulus, n: usize) -> Option<u64> {
     let q = m.value();
     let two_n = 2 * n as u64;
-    if n < 2 || !n.is_power_of_two() || (q - 1) % two_n != 0 {
+    if n < 2 || !n.is_power_of_two() || !(q - 1).is_multiple_of(two_n) {
         return None;
     }
     let mut x = 2u64;
@@ -218,7 +241,7 @@ impl<S: AsRef<[u64]>> NttTable<S> {
         if n < 2 || !n.is_power_of_two() || n > 1 << 17 {
             return Err(NttError::BadDegree);
         }
-        if (modulus.value() - 1) % (2 * n as u64) != 0 {
+        if !(modulus.value() - 1).is_multiple_of(2 * n as u64) {
             return Err(NttError::NotNttFriendly);
         }
         let inv_len = inv.as_ref().len();
@@ -257,7 +280,8 @@ impl<S: AsRef<[u64]>> NttTable<S> {
         self.inv.as_ref().is_empty()
     }
 
-    /// In-place forward negacyclic NTT; input in [0, q), output in [0, q), bit-reversed order.
+    /// In-place forward negacyclic NTT; input in [0, 4q) (every butterfly group takes lazy
+    /// inputs), output in [0, q), bit-reversed order.
     pub fn forward(&self, a: &mut [u64]) -> Result<(), NttError> {
         if a.len() != self.n() {
             return Err(NttError::Length);
@@ -267,7 +291,8 @@ impl<S: AsRef<[u64]>> NttTable<S> {
         Ok(())
     }
 
-    /// Forward transform leaving outputs in [0, 4q); the caller reduces. Length is `self.n()`.
+    /// Forward transform of inputs in [0, 4q) leaving outputs in [0, 4q); the caller reduces.
+    /// Length is `self.n()`.
     pub fn forward_lazy(&self, a: &mut [u64]) {
         self.forward_impl::<false>(a);
     }

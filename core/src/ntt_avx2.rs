@@ -37,6 +37,7 @@ static ENABLED: AtomicBool = AtomicBool::new(true);
 /// Enables or disables the AVX2 passes process-wide (`ntt::set_simd_enabled`).
 pub(crate) fn set_enabled(enabled: bool) {
     ENABLED.store(enabled, Ordering::Relaxed);
+    crate::ntt_ifma::set_enabled(enabled);
 }
 
 /// Whether the AVX2 passes may run: the CPU has AVX2 and they are not disabled.
@@ -232,7 +233,7 @@ unsafe fn forward_radix4_avx2(a: &mut [u64], t: usize, sm: &Modulus, tw1: (&[u64
             (tw2.0[2 * i + 1], tw2.1[2 * i + 1]),
         );
         let (w1, w2a, w2b) = (tw(s1.0, s1.1), tw(s2a.0, s2a.1), tw(s2b.0, s2b.1));
-        if h % 8 == 0 {
+        if h.is_multiple_of(8) {
             for (((e0, e1), e2), e3) in quarters_by!(block, h, eights) {
                 // Each chunk has exactly 8 lanes, so the first four always split off; the
                 // `else` cannot run (it is there only because the split is typed `Option`).
@@ -305,10 +306,13 @@ unsafe fn inverse_last_radix2_avx2(a: &mut [u64], sm: &Modulus, ni: (u64, u64), 
     }
 }
 
-/// Runs [`forward_radix4_avx2`] when AVX2 is present and `t` is a multiple of 8; returns
+/// Runs the IFMA pass (`ntt_ifma`) where it applies, else [`forward_radix4_avx2`] when AVX2 is present and `t` is a multiple of 8; returns
 /// whether it did (otherwise the caller runs the scalar pass).
 pub(crate) fn forward_radix4(a: &mut [u64], t: usize, m: &Modulus, tw1: (&[u64], &[u64]), tw2: (&[u64], &[u64])) -> bool {
-    if t % 8 != 0 || !avx2_available() {
+    if crate::ntt_ifma::forward_radix4(a, t, m, tw1, tw2) {
+        return true;
+    }
+    if !t.is_multiple_of(8) || !avx2_available() {
         return false;
     }
     // SAFETY: AVX2 was detected at run time just above.
@@ -316,7 +320,7 @@ pub(crate) fn forward_radix4(a: &mut [u64], t: usize, m: &Modulus, tw1: (&[u64],
     true
 }
 
-/// Runs [`inverse_radix4_avx2`] when AVX2 is present and `t` is a multiple of 4.
+/// Runs the IFMA pass where it applies, else [`inverse_radix4_avx2`] when AVX2 is present and `t` is a multiple of 4.
 pub(crate) fn inverse_radix4(
     a: &mut [u64],
     t: usize,
@@ -325,7 +329,10 @@ pub(crate) fn inverse_radix4(
     twb: (&[u64], &[u64]),
     last: Option<((u64, u64), (u64, u64))>,
 ) -> bool {
-    if t % 4 != 0 || !avx2_available() {
+    if crate::ntt_ifma::inverse_radix4(a, t, m, twa, twb, last) {
+        return true;
+    }
+    if !t.is_multiple_of(4) || !avx2_available() {
         return false;
     }
     // SAFETY: AVX2 was detected at run time just above.
@@ -333,9 +340,12 @@ pub(crate) fn inverse_radix4(
     true
 }
 
-/// Runs [`inverse_last_radix2_avx2`] when AVX2 is present and N/2 is a multiple of 4.
+/// Runs the IFMA pass where it applies, else [`inverse_last_radix2_avx2`] when AVX2 is present and N/2 is a multiple of 4.
 pub(crate) fn inverse_last_radix2(a: &mut [u64], m: &Modulus, ni: (u64, u64), il: (u64, u64)) -> bool {
-    if a.len() % 8 != 0 || !avx2_available() {
+    if crate::ntt_ifma::inverse_last_radix2(a, m, ni, il) {
+        return true;
+    }
+    if !a.len().is_multiple_of(8) || !avx2_available() {
         return false;
     }
     // SAFETY: AVX2 was detected at run time just above.
