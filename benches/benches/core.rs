@@ -5,7 +5,7 @@ use clifhe_benches::{fixture, peer_literal};
 use clifhe_core::decrypt::decrypt;
 use clifhe_core::encode::{encode_real, encode_scratch_len, Complex};
 use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, Plaintext};
-use clifhe_core::ntt::{set_simd_enabled, NttTable};
+use clifhe_core::ntt::{set_ifma_enabled, set_simd_enabled, NttTable};
 use clifhe_core::params::{presets, primes};
 use clifhe_core::{PublicKey, SecretKey};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -22,6 +22,24 @@ fn ntt(c: &mut Criterion) {
         let mut v: Vec<u64> = (0..n as u64).map(|i| i * 7919 % primes::Q60).collect();
         g.bench_with_input(BenchmarkId::new("forward", n), &n, |b, _| b.iter(|| t.forward(&mut v).unwrap()));
         g.bench_with_input(BenchmarkId::new("inverse", n), &n, |b, _| b.iter(|| t.inverse(&mut v).unwrap()));
+        // A 40-bit prime: the AVX-512 IFMA passes where the CPU has them.
+        let t40 = NttTable::new(primes::Q40[0], n).unwrap();
+        let mut v40: Vec<u64> = (0..n as u64).map(|i| i * 7919 % primes::Q40[0]).collect();
+        g.bench_with_input(BenchmarkId::new("forward-q40", n), &n, |b, _| {
+            b.iter(|| t40.forward(&mut v40).unwrap())
+        });
+        g.bench_with_input(BenchmarkId::new("inverse-q40", n), &n, |b, _| {
+            b.iter(|| t40.inverse(&mut v40).unwrap())
+        });
+        // The AVX2 passes on the 40-bit prime (what a CPU without IFMA runs); same results.
+        set_ifma_enabled(false);
+        g.bench_with_input(BenchmarkId::new("forward-q40-avx2", n), &n, |b, _| {
+            b.iter(|| t40.forward(&mut v40).unwrap())
+        });
+        g.bench_with_input(BenchmarkId::new("inverse-q40-avx2", n), &n, |b, _| {
+            b.iter(|| t40.inverse(&mut v40).unwrap())
+        });
+        set_ifma_enabled(true);
         // The scalar reference path (what the firmware and CPUs without AVX2 run).
         set_simd_enabled(false);
         g.bench_with_input(BenchmarkId::new("forward-scalar", n), &n, |b, _| {

@@ -111,7 +111,7 @@ pub fn set_simd_enabled(enabled: bool) {
 }
 
 /// Turns only the AVX-512 IFMA passes (primes below 2^50) off or back on, process-wide, so
-/// tests and benchmarks can compare them with the AVX2 passes on a CPU that has both.
+/// tests and benchmarks can compare them with the other paths on a CPU that has them.
 /// `set_simd_enabled` sets this too. Reduced outputs are identical either way.
 #[doc(hidden)]
 pub fn set_ifma_enabled(enabled: bool) {

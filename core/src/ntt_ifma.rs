@@ -9,24 +9,27 @@
 //! at a time, and a Shoup product with a 52-bit quotient needs three of them (Harvey 2014,
 //! "Faster arithmetic for number-theoretic transforms", with beta = 2^52; the layout of Intel
 //! HEXL's IFMA butterflies, Boemer et al. 2021). The lazy butterflies keep values below 4q, so
-//! every multiplicand fits 52 bits when q < 2^50: the 40-bit primes of most chains qualify, the
-//! 56- to 61-bit ones keep the AVX2 path.
+//! every multiplicand fits 52 bits when q < 2^50: the 39- and 40-bit primes of the chains
+//! qualify; the 55- to 61-bit ones keep the AVX2 path. (An eight-lane AVX-512F port of the
+//! AVX2 product for those was measured no faster than AVX2 on this CPU, Ice Lake class: the
+//! 512-bit multiplier issues at the same rate, and the AVX2 pass also interleaves scalar
+//! butterflies. Not kept.)
 //!
 //! Results: with w' = floor(w 2^52 / q) (the stored 64-bit quotient shifted right by 12, so
 //! no new tables) and a < 2^52, a w - floor(a w' / 2^52) q lies in [0, 2q), the same range as
 //! the 64-bit Shoup product; the two can differ by q in a lazy intermediate, never in a
 //! reduced output. `forward` and `inverse` reduce their outputs, so they are bit-identical to
 //! the scalar reference; `forward_lazy` outputs are congruent to it modulo q (and below 4q).
-//! `core/tests/ntt_reference.rs` checks both on this path when the CPU has it.
+//! `core/tests/ntt_reference.rs` checks every path the host has against the frozen reference.
 //!
 //! # Why this module uses `unsafe`
 //!
-//! As for `ntt_avx2`: intrinsics. Soundness: (1) every `#[target_feature(enable = "avx512f,
-//! avx512ifma")]` function is reached only through [`ifma_available`], a runtime check
-//! (`is_x86_feature_detected!`, cached by std); (2) the only memory accesses are unaligned
-//! 64-byte loads and stores (`_mm512_loadu_si512` / `_mm512_storeu_si512`) through
-//! `&[u64; 8]` / `&mut [u64; 8]` references from `chunks_exact_mut(8)`, so the 64 bytes each
-//! touches are eight valid (exclusively borrowed, for a store) `u64`s by their type.
+//! As for `ntt_avx2`: intrinsics. Soundness: (1) every `#[target_feature]` function is reached
+//! only through [`ifma_available`], a runtime check (`is_x86_feature_detected!`, cached by std)
+//! of the features it enables; (2) the only memory accesses are unaligned 64-byte loads and
+//! stores (`_mm512_loadu_si512` / `_mm512_storeu_si512`) through `&[u64; 8]` / `&mut [u64; 8]`
+//! references from `chunks_exact_mut(8)`, so the 64 bytes each touches are eight valid
+//! (exclusively borrowed, for a store) `u64`s by their type.
 #![allow(unsafe_code)]
 
 use crate::arith::Modulus;
@@ -36,7 +39,7 @@ use core::arch::x86_64::{
 };
 use core::sync::atomic::{AtomicBool, Ordering};
 
-/// The largest prime the IFMA passes take: lazy values below 4q must fit 52 bits.
+/// The largest prime (exclusive) the IFMA passes take: lazy values below 4q fit 52 bits.
 pub(crate) const MAX_IFMA_MODULUS: u64 = 1 << 50;
 
 /// Cleared by [`set_enabled`] (tests and benchmarks of the AVX2 and scalar paths).
@@ -47,8 +50,8 @@ pub(crate) fn set_enabled(enabled: bool) {
     ENABLED.store(enabled, Ordering::Relaxed);
 }
 
-/// Whether the IFMA passes may run for modulus `q`: q < 2^50, the CPU has AVX-512F and IFMA,
-/// and neither they nor the SIMD passes as a whole are disabled.
+/// Whether the IFMA passes run for modulus `q`: q < 2^50, the CPU has AVX-512F and IFMA, and
+/// they are not disabled.
 #[inline]
 pub(crate) fn ifma_available(q: u64) -> bool {
     q < MAX_IFMA_MODULUS
@@ -57,64 +60,15 @@ pub(crate) fn ifma_available(q: u64) -> bool {
         && std::is_x86_feature_detected!("avx512ifma")
 }
 
-/// A twiddle w < q and its 52-bit Shoup quotient, broadcast.
-#[derive(Clone, Copy)]
-struct Tw {
-    w: __m512i,
-    ws: __m512i,
-}
-
-/// The modulus broadcast: q, 2q, 2^52 - q and the 52-bit mask.
-#[derive(Clone, Copy)]
-struct Q {
-    q: __m512i,
-    two_q: __m512i,
-    neg_q: __m512i,
-    mask: __m512i,
-    zero: __m512i,
-}
-
-/// `ws` is the 64-bit Shoup quotient floor(w 2^64 / q); floor(w 2^52 / q) is its top 52 bits.
-#[target_feature(enable = "avx512f,avx512ifma")]
-#[inline]
-fn tw(w: u64, ws: u64) -> Tw {
-    Tw {
-        w: _mm512_set1_epi64(w as i64),
-        ws: _mm512_set1_epi64((ws >> 12) as i64),
-    }
-}
-
-#[target_feature(enable = "avx512f,avx512ifma")]
-#[inline]
-fn modulus(q: u64) -> Q {
-    Q {
-        q: _mm512_set1_epi64(q as i64),
-        two_q: _mm512_set1_epi64((2 * q) as i64),
-        neg_q: _mm512_set1_epi64(((1u64 << 52) - q) as i64),
-        mask: _mm512_set1_epi64(((1u64 << 52) - 1) as i64),
-        zero: _mm512_setzero_si512(),
-    }
-}
-
-/// Lane-wise a * w - floor(a * w' / 2^52) * q in [0, 2q), for a < 2^52.
-#[target_feature(enable = "avx512f,avx512ifma")]
-#[inline]
-fn mul_shoup_lazy(a: __m512i, t: Tw, m: Q) -> __m512i {
-    let hi = _mm512_madd52hi_epu64(m.zero, a, t.ws);
-    // low52(a w) + low52(hi (2^52 - q)) = a w - hi q (mod 2^52); the true value is below 2q.
-    let r = _mm512_madd52lo_epu64(_mm512_madd52lo_epu64(m.zero, a, t.w), hi, m.neg_q);
-    _mm512_and_si512(r, m.mask)
-}
-
 /// Lane-wise x - c if x >= c, else x (the wrapped difference is larger than x otherwise).
-#[target_feature(enable = "avx512f,avx512ifma")]
+#[target_feature(enable = "avx512f")]
 #[inline]
 fn csub(x: __m512i, c: __m512i) -> __m512i {
     _mm512_min_epu64(x, _mm512_sub_epi64(x, c))
 }
 
 /// Loads eight lanes; the array type guarantees the 64 bytes read are in bounds.
-#[target_feature(enable = "avx512f,avx512ifma")]
+#[target_feature(enable = "avx512f")]
 #[inline]
 fn load(c: &[u64; 8]) -> __m512i {
     // SAFETY: `c` is 64 readable bytes (unaligned load).
@@ -122,7 +76,7 @@ fn load(c: &[u64; 8]) -> __m512i {
 }
 
 /// Stores eight lanes; the array type guarantees the 64 bytes written are in bounds and ours.
-#[target_feature(enable = "avx512f,avx512ifma")]
+#[target_feature(enable = "avx512f")]
 #[inline]
 fn store(c: &mut [u64; 8], v: __m512i) {
     // SAFETY: `c` is 64 exclusively borrowed bytes (unaligned store).
@@ -145,10 +99,61 @@ fn quarters(block: &mut [u64], len: usize) -> impl Iterator<Item = Quad<'_>> {
     lanes(q0).zip(lanes(q1)).zip(lanes(q2)).zip(lanes(q3))
 }
 
-/// One forward radix-4 pass (see `ntt::forward_group`; inputs and outputs in [0, 4q)) for a
-/// butterfly distance `t` that is a multiple of 16.
+/// A twiddle w < q and its 52-bit Shoup quotient, broadcast.
+#[derive(Clone, Copy)]
+struct Tw {
+    w: __m512i,
+    ws: __m512i,
+}
+
+/// The modulus broadcast: q, 2q, 2^52 - q and the 52-bit mask.
+#[derive(Clone, Copy)]
+struct Q {
+    q: __m512i,
+    two_q: __m512i,
+    neg_q: __m512i,
+    mask: __m512i,
+    zero: __m512i,
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn modulus(q: u64) -> Q {
+    Q {
+        q: _mm512_set1_epi64(q as i64),
+        two_q: _mm512_set1_epi64((2 * q) as i64),
+        neg_q: _mm512_set1_epi64((1u64 << 52).wrapping_sub(q) as i64),
+        mask: _mm512_set1_epi64(((1u64 << 52) - 1) as i64),
+        zero: _mm512_setzero_si512(),
+    }
+}
+
+/// `ws` is the 64-bit Shoup quotient floor(w 2^64 / q); floor(w 2^52 / q) is its top 52 bits.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn tw(w: u64, ws: u64) -> Tw {
+    Tw {
+        w: _mm512_set1_epi64(w as i64),
+        ws: _mm512_set1_epi64((ws >> 12) as i64),
+    }
+}
+
+/// Lane-wise a * w - floor(a * w' / 2^52) * q in [0, 2q), for a < 2^52.
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn forward_radix4_ifma(a: &mut [u64], t: usize, sm: &Modulus, tw1: (&[u64], &[u64]), tw2: (&[u64], &[u64])) {
+#[inline]
+fn mul_shoup_lazy(a: __m512i, t: Tw, m: Q) -> __m512i {
+    let hi = _mm512_madd52hi_epu64(m.zero, a, t.ws);
+    // low52(a w) + low52(hi (2^52 - q)) = a w - hi q (mod 2^52); the true value is below 2q.
+    let r = _mm512_madd52lo_epu64(_mm512_madd52lo_epu64(m.zero, a, t.w), hi, m.neg_q);
+    _mm512_and_si512(r, m.mask)
+}
+
+// ---- the passes ----------------------------------------------------------------------------
+
+/// One forward radix-4 pass (see `ntt::forward_group`; inputs and outputs in [0, 4q))
+/// for a butterfly distance `t` that is a multiple of 16.
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn forward_ifma(a: &mut [u64], t: usize, sm: &Modulus, tw1: (&[u64], &[u64]), tw2: (&[u64], &[u64])) {
     let m = modulus(sm.value());
     let h = t / 2;
     for (i, block) in a.chunks_exact_mut(2 * t).enumerate() {
@@ -176,18 +181,11 @@ fn forward_radix4_ifma(a: &mut [u64], t: usize, sm: &Modulus, tw1: (&[u64], &[u6
     }
 }
 
-/// One inverse radix-4 pass (see `ntt::inverse_group`; inputs and outputs in [0, 2q)) for a
-/// distance `t` that is a multiple of 8; with `last`, the final pass with N^-1 folded in and
-/// outputs fully reduced.
+/// One inverse radix-4 pass (see `ntt::inverse_group`; inputs and outputs in [0, 2q))
+/// for a distance `t` that is a multiple of 8; with `last`, the final pass with N^-1
+/// folded in and outputs fully reduced.
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn inverse_radix4_ifma(
-    a: &mut [u64],
-    t: usize,
-    sm: &Modulus,
-    twa: (&[u64], &[u64]),
-    twb: (&[u64], &[u64]),
-    last: Option<((u64, u64), (u64, u64))>,
-) {
+fn inverse_ifma(a: &mut [u64], t: usize, sm: &Modulus, twa: (&[u64], &[u64]), twb: (&[u64], &[u64]), last: Fold) {
     let m = modulus(sm.value());
     let fold = last.map(|((ni, nis), (il, ils))| (tw(ni, nis), tw(il, ils)));
     for (i, block) in a.chunks_exact_mut(4 * t).enumerate() {
@@ -218,9 +216,10 @@ fn inverse_radix4_ifma(
     }
 }
 
-/// The last inverse stage when log2 N is odd: radix 2 at distance N/2 with N^-1 folded in.
+/// The last inverse stage when log2 N is odd: radix 2 at distance N/2 with N^-1 folded
+/// in.
 #[target_feature(enable = "avx512f,avx512ifma")]
-fn inverse_last_radix2_ifma(a: &mut [u64], sm: &Modulus, ni: (u64, u64), il: (u64, u64)) {
+fn inverse_last_ifma(a: &mut [u64], sm: &Modulus, ni: (u64, u64), il: (u64, u64)) {
     let m = modulus(sm.value());
     let (ni, il) = (tw(ni.0, ni.1), tw(il.0, il.1));
     let half = a.len() / 2;
@@ -235,41 +234,47 @@ fn inverse_last_radix2_ifma(a: &mut [u64], sm: &Modulus, ni: (u64, u64), il: (u6
     }
 }
 
-/// Runs [`forward_radix4_ifma`] when the CPU has IFMA, q < 2^50 and `t` is a multiple of 16;
-/// returns whether it did.
+/// N^-1 and inv[1] N^-1 with their Shoup quotients, for the last inverse pass.
+type Fold = Option<((u64, u64), (u64, u64))>;
+
+/// Runs a forward radix-4 pass with IFMA when q < 2^50, `t` is a multiple of 16 and the CPU has
+/// it; returns whether it did.
 pub(crate) fn forward_radix4(a: &mut [u64], t: usize, m: &Modulus, tw1: (&[u64], &[u64]), tw2: (&[u64], &[u64])) -> bool {
-    if !t.is_multiple_of(16) || !ifma_available(m.value()) {
+    if !t.is_multiple_of(16) {
+        return false;
+    }
+    if !ifma_available(m.value()) {
         return false;
     }
     // SAFETY: AVX-512F and IFMA were detected at run time just above.
-    unsafe { forward_radix4_ifma(a, t, m, tw1, tw2) };
+    unsafe { forward_ifma(a, t, m, tw1, tw2) };
     true
 }
 
-/// Runs [`inverse_radix4_ifma`] when the CPU has IFMA, q < 2^50 and `t` is a multiple of 8.
-pub(crate) fn inverse_radix4(
-    a: &mut [u64],
-    t: usize,
-    m: &Modulus,
-    twa: (&[u64], &[u64]),
-    twb: (&[u64], &[u64]),
-    last: Option<((u64, u64), (u64, u64))>,
-) -> bool {
-    if !t.is_multiple_of(8) || !ifma_available(m.value()) {
+/// Runs an inverse radix-4 pass with IFMA when q < 2^50, `t` is a multiple of 8 and the CPU
+/// has it.
+pub(crate) fn inverse_radix4(a: &mut [u64], t: usize, m: &Modulus, twa: (&[u64], &[u64]), twb: (&[u64], &[u64]), last: Fold) -> bool {
+    if !t.is_multiple_of(8) {
+        return false;
+    }
+    if !ifma_available(m.value()) {
         return false;
     }
     // SAFETY: AVX-512F and IFMA were detected at run time just above.
-    unsafe { inverse_radix4_ifma(a, t, m, twa, twb, last) };
+    unsafe { inverse_ifma(a, t, m, twa, twb, last) };
     true
 }
 
-/// Runs [`inverse_last_radix2_ifma`] when the CPU has IFMA, q < 2^50 and N/2 is a multiple
-/// of 8.
+/// Runs the last radix-2 inverse stage with IFMA when q < 2^50, N/2 is a multiple of 8 and the
+/// CPU has it.
 pub(crate) fn inverse_last_radix2(a: &mut [u64], m: &Modulus, ni: (u64, u64), il: (u64, u64)) -> bool {
-    if !a.len().is_multiple_of(16) || !ifma_available(m.value()) {
+    if !a.len().is_multiple_of(16) {
+        return false;
+    }
+    if !ifma_available(m.value()) {
         return false;
     }
     // SAFETY: AVX-512F and IFMA were detected at run time just above.
-    unsafe { inverse_last_radix2_ifma(a, m, ni, il) };
+    unsafe { inverse_last_ifma(a, m, ni, il) };
     true
 }

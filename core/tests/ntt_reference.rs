@@ -170,8 +170,8 @@ fn ntt_prime(bits: u32) -> u64 {
 /// Serialises the tests of this file: they switch the SIMD passes off and on process-wide.
 static SIMD_SWITCH: Mutex<()> = Mutex::new(());
 
-/// Runs `check_once` on every path the host has: IFMA (where the CPU has it and q < 2^50),
-/// AVX2, and scalar.
+/// Runs `check_once` on every path the host has: AVX-512 IFMA (q < 2^50), AVX2 and scalar (a
+/// path the CPU lacks falls through to the next, so some runs repeat one).
 fn check(q: u64, n: usize, rng: &mut ChaCha20Rng) {
     let _guard = SIMD_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
     for (simd, ifma) in [(true, true), (true, false), (false, false)] {
