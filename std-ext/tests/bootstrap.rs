@@ -15,6 +15,7 @@ use clifhe_core::{Params, ParamsLiteral, SecretKey};
 use clifhe_std::bootstrap::evalmod::EvalModPoly;
 use clifhe_std::bootstrap::test_double::SecretKeyBootstrapper;
 use clifhe_std::bootstrap::{BootstrapKeys, BootstrapLiteral, Bootstrapper};
+use clifhe_std::keys::rotation_galois_element;
 use clifhe_std::{EvalContext, EvalError, Evaluator};
 use common::precision;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -362,5 +363,60 @@ fn heavy_bootstrap_n16() {
         for log_slots in [10, 3] {
             full_bootstrap(&s, Some(log_slots), 18.0, 23.0);
         }
+    }
+}
+
+/// Several sparse-slot ciphertexts through one bootstrap (`Bootstrapper::bootstrap_packed`):
+/// each comes back with its own message at the output level, at about the precision of a
+/// bootstrap of its own; fewer inputs than the capacity prune the unpacking tree.
+#[test]
+fn packed_bootstrap_refreshes_several_sparse_ciphertexts_at_once() {
+    let s = setup(presets::INSECURE_TEST_BOOT_N12);
+    let p = *s.ectx.params();
+    // (bootstrapper slots, input slots, inputs): 8 x 256 = full slots; 3 x 256 in 1024 slots
+    for (log_bt, log_in, count) in [(None, 8u32, 8usize), (Some(10), 8, 3)] {
+        let bt = bootstrapper(&s, log_bt);
+        let mut keys = bt.generate_keys(&s.sk, &mut *s.rng.borrow_mut()).unwrap();
+        let vs: Vec<Vec<Complex>> = (0..count).map(|_| s.values(1 << log_in)).collect();
+        let cts: Vec<CiphertextOwned> = vs.iter().map(|v| s.encrypt_at(v, 0, p.default_scale())).collect();
+        if bt
+            .packing_rotations(log_in)
+            .unwrap()
+            .iter()
+            .any(|&r| keys.galois.get(rotation_galois_element(r, p.n()).unwrap()).is_err())
+        {
+            // without the packing keys the unpacking is a typed error, not a wrong answer
+            assert!(matches!(bt.bootstrap_packed(&cts, &keys), Err(EvalError::MissingGaloisKey { .. })));
+        }
+        bt.generate_packing_keys(&mut keys, &s.sk, log_in, &mut *s.rng.borrow_mut())
+            .unwrap();
+        let t = Instant::now();
+        let out = bt.bootstrap_packed(&cts, &keys).unwrap();
+        let elapsed = t.elapsed();
+        assert_eq!(out.len(), count);
+        let steps = bt.packing_rotations(log_in).unwrap().len();
+        let want_scale = bt.output_scale(p.default_scale()).unwrap() * (1u64 << steps) as f64;
+        let mut worst = (f64::INFINITY, f64::INFINITY);
+        for (o, v) in out.iter().zip(&vs) {
+            assert_eq!((o.meta.level, o.meta.log_slots), (bt.output_level(), log_in));
+            assert!((o.meta.scale / want_scale - 1.0).abs() < 1e-9);
+            let (min, mean) = precision(&s.decrypt(o), v);
+            worst = (worst.0.min(min), worst.1.min(mean));
+        }
+        println!(
+            "{count} ciphertexts of {} slots in one bootstrap of {} slots: {elapsed:.2?}; worst min {:.2} / mean {:.2} bits",
+            1 << log_in,
+            1 << bt.log_slots(),
+            worst.0,
+            worst.1
+        );
+        assert!(worst.0 >= 7.0 && worst.1 >= 11.0, "{worst:?}");
+        // more inputs than the slots hold, and inputs of mixed slot counts, are refused
+        let mut too_many = cts.clone();
+        too_many.extend(cts.iter().cloned().cycle().take((1 << steps) + 1 - count));
+        assert!(matches!(bt.bootstrap_packed(&too_many, &keys), Err(EvalError::Invalid(_))));
+        let mut mixed = cts.clone();
+        mixed[0].meta.log_slots -= 1;
+        assert!(matches!(bt.bootstrap_packed(&mixed, &keys), Err(EvalError::SlotsMismatch)));
     }
 }

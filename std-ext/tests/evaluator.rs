@@ -240,3 +240,25 @@ fn rotation_quadratic_form_equals_tensors_then_plaintext_combination() {
     assert_eq!(fused.c2, plain.c2);
     assert_eq!(fused.meta.scale, plain.meta.scale);
 }
+
+/// Monomial products are exact ring identities: X^(N/2) is multiplication by i on every slot,
+/// X^N is -1, X^(2N) and X^a X^b X^-(a+b) are the identity, word for word.
+#[test]
+fn monomial_products_are_exact() {
+    let mut s = setup(presets::INSECURE_TEST_N12);
+    let n = s.ectx.n() as i64;
+    let slots = s.ectx.params().max_slots();
+    let a = s.values(slots);
+    let ca = s.encrypt(&a);
+    let ev = Evaluator::new(&s.ectx);
+    let i_times = ev.mul_monomial(&ca, n / 2).unwrap();
+    let want: Vec<Complex> = a.iter().map(|x| *x * Complex::I).collect();
+    assert_precise("X^(N/2) = i", &s.decrypt(&i_times), &want, 17.0);
+    let neg = ev.mul_monomial(&ca, n).unwrap();
+    assert_eq!(neg.c0.as_slice(), ev.neg(&ca).unwrap().c0.as_slice());
+    let same = ev.mul_monomial(&ca, 2 * n).unwrap();
+    assert_eq!(same.c0.as_slice(), ca.c0.as_slice());
+    let there = ev.mul_monomial(&ev.mul_monomial(&ca, 123).unwrap(), 4001).unwrap();
+    let back = ev.mul_monomial(&there, -(123 + 4001)).unwrap();
+    assert_eq!((back.c0.as_slice(), back.c1.as_slice()), (ca.c0.as_slice(), ca.c1.as_slice()));
+}

@@ -51,10 +51,15 @@ fn case(lit: ParamsLiteral, hidden: &[usize], patients: usize) -> Case {
 impl Case {
     /// Blade-major batch at `level`: ciphertext k holds blade k of every patient.
     fn encrypt(&self, level: usize) -> Vec<CiphertextOwned> {
+        self.encrypt_slots(level, self.params.max_slots())
+    }
+
+    /// The same with `slots` slots per ciphertext (sparse below N/2).
+    fn encrypt_slots(&self, level: usize, slots: usize) -> Vec<CiphertextOwned> {
         let p = self.params;
         (0..8)
             .map(|k| {
-                let mut v = vec![0.0; p.max_slots()];
+                let mut v = vec![0.0; slots];
                 for (i, x) in self.xs.iter().enumerate() {
                     v[i] = x.coeffs()[k];
                 }
@@ -105,11 +110,40 @@ fn deep_gnn_with_real_bootstrapping_matches_plaintext() {
         Err(EvalError::Invalid(_))
     ));
     let t = Instant::now();
-    let refresh = |ct: &CiphertextOwned| bt.bootstrap(ct, &keys);
+    let refresh = |cts: &[CiphertextOwned]| cts.iter().map(|ct| bt.bootstrap(ct, &keys)).collect();
     let (scores, rounds) = evaluate_blade_major_refreshing(&ev, &keys.relinearization, &plan, &input, &refresh, bt.output_level()).unwrap();
     let (worst, agree) = c.compare(&scores);
     println!(
         "depth-{} GNN at {}: {rounds} bootstrap rounds (8 ciphertexts each), {:.1?}; max |score error| {worst:.2e}, argmax agreement {agree}/{}",
+        plan.depth(),
+        c.params.name(),
+        t.elapsed(),
+        c.xs.len()
+    );
+    assert_eq!(rounds, 2);
+    assert!(worst < 1e-3, "{worst}");
+    assert_eq!(agree, c.xs.len());
+}
+
+#[test]
+fn deep_gnn_with_packed_bootstrapping_matches_plaintext() {
+    // The same model and patients with 256-slot blade ciphertexts: each refresh round packs the
+    // 8 blades into one full-slot bootstrap (`Bootstrapper::bootstrap_packed`).
+    let c = case(presets::INSECURE_TEST_BOOT_N12, &[8, 8, 8], 64);
+    let bt = Bootstrapper::new(&c.ectx, BootstrapLiteral::default()).unwrap();
+    let mut keys = bt.generate_keys(&c.sk, &mut *c.rng.lock().unwrap()).unwrap();
+    let slots = c.params.max_slots() / 8;
+    bt.generate_packing_keys(&mut keys, &c.sk, slots.trailing_zeros(), &mut *c.rng.lock().unwrap())
+        .unwrap();
+    let plan = c.model.plan();
+    let input = c.encrypt_slots(bt.output_level(), slots);
+    let ev = Evaluator::new(&c.ectx);
+    let t = Instant::now();
+    let refresh = |cts: &[CiphertextOwned]| bt.bootstrap_packed(cts, &keys);
+    let (scores, rounds) = evaluate_blade_major_refreshing(&ev, &keys.relinearization, &plan, &input, &refresh, bt.output_level()).unwrap();
+    let (worst, agree) = c.compare(&scores);
+    println!(
+        "depth-{} GNN at {}, packed refresh: {rounds} rounds of one bootstrap each, {:.1?}; max |score error| {worst:.2e}, argmax agreement {agree}/{}",
         plan.depth(),
         c.params.name(),
         t.elapsed(),
@@ -133,7 +167,7 @@ fn deep_gnn_with_the_secret_key_double_matches_plaintext() {
     let rlk = RelinearizationKey::generate(&c.ectx, &c.sk, &mut *c.rng.lock().unwrap()).unwrap();
     let double = SecretKeyBootstrapper::new(&c.ectx, &c.sk, top, c.params.default_scale()).unwrap();
     let rng = Mutex::new(ChaCha20Rng::seed_from_u64(5));
-    let refresh = |ct: &CiphertextOwned| double.bootstrap(ct, &mut *rng.lock().unwrap());
+    let refresh = |cts: &[CiphertextOwned]| cts.iter().map(|ct| double.bootstrap(ct, &mut *rng.lock().unwrap())).collect();
     let (scores, rounds) = evaluate_blade_major_refreshing(&ev, &rlk, &plan, &input, &refresh, top).unwrap();
     let (worst, agree) = c.compare(&scores);
     println!(
@@ -146,13 +180,15 @@ fn deep_gnn_with_the_secret_key_double_matches_plaintext() {
     assert_eq!(agree, c.xs.len());
     // a refresh that does not restore enough levels is an error, not a wrong answer
     let weak = SecretKeyBootstrapper::new(&c.ectx, &c.sk, 1, c.params.default_scale()).unwrap();
-    let refresh = |ct: &CiphertextOwned| weak.bootstrap(ct, &mut *rng.lock().unwrap());
+    let refresh = |cts: &[CiphertextOwned]| cts.iter().map(|ct| weak.bootstrap(ct, &mut *rng.lock().unwrap())).collect();
     assert!(evaluate_blade_major_refreshing(&ev, &rlk, &plan, &input, &refresh, top).is_err());
 }
 
 /// The same at the 128-bit N=2^16 preset with the real bootstrapper (opt-in:
-/// `CLIFHE_HEAVY=gnn`; one round of 8 full-slot bootstraps, several minutes on 2 cores). A
-/// depth-16 model against 12 residual levels.
+/// `CLIFHE_HEAVY=gnn`, release build; several minutes on 2 cores). A depth-16 model against 12
+/// residual levels, 4096 patients: the 8 blade ciphertexts have 4096 slots each, so a refresh
+/// round is one packed full-slot bootstrap (`Bootstrapper::bootstrap_packed`); the time of
+/// each round is printed.
 #[test]
 fn heavy_deep_gnn_n16() {
     if std::env::var("CLIFHE_HEAVY").ok().as_deref() != Some("gnn") {
@@ -162,18 +198,31 @@ fn heavy_deep_gnn_n16() {
     let c = case(presets::BOOTSTRAP_N16, &[8, 8, 8, 8, 8, 8, 8, 8], 4096);
     let t = Instant::now();
     let bt = Bootstrapper::new(&c.ectx, BootstrapLiteral::default()).unwrap();
-    let keys = bt.generate_keys(&c.sk, &mut *c.rng.lock().unwrap()).unwrap();
+    let mut keys = bt.generate_keys(&c.sk, &mut *c.rng.lock().unwrap()).unwrap();
+    let slots = c.params.max_slots() / 8;
+    bt.generate_packing_keys(&mut keys, &c.sk, slots.trailing_zeros(), &mut *c.rng.lock().unwrap())
+        .unwrap();
     println!("setup and keys {:.1?}", t.elapsed());
     let plan = c.model.plan();
     assert!(plan.depth() > bt.output_level());
-    let input = c.encrypt(bt.output_level());
+    let input = c.encrypt_slots(bt.output_level(), slots);
     let ev = Evaluator::new(&c.ectx);
     let t = Instant::now();
-    let refresh = |ct: &CiphertextOwned| bt.bootstrap(ct, &keys);
+    let refresh = |cts: &[CiphertextOwned]| {
+        let t = Instant::now();
+        let out = bt.bootstrap_packed(cts, &keys);
+        println!(
+            "refresh round: {} ciphertexts of {slots} slots in one bootstrap, {:.1?} on {} thread(s)",
+            cts.len(),
+            t.elapsed(),
+            rayon::current_num_threads()
+        );
+        out
+    };
     let (scores, rounds) = evaluate_blade_major_refreshing(&ev, &keys.relinearization, &plan, &input, &refresh, bt.output_level()).unwrap();
     let (worst, agree) = c.compare(&scores);
     println!(
-        "depth-{} GNN at {}: {rounds} bootstrap rounds (8 ciphertexts each), {:.1?} for {} patients; max |score error| {worst:.2e}, argmax agreement {agree}/{}",
+        "depth-{} GNN at {}: {rounds} packed refresh rounds, {:.1?} for {} patients; max |score error| {worst:.2e}, argmax agreement {agree}/{}",
         plan.depth(),
         c.params.name(),
         t.elapsed(),

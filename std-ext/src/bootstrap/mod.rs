@@ -14,6 +14,9 @@
 //! 7. [`Bootstrapper::eval_mod`] on each: `q0 / (2 pi) sin(2 pi t / q0) ~ m`.
 //! 8. [`Bootstrapper::slots_to_coeffs`]: `V` on `re + i im`, to the output scale.
 //!
+//! [`Bootstrapper::bootstrap_packed`] refreshes several sparse-slot ciphertexts with one
+//! bootstrap (`packing`: monomial shifts into one message, one bootstrap, an FFT-shaped trace).
+//!
 //! The scale bookkeeping uses that a ciphertext with value `v` at scale `S` is the same object
 //! as value `c v` at scale `S / c`: constant factors (`1/K`, `1/2`, `1/gap`, `q0 / 2 pi`) are
 //! applied by changing `meta.scale`, exactly and for free. Every other constant is encoded at
@@ -24,6 +27,7 @@ pub mod dft;
 pub mod encapsulation;
 pub mod evalmod;
 pub mod linear;
+mod packing;
 pub mod test_double;
 
 use crate::context::EvalContext;

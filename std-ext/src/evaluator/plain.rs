@@ -26,6 +26,36 @@ impl<'a> super::Evaluator<'a> {
         Ok(out)
     }
 
+    /// Multiplies by the monomial X^k (k taken modulo 2N, X^N = -1): exact, no level, no key
+    /// switch, scale and slot count unchanged. It moves coefficients (the message polynomial's
+    /// coefficient j to j + k, negated past N), which is how [`crate::bootstrap`] packs several
+    /// sparse-slot messages into one ciphertext. Per limb: one NTT of the monomial and a
+    /// pointwise product of both polynomials.
+    pub fn mul_monomial(&self, a: &CiphertextOwned, k: i64) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        let n = self.ectx.n();
+        let k = k.rem_euclid(2 * n as i64) as usize;
+        let (pos, negate) = (k % n, k >= n);
+        let mut out = a.clone();
+        out.c0
+            .as_mut_slice()
+            .par_chunks_mut(n)
+            .zip(out.c1.as_mut_slice().par_chunks_mut(n))
+            .enumerate()
+            .try_for_each(|(i, (l0, l1))| {
+                let m = &self.ectx.q_moduli()[i];
+                let mut mono = vec![0u64; n];
+                mono[pos] = if negate { m.value() - 1 } else { 1 };
+                self.ectx.q_tables()[i].forward(&mut mono).map_err(|_| EvalError::Representation)?;
+                for ((x, y), w) in l0.iter_mut().zip(l1.iter_mut()).zip(&mono) {
+                    *x = m.mul(*x, *w);
+                    *y = m.mul(*y, *w);
+                }
+                Ok::<(), EvalError>(())
+            })?;
+        Ok(out)
+    }
+
     /// Multiplies every slot by the real constant `c` encoded at `const_scale`; the result's
     /// scale is `scale * const_scale` and no rescale happens.
     pub fn mul_const_lazy(&self, a: &CiphertextOwned, c: f64, const_scale: f64) -> Result<CiphertextOwned, EvalError> {

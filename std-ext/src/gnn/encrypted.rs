@@ -276,9 +276,10 @@ pub fn form_levels(form: &QuadraticForm) -> usize {
 }
 
 /// A deep plan whose depth exceeds the levels of the batch: before every form that would run
-/// out of levels, all current ciphertexts (8 blades, or the scores' inputs) are refreshed with
-/// `refresh` (a bootstrapper, or in tests its secret-key double), which must return ciphertexts
-/// at `refreshed_level` or higher. Same forms, same output as [`evaluate_blade_major`]: the
+/// out of levels, all current ciphertexts (8 blades, or the scores' inputs) are refreshed
+/// together by `refresh` (one bootstrap each, one packed bootstrap for all of them,
+/// [`crate::Bootstrapper::bootstrap_packed`], or in tests the secret-key double), which must
+/// return as many ciphertexts, at one scale, at `refreshed_level` or higher. Same forms, same output as [`evaluate_blade_major`]: the
 /// refresh only restores levels, and every form returns the preset's scale (the scale a
 /// refresh returns). Returns the scores and the number of refresh rounds.
 pub fn evaluate_blade_major_refreshing<F>(
@@ -290,7 +291,7 @@ pub fn evaluate_blade_major_refreshing<F>(
     refreshed_level: usize,
 ) -> Result<(Vec<CiphertextOwned>, usize), EvalError>
 where
-    F: Fn(&CiphertextOwned) -> Result<CiphertextOwned, EvalError>,
+    F: Fn(&[CiphertextOwned]) -> Result<Vec<CiphertextOwned>, EvalError>,
 {
     if input.len() != 8 {
         return Err(EvalError::Invalid("a blade-major batch has 8 ciphertexts"));
@@ -301,8 +302,12 @@ where
     for form in plan.forms() {
         let need = form_levels(&form);
         if h.iter().any(|c| c.meta.level < need) {
-            h = h.iter().map(refresh).collect::<Result<_, _>>()?;
+            let count = h.len();
+            h = refresh(&h)?;
             rounds += 1;
+            if h.len() != count || h.iter().any(|c| !crate::evaluator::scales_match(c.meta.scale, h[0].meta.scale)) {
+                return Err(EvalError::Invalid("the refresh must return its inputs' count at one scale"));
+            }
             if h.iter().any(|c| c.meta.level < need.max(refreshed_level)) {
                 return Err(EvalError::Invalid("the refresh did not restore enough levels"));
             }
