@@ -11,7 +11,18 @@ use clifhe_std::{Evaluator, GaloisKeys, RelinearizationKey};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::time::Duration;
 
+/// `CLIFHE_NTT=avx2` (no AVX-512 IFMA) or `CLIFHE_NTT=scalar` measures the other NTT paths
+/// on a host that has IFMA (the key-switching comparison reports both); results are the same.
+fn ntt_path_from_env() {
+    match std::env::var("CLIFHE_NTT").as_deref() {
+        Ok("avx2") => clifhe_core::ntt::set_ifma_enabled(false),
+        Ok("scalar") => clifhe_core::ntt::set_simd_enabled(false),
+        _ => {}
+    }
+}
+
 fn primitives(c: &mut Criterion) {
+    ntt_path_from_env();
     for log_n in 13..=15 {
         let mut f = fixture(peer_literal(log_n));
         let ev = Evaluator::new(&f.ectx);

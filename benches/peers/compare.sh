@@ -4,6 +4,7 @@
 #
 #   benches/peers/compare.sh            # N = 2^14 and 2^15
 #   benches/peers/compare.sh 14         # one ring degree
+#   CLIFHE_NTT=avx2 benches/peers/compare.sh   # clifhe without its AVX-512 IFMA NTT passes
 #
 # Installs SEAL from PyPI (the TenSEAL wheel's raw bindings) into a virtual environment under
 # target/peers-venv, then for each N runs, back to back and on one thread each:
@@ -14,7 +15,9 @@
 # ratio of one run, repeat the command for a range, and report the load next to it.
 # Lattigo and OpenFHE are not on the registries this project may reach; their figures in
 # BENCHMARKS.md came from source builds (Go 1.22 + Lattigo v6.2.0; OpenFHE 1.5.1 with CMake),
-# which this script does not attempt.
+# which this script does not attempt. The SEAL in that wheel is built without Intel HEXL (no
+# AVX-512 IFMA instructions in its binaries); clifhe uses IFMA for primes below 2^50 where the
+# CPU has it, so on such a CPU also run it with CLIFHE_NTT=avx2 for the like-for-like ratio.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 logns=("$@")
@@ -28,7 +31,7 @@ fi
 out="$target/peers"
 mkdir -p "$out"
 : > "$out/seal.jsonl"
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (nproc $(nproc))"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (nproc $(nproc)); clifhe NTT path: ${CLIFHE_NTT:-best available}; $(grep -m1 -o -w avx512ifma /proc/cpuinfo || echo no IFMA on this CPU)"
 for logn in "${logns[@]}"; do
   RAYON_NUM_THREADS=1 cargo bench --quiet -p clifhe-benches --bench evaluator -- --noplot \
     "^eval/N=2\\^${logn}/(ct\\*ct mul\\+relin|rotate 1)\$" >&2

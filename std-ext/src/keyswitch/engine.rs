@@ -15,7 +15,7 @@ use crate::context::EvalContext;
 use crate::error::EvalError;
 use clifhe_core::arith::Modulus;
 use clifhe_core::keys::expand_public_limb;
-use clifhe_core::rns::{Representation, RnsPoly};
+use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
 use clifhe_core::sample::SeedPurpose;
 use rayon::prelude::*;
 
@@ -218,39 +218,11 @@ impl EvalContext {
         let pre = self.check_switch(key, level, scratch, out0, out1, perm)?;
         let n = self.n();
         let nq = level + 1;
-        // Coefficient form of perm(c); each digit's limbs pre-scaled by (Q_j/q_i)^-1.
-        let alpha = self.params().p().len();
-        let src = c.as_slice();
-        scratch.coeff[..nq * n].par_chunks_mut(n).enumerate().try_for_each(|(i, l)| {
-            let s = &src[i * n..(i + 1) * n];
-            match perm {
-                Some(p) => l.iter_mut().zip(p).for_each(|(o, &x)| *o = s[x as usize]),
-                None => l.copy_from_slice(s),
-            }
-            self.q_tables()[i].inverse(l).map_err(|_| EvalError::Representation)?;
-            let (start, _, conv) = &pre.mod_up[i / alpha];
-            conv.scale_input_limb(i - start, l);
-            Ok::<(), EvalError>(())
-        })?;
+        self.mod_up_inputs(pre, c, perm, &mut scratch.coeff[..nq * n])?;
         let coeff = &scratch.coeff[..nq * n];
         let fill = |pos: usize, ext: &mut [u64]| -> Result<(), EvalError> {
-            for (j, (start, end, conv)) in pre.mod_up.iter().enumerate() {
-                let e = &mut ext[j * n..(j + 1) * n];
-                if (*start..*end).contains(&pos) {
-                    // The digit's own limb: the input itself (NTT form, below q).
-                    let s = &src[pos * n..(pos + 1) * n];
-                    match perm {
-                        Some(p) => e.iter_mut().zip(p).for_each(|(o, &x)| *o = s[x as usize]),
-                        None => e.copy_from_slice(s),
-                    }
-                } else {
-                    // Target index inside this digit's converter: q's before the digit, q's
-                    // after it, then the P primes.
-                    let ti = if pos < *start { pos } else { pos - (end - start) };
-                    conv.convert_scaled_to(n, &coeff[start * n..end * n], ti, e);
-                    // Lazy output in [0, 4q): the inner product absorbs it.
-                    self.qp_table(pos, nq).forward_lazy(e);
-                }
+            for (j, e) in ext.chunks_exact_mut(n).enumerate().take(pre.mod_up.len()) {
+                self.extend_limb(pre, j, pos, nq, coeff, c.as_slice(), perm, e);
             }
             Ok(())
         };
@@ -307,6 +279,89 @@ impl EvalContext {
             out1,
             second,
         )
+    }
+
+    /// ModUp of `c` (NTT form, level l = c.limbs() - 1): per digit, its extension to
+    /// Q_l * P in NTT form (limbs q_0..q_l, then p_0..p_{k-1}), lazily reduced (below 4q; the
+    /// inner product reduces). Buffers other than the output come from `scratch`.
+    pub fn decompose_with<S: AsRef<[u64]> + Sync>(&self, c: &RnsPoly<S>, scratch: &mut KeySwitchScratch) -> Result<Decomposed, EvalError> {
+        if c.representation() != Representation::Ntt {
+            return Err(EvalError::Representation);
+        }
+        scratch.check(self)?;
+        let level = c.limbs().checked_sub(1).ok_or(EvalError::Representation)?;
+        let pre = self.level_precomp(level)?;
+        let n = self.n();
+        let nq = level + 1;
+        let limbs = nq + self.params().p().len();
+        self.mod_up_inputs(pre, c, None, &mut scratch.coeff[..nq * n])?;
+        let coeff = &scratch.coeff[..nq * n];
+        let mut digits: Vec<RnsPolyOwned> = (0..pre.mod_up.len())
+            .map(|_| RnsPoly::zero(n, limbs, Representation::Ntt))
+            .collect();
+        digits
+            .par_iter_mut()
+            .enumerate()
+            .flat_map(|(j, d)| d.as_mut_slice().par_chunks_mut(n).enumerate().map(move |(pos, l)| (j, pos, l)))
+            .for_each(|(j, pos, l)| self.extend_limb(pre, j, pos, nq, coeff, c.as_slice(), None, l));
+        Ok(Decomposed { level, digits })
+    }
+
+    /// The first half of ModUp into `coeff`: perm(c) in coefficient form, each digit's limbs
+    /// scaled by (Q_j / q_i)^-1 for the basis conversion.
+    fn mod_up_inputs<S: AsRef<[u64]> + Sync>(
+        &self,
+        pre: &LevelPrecomp,
+        c: &RnsPoly<S>,
+        perm: Option<&[u32]>,
+        coeff: &mut [u64],
+    ) -> Result<(), EvalError> {
+        let n = self.n();
+        let alpha = self.params().p().len();
+        let src = c.as_slice();
+        coeff.par_chunks_mut(n).enumerate().try_for_each(|(i, l)| {
+            let s = &src[i * n..(i + 1) * n];
+            match perm {
+                Some(p) => l.iter_mut().zip(p).for_each(|(o, &x)| *o = s[x as usize]),
+                None => l.copy_from_slice(s),
+            }
+            self.q_tables()[i].inverse(l).map_err(|_| EvalError::Representation)?;
+            let (start, _, conv) = &pre.mod_up[i / alpha];
+            conv.scale_input_limb(i - start, l);
+            Ok(())
+        })
+    }
+
+    /// Digit `j`'s extension at limb `pos` of Q_l * P, NTT form below 4q: the (permuted) input
+    /// limb itself for the digit's own primes, else a basis conversion of the scaled digit and
+    /// a lazy forward NTT.
+    #[allow(clippy::too_many_arguments)]
+    fn extend_limb(
+        &self,
+        pre: &LevelPrecomp,
+        j: usize,
+        pos: usize,
+        nq: usize,
+        coeff: &[u64],
+        src: &[u64],
+        perm: Option<&[u32]>,
+        e: &mut [u64],
+    ) {
+        let n = self.n();
+        let (start, end, conv) = &pre.mod_up[j];
+        if (*start..*end).contains(&pos) {
+            let s = &src[pos * n..(pos + 1) * n];
+            match perm {
+                Some(p) => e.iter_mut().zip(p).for_each(|(o, &x)| *o = s[x as usize]),
+                None => e.copy_from_slice(s),
+            }
+        } else {
+            // Target index inside this digit's converter: q's before the digit, q's after it,
+            // then the P primes.
+            let ti = if pos < *start { pos } else { pos - (end - start) };
+            conv.convert_scaled_to(n, &coeff[start * n..end * n], ti, e);
+            self.qp_table(pos, nq).forward_lazy(e);
+        }
     }
 
     fn check_switch(

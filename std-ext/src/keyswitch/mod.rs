@@ -218,52 +218,10 @@ pub struct Decomposed {
 }
 
 impl EvalContext {
-    /// ModUp of `c` (NTT form, level l = c.limbs() - 1).
+    /// ModUp of `c` (NTT form, level l = c.limbs() - 1), with a pooled scratch
+    /// ([`EvalContext::decompose_with`]).
     pub fn decompose<S: AsRef<[u64]> + Sync>(&self, c: &RnsPoly<S>) -> Result<Decomposed, EvalError> {
-        if c.representation() != Representation::Ntt {
-            return Err(EvalError::Representation);
-        }
-        let n = self.n();
-        let level = c.limbs() - 1;
-        let pre = self.level_precomp(level)?;
-        let nq = level + 1;
-        let np = self.params().p().len();
-        let mut coef = c.to_owned_poly();
-        coef.as_mut_slice()
-            .par_chunks_mut(n)
-            .enumerate()
-            .try_for_each(|(i, l)| self.q_tables()[i].inverse(l).map_err(|_| EvalError::Representation))?;
-        let digits = pre
-            .mod_up
-            .par_iter()
-            .map(|(start, end, conv)| {
-                let mut ext = RnsPoly::zero(n, nq + np, Representation::Ntt);
-                let m = end - start;
-                let mut others = vec![0u64; conv.target_len() * n];
-                let mut scratch = vec![0u64; m * n];
-                conv.convert(n, &coef.as_slice()[start * n..end * n], &mut others, &mut scratch);
-                // Target order: q_0..q_{start-1}, q_end..q_l, p_0..: map back to limb positions.
-                let positions: Vec<usize> = (0..*start).chain(*end..nq).chain(nq..nq + np).collect();
-                let data = ext.as_mut_slice();
-                data[start * n..end * n].copy_from_slice(&c.as_slice()[start * n..end * n]);
-                for (k, &pos) in positions.iter().enumerate() {
-                    data[pos * n..(pos + 1) * n].copy_from_slice(&others[k * n..(k + 1) * n]);
-                }
-                // NTT of the extended limbs (the digit's own limbs are already in NTT form).
-                for &pos in &positions {
-                    let table = if pos < nq {
-                        &self.q_tables()[pos]
-                    } else {
-                        &self.p_tables()[pos - nq]
-                    };
-                    table
-                        .forward(&mut data[pos * n..(pos + 1) * n])
-                        .map_err(|_| EvalError::Representation)?;
-                }
-                Ok(ext)
-            })
-            .collect::<Result<Vec<_>, EvalError>>()?;
-        Ok(Decomposed { level, digits })
+        self.with_switch_scratch(|s| self.decompose_with(c, s))
     }
 
     /// Inner product of a decomposition with a key, optionally through a Galois permutation of
