@@ -64,6 +64,15 @@ impl Setup {
     }
 }
 
+/// (user, system) CPU seconds of this process so far, from /proc (Linux; USER_HZ = 100).
+fn process_cpu_seconds() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok().map(|t| t / 100.0);
+    // Fields 14 and 15 of proc(5) (utime, stime), counted from the state field (field 3).
+    Some((ticks(11)?, ticks(12)?))
+}
+
 /// (min, mean) of -log2 |got - want| over slots.
 fn bootstrapper<'a>(s: &'a Setup, log_slots: Option<u32>) -> Bootstrapper<'a> {
     Bootstrapper::new(
@@ -274,9 +283,14 @@ fn full_bootstrap(s: &Setup, log_slots: Option<u32>, min_bits: f64, mean_bits: f
     let v = s.values(1 << bt.log_slots());
     let ct = s.encrypt_at(&v, 0, p.default_scale());
     let t = Instant::now();
+    let cpu0 = process_cpu_seconds();
     let (out, phases) = bt.bootstrap_timed(&ct, &keys).unwrap();
     let t_boot = t.elapsed();
     println!("phases: {phases:.2?}");
+    if let (Some((u0, s0)), Some((u1, s1))) = (cpu0, process_cpu_seconds()) {
+        // System time is mostly page faults from large temporaries (issue 14's allocation lever).
+        println!("bootstrap CPU time: user {:.2} s, system {:.2} s", u1 - u0, s1 - s0);
+    }
     assert_eq!(out.meta.level, bt.output_level());
     assert_eq!(out.meta.scale, bt.output_scale(ct.meta.scale).unwrap());
     let got = s.decrypt(&out);

@@ -474,9 +474,15 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         report.latency_ms_per_patient,
         report.patients_per_second,
         threads,
-        single.map_or(String::new(), |s| format!(
-            "; a single patient (block layout) takes {s:.0} ms end to end"
-        ))
+        single.map_or(String::new(), |s| {
+            let parts = report.single_patient_timings.as_ref().map_or(String::new(), |t| {
+                format!(
+                    " (encrypt {:.0}, infer {:.0}, sanitize {:.0}, release {:.0} ms)",
+                    t.encrypt_ms, t.infer_ms, t.sanitize_ms, t.release_ms
+                )
+            });
+            format!("; a single patient (block layout) takes {s:.0} ms end to end{parts}")
+        })
     ));
     Ok(report)
 }
