@@ -72,6 +72,36 @@ impl Case {
             .collect()
     }
 
+    /// Runs the model's plan on `input` with `refresh` between blocks, prints `label`'s figures
+    /// and checks the round count, the score error and that every argmax agrees.
+    fn check_refreshing<F>(
+        &self,
+        label: &str,
+        rlk: &RelinearizationKey,
+        input: &[CiphertextOwned],
+        refresh: &F,
+        refreshed_level: usize,
+        rounds: usize,
+    ) where
+        F: Fn(&[CiphertextOwned]) -> Result<Vec<CiphertextOwned>, EvalError>,
+    {
+        let plan = self.model.plan();
+        let ev = Evaluator::new(&self.ectx);
+        let t = Instant::now();
+        let (scores, got_rounds) = evaluate_blade_major_refreshing(&ev, rlk, &plan, input, refresh, refreshed_level).unwrap();
+        let (worst, agree) = self.compare(&scores);
+        println!(
+            "depth-{} GNN at {}, {label}: {got_rounds} rounds, {:.1?}; max |score error| {worst:.2e}, argmax agreement {agree}/{}",
+            plan.depth(),
+            self.params.name(),
+            t.elapsed(),
+            self.xs.len()
+        );
+        assert_eq!(got_rounds, rounds);
+        assert!(worst < 1e-3, "{worst}");
+        assert_eq!(agree, self.xs.len());
+    }
+
     /// (max |score error|, argmax agreement) against the plaintext model.
     fn compare(&self, scores: &[CiphertextOwned]) -> (f64, usize) {
         let dec: Vec<Vec<f64>> = scores
@@ -109,20 +139,15 @@ fn deep_gnn_with_real_bootstrapping_matches_plaintext() {
         evaluate_blade_major(&ev, &keys.relinearization, &plan, &input),
         Err(EvalError::Invalid(_))
     ));
-    let t = Instant::now();
     let refresh = |cts: &[CiphertextOwned]| cts.iter().map(|ct| bt.bootstrap(ct, &keys)).collect();
-    let (scores, rounds) = evaluate_blade_major_refreshing(&ev, &keys.relinearization, &plan, &input, &refresh, bt.output_level()).unwrap();
-    let (worst, agree) = c.compare(&scores);
-    println!(
-        "depth-{} GNN at {}: {rounds} bootstrap rounds (8 ciphertexts each), {:.1?}; max |score error| {worst:.2e}, argmax agreement {agree}/{}",
-        plan.depth(),
-        c.params.name(),
-        t.elapsed(),
-        c.xs.len()
+    c.check_refreshing(
+        "8 bootstraps per round",
+        &keys.relinearization,
+        &input,
+        &refresh,
+        bt.output_level(),
+        2,
     );
-    assert_eq!(rounds, 2);
-    assert!(worst < 1e-3, "{worst}");
-    assert_eq!(agree, c.xs.len());
 }
 
 #[test]
@@ -135,23 +160,16 @@ fn deep_gnn_with_packed_bootstrapping_matches_plaintext() {
     let slots = c.params.max_slots() / 8;
     bt.generate_packing_keys(&mut keys, &c.sk, slots.trailing_zeros(), &mut *c.rng.lock().unwrap())
         .unwrap();
-    let plan = c.model.plan();
     let input = c.encrypt_slots(bt.output_level(), slots);
-    let ev = Evaluator::new(&c.ectx);
-    let t = Instant::now();
     let refresh = |cts: &[CiphertextOwned]| bt.bootstrap_packed(cts, &keys);
-    let (scores, rounds) = evaluate_blade_major_refreshing(&ev, &keys.relinearization, &plan, &input, &refresh, bt.output_level()).unwrap();
-    let (worst, agree) = c.compare(&scores);
-    println!(
-        "depth-{} GNN at {}, packed refresh: {rounds} rounds of one bootstrap each, {:.1?}; max |score error| {worst:.2e}, argmax agreement {agree}/{}",
-        plan.depth(),
-        c.params.name(),
-        t.elapsed(),
-        c.xs.len()
+    c.check_refreshing(
+        "one packed bootstrap per round",
+        &keys.relinearization,
+        &input,
+        &refresh,
+        bt.output_level(),
+        2,
     );
-    assert_eq!(rounds, 2);
-    assert!(worst < 1e-3, "{worst}");
-    assert_eq!(agree, c.xs.len());
 }
 
 #[test]

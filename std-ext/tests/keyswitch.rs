@@ -11,7 +11,7 @@ use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
 use clifhe_core::{Params, ParamsLiteral, PublicKey, SecretKey};
 use clifhe_std::keys::rotation_galois_element;
 use clifhe_std::keyswitch::{KeySwitchScratch, SecondOutput};
-use clifhe_std::{EvalContext, EvalError, Evaluator, GaloisKeys, RelinearizationKey};
+use clifhe_std::{EvalContext, EvalError, Evaluator, GaloisKeys, RelinearizationKey, SwitchingKey};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -43,6 +43,27 @@ fn zero(f: &Fixture) -> RnsPolyOwned {
     RnsPoly::zero(f.ectx.n(), f.ct.c1.limbs(), Representation::Ntt)
 }
 
+/// The switch of c1 through `perm` with `key`, into fresh outputs (the second pre-filled with
+/// garbage that `Set` must overwrite), on a scratch of `workers` workers.
+fn switch(f: &Fixture, perm: &[u32], key: &SwitchingKey, workers: usize) -> (RnsPolyOwned, RnsPolyOwned) {
+    let (mut d0, mut d1) = (zero(f), zero(f));
+    d1.as_mut_slice().fill(7);
+    let mut s = KeySwitchScratch::with_workers(&f.ectx, workers);
+    assert_eq!(s.worker_count(), workers);
+    f.ectx
+        .key_switch_into(
+            &f.ct.c1,
+            Some(perm),
+            key,
+            &mut s,
+            d0.as_mut_slice(),
+            d1.as_mut_slice(),
+            SecondOutput::Set,
+        )
+        .unwrap();
+    (d0, d1)
+}
+
 fn paths_agree(lit: ParamsLiteral) {
     let f = fixture(lit);
     let ev = Evaluator::new(&f.ectx);
@@ -62,39 +83,9 @@ fn paths_agree(lit: ParamsLiteral) {
     assert_eq!(fused.1.as_slice(), hoisted.1.as_slice());
 
     // Every worker count gives the same words (the split by target prime is exact).
-    let reference = {
-        let (mut d0, mut d1) = (zero(&f), zero(&f));
-        let mut s = KeySwitchScratch::with_workers(&f.ectx, 1);
-        f.ectx
-            .key_switch_into(
-                &f.ct.c1,
-                Some(&perm),
-                key,
-                &mut s,
-                d0.as_mut_slice(),
-                d1.as_mut_slice(),
-                SecondOutput::Set,
-            )
-            .unwrap();
-        (d0, d1)
-    };
+    let reference = switch(&f, &perm, key, 1);
     for workers in [2, 3, 7, 64] {
-        let (mut d0, mut d1) = (zero(&f), zero(&f));
-        let mut s = KeySwitchScratch::with_workers(&f.ectx, workers);
-        assert_eq!(s.worker_count(), workers);
-        // Garbage in the second output must be overwritten by `Set`.
-        d1.as_mut_slice().fill(7);
-        f.ectx
-            .key_switch_into(
-                &f.ct.c1,
-                Some(&perm),
-                key,
-                &mut s,
-                d0.as_mut_slice(),
-                d1.as_mut_slice(),
-                SecondOutput::Set,
-            )
-            .unwrap();
+        let (d0, d1) = switch(&f, &perm, key, workers);
         assert_eq!(d0.as_slice(), reference.0.as_slice(), "{workers} workers");
         assert_eq!(d1.as_slice(), reference.1.as_slice(), "{workers} workers");
     }
@@ -105,19 +96,7 @@ fn paths_agree(lit: ParamsLiteral) {
     again.gks.compact();
     let compact = again.gks.get(g).unwrap();
     assert!(compact.is_compact());
-    let (mut d0, mut d1) = (zero(&f), zero(&f));
-    let mut s = KeySwitchScratch::new(&f.ectx);
-    f.ectx
-        .key_switch_into(
-            &f.ct.c1,
-            Some(&perm),
-            compact,
-            &mut s,
-            d0.as_mut_slice(),
-            d1.as_mut_slice(),
-            SecondOutput::Set,
-        )
-        .unwrap();
+    let (d0, d1) = switch(&f, &perm, compact, 2);
     assert_eq!(d0.as_slice(), reference.0.as_slice());
     assert_eq!(d1.as_slice(), reference.1.as_slice());
 

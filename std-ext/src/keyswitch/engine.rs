@@ -190,6 +190,14 @@ fn accumulate<const K: usize>(a0: &mut [u128], a1: &mut [u128], e: [&[u64]; 4], 
     }
 }
 
+/// dst = src, or dst[x] = src[perm[x]] (a Galois permutation of NTT slots).
+fn copy_permuted(dst: &mut [u64], src: &[u64], perm: Option<&[u32]>) {
+    match perm {
+        Some(p) => dst.iter_mut().zip(p).for_each(|(o, &x)| *o = src[x as usize]),
+        None => dst.copy_from_slice(src),
+    }
+}
+
 /// `groups` contiguous groups of limbs covering `limbs` limbs, as even as possible.
 fn group_size(limbs: usize, workers: usize) -> usize {
     limbs.div_ceil(workers.max(1).min(limbs.max(1)))
@@ -226,13 +234,13 @@ impl EvalContext {
             }
             Ok(())
         };
-        self.switch_products(pre, level, key, &mut scratch.acc, &mut scratch.workers, scratch.worker_words, fill)?;
-        self.mod_down_into(
+        let words = scratch.worker_words;
+        self.products_and_mod_down(
             pre,
             level,
-            &mut scratch.acc,
-            &mut scratch.workers,
-            scratch.worker_words,
+            key,
+            (&mut scratch.acc, &mut scratch.workers, words),
+            fill,
             out0,
             out1,
             second,
@@ -261,20 +269,17 @@ impl EvalContext {
         let fill = |pos: usize, ext: &mut [u64]| -> Result<(), EvalError> {
             for (d, e) in dec.digits.iter().zip(ext.chunks_exact_mut(n)) {
                 let s = &d.as_slice()[pos * n..(pos + 1) * n];
-                match perm {
-                    Some(p) => e.iter_mut().zip(p).for_each(|(o, &x)| *o = s[x as usize]),
-                    None => e.copy_from_slice(s),
-                }
+                copy_permuted(e, s, perm);
             }
             Ok(())
         };
-        self.switch_products(pre, level, key, &mut scratch.acc, &mut scratch.workers, scratch.worker_words, fill)?;
-        self.mod_down_into(
+        let words = scratch.worker_words;
+        self.products_and_mod_down(
             pre,
             level,
-            &mut scratch.acc,
-            &mut scratch.workers,
-            scratch.worker_words,
+            key,
+            (&mut scratch.acc, &mut scratch.workers, words),
+            fill,
             out0,
             out1,
             second,
@@ -321,10 +326,7 @@ impl EvalContext {
         let src = c.as_slice();
         coeff.par_chunks_mut(n).enumerate().try_for_each(|(i, l)| {
             let s = &src[i * n..(i + 1) * n];
-            match perm {
-                Some(p) => l.iter_mut().zip(p).for_each(|(o, &x)| *o = s[x as usize]),
-                None => l.copy_from_slice(s),
-            }
+            copy_permuted(l, s, perm);
             self.q_tables()[i].inverse(l).map_err(|_| EvalError::Representation)?;
             let (start, _, conv) = &pre.mod_up[i / alpha];
             conv.scale_input_limb(i - start, l);
@@ -351,10 +353,7 @@ impl EvalContext {
         let (start, end, conv) = &pre.mod_up[j];
         if (*start..*end).contains(&pos) {
             let s = &src[pos * n..(pos + 1) * n];
-            match perm {
-                Some(p) => e.iter_mut().zip(p).for_each(|(o, &x)| *o = s[x as usize]),
-                None => e.copy_from_slice(s),
-            }
+            copy_permuted(e, s, perm);
         } else {
             // Target index inside this digit's converter: q's before the digit, q's after it,
             // then the P primes.
@@ -398,6 +397,27 @@ impl EvalContext {
         } else {
             &self.p_tables()[pos - nq]
         }
+    }
+
+    /// The two halves of a switch after ModUp's first half: the inner products with the key
+    /// (extensions from `fill`), then ModDown into the outputs.
+    #[allow(clippy::too_many_arguments)]
+    fn products_and_mod_down<F>(
+        &self,
+        pre: &LevelPrecomp,
+        level: usize,
+        key: &SwitchingKey,
+        (acc, workers, words): (&mut [u64], &mut [u64], usize),
+        fill: F,
+        out0: &mut [u64],
+        out1: &mut [u64],
+        second: SecondOutput,
+    ) -> Result<(), EvalError>
+    where
+        F: Fn(usize, &mut [u64]) -> Result<(), EvalError> + Sync,
+    {
+        self.switch_products(pre, level, key, acc, workers, words, fill)?;
+        self.mod_down_into(pre, level, acc, workers, words, out0, out1, second)
     }
 
     /// For every limb of Q_l * P: its digit extensions (`fill(pos, ext)`), then the inner
