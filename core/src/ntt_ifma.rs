@@ -26,17 +26,18 @@
 //!
 //! As for `ntt_avx2`: intrinsics. Soundness: (1) every `#[target_feature]` function is reached
 //! only through [`ifma_available`], a runtime check (`is_x86_feature_detected!`, cached by std)
-//! of the features it enables; (2) the only memory accesses are unaligned 64-byte loads and
-//! stores (`_mm512_loadu_si512` / `_mm512_storeu_si512`) through `&[u64; 8]` / `&mut [u64; 8]`
-//! references from `chunks_exact_mut(8)`, so the 64 bytes each touches are eight valid
-//! (exclusively borrowed, for a store) `u64`s by their type.
+//! of every feature the passes enable (AVX-512F, VL and IFMA); (2) the only memory accesses are
+//! unaligned loads and stores of one vector (`_mm512_loadu_si512` / `_mm256_loadu_si256` and the
+//! stores) through `&[u64; L]` / `&mut [u64; L]` references from `chunks_exact_mut(L)`, L the
+//! lane count (8 or 4), so the bytes each touches are L valid (exclusively borrowed, for a
+//! store) `u64`s by their type.
+//!
+//! The passes exist in two widths from one macro: eight lanes (zmm) for butterfly quarters of
+//! at least 8 values, four lanes (ymm, AVX-512VL) for quarters of 4 (the forward pass at
+//! distance 8 and the inverse pass at distance 4), which would otherwise fall back to AVX2.
 #![allow(unsafe_code)]
 
 use crate::arith::Modulus;
-use core::arch::x86_64::{
-    __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_loadu_si512, _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_min_epu64,
-    _mm512_set1_epi64, _mm512_setzero_si512, _mm512_storeu_si512, _mm512_sub_epi64,
-};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 /// The largest prime (exclusive) the IFMA passes take: lazy values below 4q fit 52 bits.
@@ -50,231 +51,282 @@ pub(crate) fn set_enabled(enabled: bool) {
     ENABLED.store(enabled, Ordering::Relaxed);
 }
 
-/// Whether the IFMA passes run for modulus `q`: q < 2^50, the CPU has AVX-512F and IFMA, and
-/// they are not disabled.
+/// Whether the IFMA passes run for modulus `q`: q < 2^50, the CPU has AVX-512F, VL and IFMA,
+/// and they are not disabled.
 #[inline]
 pub(crate) fn ifma_available(q: u64) -> bool {
     q < MAX_IFMA_MODULUS
         && ENABLED.load(Ordering::Relaxed)
         && std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512vl")
         && std::is_x86_feature_detected!("avx512ifma")
-}
-
-/// Lane-wise x - c if x >= c, else x (the wrapped difference is larger than x otherwise).
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn csub(x: __m512i, c: __m512i) -> __m512i {
-    _mm512_min_epu64(x, _mm512_sub_epi64(x, c))
-}
-
-/// Loads eight lanes; the array type guarantees the 64 bytes read are in bounds.
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn load(c: &[u64; 8]) -> __m512i {
-    // SAFETY: `c` is 64 readable bytes (unaligned load).
-    unsafe { _mm512_loadu_si512(c.as_ptr().cast()) }
-}
-
-/// Stores eight lanes; the array type guarantees the 64 bytes written are in bounds and ours.
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn store(c: &mut [u64; 8], v: __m512i) {
-    // SAFETY: `c` is 64 exclusively borrowed bytes (unaligned store).
-    unsafe { _mm512_storeu_si512(c.as_mut_ptr().cast(), v) }
-}
-
-/// The eight-lane chunks of `s` as arrays (callers pass multiples of 8).
-fn lanes(s: &mut [u64]) -> impl Iterator<Item = &mut [u64; 8]> {
-    s.chunks_exact_mut(8).filter_map(|c| c.try_into().ok())
-}
-
-/// Eight lanes of each quarter of a block, as `zip` nests them.
-type Quad<'a> = (((&'a mut [u64; 8], &'a mut [u64; 8]), &'a mut [u64; 8]), &'a mut [u64; 8]);
-
-/// The four quarters of a block of `4 len` values as zipped eight-lane chunks.
-fn quarters(block: &mut [u64], len: usize) -> impl Iterator<Item = Quad<'_>> {
-    let (lo, hi) = block.split_at_mut(2 * len);
-    let (q0, q1) = lo.split_at_mut(len);
-    let (q2, q3) = hi.split_at_mut(len);
-    lanes(q0).zip(lanes(q1)).zip(lanes(q2)).zip(lanes(q3))
-}
-
-/// A twiddle w < q and its 52-bit Shoup quotient, broadcast.
-#[derive(Clone, Copy)]
-struct Tw {
-    w: __m512i,
-    ws: __m512i,
-}
-
-/// The modulus broadcast: q, 2q, 2^52 - q and the 52-bit mask.
-#[derive(Clone, Copy)]
-struct Q {
-    q: __m512i,
-    two_q: __m512i,
-    neg_q: __m512i,
-    mask: __m512i,
-    zero: __m512i,
-}
-
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn modulus(q: u64) -> Q {
-    Q {
-        q: _mm512_set1_epi64(q as i64),
-        two_q: _mm512_set1_epi64((2 * q) as i64),
-        neg_q: _mm512_set1_epi64((1u64 << 52).wrapping_sub(q) as i64),
-        mask: _mm512_set1_epi64(((1u64 << 52) - 1) as i64),
-        zero: _mm512_setzero_si512(),
-    }
-}
-
-/// `ws` is the 64-bit Shoup quotient floor(w 2^64 / q); floor(w 2^52 / q) is its top 52 bits.
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn tw(w: u64, ws: u64) -> Tw {
-    Tw {
-        w: _mm512_set1_epi64(w as i64),
-        ws: _mm512_set1_epi64((ws >> 12) as i64),
-    }
-}
-
-/// Lane-wise a * w - floor(a * w' / 2^52) * q in [0, 2q), for a < 2^52.
-#[target_feature(enable = "avx512f,avx512ifma")]
-#[inline]
-fn mul_shoup_lazy(a: __m512i, t: Tw, m: Q) -> __m512i {
-    let hi = _mm512_madd52hi_epu64(m.zero, a, t.ws);
-    // low52(a w) + low52(hi (2^52 - q)) = a w - hi q (mod 2^52); the true value is below 2q.
-    let r = _mm512_madd52lo_epu64(_mm512_madd52lo_epu64(m.zero, a, t.w), hi, m.neg_q);
-    _mm512_and_si512(r, m.mask)
-}
-
-// ---- the passes ----------------------------------------------------------------------------
-
-/// One forward radix-4 pass (see `ntt::forward_group`; inputs and outputs in [0, 4q))
-/// for a butterfly distance `t` that is a multiple of 16.
-#[target_feature(enable = "avx512f,avx512ifma")]
-fn forward_ifma(a: &mut [u64], t: usize, sm: &Modulus, tw1: (&[u64], &[u64]), tw2: (&[u64], &[u64])) {
-    let m = modulus(sm.value());
-    let h = t / 2;
-    for (i, block) in a.chunks_exact_mut(2 * t).enumerate() {
-        let w1 = tw(tw1.0[i], tw1.1[i]);
-        let w2a = tw(tw2.0[2 * i], tw2.1[2 * i]);
-        let w2b = tw(tw2.0[2 * i + 1], tw2.1[2 * i + 1]);
-        for (((c0, c1), c2), c3) in quarters(block, h) {
-            let u0 = csub(load(c0), m.two_q);
-            let v0 = mul_shoup_lazy(load(c2), w1, m);
-            let u1 = csub(load(c1), m.two_q);
-            let v1 = mul_shoup_lazy(load(c3), w1, m);
-            let y0 = _mm512_add_epi64(u0, v0);
-            let y2 = _mm512_sub_epi64(_mm512_add_epi64(u0, m.two_q), v0);
-            let y1 = _mm512_add_epi64(u1, v1);
-            let y3 = _mm512_sub_epi64(_mm512_add_epi64(u1, m.two_q), v1);
-            let a0 = csub(y0, m.two_q);
-            let b0 = mul_shoup_lazy(y1, w2a, m);
-            let a2 = csub(y2, m.two_q);
-            let b2 = mul_shoup_lazy(y3, w2b, m);
-            store(c0, _mm512_add_epi64(a0, b0));
-            store(c1, _mm512_sub_epi64(_mm512_add_epi64(a0, m.two_q), b0));
-            store(c2, _mm512_add_epi64(a2, b2));
-            store(c3, _mm512_sub_epi64(_mm512_add_epi64(a2, m.two_q), b2));
-        }
-    }
-}
-
-/// One inverse radix-4 pass (see `ntt::inverse_group`; inputs and outputs in [0, 2q))
-/// for a distance `t` that is a multiple of 8; with `last`, the final pass with N^-1
-/// folded in and outputs fully reduced.
-#[target_feature(enable = "avx512f,avx512ifma")]
-fn inverse_ifma(a: &mut [u64], t: usize, sm: &Modulus, twa: (&[u64], &[u64]), twb: (&[u64], &[u64]), last: Fold) {
-    let m = modulus(sm.value());
-    let fold = last.map(|((ni, nis), (il, ils))| (tw(ni, nis), tw(il, ils)));
-    for (i, block) in a.chunks_exact_mut(4 * t).enumerate() {
-        let (wa0, wa1) = (tw(twa.0[2 * i], twa.1[2 * i]), tw(twa.0[2 * i + 1], twa.1[2 * i + 1]));
-        let wb = tw(twb.0[i], twb.1[i]);
-        for (((c0, c1), c2), c3) in quarters(block, t) {
-            let (u0, v0, u1, v1) = (load(c0), load(c1), load(c2), load(c3));
-            let y0 = csub(_mm512_add_epi64(u0, v0), m.two_q);
-            let y1 = mul_shoup_lazy(_mm512_sub_epi64(_mm512_add_epi64(u0, m.two_q), v0), wa0, m);
-            let y2 = csub(_mm512_add_epi64(u1, v1), m.two_q);
-            let y3 = mul_shoup_lazy(_mm512_sub_epi64(_mm512_add_epi64(u1, m.two_q), v1), wa1, m);
-            let s0 = _mm512_add_epi64(y0, y2);
-            let d0 = _mm512_sub_epi64(_mm512_add_epi64(y0, m.two_q), y2);
-            let s1 = _mm512_add_epi64(y1, y3);
-            let d1 = _mm512_sub_epi64(_mm512_add_epi64(y1, m.two_q), y3);
-            if let Some((ni, il)) = fold {
-                store(c0, csub(mul_shoup_lazy(s0, ni, m), m.q));
-                store(c2, csub(mul_shoup_lazy(d0, il, m), m.q));
-                store(c1, csub(mul_shoup_lazy(s1, ni, m), m.q));
-                store(c3, csub(mul_shoup_lazy(d1, il, m), m.q));
-            } else {
-                store(c0, csub(s0, m.two_q));
-                store(c2, mul_shoup_lazy(d0, wb, m));
-                store(c1, csub(s1, m.two_q));
-                store(c3, mul_shoup_lazy(d1, wb, m));
-            }
-        }
-    }
-}
-
-/// The last inverse stage when log2 N is odd: radix 2 at distance N/2 with N^-1 folded
-/// in.
-#[target_feature(enable = "avx512f,avx512ifma")]
-fn inverse_last_ifma(a: &mut [u64], sm: &Modulus, ni: (u64, u64), il: (u64, u64)) {
-    let m = modulus(sm.value());
-    let (ni, il) = (tw(ni.0, ni.1), tw(il.0, il.1));
-    let half = a.len() / 2;
-    let (lo, hi) = a.split_at_mut(half);
-    for (cx, cy) in lanes(lo).zip(lanes(hi)) {
-        let (u, v) = (load(cx), load(cy));
-        store(cx, csub(mul_shoup_lazy(_mm512_add_epi64(u, v), ni, m), m.q));
-        store(
-            cy,
-            csub(mul_shoup_lazy(_mm512_sub_epi64(_mm512_add_epi64(u, m.two_q), v), il, m), m.q),
-        );
-    }
 }
 
 /// N^-1 and inv[1] N^-1 with their Shoup quotients, for the last inverse pass.
 type Fold = Option<((u64, u64), (u64, u64))>;
 
-/// Runs a forward radix-4 pass with IFMA when q < 2^50, `t` is a multiple of 16 and the CPU has
-/// it; returns whether it did.
+/// The passes at one vector width: `$v` the vector type, `$lanes` its u64 lanes, then the
+/// intrinsics of that width (load, store, broadcast, zero, add, sub, and, unsigned min, IFMA
+/// low and high).
+macro_rules! ifma_passes {
+    ($width:ident, $v:ident, $lanes:literal, $load:ident, $store:ident, $set1:ident, $zero:ident, $add:ident, $sub:ident, $and:ident, $min:ident, $lo:ident, $hi:ident) => {
+        mod $width {
+            use super::Fold;
+            use crate::arith::Modulus;
+            use core::arch::x86_64::{$add, $and, $hi, $lo, $load, $min, $set1, $store, $sub, $v, $zero};
+
+            /// A twiddle w < q and its 52-bit Shoup quotient, broadcast.
+            #[derive(Clone, Copy)]
+            struct Tw {
+                w: $v,
+                ws: $v,
+            }
+
+            /// The modulus broadcast: q, 2q, 2^52 - q, the 52-bit mask and zero.
+            #[derive(Clone, Copy)]
+            struct Q {
+                q: $v,
+                two_q: $v,
+                neg_q: $v,
+                mask: $v,
+                zero: $v,
+            }
+
+            #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+            #[inline]
+            fn modulus(q: u64) -> Q {
+                Q {
+                    q: $set1(q as i64),
+                    two_q: $set1((2 * q) as i64),
+                    neg_q: $set1((1u64 << 52).wrapping_sub(q) as i64),
+                    mask: $set1(((1u64 << 52) - 1) as i64),
+                    zero: $zero(),
+                }
+            }
+
+            /// `ws` is the 64-bit Shoup quotient floor(w 2^64 / q); floor(w 2^52 / q) is its
+            /// top 52 bits.
+            #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+            #[inline]
+            fn tw(w: u64, ws: u64) -> Tw {
+                Tw {
+                    w: $set1(w as i64),
+                    ws: $set1((ws >> 12) as i64),
+                }
+            }
+
+            /// Lane-wise a * w - floor(a * w' / 2^52) * q in [0, 2q), for a < 2^52.
+            #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+            #[inline]
+            fn mul_shoup_lazy(a: $v, t: Tw, m: Q) -> $v {
+                let hi = $hi(m.zero, a, t.ws);
+                // low52(a w) + low52(hi (2^52 - q)) = a w - hi q (mod 2^52); the true value is
+                // below 2q.
+                let r = $lo($lo(m.zero, a, t.w), hi, m.neg_q);
+                $and(r, m.mask)
+            }
+
+            /// Lane-wise x - c if x >= c, else x (the wrapped difference is larger than x).
+            #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+            #[inline]
+            fn csub(x: $v, c: $v) -> $v {
+                $min(x, $sub(x, c))
+            }
+
+            /// Loads the lanes; the array type guarantees the bytes read are in bounds.
+            #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+            #[inline]
+            fn load(c: &[u64; $lanes]) -> $v {
+                // SAFETY: `c` is one vector of readable bytes (unaligned load).
+                unsafe { $load(c.as_ptr().cast()) }
+            }
+
+            /// Stores the lanes; the array type guarantees the bytes written are ours.
+            #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+            #[inline]
+            fn store(c: &mut [u64; $lanes], v: $v) {
+                // SAFETY: `c` is one vector of exclusively borrowed bytes (unaligned store).
+                unsafe { $store(c.as_mut_ptr().cast(), v) }
+            }
+
+            /// The lane-sized chunks of `s` as arrays (callers pass multiples of the lanes).
+            fn lanes(s: &mut [u64]) -> impl Iterator<Item = &mut [u64; $lanes]> {
+                s.chunks_exact_mut($lanes).filter_map(|c| c.try_into().ok())
+            }
+
+            /// One vector of each quarter of a block, as `zip` nests them.
+            type Quad<'a> = (
+                ((&'a mut [u64; $lanes], &'a mut [u64; $lanes]), &'a mut [u64; $lanes]),
+                &'a mut [u64; $lanes],
+            );
+
+            /// The four quarters of a block of `4 len` values as zipped vectors.
+            fn quarters(block: &mut [u64], len: usize) -> impl Iterator<Item = Quad<'_>> {
+                let (lo, hi) = block.split_at_mut(2 * len);
+                let (q0, q1) = lo.split_at_mut(len);
+                let (q2, q3) = hi.split_at_mut(len);
+                lanes(q0).zip(lanes(q1)).zip(lanes(q2)).zip(lanes(q3))
+            }
+
+            /// One forward radix-4 pass (see `ntt::forward_group`; inputs and outputs in
+            /// [0, 4q)) for a butterfly distance `t` with t / 2 a multiple of the lanes.
+            #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+            pub(super) fn forward(a: &mut [u64], t: usize, sm: &Modulus, tw1: (&[u64], &[u64]), tw2: (&[u64], &[u64])) {
+                let m = modulus(sm.value());
+                let h = t / 2;
+                for (i, block) in a.chunks_exact_mut(2 * t).enumerate() {
+                    let w1 = tw(tw1.0[i], tw1.1[i]);
+                    let w2a = tw(tw2.0[2 * i], tw2.1[2 * i]);
+                    let w2b = tw(tw2.0[2 * i + 1], tw2.1[2 * i + 1]);
+                    for (((c0, c1), c2), c3) in quarters(block, h) {
+                        let u0 = csub(load(c0), m.two_q);
+                        let v0 = mul_shoup_lazy(load(c2), w1, m);
+                        let u1 = csub(load(c1), m.two_q);
+                        let v1 = mul_shoup_lazy(load(c3), w1, m);
+                        let y0 = $add(u0, v0);
+                        let y2 = $sub($add(u0, m.two_q), v0);
+                        let y1 = $add(u1, v1);
+                        let y3 = $sub($add(u1, m.two_q), v1);
+                        let a0 = csub(y0, m.two_q);
+                        let b0 = mul_shoup_lazy(y1, w2a, m);
+                        let a2 = csub(y2, m.two_q);
+                        let b2 = mul_shoup_lazy(y3, w2b, m);
+                        store(c0, $add(a0, b0));
+                        store(c1, $sub($add(a0, m.two_q), b0));
+                        store(c2, $add(a2, b2));
+                        store(c3, $sub($add(a2, m.two_q), b2));
+                    }
+                }
+            }
+
+            /// One inverse radix-4 pass (see `ntt::inverse_group`; inputs and outputs in
+            /// [0, 2q)) for a distance `t` that is a multiple of the lanes; with `last`, the
+            /// final pass with N^-1 folded in and outputs fully reduced.
+            #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+            pub(super) fn inverse(a: &mut [u64], t: usize, sm: &Modulus, twa: (&[u64], &[u64]), twb: (&[u64], &[u64]), last: Fold) {
+                let m = modulus(sm.value());
+                let fold = last.map(|((ni, nis), (il, ils))| (tw(ni, nis), tw(il, ils)));
+                for (i, block) in a.chunks_exact_mut(4 * t).enumerate() {
+                    let (wa0, wa1) = (tw(twa.0[2 * i], twa.1[2 * i]), tw(twa.0[2 * i + 1], twa.1[2 * i + 1]));
+                    let wb = tw(twb.0[i], twb.1[i]);
+                    for (((c0, c1), c2), c3) in quarters(block, t) {
+                        let (u0, v0, u1, v1) = (load(c0), load(c1), load(c2), load(c3));
+                        let y0 = csub($add(u0, v0), m.two_q);
+                        let y1 = mul_shoup_lazy($sub($add(u0, m.two_q), v0), wa0, m);
+                        let y2 = csub($add(u1, v1), m.two_q);
+                        let y3 = mul_shoup_lazy($sub($add(u1, m.two_q), v1), wa1, m);
+                        let s0 = $add(y0, y2);
+                        let d0 = $sub($add(y0, m.two_q), y2);
+                        let s1 = $add(y1, y3);
+                        let d1 = $sub($add(y1, m.two_q), y3);
+                        if let Some((ni, il)) = fold {
+                            store(c0, csub(mul_shoup_lazy(s0, ni, m), m.q));
+                            store(c2, csub(mul_shoup_lazy(d0, il, m), m.q));
+                            store(c1, csub(mul_shoup_lazy(s1, ni, m), m.q));
+                            store(c3, csub(mul_shoup_lazy(d1, il, m), m.q));
+                        } else {
+                            store(c0, csub(s0, m.two_q));
+                            store(c2, mul_shoup_lazy(d0, wb, m));
+                            store(c1, csub(s1, m.two_q));
+                            store(c3, mul_shoup_lazy(d1, wb, m));
+                        }
+                    }
+                }
+            }
+
+            /// The last inverse stage when log2 N is odd: radix 2 at distance N/2 with N^-1
+            /// folded in.
+            #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+            pub(super) fn inverse_last(a: &mut [u64], sm: &Modulus, ni: (u64, u64), il: (u64, u64)) {
+                let m = modulus(sm.value());
+                let (ni, il) = (tw(ni.0, ni.1), tw(il.0, il.1));
+                let half = a.len() / 2;
+                let (lo, hi) = a.split_at_mut(half);
+                for (cx, cy) in lanes(lo).zip(lanes(hi)) {
+                    let (u, v) = (load(cx), load(cy));
+                    store(cx, csub(mul_shoup_lazy($add(u, v), ni, m), m.q));
+                    store(cy, csub(mul_shoup_lazy($sub($add(u, m.two_q), v), il, m), m.q));
+                }
+            }
+        }
+    };
+}
+
+ifma_passes!(
+    zmm,
+    __m512i,
+    8,
+    _mm512_loadu_si512,
+    _mm512_storeu_si512,
+    _mm512_set1_epi64,
+    _mm512_setzero_si512,
+    _mm512_add_epi64,
+    _mm512_sub_epi64,
+    _mm512_and_si512,
+    _mm512_min_epu64,
+    _mm512_madd52lo_epu64,
+    _mm512_madd52hi_epu64
+);
+ifma_passes!(
+    ymm,
+    __m256i,
+    4,
+    _mm256_loadu_si256,
+    _mm256_storeu_si256,
+    _mm256_set1_epi64x,
+    _mm256_setzero_si256,
+    _mm256_add_epi64,
+    _mm256_sub_epi64,
+    _mm256_and_si256,
+    _mm256_min_epu64,
+    _mm256_madd52lo_epu64,
+    _mm256_madd52hi_epu64
+);
+
+/// Runs a forward radix-4 pass with IFMA when q < 2^50, `t` is a multiple of 8 and the CPU has
+/// it (eight lanes when t / 2 is a multiple of 8, else four); returns whether it did.
 pub(crate) fn forward_radix4(a: &mut [u64], t: usize, m: &Modulus, tw1: (&[u64], &[u64]), tw2: (&[u64], &[u64])) -> bool {
-    if !t.is_multiple_of(16) {
+    if !t.is_multiple_of(8) || !ifma_available(m.value()) {
         return false;
     }
-    if !ifma_available(m.value()) {
-        return false;
+    if t.is_multiple_of(16) {
+        // SAFETY: AVX-512F, VL and IFMA were detected at run time just above.
+        unsafe { zmm::forward(a, t, m, tw1, tw2) };
+    } else {
+        // SAFETY: as above.
+        unsafe { ymm::forward(a, t, m, tw1, tw2) };
     }
-    // SAFETY: AVX-512F and IFMA were detected at run time just above.
-    unsafe { forward_ifma(a, t, m, tw1, tw2) };
     true
 }
 
-/// Runs an inverse radix-4 pass with IFMA when q < 2^50, `t` is a multiple of 8 and the CPU
-/// has it.
+/// Runs an inverse radix-4 pass with IFMA when q < 2^50, `t` is a multiple of 4 and the CPU
+/// has it (eight lanes when t is a multiple of 8, else four).
 pub(crate) fn inverse_radix4(a: &mut [u64], t: usize, m: &Modulus, twa: (&[u64], &[u64]), twb: (&[u64], &[u64]), last: Fold) -> bool {
-    if !t.is_multiple_of(8) {
+    if !t.is_multiple_of(4) || !ifma_available(m.value()) {
         return false;
     }
-    if !ifma_available(m.value()) {
-        return false;
+    if t.is_multiple_of(8) {
+        // SAFETY: AVX-512F, VL and IFMA were detected at run time just above.
+        unsafe { zmm::inverse(a, t, m, twa, twb, last) };
+    } else {
+        // SAFETY: as above.
+        unsafe { ymm::inverse(a, t, m, twa, twb, last) };
     }
-    // SAFETY: AVX-512F and IFMA were detected at run time just above.
-    unsafe { inverse_ifma(a, t, m, twa, twb, last) };
     true
 }
 
-/// Runs the last radix-2 inverse stage with IFMA when q < 2^50, N/2 is a multiple of 8 and the
+/// Runs the last radix-2 inverse stage with IFMA when q < 2^50, N/2 is a multiple of 4 and the
 /// CPU has it.
 pub(crate) fn inverse_last_radix2(a: &mut [u64], m: &Modulus, ni: (u64, u64), il: (u64, u64)) -> bool {
-    if !a.len().is_multiple_of(16) {
+    if !a.len().is_multiple_of(8) || !ifma_available(m.value()) {
         return false;
     }
-    if !ifma_available(m.value()) {
-        return false;
+    if a.len().is_multiple_of(16) {
+        // SAFETY: AVX-512F, VL and IFMA were detected at run time just above.
+        unsafe { zmm::inverse_last(a, m, ni, il) };
+    } else {
+        // SAFETY: as above.
+        unsafe { ymm::inverse_last(a, m, ni, il) };
     }
-    // SAFETY: AVX-512F and IFMA were detected at run time just above.
-    unsafe { inverse_last_ifma(a, m, ni, il) };
     true
 }
