@@ -25,6 +25,12 @@ mod simd {
     pub(super) fn forward_radix4(_: &mut [u64], _: usize, _: &Modulus, _: (&[u64], &[u64]), _: (&[u64], &[u64])) -> bool {
         false
     }
+    pub(super) fn forward_last_radix4(_: &mut [u64], _: &Modulus, _: (&[u64], &[u64]), _: (&[u64], &[u64]), _: bool) -> bool {
+        false
+    }
+    pub(super) fn inverse_first_radix4(_: &mut [u64], _: &Modulus, _: (&[u64], &[u64]), _: (&[u64], &[u64])) -> bool {
+        false
+    }
     pub(super) type Fold = Option<((u64, u64), (u64, u64))>;
     pub(super) fn inverse_radix4(_: &mut [u64], _: usize, _: &Modulus, _: (&[u64], &[u64]), _: (&[u64], &[u64]), _: Fold) -> bool {
         false
@@ -342,6 +348,9 @@ impl<S: AsRef<[u64]>> NttTable<S> {
             // consecutive values (blocks = N/4), with the output reduction fused in.
             let (tw1, tws1) = (&w[blocks..2 * blocks], &ws[blocks..2 * blocks]);
             let (tw2, tws2) = (&w[2 * blocks..4 * blocks], &ws[2 * blocks..4 * blocks]);
+            if simd::forward_last_radix4(a, &m, (tw1, tws1), (tw2, tws2), REDUCE) {
+                return;
+            }
             let twiddles = tw1.iter().zip(tws1).zip(tw2.chunks_exact(2).zip(tws2.chunks_exact(2)));
             for (x, ((&w1, &ws1), (w2, ws2))) in a.chunks_exact_mut(4).zip(twiddles) {
                 let u0 = csub(x[0], two_q);
@@ -394,6 +403,11 @@ impl<S: AsRef<[u64]>> NttTable<S> {
             let (twb, twsb) = (&w[blocks / 2..blocks], &ws[blocks / 2..blocks]);
             if t == 1 {
                 // First pass: groups of four consecutive values.
+                if simd::inverse_first_radix4(a, &m, (twa, twsa), (twb, twsb)) {
+                    t <<= 2;
+                    blocks >>= 2;
+                    continue;
+                }
                 let twiddles = twa.chunks_exact(2).zip(twsa.chunks_exact(2)).zip(twb.iter().zip(twsb));
                 for (x, ((wa, wsa), (&wb, &wsb))) in a.chunks_exact_mut(4).zip(twiddles) {
                     let (u0, v0, u1, v1) = (x[0], x[1], x[2], x[3]);

@@ -320,6 +320,18 @@ pub(crate) fn forward_radix4(a: &mut [u64], t: usize, m: &Modulus, tw1: (&[u64],
     true
 }
 
+/// The inverse transform's first radix-4 pass (distance 1) on IFMA where it applies
+/// (`ntt_ifma`); AVX2 has no vector form of it (the caller runs the scalar pass).
+pub(crate) fn inverse_first_radix4(a: &mut [u64], m: &Modulus, twa: (&[u64], &[u64]), twb: (&[u64], &[u64])) -> bool {
+    crate::ntt_ifma::inverse_first_radix4(a, m, twa, twb)
+}
+
+/// The forward transform's last radix-4 pass (distance 2) on IFMA where it applies (`ntt_ifma`);
+/// AVX2 has no vector form of it (the caller runs the scalar pass).
+pub(crate) fn forward_last_radix4(a: &mut [u64], m: &Modulus, tw1: (&[u64], &[u64]), tw2: (&[u64], &[u64]), reduce: bool) -> bool {
+    crate::ntt_ifma::forward_last_radix4(a, m, tw1, tw2, reduce)
+}
+
 /// Runs the IFMA pass where it applies, else [`inverse_radix4_avx2`] when AVX2 is present and `t` is a multiple of 4.
 pub(crate) fn inverse_radix4(
     a: &mut [u64],

@@ -35,6 +35,9 @@
 //! The passes exist in two widths from one macro: eight lanes (zmm) for butterfly quarters of
 //! at least 8 values, four lanes (ymm, AVX-512VL) for quarters of 4 (the forward pass at
 //! distance 8 and the inverse pass at distance 4), which would otherwise fall back to AVX2.
+//! The passes over groups of four adjacent values (the forward's last at distance 2 and the
+//! inverse's first at distance 1), scalar on every other path, run eight groups at a time after
+//! an in-register transpose (`last`).
 #![allow(unsafe_code)]
 
 use crate::arith::Modulus;
@@ -328,5 +331,215 @@ pub(crate) fn inverse_last_radix2(a: &mut [u64], m: &Modulus, ni: (u64, u64), il
         // SAFETY: as above.
         unsafe { ymm::inverse_last(a, m, ni, il) };
     }
+    true
+}
+
+/// The passes over groups of four adjacent values, each group with its own twiddles: the
+/// forward transform's last radix-4 pass when log2 N is even (butterfly distance 2) and the
+/// inverse transform's first (distance 1). Eight groups at a time: a 4 x 4
+/// transpose of 64-bit lanes (`vpermt2q`) turns 32 values into the vectors of every group's
+/// x0, x1, x2 and x3, the twiddles load as vectors (the per-group pairs split into even and
+/// odd), and the scalar passes' butterflies run lane-wise.
+mod last {
+    use crate::arith::Modulus;
+    use core::arch::x86_64::{
+        __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_loadu_si512, _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_min_epu64,
+        _mm512_permutex2var_epi64, _mm512_set1_epi64, _mm512_setzero_si512, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi64,
+    };
+
+    /// Loads eight lanes; the array type guarantees the 64 bytes read are in bounds.
+    #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+    #[inline]
+    fn load(c: &[u64; 8]) -> __m512i {
+        // SAFETY: `c` is 64 readable bytes (unaligned load).
+        unsafe { _mm512_loadu_si512(c.as_ptr().cast()) }
+    }
+
+    /// Stores eight lanes; the array type guarantees the 64 bytes written are ours.
+    #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+    #[inline]
+    fn store(c: &mut [u64; 8], v: __m512i) {
+        // SAFETY: `c` is 64 exclusively borrowed bytes (unaligned store).
+        unsafe { _mm512_storeu_si512(c.as_mut_ptr().cast(), v) }
+    }
+
+    /// Eight words at `start` of `s` as an array (the callers' slices hold them).
+    fn eight(s: &[u64], start: usize) -> Option<&[u64; 8]> {
+        s.get(start..start + 8)?.try_into().ok()
+    }
+
+    /// `vpermt2q` with a constant index vector.
+    #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+    #[inline]
+    fn permute(a: __m512i, idx: &[u64; 8], b: __m512i) -> __m512i {
+        _mm512_permutex2var_epi64(a, load(idx), b)
+    }
+
+    const PAIRS_LO: [u64; 8] = [0, 4, 8, 12, 1, 5, 9, 13];
+    const PAIRS_HI: [u64; 8] = [2, 6, 10, 14, 3, 7, 11, 15];
+    const HALVES_LO: [u64; 8] = [0, 1, 2, 3, 8, 9, 10, 11];
+    const HALVES_HI: [u64; 8] = [4, 5, 6, 7, 12, 13, 14, 15];
+    const EVEN: [u64; 8] = [0, 2, 4, 6, 8, 10, 12, 14];
+    const ODD: [u64; 8] = [1, 3, 5, 7, 9, 11, 13, 15];
+
+    /// Lane-wise a * w - floor(a * w' / 2^52) * q in [0, 2q) for a < 2^52, w' the 52-bit
+    /// quotient (per lane).
+    #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+    #[inline]
+    fn mul_shoup_lazy(a: __m512i, w: __m512i, ws: __m512i, neg_q: __m512i, mask: __m512i) -> __m512i {
+        let zero = _mm512_setzero_si512();
+        let hi = _mm512_madd52hi_epu64(zero, a, ws);
+        _mm512_and_si512(_mm512_madd52lo_epu64(_mm512_madd52lo_epu64(zero, a, w), hi, neg_q), mask)
+    }
+
+    #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+    #[inline]
+    fn csub(x: __m512i, c: __m512i) -> __m512i {
+        _mm512_min_epu64(x, _mm512_sub_epi64(x, c))
+    }
+
+    /// The forward pass; `tw1` holds one twiddle per group and `tw2` two (with their 64-bit
+    /// Shoup quotients); with `reduce`, outputs are brought to [0, q) as the scalar pass does.
+    #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+    pub(super) fn forward(a: &mut [u64], sm: &Modulus, tw1: (&[u64], &[u64]), tw2: (&[u64], &[u64]), reduce: bool) {
+        let q = sm.value();
+        let (qv, two_q) = (_mm512_set1_epi64(q as i64), _mm512_set1_epi64((2 * q) as i64));
+        let neg_q = _mm512_set1_epi64((1u64 << 52).wrapping_sub(q) as i64);
+        let mask = _mm512_set1_epi64(((1u64 << 52) - 1) as i64);
+        let quotient = |v: &[u64; 8]| _mm512_srli_epi64::<12>(load(v));
+        for (g, chunk) in a.chunks_exact_mut(32).enumerate() {
+            let (Some(w1), Some(ws1), Some(w2lo), Some(w2hi), Some(ws2lo), Some(ws2hi)) = (
+                eight(tw1.0, 8 * g),
+                eight(tw1.1, 8 * g),
+                eight(tw2.0, 16 * g),
+                eight(tw2.0, 16 * g + 8),
+                eight(tw2.1, 16 * g),
+                eight(tw2.1, 16 * g + 8),
+            ) else {
+                return;
+            };
+            let (w1, ws1) = (load(w1), quotient(ws1));
+            let (w2lo, w2hi, ws2lo, ws2hi) = (load(w2lo), load(w2hi), quotient(ws2lo), quotient(ws2hi));
+            let (w2a, w2b) = (permute(w2lo, &EVEN, w2hi), permute(w2lo, &ODD, w2hi));
+            let (ws2a, ws2b) = (permute(ws2lo, &EVEN, ws2hi), permute(ws2lo, &ODD, ws2hi));
+            let Some([x0, x1, x2, x3]) = transpose_in(chunk) else {
+                return;
+            };
+            // The radix-4 group of `ntt::forward_group`, lane-wise.
+            let u0 = csub(x0, two_q);
+            let v0 = mul_shoup_lazy(x2, w1, ws1, neg_q, mask);
+            let u1 = csub(x1, two_q);
+            let v1 = mul_shoup_lazy(x3, w1, ws1, neg_q, mask);
+            let y0 = _mm512_add_epi64(u0, v0);
+            let y2 = _mm512_sub_epi64(_mm512_add_epi64(u0, two_q), v0);
+            let y1 = _mm512_add_epi64(u1, v1);
+            let y3 = _mm512_sub_epi64(_mm512_add_epi64(u1, two_q), v1);
+            let a0 = csub(y0, two_q);
+            let b0 = mul_shoup_lazy(y1, w2a, ws2a, neg_q, mask);
+            let a2 = csub(y2, two_q);
+            let b2 = mul_shoup_lazy(y3, w2b, ws2b, neg_q, mask);
+            let out = |x: __m512i| if reduce { csub(csub(x, two_q), qv) } else { x };
+            let z0 = out(_mm512_add_epi64(a0, b0));
+            let z1 = out(_mm512_sub_epi64(_mm512_add_epi64(a0, two_q), b0));
+            let z2 = out(_mm512_add_epi64(a2, b2));
+            let z3 = out(_mm512_sub_epi64(_mm512_add_epi64(a2, two_q), b2));
+            transpose_out(chunk, [z0, z1, z2, z3]);
+        }
+    }
+
+    /// The first inverse pass (distance 1: `NttTable::inverse`'s groups of four adjacent
+    /// values), eight groups at a time; `twa` holds two stage-A twiddles per group and `twb`
+    /// one stage-B twiddle (with their 64-bit Shoup quotients). Outputs in [0, 2q).
+    #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+    pub(super) fn inverse_first(a: &mut [u64], sm: &Modulus, twa: (&[u64], &[u64]), twb: (&[u64], &[u64])) {
+        let q = sm.value();
+        let two_q = _mm512_set1_epi64((2 * q) as i64);
+        let neg_q = _mm512_set1_epi64((1u64 << 52).wrapping_sub(q) as i64);
+        let mask = _mm512_set1_epi64(((1u64 << 52) - 1) as i64);
+        let quotient = |v: &[u64; 8]| _mm512_srli_epi64::<12>(load(v));
+        for (g, chunk) in a.chunks_exact_mut(32).enumerate() {
+            let (Some(walo), Some(wahi), Some(wsalo), Some(wsahi), Some(wb), Some(wsb)) = (
+                eight(twa.0, 16 * g),
+                eight(twa.0, 16 * g + 8),
+                eight(twa.1, 16 * g),
+                eight(twa.1, 16 * g + 8),
+                eight(twb.0, 8 * g),
+                eight(twb.1, 8 * g),
+            ) else {
+                return;
+            };
+            let (walo, wahi, wsalo, wsahi) = (load(walo), load(wahi), quotient(wsalo), quotient(wsahi));
+            let (wa0, wa1) = (permute(walo, &EVEN, wahi), permute(walo, &ODD, wahi));
+            let (wsa0, wsa1) = (permute(wsalo, &EVEN, wsahi), permute(wsalo, &ODD, wsahi));
+            let (wb, wsb) = (load(wb), quotient(wsb));
+            let Some([u0, v0, u1, v1]) = transpose_in(chunk) else {
+                return;
+            };
+            let y0 = csub(_mm512_add_epi64(u0, v0), two_q);
+            let y1 = mul_shoup_lazy(_mm512_sub_epi64(_mm512_add_epi64(u0, two_q), v0), wa0, wsa0, neg_q, mask);
+            let y2 = csub(_mm512_add_epi64(u1, v1), two_q);
+            let y3 = mul_shoup_lazy(_mm512_sub_epi64(_mm512_add_epi64(u1, two_q), v1), wa1, wsa1, neg_q, mask);
+            let z0 = csub(_mm512_add_epi64(y0, y2), two_q);
+            let z2 = mul_shoup_lazy(_mm512_sub_epi64(_mm512_add_epi64(y0, two_q), y2), wb, wsb, neg_q, mask);
+            let z1 = csub(_mm512_add_epi64(y1, y3), two_q);
+            let z3 = mul_shoup_lazy(_mm512_sub_epi64(_mm512_add_epi64(y1, two_q), y3), wb, wsb, neg_q, mask);
+            transpose_out(chunk, [z0, z1, z2, z3]);
+        }
+    }
+
+    /// 32 values (eight groups of four) as the vectors of each group's x0, x1, x2, x3: a 4 x 4
+    /// transpose of 64-bit lanes in two rounds of `vpermt2q`.
+    #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+    #[inline]
+    fn transpose_in(chunk: &mut [u64]) -> Option<[__m512i; 4]> {
+        let [c0, c1, c2, c3] = chunk.as_chunks_mut::<8>().0 else {
+            return None;
+        };
+        let (v0, v1, v2, v3) = (load(c0), load(c1), load(c2), load(c3));
+        let (t0, t1) = (permute(v0, &PAIRS_LO, v1), permute(v0, &PAIRS_HI, v1));
+        let (t2, t3) = (permute(v2, &PAIRS_LO, v3), permute(v2, &PAIRS_HI, v3));
+        Some([
+            permute(t0, &HALVES_LO, t2),
+            permute(t0, &HALVES_HI, t2),
+            permute(t1, &HALVES_LO, t3),
+            permute(t1, &HALVES_HI, t3),
+        ])
+    }
+
+    /// The inverse of [`transpose_in`]: the group vectors back into 32 values in place.
+    #[target_feature(enable = "avx512f,avx512vl,avx512ifma")]
+    #[inline]
+    fn transpose_out(chunk: &mut [u64], [z0, z1, z2, z3]: [__m512i; 4]) {
+        let [c0, c1, c2, c3] = chunk.as_chunks_mut::<8>().0 else {
+            return;
+        };
+        let (s0, s2) = (permute(z0, &HALVES_LO, z1), permute(z0, &HALVES_HI, z1));
+        let (s1, s3) = (permute(z2, &HALVES_LO, z3), permute(z2, &HALVES_HI, z3));
+        store(c0, permute(s0, &PAIRS_LO, s1));
+        store(c1, permute(s0, &PAIRS_HI, s1));
+        store(c2, permute(s2, &PAIRS_LO, s3));
+        store(c3, permute(s2, &PAIRS_HI, s3));
+    }
+}
+
+/// Runs the inverse transform's first radix-4 pass (distance 1) with IFMA when q < 2^50, N is a
+/// multiple of 32 and the CPU has it.
+pub(crate) fn inverse_first_radix4(a: &mut [u64], m: &Modulus, twa: (&[u64], &[u64]), twb: (&[u64], &[u64])) -> bool {
+    if !a.len().is_multiple_of(32) || !ifma_available(m.value()) {
+        return false;
+    }
+    // SAFETY: AVX-512F, VL and IFMA were detected at run time just above.
+    unsafe { last::inverse_first(a, m, twa, twb) };
+    true
+}
+
+/// Runs the forward transform's last radix-4 pass (distance 2) with IFMA when q < 2^50, N is a
+/// multiple of 32 and the CPU has it; `reduce` as in `NttTable::forward_impl`.
+pub(crate) fn forward_last_radix4(a: &mut [u64], m: &Modulus, tw1: (&[u64], &[u64]), tw2: (&[u64], &[u64]), reduce: bool) -> bool {
+    if !a.len().is_multiple_of(32) || !ifma_available(m.value()) {
+        return false;
+    }
+    // SAFETY: AVX-512F, VL and IFMA were detected at run time just above.
+    unsafe { last::forward(a, m, tw1, tw2, reduce) };
     true
 }
