@@ -153,7 +153,7 @@ pub type PublicKeyOwned = PublicKey<alloc::vec::Vec<u64>>;
 
 /// Writes limb `prime` of a uniform public polynomial (NTT domain) from its seed.
 pub fn expand_public_limb(seed: &[u8; SEED_BYTES], purpose: SeedPurpose, index: u32, m: &Modulus, out: &mut [u64]) {
-    expand_uniform(&mut public_stream(seed, purpose, index), m, out);
+    crate::sample::expand_public_into(seed, purpose, index, m, out);
 }
 
 impl<S: AsRef<[u64]>> PublicKey<S> {

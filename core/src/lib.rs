@@ -15,6 +15,8 @@ pub mod multivector;
 pub use multivector::Multivector;
 
 pub mod arith;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod chacha_avx512;
 pub mod ciphertext;
 #[cfg(feature = "alloc")]
 pub mod context;
