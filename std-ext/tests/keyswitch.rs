@@ -1,8 +1,11 @@
 //! The key-switching engine's paths agree bit for bit: fused and hoisted, with and without a
 //! Galois permutation, compact and expanded keys, any number of scratch workers, adding and
-//! setting the second output; and a scratch or output of the wrong shape is an error.
+//! setting the second output; a sum of switches brought down once (`KeySwitchSum`) equals the
+//! sum of the switches up to one rounding; and a scratch or output of the wrong shape is an
+//! error.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use clifhe_core::arith::Modulus;
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::encode::Complex;
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
@@ -172,4 +175,111 @@ fn wrong_shapes_are_errors() {
     assert!(matches!(r, Err(EvalError::ParamsMismatch)), "{r:?}");
     // The sizing formula matches what a scratch holds.
     assert!(KeySwitchScratch::words(&f.ectx, 2) > KeySwitchScratch::words(&f.ectx, 1));
+}
+
+/// Largest |x| of the centred coefficients of `a - b` (both over the same limbs, NTT form)
+/// when every limb holds the same integers (the difference is one small polynomial), `None`
+/// when the limbs disagree (the difference is not small).
+fn small_difference(ectx: &EvalContext, a: &RnsPolyOwned, b: &RnsPolyOwned) -> Option<i64> {
+    let n = ectx.n();
+    let mut first: Option<Vec<i64>> = None;
+    for (i, (x, y)) in a.as_slice().chunks_exact(n).zip(b.as_slice().chunks_exact(n)).enumerate() {
+        let m: &Modulus = &ectx.q_moduli()[i];
+        let mut d: Vec<u64> = x.iter().zip(y).map(|(u, v)| m.sub(*u, *v)).collect();
+        ectx.q_tables()[i].inverse(&mut d).unwrap();
+        let c: Vec<i64> = d.iter().map(|&v| m.center(v)).collect();
+        match &first {
+            None => first = Some(c),
+            Some(f) if f != &c => return None,
+            Some(_) => {}
+        }
+    }
+    first.map(|f| f.iter().map(|v| v.abs()).max().unwrap_or(0))
+}
+
+fn lazy_sum_matches_separate_switches(lit: ParamsLiteral) {
+    let f = fixture(lit);
+    let g = rotation_galois_element(3, f.ectx.n()).unwrap();
+    let perm = f.ectx.galois_permutation(g).unwrap();
+    let rot = f.gks.get(g).unwrap();
+    let level = f.ct.meta.level;
+    let mut s = KeySwitchScratch::new(&f.ectx);
+
+    // One term: the same words as a single switch.
+    let (mut d0, mut d1) = (zero(&f), zero(&f));
+    d1.as_mut_slice().fill(7);
+    let mut sum = f.ectx.key_switch_sum(level, &mut s).unwrap();
+    sum.add(&f.ct.c1, Some(&perm), rot).unwrap();
+    assert_eq!(sum.terms(), 1);
+    sum.finish_into(d0.as_mut_slice(), d1.as_mut_slice(), SecondOutput::Set).unwrap();
+    let single = switch(&f, &perm, rot, 2);
+    assert_eq!(d0.as_slice(), single.0.as_slice());
+    assert_eq!(d1.as_slice(), single.1.as_slice());
+
+    // Three terms (two keys, with and without a permutation) against the three switches summed:
+    // the same polynomials up to ModDown's rounding, a few units per coefficient.
+    let (mut l0, mut l1) = (zero(&f), zero(&f));
+    let mut sum = f.ectx.key_switch_sum(level, &mut s).unwrap();
+    sum.add(&f.ct.c1, Some(&perm), rot).unwrap();
+    sum.add(&f.ct.c0, None, &f.rlk.0).unwrap();
+    sum.add(&f.ct.c1, None, &f.rlk.0).unwrap();
+    sum.finish_into(l0.as_mut_slice(), l1.as_mut_slice(), SecondOutput::Add).unwrap();
+    let m = &f.ectx.q_moduli()[..f.ct.c1.limbs()];
+    let (mut e0, mut e1) = (zero(&f), zero(&f));
+    for (c, p, key) in [
+        (&f.ct.c1, Some(&perm[..]), rot),
+        (&f.ct.c0, None, &f.rlk.0),
+        (&f.ct.c1, None, &f.rlk.0),
+    ] {
+        let (mut t0, mut t1) = (zero(&f), zero(&f));
+        f.ectx
+            .key_switch_into(c, p, key, &mut s, t0.as_mut_slice(), t1.as_mut_slice(), SecondOutput::Set)
+            .unwrap();
+        e0.add_assign(&t0, m).unwrap();
+        e1.add_assign(&t1, m).unwrap();
+    }
+    let (x0, x1) = (small_difference(&f.ectx, &l0, &e0), small_difference(&f.ectx, &l1, &e1));
+    let bound = 3 * (f.ectx.params().p().len() as i64 + 1);
+    assert!(
+        x0.is_some_and(|x| x <= bound) && x1.is_some_and(|x| x <= bound),
+        "lazy sum differs by {x0:?} / {x1:?} (bound {bound})"
+    );
+    // ... and not trivially: the switched halves themselves are not small.
+    assert!(small_difference(&f.ectx, &l1, &zero(&f)).is_none_or(|x| x > 1 << 20));
+
+    // Misuse is a typed error: nothing to bring down, another level, another parameter set,
+    // a permutation of the wrong length.
+    let sum = f.ectx.key_switch_sum(level, &mut s).unwrap();
+    let r = sum.finish_into(l0.as_mut_slice(), l1.as_mut_slice(), SecondOutput::Add);
+    assert!(matches!(r, Err(EvalError::Invalid(_))), "{r:?}");
+    let mut sum = f.ectx.key_switch_sum(level - 1, &mut s).unwrap();
+    let r = sum.add(&f.ct.c1, None, rot);
+    assert!(matches!(r, Err(EvalError::LevelMismatch { .. })), "{r:?}");
+    let r = sum.add(&f.ct.c1, Some(&[0u32; 3]), rot);
+    assert!(
+        matches!(r, Err(EvalError::LevelMismatch { .. }) | Err(EvalError::Invalid(_))),
+        "{r:?}"
+    );
+    assert!(f.ectx.key_switch_sum(f.ectx.params().max_level() + 1, &mut s).is_err());
+    let other = EvalContext::new(Params::new(presets::INSECURE_TEST_N10).unwrap()).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let osk = SecretKey::generate(other.params(), &mut rng).unwrap();
+    let orlk = RelinearizationKey::generate(&other, &osk, &mut rng).unwrap();
+    let mut sum = f.ectx.key_switch_sum(level, &mut s).unwrap();
+    let r = sum.add(&f.ct.c1, None, &orlk.0);
+    assert!(matches!(r, Err(EvalError::ParamsMismatch)), "{r:?}");
+    let r = sum.add(&f.ct.c1, Some(&[0u32; 3]), rot);
+    assert!(matches!(r, Err(EvalError::Invalid(_))), "{r:?}");
+    let mut foreign = KeySwitchScratch::new(&other);
+    assert!(f.ectx.key_switch_sum(level, &mut foreign).is_err());
+}
+
+#[test]
+fn lazy_sum_matches_separate_switches_with_one_prime_digits() {
+    lazy_sum_matches_separate_switches(presets::INSECURE_TEST_N12);
+}
+
+#[test]
+fn lazy_sum_matches_separate_switches_with_six_prime_digits() {
+    lazy_sum_matches_separate_switches(presets::INSECURE_TEST_BOOT_N12);
 }

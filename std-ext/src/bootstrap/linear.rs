@@ -12,11 +12,14 @@
 //! unreduced in scale and rescaled once at the end.
 
 use super::dft::DiagonalMatrix;
+use crate::context::EvalContext;
 use crate::error::EvalError;
 use crate::evaluator::{Evaluator, PlaintextRns};
 use crate::keys::{rotation_galois_element, GaloisKeys};
-use clifhe_core::ciphertext::CiphertextOwned;
+use crate::keyswitch::SecondOutput;
+use clifhe_core::ciphertext::{Ciphertext, CiphertextOwned};
 use clifhe_core::encode::Complex;
+use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 
@@ -175,23 +178,52 @@ impl LinearTransform {
         for (j, c) in used.iter().zip(&rotated) {
             babies[*j] = Some(c);
         }
-        let mut total: Option<CiphertextOwned> = None;
-        for (g, pts) in &self.giants {
-            let terms: Vec<(&CiphertextOwned, &PlaintextRns)> = pts
-                .iter()
-                .map(|(j, p)| babies[*j].map(|c| (c, p)).ok_or(EvalError::Invalid("baby step missing")))
-                .collect::<Result<_, _>>()?;
-            let mut acc = ev.mul_plain_sum(&terms)?;
-            if *g != 0 {
-                let gal = rotation_galois_element(*g, ev.context().n())?;
-                acc = ev.apply_galois(&acc, gal, keys.get(gal)?)?;
+        // Giant steps: sum_i rot(inner_i, g_i). The rotations' key switches are summed over
+        // Q P and brought down once (`KeySwitchSum`: one ModDown per transform, not one per
+        // giant step); their c0 halves, permuted, are summed over Q beside.
+        let ectx = ev.context();
+        let n = ectx.n();
+        let mut meta = None;
+        let mut c0 = RnsPoly::zero(n, self.level + 1, Representation::Ntt);
+        let mut c1 = RnsPoly::zero(n, self.level + 1, Representation::Ntt);
+        ectx.with_switch_scratch(|scratch| -> Result<(), EvalError> {
+            let mut switched = ectx.key_switch_sum(self.level, scratch)?;
+            for (g, pts) in &self.giants {
+                let terms: Vec<(&CiphertextOwned, &PlaintextRns)> = pts
+                    .iter()
+                    .map(|(j, p)| babies[*j].map(|c| (c, p)).ok_or(EvalError::Invalid("baby step missing")))
+                    .collect::<Result<_, _>>()?;
+                let inner = ev.mul_plain_sum(&terms)?;
+                meta.get_or_insert(inner.meta);
+                if *g == 0 {
+                    add_permuted(ectx, &mut c0, &inner.c0, None);
+                    add_permuted(ectx, &mut c1, &inner.c1, None);
+                } else {
+                    let gal = rotation_galois_element(*g, n)?;
+                    let perm = ectx.galois_permutation(gal)?;
+                    add_permuted(ectx, &mut c0, &inner.c0, Some(&perm));
+                    switched.add(&inner.c1, Some(&perm), keys.get(gal)?)?;
+                }
             }
-            match total.as_mut() {
-                None => total = Some(acc),
-                Some(t) => ev.add_assign(t, &acc)?,
+            if switched.terms() > 0 {
+                switched.finish_into(c0.as_mut_slice(), c1.as_mut_slice(), SecondOutput::Add)?;
             }
-        }
-        let total = total.ok_or(EvalError::Invalid("empty linear transform"))?;
-        ev.rescale(&total)
+            Ok(())
+        })?;
+        let meta = meta.ok_or(EvalError::Invalid("empty linear transform"))?;
+        ev.rescale(&Ciphertext { c0, c1, meta })
     }
+}
+
+/// dst += src, or dst[x] += src[perm[x]] (a Galois permutation of NTT slots), limb by limb.
+fn add_permuted(ectx: &EvalContext, dst: &mut RnsPolyOwned, src: &RnsPolyOwned, perm: Option<&[u32]>) {
+    let n = ectx.n();
+    dst.as_mut_slice()
+        .par_chunks_mut(n)
+        .zip(src.as_slice().par_chunks(n))
+        .zip(ectx.q_moduli())
+        .for_each(|((d, s), m)| match perm {
+            Some(p) => d.iter_mut().zip(p).for_each(|(o, &x)| *o = m.add(*o, s[x as usize])),
+            None => d.iter_mut().zip(s).for_each(|(o, x)| *o = m.add(*o, *x)),
+        });
 }

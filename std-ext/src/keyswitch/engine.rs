@@ -44,13 +44,13 @@ pub struct KeySwitchScratch {
     params_id: u16,
     n: usize,
     /// The input in coefficient form, each digit's limbs scaled for the basis conversion.
-    coeff: Vec<u64>,
+    pub(super) coeff: Vec<u64>,
     /// The two inner products over Q_l * P (NTT form), before ModDown.
-    acc: Vec<u64>,
+    pub(super) acc: Vec<u64>,
     /// Per worker: the digit extensions of one limb, the regenerated key halves of a compact
     /// key, and one limb for ModDown.
-    workers: Vec<u64>,
-    worker_words: usize,
+    pub(super) workers: Vec<u64>,
+    pub(super) worker_words: usize,
 }
 
 impl core::fmt::Debug for KeySwitchScratch {
@@ -103,7 +103,7 @@ impl KeySwitchScratch {
         self.workers.len() / self.worker_words.max(1)
     }
 
-    fn check(&self, ectx: &EvalContext) -> Result<(), EvalError> {
+    pub(super) fn check(&self, ectx: &EvalContext) -> Result<(), EvalError> {
         if self.params_id != ectx.params().id() || self.n != ectx.n() {
             return Err(EvalError::Invalid("key-switching scratch was sized for another parameter set"));
         }
@@ -113,6 +113,8 @@ impl KeySwitchScratch {
 
 /// out0 = sum_j ext_j * kb_j and out1 = sum_j ext_j * ka_j modulo `m`, for `digits` extension
 /// limbs laid out one after another in `ext` (each below 4m) and key limbs below m.
+/// With `add_to_out`, the sums are added to `out0` and `out1` (modulo `m`) instead.
+#[allow(clippy::too_many_arguments)]
 fn inner_product<'k>(
     m: &Modulus,
     ext: &[u64],
@@ -121,6 +123,7 @@ fn inner_product<'k>(
     ka: impl Fn(usize) -> &'k [u64],
     out0: &mut [u64],
     out1: &mut [u64],
+    add_to_out: bool,
 ) {
     let n = out0.len();
     let mut acc0 = [0u128; IP_BLOCK];
@@ -163,8 +166,8 @@ fn inner_product<'k>(
             .zip(a0.iter())
             .zip(out1[start..start + len].iter_mut().zip(a1.iter()))
         {
-            *o = m.reduce_u128(*v);
-            *p = m.reduce_u128(*w);
+            let (x, y) = (m.reduce_u128(*v), m.reduce_u128(*w));
+            (*o, *p) = if add_to_out { (m.add(*o, x), m.add(*p, y)) } else { (x, y) };
         }
         start += len;
     }
@@ -314,7 +317,7 @@ impl EvalContext {
 
     /// The first half of ModUp into `coeff`: perm(c) in coefficient form, each digit's limbs
     /// scaled by (Q_j / q_i)^-1 for the basis conversion.
-    fn mod_up_inputs<S: AsRef<[u64]> + Sync>(
+    pub(super) fn mod_up_inputs<S: AsRef<[u64]> + Sync>(
         &self,
         pre: &LevelPrecomp,
         c: &RnsPoly<S>,
@@ -338,7 +341,7 @@ impl EvalContext {
     /// limb itself for the digit's own primes, else a basis conversion of the scaled digit and
     /// a lazy forward NTT.
     #[allow(clippy::too_many_arguments)]
-    fn extend_limb(
+    pub(super) fn extend_limb(
         &self,
         pre: &LevelPrecomp,
         j: usize,
@@ -416,14 +419,14 @@ impl EvalContext {
     where
         F: Fn(usize, &mut [u64]) -> Result<(), EvalError> + Sync,
     {
-        self.switch_products(pre, level, key, acc, workers, words, fill)?;
+        self.switch_products(pre, level, key, acc, workers, words, fill, false)?;
         self.mod_down_into(pre, level, acc, workers, words, out0, out1, second)
     }
 
     /// For every limb of Q_l * P: its digit extensions (`fill(pos, ext)`), then the inner
     /// product with the key into the two halves of `acc`.
     #[allow(clippy::too_many_arguments)]
-    fn switch_products<F>(
+    pub(super) fn switch_products<F>(
         &self,
         pre: &LevelPrecomp,
         level: usize,
@@ -432,6 +435,7 @@ impl EvalContext {
         workers: &mut [u64],
         worker_words: usize,
         fill: F,
+        accumulate: bool,
     ) -> Result<(), EvalError>
     where
         F: Fn(usize, &mut [u64]) -> Result<(), EvalError> + Sync,
@@ -479,6 +483,7 @@ impl EvalContext {
                         },
                         o0,
                         o1,
+                        accumulate,
                     );
                 }
                 Ok(())
@@ -488,7 +493,7 @@ impl EvalContext {
     /// ModDown of both inner products: d = (x - ext_P->Q(x mod P)) * P^-1 over Q_l, added to
     /// `out0` and added to or written into `out1`.
     #[allow(clippy::too_many_arguments)]
-    fn mod_down_into(
+    pub(super) fn mod_down_into(
         &self,
         pre: &LevelPrecomp,
         level: usize,

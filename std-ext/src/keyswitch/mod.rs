@@ -15,8 +15,10 @@
 
 pub mod basis;
 mod engine;
+mod lazy;
 
 pub use engine::{KeySwitchScratch, SecondOutput};
+pub use lazy::KeySwitchSum;
 
 use crate::context::EvalContext;
 use crate::error::EvalError;

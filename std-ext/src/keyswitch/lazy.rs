@@ -1,0 +1,106 @@
+//! Key switches summed before one ModDown.
+//!
+//! ModDown is linear up to its rounding, so a sum of key switches at one level can add their
+//! inner products over Q_l * P and divide by P once: `sum_t ModDown(ip_t)` becomes
+//! `ModDown(sum_t ip_t)`. That is the lazy ModDown of the giant steps of a baby-step
+//! giant-step linear transform (Bossuat, Mouchet, Troncoso-Pastoriza and Hubaux, Eurocrypt
+//! 2021, section 6, "double hoisting"; here without keeping the baby steps over Q * P, which
+//! would need every diagonal over Q * P too). Each term still pays its ModUp and inner
+//! product; a ModDown (2 |P| inverse and 2 (l + 1) forward NTTs and two basis conversions)
+//! is paid once per sum instead of once per term. The one rounding also makes the sum's
+//! error smaller than the sum of the terms' roundings.
+
+use super::{KeySwitchScratch, SecondOutput, SwitchingKey};
+use crate::context::EvalContext;
+use crate::error::EvalError;
+use clifhe_core::rns::{Representation, RnsPoly};
+
+/// A running sum of key switches at one level, in a [`KeySwitchScratch`] (which it borrows
+/// until [`KeySwitchSum::finish_into`]). Made by [`EvalContext::key_switch_sum`].
+#[derive(Debug)]
+pub struct KeySwitchSum<'s> {
+    ectx: &'s EvalContext,
+    scratch: &'s mut KeySwitchScratch,
+    level: usize,
+    terms: usize,
+}
+
+impl EvalContext {
+    /// An empty sum of key switches of level-`level` polynomials, held in `scratch`.
+    pub fn key_switch_sum<'s>(&'s self, level: usize, scratch: &'s mut KeySwitchScratch) -> Result<KeySwitchSum<'s>, EvalError> {
+        scratch.check(self)?;
+        self.level_precomp(level)?;
+        Ok(KeySwitchSum {
+            ectx: self,
+            scratch,
+            level,
+            terms: 0,
+        })
+    }
+}
+
+impl KeySwitchSum<'_> {
+    /// Number of key switches added so far.
+    pub fn terms(&self) -> usize {
+        self.terms
+    }
+
+    /// Adds the inner products of the key switch of `c` (NTT form at the sum's level) through
+    /// the Galois permutation `perm` of its NTT slots, with `key` (see
+    /// [`EvalContext::key_switch_into`]).
+    pub fn add<S: AsRef<[u64]> + Sync>(&mut self, c: &RnsPoly<S>, perm: Option<&[u32]>, key: &SwitchingKey) -> Result<(), EvalError> {
+        let ectx = self.ectx;
+        if c.representation() != Representation::Ntt {
+            return Err(EvalError::Representation);
+        }
+        if c.limbs() != self.level + 1 {
+            return Err(EvalError::LevelMismatch {
+                left: c.limbs().saturating_sub(1),
+                right: self.level,
+            });
+        }
+        if key.params_id != ectx.params().id() {
+            return Err(EvalError::ParamsMismatch);
+        }
+        let pre = ectx.level_precomp(self.level)?;
+        if key.b.len() < pre.mod_up.len() {
+            return Err(EvalError::KeyShape);
+        }
+        if perm.is_some_and(|p| p.len() != ectx.n()) {
+            return Err(EvalError::Invalid("Galois permutation has the wrong length"));
+        }
+        let n = ectx.n();
+        let nq = self.level + 1;
+        let s = &mut *self.scratch;
+        ectx.mod_up_inputs(pre, c, perm, &mut s.coeff[..nq * n])?;
+        let coeff = &s.coeff[..nq * n];
+        let fill = |pos: usize, ext: &mut [u64]| -> Result<(), EvalError> {
+            for (j, e) in ext.chunks_exact_mut(n).enumerate().take(pre.mod_up.len()) {
+                ectx.extend_limb(pre, j, pos, nq, coeff, c.as_slice(), perm, e);
+            }
+            Ok(())
+        };
+        let words = s.worker_words;
+        ectx.switch_products(pre, self.level, key, &mut s.acc, &mut s.workers, words, fill, self.terms > 0)?;
+        self.terms += 1;
+        Ok(())
+    }
+
+    /// ModDown of the sum: `out0 += d0`, and `out1 += d1` or `out1 = d1` (`second`), where
+    /// d0 + d1 s is the sum of the added switches (plus one rounding). The outputs hold the
+    /// level's limbs. An empty sum is an error (nothing was switched).
+    pub fn finish_into(self, out0: &mut [u64], out1: &mut [u64], second: SecondOutput) -> Result<(), EvalError> {
+        let ectx = self.ectx;
+        if self.terms == 0 {
+            return Err(EvalError::Invalid("an empty sum of key switches"));
+        }
+        let words = (self.level + 1) * ectx.n();
+        if out0.len() != words || out1.len() != words {
+            return Err(EvalError::Invalid("key-switch outputs must hold the input's limbs"));
+        }
+        let pre = ectx.level_precomp(self.level)?;
+        let s = self.scratch;
+        let ww = s.worker_words;
+        ectx.mod_down_into(pre, self.level, &mut s.acc, &mut s.workers, ww, out0, out1, second)
+    }
+}
