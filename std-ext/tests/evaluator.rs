@@ -92,13 +92,32 @@ fn exercise(lit: ParamsLiteral, min_bits: f64) {
     assert_precise("mul_const", &s.decrypt(&cm), &want, min_bits);
 
     let pt = ev.encode(&b, ca.meta.level, s.ectx.params().q()[ca.meta.level] as f64).unwrap();
-    let cp = ev.rescale(&ev.mul_plain(&ca, &pt).unwrap()).unwrap();
+    let prod = ev.mul_plain(&ca, &pt).unwrap();
+    let cp = ev.rescale(&prod).unwrap();
+    // In place over the input's own limbs: the same words.
+    let owned = ev.rescale_owned(prod).unwrap();
+    assert_eq!(
+        (owned.c0.as_slice(), owned.c1.as_slice(), owned.meta),
+        (cp.c0.as_slice(), cp.c1.as_slice(), cp.meta)
+    );
+    let bottom = ev.drop_to_level(&ca, 0).unwrap();
+    assert!(matches!(ev.rescale_owned(bottom), Err(EvalError::OutOfLevels)));
     let want: Vec<Complex> = a.iter().zip(&b).map(|(x, y)| *x * *y).collect();
     assert_precise("mul_plain", &s.decrypt(&cp), &want, min_bits - 1.0);
 
     let ac = ev.add_const(&ca, Complex::new(0.25, -0.5)).unwrap();
     let want: Vec<Complex> = a.iter().map(|x| *x + Complex::new(0.25, -0.5)).collect();
     assert_precise("add_const", &s.decrypt(&ac), &want, min_bits);
+    // A real constant skips the transform: adding the real and the imaginary part one after
+    // the other gives the same words as adding them together (the transform is linear).
+    let parts = ev
+        .add_const(&ev.add_const(&ca, Complex::new(0.25, 0.0)).unwrap(), Complex::new(0.0, -0.5))
+        .unwrap();
+    assert_eq!(parts.c0.as_slice(), ac.c0.as_slice());
+    assert_eq!(parts.c1.as_slice(), ac.c1.as_slice());
+    let real = ev.add_const(&ca, Complex::new(-1.5, 0.0)).unwrap();
+    let want: Vec<Complex> = a.iter().map(|x| *x + Complex::new(-1.5, 0.0)).collect();
+    assert_precise("add_const (real)", &s.decrypt(&real), &want, min_bits);
 
     for &k in &steps {
         let r = ev.rotate(&ca, k, &gks).unwrap();

@@ -93,7 +93,7 @@ impl EvalModPoly {
             let sq = ev.mul_relin(&c, &c, rlk)?;
             let sq2 = ev.mul_integer(&sq, 2)?;
             let shifted = ev.add_const(&sq2, Complex::from_real(-1.0))?;
-            c = ev.rescale(&shifted)?;
+            c = ev.rescale_owned(shifted)?;
         }
         Ok(c)
     }
@@ -142,7 +142,7 @@ impl Basis<'_, '_> {
             None => ev.add_const(&ev.integer_combination(&[(&prod, 2.0)], lvl, s)?, Complex::from_real(-1.0))?,
             Some(c) => ev.integer_combination(&[(&prod, 2.0), (c, -(s / c.meta.scale).round())], lvl, s)?,
         };
-        ev.rescale(&out)
+        ev.rescale_owned(out)
     }
 
     fn get(&mut self, k: usize) -> Result<&CiphertextOwned, EvalError> {
@@ -234,7 +234,7 @@ fn eval_rec(basis: &mut Basis<'_, '_>, c: &[f64], baby: usize, level: usize, sca
             .collect::<Result<_, EvalError>>()?;
         let acc = ev.integer_combination(&terms, level + 1, target)?;
         let acc = ev.add_const(&acc, Complex::from_real(c[0]))?;
-        let mut out = ev.rescale(&acc)?;
+        let mut out = ev.rescale_owned(acc)?;
         out.meta.scale = scale;
         return Ok(out);
     }
@@ -252,7 +252,7 @@ fn eval_rec(basis: &mut Basis<'_, '_>, c: &[f64], baby: usize, level: usize, sca
     let tg = basis.get(g)?;
     let tg = at_level(ev, tg, level + 1)?;
     let prod = ev.mul_relin(&qv, tg.as_ref(), rlk)?;
-    let mut prod = ev.rescale(&prod)?;
+    let mut prod = ev.rescale_owned(prod)?;
     prod.meta.scale = scale;
     let rv = eval_rec(basis, &rc, baby, level, scale)?;
     ev.add(&prod, &rv)

@@ -211,7 +211,7 @@ impl LinearTransform {
             Ok(())
         })?;
         let meta = meta.ok_or(EvalError::Invalid("empty linear transform"))?;
-        ev.rescale(&Ciphertext { c0, c1, meta })
+        ev.rescale_owned(Ciphertext { c0, c1, meta })
     }
 }
 

@@ -163,6 +163,13 @@ impl<'a> Evaluator<'a> {
         for i in 0..=level {
             let m = &self.ectx.q_moduli()[i];
             let limb = out.c0.limb_mut(i).ok_or(EvalError::OutOfLevels)?;
+            if im == 0.0 {
+                // A constant polynomial evaluates to itself at every root: its NTT is the
+                // constant in every slot (no transform; EvalMod adds only real constants).
+                let r = m.reduce_f64_integer(re);
+                limb.iter_mut().for_each(|x| *x = m.add(*x, r));
+                continue;
+            }
             let mut poly = vec![0u64; n];
             poly[0] = m.reduce_f64_integer(re);
             poly[n / 2] = m.reduce_f64_integer(im);
@@ -183,45 +190,104 @@ impl<'a> Evaluator<'a> {
         if level == 0 {
             return Err(EvalError::OutOfLevels);
         }
-        let c0 = self.rescale_poly(&a.c0, level)?;
-        let c1 = self.rescale_poly(&a.c1, level)?;
-        let ql = self.ectx.params().q()[level] as f64;
+        let n = self.ectx.n();
+        let mut c0 = RnsPoly::zero(n, level, Representation::Ntt);
+        let mut c1 = RnsPoly::zero(n, level, Representation::Ntt);
+        let (s0, s1) = (a.c0.as_slice(), a.c1.as_slice());
+        let centred = self.centred_tops([&s0[level * n..], &s1[level * n..]], level)?;
+        c0.as_mut_slice()
+            .par_chunks_mut(n)
+            .enumerate()
+            .map(|(i, o)| (0, i, o))
+            .chain(c1.as_mut_slice().par_chunks_mut(n).enumerate().map(|(i, o)| (1, i, o)))
+            .try_for_each(|(k, i, o)| {
+                let src = if k == 0 { s0 } else { s1 };
+                self.rescale_limb(i, level, &centred[k], &src[i * n..(i + 1) * n], o)
+            })?;
         Ok(Ciphertext {
             c0,
             c1,
-            meta: CiphertextMeta {
-                level: level - 1,
-                scale: a.meta.scale / ql,
-                ..a.meta
-            },
+            meta: self.rescaled_meta(&a.meta),
         })
     }
 
-    pub(super) fn rescale_poly(&self, p: &RnsPolyOwned, level: usize) -> Result<RnsPolyOwned, EvalError> {
+    /// [`rescale`](Self::rescale) of a ciphertext the caller gives up: the result is written
+    /// over its lower limbs (no new polynomials).
+    pub fn rescale_owned(&self, mut a: CiphertextOwned) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(&a)?;
+        let level = a.meta.level;
+        if level == 0 {
+            return Err(EvalError::OutOfLevels);
+        }
         let n = self.ectx.n();
-        let top = &self.ectx.q_moduli()[level];
-        let mut last = p.limb(level).ok_or(EvalError::OutOfLevels)?.to_vec();
-        self.ectx.q_tables()[level]
-            .inverse(&mut last)
-            .map_err(|_| EvalError::Representation)?;
-        // Centred lift of the top residue so the division rounds to nearest.
-        let centred: Vec<i64> = last.iter().map(|&x| top.center(x)).collect();
-        let mut out = RnsPoly::zero(n, level, Representation::Ntt);
-        let src = p.as_slice();
-        out.as_mut_slice().par_chunks_mut(n).enumerate().try_for_each(|(i, o)| {
-            let m = &self.ectx.q_moduli()[i];
-            for (x, c) in o.iter_mut().zip(&centred) {
-                *x = m.reduce_i64(*c);
+        let (lo0, top0) = a.c0.as_mut_slice().split_at_mut(level * n);
+        let (lo1, top1) = a.c1.as_mut_slice().split_at_mut(level * n);
+        let centred = self.centred_tops([&*top0, &*top1], level)?;
+        lo0.par_chunks_mut(n)
+            .enumerate()
+            .map(|(i, o)| (0, i, o))
+            .chain(lo1.par_chunks_mut(n).enumerate().map(|(i, o)| (1, i, o)))
+            .try_for_each_init(
+                || vec![0u64; n],
+                |tmp, (k, i, io)| {
+                    self.rescale_limb(i, level, &centred[k], io, tmp)?;
+                    io.copy_from_slice(tmp);
+                    Ok::<(), EvalError>(())
+                },
+            )?;
+        a.c0.truncate_limbs(level).map_err(|_| EvalError::OutOfLevels)?;
+        a.c1.truncate_limbs(level).map_err(|_| EvalError::OutOfLevels)?;
+        a.meta = self.rescaled_meta(&a.meta);
+        Ok(a)
+    }
+
+    fn rescaled_meta(&self, meta: &CiphertextMeta) -> CiphertextMeta {
+        let ql = self.ectx.params().q()[meta.level] as f64;
+        CiphertextMeta {
+            level: meta.level - 1,
+            scale: meta.scale / ql,
+            ..*meta
+        }
+    }
+
+    /// The centred lifts (coefficient form) of two top limbs at `level`, transformed in
+    /// parallel.
+    fn centred_tops(&self, tops: [&[u64]; 2], level: usize) -> Result<[Vec<i64>; 2], EvalError> {
+        let lift = |limb: &[u64]| -> Result<Vec<i64>, EvalError> {
+            let top = &self.ectx.q_moduli()[level];
+            let mut last = limb.to_vec();
+            self.ectx.q_tables()[level]
+                .inverse(&mut last)
+                .map_err(|_| EvalError::Representation)?;
+            // Centred, so that the division rounds to nearest.
+            Ok(last.iter().map(|&x| top.center(x)).collect())
+        };
+        let (a, b) = rayon::join(|| lift(tops[0]), || lift(tops[1]));
+        Ok([a?, b?])
+    }
+
+    /// Limb i < `level` of a rescaled polynomial: `out = (src - NTT([c] mod q_i)) q_l^-1` for
+    /// the centred top residues `c`.
+    fn rescale_limb(&self, i: usize, level: usize, centred: &[i64], src: &[u64], out: &mut [u64]) -> Result<(), EvalError> {
+        let m = &self.ectx.q_moduli()[i];
+        let top = self.ectx.q_moduli()[level].value();
+        if top / 2 < m.value() {
+            // |c| <= q_l / 2 < q_i: a conditional addition instead of a reduction.
+            for (x, &c) in out.iter_mut().zip(centred) {
+                *x = (c as u64).wrapping_add(m.value() & ((c >> 63) as u64));
             }
-            self.ectx.q_tables()[i].forward(o).map_err(|_| EvalError::Representation)?;
-            let inv = m.inv(m.reduce(top.value()));
-            let inv_s = m.shoup(inv);
-            for (x, s) in o.iter_mut().zip(&src[i * n..(i + 1) * n]) {
-                *x = m.mul_shoup(m.sub(*s, *x), inv, inv_s);
+        } else {
+            for (x, &c) in out.iter_mut().zip(centred) {
+                *x = m.reduce_i64(c);
             }
-            Ok::<(), EvalError>(())
-        })?;
-        Ok(out)
+        }
+        self.ectx.q_tables()[i].forward(out).map_err(|_| EvalError::Representation)?;
+        let inv = m.inv(m.reduce(top));
+        let inv_s = m.shoup(inv);
+        for (x, s) in out.iter_mut().zip(src) {
+            *x = m.mul_shoup(m.sub(*s, *x), inv, inv_s);
+        }
+        Ok(())
     }
 
     /// Drops primes above `level` (no change of scale).

@@ -395,7 +395,7 @@ impl EncryptedMultivectorBatch {
                 let refs: Vec<&CiphertextOwned> = self.cts.iter().collect();
                 let cts = m
                     .par_iter()
-                    .map(|row| ev.rescale(&ev.linear_combination(&refs, row, ql)?))
+                    .map(|row| ev.rescale_owned(ev.linear_combination(&refs, row, ql)?))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(self.with(self.layout, cts))
             }
@@ -558,7 +558,7 @@ impl EncryptedMultivectorBatch {
                 let level = self.level();
                 let patients = self.patients;
                 let mask = encode_slots(ev, level, |s| if s % 8 == 0 && s / 8 < patients { 1.0 } else { 0.0 })?;
-                ev.rescale(&ev.mul_plain(&self.cts[0], &mask)?)
+                ev.rescale_owned(ev.mul_plain(&self.cts[0], &mask)?)
             }
         }
     }
@@ -579,12 +579,12 @@ impl EncryptedMultivectorBatch {
             Layout::BladeMajor { .. } => {
                 let terms: Vec<(usize, usize, i8)> = (0..8).map(|k| (k, k, 1)).collect();
                 let sq = kernels::signed_tensor_sum(ev.context(), &self.cts, &self.cts, &terms)?;
-                ev.rescale(&ev.relinearize(&sq, rlk)?)
+                ev.rescale_owned(ev.relinearize(&sq, rlk)?)
             }
             Layout::Interleaved => {
                 let gks = gks.ok_or(EvalError::Invalid("the interleaved squared norm needs rotations 1, 2, 4"))?;
                 let x = &self.cts[0];
-                let mut acc = ev.rescale(&ev.mul_relin(x, x, rlk)?)?;
+                let mut acc = ev.rescale_owned(ev.mul_relin(x, x, rlk)?)?;
                 for step in [1, 2, 4] {
                     let r = ev.rotate(&acc, step, gks)?;
                     ev.add_assign(&mut acc, &r)?;
@@ -624,7 +624,7 @@ impl EncryptedMultivectorBatch {
                     })
                     .collect();
                 let acc = kernels::signed_tensor_sum(ev.context(), &self.cts, &other.cts, &terms)?;
-                ev.rescale(&ev.relinearize(&acc, rlk)?)
+                ev.rescale_owned(ev.relinearize(&acc, rlk)?)
             })
             .collect::<Result<_, _>>()?;
         Ok(Self {
@@ -652,7 +652,7 @@ impl EncryptedMultivectorBatch {
         rots.extend(ev.rotate_hoisted(x, &steps, gks)?);
         let cts = rots
             .par_iter()
-            .map(|r| ev.rescale(&ev.mul_plain(r, &mask)?))
+            .map(|r| ev.rescale_owned(ev.mul_plain(r, &mask)?))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(self.with(Layout::BladeMajor { stride: 8 }, cts))
     }
@@ -713,7 +713,7 @@ impl EncryptedMultivectorBatch {
             .map(|k| {
                 let cts: Vec<&CiphertextOwned> = rots.iter().map(|r| &r[k]).collect();
                 let pts: Vec<&PlaintextRns> = masks.iter().collect();
-                ev.rescale(&kernels::plain_mul_sum(ev.context(), &cts, &pts)?)
+                ev.rescale_owned(kernels::plain_mul_sum(ev.context(), &cts, &pts)?)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let patients = counts
@@ -760,7 +760,7 @@ impl EncryptedMultivectorBatch {
             .map(|j| {
                 let cts: Vec<&CiphertextOwned> = rots.iter().map(|r| &r[j]).collect();
                 let pts: Vec<&PlaintextRns> = masks.iter().collect();
-                let x = ev.rescale(&kernels::plain_mul_sum(ev.context(), &cts, &pts)?)?;
+                let x = ev.rescale_owned(kernels::plain_mul_sum(ev.context(), &cts, &pts)?)?;
                 Ok(Self {
                     layout: Layout::Interleaved,
                     cts: vec![x],

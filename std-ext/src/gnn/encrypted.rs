@@ -367,7 +367,7 @@ fn quadratic_layer(
             let mut acc = ev.quadratic_combination(&prod_refs, &qk, &lin_refs, &form.lin[k], s, d_in)?;
             ev.add_const3(&mut acc, form.constant[k])?;
             let r = ev.relinearize(&acc, rlk)?;
-            let mut out = ev.rescale(&ev.rescale(&r)?)?;
+            let mut out = ev.rescale_owned(ev.rescale_owned(r)?)?;
             // Exactly the schedule's scale up to f64 rounding of the scale bookkeeping.
             out.meta.scale = out_scale;
             Ok(out)
@@ -607,7 +607,7 @@ pub fn evaluate_blocks(
             let quad_refs: Vec<&PlaintextRns> = c.quad.iter().collect();
             let acc = ev.rotation_quadratic_form(&z_refs, &quad_refs, &lin_refs)?;
             let r = ev.relinearize(&acc, rlk)?;
-            ev.rescale(&ev.rescale(&r)?)?
+            ev.rescale_owned(ev.rescale_owned(r)?)?
         };
         // Exactly the schedule's scale up to f64 rounding of the scale bookkeeping.
         out.meta.scale = out_scale;

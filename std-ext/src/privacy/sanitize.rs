@@ -146,7 +146,7 @@ pub fn sanitize<R: RngCore + CryptoRng, P: AsRef<[u64]>>(
             let delta = mask_encoding_error(&values, n, ql)?;
             mask_error = f64::max(mask_error, delta);
             let pt = ev.encode(&values, out.meta.level, ql)?;
-            out = ev.rescale(&ev.mul_plain(&out, &pt)?)?;
+            out = ev.rescale_owned(ev.mul_plain(&out, &pt)?)?;
             out.meta.scale = scale;
             bound = (1.0 + delta) * bound + rescale_rounding_l2(n);
             value = value.map(|v| v * (1.0 + delta));

@@ -489,5 +489,5 @@ pub fn mask_unused(ev: &Evaluator<'_>, ct: &CiphertextOwned, used: &[bool]) -> R
     let values: Vec<Complex> = used.iter().map(|&u| Complex::from_real(if u { 1.0 } else { 0.0 })).collect();
     // Encoded at q_l: the rescale divides it out again, so the scale is kept exactly.
     let pt = ev.encode(&values, level, q as f64)?;
-    Ok(ev.rescale(&ev.mul_plain(ct, &pt)?)?)
+    Ok(ev.rescale_owned(ev.mul_plain(ct, &pt)?)?)
 }
