@@ -299,11 +299,13 @@ impl<'a> Evaluator<'a> {
                 right: level,
             });
         }
-        let mut out = a.clone();
-        out.c0.truncate_limbs(level + 1)?;
-        out.c1.truncate_limbs(level + 1)?;
-        out.meta.level = level;
-        Ok(out)
+        // Copies only the kept limbs.
+        let keep = |p: &RnsPolyOwned| p.prefix(level + 1).map(|v| v.to_owned_poly());
+        Ok(Ciphertext {
+            c0: keep(&a.c0)?,
+            c1: keep(&a.c1)?,
+            meta: CiphertextMeta { level, ..a.meta },
+        })
     }
 }
 
