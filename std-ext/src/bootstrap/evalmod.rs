@@ -92,7 +92,7 @@ impl EvalModPoly {
         for _ in 0..self.double_angle {
             let sq = ev.mul_relin(&c, &c, rlk)?;
             let sq2 = ev.mul_integer(&sq, 2)?;
-            let shifted = ev.add_const(&sq2, Complex::from_real(-1.0))?;
+            let shifted = ev.add_const_owned(sq2, Complex::from_real(-1.0))?;
             c = ev.rescale_owned(shifted)?;
         }
         Ok(c)
@@ -139,7 +139,7 @@ impl Basis<'_, '_> {
         let prod = ev.mul_relin(a.as_ref(), b.as_ref(), self.rlk)?;
         let s = prod.meta.scale;
         let out = match c {
-            None => ev.add_const(&ev.integer_combination(&[(&prod, 2.0)], lvl, s)?, Complex::from_real(-1.0))?,
+            None => ev.add_const_owned(ev.integer_combination(&[(&prod, 2.0)], lvl, s)?, Complex::from_real(-1.0))?,
             Some(c) => ev.integer_combination(&[(&prod, 2.0), (c, -(s / c.meta.scale).round())], lvl, s)?,
         };
         ev.rescale_owned(out)
@@ -233,7 +233,7 @@ fn eval_rec(basis: &mut Basis<'_, '_>, c: &[f64], baby: usize, level: usize, sca
             })
             .collect::<Result<_, EvalError>>()?;
         let acc = ev.integer_combination(&terms, level + 1, target)?;
-        let acc = ev.add_const(&acc, Complex::from_real(c[0]))?;
+        let acc = ev.add_const_owned(acc, Complex::from_real(c[0]))?;
         let mut out = ev.rescale_owned(acc)?;
         out.meta.scale = scale;
         return Ok(out);

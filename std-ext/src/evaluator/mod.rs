@@ -149,17 +149,23 @@ impl<'a> Evaluator<'a> {
     /// Adds the constant `c` to every slot (a constant polynomial is constant in NTT form too).
     pub fn add_const(&self, a: &CiphertextOwned, c: Complex) -> Result<CiphertextOwned, EvalError> {
         self.check_ct(a)?;
-        let mut out = a.clone();
+        self.add_const_owned(a.clone(), c)
+    }
+
+    /// [`add_const`](Self::add_const) into a ciphertext the caller gives up (no copy).
+    pub fn add_const_owned(&self, a: CiphertextOwned, c: Complex) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(&a)?;
+        let mut out = a;
         let n = self.ectx.n();
         // A constant polynomial is c.re in every slot; X^(N/2) evaluates to i at every slot
         // root zeta^(5^j) (5^j = 1 mod 4), so c.im * X^(N/2) adds i * c.im everywhere.
         // Any magnitude: the f64 integer is reduced exactly per prime (scales can exceed 2^63).
-        let re = libm::round(c.re * a.meta.scale);
-        let im = libm::round(c.im * a.meta.scale);
+        let re = libm::round(c.re * out.meta.scale);
+        let im = libm::round(c.im * out.meta.scale);
         if !(re.is_finite() && im.is_finite()) {
             return Err(EvalError::Invalid("constant not finite at this scale"));
         }
-        let level = a.meta.level;
+        let level = out.meta.level;
         for i in 0..=level {
             let m = &self.ectx.q_moduli()[i];
             let limb = out.c0.limb_mut(i).ok_or(EvalError::OutOfLevels)?;

@@ -12,7 +12,8 @@ impl<'a> super::Evaluator<'a> {
 
     pub(super) fn permute(poly: &RnsPolyOwned, perm: &[u32]) -> RnsPolyOwned {
         let n = poly.n();
-        let mut out = poly.clone();
+        // Every word is written below: a zeroed buffer, not a copy of the input.
+        let mut out = RnsPoly::zero(n, poly.limbs(), poly.representation());
         out.as_mut_slice()
             .par_chunks_mut(n)
             .zip(poly.as_slice().par_chunks(n))
