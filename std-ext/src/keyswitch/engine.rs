@@ -44,7 +44,7 @@ pub struct KeySwitchScratch {
     params_id: u16,
     n: usize,
     /// The input in coefficient form, each digit's limbs scaled for the basis conversion.
-    pub(super) coeff: Vec<u64>,
+    coeff: Vec<u64>,
     /// The two inner products over Q_l * P (NTT form), before ModDown.
     pub(super) acc: Vec<u64>,
     /// Per worker: the digit extensions of one limb, the regenerated key halves of a compact
@@ -227,6 +227,25 @@ impl EvalContext {
         }
         let level = c.limbs().checked_sub(1).ok_or(EvalError::Representation)?;
         let pre = self.check_switch(key, level, scratch, out0, out1, perm)?;
+        self.products_into_scratch(pre, level, c, perm, key, scratch, false)?;
+        let words = scratch.worker_words;
+        self.mod_down_into(pre, level, &mut scratch.acc, &mut scratch.workers, words, out0, out1, second)
+    }
+
+    /// ModUp of `c` (level `level`, through `perm`) and its inner products with `key` into
+    /// the scratch's two accumulators over Q_l P (added to what they hold with `add_to_acc`).
+    /// The caller has checked the key, the level and the permutation.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn products_into_scratch<S: AsRef<[u64]> + Sync>(
+        &self,
+        pre: &LevelPrecomp,
+        level: usize,
+        c: &RnsPoly<S>,
+        perm: Option<&[u32]>,
+        key: &SwitchingKey,
+        scratch: &mut KeySwitchScratch,
+        add_to_acc: bool,
+    ) -> Result<(), EvalError> {
         let n = self.n();
         let nq = level + 1;
         self.mod_up_inputs(pre, c, perm, &mut scratch.coeff[..nq * n])?;
@@ -238,16 +257,7 @@ impl EvalContext {
             Ok(())
         };
         let words = scratch.worker_words;
-        self.products_and_mod_down(
-            pre,
-            level,
-            key,
-            (&mut scratch.acc, &mut scratch.workers, words),
-            fill,
-            out0,
-            out1,
-            second,
-        )
+        self.switch_products(pre, level, key, &mut scratch.acc, &mut scratch.workers, words, fill, add_to_acc)
     }
 
     /// The key switch of a hoisted decomposition through `perm` (see
@@ -317,7 +327,7 @@ impl EvalContext {
 
     /// The first half of ModUp into `coeff`: perm(c) in coefficient form, each digit's limbs
     /// scaled by (Q_j / q_i)^-1 for the basis conversion.
-    pub(super) fn mod_up_inputs<S: AsRef<[u64]> + Sync>(
+    fn mod_up_inputs<S: AsRef<[u64]> + Sync>(
         &self,
         pre: &LevelPrecomp,
         c: &RnsPoly<S>,
@@ -341,7 +351,7 @@ impl EvalContext {
     /// limb itself for the digit's own primes, else a basis conversion of the scaled digit and
     /// a lazy forward NTT.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn extend_limb(
+    fn extend_limb(
         &self,
         pre: &LevelPrecomp,
         j: usize,
@@ -426,7 +436,7 @@ impl EvalContext {
     /// For every limb of Q_l * P: its digit extensions (`fill(pos, ext)`), then the inner
     /// product with the key into the two halves of `acc`.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn switch_products<F>(
+    fn switch_products<F>(
         &self,
         pre: &LevelPrecomp,
         level: usize,

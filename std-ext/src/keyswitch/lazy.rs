@@ -69,19 +69,7 @@ impl KeySwitchSum<'_> {
         if perm.is_some_and(|p| p.len() != ectx.n()) {
             return Err(EvalError::Invalid("Galois permutation has the wrong length"));
         }
-        let n = ectx.n();
-        let nq = self.level + 1;
-        let s = &mut *self.scratch;
-        ectx.mod_up_inputs(pre, c, perm, &mut s.coeff[..nq * n])?;
-        let coeff = &s.coeff[..nq * n];
-        let fill = |pos: usize, ext: &mut [u64]| -> Result<(), EvalError> {
-            for (j, e) in ext.chunks_exact_mut(n).enumerate().take(pre.mod_up.len()) {
-                ectx.extend_limb(pre, j, pos, nq, coeff, c.as_slice(), perm, e);
-            }
-            Ok(())
-        };
-        let words = s.worker_words;
-        ectx.switch_products(pre, self.level, key, &mut s.acc, &mut s.workers, words, fill, self.terms > 0)?;
+        ectx.products_into_scratch(pre, self.level, c, perm, key, self.scratch, self.terms > 0)?;
         self.terms += 1;
         Ok(())
     }
