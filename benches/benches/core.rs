@@ -1,12 +1,15 @@
-//! clifhe-core: NTT per N, encoding, encryption (public-key and seeded), decryption, keygen.
+//! clifhe-core: NTT per N, public seed expansion, encoding, encryption (public-key and seeded),
+//! decryption, keygen.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clifhe_benches::{fixture, peer_literal};
+use clifhe_core::arith::Modulus;
 use clifhe_core::decrypt::decrypt;
 use clifhe_core::encode::{encode_real, encode_scratch_len, Complex};
 use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, Plaintext};
 use clifhe_core::ntt::{set_ifma_enabled, set_simd_enabled, NttTable};
 use clifhe_core::params::{presets, primes};
+use clifhe_core::sample::{expand_public_into, expand_uniform, public_stream, SeedPurpose};
 use clifhe_core::{PublicKey, SecretKey};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::time::Duration;
@@ -50,6 +53,26 @@ fn ntt(c: &mut Criterion) {
         });
         set_simd_enabled(true);
     }
+    g.finish();
+}
+
+/// One uniform limb of 2^16 words from a public seed (what a compact key regenerates per limb
+/// inside a key switch): the whole-limb expansion (sixteen ChaCha20 blocks per step on AVX-512
+/// CPUs) against the same stream drawn word by word through `rand_chacha`.
+fn expand(c: &mut Criterion) {
+    let mut g = c.benchmark_group("expand");
+    g.sample_size(20)
+        .measurement_time(Duration::from_secs(1))
+        .warm_up_time(Duration::from_millis(300));
+    let m = Modulus::new(primes::P61[0]).unwrap();
+    let seed = [3u8; 32];
+    let mut a = vec![0u64; 1 << 16];
+    g.bench_function("limb-2^16", |b| {
+        b.iter(|| expand_public_into(&seed, SeedPurpose::KeySwitchA, 7, &m, &mut a))
+    });
+    g.bench_function("limb-2^16-rand_chacha", |b| {
+        b.iter(|| expand_uniform(&mut public_stream(&seed, SeedPurpose::KeySwitchA, 7), &m, &mut a))
+    });
     g.finish();
 }
 
@@ -103,5 +126,5 @@ fn per_preset(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, ntt, per_preset);
+criterion_group!(benches, ntt, expand, per_preset);
 criterion_main!(benches);
