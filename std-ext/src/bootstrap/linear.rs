@@ -7,7 +7,9 @@
 //! `|t| < 2^g`. Writing `t = n1 * i + j` (`0 <= j < n1`),
 //! `sum_t D_t . rot(v, stride t) = sum_i rot( sum_j rot(D_t, -stride n1 i) . rot(v, stride j), stride n1 i )`:
 //! `n1 - 1` rotations of the input share one decomposition (hoisting), and each giant step
-//! costs one more. The plaintexts `rot(D_t, -stride n1 i)` are encoded once, at the level the
+//! costs one more ModUp and inner product; the giant steps' key switches are summed over Q P
+//! and share one ModDown (`keyswitch::KeySwitchSum`, the lazy ModDown of Bossuat et al.). The
+//! plaintexts `rot(D_t, -stride n1 i)` are encoded once, at the level the
 //! transform runs at. The whole transform is one multiplicative level: products are summed
 //! unreduced in scale and rescaled once at the end.
 
