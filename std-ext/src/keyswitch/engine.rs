@@ -385,6 +385,20 @@ impl EvalContext {
         out1: &[u64],
         perm: Option<&[u32]>,
     ) -> Result<&LevelPrecomp, EvalError> {
+        let pre = self.check_key(key, level, scratch, perm)?;
+        self.check_outputs(level, out0, out1)?;
+        Ok(pre)
+    }
+
+    /// What every switch at `level` checks before ModUp: the key's parameter set and digits,
+    /// the scratch's parameter set, the permutation's length.
+    pub(super) fn check_key(
+        &self,
+        key: &SwitchingKey,
+        level: usize,
+        scratch: &KeySwitchScratch,
+        perm: Option<&[u32]>,
+    ) -> Result<&LevelPrecomp, EvalError> {
         if key.params_id != self.params().id() {
             return Err(EvalError::ParamsMismatch);
         }
@@ -393,14 +407,19 @@ impl EvalContext {
         if key.b.len() < pre.mod_up.len() {
             return Err(EvalError::KeyShape);
         }
-        let words = (level + 1) * self.n();
-        if out0.len() != words || out1.len() != words {
-            return Err(EvalError::Invalid("key-switch outputs must hold the input's limbs"));
-        }
         if perm.is_some_and(|p| p.len() != self.n()) {
             return Err(EvalError::Invalid("Galois permutation has the wrong length"));
         }
         Ok(pre)
+    }
+
+    /// The outputs of a switch at `level` hold its limbs.
+    pub(super) fn check_outputs(&self, level: usize, out0: &[u64], out1: &[u64]) -> Result<(), EvalError> {
+        let words = (level + 1) * self.n();
+        if out0.len() != words || out1.len() != words {
+            return Err(EvalError::Invalid("key-switch outputs must hold the input's limbs"));
+        }
+        Ok(())
     }
 
     /// The NTT table of limb `pos` of Q_l * P (q_0..q_l, then the P primes).
@@ -445,7 +464,7 @@ impl EvalContext {
         workers: &mut [u64],
         worker_words: usize,
         fill: F,
-        accumulate: bool,
+        add_to_acc: bool,
     ) -> Result<(), EvalError>
     where
         F: Fn(usize, &mut [u64]) -> Result<(), EvalError> + Sync,
@@ -493,7 +512,7 @@ impl EvalContext {
                         },
                         o0,
                         o1,
-                        accumulate,
+                        add_to_acc,
                     );
                 }
                 Ok(())

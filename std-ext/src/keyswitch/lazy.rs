@@ -59,16 +59,7 @@ impl KeySwitchSum<'_> {
                 right: self.level,
             });
         }
-        if key.params_id != ectx.params().id() {
-            return Err(EvalError::ParamsMismatch);
-        }
-        let pre = ectx.level_precomp(self.level)?;
-        if key.b.len() < pre.mod_up.len() {
-            return Err(EvalError::KeyShape);
-        }
-        if perm.is_some_and(|p| p.len() != ectx.n()) {
-            return Err(EvalError::Invalid("Galois permutation has the wrong length"));
-        }
+        let pre = ectx.check_key(key, self.level, self.scratch, perm)?;
         ectx.products_into_scratch(pre, self.level, c, perm, key, self.scratch, self.terms > 0)?;
         self.terms += 1;
         Ok(())
@@ -82,10 +73,7 @@ impl KeySwitchSum<'_> {
         if self.terms == 0 {
             return Err(EvalError::Invalid("an empty sum of key switches"));
         }
-        let words = (self.level + 1) * ectx.n();
-        if out0.len() != words || out1.len() != words {
-            return Err(EvalError::Invalid("key-switch outputs must hold the input's limbs"));
-        }
+        ectx.check_outputs(self.level, out0, out1)?;
         let pre = ectx.level_precomp(self.level)?;
         let s = self.scratch;
         let ww = s.worker_words;
