@@ -283,3 +283,52 @@ fn lazy_sum_matches_separate_switches_with_one_prime_digits() {
 fn lazy_sum_matches_separate_switches_with_six_prime_digits() {
     lazy_sum_matches_separate_switches(presets::INSECURE_TEST_BOOT_N12);
 }
+
+/// Both halves of a key switch work on centred values (the centred conversion of
+/// `keyswitch::basis`). With the plain fast conversion, ModDown floors and adds u P (u >= 0),
+/// moving every coefficient by about -(|P| + 1) / 2, and ModUp extends digits in [0, Q_j),
+/// whose mean Q_j / 2 multiplies the key's error; in the half multiplied by the secret either
+/// becomes a walk over the coefficients whose low frequencies pile up on a few slots. Here the
+/// error of a rotated encryption of zero must have its largest slot within 10 times its RMS:
+/// centred, the maximum over 2^11 slots is 4 to 6 RMS (the error is a sum of slot-wise
+/// products of two noisy polynomials, heavier-tailed than a Gaussian); an uncentred ModDown
+/// gave 12 and 31, an uncentred ModUp 42 and 26 (one and six special primes).
+fn mod_down_has_no_bias(lit: ParamsLiteral) {
+    use clifhe_core::decrypt::decrypt;
+    use clifhe_core::encrypt::encrypt_sk_seeded;
+    let params = Params::new(lit).unwrap();
+    let ectx = EvalContext::new(params).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let sk = SecretKey::generate(&params, &mut rng).unwrap();
+    let gks = GaloisKeys::for_rotations(&ectx, &sk, &[1], false, &mut rng).unwrap();
+    let zeros = vec![Complex::new(0.0, 0.0); params.max_slots()];
+    let pt = Plaintext::encode(&params, &zeros, params.default_scale()).unwrap();
+    let ev = Evaluator::new(&ectx);
+    for level in [params.max_level(), 1] {
+        let ct = encrypt_sk_seeded(&params, ectx.q_tables(), &sk, &pt, level, &mut rng)
+            .unwrap()
+            .expand(&params)
+            .unwrap();
+        let rotated = ev.rotate(&ct, 1, &gks).unwrap();
+        let slots = decrypt(ectx.core(), &sk, &rotated).unwrap().decode().unwrap();
+        let rms = (slots.iter().map(|z| z.abs() * z.abs()).sum::<f64>() / slots.len() as f64).sqrt();
+        let max = slots.iter().map(|z| z.abs()).fold(0.0, f64::max);
+        assert!(rms > 0.0);
+        assert!(
+            max < 10.0 * rms,
+            "{}: level {level}: max slot error {max:e} = {:.1} RMS",
+            params.name(),
+            max / rms
+        );
+    }
+}
+
+#[test]
+fn mod_down_has_no_bias_with_one_special_prime() {
+    mod_down_has_no_bias(presets::INSECURE_TEST_N12);
+}
+
+#[test]
+fn mod_down_has_no_bias_with_six_special_primes() {
+    mod_down_has_no_bias(presets::INSECURE_TEST_BOOT_N12);
+}

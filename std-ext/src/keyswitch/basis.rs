@@ -1,11 +1,26 @@
-//! Fast RNS basis conversion (Bajard et al. 2016, "A full RNS variant of FV"; Halevi, Polyakov
-//! and Shoup 2019), the engine of hybrid key switching's ModUp and ModDown.
+//! Centred RNS basis conversion (Bajard et al. 2016, "A full RNS variant of FV"; Halevi,
+//! Polyakov and Shoup 2019, "An improved RNS variant of the BFV homomorphic encryption scheme",
+//! section 2.2), the engine of hybrid key switching's ModUp and ModDown.
 //!
-//! For x given by residues x_i mod b_i (i < m) with B = prod b_i, the conversion to a prime t is
-//!   x~ = sum_i [x_i * (B/b_i)^-1]_{b_i} * (B/b_i)  mod t,
-//! which equals x + u*B for some 0 <= u < m. The small multiple of B is harmless in key
-//! switching: in ModUp it is absorbed by the gadget (each digit's residues are kept exact), in
-//! ModDown it adds at most m to the error after division by P.
+//! For x given by residues x_i mod b_i (i < m) with B = prod b_i, the fast conversion to a
+//! prime t is
+//!   x~ = sum_i y_i * (B/b_i)  mod t,   y_i = [x_i * (B/b_i)^-1]_{b_i},
+//! which equals [x]_B + u B for some 0 <= u < m, [x]_B in [0, B). Both halves of a key switch
+//! want the centred value [x]_B in [-B/2, B/2) instead:
+//!
+//! - ModDown divides by P: with the plain fast conversion (u >= 0 and [x]_P >= 0) every
+//!   coefficient of both outputs moves by about -(m + 1) / 2, and in the output multiplied by
+//!   the secret the constant becomes a random walk over the coefficients, whose low
+//!   frequencies land on a few slots (at N=2^16 the eight worst slots of a bootstrap lost 3
+//!   bits to it);
+//! - ModUp multiplies each digit by the key: a digit in [0, Q_j) has mean Q_j / 2, and its
+//!   product with the key's error adds (Q_j / 2P) times such a walk (one slot's error 40 times
+//!   the RMS at N=2^12 with one special prime). The multiple u B itself is harmless there (the
+//!   gadget cancels it), but centring removes it with the mean.
+//!
+//! So every conversion subtracts v B with `v = round(sum_i y_i / b_i)`, estimated in floating
+//! point ([`BasisConverter::centring_multiples`]): sum_i y_i / b_i = u + [x]_B / B exactly, and
+//! its rounding is u, or u + 1 when [x]_B >= B/2.
 
 use clifhe_core::arith::Modulus;
 
@@ -18,6 +33,10 @@ pub struct BasisConverter {
     target: Vec<Modulus>,
     /// hat_mod_t[t * m + i] = (B/b_i) mod target_t.
     hat_mod_t: Vec<u64>,
+    /// 1 / b_i as a float (the centring multiple's estimate).
+    inv_source: Vec<f64>,
+    /// neg_multiples[t * (m + 1) + v] = -v B mod target_t, v = 0..=m.
+    neg_multiples: Vec<u64>,
 }
 
 impl BasisConverter {
@@ -49,11 +68,20 @@ impl BasisConverter {
                 hat_mod_t.push(hat);
             }
         }
+        let mut neg_multiples = Vec::with_capacity(target.len() * (m + 1));
+        for t in target {
+            let b = source.iter().fold(1u64, |acc, bj| t.mul(acc, t.reduce(bj.value())));
+            for v in 0..=m as u64 {
+                neg_multiples.push(t.neg(t.mul(t.reduce(v), b)));
+            }
+        }
         Self {
             source: source.to_vec(),
             inv_hat,
             target: target.to_vec(),
             hat_mod_t,
+            inv_source: source.iter().map(|b| 1.0 / b.value() as f64).collect(),
+            neg_multiples,
         }
     }
 
@@ -76,27 +104,54 @@ impl BasisConverter {
         }
     }
 
-    /// Second half for one target: out = sum_i y_i * (B/b_i) mod target[ti], for the m
-    /// scaled source limbs `y` (limb-major), left in [0, 4 t): both callers feed the result to
-    /// a forward NTT, which takes inputs below 4t. A one-prime source below 4t is then a copy.
-    /// Sources of up to 64 primes below 2^61 (the sum of the products fits 128 bits).
-    pub fn convert_scaled_to(&self, n: usize, y: &[u64], ti: usize, out: &mut [u64]) {
+    /// The centring multiples of a scaled source (`y`: the m limbs from
+    /// [`BasisConverter::scale_input_limb`], limb-major): `v[j] = round(sum_i y_i[j] / b_i)`,
+    /// so that `sum_i y_i (B/b_i) - v B` is `x` centred in `[-B/2, B/2)`. Each term is below 1
+    /// and carries a relative float error of about 2^-53, so `v` can only be off by one where
+    /// `[x]_B` is within about `m 2^-52 B` of `B/2`: the value is then the representative on
+    /// the other side of `B/2`, still of size about `B/2`.
+    pub fn centring_multiples(&self, n: usize, y: &[u64], v: &mut [u64]) {
+        let m = self.source.len();
+        let v = &mut v[..n];
+        // limb by limb over contiguous words (the running float sum kept in v's bits); y is
+        // below 2^61, so the signed conversion applies (one instruction)
+        for (i, inv) in self.inv_source.iter().enumerate() {
+            let yi = &y[i * n..(i + 1) * n];
+            if i == 0 {
+                for (vj, &x) in v.iter_mut().zip(yi) {
+                    *vj = ((x as i64) as f64 * inv).to_bits();
+                }
+            } else {
+                for (vj, &x) in v.iter_mut().zip(yi) {
+                    *vj = (f64::from_bits(*vj) + (x as i64) as f64 * inv).to_bits();
+                }
+            }
+        }
+        for vj in v.iter_mut() {
+            // the sum is in [0, m): the cast cannot overflow; the min guards the table index
+            *vj = (f64::from_bits(*vj).round() as u64).min(m as u64);
+        }
+    }
+
+    /// Second half for one target: `out = sum_i y_i (B/b_i) - v B mod target[ti]`, the centred
+    /// `[x]_B` for the multiples `v` of [`BasisConverter::centring_multiples`], left in
+    /// [0, 4 t): both callers feed it to a forward NTT, which takes inputs below 4t. Sources of
+    /// up to 64 primes below 2^61 (the sum of the products fits 128 bits).
+    pub fn convert_scaled_centred_to(&self, n: usize, y: &[u64], v: &[u64], ti: usize, out: &mut [u64]) {
         let m = self.source.len();
         let t = &self.target[ti];
+        let neg = &self.neg_multiples[ti * (m + 1)..(ti + 1) * (m + 1)];
+        let neg_of = |vj: u64| neg[(vj as usize).min(m)];
         if m == 1 {
-            // B/b_0 = 1 and the scaling was by 1: a reduction, or nothing below 4t.
-            if self.source[0].value() <= 4 * t.value() {
-                out.copy_from_slice(&y[..n]);
-            } else {
-                for (o, x) in out.iter_mut().zip(&y[..n]) {
-                    *o = t.reduce(*x);
-                }
+            // B/b_0 = 1 and the scaling was by 1; both terms below t
+            for ((o, x), vj) in out.iter_mut().zip(&y[..n]).zip(&v[..n]) {
+                *o = t.reduce(*x) + neg_of(*vj);
             }
             return;
         }
         let hats = &self.hat_mod_t[ti * m..(ti + 1) * m];
-        for (j, o) in out.iter_mut().enumerate() {
-            let mut acc: u128 = 0;
+        for (j, (o, vj)) in out.iter_mut().zip(&v[..n]).enumerate() {
+            let mut acc: u128 = neg_of(*vj) as u128;
             for (i, h) in hats.iter().enumerate() {
                 acc += y[i * n + j] as u128 * *h as u128;
             }
@@ -110,29 +165,91 @@ mod tests {
     use super::*;
     use clifhe_core::params::primes;
 
+    /// The conversion gives exactly [x]_B in [-B/2, B/2) (as a residue mod t), for one and for
+    /// three source primes. Small primes (B < 2^49) keep the float estimate exact even next to
+    /// B/2 (its error, about m 2^-53, is below the 1/(2B) that separates B/2 - 1/2 from B/2) and
+    /// let i128 hold the reference; the values sweep [0, B) and every value next to B/2.
     #[test]
-    fn conversion_is_exact_up_to_a_small_multiple_of_the_source_modulus() {
-        let src: Vec<Modulus> = [primes::Q40[0], primes::Q40[1]].iter().map(|&q| Modulus::new(q).unwrap()).collect();
-        let tgt: Vec<Modulus> = [primes::P61[0]].iter().map(|&q| Modulus::new(q).unwrap()).collect();
-        let conv = BasisConverter::new(&src, &tgt);
-        let n = 4;
-        let big_b = primes::Q40[0] as u128 * primes::Q40[1] as u128;
-        let xs: [u128; 4] = [0, 1, big_b - 1, 123_456_789_012_345_678_901];
-        let mut input = vec![0u64; 2 * n];
-        for (j, x) in xs.iter().enumerate() {
-            input[j] = (x % primes::Q40[0] as u128) as u64;
-            input[n + j] = (x % primes::Q40[1] as u128) as u64;
+    fn conversion_is_exact_and_centred() {
+        let t_prime = primes::Q40[2];
+        let tgt = [Modulus::new(t_prime).unwrap()];
+        for src_primes in [&[1_048_573u64][..], &[65_521, 65_519, 65_497][..]] {
+            let src: Vec<Modulus> = src_primes.iter().map(|&q| Modulus::new(q).unwrap()).collect();
+            let conv = BasisConverter::new(&src, &tgt);
+            let big_b: i128 = src_primes.iter().map(|&p| p as i128).product();
+            let half = big_b / 2;
+            let mut xs: Vec<i128> = (0..64).map(|k| big_b * k / 64 + k * 7_919).collect();
+            xs.extend([0, 1, big_b - 1, half - 2, half - 1, half, half + 1, half + 2]);
+            let n = xs.len();
+            let mut input = vec![0u64; src.len() * n];
+            for (j, x) in xs.iter().enumerate() {
+                for (i, &bi) in src_primes.iter().enumerate() {
+                    input[i * n + j] = (x % bi as i128) as u64;
+                }
+            }
+            for (i, limb) in input.chunks_exact_mut(n).enumerate() {
+                conv.scale_input_limb(i, limb);
+            }
+            let mut v = vec![0u64; n];
+            conv.centring_multiples(n, &input, &mut v);
+            let mut out = vec![0u64; n];
+            conv.convert_scaled_centred_to(n, &input, &v, 0, &mut out);
+            let t = t_prime as i128;
+            for (j, x) in xs.iter().enumerate() {
+                // B is odd: [-B/2, B/2) holds -half ..= half
+                let centred = if *x > half { x - big_b } else { *x };
+                assert_eq!((out[j] % t_prime) as i128, centred.rem_euclid(t), "{} primes, x = {x}", src.len());
+            }
         }
-        let mut out = vec![0u64; n];
+    }
+
+    /// Full-size primes (B about 2^183): residues of values near 0 and near +-B/2 give the
+    /// centred value, checked through its residue mod t. Away from B/2 by more than the float
+    /// estimate's error (about m 2^-52 B, 2^133 here) the result is exact; the values sit 2^150
+    /// from B/2 (residues of 2^150 by doubling, since it exceeds i128).
+    #[test]
+    fn conversion_centres_full_size_sources() {
+        let t_prime = primes::Q40[2];
+        let tgt = [Modulus::new(t_prime).unwrap()];
+        let src_primes = [primes::P61[0], primes::P61[1], primes::P61[2]];
+        let src: Vec<Modulus> = src_primes.iter().map(|&q| Modulus::new(q).unwrap()).collect();
+        let conv = BasisConverter::new(&src, &tgt);
+        let t = t_prime as i128;
+        let pow2 = |e: u32, m: i128| (0..e).fold(1i128, |a, _| 2 * a % m);
+        let b_mod_t = src_primes.iter().fold(1i128, |a, &p| a * (p as i128 % t) % t);
+        // (B - 1)/2 mod t (t odd)
+        let half_mod_t = (b_mod_t - 1).rem_euclid(t) * ((t + 1) / 2) % t;
+        let offsets: [i128; 6] = [0, 5, -5, 1 << 100, -(1 << 100), 1 << 120];
+        // columns: small offsets `off`; (B - 1)/2 - 2^150 + off (below B/2: centred as is);
+        // (B + 1)/2 + 2^150 + off (above B/2: centred to it minus B)
+        let k_len = offsets.len();
+        let n = 3 * k_len;
+        let mut input = vec![0u64; src.len() * n];
+        let mut want = Vec::new();
+        for (k, off) in offsets.iter().enumerate() {
+            for (i, &bi) in src_primes.iter().enumerate() {
+                let b = bi as i128;
+                let hres = (b - 1) / 2; // (B - 1)/2 = -2^-1 mod b_i
+                let big = pow2(150, b);
+                input[i * n + k] = off.rem_euclid(b) as u64;
+                input[i * n + k_len + k] = (hres - big + off).rem_euclid(b) as u64;
+                input[i * n + 2 * k_len + k] = (hres + 1 + big + off).rem_euclid(b) as u64;
+            }
+            let big = pow2(150, t);
+            want.push((k, off.rem_euclid(t)));
+            want.push((k_len + k, (half_mod_t - big + off).rem_euclid(t)));
+            // (B + 1)/2 + 2^150 + off - B = -(B - 1)/2 + 2^150 + off
+            want.push((2 * k_len + k, (-half_mod_t + big + off).rem_euclid(t)));
+        }
         for (i, limb) in input.chunks_exact_mut(n).enumerate() {
             conv.scale_input_limb(i, limb);
         }
-        conv.convert_scaled_to(n, &input, 0, &mut out);
-        let t = primes::P61[0] as u128;
-        for (j, x) in xs.iter().enumerate() {
-            // The output is lazy (below 4t): compare modulo t.
-            let ok = (0..2u128).any(|u| ((x + u * big_b) % t) as u64 == out[j] % primes::P61[0]);
-            assert!(ok, "coefficient {j}");
+        let mut v = vec![0u64; n];
+        conv.centring_multiples(n, &input, &mut v);
+        let mut out = vec![0u64; n];
+        conv.convert_scaled_centred_to(n, &input, &v, 0, &mut out);
+        for (col, w) in want {
+            assert_eq!((out[col] % t_prime) as i128, w, "column {col}");
         }
     }
 }
