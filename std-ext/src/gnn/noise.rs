@@ -215,9 +215,10 @@ pub fn rescale_rounding_l2(n: usize) -> f64 {
 }
 
 /// Deterministic 2-norm bound on the noise one hybrid key switch adds at `level`, coefficient
-/// units: sum over digits j of ||ModUp(d_j)||_2 ||e_j||_can / P (ModUp digits are below
-/// alpha_j Q_j, ||e_j||_can <= ||e_j||_1 <= 21 N), plus the ModDown rounding by the |P| special
-/// primes.
+/// units: sum over digits j of ||ModUp(d_j)||_2 ||e_j||_can / P, plus the rounding of ModDown.
+/// Both conversions are centred (`keyswitch::basis`): a ModUp digit is at most Q_j / 2 in
+/// absolute value and ModDown rounds to nearest, like one rescale; each up to the float
+/// estimate's slack ([`CENTRING_SLACK`]). ||e_j||_can <= ||e_j||_1 <= 21 N.
 pub fn key_switch_noise_l2(params: &Params, level: usize) -> f64 {
     let n = params.n() as f64;
     let q = params.q();
@@ -229,12 +230,16 @@ pub fn key_switch_noise_l2(params: &Params, level: usize) -> f64 {
     while start <= level.min(q.len().saturating_sub(1)) {
         let end = (start + alpha).min(level + 1);
         let log_qj: f64 = q[start..end].iter().map(|&v| (v as f64).log2()).sum();
-        let digits = (end - start) as f64;
-        total += n.sqrt() * digits * ERROR_MAX * n * (log_qj - log_p).exp2();
+        total += n.sqrt() * 0.5 * (1.0 + CENTRING_SLACK) * ERROR_MAX * n * (log_qj - log_p).exp2();
         start = end;
     }
-    total + p.len().max(1) as f64 * rescale_rounding_l2(params.n())
+    total + (1.0 + CENTRING_SLACK) * rescale_rounding_l2(params.n())
 }
+
+/// Relative slack of a centred basis conversion: its float estimate of the multiple to
+/// subtract can be off by one only within about |source| 2^-52 of half the source modulus,
+/// where the other representative exceeds half of it by that much (|source| <= 64 primes).
+pub const CENTRING_SLACK: f64 = 1.0 / (1u64 << 40) as f64;
 
 /// Deterministic 2-norm bound on the noise of one input blade of a batch the vendor assembles
 /// from `patients` enrolled devices' 8-slot ciphertexts at `level` (`protocol::device`),
