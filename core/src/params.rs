@@ -336,8 +336,8 @@ pub mod primes {
     ];
     /// Bootstrapping SlotsToCoeffs primes.
     pub const Q39: [u64; 3] = [0x7f_ffe6_0001, 0x7f_ffe4_0001, 0x7f_ffe0_0001];
-    /// Bootstrapping EvalMod primes (a degree-63 Chebyshev interpolant in 7 levels and two
-    /// double-angle steps: see `clifhe_std::bootstrap`).
+    /// Bootstrapping EvalMod primes (a degree-31 polynomial in 6 levels and three double-angle
+    /// steps: see `clifhe_std::bootstrap::evalmod`).
     pub const Q60_BOOT: [u64; 9] = [
         0x0fff_ffff_ff84_0001,
         0x0fff_ffff_ff5a_0001,
@@ -409,8 +409,9 @@ pub mod presets {
     /// consumed from the top (CoeffsToSlots 3 x 56, EvalMod 9 x 60, SlotsToCoeffs 3 x 39),
     /// P 6 x 61: log2 QP = 1731 <= 1747. Its first 8 primes are the N=2^14 chain's.
     /// (the original design's starting point had 4 x 56 + 8 x 60; one CoeffsToSlots level moved to EvalMod
-    /// because a uniform interpolant of the scaled cosine at K = 16 needs degree 63 with two
-    /// double angles, 9 levels, for 23+ bits; see `clifhe_std::bootstrap`.)
+    /// because EvalMod needs 9 levels at K = 16 for 23+ bits: degree 31 fitted near the
+    /// integers with three double angles, or the uniform degree-63 interpolant with two; see
+    /// `clifhe_std::bootstrap::evalmod`.)
     pub const BOOTSTRAP_N16: ParamsLiteral = ParamsLiteral {
         id: 3,
         name: "bootstrap-n16",

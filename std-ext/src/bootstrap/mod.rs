@@ -11,7 +11,8 @@
 //! 5. [`Bootstrapper::sub_sum`] (sparse slots): the trace onto the slot subring.
 //! 6. [`Bootstrapper::coeffs_to_slots`]: `V^-1` by grouped butterflies (one level per group),
 //!    then the real and imaginary parts as two real-slot ciphertexts (a conjugation).
-//! 7. [`Bootstrapper::eval_mod`] on each: `q0 / (2 pi) sin(2 pi t / q0) ~ m`.
+//! 7. [`Bootstrapper::eval_mod`] on each: `q0 / (2 pi) sin(2 pi t / q0) ~ m` (a polynomial
+//!    fitted near the integers, then double angles: [`evalmod`]).
 //! 8. [`Bootstrapper::slots_to_coeffs`]: `V` on `re + i im`, to the output scale.
 //!
 //! [`Bootstrapper::bootstrap_packed`] refreshes several sparse-slot ciphertexts with one
@@ -38,6 +39,7 @@ use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::encode::Complex;
 use clifhe_core::SecretKey;
 use encapsulation::EncapsulationKeys;
+pub use evalmod::EvalModFit;
 use evalmod::EvalModPoly;
 use linear::{BsgsPlan, LinearTransform};
 use rand_core::{CryptoRng, RngCore};
@@ -64,10 +66,14 @@ pub struct BootstrapLiteral {
     /// Bound on `|I|` after ModRaise (default 16: with weight-32 encapsulation `|I| <= 16.5`
     /// always and `> 16` is a tail of about 2^-70 per coefficient).
     pub k: f64,
-    /// Degree of the Chebyshev interpolant (default 63: 7 levels).
+    /// Degree of the EvalMod polynomial in the Chebyshev basis (default 31: 6 levels).
     pub chebyshev_degree: usize,
-    /// Double-angle steps (default 2).
+    /// Double-angle steps (default 3).
     pub double_angle: u32,
+    /// How the polynomial is fitted (default [`EvalModFit::NearIntegers`]: degree 31 and three
+    /// double angles, 9 levels and 14 ciphertext products, reach the accuracy of the degree-63
+    /// interpolant with two double angles, 9 levels and 18 products, where the inputs are).
+    pub eval_mod_fit: EvalModFit,
     /// Hamming weight of the ephemeral sparse secret (default `Some(32)`); `None` raises the
     /// dense secret directly, which needs `k` of several `sqrt(N / 18)`.
     pub ephemeral_hamming_weight: Option<usize>,
@@ -81,8 +87,9 @@ impl Default for BootstrapLiteral {
             slots_to_coeffs_levels: 3,
             log_message_ratio: None,
             k: 16.0,
-            chebyshev_degree: 63,
-            double_angle: 2,
+            chebyshev_degree: 31,
+            double_angle: 3,
+            eval_mod_fit: EvalModFit::NearIntegers,
             ephemeral_hamming_weight: Some(32),
         }
     }
@@ -214,7 +221,15 @@ impl<'a> Bootstrapper<'a> {
         if !(lit.k >= 1.0 && lit.k.is_finite()) || lit.chebyshev_degree < 2 || log_message_ratio >= 50 {
             return Err(EvalError::Invalid("bootstrapping literal out of range"));
         }
-        let eval_mod = EvalModPoly::new(lit.k, lit.chebyshev_degree, lit.double_angle);
+        let eval_mod = match lit.eval_mod_fit {
+            EvalModFit::ChebyshevNodes => EvalModPoly::new(lit.k, lit.chebyshev_degree, lit.double_angle),
+            EvalModFit::NearIntegers => {
+                // I is a sum of h + 1 roundings, each uniform in [-1/2, 1/2]: variance (h + 1) / 12
+                // (h: the ephemeral weight, or about 2N/3 for the dense ternary secret)
+                let h = lit.ephemeral_hamming_weight.unwrap_or(2 * params.n() / 3) as f64;
+                EvalModPoly::near_integers(lit.k, lit.chebyshev_degree, lit.double_angle, ((h + 1.0) / 12.0).sqrt())
+            }
+        };
         let depth = lit.coeffs_to_slots_levels + eval_mod.depth() + lit.slots_to_coeffs_levels;
         let top = params.max_level();
         if depth > top {
