@@ -19,8 +19,9 @@
 //!   gadget cancels it), but centring removes it with the mean.
 //!
 //! So every conversion subtracts v B with `v = round(sum_i y_i / b_i)`, estimated in floating
-//! point ([`BasisConverter::centring_multiples`]): sum_i y_i / b_i = u + [x]_B / B exactly, and
-//! its rounding is u, or u + 1 when [x]_B >= B/2.
+//! point: sum_i y_i / b_i = u + [x]_B / B exactly, and its rounding is u, or u + 1 when
+//! [x]_B >= B/2. [`BasisConverter::centre_scaled`] folds the multiple into the scaled source
+//! once, so the conversion to each target costs what the plain one did.
 
 use clifhe_core::arith::Modulus;
 
@@ -35,8 +36,9 @@ pub struct BasisConverter {
     hat_mod_t: Vec<u64>,
     /// 1 / b_i as a float (the centring multiple's estimate).
     inv_source: Vec<f64>,
-    /// neg_multiples[t * (m + 1) + v] = -v B mod target_t, v = 0..=m.
-    neg_multiples: Vec<u64>,
+    /// Per target: -B mod t (one-prime sources) or -m B mod t (the offset that
+    /// [`BasisConverter::centre_scaled`] adds and the conversion removes).
+    neg_offset: Vec<u64>,
 }
 
 impl BasisConverter {
@@ -68,20 +70,21 @@ impl BasisConverter {
                 hat_mod_t.push(hat);
             }
         }
-        let mut neg_multiples = Vec::with_capacity(target.len() * (m + 1));
-        for t in target {
-            let b = source.iter().fold(1u64, |acc, bj| t.mul(acc, t.reduce(bj.value())));
-            for v in 0..=m as u64 {
-                neg_multiples.push(t.neg(t.mul(t.reduce(v), b)));
-            }
-        }
+        let neg_offset = target
+            .iter()
+            .map(|t| {
+                let b = source.iter().fold(1u64, |acc, bj| t.mul(acc, t.reduce(bj.value())));
+                let k = if m == 1 { 1 } else { m as u64 };
+                t.neg(t.mul(t.reduce(k), b))
+            })
+            .collect();
         Self {
             source: source.to_vec(),
             inv_hat,
             target: target.to_vec(),
             hat_mod_t,
             inv_source: source.iter().map(|b| 1.0 / b.value() as f64).collect(),
-            neg_multiples,
+            neg_offset,
         }
     }
 
@@ -104,54 +107,81 @@ impl BasisConverter {
         }
     }
 
-    /// The centring multiples of a scaled source (`y`: the m limbs from
-    /// [`BasisConverter::scale_input_limb`], limb-major): `v[j] = round(sum_i y_i[j] / b_i)`,
-    /// so that `sum_i y_i (B/b_i) - v B` is `x` centred in `[-B/2, B/2)`. Each term is below 1
-    /// and carries a relative float error of about 2^-53, so `v` can only be off by one where
-    /// `[x]_B` is within about `m 2^-52 B` of `B/2`: the value is then the representative on
-    /// the other side of `B/2`, still of size about `B/2`.
-    pub fn centring_multiples(&self, n: usize, y: &[u64], v: &mut [u64]) {
+    /// Centres a scaled source in place (`y`: the m limbs from
+    /// [`BasisConverter::scale_input_limb`], limb-major), so that
+    /// [`BasisConverter::convert_scaled_to`] returns `[x]_B` centred in `[-B/2, B/2)`. With
+    /// `v = round(sum_i y_i / b_i)` (floating point: `sum_i y_i (B/b_i) - v B` is the centred
+    /// value), it adds `(m - v) B` as `a b_0` to limb 0 and `c b_1` to limb 1, `a + c = m - v`,
+    /// `a, c <= ceil(m/2)` (so the limbs stay below 5 2^61 < 2^64 for up to 8 primes); the
+    /// conversion subtracts the constant `m B`. The float sum has a relative error of about
+    /// 2^-53 per term, so `v` can only be off by one where `[x]_B` is within about `m 2^-52 B`
+    /// of `B/2`: the value is then the representative on the other side, of size about `B/2`.
+    /// A one-prime source is left as it is: its conversion compares each residue with b/2.
+    pub fn centre_scaled(&self, n: usize, y: &mut [u64]) {
+        const CHUNK: usize = 256;
         let m = self.source.len();
-        let v = &mut v[..n];
-        // limb by limb over contiguous words (the running float sum kept in v's bits); y is
-        // below 2^61, so the signed conversion applies (one instruction)
-        for (i, inv) in self.inv_source.iter().enumerate() {
-            let yi = &y[i * n..(i + 1) * n];
-            if i == 0 {
-                for (vj, &x) in v.iter_mut().zip(yi) {
-                    *vj = ((x as i64) as f64 * inv).to_bits();
-                }
-            } else {
-                for (vj, &x) in v.iter_mut().zip(yi) {
-                    *vj = (f64::from_bits(*vj) + (x as i64) as f64 * inv).to_bits();
+        if m == 1 {
+            return;
+        }
+        let (b0, b1) = (self.source[0].value(), self.source[1].value());
+        let (y01, rest) = y.split_at_mut(2 * n);
+        let (y0, y1) = y01.split_at_mut(n);
+        let mut sum = [0.0f64; CHUNK];
+        for start in (0..n).step_by(CHUNK) {
+            let len = CHUNK.min(n - start);
+            let sum = &mut sum[..len];
+            // limb by limb over contiguous words; y is below 2^61, so the signed conversion applies
+            for (s, &x) in sum.iter_mut().zip(&y0[start..start + len]) {
+                *s = (x as i64) as f64 * self.inv_source[0];
+            }
+            for (s, &x) in sum.iter_mut().zip(&y1[start..start + len]) {
+                *s += (x as i64) as f64 * self.inv_source[1];
+            }
+            for (i, inv) in self.inv_source.iter().enumerate().skip(2) {
+                let yi = &rest[(i - 2) * n + start..(i - 2) * n + start + len];
+                for (s, &x) in sum.iter_mut().zip(yi) {
+                    *s += (x as i64) as f64 * inv;
                 }
             }
-        }
-        for vj in v.iter_mut() {
-            // the sum is in [0, m): the cast cannot overflow; the min guards the table index
-            *vj = (f64::from_bits(*vj).round() as u64).min(m as u64);
+            for ((s, a0), a1) in sum.iter().zip(&mut y0[start..start + len]).zip(&mut y1[start..start + len]) {
+                // the sum is in [0, m): the cast cannot overflow; the min keeps m - v >= 0
+                let v = (s.round() as u64).min(m as u64);
+                let up = m as u64 - v;
+                let a = up.div_ceil(2);
+                *a0 += a * b0;
+                *a1 += (up - a) * b1;
+            }
         }
     }
 
-    /// Second half for one target: `out = sum_i y_i (B/b_i) - v B mod target[ti]`, the centred
-    /// `[x]_B` for the multiples `v` of [`BasisConverter::centring_multiples`], left in
+    /// Second half for one target: `out = sum_i y_i (B/b_i) - m B mod target[ti]` for a source
+    /// centred by [`BasisConverter::centre_scaled`], that is the centred `[x]_B` mod t, left in
     /// [0, 4 t): both callers feed it to a forward NTT, which takes inputs below 4t. Sources of
-    /// up to 64 primes below 2^61 (the sum of the products fits 128 bits).
-    pub fn convert_scaled_centred_to(&self, n: usize, y: &[u64], v: &[u64], ti: usize, out: &mut [u64]) {
+    /// up to 8 primes below 2^61 (the sum of the products fits 128 bits).
+    pub fn convert_scaled_to(&self, n: usize, y: &[u64], ti: usize, out: &mut [u64]) {
         let m = self.source.len();
         let t = &self.target[ti];
-        let neg = &self.neg_multiples[ti * (m + 1)..(ti + 1) * (m + 1)];
-        let neg_of = |vj: u64| neg[(vj as usize).min(m)];
+        let neg = self.neg_offset[ti];
         if m == 1 {
-            // B/b_0 = 1 and the scaling was by 1; both terms below t
-            for ((o, x), vj) in out.iter_mut().zip(&y[..n]).zip(&v[..n]) {
-                *o = t.reduce(*x) + neg_of(*vj);
+            // B/b_0 = 1 and the scaling was by 1: the centred value is y - b [y > b/2]
+            let b = self.source[0].value();
+            let above_half = |x: u64| ((b / 2).wrapping_sub(x) as i64 >> 63) as u64;
+            if b <= 4 * t.value() {
+                // y <= b/2 stays (below 2t); above, y - b + 4t lies in (4t - b/2, 4t)
+                let lift = 4 * t.value() - b;
+                for (o, x) in out.iter_mut().zip(&y[..n]) {
+                    *o = *x + (above_half(*x) & lift);
+                }
+            } else {
+                for (o, x) in out.iter_mut().zip(&y[..n]) {
+                    *o = t.reduce(*x) + (above_half(*x) & neg);
+                }
             }
             return;
         }
         let hats = &self.hat_mod_t[ti * m..(ti + 1) * m];
-        for (j, (o, vj)) in out.iter_mut().zip(&v[..n]).enumerate() {
-            let mut acc: u128 = neg_of(*vj) as u128;
+        for (j, o) in out.iter_mut().enumerate() {
+            let mut acc: u128 = neg as u128;
             for (i, h) in hats.iter().enumerate() {
                 acc += y[i * n + j] as u128 * *h as u128;
             }
@@ -166,14 +196,15 @@ mod tests {
     use clifhe_core::params::primes;
 
     /// The conversion gives exactly [x]_B in [-B/2, B/2) (as a residue mod t), for one and for
-    /// three source primes. Small primes (B < 2^49) keep the float estimate exact even next to
+    /// three source primes. Three small primes (B < 2^49) keep the float estimate exact even next to
     /// B/2 (its error, about m 2^-53, is below the 1/(2B) that separates B/2 - 1/2 from B/2) and
     /// let i128 hold the reference; the values sweep [0, B) and every value next to B/2.
     #[test]
     fn conversion_is_exact_and_centred() {
         let t_prime = primes::Q40[2];
         let tgt = [Modulus::new(t_prime).unwrap()];
-        for src_primes in [&[1_048_573u64][..], &[65_521, 65_519, 65_497][..]] {
+        // one prime below and one above 4t (the two one-prime paths), three small primes
+        for src_primes in [&[1_048_573u64][..], &[primes::P61[0]][..], &[65_521, 65_519, 65_497][..]] {
             let src: Vec<Modulus> = src_primes.iter().map(|&q| Modulus::new(q).unwrap()).collect();
             let conv = BasisConverter::new(&src, &tgt);
             let big_b: i128 = src_primes.iter().map(|&p| p as i128).product();
@@ -190,10 +221,9 @@ mod tests {
             for (i, limb) in input.chunks_exact_mut(n).enumerate() {
                 conv.scale_input_limb(i, limb);
             }
-            let mut v = vec![0u64; n];
-            conv.centring_multiples(n, &input, &mut v);
+            conv.centre_scaled(n, &mut input);
             let mut out = vec![0u64; n];
-            conv.convert_scaled_centred_to(n, &input, &v, 0, &mut out);
+            conv.convert_scaled_to(n, &input, 0, &mut out);
             let t = t_prime as i128;
             for (j, x) in xs.iter().enumerate() {
                 // B is odd: [-B/2, B/2) holds -half ..= half
@@ -244,10 +274,9 @@ mod tests {
         for (i, limb) in input.chunks_exact_mut(n).enumerate() {
             conv.scale_input_limb(i, limb);
         }
-        let mut v = vec![0u64; n];
-        conv.centring_multiples(n, &input, &mut v);
+        conv.centre_scaled(n, &mut input);
         let mut out = vec![0u64; n];
-        conv.convert_scaled_centred_to(n, &input, &v, 0, &mut out);
+        conv.convert_scaled_to(n, &input, 0, &mut out);
         for (col, w) in want {
             assert_eq!((out[col] % t_prime) as i128, w, "column {col}");
         }

@@ -45,12 +45,10 @@ pub struct KeySwitchScratch {
     n: usize,
     /// The input in coefficient form, each digit's limbs scaled for the basis conversion.
     coeff: Vec<u64>,
-    /// Per digit: the multiples that centre its conversion (see [`super::basis`]).
-    centring: Vec<u64>,
     /// The two inner products over Q_l * P (NTT form), before ModDown.
     pub(super) acc: Vec<u64>,
     /// Per worker: the digit extensions of one limb, the regenerated key halves of a compact
-    /// key; in ModDown, one limb and the centring multiples of both halves (3 N <= (2 digits + 1) N).
+    /// key, and one limb for ModDown.
     pub(super) workers: Vec<u64>,
     pub(super) worker_words: usize,
 }
@@ -59,10 +57,7 @@ impl core::fmt::Debug for KeySwitchScratch {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("KeySwitchScratch")
             .field("params_id", &self.params_id)
-            .field(
-                "words",
-                &(self.coeff.len() + self.centring.len() + self.acc.len() + self.workers.len()),
-            )
+            .field("words", &(self.coeff.len() + self.acc.len() + self.workers.len()))
             .field("workers", &self.worker_count())
             .finish()
     }
@@ -83,7 +78,6 @@ impl KeySwitchScratch {
             params_id: ectx.params().id(),
             n,
             coeff: vec![0; nq * n],
-            centring: vec![0; ectx.digits() * n],
             acc: vec![0; 2 * limbs * n],
             workers: vec![0; workers * worker_words],
             worker_words,
@@ -91,10 +85,10 @@ impl KeySwitchScratch {
     }
 
     /// The size in 64-bit words of a scratch for `ectx` with `workers` workers:
-    /// (|Q| + digits + 2 |Q P|) N for the whole switch plus (2 digits + 1) N per worker.
+    /// (|Q| + 2 |Q P|) N for the whole switch plus (2 digits + 1) N per worker.
     pub fn words(ectx: &EvalContext, workers: usize) -> usize {
         let (n, nq, limbs, worker_words) = Self::shape(ectx);
-        (nq + ectx.digits()) * n + 2 * limbs * n + workers.max(1) * worker_words
+        nq * n + 2 * limbs * n + workers.max(1) * worker_words
     }
 
     fn shape(ectx: &EvalContext) -> (usize, usize, usize, usize) {
@@ -208,14 +202,6 @@ fn copy_permuted(dst: &mut [u64], src: &[u64], perm: Option<&[u32]>) {
 }
 
 /// `groups` contiguous groups of limbs covering `limbs` limbs, as even as possible.
-/// ModUp's inputs at one level (from `mod_up_inputs`): the scaled digits in coefficient form
-/// and each digit's centring multiples.
-#[derive(Clone, Copy)]
-struct ModUpInput<'s> {
-    coeff: &'s [u64],
-    centring: &'s [u64],
-}
-
 fn group_size(limbs: usize, workers: usize) -> usize {
     limbs.div_ceil(workers.max(1).min(limbs.max(1)))
 }
@@ -262,10 +248,11 @@ impl EvalContext {
     ) -> Result<(), EvalError> {
         let n = self.n();
         let nq = level + 1;
-        let input = self.mod_up_inputs(pre, c, perm, &mut scratch.coeff, &mut scratch.centring)?;
+        self.mod_up_inputs(pre, c, perm, &mut scratch.coeff[..nq * n])?;
+        let coeff = &scratch.coeff[..nq * n];
         let fill = |pos: usize, ext: &mut [u64]| -> Result<(), EvalError> {
             for (j, e) in ext.chunks_exact_mut(n).enumerate().take(pre.mod_up.len()) {
-                self.extend_limb(pre, j, pos, nq, input, c.as_slice(), perm, e);
+                self.extend_limb(pre, j, pos, nq, coeff, c.as_slice(), perm, e);
             }
             Ok(())
         };
@@ -325,7 +312,8 @@ impl EvalContext {
         let n = self.n();
         let nq = level + 1;
         let limbs = nq + self.params().p().len();
-        let input = self.mod_up_inputs(pre, c, None, &mut scratch.coeff, &mut scratch.centring)?;
+        self.mod_up_inputs(pre, c, None, &mut scratch.coeff[..nq * n])?;
+        let coeff = &scratch.coeff[..nq * n];
         let mut digits: Vec<RnsPolyOwned> = (0..pre.mod_up.len())
             .map(|_| RnsPoly::zero(n, limbs, Representation::Ntt))
             .collect();
@@ -333,30 +321,26 @@ impl EvalContext {
             .par_iter_mut()
             .enumerate()
             .flat_map(|(j, d)| d.as_mut_slice().par_chunks_mut(n).enumerate().map(move |(pos, l)| (j, pos, l)))
-            .for_each(|(j, pos, l)| self.extend_limb(pre, j, pos, nq, input, c.as_slice(), None, l));
+            .for_each(|(j, pos, l)| self.extend_limb(pre, j, pos, nq, coeff, c.as_slice(), None, l));
         Ok(Decomposed { level, digits })
     }
 
     /// The first half of ModUp into `coeff`: perm(c) in coefficient form, each digit's limbs
-    /// scaled by (Q_j / q_i)^-1 for the basis conversion; then each digit's centring
-    /// multiples into `centring`, so that its extension is the digit centred in
-    /// (-Q_j/2, Q_j/2]. (An uncentred digit, in [0, Q_j), has mean Q_j / 2: its product with
-    /// the key's error adds (Q_j / 2P) times a walk over the coefficients to the switch's
-    /// error, which lands on a few slots; at N=2^12 with one 60-bit special prime it made one
-    /// slot's error 40 times the RMS.)
-    fn mod_up_inputs<'s, S: AsRef<[u64]> + Sync>(
+    /// scaled by (Q_j / q_i)^-1 and centred for the basis conversion, so that its extension is
+    /// the digit in (-Q_j/2, Q_j/2]. (An uncentred digit, in [0, Q_j), has mean Q_j / 2: its
+    /// product with the key's error adds (Q_j / 2P) times a walk over the coefficients to the
+    /// switch's error, which lands on a few slots; at N=2^12 with one 60-bit special prime it
+    /// made one slot's error 40 times the RMS.)
+    fn mod_up_inputs<S: AsRef<[u64]> + Sync>(
         &self,
         pre: &LevelPrecomp,
         c: &RnsPoly<S>,
         perm: Option<&[u32]>,
-        coeff: &'s mut [u64],
-        centring: &'s mut [u64],
-    ) -> Result<ModUpInput<'s>, EvalError> {
+        coeff: &mut [u64],
+    ) -> Result<(), EvalError> {
         let n = self.n();
-        let nq = c.limbs();
         let alpha = self.params().p().len();
         let src = c.as_slice();
-        let coeff = coeff.get_mut(..nq * n).ok_or(EvalError::Representation)?;
         coeff.par_chunks_mut(n).enumerate().try_for_each(|(i, l)| {
             let s = &src[i * n..(i + 1) * n];
             copy_permuted(l, s, perm);
@@ -365,13 +349,12 @@ impl EvalContext {
             conv.scale_input_limb(i - start, l);
             Ok::<(), EvalError>(())
         })?;
-        let centring = centring.get_mut(..pre.mod_up.len() * n).ok_or(EvalError::Representation)?;
-        let coeff = &*coeff;
-        centring
-            .par_chunks_mut(n)
+        // digits are alpha consecutive primes from q_0 (the last one possibly shorter)
+        coeff
+            .par_chunks_mut(alpha * n)
             .zip(pre.mod_up.par_iter())
-            .for_each(|(v, (start, end, conv))| conv.centring_multiples(n, &coeff[start * n..end * n], v));
-        Ok(ModUpInput { coeff, centring })
+            .for_each(|(digit, (_, _, conv))| conv.centre_scaled(n, digit));
+        Ok(())
     }
 
     /// Digit `j`'s extension at limb `pos` of Q_l * P, NTT form below 4q: the (permuted) input
@@ -384,7 +367,7 @@ impl EvalContext {
         j: usize,
         pos: usize,
         nq: usize,
-        input: ModUpInput<'_>,
+        coeff: &[u64],
         src: &[u64],
         perm: Option<&[u32]>,
         e: &mut [u64],
@@ -398,8 +381,7 @@ impl EvalContext {
             // Target index inside this digit's converter: q's before the digit, q's after it,
             // then the P primes.
             let ti = if pos < *start { pos } else { pos - (end - start) };
-            let v = &input.centring[j * n..(j + 1) * n];
-            conv.convert_scaled_centred_to(n, &input.coeff[start * n..end * n], v, ti, e);
+            conv.convert_scaled_to(n, &coeff[start * n..end * n], ti, e);
             self.qp_table(pos, nq).forward_lazy(e);
         }
     }
@@ -579,6 +561,7 @@ impl EvalContext {
                 pre.mod_down.scale_input_limb(k, l);
                 Ok::<(), EvalError>(())
             })?;
+        rayon::join(|| pre.mod_down.centre_scaled(n, p0), || pre.mod_down.centre_scaled(n, p1));
         let (p0, p1) = (&*p0, &*p1);
         let group = group_size(nq, workers.len() / worker_words);
         out0.par_chunks_mut(group * n)
@@ -587,13 +570,7 @@ impl EvalContext {
             .zip(workers.par_chunks_mut(worker_words))
             .enumerate()
             .try_for_each(|(w, (((o0, o1), (x0, x1)), buf))| {
-                // the conversion's limb, then the centring multiples of both halves (each
-                // worker computes them: n m float products, against nq m per conversion)
-                let (buf, rest) = buf.split_at_mut(n);
-                let (v0, rest) = rest.split_at_mut(n);
-                let v1 = rest.get_mut(..n).ok_or(EvalError::Invalid("key-switching scratch too small"))?;
-                pre.mod_down.centring_multiples(n, p0, v0);
-                pre.mod_down.centring_multiples(n, p1, v1);
+                let buf = &mut buf[..n];
                 for (k, ((o0, o1), (x0, x1))) in o0
                     .chunks_exact_mut(n)
                     .zip(o1.chunks_exact_mut(n))
@@ -604,12 +581,12 @@ impl EvalContext {
                     let m = &self.q_moduli()[i];
                     let (pinv, pinv_s) = pre.p_inv[i];
                     let table = &self.q_tables()[i];
-                    pre.mod_down.convert_scaled_centred_to(n, p0, v0, i, buf);
+                    pre.mod_down.convert_scaled_to(n, p0, i, buf);
                     table.forward(buf).map_err(|_| EvalError::Representation)?;
                     for ((o, x), e) in o0.iter_mut().zip(x0).zip(buf.iter()) {
                         *o = m.add(*o, m.mul_shoup(m.sub(*x, *e), pinv, pinv_s));
                     }
-                    pre.mod_down.convert_scaled_centred_to(n, p1, v1, i, buf);
+                    pre.mod_down.convert_scaled_to(n, p1, i, buf);
                     table.forward(buf).map_err(|_| EvalError::Representation)?;
                     match second {
                         SecondOutput::Add => {
