@@ -8,8 +8,11 @@
 //! key in blocks of [`IP_BLOCK`] coefficients whose 128-bit accumulators stay in L1. The
 //! earlier version accumulated every digit into full-limb 128-bit arrays (four times the limb
 //! in memory, allocated per call); the blocked form reads each extension and key limb once.
-//! ModDown then brings both halves back to Q_l and adds them into the caller's polynomials.
+//! ModDown (`mod_down`) then brings both halves back to Q_l and adds them into the caller's
+//! polynomials; the buffers and their pool are in `scratch`.
 
+use super::mod_down::SecondOutput;
+use super::scratch::{group_size, KeySwitchScratch};
 use super::{Decomposed, LevelPrecomp, SwitchingKey};
 use crate::context::EvalContext;
 use crate::error::EvalError;
@@ -27,89 +30,6 @@ const IP_BLOCK: usize = 256;
 /// key word below q is below 2^124 for q < 2^61, so 8 products and a reduced remainder stay
 /// below 2^128.
 const DIGITS_PER_REDUCTION: usize = 8;
-
-/// What a key switch does with the second output polynomial.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SecondOutput {
-    /// out1 += d1 (relinearization: c1 + d1).
-    Add,
-    /// out1 = d1 (automorphisms and key switches of c1: the old c1 is replaced).
-    Set,
-}
-
-/// Buffers for key switching under one [`EvalContext`], sized for its top level and a number
-/// of workers (the rayon threads that run a switch). Reused across calls; see
-/// [`KeySwitchScratch::words`] for the size.
-pub struct KeySwitchScratch {
-    params_id: u16,
-    n: usize,
-    /// The input in coefficient form, each digit's limbs scaled for the basis conversion.
-    coeff: Vec<u64>,
-    /// The two inner products over Q_l * P (NTT form), before ModDown.
-    pub(super) acc: Vec<u64>,
-    /// Per worker: the digit extensions of one limb, the regenerated key halves of a compact
-    /// key, and one limb for ModDown.
-    pub(super) workers: Vec<u64>,
-    pub(super) worker_words: usize,
-}
-
-impl core::fmt::Debug for KeySwitchScratch {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("KeySwitchScratch")
-            .field("params_id", &self.params_id)
-            .field("words", &(self.coeff.len() + self.acc.len() + self.workers.len()))
-            .field("workers", &self.worker_count())
-            .finish()
-    }
-}
-
-impl KeySwitchScratch {
-    /// Scratch for `ectx` with one worker buffer per thread of the current rayon pool.
-    pub fn new(ectx: &EvalContext) -> Self {
-        Self::with_workers(ectx, rayon::current_num_threads())
-    }
-
-    /// Scratch for `ectx` with `workers` worker buffers (at least one). More workers than
-    /// threads cost memory only; fewer limit the parallelism of a switch.
-    pub fn with_workers(ectx: &EvalContext, workers: usize) -> Self {
-        let (n, nq, limbs, worker_words) = Self::shape(ectx);
-        let workers = workers.max(1);
-        Self {
-            params_id: ectx.params().id(),
-            n,
-            coeff: vec![0; nq * n],
-            acc: vec![0; 2 * limbs * n],
-            workers: vec![0; workers * worker_words],
-            worker_words,
-        }
-    }
-
-    /// The size in 64-bit words of a scratch for `ectx` with `workers` workers:
-    /// (|Q| + 2 |Q P|) N for the whole switch plus (2 digits + 1) N per worker.
-    pub fn words(ectx: &EvalContext, workers: usize) -> usize {
-        let (n, nq, limbs, worker_words) = Self::shape(ectx);
-        nq * n + 2 * limbs * n + workers.max(1) * worker_words
-    }
-
-    fn shape(ectx: &EvalContext) -> (usize, usize, usize, usize) {
-        let n = ectx.n();
-        let nq = ectx.params().q().len();
-        let limbs = nq + ectx.params().p().len();
-        (n, nq, limbs, (2 * ectx.digits() + 1) * n)
-    }
-
-    /// Number of worker buffers.
-    pub fn worker_count(&self) -> usize {
-        self.workers.len() / self.worker_words.max(1)
-    }
-
-    pub(super) fn check(&self, ectx: &EvalContext) -> Result<(), EvalError> {
-        if self.params_id != ectx.params().id() || self.n != ectx.n() {
-            return Err(EvalError::Invalid("key-switching scratch was sized for another parameter set"));
-        }
-        Ok(())
-    }
-}
 
 /// out0 = sum_j ext_j * kb_j and out1 = sum_j ext_j * ka_j modulo `m`, for `digits` extension
 /// limbs laid out one after another in `ext` (each below 4m) and key limbs below m.
@@ -199,11 +119,6 @@ fn copy_permuted(dst: &mut [u64], src: &[u64], perm: Option<&[u32]>) {
         Some(p) => dst.iter_mut().zip(p).for_each(|(o, &x)| *o = src[x as usize]),
         None => dst.copy_from_slice(src),
     }
-}
-
-/// `groups` contiguous groups of limbs covering `limbs` limbs, as even as possible.
-fn group_size(limbs: usize, workers: usize) -> usize {
-    limbs.div_ceil(workers.max(1).min(limbs.max(1)))
 }
 
 impl EvalContext {
@@ -527,94 +442,5 @@ impl EvalContext {
                 }
                 Ok(())
             })
-    }
-
-    /// ModDown of both inner products: d = (x - [x]_P) * P^-1 over Q_l with `[x]_P` centred
-    /// (the division rounds to nearest, without the bias of the plain fast conversion; see
-    /// [`super::basis`]), added to `out0` and added to or written into `out1`.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn mod_down_into(
-        &self,
-        pre: &LevelPrecomp,
-        level: usize,
-        acc: &mut [u64],
-        workers: &mut [u64],
-        worker_words: usize,
-        out0: &mut [u64],
-        out1: &mut [u64],
-        second: SecondOutput,
-    ) -> Result<(), EvalError> {
-        let n = self.n();
-        let nq = level + 1;
-        let np = self.params().p().len();
-        let limbs = nq + np;
-        let half = acc.len() / 2;
-        let (acc0, acc1) = acc.split_at_mut(half);
-        let (q0, p0) = acc0[..limbs * n].split_at_mut(nq * n);
-        let (q1, p1) = acc1[..limbs * n].split_at_mut(nq * n);
-        // The P parts in coefficient form, scaled for the conversion to Q_l.
-        p0.par_chunks_mut(n)
-            .enumerate()
-            .chain(p1.par_chunks_mut(n).enumerate())
-            .try_for_each(|(k, l)| {
-                self.p_tables()[k].inverse(l).map_err(|_| EvalError::Representation)?;
-                pre.mod_down.scale_input_limb(k, l);
-                Ok::<(), EvalError>(())
-            })?;
-        rayon::join(|| pre.mod_down.centre_scaled(n, p0), || pre.mod_down.centre_scaled(n, p1));
-        let (p0, p1) = (&*p0, &*p1);
-        let group = group_size(nq, workers.len() / worker_words);
-        out0.par_chunks_mut(group * n)
-            .zip(out1.par_chunks_mut(group * n))
-            .zip(q0.par_chunks(group * n).zip(q1.par_chunks(group * n)))
-            .zip(workers.par_chunks_mut(worker_words))
-            .enumerate()
-            .try_for_each(|(w, (((o0, o1), (x0, x1)), buf))| {
-                let buf = &mut buf[..n];
-                for (k, ((o0, o1), (x0, x1))) in o0
-                    .chunks_exact_mut(n)
-                    .zip(o1.chunks_exact_mut(n))
-                    .zip(x0.chunks_exact(n).zip(x1.chunks_exact(n)))
-                    .enumerate()
-                {
-                    let i = w * group + k;
-                    let m = &self.q_moduli()[i];
-                    let (pinv, pinv_s) = pre.p_inv[i];
-                    let table = &self.q_tables()[i];
-                    pre.mod_down.convert_scaled_to(n, p0, i, buf);
-                    table.forward(buf).map_err(|_| EvalError::Representation)?;
-                    for ((o, x), e) in o0.iter_mut().zip(x0).zip(buf.iter()) {
-                        *o = m.add(*o, m.mul_shoup(m.sub(*x, *e), pinv, pinv_s));
-                    }
-                    pre.mod_down.convert_scaled_to(n, p1, i, buf);
-                    table.forward(buf).map_err(|_| EvalError::Representation)?;
-                    match second {
-                        SecondOutput::Add => {
-                            for ((o, x), e) in o1.iter_mut().zip(x1).zip(buf.iter()) {
-                                *o = m.add(*o, m.mul_shoup(m.sub(*x, *e), pinv, pinv_s));
-                            }
-                        }
-                        SecondOutput::Set => {
-                            for ((o, x), e) in o1.iter_mut().zip(x1).zip(buf.iter()) {
-                                *o = m.mul_shoup(m.sub(*x, *e), pinv, pinv_s);
-                            }
-                        }
-                    }
-                }
-                Ok(())
-            })
-    }
-
-    /// Runs `f` with a key-switching scratch from this context's pool (made on first use,
-    /// returned afterwards), so the owned-output operations reuse their buffers across calls.
-    pub fn with_switch_scratch<R>(&self, f: impl FnOnce(&mut KeySwitchScratch) -> R) -> R {
-        let mut scratch = self.switch_pool().pop().unwrap_or_else(|| KeySwitchScratch::new(self));
-        let r = f(&mut scratch);
-        let mut pool = self.switch_pool();
-        // Keep at most one scratch per thread that ran a switch concurrently.
-        if pool.len() < rayon::current_num_threads().max(2) {
-            pool.push(scratch);
-        }
-        r
     }
 }

@@ -16,9 +16,12 @@
 pub mod basis;
 mod engine;
 mod lazy;
+mod mod_down;
+mod scratch;
 
-pub use engine::{KeySwitchScratch, SecondOutput};
 pub use lazy::KeySwitchSum;
+pub use mod_down::SecondOutput;
+pub use scratch::KeySwitchScratch;
 
 use crate::context::EvalContext;
 use crate::error::EvalError;
