@@ -238,7 +238,8 @@ pub fn key_switch_noise_l2(params: &Params, level: usize) -> f64 {
 
 /// Relative slack of a centred basis conversion: its float estimate of the multiple to
 /// subtract can be off by one only within about |source| 2^-52 of half the source modulus,
-/// where the other representative exceeds half of it by that much (|source| <= 64 primes).
+/// where the other representative exceeds half of it by that much (|source| <= 8 primes: at
+/// most 2^-49).
 pub const CENTRING_SLACK: f64 = 1.0 / (1u64 << 40) as f64;
 
 /// Deterministic 2-norm bound on the noise of one input blade of a batch the vendor assembles

@@ -42,7 +42,11 @@ pub struct BasisConverter {
 }
 
 impl BasisConverter {
+    /// Constants for a source of at most 8 primes (core's `MAX_P_PRIMES` bounds |P|, and a
+    /// digit has at most |P| primes): the centring keeps the scaled limbs below 2^64 only up to
+    /// that (see [`BasisConverter::centre_scaled`]).
     pub fn new(source: &[Modulus], target: &[Modulus]) -> Self {
+        debug_assert!(source.len() <= clifhe_core::params::MAX_P_PRIMES);
         let m = source.len();
         let inv_hat = source
             .iter()
