@@ -68,8 +68,7 @@ pub enum EvalModFit {
     /// floored at 1e-7). The accuracy goes where the inputs are: at K = 16, degree 31 and
     /// three double angles, 2^-40 for |I| <= 3, 2^-37 for |I| <= 6, 2^-29.5 or better up to 16
     /// (|I| > 8 is a 5-sigma event per coefficient with the weight-32 encapsulation), against
-    /// 2^-28 everywhere for the Chebyshev interpolant of the same degree. Lattigo's default
-    /// (degree 30, three double angles, K = 16) rests on the same observation.
+    /// 2^-28 everywhere for the Chebyshev interpolant of the same degree.
     NearIntegers,
 }
 
