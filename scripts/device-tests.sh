@@ -226,6 +226,13 @@ run_tests() {
   fi
   record "constant time: bench's channels_volume_fixed (shells + principal axes) reaches no soft-float, division or FP instruction" "$rc"
   rc=0
+  if [ -z "${OBJDUMP:-}" ]; then
+    log "no llvm-objdump / arm-none-eabi-objdump: cannot inspect the disassembly"; rc=1
+  else
+    "$HOSTTOOL" ct-check "$ELF_DIR/bench" 'clifhe_device::device::depth_channel_volume_fixed' | sed 's/^/  [ct-check depth] /' || rc=1
+  fi
+  record "constant time: bench's depth_channel_volume_fixed (interior depth) reaches no soft-float, division or FP instruction" "$rc"
+  rc=0
   if [ -n "${OBJDUMP:-}" ] && "$HOSTTOOL" ct-check "$ELF_DIR/test_encrypt" 'test_encrypt::encoding' >"$OUT/ct_check_control.txt" 2>&1; then
     log "ct-check passed the float decoder: the check cannot see soft float"; rc=1
   elif ! grep -q '__aeabi_d\|FORBIDDEN' "$OUT/ct_check_control.txt"; then

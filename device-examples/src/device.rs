@@ -15,6 +15,7 @@
 //!   integer encoding, seeded secret-key encryption under the device key with per-block
 //!   twiddles), integer arithmetic only as well.
 //!
+//! - [`depth_channel_volume_fixed`]: the equivariant model's interior depth channel;
 //! - [`channels_volume_fixed`]: the equivariant model's input channels (intensity shells and
 //!   principal axes, core's `fixed_channels`), integer arithmetic only, constant time.
 //!
@@ -235,7 +236,7 @@ pub fn encode_features<'a>(
 
 /// The scan's public geometry for [`encrypt_volume_pk`]: `FixedGeometry::new`, computed once
 /// before any voxel is read (it may use floating point: dimensions and spacing are public).
-pub use clifhe_core::multivector::fixed_channels::FixedShells;
+pub use clifhe_core::multivector::fixed_channels::{FixedDepth, FixedShells};
 pub use clifhe_core::multivector::fixed_features::FixedGeometry;
 
 /// RAM of [`encrypt_volume_pk`] besides the encryption's: the compact message (`2 * slots`
@@ -310,6 +311,26 @@ pub fn channels_volume_fixed(
         shells,
         principal_axes,
         out,
+    )?)
+}
+
+/// The equivariant model's interior depth channel of one 8-bit volume into `out` (core's
+/// `fixed_channels::depth_channel_fixed`: the clamped squared depths by the branch-free
+/// separable transform, exact integer sums, one constant-time square root). `depths` (one byte
+/// per voxel) and `line` are the caller's RAM (`multivector::depth::depth_scratch_len`);
+/// `depth` is made once at boot (`FixedDepth::new`). The root of a `ct-check` in
+/// `scripts/device-tests.sh`, like [`channels_volume_fixed`].
+#[inline(never)]
+pub fn depth_channel_volume_fixed(
+    geom: &FixedGeometry,
+    depth: &FixedDepth,
+    volume: &[u8],
+    depths: &mut [u8],
+    line: &mut [u16],
+    out: &mut [i64; 8],
+) -> Result<(), DeviceError> {
+    Ok(clifhe_core::multivector::fixed_channels::depth_channel_fixed(
+        volume, geom, depth, depths, line, out,
     )?)
 }
 

@@ -45,9 +45,9 @@ fn equivariant_model_through_profile_encrypt_infer_release() {
     assert_eq!(p["circuit_private"], true);
     assert!(p.get("input_box").is_none(), "{p}");
     let present = p["channels"]["domain"]["present"].as_array().unwrap();
-    assert_eq!(present.len(), 7);
+    assert_eq!(present.len(), 8);
     let ciphertexts = present.iter().flat_map(|c| c.as_array().unwrap()).filter(|b| **b == true).count();
-    assert_eq!(ciphertexts, 11);
+    assert_eq!(ciphertexts, 15);
     // Public: channels, domain, level and scale; never the network.
     let text = String::from_utf8(std::fs::read(&profile).unwrap()).unwrap();
     assert!(
@@ -223,8 +223,11 @@ fn equivariant_model_through_profile_encrypt_infer_release() {
     let want: Vec<&Value> = bplain["patients"].as_array().unwrap().iter().map(|p| &p["class"]).collect();
     assert_eq!(got, want);
     // A vendor that answers the block record with other results gets a refusal: the
-    // blade-major batch's scores (another patient count), or a block result whose ciphertext is
-    // one of those score ciphertexts (another level and scale than the record pins).
+    // blade-major batch's scores (another patient count), or a block result whose ciphertext
+    // claims another scale than the record pins (the genuine result with its header's scale
+    // doubled; bytes 16..24 of the wire header). A substitute at the pinned level and scale
+    // cannot be told apart; what it can reveal is still bounded by the release policy (the
+    // argmax of flooded scores).
     let err = fails(
         &["release", "--keys", k, "--scores", s(&scores), "--record", s(&brecord)],
         4,
@@ -234,11 +237,14 @@ fn equivariant_model_through_profile_encrypt_infer_release() {
     let lying = d.join("lying");
     std::fs::create_dir_all(&lying).unwrap();
     std::fs::copy(bscores.join("scores.json"), lying.join("scores.json")).unwrap();
-    std::fs::copy(scores.join("class-0.ct"), lying.join("scores.ct")).unwrap();
+    let mut ct = std::fs::read(bscores.join("scores.ct")).unwrap();
+    let scale = f64::from_le_bytes(ct[16..24].try_into().unwrap());
+    ct[16..24].copy_from_slice(&(2.0 * scale).to_le_bytes());
+    std::fs::write(lying.join("scores.ct"), ct).unwrap();
     fails(
         &["release", "--keys", k, "--scores", s(&lying), "--record", s(&brecord)],
         7,
-        &["level"],
+        &["scale"],
     );
     // A block batch is not a blade-major one: the blade-major profile's fingerprint differs.
     let mut forged: Value = serde_json::from_slice(&std::fs::read(&bprofile).unwrap()).unwrap();

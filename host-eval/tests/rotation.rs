@@ -130,6 +130,7 @@ fn equivariant_model_accuracy_under_resampled_rotations() {
     let spec = ChannelSpec {
         shells: 4,
         principal_axes: true,
+        depth: true,
     };
     let chans = |v: &Volume| {
         let view = VolumeView::new(&v.data[..], v.dims, v.spacing_mm).unwrap();

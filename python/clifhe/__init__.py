@@ -252,7 +252,7 @@ class Model(_ModelFile):
 class EquivariantModel(_ModelFile):
     """A trained rotation-invariant model: the model file of ``host-eval train --arch
     equivariant`` (a Clifford group equivariant network on K multivector channels per scan:
-    intensity shells and principal axes), validated on load. Its scores do not change when the
+    intensity shells, principal axes and the interior depth), validated on load. Its scores do not change when the
     channels are rotated (each grade as its grade: vectors as vectors, bivectors as bivectors).
 
     Channels of one scan have shape ``(K, 8)`` (:attr:`channel_count` rows, Cl(3,0) basis order
@@ -312,7 +312,8 @@ class EquivariantModel(_ModelFile):
 
     @property
     def channel_count(self) -> int:
-        """K: the intensity shells, then the three principal axes if the model reads them."""
+        """K: the intensity shells, then the three principal axes and the interior depth channel
+        if the model reads them."""
         return self._inner.channel_count
 
     @property
@@ -322,6 +323,12 @@ class EquivariantModel(_ModelFile):
     @property
     def principal_axes(self) -> bool:
         return self._inner.principal_axes
+
+    @property
+    def depth(self) -> bool:
+        """Whether the model reads the interior depth channel (how deep inside the object its
+        voxels lie: rms depth and depth-weighted centroid)."""
+        return self._inner.depth
 
 
 
@@ -513,7 +520,8 @@ def train(
     built-in phantoms (tilted by up to ``max_tilt_deg``, ``--tilt``). The model records the
     pipeline (docs/preprocessing.md). ``arch`` is ``--arch``: ``"gnn"`` (the 8-feature network
     that ``infer`` evaluates, load it with :class:`Model`) or ``"equivariant"`` (the
-    rotation-invariant network on intensity shells and principal axes, from volumes only:
+    rotation-invariant network on intensity shells, principal axes and interior depth, from
+    volumes only:
     phantoms or a dataset; load it with :class:`EquivariantModel`). ``circuit_private`` trains
     the equivariant network that the circuit-private encrypted evaluation fits (one layer of 8
     channels without gates, ``--circuit-private``)."""

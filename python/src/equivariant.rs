@@ -155,7 +155,8 @@ impl EquivariantModel {
         self.inner.class_names.clone()
     }
 
-    /// Channels per scan: the intensity shells, then the three principal axes if present.
+    /// Channels per scan: the intensity shells, then the three principal axes and the interior
+    /// depth channel if present.
     #[getter]
     fn channel_count(&self) -> usize {
         self.inner.channels.count()
@@ -186,6 +187,11 @@ impl EquivariantModel {
         self.inner.channels.principal_axes
     }
 
+    #[getter]
+    fn depth(&self) -> bool {
+        self.inner.channels.depth
+    }
+
     /// The recorded preprocessing pipeline as JSON text (`None` if the model records none).
     #[getter]
     fn preprocessing(&self) -> PyResult<Option<String>> {
@@ -198,10 +204,11 @@ impl EquivariantModel {
 
     fn __repr__(&self) -> String {
         format!(
-            "EquivariantModel(classes={:?}, shells={}, principal_axes={}, layers={})",
+            "EquivariantModel(classes={:?}, shells={}, principal_axes={}, depth={}, layers={})",
             self.inner.class_names,
             self.inner.channels.shells,
             self.inner.channels.principal_axes,
+            self.inner.channels.depth,
             self.inner.net.layers.len()
         )
     }

@@ -8,6 +8,7 @@
 
 pub mod axes;
 pub mod channels;
+pub mod depth;
 pub mod features;
 pub mod fixed_channels;
 pub mod fixed_features;

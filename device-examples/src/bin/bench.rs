@@ -11,9 +11,10 @@ use clifhe_core::encode::fixed::fixed_scratch_len;
 use clifhe_core::keys::{SecretKey, SecretSeed};
 use clifhe_core::multivector::axes::axis_channels;
 use clifhe_core::multivector::channels::{shell_channels, ShellConfig};
+use clifhe_core::multivector::depth::{depth_channel, MAX_DEPTH};
 use clifhe_core::multivector::features::{FeatureConfig, FeatureError, VolumeView};
 use clifhe_core::Multivector;
-use clifhe_device::device::{self, DeviceError, FixedShells, PkBuffers, PkInPlaceBuffers, PkStream};
+use clifhe_device::device::{self, DeviceError, FixedDepth, FixedShells, PkBuffers, PkInPlaceBuffers, PkStream};
 use clifhe_device::{bench, exit, images, scan, stack, vectors};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -183,9 +184,41 @@ fn channels() -> Result<(), DeviceError> {
     Ok(())
 }
 
+/// The interior depth channel of the same phantom, in a frame of its own after `channels`
+/// (the stack high-water mark then includes its byte per voxel), checked against core's f64
+/// `depth_channel`.
+#[inline(never)]
+fn depth() -> Result<(), DeviceError> {
+    let geom = scan::geometry(scan::CT_DIM)?;
+    let threshold = FixedDepth::new(255)?;
+    let mut depths = [0u8; scan::CT_VOXELS];
+    let mut line = [0u16; scan::CT_DIM + 2 * MAX_DEPTH];
+    let mut out = [0i64; 8];
+    bench::window("equivariant channels (32^3 CT phantom): interior depth", || {
+        device::depth_channel_volume_fixed(&geom, &threshold, &scan::CT_PHANTOM_LESION, &mut depths, &mut line, &mut out)
+    })?;
+    defmt::info!(
+        "depth channel (2^-32 units): {=[?]}; peak stack {=usize} bytes",
+        &out[..],
+        stack::peak_stack_bytes()
+    );
+    let view = VolumeView::new(&scan::CT_PHANTOM_LESION[..], [scan::CT_DIM; 3], [1.0; 3])?;
+    let mut want = Multivector::zero();
+    depth_channel(&view, &FeatureConfig { intensity_scale: 255.0 }, &mut depths, &mut line, &mut want)?;
+    let mut err = 0.0f64;
+    for (a, b) in out.iter().zip(want.coeffs()) {
+        err = err.max((*a as f64 / 4294967296.0 - b).abs());
+    }
+    defmt::info!("depth channel: max |fixed - f64| = {=f64}", err);
+    if err >= 1e-6 {
+        return Err(DeviceError::Features(FeatureError::Overflow));
+    }
+    Ok(())
+}
+
 #[cortex_m_rt::entry]
 fn main() -> ! {
-    match channels().and_then(|()| run()) {
+    match channels().and_then(|()| depth()).and_then(|()| run()) {
         Ok(()) => exit::success(),
         Err(e) => {
             defmt::error!("bench failed: {}", e);

@@ -130,6 +130,7 @@ fn channel_profile(params: &Params) -> InputProfile {
         spec: ChannelSpec {
             shells: 2,
             principal_axes: false,
+            depth: false,
         },
         domain: InputBounds {
             present: vec![
@@ -187,6 +188,7 @@ fn equivariant_model() -> String {
     let spec = ChannelSpec {
         shells: 2,
         principal_axes: false,
+        depth: false,
     };
     let m = EquivariantModel::new(vec!["a".into(), "b".into()], spec, None, net)
         .unwrap()

@@ -37,6 +37,7 @@ pub enum Architecture {
 pub const CHANNELS: ChannelSpec = ChannelSpec {
     shells: 4,
     principal_axes: true,
+    depth: true,
 };
 
 /// What `train --arch equivariant` reports.
@@ -190,11 +191,8 @@ pub fn train(source: &TrainSource, seed: u64, circuit_private: bool, out: &Path)
         } else {
             EquivariantConfig {
                 hidden: vec![8, 8],
-                learning_rate: 0.003,
-                epochs: 1000,
-                patience: 150,
-                seed: s,
-                ..EquivariantConfig::default()
+                gates: true,
+                ..EquivariantConfig::circuit_private(s)
             }
         };
         let (net, rep) = train_equivariant(&train.0, &train.1, valset, classes, &cfg)?;

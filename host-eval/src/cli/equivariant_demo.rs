@@ -36,7 +36,7 @@ use clifhe_std::gnn::equivariant_blocks as blocks;
 use clifhe_std::gnn::equivariant_encrypted::{evaluate, fitting_policy, EquivariantReport, InputBounds, ScalePolicy};
 use clifhe_std::gnn::equivariant_policy::DOMAIN_MARGIN;
 use clifhe_std::gnn::equivariant_train::{train_equivariant, with_constant_channel, EquivariantConfig};
-use clifhe_std::gnn::{balanced_accuracy, Metrics};
+use clifhe_std::gnn::{balanced_accuracy, ChannelLogisticRegression, Metrics};
 use clifhe_std::privacy::{sanitize, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig};
 use clifhe_std::{EvalContext, Evaluator, GaloisKeys, RelinearizationKey};
 use rand_chacha::rand_core::{OsRng, RngCore, SeedableRng};
@@ -65,6 +65,8 @@ pub struct EquivariantDemoReport {
     pub plaintext_accuracy: f64,
     pub plaintext_balanced_accuracy: f64,
     pub plaintext_auc: Option<f64>,
+    /// Logistic regression on the same channel coefficients (the linear baseline), test AUC.
+    pub baseline_logistic_auc: Option<f64>,
     pub encrypted_accuracy: f64,
     pub balanced_accuracy: f64,
     pub argmax_agreement: f64,
@@ -246,7 +248,7 @@ pub fn run(opts: &DemoOptions, max_tilt_deg: f64, log: &mut dyn FnMut(&str)) -> 
         }
     }
     log(&format!(
-        "[data]     {source}: {} train, {} validation, {} test scans -> 4 intensity shells + 3 principal axes each",
+        "[data]     {source}: {} train, {} validation, {} test scans -> 4 intensity shells + 3 principal axes + interior depth each",
         train.0.len(),
         val.0.len(),
         test.0.len()
@@ -261,14 +263,18 @@ pub fn run(opts: &DemoOptions, max_tilt_deg: f64, log: &mut dyn FnMut(&str)) -> 
     let changed = clamped.iter().zip(&test.0).filter(|(a, b)| a != b).count();
     let want: Vec<Vec<f64>> = clamped.iter().map(|x| net.scores(&with_constant_channel(x))).collect();
     let plain = Metrics::from_scores(&want, &test.1, classes)?;
+    let lr = ChannelLogisticRegression::train(&train.0, &train.1, classes, 1e-3, true, 2000)?;
+    let base = Metrics::from_scores(&clamped.iter().map(|x| lr.scores(x)).collect::<Vec<_>>(), &test.1, classes)?;
+    let auc_text = |m: &Metrics| m.auc.map_or("-".into(), |a| format!("{a:.3}"));
     log(&format!(
-        "[vendor]   trained the equivariant network (1 layer x 8 channels, {} parameters, {} epochs) in {train_ms:.0} ms; \
-         plaintext test accuracy {:.3}, balanced {:.3}, AUC {}",
+        "[vendor]   trained the equivariant network (1 layer x 8 channels, {} parameters, {} iterations) in {train_ms:.0} ms; \
+         plaintext test accuracy {:.3}, balanced {:.3}, AUC {}; logistic regression on the same channels: AUC {}",
         rep.parameters,
         rep.epochs_run,
         plain.accuracy,
         plain.balanced_accuracy,
-        plain.auc.map_or("-".into(), |a| format!("{a:.3}"))
+        auc_text(&plain),
+        auc_text(&base)
     ));
 
     let params = Params::from_name(&opts.preset).ok_or_else(|| CliError::UnknownPreset { name: opts.preset.clone() })?;
@@ -421,6 +427,7 @@ pub fn run(opts: &DemoOptions, max_tilt_deg: f64, log: &mut dyn FnMut(&str)) -> 
         plaintext_accuracy: plain.accuracy,
         plaintext_balanced_accuracy: plain.balanced_accuracy,
         plaintext_auc: plain.auc,
+        baseline_logistic_auc: base.auc,
         encrypted_accuracy: acc,
         balanced_accuracy: bal,
         argmax_agreement: agree,

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 pub const SPEC: ChannelSpec = ChannelSpec {
     shells: 4,
     principal_axes: true,
+    depth: true,
 };
 
 pub type Channels = Vec<Vec<Multivector>>;

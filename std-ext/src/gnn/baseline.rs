@@ -34,38 +34,9 @@ impl LogisticRegression {
             ));
         }
         let normalisation = Normalisation::fit(xs)?;
-        let zs: Vec<[f64; 8]> = xs.iter().map(|x| normalisation.apply(x)).collect();
+        let zs: Vec<Vec<f64>> = xs.iter().map(|x| normalisation.apply(x).to_vec()).collect();
         let cw = class_weights(ys, classes, class_weighting);
-        let np = 9 * classes;
-        let mut p = vec![0.0; np];
-        let (mut m1, mut m2) = (vec![0.0; np], vec![0.0; np]);
-        let (lr, b1, b2, eps) = (0.05, 0.9f64, 0.999f64, 1e-8);
-        let n = xs.len() as f64;
-        for t in 1..=iterations {
-            let mut g = vec![0.0; np];
-            for (z, &y) in zs.iter().zip(ys) {
-                let s: Vec<f64> = (0..classes)
-                    .map(|c| (0..8).map(|k| p[9 * c + k] * z[k]).sum::<f64>() + p[9 * c + 8])
-                    .collect();
-                let pr = softmax(&s);
-                for c in 0..classes {
-                    let d = cw[y] * (pr[c] - if c == y { 1.0 } else { 0.0 }) / n;
-                    for k in 0..8 {
-                        g[9 * c + k] += d * z[k];
-                    }
-                    g[9 * c + 8] += d;
-                }
-            }
-            let (c1, c2) = (1.0 - b1.powi(t as i32), 1.0 - b2.powi(t as i32));
-            for i in 0..np {
-                if i % 9 != 8 {
-                    g[i] += l2 * p[i];
-                }
-                m1[i] = b1 * m1[i] + (1.0 - b1) * g[i];
-                m2[i] = b2 * m2[i] + (1.0 - b2) * g[i] * g[i];
-                p[i] -= lr * (m1[i] / c1) / ((m2[i] / c2).sqrt() + eps);
-            }
-        }
+        let p = fit_softmax_regression(&zs, 8, ys, classes, l2, &cw, iterations);
         let weights = (0..classes).map(|c| core::array::from_fn(|k| p[9 * c + k])).collect();
         let biases = (0..classes).map(|c| p[9 * c + 8]).collect();
         Ok(Self {
@@ -87,4 +58,124 @@ impl LogisticRegression {
     pub fn scores_batch(&self, xs: &[Multivector]) -> Vec<Vec<f64>> {
         xs.iter().map(|x| self.scores(x)).collect()
     }
+}
+
+/// Logistic regression on the equivariant model's input: every coefficient of every channel
+/// (K x 8 numbers per scan), standardised. The baseline the equivariant model must beat on the
+/// same inputs; it is not rotation invariant (it reads the vector components themselves).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChannelLogisticRegression {
+    /// Per coefficient (channel-major), the training mean and standard deviation (1 where the
+    /// coefficient is constant).
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    /// Per class, a weight per coefficient.
+    pub weights: Vec<Vec<f64>>,
+    pub biases: Vec<f64>,
+}
+
+impl ChannelLogisticRegression {
+    /// As [`LogisticRegression::train`], on K-channel samples.
+    ///
+    /// # Errors
+    ///
+    /// [`GnnError::InvalidInput`] for no samples, unequal channel counts, labels out of range or
+    /// non-finite coefficients.
+    pub fn train(
+        xs: &[Vec<Multivector>],
+        ys: &[usize],
+        classes: usize,
+        l2: f64,
+        class_weighting: bool,
+        iterations: usize,
+    ) -> Result<Self, GnnError> {
+        let k = xs.first().map_or(0, Vec::len);
+        if k == 0 || xs.len() != ys.len() || classes < 2 || ys.iter().any(|&y| y >= classes) || xs.iter().any(|x| x.len() != k) {
+            return Err(GnnError::InvalidInput(
+                "logistic regression needs samples of equal, nonzero channel counts and labels < classes >= 2".into(),
+            ));
+        }
+        let flat: Vec<Vec<f64>> = xs.iter().map(|x| x.iter().flat_map(Multivector::coeffs).collect()).collect();
+        if flat.iter().flatten().any(|v| !v.is_finite()) {
+            return Err(GnnError::InvalidInput("non-finite feature".into()));
+        }
+        let (d, n) = (8 * k, xs.len() as f64);
+        let mean: Vec<f64> = (0..d).map(|j| flat.iter().map(|f| f[j]).sum::<f64>() / n).collect();
+        let std: Vec<f64> = (0..d)
+            .map(|j| {
+                let s = (flat.iter().map(|f| (f[j] - mean[j]).powi(2)).sum::<f64>() / n).sqrt();
+                if s > 1e-12 * (1.0 + mean[j].abs()) {
+                    s
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        let zs: Vec<Vec<f64>> = flat.iter().map(|f| (0..d).map(|j| (f[j] - mean[j]) / std[j]).collect()).collect();
+        let cw = class_weights(ys, classes, class_weighting);
+        let p = fit_softmax_regression(&zs, d, ys, classes, l2, &cw, iterations);
+        Ok(Self {
+            mean,
+            std,
+            weights: (0..classes).map(|c| p[(d + 1) * c..(d + 1) * c + d].to_vec()).collect(),
+            biases: (0..classes).map(|c| p[(d + 1) * c + d]).collect(),
+        })
+    }
+
+    /// Class scores of one sample (empty for the wrong channel count).
+    #[must_use]
+    pub fn scores(&self, x: &[Multivector]) -> Vec<f64> {
+        if 8 * x.len() != self.mean.len() {
+            return Vec::new();
+        }
+        let z: Vec<f64> = x
+            .iter()
+            .flat_map(Multivector::coeffs)
+            .zip(self.mean.iter().zip(&self.std))
+            .map(|(v, (m, s))| (v - m) / s)
+            .collect();
+        self.weights
+            .iter()
+            .zip(&self.biases)
+            .map(|(w, b)| w.iter().zip(&z).map(|(a, v)| a * v).sum::<f64>() + b)
+            .collect()
+    }
+}
+
+/// Mean class-weighted cross-entropy of softmax regression on `d` standardised features plus
+/// (l2/2)|w|^2 (not on the biases), minimised by full-batch Adam for `iterations` steps (the
+/// problem is convex). Parameters class-major: `d` weights, then the bias.
+fn fit_softmax_regression(zs: &[Vec<f64>], d: usize, ys: &[usize], classes: usize, l2: f64, cw: &[f64], iterations: usize) -> Vec<f64> {
+    let stride = d + 1;
+    let np = stride * classes;
+    let mut p = vec![0.0; np];
+    let (mut m1, mut m2) = (vec![0.0; np], vec![0.0; np]);
+    let (lr, b1, b2, eps) = (0.05, 0.9f64, 0.999f64, 1e-8);
+    let n = zs.len() as f64;
+    for t in 1..=iterations {
+        let mut g = vec![0.0; np];
+        for (z, &y) in zs.iter().zip(ys) {
+            let s: Vec<f64> = (0..classes)
+                .map(|c| (0..d).map(|k| p[stride * c + k] * z[k]).sum::<f64>() + p[stride * c + d])
+                .collect();
+            let pr = softmax(&s);
+            for c in 0..classes {
+                let dl = cw[y] * (pr[c] - if c == y { 1.0 } else { 0.0 }) / n;
+                for k in 0..d {
+                    g[stride * c + k] += dl * z[k];
+                }
+                g[stride * c + d] += dl;
+            }
+        }
+        let (c1, c2) = (1.0 - b1.powi(t as i32), 1.0 - b2.powi(t as i32));
+        for i in 0..np {
+            if i % stride != d {
+                g[i] += l2 * p[i];
+            }
+            m1[i] = b1 * m1[i] + (1.0 - b1) * g[i];
+            m2[i] = b2 * m2[i] + (1.0 - b2) * g[i] * g[i];
+            p[i] -= lr * (m1[i] / c1) / ((m2[i] / c2).sqrt() + eps);
+        }
+    }
+    p
 }

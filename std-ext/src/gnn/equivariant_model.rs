@@ -5,6 +5,7 @@
 
 use clifhe_core::multivector::axes::{axis_channels, AXES};
 use clifhe_core::multivector::channels::{shell_channels, ShellConfig, MAX_SHELLS};
+use clifhe_core::multivector::depth::{depth_channel, depth_scratch_len};
 use clifhe_core::multivector::features::{FeatureConfig, FeatureError, VolumeView, Voxel};
 use clifhe_core::Multivector;
 use serde::{Deserialize, Serialize};
@@ -21,20 +22,25 @@ pub const EQUIVARIANT_KIND: &str = "equivariant";
 
 /// The input channels of a scan, in order: `shells` equal-width intensity shells over [0, 1]
 /// of the scaled intensity ([`shell_channels`]), then, if `principal_axes`, the three
-/// principal-axis channels ([`axis_channels`]).
+/// principal-axis channels ([`axis_channels`]), then, if `depth`, the interior depth channel
+/// ([`depth_channel`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelSpec {
     /// Intensity shells K (0 ..= `MAX_SHELLS`).
     pub shells: usize,
     /// Whether the three principal axes follow.
     pub principal_axes: bool,
+    /// Whether the interior depth channel follows (absent in files written before it existed:
+    /// false).
+    #[serde(default)]
+    pub depth: bool,
 }
 
 impl ChannelSpec {
     /// Channels per scan.
     #[must_use]
     pub fn count(&self) -> usize {
-        self.shells + if self.principal_axes { AXES } else { 0 }
+        self.shells + if self.principal_axes { AXES } else { 0 } + usize::from(self.depth)
     }
 
     fn check(&self) -> Result<(), FeatureError> {
@@ -59,6 +65,12 @@ impl ChannelSpec {
         }
         if self.principal_axes {
             axis_channels(v, cfg, &mut out[self.shells..])?;
+        }
+        if self.depth {
+            let (voxels, line_len) = depth_scratch_len(v.dims())?;
+            let (mut depths, mut line) = (vec![0u8; voxels], vec![0u16; line_len]);
+            let last = out.len() - 1;
+            depth_channel(v, cfg, &mut depths, &mut line, &mut out[last])?;
         }
         Ok(out)
     }
@@ -299,6 +311,7 @@ mod tests {
         let spec = ChannelSpec {
             shells: 1,
             principal_axes: true,
+            depth: false,
         };
         let m = EquivariantModel::new(vec!["normal".into(), "abnormal".into()], spec, None, net).unwrap();
         (m, xs)
@@ -379,10 +392,17 @@ mod tests {
         let v: Vec<f32> = (0..n * n * n).map(|i| ((i * 7 % 11) as f32) / 10.0).collect();
         let view = VolumeView::new(&v[..], [n; 3], [1.0; 3]).unwrap();
         let cfg = FeatureConfig::default();
-        for (shells, axes) in [(1, true), (4, false), (0, true), (3, true)] {
+        for (shells, axes, depth) in [
+            (1, true, true),
+            (4, false, false),
+            (0, true, false),
+            (3, true, true),
+            (0, false, true),
+        ] {
             let spec = ChannelSpec {
                 shells,
                 principal_axes: axes,
+                depth,
             };
             let ch = spec.compute(&view, &cfg).unwrap();
             assert_eq!(ch.len(), spec.count());
@@ -390,6 +410,7 @@ mod tests {
         let none = ChannelSpec {
             shells: 0,
             principal_axes: false,
+            depth: false,
         };
         assert!(none.compute(&view, &cfg).is_err());
     }

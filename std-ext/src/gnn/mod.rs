@@ -74,13 +74,14 @@ pub mod equivariant_model;
 pub mod equivariant_policy;
 pub mod equivariant_train;
 mod error;
+mod lbfgs;
 mod metrics;
 mod model;
 pub mod noise;
 mod plan;
 mod train;
 
-pub use baseline::LogisticRegression;
+pub use baseline::{ChannelLogisticRegression, LogisticRegression};
 pub use error::GnnError;
 pub use metrics::{accuracy, balanced_accuracy, confusion_matrix, roc_auc, roc_curve, roc_inputs, Metrics};
 pub use model::{

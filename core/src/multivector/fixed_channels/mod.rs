@@ -536,6 +536,8 @@ fn shell_finish(s: &Sums, k: usize, global_mean: &[i128; 3], h: &[i128; 3], mean
 
 mod axes;
 use axes::axes_finish;
+mod depth;
+pub use depth::{depth_channel_fixed, FixedDepth};
 
 #[allow(clippy::needless_range_loop, clippy::cast_precision_loss)]
 #[cfg(test)]
