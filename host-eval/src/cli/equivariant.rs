@@ -17,7 +17,7 @@ use clifhe_core::Multivector;
 use clifhe_std::gnn::equivariant_model::{ChannelSpec, EquivariantModel};
 use clifhe_std::gnn::equivariant_policy::{InputBounds, DOMAIN_MARGIN};
 use clifhe_std::gnn::equivariant_train::{train_equivariant, EquivariantConfig};
-use clifhe_std::gnn::Metrics;
+use clifhe_std::gnn::{ChannelLogisticRegression, Metrics};
 use clifhe_std::preprocess::{Pipeline, PipelinePreset};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -61,6 +61,8 @@ pub struct EquivariantSummary {
     pub test_accuracy: f64,
     pub test_balanced_accuracy: f64,
     pub test_auc: Option<f64>,
+    /// Logistic regression on the same channel coefficients (the linear baseline), test AUC.
+    pub logistic_auc: Option<f64>,
     pub model: PathBuf,
 }
 
@@ -208,6 +210,9 @@ pub fn train(source: &TrainSource, seed: u64, circuit_private: bool, out: &Path)
     let model = model.with_input_domain(InputBounds::covering(&seen, DOMAIN_MARGIN))?;
     let scores = test.0.iter().map(|x| model.scores(x)).collect::<Result<Vec<_>, _>>()?;
     let m = Metrics::from_scores(&scores, &test.1, classes)?;
+    let lr = ChannelLogisticRegression::train(&train.0, &train.1, classes, 1e-3, true, 2000)?;
+    let lr_scores: Vec<Vec<f64>> = test.0.iter().map(|x| lr.scores(x)).collect();
+    let baseline = Metrics::from_scores(&lr_scores, &test.1, classes)?.auc;
     fsio::write_atomic(out, model.to_json()?.as_bytes())?;
     Ok(EquivariantSummary {
         arch: Architecture::Equivariant,
@@ -225,6 +230,7 @@ pub fn train(source: &TrainSource, seed: u64, circuit_private: bool, out: &Path)
         test_accuracy: m.accuracy,
         test_balanced_accuracy: m.balanced_accuracy,
         test_auc: m.auc,
+        logistic_auc: baseline,
         model: out.to_path_buf(),
     })
 }

@@ -204,7 +204,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                     serde_json::to_string_pretty(&s).map_err(|e| CliError::bad_input("train", e))?
                 } else {
                     format!(
-                        "equivariant model ({} classes, {} channels + 1, {} parameters, {} epochs) trained on {} samples ({} validation, {} test) of {} -> {}\n  test accuracy {:.3}, balanced {:.3}, AUC {}",
+                        "equivariant model ({} classes, {} channels + 1, {} parameters, {} epochs) trained on {} samples ({} validation, {} test) of {} -> {}\n  test accuracy {:.3}, balanced {:.3}, AUC {}; logistic regression on the same channels: AUC {}",
                         s.classes,
                         s.channels.count(),
                         s.parameters,
@@ -217,6 +217,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                         s.test_accuracy,
                         s.test_balanced_accuracy,
                         s.test_auc.map_or("n/a".into(), |v| format!("{v:.3}")),
+                        s.logistic_auc.map_or("n/a".into(), |v| format!("{v:.3}")),
                     )
                 };
                 return writeln!(out, "{text}").map_err(stdout_err);
