@@ -71,7 +71,7 @@ def test_load_round_trip_and_shape(eq_model, eq_model_path, workdir):
 def test_channels_and_scores_match_the_command_line(eq_model, eq_model_path, host_eval, workdir):
     volume, spacing = clifhe.phantom(2, 3, seed=5)
     ch = eq_model.channels(volume, spacing)
-    assert ch.shape == (7, 8) and np.all(np.isfinite(ch))
+    assert ch.shape == (8, 8) and np.all(np.isfinite(ch))
     path = write_nifti(workdir / "eq-phantom.nii", volume, spacing)
     assert np.array_equal(eq_model.scan_channels(path), ch)
     out = json.loads(run_cli(host_eval, "predict", "--model", str(eq_model_path), "--input", str(path), "--json"))
@@ -96,9 +96,9 @@ def test_scores_are_invariant_under_rotations_of_the_channels(eq_model):
 
 
 def test_bad_inputs_are_input_errors(eq_model):
-    with pytest.raises(clifhe.InputError, match=r"\(n, 7, 8\)"):
+    with pytest.raises(clifhe.InputError, match=r"\(n, 8, 8\)"):
         eq_model.predict(np.zeros((6, 8)))
-    bad = np.zeros((7, 8))
+    bad = np.zeros((8, 8))
     bad[2, 3] = np.nan
     with pytest.raises(clifhe.InputError, match="finite"):
         eq_model.predict(bad)

@@ -35,7 +35,7 @@
 //!
 //! **Isotropic grids only**: a depth in voxel steps is a distance only when the three spacings
 //! are equal. Every preprocessing preset that resamples gives such grids; others are refused
-//! ([`FeatureError::BadSpacing`]).
+//! ([`FeatureError::AnisotropicSpacing`]).
 //!
 //! Exactness: rotations by multiples of 90 degrees about the centre permute the voxels of a cube
 //! and the depths with them, so the rule holds there to rounding (tested). Other angles
@@ -171,7 +171,7 @@ fn depth_pass(depths: &mut [u8], line: &mut [u16], base: usize, stride: usize, n
 ///
 /// # Errors
 ///
-/// [`FeatureError::BadSpacing`] for unequal spacings, [`FeatureError::BadConfig`] for an
+/// [`FeatureError::AnisotropicSpacing`] for unequal spacings, [`FeatureError::BadConfig`] for an
 /// unusable intensity scale, [`FeatureError::NonFiniteVoxel`] for a NaN or infinite voxel,
 /// [`FeatureError::LengthMismatch`] for scratch of the wrong length.
 pub fn depth_channel<T: Voxel>(
@@ -183,7 +183,7 @@ pub fn depth_channel<T: Voxel>(
 ) -> Result<(), FeatureError> {
     let s = v.spacing();
     if s[0] != s[1] || s[1] != s[2] {
-        return Err(FeatureError::BadSpacing);
+        return Err(FeatureError::AnisotropicSpacing);
     }
     if !(cfg.intensity_scale.is_finite() && cfg.intensity_scale > 0.0) {
         return Err(FeatureError::BadConfig);

@@ -101,6 +101,9 @@ pub enum FeatureError {
     LengthMismatch { expected: usize, found: usize },
     /// Voxel spacing not finite and positive.
     BadSpacing,
+    /// Unequal voxel spacings where a feature needs an isotropic grid (the interior depth
+    /// channel: a depth in voxel steps is a distance only on such a grid).
+    AnisotropicSpacing,
     /// A voxel is NaN or infinite (for f64 voxels: outside the f32 range).
     NonFiniteVoxel { index: usize },
     /// `intensity_scale` not finite and positive, or its reciprocal not a normal f32.
@@ -116,6 +119,9 @@ impl core::fmt::Display for FeatureError {
             Self::BadDimensions => f.write_str("volume dimensions are zero or too large"),
             Self::LengthMismatch { expected, found } => write!(f, "volume has {found} voxels, dimensions say {expected}"),
             Self::BadSpacing => f.write_str("voxel spacing must be finite and positive"),
+            Self::AnisotropicSpacing => f.write_str(
+                "the interior depth channel needs equal voxel spacings on the three axes (resample first, as the ct and mr presets do)",
+            ),
             Self::NonFiniteVoxel { index } => write!(f, "voxel {index} is not a finite number"),
             Self::BadConfig => f.write_str("intensity scale must be finite, positive and within the f32 range"),
             Self::Overflow => f.write_str("feature sums overflowed: intensities are far above the intensity scale"),

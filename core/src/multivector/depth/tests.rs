@@ -121,7 +121,7 @@ fn refuses_what_it_cannot_measure() {
     let aniso = VolumeView::new(&v[..], [2, 3, 4], [1.0, 1.0, 2.0]).unwrap();
     assert_eq!(
         depth_channel(&aniso, &cfg, &mut depths, &mut line, &mut out),
-        Err(FeatureError::BadSpacing)
+        Err(FeatureError::AnisotropicSpacing)
     );
     let view = VolumeView::new(&v[..], [2, 3, 4], [0.5; 3]).unwrap();
     assert_eq!(

@@ -61,7 +61,7 @@ impl FixedDepth {
 ///
 /// # Errors
 ///
-/// [`FeatureError::BadSpacing`] for a grid that is not isotropic, [`FeatureError::BadConfig`]
+/// [`FeatureError::AnisotropicSpacing`] for a grid that is not isotropic, [`FeatureError::BadConfig`]
 /// for a threshold made for another intensity scale than `geom`'s,
 /// [`FeatureError::BadDimensions`] above [`MAX_CHANNEL_VOXELS`] voxels,
 /// [`FeatureError::LengthMismatch`] for a volume or scratch of the wrong length.
@@ -75,7 +75,7 @@ pub fn depth_channel_fixed<T: IntVoxel>(
 ) -> Result<(), FeatureError> {
     let h = geom.factors();
     if h[0] != h[1] || h[1] != h[2] {
-        return Err(FeatureError::BadSpacing);
+        return Err(FeatureError::AnisotropicSpacing);
     }
     let dims = geom.dims();
     let voxels = dims[0] * dims[1] * dims[2]; // fits usize: checked by FixedGeometry::new

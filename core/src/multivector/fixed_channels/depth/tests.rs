@@ -73,7 +73,7 @@ fn refuses_what_the_f64_channel_refuses_and_zeroes_an_empty_object() {
     let aniso = FixedGeometry::new(dims, [1.0, 1.0, 1.5], 255).unwrap();
     assert_eq!(
         depth_channel_fixed(&v, &aniso, &depth, &mut depths, &mut line, &mut out),
-        Err(FeatureError::BadSpacing)
+        Err(FeatureError::AnisotropicSpacing)
     );
     let geom = FixedGeometry::new(dims, [1.0; 3], 255).unwrap();
     assert_eq!(
