@@ -10,7 +10,7 @@
 //! allocates: the caller owns the byte per voxel and the line buffer
 //! ([`crate::multivector::depth::depth_scratch_len`]).
 
-use super::{accumulate, div_round, is_zero, mul_round, nonzero_den, FixedShells, FRAC_BITS, MAX_CHANNEL_VOXELS, MU_BITS, NEVER};
+use super::{accumulate, checked_volume, div_round, is_zero, mul_round, nonzero_den, FixedShells, FRAC_BITS, MU_BITS, NEVER};
 use crate::multivector::depth::{squared_depths, OBJECT_THRESHOLD};
 use crate::multivector::features::FeatureError;
 use crate::multivector::fixed_features::{ct_div, ct_isqrt, FixedGeometry, IntVoxel, H_BITS};
@@ -63,7 +63,7 @@ impl FixedDepth {
 ///
 /// [`FeatureError::AnisotropicSpacing`] for a grid that is not isotropic, [`FeatureError::BadConfig`]
 /// for a threshold made for another intensity scale than `geom`'s,
-/// [`FeatureError::BadDimensions`] above [`MAX_CHANNEL_VOXELS`] voxels,
+/// [`FeatureError::BadDimensions`] above [`super::MAX_CHANNEL_VOXELS`] voxels,
 /// [`FeatureError::LengthMismatch`] for a volume or scratch of the wrong length.
 pub fn depth_channel_fixed<T: IntVoxel>(
     data: &[T],
@@ -77,20 +77,8 @@ pub fn depth_channel_fixed<T: IntVoxel>(
     if h[0] != h[1] || h[1] != h[2] {
         return Err(FeatureError::AnisotropicSpacing);
     }
+    checked_volume(data.len(), geom, Some(depth.scale))?;
     let dims = geom.dims();
-    let voxels = dims[0] * dims[1] * dims[2]; // fits usize: checked by FixedGeometry::new
-    if voxels > MAX_CHANNEL_VOXELS {
-        return Err(FeatureError::BadDimensions);
-    }
-    if data.len() != voxels {
-        return Err(FeatureError::LengthMismatch {
-            expected: voxels,
-            found: data.len(),
-        });
-    }
-    if geom.mean_divisor() != voxels as u64 * u64::from(depth.scale) {
-        return Err(FeatureError::BadConfig);
-    }
     // The global intensity-weighted centroid, as the shells have it.
     let no_shells = FixedShells {
         shells: 0,

@@ -224,22 +224,7 @@ pub fn channels_fixed<T: IntVoxel>(
         return Err(FeatureError::BadConfig);
     }
     let out = out.get_mut(..count).ok_or(FeatureError::BadConfig)?;
-    let [nx, ny, nz] = geom.dims();
-    let voxels = nx * ny * nz; // fits usize: checked by FixedGeometry::new
-    if voxels > MAX_CHANNEL_VOXELS {
-        return Err(FeatureError::BadDimensions);
-    }
-    if data.len() != voxels {
-        return Err(FeatureError::LengthMismatch {
-            expected: voxels,
-            found: data.len(),
-        });
-    }
-    if let Some(s) = shells {
-        if geom.mean_divisor() != voxels as u64 * u64::from(s.scale) {
-            return Err(FeatureError::BadConfig);
-        }
-    }
+    checked_volume(data.len(), geom, shells.map(|s| s.scale))?;
     let empty = FixedShells {
         shells: 0,
         scale: 1,
@@ -260,6 +245,27 @@ pub fn channels_fixed<T: IntVoxel>(
         }
     }
     Ok(count)
+}
+
+/// Checks a volume of `len` voxels against `geom` (at most [`MAX_CHANNEL_VOXELS`], the
+/// product of the dimensions) and, if given, the intensity scale the caller's thresholds were
+/// made for; returns the voxel count.
+fn checked_volume(len: usize, geom: &FixedGeometry, scale: Option<u32>) -> Result<usize, FeatureError> {
+    let [nx, ny, nz] = geom.dims();
+    let voxels = nx * ny * nz; // fits usize: checked by FixedGeometry::new
+    if voxels > MAX_CHANNEL_VOXELS {
+        return Err(FeatureError::BadDimensions);
+    }
+    if len != voxels {
+        return Err(FeatureError::LengthMismatch {
+            expected: voxels,
+            found: len,
+        });
+    }
+    if scale.is_some_and(|s| geom.mean_divisor() != voxels as u64 * u64::from(s)) {
+        return Err(FeatureError::BadConfig);
+    }
+    Ok(voxels)
 }
 
 /// Index of the second moment `ab` (`a <= b`) in `Sums::q`: xx, yy, zz, xy, xz, yz.
