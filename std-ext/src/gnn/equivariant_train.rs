@@ -673,30 +673,46 @@ mod tests {
             })
             .collect();
         let (xs, ys): (Vec<_>, Vec<_>) = data.into_iter().unzip();
-        let cfg = EquivariantConfig {
+        // Adam on mini-batches, and full-batch L-BFGS (which must also be deterministic).
+        let adam = EquivariantConfig {
             hidden: vec![4],
             epochs: 150,
             ..EquivariantConfig::default()
         };
-        let (net, report) = train_equivariant(&xs[..300], &ys[..300], None, 2, &cfg).unwrap();
-        let correct = xs[300..]
-            .iter()
-            .zip(&ys[300..])
-            .filter(|(x, &y)| {
-                let s = net.scores(&with_constant_channel(x));
-                usize::from(s[1] > s[0]) == y
-            })
-            .count();
-        assert!(correct >= 95, "{correct}/100 correct after {} epochs", report.epochs_run);
-        // A rotor about an arbitrary axis; the scores of the rotated sample are unchanged.
-        let q: [f64; 4] = [0.3, -0.5, 0.7, 0.2];
-        let n = q.iter().map(|v| v * v).sum::<f64>().sqrt();
-        let r = Multivector::new([q[0] / n, 0.0, 0.0, 0.0, q[1] / n, q[2] / n, q[3] / n, 0.0]);
-        for x in &xs[300..320] {
-            let rx: Vec<Multivector> = x.iter().map(|c| r.gp(c).gp(&r.reverse())).collect();
-            let (a, b) = (net.scores(&with_constant_channel(x)), net.scores(&with_constant_channel(&rx)));
-            for (u, v) in a.iter().zip(&b) {
-                assert!((u - v).abs() < 1e-9, "{a:?} vs {b:?}");
+        let lbfgs = EquivariantConfig {
+            optimizer: Optimizer::Lbfgs { memory: 10 },
+            ..adam.clone()
+        };
+        for cfg in [adam, lbfgs] {
+            let (net, report) = train_equivariant(&xs[..300], &ys[..300], None, 2, &cfg).unwrap();
+            if cfg.optimizer != Optimizer::Adam {
+                assert_eq!(train_equivariant(&xs[..300], &ys[..300], None, 2, &cfg).unwrap().0, net);
+                assert!(report.train_loss.last() < report.train_loss.first(), "{:?}", report.train_loss);
+            }
+            let correct = xs[300..]
+                .iter()
+                .zip(&ys[300..])
+                .filter(|(x, &y)| {
+                    let s = net.scores(&with_constant_channel(x));
+                    usize::from(s[1] > s[0]) == y
+                })
+                .count();
+            assert!(
+                correct >= 95,
+                "{:?}: {correct}/100 correct after {} epochs",
+                cfg.optimizer,
+                report.epochs_run
+            );
+            // A rotor about an arbitrary axis; the scores of the rotated sample are unchanged.
+            let q: [f64; 4] = [0.3, -0.5, 0.7, 0.2];
+            let n = q.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let r = Multivector::new([q[0] / n, 0.0, 0.0, 0.0, q[1] / n, q[2] / n, q[3] / n, 0.0]);
+            for x in &xs[300..320] {
+                let rx: Vec<Multivector> = x.iter().map(|c| r.gp(c).gp(&r.reverse())).collect();
+                let (a, b) = (net.scores(&with_constant_channel(x)), net.scores(&with_constant_channel(&rx)));
+                for (u, v) in a.iter().zip(&b) {
+                    assert!((u - v).abs() < 1e-9, "{a:?} vs {b:?}");
+                }
             }
         }
     }
