@@ -43,7 +43,13 @@ fn squared_depths_are_exact_and_clamped() {
         state
     };
     let mut clamped = 0;
-    for (dims, density) in [([9, 7, 5], 50), ([6, 11, 8], 80), ([12, 12, 12], 95), ([1, 5, 30], 90)] {
+    for (dims, density) in [
+        ([9, 7, 5], 50),
+        ([6, 11, 8], 80),
+        ([12, 12, 12], 95),
+        ([1, 5, 30], 90),
+        ([40, 3, 4], 97),
+    ] {
         let n = dims[0] * dims[1] * dims[2];
         let mask: Vec<bool> = (0..n).map(|_| next() % 100 < density).collect();
         assert_eq!(depths_of(&mask, dims), brute_force(&mask, dims), "{dims:?} at {density}%");
