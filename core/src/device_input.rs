@@ -53,7 +53,7 @@ pub const MAX_ABS_U: i64 = (1 << FRAC_BITS) - (1 << (FRAC_BITS - 24));
 pub const MIN_HALF_WIDTH_Q32: i64 = 1 << (FRAC_BITS - 24);
 
 /// The model's public input box in fixed point: per blade the centre and half-width with
-/// [`FRAC_BITS`] fractional bits, and `round(2^96 / half_width_q32)`, so that
+/// [`crate::encode::fixed::FRAC_BITS`] fractional bits, and `round(2^96 / half_width_q32)`, so that
 /// `u = (x - c) / h` is one product and a shift.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FixedInputBox {

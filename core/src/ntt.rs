@@ -1,4 +1,4 @@
-//! Negacyclic number-theoretic transform over Z_q[X]/(X^N + 1), one prime at a time.
+//! Negacyclic number-theoretic transform over `Z_q[X]/(X^N + 1)`, one prime at a time.
 //!
 //! Forward: Cooley-Tukey with the powers of a primitive 2N-th root psi merged in (Longa and
 //! Naehrig 2016, "Speeding up the NTT", Alg. 1), natural order in, bit-reversed order out.

@@ -147,7 +147,7 @@ impl Multivector {
         self.c[0]
     }
 
-    /// Scalar product <a b>_0.
+    /// Scalar product `<a b>_0`.
     pub fn scalar_product(&self, other: &Self) -> f64 {
         self.gp(other).c[0]
     }

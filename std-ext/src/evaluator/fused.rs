@@ -8,7 +8,7 @@ use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
 use rayon::prelude::*;
 
 impl<'a> super::Evaluator<'a> {
-    /// sum_i round(c_i * const_scale) * cts[i] in one pass (no rescale): the result's scale is
+    /// `sum_i round(c_i * const_scale) * cts[i]` in one pass (no rescale): the result's scale is
     /// `scale * const_scale`. All inputs must share level, scale and slots. Products are summed
     /// in 128 bits and reduced once per coefficient, so a map of 8 inputs costs about as much as
     /// 8 additions instead of 8 full constant multiplications with their copies.
@@ -68,7 +68,7 @@ impl<'a> super::Evaluator<'a> {
         Ok(out)
     }
 
-    /// sum_i k_i * cts[i] over the primes of `level`, for integer-valued k_i of any size:
+    /// `sum_i k_i * cts[i]` over the primes of `level`, for integer-valued k_i of any size:
     /// inputs may sit above `level` (their upper primes are ignored, as `drop_to_level` would)
     /// and have different scales; the result is labelled `scale`, which the caller derives
     /// (e.g. k_i = round(c_i * scale / scale_i)). One pass, 128-bit sums, no copies of the
@@ -129,7 +129,7 @@ impl<'a> super::Evaluator<'a> {
         Ok(out)
     }
 
-    /// sum_i c_i * quad[i] + sum_j d_j * lin[j] as a degree-2 ciphertext, constants at
+    /// `sum_i c_i * quad[i] + sum_j d_j * lin[j]` as a degree-2 ciphertext, constants at
     /// `const_scale`: the degree-1 terms enter c0 and c1 only, so they must carry the scale of
     /// the degree-2 terms divided by `lin_scale_ratio` (their constants are encoded at
     /// `const_scale * lin_scale_ratio` to make the scales meet). One pass, 128-bit sums.

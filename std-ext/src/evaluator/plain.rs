@@ -178,7 +178,7 @@ impl<'a> super::Evaluator<'a> {
         })
     }
 
-    /// Real-valued [`Evaluator::encode`].
+    /// Real-valued [`Evaluator::encode`](super::Evaluator::encode).
     pub fn encode_real(&self, values: &[f64], level: usize, scale: f64) -> Result<PlaintextRns, EvalError> {
         let c: Vec<Complex> = values.iter().map(|&v| Complex::from_real(v)).collect();
         self.encode(&c, level, scale)
@@ -204,7 +204,7 @@ impl<'a> super::Evaluator<'a> {
         Ok(out)
     }
 
-    /// sum_i cts[i] * pts[i] (point-wise in NTT form) in one pass: the one plaintext
+    /// `sum_i cts[i] * pts[i]` (point-wise in NTT form) in one pass: the one plaintext
     /// sum-of-products kernel (the inner sums of baby-step giant-step transforms and the
     /// block-diagonal maps of `ga`). Each coefficient's products (below 2^122) are summed in a
     /// u128 and reduced every 32 terms, so any number of terms works and nothing is allocated

@@ -384,7 +384,7 @@ impl EncryptedMultivectorBatch {
         Ok(self.with(Layout::Interleaved, vec![ev.rescale(&acc)?]))
     }
 
-    /// An 8x8 map applied blade-wise to every patient: y_k = sum_b m[k][b] x_b (1 level).
+    /// An 8x8 map applied blade-wise to every patient: `y_k = sum_b m[k][b] x_b` (1 level).
     /// Blade-major: 8 fused linear combinations (constants at q_l, 128-bit sums), 8 rescales,
     /// no keys. Interleaved: hoisted rotations (only the shifts with a nonzero diagonal; keys
     /// for -7..7) and one fused diagonal sum.
@@ -549,7 +549,7 @@ impl EncryptedMultivectorBatch {
         }
     }
 
-    /// The scalar parts as one ciphertext: patient p's <x>_0 at slot p*stride (blade-major: 0
+    /// The scalar parts as one ciphertext: patient p's `<x>_0` at slot p*stride (blade-major: 0
     /// levels, ciphertext 0) or at slot 8p with zeros in the other slots (interleaved: 1 level).
     pub fn scalar_part(&self, ev: &Evaluator<'_>) -> Result<CiphertextOwned, EvalError> {
         match self.layout {

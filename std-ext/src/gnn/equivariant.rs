@@ -36,7 +36,7 @@ fn add(a: &Multivector, b: &Multivector) -> Multivector {
     Multivector::new(core::array::from_fn(|k| x[k] + y[k]))
 }
 
-/// A grade-wise linear map from `inputs` to `outputs` channels: weights[o * inputs + i][g].
+/// A grade-wise linear map from `inputs` to `outputs` channels: `weights[o * inputs + i][g]`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GradeLinear {
     /// Input channels.

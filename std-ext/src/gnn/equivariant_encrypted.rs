@@ -14,7 +14,7 @@
 //!   of [`GP_TABLE`] fused into one degree-2 ciphertext and one relinearization (8 per channel);
 //! * y = linear path + grade-weighted product: one more combination;
 //! * the gate, where its coefficients are not zero: |y|^2 (8 squares, 1 relinearization),
-//!   f = 1 + c1 <y>_0 + c2 |y|^2, then y f (8 relinearizations);
+//!   `f = 1 + c1 <y>_0 + c2 |y|^2`, then `y f` (8 relinearizations);
 //! * the readout: per class one combination of the channels' scalar parts, squared norms and
 //!   pseudoscalars, plus the bias. One score ciphertext per class, patient p in slot p: what
 //!   [`crate::privacy::sanitize`] and the release take.
@@ -33,7 +33,7 @@
 //!
 //! Values: per channel and grade a bound on the norm of that grade's part, carried exactly
 //! through the grade-wise maps (triangle inequality) and the geometric product: in Cl(3,0)
-//! every homogeneous element is a blade, so |<a>_g <b>_h| = |<a>_g| |<b>_h|, and the product of
+//! every homogeneous element is a blade, so `|<a>_g <b>_h| = |<a>_g| |<b>_h|`, and the product of
 //! a g-vector and an h-vector has grades |g - h|, |g - h| + 2, ..., min(g + h, 6 - g - h). A
 //! coefficient is bounded by its grade's norm. The inputs' bounds are the public input domain
 //! ([`InputBounds`]): the hospital clamps each grade's norm to it (a rotation-invariant clamp).
@@ -43,7 +43,7 @@
 //! * fresh public-key encryption u e' + e0 + e1 s: given u and s every slot is a weighted sum of
 //!   independent centred binomials (variance proxy 10.5) with weights of modulus at most
 //!   |u(zeta)| <= ||u||_1 <= N (and 1, and |s(zeta)| <= N), so real and imaginary parts are
-//!   sub-Gaussian with proxy 10.5 N (2 N^2 + 1); [`TAIL_SIGMAS`] of them bound each with
+//!   sub-Gaussian with proxy 10.5 N (2 N^2 + 1); [`TAIL_SIGMAS`](super::noise::TAIL_SIGMAS) of them bound each with
 //!   probability 1 - 2^-102;
 //! * rescale rounding r0 + r1 s, |r| <= 1/2: at most N/2 + N^2/2 in every slot;
 //! * key switching: its coefficient 2-norm bound ([`key_switch_noise_l2`]) times sqrt(N).

@@ -26,7 +26,7 @@ pub struct ScalePolicy {
     /// Constants keep this many bits relative to their inputs.
     pub log_const_scale: f64,
     /// Level the inputs are encrypted at (`None`: the top). Lower levels make every operation
-    /// cheaper (fewer primes) while the circuit and the flood still fit ([`fitting_policy`]).
+    /// cheaper (fewer primes) while the circuit and the flood still fit ([`fitting_policy`](super::equivariant_encrypted::fitting_policy)).
     pub input_level: Option<usize>,
 }
 
@@ -106,7 +106,7 @@ pub const DOMAIN_MARGIN: f64 = 1.25;
 pub struct InputBounds {
     /// Per channel, which of the 8 blades are encrypted.
     pub present: Vec<[bool; 8]>,
-    /// Per channel and grade, |<x>_g| <= bound.
+    /// Per channel and grade, `|<x>_g| <= bound`.
     pub grade_norm: Vec<[f64; 4]>,
 }
 

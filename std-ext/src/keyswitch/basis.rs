@@ -5,10 +5,10 @@
 //! For x given by residues x_i mod b_i (i < m) with B = prod b_i, the fast conversion to a
 //! prime t is
 //!   x~ = sum_i y_i * (B/b_i)  mod t,   y_i = [x_i * (B/b_i)^-1]_{b_i},
-//! which equals [x]_B + u B for some 0 <= u < m, [x]_B in [0, B). Both halves of a key switch
-//! want the centred value [x]_B in [-B/2, B/2) instead:
+//! which equals `[x]_B + u B` for some `0 <= u < m`, `[x]_B` in `[0, B)`. Both halves of a key switch
+//! want the centred value `[x]_B` in `[-B/2, B/2)` instead:
 //!
-//! - ModDown divides by P: with the plain fast conversion (u >= 0 and [x]_P >= 0) every
+//! - ModDown divides by P: with the plain fast conversion (`u >= 0` and `[x]_P >= 0`) every
 //!   coefficient of both outputs moves by about -(m + 1) / 2, and in the output multiplied by
 //!   the secret the constant becomes a random walk over the coefficients, whose low
 //!   frequencies land on a few slots (at N=2^16 the eight worst slots of a bootstrap lost 3
@@ -19,8 +19,8 @@
 //!   gadget cancels it), but centring removes it with the mean.
 //!
 //! So every conversion subtracts v B with `v = round(sum_i y_i / b_i)`, estimated in floating
-//! point: sum_i y_i / b_i = u + [x]_B / B exactly, and its rounding is u, or u + 1 when
-//! [x]_B >= B/2. [`BasisConverter::centre_scaled`] folds the multiple into the scaled source
+//! point: `sum_i y_i / b_i = u + [x]_B / B` exactly, and its rounding is u, or u + 1 when
+//! `[x]_B >= B/2`. [`BasisConverter::centre_scaled`] folds the multiple into the scaled source
 //! once, so the conversion to each target costs what the plain one did.
 
 use clifhe_core::arith::Modulus;

@@ -4,7 +4,7 @@
 //! The circuit-private path ([`infer_box_encoded`]) on a box-encoded blade-major batch:
 //! 1. the batch's profile fingerprint must be this model's (same preset, privacy mode and
 //!    input box): the noise bound below holds only for inputs encoded in this model's box;
-//! 2. the profile's [`Schedule`](crate::gnn::encrypted::Schedule), its proven noise and range
+//! 2. the profile's [`Schedule`], its proven noise and range
 //!    analysis, and `evaluate_scheduled`: one score ciphertext per class, patient p in slot p;
 //! 3. sanitisation of every score ciphertext ([`sanitize_scores`]): unused slots masked (two
 //!    passes), re-randomised, flooded at s bits over the proven bound, dropped to the lowest

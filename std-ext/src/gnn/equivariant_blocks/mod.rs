@@ -13,9 +13,9 @@
 //! The hospital sends, per input channel c, two ciphertexts ([`pack_block_inputs`]): X_c holding
 //! x_(c,i) and X'_c holding x_(c,j(i,k)) in slot (i, o, k, p). Then, without any rotation:
 //!
-//! * A = sum_c WA_c X_c (+ the constant channel), WA_c(i, o, k) = left[o][c][grade i] s(i, k)
+//! * A = sum_c WA_c X_c (+ the constant channel), `WA_c(i, o, k) = left[o][c][grade i] s(i, k)`
 //!   product[o][grade k]: the left factor with the product's signs and grade weights folded in;
-//! * B = sum_c WB_c X'_c, WB_c(i, o, k) = right[o][c][grade j(i, k)];
+//! * B = sum_c WB_c X'_c, `WB_c(i, o, k) = right[o][c][grade j(i, k)]`;
 //! * L = sum_c WL_c X'_c on copy 0 only (j(0, k) = k): the linear path;
 //! * A B (one relinearization) + L, then the sum over the copies: three rotations by S/8, S/4,
 //!   S/2. Because the copy index is the outermost, the rotations wrap around the whole
