@@ -160,10 +160,16 @@ pub struct EvalModPoly {
     pub coeffs: Vec<f64>,
 }
 
+/// The function both fits approximate: `cos(2 pi (K y - 1/4) / 2^r)`, which `r` double angles
+/// turn into `sin(2 pi K y)`.
+fn scaled_cosine(k: f64, double_angle: u32) -> impl Fn(f64) -> f64 {
+    let r = f64::from(1u32 << double_angle);
+    move |y| (2.0 * PI * (k * y - 0.25) / r).cos()
+}
+
 impl EvalModPoly {
     pub fn new(k: f64, degree: usize, double_angle: u32) -> Self {
-        let r = f64::from(1u32 << double_angle);
-        let coeffs = chebyshev_interpolant(|y| (2.0 * PI * (k * y - 0.25) / r).cos(), degree);
+        let coeffs = chebyshev_interpolant(scaled_cosine(k, double_angle), degree);
         Self { k, double_angle, coeffs }
     }
 
@@ -171,9 +177,7 @@ impl EvalModPoly {
     /// centred Gaussian of standard deviation `sigma_i` (that of `I` after ModRaise). Falls back
     /// to the Chebyshev interpolant if the fit is degenerate (fewer points than coefficients).
     pub fn near_integers(k: f64, degree: usize, double_angle: u32, sigma_i: f64) -> Self {
-        let r = f64::from(1u32 << double_angle);
-        let f = |y: f64| (2.0 * PI * (k * y - 0.25) / r).cos();
-        match near_integer_fit(f, k, degree, sigma_i) {
+        match near_integer_fit(scaled_cosine(k, double_angle), k, degree, sigma_i) {
             Some(coeffs) => Self { k, double_angle, coeffs },
             None => Self::new(k, degree, double_angle),
         }
