@@ -153,7 +153,8 @@ pub fn squared_depths(
 /// The first pass on one row of the mask (`f` is 0 or `cap`): `min(cap, r^2)` with `r` the
 /// distance along the row to the nearest outside voxel, from the running lengths of object
 /// voxels forwards and backwards (the volume's border counts as outside). Equal to
-/// [`depth_pass`] on such rows, at a tenth of the work.
+/// [`depth_pass`] on such rows for a fraction of its work (on the device, 2.4 M of the 11.8 M
+/// instructions of the 32^3 phantom saved).
 #[inline(always)]
 fn row_pass(depths: &mut [u8], line: &mut [u16], base: usize, n: usize, cap: u32) {
     let row = &mut depths[base..base + n];
