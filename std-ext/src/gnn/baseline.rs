@@ -179,3 +179,55 @@ fn fit_softmax_regression(zs: &[Vec<f64>], d: usize, ys: &[usize], classes: usiz
     }
     p
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Two channels per sample; the class is the sign of channel 1's e2 coefficient (plus noise
+    /// elsewhere): a linear model on the coefficients separates it, and reads the right one.
+    #[test]
+    fn channel_regression_learns_a_linear_rule_and_refuses_bad_input() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let mut xs = Vec::new();
+        let mut ys = Vec::new();
+        for i in 0..200 {
+            let y = i % 2;
+            let a = Multivector::new(core::array::from_fn(|_| next()));
+            let mut b: [f64; 8] = core::array::from_fn(|_| next());
+            b[2] = if y == 1 { 0.2 + b[2].abs() } else { -0.2 - b[2].abs() };
+            xs.push(vec![a, Multivector::new(b)]);
+            ys.push(y);
+        }
+        let lr = ChannelLogisticRegression::train(&xs[..150], &ys[..150], 2, 1e-3, true, 500).unwrap();
+        let right = xs[150..]
+            .iter()
+            .zip(&ys[150..])
+            .filter(|(x, &y)| {
+                let s = lr.scores(x);
+                usize::from(s[1] > s[0]) == y
+            })
+            .count();
+        assert_eq!(right, 50);
+        // The weight on the deciding coefficient (channel 1, e2) dominates.
+        let w = &lr.weights[1];
+        let largest = (0..16).max_by(|&i, &j| w[i].abs().total_cmp(&w[j].abs())).unwrap();
+        assert_eq!(largest, 8 + 2, "{w:?}");
+        assert!(lr.scores(&xs[0][..1]).is_empty());
+        assert!(ChannelLogisticRegression::train(&xs, &ys[..199], 2, 1e-3, true, 10).is_err());
+        assert!(ChannelLogisticRegression::train(&xs, &ys, 1, 1e-3, true, 10).is_err());
+        let mut ragged = xs.clone();
+        ragged[5].pop();
+        assert!(ChannelLogisticRegression::train(&ragged, &ys, 2, 1e-3, true, 10).is_err());
+        let mut nan = xs.clone();
+        nan[7][0] = Multivector::new([f64::NAN; 8]);
+        assert!(ChannelLogisticRegression::train(&nan, &ys, 2, 1e-3, true, 10).is_err());
+    }
+}
