@@ -47,7 +47,7 @@ use super::features::{FeatureConfig, FeatureError, VolumeView, Voxel};
 use super::Multivector;
 
 /// Depths are clamped at this many voxel steps. AdrenalMNIST3D's deepest voxel is 4.5 steps
-/// deep; the clamp bounds the work per voxel (`2 (2 MAX_DEPTH + 1)` minima in the windowed
+/// deep; the clamp bounds the work per voxel (`2 (2 MAX_DEPTH - 1)` minima in the windowed
 /// passes) and keeps a squared depth in a byte.
 pub const MAX_DEPTH: usize = 8;
 /// The clamp on squared depths.
@@ -73,12 +73,16 @@ pub fn depth_scratch_len(dims: [usize; 3]) -> Result<(usize, usize), FeatureErro
     Ok((voxels, longest + 2 * MAX_DEPTH))
 }
 
-/// `k^2` for the window's offsets `k = -MAX_DEPTH ..= MAX_DEPTH`.
-const OFFSET_SQUARES: [u32; 2 * MAX_DEPTH + 1] = {
-    let mut s = [0u32; 2 * MAX_DEPTH + 1];
+/// Half-width of the windowed passes: offsets `|k| = MAX_DEPTH` add `k^2 = MAX_DEPTH^2`, the
+/// clamp itself, so they can never lower a value below it and are left out.
+const WINDOW: usize = MAX_DEPTH - 1;
+
+/// `k^2` for the window's offsets `k = -WINDOW ..= WINDOW`.
+const OFFSET_SQUARES: [u32; 2 * WINDOW + 1] = {
+    let mut s = [0u32; 2 * WINDOW + 1];
     let mut k = 0;
     while k < s.len() {
-        let off = k.abs_diff(MAX_DEPTH) as u32;
+        let off = k.abs_diff(WINDOW) as u32;
         s[k] = off * off;
         k += 1;
     }
@@ -178,7 +182,8 @@ fn row_pass(depths: &mut [u8], line: &mut [u16], base: usize, n: usize, cap: u32
 }
 
 /// One line of one pass: `g(i) = min(cap, min_{|k| <= MAX_DEPTH} f(i + k) + k^2)`, where `f`
-/// beyond the volume is 0 (outside the object).
+/// beyond the volume is 0 (outside the object); the terms `|k| = MAX_DEPTH` are at least
+/// `cap` and are skipped ([`WINDOW`]).
 #[inline(always)]
 fn depth_pass(depths: &mut [u8], line: &mut [u16], base: usize, stride: usize, n: usize, cap: u32) {
     let line = &mut line[..n + 2 * MAX_DEPTH];
@@ -187,7 +192,8 @@ fn depth_pass(depths: &mut [u8], line: &mut [u16], base: usize, stride: usize, n
         *f = u16::from(depths[base + j * stride]);
     }
     for i in 0..n {
-        let window = &line[i..=i + 2 * MAX_DEPTH];
+        // Voxel i sits at line[i + MAX_DEPTH]; its window reaches WINDOW either side.
+        let window = &line[i + MAX_DEPTH - WINDOW..=i + MAX_DEPTH + WINDOW];
         let mut g = cap;
         for (&f, &k2) in window.iter().zip(&OFFSET_SQUARES) {
             g = ct_min(g, u32::from(f) + k2);
