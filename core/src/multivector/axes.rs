@@ -95,19 +95,7 @@ pub fn axis_channels<T: Voxel>(v: &VolumeView<'_, T>, cfg: &FeatureConfig, out: 
     let position = |index: usize| v.normalised_position(index);
     let inv_scale = 1.0 / cfg.intensity_scale;
     // Pass 1: mass and centroid.
-    let (mut mass, mut first) = (0.0f64, [0.0f64; 3]);
-    for (index, voxel) in v.data().iter().enumerate() {
-        let value = voxel.to_f64();
-        if !value.is_finite() {
-            return Err(FeatureError::NonFiniteVoxel { index });
-        }
-        let w = value * inv_scale;
-        let r = position(index);
-        mass += w;
-        for a in 0..3 {
-            first[a] += w * r[a];
-        }
-    }
+    let (mass, first) = v.mass_and_first_moments(inv_scale)?;
     if mass == 0.0 {
         out.iter_mut().for_each(|o| *o = Multivector::zero());
         return Ok(());

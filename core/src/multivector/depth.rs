@@ -227,19 +227,7 @@ pub fn depth_channel<T: Voxel>(
     }
     let inv_scale = 1.0 / cfg.intensity_scale;
     let data = v.data();
-    let (mut total, mut total_first) = (0.0f64, [0.0f64; 3]);
-    for (index, voxel) in data.iter().enumerate() {
-        let value = voxel.to_f64();
-        if !value.is_finite() {
-            return Err(FeatureError::NonFiniteVoxel { index });
-        }
-        let intensity = value * inv_scale;
-        let r = v.normalised_position(index);
-        total += intensity;
-        for a in 0..3 {
-            total_first[a] += intensity * r[a];
-        }
-    }
+    let (total, total_first) = v.mass_and_first_moments(inv_scale)?;
     squared_depths(
         v.dims(),
         |i| u32::from(data[i].to_f64() * inv_scale >= OBJECT_THRESHOLD),

@@ -171,6 +171,26 @@ impl<'a, T: Voxel> VolumeView<'a, T> {
         self.data
     }
 
+    /// The scaled mass `sum I` and first moments `sum I r` (normalised positions) of the
+    /// volume, intensities `I` = voxel times `inv_scale`: the centroid pass of the principal
+    /// axes and the depth channel. A NaN or infinite voxel is refused.
+    pub(crate) fn mass_and_first_moments(&self, inv_scale: f64) -> Result<(f64, [f64; 3]), FeatureError> {
+        let (mut mass, mut first) = (0.0f64, [0.0f64; 3]);
+        for (index, voxel) in self.data.iter().enumerate() {
+            let value = voxel.to_f64();
+            if !value.is_finite() {
+                return Err(FeatureError::NonFiniteVoxel { index });
+            }
+            let w = value * inv_scale;
+            let r = self.normalised_position(index);
+            mass += w;
+            for a in 0..3 {
+                first[a] += w * r[a];
+            }
+        }
+        Ok((mass, first))
+    }
+
     /// The normalised coordinate of voxel `index` (x fastest): origin at the volume centre,
     /// divided by half the largest physical extent, `((i + 1/2) s_a - ext_a / 2) / half`. The
     /// channel encoders' one definition; [`scan_features`] steps the same values incrementally.
