@@ -2,8 +2,9 @@
 //! one bootstrap. Threads: `RAYON_NUM_THREADS=1` or `2`. Only under `cargo bench` (one
 //! iteration is tens of seconds and the keys take several GiB); `cargo test --all-targets`
 //! compiles it and returns at once. Precision, levels and memory of the same circuit are
-//! printed by the heavy test (`CLIFHE_HEAVY=1 cargo test --release -p clifhe-std --test
-//! bootstrap -- --nocapture heavy`).
+//! printed by the timing run (`CLIFHE_HEAVY=1 cargo test --release -p clifhe-std --test
+//! bootstrap_heavy`). Both run with the allocator tuning `host-eval` applies
+//! (`clifhe_std::runtime::tune_allocator`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clifhe_benches::fixture;
@@ -18,6 +19,8 @@ fn bootstrap_n16(c: &mut Criterion) {
         eprintln!("bootstrap-n16 benchmark: only under `cargo bench` (skipped in test mode)");
         return;
     }
+    // criterion runs this on the main thread; as in host-eval's main (see its docs)
+    clifhe_std::runtime::tune_allocator();
     let mut f = fixture(presets::BOOTSTRAP_N16);
     let ev = Evaluator::new(&f.ectx);
     let bt = Bootstrapper::new(&f.ectx, BootstrapLiteral::default()).unwrap();

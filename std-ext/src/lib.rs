@@ -23,3 +23,4 @@ pub use keyswitch::SwitchingKey;
 pub mod preprocess;
 pub mod privacy;
 pub mod protocol;
+pub mod runtime;
