@@ -184,6 +184,18 @@ fn equivariant_model_accuracy_under_resampled_rotations() {
         rep.parameters, rep.epochs_run
     );
     let mut worst: f64 = 0.0;
+    // Interpolation without a net rotation (30 degrees about z and back): what resampling
+    // alone costs. Measured: -0.081, more than any true rotation below, so the loss comes from
+    // the interpolated intensities, not from the geometry (see the note at the end).
+    let there_and_back: Vec<Volume> = test_v
+        .iter()
+        .map(|v| rotate_volume(&rotate_volume(v, Axis::Z, 30.0), Axis::Z, -30.0))
+        .collect();
+    let ab = acc(&there_and_back);
+    println!(
+        "equivariant net, resampled without net rotation (30 deg about z and back): accuracy {ab:.3} (change {:+.3})",
+        ab - a0
+    );
     for (axis, name) in [(Axis::Z, "z"), (Axis::X, "x")] {
         for deg in [15.0, 30.0, 45.0, 60.0, 90.0, 180.0] {
             let rotated: Vec<Volume> = test_v.iter().map(|v| rotate_volume(v, axis, deg)).collect();
@@ -215,7 +227,13 @@ fn equivariant_model_accuracy_under_resampled_rotations() {
     // 8-feature GNN above: 0.658); resampled rotations move it by -0.054 to +0.018, the worst
     // at the two-axis rotation (6 phantoms of 111); tilted phantoms -0.009 (1 phantom). Issue
     // 13 asks for 1 point under resampled rotations: not met; the bound here holds the
-    // measured level.
+    // measured level. The cause is the hard intensity shells: trilinear interpolation makes
+    // intermediate intensities, which move voxels from one shell to the next. A scratch run
+    // with tent-weighted shells (each voxel split linearly between the two nearest shell
+    // centres; not in the code, because the device's exact fixed-point shells need wider sums
+    // for it) gave 0.901 unrotated, -0.018..+0.018 under every rotation above and 0.000 for
+    // the resampling without rotation, and the same AdrenalMNIST3D AUC (its masks are 0 or 1,
+    // where tents and hard shells agree).
     assert!(a0 > 0.7, "unrotated accuracy {a0}");
     assert!(worst <= 0.10, "accuracy moves by up to {worst:.3} under rotation");
 
