@@ -20,7 +20,7 @@ use host_eval::data::Volume;
 use host_eval::phantom::{generate, rotate_volume, split_of, Axis, PhantomClass, PhantomConfig, Split};
 
 /// Largest accuracy change allowed on tilted test phantoms (measured below).
-const TILT_TOLERANCE: f64 = 0.05;
+const TILT_TOLERANCE: f64 = 0.03;
 
 fn rotate_z(v: &Volume, deg: f64) -> Volume {
     rotate_volume(v, Axis::Z, deg)
@@ -126,13 +126,9 @@ fn invariants_hold_and_accuracy_under_rotation_is_measured() {
 /// rotations of the volumes (resampled): the curve of issue 13 beside the one above.
 #[test]
 fn equivariant_model_accuracy_under_resampled_rotations() {
-    use clifhe_std::gnn::equivariant_model::ChannelSpec;
     use clifhe_std::gnn::equivariant_train::{train_equivariant, with_constant_channel, EquivariantConfig};
-    let spec = ChannelSpec {
-        shells: 4,
-        principal_axes: true,
-        depth: true,
-    };
+    // what `train --arch equivariant` uses (tent-weighted shells)
+    let spec = host_eval::cli::equivariant::CHANNELS;
     let chans = |v: &Volume| {
         let view = VolumeView::new(&v.data[..], v.dims, v.spacing_mm).unwrap();
         spec.compute(&view, &FeatureConfig::default()).unwrap()
@@ -185,13 +181,15 @@ fn equivariant_model_accuracy_under_resampled_rotations() {
     );
     let mut worst: f64 = 0.0;
     // Interpolation without a net rotation (30 degrees about z and back): what resampling
-    // alone costs. Measured: -0.081, more than any true rotation below, so the loss comes from
-    // the interpolated intensities, not from the geometry (see the note at the end).
+    // alone costs. With hard shells it cost -0.081, more than any true rotation, so the loss
+    // came from the interpolated intensities, not the geometry; tent-weighted shells keep the
+    // channels continuous in the intensities, and it costs 0.000.
     let there_and_back: Vec<Volume> = test_v
         .iter()
         .map(|v| rotate_volume(&rotate_volume(v, Axis::Z, 30.0), Axis::Z, -30.0))
         .collect();
     let ab = acc(&there_and_back);
+    worst = worst.max((ab - a0).abs());
     println!(
         "equivariant net, resampled without net rotation (30 deg about z and back): accuracy {ab:.3} (change {:+.3})",
         ab - a0
@@ -223,19 +221,14 @@ fn equivariant_model_accuracy_under_resampled_rotations() {
         "equivariant net, 37 deg about z then 23 deg about x: accuracy {a:.3} (change {:+.3})",
         a - a0
     );
-    // Measured (seed 1, 150 phantoms per class, 111 test phantoms): 0.784 unrotated (the
-    // 8-feature GNN above: 0.658); resampled rotations move it by -0.054 to +0.018, the worst
-    // at the two-axis rotation (6 phantoms of 111); tilted phantoms -0.009 (1 phantom). Issue
-    // 13 asks for 1 point under resampled rotations: not met; the bound here holds the
-    // measured level. The cause is the hard intensity shells: trilinear interpolation makes
-    // intermediate intensities, which move voxels from one shell to the next. A scratch run
-    // with tent-weighted shells (each voxel split linearly between the two nearest shell
-    // centres; not in the code, because the device's exact fixed-point shells need wider sums
-    // for it) gave 0.901 unrotated, -0.018..+0.018 under every rotation above and 0.000 for
-    // the resampling without rotation, and the same AdrenalMNIST3D AUC (its masks are 0 or 1,
-    // where tents and hard shells agree).
-    assert!(a0 > 0.7, "unrotated accuracy {a0}");
-    assert!(worst <= 0.10, "accuracy moves by up to {worst:.3} under rotation");
+    // Measured (seed 1, 150 phantoms per class, 111 test phantoms, tent-weighted shells):
+    // 0.901 unrotated (the 8-feature GNN above: 0.658; hard shells: 0.784); resampled
+    // rotations move it by -0.018 to +0.018 (2 phantoms of 111, the resolution of this test
+    // set; hard shells: -0.054 to +0.018); resampling without rotation 0.000 (hard: -0.081);
+    // tilted phantoms +0.009. With 400 phantoms per class (a run outside CI) the changes are
+    // -0.007 to +0.017: no drop beyond issue 13's point.
+    assert!(a0 > 0.85, "unrotated accuracy {a0}");
+    assert!(worst <= 0.03, "accuracy moves by up to {worst:.3} under rotation");
 
     // Tilted patients: the same test phantoms rendered at a random whole-body orientation
     // (any axis, up to 180 degrees; analytic, no resampling of a rendered volume).

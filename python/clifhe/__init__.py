@@ -330,6 +330,13 @@ class EquivariantModel(_ModelFile):
         voxels lie: rms depth and depth-weighted centroid)."""
         return self._inner.depth
 
+    @property
+    def shell_weighting(self) -> str:
+        """"hard" (a voxel counts wholly in the shell its intensity falls in) or "tent" (split
+        linearly between the two nearest shell centres, so the channels stay continuous when a
+        scan is resampled)."""
+        return self._inner.shell_weighting
+
 
 
 def keygen(

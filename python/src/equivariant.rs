@@ -192,6 +192,15 @@ impl EquivariantModel {
         self.inner.channels.depth
     }
 
+    /// "hard" or "tent": how the intensity shells weight a voxel.
+    #[getter]
+    fn shell_weighting(&self) -> &'static str {
+        match self.inner.channels.shell_weighting {
+            clifhe_core::multivector::channels::ShellWeighting::Hard => "hard",
+            clifhe_core::multivector::channels::ShellWeighting::Tent => "tent",
+        }
+    }
+
     /// The recorded preprocessing pipeline as JSON text (`None` if the model records none).
     #[getter]
     fn preprocessing(&self) -> PyResult<Option<String>> {

@@ -21,7 +21,7 @@ def eq_model_path(workdir):
     summary = clifhe.train(out, per_class=8, seed=2, arch="equivariant", max_tilt_deg=30.0)
     assert summary["arch"] == "equivariant"
     assert "tilted up to 30 deg" in summary["dataset"]
-    assert summary["channels"] == {"shells": 4, "principal_axes": True, "depth": True}
+    assert summary["channels"] == {"shells": 4, "principal_axes": True, "depth": True, "shell_weighting": "Tent"}
     return out
 
 
@@ -50,6 +50,7 @@ def rotate_channels(ch, r):
 def test_load_round_trip_and_shape(eq_model, eq_model_path, workdir):
     assert eq_model.classes == 3 and eq_model.labels == ["healthy", "benign", "malignant"]
     assert eq_model.channel_count == 8 and eq_model.shells == 4 and eq_model.principal_axes and eq_model.depth
+    assert eq_model.shell_weighting == "tent"
     again = clifhe.EquivariantModel.from_json(eq_model.to_json())
     assert again.to_json() == eq_model.to_json()
     eq_model.save(workdir / "eq-copy.json")

@@ -131,6 +131,7 @@ fn channel_profile(params: &Params) -> InputProfile {
             shells: 2,
             principal_axes: false,
             depth: false,
+            shell_weighting: clifhe_core::multivector::channels::ShellWeighting::Hard,
         },
         domain: InputBounds {
             present: vec![
@@ -189,6 +190,7 @@ fn equivariant_model() -> String {
         shells: 2,
         principal_axes: false,
         depth: false,
+        shell_weighting: clifhe_core::multivector::channels::ShellWeighting::Hard,
     };
     let m = EquivariantModel::new(vec!["a".into(), "b".into()], spec, None, net)
         .unwrap()

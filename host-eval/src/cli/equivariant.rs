@@ -32,12 +32,14 @@ pub enum Architecture {
     Equivariant,
 }
 
-/// The channels `train --arch equivariant` uses: 4 intensity shells and the principal axes
-/// (chosen by measurement on AdrenalMNIST3D, BENCHMARKS.md).
+/// The channels `train --arch equivariant` uses: 4 tent-weighted intensity shells, the
+/// principal axes and the interior depth (chosen by measurement on AdrenalMNIST3D and the
+/// rotated phantoms, BENCHMARKS.md).
 pub const CHANNELS: ChannelSpec = ChannelSpec {
     shells: 4,
     principal_axes: true,
     depth: true,
+    shell_weighting: clifhe_core::multivector::channels::ShellWeighting::Tent,
 };
 
 /// What `train --arch equivariant` reports.

@@ -9,11 +9,7 @@ use clifhe_std::preprocess::PipelinePreset;
 use rayon::prelude::*;
 use std::path::PathBuf;
 
-pub const SPEC: ChannelSpec = ChannelSpec {
-    shells: 4,
-    principal_axes: true,
-    depth: true,
-};
+pub const SPEC: ChannelSpec = host_eval::cli::equivariant::CHANNELS;
 
 pub type Channels = Vec<Vec<Multivector>>;
 

@@ -4,7 +4,7 @@
 //! (`docs/model-format.md`), with its own `kind` so neither loader mistakes the other's file.
 
 use clifhe_core::multivector::axes::{axis_channels, AXES};
-use clifhe_core::multivector::channels::{shell_channels, ShellConfig, MAX_SHELLS};
+use clifhe_core::multivector::channels::{shell_channels, ShellConfig, ShellWeighting, MAX_SHELLS};
 use clifhe_core::multivector::depth::{depth_channel, depth_scratch_len};
 use clifhe_core::multivector::features::{FeatureConfig, FeatureError, VolumeView, Voxel};
 use clifhe_core::Multivector;
@@ -34,6 +34,18 @@ pub struct ChannelSpec {
     /// false).
     #[serde(default)]
     pub depth: bool,
+    /// How the shells weight intensities (absent in files written before tents existed:
+    /// `"Hard"`). `Tent` keeps the channels continuous under resampling.
+    #[serde(default, with = "ShellWeightingDef")]
+    pub shell_weighting: ShellWeighting,
+}
+
+/// The model file's spelling of core's [`ShellWeighting`] (core has no serde).
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "ShellWeighting")]
+enum ShellWeightingDef {
+    Hard,
+    Tent,
 }
 
 impl ChannelSpec {
@@ -60,7 +72,7 @@ impl ChannelSpec {
         self.check()?;
         let mut out = vec![Multivector::zero(); self.count()];
         if self.shells > 0 {
-            let shells = ShellConfig::uniform(cfg.intensity_scale, self.shells)?;
+            let shells = ShellConfig::uniform(cfg.intensity_scale, self.shells)?.with_weighting(self.shell_weighting);
             shell_channels(v, &shells, &mut out[..self.shells])?;
         }
         if self.principal_axes {
@@ -312,6 +324,7 @@ mod tests {
             shells: 1,
             principal_axes: true,
             depth: false,
+            shell_weighting: ShellWeighting::Tent,
         };
         let m = EquivariantModel::new(vec!["normal".into(), "abnormal".into()], spec, None, net).unwrap();
         (m, xs)
@@ -358,6 +371,13 @@ mod tests {
             Err(GnnError::InvalidModel(m)) if m.contains("chain")
         ));
         assert!(matches!(with(&["channels", "shells"], 99.into()), Err(GnnError::InvalidModel(_))));
+        // the weighting is written by name; files from before it existed mean hard shells
+        assert_eq!(json["channels"]["shell_weighting"], "Tent");
+        let mut old = json.clone();
+        old["channels"].as_object_mut().unwrap().remove("shell_weighting");
+        let loaded = EquivariantModel::from_json(&old.to_string()).unwrap();
+        assert_eq!(loaded.channels.shell_weighting, ShellWeighting::Hard);
+        assert!(with(&["channels", "shell_weighting"], "Soft".into()).is_err());
         assert!(matches!(
             with(&["net", "readout", "bias"], serde_json::json!([0.0])),
             Err(GnnError::InvalidModel(_))
@@ -403,6 +423,7 @@ mod tests {
                 shells,
                 principal_axes: axes,
                 depth,
+                shell_weighting: if depth { ShellWeighting::Tent } else { ShellWeighting::Hard },
             };
             let ch = spec.compute(&view, &cfg).unwrap();
             assert_eq!(ch.len(), spec.count());
@@ -411,6 +432,7 @@ mod tests {
             shells: 0,
             principal_axes: false,
             depth: false,
+            shell_weighting: ShellWeighting::Hard,
         };
         assert!(none.compute(&view, &cfg).is_err());
     }

@@ -10,7 +10,7 @@
 //! allocates: the caller owns the byte per voxel and the line buffer
 //! ([`crate::multivector::depth::depth_scratch_len`]).
 
-use super::{accumulate, checked_volume, div_round, is_zero, mul_round, nonzero_den, FixedShells, FRAC_BITS, MU_BITS, NEVER};
+use super::{accumulate, checked_volume, div_round, is_zero, mul_round, nonzero_den, FixedShells, FRAC_BITS, MU_BITS};
 use crate::multivector::depth::{squared_depths, OBJECT_THRESHOLD};
 use crate::multivector::features::FeatureError;
 use crate::multivector::fixed_features::{ct_div, ct_isqrt, FixedGeometry, IntVoxel, H_BITS};
@@ -80,13 +80,7 @@ pub fn depth_channel_fixed<T: IntVoxel>(
     checked_volume(data.len(), geom, Some(depth.scale))?;
     let dims = geom.dims();
     // The global intensity-weighted centroid, as the shells have it.
-    let no_shells = FixedShells {
-        shells: 0,
-        scale: 1,
-        lo: [NEVER; super::MAX_SHELLS],
-        hi: [NEVER; super::MAX_SHELLS],
-    };
-    let global_mean = accumulate(data, dims, &no_shells, false).mean();
+    let global_mean = accumulate(data, dims, &FixedShells::NONE, false).mean();
     let lo = depth.lo;
     // v >= lo  <=>  lo - 1 - v < 0: the sign bit (both below 2^17).
     squared_depths(dims, |i| (((lo - 1 - data[i].value() as i32) >> 31) & 1) as u32, depths, line)?;

@@ -11,6 +11,14 @@
 //!   of `shell_channels` exactly (shell k: `t_k <= v * (1 / scale) < t_(k+1)` evaluated in f64,
 //!   the last shell closed above, voxels outside belong to no shell). Every voxel updates every
 //!   shell's sums with its value masked by `(v >= lo_k) & (v < hi_k)`, computed from sign bits.
+//! * **Tent weights as exact integers** ([`ShellWeighting::Tent`], equal-width shells only):
+//!   with `x = 2 K v` the centres are `C_k = (2k + 1) S` (S the intensity scale) and the weight
+//!   of shell k is `W_k = max(2S - |x - C_k|, 0)` over the denominator `2S` (the first shell's
+//!   distance is 0 below its centre, the last's above its own), masked to the voxels in
+//!   `[t_0, t_K]`: the f64 weights times `2S`, exactly. The sums carry `v W_k`, which is why
+//!   tents need `S <= 4095` ([`MAX_TENT_SCALE`]) and at most [`MAX_TENT_VOXELS`] voxels: then
+//!   `v W_k < 2^25`, a shell's mass stays below 2^44 and `M Q - F^2` within `i128`, as for hard
+//!   shells at their bounds.
 //! * **Exact integer sums** in the doubled voxel offsets `t_a = 2 i + 1 - n_a`: per shell the
 //!   mass, first moments and the three axial second moments; globally the mass, first, second
 //!   and (for the axes) the ten third moments. Per row in `i32`/`i64`, overall in `i64`/`i128`
@@ -50,12 +58,20 @@
 //! Empty shells, and for the axes an all-zero volume, give zero channels, selected by masks.
 
 use super::axes::AXES;
-use super::channels::{ShellConfig, MAX_SHELLS};
+use super::channels::{ShellConfig, ShellWeighting, MAX_SHELLS};
 use super::features::FeatureError;
 use super::fixed_features::{ct_div, ct_isqrt, FixedGeometry, IntVoxel, FRAC_BITS, H_BITS};
 
 /// Most voxels one call accepts (`512^3`): keeps the exact products `M Q - F^2` within `i128`.
 pub const MAX_CHANNEL_VOXELS: usize = 1 << 27;
+
+/// Most voxels with tent-weighted shells (`80^3` and more; the device's volumes are at most
+/// `64^3`): with [`MAX_TENT_SCALE`], keeps a shell's weighted mass below 2^44 (module docs).
+pub const MAX_TENT_VOXELS: usize = 1 << 19;
+
+/// Largest intensity scale of tent-weighted shells (12-bit CT): the weights `W_k <= 2S` stay
+/// below 2^13.
+pub const MAX_TENT_SCALE: u32 = 4095;
 
 /// Cyclic Jacobi sweeps of the eigen-decomposition (3 rotations each), run in full every time.
 /// Measured (`jacobi_converges_in_the_fixed_sweeps`, 200 random covariances with separated,
@@ -82,12 +98,22 @@ const J_ONE: i128 = 1 << J_BITS;
 pub struct FixedShells {
     shells: usize,
     scale: u32,
+    weighting: ShellWeighting,
     /// Shell k holds the voxels `lo[k] <= v < hi[k]` (an empty interval when `lo >= hi`).
     lo: [i32; MAX_SHELLS],
     hi: [i32; MAX_SHELLS],
 }
 
 impl FixedShells {
+    /// No shell: what the axes and the depth channel accumulate with.
+    const NONE: Self = Self {
+        shells: 0,
+        scale: 1,
+        weighting: ShellWeighting::Hard,
+        lo: [NEVER; MAX_SHELLS],
+        hi: [NEVER; MAX_SHELLS],
+    };
+
     /// The integer intervals of `cfg` for voxels divided by `intensity_scale`, which must equal
     /// `cfg.intensity_scale` (the scale of the [`FixedGeometry`] the channels are computed
     /// with). Voxel `v` is in shell k exactly when `shell_channels` puts it there: the last
@@ -106,6 +132,12 @@ impl FixedShells {
             return Err(FeatureError::BadConfig);
         }
         if intensity_scale == 0 || cfg.intensity_scale != f64::from(intensity_scale) {
+            return Err(FeatureError::BadConfig);
+        }
+        // Tents in integers: equal-width shells over [0, 1] (as `ShellConfig::uniform` makes
+        // them, exactly) and a scale that keeps `v W_k` small (module docs).
+        let uniform = used.iter().enumerate().all(|(k, &t)| t == k as f64 / cfg.shells as f64);
+        if cfg.weighting == ShellWeighting::Tent && (!uniform || intensity_scale > MAX_TENT_SCALE) {
             return Err(FeatureError::BadConfig);
         }
         // The f64 code's intensity: value * (1 / scale), monotone in the value.
@@ -128,9 +160,27 @@ impl FixedShells {
         Ok(Self {
             shells: k_shells,
             scale: intensity_scale,
+            weighting: cfg.weighting,
             lo,
             hi,
         })
+    }
+
+    /// [`FixedShells::uniform`] with tent weights ([`ShellWeighting::Tent`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`FixedShells::uniform`], and [`FeatureError::BadConfig`] for a scale above
+    /// [`MAX_TENT_SCALE`].
+    pub fn uniform_tent(intensity_scale: u32, shells: usize) -> Result<Self, FeatureError> {
+        let cfg = ShellConfig::uniform(f64::from(intensity_scale), shells)?.with_weighting(ShellWeighting::Tent);
+        Self::new(&cfg, intensity_scale)
+    }
+
+    /// How the shells weight intensities.
+    #[must_use]
+    pub fn weighting(&self) -> ShellWeighting {
+        self.weighting
     }
 
     /// `shells` equal-width shells over `[0, 1]` of the scaled intensity ([`ShellConfig::uniform`],
@@ -225,18 +275,20 @@ pub fn channels_fixed<T: IntVoxel>(
     }
     let out = out.get_mut(..count).ok_or(FeatureError::BadConfig)?;
     checked_volume(data.len(), geom, shells.map(|s| s.scale))?;
-    let empty = FixedShells {
-        shells: 0,
-        scale: 1,
-        lo: [NEVER; MAX_SHELLS],
-        hi: [NEVER; MAX_SHELLS],
-    };
-    let shells = shells.unwrap_or(&empty);
+    let shells = shells.unwrap_or(&FixedShells::NONE);
+    if shells.weighting == ShellWeighting::Tent && data.len() > MAX_TENT_VOXELS {
+        return Err(FeatureError::BadDimensions);
+    }
     let sums = accumulate(data, geom.dims(), shells, principal_axes);
     let h = geom.factors().map(i128::from);
     let global_mean = sums.mean();
+    // Tent sums carry the weights' denominator 2S; centroids and spreads are ratios of sums.
+    let mass_divisor = match shells.weighting {
+        ShellWeighting::Hard => geom.mean_divisor(),
+        ShellWeighting::Tent => geom.mean_divisor() * 2 * u64::from(shells.scale),
+    };
     for (k, o) in out[..k_shells].iter_mut().enumerate() {
-        *o = shell_finish(&sums, k, &global_mean, &h, geom.mean_divisor());
+        *o = shell_finish(&sums, k, &global_mean, &h, mass_divisor);
     }
     if principal_axes {
         let axes = axes_finish(&sums, &global_mean, &h);
@@ -354,8 +406,13 @@ fn accumulate<T: IntVoxel>(data: &[T], dims: [usize; 3], shells: &FixedShells, a
                 s.first[2] += i64::from(r0) * tz64;
             }
             for k in 0..k_shells {
-                let (r0, rx, rxx) = shell_row_sums(row, tx0, shells.lo[k], shells.hi[k]);
-                let r064 = i64::from(r0);
+                let (r064, rx, rxx) = match shells.weighting {
+                    ShellWeighting::Hard => {
+                        let (r0, rx, rxx) = shell_row_sums(row, tx0, shells.lo[k], shells.hi[k]);
+                        (i64::from(r0), rx, rxx)
+                    }
+                    ShellWeighting::Tent => tent_row_sums(row, tx0, &TentShell::new(shells, k)),
+                };
                 s.shell_mass[k] += r064;
                 let f = &mut s.shell_first[k];
                 f[0] += rx;
@@ -426,6 +483,67 @@ fn shell_row_sums<T: IntVoxel>(row: &[T], tx0: i32, lo: i32, hi: i32) -> (i32, i
         r0 += w;
         rx += i64::from(wt);
         rxx += i64::from(wt) * i64::from(tx);
+        tx += 2;
+    }
+    (r0, rx, rxx)
+}
+
+/// Shell k's tent in integers (module docs): `x = 2 K v`, centre `C_k = (2k + 1) S`, weight
+/// `max(2S - dist, 0)` with the distance to the centre counted only below it for k > 0 and
+/// only above it for k < K - 1; voxels outside `[lo, hi)` (outside `[t_0, t_K]`) weigh 0.
+/// Public data only.
+struct TentShell {
+    two_k: i32,
+    centre: i32,
+    width: i32,
+    /// All ones where the distance below the centre counts (k > 0), else zero.
+    below: i32,
+    /// All ones where the distance above the centre counts (k < K - 1), else zero.
+    above: i32,
+    lo: i32,
+    hi: i32,
+}
+
+impl TentShell {
+    fn new(shells: &FixedShells, k: usize) -> Self {
+        let s = shells.scale as i32;
+        let k_shells = shells.shells;
+        Self {
+            two_k: 2 * k_shells as i32,
+            centre: (2 * k as i32 + 1) * s,
+            width: 2 * s,
+            below: if k > 0 { -1 } else { 0 },
+            above: if k + 1 < k_shells { -1 } else { 0 },
+            lo: shells.lo[0],
+            hi: shells.hi[k_shells - 1],
+        }
+    }
+}
+
+/// One tent shell's row sums of `w`, `w t`, `w t^2` with `w = v W_k(v)` (`TentShell`): the
+/// distance, the clamp at zero and the range mask all come from sign bits, no branch. Bounds:
+/// `v <= 4095` in range and `W_k <= 8190`, so `w < 2^25`, `|w t| < 2^37`, and a row's `sum w t^2`
+/// stays below 2^58 (`|t| < 2^12`, `sum t^2 < 2^33` over a row).
+#[inline(always)]
+fn tent_row_sums<T: IntVoxel>(row: &[T], tx0: i32, tent: &TentShell) -> (i64, i64, i64) {
+    let (mut r0, mut rx, mut rxx) = (0i64, 0i64, 0i64);
+    let mut tx = tx0;
+    for v in row {
+        let v = v.value() as i32;
+        // v < 2^16 and 2K <= 16: x < 2^20, and every difference below fits i32.
+        let x = tent.two_k * v;
+        let down = (tent.centre - x) & tent.below;
+        let up = (x - tent.centre) & tent.above;
+        // max(down, up, 0): at most one of them is positive.
+        let dist = (down & !(down >> 31)) | (up & !(up >> 31));
+        let w_raw = tent.width - dist;
+        let in_range = !((v - tent.lo) >> 31) & ((v - tent.hi) >> 31);
+        let weight = w_raw & !(w_raw >> 31) & in_range;
+        let w = i64::from(v) * i64::from(weight);
+        let wt = w * i64::from(tx);
+        r0 += w;
+        rx += wt;
+        rxx += wt * i64::from(tx);
         tx += 2;
     }
     (r0, rx, rxx)
@@ -518,7 +636,7 @@ fn shell_finish(s: &Sums, k: usize, global_mean: &[i128; 3], h: &[i128; 3], mean
     let m = s.shell_mass[k];
     let keep = !is_zero(m);
     let den = nonzero_den(m);
-    // Mass / (voxels * scale), rounded; m < 2^43.
+    // Mass / (voxels * scale) (times 2S for tents), rounded; m < 2^44.
     let mass = ct_div(((m as u128) << FRAC_BITS) + u128::from(mean_divisor >> 1), mean_divisor) as i128;
     let mut out = [0i128; 8];
     out[0] = mass;

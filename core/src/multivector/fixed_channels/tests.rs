@@ -151,21 +151,75 @@ fn shells_match_the_f64_channels() {
     let mut acc = [0.0f64; 4];
     for (name, v, dims, spacing, scale) in cases() {
         let geom = FixedGeometry::new(dims, spacing, scale).unwrap();
-        for shells in [1, 4, 8] {
-            let cfg = ShellConfig::uniform(f64::from(scale), shells).unwrap();
+        for (shells, weighting) in [1, 4, 8]
+            .into_iter()
+            .flat_map(|k| [(k, ShellWeighting::Hard), (k, ShellWeighting::Tent)])
+        {
+            let cfg = ShellConfig::uniform(f64::from(scale), shells).unwrap().with_weighting(weighting);
+            let Ok(fixed) = FixedShells::new(&cfg, scale) else {
+                // tents in integers only up to 12-bit scales
+                assert!(weighting == ShellWeighting::Tent && scale > MAX_TENT_SCALE, "{name}");
+                continue;
+            };
             let want = f64_shells(&v, dims, spacing, &cfg);
-            let got = fixed_shells(&v, &geom, &FixedShells::new(&cfg, scale).unwrap());
+            let got = fixed_shells(&v, &geom, &fixed);
             let mut this = [0.0; 4];
             worst(&got, &want, &mut this);
             assert!(
                 this.iter().all(|e| *e < 1e-9),
-                "{name}, {shells} shells: {this:?}\n{got:?}\n{want:?}"
+                "{name}, {shells} {weighting:?} shells: {this:?}\n{got:?}\n{want:?}"
             );
             worst(&got, &want, &mut acc);
         }
     }
     // Reported figure (device-examples/README.md): scalar, vector, bivector, e123.
-    std::println!("shell channels: worst |fixed - f64| per grade {acc:?}");
+    std::println!("shell channels (hard and tent): worst |fixed - f64| per grade {acc:?}");
+}
+
+/// Tent-weighted shells split the intensity between neighbouring shells: their masses add up
+/// to the hard shells' total, they agree with the hard shells where every voxel sits at a
+/// threshold's far side (0 or the scale), and a voxel between two centres moves continuously.
+/// Outside the integer bounds (scale, voxel count, unequal widths) the fixed path refuses.
+#[test]
+fn tent_shells_partition_the_mass_and_refuse_what_integers_cannot_hold() {
+    for (name, v, dims, spacing, scale) in cases().into_iter().filter(|c| c.4 <= MAX_TENT_SCALE) {
+        let geom = FixedGeometry::new(dims, spacing, scale).unwrap();
+        let hard = fixed_shells(&v, &geom, &FixedShells::uniform(scale, 4).unwrap());
+        let tent = fixed_shells(&v, &geom, &FixedShells::uniform_tent(scale, 4).unwrap());
+        let (mh, mt): (f64, f64) = (hard.iter().map(|c| c[0]).sum(), tent.iter().map(|c| c[0]).sum());
+        assert!((mh - mt).abs() < 1e-9, "{name}: {mh} vs {mt}");
+    }
+    // binary volume: only 0 and the scale, both saturated ends
+    let dims = [12, 10, 8];
+    let binary: std::vec::Vec<u8> = (0..12 * 10 * 8).map(|i| if (i * 7) % 5 < 2 { 255 } else { 0 }).collect();
+    let geom = FixedGeometry::new(dims, [1.0; 3], 255).unwrap();
+    let hard = fixed_shells(&binary, &geom, &FixedShells::uniform(255, 4).unwrap());
+    let tent = fixed_shells(&binary, &geom, &FixedShells::uniform_tent(255, 4).unwrap());
+    assert_eq!(hard, tent);
+    // one voxel between the centres of shells 1 and 2 (at 3/8 of the scale and 5/8):
+    // intensity 1/2 splits evenly, so shells 1 and 2 hold the same mass
+    let mut one = std::vec![0u8; 64];
+    one[21] = 128;
+    let geom = FixedGeometry::new([4; 3], [1.0; 3], 256).unwrap();
+    let tent = fixed_shells(&one, &geom, &FixedShells::uniform_tent(256, 4).unwrap());
+    assert_eq!(tent[1][0], tent[2][0]);
+    assert!(tent[1][0] > 0.0 && tent[0][0] == 0.0 && tent[3][0] == 0.0);
+    // refused: a scale above 12 bits, unequal widths, too many voxels
+    assert_eq!(FixedShells::uniform_tent(MAX_TENT_SCALE + 1, 4), Err(FeatureError::BadConfig));
+    let mut cfg = ShellConfig::uniform(255.0, 4).unwrap().with_weighting(ShellWeighting::Tent);
+    cfg.thresholds[2] = 0.4;
+    assert_eq!(FixedShells::new(&cfg, 255), Err(FeatureError::BadConfig));
+    assert!(FixedShells::new(&cfg.clone().with_weighting(ShellWeighting::Hard), 255).is_ok());
+    let big = [128, 64, 64 + 1];
+    let geom = FixedGeometry::new(big, [1.0; 3], 255).unwrap();
+    let volume = std::vec![0u8; big[0] * big[1] * big[2]];
+    let mut out = [[0i64; 8]; 4];
+    let tent = FixedShells::uniform_tent(255, 4).unwrap();
+    assert_eq!(
+        channels_fixed(&volume, &geom, Some(&tent), false, &mut out),
+        Err(FeatureError::BadDimensions)
+    );
+    assert!(channels_fixed(&volume, &geom, Some(&FixedShells::uniform(255, 4).unwrap()), false, &mut out).is_ok());
 }
 
 #[test]
