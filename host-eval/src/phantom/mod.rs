@@ -65,7 +65,7 @@ mod generate;
 mod rotate;
 
 pub use generate::{generate, generate_labelled, Tissue};
-pub use rotate::{rotate_volume, Axis};
+pub use rotate::{rotate_volume, rotate_volume_quaternion, Axis};
 
 use crate::data::Volume;
 use rayon::prelude::*;
