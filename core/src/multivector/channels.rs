@@ -142,13 +142,9 @@ pub fn shell_channels<T: Voxel>(v: &VolumeView<'_, T>, cfg: &ShellConfig, out: &
     let mut second = [0.0f64; MAX_SHELLS];
     let (mut total, mut total_first) = (0.0f64, [0.0f64; 3]);
     let mut weights = [0.0f64; MAX_SHELLS];
-    for (index, voxel) in v.data().iter().enumerate() {
-        let value = voxel.to_f64();
-        if !value.is_finite() {
-            return Err(FeatureError::NonFiniteVoxel { index });
-        }
-        let intensity = value * inv_scale;
-        let r = v.normalised_position(index);
+    // One pass: the global moments and every shell's (the validation is `scaled_voxels`').
+    for voxel in v.scaled_voxels(inv_scale) {
+        let (intensity, r) = voxel?;
         total += intensity;
         for a in 0..3 {
             total_first[a] += intensity * r[a];

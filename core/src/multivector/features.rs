@@ -171,18 +171,26 @@ impl<'a, T: Voxel> VolumeView<'a, T> {
         self.data
     }
 
+    /// Every voxel in order as (intensity `I` = voxel times `inv_scale`, normalised position
+    /// `r`); a NaN or infinite voxel yields [`FeatureError::NonFiniteVoxel`] at its index. The
+    /// one validated pass of the channel code.
+    pub(crate) fn scaled_voxels(&self, inv_scale: f64) -> impl Iterator<Item = Result<(f64, [f64; 3]), FeatureError>> + '_ {
+        self.data.iter().enumerate().map(move |(index, voxel)| {
+            let value = voxel.to_f64();
+            if !value.is_finite() {
+                return Err(FeatureError::NonFiniteVoxel { index });
+            }
+            Ok((value * inv_scale, self.normalised_position(index)))
+        })
+    }
+
     /// The scaled mass `sum I` and first moments `sum I r` (normalised positions) of the
     /// volume, intensities `I` = voxel times `inv_scale`: the centroid pass of the principal
     /// axes and the depth channel. A NaN or infinite voxel is refused.
     pub(crate) fn mass_and_first_moments(&self, inv_scale: f64) -> Result<(f64, [f64; 3]), FeatureError> {
         let (mut mass, mut first) = (0.0f64, [0.0f64; 3]);
-        for (index, voxel) in self.data.iter().enumerate() {
-            let value = voxel.to_f64();
-            if !value.is_finite() {
-                return Err(FeatureError::NonFiniteVoxel { index });
-            }
-            let w = value * inv_scale;
-            let r = self.normalised_position(index);
+        for voxel in self.scaled_voxels(inv_scale) {
+            let (w, r) = voxel?;
             mass += w;
             for a in 0..3 {
                 first[a] += w * r[a];
