@@ -7,7 +7,7 @@ use clifhe_core::arith::Modulus;
 use clifhe_core::decrypt::decrypt;
 use clifhe_core::encode::{encode_real, encode_scratch_len, Complex};
 use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, Plaintext};
-use clifhe_core::ntt::{set_ifma_enabled, set_simd_enabled, NttTable};
+use clifhe_core::ntt::{set_avx2_on_avx512, set_ifma_enabled, set_simd_enabled, NttTable};
 use clifhe_core::params::{presets, primes};
 use clifhe_core::sample::{expand_public_into, expand_uniform, public_stream, SeedPurpose};
 use clifhe_core::{PublicKey, SecretKey};
@@ -34,8 +34,16 @@ fn ntt(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("inverse-q40", n), &n, |b, _| {
             b.iter(|| t40.inverse(&mut v40).unwrap())
         });
-        // The AVX2 passes on the 40-bit prime (what a CPU without IFMA runs); same results.
+        // The AVX2 passes (what a CPU without AVX-512 runs; on one with it, the 60-bit prime's
+        // default is the scalar path); same results.
         set_ifma_enabled(false);
+        set_avx2_on_avx512(true);
+        g.bench_with_input(BenchmarkId::new("forward-avx2", n), &n, |b, _| {
+            b.iter(|| t.forward(&mut v).unwrap())
+        });
+        g.bench_with_input(BenchmarkId::new("inverse-avx2", n), &n, |b, _| {
+            b.iter(|| t.inverse(&mut v).unwrap())
+        });
         g.bench_with_input(BenchmarkId::new("forward-q40-avx2", n), &n, |b, _| {
             b.iter(|| t40.forward(&mut v40).unwrap())
         });
@@ -43,6 +51,7 @@ fn ntt(c: &mut Criterion) {
             b.iter(|| t40.inverse(&mut v40).unwrap())
         });
         set_ifma_enabled(true);
+        set_avx2_on_avx512(false);
         // The scalar reference path (what the firmware and CPUs without AVX2 run).
         set_simd_enabled(false);
         g.bench_with_input(BenchmarkId::new("forward-scalar", n), &n, |b, _| {

@@ -11,11 +11,14 @@ use clifhe_std::{Evaluator, GaloisKeys, RelinearizationKey};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::time::Duration;
 
-/// `CLIFHE_NTT=avx2` (no AVX-512 IFMA) or `CLIFHE_NTT=scalar` measures the other NTT paths
+/// `CLIFHE_NTT=avx2` (no AVX-512 IFMA; AVX2 for every prime, as on a CPU without AVX-512) or `CLIFHE_NTT=scalar` measures the other NTT paths
 /// on a host that has IFMA (the key-switching comparison reports both); results are the same.
 fn ntt_path_from_env() {
     match std::env::var("CLIFHE_NTT").as_deref() {
-        Ok("avx2") => clifhe_core::ntt::set_ifma_enabled(false),
+        Ok("avx2") => {
+            clifhe_core::ntt::set_ifma_enabled(false);
+            clifhe_core::ntt::set_avx2_on_avx512(true);
+        }
         Ok("scalar") => clifhe_core::ntt::set_simd_enabled(false),
         _ => {}
     }

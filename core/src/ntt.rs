@@ -15,8 +15,9 @@
 
 use crate::arith::{csub, Modulus};
 
-// Wide passes run on AVX2 when the host has it (x86-64 with std; runtime detection); the
-// scalar code below is the reference and the only path elsewhere (firmware included).
+// Wide passes run on AVX-512 IFMA for primes below 2^50, else on AVX2 when the host has it and
+// lacks AVX-512 (x86-64 with std; runtime detection; `ntt_avx2` says why); the scalar code below
+// is the reference and the only path elsewhere (firmware included).
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 use crate::ntt_avx2 as simd;
 #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
@@ -123,6 +124,17 @@ pub fn set_simd_enabled(enabled: bool) {
 pub fn set_ifma_enabled(enabled: bool) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     crate::ntt_ifma::set_enabled(enabled);
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    let _ = enabled;
+}
+
+/// Runs the AVX2 passes on CPUs with AVX-512F too (`true`), where by default the scalar passes
+/// take the primes that IFMA cannot (they measured faster there; see `ntt_avx2`), so that tests
+/// and benchmarks reach the AVX2 path on such hosts. Results are identical either way.
+#[doc(hidden)]
+pub fn set_avx2_on_avx512(enabled: bool) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    simd::set_on_avx512(enabled);
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
     let _ = enabled;
 }

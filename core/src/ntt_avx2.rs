@@ -34,16 +34,35 @@ use core::arch::x86_64::{
 /// Cleared by [`set_enabled`] (tests and benchmarks of the scalar reference path).
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
+/// Set by [`set_on_avx512`]: run the AVX2 passes on a CPU with AVX-512F too (tests and
+/// benchmarks of this path on such hosts).
+static ON_AVX512: AtomicBool = AtomicBool::new(false);
+
 /// Enables or disables the AVX2 passes process-wide (`ntt::set_simd_enabled`).
 pub(crate) fn set_enabled(enabled: bool) {
     ENABLED.store(enabled, Ordering::Relaxed);
     crate::ntt_ifma::set_enabled(enabled);
 }
 
-/// Whether the AVX2 passes may run: the CPU has AVX2 and they are not disabled.
+/// Runs the AVX2 passes on CPUs with AVX-512F as well (`true`), or leaves those to the scalar
+/// passes (`false`, the default; `ntt::set_avx2_on_avx512`).
+pub(crate) fn set_on_avx512(enabled: bool) {
+    ON_AVX512.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether the AVX2 passes may run: the CPU has AVX2, they are not disabled, and the CPU has
+/// no AVX-512F (unless [`set_on_avx512`] asked for them there).
+///
+/// Why not on AVX-512 CPUs: measured on the AVX-512 IFMA Xeon of BENCHMARKS.md, the scalar
+/// passes beat these for the primes of 50 bits and more that IFMA cannot take (2^15, 60-bit
+/// prime: forward 227 against 246 us, inverse 225 against 307 us), while on Zen 3, without
+/// AVX-512, these beat the scalar ones by 20-25%. The primes below 2^50 take the IFMA passes
+/// on such CPUs in either case.
 #[inline]
 pub(crate) fn avx2_available() -> bool {
-    ENABLED.load(Ordering::Relaxed) && std::is_x86_feature_detected!("avx2")
+    ENABLED.load(Ordering::Relaxed)
+        && std::is_x86_feature_detected!("avx2")
+        && (ON_AVX512.load(Ordering::Relaxed) || !std::is_x86_feature_detected!("avx512f"))
 }
 
 /// A twiddle w < q and its Shoup quotient w', broadcast, with their high 32-bit halves.

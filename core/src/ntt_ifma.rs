@@ -10,7 +10,8 @@
 //! "Faster arithmetic for number-theoretic transforms", with beta = 2^52; the layout of Intel
 //! HEXL's IFMA butterflies, Boemer et al. 2021). The lazy butterflies keep values below 4q, so
 //! every multiplicand fits 52 bits when q < 2^50: the 39- and 40-bit primes of the chains
-//! qualify; the 55- to 61-bit ones keep the AVX2 path. (An eight-lane AVX-512F port of the
+//! qualify; the 55- to 61-bit ones take the scalar passes on such a CPU (faster there than
+//! AVX2; see `ntt_avx2::avx2_available`). (An eight-lane AVX-512F port of the
 //! AVX2 product for those was measured no faster than AVX2 on this CPU, Ice Lake class: the
 //! 512-bit multiplier issues at the same rate, and the AVX2 pass also interleaves scalar
 //! butterflies. Not kept.)

@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clifhe_core::arith::{is_prime_u64, Modulus};
-use clifhe_core::ntt::{fill_twiddles, ifma_active, primitive_root_2n, set_ifma_enabled, set_simd_enabled, NttTable};
+use clifhe_core::ntt::{fill_twiddles, ifma_active, primitive_root_2n, set_avx2_on_avx512, set_ifma_enabled, set_simd_enabled, NttTable};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use std::sync::Mutex;
@@ -170,16 +170,19 @@ fn ntt_prime(bits: u32) -> u64 {
 /// Serialises the tests of this file: they switch the SIMD passes off and on process-wide.
 static SIMD_SWITCH: Mutex<()> = Mutex::new(());
 
-/// Runs `check_once` on every path the host has: AVX-512 IFMA (q < 2^50), AVX2 and scalar (a
-/// path the CPU lacks falls through to the next, so some runs repeat one).
+/// Runs `check_once` on every path the host has: the default choice, AVX2 (also on a CPU with
+/// AVX-512, where the default leaves the wide primes to the scalar passes) and scalar (a path
+/// the CPU lacks falls through to the next, so some runs repeat one).
 fn check(q: u64, n: usize, rng: &mut ChaCha20Rng) {
     let _guard = SIMD_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
-    for (simd, ifma) in [(true, true), (true, false), (false, false)] {
+    for (simd, ifma, avx2_on_avx512) in [(true, true, false), (true, false, true), (false, false, false)] {
         set_simd_enabled(simd);
         set_ifma_enabled(ifma);
+        set_avx2_on_avx512(avx2_on_avx512);
         check_once(q, n, rng);
     }
     set_simd_enabled(true);
+    set_avx2_on_avx512(false);
 }
 
 fn check_once(q: u64, n: usize, rng: &mut ChaCha20Rng) {

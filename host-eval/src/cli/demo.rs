@@ -44,6 +44,9 @@ use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// How many times `--single-patient-latency` runs one patient (the report gives the median).
+pub const LATENCY_RUNS: usize = 5;
+
 /// What `demo` does.
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
@@ -149,9 +152,12 @@ pub struct DemoReport {
     pub patients_evaluated: usize,
     /// (encrypt + infer + sanitize + release) / patients evaluated.
     pub latency_ms_per_patient: f64,
-    /// End-to-end time of a batch holding one patient (if measured).
+    /// End-to-end time of a batch holding one patient (if measured): the median of
+    /// [`LATENCY_RUNS`] runs.
     pub single_patient_latency_ms: Option<f64>,
-    /// Its phases (encrypt, infer, sanitize, release), if measured.
+    /// The fastest and slowest of those runs.
+    pub single_patient_latency_range_ms: Option<(f64, f64)>,
+    /// The median run's phases (encrypt, infer, sanitize, release), if measured.
     pub single_patient_timings: Option<Timings>,
     pub patients_per_second: f64,
     pub threads: usize,
@@ -339,22 +345,32 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     }
     bar.finish_and_clear();
     let pipeline_ms = timings.encrypt_ms + timings.infer_ms + timings.sanitize_ms + timings.release_ms;
+    // One patient, LATENCY_RUNS times with fresh encryptions (a warm service answering one
+    // request after another): the run with the median total, and the range over all runs.
     let single = if opts.single_patient_latency && !test_x.is_empty() {
-        let t = Instant::now();
-        let r = run_batch(&setup, &test_x[..1], opts, &mut released_count, &mut rng)?;
-        Some((
-            t.elapsed().as_secs_f64() * 1e3,
-            Timings {
-                encrypt_ms: r.encrypt_ms,
-                infer_ms: r.infer_ms,
-                sanitize_ms: r.sanitize_ms,
-                release_ms: r.release_ms,
-                ..Timings::default()
-            },
-        ))
+        let mut runs = Vec::with_capacity(LATENCY_RUNS);
+        for _ in 0..LATENCY_RUNS {
+            let t = Instant::now();
+            let r = run_batch(&setup, &test_x[..1], opts, &mut released_count, &mut rng)?;
+            runs.push((
+                t.elapsed().as_secs_f64() * 1e3,
+                Timings {
+                    encrypt_ms: r.encrypt_ms,
+                    infer_ms: r.infer_ms,
+                    sanitize_ms: r.sanitize_ms,
+                    release_ms: r.release_ms,
+                    ..Timings::default()
+                },
+            ));
+        }
+        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let range = (runs[0].0, runs[runs.len() - 1].0);
+        let median = runs.swap_remove(runs.len() / 2);
+        Some((median.0, median.1, range))
     } else {
         None
     };
+    let single_range = single.as_ref().map(|s| s.2);
     let (single, single_timings) = (single.as_ref().map(|s| s.0), single.map(|s| s.1));
 
     released.truncate(test_x.len());
@@ -437,6 +453,7 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         patients_evaluated: eval_x.len(),
         latency_ms_per_patient: pipeline_ms / n_eval,
         single_patient_latency_ms: single,
+        single_patient_latency_range_ms: single_range,
         single_patient_timings: single_timings,
         patients_per_second: n_eval / (pipeline_ms / 1e3),
         threads,
@@ -481,7 +498,10 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
                     t.encrypt_ms, t.infer_ms, t.sanitize_ms, t.release_ms
                 )
             });
-            format!("; a single patient (block layout) takes {s:.0} ms end to end{parts}")
+            let range = report.single_patient_latency_range_ms.map_or(String::new(), |(lo, hi)| {
+                format!(", range {lo:.0}-{hi:.0} ms over {LATENCY_RUNS} runs")
+            });
+            format!("; a single patient (block layout) takes {s:.0} ms end to end (median{range}){parts}")
         })
     ));
     Ok(report)
