@@ -162,6 +162,12 @@ impl Modulus {
         acc
     }
 
+    /// R mod q for the Montgomery radix R = 2^64 ([`Montgomery`]).
+    #[inline(always)]
+    pub const fn r_mod(&self) -> u64 {
+        self.reduce_u128(1u128 << 64)
+    }
+
     /// Inverse by Fermat's little theorem (q prime); 0 maps to 0. Public data only.
     pub const fn inv(&self, a: u64) -> u64 {
         self.pow(a, self.q - 2)
@@ -183,23 +189,65 @@ impl Modulus {
         if v.abs() < 9.2e18 {
             return self.reduce_i64(v as i64);
         }
-        // Below 2^126 the value converts to i128 exactly: one 128-bit reduction instead of a
-        // power of two per call (encryption at scales beyond 2^63 reduces every coefficient).
-        if v.abs() < 8.5e37 {
-            let x = v as i128;
-            let r = self.reduce_u128(x.unsigned_abs());
-            return if x < 0 { self.neg(r) } else { r };
-        }
         let bits = v.to_bits();
         let exp = ((bits >> 52) & 0x7ff) as i64 - 1075;
         let mant = (bits & ((1u64 << 52) - 1)) | (1u64 << 52);
-        // |v| >= 2^63 so exp >= 11 and v = mant * 2^exp exactly.
-        let r = self.mul(self.reduce(mant), self.pow(2, exp.max(0) as u64));
+        // |v| >= 2^63 so exp >= 11 and v = mant * 2^exp exactly. Below 2^126 (exp <= 73) the
+        // integer is mant shifted into a u128: one 128-bit reduction per call, without the
+        // float-to-i128 conversion routine (encryption at scales beyond 2^63 reduces every
+        // coefficient once per prime).
+        let r = if exp <= 73 {
+            self.reduce_u128((mant as u128) << exp)
+        } else {
+            self.mul(self.reduce(mant), self.pow(2, exp as u64))
+        };
         if v < 0.0 {
             self.neg(r)
         } else {
             r
         }
+    }
+}
+
+/// Montgomery reduction modulo an odd q < 2^63 with R = 2^64 (P. L. Montgomery, "Modular
+/// multiplication without trial division", Math. Comp. 44, 1985): `reduce(x) = x R^-1 mod q`
+/// from two 64-bit products, where a Barrett reduction of a 128-bit value ([`Modulus::reduce_u128`])
+/// takes five. Sums of products whose factors carry the R^-1 consistently (or whose result is
+/// multiplied back by a power of R once) reduce this way in the host's hot loops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Montgomery {
+    q: u64,
+    /// -q^-1 mod 2^64.
+    neg_inv: u64,
+}
+
+impl Montgomery {
+    /// The constants for `m`.
+    pub const fn new(m: &Modulus) -> Self {
+        let q = m.q;
+        // Newton's iteration: each step doubles the correct low bits of q^-1 mod 2^64 (q odd:
+        // q is its own inverse mod 8, three bits).
+        let mut inv = q;
+        let mut i = 0;
+        while i < 5 {
+            inv = inv.wrapping_mul(2u64.wrapping_sub(q.wrapping_mul(inv)));
+            i += 1;
+        }
+        Self {
+            q,
+            neg_inv: inv.wrapping_neg(),
+        }
+    }
+
+    /// A value congruent to x R^-1 mod q, below x / 2^64 + q: below 2q when x < q 2^64, and
+    /// within a u64 for any x below 2^127 when q < 2^62. Not fully reduced.
+    #[inline(always)]
+    pub const fn reduce(&self, x: u128) -> u64 {
+        let (x0, x1) = (x as u64, (x >> 64) as u64);
+        let u = x0.wrapping_mul(self.neg_inv);
+        // x + u q is 0 mod 2^64: its low word x0 + lo(u q) carries exactly when x0 is not zero
+        let hi = ((u as u128 * self.q as u128) >> 64) as u64;
+        x1 + hi + (x0 != 0) as u64
     }
 }
 
@@ -352,6 +400,18 @@ mod tests {
         }
         let big = 2f64.powi(127);
         assert_eq!(m.reduce_f64_integer(big), m.mul(m.pow(2, 64), m.pow(2, 63)));
+        // Random 53-bit mantissas at every binary exponent from 2^63 to just below 2^126 (the
+        // shifted-mantissa path), against the exact integer from the float-to-i128 conversion.
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        for e in 63..126 {
+            for _ in 0..20 {
+                let mant = (rng.next_u64() >> 11) | (1 << 52);
+                let v = mant as f64 * 2f64.powi(e - 52);
+                let exact = v as i128;
+                assert_eq!(m.reduce_f64_integer(v), exact.rem_euclid(q as i128) as u64, "2^{e}");
+                assert_eq!(m.reduce_f64_integer(-v), (-exact).rem_euclid(q as i128) as u64, "-2^{e}");
+            }
+        }
     }
 
     #[test]

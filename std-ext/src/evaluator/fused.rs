@@ -3,6 +3,7 @@
 
 use super::{degree2_by_limb, scales_match, Ciphertext3, PlaintextRns};
 use crate::error::EvalError;
+use clifhe_core::arith::Montgomery;
 use clifhe_core::ciphertext::{Ciphertext, CiphertextMeta, CiphertextOwned};
 use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
 use rayon::prelude::*;
@@ -396,8 +397,10 @@ impl<'a> super::Evaluator<'a> {
 
     /// `sum_(t<=u) quad_pts[(t, u)] z_t z_u + sum_t lin_pts[t] z_t` as a degree-2 ciphertext,
     /// without materialising the tensor products: for each t, y_t = sum_(u>=t) D_tu z_u is
-    /// formed and reduced, then z_t (x) y_t is accumulated (m(m+1) + 4m + 2m products per
-    /// coefficient instead of 3 per pair plus the combination). `quad_pts` lists the pairs
+    /// formed and reduced with L_t folded in, then z_t (x) y_t is accumulated (m(m+1) + 4m
+    /// products and 2m + 3 Montgomery reductions per coefficient, all in registers, instead of 3
+    /// products per pair plus the combination). Moduli are below 2^61 (`MAX_MODULUS_BITS`), as
+    /// the reductions' bounds need. `quad_pts` lists the pairs
     /// t <= u in row-major order (m(m+1)/2 of them); `lin_pts` has one plaintext per z. Equal mod
     /// q to the tensor products followed by [`plain_quadratic_combination`](Self::plain_quadratic_combination).
     pub fn rotation_quadratic_form(
@@ -438,49 +441,37 @@ impl<'a> super::Evaluator<'a> {
                 .collect();
             let qs: Vec<&[u64]> = quad_pts.iter().map(|p| &p.poly.as_slice()[r.clone()]).collect();
             let ls: Vec<&[u64]> = lin_pts.iter().map(|p| &p.poly.as_slice()[r.clone()]).collect();
-            const BLOCK: usize = 128;
-            let (mut a0, mut a1, mut a2) = ([0u128; BLOCK], [0u128; BLOCK], [0u128; BLOCK]);
-            let (mut y0, mut y1) = ([0u128; BLOCK], [0u128; BLOCK]);
-            let (mut r0, mut r1) = ([0u64; BLOCK], [0u64; BLOCK]);
-            for base in (0..n).step_by(BLOCK) {
-                let len = BLOCK.min(n - base);
-                let w = base..base + len;
-                a0[..len].fill(0);
-                a1[..len].fill(0);
-                a2[..len].fill(0);
+            // Montgomery reductions (R = 2^64): s_t = REDC(y_t0 + L_t) = (y_t0 + L_t) R^-1 and
+            // r_t = REDC(y_t1) = y_t1 R^-1 carry the same R^-1, so every product below does,
+            // and the outputs REDC(a) = a R^-2 are multiplied by R^2 once. Bounds for q < 2^61
+            // and canonical inputs: y_t0 + L_t < 8 q^2 + q < q 2^64, so s_t, r_t < 2q; each a
+            // sums at most 2m = 16 products below 2 q^2, below 2^127, so REDC(a) < 5q fits 64
+            // bits, and the Shoup product takes any 64-bit value.
+            let mont = Montgomery::new(md);
+            let r2 = md.mul(md.r_mod(), md.r_mod());
+            let r2s = md.shoup(r2);
+            for i in 0..n {
+                let (mut a0, mut a1, mut a2) = (0u128, 0u128, 0u128);
                 let mut pair = 0;
-                for t in 0..m {
-                    // y_t = sum_(u>=t) D_tu z_u: at most 8 products below 2^122 each.
-                    y0[..len].fill(0);
-                    y1[..len].fill(0);
-                    for (u, &(zu0, zu1)) in zc.iter().enumerate().skip(t) {
-                        let d = &qs[pair + u - t][w.clone()];
-                        let (zu0, zu1) = (&zu0[w.clone()], &zu1[w.clone()]);
-                        for i in 0..len {
-                            y0[i] += d[i] as u128 * zu0[i] as u128;
-                            y1[i] += d[i] as u128 * zu1[i] as u128;
-                        }
+                for (t, &(zt0, zt1)) in zc.iter().enumerate() {
+                    // y_t = sum_(u>=t) D_tu z_u, L_t folded into its first half:
+                    // z_t (x) y_t + L_t z_t = (c0 s, c0 r + c1 s, c1 r) with s = y_t0 + L_t.
+                    let (mut y0, mut y1) = (ls[t][i] as u128, 0u128);
+                    for (d, &(zu0, zu1)) in qs[pair..pair + m - t].iter().zip(&zc[t..]) {
+                        let d = d[i] as u128;
+                        y0 += d * zu0[i] as u128;
+                        y1 += d * zu1[i] as u128;
                     }
                     pair += m - t;
-                    for i in 0..len {
-                        r0[i] = md.reduce_u128(y0[i]);
-                        r1[i] = md.reduce_u128(y1[i]);
-                    }
-                    // z_t (x) y_t + L_t z_t: at most 3 m = 24 products below 2^122 per sum.
-                    let (zt0, zt1) = (&zc[t].0[w.clone()], &zc[t].1[w.clone()]);
-                    let l = &ls[t][w.clone()];
-                    for i in 0..len {
-                        let (c0, c1) = (zt0[i] as u128, zt1[i] as u128);
-                        a0[i] += c0 * r0[i] as u128 + l[i] as u128 * c0;
-                        a1[i] += c0 * r1[i] as u128 + c1 * r0[i] as u128 + l[i] as u128 * c1;
-                        a2[i] += c1 * r1[i] as u128;
-                    }
+                    let (s, r) = (mont.reduce(y0) as u128, mont.reduce(y1) as u128);
+                    let (c0, c1) = (zt0[i] as u128, zt1[i] as u128);
+                    a0 += c0 * s;
+                    a1 += c0 * r + c1 * s;
+                    a2 += c1 * r;
                 }
-                for i in 0..len {
-                    o0[base + i] = md.reduce_u128(a0[i]);
-                    o1[base + i] = md.reduce_u128(a1[i]);
-                    o2[base + i] = md.reduce_u128(a2[i]);
-                }
+                o0[i] = md.mul_shoup(mont.reduce(a0), r2, r2s);
+                o1[i] = md.mul_shoup(mont.reduce(a1), r2, r2s);
+                o2[i] = md.mul_shoup(mont.reduce(a2), r2, r2s);
             }
         }))
     }

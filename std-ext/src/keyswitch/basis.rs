@@ -23,7 +23,7 @@
 //! `[x]_B >= B/2`. [`BasisConverter::centre_scaled`] folds the multiple into the scaled source
 //! once, so the conversion to each target costs what the plain one did.
 
-use clifhe_core::arith::Modulus;
+use clifhe_core::arith::{Modulus, Montgomery};
 
 /// Precomputed constants converting from a source basis to a list of target primes.
 #[derive(Debug, Clone)]
@@ -35,8 +35,8 @@ pub struct BasisConverter {
     /// hat_mont[t * m + i] = (B/b_i) 2^64 mod target_t: the Montgomery form, so that one
     /// Montgomery reduction of the 128-bit sum of products gives the sum mod t.
     hat_mont: Vec<u64>,
-    /// Per target: -t^-1 mod 2^64 (the Montgomery reduction's constant).
-    mont_neg_inv: Vec<u64>,
+    /// Per target: its Montgomery reduction.
+    mont: Vec<Montgomery>,
     /// 1 / b_i as a float (the centring multiple's estimate).
     inv_source: Vec<f64>,
     /// Per target: -B mod t (one-prime sources) or -m B mod t (the offset that
@@ -67,7 +67,7 @@ impl BasisConverter {
             .collect();
         let mut hat_mont = Vec::with_capacity(target.len() * m);
         for t in target {
-            let r = t.reduce_u128(1u128 << 64);
+            let r = t.r_mod();
             for i in 0..m {
                 let mut hat = 1u64;
                 for (j, bj) in source.iter().enumerate() {
@@ -78,18 +78,6 @@ impl BasisConverter {
                 hat_mont.push(t.mul(hat, r));
             }
         }
-        let mont_neg_inv = target
-            .iter()
-            .map(|t| {
-                // Newton's iteration doubles the correct low bits of t^-1 mod 2^64 from 3 (t odd)
-                let q = t.value();
-                let mut inv = q;
-                for _ in 0..5 {
-                    inv = inv.wrapping_mul(2u64.wrapping_sub(q.wrapping_mul(inv)));
-                }
-                inv.wrapping_neg()
-            })
-            .collect();
         let neg_offset = target
             .iter()
             .map(|t| {
@@ -103,7 +91,7 @@ impl BasisConverter {
             inv_hat,
             target: target.to_vec(),
             hat_mont,
-            mont_neg_inv,
+            mont: target.iter().map(Montgomery::new).collect(),
             inv_source: source.iter().map(|b| 1.0 / b.value() as f64).collect(),
             neg_offset,
         }
@@ -201,16 +189,16 @@ impl BasisConverter {
             return;
         }
         let hats = &self.hat_mont[ti * m..(ti + 1) * m];
-        let (q, neg_inv) = (t.value(), self.mont_neg_inv[ti]);
+        let mont = self.mont[ti];
         let (y, out) = (&y[..m * n], &mut out[..n]);
         match m {
-            2 => convert_mont::<2>(n, y, hats, q, neg_inv, neg, out),
-            3 => convert_mont::<3>(n, y, hats, q, neg_inv, neg, out),
-            4 => convert_mont::<4>(n, y, hats, q, neg_inv, neg, out),
-            5 => convert_mont::<5>(n, y, hats, q, neg_inv, neg, out),
-            6 => convert_mont::<6>(n, y, hats, q, neg_inv, neg, out),
-            7 => convert_mont::<7>(n, y, hats, q, neg_inv, neg, out),
-            _ => convert_mont::<8>(n, y, hats, q, neg_inv, neg, out),
+            2 => convert_mont::<2>(n, y, hats, mont, neg, out),
+            3 => convert_mont::<3>(n, y, hats, mont, neg, out),
+            4 => convert_mont::<4>(n, y, hats, mont, neg, out),
+            5 => convert_mont::<5>(n, y, hats, mont, neg, out),
+            6 => convert_mont::<6>(n, y, hats, mont, neg, out),
+            7 => convert_mont::<7>(n, y, hats, mont, neg, out),
+            _ => convert_mont::<8>(n, y, hats, mont, neg, out),
         }
     }
 }
@@ -224,7 +212,7 @@ impl BasisConverter {
 /// (below q) keeps the result below the forward NTT's 4q. A source of fewer than M limbs never
 /// reaches here: the caller dispatches on its exact length.
 #[inline(always)]
-fn convert_mont<const M: usize>(n: usize, y: &[u64], hats: &[u64], q: u64, neg_inv: u64, neg: u64, out: &mut [u64]) {
+fn convert_mont<const M: usize>(n: usize, y: &[u64], hats: &[u64], mont: Montgomery, neg: u64, out: &mut [u64]) {
     let limbs: [&[u64]; M] = core::array::from_fn(|i| &y[i * n..(i + 1) * n]);
     let h: [u64; M] = core::array::from_fn(|i| hats[i]);
     for (j, o) in out.iter_mut().enumerate() {
@@ -232,11 +220,7 @@ fn convert_mont<const M: usize>(n: usize, y: &[u64], hats: &[u64], q: u64, neg_i
         for i in 0..M {
             acc += limbs[i][j] as u128 * h[i] as u128;
         }
-        let (x0, x1) = (acc as u64, (acc >> 64) as u64);
-        let u = x0.wrapping_mul(neg_inv);
-        // x0 + lo(u q) is 0 mod 2^64: it carries exactly when x0 is not zero
-        let hi = ((u as u128 * q as u128) >> 64) as u64;
-        *o = x1 + hi + (x0 != 0) as u64 + neg;
+        *o = mont.reduce(acc) + neg;
     }
 }
 
