@@ -28,6 +28,7 @@ use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::encode::Complex;
 use clifhe_core::Params;
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// Smallest encoding scale of a form's constants the schedule accepts (2^20: constants keep
 /// about 20 bits after the binary point; below that, quantisation would be visible in scores).
@@ -165,24 +166,31 @@ impl Schedule {
     }
 
     /// The inputs at this schedule's input level (higher ones dropped to it), after checking
-    /// that each has its input scale.
-    pub fn inputs_at_level(&self, ev: &Evaluator<'_>, input: &[CiphertextOwned]) -> Result<Vec<CiphertextOwned>, EvalError> {
+    /// that each has its input scale: borrowed when every input is already there (the usual
+    /// case: no copy of the batch), owned otherwise.
+    pub fn inputs_at_level<'a>(&self, ev: &Evaluator<'_>, input: &'a [CiphertextOwned]) -> Result<Cow<'a, [CiphertextOwned]>, EvalError> {
+        for c in input {
+            if !crate::evaluator::scales_match(c.meta.scale, self.input_scale) {
+                return Err(EvalError::ScaleMismatch {
+                    left: c.meta.scale,
+                    right: self.input_scale,
+                });
+            }
+        }
+        if input.iter().all(|c| c.meta.level == self.input_level) {
+            return Ok(Cow::Borrowed(input));
+        }
         input
             .iter()
             .map(|c| {
-                if !crate::evaluator::scales_match(c.meta.scale, self.input_scale) {
-                    return Err(EvalError::ScaleMismatch {
-                        left: c.meta.scale,
-                        right: self.input_scale,
-                    });
-                }
                 if c.meta.level == self.input_level {
                     Ok(c.clone())
                 } else {
                     ev.drop_to_level(c, self.input_level)
                 }
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()
+            .map(Cow::Owned)
     }
 
     pub fn output_scale(&self) -> f64 {
@@ -261,9 +269,9 @@ pub fn evaluate_scheduled(
     }
     let mut h = schedule.inputs_at_level(ev, input)?;
     for (form, &out_scale) in forms.iter().zip(&schedule.scales) {
-        h = run_form(ev, rlk, form, &h, out_scale)?;
+        h = Cow::Owned(run_form(ev, rlk, form, &h, out_scale)?);
     }
-    Ok(h)
+    Ok(h.into_owned())
 }
 
 /// Levels one form consumes: 2 for a quadratic form, 1 for an affine one.
@@ -576,10 +584,14 @@ pub fn evaluate_blocks(
     let at_input = schedule.inputs_at_level(ev, input)?;
     // 8 inputs: the first form's rotations, as given; 1 input: rotated by the first form. `h`
     // is the current ciphertext, absent only before the first form when the rotations are given.
-    let (mut h, mut given) = if at_input.len() == 8 {
+    let (mut h, mut given): (Option<Cow<'_, CiphertextOwned>>, _) = if at_input.len() == 8 {
         (None, Some(at_input))
     } else {
-        (at_input.into_iter().next(), None)
+        let first = match at_input {
+            Cow::Borrowed(s) => s.first().map(Cow::Borrowed),
+            Cow::Owned(v) => v.into_iter().next().map(Cow::Owned),
+        };
+        (first, None)
     };
     let forms = plan.forms();
     if forms.len() != constants.forms.len() || forms.len() != schedule.scales.len() {
@@ -589,11 +601,11 @@ pub fn evaluate_blocks(
     for ((form, c), &out_scale) in forms.iter().zip(&constants.forms).zip(&schedule.scales) {
         let z = match given.take() {
             Some(z) => z,
-            None => ev.rotate_hoisted(
-                h.as_ref().ok_or(EvalError::Invalid("the block layout needs an input"))?,
+            None => Cow::Owned(ev.rotate_hoisted(
+                h.as_deref().ok_or(EvalError::Invalid("the block layout needs an input"))?,
                 &steps,
                 gks,
-            )?,
+            )?),
         };
         let z_refs: Vec<&CiphertextOwned> = z.iter().collect();
         let lin_refs: Vec<&PlaintextRns> = c.lin.iter().collect();
@@ -613,9 +625,9 @@ pub fn evaluate_blocks(
         out.meta.scale = out_scale;
         let mut next = ev.add_plain(&out, &c.constant)?;
         next.meta.scale = out_scale;
-        h = Some(next);
+        h = Some(Cow::Owned(next));
     }
-    h.ok_or(EvalError::Invalid("a plan without forms"))
+    h.map(Cow::into_owned).ok_or(EvalError::Invalid("a plan without forms"))
 }
 
 #[cfg(test)]
