@@ -143,9 +143,10 @@ pub fn sanitize<R: RngCore + CryptoRng, P: AsRef<[u64]>>(
                 return Err(EvalError::OutOfLevels);
             }
             let ql = params.q()[out.meta.level] as f64;
-            let delta = mask_encoding_error(&values, n, ql)?;
+            // The error measurement and the encoding are independent: side by side.
+            let (delta, pt) = rayon::join(|| mask_encoding_error(&values, n, ql), || ev.encode(&values, out.meta.level, ql));
+            let (delta, pt) = (delta?, pt?);
             mask_error = f64::max(mask_error, delta);
-            let pt = ev.encode(&values, out.meta.level, ql)?;
             out = ev.rescale_owned(ev.mul_plain(&out, &pt)?)?;
             out.meta.scale = scale;
             bound = (1.0 + delta) * bound + rescale_rounding_l2(n);
