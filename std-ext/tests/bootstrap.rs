@@ -14,7 +14,7 @@ use clifhe_core::encrypt::Plaintext;
 use clifhe_core::params::presets;
 use clifhe_std::bootstrap::evalmod::EvalModPoly;
 use clifhe_std::bootstrap::test_double::SecretKeyBootstrapper;
-use clifhe_std::bootstrap::BootstrapKeys;
+use clifhe_std::bootstrap::{BootstrapKeys, RealSlots};
 use clifhe_std::keys::rotation_galois_element;
 use clifhe_std::{EvalError, Evaluator};
 use common::precision;
@@ -118,11 +118,11 @@ fn coeffs_to_slots_then_slots_to_coeffs_is_the_identity() {
     let v = s.values(1 << bt.log_slots());
     let top = s.ectx.max_level();
     let ct = s.encrypt_at(&v, top, (1u64 << 50) as f64);
-    let (re, im) = bt.coeffs_to_slots(&ct, &keys).unwrap();
+    let parts = bt.coeffs_to_slots(&ct, &keys).unwrap();
+    assert!(matches!(parts, RealSlots::Split { .. }));
     let stc_level = bt.output_level() + 3;
-    let re = ev.drop_to_level(&re, stc_level).unwrap();
-    let im = ev.drop_to_level(&im, stc_level).unwrap();
-    let back = bt.slots_to_coeffs(&re, &im, &keys).unwrap();
+    let parts = parts.try_map(|c| ev.drop_to_level(c, stc_level)).unwrap();
+    let back = bt.slots_to_coeffs(&parts, &keys).unwrap();
     assert_eq!(back.meta.level, bt.output_level());
     let (min, mean) = precision(&s.decrypt(&back), &v);
     println!("CtS o StC: min {min:.1} mean {mean:.1} bits");
@@ -146,7 +146,20 @@ fn mod_raise_adds_multiples_of_q0_bounded_by_k() {
         let raised = bt.raise(&down, &keys).unwrap();
         assert_eq!(raised.meta.level, p.max_level());
         let summed = bt.sub_sum(&raised, &keys).unwrap();
-        let (re, im) = bt.coeffs_to_slots(&summed, &keys).unwrap();
+        // the real parts then the imaginary parts: two ciphertexts at full slots, one of 2n
+        // slots for sparse slots
+        let got: Vec<Complex> = match bt.coeffs_to_slots(&summed, &keys).unwrap() {
+            RealSlots::Split { re, im } => {
+                assert_eq!(slots, p.n() / 2);
+                [s.decrypt(&re), s.decrypt(&im)].concat()
+            }
+            RealSlots::Packed(w) => {
+                assert!(slots < p.n() / 2);
+                assert_eq!(w.meta.log_slots, bt.log_slots() + 1);
+                s.decrypt(&w)
+            }
+        };
+        assert_eq!(got.len(), 2 * slots);
         let k = bt.literal().k;
         let q0 = p.q()[0] as f64;
         // the message coefficients in bit-reversed order, as fractions of q0
@@ -155,8 +168,7 @@ fn mod_raise_adds_multiples_of_q0_bounded_by_k() {
         let bits = slots.trailing_zeros();
         let mut max_i: f64 = 0.0;
         let mut worst_frac: f64 = 0.0;
-        for (part, ct) in [(0usize, &re), (1, &im)] {
-            let got = s.decrypt(ct);
+        for (part, got) in got.chunks(slots).enumerate() {
             for (slot, g) in got.iter().enumerate() {
                 let x = g.re * k; // t / q0
                 let i = x.round();

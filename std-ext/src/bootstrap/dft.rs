@@ -70,6 +70,31 @@ impl DiagonalMatrix {
         self.diags.values_mut().flat_map(|d| d.iter_mut()).for_each(|x| *x *= c);
     }
 
+    /// The same transform on `2n` slots holding a vector twice, `[v, v]` (what an `n`-slot
+    /// message reads as on `2n` slots): each diagonal repeated, each offset the signed rotation
+    /// it stands for (offset `n - h` rotates by `-h`, which is `2n - h` on `2n` slots). Exact on
+    /// such inputs: `rot_2n([v, v], t)[p] = rot_n(v, t)[p mod n]`.
+    pub fn repeated_twice(&self) -> Self {
+        let n = self.n;
+        let diags = self
+            .diags
+            .iter()
+            .map(|(&d, diag)| {
+                let t = if d > n / 2 { d as i64 - n as i64 } else { d as i64 };
+                (t.rem_euclid(2 * n as i64) as usize, diag.iter().chain(diag).copied().collect())
+            })
+            .collect();
+        Self { n: 2 * n, diags }
+    }
+
+    /// Zeroes the output rows `from..` (a slot mask applied after the transform, folded into
+    /// its diagonals).
+    fn zero_rows_from(&mut self, from: usize) {
+        for d in self.diags.values_mut() {
+            d[from..].iter_mut().for_each(|x| *x = Complex::default());
+        }
+    }
+
     /// Plaintext reference of the homomorphic transform.
     pub fn apply(&self, v: &[Complex]) -> Vec<Complex> {
         let n = self.n;
@@ -177,6 +202,47 @@ pub fn coeffs_to_slots_groups(n: usize, groups: usize) -> Vec<DiagonalMatrix> {
     out
 }
 
+/// [`coeffs_to_slots_groups`] for `n` sparse slots, read on `2n` slots (the bootstrap's
+/// real/imaginary repacking, Bossuat et al., EUROCRYPT 2021, section 4.4; Lattigo's
+/// `RepackImag2Real`): the input is an `n`-slot message `[t, t]`, the output `[z, 0]` with `z`
+/// the `n`-slot output (the last group's rows `n..2n` are zero). The real and imaginary parts
+/// of `z` then fit in one `2n`-slot ciphertext `[Re z, Im z]`, so EvalMod runs once.
+pub fn coeffs_to_slots_groups_packed(n: usize, groups: usize) -> Vec<DiagonalMatrix> {
+    let mut out: Vec<DiagonalMatrix> = coeffs_to_slots_groups(n, groups)
+        .iter()
+        .map(DiagonalMatrix::repeated_twice)
+        .collect();
+    if let Some(last) = out.last_mut() {
+        last.zero_rows_from(n);
+    }
+    out
+}
+
+/// [`slots_to_coeffs_groups`] for `n` sparse slots from the packed `2n`-slot form `[a, b]` of
+/// [`coeffs_to_slots_groups_packed`]. The first group is the repeated one after the slot-wise
+/// factor `[1, i]` (folded into its diagonals, so it keeps their count): its output `x`
+/// satisfies `x + rot(x, n) = [y1, y1]` with `y1` the first group of `V` applied to `a + i b`
+/// (a repeated transform commutes with the rotation by `n`), one rotation and no level. The
+/// later groups are the repeated ones; the output is the `n`-slot message `V (a + i b)` read on
+/// `2n` slots, `[y, y]`.
+pub fn slots_to_coeffs_groups_packed(n: usize, groups: usize) -> Vec<DiagonalMatrix> {
+    let mut factor = DiagonalMatrix {
+        n: 2 * n,
+        diags: BTreeMap::new(),
+    };
+    factor
+        .diags
+        .insert(0, [vec![Complex::new(1.0, 0.0); n], vec![Complex::I; n]].concat());
+    let mut out: Vec<DiagonalMatrix> = slots_to_coeffs_groups(n, groups)
+        .iter()
+        .map(DiagonalMatrix::repeated_twice)
+        .collect();
+    if let Some(first) = out.first_mut() {
+        *first = first.mul(&factor);
+    }
+    out
+}
+
 /// Bit-reversal permutation of `v` (length a power of two).
 pub fn bit_reverse(v: &[Complex]) -> Vec<Complex> {
     let n = v.len();
@@ -248,6 +314,47 @@ mod tests {
                     back = g.apply(&back);
                 }
                 assert!(max_err(&back, &bit_reverse(&u)) < 1e-9, "n={n} groups={groups}");
+            }
+        }
+    }
+
+    #[test]
+    fn packed_groups_carry_real_and_imaginary_parts_in_one_vector() {
+        for log_n in 1..=8 {
+            let n = 1usize << log_n;
+            let u = values(n, 100 + log_n as u64);
+            let y = special_dft_reference(&u);
+            let twice = |v: &[Complex]| [v, v].concat();
+            for groups in 1..=3 {
+                // CoeffsToSlots on [y, y]: [z, 0] with z the bit-reversed u
+                let mut v = twice(&y);
+                for g in coeffs_to_slots_groups_packed(n, groups) {
+                    assert_eq!(g.dim(), 2 * n);
+                    v = g.apply(&v);
+                }
+                let z = bit_reverse(&u);
+                assert!(max_err(&v[..n], &z) < 1e-9, "n={n} groups={groups}");
+                assert!(v[n..].iter().all(|x| x.abs() < 1e-12));
+                // [Re z, Im z] back through SlotsToCoeffs: [y, y]
+                let packed: Vec<Complex> = z
+                    .iter()
+                    .map(|x| Complex::from_real(x.re))
+                    .chain(z.iter().map(|x| Complex::from_real(x.im)))
+                    .collect();
+                let mut back = packed;
+                for (i, g) in slots_to_coeffs_groups_packed(n, groups).iter().enumerate() {
+                    assert_eq!(g.dim(), 2 * n);
+                    back = g.apply(&back);
+                    if i == 0 {
+                        let moved: Vec<Complex> = (0..2 * n).map(|p| back[(p + n) % (2 * n)]).collect();
+                        back.iter_mut().zip(moved).for_each(|(x, y)| *x += y);
+                    }
+                }
+                assert!(
+                    max_err(&back, &twice(&y)) < 1e-9,
+                    "n={n} groups={groups} {}",
+                    max_err(&back, &twice(&y))
+                );
             }
         }
     }

@@ -10,9 +10,10 @@
 //! 4. [`encapsulation::switch_to_dense`]: back to the dense secret.
 //! 5. [`Bootstrapper::sub_sum`] (sparse slots): the trace onto the slot subring.
 //! 6. [`Bootstrapper::coeffs_to_slots`]: `V^-1` by grouped butterflies (one level per group),
-//!    then the real and imaginary parts as two real-slot ciphertexts (a conjugation).
+//!    then the real and imaginary parts on real slots (a conjugation): two ciphertexts at full
+//!    slots, one ciphertext of `2n` slots `[re, im]` for `n < N/2` sparse slots ([`RealSlots`]).
 //! 7. [`Bootstrapper::eval_mod`] on each: `q0 / (2 pi) sin(2 pi t / q0) ~ m` (a polynomial
-//!    fitted near the integers, then double angles: [`evalmod`]).
+//!    fitted near the integers, then double angles: [`evalmod`]). Sparse slots run it once.
 //! 8. [`Bootstrapper::slots_to_coeffs`]: `V` on `re + i im`, to the output scale.
 //!
 //! [`Bootstrapper::bootstrap_packed`] refreshes several sparse-slot ciphertexts with one
@@ -195,6 +196,9 @@ pub struct Bootstrapper<'a> {
     log_slots: u32,
     cts: Vec<LinearTransform>,
     stc: Vec<LinearTransform>,
+    /// Sparse slots: the real and imaginary parts share one ciphertext of `2n` slots
+    /// ([`RealSlots::Packed`]), so EvalMod runs once.
+    packed: bool,
     eval_mod: EvalModPoly,
     /// Rotation steps of both transforms and of SubSum.
     rotations: Vec<i64>,
@@ -243,7 +247,14 @@ impl<'a> Bootstrapper<'a> {
         // CoeffsToSlots: from the ModRaised scale q0 K (times gap after SubSum) to exactly
         // q_(top - cts) / 2 (the real/imaginary split doubles it to EvalMod's first prime), in
         // equal steps.
-        let cts_groups = dft::coeffs_to_slots_groups(n, lit.coeffs_to_slots_levels);
+        // Sparse slots: the transforms run on 2n slots (`dft`'s packed groups).
+        let packed = log_slots < max_slots_log;
+        let transform_log_slots = log_slots + u32::from(packed);
+        let cts_groups = if packed {
+            dft::coeffs_to_slots_groups_packed(n, lit.coeffs_to_slots_levels)
+        } else {
+            dft::coeffs_to_slots_groups(n, lit.coeffs_to_slots_levels)
+        };
         let gap = (params.n() / 2 / n) as f64;
         let cts_in = q0 * lit.k * gap;
         let evalmod_top = top - cts_groups.len();
@@ -254,7 +265,7 @@ impl<'a> Bootstrapper<'a> {
         for (g, m) in cts_groups.iter().enumerate() {
             let level = top - g;
             let next = if g + 1 == cts_groups.len() { cts_out } else { scale * step };
-            cts.push(LinearTransform::new(&ev, m, level, log_slots, q(level) * next / scale)?);
+            cts.push(LinearTransform::new(&ev, m, level, transform_log_slots, q(level) * next / scale)?);
             scale = next;
         }
 
@@ -271,7 +282,11 @@ impl<'a> Bootstrapper<'a> {
         // value * q0 / (2 pi Delta_in), by the scale
         let stc_in = s * 2.0 * PI * input_scale_target / q0;
         let output_scale = params.default_scale();
-        let stc_groups = dft::slots_to_coeffs_groups(n, lit.slots_to_coeffs_levels);
+        let stc_groups = if packed {
+            dft::slots_to_coeffs_groups_packed(n, lit.slots_to_coeffs_levels)
+        } else {
+            dft::slots_to_coeffs_groups(n, lit.slots_to_coeffs_levels)
+        };
         let stc_top = evalmod_top - eval_mod.depth();
         let step = (output_scale / stc_in).powf(1.0 / stc_groups.len() as f64);
         let mut stc = Vec::new();
@@ -279,7 +294,7 @@ impl<'a> Bootstrapper<'a> {
         for (g, m) in stc_groups.iter().enumerate() {
             let level = stc_top - g;
             let next = if g + 1 == stc_groups.len() { output_scale } else { scale * step };
-            stc.push(LinearTransform::new(&ev, m, level, log_slots, q(level) * next / scale)?);
+            stc.push(LinearTransform::new(&ev, m, level, transform_log_slots, q(level) * next / scale)?);
             scale = next;
         }
 
@@ -288,9 +303,11 @@ impl<'a> Bootstrapper<'a> {
             .chain(&stc_groups)
             .flat_map(|m| {
                 let offs: Vec<usize> = m.diagonals().keys().copied().collect();
-                BsgsPlan::new(n, &offs).rotations(n)
+                BsgsPlan::new(m.dim(), &offs).rotations(m.dim())
             })
             .collect();
+        // SubSum's rotations; the first, by n, also moves the imaginary parts of the packed
+        // form into place.
         let half = 1usize << (params.log_n() - 1);
         let mut k = n;
         while k < half {
@@ -305,6 +322,7 @@ impl<'a> Bootstrapper<'a> {
             log_slots,
             cts,
             stc,
+            packed,
             eval_mod,
             rotations,
             input_scale_target,
@@ -367,17 +385,20 @@ impl<'a> Bootstrapper<'a> {
     pub fn transform_memory_bytes(&self) -> usize {
         self.cts.iter().chain(&self.stc).map(LinearTransform::memory_bytes).sum()
     }
-    /// Key switches per bootstrap in each phase: (CoeffsToSlots incl. the conjugation,
-    /// relinearizations of EvalMod, SlotsToCoeffs, SubSum).
+    /// Key switches per bootstrap in each phase: (CoeffsToSlots incl. the conjugation and, for
+    /// sparse slots, the repacking rotation, relinearizations of EvalMod, SlotsToCoeffs incl. the
+    /// sparse slots' repeating rotation, SubSum).
     pub fn key_switch_counts(&self) -> (usize, usize, usize, usize) {
-        let cts = self.cts.iter().map(LinearTransform::rotations).sum::<usize>() + 1;
-        let stc = self.stc.iter().map(LinearTransform::rotations).sum::<usize>();
+        let cts = self.cts.iter().map(LinearTransform::rotations).sum::<usize>() + 1 + usize::from(self.packed);
+        let stc = self.stc.iter().map(LinearTransform::rotations).sum::<usize>() + usize::from(self.packed);
         let degree = self.lit.chebyshev_degree;
-        // T_2..T_(B-1), giants, one product per split, double angles; two EvalMods
+        // T_2..T_(B-1), giants, one product per split, double angles; two EvalMods at full
+        // slots, one for sparse slots
         let mults = count_chebyshev_products(degree) + self.lit.double_angle as usize;
+        let eval_mods = if self.packed { 1 } else { 2 };
         let half = self.ectx.n() / 2;
         let subsum = (half / (1usize << self.log_slots)).trailing_zeros() as usize;
-        (cts, 2 * mults, stc, subsum)
+        (cts, eval_mods * mults, stc, subsum)
     }
 
     /// Generates exactly the keys this circuit needs. The Galois keys are kept compact (seed and
@@ -459,21 +480,35 @@ impl<'a> Bootstrapper<'a> {
     }
 
     /// Step 6: `V^-1`, then (real part, imaginary part) of the bit-reversed packed coefficients
-    /// as two ciphertexts with real slots `t_k / (q0 K)`.
-    pub fn coeffs_to_slots(&self, ct: &CiphertextOwned, keys: &BootstrapKeys) -> Result<(CiphertextOwned, CiphertextOwned), EvalError> {
+    /// on real slots `t_k / (q0 K)` ([`RealSlots`]).
+    pub fn coeffs_to_slots(&self, ct: &CiphertextOwned, keys: &BootstrapKeys) -> Result<RealSlots, EvalError> {
         let ev = self.ev();
+        if ct.meta.log_slots != self.log_slots {
+            return Err(EvalError::SlotsMismatch);
+        }
         let mut z = ct.clone();
+        if self.packed {
+            // the n-slot message read on 2n slots: [t, t]
+            z.meta.log_slots += 1;
+        }
         for t in &self.cts {
             z = t.apply(&ev, &z, &keys.galois)?;
         }
+        // packed: z = [u, 0]
         let zc = ev.conjugate(&z, &keys.galois)?;
         let mut re = ev.add(&z, &zc)?;
         re.meta.scale *= 2.0;
         // (conj z - z) * i = 2 Im z; multiplying by i is X^(N/2), exact and level-free
-        let i_pt = ev.encode(&vec![Complex::I; 1 << self.log_slots], z.meta.level, 1.0)?;
+        let i_pt = ev.encode(&vec![Complex::I; 1 << z.meta.log_slots], z.meta.level, 1.0)?;
         let mut im = ev.mul_plain(&ev.sub(&zc, &z)?, &i_pt)?;
         im.meta.scale *= 2.0;
-        Ok((re, im))
+        if !self.packed {
+            return Ok(RealSlots::Split { re, im });
+        }
+        // [Re u, 0] + rot([Im u, 0], n) = [Re u, Im u]
+        let moved = ev.rotate(&im, 1i64 << self.log_slots, &keys.galois)?;
+        ev.add_assign(&mut re, &moved)?;
+        Ok(RealSlots::Packed(re))
     }
 
     /// Step 7: `t / (q0 K) -> m / Delta_in` on real slots.
@@ -487,13 +522,27 @@ impl<'a> Bootstrapper<'a> {
     }
 
     /// Step 8: `V (re + i im)`, ending at [`Bootstrapper::output_scale`].
-    pub fn slots_to_coeffs(&self, re: &CiphertextOwned, im: &CiphertextOwned, keys: &BootstrapKeys) -> Result<CiphertextOwned, EvalError> {
+    pub fn slots_to_coeffs(&self, parts: &RealSlots, keys: &BootstrapKeys) -> Result<CiphertextOwned, EvalError> {
         let ev = self.ev();
-        let i_pt = ev.encode(&vec![Complex::I; 1 << self.log_slots], im.meta.level, 1.0)?;
-        let mut z = ev.add(re, &ev.mul_plain(im, &i_pt)?)?;
-        for t in &self.stc {
+        let mut z = match (parts, self.packed) {
+            (RealSlots::Split { re, im }, false) => {
+                let i_pt = ev.encode(&vec![Complex::I; 1 << self.log_slots], im.meta.level, 1.0)?;
+                ev.add(re, &ev.mul_plain(im, &i_pt)?)?
+            }
+            // the first group takes [re, i im] itself (`dft::slots_to_coeffs_groups_packed`)
+            (RealSlots::Packed(w), true) => w.clone(),
+            _ => return Err(EvalError::SlotsMismatch),
+        };
+        for (g, t) in self.stc.iter().enumerate() {
             z = t.apply(&ev, &z, &keys.galois)?;
+            if self.packed && g == 0 {
+                // x + rot(x, n): the first group's output for re + i im, repeated
+                let moved = ev.rotate(&z, 1i64 << self.log_slots, &keys.galois)?;
+                ev.add_assign(&mut z, &moved)?;
+            }
         }
+        // packed: [y, y] on 2n slots is the n-slot message y
+        z.meta.log_slots = self.log_slots;
         Ok(z)
     }
 
@@ -516,13 +565,11 @@ impl<'a> Bootstrapper<'a> {
         t.raise = clock.elapsed();
         let summed = self.sub_sum(&raised, keys)?;
         t.sub_sum = clock.elapsed() - t.raise;
-        let (re, im) = self.coeffs_to_slots(&summed, keys)?;
+        let parts = self.coeffs_to_slots(&summed, keys)?;
         t.coeffs_to_slots = clock.elapsed() - t.raise - t.sub_sum;
-        // independent: run side by side (fills the cores where one EvalMod's steps are serial)
-        let (re, im) = rayon::join(|| self.eval_mod(&re, keys), || self.eval_mod(&im, keys));
-        let (re, im) = (re?, im?);
+        let parts = parts.try_map(|c| self.eval_mod(c, keys))?;
         t.eval_mod = clock.elapsed() - t.raise - t.sub_sum - t.coeffs_to_slots;
-        let mut out = self.slots_to_coeffs(&re, &im, keys)?;
+        let mut out = self.slots_to_coeffs(&parts, keys)?;
         t.slots_to_coeffs = clock.elapsed() - t.raise - t.sub_sum - t.coeffs_to_slots - t.eval_mod;
         // value is (message * ratio): fold the ratio into the scale, then check it is the
         // reported one to float accuracy and report it exactly
@@ -535,6 +582,34 @@ impl<'a> Bootstrapper<'a> {
     }
 }
 
+/// The real and imaginary parts of the packed coefficients on real slots, between
+/// CoeffsToSlots and SlotsToCoeffs.
+#[derive(Clone, Debug)]
+pub enum RealSlots {
+    /// Full slots: the real parts and the imaginary parts, one ciphertext each.
+    Split { re: CiphertextOwned, im: CiphertextOwned },
+    /// `n < N/2` sparse slots: one ciphertext of `2n` slots, the `n` real parts then the `n`
+    /// imaginary parts.
+    Packed(CiphertextOwned),
+}
+
+impl RealSlots {
+    /// Applies `f` to every ciphertext (the two of [`RealSlots::Split`] side by side: that
+    /// fills the cores where one EvalMod's steps are serial).
+    pub fn try_map<F>(&self, f: F) -> Result<Self, EvalError>
+    where
+        F: Fn(&CiphertextOwned) -> Result<CiphertextOwned, EvalError> + Sync,
+    {
+        Ok(match self {
+            Self::Split { re, im } => {
+                let (re, im) = rayon::join(|| f(re), || f(im));
+                Self::Split { re: re?, im: im? }
+            }
+            Self::Packed(w) => Self::Packed(f(w)?),
+        })
+    }
+}
+
 /// Wall time per phase of one bootstrap.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BootstrapTimings {
@@ -542,7 +617,7 @@ pub struct BootstrapTimings {
     pub raise: std::time::Duration,
     pub sub_sum: std::time::Duration,
     pub coeffs_to_slots: std::time::Duration,
-    /// Both EvalMods (real and imaginary parts).
+    /// EvalMod (twice at full slots: real and imaginary parts).
     pub eval_mod: std::time::Duration,
     pub slots_to_coeffs: std::time::Duration,
 }
