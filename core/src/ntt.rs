@@ -106,38 +106,42 @@ pub(crate) fn inverse_group(m: &Modulus, x: [&mut u64; 4], wa0: (u64, u64), wa1:
     *x3 = m.mul_shoup_lazy(y1 + two_q - y3, wb.0, wb.1);
 }
 
-/// Turns the SIMD (AVX-512 IFMA and AVX2) passes off (`false`) or back on, process-wide, so
-/// tests and benchmarks can run the scalar reference path on any host. Results are identical
-/// either way. No effect where there is no SIMD path (other targets, `no_std` builds).
-#[doc(hidden)]
-pub fn set_simd_enabled(enabled: bool) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    simd::set_enabled(enabled);
-    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-    let _ = enabled;
+/// A process-wide switch of the x86_64 SIMD paths, for tests and benchmarks; a no-op where those
+/// paths do not exist (other targets, `no_std` builds).
+macro_rules! simd_switch {
+    ($(#[$doc:meta])* $name:ident => $target:path) => {
+        $(#[$doc])*
+        #[doc(hidden)]
+        pub fn $name(enabled: bool) {
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            $target(enabled);
+            #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+            let _ = enabled;
+        }
+    };
 }
 
-/// Turns only the AVX-512 IFMA passes (primes below 2^50) off or back on, process-wide, so
-/// tests and benchmarks can compare them with the other paths on a CPU that has them.
-/// `set_simd_enabled` sets this too. Reduced outputs are identical either way.
-#[doc(hidden)]
-pub fn set_ifma_enabled(enabled: bool) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    crate::ntt_ifma::set_enabled(enabled);
-    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-    let _ = enabled;
-}
+simd_switch!(
+    /// Turns the SIMD (AVX-512 IFMA and AVX2) passes off (`false`) or back on, process-wide, so
+    /// tests and benchmarks can run the scalar reference path on any host. Results are identical
+    /// either way.
+    set_simd_enabled => simd::set_enabled
+);
 
-/// Runs the AVX2 passes on CPUs with AVX-512F too (`true`), where by default the scalar passes
-/// take the primes that IFMA cannot (they measured faster there; see `ntt_avx2`), so that tests
-/// and benchmarks reach the AVX2 path on such hosts. Results are identical either way.
-#[doc(hidden)]
-pub fn set_avx2_on_avx512(enabled: bool) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    simd::set_on_avx512(enabled);
-    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-    let _ = enabled;
-}
+simd_switch!(
+    /// Turns only the AVX-512 IFMA passes (primes below 2^50) off or back on, process-wide, so
+    /// tests and benchmarks can compare them with the other paths on a CPU that has them.
+    /// `set_simd_enabled` sets this too. Reduced outputs are identical either way.
+    set_ifma_enabled => crate::ntt_ifma::set_enabled
+);
+
+simd_switch!(
+    /// Runs the AVX2 passes on CPUs with AVX-512F too (`true`), where by default the scalar
+    /// passes take the primes that IFMA cannot (they measured faster there; see `ntt_avx2`), so
+    /// that tests and benchmarks reach the AVX2 path on such hosts. Results are identical either
+    /// way.
+    set_avx2_on_avx512 => simd::set_on_avx512
+);
 
 /// Whether the AVX-512 IFMA passes run for a prime `q` on this host (for benchmark labels).
 #[doc(hidden)]
