@@ -4,7 +4,7 @@
 //! section 6).
 //!
 //! A group of merged butterfly stages has its diagonals at offsets `stride * t`,
-//! `|t| < 2^g`. Writing `t = n1 * i + j` (`0 <= j < n1`),
+//! `|t| < 2^g`. Writing `t = n1 * i + j` (`0 <= j < n1`, or centred on 0: [`BsgsPlan`]),
 //! `sum_t D_t . rot(v, stride t) = sum_i rot( sum_j rot(D_t, -stride n1 i) . rot(v, stride j), stride n1 i )`:
 //! `n1 - 1` rotations of the input share one decomposition (hoisting), and each giant step
 //! costs one more ModUp and inner product; the giant steps' key switches are summed over Q P
@@ -31,7 +31,7 @@ pub struct LinearTransform {
     level: usize,
     log_slots: u32,
     pt_scale: f64,
-    /// Rotation steps of the babies (`stride * j`, j = 0 first).
+    /// Rotation steps of the babies (`stride * j` modulo the slot count, in the order of `j`).
     baby_steps: Vec<i64>,
     /// Per giant step: its rotation and the (baby index, plaintext) pairs it sums.
     giants: Vec<(i64, Vec<(usize, PlaintextRns)>)>,
@@ -42,12 +42,19 @@ pub struct LinearTransform {
 pub struct BsgsPlan {
     pub stride: usize,
     pub n1: usize,
+    /// Baby steps `j` in `-(n1/2 - 1) ..= n1/2` instead of `0 .. n1`: a group whose few
+    /// diagonals sit either side of 0 (one butterfly stage: offsets `-h, 0, h`) then needs no
+    /// giant step at all.
+    pub centred: bool,
     /// Signed multiples `t` of `stride` for every diagonal.
     pub ts: Vec<i64>,
 }
 
 impl BsgsPlan {
-    /// Chooses the baby-step count (a power of two) that minimises baby + giant rotations.
+    /// Chooses the baby-step count (a power of two) and the baby range that minimise baby +
+    /// giant rotations, then giant rotations: a giant step costs its own ModUp, while the
+    /// babies share one (hoisting), so of two plans with as many key switches the one with
+    /// fewer giants is cheaper.
     pub fn new(n: usize, offsets: &[usize]) -> Self {
         let stride = offsets
             .iter()
@@ -67,18 +74,49 @@ impl BsgsPlan {
                 }
             })
             .collect();
-        let mut best = (usize::MAX, 1usize);
+        let mut plan = Self {
+            stride,
+            n1: 1,
+            centred: false,
+            ts,
+        };
+        let mut best: Option<((usize, usize), usize, bool)> = None;
         let mut n1 = 1usize;
         while n1 as i64 <= span {
-            let giants: std::collections::BTreeSet<i64> = ts.iter().map(|t| t.div_euclid(n1 as i64)).collect();
-            let babies: std::collections::BTreeSet<i64> = ts.iter().map(|t| t.rem_euclid(n1 as i64)).collect();
-            let cost = babies.iter().filter(|&&j| j != 0).count() + giants.iter().filter(|&&i| i != 0).count();
-            if cost < best.0 {
-                best = (cost, n1);
+            for centred in [false, true] {
+                if centred && n1 < 4 {
+                    continue; // the same split as the plain one
+                }
+                (plan.n1, plan.centred) = (n1, centred);
+                let (mut giants, mut babies) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
+                for &t in &plan.ts {
+                    let (i, j) = plan.split(t);
+                    giants.insert(i);
+                    babies.insert(j);
+                }
+                let giants = giants.iter().filter(|&&i| i != 0).count();
+                let key = (babies.iter().filter(|&&j| j != 0).count() + giants, giants);
+                if best.is_none_or(|(b, _, _)| key < b) {
+                    best = Some((key, n1, centred));
+                }
             }
             n1 *= 2;
         }
-        Self { stride, n1: best.1, ts }
+        if let Some((_, n1, centred)) = best {
+            (plan.n1, plan.centred) = (n1, centred);
+        }
+        plan
+    }
+
+    /// `t = n1 i + j` with the baby multiple `j` in this plan's range: `(i, j)`.
+    pub fn split(&self, t: i64) -> (i64, i64) {
+        let n1 = self.n1 as i64;
+        let i = if self.centred {
+            (t + n1 / 2 - 1).div_euclid(n1)
+        } else {
+            t.div_euclid(n1)
+        };
+        (i, t - n1 * i)
     }
 
     /// Rotation steps this plan needs (baby steps and giant steps, nonzero), modulo `n`.
@@ -88,7 +126,10 @@ impl BsgsPlan {
         let mut out: Vec<i64> = self
             .ts
             .iter()
-            .flat_map(|t| [t.rem_euclid(n1) * s, t.div_euclid(n1) * n1 * s])
+            .flat_map(|&t| {
+                let (i, j) = self.split(t);
+                [j * s, i * n1 * s]
+            })
             .map(|r| r.rem_euclid(n as i64))
             .filter(|&r| r != 0)
             .collect();
@@ -115,11 +156,21 @@ impl LinearTransform {
         let plan = BsgsPlan::new(n, &offsets);
         let n1 = plan.n1 as i64;
         let s = plan.stride as i64;
+        let splits: Vec<(i64, i64)> = plan.ts.iter().map(|&t| plan.split(t)).collect();
+        let baby_js: Vec<i64> = splits
+            .iter()
+            .map(|&(_, j)| j)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let mut by_giant: BTreeMap<i64, Vec<(usize, &Vec<Complex>)>> = BTreeMap::new();
-        for (t, d) in plan.ts.iter().zip(m.diagonals().values()) {
-            by_giant.entry(t.div_euclid(n1)).or_default().push((t.rem_euclid(n1) as usize, d));
+        for (&(i, j), d) in splits.iter().zip(m.diagonals().values()) {
+            let baby = baby_js.binary_search(&j).map_err(|_| EvalError::Invalid("baby step missing"))?;
+            by_giant.entry(i).or_default().push((baby, d));
         }
-        let baby_steps: Vec<i64> = (0..plan.n1).map(|j| j as i64 * s).collect();
+        // modulo the slot count, as `BsgsPlan::rotations` lists them (with sparse slots a step
+        // and the step plus the slot count are different Galois elements)
+        let baby_steps: Vec<i64> = baby_js.iter().map(|j| (j * s).rem_euclid(n as i64)).collect();
         let giants = by_giant
             .into_par_iter()
             .map(|(i, ds)| {
@@ -159,7 +210,7 @@ impl LinearTransform {
     /// Number of key switches one application costs.
     pub fn rotations(&self) -> usize {
         let used: std::collections::BTreeSet<usize> = self.giants.iter().flat_map(|(_, v)| v.iter().map(|(j, _)| *j)).collect();
-        used.iter().filter(|&&j| j != 0).count() + self.giants.iter().filter(|(g, _)| *g != 0).count()
+        used.iter().filter(|&&j| self.baby_steps[j] != 0).count() + self.giants.iter().filter(|(g, _)| *g != 0).count()
     }
 
     /// `M ct`, rescaled once: output level `level - 1`, scale `ct.scale * pt_scale / q_level`.
@@ -228,4 +279,51 @@ fn add_permuted(ectx: &EvalContext, dst: &mut RnsPolyOwned, src: &RnsPolyOwned, 
             Some(p) => d.iter_mut().zip(p).for_each(|(o, &x)| *o = m.add(*o, s[x as usize])),
             None => d.iter_mut().zip(s).for_each(|(o, x)| *o = m.add(*o, *x)),
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn giants_and_babies(p: &BsgsPlan) -> (usize, usize) {
+        let mut g = std::collections::BTreeSet::new();
+        let mut b = std::collections::BTreeSet::new();
+        for &t in &p.ts {
+            let (i, j) = p.split(t);
+            assert_eq!(p.n1 as i64 * i + j, t);
+            if p.centred {
+                assert!(-(p.n1 as i64 / 2 - 1) <= j && j <= p.n1 as i64 / 2, "{j}");
+            } else {
+                assert!((0..p.n1 as i64).contains(&j));
+            }
+            g.insert(i);
+            b.insert(j);
+        }
+        (g.into_iter().filter(|&i| i != 0).count(), b.into_iter().filter(|&j| j != 0).count())
+    }
+
+    #[test]
+    fn one_butterfly_stage_needs_no_giant_step() {
+        // offsets -h, 0, h on 16 slots: two hoisted babies (one ModUp), not two giants
+        for h in [1usize, 2, 4] {
+            let p = BsgsPlan::new(16, &[0, h, 16 - h]);
+            assert!(p.centred);
+            assert_eq!(giants_and_babies(&p), (0, 2));
+            let mut want = vec![h as i64, 16 - h as i64];
+            want.sort_unstable();
+            assert_eq!(p.rotations(16), want);
+        }
+    }
+
+    #[test]
+    fn plans_split_every_offset_and_prefer_fewer_giants() {
+        // 63 diagonals at stride 1 (five merged stages): 7 babies and 7 giants either way
+        let offs: Vec<usize> = (0..32).chain(1024 - 31..1024).collect();
+        let p = BsgsPlan::new(1024, &offs);
+        assert_eq!((p.n1, giants_and_babies(&p)), (8, (7, 7)));
+        // 32 diagonals at stride 1024 of 2^15: 7 babies and 4 giants, not 3 and 8
+        let offs: Vec<usize> = (-15i64..=16).map(|t| (t * 1024).rem_euclid(1 << 15) as usize).collect();
+        let p = BsgsPlan::new(1 << 15, &offs);
+        assert_eq!(giants_and_babies(&p), (4, 7));
+    }
 }
