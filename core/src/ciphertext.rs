@@ -40,7 +40,7 @@ pub struct Ciphertext<S> {
 pub type CiphertextOwned = Ciphertext<alloc::vec::Vec<u64>>;
 
 /// A secret-key ciphertext whose uniform c1 is replaced by the 32-byte seed it was drawn
-/// from (half the bytes on the wire). Expand with [`SeededCiphertext::expand`].
+/// from (half the bytes on the wire). Expand with `SeededCiphertext::expand` (feature `alloc`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeededCiphertext<S> {
     pub c0: RnsPoly<S>,

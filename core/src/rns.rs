@@ -2,7 +2,7 @@
 //!
 //! A polynomial mod Q = q_0 * ... * q_l is held as l + 1 limbs of N words, limb-major
 //! (`data[i * N .. (i + 1) * N]` is the residue mod q_i). Storage is a type parameter in the
-//! style of tfhe-rs entities: `Vec<u64>` on the host ([`RnsPolyOwned`]), slices for views,
+//! style of tfhe-rs entities: `Vec<u64>` on the host (`RnsPolyOwned`, feature `alloc`), slices for views,
 //! fixed arrays on the device. The representation (coefficients or NTT evaluations) is tracked
 //! at run time and checked by every operation that cares.
 
