@@ -44,6 +44,7 @@ pub use evalmod::EvalModFit;
 use evalmod::EvalModPoly;
 use linear::{BsgsPlan, LinearTransform};
 use rand_core::{CryptoRng, RngCore};
+use std::borrow::Cow;
 use std::f64::consts::PI;
 
 /// Bootstrapping parameters on top of a residual parameter set (Lattigo's
@@ -524,22 +525,27 @@ impl<'a> Bootstrapper<'a> {
     /// Step 8: `V (re + i im)`, ending at [`Bootstrapper::output_scale`].
     pub fn slots_to_coeffs(&self, parts: &RealSlots, keys: &BootstrapKeys) -> Result<CiphertextOwned, EvalError> {
         let ev = self.ev();
-        let mut z = match (parts, self.packed) {
+        let input: Cow<'_, CiphertextOwned> = match (parts, self.packed) {
             (RealSlots::Split { re, im }, false) => {
                 let i_pt = ev.encode(&vec![Complex::I; 1 << self.log_slots], im.meta.level, 1.0)?;
-                ev.add(re, &ev.mul_plain(im, &i_pt)?)?
+                Cow::Owned(ev.add(re, &ev.mul_plain(im, &i_pt)?)?)
             }
             // the first group takes [re, i im] itself (`dft::slots_to_coeffs_groups_packed`)
-            (RealSlots::Packed(w), true) => w.clone(),
+            (RealSlots::Packed(w), true) => Cow::Borrowed(w),
             _ => return Err(EvalError::SlotsMismatch),
         };
-        for (g, t) in self.stc.iter().enumerate() {
+        let mut groups = self.stc.iter();
+        let mut z = match groups.next() {
+            Some(first) => first.apply(&ev, &input, &keys.galois)?,
+            None => input.into_owned(),
+        };
+        if self.packed {
+            // x + rot(x, n): the first group's output for re + i im, repeated
+            let moved = ev.rotate(&z, 1i64 << self.log_slots, &keys.galois)?;
+            ev.add_assign(&mut z, &moved)?;
+        }
+        for t in groups {
             z = t.apply(&ev, &z, &keys.galois)?;
-            if self.packed && g == 0 {
-                // x + rot(x, n): the first group's output for re + i im, repeated
-                let moved = ev.rotate(&z, 1i64 << self.log_slots, &keys.galois)?;
-                ev.add_assign(&mut z, &moved)?;
-            }
         }
         // packed: [y, y] on 2n slots is the n-slot message y
         z.meta.log_slots = self.log_slots;
