@@ -106,6 +106,18 @@ impl Modulus {
         (self.neg(r) & neg_mask) | (r & !neg_mask)
     }
 
+    /// Reduces a small signed value (a secret or error coefficient) to [0, q) with one masked
+    /// addition instead of a Barrett reduction: constant time in `x`, and a loop of it
+    /// vectorises. The branch is on q (public): moduli up to 128 take [`Self::reduce_i64`].
+    #[inline(always)]
+    pub const fn reduce_i8(&self, x: i8) -> u64 {
+        if self.q <= 128 {
+            return self.reduce_i64(x as i64);
+        }
+        let v = x as i64;
+        (v as u64).wrapping_add(self.q & ((v >> 63) as u64))
+    }
+
     #[inline(always)]
     pub const fn mul(&self, a: u64, b: u64) -> u64 {
         self.reduce_u128(a as u128 * b as u128)
@@ -248,6 +260,14 @@ impl Montgomery {
         // x + u q is 0 mod 2^64: its low word x0 + lo(u q) carries exactly when x0 is not zero
         let hi = ((u as u128 * self.q as u128) >> 64) as u64;
         x1 + hi + (x0 != 0) as u64
+    }
+
+    /// a b R^-1 mod q in [0, q) for a, b < q: one full product and a Montgomery reduction
+    /// (three 64-bit products, against six for [`Modulus::mul`]). With `a` carrying a factor R
+    /// (computed once and shared by several products), the result is the plain product.
+    #[inline(always)]
+    pub const fn mul(&self, a: u64, b: u64) -> u64 {
+        csub(self.reduce(a as u128 * b as u128), self.q)
     }
 }
 

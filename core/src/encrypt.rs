@@ -12,6 +12,7 @@
 //! Seeded secret-key encryption: c1 = a (uniform, from a fresh public seed),
 //!   c0 = -a*s + e + m.
 
+use crate::arith::Montgomery;
 use crate::error::{check_len, Error};
 use crate::keys::{PublicKey, SecretKey};
 use crate::ntt::{NegacyclicNtt, NttTable};
@@ -181,7 +182,7 @@ fn compact_log_gap(len: usize, n: usize) -> Result<u32, Error> {
 fn add_message_and_error<C: PlainCoeff>(msg: &[C], log_gap: u32, e: &[i8], m: &crate::arith::Modulus, out: &mut [u64], accumulate: bool) {
     let mask = (1usize << log_gap) - 1;
     for (i, (o, &ei)) in out.iter_mut().zip(e).enumerate() {
-        let mut v = m.reduce_i64(ei as i64);
+        let mut v = m.reduce_i8(ei);
         if i & mask == 0 {
             if let Some(c) = msg.get(i >> log_gap) {
                 v = m.add(v, c.residue(m));
@@ -264,10 +265,18 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
         Ok(())
     }
 
-    /// û = NTT(u mod q_prime) into `u_hat`; shared by the prime's two limbs.
+    /// û = NTT(u R mod q_prime) into `u_hat`, R = 2^64; shared by the prime's two limbs. The
+    /// factor R lets both products with the key (`b` and `a`) end in a Montgomery reduction
+    /// ([`Montgomery::mul`]: three 64-bit products instead of Barrett's six) and still give
+    /// û b and û a exactly; it costs one Shoup product per coefficient here, paid once for two.
     pub fn prepare_prime<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, u_hat: &mut [u64]) -> Result<(), Error> {
         self.check(prime, table.n(), &[u_hat.len()])?;
-        reduce_small_into(self.noise.u.as_ref(), table.modulus(), u_hat);
+        let m = table.modulus();
+        let r = m.r_mod();
+        let rs = m.shoup_no_div(r);
+        for (o, &v) in u_hat.iter_mut().zip(self.noise.u.as_ref()) {
+            *o = m.mul_shoup(m.reduce_i8(v), r, rs);
+        }
         table.forward(u_hat)?;
         Ok(())
     }
@@ -282,8 +291,9 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
             index: prime,
             primes: self.pk.b().limbs(),
         })?;
+        let mont = Montgomery::new(m);
         for ((o, x), y) in out.iter_mut().zip(u_hat).zip(b) {
-            *o = m.add(*o, m.mul(*x, *y));
+            *o = m.add(*o, mont.mul(*x, *y));
         }
         Ok(())
     }
@@ -296,9 +306,10 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
         table.forward(out)?;
         let mut rng = public_stream(self.pk.a_seed(), SeedPurpose::PublicKeyA, prime as u32);
         let mut a = [0u64; 1];
+        let mont = Montgomery::new(m);
         for (o, x) in out.iter_mut().zip(u_hat) {
             expand_uniform(&mut rng, m, &mut a);
-            *o = m.add(*o, m.mul(*x, a[0]));
+            *o = m.add(*o, mont.mul(*x, a[0]));
         }
         Ok(())
     }
@@ -348,6 +359,9 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
     /// NTT(e1)). The same words as [`Self::c0_limb`] and [`Self::c1_limb`]; with the third
     /// buffer, `a` is expanded whole into `c1` ([`expand_public_into`]: sixteen ChaCha20 blocks
     /// at a time on AVX-512 hosts) instead of one value at a time.
+    ///
+    /// `a_limb`: the key's `a` at this prime when the caller expanded it already
+    /// ([`ExpandedPublicA`], shared by many encryptions under one key); `None` expands it here.
     pub fn encrypt_prime<T: AsRef<[u64]>>(
         &self,
         prime: usize,
@@ -355,14 +369,26 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
         u_hat: &mut [u64],
         c0: &mut [u64],
         c1: &mut [u64],
+        a_limb: Option<&[u64]>,
     ) -> Result<(), Error> {
         self.prepare_prime(prime, table, u_hat)?;
         self.c0_limb(prime, table, u_hat, c0)?;
         self.check(prime, table.n(), &[c1.len()])?;
         let m = table.modulus();
-        expand_public_into(self.pk.a_seed(), SeedPurpose::PublicKeyA, prime as u32, m, c1);
-        for (o, x) in c1.iter_mut().zip(u_hat.iter()) {
-            *o = m.mul(*o, *x);
+        let mont = Montgomery::new(m);
+        match a_limb {
+            Some(a) => {
+                check_len(a.len(), self.n)?;
+                for ((o, x), a) in c1.iter_mut().zip(u_hat.iter()).zip(a) {
+                    *o = mont.mul(*a, *x);
+                }
+            }
+            None => {
+                expand_public_into(self.pk.a_seed(), SeedPurpose::PublicKeyA, prime as u32, m, c1);
+                for (o, x) in c1.iter_mut().zip(u_hat.iter()) {
+                    *o = mont.mul(*o, *x);
+                }
+            }
         }
         // NTT(u) is used up: its buffer takes NTT(e1).
         reduce_small_into(self.noise.e1.as_ref(), m, u_hat);
@@ -525,6 +551,69 @@ mod one_shot {
         Ok(())
     }
 
+    /// A public key's uniform part `a`, expanded from its seed once for primes q_0..q_level
+    /// (public data). A host that encrypts many messages under one key (a hospital's batch, the
+    /// 8 block rotations of one patient) passes it to [`encrypt_pk_expanded`] instead of
+    /// regenerating the same ChaCha20 stream for every ciphertext; the ciphertexts are the same
+    /// words either way.
+    #[derive(Clone, Debug)]
+    pub struct ExpandedPublicA {
+        seed: [u8; SEED_BYTES],
+        params_id: u16,
+        a: RnsPoly<Vec<u64>>,
+    }
+
+    impl ExpandedPublicA {
+        /// Expands `pk`'s `a` for primes q_0..q_level.
+        pub fn new<T: AsRef<[u64]>, P: AsRef<[u64]>>(
+            params: &Params,
+            tables: &[NttTable<T>],
+            pk: &PublicKey<P>,
+            level: usize,
+        ) -> Result<Self, Error> {
+            check_level(params, level)?;
+            if pk.params_id() != params.id() {
+                return Err(Error::ParamsMismatch {
+                    expected: params.id(),
+                    found: pk.params_id(),
+                });
+            }
+            let n = params.n();
+            let mut a = RnsPoly::zero(n, level + 1, Representation::Ntt);
+            for i in 0..=level {
+                let table = tables.get(i).ok_or(Error::PrimeOutOfRange {
+                    index: i,
+                    primes: tables.len(),
+                })?;
+                let limb = a.limb_mut(i).ok_or(Error::PrimeOutOfRange {
+                    index: i,
+                    primes: level + 1,
+                })?;
+                expand_public_into(pk.a_seed(), SeedPurpose::PublicKeyA, i as u32, table.modulus(), limb);
+            }
+            Ok(Self {
+                seed: *pk.a_seed(),
+                params_id: pk.params_id(),
+                a,
+            })
+        }
+
+        /// The highest level it covers.
+        pub fn level(&self) -> usize {
+            self.a.limbs() - 1
+        }
+
+        fn limb_for<P: AsRef<[u64]>>(&self, pk: &PublicKey<P>, prime: usize) -> Result<&[u64], Error> {
+            if pk.a_seed() != &self.seed || pk.params_id() != self.params_id {
+                return Err(Error::KeyMismatch);
+            }
+            self.a.limb(prime).ok_or(Error::LevelOutOfRange {
+                level: prime,
+                max: self.level(),
+            })
+        }
+    }
+
     /// Public-key encryption at `level` (primes q_0..q_level).
     pub fn encrypt_pk<R: RngCore + CryptoRng, T: AsRef<[u64]>, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, C: PlainCoeff>(
         params: &Params,
@@ -534,7 +623,37 @@ mod one_shot {
         level: usize,
         rng: &mut R,
     ) -> Result<Ciphertext<Vec<u64>>, Error> {
+        encrypt_pk_inner(params, tables, pk, None, msg, level, rng)
+    }
+
+    /// [`encrypt_pk`] with `pk`'s `a` expanded beforehand (`a` must come from this key and
+    /// cover `level`): the same ciphertext words for the same random draws.
+    pub fn encrypt_pk_expanded<R: RngCore + CryptoRng, T: AsRef<[u64]>, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, C: PlainCoeff>(
+        params: &Params,
+        tables: &[NttTable<T>],
+        pk: &PublicKey<P>,
+        a: &ExpandedPublicA,
+        msg: &Plaintext<M, C>,
+        level: usize,
+        rng: &mut R,
+    ) -> Result<Ciphertext<Vec<u64>>, Error> {
+        encrypt_pk_inner(params, tables, pk, Some(a), msg, level, rng)
+    }
+
+    fn encrypt_pk_inner<R: RngCore + CryptoRng, T: AsRef<[u64]>, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, C: PlainCoeff>(
+        params: &Params,
+        tables: &[NttTable<T>],
+        pk: &PublicKey<P>,
+        a: Option<&ExpandedPublicA>,
+        msg: &Plaintext<M, C>,
+        level: usize,
+        rng: &mut R,
+    ) -> Result<Ciphertext<Vec<u64>>, Error> {
         check_level(params, level)?;
+        if let Some(a) = a {
+            // Checked before any randomness is drawn.
+            a.limb_for(pk, level)?;
+        }
         let n = params.n();
         let noise = PkEncryptionNoise::sample_into(rng, vec![0i8; n], vec![0i8; n], vec![0i8; n])?;
         let enc = PkStreamEncryptor::new(params, pk, msg, noise)?;
@@ -548,7 +667,10 @@ mod one_shot {
             })?;
             let (l0, l1) = (c0.limb_mut(i), c1.limb_mut(i));
             match (l0, l1) {
-                (Some(l0), Some(l1)) => enc.encrypt_prime(i, table, &mut u_hat, l0, l1)?,
+                (Some(l0), Some(l1)) => {
+                    let a_limb = a.map(|a| a.limb_for(pk, i)).transpose()?;
+                    enc.encrypt_prime(i, table, &mut u_hat, l0, l1, a_limb)?
+                }
                 _ => {
                     return Err(Error::PrimeOutOfRange {
                         index: i,
@@ -604,4 +726,4 @@ mod one_shot {
 }
 
 #[cfg(feature = "alloc")]
-pub use one_shot::{encrypt_pk, encrypt_sk_seeded};
+pub use one_shot::{encrypt_pk, encrypt_pk_expanded, encrypt_sk_seeded, ExpandedPublicA};

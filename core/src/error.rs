@@ -35,6 +35,8 @@ pub enum Error {
     },
     /// Scale is not finite, not positive, or too large for the modulus.
     BadScale,
+    /// A precomputed part of a key (an expanded public `a`) was made from another key.
+    KeyMismatch,
 }
 
 impl core::fmt::Display for Error {
@@ -51,6 +53,7 @@ impl core::fmt::Display for Error {
             Self::PrimeOutOfRange { index, primes } => write!(f, "prime index {index} but only {primes} primes"),
             Self::BufferLength { expected, found } => write!(f, "buffer holds {found} elements, expected {expected}"),
             Self::BadScale => f.write_str("scale must be finite, positive and below the modulus"),
+            Self::KeyMismatch => f.write_str("precomputed key material belongs to another key"),
         }
     }
 }

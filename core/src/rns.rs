@@ -285,7 +285,7 @@ impl RnsPoly<alloc::vec::Vec<u64>> {
 /// Constant time in the values.
 pub fn reduce_small_into(values: &[i8], m: &Modulus, out: &mut [u64]) {
     for (o, &v) in out.iter_mut().zip(values) {
-        *o = m.reduce_i64(v as i64);
+        *o = m.reduce_i8(v);
     }
 }
 

@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use clifhe_core::context::Context;
 use clifhe_core::decrypt::decrypt;
-use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, PkEncryptionNoise, PkStreamEncryptor, Plaintext};
+use clifhe_core::encrypt::{
+    encrypt_pk, encrypt_pk_expanded, encrypt_sk_seeded, ExpandedPublicA, PkEncryptionNoise, PkStreamEncryptor, Plaintext,
+};
 use clifhe_core::params::presets;
 use clifhe_core::wire;
 use clifhe_core::{Error, Params, PublicKey, SecretKey};
@@ -125,6 +127,17 @@ fn streamed_encryption_is_byte_identical_to_one_shot() {
         streamed.extend_from_slice(&packed);
     }
     assert_eq!(streamed, one_shot_bytes);
+    // With the key's `a` expanded once beforehand (a host encrypting many messages): the same
+    // words, at the top level and below it.
+    let a = ExpandedPublicA::new(&params, ctx.q_tables(), &pk, level).unwrap();
+    for at in [level, 2] {
+        let expanded = encrypt_pk_expanded(&params, ctx.q_tables(), &pk, &a, &pt, at, &mut ChaCha20Rng::seed_from_u64(99)).unwrap();
+        let plain = encrypt_pk(&params, ctx.q_tables(), &pk, &pt, at, &mut ChaCha20Rng::seed_from_u64(99)).unwrap();
+        assert_eq!(
+            wire::ciphertext_to_bytes(&params, &expanded).unwrap(),
+            wire::ciphertext_to_bytes(&params, &plain).unwrap()
+        );
+    }
     let back = wire::ciphertext_from_bytes(&params, &streamed).unwrap();
     let got = decrypt(&ctx, &sk, &back).unwrap().decode_real().unwrap();
     assert!(precision_bits(&got, &values).0 > 19.0);
@@ -153,6 +166,21 @@ fn mismatches_are_typed_errors() {
     assert!(matches!(
         encrypt_pk(&p12, ctx12.q_tables(), &pk12, &pt, 2, &mut rng),
         Err(Error::LevelOutOfRange { .. })
+    ));
+    // An expanded `a` of another key, or one that stops below the level asked for.
+    let pk12b = PublicKey::generate(&p12, ctx12.q_tables(), &sk12, &mut rng).unwrap();
+    let a0 = ExpandedPublicA::new(&p12, ctx12.q_tables(), &pk12b, 0).unwrap();
+    assert!(matches!(
+        encrypt_pk_expanded(&p12, ctx12.q_tables(), &pk12, &a0, &pt, 0, &mut rng),
+        Err(Error::KeyMismatch)
+    ));
+    assert!(matches!(
+        encrypt_pk_expanded(&p12, ctx12.q_tables(), &pk12b, &a0, &pt, 1, &mut rng),
+        Err(Error::LevelOutOfRange { .. })
+    ));
+    assert!(matches!(
+        ExpandedPublicA::new(&p14, ctx14.q_tables(), &pk12, 0),
+        Err(Error::ParamsMismatch { .. })
     ));
     // Wrong-size plaintext buffer (a power of two below N is a compact message, not an error).
     let bad = Plaintext::from_coeffs(vec![0.0; 24], 2f64.powi(40), 3).unwrap();

@@ -25,7 +25,7 @@
 
 use super::labelled::LabelledFeatures;
 use super::CliError;
-use clifhe_core::encrypt::{encrypt_pk, Plaintext};
+use clifhe_core::encrypt::{encrypt_pk_expanded, ExpandedPublicA, Plaintext};
 use clifhe_core::{Multivector, Params, PublicKey, SecretKey};
 use clifhe_std::gnn::encrypted::{
     block_rotation_steps, block_size, evaluate_blocks, evaluate_scheduled, pack_blocks_rotated, BlockConstants, Schedule,
@@ -274,7 +274,11 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         timings.galois_keygen_ms,
         timings.block_setup_ms
     ));
+    // The hospital's public key with its `a` expanded once (per key set, like the rotation
+    // keys): every encryption below reuses it.
+    let pk_a = ExpandedPublicA::new(&params, ectx.q_tables(), &pk, schedule.input_level)?;
     let setup = BatchSetup {
+        pk_a: &pk_a,
         blocks: &blocks,
         ectx: &ectx,
         ev: &ev,
@@ -525,6 +529,8 @@ struct BatchSetup<'a> {
     ectx: &'a EvalContext,
     ev: &'a Evaluator<'a>,
     pk: &'a PublicKey<Vec<u64>>,
+    /// `pk`'s `a`, expanded up to the input level.
+    pk_a: &'a ExpandedPublicA,
     sk: &'a SecretKey<Vec<i8>>,
     rlk: &'a RelinearizationKey,
     plan: &'a InferencePlan,
@@ -608,7 +614,15 @@ fn run_batch(
         .map(|(v, seed)| {
             let pt = Plaintext::encode_real(&params, v, schedule.input_scale)?;
             let mut r = ChaCha20Rng::from_seed(*seed);
-            Ok(encrypt_pk(&params, ectx.q_tables(), b.pk, &pt, schedule.input_level, &mut r)?)
+            Ok(encrypt_pk_expanded(
+                &params,
+                ectx.q_tables(),
+                b.pk,
+                b.pk_a,
+                &pt,
+                schedule.input_level,
+                &mut r,
+            )?)
         })
         .collect::<Result<Vec<_>, CliError>>()?;
     let encrypt_ms = t.elapsed().as_secs_f64() * 1e3;

@@ -12,7 +12,7 @@ use crate::gnn::equivariant_blocks::pack_block_coefficients;
 use crate::privacy::{Release, ReleaseFormat, ReleasePolicy, Releaser, ResultLayout, MIN_STATISTICAL_SECURITY};
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::context::Context;
-use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, Plaintext};
+use clifhe_core::encrypt::{encrypt_pk, encrypt_pk_expanded, encrypt_sk_seeded, ExpandedPublicA, Plaintext};
 use clifhe_core::keys::{PublicKeyOwned, SecretKeyOwned};
 use clifhe_core::{wire, Multivector};
 use rand_chacha::rand_core::{CryptoRng, RngCore, SeedableRng};
@@ -155,6 +155,11 @@ fn encrypt_slot_vectors<R: RngCore + CryptoRng, V: AsRef<[f64]> + Sync>(
             seed
         })
         .collect();
+    // Several ciphertexts under one public key: its `a` expanded once for all of them.
+    let expanded_a = match key {
+        EncryptionKey::Public(pk) if vectors.len() > 1 => Some(ExpandedPublicA::new(&params, ctx.q_tables(), pk, level)?),
+        _ => None,
+    };
     vectors
         .par_iter()
         .zip(&seeds)
@@ -163,7 +168,11 @@ fn encrypt_slot_vectors<R: RngCore + CryptoRng, V: AsRef<[f64]> + Sync>(
             let pt = Plaintext::encode_real(&params, values.as_ref(), scale)?;
             match key {
                 EncryptionKey::Public(pk) => {
-                    wire::ciphertext_to_bytes(&params, &encrypt_pk(&params, ctx.q_tables(), pk, &pt, level, &mut rng)?)
+                    let ct = match &expanded_a {
+                        Some(a) => encrypt_pk_expanded(&params, ctx.q_tables(), pk, a, &pt, level, &mut rng)?,
+                        None => encrypt_pk(&params, ctx.q_tables(), pk, &pt, level, &mut rng)?,
+                    };
+                    wire::ciphertext_to_bytes(&params, &ct)
                 }
                 EncryptionKey::SecretSeeded(sk) => {
                     wire::seeded_ciphertext_to_bytes(&params, &encrypt_sk_seeded(&params, ctx.q_tables(), sk, &pt, level, &mut rng)?)
