@@ -281,3 +281,31 @@ fn monomial_products_are_exact() {
     let back = ev.mul_monomial(&there, -(123 + 4001)).unwrap();
     assert_eq!((back.c0.as_slice(), back.c1.as_slice()), (ca.c0.as_slice(), ca.c1.as_slice()));
 }
+
+/// One division by q_l q_(l-1) against two rescales: the same words (nearest-integer rounding
+/// nests exactly for odd moduli), level and scale. Levels below 2 are refused.
+#[test]
+fn rescale_twice_equals_two_rescales() {
+    let mut s = setup(presets::LEVELED_N14);
+    let slots = s.ectx.n() / 2;
+    let (a, b) = (s.values(slots), s.values(slots));
+    let (ca, cb) = (s.encrypt(&a), s.encrypt(&b));
+    let ev = Evaluator::new(&s.ectx);
+    let rlk = RelinearizationKey::generate(&s.ectx, &s.sk, &mut s.rng).unwrap();
+    // Scale 2^80 * 2^40: two rescales by the 40-bit primes bring it back near 2^40.
+    let prod = ev
+        .mul_const_lazy(&ev.mul_relin(&ca, &cb, &rlk).unwrap(), 0.5, 2f64.powi(40))
+        .unwrap();
+    let once = ev.rescale_twice_owned(prod.clone()).unwrap();
+    let twice = ev.rescale_owned(ev.rescale_owned(prod.clone()).unwrap()).unwrap();
+    assert_eq!(once.meta, twice.meta);
+    assert_eq!(once.meta.level, prod.meta.level - 2);
+    let want: Vec<Complex> = a.iter().zip(&b).map(|(x, y)| *x * *y * 0.5).collect();
+    let (got_once, got_twice) = (s.decrypt(&once), s.decrypt(&twice));
+    assert_precise("mul+relin, one double rescale", &got_once, &want, 15.0);
+    assert_precise("one double rescale vs two rescales", &got_once, &got_twice, 50.0);
+    assert_eq!(once.c0.as_slice(), twice.c0.as_slice());
+    assert_eq!(once.c1.as_slice(), twice.c1.as_slice());
+    let low = ev.drop_to_level(&prod, 1).unwrap();
+    assert!(matches!(ev.rescale_twice_owned(low), Err(EvalError::OutOfLevels)));
+}

@@ -375,7 +375,7 @@ fn quadratic_layer(
             let mut acc = ev.quadratic_combination(&prod_refs, &qk, &lin_refs, &form.lin[k], s, d_in)?;
             ev.add_const3(&mut acc, form.constant[k])?;
             let r = ev.relinearize(&acc, rlk)?;
-            let mut out = ev.rescale_owned(ev.rescale_owned(r)?)?;
+            let mut out = ev.rescale_twice_owned(r)?;
             // Exactly the schedule's scale up to f64 rounding of the scale bookkeeping.
             out.meta.scale = out_scale;
             Ok(out)
@@ -619,7 +619,7 @@ pub fn evaluate_blocks(
             let quad_refs: Vec<&PlaintextRns> = c.quad.iter().collect();
             let acc = ev.rotation_quadratic_form(&z_refs, &quad_refs, &lin_refs)?;
             let r = ev.relinearize(&acc, rlk)?;
-            ev.rescale_owned(ev.rescale_owned(r)?)?
+            ev.rescale_twice_owned(r)?
         };
         // Exactly the schedule's scale up to f64 rounding of the scale bookkeeping.
         out.meta.scale = out_scale;
