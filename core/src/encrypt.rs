@@ -66,9 +66,7 @@ impl PlainCoeff for i128 {
     /// scales beyond 2^63 (the circuit-private preset's inputs sit at 2^80), constant time.
     #[inline(always)]
     fn residue(self, m: &crate::arith::Modulus) -> u64 {
-        let r = m.reduce_u128(self.unsigned_abs());
-        let neg_mask = ((self >> 127) as i64) as u64;
-        (m.neg(r) & neg_mask) | (r & !neg_mask)
+        m.reduce_i128(self)
     }
     fn is_valid(self) -> bool {
         true

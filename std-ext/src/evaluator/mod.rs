@@ -277,10 +277,7 @@ impl<'a> Evaluator<'a> {
                 |tmp, (k, i, io)| {
                     let m = &self.ectx.q_moduli()[i];
                     for (x, &c) in tmp.iter_mut().zip(&centred[k]) {
-                        // |c| < 2^122: its magnitude reduced, the sign applied by a mask.
-                        let r = m.reduce_u128(c.unsigned_abs());
-                        let neg = (c >> 127) as u64;
-                        *x = (m.neg(r) & neg) | (r & !neg);
+                        *x = m.reduce_i128(c);
                     }
                     self.ectx.q_tables()[i].forward(tmp).map_err(|_| EvalError::Representation)?;
                     let inv = m.inv(m.reduce_u128(q2));

@@ -69,16 +69,6 @@ pub(crate) fn flood_noise_pow2<R: RngCore + CryptoRng>(rng: &mut R, log_w: u32, 
     Ok(())
 }
 
-/// x mod q for |x| < 2^127.
-pub(crate) fn reduce_i128(m: &clifhe_core::arith::Modulus, x: i128) -> u64 {
-    let r = m.reduce_u128(x.unsigned_abs());
-    if x < 0 {
-        m.neg(r)
-    } else {
-        r
-    }
-}
-
 /// Adds the coefficient-domain noise `noise` to c0 of `ct` (every limb, NTT form); `tables` are
 /// the NTT tables of the ciphertext primes.
 pub(crate) fn add_to_c0(
@@ -93,7 +83,7 @@ pub(crate) fn add_to_c0(
     for i in 0..=ct.meta.level {
         let table = tables.get(i).ok_or(EvalError::OutOfLevels)?;
         let m = table.modulus();
-        let mut e = zeroize::Zeroizing::new(noise.iter().map(|&x| reduce_i128(m, x)).collect::<Vec<u64>>());
+        let mut e = zeroize::Zeroizing::new(noise.iter().map(|&x| m.reduce_i128(x)).collect::<Vec<u64>>());
         table.forward(&mut e).map_err(|_| EvalError::Representation)?;
         let l = ct
             .c0
