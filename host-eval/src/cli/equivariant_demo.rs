@@ -28,7 +28,7 @@ use super::protocol::TrainSource;
 use super::report::Outcomes;
 use super::CliError;
 use clifhe_core::ciphertext::CiphertextOwned;
-use clifhe_core::encrypt::{encrypt_pk, Plaintext};
+use clifhe_core::encrypt::{encrypt_pk_expanded, ExpandedPublicA, Plaintext};
 use clifhe_core::{Multivector, Params, PublicKey, SecretKey};
 use clifhe_std::ga::{pack, Layout};
 use clifhe_std::gnn::equivariant::EquivariantNet;
@@ -206,6 +206,8 @@ fn encrypt_channels<R: RngCore + rand_chacha::rand_core::CryptoRng>(
     rng: &mut R,
 ) -> Result<Vec<[Option<CiphertextOwned>; 8]>, CliError> {
     let mut out = Vec::with_capacity(bounds.present.len());
+    // One expansion of the key's `a` for every channel's blades.
+    let a = ExpandedPublicA::new(params, ectx.q_tables(), pk, policy.level(params))?;
     for (c, present) in bounds.present.iter().enumerate() {
         // Channel c of every patient in the blade-major slot layout (the one host-side packing).
         let coeffs: zeroize::Zeroizing<Vec<[f64; 8]>> =
@@ -214,7 +216,15 @@ fn encrypt_channels<R: RngCore + rand_chacha::rand_core::CryptoRng>(
         let mut blades: [Option<CiphertextOwned>; 8] = Default::default();
         for ((blade, v), _) in blades.iter_mut().zip(&vectors).zip(present).filter(|(_, p)| **p) {
             let pt = Plaintext::encode_real(params, v, policy.log_input_scale.exp2())?;
-            *blade = Some(encrypt_pk(params, ectx.q_tables(), pk, &pt, policy.level(params), rng)?);
+            *blade = Some(encrypt_pk_expanded(
+                params,
+                ectx.q_tables(),
+                pk,
+                &a,
+                &pt,
+                policy.level(params),
+                rng,
+            )?);
         }
         out.push(blades);
     }

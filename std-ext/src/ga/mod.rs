@@ -49,7 +49,7 @@ use crate::keys::{GaloisKeys, RelinearizationKey};
 use crate::EvalContext;
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::encode::Complex;
-use clifhe_core::encrypt::{encrypt_pk, Plaintext};
+use clifhe_core::encrypt::{encrypt_pk_expanded, ExpandedPublicA, Plaintext};
 use clifhe_core::multivector::{left_mul_matrix, right_mul_matrix, Multivector, BLADE_GRADES, GP_TABLE};
 use clifhe_core::{PublicKey, SecretKey};
 use rand_core::{CryptoRng, RngCore};
@@ -250,11 +250,13 @@ impl EncryptedMultivectorBatch {
         }
         let params = *ectx.params();
         let coeffs: Vec<[f64; 8]> = xs.iter().map(Multivector::coeffs).collect();
+        // One expansion of the key's `a` for the batch's ciphertexts.
+        let a = ExpandedPublicA::new(&params, ectx.q_tables(), pk, params.max_level())?;
         let cts = pack(params.max_slots(), layout, 0, &coeffs)?
             .iter()
             .map(|v| {
                 let pt = Plaintext::encode_real(&params, v, params.default_scale())?;
-                encrypt_pk(&params, ectx.q_tables(), pk, &pt, params.max_level(), rng)
+                encrypt_pk_expanded(&params, ectx.q_tables(), pk, &a, &pt, params.max_level(), rng)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Self::from_ciphertexts(ectx, layout, cts, xs.len())

@@ -62,7 +62,7 @@ use crate::keys::{GaloisKeys, RelinearizationKey};
 use crate::privacy::ResultLayout;
 use crate::EvalContext;
 use clifhe_core::ciphertext::CiphertextOwned;
-use clifhe_core::encrypt::{encrypt_pk, Plaintext};
+use clifhe_core::encrypt::{encrypt_pk_expanded, ExpandedPublicA, Plaintext};
 use clifhe_core::multivector::GP_TABLE;
 use clifhe_core::{Multivector, Params, PublicKey};
 use rand_chacha::ChaCha20Rng;
@@ -265,13 +265,15 @@ pub fn encrypt_block_inputs<R: RngCore + CryptoRng>(
             seed
         })
         .collect();
+    // One expansion of the key's `a` for all of them.
+    let a = ExpandedPublicA::new(params, ectx.q_tables(), pk, level)?;
     vectors
         .par_iter()
         .zip(&seeds)
         .map(|(v, seed)| {
             let mut r = ChaCha20Rng::from_seed(**seed);
             let pt = Plaintext::encode_real(params, v, policy.log_input_scale.exp2())?;
-            Ok(encrypt_pk(params, ectx.q_tables(), pk, &pt, level, &mut r)?)
+            Ok(encrypt_pk_expanded(params, ectx.q_tables(), pk, &a, &pt, level, &mut r)?)
         })
         .collect()
 }
