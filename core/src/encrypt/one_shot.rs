@@ -17,6 +17,20 @@ fn check_level(params: &Params, level: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// The NTT table of prime `i`, or the typed error when the caller passed too few.
+fn table_at<T: AsRef<[u64]>>(tables: &[NttTable<T>], i: usize) -> Result<&NttTable<T>, Error> {
+    tables.get(i).ok_or(Error::PrimeOutOfRange {
+        index: i,
+        primes: tables.len(),
+    })
+}
+
+/// Limb `i` of `poly`, or the typed error past its last limb.
+fn limb_at(poly: &mut RnsPoly<Vec<u64>>, i: usize) -> Result<&mut [u64], Error> {
+    let primes = poly.limbs();
+    poly.limb_mut(i).ok_or(Error::PrimeOutOfRange { index: i, primes })
+}
+
 /// A public key's uniform part `a`, expanded from its seed once for primes q_0..q_level
 /// (public data). A host that encrypts many messages under one key (a hospital's batch, the
 /// 8 block rotations of one patient) passes it to [`encrypt_pk_expanded`] instead of
@@ -47,15 +61,8 @@ impl ExpandedPublicA {
         let n = params.n();
         let mut a = RnsPoly::zero(n, level + 1, Representation::Ntt);
         for i in 0..=level {
-            let table = tables.get(i).ok_or(Error::PrimeOutOfRange {
-                index: i,
-                primes: tables.len(),
-            })?;
-            let limb = a.limb_mut(i).ok_or(Error::PrimeOutOfRange {
-                index: i,
-                primes: level + 1,
-            })?;
-            expand_public_into(pk.a_seed(), SeedPurpose::PublicKeyA, i as u32, table.modulus(), limb);
+            let m = table_at(tables, i)?.modulus();
+            expand_public_into(pk.a_seed(), SeedPurpose::PublicKeyA, i as u32, m, limb_at(&mut a, i)?);
         }
         Ok(Self {
             seed: *pk.a_seed(),
@@ -127,23 +134,15 @@ fn encrypt_pk_inner<R: RngCore + CryptoRng, T: AsRef<[u64]>, P: AsRef<[u64]>, M:
     let mut c1 = RnsPoly::zero(n, level + 1, Representation::Ntt);
     let mut u_hat = zeroize::Zeroizing::new(vec![0u64; n]);
     for i in 0..=level {
-        let table = tables.get(i).ok_or(Error::PrimeOutOfRange {
-            index: i,
-            primes: tables.len(),
-        })?;
-        let (l0, l1) = (c0.limb_mut(i), c1.limb_mut(i));
-        match (l0, l1) {
-            (Some(l0), Some(l1)) => {
-                let a_limb = a.map(|a| a.limb_for(pk, i)).transpose()?;
-                enc.encrypt_prime(i, table, &mut u_hat, l0, l1, a_limb)?
-            }
-            _ => {
-                return Err(Error::PrimeOutOfRange {
-                    index: i,
-                    primes: level + 1,
-                })
-            }
-        }
+        let a_limb = a.map(|a| a.limb_for(pk, i)).transpose()?;
+        enc.encrypt_prime(
+            i,
+            table_at(tables, i)?,
+            &mut u_hat,
+            limb_at(&mut c0, i)?,
+            limb_at(&mut c1, i)?,
+            a_limb,
+        )?;
     }
     Ok(Ciphertext {
         c0,
@@ -173,15 +172,7 @@ pub fn encrypt_sk_seeded<
     let mut c0 = RnsPoly::zero(n, level + 1, Representation::Ntt);
     let mut s_hat = zeroize::Zeroizing::new(vec![0u64; n]);
     for i in 0..=level {
-        let table = tables.get(i).ok_or(Error::PrimeOutOfRange {
-            index: i,
-            primes: tables.len(),
-        })?;
-        let l0 = c0.limb_mut(i).ok_or(Error::PrimeOutOfRange {
-            index: i,
-            primes: level + 1,
-        })?;
-        enc.c0_limb(i, table, &mut s_hat, l0)?;
+        enc.c0_limb(i, table_at(tables, i)?, &mut s_hat, limb_at(&mut c0, i)?)?;
     }
     Ok(SeededCiphertext {
         c0,

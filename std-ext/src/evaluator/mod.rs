@@ -229,18 +229,11 @@ impl<'a> Evaluator<'a> {
         let (lo0, top0) = a.c0.as_mut_slice().split_at_mut(level * n);
         let (lo1, top1) = a.c1.as_mut_slice().split_at_mut(level * n);
         let centred = self.centred_tops([&*top0, &*top1], level)?;
-        lo0.par_chunks_mut(n)
-            .enumerate()
-            .map(|(i, o)| (0, i, o))
-            .chain(lo1.par_chunks_mut(n).enumerate().map(|(i, o)| (1, i, o)))
-            .try_for_each_init(
-                || vec![0u64; n],
-                |tmp, (k, i, io)| {
-                    self.rescale_limb(i, level, &centred[k], io, tmp)?;
-                    io.copy_from_slice(tmp);
-                    Ok::<(), EvalError>(())
-                },
-            )?;
+        self.par_limbs_of_two(lo0, lo1, |k, i, io, tmp| {
+            self.rescale_limb(i, level, &centred[k], io, tmp)?;
+            io.copy_from_slice(tmp);
+            Ok(())
+        })?;
         a.c0.truncate_limbs(level).map_err(|_| EvalError::OutOfLevels)?;
         a.c1.truncate_limbs(level).map_err(|_| EvalError::OutOfLevels)?;
         a.meta = self.rescaled_meta(&a.meta);
@@ -268,30 +261,37 @@ impl<'a> Evaluator<'a> {
         let (c0, c1) = rayon::join(|| self.centred_top_pair(top0, level), || self.centred_top_pair(top1, level));
         let centred = [c0?, c1?];
         let q2 = self.ectx.q_moduli()[level].value() as u128 * self.ectx.q_moduli()[level - 1].value() as u128;
-        lo0.par_chunks_mut(n)
-            .enumerate()
-            .map(|(i, o)| (0, i, o))
-            .chain(lo1.par_chunks_mut(n).enumerate().map(|(i, o)| (1, i, o)))
-            .try_for_each_init(
-                || vec![0u64; n],
-                |tmp, (k, i, io)| {
-                    let m = &self.ectx.q_moduli()[i];
-                    for (x, &c) in tmp.iter_mut().zip(&centred[k]) {
-                        *x = m.reduce_i128(c);
-                    }
-                    self.ectx.q_tables()[i].forward(tmp).map_err(|_| EvalError::Representation)?;
-                    let inv = m.inv(m.reduce_u128(q2));
-                    let inv_s = m.shoup(inv);
-                    for (x, t) in io.iter_mut().zip(tmp.iter()) {
-                        *x = m.mul_shoup(m.sub(*x, *t), inv, inv_s);
-                    }
-                    Ok::<(), EvalError>(())
-                },
-            )?;
+        self.par_limbs_of_two(lo0, lo1, |k, i, io, tmp| {
+            let m = &self.ectx.q_moduli()[i];
+            for (x, &c) in tmp.iter_mut().zip(&centred[k]) {
+                *x = m.reduce_i128(c);
+            }
+            self.ectx.q_tables()[i].forward(tmp).map_err(|_| EvalError::Representation)?;
+            let inv = m.inv(m.reduce_u128(q2));
+            let inv_s = m.shoup(inv);
+            for (x, t) in io.iter_mut().zip(tmp.iter()) {
+                *x = m.mul_shoup(m.sub(*x, *t), inv, inv_s);
+            }
+            Ok(())
+        })?;
         a.c0.truncate_limbs(keep).map_err(|_| EvalError::OutOfLevels)?;
         a.c1.truncate_limbs(keep).map_err(|_| EvalError::OutOfLevels)?;
         a.meta = self.rescaled_meta(&self.rescaled_meta(&a.meta));
         Ok(a)
+    }
+
+    /// Runs `f(k, i, limb, scratch)` on limb i of polynomial k (0 for `p0`, 1 for `p1`) for
+    /// every limb of both, in parallel, each task with an N-word scratch buffer.
+    fn par_limbs_of_two<F>(&self, p0: &mut [u64], p1: &mut [u64], f: F) -> Result<(), EvalError>
+    where
+        F: Fn(usize, usize, &mut [u64], &mut [u64]) -> Result<(), EvalError> + Sync + Send,
+    {
+        let n = self.ectx.n();
+        p0.par_chunks_mut(n)
+            .enumerate()
+            .map(|(i, o)| (0, i, o))
+            .chain(p1.par_chunks_mut(n).enumerate().map(|(i, o)| (1, i, o)))
+            .try_for_each_init(|| vec![0u64; n], |tmp, (k, i, io)| f(k, i, io, tmp))
     }
 
     /// The centred lift modulo q_l q_(l-1) of the two top limbs `tops` (limb l-1 then limb l,
