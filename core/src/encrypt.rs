@@ -279,7 +279,8 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
         Ok(())
     }
 
-    /// c0 limb: û * b + NTT(e0 + m).
+    /// c0 limb: NTT(u) * b + NTT(e0 + m), from the `u_hat` that [`Self::prepare_prime`] wrote
+    /// for this prime (it carries the factor R that the Montgomery product removes).
     pub fn c0_limb<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, u_hat: &[u64], out: &mut [u64]) -> Result<(), Error> {
         self.check(prime, table.n(), &[u_hat.len(), out.len()])?;
         let m = table.modulus();
@@ -296,7 +297,8 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
         Ok(())
     }
 
-    /// c1 limb: û * a + NTT(e1), with `a` regenerated from the key's seed.
+    /// c1 limb: NTT(u) * a + NTT(e1), with `a` regenerated from the key's seed and `u_hat` from
+    /// [`Self::prepare_prime`].
     pub fn c1_limb<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, u_hat: &[u64], out: &mut [u64]) -> Result<(), Error> {
         self.check(prime, table.n(), &[u_hat.len(), out.len()])?;
         let m = table.modulus();
