@@ -9,7 +9,9 @@ the preset's scale, top level; SEAL's encoder runs its full N/2-slot transform f
 Prints the median, min and max process CPU time of 15 runs per chain. Run with
 OMP_NUM_THREADS=1.
 """
-import statistics, time, sys
+import statistics
+import time
+
 import numpy as np
 import tenseal.sealapi as seal
 def run(logn, bits, scale):
