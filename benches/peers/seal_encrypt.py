@@ -14,6 +14,8 @@ import time
 
 import numpy as np
 import tenseal.sealapi as seal
+
+
 def run(logn, bits, scale):
     n = 1 << logn
     parms = seal.EncryptionParameters(seal.SCHEME_TYPE.CKKS)
@@ -31,5 +33,7 @@ def run(logn, bits, scale):
     for _ in range(15):
         c = time.process_time(); f(); cpu.append((time.process_time() - c) * 1e3)
     print(f"SEAL N=2^{logn} bits={len(bits)-1}q+1p encode+encrypt pk: median {statistics.median(cpu):.2f} ms (min {min(cpu):.2f}, max {max(cpu):.2f})")
+
+
 run(14, [60] + [40]*7 + [60], 2.0**40)
 run(15, [60] + [55]*11 + [60], 2.0**55)
