@@ -6,7 +6,7 @@ use clifhe_benches::{fixture, peer_literal};
 use clifhe_core::arith::Modulus;
 use clifhe_core::decrypt::decrypt;
 use clifhe_core::encode::{encode_real, encode_scratch_len, Complex};
-use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_seeded, Plaintext};
+use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_expanded, encrypt_sk_seeded, ExpandedSecretKey, Plaintext};
 use clifhe_core::ntt::{set_avx2_on_avx512, set_ifma_enabled, set_simd_enabled, NttTable};
 use clifhe_core::params::{presets, primes};
 use clifhe_core::sample::{expand_public_into, expand_uniform, public_stream, SeedPurpose};
@@ -120,6 +120,14 @@ fn per_preset(c: &mut Criterion) {
             b.iter(|| {
                 let pt = Plaintext::encode_real(&params, &values, params.default_scale()).unwrap();
                 encrypt_sk_seeded(&params, f.ectx.q_tables(), &f.sk, &pt, top, &mut f.rng).unwrap()
+            })
+        });
+        // A host that holds its key transforms it once for all its encryptions.
+        let key = ExpandedSecretKey::new(&params, f.ectx.q_tables(), &f.sk, top).unwrap();
+        g.bench_function("encode+encrypt seeded sk, key expanded", |b| {
+            b.iter(|| {
+                let pt = Plaintext::encode_real(&params, &values, params.default_scale()).unwrap();
+                encrypt_sk_expanded(&params, f.ectx.q_tables(), &key, &pt, top, &mut f.rng).unwrap()
             })
         });
         g.bench_function("decrypt+decode (top level)", |b| {

@@ -534,8 +534,9 @@ impl<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]
 }
 
 #[cfg(feature = "alloc")]
-#[cfg(feature = "alloc")]
 mod one_shot;
 
 #[cfg(feature = "alloc")]
-pub use one_shot::{encrypt_pk, encrypt_pk_expanded, encrypt_sk_seeded, ExpandedPublicA};
+pub use one_shot::{
+    encrypt_pk, encrypt_pk_expanded, encrypt_sk_expanded, encrypt_sk_seeded, ExpandedPublicA, ExpandedSecretKey, SeededEncryption,
+};

@@ -4,7 +4,8 @@
 use clifhe_core::context::Context;
 use clifhe_core::decrypt::decrypt;
 use clifhe_core::encrypt::{
-    encrypt_pk, encrypt_pk_expanded, encrypt_sk_seeded, ExpandedPublicA, PkEncryptionNoise, PkStreamEncryptor, Plaintext,
+    encrypt_pk, encrypt_pk_expanded, encrypt_sk_expanded, encrypt_sk_seeded, ExpandedPublicA, ExpandedSecretKey, PkEncryptionNoise,
+    PkStreamEncryptor, Plaintext, SkStreamEncryptor,
 };
 use clifhe_core::params::presets;
 use clifhe_core::wire;
@@ -141,6 +142,70 @@ fn streamed_encryption_is_byte_identical_to_one_shot() {
     let back = wire::ciphertext_from_bytes(&params, &streamed).unwrap();
     let got = decrypt(&ctx, &sk, &back).unwrap().decode_real().unwrap();
     assert!(precision_bits(&got, &values).0 > 19.0);
+}
+
+#[test]
+fn seeded_secret_key_encryption_is_the_same_words_every_way() {
+    let params = Params::new(presets::LEVELED_N14).unwrap();
+    let ctx = Context::new(params).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let sk = SecretKey::generate(&params, &mut rng).unwrap();
+    let values = random_values(&mut rng, 8);
+    let pt = Plaintext::encode_real(&params, &values, params.default_scale()).unwrap();
+    let n = params.n();
+    let key = ExpandedSecretKey::new(&params, ctx.q_tables(), &sk, params.max_level()).unwrap();
+    for level in [params.max_level(), 2] {
+        let seeded = encrypt_sk_seeded(&params, ctx.q_tables(), &sk, &pt, level, &mut ChaCha20Rng::seed_from_u64(7)).unwrap();
+        // The device's two streaming ways, prime by prime.
+        let mut stream_rng = ChaCha20Rng::seed_from_u64(7);
+        let enc = SkStreamEncryptor::new(&params, &sk, &pt, vec![0i8; n], &mut stream_rng).unwrap();
+        assert_eq!(enc.c1_seed(), &seeded.c1_seed);
+        let (mut s_hat, mut limb, mut in_place) = (vec![0u64; n], vec![0u64; n], vec![0u64; n]);
+        for (i, table) in ctx.q_tables().iter().enumerate().take(level + 1) {
+            enc.c0_limb(i, table, &mut s_hat, &mut limb).unwrap();
+            enc.c0_limb_in_place(i, table, &mut in_place).unwrap();
+            assert_eq!(Some(&limb[..]), seeded.c0.limb(i), "prime {i}");
+            assert_eq!(limb, in_place, "prime {i}");
+        }
+        // The host's way with the key transformed once: the same c0 and seed, and its c1 is the
+        // seed's expansion.
+        let expanded = encrypt_sk_expanded(&params, ctx.q_tables(), &key, &pt, level, &mut ChaCha20Rng::seed_from_u64(7)).unwrap();
+        let regenerated = seeded.expand(&params).unwrap();
+        assert_eq!(
+            wire::ciphertext_to_bytes(&params, &expanded.ciphertext).unwrap(),
+            wire::ciphertext_to_bytes(&params, &regenerated).unwrap()
+        );
+        let got = decrypt(&ctx, &sk, &expanded.ciphertext).unwrap().decode_real().unwrap();
+        assert!(precision_bits(&got, &values).0 > 20.0);
+        let back = expanded.into_seeded();
+        assert_eq!(back.c1_seed, seeded.c1_seed);
+        assert_eq!(back.c0.limbs(), level + 1);
+        for i in 0..=level {
+            assert_eq!(back.c0.limb(i), seeded.c0.limb(i));
+        }
+    }
+    // Typed refusals: a key transformed for another parameter set, or below the level asked for.
+    let p12 = Params::new(presets::DEVICE_N12).unwrap();
+    let ctx12 = Context::new(p12).unwrap();
+    let sk12 = SecretKey::generate(&p12, &mut rng).unwrap();
+    let key12 = ExpandedSecretKey::new(&p12, ctx12.q_tables(), &sk12, 0).unwrap();
+    assert!(matches!(
+        encrypt_sk_expanded(&params, ctx.q_tables(), &key12, &pt, 0, &mut rng),
+        Err(Error::ParamsMismatch { .. })
+    ));
+    let pt12 = Plaintext::encode_real(&p12, &values, p12.default_scale()).unwrap();
+    assert!(matches!(
+        encrypt_sk_expanded(&p12, ctx12.q_tables(), &key12, &pt12, 1, &mut rng),
+        Err(Error::LevelOutOfRange { .. })
+    ));
+    assert!(matches!(
+        ExpandedSecretKey::new(&params, ctx.q_tables(), &sk12, 0),
+        Err(Error::ParamsMismatch { .. })
+    ));
+    assert!(matches!(
+        ExpandedSecretKey::new(&p12, ctx12.q_tables(), &sk12, 2),
+        Err(Error::LevelOutOfRange { .. })
+    ));
 }
 
 #[test]

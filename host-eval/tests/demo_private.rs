@@ -5,9 +5,12 @@
 
 use clifhe_std::protocol::BatchLayout;
 use host_eval::cli::demo::{run_demo, DemoOptions};
+use host_eval::cli::encrypt::Mode;
 use host_eval::cli::labelled::{medmnist_features, phantom_features, LabelledFeatures};
 use std::path::Path;
 
+/// Full batches encrypt with the public key, the block layout with seeded secret-key
+/// encryption: both of the hospital's ways are checked.
 fn opts(fill_batches: bool) -> DemoOptions {
     DemoOptions {
         preset: "private-n15".into(),
@@ -17,6 +20,7 @@ fn opts(fill_batches: bool) -> DemoOptions {
         statistical_security: 30,
         no_flooding: false,
         single_patient_latency: false,
+        encrypt_mode: if fill_batches { Mode::Pk } else { Mode::Seeded },
         fill_batches,
         progress: false,
     }

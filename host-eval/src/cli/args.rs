@@ -458,6 +458,11 @@ pub struct DemoArgs {
     /// equivariant model: the block layout with its rotation keys)
     #[arg(long)]
     pub single_patient_latency: bool,
+    /// How the hospital encrypts its patients in the GNN demo: seeded (the default: secret-key,
+    /// half the upload; the hospital holds its key set here) or pk (public key, as a gateway
+    /// without the secret key). The equivariant demo encrypts with the public key.
+    #[arg(long, value_enum)]
+    pub encrypt_mode: Option<super::encrypt::Mode>,
     /// Evaluate only the test patients (by default the last batch is filled with repeated test
     /// patients so that throughput is measured on full batches)
     #[arg(long)]

@@ -6,9 +6,11 @@
 //! 2. **Vendor, training**: the GNN on plaintext features (train split, validation split for
 //!    early stopping) and, for comparison, logistic regression on the same features.
 //! 3. **Hospital, keys**: secret key, public key, relinearization key.
-//! 4. **Hospital devices, encryption**: each batch of test patients in the blade-major layout
-//!    (8 ciphertexts, patient p in slot p of each), public-key encryption streamed prime by
-//!    prime as on the device.
+//! 4. **Hospital, encryption**: each batch of test patients in the blade-major layout (8
+//!    ciphertexts, patient p in slot p of each) or, up to N/16 patients, the block layout's 8
+//!    rotations; seeded secret-key encryption by default (the hospital's own machine, holding
+//!    the key set: half the upload), public-key encryption with `--encrypt-mode pk` (a gateway
+//!    holding only the public key). The key is prepared once per key set.
 //! 5. **Vendor, inference**: the encrypted GNN, then output sanitisation (mask unused slots,
 //!    re-randomise, flood with a width from the proven noise bound of this model, drop to the
 //!    lowest level that holds the scores).
@@ -25,7 +27,7 @@
 
 use super::labelled::LabelledFeatures;
 use super::CliError;
-use clifhe_core::encrypt::{encrypt_pk_expanded, ExpandedPublicA, Plaintext};
+use clifhe_core::encrypt::Plaintext;
 use clifhe_core::{Multivector, Params, PublicKey, SecretKey};
 use clifhe_std::gnn::encrypted::{
     block_rotation_steps, block_size, evaluate_blocks, evaluate_scheduled, pack_blocks_rotated, BlockConstants, Schedule,
@@ -33,6 +35,7 @@ use clifhe_std::gnn::encrypted::{
 use clifhe_std::gnn::noise::{NoiseReport, Packing};
 use clifhe_std::gnn::{train, InferencePlan, InputBox, LogisticRegression, Metrics, TrainConfig};
 use clifhe_std::privacy::{Release, ReleasePolicy, Releaser, ResultLayout};
+use clifhe_std::protocol::hospital::{EncryptionKey, PreparedKey};
 use clifhe_std::protocol::profile::{analyse, schedule_for};
 use clifhe_std::protocol::vendor::sanitize_scores;
 use clifhe_std::protocol::BatchLayout;
@@ -61,6 +64,9 @@ pub struct DemoOptions {
     pub no_flooding: bool,
     /// Also time a batch holding a single patient.
     pub single_patient_latency: bool,
+    /// How the hospital encrypts its patients: with the public key, or (its own machines,
+    /// holding the key set) seeded secret-key encryption.
+    pub encrypt_mode: super::encrypt::Mode,
     /// Fill the last batch with repeated test patients (full-batch throughput).
     pub fill_batches: bool,
     pub progress: bool,
@@ -95,6 +101,8 @@ pub struct DemoReport {
     pub classes: usize,
     pub class_names: Vec<String>,
     pub model_depth: usize,
+    /// How the hospital encrypted its patients (`public-key` or `seeded secret-key`).
+    pub input_encryption: String,
     /// Level the patients are encrypted at (the schedule's input level).
     pub input_level: usize,
     pub input_scale_log2: f64,
@@ -274,11 +282,15 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         timings.galois_keygen_ms,
         timings.block_setup_ms
     ));
-    // The hospital's public key with its `a` expanded once (per key set, like the rotation
-    // keys): every encryption below reuses it.
-    let pk_a = ExpandedPublicA::new(&params, ectx.q_tables(), &pk, schedule.input_level)?;
+    // The hospital's key prepared once (per key set, like the rotation keys): the public key's
+    // `a` expanded, or the secret key transformed; every encryption below reuses it.
+    let key = match opts.encrypt_mode {
+        super::encrypt::Mode::Pk => EncryptionKey::Public(&pk),
+        super::encrypt::Mode::Seeded => EncryptionKey::SecretSeeded(&sk),
+    }
+    .prepare(ectx.core(), schedule.input_level)?;
     let setup = BatchSetup {
-        pk_a: &pk_a,
+        key: &key,
         blocks: &blocks,
         ectx: &ectx,
         ev: &ev,
@@ -336,10 +348,11 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         enc_scores.extend(res.scores);
         bar.inc(1);
         let line = format!(
-            "[batch {}/{}] {} patients: encrypt {:.0} ms, infer {:.0} ms, sanitize {:.0} ms, release {:.0} ms",
+            "[batch {}/{}] {} patients: encrypt ({}) {:.0} ms, infer {:.0} ms, sanitize {:.0} ms, release {:.0} ms",
             bi + 1,
             batches.len(),
             end - start,
+            opts.encrypt_mode.describe(),
             res.encrypt_ms,
             res.infer_ms,
             res.sanitize_ms,
@@ -414,6 +427,7 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         classes,
         class_names: data.class_names.clone(),
         model_depth: plan.depth(),
+        input_encryption: opts.encrypt_mode.describe().to_string(),
         input_level: if layout == BatchLayout::Blocks {
             blocks.schedule.input_level
         } else {
@@ -529,8 +543,8 @@ struct BatchSetup<'a> {
     ectx: &'a EvalContext,
     ev: &'a Evaluator<'a>,
     pk: &'a PublicKey<Vec<u64>>,
-    /// `pk`'s `a`, expanded up to the input level.
-    pk_a: &'a ExpandedPublicA,
+    /// The hospital's encryption key, prepared up to the input level.
+    key: &'a PreparedKey<'a>,
     sk: &'a SecretKey<Vec<i8>>,
     rlk: &'a RelinearizationKey,
     plan: &'a InferencePlan,
@@ -614,15 +628,7 @@ fn run_batch(
         .map(|(v, seed)| {
             let pt = Plaintext::encode_real(&params, v, schedule.input_scale)?;
             let mut r = ChaCha20Rng::from_seed(*seed);
-            Ok(encrypt_pk_expanded(
-                &params,
-                ectx.q_tables(),
-                b.pk,
-                b.pk_a,
-                &pt,
-                schedule.input_level,
-                &mut r,
-            )?)
+            Ok(b.key.encrypt(ectx.core(), &pt, schedule.input_level, &mut r)?.into_ciphertext())
         })
         .collect::<Result<Vec<_>, CliError>>()?;
     let encrypt_ms = t.elapsed().as_secs_f64() * 1e3;

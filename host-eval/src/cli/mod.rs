@@ -497,6 +497,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 statistical_security: a.statistical_security,
                 no_flooding: a.no_flooding,
                 single_patient_latency: a.single_patient_latency,
+                encrypt_mode: a.encrypt_mode.unwrap_or(encrypt::Mode::Seeded),
                 fill_batches: !a.no_fill,
                 progress: !a.json,
             };
@@ -506,11 +507,11 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
                 std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, "create the report directory", e))?;
             }
             if a.arch == equivariant::Architecture::Equivariant {
-                if a.no_flooding || a.no_fill {
+                if a.no_flooding || a.no_fill || a.encrypt_mode == Some(encrypt::Mode::Seeded) {
                     return Err(CliError::bad_input(
                         "--arch equivariant",
-                        "is always circuit-private and evaluates one batch of the test patients: \
-                         --no-flooding and --no-fill apply to the GNN demo",
+                        "is always circuit-private, evaluates one batch of the test patients and encrypts with the \
+                         public key: --no-flooding, --no-fill and --encrypt-mode seeded apply to the GNN demo",
                     ));
                 }
                 return equivariant_demo::run_cli(&opts, a.tilt, a.report.as_deref(), a.json, out, err);

@@ -12,7 +12,9 @@ use crate::gnn::equivariant_blocks::pack_block_coefficients;
 use crate::privacy::{Release, ReleaseFormat, ReleasePolicy, Releaser, ResultLayout, MIN_STATISTICAL_SECURITY};
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::context::Context;
-use clifhe_core::encrypt::{encrypt_pk, encrypt_pk_expanded, encrypt_sk_seeded, ExpandedPublicA, Plaintext};
+use clifhe_core::encrypt::{
+    encrypt_pk_expanded, encrypt_sk_expanded, ExpandedPublicA, ExpandedSecretKey, PlainCoeff, Plaintext, SeededEncryption,
+};
 use clifhe_core::keys::{PublicKeyOwned, SecretKeyOwned};
 use clifhe_core::{wire, Multivector};
 use rand_chacha::rand_core::{CryptoRng, RngCore, SeedableRng};
@@ -29,6 +31,80 @@ pub enum EncryptionKey<'a> {
     /// Seeded secret-key encryption: half the size (c1 travels as a 32-byte seed), for the
     /// hospital's own machines only.
     SecretSeeded(&'a SecretKeyOwned),
+}
+
+impl<'a> EncryptionKey<'a> {
+    /// The key prepared for encryptions at levels up to `level`: the public key's `a` expanded,
+    /// or the secret key transformed, once for every ciphertext of a batch (the same words as
+    /// encrypting with the key directly).
+    pub fn prepare(self, ctx: &Context, level: usize) -> Result<PreparedKey<'a>, clifhe_core::Error> {
+        let params = ctx.params();
+        Ok(match self {
+            Self::Public(pk) => PreparedKey::Public(pk, ExpandedPublicA::new(params, ctx.q_tables(), pk, level)?),
+            Self::SecretSeeded(sk) => PreparedKey::SecretSeeded(ExpandedSecretKey::new(params, ctx.q_tables(), sk, level)?),
+        })
+    }
+}
+
+/// An [`EncryptionKey`] prepared for a batch ([`EncryptionKey::prepare`]).
+#[derive(Debug)]
+pub enum PreparedKey<'a> {
+    /// The public key and its expanded `a`.
+    Public(&'a PublicKeyOwned, ExpandedPublicA),
+    /// The secret key in the NTT domain (wiped on drop).
+    SecretSeeded(ExpandedSecretKey),
+}
+
+/// One ciphertext as the hospital made it.
+#[derive(Clone, Debug)]
+pub enum Encrypted {
+    /// Public-key encryption: both parts travel.
+    Full(CiphertextOwned),
+    /// Seeded secret-key encryption: `c1` travels as its seed.
+    Seeded(SeededEncryption),
+}
+
+impl Encrypted {
+    /// The whole ciphertext, as an evaluator in the same process takes it.
+    pub fn ciphertext(&self) -> &CiphertextOwned {
+        match self {
+            Self::Full(ct) => ct,
+            Self::Seeded(s) => &s.ciphertext,
+        }
+    }
+
+    /// The whole ciphertext, by value.
+    pub fn into_ciphertext(self) -> CiphertextOwned {
+        match self {
+            Self::Full(ct) => ct,
+            Self::Seeded(s) => s.ciphertext,
+        }
+    }
+
+    /// The wire bytes: a ciphertext, or a seeded ciphertext (half the size).
+    pub fn into_wire(self, params: &clifhe_core::Params) -> Result<Vec<u8>, wire::WireError> {
+        match self {
+            Self::Full(ct) => wire::ciphertext_to_bytes(params, &ct),
+            Self::Seeded(s) => wire::seeded_ciphertext_to_bytes(params, &s.into_seeded()),
+        }
+    }
+}
+
+impl PreparedKey<'_> {
+    /// Encrypts `pt` at `level` (at most the level the key was prepared for).
+    pub fn encrypt<R: RngCore + CryptoRng, M: AsRef<[C]> + AsMut<[C]>, C: PlainCoeff>(
+        &self,
+        ctx: &Context,
+        pt: &Plaintext<M, C>,
+        level: usize,
+        rng: &mut R,
+    ) -> Result<Encrypted, clifhe_core::Error> {
+        let params = ctx.params();
+        Ok(match self {
+            Self::Public(pk, a) => Encrypted::Full(encrypt_pk_expanded(params, ctx.q_tables(), *pk, a, pt, level, rng)?),
+            Self::SecretSeeded(sk) => Encrypted::Seeded(encrypt_sk_expanded(params, ctx.q_tables(), sk, pt, level, rng)?),
+        })
+    }
 }
 
 /// Encrypts `features` (one patient each, in order) for a GNN's `profile`: each patient's
@@ -155,30 +231,16 @@ fn encrypt_slot_vectors<R: RngCore + CryptoRng, V: AsRef<[f64]> + Sync>(
             seed
         })
         .collect();
-    // Several ciphertexts under one public key: its `a` expanded once for all of them.
-    let expanded_a = match key {
-        EncryptionKey::Public(pk) if vectors.len() > 1 => Some(ExpandedPublicA::new(&params, ctx.q_tables(), pk, level)?),
-        _ => None,
-    };
+    let key = key.prepare(ctx, level)?;
     vectors
         .par_iter()
         .zip(&seeds)
         .map(|(values, seed)| {
             let mut rng = ChaCha20Rng::from_seed(**seed);
             let pt = Plaintext::encode_real(&params, values.as_ref(), scale)?;
-            match key {
-                EncryptionKey::Public(pk) => {
-                    let ct = match &expanded_a {
-                        Some(a) => encrypt_pk_expanded(&params, ctx.q_tables(), pk, a, &pt, level, &mut rng)?,
-                        None => encrypt_pk(&params, ctx.q_tables(), pk, &pt, level, &mut rng)?,
-                    };
-                    wire::ciphertext_to_bytes(&params, &ct)
-                }
-                EncryptionKey::SecretSeeded(sk) => {
-                    wire::seeded_ciphertext_to_bytes(&params, &encrypt_sk_seeded(&params, ctx.q_tables(), sk, &pt, level, &mut rng)?)
-                }
-            }
-            .map_err(|e| ProtocolError::corrupt("ciphertext", e))
+            key.encrypt(ctx, &pt, level, &mut rng)?
+                .into_wire(&params)
+                .map_err(|e| ProtocolError::corrupt("ciphertext", e))
         })
         .collect()
 }
