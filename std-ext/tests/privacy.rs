@@ -6,7 +6,8 @@ use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::params::presets;
 use clifhe_core::{Params, PublicKey, SecretKey};
 use clifhe_std::privacy::{
-    evaluation_noise_bound, sanitize, sanitize_output, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig,
+    evaluation_noise_bound, sanitize, sanitize_memoised, sanitize_output, MaskMemo, Release, ReleasePolicy, Releaser, ResultLayout,
+    SanitizeConfig, MASK_MEMO_ENTRIES,
 };
 use clifhe_std::{EvalContext, EvalError};
 use rand_chacha::rand_core::SeedableRng;
@@ -81,6 +82,57 @@ fn sanitized_scores_keep_their_argmax_and_unused_slots_are_zero() {
         sanitize_output(&ectx, &pk, &ct, &cfg, &mut rng),
         Err(EvalError::Invalid(_))
     ));
+}
+
+#[test]
+fn memoised_masks_give_the_same_words_and_stay_bounded() {
+    let params = Params::new(presets::PRIVATE_N15).unwrap();
+    let ectx = EvalContext::new(params).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(6);
+    let sk = SecretKey::generate(&params, &mut rng).unwrap();
+    let pk = PublicKey::generate(&params, ectx.q_tables(), &sk, &mut rng).unwrap();
+    let slots = 64;
+    let values: Vec<f64> = (0..slots).map(|s| if s % 4 == 3 { 5.0 } else { 0.25 * (s % 3) as f64 }).collect();
+    let scale = 100f64.exp2();
+    let pt = Plaintext::encode_real(&params, &values, scale).unwrap();
+    let ct = encrypt_pk(&params, ectx.q_tables(), &pk, &pt, 3, &mut rng).unwrap();
+    let cfg_for = |period: usize| {
+        let mut cfg = SanitizeConfig::new(evaluation_noise_bound(params.n(), 3));
+        cfg.used_slots = Some((0..slots).map(|s| s % period != period - 1).collect());
+        cfg.value_bound = Some(5.0);
+        cfg.mask_passes = 2;
+        cfg
+    };
+    let memo = MaskMemo::new();
+    let cfg = cfg_for(4);
+    let plain = sanitize(&ectx, &pk, &ct, &cfg, &mut ChaCha20Rng::seed_from_u64(9)).unwrap();
+    // A miss (the two passes' masks are encoded and kept), then a hit: the same words as
+    // without the memo each time, and the same bounds.
+    for expected_entries in [2, 2] {
+        let memoised = sanitize_memoised(&ectx, &pk, &ct, &cfg, &memo, &mut ChaCha20Rng::seed_from_u64(9)).unwrap();
+        assert_eq!(memo.len(), expected_entries);
+        assert_eq!(memoised.ciphertext.c0, plain.ciphertext.c0);
+        assert_eq!(memoised.ciphertext.c1, plain.ciphertext.c1);
+        assert_eq!(memoised.ciphertext.meta, plain.ciphertext.meta);
+        assert_eq!(memoised.flood_log2, plain.flood_log2);
+        assert_eq!(memoised.mask_error, plain.mask_error);
+        assert_eq!(memoised.hidden_noise_bound, plain.hidden_noise_bound);
+    }
+    // Another slot pattern is another mask, and the result keeps its own unused slots at zero
+    // (not the first pattern's).
+    let cfg5 = cfg_for(5);
+    let other = sanitize_memoised(&ectx, &pk, &ct, &cfg5, &memo, &mut rng).unwrap();
+    assert_eq!(memo.len(), 4);
+    let local = decrypt(ectx.core(), &sk, &other.ciphertext).unwrap().decode_real().unwrap();
+    for (s, (&got, &v)) in local.iter().zip(&values).enumerate() {
+        let want = if s % 5 == 4 { 0.0 } else { v };
+        assert!((got - want).abs() < 1e-6, "slot {s}: {got} against {want}");
+    }
+    // Bounded: the oldest shapes are dropped.
+    for period in 6..6 + MASK_MEMO_ENTRIES {
+        sanitize_memoised(&ectx, &pk, &ct, &cfg_for(period), &memo, &mut rng).unwrap();
+    }
+    assert_eq!(memo.len(), MASK_MEMO_ENTRIES);
 }
 
 #[test]

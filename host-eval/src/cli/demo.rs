@@ -34,7 +34,7 @@ use clifhe_std::gnn::encrypted::{
 };
 use clifhe_std::gnn::noise::{NoiseReport, Packing};
 use clifhe_std::gnn::{train, InferencePlan, InputBox, LogisticRegression, Metrics, TrainConfig};
-use clifhe_std::privacy::{Release, ReleasePolicy, Releaser, ResultLayout};
+use clifhe_std::privacy::{MaskMemo, Release, ReleasePolicy, Releaser, ResultLayout};
 use clifhe_std::protocol::hospital::{EncryptionKey, PreparedKey};
 use clifhe_std::protocol::profile::{analyse, schedule_for};
 use clifhe_std::protocol::vendor::sanitize_scores;
@@ -289,8 +289,10 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
         super::encrypt::Mode::Seeded => EncryptionKey::SecretSeeded(&sk),
     }
     .prepare(ectx.core(), schedule.input_level)?;
+    let masks = MaskMemo::new();
     let setup = BatchSetup {
         key: &key,
+        masks: &masks,
         blocks: &blocks,
         ectx: &ectx,
         ev: &ev,
@@ -545,6 +547,8 @@ struct BatchSetup<'a> {
     pk: &'a PublicKey<Vec<u64>>,
     /// The hospital's encryption key, prepared up to the input level.
     key: &'a PreparedKey<'a>,
+    /// The vendor's sanitisation masks of the batch shapes seen so far.
+    masks: &'a MaskMemo,
     sk: &'a SecretKey<Vec<i8>>,
     rlk: &'a RelinearizationKey,
     plan: &'a InferencePlan,
@@ -692,7 +696,16 @@ fn run_batch(
     } else {
         (0..slots).map(|s| s < xs.len()).collect()
     };
-    let sanitized = sanitize_scores(ectx, b.pk, &scores, analysis.into(), used, opts.statistical_security, rng)?;
+    let sanitized = sanitize_scores(
+        ectx,
+        b.pk,
+        &scores,
+        analysis.into(),
+        used,
+        opts.statistical_security,
+        Some(b.masks),
+        rng,
+    )?;
     let sanitize_ms = t.elapsed().as_secs_f64() * 1e3;
 
     // Hospital: flooded release of the argmax only.

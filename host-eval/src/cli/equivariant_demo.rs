@@ -119,7 +119,7 @@ pub struct SinglePatient {
 
 /// Step 6 of the module docs: `patient` (clamped) end to end in the block layout.
 #[allow(clippy::too_many_arguments)]
-fn single_patient<R: RngCore + rand_chacha::rand_core::CryptoRng>(
+fn single_patient<R: RngCore + rand_chacha::rand_core::CryptoRng + Send>(
     ectx: &EvalContext,
     keys: (&SecretKey<Vec<i8>>, &PublicKey<Vec<u64>>, &RelinearizationKey),
     net: &EquivariantNet,

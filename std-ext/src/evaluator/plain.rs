@@ -165,9 +165,16 @@ impl<'a> super::Evaluator<'a> {
         let mut poly = RnsPoly::zero(n, level + 1, Representation::Coefficient);
         poly.as_mut_slice().par_chunks_mut(n).enumerate().for_each(|(i, l)| {
             let m = &self.ectx.q_moduli()[i];
-            let factor = m.pow(2, excess as u64);
-            for (o, c) in l.iter_mut().zip(&coeffs) {
-                *o = m.mul(m.reduce_f64_integer(*c), factor);
+            if excess == 0.0 {
+                // The usual case: no factor to multiply back.
+                for (o, c) in l.iter_mut().zip(&coeffs) {
+                    *o = m.reduce_f64_integer(*c);
+                }
+            } else {
+                let factor = m.pow(2, excess as u64);
+                for (o, c) in l.iter_mut().zip(&coeffs) {
+                    *o = m.mul(m.reduce_f64_integer(*c), factor);
+                }
             }
         });
         poly.ntt(self.ectx.q_tables())?;

@@ -39,7 +39,10 @@ mod release;
 mod sanitize;
 
 pub use release::{Release, ReleaseBudgetExceeded, ReleaseFormat, ReleasePolicy, Releaser, ResultLayout};
-pub use sanitize::{evaluation_noise_bound, fresh_noise_bound, sanitize, sanitize_output, SanitizeConfig, Sanitized};
+pub use sanitize::{
+    evaluation_noise_bound, fresh_noise_bound, sanitize, sanitize_memoised, sanitize_output, MaskMemo, SanitizeConfig, Sanitized,
+    MASK_MEMO_ENTRIES,
+};
 
 use rand_core::{CryptoRng, RngCore};
 

@@ -4,12 +4,15 @@ use super::{add_to_c0, flood_noise_pow2, DEFAULT_STATISTICAL_SECURITY, MAX_LOG_F
 use crate::context::EvalContext;
 use crate::error::EvalError;
 use crate::evaluator::Evaluator;
+use crate::evaluator::PlaintextRns;
 use crate::gnn::noise::{fresh_sigma, rescale_rounding_l2, TAIL_SIGMAS};
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::encode::Complex;
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::PublicKey;
 use rand_core::{CryptoRng, RngCore};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
 /// What sanitisation does; every field has a safe default.
@@ -97,7 +100,7 @@ pub struct Sanitized {
 /// 0 without `cfg.value_bound`). Consumes one level per mask pass when a mask is given. Fails
 /// (rather than silently destroying the result) when the flood would exceed the scale or the
 /// modulus.
-pub fn sanitize_output<R: RngCore + CryptoRng, P: AsRef<[u64]>>(
+pub fn sanitize_output<R: RngCore + CryptoRng + Send, P: AsRef<[u64]> + Sync>(
     ectx: &EvalContext,
     pk: &PublicKey<P>,
     ct: &CiphertextOwned,
@@ -107,12 +110,140 @@ pub fn sanitize_output<R: RngCore + CryptoRng, P: AsRef<[u64]>>(
     sanitize(ectx, pk, ct, cfg, rng).map(|s| s.ciphertext)
 }
 
+/// How many encoded masks a [`MaskMemo`] keeps (the most recently used).
+pub const MASK_MEMO_ENTRIES: usize = 16;
+
+/// Sanitisation masks encoded once and reused. A vendor answers batches of the same shape
+/// (patient count, classes, layout) one after another, and every mask pass encodes the same
+/// 0/1 slot vector at the same level and scale, with its error measured; kept per parameter
+/// set, level and slot pattern, for the [`MASK_MEMO_ENTRIES`] most recent. A cache, not
+/// state: the result is the same words with or without it. A service keeps one per model
+/// (`protocol::model::PreparedModel`).
+#[derive(Default)]
+pub struct MaskMemo {
+    entries: Mutex<VecDeque<(MaskKey, Arc<EncodedMask>)>>,
+}
+
+#[derive(PartialEq, Eq)]
+struct MaskKey {
+    params_id: u16,
+    level: usize,
+    slots: usize,
+    /// The used slots, 64 to a word.
+    bits: Vec<u64>,
+}
+
+/// A mask at one level: its plaintext (scale q_level) and its largest slot error.
+struct EncodedMask {
+    pt: PlaintextRns,
+    delta: f64,
+}
+
+impl core::fmt::Debug for MaskMemo {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let n = self.entries.lock().map_or(0, |e| e.len());
+        f.debug_struct("MaskMemo").field("entries", &n).finish()
+    }
+}
+
+impl MaskMemo {
+    /// An empty memo.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many masks it holds.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.len())
+    }
+
+    /// Whether it holds none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, key: &MaskKey) -> Option<Arc<EncodedMask>> {
+        let mut entries = self.entries.lock().ok()?;
+        let i = entries.iter().position(|(k, _)| k == key)?;
+        // Most recently used to the front.
+        let entry = entries.remove(i)?;
+        let value = Arc::clone(&entry.1);
+        entries.push_front(entry);
+        Some(value)
+    }
+
+    fn insert(&self, key: MaskKey, value: Arc<EncodedMask>) {
+        // A poisoned lock only loses the memo, never a result.
+        if let Ok(mut entries) = self.entries.lock() {
+            if !entries.iter().any(|(k, _)| *k == key) {
+                entries.push_front((key, value));
+                entries.truncate(MASK_MEMO_ENTRIES);
+            }
+        }
+    }
+}
+
+/// The mask of `used` at `level`, from `memo` when it has it.
+fn encoded_mask(ev: &Evaluator<'_>, used: &[bool], level: usize, memo: Option<&MaskMemo>) -> Result<Arc<EncodedMask>, EvalError> {
+    let params = ev.context().params();
+    let key = memo.map(|_| MaskKey {
+        params_id: params.id(),
+        level,
+        slots: used.len(),
+        bits: used
+            .chunks(64)
+            .map(|c| c.iter().enumerate().fold(0u64, |w, (i, &b)| w | (u64::from(b) << i)))
+            .collect(),
+    });
+    if let (Some(memo), Some(key)) = (memo, &key) {
+        if let Some(hit) = memo.get(key) {
+            return Ok(hit);
+        }
+    }
+    let values: Vec<Complex> = used.iter().map(|&m| Complex::from_real(if m { 1.0 } else { 0.0 })).collect();
+    let n = params.n();
+    let ql = params.q()[level] as f64;
+    // The error measurement and the encoding are independent: side by side.
+    let (delta, pt) = rayon::join(|| mask_encoding_error(&values, n, ql), || ev.encode(&values, level, ql));
+    let mask = Arc::new(EncodedMask { pt: pt?, delta: delta? });
+    if let (Some(memo), Some(key)) = (memo, key) {
+        memo.insert(key, Arc::clone(&mask));
+    }
+    Ok(mask)
+}
+
 /// [`sanitize_output`] with its report.
-pub fn sanitize<R: RngCore + CryptoRng, P: AsRef<[u64]>>(
+pub fn sanitize<R: RngCore + CryptoRng + Send, P: AsRef<[u64]> + Sync>(
     ectx: &EvalContext,
     pk: &PublicKey<P>,
     ct: &CiphertextOwned,
     cfg: &SanitizeConfig,
+    rng: &mut R,
+) -> Result<Sanitized, EvalError> {
+    sanitize_inner(ectx, pk, ct, cfg, None, rng)
+}
+
+/// [`sanitize`] with the masks taken from, or added to, `masks` (the same words).
+pub fn sanitize_memoised<R: RngCore + CryptoRng + Send, P: AsRef<[u64]> + Sync>(
+    ectx: &EvalContext,
+    pk: &PublicKey<P>,
+    ct: &CiphertextOwned,
+    cfg: &SanitizeConfig,
+    masks: &MaskMemo,
+    rng: &mut R,
+) -> Result<Sanitized, EvalError> {
+    sanitize_inner(ectx, pk, ct, cfg, Some(masks), rng)
+}
+
+fn sanitize_inner<R: RngCore + CryptoRng + Send, P: AsRef<[u64]> + Sync>(
+    ectx: &EvalContext,
+    pk: &PublicKey<P>,
+    ct: &CiphertextOwned,
+    cfg: &SanitizeConfig,
+    memo: Option<&MaskMemo>,
     rng: &mut R,
 ) -> Result<Sanitized, EvalError> {
     let ev = Evaluator::new(ectx);
@@ -129,28 +260,22 @@ pub fn sanitize<R: RngCore + CryptoRng, P: AsRef<[u64]>>(
     //    pass. The mask's encoding error delta (integer rounding and f64) multiplies: unused slots
     //    keep value * delta^passes, used ones value * (1 + delta)^passes (a function of the
     //    result itself, revealed anyway); the noise grows by at most (1 + delta) per pass plus a
-    //    rescale rounding.
-    let mut out = ct.clone();
+    //    rescale rounding. The masks and their errors come first: the bounds below need them,
+    //    and the products run beside the re-randomisation (step 4).
+    let mut masks = Vec::new();
     let mut mask_error = 0.0;
-    if let Some(mask) = &cfg.used_slots {
-        if mask.len() != slots {
+    if let Some(used) = &cfg.used_slots {
+        if used.len() != slots {
             return Err(EvalError::Invalid("mask length differs from the slot count"));
         }
-        let values: Vec<Complex> = mask.iter().map(|&m| Complex::from_real(if m { 1.0 } else { 0.0 })).collect();
         let passes = cfg.mask_passes.max(1);
-        for _ in 0..passes {
-            if out.meta.level == 0 {
-                return Err(EvalError::OutOfLevels);
-            }
-            let ql = params.q()[out.meta.level] as f64;
-            // The error measurement and the encoding are independent: side by side.
-            let (delta, pt) = rayon::join(|| mask_encoding_error(&values, n, ql), || ev.encode(&values, out.meta.level, ql));
-            let (delta, pt) = (delta?, pt?);
-            mask_error = f64::max(mask_error, delta);
-            out = ev.rescale_owned(ev.mul_plain(&out, &pt)?)?;
-            out.meta.scale = scale;
-            bound = (1.0 + delta) * bound + rescale_rounding_l2(n);
-            value = value.map(|v| v * (1.0 + delta));
+        for pass in 0..passes as usize {
+            let level = ct.meta.level.checked_sub(pass).filter(|&l| l > 0).ok_or(EvalError::OutOfLevels)?;
+            let mask = encoded_mask(&ev, used, level, memo)?;
+            mask_error = f64::max(mask_error, mask.delta);
+            bound = (1.0 + mask.delta) * bound + rescale_rounding_l2(n);
+            value = value.map(|v| v * (1.0 + mask.delta));
+            masks.push(mask);
         }
         if let Some(v) = cfg.value_bound {
             // Residue in unused slots: |value| delta^passes per slot, hence per coefficient (a
@@ -158,6 +283,7 @@ pub fn sanitize<R: RngCore + CryptoRng, P: AsRef<[u64]>>(
             bound += scale * v * mask_error.powi(passes as i32);
         }
     }
+    let masked_level = ct.meta.level - masks.len();
     // 2. Re-randomisation noise (independent of the weights, counted anyway) and flood width.
     bound += fresh_noise_bound(n);
     if cfg.statistical_security < super::MIN_STATISTICAL_SECURITY {
@@ -180,7 +306,7 @@ pub fn sanitize<R: RngCore + CryptoRng, P: AsRef<[u64]>>(
             let need = (v * scale + bound + w + release_w).log2() + 3.0;
             let mut l = 0;
             let mut log_q = (params.q()[0] as f64).log2();
-            while log_q < need && l < out.meta.level {
+            while log_q < need && l < masked_level {
                 l += 1;
                 log_q += (params.q()[l] as f64).log2();
             }
@@ -196,14 +322,31 @@ pub fn sanitize<R: RngCore + CryptoRng, P: AsRef<[u64]>>(
             0
         }
     };
-    out = ev.drop_to_level(&out, target)?;
-    // 4. Re-randomise: add Enc_pk(0) at the same level and scale.
-    let zero = Plaintext::from_coeffs(vec![0f64; n], out.meta.scale, out.meta.log_slots)?;
-    let fresh = encrypt_pk(&params, ectx.q_tables(), pk, &zero, target, rng)?;
+    // 4. The mask products and the drop, beside the re-randomiser (Enc_pk(0) at the target level
+    //    and the result's scale) and the flood (step 5), which take the random draws in the
+    //    same order as one after the other.
+    let (masked, fresh) = rayon::join(
+        || -> Result<CiphertextOwned, EvalError> {
+            let mut out = std::borrow::Cow::Borrowed(ct);
+            for mask in &masks {
+                let mut next = ev.rescale_owned(ev.mul_plain(&out, &mask.pt)?)?;
+                next.meta.scale = scale;
+                out = std::borrow::Cow::Owned(next);
+            }
+            ev.drop_to_level(&out, target)
+        },
+        || -> Result<_, EvalError> {
+            let zero = Plaintext::from_coeffs(vec![0f64; n], scale, ct.meta.log_slots)?;
+            let fresh = encrypt_pk(&params, ectx.q_tables(), pk, &zero, target, rng)?;
+            let mut noise = Zeroizing::new(vec![0i128; n]);
+            flood_noise_pow2(rng, log_w as u32, &mut noise)?;
+            Ok((fresh, noise))
+        },
+    );
+    let mut out = masked?;
+    let (fresh, noise) = fresh?;
     ev.add_assign(&mut out, &fresh)?;
     // 5. Flood c0 in the coefficient domain.
-    let mut noise = Zeroizing::new(vec![0i128; n]);
-    flood_noise_pow2(rng, log_w as u32, &mut noise)?;
     add_to_c0(ectx.q_tables(), &mut out, &noise)?;
     Ok(Sanitized {
         ciphertext: out,

@@ -270,6 +270,7 @@ pub fn infer_devices<R: RngCore + CryptoRng>(
         opts,
         &schedule,
         batch.input_l2,
+        Some(model.masks()),
         rng,
     )
 }

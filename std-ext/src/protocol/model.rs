@@ -9,6 +9,7 @@ use crate::gnn::equivariant_blocks::BlockConstants;
 use crate::gnn::equivariant_model::{EquivariantModel, EQUIVARIANT_KIND};
 use crate::gnn::{GnnError, GnnModel};
 use crate::preprocess::Pipeline;
+use crate::privacy::MaskMemo;
 use crate::Evaluator;
 use clifhe_core::Params;
 use std::collections::HashMap;
@@ -119,6 +120,8 @@ type PreparationKey = (u16, bool, BatchLayout);
 pub struct PreparedModel {
     model: VendorModel,
     prepared: Mutex<HashMap<PreparationKey, Arc<Preparation>>>,
+    /// The sanitisation masks of the batch shapes it answered lately.
+    masks: MaskMemo,
 }
 
 impl PreparedModel {
@@ -128,7 +131,15 @@ impl PreparedModel {
         Self {
             model,
             prepared: Mutex::new(HashMap::new()),
+            masks: MaskMemo::new(),
         }
+    }
+
+    /// The sanitisation masks encoded for its recent batch shapes (a cache: the scores are the
+    /// same words without it).
+    #[must_use]
+    pub fn masks(&self) -> &MaskMemo {
+        &self.masks
     }
 
     /// The model.

@@ -31,7 +31,7 @@ use crate::gnn::equivariant_encrypted::{self as equivariant, EquivariantReport};
 use crate::gnn::equivariant_model::EquivariantModel;
 use crate::gnn::noise::{rescale_rounding_l2, NoiseReport, Packing};
 use crate::gnn::GnnModel;
-use crate::privacy::{evaluation_noise_bound, sanitize, SanitizeConfig, Sanitized};
+use crate::privacy::{evaluation_noise_bound, sanitize, sanitize_memoised, MaskMemo, SanitizeConfig, Sanitized};
 use crate::{EvalContext, Evaluator, GaloisKeys, RelinearizationKey};
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::encode::Complex;
@@ -115,6 +115,7 @@ impl From<&EquivariantReport> for ScoreBounds {
 /// Sanitises score ciphertexts in parallel (each with its own ChaCha20 stream seeded from
 /// `rng`), with the proven `bounds` of their evaluation: the vendor's last step before anything
 /// leaves.
+#[allow(clippy::too_many_arguments)]
 pub fn sanitize_scores<R: RngCore + CryptoRng>(
     ectx: &EvalContext,
     pk: &PublicKey<Vec<u64>>,
@@ -122,6 +123,7 @@ pub fn sanitize_scores<R: RngCore + CryptoRng>(
     bounds: ScoreBounds,
     used_slots: Vec<bool>,
     statistical_security: u32,
+    masks: Option<&MaskMemo>,
     rng: &mut R,
 ) -> Result<Vec<Sanitized>, ProtocolError> {
     let mut cfg = SanitizeConfig::new(bounds.per_coefficient_noise);
@@ -143,7 +145,13 @@ pub fn sanitize_scores<R: RngCore + CryptoRng>(
     Ok(scores
         .par_iter()
         .zip(&seeds)
-        .map(|(c, seed)| sanitize(ectx, pk, c, &cfg, &mut ChaCha20Rng::from_seed(**seed)))
+        .map(|(c, seed)| {
+            let mut rng = ChaCha20Rng::from_seed(**seed);
+            match masks {
+                Some(m) => sanitize_memoised(ectx, pk, c, &cfg, m, &mut rng),
+                None => sanitize(ectx, pk, c, &cfg, &mut rng),
+            }
+        })
         .collect::<Result<Vec<_>, _>>()?)
 }
 
@@ -159,10 +167,10 @@ pub fn infer<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<ScoredBatch, ProtocolError> {
     match model.model() {
-        VendorModel::Gnn(m) => infer_box_encoded(ev, keys.pk, keys.rlk, m, header, cts, opts, rng),
+        VendorModel::Gnn(m) => infer_box_encoded(ev, keys.pk, keys.rlk, m, header, cts, opts, Some(model.masks()), rng),
         VendorModel::Equivariant(m) => {
             let prepared = model.prepare(ev, true, header.layout)?;
-            infer_channels(ev, keys, m, &prepared, header, cts, opts, rng)
+            infer_channels(ev, keys, m, &prepared, header, cts, opts, Some(model.masks()), rng)
         }
     }
 }
@@ -205,6 +213,7 @@ pub fn infer_channels<R: RngCore + CryptoRng>(
     header: &BatchHeader,
     cts: &[CiphertextOwned],
     opts: &InferOptions,
+    masks: Option<&MaskMemo>,
     rng: &mut R,
 ) -> Result<ScoredBatch, ProtocolError> {
     let ectx = ev.context();
@@ -287,7 +296,16 @@ pub fn infer_channels<R: RngCore + CryptoRng>(
         let (score, report) =
             blocks::evaluate(ev, keys.rlk, gks, &model.net, &input.domain, &policy, constants, cts.to_vec()).map_err(refuse_model)?;
         let used = blocks.used_slots(patients, model.class_names.len());
-        let s = sanitize_scores(ectx, keys.pk, &[score], (&report).into(), used, opts.statistical_security, rng)?;
+        let s = sanitize_scores(
+            ectx,
+            keys.pk,
+            &[score],
+            (&report).into(),
+            used,
+            opts.statistical_security,
+            masks,
+            rng,
+        )?;
         (s, BatchLayout::Blocks)
     } else {
         equivariant::plan(&params, &model.net, &input.domain, &policy)
@@ -301,7 +319,16 @@ pub fn infer_channels<R: RngCore + CryptoRng>(
             .collect();
         let (scores, report) = equivariant::evaluate(ev, keys.rlk, &model.net, &input.domain, &policy, channels).map_err(refuse_model)?;
         let used: Vec<bool> = (0..params.max_slots()).map(|s| s < patients).collect();
-        let s = sanitize_scores(ectx, keys.pk, &scores, (&report).into(), used, opts.statistical_security, rng)?;
+        let s = sanitize_scores(
+            ectx,
+            keys.pk,
+            &scores,
+            (&report).into(),
+            used,
+            opts.statistical_security,
+            masks,
+            rng,
+        )?;
         (s, BatchLayout::BladeMajor)
     };
     let bound = sanitized.iter().map(|s| s.release_noise_bound).fold(0.0, f64::max);
@@ -331,10 +358,11 @@ pub fn infer_box_encoded<R: RngCore + CryptoRng>(
     header: &BatchHeader,
     cts: &[CiphertextOwned],
     opts: &InferOptions,
+    masks: Option<&MaskMemo>,
     rng: &mut R,
 ) -> Result<ScoredBatch, ProtocolError> {
     let schedule = profile::schedule_for(ev.context().params(), &model.encrypted_plan(), header.circuit_private, 1)?;
-    infer_box_encoded_with_noise(ev, pk, rlk, model, header, cts, opts, &schedule, 0.0, rng)
+    infer_box_encoded_with_noise(ev, pk, rlk, model, header, cts, opts, &schedule, 0.0, masks, rng)
 }
 
 /// [`infer_box_encoded`] under `schedule` on inputs that carry deterministic noise of 2-norm
@@ -351,6 +379,7 @@ pub(super) fn infer_box_encoded_with_noise<R: RngCore + CryptoRng>(
     opts: &InferOptions,
     schedule: &Schedule,
     input_l2: f64,
+    masks: Option<&MaskMemo>,
     rng: &mut R,
 ) -> Result<ScoredBatch, ProtocolError> {
     let ectx = ev.context();
@@ -393,7 +422,7 @@ pub(super) fn infer_box_encoded_with_noise<R: RngCore + CryptoRng>(
         let bound = analysis.per_coefficient_bound * (1.0 + 1e-6) + rescale_rounding_l2(params.n());
         (masked, bound, None)
     } else {
-        let sanitized = sanitize_scores(ectx, pk, &scores, (&analysis).into(), used, opts.statistical_security, rng)?;
+        let sanitized = sanitize_scores(ectx, pk, &scores, (&analysis).into(), used, opts.statistical_security, masks, rng)?;
         let bound = sanitized.iter().map(|s| s.release_noise_bound).fold(0.0, f64::max);
         let flood = sanitized.iter().map(|s| s.flood_log2).max();
         (sanitized.into_iter().map(|s| s.ciphertext).collect(), bound, flood)
