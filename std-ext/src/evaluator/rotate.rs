@@ -80,7 +80,9 @@ impl<'a> super::Evaluator<'a> {
             keys.get(g)?;
         }
         let dec = self.ectx.decompose(&a.c1)?;
-        gs.iter()
+        // The rotations side by side (each key switch parallel over limbs inside): on few
+        // cores the limb loops alone leave threads waiting at every pass.
+        gs.par_iter()
             .map(|&g| {
                 if g == 1 {
                     return Ok(a.clone());
