@@ -125,4 +125,28 @@ impl EvalContext {
                 perm
             }))
     }
+
+    /// The centred lift modulo q_(l-1) q_l of one polynomial's two top limbs at `level` = l,
+    /// given in coefficient form (`lower`: limb l-1, `upper`: limb l): Garner's
+    /// x = a + q_(l-1) ((b - a) q_(l-1)^-1 mod q_l) in [0, q_(l-1) q_l), centred without a
+    /// branch. What a division by q_(l-1) q_l subtracts (`Evaluator::rescale_twice_owned`).
+    pub(crate) fn centred_pair_lift(&self, lower: &[u64], upper: &[u64], level: usize) -> Vec<i128> {
+        let (lo, up) = (&self.q_moduli()[level - 1], &self.q_moduli()[level]);
+        let (ql1, ql) = (lo.value(), up.value());
+        let inv = up.inv(up.reduce(ql1));
+        let inv_s = up.shoup(inv);
+        let q2 = ql1 as u128 * ql as u128;
+        let half = (q2 / 2) as i128;
+        lower
+            .iter()
+            .zip(upper)
+            .map(|(&ra, &rb)| {
+                let d = up.mul_shoup(up.sub(rb, up.reduce(ra)), inv, inv_s);
+                let x = (ra as u128 + ql1 as u128 * d as u128) as i128;
+                // x - q2 when x > q2 / 2, without a branch.
+                let over = ((half - x) >> 127) as u128;
+                (x as u128).wrapping_sub(q2 & over) as i128
+            })
+            .collect()
+    }
 }

@@ -309,3 +309,38 @@ fn rescale_twice_equals_two_rescales() {
     let low = ev.drop_to_level(&prod, 1).unwrap();
     assert!(matches!(ev.rescale_twice_owned(low), Err(EvalError::OutOfLevels)));
 }
+
+/// Relinearization and the double rescale in one pass against the two steps: the same words,
+/// level and scale, at the top level and below it (private-n15, whose P has two primes, and
+/// leveled-n14, one). Levels below 2 are refused.
+#[test]
+fn relinearize_rescale_twice_equals_the_two_steps() {
+    for lit in [presets::PRIVATE_N15, presets::LEVELED_N14] {
+        let mut s = setup(lit);
+        let slots = s.ectx.n() / 2;
+        let (a, b) = (s.values(slots), s.values(slots));
+        let (ca, cb) = (s.encrypt(&a), s.encrypt(&b));
+        let ev = Evaluator::new(&s.ectx);
+        let rlk = RelinearizationKey::generate(&s.ectx, &s.sk, &mut s.rng).unwrap();
+        for drop in [0, 2] {
+            let level = ca.meta.level - drop;
+            // One factor also at scale Delta, so that two rescales bring Delta^3 back to Delta.
+            let delta = s.ectx.params().default_scale();
+            let xa = ev.mul_const_lazy(&ev.drop_to_level(&ca, level).unwrap(), 1.0, delta).unwrap();
+            let xb = ev.drop_to_level(&cb, level).unwrap();
+            let t = ev.tensor(&xa, &xb).unwrap();
+            let fused = ev.relinearize_rescale_twice(&t, &rlk).unwrap();
+            let steps = ev.rescale_twice_owned(ev.relinearize(&t, &rlk).unwrap()).unwrap();
+            assert_eq!(fused.meta, steps.meta);
+            assert_eq!(fused.meta.level, level - 2);
+            assert_eq!(fused.c0.as_slice(), steps.c0.as_slice(), "{} level {level}", lit.name);
+            assert_eq!(fused.c1.as_slice(), steps.c1.as_slice(), "{} level {level}", lit.name);
+            let want: Vec<Complex> = a.iter().zip(&b).map(|(x, y)| *x * *y).collect();
+            assert_precise("relinearize and rescale twice in one pass", &s.decrypt(&fused), &want, 15.0);
+        }
+        let low = ev
+            .tensor(&ev.drop_to_level(&ca, 1).unwrap(), &ev.drop_to_level(&cb, 1).unwrap())
+            .unwrap();
+        assert!(matches!(ev.relinearize_rescale_twice(&low, &rlk), Err(EvalError::OutOfLevels)));
+    }
+}

@@ -298,29 +298,13 @@ impl<'a> Evaluator<'a> {
     /// NTT form) of a polynomial at `level` = l, in coefficient form.
     fn centred_top_pair(&self, tops: &[u64], level: usize) -> Result<Vec<i128>, EvalError> {
         let n = self.ectx.n();
-        let (lower, upper) = (&self.ectx.q_moduli()[level - 1], &self.ectx.q_moduli()[level]);
         let mut a = tops.get(..n).ok_or(EvalError::Representation)?.to_vec();
         let mut b = tops.get(n..2 * n).ok_or(EvalError::Representation)?.to_vec();
         self.ectx.q_tables()[level - 1]
             .inverse(&mut a)
             .map_err(|_| EvalError::Representation)?;
         self.ectx.q_tables()[level].inverse(&mut b).map_err(|_| EvalError::Representation)?;
-        // x = a + q_(l-1) ((b - a) q_(l-1)^-1 mod q_l), in [0, q_l q_(l-1)); centred.
-        let (ql1, ql) = (lower.value(), upper.value());
-        let inv = upper.inv(upper.reduce(ql1));
-        let inv_s = upper.shoup(inv);
-        let q2 = ql1 as u128 * ql as u128;
-        let half = (q2 / 2) as i128;
-        Ok(a.iter()
-            .zip(&b)
-            .map(|(&ra, &rb)| {
-                let d = upper.mul_shoup(upper.sub(rb, upper.reduce(ra)), inv, inv_s);
-                let x = (ra as u128 + ql1 as u128 * d as u128) as i128;
-                // x - q2 when x > q2 / 2, without a branch.
-                let over = ((half - x) >> 127) as u128;
-                (x as u128).wrapping_sub(q2 & over) as i128
-            })
-            .collect())
+        Ok(self.ectx.centred_pair_lift(&a, &b, level))
     }
 
     fn rescaled_meta(&self, meta: &CiphertextMeta) -> CiphertextMeta {

@@ -5,7 +5,7 @@ use crate::error::EvalError;
 use crate::keys::RelinearizationKey;
 use crate::keyswitch::SecondOutput;
 use clifhe_core::ciphertext::{Ciphertext, CiphertextMeta, CiphertextOwned};
-use clifhe_core::rns::RnsPolyOwned;
+use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
 
 impl<'a> super::Evaluator<'a> {
     // ---- ciphertext multiplication --------------------------------------------------------
@@ -70,6 +70,38 @@ impl<'a> super::Evaluator<'a> {
                 .key_switch_into(c2, None, &rlk.0, s, c0.as_mut_slice(), c1.as_mut_slice(), SecondOutput::Add)
         })?;
         Ok(Ciphertext { c0, c1, meta })
+    }
+
+    /// [`Self::relinearize`] followed by [`Self::rescale_twice_owned`](super::Evaluator::rescale_twice_owned):
+    /// the same words, computed in one pass that transforms each remaining limb once instead of
+    /// twice (`EvalContext::relinearize_rescale_twice_into`). What a quadratic layer ends with.
+    pub fn relinearize_rescale_twice(&self, t: &Ciphertext3, rlk: &RelinearizationKey) -> Result<CiphertextOwned, EvalError> {
+        let level = t.meta.level;
+        if level < 2 {
+            return Err(EvalError::OutOfLevels);
+        }
+        if t.c0.limbs() != level + 1 || t.c1.limbs() != level + 1 || t.c2.limbs() != level + 1 {
+            return Err(EvalError::Representation);
+        }
+        let n = self.ectx.n();
+        let mut c0 = RnsPoly::zero(n, level - 1, Representation::Ntt);
+        let mut c1 = RnsPoly::zero(n, level - 1, Representation::Ntt);
+        self.ectx.with_switch_scratch(|s| {
+            self.ectx.relinearize_rescale_twice_into(
+                &t.c2,
+                &rlk.0,
+                s,
+                t.c0.as_slice(),
+                t.c1.as_slice(),
+                c0.as_mut_slice(),
+                c1.as_mut_slice(),
+            )
+        })?;
+        Ok(Ciphertext {
+            c0,
+            c1,
+            meta: self.rescaled_meta(&self.rescaled_meta(&t.meta)),
+        })
     }
 
     /// a * b with relinearization, not rescaled.

@@ -374,8 +374,7 @@ fn quadratic_layer(
             let qk: Vec<f64> = pairs.iter().map(|&(a, b)| form.quad[k][a][b]).collect();
             let mut acc = ev.quadratic_combination(&prod_refs, &qk, &lin_refs, &form.lin[k], s, d_in)?;
             ev.add_const3(&mut acc, form.constant[k])?;
-            let r = ev.relinearize(&acc, rlk)?;
-            let mut out = ev.rescale_twice_owned(r)?;
+            let mut out = ev.relinearize_rescale_twice(&acc, rlk)?;
             // Exactly the schedule's scale up to f64 rounding of the scale bookkeeping.
             out.meta.scale = out_scale;
             Ok(out)
@@ -618,8 +617,7 @@ pub fn evaluate_blocks(
         } else {
             let quad_refs: Vec<&PlaintextRns> = c.quad.iter().collect();
             let acc = ev.rotation_quadratic_form(&z_refs, &quad_refs, &lin_refs)?;
-            let r = ev.relinearize(&acc, rlk)?;
-            ev.rescale_twice_owned(r)?
+            ev.relinearize_rescale_twice(&acc, rlk)?
         };
         // Exactly the schedule's scale up to f64 rounding of the scale bookkeeping.
         out.meta.scale = out_scale;

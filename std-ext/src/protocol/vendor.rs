@@ -276,7 +276,7 @@ pub fn infer_channels<R: RngCore + CryptoRng>(
         }
     }
     let refuse_model = |e| ProtocolError::refused("model", e);
-    let (sanitized, layout) = if profile.layout == BatchLayout::Blocks {
+    let (scores, report, used, layout) = if profile.layout == BatchLayout::Blocks {
         let gks = keys.gks.ok_or_else(|| {
             ProtocolError::refused(
                 "keys",
@@ -296,17 +296,7 @@ pub fn infer_channels<R: RngCore + CryptoRng>(
         let (score, report) =
             blocks::evaluate(ev, keys.rlk, gks, &model.net, &input.domain, &policy, constants, cts.to_vec()).map_err(refuse_model)?;
         let used = blocks.used_slots(patients, model.class_names.len());
-        let s = sanitize_scores(
-            ectx,
-            keys.pk,
-            &[score],
-            (&report).into(),
-            used,
-            opts.statistical_security,
-            masks,
-            rng,
-        )?;
-        (s, BatchLayout::Blocks)
+        (vec![score], report, used, BatchLayout::Blocks)
     } else {
         equivariant::plan(&params, &model.net, &input.domain, &policy)
             .map_err(refuse_model)?
@@ -319,18 +309,18 @@ pub fn infer_channels<R: RngCore + CryptoRng>(
             .collect();
         let (scores, report) = equivariant::evaluate(ev, keys.rlk, &model.net, &input.domain, &policy, channels).map_err(refuse_model)?;
         let used: Vec<bool> = (0..params.max_slots()).map(|s| s < patients).collect();
-        let s = sanitize_scores(
-            ectx,
-            keys.pk,
-            &scores,
-            (&report).into(),
-            used,
-            opts.statistical_security,
-            masks,
-            rng,
-        )?;
-        (s, BatchLayout::BladeMajor)
+        (scores, report, used, BatchLayout::BladeMajor)
     };
+    let sanitized = sanitize_scores(
+        ectx,
+        keys.pk,
+        &scores,
+        (&report).into(),
+        used,
+        opts.statistical_security,
+        masks,
+        rng,
+    )?;
     let bound = sanitized.iter().map(|s| s.release_noise_bound).fold(0.0, f64::max);
     let flood = sanitized.iter().map(|s| s.flood_log2).max();
     Ok(ScoredBatch {
