@@ -596,21 +596,25 @@ pub fn evaluate_blocks(
     if forms.len() != constants.forms.len() || forms.len() != schedule.scales.len() {
         return Err(EvalError::Invalid("constants or schedule made for another plan"));
     }
-    let steps: Vec<i64> = std::iter::once(0).chain(block_rotation_steps(&params)).collect();
+    let steps = block_rotation_steps(&params);
     for ((form, c), &out_scale) in forms.iter().zip(&constants.forms).zip(&schedule.scales) {
-        let z = match given.take() {
-            Some(z) => z,
-            None => Cow::Owned(ev.rotate_hoisted(
-                h.as_deref().ok_or(EvalError::Invalid("the block layout needs an input"))?,
-                &steps,
-                gks,
-            )?),
+        // The form's inputs: the given rotations, or the current ciphertext itself (rotation 0,
+        // not copied) and its hoisted rotations by 1..7 blocks.
+        let given_now = given.take();
+        let rotated = match (&given_now, h.as_deref()) {
+            (Some(_), _) => Vec::new(),
+            (None, Some(cur)) => ev.rotate_hoisted(cur, &steps, gks)?,
+            (None, None) => return Err(EvalError::Invalid("the block layout needs an input")),
         };
-        let z_refs: Vec<&CiphertextOwned> = z.iter().collect();
+        let z_refs: Vec<&CiphertextOwned> = match &given_now {
+            Some(z) => z.iter().collect(),
+            None => h.as_deref().into_iter().chain(&rotated).collect(),
+        };
         let lin_refs: Vec<&PlaintextRns> = c.lin.iter().collect();
         let mut out = if form.is_affine() {
-            let mut acc = ev.mul_plain(&z[0], &c.lin[0])?;
-            for (zt, pt) in z.iter().zip(&c.lin).skip(1) {
+            let first = z_refs.first().ok_or(EvalError::Invalid("the block layout needs an input"))?;
+            let mut acc = ev.mul_plain(first, &c.lin[0])?;
+            for (zt, pt) in z_refs.iter().zip(&c.lin).skip(1) {
                 ev.add_assign(&mut acc, &ev.mul_plain(zt, pt)?)?;
             }
             ev.rescale(&acc)?
