@@ -270,23 +270,35 @@ pub fn encrypt_sk_expanded<R: RngCore + CryptoRng, T: AsRef<[u64]>, M: AsRef<[C]
     sample_cbd(rng, &mut e.0);
     let mut c0 = RnsPoly::zero(n, level + 1, Representation::Ntt);
     let mut c1 = RnsPoly::zero(n, level + 1, Representation::Ntt);
-    for i in 0..=level {
-        let table = table_at(tables, i)?;
-        check_len(table.n(), n)?;
-        let m = table.modulus();
-        let s_hat = sk.s_hat.limb(i).ok_or(Error::PrimeOutOfRange {
-            index: i,
-            primes: sk.s_hat.limbs(),
-        })?;
-        let a = limb_at(&mut c1, i)?;
-        expand_public_into(&c1_seed, SeedPurpose::CiphertextA, i as u32, m, a);
-        let out = limb_at(&mut c0, i)?;
-        add_message_and_error(msg.coeffs(), log_gap, &e.0, m, out, false);
-        table.forward(out)?;
-        let mont = Montgomery::new(m);
-        for ((o, a), s) in out.iter_mut().zip(c1.limb(i).into_iter().flatten()).zip(s_hat) {
-            *o = m.sub(*o, mont.mul(*a, *s));
+    let result = (|| -> Result<(), Error> {
+        for i in 0..=level {
+            let table = table_at(tables, i)?;
+            check_len(table.n(), n)?;
+            let m = table.modulus();
+            let s_hat = sk.s_hat.limb(i).ok_or(Error::PrimeOutOfRange {
+                index: i,
+                primes: sk.s_hat.limbs(),
+            })?;
+            let a = limb_at(&mut c1, i)?;
+            expand_public_into(&c1_seed, SeedPurpose::CiphertextA, i as u32, m, a);
+            let out = limb_at(&mut c0, i)?;
+            add_message_and_error(msg.coeffs(), log_gap, &e.0, m, out, false);
+            table.forward(out)?;
+            let mont = Montgomery::new(m);
+            for ((o, a), s) in out.iter_mut().zip(c1.limb(i).into_iter().flatten()).zip(s_hat) {
+                *o = m.sub(*o, mont.mul(*a, *s));
+            }
         }
+        Ok(())
+    })();
+    if let Err(err) = result {
+        // A limb may hold NTT(e + m) without its mask a s: the message in the clear.
+        for i in 0..c0.limbs() {
+            if let Some(limb) = c0.limb_mut(i) {
+                limb.zeroize();
+            }
+        }
+        return Err(err);
     }
     Ok(SeededEncryption {
         ciphertext: Ciphertext {

@@ -205,7 +205,7 @@ fn encoded_mask(ev: &Evaluator<'_>, used: &[bool], level: usize, memo: Option<&M
     }
     let values: Vec<Complex> = used.iter().map(|&m| Complex::from_real(if m { 1.0 } else { 0.0 })).collect();
     let n = params.n();
-    let ql = params.q()[level] as f64;
+    let ql = *params.q().get(level).ok_or(EvalError::OutOfLevels)? as f64;
     // The error measurement and the encoding are independent: side by side.
     let (delta, pt) = rayon::join(|| mask_encoding_error(&values, n, ql), || ev.encode(&values, level, ql));
     let mask = Arc::new(EncodedMask { pt: pt?, delta: delta? });
