@@ -8,7 +8,7 @@
 
 use crate::ciphertext::Ciphertext;
 use crate::context::Context;
-use crate::encode::{decode, Complex};
+use crate::encode::Complex;
 use crate::error::Error;
 use crate::keys::SecretKey;
 use crate::rns::{CrtComposer, Representation};
@@ -50,9 +50,16 @@ impl DecryptedPlaintext {
     pub fn decode(&self) -> Result<Vec<Complex>, Error> {
         let slots = 1usize << self.log_slots;
         let mut out = vec![Complex::default(); slots];
-        let mut scratch = vec![Complex::default(); crate::encode::encode_scratch_len(slots)];
-        decode(&self.coeffs, self.coeffs.len(), self.scale, &mut out, &mut scratch)
-            .map_err(|_| Error::Encode("decoder refused the plaintext"))?;
+        let n = self.coeffs.len();
+        // Hosts keep the twiddles per slot count; without `std` they are computed per call.
+        #[cfg(feature = "std")]
+        let decoded = crate::encode::EncoderTables::shared(n, slots).and_then(|t| t.decode(&self.coeffs, self.scale, &mut out));
+        #[cfg(not(feature = "std"))]
+        let decoded = {
+            let mut scratch = vec![Complex::default(); crate::encode::encode_scratch_len(slots)];
+            crate::encode::decode(&self.coeffs, n, self.scale, &mut out, &mut scratch)
+        };
+        decoded.map_err(|_| Error::Encode("decoder refused the plaintext"))?;
         Ok(out)
     }
     /// Decodes after adding integer flooding noise to every coefficient (the release path of

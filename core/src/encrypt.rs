@@ -148,8 +148,15 @@ impl Plaintext<alloc::vec::Vec<f64>> {
     pub fn encode(params: &Params, values: &[crate::encode::Complex], scale: f64) -> Result<Self, Error> {
         let n = params.n();
         let mut coeffs = alloc::vec![0f64; n];
-        let mut scratch = alloc::vec![crate::encode::Complex::default(); crate::encode::encode_scratch_len(values.len())];
-        crate::encode::encode(values, n, scale, &mut coeffs, &mut scratch).map_err(|_| Error::Encode("encoder refused the values"))?;
+        // Hosts keep the twiddles per slot count; without `std` they are computed per call.
+        #[cfg(feature = "std")]
+        let encoded = crate::encode::EncoderTables::shared(n, values.len()).and_then(|t| t.encode(values, scale, &mut coeffs));
+        #[cfg(not(feature = "std"))]
+        let encoded = {
+            let mut scratch = alloc::vec![crate::encode::Complex::default(); crate::encode::encode_scratch_len(values.len())];
+            crate::encode::encode(values, n, scale, &mut coeffs, &mut scratch)
+        };
+        encoded.map_err(|_| Error::Encode("encoder refused the values"))?;
         Self::from_coeffs(coeffs, scale, values.len().trailing_zeros())
     }
     /// Real-valued convenience form of [`Plaintext::encode`].

@@ -443,6 +443,40 @@ impl<S: AsRef<[Complex]> + AsMut<[Complex]>> EncoderTables<S> {
     }
 }
 
+#[cfg(feature = "std")]
+impl EncoderTables<&'static [Complex]> {
+    /// The process-wide tables for `(n, slots)`: the twiddles of each slot count are computed
+    /// on first use and kept for the life of the process (16 KiB to 512 KiB each; they depend
+    /// on the slot count only). What the host's encoders and decoders use, so that encoding
+    /// one ciphertext of N/2 slots costs no N/2 sin/cos pairs. Same words as [`encode`] and
+    /// [`decode`] with scratch.
+    ///
+    /// # Errors
+    ///
+    /// Shape errors as for [`encode`].
+    pub fn shared(n: usize, slots: usize) -> Result<Self, EncodeError> {
+        use std::sync::OnceLock;
+        // One cell per log2(slots); `check_shape` bounds slots by MAX_RING_DEGREE / 2.
+        static TABLES: [OnceLock<alloc::vec::Vec<Complex>>; 32] = [const { OnceLock::new() }; 32];
+        check_shape(n, slots)?;
+        let needed = tables_len(slots);
+        let cell = TABLES
+            .get(slots.trailing_zeros() as usize)
+            .ok_or(EncodeError::BufferTooSmall { needed, got: 0 })?;
+        let table = cell.get_or_init(|| {
+            let mut t = alloc::vec![Complex::ZERO; needed];
+            // `t` has exactly the length `fill_table` needs.
+            let _ = fft::fill_table(slots, &mut t);
+            t
+        });
+        Ok(Self {
+            n,
+            slots,
+            twiddles: table.as_slice(),
+        })
+    }
+}
+
 #[cfg(feature = "alloc")]
 impl EncoderTables<alloc::vec::Vec<Complex>> {
     /// [`EncoderTables::new`] with heap storage of exactly [`tables_len`]`(slots)` entries.

@@ -378,6 +378,28 @@ fn owned_tables() {
     assert_eq!(c, encode_vec(&z, 1 << 12, 2f64.powi(40)));
 }
 
+#[cfg(feature = "std")]
+#[test]
+fn shared_tables_are_built_once_and_give_the_scratch_words() {
+    for (n, slots) in [(1usize << 12, 1usize << 11), (1 << 12, 8), (1 << 15, 1 << 14)] {
+        let z = random_values(&mut rng(70 + slots as u64), slots);
+        let t = EncoderTables::shared(n, slots).unwrap();
+        let mut c = vec![0.0; n];
+        t.encode(&z, 2f64.powi(40), &mut c).unwrap();
+        assert_eq!(c, encode_vec(&z, n, 2f64.powi(40)));
+        let mut out = vec![Complex::ZERO; slots];
+        t.decode(&c, 2f64.powi(40), &mut out).unwrap();
+        assert_eq!(out, decode_vec(&c, n, 2f64.powi(40), slots));
+        // Another ring degree with the same slot count shares the twiddles: one table per
+        // slot count for the life of the process.
+        let again = EncoderTables::shared(2 * n, slots).unwrap();
+        assert!(core::ptr::eq(t.into_storage(), again.into_storage()));
+    }
+    assert_eq!(
+        EncoderTables::shared(1 << 12, 3).err(),
+        Some(EncodeError::SlotsNotPowerOfTwo { slots: 3 })
+    );
+}
 #[test]
 fn malformed_inputs_are_errors() {
     let scale = 1024.0;

@@ -159,8 +159,8 @@ impl<'a> super::Evaluator<'a> {
             0.0
         };
         let mut coeffs = vec![0f64; n];
-        let mut scratch = vec![Complex::default(); clifhe_core::encode::encode_scratch_len(values.len())];
-        clifhe_core::encode::encode(values, n, scale * (-excess).exp2(), &mut coeffs, &mut scratch)
+        clifhe_core::encode::EncoderTables::shared(n, values.len())
+            .and_then(|t| t.encode(values, scale * (-excess).exp2(), &mut coeffs))
             .map_err(|_| EvalError::Invalid("values cannot be encoded (slot count or magnitude)"))?;
         let mut poly = RnsPoly::zero(n, level + 1, Representation::Coefficient);
         poly.as_mut_slice().par_chunks_mut(n).enumerate().for_each(|(i, l)| {

@@ -360,12 +360,15 @@ fn sanitize_inner<R: RngCore + CryptoRng + Send, P: AsRef<[u64]> + Sync>(
 /// Largest |slot error| of `values` encoded at `scale` (integer coefficients), including a bound
 /// on the f64 error of the decoding that measures it.
 fn mask_encoding_error(values: &[Complex], n: usize, scale: f64) -> Result<f64, EvalError> {
-    use clifhe_core::encode::{decode, encode, encode_scratch_len};
+    let tables = clifhe_core::encode::EncoderTables::shared(n, values.len()).map_err(|_| EvalError::Invalid("mask cannot be encoded"))?;
     let mut coeffs = vec![0f64; n];
-    let mut scratch = vec![Complex::default(); encode_scratch_len(values.len())];
-    encode(values, n, scale, &mut coeffs, &mut scratch).map_err(|_| EvalError::Invalid("mask cannot be encoded"))?;
+    tables
+        .encode(values, scale, &mut coeffs)
+        .map_err(|_| EvalError::Invalid("mask cannot be encoded"))?;
     let mut back = vec![Complex::default(); values.len()];
-    decode(&coeffs, n, scale, &mut back, &mut scratch).map_err(|_| EvalError::Invalid("mask cannot be decoded"))?;
+    tables
+        .decode(&coeffs, scale, &mut back)
+        .map_err(|_| EvalError::Invalid("mask cannot be decoded"))?;
     let measured = back
         .iter()
         .zip(values)
