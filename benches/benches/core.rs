@@ -67,7 +67,8 @@ fn ntt(c: &mut Criterion) {
 
 /// One uniform limb of 2^16 words from a public seed (what a compact key regenerates per limb
 /// inside a key switch): the whole-limb expansion (sixteen ChaCha20 blocks per step on AVX-512
-/// CPUs) against the same stream drawn word by word through `rand_chacha`.
+/// CPUs) against the same stream drawn word by word through `rand_chacha`, and the expansion
+/// for a prime that rejects about half of the candidates.
 fn expand(c: &mut Criterion) {
     let mut g = c.benchmark_group("expand");
     g.sample_size(20)
@@ -81,6 +82,12 @@ fn expand(c: &mut Criterion) {
     });
     g.bench_function("limb-2^16-rand_chacha", |b| {
         b.iter(|| expand_uniform(&mut public_stream(&seed, SeedPurpose::KeySwitchA, 7), &m, &mut a))
+    });
+    // A prime just above a power of two (half of private-n15's scale primes, a third of the
+    // bootstrap chain's 40-bit ones): about half the candidates are rejected.
+    let half = Modulus::new(primes::Q55[0]).unwrap();
+    g.bench_function("limb-2^16-half-accepted", |b| {
+        b.iter(|| expand_public_into(&seed, SeedPurpose::KeySwitchA, 7, &half, &mut a))
     });
     g.finish();
 }

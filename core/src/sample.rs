@@ -137,14 +137,35 @@ fn expand_public_avx512(seed: &[u8; SEED_BYTES], stream: u64, m: &Modulus, out: 
         }
         counter += BLOCKS as u64;
         // Stream order: block j, then its words in pairs (low word first, as `next_u64`).
-        for j in 0..BLOCKS {
-            for pair in words.chunks_exact(2) {
-                let x = (u64::from(pair[0][j]) | (u64::from(pair[1][j]) << 32)) & mask;
-                if x < q {
-                    out[filled] = x;
-                    filled += 1;
-                    if filled == out.len() {
-                        return true;
+        let candidate = |j: usize, i: usize| (u64::from(words[2 * i][j]) | (u64::from(words[2 * i + 1][j]) << 32)) & mask;
+        if let Some(window) = out
+            .get_mut(filled..filled + CANDIDATES)
+            .and_then(|w| <&mut [u64; CANDIDATES]>::try_from(w).ok())
+        {
+            // Room for every candidate: each is written at the next free place and kept by
+            // advancing past it when below q, without a branch. For primes just above a power
+            // of two (half of private-n15's scale primes, for one) half the candidates are
+            // rejected, and a branch on each mispredicts about every other time.
+            let mut kept = 0usize;
+            for j in 0..BLOCKS {
+                for i in 0..8 {
+                    let x = candidate(j, i);
+                    // kept < CANDIDATES here (the mask only spares the bounds check).
+                    window[kept & (CANDIDATES - 1)] = x;
+                    kept += usize::from(x < q);
+                }
+            }
+            filled += kept;
+        } else {
+            for j in 0..BLOCKS {
+                for i in 0..8 {
+                    let x = candidate(j, i);
+                    if x < q {
+                        out[filled] = x;
+                        filled += 1;
+                        if filled == out.len() {
+                            return true;
+                        }
                     }
                 }
             }
@@ -152,6 +173,10 @@ fn expand_public_avx512(seed: &[u8; SEED_BYTES], stream: u64, m: &Modulus, out: 
     }
     true
 }
+
+/// 64-bit candidates per call of [`crate::chacha_avx512::blocks16`] (16 blocks of 8).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+const CANDIDATES: usize = 128;
 
 /// Fills `out` with uniform values mod q (by rejection; variable time, **public data only**).
 pub fn expand_uniform<R: RngCore>(rng: &mut R, m: &Modulus, out: &mut [u64]) {
@@ -283,13 +308,17 @@ mod tests {
     #[test]
     fn whole_limb_expansion_is_the_stream_word_for_word() {
         // The AVX-512 path (where the CPU has it) against rand_chacha, across several 16-block
-        // batches, primes with high and low acceptance, and an empty limb.
+        // batches, primes with high and low acceptance, limb lengths around one call's 128
+        // candidates, and an empty limb.
         let seed: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(11) ^ 0x5a);
         for q in [crate::params::primes::Q40[0], crate::params::primes::P61[0], (1 << 40) + 1, 97] {
             let m = Modulus::new(q).unwrap();
             for (purpose, index, len) in [
                 (SeedPurpose::KeySwitchA, 3 << 8 | 7, 4096),
                 (SeedPurpose::PublicKeyA, 0, 129),
+                // The branch-free window takes a call's 128 candidates only with room for all.
+                (SeedPurpose::PublicKeyA, 1, 128),
+                (SeedPurpose::PublicKeyA, 2, 127),
                 (SeedPurpose::CiphertextA, 5, 0),
             ] {
                 let (mut a, mut b) = (vec![0u64; len], vec![0u64; len]);
