@@ -207,27 +207,36 @@ impl Modulus {
     /// Reduces an integer-valued f64 (as produced by the encoder) modulo q, exactly, for any
     /// magnitude below 2^1023. The f64 is split into its 53-bit mantissa and binary exponent,
     /// so values beyond 2^63 (large scales) are handled without big integers.
+    ///
+    /// Below 2^126, which covers every scale the presets use, there is no branch on the value:
+    /// the integer is the mantissa shifted left (into a u128) or right by the exponent, both
+    /// shifts are formed and one is selected by a mask, one 128-bit reduction follows and the
+    /// sign is applied by a mask. A branch on the sign would mispredict on about every other
+    /// coefficient, and the coefficients are patient data on the hospital's host.
     pub fn reduce_f64_integer(&self, v: f64) -> u64 {
-        if v.abs() < 9.2e18 {
-            return self.reduce_i64(v as i64);
-        }
         let bits = v.to_bits();
-        let exp = ((bits >> 52) & 0x7ff) as i64 - 1075;
-        let mant = (bits & ((1u64 << 52) - 1)) | (1u64 << 52);
-        // |v| >= 2^63 so exp >= 11 and v = mant * 2^exp exactly. Below 2^126 (exp <= 73) the
-        // integer is mant shifted into a u128: one 128-bit reduction per call, without the
-        // float-to-i128 conversion routine (encryption at scales beyond 2^63 reduces every
-        // coefficient once per prime).
-        let r = if exp <= 73 {
-            self.reduce_u128((mant as u128) << exp)
-        } else {
-            self.mul(self.reduce(mant), self.pow(2, exp as u64))
-        };
-        if v < 0.0 {
-            self.neg(r)
-        } else {
-            r
+        let biased = (bits >> 52) & 0x7ff;
+        let exp = biased as i64 - 1075;
+        if exp > 73 {
+            // 2^126 and beyond (and NaN or infinity, which the callers refuse beforehand).
+            let mant = (bits & ((1u64 << 52) - 1)) | (1u64 << 52);
+            let r = self.mul(self.reduce(mant), self.pow(2, exp as u64));
+            return if v < 0.0 { self.neg(r) } else { r };
         }
+        // The implicit leading 1 is present unless the value is zero or subnormal (biased 0).
+        let normal = (biased | biased.wrapping_neg()) >> 63;
+        let mant = (bits & ((1u64 << 52) - 1)) | (normal << 52);
+        // exp >= 0: mant << exp (below 2^126); exp < 0: mant >> -exp, exact for an integer
+        // value (a right shift by 64 or more leaves 0, as for |v| < 1).
+        let up = exp.max(0) as u32;
+        let down = exp.wrapping_neg().clamp(0, 64) as u32;
+        let left = (mant as u128) << up;
+        let right = (mant as u128) >> down;
+        let use_left = !(((exp >> 63) as i128) as u128);
+        let magnitude = self.reduce_u128((left & use_left) | (right & !use_left));
+        let negative = (bits >> 63).wrapping_neg();
+        let negated = self.neg(magnitude);
+        magnitude ^ ((magnitude ^ negated) & negative)
     }
 }
 
@@ -467,6 +476,22 @@ mod tests {
                 let exact = v as i128;
                 assert_eq!(m.reduce_f64_integer(v), exact.rem_euclid(q as i128) as u64, "2^{e}");
                 assert_eq!(m.reduce_f64_integer(-v), (-exact).rem_euclid(q as i128) as u64, "-2^{e}");
+            }
+        }
+        // Below 2^63 (the right-shift side of the branch-free selection): integers of every
+        // bit length, both signs, and both zeros, on a 40-bit and a 61-bit prime.
+        for q in [0x10000140001u64, q] {
+            let m = Modulus::new(q).unwrap();
+            assert_eq!((m.reduce_f64_integer(0.0), m.reduce_f64_integer(-0.0)), (0, 0));
+            for bits in 1..=63 {
+                for _ in 0..20 {
+                    let x = rng.next_u64() >> (64 - bits) | 1 << (bits - 1);
+                    // Round to an f64 integer first (above 2^53 the low bits do not survive).
+                    let v = x as f64;
+                    let exact = v as i128;
+                    assert_eq!(m.reduce_f64_integer(v), exact.rem_euclid(q as i128) as u64, "{v}");
+                    assert_eq!(m.reduce_f64_integer(-v), (-exact).rem_euclid(q as i128) as u64, "-{v}");
+                }
             }
         }
     }
