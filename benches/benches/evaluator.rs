@@ -48,6 +48,25 @@ fn primitives(c: &mut Criterion) {
         g.bench_function("rotate hoisted x8", |b| b.iter(|| ev.rotate_hoisted(&f.ct, &steps, &gks).unwrap()));
         g.bench_function("ct*pt mul", |b| b.iter(|| ev.mul_plain(&f.ct, &pt).unwrap()));
         g.bench_function("ct*scalar mul", |b| b.iter(|| ev.mul_const_lazy(&f.ct, 0.37, 1024.0).unwrap()));
+        if log_n == 15 {
+            // The block layout's quadratic form, as one patient's first layer runs it on the
+            // circuit-private preset: 8 rotations at level 7, 36 pair and 8 linear plaintexts
+            // (44 distinct constant vectors, 2 MiB each).
+            let level = 7.min(f.ct.meta.level);
+            let z = ev.drop_to_level(&f.ct, level).unwrap();
+            let zs: Vec<_> = (0..8).map(|_| z.clone()).collect();
+            let slots = f.ectx.params().max_slots();
+            let constant = |k: usize, scale: f64| {
+                let v: Vec<f64> = (0..slots).map(|i| ((i * 7 + k * 13) % 17) as f64 / 17.0 - 0.5).collect();
+                ev.encode_real(&v, level, scale).unwrap()
+            };
+            let quad: Vec<_> = (0..36).map(|k| constant(k, 2f64.powi(20))).collect();
+            let lin: Vec<_> = (0..8).map(|k| constant(36 + k, 2f64.powi(20) * z.meta.scale)).collect();
+            let (zr, qr, lr): (Vec<_>, Vec<_>, Vec<_>) = (zs.iter().collect(), quad.iter().collect(), lin.iter().collect());
+            g.bench_function("block quadratic form (8 inputs, 44 plaintexts, level 7)", |b| {
+                b.iter(|| ev.rotation_quadratic_form(&zr, &qr, &lr).unwrap())
+            });
+        }
         // Blade-major GP with a plaintext multivector: 8 outputs, each 8 scalar products
         // summed, one rescale each (the peers' "GP ct x scalar" workload).
         let x: Vec<_> = (0..8).map(|_| f.ct.clone()).collect();

@@ -241,23 +241,26 @@ fn rotation_quadratic_form_equals_tensors_then_plaintext_combination() {
         })
         .collect();
     let vec = |seed: usize| -> Vec<f64> { (0..slots).map(|i| ((i * 3 + seed * 5) % 11) as f64 / 11.0 - 0.4).collect() };
-    let pairs: Vec<(usize, usize)> = (0..8).flat_map(|t| (t..8).map(move |u| (t, u))).collect();
-    let s = 30f64.exp2();
-    let quad: Vec<PlaintextRns> = (0..pairs.len()).map(|i| ev.encode_real(&vec(i), level, s).unwrap()).collect();
-    let lin: Vec<PlaintextRns> = (0..8)
-        .map(|t| ev.encode_real(&vec(100 + t), level, s * params.default_scale()).unwrap())
-        .collect();
-    let zr: Vec<_> = z.iter().collect();
-    let qr: Vec<_> = quad.iter().collect();
-    let lr: Vec<_> = lin.iter().collect();
-    let fused = ev.rotation_quadratic_form(&zr, &qr, &lr).unwrap();
-    let prods: Vec<_> = pairs.iter().map(|&(t, u)| ev.tensor(&z[t], &z[u]).unwrap()).collect();
-    let pr: Vec<_> = prods.iter().collect();
-    let plain = ev.plain_quadratic_combination(&pr, &qr, &zr, &lr).unwrap();
-    assert_eq!(fused.c0, plain.c0);
-    assert_eq!(fused.c1, plain.c1);
-    assert_eq!(fused.c2, plain.c2);
-    assert_eq!(fused.meta.scale, plain.meta.scale);
+    // The block layout's 8 inputs, and fewer (the kernel runs one pass per input).
+    for m in [8usize, 3] {
+        let pairs: Vec<(usize, usize)> = (0..m).flat_map(|t| (t..m).map(move |u| (t, u))).collect();
+        let s = 30f64.exp2();
+        let quad: Vec<PlaintextRns> = (0..pairs.len()).map(|i| ev.encode_real(&vec(i), level, s).unwrap()).collect();
+        let lin: Vec<PlaintextRns> = (0..m)
+            .map(|t| ev.encode_real(&vec(100 + t), level, s * params.default_scale()).unwrap())
+            .collect();
+        let zr: Vec<_> = z[..m].iter().collect();
+        let qr: Vec<_> = quad.iter().collect();
+        let lr: Vec<_> = lin.iter().collect();
+        let fused = ev.rotation_quadratic_form(&zr, &qr, &lr).unwrap();
+        let prods: Vec<_> = pairs.iter().map(|&(t, u)| ev.tensor(&z[t], &z[u]).unwrap()).collect();
+        let pr: Vec<_> = prods.iter().collect();
+        let plain = ev.plain_quadratic_combination(&pr, &qr, &zr, &lr).unwrap();
+        assert_eq!(fused.c0, plain.c0, "{m} inputs");
+        assert_eq!(fused.c1, plain.c1, "{m} inputs");
+        assert_eq!(fused.c2, plain.c2, "{m} inputs");
+        assert_eq!(fused.meta.scale, plain.meta.scale);
+    }
 }
 
 /// Monomial products are exact ring identities: X^(N/2) is multiplication by i on every slot,
