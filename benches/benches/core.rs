@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clifhe_benches::{fixture, peer_literal};
-use clifhe_core::arith::Modulus;
+use clifhe_core::arith::{F64Reducer, Modulus};
 use clifhe_core::decrypt::decrypt;
 use clifhe_core::encode::{encode_real, encode_scratch_len, Complex};
 use clifhe_core::encrypt::{encrypt_pk, encrypt_sk_expanded, encrypt_sk_seeded, ExpandedSecretKey, Plaintext};
@@ -92,6 +92,29 @@ fn expand(c: &mut Criterion) {
     g.finish();
 }
 
+/// The reduction of the f64 encoder's integer coefficients to one prime (what every encryption
+/// at a scale beyond 2^63 does per coefficient and prime): a 2^15-slot vector encoded at 2^85.
+fn reduce_f64(c: &mut Criterion) {
+    let n = 1 << 16;
+    let values: Vec<f64> = (0..n / 2).map(|i| ((i * 7919) % 1000) as f64 / 500.0 - 1.0).collect();
+    let mut coeffs = vec![0f64; n];
+    let mut scratch = vec![Complex::default(); encode_scratch_len(n / 2)];
+    encode_real(&values, n, 2f64.powi(85), &mut coeffs, &mut scratch).unwrap();
+    let m = Modulus::new(primes::Q55[0]).unwrap();
+    let mut out = vec![0u64; n];
+    let mut g = c.benchmark_group("arith");
+    g.sample_size(20)
+        .measurement_time(Duration::from_secs(1))
+        .warm_up_time(Duration::from_millis(300));
+    g.bench_function("reduce f64 x 2^16 (scale 2^85)", |b| {
+        b.iter(|| {
+            let r = F64Reducer::new(&m);
+            out.iter_mut().zip(&coeffs).for_each(|(o, &v)| *o = r.reduce(v))
+        })
+    });
+    g.finish();
+}
+
 fn per_preset(c: &mut Criterion) {
     let lits = [
         peer_literal(13),
@@ -150,5 +173,5 @@ fn per_preset(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, ntt, expand, per_preset);
+criterion_group!(benches, ntt, expand, reduce_f64, per_preset);
 criterion_main!(benches);

@@ -205,37 +205,75 @@ impl Modulus {
     }
 
     /// Reduces an integer-valued f64 (as produced by the encoder) modulo q, exactly, for any
-    /// magnitude below 2^1023. The f64 is split into its 53-bit mantissa and binary exponent,
-    /// so values beyond 2^63 (large scales) are handled without big integers.
-    ///
-    /// Below 2^126, which covers every scale the presets use, there is no branch on the value:
-    /// the integer is the mantissa shifted left (into a u128) or right by the exponent, both
-    /// shifts are formed and one is selected by a mask, one 128-bit reduction follows and the
-    /// sign is applied by a mask. A branch on the sign would mispredict on about every other
-    /// coefficient, and the coefficients are patient data on the hospital's host.
+    /// magnitude below 2^1023 ([`F64Reducer`], whose table this builds per call: loops over
+    /// many coefficients build one reducer per prime instead).
     pub fn reduce_f64_integer(&self, v: f64) -> u64 {
+        F64Reducer::new(self).reduce(v)
+    }
+}
+
+/// Largest binary exponent of an f64 coefficient that [`F64Reducer`] takes from its table:
+/// magnitudes below 2^(52 + 74) = 2^126, which covers every scale the presets use.
+const F64_TABLE_EXPONENTS: usize = 74;
+
+/// Reduces integer-valued f64 coefficients (the encoder's output) modulo one prime, exactly.
+///
+/// An f64 integer is `mant 2^e` with a 53-bit mantissa: for e >= 0 its residue is
+/// `REDC(mant (2^e R mod q))`, one 53 x 64-bit product and a Montgomery reduction with the
+/// power of two from a table of 74 entries built once per prime; below 2^53 (e < 0) the
+/// integer is `mant >> -e` and takes the table's first entry. The exponent and sign are
+/// selected by masks, not branches (a branch on the sign mispredicts about every other
+/// coefficient, and the coefficients are patient data on the hospital's host); only
+/// magnitudes of 2^126 and beyond (and NaN or infinity, which callers refuse beforehand) take
+/// a slow path.
+#[derive(Clone, Debug)]
+pub struct F64Reducer {
+    m: Modulus,
+    mont: Montgomery,
+    /// `2^e R mod q` for `e < F64_TABLE_EXPONENTS`.
+    pow2_r: [u64; F64_TABLE_EXPONENTS],
+}
+
+impl F64Reducer {
+    /// The table for `m` (74 modular doublings).
+    pub fn new(m: &Modulus) -> Self {
+        let mut pow2_r = [0u64; F64_TABLE_EXPONENTS];
+        let mut p = m.r_mod();
+        for t in &mut pow2_r {
+            *t = p;
+            p = m.add(p, p);
+        }
+        Self {
+            m: *m,
+            mont: Montgomery::new(m),
+            pow2_r,
+        }
+    }
+
+    /// `v mod q` in `[0, q)` for an integer-valued `v`.
+    #[inline]
+    pub fn reduce(&self, v: f64) -> u64 {
         let bits = v.to_bits();
         let biased = (bits >> 52) & 0x7ff;
         let exp = biased as i64 - 1075;
-        if exp > 73 {
-            // 2^126 and beyond (and NaN or infinity, which the callers refuse beforehand).
+        if exp >= F64_TABLE_EXPONENTS as i64 {
             let mant = (bits & ((1u64 << 52) - 1)) | (1u64 << 52);
-            let r = self.mul(self.reduce(mant), self.pow(2, exp as u64));
-            return if v < 0.0 { self.neg(r) } else { r };
+            let r = self.m.mul(self.m.reduce(mant), self.m.pow(2, exp as u64));
+            return if v < 0.0 { self.m.neg(r) } else { r };
         }
         // The implicit leading 1 is present unless the value is zero or subnormal (biased 0).
         let normal = (biased | biased.wrapping_neg()) >> 63;
         let mant = (bits & ((1u64 << 52) - 1)) | (normal << 52);
-        // exp >= 0: mant << exp (below 2^126); exp < 0: mant >> -exp, exact for an integer
-        // value (a right shift by 64 or more leaves 0, as for |v| < 1).
-        let up = exp.max(0) as u32;
-        let down = exp.wrapping_neg().clamp(0, 64) as u32;
-        let left = (mant as u128) << up;
-        let right = (mant as u128) >> down;
-        let use_left = !(((exp >> 63) as i128) as u128);
-        let magnitude = self.reduce_u128((left & use_left) | (right & !use_left));
+        // e < 0: the integer mant >> -e (exact for an integer value; a shift by 64 or more
+        // leaves 0, as for |v| < 1) times 2^0. e >= 0: mant times 2^e from the table.
+        let below = (exp >> 63) as u64; // all ones when e < 0
+        let shift = exp.wrapping_neg().clamp(0, 63) as u32;
+        let small = (mant >> shift) & (((exp.wrapping_neg() >> 6) == 0) as u64).wrapping_neg();
+        let a = (small & below) | (mant & !below);
+        let e = (exp.max(0) as usize).min(F64_TABLE_EXPONENTS - 1);
+        let magnitude = csub(self.mont.reduce(a as u128 * self.pow2_r[e] as u128), self.m.q);
         let negative = (bits >> 63).wrapping_neg();
-        let negated = self.neg(magnitude);
+        let negated = self.m.neg(magnitude);
         magnitude ^ ((magnitude ^ negated) & negative)
     }
 }

@@ -27,8 +27,13 @@ use zeroize::Zeroize;
 /// ([`crate::encode::fixed::encode_real_fixed`]), which a device uses so that no floating-point
 /// operation touches patient data.
 pub trait PlainCoeff: zeroize::DefaultIsZeroes + sealed::Sealed {
-    /// The coefficient modulo `m`, exactly.
-    fn residue(self, m: &crate::arith::Modulus) -> u64;
+    /// What reduces coefficients of this type modulo one prime, made once per prime
+    /// ([`PlainCoeff::reducer`]) for the coefficients of a limb.
+    type Reducer;
+    /// The reducer for `m`.
+    fn reducer(m: &crate::arith::Modulus) -> Self::Reducer;
+    /// The coefficient modulo the reducer's prime, exactly.
+    fn residue(self, r: &Self::Reducer) -> u64;
     /// Whether the encryptor can reduce this coefficient exactly.
     fn is_valid(self) -> bool;
 }
@@ -41,9 +46,15 @@ mod sealed {
 }
 
 impl PlainCoeff for f64 {
-    /// Exact for any integer-valued `f64`; constant time in the value below `2^63` only.
-    fn residue(self, m: &crate::arith::Modulus) -> u64 {
-        m.reduce_f64_integer(self)
+    type Reducer = crate::arith::F64Reducer;
+    fn reducer(m: &crate::arith::Modulus) -> Self::Reducer {
+        crate::arith::F64Reducer::new(m)
+    }
+    /// Exact for any integer-valued `f64`; no branch on the value below `2^126`
+    /// ([`crate::arith::F64Reducer`]).
+    #[inline(always)]
+    fn residue(self, r: &Self::Reducer) -> u64 {
+        r.reduce(self)
     }
     fn is_valid(self) -> bool {
         self.is_finite()
@@ -51,9 +62,13 @@ impl PlainCoeff for f64 {
 }
 
 impl PlainCoeff for i64 {
+    type Reducer = crate::arith::Modulus;
+    fn reducer(m: &crate::arith::Modulus) -> Self::Reducer {
+        *m
+    }
     /// Branch-free Barrett reduction ([`crate::arith::Modulus::reduce_i64`]): constant time.
     #[inline(always)]
-    fn residue(self, m: &crate::arith::Modulus) -> u64 {
+    fn residue(self, m: &Self::Reducer) -> u64 {
         m.reduce_i64(self)
     }
     fn is_valid(self) -> bool {
@@ -62,10 +77,14 @@ impl PlainCoeff for i64 {
 }
 
 impl PlainCoeff for i128 {
+    type Reducer = crate::arith::Modulus;
+    fn reducer(m: &crate::arith::Modulus) -> Self::Reducer {
+        *m
+    }
     /// Branch-free: the magnitude by the two-word Barrett reduction, the sign by a mask. For
     /// scales beyond 2^63 (the circuit-private preset's inputs sit at 2^80), constant time.
     #[inline(always)]
-    fn residue(self, m: &crate::arith::Modulus) -> u64 {
+    fn residue(self, m: &Self::Reducer) -> u64 {
         m.reduce_i128(self)
     }
     fn is_valid(self) -> bool {
@@ -186,11 +205,12 @@ fn compact_log_gap(len: usize, n: usize) -> Result<u32, Error> {
 /// the message values for `i64` coefficients, and for `f64` ones below 2^63.
 fn add_message_and_error<C: PlainCoeff>(msg: &[C], log_gap: u32, e: &[i8], m: &crate::arith::Modulus, out: &mut [u64], accumulate: bool) {
     let mask = (1usize << log_gap) - 1;
+    let reducer = C::reducer(m);
     for (i, (o, &ei)) in out.iter_mut().zip(e).enumerate() {
         let mut v = m.reduce_i8(ei);
         if i & mask == 0 {
             if let Some(c) = msg.get(i >> log_gap) {
-                v = m.add(v, c.residue(m));
+                v = m.add(v, c.residue(&reducer));
             }
         }
         *o = if accumulate { m.add(*o, v) } else { v };

@@ -165,15 +165,16 @@ impl<'a> super::Evaluator<'a> {
         let mut poly = RnsPoly::zero(n, level + 1, Representation::Coefficient);
         poly.as_mut_slice().par_chunks_mut(n).enumerate().for_each(|(i, l)| {
             let m = &self.ectx.q_moduli()[i];
+            let reducer = clifhe_core::arith::F64Reducer::new(m);
             if excess == 0.0 {
                 // The usual case: no factor to multiply back.
                 for (o, c) in l.iter_mut().zip(&coeffs) {
-                    *o = m.reduce_f64_integer(*c);
+                    *o = reducer.reduce(*c);
                 }
             } else {
                 let factor = m.pow(2, excess as u64);
                 for (o, c) in l.iter_mut().zip(&coeffs) {
-                    *o = m.mul(m.reduce_f64_integer(*c), factor);
+                    *o = m.mul(reducer.reduce(*c), factor);
                 }
             }
         });
