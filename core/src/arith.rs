@@ -221,11 +221,13 @@ const F64_TABLE_EXPONENTS: usize = 74;
 /// An f64 integer is `mant 2^e` with a 53-bit mantissa: for e >= 0 its residue is
 /// `REDC(mant (2^e R mod q))`, one 53 x 64-bit product and a Montgomery reduction with the
 /// power of two from a table of 74 entries built once per prime; below 2^53 (e < 0) the
-/// integer is `mant >> -e` and takes the table's first entry. The exponent and sign are
-/// selected by masks, not branches (a branch on the sign mispredicts about every other
-/// coefficient, and the coefficients are patient data on the hospital's host); only
-/// magnitudes of 2^126 and beyond (and NaN or infinity, which callers refuse beforehand) take
-/// a slow path.
+/// integer is `mant >> -e` and takes the table's first entry. The two cases and the sign are
+/// selected by masks, not branches (a branch on the sign mispredicted about every other
+/// coefficient); only magnitudes of 2^126 and beyond (and NaN or infinity, which callers
+/// refuse beforehand) take a slow path. Not constant time: the table entry read depends on
+/// the coefficient's exponent (the table spans 10 cache lines). This is the host's path for
+/// the f64 encoder; a device encrypts fixed-point integers (`i64`, `i128`), whose reductions
+/// are constant time.
 #[derive(Clone, Debug)]
 pub struct F64Reducer {
     m: Modulus,

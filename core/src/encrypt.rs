@@ -50,8 +50,9 @@ impl PlainCoeff for f64 {
     fn reducer(m: &crate::arith::Modulus) -> Self::Reducer {
         crate::arith::F64Reducer::new(m)
     }
-    /// Exact for any integer-valued `f64`; no branch on the value below `2^126`
-    /// ([`crate::arith::F64Reducer`]).
+    /// Exact for any integer-valued `f64` ([`crate::arith::F64Reducer`]: no branch on the value
+    /// below `2^126`, but a table read indexed by its exponent, so not constant time; the
+    /// integer coefficient types are).
     #[inline(always)]
     fn residue(self, r: &Self::Reducer) -> u64 {
         r.reduce(self)
