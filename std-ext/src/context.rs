@@ -3,7 +3,7 @@
 //! buffers) and shared by reference (`Send + Sync`).
 
 use crate::error::EvalError;
-use crate::keyswitch::{KeySwitchScratch, LevelPrecomp};
+use crate::keyswitch::{digit_ranges, KeySwitchScratch, LevelPrecomp};
 use clifhe_core::arith::Modulus;
 use clifhe_core::context::Context;
 use clifhe_core::ntt::{bit_reverse, NttTableOwned};
@@ -15,7 +15,8 @@ pub struct EvalContext {
     core: Context,
     qp_moduli: Vec<Modulus>,
     levels: Vec<LevelPrecomp>,
-    digits: usize,
+    /// The key-switching digits ([`digit_ranges`]).
+    digits: Vec<core::ops::Range<usize>>,
     /// Key-switching buffers reused by the owned-output operations (see
     /// [`EvalContext::with_switch_scratch`]); a cache, not state: results never depend on it.
     switch_pool: std::sync::Mutex<Vec<KeySwitchScratch>>,
@@ -25,14 +26,14 @@ impl EvalContext {
     pub fn new(params: Params) -> Result<Self, EvalError> {
         let core = Context::new(params)?;
         let qp_moduli: Vec<Modulus> = core.q_moduli().iter().chain(core.p_moduli()).copied().collect();
+        let digits = digit_ranges(params.q(), params.p());
         let levels = if params.p().is_empty() {
             Vec::new()
         } else {
             (0..params.q().len())
-                .map(|l| LevelPrecomp::new(core.q_moduli(), core.p_moduli(), l))
+                .map(|l| LevelPrecomp::new(core.q_moduli(), core.p_moduli(), &digits, l))
                 .collect()
         };
-        let digits = params.q().len().div_ceil(params.p().len().max(1));
         Ok(Self {
             core,
             qp_moduli,
@@ -54,9 +55,13 @@ impl EvalContext {
     pub fn max_level(&self) -> usize {
         self.params().max_level()
     }
-    /// Number of key-switching digits (ceil(|Q| / |P|)).
+    /// Number of key-switching digits ([`digit_ranges`]).
     pub fn digits(&self) -> usize {
-        self.digits
+        self.digits.len()
+    }
+    /// The key-switching digits: ranges of ciphertext primes ([`digit_ranges`]).
+    pub fn digit_ranges(&self) -> &[core::ops::Range<usize>] {
+        &self.digits
     }
     pub fn q_moduli(&self) -> &[Modulus] {
         self.core.q_moduli()

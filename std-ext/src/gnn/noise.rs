@@ -223,15 +223,14 @@ pub fn key_switch_noise_l2(params: &Params, level: usize) -> f64 {
     let n = params.n() as f64;
     let q = params.q();
     let p = params.p();
-    let alpha = p.len().max(1);
     let log_p: f64 = p.iter().map(|&v| (v as f64).log2()).sum();
     let mut total = 0.0;
-    let mut start = 0;
-    while start <= level.min(q.len().saturating_sub(1)) {
-        let end = (start + alpha).min(level + 1);
-        let log_qj: f64 = q[start..end].iter().map(|&v| (v as f64).log2()).sum();
+    for digit in crate::keyswitch::digit_ranges(q, p) {
+        if digit.start > level {
+            break;
+        }
+        let log_qj: f64 = q[digit.start..digit.end.min(level + 1)].iter().map(|&v| (v as f64).log2()).sum();
         total += n.sqrt() * 0.5 * (1.0 + CENTRING_SLACK) * ERROR_MAX * n * (log_qj - log_p).exp2();
-        start = end;
     }
     total + (1.0 + CENTRING_SLACK) * rescale_rounding_l2(params.n())
 }

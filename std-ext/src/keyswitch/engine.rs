@@ -254,21 +254,26 @@ impl EvalContext {
         coeff: &mut [u64],
     ) -> Result<(), EvalError> {
         let n = self.n();
-        let alpha = self.params().p().len();
         let src = c.as_slice();
+        // The digit of limb i: the last whose first prime is at most i.
+        let digit_of = |i: usize| pre.mod_up.partition_point(|(start, _, _)| *start <= i).saturating_sub(1);
         coeff.par_chunks_mut(n).enumerate().try_for_each(|(i, l)| {
             let s = &src[i * n..(i + 1) * n];
             copy_permuted(l, s, perm);
             self.q_tables()[i].inverse(l).map_err(|_| EvalError::Representation)?;
-            let (start, _, conv) = &pre.mod_up[i / alpha];
+            let (start, _, conv) = &pre.mod_up[digit_of(i)];
             conv.scale_input_limb(i - start, l);
             Ok::<(), EvalError>(())
         })?;
-        // digits are alpha consecutive primes from q_0 (the last one possibly shorter)
-        coeff
-            .par_chunks_mut(alpha * n)
-            .zip(pre.mod_up.par_iter())
-            .for_each(|(digit, (_, _, conv))| conv.centre_scaled(n, digit));
+        // each digit's limbs, consecutive from q_0 (`digit_ranges`)
+        let mut digits = Vec::with_capacity(pre.mod_up.len());
+        let mut rest = coeff;
+        for (start, end, conv) in &pre.mod_up {
+            let (d, r) = rest.split_at_mut_checked((end - start) * n).ok_or(EvalError::Representation)?;
+            digits.push((d, conv));
+            rest = r;
+        }
+        digits.into_par_iter().for_each(|(d, conv)| conv.centre_scaled(n, d));
         Ok(())
     }
 
