@@ -121,6 +121,27 @@ fn copy_permuted(dst: &mut [u64], src: &[u64], perm: Option<&[u32]>) {
     }
 }
 
+/// Centres each digit's scaled limbs (`BasisConverter::centre_scaled`) in `coeff`, which holds
+/// the digits' limbs one after another from q_0 (`digit_ranges`): the digits side by side,
+/// split in halves with `rayon::join` (no allocation on the key switch's path).
+fn centre_digits(digits: &[(usize, usize, super::basis::BasisConverter)], coeff: &mut [u64], n: usize) -> Result<(), EvalError> {
+    match digits {
+        [] => Ok(()),
+        [(_, _, conv)] => {
+            conv.centre_scaled(n, coeff);
+            Ok(())
+        }
+        _ => {
+            let (lo, hi) = digits.split_at(digits.len() / 2);
+            let first = lo.first().map_or(0, |d| d.0);
+            let at = hi.first().map_or(0, |d| d.0 - first) * n;
+            let (a, b) = coeff.split_at_mut_checked(at).ok_or(EvalError::Representation)?;
+            let (x, y) = rayon::join(|| centre_digits(lo, a, n), || centre_digits(hi, b, n));
+            x.and(y)
+        }
+    }
+}
+
 impl EvalContext {
     /// Key switch of `c` (NTT form at level l), optionally through the Galois permutation
     /// `perm` of its NTT slots: out0 += d0 and out1 += d1 or out1 = d1 (`second`), where
@@ -265,16 +286,7 @@ impl EvalContext {
             conv.scale_input_limb(i - start, l);
             Ok::<(), EvalError>(())
         })?;
-        // each digit's limbs, consecutive from q_0 (`digit_ranges`)
-        let mut digits = Vec::with_capacity(pre.mod_up.len());
-        let mut rest = coeff;
-        for (start, end, conv) in &pre.mod_up {
-            let (d, r) = rest.split_at_mut_checked((end - start) * n).ok_or(EvalError::Representation)?;
-            digits.push((d, conv));
-            rest = r;
-        }
-        digits.into_par_iter().for_each(|(d, conv)| conv.centre_scaled(n, d));
-        Ok(())
+        centre_digits(&pre.mod_up, coeff, n)
     }
 
     /// Digit `j`'s extension at limb `pos` of Q_l * P, NTT form below 4q: the (permuted) input

@@ -3,7 +3,8 @@
 //! and OpenFHE call HYBRID).
 //!
 //! The ciphertext primes q_0..q_L are cut into digits of consecutive primes whose product
-//! stays below P ([`digit_ranges`]). A switching key from s' to s holds, for every digit j, the pair over Q*P (NTT form)
+//! stays below P ([`digit_ranges`]). A switching key from s' to s holds, for every digit j,
+//! the pair over Q*P (NTT form)
 //!   b_j = -a_j s + e_j + P * g_j * s',   a_j uniform (from a public seed),
 //! where g_j is the CRT gadget: g_j = 1 mod the primes of digit j, 0 mod the other q's. To
 //! switch c (under s') the residues of c for digit j are extended to all of Q_l*P (ModUp, a
