@@ -203,7 +203,9 @@ fn compact_log_gap(len: usize, n: usize) -> Result<u32, Error> {
 /// `out[i] (+)= m_i + e_i mod q` for one prime, with the message in compact form (see
 /// [`compact_log_gap`]); `accumulate` adds to `out` instead of overwriting it. The coefficient
 /// index selects by a shift and a mask of the public index, never a division. Constant time in
-/// the message values for `i64` coefficients, and for `f64` ones below 2^63.
+/// the message values for the integer coefficient types (`i64`, `i128`); not for `f64` ones,
+/// whose reduction reads a table entry chosen by each coefficient's exponent
+/// ([`crate::arith::F64Reducer`]).
 fn add_message_and_error<C: PlainCoeff>(msg: &[C], log_gap: u32, e: &[i8], m: &crate::arith::Modulus, out: &mut [u64], accumulate: bool) {
     let mask = (1usize << log_gap) - 1;
     let reducer = C::reducer(m);
