@@ -143,8 +143,9 @@ simd_switch!(
     set_avx2_on_avx512 => simd::set_on_avx512
 );
 
-/// Whether the AVX-512 IFMA passes run for a prime `q` on this host (for benchmark labels).
-#[doc(hidden)]
+/// Whether the AVX-512 IFMA passes run for a prime `q` on this host: for benchmark labels, and
+/// for the key switch's split of limbs between threads (an IFMA transform takes about half
+/// the time of a larger prime's).
 pub fn ifma_active(q: u64) -> bool {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     return crate::ntt_ifma::ifma_available(q);

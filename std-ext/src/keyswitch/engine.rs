@@ -12,7 +12,7 @@
 //! polynomials; the buffers and their pool are in `scratch`.
 
 use super::mod_down::SecondOutput;
-use super::scratch::{group_size, KeySwitchScratch};
+use super::scratch::{for_each_limb_group, limb_ntt_cost, KeySwitchScratch};
 use super::{Decomposed, LevelPrecomp, SwitchingKey};
 use crate::context::EvalContext;
 use crate::error::EvalError;
@@ -193,7 +193,17 @@ impl EvalContext {
             Ok(())
         };
         let words = scratch.worker_words;
-        self.switch_products(pre, level, key, &mut scratch.acc, &mut scratch.workers, words, fill, add_to_acc)
+        self.switch_products(
+            pre,
+            level,
+            key,
+            &mut scratch.acc,
+            &mut scratch.workers,
+            words,
+            fill,
+            true,
+            add_to_acc,
+        )
     }
 
     /// The key switch of a hoisted decomposition through `perm` (see
@@ -390,11 +400,12 @@ impl EvalContext {
     where
         F: Fn(usize, &mut [u64]) -> Result<(), EvalError> + Sync,
     {
-        self.switch_products(pre, level, key, acc, workers, words, fill, false)?;
+        self.switch_products(pre, level, key, acc, workers, words, fill, false, false)?;
         self.mod_down_into(pre, level, acc, workers, words, out0, out1, second)
     }
 
-    /// For every limb of Q_l * P: its digit extensions (`fill(pos, ext)`), then the inner
+    /// For every limb of Q_l * P: its digit extensions (`fill(pos, ext)`: converted and
+    /// transformed when `extends`, else copied from a hoisted decomposition), then the inner
     /// product with the key into the two halves of `acc`.
     #[allow(clippy::too_many_arguments)]
     fn switch_products<F>(
@@ -406,6 +417,7 @@ impl EvalContext {
         workers: &mut [u64],
         worker_words: usize,
         fill: F,
+        extends: bool,
         add_to_acc: bool,
     ) -> Result<(), EvalError>
     where
@@ -420,44 +432,59 @@ impl EvalContext {
         let qp = self.qp_moduli();
         let half = acc.len() / 2;
         let (acc0, acc1) = acc.split_at_mut(half);
-        let group = group_size(limbs, workers.len() / worker_words);
-        acc0[..limbs * n]
-            .par_chunks_mut(group * n)
-            .zip(acc1[..limbs * n].par_chunks_mut(group * n))
-            .zip(workers.par_chunks_mut(worker_words))
-            .enumerate()
-            .try_for_each(|(w, ((a0, a1), buf))| {
-                let (ext, rest) = buf.split_at_mut(digits * n);
-                let key_a = &mut rest[..digits * n];
-                for (k, (o0, o1)) in a0.chunks_exact_mut(n).zip(a1.chunks_exact_mut(n)).enumerate() {
-                    let pos = w * group + k;
-                    let kidx = if pos < nq { pos } else { nq_full + pos - nq };
-                    fill(pos, ext)?;
-                    let compact = key.is_compact();
-                    if compact {
-                        for (j, a) in key_a.chunks_exact_mut(n).enumerate() {
-                            expand_public_limb(&key.a_seed, SeedPurpose::KeySwitchA, ((j as u32) << 8) | kidx as u32, &qp[kidx], a);
-                        }
+        let compact = key.is_compact();
+        // Work per limb, in about an eighth of a large prime's NTT: the inner product (and the
+        // key's expansion when compact) per digit, and where `fill` extends, each foreign
+        // digit's conversion (half a unit per source prime) and forward NTT.
+        let cost = |pos: usize| -> u64 {
+            let per_digit = if compact { 2 } else { 1 };
+            let mut c = per_digit * digits as u64;
+            if extends {
+                let ntt = limb_ntt_cost(qp[if pos < nq { pos } else { nq_full + pos - nq }].value());
+                c += pre
+                    .mod_up
+                    .iter()
+                    .filter(|(start, end, _)| !(*start..*end).contains(&pos))
+                    .map(|(start, end, _)| ((end - start) as u64).div_ceil(2) + ntt)
+                    .sum::<u64>();
+            } else {
+                c += digits as u64;
+            }
+            c
+        };
+        let group = |first: usize, a0: &mut [u64], a1: &mut [u64], buf: &mut [u64]| -> Result<(), EvalError> {
+            let (ext, rest) = buf.split_at_mut(digits * n);
+            let key_a = &mut rest[..digits * n];
+            for (k, (o0, o1)) in a0.chunks_exact_mut(n).zip(a1.chunks_exact_mut(n)).enumerate() {
+                let pos = first + k;
+                let kidx = if pos < nq { pos } else { nq_full + pos - nq };
+                fill(pos, ext)?;
+                if compact {
+                    for (j, a) in key_a.chunks_exact_mut(n).enumerate() {
+                        expand_public_limb(&key.a_seed, SeedPurpose::KeySwitchA, ((j as u32) << 8) | kidx as u32, &qp[kidx], a);
                     }
-                    let key_a = &*key_a;
-                    inner_product(
-                        &qp[kidx],
-                        ext,
-                        digits,
-                        |j| &key.b[j].as_slice()[kidx * n..(kidx + 1) * n],
-                        |j| {
-                            if compact {
-                                &key_a[j * n..(j + 1) * n]
-                            } else {
-                                &key.a[j].as_slice()[kidx * n..(kidx + 1) * n]
-                            }
-                        },
-                        o0,
-                        o1,
-                        add_to_acc,
-                    );
                 }
-                Ok(())
-            })
+                let key_a = &*key_a;
+                inner_product(
+                    &qp[kidx],
+                    ext,
+                    digits,
+                    |j| &key.b[j].as_slice()[kidx * n..(kidx + 1) * n],
+                    |j| {
+                        if compact {
+                            &key_a[j * n..(j + 1) * n]
+                        } else {
+                            &key.a[j].as_slice()[kidx * n..(kidx + 1) * n]
+                        }
+                    },
+                    o0,
+                    o1,
+                    add_to_acc,
+                );
+            }
+            Ok(())
+        };
+        let outs = (&mut acc0[..limbs * n], &mut acc1[..limbs * n]);
+        for_each_limb_group(n, 0, outs, (workers, worker_words), &cost, &group)
     }
 }

@@ -1,8 +1,7 @@
 //! ModDown: the two inner products over Q_l P divided by P back to Q_l, with the centred
 //! conversion of `basis` (the division rounds to nearest), added into the caller's outputs.
 
-use super::scratch::group_size;
-use super::scratch::KeySwitchScratch;
+use super::scratch::{for_each_limb_group, limb_ntt_cost, KeySwitchScratch};
 use super::{LevelPrecomp, SwitchingKey};
 use crate::context::EvalContext;
 use crate::error::EvalError;
@@ -44,46 +43,44 @@ impl EvalContext {
         let (q1, p1) = acc1[..limbs * n].split_at_mut(nq * n);
         self.prepare_p_parts(pre, p0, p1)?;
         let (p0, p1) = (&*p0, &*p1);
-        let group = group_size(nq, workers.len() / worker_words);
-        out0.par_chunks_mut(group * n)
-            .zip(out1.par_chunks_mut(group * n))
-            .zip(q0.par_chunks(group * n).zip(q1.par_chunks(group * n)))
-            .zip(workers.par_chunks_mut(worker_words))
-            .enumerate()
-            .try_for_each(|(w, (((o0, o1), (x0, x1)), buf))| {
-                let buf = &mut buf[..n];
-                for (k, ((o0, o1), (x0, x1))) in o0
-                    .chunks_exact_mut(n)
-                    .zip(o1.chunks_exact_mut(n))
-                    .zip(x0.chunks_exact(n).zip(x1.chunks_exact(n)))
-                    .enumerate()
-                {
-                    let i = w * group + k;
-                    let m = &self.q_moduli()[i];
-                    let (pinv, pinv_s) = pre.p_inv[i];
-                    let table = &self.q_tables()[i];
-                    pre.mod_down.convert_scaled_to(n, p0, i, buf);
-                    table.forward(buf).map_err(|_| EvalError::Representation)?;
-                    for ((o, x), e) in o0.iter_mut().zip(x0).zip(buf.iter()) {
-                        *o = m.add(*o, m.mul_shoup(m.sub(*x, *e), pinv, pinv_s));
-                    }
-                    pre.mod_down.convert_scaled_to(n, p1, i, buf);
-                    table.forward(buf).map_err(|_| EvalError::Representation)?;
-                    match second {
-                        SecondOutput::Add => {
-                            for ((o, x), e) in o1.iter_mut().zip(x1).zip(buf.iter()) {
-                                *o = m.add(*o, m.mul_shoup(m.sub(*x, *e), pinv, pinv_s));
-                            }
+        let (q0, q1) = (&*q0, &*q1);
+        // Per limb: two conversions from the |P| primes (half a unit each per source prime)
+        // and two forward NTTs (see `for_each_limb_group`).
+        let cost = |i: usize| 2 * ((np as u64).div_ceil(2) + limb_ntt_cost(self.q_moduli()[i].value()));
+        let group = |first: usize, o0: &mut [u64], o1: &mut [u64], buf: &mut [u64]| -> Result<(), EvalError> {
+            let buf = &mut buf[..n];
+            for (k, (o0, o1)) in o0.chunks_exact_mut(n).zip(o1.chunks_exact_mut(n)).enumerate() {
+                let i = first + k;
+                let (x0, x1) = (&q0[i * n..(i + 1) * n], &q1[i * n..(i + 1) * n]);
+                let m = &self.q_moduli()[i];
+                let (pinv, pinv_s) = pre.p_inv[i];
+                let table = &self.q_tables()[i];
+                pre.mod_down.convert_scaled_to(n, p0, i, buf);
+                table.forward(buf).map_err(|_| EvalError::Representation)?;
+                for ((o, x), e) in o0.iter_mut().zip(x0).zip(buf.iter()) {
+                    *o = m.add(*o, m.mul_shoup(m.sub(*x, *e), pinv, pinv_s));
+                }
+                pre.mod_down.convert_scaled_to(n, p1, i, buf);
+                table.forward(buf).map_err(|_| EvalError::Representation)?;
+                match second {
+                    SecondOutput::Add => {
+                        for ((o, x), e) in o1.iter_mut().zip(x1).zip(buf.iter()) {
+                            *o = m.add(*o, m.mul_shoup(m.sub(*x, *e), pinv, pinv_s));
                         }
-                        SecondOutput::Set => {
-                            for ((o, x), e) in o1.iter_mut().zip(x1).zip(buf.iter()) {
-                                *o = m.mul_shoup(m.sub(*x, *e), pinv, pinv_s);
-                            }
+                    }
+                    SecondOutput::Set => {
+                        for ((o, x), e) in o1.iter_mut().zip(x1).zip(buf.iter()) {
+                            *o = m.mul_shoup(m.sub(*x, *e), pinv, pinv_s);
                         }
                     }
                 }
-                Ok(())
-            })
+            }
+            Ok(())
+        };
+        let short = || EvalError::Invalid("key-switch outputs must hold the input's limbs");
+        let out0 = out0.get_mut(..nq * n).ok_or_else(short)?;
+        let out1 = out1.get_mut(..nq * n).ok_or_else(short)?;
+        for_each_limb_group(n, 0, (out0, out1), (workers, worker_words), &cost, &group)
     }
 
     /// The P parts of both inner products in coefficient form, scaled and centred for the
