@@ -144,7 +144,7 @@ simd_switch!(
 );
 
 /// Whether the AVX-512 IFMA passes run for a prime `q` on this host: for benchmark labels, and
-/// for the key switch's split of limbs between threads (an IFMA transform takes about half
+/// for the key switch's split of limbs between threads (an IFMA transform takes under half
 /// the time of a larger prime's).
 pub fn ifma_active(q: u64) -> bool {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
