@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(groups(3, 8, &|_| 1).len(), 3);
         assert_eq!(groups(7, 1, &|_| 1), vec![(5, 7)]);
         // bootstrap-n16's shape: cheap limbs first. Equal counts would give the second worker
-        // 3 times the first's work; the cut follows the cost instead.
+        // 2.7 times the first's work (112 against 42); the cut follows the cost instead.
         let cost = |i: usize| if i < 5 + 14 { 3 } else { 8 };
         let g = groups(28, 2, &cost);
         let work = |(first, len): (usize, usize)| (first..first + len).map(cost).sum::<u64>();
