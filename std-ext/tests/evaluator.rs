@@ -129,6 +129,18 @@ fn exercise(lit: ParamsLiteral, min_bits: f64) {
         let want: Vec<Complex> = (0..slots).map(|i| a[(i as i64 + k).rem_euclid(slots as i64) as usize]).collect();
         assert_precise(&format!("hoisted rotate {k}"), &s.decrypt(r), &want, min_bits - 1.0);
     }
+    // The sum of the rotations (with one ModUp and one ModDown) is the sum of the slots'
+    // shifts; a step of 0 adds the input once more. Its error: one rounding for all of them.
+    let sum_steps: Vec<i64> = steps.iter().copied().chain([0]).collect();
+    let summed = ev.rotate_sum_hoisted(&ca, &sum_steps, &gks).unwrap();
+    let want: Vec<Complex> = (0..slots)
+        .map(|i| {
+            sum_steps
+                .iter()
+                .fold(a[i], |acc, &k| acc + a[(i as i64 + k).rem_euclid(slots as i64) as usize])
+        })
+        .collect();
+    assert_precise("hoisted rotation sum", &s.decrypt(&summed), &want, min_bits - 3.0);
     let cj = ev.conjugate(&ca, &gks).unwrap();
     let want: Vec<Complex> = a.iter().map(|x| x.conj()).collect();
     assert_precise("conjugate", &s.decrypt(&cj), &want, min_bits - 1.0);

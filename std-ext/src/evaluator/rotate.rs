@@ -67,6 +67,53 @@ impl<'a> super::Evaluator<'a> {
         self.apply_galois(a, g, keys.get(g)?)
     }
 
+    /// a + rot(a, s) summed over every s in `steps`, with one ModUp and one ModDown in all:
+    /// the rotations share the decomposition of c1 (hoisting) and their inner products are
+    /// added over Q_l P before a single ModDown ([`crate::keyswitch::KeySwitchSum`]). A
+    /// rotation by a multiple of the slot count adds `a` itself.
+    pub fn rotate_sum_hoisted(&self, a: &CiphertextOwned, steps: &[i64], keys: &GaloisKeys) -> Result<CiphertextOwned, EvalError> {
+        self.check_ct(a)?;
+        let n = self.ectx.n();
+        let gs = steps
+            .iter()
+            .map(|&s| rotation_galois_element(s, n))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut switched = Vec::with_capacity(gs.len());
+        for &g in gs.iter().filter(|&&g| g != 1) {
+            switched.push((self.ectx.galois_permutation(g)?, keys.get(g)?));
+        }
+        let m = self.moduli(a.meta.level);
+        let (mut c0, mut c1) = (a.c0.clone(), a.c1.clone());
+        for _ in gs.iter().filter(|&&g| g == 1) {
+            c0.add_assign(&a.c0, m)?;
+            c1.add_assign(&a.c1, m)?;
+        }
+        if switched.is_empty() {
+            return Ok(Ciphertext { c0, c1, meta: a.meta });
+        }
+        // The permuted c0 of every rotation, added limb by limb without a temporary.
+        c0.as_mut_slice()
+            .par_chunks_mut(n)
+            .zip(a.c0.as_slice().par_chunks(n))
+            .zip(m.par_iter())
+            .for_each(|((o, src), q)| {
+                for (perm, _) in &switched {
+                    for (x, p) in o.iter_mut().zip(perm) {
+                        *x = q.add(*x, src[*p as usize]);
+                    }
+                }
+            });
+        self.ectx.with_switch_scratch(|s| {
+            let dec = self.ectx.decompose_with(&a.c1, s)?;
+            let mut sum = self.ectx.key_switch_sum(a.meta.level, s)?;
+            for (perm, key) in &switched {
+                sum.add_decomposed(&dec, Some(perm), key)?;
+            }
+            sum.finish_into(c0.as_mut_slice(), c1.as_mut_slice(), SecondOutput::Add)
+        })?;
+        Ok(Ciphertext { c0, c1, meta: a.meta })
+    }
+
     /// Several rotations of one ciphertext sharing one decomposition of c1 (hoisting).
     pub fn rotate_hoisted(&self, a: &CiphertextOwned, steps: &[i64], keys: &GaloisKeys) -> Result<Vec<CiphertextOwned>, EvalError> {
         self.check_ct(a)?;

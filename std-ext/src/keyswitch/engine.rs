@@ -206,6 +206,44 @@ impl EvalContext {
         )
     }
 
+    /// The inner products of a hoisted decomposition through `perm` with `key` into the
+    /// scratch's accumulators over Q_l P (added to what they hold with `add_to_acc`). The
+    /// caller has checked the key, the level and the permutation.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn decomposed_products_into_scratch(
+        &self,
+        pre: &LevelPrecomp,
+        dec: &Decomposed,
+        perm: Option<&[u32]>,
+        key: &SwitchingKey,
+        scratch: &mut KeySwitchScratch,
+        add_to_acc: bool,
+    ) -> Result<(), EvalError> {
+        if dec.digits.len() != pre.mod_up.len() {
+            return Err(EvalError::KeyShape);
+        }
+        let n = self.n();
+        let fill = |pos: usize, ext: &mut [u64]| -> Result<(), EvalError> {
+            for (d, e) in dec.digits.iter().zip(ext.chunks_exact_mut(n)) {
+                let s = &d.as_slice()[pos * n..(pos + 1) * n];
+                copy_permuted(e, s, perm);
+            }
+            Ok(())
+        };
+        let words = scratch.worker_words;
+        self.switch_products(
+            pre,
+            dec.level,
+            key,
+            &mut scratch.acc,
+            &mut scratch.workers,
+            words,
+            fill,
+            false,
+            add_to_acc,
+        )
+    }
+
     /// The key switch of a hoisted decomposition through `perm` (see
     /// [`EvalContext::key_switch_into`]; same outputs).
     #[allow(clippy::too_many_arguments)]
@@ -221,28 +259,9 @@ impl EvalContext {
     ) -> Result<(), EvalError> {
         let level = dec.level;
         let pre = self.check_switch(key, level, scratch, out0, out1, perm)?;
-        if dec.digits.len() != pre.mod_up.len() {
-            return Err(EvalError::KeyShape);
-        }
-        let n = self.n();
-        let fill = |pos: usize, ext: &mut [u64]| -> Result<(), EvalError> {
-            for (d, e) in dec.digits.iter().zip(ext.chunks_exact_mut(n)) {
-                let s = &d.as_slice()[pos * n..(pos + 1) * n];
-                copy_permuted(e, s, perm);
-            }
-            Ok(())
-        };
+        self.decomposed_products_into_scratch(pre, dec, perm, key, scratch, false)?;
         let words = scratch.worker_words;
-        self.products_and_mod_down(
-            pre,
-            level,
-            key,
-            (&mut scratch.acc, &mut scratch.workers, words),
-            fill,
-            out0,
-            out1,
-            second,
-        )
+        self.mod_down_into(pre, level, &mut scratch.acc, &mut scratch.workers, words, out0, out1, second)
     }
 
     /// ModUp of `c` (NTT form, level l = c.limbs() - 1): per digit, its extension to
@@ -381,27 +400,6 @@ impl EvalContext {
         } else {
             &self.p_tables()[pos - nq]
         }
-    }
-
-    /// The two halves of a switch after ModUp's first half: the inner products with the key
-    /// (extensions from `fill`), then ModDown into the outputs.
-    #[allow(clippy::too_many_arguments)]
-    fn products_and_mod_down<F>(
-        &self,
-        pre: &LevelPrecomp,
-        level: usize,
-        key: &SwitchingKey,
-        (acc, workers, words): (&mut [u64], &mut [u64], usize),
-        fill: F,
-        out0: &mut [u64],
-        out1: &mut [u64],
-        second: SecondOutput,
-    ) -> Result<(), EvalError>
-    where
-        F: Fn(usize, &mut [u64]) -> Result<(), EvalError> + Sync,
-    {
-        self.switch_products(pre, level, key, acc, workers, words, fill, false, false)?;
-        self.mod_down_into(pre, level, acc, workers, words, out0, out1, second)
     }
 
     /// For every limb of Q_l * P: its digit extensions (`fill(pos, ext)`: converted and

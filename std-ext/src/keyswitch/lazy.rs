@@ -10,7 +10,7 @@
 //! is paid once per sum instead of once per term. The one rounding also makes the sum's
 //! error smaller than the sum of the terms' roundings.
 
-use super::{KeySwitchScratch, SecondOutput, SwitchingKey};
+use super::{Decomposed, KeySwitchScratch, SecondOutput, SwitchingKey};
 use crate::context::EvalContext;
 use crate::error::EvalError;
 use clifhe_core::rns::{Representation, RnsPoly};
@@ -61,6 +61,24 @@ impl KeySwitchSum<'_> {
         }
         let pre = ectx.check_key(key, self.level, self.scratch, perm)?;
         ectx.products_into_scratch(pre, self.level, c, perm, key, self.scratch, self.terms > 0)?;
+        self.terms += 1;
+        Ok(())
+    }
+
+    /// Adds the inner products of a hoisted decomposition ([`EvalContext::decompose`] of a
+    /// polynomial at the sum's level) through the Galois permutation `perm`, with `key`: the
+    /// switch of perm(c) without its ModUp. A sum of rotations of one ciphertext pays one ModUp
+    /// and one ModDown in all (Halevi and Shoup's hoisting with the lazy ModDown above).
+    pub fn add_decomposed(&mut self, dec: &Decomposed, perm: Option<&[u32]>, key: &SwitchingKey) -> Result<(), EvalError> {
+        let ectx = self.ectx;
+        if dec.level != self.level {
+            return Err(EvalError::LevelMismatch {
+                left: dec.level,
+                right: self.level,
+            });
+        }
+        let pre = ectx.check_key(key, self.level, self.scratch, perm)?;
+        ectx.decomposed_products_into_scratch(pre, dec, perm, key, self.scratch, self.terms > 0)?;
         self.terms += 1;
         Ok(())
     }
