@@ -10,10 +10,11 @@ use clifhe_core::encode::{encode, encode_scratch_len, Complex};
 use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::rns::{Representation, RnsPoly};
 use clifhe_core::{Params, PublicKey, SecretKey};
-use clifhe_std::gnn::encrypted::{
-    block_rotation_steps, block_size, evaluate_blocks, evaluate_scheduled, pack_blocks, pack_blocks_rotated, BlockConstants, Schedule,
-    PRIVATE_LOG_INPUT_SCALE_BLOCKS,
+use clifhe_std::gnn::blocks::{
+    block_capacity, block_result_layout, block_rotation_steps, block_used_slots, evaluate_blocks, pack_blocks, pack_blocks_rotated,
+    BlockConstants,
 };
+use clifhe_std::gnn::encrypted::{evaluate_scheduled, Schedule, PRIVATE_LOG_INPUT_SCALE_BLOCKS};
 use clifhe_std::gnn::noise::Packing;
 use clifhe_std::gnn::{train, TrainConfig};
 use clifhe_std::privacy::{
@@ -121,7 +122,7 @@ fn circuit_private_release_agrees_with_the_plaintext_model_on_every_patient() {
     // Vendor: sanitise with the proven bounds; hospital: flooded argmax.
     let mut cfg = SanitizeConfig::new(report.per_coefficient_bound);
     cfg.used_slots = Some((0..slots).map(|s| s < xs.len()).collect());
-    cfg.value_bound = Some(report.ranges.score_bound());
+    cfg.value_bound = Some(report.slot_bound);
     cfg.mask_passes = 2;
     let sanitized: Vec<_> = scores.iter().map(|s| sanitize(&ectx, &pk, s, &cfg, &mut rng).unwrap()).collect();
     assert_eq!(sanitized[0].ciphertext.meta.level, 1);
@@ -162,9 +163,10 @@ fn circuit_private_release_agrees_with_the_plaintext_model_on_every_patient() {
     assert!(local[xs.len()..].iter().all(|v| v.abs() < 1e3 * flood_std));
 }
 
-/// The latency path: all blades of up to N/16 patients in one ciphertext (block layout), same
-/// forms, same checks: the measured noise stays below the bound proven for that packing, and the
-/// released argmax equals the plaintext model's, for 1000 patients and for a single one.
+/// The latency path: all blades of a patient in one ciphertext (block layout, the last form on
+/// its principal axes), same checks: the measured noise stays below the bound proven for that
+/// packing, and the released argmax equals the plaintext model's, for a full ciphertext of
+/// patients and for a single one.
 #[test]
 fn block_layout_release_agrees_with_the_plaintext_model() {
     let (tx, ty) = dataset(600, 1);
@@ -188,7 +190,8 @@ fn block_layout_release_agrees_with_the_plaintext_model() {
     let rotated = Schedule::circuit_private(&params, &plan, 2, 1).unwrap();
     let one_constants = BlockConstants::new(&ev, &plan, &one).unwrap();
     let rotated_constants = BlockConstants::new(&ev, &plan, &rotated).unwrap();
-    let block = block_size(&params);
+    let capacity = block_capacity(&params, 3);
+    assert_eq!(capacity, 682);
     let ibox = model.input_box();
     let slots = params.max_slots();
     let argmax = |v: &[f64]| {
@@ -199,8 +202,8 @@ fn block_layout_release_agrees_with_the_plaintext_model() {
     };
     // One ciphertext (rotated by the vendor) or its 8 rotations (encrypted by the hospital).
     for (patients, packing) in [
-        (1000, Packing::Blocks),
-        (1000, Packing::BlocksEncryptedRotations),
+        (capacity, Packing::Blocks),
+        (capacity, Packing::BlocksEncryptedRotations),
         (1, Packing::BlocksEncryptedRotations),
     ] {
         let (schedule, constants) = match packing {
@@ -211,8 +214,8 @@ fn block_layout_release_agrees_with_the_plaintext_model() {
         let (xs, _) = dataset(patients, 3);
         let encoded: Vec<[f64; 8]> = xs.iter().map(|x| ibox.encode(x)).collect();
         let vs = match packing {
-            Packing::Blocks => vec![pack_blocks(&params, &encoded).unwrap()],
-            _ => pack_blocks_rotated(&params, &encoded).unwrap(),
+            Packing::Blocks => vec![pack_blocks(&params, &encoded, 3).unwrap()],
+            _ => pack_blocks_rotated(&params, &encoded, 3).unwrap(),
         };
         let cts: Vec<_> = vs
             .iter()
@@ -221,14 +224,14 @@ fn block_layout_release_agrees_with_the_plaintext_model() {
                 encrypt_pk(&params, ectx.q_tables(), &pk, &pt, schedule.input_level, &mut rng).unwrap()
             })
             .collect();
-        let scores = evaluate_blocks(&ev, &rlk, &gks, &plan, schedule, constants, &cts).unwrap();
+        let scores = evaluate_blocks(&ev, &rlk, &gks, schedule, constants, &cts).unwrap();
         assert_eq!(scores.meta.level, schedule.output_level);
         let dec = decrypt(ectx.core(), &sk, &scores).unwrap().decode_real().unwrap();
         let want: Vec<Vec<f64>> = model.forward_batch(&xs);
         let mut max_err: f64 = 0.0;
         for (p, w) in want.iter().enumerate() {
             for c in 0..3 {
-                max_err = max_err.max((dec[c * block + p] - w[c]).abs());
+                max_err = max_err.max((dec[3 * p + c] - w[c]).abs());
             }
         }
         // Exact noise: against the same evaluation of noise-free (c1 = 0) inputs.
@@ -243,7 +246,7 @@ fn block_layout_release_agrees_with_the_plaintext_model() {
                 }
             })
             .collect();
-        let clean = evaluate_blocks(&ev, &rlk, &gks, &plan, schedule, constants, &trivial).unwrap();
+        let clean = evaluate_blocks(&ev, &rlk, &gks, schedule, constants, &trivial).unwrap();
         let d = ev.sub(&scores, &clean).unwrap();
         let noise_slots = decrypt(ectx.core(), &sk, &d).unwrap().decode().unwrap();
         let mut coeffs = vec![0f64; params.n()];
@@ -262,18 +265,14 @@ fn block_layout_release_agrees_with_the_plaintext_model() {
         // deterministic error of the evaluated function, far below any score gap.
         assert!(max_err < if packing == Packing::Blocks { 1e-5 } else { 1e-7 });
         assert!(measured <= report.per_coefficient_bound);
-        // Sanitise (mask every slot but c * block + p, c < 3, p < patients) and release.
+        // Sanitise (mask every slot but 3 p + c, c < 3, p < patients) and release.
         let mut cfg = SanitizeConfig::new(report.per_coefficient_bound);
-        cfg.used_slots = Some((0..slots).map(|s| s / block < 3 && s % block < patients).collect());
-        cfg.value_bound = Some(report.ranges.score_bound());
+        cfg.used_slots = Some(block_used_slots(&params, patients, 3));
+        cfg.value_bound = Some(report.slot_bound);
         cfg.mask_passes = 2;
         let san = sanitize(&ectx, &pk, &scores, &cfg, &mut rng).unwrap();
         let mut releaser = Releaser::new(ReleasePolicy::argmax(san.release_noise_bound, 1));
-        let layout = ResultLayout::Blocked {
-            groups: patients,
-            classes: 3,
-            block,
-        };
+        let layout = block_result_layout(patients, 3);
         let Release::Classes(got) = releaser
             .decrypt_for_release(ectx.core(), &sk, &[&san.ciphertext], &layout, &mut rng)
             .unwrap()

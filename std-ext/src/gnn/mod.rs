@@ -51,7 +51,7 @@
 //! 8 x 8 = 64. The evaluator ([`encrypted`]) expands each layer into one quadratic form per
 //! output: 36 tensor products shared by all outputs, 8 relinearizations for layer 1 and C for
 //! the last (blade-major), or one relinearization per layer in the block layout (the latency
-//! path for at most N/16 patients).
+//! path for at most N/16 / C patients, [`blocks`]).
 //!
 //! ## Bounded values and circuit privacy
 //!
@@ -66,6 +66,7 @@
 #![allow(clippy::needless_range_loop)] // fixed 8-blade index arithmetic reads clearer than zipped iterators
 
 mod baseline;
+pub mod blocks;
 pub mod encrypted;
 pub mod equivariant;
 pub mod equivariant_blocks;

@@ -197,6 +197,96 @@ impl QuadraticForm {
         self.factors[k].push((*a, c, wb, w * d));
     }
 
+    /// The form whose output r is `sum_k rows[r][k] out_k`: linear combinations of this form's
+    /// outputs, expanded and factored alike.
+    pub fn combined(&self, rows: &[[f64; 8]]) -> Self {
+        let mut f = Self::zero(rows.len());
+        for (r, row) in rows.iter().enumerate() {
+            for (k, &w) in row.iter().enumerate().take(self.outputs()) {
+                if w == 0.0 {
+                    continue;
+                }
+                for a in 0..8 {
+                    for b in a..8 {
+                        f.quad[r][a][b] += w * self.quad[k][a][b];
+                    }
+                    f.lin[r][a] += w * self.lin[k][a];
+                }
+                f.constant[r] += w * self.constant[k];
+                f.offset[r] += w * self.offset[k];
+                for (left, c, right, d) in &self.factors[k] {
+                    let mut wl = *left;
+                    wl.iter_mut().for_each(|v| *v *= w);
+                    f.factors[r].push((wl, w * c, *right, *d));
+                }
+            }
+        }
+        f
+    }
+
+    /// The principal axes of output k's degree-2 part: eigenvalues `lambda` and orthonormal
+    /// axes `v` (rows) with `sum_(a<=b) quad[k][a][b] x_a x_b = sum_j lambda_j (v_j . x)^2`, by
+    /// cyclic Jacobi rotations of the symmetric matrix (Golub and Van Loan, section 8.5; an
+    /// 8 x 8 matrix converges to the f64 rounding in a few sweeps).
+    pub fn principal_axes(&self, k: usize) -> ([f64; 8], [[f64; 8]; 8]) {
+        let mut a = [[0.0f64; 8]; 8];
+        for i in 0..8 {
+            a[i][i] = self.quad[k][i][i];
+            for j in i + 1..8 {
+                a[i][j] = self.quad[k][i][j] / 2.0;
+                a[j][i] = a[i][j];
+            }
+        }
+        // v holds the axes as rows: a = v^T diag(lambda) v at the end.
+        let mut v = [[0.0f64; 8]; 8];
+        for (i, row) in v.iter_mut().enumerate() {
+            row[i] = 1.0;
+        }
+        for _sweep in 0..64 {
+            let off: f64 = (0..8)
+                .flat_map(|i| (i + 1..8).map(move |j| (i, j)))
+                .map(|(i, j)| a[i][j] * a[i][j])
+                .sum();
+            let diag: f64 = (0..8).map(|i| a[i][i] * a[i][i]).sum();
+            if off <= f64::EPSILON * f64::EPSILON * diag || off == 0.0 {
+                break;
+            }
+            for p in 0..8 {
+                for q in p + 1..8 {
+                    if a[p][q] == 0.0 {
+                        continue;
+                    }
+                    // The rotation in the (p, q) plane that zeroes a[p][q].
+                    let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
+                    let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                    let t = if theta == 0.0 { 1.0 } else { t };
+                    let c = 1.0 / (t * t + 1.0).sqrt();
+                    let s = t * c;
+                    for r in 0..8 {
+                        let (arp, arq) = (a[r][p], a[r][q]);
+                        a[r][p] = c * arp - s * arq;
+                        a[r][q] = s * arp + c * arq;
+                    }
+                    for r in 0..8 {
+                        let (apr, aqr) = (a[p][r], a[q][r]);
+                        a[p][r] = c * apr - s * aqr;
+                        a[q][r] = s * apr + c * aqr;
+                    }
+                    for r in 0..8 {
+                        let (vp, vq) = (v[p][r], v[q][r]);
+                        v[p][r] = c * vp - s * vq;
+                        v[q][r] = s * vp + c * vq;
+                    }
+                }
+            }
+        }
+        let mut lambda = [0.0; 8];
+        for (i, l) in lambda.iter_mut().enumerate() {
+            *l = a[i][i];
+        }
+        (lambda, v)
+    }
+
     /// Plaintext evaluation of the expanded form.
     pub fn evaluate(&self, x: &[f64; 8]) -> Vec<f64> {
         (0..self.outputs())

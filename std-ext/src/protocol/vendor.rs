@@ -98,7 +98,7 @@ impl From<&NoiseReport> for ScoreBounds {
     fn from(r: &NoiseReport) -> Self {
         Self {
             per_coefficient_noise: r.per_coefficient_bound,
-            value: r.ranges.score_bound(),
+            value: r.slot_bound,
         }
     }
 }

@@ -5,7 +5,10 @@ use super::{argmax, DemoOptions};
 use crate::cli::CliError;
 use clifhe_core::encrypt::Plaintext;
 use clifhe_core::{Multivector, PublicKey, SecretKey};
-use clifhe_std::gnn::encrypted::{block_size, evaluate_blocks, evaluate_scheduled, pack_blocks_rotated, BlockConstants, Schedule};
+use clifhe_std::gnn::blocks::{
+    block_capacity, block_result_layout, block_used_slots, evaluate_blocks, pack_blocks_rotated, BlockConstants,
+};
+use clifhe_std::gnn::encrypted::{evaluate_scheduled, Schedule};
 use clifhe_std::gnn::noise::NoiseReport;
 use clifhe_std::gnn::{InferencePlan, InputBox};
 use clifhe_std::privacy::{MaskMemo, Release, ReleasePolicy, Releaser, ResultLayout};
@@ -34,7 +37,7 @@ pub(super) struct BatchSetup<'a> {
     pub(super) analysis: &'a NoiseReport,
     pub(super) ibox: &'a InputBox,
     pub(super) classes: usize,
-    /// The block layout for batches of at most N/16 patients (the latency path).
+    /// The block layout for batches of at most N/16 / C patients (the latency path).
     pub(super) blocks: &'a BlockSetup,
 }
 
@@ -77,11 +80,10 @@ pub(super) fn run_batch(
     let (ectx, ev, classes) = (b.ectx, b.ev, b.classes);
     let params = *ectx.params();
     let slots = params.max_slots();
-    // At most N/16 patients: the block layout (all blades of a patient in one ciphertext, one
-    // relinearization per layer; the hospital uploads its 8 block rotations): the latency path.
-    // More: the blade-major layout (8 ciphertexts of N/2 patients), the throughput path.
-    let block = block_size(&params);
-    let use_blocks = xs.len() <= block;
+    // At most N/16 / C patients: the block layout (all blades of a patient in one ciphertext,
+    // one relinearization per layer; the hospital uploads its 8 block rotations): the latency
+    // path. More: the blade-major layout (8 ciphertexts of N/2 patients), the throughput path.
+    let use_blocks = xs.len() <= block_capacity(&params, classes);
     let (schedule, analysis) = if use_blocks {
         (&b.blocks.schedule, &b.blocks.analysis)
     } else {
@@ -93,7 +95,7 @@ pub(super) fn run_batch(
     let t = Instant::now();
     let encoded: Vec<[f64; 8]> = xs.iter().map(|x| b.ibox.encode(x)).collect();
     let vectors: Vec<Vec<f64>> = if use_blocks {
-        pack_blocks_rotated(&params, &encoded)?
+        pack_blocks_rotated(&params, &encoded, classes)?
     } else {
         clifhe_std::ga::pack(slots, BatchLayout::BladeMajor.ga_layout(), 0, &encoded)?
             .iter()
@@ -121,22 +123,18 @@ pub(super) fn run_batch(
     // Vendor: inference.
     let t = Instant::now();
     let scores = if use_blocks {
-        vec![evaluate_blocks(
-            ev,
-            b.rlk,
-            &b.blocks.gks,
-            b.plan,
-            schedule,
-            &b.blocks.constants,
-            &cts,
-        )?]
+        vec![evaluate_blocks(ev, b.rlk, &b.blocks.gks, schedule, &b.blocks.constants, &cts)?]
     } else {
         evaluate_scheduled(ev, b.rlk, b.plan, schedule, &cts)?
     };
     let infer_ms = t.elapsed().as_secs_f64() * 1e3;
     let levels_left = scores.first().map_or(0, |c| c.meta.level);
     // Where score (p, c) sits: (ciphertext, slot).
-    let position = |p: usize, c: usize| if use_blocks { (0, c * block + p) } else { (c, p) };
+    let layout = if use_blocks {
+        block_result_layout(xs.len(), classes)
+    } else {
+        ResultLayout::CiphertextPerClass { groups: xs.len(), classes }
+    };
 
     // Measurement only (see module docs): the scores before sanitisation.
     let t = Instant::now();
@@ -148,7 +146,7 @@ pub(super) fn run_batch(
         .map(|p| {
             (0..classes)
                 .map(|c| {
-                    let (i, s) = position(p, c);
+                    let (i, s) = layout.position(p, c);
                     raw[i][s]
                 })
                 .collect()
@@ -176,7 +174,7 @@ pub(super) fn run_batch(
     // Vendor: sanitisation before anything leaves, with the proven bounds of this model.
     let t = Instant::now();
     let used = if use_blocks {
-        (0..slots).map(|s| s / block < classes && s % block < xs.len()).collect()
+        block_used_slots(&params, xs.len(), classes)
     } else {
         (0..slots).map(|s| s < xs.len()).collect()
     };
@@ -201,21 +199,7 @@ pub(super) fn run_batch(
     };
     let mut releaser = Releaser::with_count(policy, *released_count);
     let refs: Vec<_> = sanitized.iter().map(|s| &s.ciphertext).collect();
-    let released = match releaser.decrypt_for_release(
-        ectx.core(),
-        b.sk,
-        &refs,
-        &if use_blocks {
-            ResultLayout::Blocked {
-                groups: xs.len(),
-                classes,
-                block,
-            }
-        } else {
-            ResultLayout::CiphertextPerClass { groups: xs.len(), classes }
-        },
-        rng,
-    )? {
+    let released = match releaser.decrypt_for_release(ectx.core(), b.sk, &refs, &layout, rng)? {
         Release::Classes(c) => c,
         Release::Scores(_) => return Err(CliError::bad_input("release", "expected classes")),
     };

@@ -7,8 +7,8 @@
 //!    early stopping) and, for comparison, logistic regression on the same features.
 //! 3. **Hospital, keys**: secret key, public key, relinearization key.
 //! 4. **Hospital, encryption**: each batch of test patients in the blade-major layout (8
-//!    ciphertexts, patient p in slot p of each) or, up to N/16 patients, the block layout's 8
-//!    rotations; seeded secret-key encryption by default (the hospital's own machine, holding
+//!    ciphertexts, patient p in slot p of each) or, up to N/16 / C patients (C classes), the
+//!    block layout's 8 rotations; seeded secret-key encryption by default (the hospital's own machine, holding
 //!    the key set: half the upload), public-key encryption with `--encrypt-mode pk` (a gateway
 //!    holding only the public key). The key is prepared once per key set.
 //! 5. **Vendor, inference**: the encrypted GNN, then output sanitisation (mask unused slots,
@@ -31,7 +31,7 @@ use super::labelled::LabelledFeatures;
 use super::CliError;
 use batch::{run_batch, BatchSetup, BlockSetup};
 use clifhe_core::{Multivector, Params, PublicKey, SecretKey};
-use clifhe_std::gnn::encrypted::{block_rotation_steps, block_size, BlockConstants};
+use clifhe_std::gnn::blocks::{block_capacity, block_rotation_steps, BlockConstants};
 use clifhe_std::gnn::noise::Packing;
 use clifhe_std::gnn::{train, LogisticRegression, Metrics, TrainConfig};
 use clifhe_std::privacy::MaskMemo;
@@ -107,7 +107,7 @@ pub struct DemoReport {
     /// Level of the scores after the model (before sanitisation).
     pub levels_left: usize,
     /// Packing of the test batches: blade-major (8 ciphertexts of N/2 patients) or blocks
-    /// (one ciphertext, at most N/16 patients; also the single-patient run).
+    /// (one ciphertext, at most N/16 / C patients; also the single-patient run).
     pub layout: BatchLayout,
     /// Level and scale of the released ciphertexts.
     pub output_level: usize,
@@ -258,7 +258,7 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     let ev = Evaluator::new(&ectx);
     let batch = params.max_slots();
     let mut released_count = 0u64;
-    // The latency path (batches of at most N/16 patients): rotation keys from the hospital, the
+    // The latency path (batches of at most N/16 / C patients): rotation keys from the hospital, the
     // vendor's block constants (once per model).
     let t = Instant::now();
     let gks = GaloisKeys::for_rotations(&ectx, &sk, &block_rotation_steps(&params), false, &mut rng)?;
@@ -277,7 +277,7 @@ pub fn run_demo(opts: &DemoOptions, data: LabelledFeatures, features_ms: f64, lo
     timings.block_setup_ms = t.elapsed().as_secs_f64() * 1e3;
     log(&format!(
         "[setup]    latency path (block layout, at most {} patients per batch): hospital rotation keys in {:.0} ms, vendor's plaintext constants in {:.0} ms (once per key set / model)",
-        block_size(&params),
+        block_capacity(&params, model.classes()),
         timings.galois_keygen_ms,
         timings.block_setup_ms
     ));

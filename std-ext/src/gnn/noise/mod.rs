@@ -40,6 +40,8 @@
 //! scale) is not noise: it is part of the function the vendor evaluates and reveals nothing
 //! beyond its output; its effect on agreement with the f64 model is measured, not hidden.
 
+mod blocks;
+
 use super::plan::{InferencePlan, QuadraticForm};
 use crate::error::EvalError;
 use clifhe_core::Params;
@@ -289,10 +291,9 @@ pub enum Packing {
     /// One ciphertext per blade ([`super::encrypted::evaluate_scheduled`]): the 8 inputs carry
     /// independent fresh noise, which adds in quadrature.
     BladeMajor,
-    /// All blades in one ciphertext ([`super::encrypted::evaluate_blocks`]): the blades are
-    /// rotations of one noise polynomial, so their contributions add linearly; each rotation
-    /// adds a key switch, and the slot-wise derivative bound of a rotation t is the largest
-    /// over the output blocks k of |d out_k / d x_(k+t)|.
+    /// All blades in one ciphertext ([`super::blocks::evaluate_blocks`]), rotated by the vendor:
+    /// the blades are rotations of one noise polynomial, so their contributions add linearly,
+    /// and each rotation adds a key switch ([`blocks`]).
     Blocks,
     /// The block layout with the first form's 8 rotations encrypted by the hospital (fresh,
     /// independent noise, no key switch at the input scale); later forms as [`Packing::Blocks`].
@@ -330,19 +331,24 @@ pub struct NoiseReport {
     /// Smallest log2(Q_l / 4) - log2(|value| * scale) over every intermediate (tensor products,
     /// quadratic combinations, scores): positive means nothing can wrap around the modulus.
     pub headroom_bits: f64,
+    /// Bound on |value| of every slot of the result (scores and whatever the other slots hold),
+    /// what sanitisation's masks need.
+    pub slot_bound: f64,
 }
 
-/// Bounds for evaluating `plan` with `steps` under `params` in `packing` (module docs).
+/// Bounds for evaluating `plan` with `steps` under `params` in `packing` (module docs; the
+/// block layouts: [`blocks`]).
 pub fn analyse(params: &Params, plan: &InferencePlan, steps: &ScaleSteps, packing: Packing) -> Result<NoiseReport, EvalError> {
-    let forms = plan.forms();
-    if steps.scales.len() != forms.len() || steps.const_scales.len() != forms.len() {
-        return Err(EvalError::Invalid("one scale and one constant scale per form"));
+    match packing {
+        Packing::BladeMajor => analyse_blade_major(params, plan, steps),
+        Packing::Blocks => blocks::analyse(params, plan, steps, false),
+        Packing::BlocksEncryptedRotations => blocks::analyse(params, plan, steps, true),
     }
-    let ranges = PlanRanges::of_plan(plan);
-    let n = params.n() as f64;
-    let log_q = |l: usize| -> f64 { params.q()[..=l].iter().map(|&v| (v as f64).log2()).sum() };
-    let rho = rescale_rounding_l2(params.n());
-    let mut state: Vec<Noise> = (0..8)
+}
+
+/// The fresh noise of the 8 input blades (source b: blade b's encryption).
+fn input_noise(params: &Params, steps: &ScaleSteps) -> Vec<Noise> {
+    (0..8)
         .map(|b| {
             let mut by_source = [0.0; 8];
             by_source[b] = fresh_sigma(params.n()) / steps.input_scale;
@@ -351,116 +357,144 @@ pub fn analyse(params: &Params, plan: &InferencePlan, steps: &ScaleSteps, packin
                 l2: steps.input_l2 / steps.input_scale,
             }
         })
-        .collect();
-    let mut level = steps.input_level;
-    let mut scale = steps.input_scale;
-    let mut headroom = f64::INFINITY;
-    for ((f, r), (&out_scale, &s)) in forms.iter().zip(&ranges.forms).zip(steps.scales.iter().zip(&steps.const_scales)) {
-        let m_in = r.max_abs_input();
-        let m_out = r.max_abs_output();
-        // Blocks: input "blade" a of output k is rotation t = a - k of the one ciphertext. Its
-        // noise is the rotated noise (same proxy; one source, so by_source[0] only) plus a key
-        // switch for t > 0; the derivative bound per rotation is the largest over outputs.
-        let mut per_rotation = [0.0f64; 8];
-        for (k, jk) in r.jacobian.iter().enumerate() {
-            for (t, v) in per_rotation.iter_mut().enumerate() {
-                *v = v.max(jk[(k + t) % 8]);
-            }
-        }
-        let first_form = level == steps.input_level;
-        let (state_in, jac): (Vec<Noise>, Vec<[f64; 8]>) = match packing {
-            Packing::BladeMajor => (state.clone(), r.jacobian.clone()),
-            // Encrypted rotations: input t is a fresh encryption (source t), as in blade-major,
-            // but output k reads it as blade k + t, so the bound per input is the rotation's.
-            Packing::BlocksEncryptedRotations if first_form => (state.clone(), vec![per_rotation; f.outputs()]),
-            Packing::Blocks | Packing::BlocksEncryptedRotations => {
-                let sigma: f64 = state.iter().map(Noise::sigma).fold(0.0, f64::max);
-                let l2: f64 = state.iter().map(|e| e.l2).fold(0.0, f64::max);
-                let ks = key_switch_noise_l2(params, level) / scale;
-                let rotated: Vec<Noise> = (0..8)
-                    .map(|t| {
-                        let mut by_source = [0.0; 8];
-                        by_source[0] = sigma;
-                        Noise {
-                            by_source,
-                            l2: l2 + if t > 0 { ks } else { 0.0 },
-                        }
-                    })
-                    .collect();
-                // Every output sees rotation t with the same (worst-case) bound.
-                (rotated, vec![per_rotation; f.outputs()])
-            }
-        };
-        let cur = state_in;
-        let totals: Vec<f64> = cur.iter().map(|e| e.l2_total(n)).collect();
-        let mut next = Vec::with_capacity(f.outputs());
-        if f.is_affine() {
-            if level < 1 {
-                return Err(EvalError::OutOfLevels);
-            }
-            headroom = headroom.min(log_q(level) - 2.0 - (m_out.max(1e-300) * scale * s).log2());
-            for k in 0..f.outputs() {
-                let jk = &jac[k];
-                let mut by_source = [0.0; 8];
-                for (src, v) in by_source.iter_mut().enumerate() {
-                    *v = jk.iter().zip(&cur).map(|(j, e)| j * e.by_source[src]).sum();
-                }
-                let l2 = jk.iter().zip(&cur).map(|(j, e)| j * e.l2).sum::<f64>() + rho / out_scale;
-                next.push(Noise { by_source, l2 });
-            }
-            level -= 1;
-        } else {
-            if level < 2 {
-                return Err(EvalError::OutOfLevels);
-            }
-            // Tensor products x_a x_b at scale^2, then the combination at scale^2 * s.
-            headroom = headroom.min(log_q(level) - 2.0 - (m_in * m_in * scale * scale).max(1e-300).log2());
-            headroom = headroom.min(log_q(level) - 2.0 - (m_out * scale * scale * s).max(1e-300).log2());
-            let q_top = params.q()[level] as f64;
-            let ks = key_switch_noise_l2(params, level);
-            for k in 0..f.outputs() {
-                let jk = &jac[k];
-                let mut by_source = [0.0; 8];
-                for (src, v) in by_source.iter_mut().enumerate() {
-                    *v = jk.iter().zip(&cur).map(|(j, e)| j * e.by_source[src]).sum();
-                }
-                // Second order: sum_(a<=b) |Q_ab| ||e_a e_b||_2 <= sqrt(N) ||e_a||_2 ||e_b||_2.
-                let mut second = 0.0;
-                for a in 0..8 {
-                    for b in a..8 {
-                        second += f.quad[k][a][b].abs() * n.sqrt() * totals[a] * totals[b];
-                    }
-                }
-                if packing != Packing::BladeMajor {
-                    // One ciphertext: the product of rotations (t, u) carries the largest
-                    // coefficient over the output blocks; summing over outputs bounds that.
-                    second *= f.outputs() as f64;
-                }
-                let rounding = ks / (scale * scale * s) + rho * q_top / (scale * scale * s) + rho / out_scale;
-                let l2 = jk.iter().zip(&cur).map(|(j, e)| j * e.l2).sum::<f64>() + SLACK * second + rounding;
-                next.push(Noise { by_source, l2 });
-            }
-            level -= 2;
-        }
-        headroom = headroom.min(log_q(level) - 2.0 - (m_out * out_scale).max(1e-300).log2());
-        state = next;
-        scale = out_scale;
+        .collect()
+}
+
+/// Where an evaluation stands between forms: level, scale, and the smallest headroom so far.
+struct Position {
+    level: usize,
+    scale: f64,
+    headroom: f64,
+}
+
+impl Position {
+    fn log_q(params: &Params, l: usize) -> f64 {
+        params.q()[..=l].iter().map(|&v| (v as f64).log2()).sum()
     }
+
+    /// Records that |values| * scale must fit Q_level / 4.
+    fn fits(&mut self, params: &Params, level: usize, value_times_scale: f64) {
+        self.headroom = self
+            .headroom
+            .min(Self::log_q(params, level) - 2.0 - value_times_scale.max(1e-300).log2());
+    }
+}
+
+/// One form's step: `cur[i]` is the noise of input i as the form reads it, `jac[k][i]` bounds
+/// |d out_k / d input_i|; returns the outputs' noise and moves `pos` to the form's output level
+/// and `out_scale`. `one_ciphertext`: the form's products are of rotations of one ciphertext,
+/// so each product's constant is a slot vector over all outputs (the second-order term counts
+/// every output).
+#[allow(clippy::too_many_arguments)]
+fn form_step(
+    params: &Params,
+    f: &QuadraticForm,
+    r: &FormRanges,
+    cur: &[Noise],
+    jac: &[[f64; 8]],
+    pos: &mut Position,
+    (out_scale, s): (f64, f64),
+    one_ciphertext: bool,
+) -> Result<Vec<Noise>, EvalError> {
+    let n = params.n() as f64;
+    let rho = rescale_rounding_l2(params.n());
+    let (level, scale) = (pos.level, pos.scale);
+    let (m_in, m_out) = (r.max_abs_input(), r.max_abs_output());
+    let totals: Vec<f64> = cur.iter().map(|e| e.l2_total(n)).collect();
+    let first_order = |k: usize| -> ([f64; 8], f64) {
+        let mut by_source = [0.0; 8];
+        for (src, v) in by_source.iter_mut().enumerate() {
+            *v = jac[k].iter().zip(cur).map(|(j, e)| j * e.by_source[src]).sum();
+        }
+        (by_source, jac[k].iter().zip(cur).map(|(j, e)| j * e.l2).sum::<f64>())
+    };
+    let mut next = Vec::with_capacity(f.outputs());
+    if f.is_affine() {
+        if level < 1 {
+            return Err(EvalError::OutOfLevels);
+        }
+        pos.fits(params, level, m_out * scale * s);
+        for k in 0..f.outputs() {
+            let (by_source, l2) = first_order(k);
+            next.push(Noise {
+                by_source,
+                l2: l2 + rho / out_scale,
+            });
+        }
+        pos.level -= 1;
+    } else {
+        if level < 2 {
+            return Err(EvalError::OutOfLevels);
+        }
+        // Tensor products x_a x_b at scale^2, then the combination at scale^2 * s.
+        pos.fits(params, level, m_in * m_in * scale * scale);
+        pos.fits(params, level, m_out * scale * scale * s);
+        let q_top = params.q()[level] as f64;
+        let ks = key_switch_noise_l2(params, level);
+        for k in 0..f.outputs() {
+            let (by_source, l2) = first_order(k);
+            // Second order: sum_(a<=b) |Q_ab| ||e_a e_b||_2 <= sqrt(N) ||e_a||_2 ||e_b||_2.
+            let mut second = 0.0;
+            for a in 0..8 {
+                for b in a..8 {
+                    second += f.quad[k][a][b].abs() * n.sqrt() * totals[a] * totals[b];
+                }
+            }
+            if one_ciphertext {
+                // One ciphertext: the product of rotations (t, u) carries the largest
+                // coefficient over the output blocks; summing over outputs bounds that.
+                second *= f.outputs() as f64;
+            }
+            let rounding = ks / (scale * scale * s) + rho * q_top / (scale * scale * s) + rho / out_scale;
+            next.push(Noise {
+                by_source,
+                l2: l2 + SLACK * second + rounding,
+            });
+        }
+        pos.level -= 2;
+    }
+    pos.fits(params, pos.level, m_out * out_scale);
+    pos.scale = out_scale;
+    Ok(next)
+}
+
+/// The report of scores whose noise is `state` (one per score) at `pos`.
+fn report(plan: &InferencePlan, state: &[Noise], pos: &Position, slot_bound: f64) -> NoiseReport {
     let sigma: Vec<f64> = state.iter().map(Noise::sigma).collect();
     let l2: Vec<f64> = state.iter().map(|e| e.l2).collect();
     let per_coefficient_bound = sigma
         .iter()
         .zip(&l2)
-        .map(|(s, l)| scale * (TAIL_SIGMAS * s + l))
+        .map(|(s, l)| pos.scale * (TAIL_SIGMAS * s + l))
         .fold(0.0f64, f64::max);
-    Ok(NoiseReport {
-        ranges,
+    NoiseReport {
+        ranges: PlanRanges::of_plan(plan),
         sigma,
         l2,
-        output_scale: scale,
+        output_scale: pos.scale,
         per_coefficient_bound,
-        headroom_bits: headroom,
-    })
+        headroom_bits: pos.headroom,
+        slot_bound,
+    }
+}
+
+fn analyse_blade_major(params: &Params, plan: &InferencePlan, steps: &ScaleSteps) -> Result<NoiseReport, EvalError> {
+    let forms = plan.forms();
+    if steps.scales.len() != forms.len() || steps.const_scales.len() != forms.len() {
+        return Err(EvalError::Invalid("one scale and one constant scale per form"));
+    }
+    let ranges = PlanRanges::of_plan(plan);
+    let mut state = input_noise(params, steps);
+    let mut pos = Position {
+        level: steps.input_level,
+        scale: steps.input_scale,
+        headroom: f64::INFINITY,
+    };
+    for ((f, r), (&out_scale, &s)) in forms.iter().zip(&ranges.forms).zip(steps.scales.iter().zip(&steps.const_scales)) {
+        state = form_step(params, f, r, &state, &r.jacobian, &mut pos, (out_scale, s), false)?;
+    }
+    // Every slot holds some patient's scores (unused ones: the box centre's).
+    Ok(report(plan, &state, &pos, ranges.score_bound()))
 }
 
 #[cfg(test)]
