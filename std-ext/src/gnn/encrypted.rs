@@ -38,9 +38,9 @@ pub const MIN_LOG_CONST_SCALE: f64 = 20.0;
 /// [`Schedule::circuit_private`]).
 pub const PRIVATE_LOG_INPUT_SCALE: f64 = 80.0;
 
-/// The same for the block layout ([`super::blocks::evaluate_blocks`] on one ciphertext): 5 bits more, because its rotations of the
-/// input add key-switching noise (bounded by its worst case, 2^21.6 in 2-norm at N = 2^15) at the
-/// input scale.
+/// The same for the block layout on one ciphertext ([`super::blocks::evaluate_blocks`]): 5 bits
+/// more, because its rotations of the input add key-switching noise (bounded by its worst case,
+/// 2^21.6 in 2-norm at N = 2^15) at the input scale.
 pub const PRIVATE_LOG_INPUT_SCALE_BLOCKS: f64 = 85.0;
 
 /// The same for a batch the vendor assembles from enrolled devices' ciphertexts

@@ -48,9 +48,10 @@ pub enum BatchLayout {
     /// Eight ciphertexts, blade k of patient p in slot p of ciphertext k, box-encoded: the
     /// circuit-private path.
     BladeMajor,
-    /// One ciphertext holding all 8 blades of up to N/16 patients, blade k of patient p in
-    /// slot k * N/16 + p (`gnn::encrypted::pack_blocks_rotated`): the single-patient latency
-    /// path of the demo.
+    /// All blades of a patient in one ciphertext, the latency path: an equivariant model's
+    /// layout in batches (`gnn::equivariant_blocks`), and the GNN's in the demo
+    /// (`gnn::blocks::pack_blocks_rotated`: block k of rotation t holds blade k + t of patient p
+    /// in lanes pC..pC + C).
     Blocks,
 }
 
@@ -64,8 +65,8 @@ impl BatchLayout {
         }
     }
 
-    /// The evaluator's batch packing of this layout (the block layout is packed by
-    /// `gnn::encrypted::pack_blocks_rotated`, not by a batch).
+    /// The evaluator's batch packing of this layout (the block layouts are packed by their
+    /// own modules, not by a batch).
     pub fn ga_layout(self) -> crate::ga::Layout {
         match self {
             Self::Interleaved => crate::ga::Layout::Interleaved,
