@@ -203,8 +203,31 @@ pub struct Bootstrapper<'a> {
     eval_mod: EvalModPoly,
     /// Rotation steps of both transforms and of SubSum.
     rotations: Vec<i64>,
+    /// SubSum's hoisted sums ([`sub_sum_steps`]).
+    sub_sum_steps: Vec<Vec<i64>>,
     input_scale_target: f64,
     output_scale: f64,
+}
+
+/// SubSum's rotations from n slots up to `half`: x + rot(x, k) for k = n, 2n, .. doubles the
+/// sum each time; two doublings at once, x + rot(x, k) + rot(x, 2k) + rot(x, 3k), are one
+/// hoisted sum ([`Evaluator::rotate_sum_hoisted`]: one ModUp, three inner products and one
+/// ModDown where two rotations in turn take two of each) at the cost of the key for 3k. The
+/// last doubling of an odd count is alone. Three at once would need four more keys (75 MB each
+/// at N = 2^16) for the same cost per doubling.
+fn sub_sum_steps(n: usize, half: usize) -> Vec<Vec<i64>> {
+    let mut out = Vec::new();
+    let mut k = n;
+    while k < half {
+        if 4 * k <= half {
+            out.push(vec![k as i64, 2 * k as i64, 3 * k as i64]);
+            k *= 4;
+        } else {
+            out.push(vec![k as i64]);
+            k *= 2;
+        }
+    }
+    out
 }
 
 impl<'a> Bootstrapper<'a> {
@@ -310,11 +333,8 @@ impl<'a> Bootstrapper<'a> {
         // SubSum's rotations; the first, by n, also moves the imaginary parts of the packed
         // form into place.
         let half = 1usize << (params.log_n() - 1);
-        let mut k = n;
-        while k < half {
-            rotations.push(k as i64);
-            k *= 2;
-        }
+        let sub_sum_steps = sub_sum_steps(n, half);
+        rotations.extend(sub_sum_steps.iter().flatten());
         rotations.sort_unstable();
         rotations.dedup();
         Ok(Self {
@@ -326,6 +346,7 @@ impl<'a> Bootstrapper<'a> {
             packed,
             eval_mod,
             rotations,
+            sub_sum_steps,
             input_scale_target,
             output_scale,
         })
@@ -397,8 +418,7 @@ impl<'a> Bootstrapper<'a> {
         // slots, one for sparse slots
         let mults = count_chebyshev_products(degree) + self.lit.double_angle as usize;
         let eval_mods = if self.packed { 1 } else { 2 };
-        let half = self.ectx.n() / 2;
-        let subsum = (half / (1usize << self.log_slots)).trailing_zeros() as usize;
+        let subsum = self.sub_sum_steps.iter().map(Vec::len).sum();
         (cts, eval_mods * mults, stc, subsum)
     }
 
@@ -468,16 +488,13 @@ impl<'a> Bootstrapper<'a> {
     /// `gap` times the subring part of `t` (the factor `gap` goes into the scale).
     pub fn sub_sum(&self, ct: &CiphertextOwned, keys: &BootstrapKeys) -> Result<CiphertextOwned, EvalError> {
         let ev = self.ev();
-        let half = self.ectx.n() / 2;
-        let mut k = 1usize << self.log_slots;
-        let mut acc = ct.clone();
-        while k < half {
-            let r = ev.rotate(&acc, k as i64, &keys.galois)?;
-            ev.add_assign(&mut acc, &r)?;
-            acc.meta.scale *= 2.0;
-            k *= 2;
+        let mut acc = Cow::Borrowed(ct);
+        for steps in &self.sub_sum_steps {
+            let mut next = ev.rotate_sum_hoisted(&acc, steps, &keys.galois)?;
+            next.meta.scale *= (steps.len() + 1) as f64;
+            acc = Cow::Owned(next);
         }
-        Ok(acc)
+        Ok(acc.into_owned())
     }
 
     /// Step 6: `V^-1`, then (real part, imaginary part) of the bit-reversed packed coefficients
