@@ -67,6 +67,12 @@ impl<'a> super::Evaluator<'a> {
         self.apply_galois(a, g, keys.get(g)?)
     }
 
+    /// The Galois elements of rotations by `steps`.
+    fn rotation_elements(&self, steps: &[i64]) -> Result<Vec<usize>, EvalError> {
+        let n = self.ectx.n();
+        steps.iter().map(|&s| rotation_galois_element(s, n)).collect()
+    }
+
     /// a + rot(a, s) summed over every s in `steps`, with one ModUp and one ModDown in all:
     /// the rotations share the decomposition of c1 (hoisting) and their inner products are
     /// added over Q_l P before a single ModDown ([`crate::keyswitch::KeySwitchSum`]). A
@@ -74,10 +80,7 @@ impl<'a> super::Evaluator<'a> {
     pub fn rotate_sum_hoisted(&self, a: &CiphertextOwned, steps: &[i64], keys: &GaloisKeys) -> Result<CiphertextOwned, EvalError> {
         self.check_ct(a)?;
         let n = self.ectx.n();
-        let gs = steps
-            .iter()
-            .map(|&s| rotation_galois_element(s, n))
-            .collect::<Result<Vec<_>, _>>()?;
+        let gs = self.rotation_elements(steps)?;
         let mut switched = Vec::with_capacity(gs.len());
         for &g in gs.iter().filter(|&&g| g != 1) {
             switched.push((self.ectx.galois_permutation(g)?, keys.get(g)?));
@@ -118,10 +121,7 @@ impl<'a> super::Evaluator<'a> {
     pub fn rotate_hoisted(&self, a: &CiphertextOwned, steps: &[i64], keys: &GaloisKeys) -> Result<Vec<CiphertextOwned>, EvalError> {
         self.check_ct(a)?;
         let n = self.ectx.n();
-        let gs = steps
-            .iter()
-            .map(|&s| rotation_galois_element(s, n))
-            .collect::<Result<Vec<_>, _>>()?;
+        let gs = self.rotation_elements(steps)?;
         // Check every key first: fail before doing any work.
         for &g in gs.iter().filter(|&&g| g != 1) {
             keys.get(g)?;
