@@ -479,6 +479,49 @@ mod tests {
         }
     }
 
+    /// Orthonormal axes that rebuild the form, also for the degenerate cases a trained model
+    /// can produce: a vanishing quadratic part, rank one, repeated eigenvalues.
+    #[test]
+    fn principal_axes_rebuild_the_form() {
+        let mut forms = vec![[[0.0f64; 8]; 8]];
+        let w = [0.5, -1.0, 0.25, 0.0, 2.0, -0.75, 1.5, 0.1];
+        forms.push(core::array::from_fn(|a| {
+            core::array::from_fn(|b| match a.cmp(&b) {
+                core::cmp::Ordering::Less => 2.0 * w[a] * w[b],
+                core::cmp::Ordering::Equal => w[a] * w[a],
+                core::cmp::Ordering::Greater => 0.0,
+            })
+        }));
+        forms.push(core::array::from_fn(|a| {
+            core::array::from_fn(|b| if a == b { [3.0, 3.0, -1.0, -1.0][a % 4] } else { 0.0 })
+        }));
+        forms.push(core::array::from_fn(|a| {
+            core::array::from_fn(|b| if a <= b { ((a * 8 + b) as f64 * 0.37).sin() } else { 0.0 })
+        }));
+        for quad in forms {
+            let f = QuadraticForm {
+                quad: vec![quad],
+                lin: vec![[0.0; 8]],
+                constant: vec![0.0],
+                factors: vec![Vec::new()],
+                offset: vec![0.0],
+            };
+            let (lambda, v) = f.principal_axes(0);
+            for i in 0..8 {
+                for j in 0..8 {
+                    let dot: f64 = v[i].iter().zip(&v[j]).map(|(a, b)| a * b).sum();
+                    assert!((dot - f64::from(u8::from(i == j))).abs() < 1e-13);
+                }
+            }
+            let x = [0.3, -0.2, 0.5, 0.1, -0.7, 0.25, 0.05, -0.4];
+            let want = f.evaluate(&x)[0];
+            let got: f64 = (0..8)
+                .map(|j| lambda[j] * v[j].iter().zip(&x).map(|(a, b)| a * b).sum::<f64>().powi(2))
+                .sum();
+            assert!((got - want).abs() < 1e-13 * (1.0 + want.abs()), "{got} vs {want}");
+        }
+    }
+
     #[test]
     fn lanes_and_placements() {
         let params = Params::from_name("private-n15").unwrap();
