@@ -16,7 +16,7 @@ use clifhe_std::gnn::blocks::{
 };
 use clifhe_std::gnn::encrypted::{evaluate_scheduled, Schedule, PRIVATE_LOG_INPUT_SCALE_BLOCKS};
 use clifhe_std::gnn::noise::Packing;
-use clifhe_std::gnn::{train, TrainConfig};
+use clifhe_std::gnn::{train, GnnModel, Normalisation, TrainConfig};
 use clifhe_std::privacy::{
     fresh_noise_bound, sanitize, Release, ReleasePolicy, Releaser, ResultLayout, SanitizeConfig, DEFAULT_STATISTICAL_SECURITY,
 };
@@ -193,7 +193,6 @@ fn block_layout_release_agrees_with_the_plaintext_model() {
     let capacity = block_capacity(&params, 3);
     assert_eq!(capacity, 682);
     let ibox = model.input_box();
-    let slots = params.max_slots();
     let argmax = |v: &[f64]| {
         v.iter()
             .enumerate()
@@ -235,24 +234,8 @@ fn block_layout_release_agrees_with_the_plaintext_model() {
             }
         }
         // Exact noise: against the same evaluation of noise-free (c1 = 0) inputs.
-        let trivial: Vec<_> = vs
-            .iter()
-            .map(|v| {
-                let clean_pt = ev.encode_real(v, schedule.input_level, schedule.input_scale).unwrap();
-                Ciphertext {
-                    c0: clean_pt.poly,
-                    c1: RnsPoly::zero(params.n(), schedule.input_level + 1, Representation::Ntt),
-                    meta: CiphertextMeta::new(&params, schedule.input_level, schedule.input_scale, slots.trailing_zeros()),
-                }
-            })
-            .collect();
-        let clean = evaluate_blocks(&ev, &rlk, &gks, schedule, constants, &trivial).unwrap();
-        let d = ev.sub(&scores, &clean).unwrap();
-        let noise_slots = decrypt(ectx.core(), &sk, &d).unwrap().decode().unwrap();
-        let mut coeffs = vec![0f64; params.n()];
-        let mut scratch = vec![Complex::default(); encode_scratch_len(noise_slots.len())];
-        encode(&noise_slots, params.n(), d.meta.scale, &mut coeffs, &mut scratch).unwrap();
-        let measured = coeffs.iter().fold(0.0f64, |m, c| m.max(c.abs()));
+        let clean = evaluate_blocks(&ev, &rlk, &gks, schedule, constants, &noise_free(&ev, &vs, schedule)).unwrap();
+        let measured = noise_max_coefficient(&ev, &sk, &scores, &clean);
         println!(
             "block layout ({packing:?}), {patients} patient(s): max |score error| {max_err:.2e}; noise max |coefficient| 2^{:.1}, proven bound 2^{:.1} at scale 2^{:.1}",
             measured.log2(),
@@ -281,5 +264,86 @@ fn block_layout_release_agrees_with_the_plaintext_model() {
         };
         let disagree: Vec<usize> = (0..patients).filter(|&p| got[p] != argmax(&want[p])).collect();
         assert!(disagree.is_empty(), "released argmax differs on {disagree:?}");
+    }
+}
+
+/// The same slot vectors encrypted without noise (c1 = 0) at the schedule's input.
+fn noise_free(ev: &Evaluator<'_>, vs: &[Vec<f64>], schedule: &Schedule) -> Vec<CiphertextOwned> {
+    let params = *ev.context().params();
+    vs.iter()
+        .map(|v| {
+            let pt = ev.encode_real(v, schedule.input_level, schedule.input_scale).unwrap();
+            Ciphertext {
+                c0: pt.poly,
+                c1: RnsPoly::zero(params.n(), schedule.input_level + 1, Representation::Ntt),
+                meta: CiphertextMeta::new(&params, schedule.input_level, schedule.input_scale, params.log_n() - 1),
+            }
+        })
+        .collect()
+}
+
+/// Largest coefficient of the noise of `noisy`, exactly: its difference with the same
+/// evaluation of noise-free inputs, decrypted, decoded and re-encoded.
+fn noise_max_coefficient(ev: &Evaluator<'_>, sk: &SecretKey<Vec<i8>>, noisy: &CiphertextOwned, clean: &CiphertextOwned) -> f64 {
+    let n = ev.context().n();
+    let d = ev.sub(noisy, clean).unwrap();
+    let slots = decrypt(ev.context().core(), sk, &d).unwrap().decode().unwrap();
+    let mut coeffs = vec![0f64; n];
+    let mut scratch = vec![Complex::default(); encode_scratch_len(slots.len())];
+    encode(&slots, n, d.meta.scale, &mut coeffs, &mut scratch).unwrap();
+    coeffs.iter().fold(0.0f64, |m, c| m.max(c.abs()))
+}
+
+/// Plans of one form (affine, or quadratic: the scores straight into their lanes, no tail) and
+/// of three (two hidden forms read through rotations, then the principal-axis tail) in the
+/// block layout: the plaintext model's scores, with noise under the proven bound.
+#[test]
+fn block_layout_takes_plans_of_one_and_three_forms() {
+    let params = Params::from_name("private-n15").unwrap();
+    let ectx = EvalContext::new(params).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(23);
+    let sk = SecretKey::generate(&params, &mut rng).unwrap();
+    let pk = PublicKey::generate(&params, ectx.q_tables(), &sk, &mut rng).unwrap();
+    let rlk = RelinearizationKey::generate(&ectx, &sk, &mut rng).unwrap();
+    let gks = GaloisKeys::for_rotations(&ectx, &sk, &block_rotation_steps(&params), false, &mut rng).unwrap();
+    let ev = Evaluator::new(&ectx);
+    let (xs, _) = dataset(7, 5);
+    for (hidden, classes) in [(&[][..], 2usize), (&[5][..], 4), (&[4, 4, 4][..], 3)] {
+        let names = (0..classes).map(|c| format!("c{c}")).collect();
+        let model = GnnModel::new_random(hidden, classes, names, Normalisation::identity(), 0.1, 0.3, 5).unwrap();
+        let plan = model.encrypted_plan();
+        let schedule = Schedule::circuit_private(&params, &plan, 2, 1).unwrap();
+        let report = schedule.analyse_packed(&params, &plan, Packing::BlocksEncryptedRotations).unwrap();
+        assert!(report.headroom_bits > 0.0);
+        let constants = BlockConstants::new(&ev, &plan, &schedule).unwrap();
+        let ibox = model.input_box();
+        let encoded: Vec<[f64; 8]> = xs.iter().map(|x| ibox.encode(x)).collect();
+        let vs = pack_blocks_rotated(&params, &encoded, classes).unwrap();
+        let cts: Vec<_> = vs
+            .iter()
+            .map(|v| {
+                let pt = Plaintext::encode_real(&params, v, schedule.input_scale).unwrap();
+                encrypt_pk(&params, ectx.q_tables(), &pk, &pt, schedule.input_level, &mut rng).unwrap()
+            })
+            .collect();
+        let scores = evaluate_blocks(&ev, &rlk, &gks, &schedule, &constants, &cts).unwrap();
+        assert_eq!(scores.meta.level, schedule.output_level);
+        let dec = decrypt(ectx.core(), &sk, &scores).unwrap().decode_real().unwrap();
+        let want = model.forward_batch(&xs);
+        let mut max_err = 0.0f64;
+        for (p, w) in want.iter().enumerate() {
+            for (c, wc) in w.iter().enumerate() {
+                max_err = max_err.max((dec[classes * p + c] - wc).abs() / (1.0 + wc.abs()));
+            }
+        }
+        let clean = evaluate_blocks(&ev, &rlk, &gks, &schedule, &constants, &noise_free(&ev, &vs, &schedule)).unwrap();
+        let measured = noise_max_coefficient(&ev, &sk, &scores, &clean);
+        println!(
+            "hidden {hidden:?}, {classes} classes: max relative score error {max_err:.2e}; noise 2^{:.1}, proven bound 2^{:.1}",
+            measured.log2(),
+            report.per_coefficient_bound.log2()
+        );
+        assert!(max_err < 1e-6);
+        assert!(measured <= report.per_coefficient_bound);
     }
 }
