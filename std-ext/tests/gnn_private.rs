@@ -175,13 +175,15 @@ fn block_layout_release_agrees_with_the_plaintext_model() {
         ..TrainConfig::default()
     };
     let (model, _) = train(&tx, &ty, None, 3, &cfg).unwrap();
-    let params = Params::from_name("private-n15").unwrap();
-    let ectx = EvalContext::new(params).unwrap();
-    let mut rng = ChaCha20Rng::seed_from_u64(22);
-    let sk = SecretKey::generate(&params, &mut rng).unwrap();
-    let pk = PublicKey::generate(&params, ectx.q_tables(), &sk, &mut rng).unwrap();
-    let rlk = RelinearizationKey::generate(&ectx, &sk, &mut rng).unwrap();
-    let gks = GaloisKeys::for_rotations(&ectx, &sk, &block_rotation_steps(&params), false, &mut rng).unwrap();
+    let BlockKeys {
+        params,
+        ectx,
+        mut rng,
+        sk,
+        pk,
+        rlk,
+        gks,
+    } = BlockKeys::new(22);
     let ev = Evaluator::new(&ectx);
     let plan = model.encrypted_plan();
     // One ciphertext: its rotations add key switching at the input scale, so inputs at 2^85;
@@ -216,13 +218,7 @@ fn block_layout_release_agrees_with_the_plaintext_model() {
             Packing::Blocks => vec![pack_blocks(&params, &encoded, 3).unwrap()],
             _ => pack_blocks_rotated(&params, &encoded, 3).unwrap(),
         };
-        let cts: Vec<_> = vs
-            .iter()
-            .map(|v| {
-                let pt = Plaintext::encode_real(&params, v, schedule.input_scale).unwrap();
-                encrypt_pk(&params, ectx.q_tables(), &pk, &pt, schedule.input_level, &mut rng).unwrap()
-            })
-            .collect();
+        let cts = encrypt_vectors(&ectx, &pk, &vs, schedule, &mut rng);
         let scores = evaluate_blocks(&ev, &rlk, &gks, schedule, constants, &cts).unwrap();
         assert_eq!(scores.meta.level, schedule.output_level);
         let dec = decrypt(ectx.core(), &sk, &scores).unwrap().decode_real().unwrap();
@@ -267,6 +263,55 @@ fn block_layout_release_agrees_with_the_plaintext_model() {
     }
 }
 
+/// A private-n15 key set with the block layout's rotation keys, from a fixed test seed.
+struct BlockKeys {
+    params: Params,
+    ectx: EvalContext,
+    rng: ChaCha20Rng,
+    sk: SecretKey<Vec<i8>>,
+    pk: PublicKey<Vec<u64>>,
+    rlk: RelinearizationKey,
+    gks: GaloisKeys,
+}
+
+impl BlockKeys {
+    fn new(seed: u64) -> Self {
+        let params = Params::from_name("private-n15").unwrap();
+        let ectx = EvalContext::new(params).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let sk = SecretKey::generate(&params, &mut rng).unwrap();
+        let pk = PublicKey::generate(&params, ectx.q_tables(), &sk, &mut rng).unwrap();
+        let rlk = RelinearizationKey::generate(&ectx, &sk, &mut rng).unwrap();
+        let gks = GaloisKeys::for_rotations(&ectx, &sk, &block_rotation_steps(&params), false, &mut rng).unwrap();
+        Self {
+            params,
+            ectx,
+            rng,
+            sk,
+            pk,
+            rlk,
+            gks,
+        }
+    }
+}
+
+/// Slot vectors encrypted under the public key at the schedule's input level and scale.
+fn encrypt_vectors(
+    ectx: &EvalContext,
+    pk: &PublicKey<Vec<u64>>,
+    vs: &[Vec<f64>],
+    schedule: &Schedule,
+    rng: &mut ChaCha20Rng,
+) -> Vec<CiphertextOwned> {
+    let params = *ectx.params();
+    vs.iter()
+        .map(|v| {
+            let pt = Plaintext::encode_real(&params, v, schedule.input_scale).unwrap();
+            encrypt_pk(&params, ectx.q_tables(), pk, &pt, schedule.input_level, rng).unwrap()
+        })
+        .collect()
+}
+
 /// The same slot vectors encrypted without noise (c1 = 0) at the schedule's input.
 fn noise_free(ev: &Evaluator<'_>, vs: &[Vec<f64>], schedule: &Schedule) -> Vec<CiphertextOwned> {
     let params = *ev.context().params();
@@ -299,13 +344,15 @@ fn noise_max_coefficient(ev: &Evaluator<'_>, sk: &SecretKey<Vec<i8>>, noisy: &Ci
 /// block layout: the plaintext model's scores, with noise under the proven bound.
 #[test]
 fn block_layout_takes_plans_of_one_and_three_forms() {
-    let params = Params::from_name("private-n15").unwrap();
-    let ectx = EvalContext::new(params).unwrap();
-    let mut rng = ChaCha20Rng::seed_from_u64(23);
-    let sk = SecretKey::generate(&params, &mut rng).unwrap();
-    let pk = PublicKey::generate(&params, ectx.q_tables(), &sk, &mut rng).unwrap();
-    let rlk = RelinearizationKey::generate(&ectx, &sk, &mut rng).unwrap();
-    let gks = GaloisKeys::for_rotations(&ectx, &sk, &block_rotation_steps(&params), false, &mut rng).unwrap();
+    let BlockKeys {
+        params,
+        ectx,
+        mut rng,
+        sk,
+        pk,
+        rlk,
+        gks,
+    } = BlockKeys::new(23);
     let ev = Evaluator::new(&ectx);
     let (xs, _) = dataset(7, 5);
     for (hidden, classes) in [(&[][..], 2usize), (&[5][..], 4), (&[4, 4, 4][..], 3)] {
@@ -319,13 +366,7 @@ fn block_layout_takes_plans_of_one_and_three_forms() {
         let ibox = model.input_box();
         let encoded: Vec<[f64; 8]> = xs.iter().map(|x| ibox.encode(x)).collect();
         let vs = pack_blocks_rotated(&params, &encoded, classes).unwrap();
-        let cts: Vec<_> = vs
-            .iter()
-            .map(|v| {
-                let pt = Plaintext::encode_real(&params, v, schedule.input_scale).unwrap();
-                encrypt_pk(&params, ectx.q_tables(), &pk, &pt, schedule.input_level, &mut rng).unwrap()
-            })
-            .collect();
+        let cts = encrypt_vectors(&ectx, &pk, &vs, &schedule, &mut rng);
         let scores = evaluate_blocks(&ev, &rlk, &gks, &schedule, &constants, &cts).unwrap();
         assert_eq!(scores.meta.level, schedule.output_level);
         let dec = decrypt(ectx.core(), &sk, &scores).unwrap().decode_real().unwrap();
