@@ -34,8 +34,8 @@ fn ntt(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("inverse-q40", n), &n, |b, _| {
             b.iter(|| t40.inverse(&mut v40).unwrap())
         });
-        // The AVX2 passes (what a CPU without AVX-512 runs; on one with it, the 60-bit prime's
-        // default is the scalar path); same results.
+        // The AVX2 passes (what a CPU without AVX-512 runs; on one with IFMA, both primes'
+        // default is an IFMA path, `ntt_path`); same results.
         set_ifma_enabled(false);
         set_avx2_on_avx512(true);
         g.bench_with_input(BenchmarkId::new("forward-avx2", n), &n, |b, _| {

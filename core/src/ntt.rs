@@ -15,9 +15,10 @@
 
 use crate::arith::{csub, Modulus};
 
-// Wide passes run on AVX-512 IFMA for primes below 2^50, else on AVX2 when the host has it and
-// lacks AVX-512 (x86-64 with std; runtime detection; `ntt_avx2` says why); the scalar code below
-// is the reference and the only path elsewhere (firmware included).
+// Wide passes run on AVX-512 IFMA for primes below 2^62 (`ntt_ifma`: a narrow product below
+// 2^50, a wide one above), else on AVX2 when the host has it and lacks AVX-512 (x86-64 with std;
+// runtime detection; `ntt_avx2` says why); the scalar code below is the reference and the only
+// path elsewhere (firmware included).
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 use crate::ntt_avx2 as simd;
 #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
@@ -30,6 +31,9 @@ mod simd {
         false
     }
     pub(super) fn inverse_first_radix4(_: &mut [u64], _: &Modulus, _: (&[u64], &[u64]), _: (&[u64], &[u64])) -> bool {
+        false
+    }
+    pub(super) fn forward_last_radix2(_: &mut [u64], _: &Modulus, _: (&[u64], &[u64]), _: bool) -> bool {
         false
     }
     pub(super) type Fold = Option<((u64, u64), (u64, u64))>;
@@ -129,7 +133,7 @@ simd_switch!(
 );
 
 simd_switch!(
-    /// Turns only the AVX-512 IFMA passes (primes below 2^50) off or back on, process-wide, so
+    /// Turns only the AVX-512 IFMA passes (primes below 2^62) off or back on, process-wide, so
     /// tests and benchmarks can compare them with the other paths on a CPU that has them.
     /// `set_simd_enabled` sets this too. Reduced outputs are identical either way.
     set_ifma_enabled => crate::ntt_ifma::set_enabled
@@ -143,16 +147,51 @@ simd_switch!(
     set_avx2_on_avx512 => simd::set_on_avx512
 );
 
-/// Whether the AVX-512 IFMA passes run for a prime `q` on this host: for benchmark labels, and
-/// for the key switch's split of limbs between threads (an IFMA transform takes under half
-/// the time of a larger prime's).
-pub fn ifma_active(q: u64) -> bool {
+/// Which butterflies transform a prime on this host (`ntt_path`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NttPath {
+    /// AVX-512 IFMA, q < 2^50: three IFMA operations per Shoup product. Lazy outputs
+    /// (`NttTable::forward_lazy`) may differ from the scalar ones by q (still below 4q).
+    IfmaNarrow,
+    /// AVX-512 IFMA and DQ, 2^50 <= q < 2^62: the scalar Shoup quotient from six IFMA
+    /// operations, bit-identical to the scalar passes.
+    IfmaWide,
+    /// AVX2 (hosts without AVX-512F, or `set_avx2_on_avx512`), bit-identical.
+    Avx2,
+    /// The scalar reference (the firmware, other architectures, `set_simd_enabled(false)`).
+    Scalar,
+}
+
+impl NttPath {
+    /// Relative cost of one transform on this path against the scalar passes' 8 at the same N,
+    /// as measured on the AVX-512 IFMA Xeon of BENCHMARKS.md at N = 2^15 (scalar 240 us,
+    /// narrow 100 us, wide 130-180 us); AVX2 counts as scalar (within 10% either way).
+    pub fn relative_cost(self) -> u64 {
+        match self {
+            Self::IfmaNarrow => 3,
+            Self::IfmaWide => 5,
+            Self::Avx2 | Self::Scalar => 8,
+        }
+    }
+}
+
+/// The path of the wide passes (all but the smallest N) for a prime `q` on this host: for
+/// benchmark labels, tests, and the key switch's split of limbs between threads.
+pub fn ntt_path(q: u64) -> NttPath {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    return crate::ntt_ifma::ifma_available(q);
+    {
+        match crate::ntt_ifma::width(q) {
+            Some(crate::ntt_ifma::Width::Narrow) => NttPath::IfmaNarrow,
+            Some(crate::ntt_ifma::Width::Wide) => NttPath::IfmaWide,
+            None if simd::avx2_available() => NttPath::Avx2,
+            None => NttPath::Scalar,
+        }
+    }
     #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
     {
         let _ = q;
-        false
+        NttPath::Scalar
     }
 }
 
@@ -388,6 +427,9 @@ impl<S: AsRef<[u64]>> NttTable<S> {
         } else if t == 1 {
             // log2 N odd: one radix-2 stage on adjacent pairs (blocks = N/2) finishes.
             let (tw, tws) = (&w[blocks..2 * blocks], &ws[blocks..2 * blocks]);
+            if simd::forward_last_radix2(a, &m, (tw, tws), REDUCE) {
+                return;
+            }
             for (pair, (&wi, &wsi)) in a.chunks_exact_mut(2).zip(tw.iter().zip(tws)) {
                 let u = csub(pair[0], two_q);
                 let v = m.mul_shoup_lazy(pair[1], wi, wsi);

@@ -53,11 +53,11 @@ pub(crate) fn set_on_avx512(enabled: bool) {
 /// Whether the AVX2 passes may run: the CPU has AVX2, they are not disabled, and the CPU has
 /// no AVX-512F (unless [`set_on_avx512`] asked for them there).
 ///
-/// Why not on AVX-512 CPUs: measured on the AVX-512 IFMA Xeon of BENCHMARKS.md, the scalar
-/// passes beat these for the primes of 50 bits and more that IFMA cannot take (2^15, 60-bit
-/// prime: forward 227 against 246 us, inverse 225 against 307 us), while on Zen 3, without
-/// AVX-512, these beat the scalar ones by 20-25%. The primes below 2^50 take the IFMA passes
-/// on such CPUs in either case.
+/// Why not on AVX-512 CPUs: measured on the AVX-512 IFMA Xeon of BENCHMARKS.md, even the scalar
+/// passes beat these for the primes of 50 bits and more (2^15, 60-bit prime: forward 227
+/// against 246 us, inverse 225 against 307 us), while on Zen 3, without AVX-512, these beat
+/// the scalar ones by 20-25%. Primes below 2^62 take the IFMA passes on CPUs that have them in
+/// either case; the scalar passes take the rest of an AVX-512 CPU's work.
 #[inline]
 pub(crate) fn avx2_available() -> bool {
     ENABLED.load(Ordering::Relaxed)
@@ -349,6 +349,12 @@ pub(crate) fn inverse_first_radix4(a: &mut [u64], m: &Modulus, twa: (&[u64], &[u
 /// AVX2 has no vector form of it (the caller runs the scalar pass).
 pub(crate) fn forward_last_radix4(a: &mut [u64], m: &Modulus, tw1: (&[u64], &[u64]), tw2: (&[u64], &[u64]), reduce: bool) -> bool {
     crate::ntt_ifma::forward_last_radix4(a, m, tw1, tw2, reduce)
+}
+
+/// The forward transform's last radix-2 stage (log2 N odd) on IFMA where it applies
+/// (`ntt_ifma`); AVX2 has no vector form of it (the caller runs the scalar pass).
+pub(crate) fn forward_last_radix2(a: &mut [u64], m: &Modulus, tw: (&[u64], &[u64]), reduce: bool) -> bool {
+    crate::ntt_ifma::forward_last_radix2(a, m, tw, reduce)
 }
 
 /// Runs the IFMA pass where it applies, else [`inverse_radix4_avx2`] when AVX2 is present and `t` is a multiple of 4.

@@ -11,7 +11,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clifhe_core::arith::{is_prime_u64, Modulus};
-use clifhe_core::ntt::{fill_twiddles, ifma_active, primitive_root_2n, set_avx2_on_avx512, set_ifma_enabled, set_simd_enabled, NttTable};
+use clifhe_core::ntt::{
+    fill_twiddles, ntt_path, primitive_root_2n, set_avx2_on_avx512, set_ifma_enabled, set_simd_enabled, NttPath, NttTable,
+};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use std::sync::Mutex;
@@ -229,7 +231,7 @@ fn check_once(q: u64, n: usize, rng: &mut ChaCha20Rng) {
             reference::forward_lazy(&tb, &mut want);
             let mut got = a.clone();
             table.forward_lazy(&mut got);
-            if ifma_active(q) {
+            if ntt_path(q) == NttPath::IfmaNarrow {
                 assert!(
                     got.iter().all(|&x| x < 4 * q),
                     "forward_lazy (IFMA) q={q:#x} n={n}: output not below 4q"

@@ -133,16 +133,10 @@ where
 }
 
 /// Cost of a forward or inverse NTT modulo `q` on this CPU, in the units of
-/// [`for_each_limb_group`]'s callers (about an eighth of a large prime's transform, the cost
-/// of one digit's inner product on a limb): 8 for the scalar and AVX2 kernels of primes of
-/// 50 bits and more, 3 where the AVX-512 IFMA kernels take the prime (measured 100 against
-/// 240 us at N = 2^15).
+/// [`for_each_limb_group`]'s callers (about an eighth of a scalar transform of a large prime,
+/// the cost of one digit's inner product on a limb): `NttPath::relative_cost`.
 pub(super) fn limb_ntt_cost(q: u64) -> u64 {
-    if clifhe_core::ntt::ifma_active(q) {
-        3
-    } else {
-        8
-    }
+    clifhe_core::ntt::ntt_path(q).relative_cost()
 }
 
 impl EvalContext {
