@@ -255,28 +255,57 @@ impl F64Reducer {
     /// `v mod q` in `[0, q)` for an integer-valued `v`.
     #[inline]
     pub fn reduce(&self, v: f64) -> u64 {
+        self.reduce_split(F64Split::new(v))
+    }
+
+    /// The residue of a split coefficient ([`F64Split`]): `v mod q` in `[0, q)`.
+    #[inline]
+    pub fn reduce_split(&self, s: F64Split) -> u64 {
+        if s.exp as usize >= F64_TABLE_EXPONENTS {
+            let r = self.m.mul(self.m.reduce(s.a), self.m.pow(2, s.exp as u64));
+            return if s.negative { self.m.neg(r) } else { r };
+        }
+        let e = (s.exp as usize).min(F64_TABLE_EXPONENTS - 1);
+        let magnitude = csub(self.mont.reduce(s.a as u128 * self.pow2_r[e] as u128), self.m.q);
+        let negative = (s.negative as u64).wrapping_neg();
+        let negated = self.m.neg(magnitude);
+        magnitude ^ ((magnitude ^ negated) & negative)
+    }
+}
+
+/// An integer-valued f64 as `(-1)^negative a 2^exp` with `a < 2^53` and `exp >= 0`: the part of
+/// [`F64Reducer::reduce`] that does not depend on the prime, so a coefficient reduced modulo
+/// every prime of a chain is split once ([`F64Reducer::reduce_split`] per prime).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct F64Split {
+    a: u64,
+    exp: u16,
+    negative: bool,
+}
+
+impl zeroize::DefaultIsZeroes for F64Split {}
+
+impl F64Split {
+    /// Splits an integer-valued `v` (finite; NaN and infinity are refused by callers before).
+    #[inline]
+    pub fn new(v: f64) -> Self {
         let bits = v.to_bits();
         let biased = (bits >> 52) & 0x7ff;
         let exp = biased as i64 - 1075;
-        if exp >= F64_TABLE_EXPONENTS as i64 {
-            let mant = (bits & ((1u64 << 52) - 1)) | (1u64 << 52);
-            let r = self.m.mul(self.m.reduce(mant), self.m.pow(2, exp as u64));
-            return if v < 0.0 { self.m.neg(r) } else { r };
-        }
         // The implicit leading 1 is present unless the value is zero or subnormal (biased 0).
         let normal = (biased | biased.wrapping_neg()) >> 63;
         let mant = (bits & ((1u64 << 52) - 1)) | (normal << 52);
         // e < 0: the integer mant >> -e (exact for an integer value; a shift by 64 or more
-        // leaves 0, as for |v| < 1) times 2^0. e >= 0: mant times 2^e from the table.
+        // leaves 0, as for |v| < 1) times 2^0. e >= 0: mant times 2^e. Masks, not branches
+        // (a branch on the sign mispredicted about every other coefficient).
         let below = (exp >> 63) as u64; // all ones when e < 0
         let shift = exp.wrapping_neg().clamp(0, 63) as u32;
         let small = (mant >> shift) & (((exp.wrapping_neg() >> 6) == 0) as u64).wrapping_neg();
-        let a = (small & below) | (mant & !below);
-        let e = (exp.max(0) as usize).min(F64_TABLE_EXPONENTS - 1);
-        let magnitude = csub(self.mont.reduce(a as u128 * self.pow2_r[e] as u128), self.m.q);
-        let negative = (bits >> 63).wrapping_neg();
-        let negated = self.m.neg(magnitude);
-        magnitude ^ ((magnitude ^ negated) & negative)
+        Self {
+            a: (small & below) | (mant & !below),
+            exp: exp.max(0) as u16,
+            negative: bits >> 63 == 1,
+        }
     }
 }
 

@@ -32,8 +32,19 @@ pub trait PlainCoeff: zeroize::DefaultIsZeroes + sealed::Sealed {
     type Reducer;
     /// The reducer for `m`.
     fn reducer(m: &crate::arith::Modulus) -> Self::Reducer;
+    /// The coefficient in the form the reducers take, computed once for all the primes of a
+    /// chain (`f64`: its mantissa and exponent split out, [`crate::arith::F64Split`]; the
+    /// integer types: themselves).
+    type Prepared: zeroize::DefaultIsZeroes;
+    /// This coefficient prepared.
+    fn prepare(self) -> Self::Prepared;
+    /// A prepared coefficient modulo the reducer's prime, exactly.
+    fn residue_prepared(p: Self::Prepared, r: &Self::Reducer) -> u64;
     /// The coefficient modulo the reducer's prime, exactly.
-    fn residue(self, r: &Self::Reducer) -> u64;
+    #[inline(always)]
+    fn residue(self, r: &Self::Reducer) -> u64 {
+        Self::residue_prepared(self.prepare(), r)
+    }
     /// Whether the encryptor can reduce this coefficient exactly.
     fn is_valid(self) -> bool;
 }
@@ -50,12 +61,17 @@ impl PlainCoeff for f64 {
     fn reducer(m: &crate::arith::Modulus) -> Self::Reducer {
         crate::arith::F64Reducer::new(m)
     }
+    type Prepared = crate::arith::F64Split;
+    #[inline(always)]
+    fn prepare(self) -> Self::Prepared {
+        crate::arith::F64Split::new(self)
+    }
     /// Exact for any integer-valued `f64` ([`crate::arith::F64Reducer`]: no branch on the value
     /// below `2^126`, but a table read indexed by its exponent, so not constant time; the
     /// integer coefficient types are).
     #[inline(always)]
-    fn residue(self, r: &Self::Reducer) -> u64 {
-        r.reduce(self)
+    fn residue_prepared(p: Self::Prepared, r: &Self::Reducer) -> u64 {
+        r.reduce_split(p)
     }
     fn is_valid(self) -> bool {
         self.is_finite()
@@ -67,10 +83,15 @@ impl PlainCoeff for i64 {
     fn reducer(m: &crate::arith::Modulus) -> Self::Reducer {
         *m
     }
+    type Prepared = i64;
+    #[inline(always)]
+    fn prepare(self) -> Self::Prepared {
+        self
+    }
     /// Branch-free Barrett reduction ([`crate::arith::Modulus::reduce_i64`]): constant time.
     #[inline(always)]
-    fn residue(self, m: &Self::Reducer) -> u64 {
-        m.reduce_i64(self)
+    fn residue_prepared(p: Self::Prepared, m: &Self::Reducer) -> u64 {
+        m.reduce_i64(p)
     }
     fn is_valid(self) -> bool {
         true
@@ -82,11 +103,16 @@ impl PlainCoeff for i128 {
     fn reducer(m: &crate::arith::Modulus) -> Self::Reducer {
         *m
     }
+    type Prepared = i128;
+    #[inline(always)]
+    fn prepare(self) -> Self::Prepared {
+        self
+    }
     /// Branch-free: the magnitude by the two-word Barrett reduction, the sign by a mask. For
     /// scales beyond 2^63 (the circuit-private preset's inputs sit at 2^80), constant time.
     #[inline(always)]
-    fn residue(self, m: &Self::Reducer) -> u64 {
-        m.reduce_i128(self)
+    fn residue_prepared(p: Self::Prepared, m: &Self::Reducer) -> u64 {
+        m.reduce_i128(p)
     }
     fn is_valid(self) -> bool {
         true
@@ -201,22 +227,37 @@ fn compact_log_gap(len: usize, n: usize) -> Result<u32, Error> {
 }
 
 /// `out[i] (+)= m_i + e_i mod q` for one prime, with the message in compact form (see
-/// [`compact_log_gap`]); `accumulate` adds to `out` instead of overwriting it. The coefficient
-/// index selects by a shift and a mask of the public index, never a division. Constant time in
-/// the message values for the integer coefficient types (`i64`, `i128`); not for `f64` ones,
-/// whose reduction reads a table entry chosen by each coefficient's exponent
-/// ([`crate::arith::F64Reducer`]).
-fn add_message_and_error<C: PlainCoeff>(msg: &[C], log_gap: u32, e: &[i8], m: &crate::arith::Modulus, out: &mut [u64], accumulate: bool) {
-    let mask = (1usize << log_gap) - 1;
-    let reducer = C::reducer(m);
-    for (i, (o, &ei)) in out.iter_mut().zip(e).enumerate() {
-        let mut v = m.reduce_i8(ei);
-        if i & mask == 0 {
-            if let Some(c) = msg.get(i >> log_gap) {
-                v = m.add(v, c.residue(&reducer));
-            }
+/// [`compact_log_gap`]) as coefficients of type `T` that `residue` reduces modulo q;
+/// `accumulate` adds to `out` instead of overwriting it. The errors go in first, then the
+/// message at every 2^log_gap-th coefficient: the positions are public (a stride), never a
+/// division or a branch on a value. Constant time in the message values for the integer
+/// coefficient types (`i64`, `i128`); not for `f64` ones, whose reduction reads a table entry
+/// chosen by each coefficient's exponent ([`crate::arith::F64Reducer`]).
+fn add_message_and_error<T: Copy>(
+    msg: &[T],
+    residue: impl Fn(T) -> u64,
+    log_gap: u32,
+    e: &[i8],
+    m: &crate::arith::Modulus,
+    out: &mut [u64],
+    accumulate: bool,
+) {
+    add_error(e, m, out, accumulate);
+    for (o, &c) in out.iter_mut().step_by(1 << log_gap).zip(msg) {
+        *o = m.add(*o, residue(c));
+    }
+}
+
+/// `out[i] (+)= e_i mod q` for one prime (a masked addition per coefficient).
+fn add_error(e: &[i8], m: &crate::arith::Modulus, out: &mut [u64], accumulate: bool) {
+    if accumulate {
+        for (o, &ei) in out.iter_mut().zip(e) {
+            *o = m.add(*o, m.reduce_i8(ei));
         }
-        *o = if accumulate { m.add(*o, v) } else { v };
+    } else {
+        for (o, &ei) in out.iter_mut().zip(e) {
+            *o = m.reduce_i8(ei);
+        }
     }
 }
 
@@ -314,7 +355,16 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
     pub fn c0_limb<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, u_hat: &[u64], out: &mut [u64]) -> Result<(), Error> {
         self.check(prime, table.n(), &[u_hat.len(), out.len()])?;
         let m = table.modulus();
-        add_message_and_error(self.msg.coeffs(), self.log_gap, self.noise.e0.as_ref(), m, out, false);
+        let reducer = C::reducer(m);
+        add_message_and_error(
+            self.msg.coeffs(),
+            |c| c.residue(&reducer),
+            self.log_gap,
+            self.noise.e0.as_ref(),
+            m,
+            out,
+            false,
+        );
         table.forward(out)?;
         let b = self.pk.b().limb(prime).ok_or(Error::PrimeOutOfRange {
             index: prime,
@@ -361,7 +411,16 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
             *o = m.mul(*o, *y);
         }
         table.inverse(out)?;
-        add_message_and_error(self.msg.coeffs(), self.log_gap, self.noise.e0.as_ref(), m, out, true);
+        let reducer = C::reducer(m);
+        add_message_and_error(
+            self.msg.coeffs(),
+            |c| c.residue(&reducer),
+            self.log_gap,
+            self.noise.e0.as_ref(),
+            m,
+            out,
+            true,
+        );
         table.forward(out)?;
         Ok(())
     }
@@ -380,7 +439,7 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
             *o = m.mul(*o, a[0]);
         }
         table.inverse(out)?;
-        add_message_and_error::<C>(&[], 0, self.noise.e1.as_ref(), m, out, true);
+        add_error(self.noise.e1.as_ref(), m, out, true);
         table.forward(out)?;
         Ok(())
     }
@@ -522,7 +581,16 @@ impl<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]
             *o = m.neg(m.mul(a[0], *o));
         }
         ntt.inverse(out)?;
-        add_message_and_error(self.msg.coeffs(), self.log_gap, self.e.0.as_ref(), m, out, true);
+        let reducer = C::reducer(m);
+        add_message_and_error(
+            self.msg.coeffs(),
+            |c| c.residue(&reducer),
+            self.log_gap,
+            self.e.0.as_ref(),
+            m,
+            out,
+            true,
+        );
         ntt.forward(out)?;
         Ok(())
     }
@@ -544,7 +612,16 @@ impl<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]
     fn c0_limb_inner<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, s_hat: &mut [u64], out: &mut [u64]) -> Result<(), Error> {
         self.sk.ntt_limb_into(table, s_hat)?;
         let m = table.modulus();
-        add_message_and_error(self.msg.coeffs(), self.log_gap, self.e.0.as_ref(), m, out, false);
+        let reducer = C::reducer(m);
+        add_message_and_error(
+            self.msg.coeffs(),
+            |c| c.residue(&reducer),
+            self.log_gap,
+            self.e.0.as_ref(),
+            m,
+            out,
+            false,
+        );
         table.forward(out)?;
         let mut rng = public_stream(&self.c1_seed, SeedPurpose::CiphertextA, prime as u32);
         let mut a = [0u64; 1];

@@ -268,6 +268,8 @@ pub fn encrypt_sk_expanded<R: RngCore + CryptoRng, T: AsRef<[u64]>, M: AsRef<[C]
     let c1_seed = crate::sample::fresh_seed(rng);
     let mut e = ErrorPoly(vec![0i8; n]);
     sample_cbd(rng, &mut e.0);
+    // The message's coefficients split once for all the primes (`PlainCoeff::prepare`).
+    let prepared: zeroize::Zeroizing<Vec<C::Prepared>> = zeroize::Zeroizing::new(msg.coeffs().iter().map(|c| c.prepare()).collect());
     let mut c0 = RnsPoly::zero(n, level + 1, Representation::Ntt);
     let mut c1 = RnsPoly::zero(n, level + 1, Representation::Ntt);
     let result = (|| -> Result<(), Error> {
@@ -282,7 +284,8 @@ pub fn encrypt_sk_expanded<R: RngCore + CryptoRng, T: AsRef<[u64]>, M: AsRef<[C]
             let a = limb_at(&mut c1, i)?;
             expand_public_into(&c1_seed, SeedPurpose::CiphertextA, i as u32, m, a);
             let out = limb_at(&mut c0, i)?;
-            add_message_and_error(msg.coeffs(), log_gap, &e.0, m, out, false);
+            let reducer = C::reducer(m);
+            add_message_and_error(&prepared, |p| C::residue_prepared(p, &reducer), log_gap, &e.0, m, out, false);
             table.forward(out)?;
             let mont = Montgomery::new(m);
             for ((o, a), s) in out.iter_mut().zip(c1.limb(i).into_iter().flatten()).zip(s_hat) {
