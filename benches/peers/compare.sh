@@ -16,8 +16,9 @@
 # Lattigo and OpenFHE are not on the registries this project may reach; their figures in
 # BENCHMARKS.md came from source builds (Go 1.22 + Lattigo v6.2.0; OpenFHE 1.5.1 with CMake),
 # which this script does not attempt. The SEAL in that wheel is built without Intel HEXL (no
-# AVX-512 IFMA instructions in its binaries); clifhe uses IFMA for primes below 2^50 where the
-# CPU has it, so on such a CPU also run it with CLIFHE_NTT=avx2 for the like-for-like ratio.
+# AVX-512 IFMA instructions in its binaries); clifhe's NTT uses IFMA for primes below 2^62
+# where the CPU has it, so on such a CPU also run it with CLIFHE_NTT=avx2 for the like-for-like
+# ratio.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 logns=("$@")
