@@ -280,3 +280,31 @@ fn small_primes_are_bit_identical_too() {
         }
     }
 }
+
+/// On a CPU with AVX-512 IFMA and DQ, every prime below 2^62 takes an IFMA path (narrow below
+/// 2^50, wide above), so the bit-identity checks above exercise both; with the SIMD passes
+/// off, the scalar reference.
+#[test]
+fn primes_take_the_expected_path() {
+    let _guard = SIMD_SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    #[cfg(target_arch = "x86_64")]
+    let ifma = std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512vl")
+        && std::is_x86_feature_detected!("avx512dq")
+        && std::is_x86_feature_detected!("avx512ifma");
+    #[cfg(not(target_arch = "x86_64"))]
+    let ifma = false;
+    for bits in [40, 45, 50, 55, 59, 60, 61] {
+        let q = ntt_prime(bits);
+        let path = ntt_path(q);
+        if ifma {
+            let want = if q < 1 << 50 { NttPath::IfmaNarrow } else { NttPath::IfmaWide };
+            assert_eq!(path, want, "{bits}-bit prime");
+        }
+        set_simd_enabled(false);
+        assert_eq!(ntt_path(q), NttPath::Scalar, "{bits}-bit prime, SIMD off");
+        set_simd_enabled(true);
+    }
+    // From 2^62 on, 4q no longer fits 64 bits: no IFMA path takes such a prime.
+    assert!(!matches!(ntt_path(ntt_prime(63)), NttPath::IfmaNarrow | NttPath::IfmaWide));
+}
