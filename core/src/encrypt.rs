@@ -226,6 +226,13 @@ fn compact_log_gap(len: usize, n: usize) -> Result<u32, Error> {
     Ok(n.trailing_zeros() - len.trailing_zeros())
 }
 
+/// [`add_residues_and_error`] for plaintext coefficients, each reduced as it comes (the
+/// streaming encryptors, one prime at a time).
+fn add_message_and_error<C: PlainCoeff>(msg: &[C], log_gap: u32, e: &[i8], m: &crate::arith::Modulus, out: &mut [u64], accumulate: bool) {
+    let reducer = C::reducer(m);
+    add_residues_and_error(msg, |c| c.residue(&reducer), log_gap, e, m, out, accumulate);
+}
+
 /// `out[i] (+)= m_i + e_i mod q` for one prime, with the message in compact form (see
 /// [`compact_log_gap`]) as coefficients of type `T` that `residue` reduces modulo q;
 /// `accumulate` adds to `out` instead of overwriting it. The errors go in first, then the
@@ -233,7 +240,7 @@ fn compact_log_gap(len: usize, n: usize) -> Result<u32, Error> {
 /// division or a branch on a value. Constant time in the message values for the integer
 /// coefficient types (`i64`, `i128`); not for `f64` ones, whose reduction reads a table entry
 /// chosen by each coefficient's exponent ([`crate::arith::F64Reducer`]).
-fn add_message_and_error<T: Copy>(
+fn add_residues_and_error<T: Copy>(
     msg: &[T],
     residue: impl Fn(T) -> u64,
     log_gap: u32,
@@ -355,16 +362,7 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
     pub fn c0_limb<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, u_hat: &[u64], out: &mut [u64]) -> Result<(), Error> {
         self.check(prime, table.n(), &[u_hat.len(), out.len()])?;
         let m = table.modulus();
-        let reducer = C::reducer(m);
-        add_message_and_error(
-            self.msg.coeffs(),
-            |c| c.residue(&reducer),
-            self.log_gap,
-            self.noise.e0.as_ref(),
-            m,
-            out,
-            false,
-        );
+        add_message_and_error(self.msg.coeffs(), self.log_gap, self.noise.e0.as_ref(), m, out, false);
         table.forward(out)?;
         let b = self.pk.b().limb(prime).ok_or(Error::PrimeOutOfRange {
             index: prime,
@@ -411,16 +409,7 @@ impl<'a, P: AsRef<[u64]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]> + AsMut<[i8
             *o = m.mul(*o, *y);
         }
         table.inverse(out)?;
-        let reducer = C::reducer(m);
-        add_message_and_error(
-            self.msg.coeffs(),
-            |c| c.residue(&reducer),
-            self.log_gap,
-            self.noise.e0.as_ref(),
-            m,
-            out,
-            true,
-        );
+        add_message_and_error(self.msg.coeffs(), self.log_gap, self.noise.e0.as_ref(), m, out, true);
         table.forward(out)?;
         Ok(())
     }
@@ -581,16 +570,7 @@ impl<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]
             *o = m.neg(m.mul(a[0], *o));
         }
         ntt.inverse(out)?;
-        let reducer = C::reducer(m);
-        add_message_and_error(
-            self.msg.coeffs(),
-            |c| c.residue(&reducer),
-            self.log_gap,
-            self.e.0.as_ref(),
-            m,
-            out,
-            true,
-        );
+        add_message_and_error(self.msg.coeffs(), self.log_gap, self.e.0.as_ref(), m, out, true);
         ntt.forward(out)?;
         Ok(())
     }
@@ -612,16 +592,7 @@ impl<'a, K: AsRef<[i8]> + AsMut<[i8]>, M: AsRef<[C]> + AsMut<[C]>, S: AsRef<[i8]
     fn c0_limb_inner<T: AsRef<[u64]>>(&self, prime: usize, table: &NttTable<T>, s_hat: &mut [u64], out: &mut [u64]) -> Result<(), Error> {
         self.sk.ntt_limb_into(table, s_hat)?;
         let m = table.modulus();
-        let reducer = C::reducer(m);
-        add_message_and_error(
-            self.msg.coeffs(),
-            |c| c.residue(&reducer),
-            self.log_gap,
-            self.e.0.as_ref(),
-            m,
-            out,
-            false,
-        );
+        add_message_and_error(self.msg.coeffs(), self.log_gap, self.e.0.as_ref(), m, out, false);
         table.forward(out)?;
         let mut rng = public_stream(&self.c1_seed, SeedPurpose::CiphertextA, prime as u32);
         let mut a = [0u64; 1];

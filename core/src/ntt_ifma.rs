@@ -524,6 +524,31 @@ mod last {
         _mm512_min_epu64(x, _mm512_sub_epi64(x, c))
     }
 
+    /// The radix-4 group of `ntt::forward_group`, lane-wise: inputs and outputs in [0, 4q), `w`
+    /// the stage-s twiddle and the two stage-s+1 ones.
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512ifma")]
+    #[inline]
+    fn forward_group<const WIDE: bool>([x0, x1, x2, x3]: [__m512i; 4], (w1, w2a, w2b): (Tw, Tw, Tw), two_q: __m512i, m: Q) -> [__m512i; 4] {
+        let u0 = csub(x0, two_q);
+        let v0 = mul_shoup_lazy::<WIDE>(x2, w1, m);
+        let u1 = csub(x1, two_q);
+        let v1 = mul_shoup_lazy::<WIDE>(x3, w1, m);
+        let y0 = _mm512_add_epi64(u0, v0);
+        let y2 = _mm512_sub_epi64(_mm512_add_epi64(u0, two_q), v0);
+        let y1 = _mm512_add_epi64(u1, v1);
+        let y3 = _mm512_sub_epi64(_mm512_add_epi64(u1, two_q), v1);
+        let a0 = csub(y0, two_q);
+        let b0 = mul_shoup_lazy::<WIDE>(y1, w2a, m);
+        let a2 = csub(y2, two_q);
+        let b2 = mul_shoup_lazy::<WIDE>(y3, w2b, m);
+        [
+            _mm512_add_epi64(a0, b0),
+            _mm512_sub_epi64(_mm512_add_epi64(a0, two_q), b0),
+            _mm512_add_epi64(a2, b2),
+            _mm512_sub_epi64(_mm512_add_epi64(a2, two_q), b2),
+        ]
+    }
+
     /// The forward pass; `tw1` holds one twiddle per group and `tw2` two (with their 64-bit
     /// Shoup quotients); with `reduce`, outputs are brought to [0, q) as the scalar pass does.
     #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512ifma")]
@@ -549,25 +574,9 @@ mod last {
             let Some([x0, x1, x2, x3]) = transpose_in(chunk) else {
                 return;
             };
-            // The radix-4 group of `ntt::forward_group`, lane-wise.
-            let u0 = csub(x0, two_q);
-            let v0 = mul_shoup_lazy::<WIDE>(x2, w1, m);
-            let u1 = csub(x1, two_q);
-            let v1 = mul_shoup_lazy::<WIDE>(x3, w1, m);
-            let y0 = _mm512_add_epi64(u0, v0);
-            let y2 = _mm512_sub_epi64(_mm512_add_epi64(u0, two_q), v0);
-            let y1 = _mm512_add_epi64(u1, v1);
-            let y3 = _mm512_sub_epi64(_mm512_add_epi64(u1, two_q), v1);
-            let a0 = csub(y0, two_q);
-            let b0 = mul_shoup_lazy::<WIDE>(y1, w2a, m);
-            let a2 = csub(y2, two_q);
-            let b2 = mul_shoup_lazy::<WIDE>(y3, w2b, m);
             let out = |x: __m512i| if reduce { csub(csub(x, two_q), qv) } else { x };
-            let z0 = out(_mm512_add_epi64(a0, b0));
-            let z1 = out(_mm512_sub_epi64(_mm512_add_epi64(a0, two_q), b0));
-            let z2 = out(_mm512_add_epi64(a2, b2));
-            let z3 = out(_mm512_sub_epi64(_mm512_add_epi64(a2, two_q), b2));
-            transpose_out(chunk, [z0, z1, z2, z3]);
+            let z = forward_group::<WIDE>([x0, x1, x2, x3], (w1, w2a, w2b), two_q, m).map(out);
+            transpose_out(chunk, z);
         }
     }
 
@@ -620,23 +629,7 @@ mod last {
             let (t2, t3) = (permute(v2, &BLOCK_PAIRS_LO, v3), permute(v2, &BLOCK_PAIRS_HI, v3));
             let (x0, x1) = (permute(t0, &HALVES_LO, t2), permute(t0, &HALVES_HI, t2));
             let (x2, x3) = (permute(t1, &HALVES_LO, t3), permute(t1, &HALVES_HI, t3));
-            // The radix-4 group of `ntt::forward_group`, lane-wise.
-            let u0 = csub(x0, two_q);
-            let v0 = mul_shoup_lazy::<WIDE>(x2, w1, m);
-            let u1 = csub(x1, two_q);
-            let v1 = mul_shoup_lazy::<WIDE>(x3, w1, m);
-            let y0 = _mm512_add_epi64(u0, v0);
-            let y2 = _mm512_sub_epi64(_mm512_add_epi64(u0, two_q), v0);
-            let y1 = _mm512_add_epi64(u1, v1);
-            let y3 = _mm512_sub_epi64(_mm512_add_epi64(u1, two_q), v1);
-            let a0 = csub(y0, two_q);
-            let b0 = mul_shoup_lazy::<WIDE>(y1, w2a, m);
-            let a2 = csub(y2, two_q);
-            let b2 = mul_shoup_lazy::<WIDE>(y3, w2b, m);
-            let z0 = _mm512_add_epi64(a0, b0);
-            let z1 = _mm512_sub_epi64(_mm512_add_epi64(a0, two_q), b0);
-            let z2 = _mm512_add_epi64(a2, b2);
-            let z3 = _mm512_sub_epi64(_mm512_add_epi64(a2, two_q), b2);
+            let [z0, z1, z2, z3] = forward_group::<WIDE>([x0, x1, x2, x3], (w1, w2a, w2b), two_q, m);
             // Back: lane pairs of z0 and z1 (z2 and z3) interleaved, then halves.
             let (s0, s1) = (permute(z0, &BLOCK_PAIRS_LO, z1), permute(z0, &BLOCK_PAIRS_HI, z1));
             let (s2, s3) = (permute(z2, &BLOCK_PAIRS_LO, z3), permute(z2, &BLOCK_PAIRS_HI, z3));

@@ -285,7 +285,7 @@ pub fn encrypt_sk_expanded<R: RngCore + CryptoRng, T: AsRef<[u64]>, M: AsRef<[C]
             expand_public_into(&c1_seed, SeedPurpose::CiphertextA, i as u32, m, a);
             let out = limb_at(&mut c0, i)?;
             let reducer = C::reducer(m);
-            add_message_and_error(&prepared, |p| C::residue_prepared(p, &reducer), log_gap, &e.0, m, out, false);
+            add_residues_and_error(&prepared, |p| C::residue_prepared(p, &reducer), log_gap, &e.0, m, out, false);
             table.forward(out)?;
             let mont = Montgomery::new(m);
             for ((o, a), s) in out.iter_mut().zip(c1.limb(i).into_iter().flatten()).zip(s_hat) {
