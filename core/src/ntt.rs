@@ -165,8 +165,9 @@ pub enum NttPath {
 
 impl NttPath {
     /// Relative cost of one transform on this path against the scalar passes' 8 at the same N,
-    /// as measured on the AVX-512 IFMA Xeon of BENCHMARKS.md at N = 2^15 (scalar 240 us,
-    /// narrow 100 us, wide 130-180 us); AVX2 counts as scalar (within 10% either way).
+    /// as measured on the AVX-512 IFMA Xeon of BENCHMARKS.md at N = 2^15 (narrow: 100 against
+    /// 240 us; wide: 0.5-0.65x of the scalar time); AVX2 counts as scalar (within 10% either
+    /// way).
     pub fn relative_cost(self) -> u64 {
         match self {
             Self::IfmaNarrow => 3,
