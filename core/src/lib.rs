@@ -28,6 +28,7 @@ pub mod error;
 #[cfg(feature = "alloc")]
 pub mod flash_image;
 pub mod keys;
+pub mod lincomb;
 pub mod ntt;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod ntt_avx2;

@@ -24,6 +24,7 @@
 //! once, so the conversion to each target costs what the plain one did.
 
 use clifhe_core::arith::{Modulus, Montgomery};
+use clifhe_core::lincomb::NarrowLinearCombination;
 
 /// Precomputed constants converting from a source basis to a list of target primes.
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct BasisConverter {
     hat_mont: Vec<u64>,
     /// Per target: its Montgomery reduction.
     mont: Vec<Montgomery>,
+    /// Per target below 2^50: the same sum on AVX-512 IFMA (used where the host has it).
+    narrow: Vec<Option<NarrowLinearCombination>>,
     /// 1 / b_i as a float (the centring multiple's estimate).
     inv_source: Vec<f64>,
     /// Per target: -B mod t (one-prime sources) or -m B mod t (the offset that
@@ -65,18 +68,35 @@ impl BasisConverter {
                 (inv, bi.shoup(inv))
             })
             .collect();
+        // The scaled limbs' bounds after `centre_scaled`: limbs 0 and 1 gain up to ceil(m/2)
+        // multiples of their prime.
+        let bounds: Vec<u64> = source
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let extra = if m > 1 && i < 2 { m.div_ceil(2) as u64 } else { 0 };
+                b.value().saturating_mul(1 + extra)
+            })
+            .collect();
         let mut hat_mont = Vec::with_capacity(target.len() * m);
+        let mut narrow = Vec::with_capacity(target.len());
         for t in target {
             let r = t.r_mod();
-            for i in 0..m {
-                let mut hat = 1u64;
-                for (j, bj) in source.iter().enumerate() {
-                    if j != i {
-                        hat = t.mul(hat, t.reduce(bj.value()));
-                    }
-                }
-                hat_mont.push(t.mul(hat, r));
-            }
+            let hats: Vec<u64> = (0..m)
+                .map(|i| {
+                    source
+                        .iter()
+                        .enumerate()
+                        .filter(|&(j, _)| j != i)
+                        .fold(1u64, |hat, (_, bj)| t.mul(hat, t.reduce(bj.value())))
+                })
+                .collect();
+            hat_mont.extend(hats.iter().map(|&hat| t.mul(hat, r)));
+            narrow.push(if m > 1 {
+                NarrowLinearCombination::new(t, &hats, &bounds)
+            } else {
+                None
+            });
         }
         let neg_offset = target
             .iter()
@@ -92,6 +112,7 @@ impl BasisConverter {
             target: target.to_vec(),
             hat_mont,
             mont: target.iter().map(Montgomery::new).collect(),
+            narrow,
             inv_source: source.iter().map(|b| 1.0 / b.value() as f64).collect(),
             neg_offset,
         }
@@ -166,7 +187,9 @@ impl BasisConverter {
     /// Second half for one target: `out = sum_i y_i (B/b_i) - m B mod target[ti]` for a source
     /// centred by [`BasisConverter::centre_scaled`], that is the centred `[x]_B` mod t, left in
     /// [0, 4 t): both callers feed it to a forward NTT, which takes inputs below 4t. Sources of
-    /// up to 8 primes below 2^61 (the sum of the products fits 128 bits).
+    /// up to 8 primes below 2^61 (the sum of the products fits 128 bits). A target below 2^50
+    /// runs on AVX-512 IFMA where the host has it (`clifhe_core::lincomb`): the residues are the
+    /// same, the representatives below 4t may differ, and the key switch's reduced outputs do not.
     pub fn convert_scaled_to(&self, n: usize, y: &[u64], ti: usize, out: &mut [u64]) {
         let m = self.source.len();
         let t = &self.target[ti];
@@ -187,6 +210,12 @@ impl BasisConverter {
                 }
             }
             return;
+        }
+        if let Some(lc) = &self.narrow[ti] {
+            // below 2t + 8 + neg < 3t + 8 <= 4t
+            if lc.apply(y, n, neg, out) {
+                return;
+            }
         }
         let hats = &self.hat_mont[ti * m..(ti + 1) * m];
         let mont = self.mont[ti];
