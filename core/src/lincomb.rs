@@ -21,6 +21,10 @@
 //! replaces takes about M + 2 64-bit products per coefficient for M terms; this one 2M / 8 +
 //! 6 / 8 IFMA operations.
 //!
+//! [`inner_product_narrow`] is key switching's other sum of products on such a prime: the
+//! extended digits times the key's limbs, whose products are not by constants, so its
+//! reduction multiplies by 2^104 mod q once more.
+//!
 //! The caller keeps its scalar kernel: [`NarrowLinearCombination::apply`] returns false
 //! (writing nothing) on a host without the instructions, when IFMA is switched off
 //! (`ntt::set_ifma_enabled`, the one switch for every IFMA path), or for a length that is not
@@ -113,6 +117,65 @@ impl NarrowLinearCombination {
     }
 }
 
+/// The most digits [`inner_product_narrow`] takes.
+pub const MAX_DIGITS: usize = 32;
+
+/// Hybrid key switching's inner product on one limb modulo a prime q below 2^50, on AVX-512
+/// IFMA: `out0[j] = sum_d ext_d[j] kb_d[j]` and `out1[j] = sum_d ext_d[j] ka_d[j]` modulo q,
+/// fully reduced, or added (modulo q) to the canonical values already in `out0` and `out1`
+/// with `add_to_out`. `ext` holds the digits' extensions one after another (`n` words each,
+/// each below 4q); `kb` and `ka` the key's limbs per digit (below q). The sums are kept as
+/// in [`NarrowLinearCombination`] (two products per term, A_hi < D q for D digits) and divided
+/// by 2^104 the same way, then multiplied by 2^104 mod q (a 52-bit Shoup product, below 2q)
+/// and brought below q. Returns false, writing nothing, where the kernel does not run (module
+/// docs), for more than [`MAX_DIGITS`] digits or none, or slices shorter than `n`.
+#[allow(clippy::too_many_arguments)]
+pub fn inner_product_narrow(
+    q: &Modulus,
+    ext: &[u64],
+    n: usize,
+    kb: &[&[u64]],
+    ka: &[&[u64]],
+    out0: &mut [u64],
+    out1: &mut [u64],
+    add_to_out: bool,
+) -> bool {
+    let digits = kb.len();
+    if q.value() >= MAX_TARGET
+        || !n.is_multiple_of(8)
+        || digits == 0
+        || digits > MAX_DIGITS
+        || ka.len() != digits
+        || ext.len() < digits * n
+        || out0.len() < n
+        || out1.len() < n
+        || kb.iter().chain(ka).any(|k| k.len() < n)
+    {
+        return false;
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        if crate::ntt_ifma::width(q.value()) == Some(crate::ntt_ifma::Width::Narrow) {
+            let r52 = q.reduce(1 << 52);
+            let r104 = q.mul(r52, r52);
+            let c = ifma::Constants {
+                q: q.value(),
+                neg_inv: neg_inv_52(q.value()),
+                r104,
+                r104_shoup: q.shoup(r104) >> 12,
+            };
+            // SAFETY: `width` returned Some, so the CPU has AVX-512F, VL, DQ and IFMA.
+            #[allow(unsafe_code)]
+            unsafe {
+                ifma::inner_product(&c, ext, n, kb, ka, &mut out0[..n], &mut out1[..n], add_to_out);
+            }
+            return true;
+        }
+    }
+    let _ = (ext, out0, out1, add_to_out);
+    false
+}
+
 /// -q^-1 mod 2^52 for odd q (Newton's iteration: each step doubles the correct low bits).
 const fn neg_inv_52(q: u64) -> u64 {
     let mut inv = q;
@@ -132,9 +195,113 @@ const fn neg_inv_52(q: u64) -> u64 {
 mod ifma {
     use super::{NarrowLinearCombination, MAX_TERMS};
     use core::arch::x86_64::{
-        __m512i, _mm512_add_epi64, _mm512_loadu_si512, _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_set1_epi64,
-        _mm512_setzero_si512, _mm512_srli_epi64, _mm512_storeu_si512,
+        __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_loadu_si512, _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_min_epu64,
+        _mm512_set1_epi64, _mm512_setzero_si512, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi64,
     };
+
+    /// A prime's constants for [`inner_product`].
+    pub(super) struct Constants {
+        pub(super) q: u64,
+        /// -q^-1 mod 2^52.
+        pub(super) neg_inv: u64,
+        /// 2^104 mod q and floor(2^104 mod q * 2^52 / q).
+        pub(super) r104: u64,
+        pub(super) r104_shoup: u64,
+    }
+
+    /// Loads eight words; the array type guarantees the bytes read are in bounds.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn load(c: &[u64; 8]) -> __m512i {
+        // SAFETY: one vector of eight readable words (unaligned load).
+        unsafe { _mm512_loadu_si512(c.as_ptr().cast()) }
+    }
+
+    /// Stores eight words; the array type guarantees the bytes written are ours.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn store(c: &mut [u64; 8], v: __m512i) {
+        // SAFETY: one vector of eight exclusively borrowed words (unaligned store).
+        unsafe { _mm512_storeu_si512(c.as_mut_ptr().cast(), v) }
+    }
+
+    /// (A_lo + 2^52 A_hi) 2^-104 mod q: two Montgomery steps (module docs), below
+    /// A_hi / 2^52 + q + 2.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    #[inline]
+    fn redc104(acc_lo: __m512i, acc_hi: __m512i, q: __m512i, neg_inv: __m512i) -> __m512i {
+        let zero = _mm512_setzero_si512();
+        // each w is 0 mod 2^52, so its shift is exact
+        let u1 = _mm512_madd52lo_epu64(zero, acc_lo, neg_inv);
+        let w1 = _mm512_madd52lo_epu64(acc_lo, u1, q);
+        let v1 = _mm512_madd52hi_epu64(_mm512_add_epi64(acc_hi, _mm512_srli_epi64::<52>(w1)), u1, q);
+        let u2 = _mm512_madd52lo_epu64(zero, v1, neg_inv);
+        let w2 = _mm512_madd52lo_epu64(v1, u2, q);
+        _mm512_madd52hi_epu64(_mm512_srli_epi64::<52>(w2), u2, q)
+    }
+
+    /// x 2^104 mod q, below q, for x < 2^52: the narrow Shoup product (below 2q, as in the
+    /// NTT's IFMA passes) and one conditional subtraction.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    #[inline]
+    fn times_r104(x: __m512i, r: __m512i, r_shoup: __m512i, neg_q: __m512i, mask: __m512i, q: __m512i) -> __m512i {
+        let zero = _mm512_setzero_si512();
+        let quotient = _mm512_madd52hi_epu64(zero, x, r_shoup);
+        let y = _mm512_and_si512(_mm512_madd52lo_epu64(_mm512_madd52lo_epu64(zero, x, r), quotient, neg_q), mask);
+        _mm512_min_epu64(y, _mm512_sub_epi64(y, q))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    pub(super) fn inner_product(
+        c: &Constants,
+        ext: &[u64],
+        n: usize,
+        kb: &[&[u64]],
+        ka: &[&[u64]],
+        out0: &mut [u64],
+        out1: &mut [u64],
+        add_to_out: bool,
+    ) {
+        let digits = kb.len();
+        let e: [&[[u64; 8]]; super::MAX_DIGITS] = core::array::from_fn(|d| {
+            if d < digits {
+                ext[d * n..(d + 1) * n].as_chunks::<8>().0
+            } else {
+                &[]
+            }
+        });
+        let b: [&[[u64; 8]]; super::MAX_DIGITS] = core::array::from_fn(|d| if d < digits { kb[d][..n].as_chunks::<8>().0 } else { &[] });
+        let a: [&[[u64; 8]]; super::MAX_DIGITS] = core::array::from_fn(|d| if d < digits { ka[d][..n].as_chunks::<8>().0 } else { &[] });
+        let q = _mm512_set1_epi64(c.q as i64);
+        let neg_inv = _mm512_set1_epi64(c.neg_inv as i64);
+        let r = _mm512_set1_epi64(c.r104 as i64);
+        let r_shoup = _mm512_set1_epi64(c.r104_shoup as i64);
+        let neg_q = _mm512_set1_epi64(((1u64 << 52) - c.q) as i64);
+        let mask = _mm512_set1_epi64(((1u64 << 52) - 1) as i64);
+        let zero = _mm512_setzero_si512();
+        let outs = out0.as_chunks_mut::<8>().0.iter_mut().zip(out1.as_chunks_mut::<8>().0.iter_mut());
+        for (k, (o0, o1)) in outs.enumerate() {
+            let (mut lo0, mut hi0, mut lo1, mut hi1) = (zero, zero, zero, zero);
+            for d in 0..digits {
+                let x = load(&e[d][k]);
+                let (kb, ka) = (load(&b[d][k]), load(&a[d][k]));
+                lo0 = _mm512_madd52lo_epu64(lo0, x, kb);
+                hi0 = _mm512_madd52hi_epu64(hi0, x, kb);
+                lo1 = _mm512_madd52lo_epu64(lo1, x, ka);
+                hi1 = _mm512_madd52hi_epu64(hi1, x, ka);
+            }
+            let mut y0 = times_r104(redc104(lo0, hi0, q, neg_inv), r, r_shoup, neg_q, mask, q);
+            let mut y1 = times_r104(redc104(lo1, hi1, q, neg_inv), r, r_shoup, neg_q, mask, q);
+            if add_to_out {
+                let (s0, s1) = (_mm512_add_epi64(y0, load(o0)), _mm512_add_epi64(y1, load(o1)));
+                y0 = _mm512_min_epu64(s0, _mm512_sub_epi64(s0, q));
+                y1 = _mm512_min_epu64(s1, _mm512_sub_epi64(s1, q));
+            }
+            store(o0, y0);
+            store(o1, y1);
+        }
+    }
 
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub(super) fn apply(lc: &NarrowLinearCombination, y: &[u64], n: usize, add: u64, out: &mut [u64]) {
@@ -235,6 +402,51 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Against u128 arithmetic: extensions up to 4q - 1, keys up to q - 1, 1 to 32 digits,
+    /// setting and adding to canonical outputs.
+    #[test]
+    fn inner_product_matches_the_exact_sum() {
+        let n = 32;
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for &q in &[primes::Q40[3], (1 << 50) - 27] {
+            let m = Modulus::new(q).unwrap();
+            for digits in [1, 2, 5, 8, 32] {
+                let mut ext: Vec<u64> = (0..digits * n).map(|_| next() % (4 * q)).collect();
+                let kb: Vec<Vec<u64>> = (0..digits).map(|_| (0..n).map(|_| next() % q).collect()).collect();
+                let mut ka: Vec<Vec<u64>> = (0..digits).map(|_| (0..n).map(|_| next() % q).collect()).collect();
+                for d in 0..digits {
+                    ext[d * n] = 4 * q - 1;
+                    ka[d][0] = q - 1;
+                }
+                let (kb_s, ka_s): (Vec<&[u64]>, Vec<&[u64]>) = (kb.iter().map(|v| &v[..]).collect(), ka.iter().map(|v| &v[..]).collect());
+                for add in [false, true] {
+                    let start: Vec<u64> = (0..n).map(|_| next() % q).collect();
+                    let (mut o0, mut o1) = (start.clone(), start.clone());
+                    if !inner_product_narrow(&m, &ext, n, &kb_s, &ka_s, &mut o0, &mut o1, add) {
+                        return; // no IFMA on this host: nothing to compare
+                    }
+                    for j in 0..n {
+                        let sum = |k: &[Vec<u64>]| -> u64 {
+                            let s: u128 = (0..digits).map(|d| ext[d * n + j] as u128 * k[d][j] as u128).sum();
+                            ((s + if add { start[j] as u128 } else { 0 }) % q as u128) as u64
+                        };
+                        assert_eq!(o0[j], sum(&kb), "q {q} digits {digits} add {add} at {j}");
+                        assert_eq!(o1[j], sum(&ka), "q {q} digits {digits} add {add} at {j}");
+                    }
+                }
+            }
+        }
+        let m = Modulus::new(primes::Q60).unwrap();
+        let k = [0u64; 8];
+        assert!(!inner_product_narrow(&m, &[0; 8], 8, &[&k], &[&k], &mut [0; 8], &mut [0; 8], false));
     }
 
     #[test]

@@ -8,16 +8,19 @@
 //! key in blocks of [`IP_BLOCK`] coefficients whose 128-bit accumulators stay in L1. The
 //! earlier version accumulated every digit into full-limb 128-bit arrays (four times the limb
 //! in memory, allocated per call); the blocked form reads each extension and key limb once.
+//! A prime below 2^50 takes the AVX-512 IFMA form where the host has it
+//! (`clifhe_core::lincomb::inner_product_narrow`, the same words).
 //! ModDown (`mod_down`) then brings both halves back to Q_l and adds them into the caller's
 //! polynomials; the buffers and their pool are in `scratch`.
 
 use super::mod_down::SecondOutput;
-use super::scratch::{for_each_limb_group, limb_ntt_cost, KeySwitchScratch};
+use super::scratch::{for_each_limb_group, KeySwitchScratch, LimbCost};
 use super::{Decomposed, LevelPrecomp, SwitchingKey};
 use crate::context::EvalContext;
 use crate::error::EvalError;
 use clifhe_core::arith::Modulus;
 use clifhe_core::keys::expand_public_limb;
+use clifhe_core::lincomb::{inner_product_narrow, MAX_DIGITS};
 use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
 use clifhe_core::sample::SeedPurpose;
 use rayon::prelude::*;
@@ -46,6 +49,14 @@ fn inner_product<'k>(
     add_to_out: bool,
 ) {
     let n = out0.len();
+    if digits <= MAX_DIGITS {
+        // A prime below 2^50 on an IFMA host: eight coefficients per step (core's lincomb).
+        let kbs: [&[u64]; MAX_DIGITS] = core::array::from_fn(|j| if j < digits { kb(j) } else { &[] });
+        let kas: [&[u64]; MAX_DIGITS] = core::array::from_fn(|j| if j < digits { ka(j) } else { &[] });
+        if inner_product_narrow(m, ext, n, &kbs[..digits], &kas[..digits], out0, out1, add_to_out) {
+            return;
+        }
+    }
     let mut acc0 = [0u128; IP_BLOCK];
     let mut acc1 = [0u128; IP_BLOCK];
     let mut start = 0;
@@ -431,22 +442,22 @@ impl EvalContext {
         let half = acc.len() / 2;
         let (acc0, acc1) = acc.split_at_mut(half);
         let compact = key.is_compact();
-        // Work per limb, in about an eighth of a large prime's NTT: the inner product (and the
-        // key's expansion when compact) per digit, and where `fill` extends, each foreign
-        // digit's conversion (half a unit per source prime) and forward NTT.
+        // Work per limb (`LimbCost`): the inner product (and the key's expansion when compact)
+        // per digit, and where `fill` extends, each foreign digit's conversion and forward
+        // NTT, else each digit's gather.
         let cost = |pos: usize| -> u64 {
-            let per_digit = if compact { 2 } else { 1 };
-            let mut c = per_digit * digits as u64;
+            let limb = LimbCost::of(qp[if pos < nq { pos } else { nq_full + pos - nq }].value());
+            let expansion = if compact { 2 } else { 0 };
+            let mut c = (limb.inner_product_digit() + expansion) * digits as u64;
             if extends {
-                let ntt = limb_ntt_cost(qp[if pos < nq { pos } else { nq_full + pos - nq }].value());
                 c += pre
                     .mod_up
                     .iter()
                     .filter(|(start, end, _)| !(*start..*end).contains(&pos))
-                    .map(|(start, end, _)| ((end - start) as u64).div_ceil(2) + ntt)
+                    .map(|(start, end, _)| limb.conversion(end - start) + limb.ntt())
                     .sum::<u64>();
             } else {
-                c += digits as u64;
+                c += 2 * digits as u64;
             }
             c
         };

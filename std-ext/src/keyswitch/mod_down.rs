@@ -1,7 +1,7 @@
 //! ModDown: the two inner products over Q_l P divided by P back to Q_l, with the centred
 //! conversion of `basis` (the division rounds to nearest), added into the caller's outputs.
 
-use super::scratch::{for_each_limb_group, limb_ntt_cost, KeySwitchScratch};
+use super::scratch::{for_each_limb_group, KeySwitchScratch, LimbCost};
 use super::{LevelPrecomp, SwitchingKey};
 use crate::context::EvalContext;
 use crate::error::EvalError;
@@ -44,9 +44,11 @@ impl EvalContext {
         self.prepare_p_parts(pre, p0, p1)?;
         let (p0, p1) = (&*p0, &*p1);
         let (q0, q1) = (&*q0, &*q1);
-        // Per limb: two conversions from the |P| primes (half a unit each per source prime)
-        // and two forward NTTs (see `for_each_limb_group`).
-        let cost = |i: usize| 2 * ((np as u64).div_ceil(2) + limb_ntt_cost(self.q_moduli()[i].value()));
+        // Per limb: two conversions from the |P| primes and two forward NTTs (`LimbCost`).
+        let cost = |i: usize| {
+            let limb = LimbCost::of(self.q_moduli()[i].value());
+            2 * (limb.conversion(np) + limb.ntt())
+        };
         let group = |first: usize, o0: &mut [u64], o1: &mut [u64], buf: &mut [u64]| -> Result<(), EvalError> {
             let buf = &mut buf[..n];
             for (k, (o0, o1)) in o0.chunks_exact_mut(n).zip(o1.chunks_exact_mut(n)).enumerate() {

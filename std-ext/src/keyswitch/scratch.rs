@@ -85,7 +85,7 @@ impl KeySwitchScratch {
 ///
 /// The groups are cut so that their summed `cost(limb)` is even, not their limb counts: a
 /// limb's work depends on its prime (an NTT modulo a prime below 2^50 runs on AVX-512 IFMA at
-/// well under half the time of a larger prime's, see [`limb_ntt_cost`]) and on how many
+/// well under half the time of a larger prime's, see [`LimbCost`]) and on how many
 /// digits it converts, and bootstrap-n16 orders its chain by size, so equal counts put most
 /// small primes on one worker and the large ones on the other. Measured on a 2-thread rotation
 /// at its top level (28 + 6 limbs), the two workers' times: 60 and 77 ms for the inner
@@ -132,11 +132,49 @@ where
     x.and(y)
 }
 
-/// Cost of a forward or inverse NTT modulo `q` on this CPU, in the units of
-/// [`for_each_limb_group`]'s callers (about an eighth of a scalar transform of a large prime,
-/// the cost of one digit's inner product on a limb): `NttPath::relative_cost`.
-pub(super) fn limb_ntt_cost(q: u64) -> u64 {
-    clifhe_core::ntt::ntt_path(q).relative_cost()
+/// The work on one limb modulo `q` on this CPU, in the units of [`for_each_limb_group`]'s
+/// callers: sixteenths of a scalar transform of a large prime. A transform costs twice
+/// `NttPath::relative_cost`; one digit's inner product with the key 2, and a conversion into
+/// the limb 1 per source prime; both sums run about three times faster on AVX-512 IFMA for a
+/// prime below 2^50 (`clifhe_core::lincomb`; measured on a 2-thread sparse bootstrap at
+/// N = 2^16, whose cut this model balances).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct LimbCost {
+    ntt: u64,
+    ifma_sums: bool,
+}
+
+impl LimbCost {
+    pub(super) fn of(q: u64) -> Self {
+        let path = clifhe_core::ntt::ntt_path(q);
+        Self {
+            ntt: 2 * path.relative_cost(),
+            ifma_sums: path == clifhe_core::ntt::NttPath::IfmaNarrow,
+        }
+    }
+
+    /// A forward or inverse NTT.
+    pub(super) fn ntt(self) -> u64 {
+        self.ntt
+    }
+
+    /// One digit's inner product with the key.
+    pub(super) fn inner_product_digit(self) -> u64 {
+        if self.ifma_sums {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// One basis conversion into this limb from `sources` primes.
+    pub(super) fn conversion(self, sources: usize) -> u64 {
+        if self.ifma_sums {
+            (sources as u64).div_ceil(3)
+        } else {
+            sources as u64
+        }
+    }
 }
 
 impl EvalContext {
