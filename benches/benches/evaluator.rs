@@ -155,5 +155,54 @@ fn gnn(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, primitives, primitives_n16, gnn);
+/// The basis conversion's sum of products at N = 2^16, one target limb: from a digit of six
+/// 40-bit primes and from bootstrap-n16's six 61-bit special primes (ModDown) into a 40-bit
+/// and a 60-bit prime, and from a digit of two 55-bit primes into a 61-bit one (private-n15's
+/// ModUp). The AVX-512 IFMA kernels (`clifhe_core::lincomb`, where the CPU has them) against
+/// the scalar Montgomery sums; same residues.
+fn conversion(c: &mut Criterion) {
+    use clifhe_core::arith::Modulus;
+    use clifhe_core::params::primes;
+    use clifhe_std::keyswitch::basis::BasisConverter;
+    let n = 1 << 16;
+    let mut g = c.benchmark_group("conversion/N=2^16");
+    g.sample_size(20)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(300));
+    let cases: [(&str, &[u64], u64); 5] = [
+        ("6 x 40-bit -> 40-bit", &primes::Q40[..6], primes::Q40[11]),
+        ("6 x 61-bit -> 40-bit", &primes::P61, primes::Q40[11]),
+        ("6 x 40-bit -> 60-bit", &primes::Q40[..6], primes::Q60),
+        ("6 x 61-bit -> 60-bit", &primes::P61, primes::Q60),
+        ("2 x 55-bit -> 61-bit", &primes::Q55[..2], primes::Q61),
+    ];
+    for (name, src, t) in cases {
+        let target = [Modulus::new(t).unwrap()];
+        let source: Vec<Modulus> = src.iter().map(|&q| Modulus::new(q).unwrap()).collect();
+        let conv = BasisConverter::new(&source, &target);
+        let m = src.len();
+        let mut y: Vec<u64> = (0..m * n).map(|i| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 4).collect();
+        for (i, limb) in y.chunks_exact_mut(n).enumerate() {
+            limb.iter_mut().for_each(|x| *x %= src[i]);
+            conv.scale_input_limb(i, limb);
+        }
+        conv.centre_scaled(n, &mut y);
+        let mut out = vec![0u64; n];
+        let label = match clifhe_core::ntt::ntt_path(t) {
+            clifhe_core::ntt::NttPath::IfmaNarrow | clifhe_core::ntt::NttPath::IfmaWide => "IFMA",
+            _ => "no IFMA on this CPU",
+        };
+        g.bench_function(format!("{name} ({label})"), |b| {
+            b.iter(|| conv.convert_scaled_to(n, &y, 0, &mut out))
+        });
+        clifhe_core::ntt::set_ifma_enabled(false);
+        g.bench_function(format!("{name} (scalar)"), |b| {
+            b.iter(|| conv.convert_scaled_to(n, &y, 0, &mut out))
+        });
+        clifhe_core::ntt::set_ifma_enabled(true);
+    }
+    g.finish();
+}
+
+criterion_group!(benches, primitives, primitives_n16, conversion, gnn);
 criterion_main!(benches);

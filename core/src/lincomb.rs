@@ -1,13 +1,13 @@
 //! Linear combinations of residue vectors with constant coefficients modulo a prime below
-//! 2^50, eight coefficients at a time on AVX-512 IFMA: the product kernel of RNS basis
-//! conversion (`out[j] = sum_i y_i[j] (B/b_i) mod t`) for the small primes of a chain.
+//! 2^61, eight coefficients at a time on AVX-512 IFMA: the product kernel of RNS basis
+//! conversion (`out[j] = sum_i y_i[j] (B/b_i) mod t`).
 //!
-//! Each product y c (y < 2^52, c < t < 2^50) is two IFMA operations, its low and high 52 bits
-//! added to two accumulators A_lo and A_hi (sum = A_lo + 2^52 A_hi); a term whose values may
-//! reach 2^52 also adds its bits above 52, y_h = y >> 52, times c 2^52 (two more). Two
-//! Montgomery steps of radix 2^52 (Montgomery, "Modular multiplication without trial
-//! division", 1985; the 52-bit form as in Drucker and Gueron's AVX-512 IFMA arithmetic) then
-//! divide by 2^104:
+//! **Narrow targets** (t < 2^50). Each product y c (y < 2^52, c < t) is two IFMA operations,
+//! its low and high 52 bits added to two accumulators A_lo and A_hi (sum = A_lo + 2^52 A_hi);
+//! a term whose values may reach 2^52 also adds its bits above 52, y_h = y >> 52, times
+//! c 2^52 (two more). Two Montgomery steps of radix 2^52 (Montgomery, "Modular multiplication
+//! without trial division", 1985; the 52-bit form as in Drucker and Gueron's AVX-512 IFMA
+//! arithmetic) then divide by 2^104:
 //!
 //! ```text
 //! u1 = lo52(A_lo (-t^-1)),  V1 = A_hi + (A_lo + lo52(u1 t)) / 2^52 + hi52(u1 t)
@@ -17,15 +17,27 @@
 //! where each division is exact (the numerator is 0 mod 2^52 by the choice of u), so the
 //! coefficients are stored times 2^104 mod t and V2 is congruent to the combination. Bounds,
 //! for at most 8 terms: every hi52 of a product with c < t is below t, so A_hi < 16 t and
-//! A_lo < 16 2^52; V1 < 17 t + 32 < 2^55; V2 < V1 / 2^52 + t < t + 8. The scalar kernel this
-//! replaces takes about M + 2 64-bit products per coefficient for M terms; this one 2M / 8 +
-//! 6 / 8 IFMA operations.
+//! A_lo < 16 2^52; V1 < 17 t + 32 < 2^55; V2 < V1 / 2^52 + t < t + 8.
+//!
+//! **Wide targets** (2^50 <= t < 2^61). The constant splits as c = c_l + 2^52 c_h (c_h < 2^9)
+//! and so does a value, y = y_l + 2^52 y_h (IFMA reads the low 52 bits itself), into three
+//! accumulators of weights 1, 2^52 and 2^104: lo(y_l c_l); hi(y_l c_l) + lo(y_l c_h) +
+//! lo(y_h c_l); hi(y_l c_h) + hi(y_h c_l) + lo(y_h c_h): four IFMA operations per term, seven
+//! for a term that reaches 2^52. The same two Montgomery steps, with u t as four 52-bit
+//! products of u by t_l and t_h, move up one word each; the last product's high half keeps
+//! its weight 2^52. The result is (V + u1 t + 2^52 u2 t) / 2^104 < V / 2^104 + t + 1, below
+//! t + 2^24 + 1 for 8 terms of y < 2^64 and c < 2^61.
+//!
+//! The scalar kernel this replaces takes a 64 x 64-bit product and a 128-bit addition per term
+//! and a Montgomery reduction per coefficient: about 310 us for six terms at N = 2^16 on the
+//! Zen 4 machine of BENCHMARKS.md, against 43-75 us here for a 40-bit target and 85-129 us for
+//! a 60-bit one (`benches/benches/evaluator.rs`, conversion group).
 //!
 //! [`inner_product_narrow`] is key switching's other sum of products on such a prime: the
 //! extended digits times the key's limbs, whose products are not by constants, so its
 //! reduction multiplies by 2^104 mod q once more.
 //!
-//! The caller keeps its scalar kernel: [`NarrowLinearCombination::apply`] returns false
+//! The caller keeps its scalar kernel: [`LinearCombination::apply`] returns false
 //! (writing nothing) on a host without the instructions, when IFMA is switched off
 //! (`ntt::set_ifma_enabled`, the one switch for every IFMA path), or for a length that is not
 //! a multiple of 8.
@@ -35,30 +47,36 @@ use crate::arith::Modulus;
 /// The most terms a combination takes (the digit size bound of hybrid key switching).
 pub const MAX_TERMS: usize = 8;
 
-/// The largest target prime (exclusive): the NTT's narrow IFMA bound, so that a lazy value
-/// below 4t still fits 52 bits wherever the result goes next.
-const MAX_TARGET: u64 = 1 << 50;
+/// Targets below this take the two-accumulator form: the NTT's narrow IFMA bound, so that a
+/// lazy value below 4t still fits 52 bits wherever the result goes next.
+const NARROW_TARGET: u64 = 1 << 50;
 
-/// `sum_i y_i c_i mod t` for up to [`MAX_TERMS`] constants `c_i` and a prime `t < 2^50`.
+/// The largest target prime (exclusive) of the three-accumulator form.
+const MAX_TARGET: u64 = 1 << 61;
+
+/// `sum_i y_i c_i mod t` for up to [`MAX_TERMS`] constants `c_i` and a prime `t < 2^61`.
 #[derive(Clone, Debug)]
 // Only the IFMA kernel reads the constants; elsewhere `apply` returns false.
 #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), allow(dead_code))]
-pub struct NarrowLinearCombination {
+pub struct LinearCombination {
     t: u64,
     /// -t^-1 mod 2^52.
     neg_inv: u64,
+    /// t >= 2^50: the three-accumulator form (module docs).
+    wide: bool,
     terms: usize,
-    /// c_i 2^104 mod t.
+    /// Narrow: c_i 2^104 mod t. Wide: its low 52 bits.
     lo: [u64; MAX_TERMS],
-    /// c_i 2^156 mod t: the coefficient of y_i >> 52.
+    /// Narrow: c_i 2^156 mod t, the coefficient of y_i >> 52. Wide: the bits of c_i 2^104
+    /// mod t from 52 up.
     hi: [u64; MAX_TERMS],
-    /// Whether y_i may reach 2^52 (its bits from 52 up need the second pair of products).
+    /// Whether y_i may reach 2^52 (its bits from 52 up need their own products).
     split: [bool; MAX_TERMS],
 }
 
-impl NarrowLinearCombination {
+impl LinearCombination {
     /// The combination with coefficients `coeffs` (each below t) of terms whose values stay
-    /// below `bounds` (exclusive, one per coefficient). `None` for `t >= 2^50`, more than
+    /// below `bounds` (exclusive, one per coefficient). `None` for `t >= 2^61`, more than
     /// [`MAX_TERMS`] terms, no terms, lengths that differ, or a coefficient not below t.
     pub fn new(t: &Modulus, coeffs: &[u64], bounds: &[u64]) -> Option<Self> {
         let q = t.value();
@@ -71,17 +89,23 @@ impl NarrowLinearCombination {
         let r52 = t.reduce(1 << 52);
         let r104 = t.mul(r52, r52);
         let r156 = t.mul(r104, r52);
+        let wide = q >= NARROW_TARGET;
         let mut out = Self {
             t: q,
             neg_inv: neg_inv_52(q),
+            wide,
             terms: coeffs.len(),
             lo: [0; MAX_TERMS],
             hi: [0; MAX_TERMS],
             split: [false; MAX_TERMS],
         };
         for (i, (&c, &bound)) in coeffs.iter().zip(bounds).enumerate() {
-            out.lo[i] = t.mul(c, r104);
-            out.hi[i] = t.mul(c, r156);
+            let c104 = t.mul(c, r104);
+            (out.lo[i], out.hi[i]) = if wide {
+                (c104 & ((1 << 52) - 1), c104 >> 52)
+            } else {
+                (c104, t.mul(c, r156))
+            };
             out.split[i] = bound > 1 << 52;
         }
         Some(out)
@@ -93,17 +117,17 @@ impl NarrowLinearCombination {
     }
 
     /// For j < n: `out[j]` congruent to `sum_i y[i n + j] c_i + add` modulo t and below
-    /// 2t + 8 + add (below 3t for `add < t`). `y` holds the terms' vectors one after another,
-    /// `n` words each, every value below its term's bound (a larger one gives a wrong residue,
-    /// never an out-of-bounds access). Returns false, writing nothing, where the IFMA kernel
-    /// does not run (module docs) or the slices are shorter than `terms n` and `n`.
+    /// 2t + 2^25 + add (below 3t for `add < t`). `y` holds the terms' vectors one after
+    /// another, `n` words each, every value below its term's bound (a larger one gives a wrong
+    /// residue, never an out-of-bounds access). Returns false, writing nothing, where the IFMA
+    /// kernel does not run (module docs) or the slices are shorter than `terms n` and `n`.
     pub fn apply(&self, y: &[u64], n: usize, add: u64, out: &mut [u64]) -> bool {
         if !n.is_multiple_of(8) || y.len() < self.terms * n || out.len() < n {
             return false;
         }
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         {
-            if crate::ntt_ifma::width(self.t) == Some(crate::ntt_ifma::Width::Narrow) {
+            if crate::ntt_ifma::width(self.t).is_some() {
                 // SAFETY: `width` returned Some, so the CPU has AVX-512F, VL, DQ and IFMA.
                 #[allow(unsafe_code)]
                 unsafe {
@@ -125,7 +149,7 @@ pub const MAX_DIGITS: usize = 32;
 /// fully reduced, or added (modulo q) to the canonical values already in `out0` and `out1`
 /// with `add_to_out`. `ext` holds the digits' extensions one after another (`n` words each,
 /// each below 4q); `kb` and `ka` the key's limbs per digit (below q). The sums are kept as
-/// in [`NarrowLinearCombination`] (two products per term, A_hi < D q for D digits) and divided
+/// in [`LinearCombination`] (two products per term, A_hi < D q for D digits) and divided
 /// by 2^104 the same way, then multiplied by 2^104 mod q (a 52-bit Shoup product, below 2q)
 /// and brought below q. Returns false, writing nothing, where the kernel does not run (module
 /// docs), for more than [`MAX_DIGITS`] digits or none, or slices shorter than `n`.
@@ -141,7 +165,7 @@ pub fn inner_product_narrow(
     add_to_out: bool,
 ) -> bool {
     let digits = kb.len();
-    if q.value() >= MAX_TARGET
+    if q.value() >= NARROW_TARGET
         || !n.is_multiple_of(8)
         || digits == 0
         || digits > MAX_DIGITS
@@ -188,15 +212,15 @@ const fn neg_inv_52(q: u64) -> u64 {
 }
 
 /// The kernel. Why `unsafe`: intrinsics behind `#[target_feature]`, reached only from
-/// [`NarrowLinearCombination::apply`] after the runtime check; the loads and stores go through
+/// [`LinearCombination::apply`] after the runtime check; the loads and stores go through
 /// `&[u64; 8]` / `&mut [u64; 8]` from `as_chunks`, so each touches eight valid words.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[allow(unsafe_code)]
 mod ifma {
-    use super::{NarrowLinearCombination, MAX_TERMS};
+    use super::{LinearCombination, MAX_TERMS};
     use core::arch::x86_64::{
         __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_loadu_si512, _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_min_epu64,
-        _mm512_set1_epi64, _mm512_setzero_si512, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi64,
+        _mm512_set1_epi64, _mm512_setzero_si512, _mm512_slli_epi64, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi64,
     };
 
     /// A prime's constants for [`inner_product`].
@@ -304,22 +328,78 @@ mod ifma {
     }
 
     #[target_feature(enable = "avx512f,avx512ifma")]
-    pub(super) fn apply(lc: &NarrowLinearCombination, y: &[u64], n: usize, add: u64, out: &mut [u64]) {
-        match lc.terms {
-            1 => apply_m::<1>(lc, y, n, add, out),
-            2 => apply_m::<2>(lc, y, n, add, out),
-            3 => apply_m::<3>(lc, y, n, add, out),
-            4 => apply_m::<4>(lc, y, n, add, out),
-            5 => apply_m::<5>(lc, y, n, add, out),
-            6 => apply_m::<6>(lc, y, n, add, out),
-            7 => apply_m::<7>(lc, y, n, add, out),
-            _ => apply_m::<MAX_TERMS>(lc, y, n, add, out),
+    pub(super) fn apply(lc: &LinearCombination, y: &[u64], n: usize, add: u64, out: &mut [u64]) {
+        macro_rules! dispatch {
+            ($f:ident) => {
+                match lc.terms {
+                    1 => $f::<1>(lc, y, n, add, out),
+                    2 => $f::<2>(lc, y, n, add, out),
+                    3 => $f::<3>(lc, y, n, add, out),
+                    4 => $f::<4>(lc, y, n, add, out),
+                    5 => $f::<5>(lc, y, n, add, out),
+                    6 => $f::<6>(lc, y, n, add, out),
+                    7 => $f::<7>(lc, y, n, add, out),
+                    _ => $f::<MAX_TERMS>(lc, y, n, add, out),
+                }
+            };
+        }
+        if lc.wide {
+            dispatch!(apply_wide)
+        } else {
+            dispatch!(apply_m)
+        }
+    }
+
+    /// The three-accumulator form for a target of 50 to 61 bits (module docs).
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    #[inline]
+    fn apply_wide<const M: usize>(lc: &LinearCombination, y: &[u64], n: usize, add: u64, out: &mut [u64]) {
+        let rows: [&[[u64; 8]]; M] = core::array::from_fn(|i| y[i * n..(i + 1) * n].as_chunks::<8>().0);
+        let cl: [__m512i; M] = core::array::from_fn(|i| _mm512_set1_epi64(lc.lo[i] as i64));
+        let ch: [__m512i; M] = core::array::from_fn(|i| _mm512_set1_epi64(lc.hi[i] as i64));
+        let split: [bool; M] = core::array::from_fn(|i| lc.split[i]);
+        let tl = _mm512_set1_epi64((lc.t & ((1 << 52) - 1)) as i64);
+        let th = _mm512_set1_epi64((lc.t >> 52) as i64);
+        let neg_inv = _mm512_set1_epi64(lc.neg_inv as i64);
+        let addv = _mm512_set1_epi64(add as i64);
+        let zero = _mm512_setzero_si512();
+        for (k, o) in out.as_chunks_mut::<8>().0.iter_mut().enumerate() {
+            // weights 1, 2^52 and 2^104
+            let (mut a0, mut a1, mut a2) = (zero, zero, zero);
+            for i in 0..M {
+                let v = load(&rows[i][k]);
+                a0 = _mm512_madd52lo_epu64(a0, v, cl[i]);
+                a1 = _mm512_madd52hi_epu64(a1, v, cl[i]);
+                a1 = _mm512_madd52lo_epu64(a1, v, ch[i]);
+                a2 = _mm512_madd52hi_epu64(a2, v, ch[i]);
+                if split[i] {
+                    let vh = _mm512_srli_epi64::<52>(v);
+                    a1 = _mm512_madd52lo_epu64(a1, vh, cl[i]);
+                    a2 = _mm512_madd52hi_epu64(a2, vh, cl[i]);
+                    a2 = _mm512_madd52lo_epu64(a2, vh, ch[i]);
+                }
+            }
+            // Step 1: add u1 t (t = tl + 2^52 th) so that the weight-1 word is 0 mod 2^52,
+            // carry it into the weight-2^52 word and drop a factor 2^52.
+            let u1 = _mm512_madd52lo_epu64(zero, a0, neg_inv);
+            a0 = _mm512_madd52lo_epu64(a0, u1, tl);
+            a1 = _mm512_add_epi64(a1, _mm512_srli_epi64::<52>(a0));
+            a1 = _mm512_madd52lo_epu64(_mm512_madd52hi_epu64(a1, u1, tl), u1, th);
+            a2 = _mm512_madd52hi_epu64(a2, u1, th);
+            // Step 2, the same one word up; the top product's high half has weight 2^52.
+            let u2 = _mm512_madd52lo_epu64(zero, a1, neg_inv);
+            a1 = _mm512_madd52lo_epu64(a1, u2, tl);
+            a2 = _mm512_add_epi64(a2, _mm512_srli_epi64::<52>(a1));
+            a2 = _mm512_madd52lo_epu64(_mm512_madd52hi_epu64(a2, u2, tl), u2, th);
+            let top = _mm512_madd52hi_epu64(zero, u2, th);
+            let v = _mm512_add_epi64(_mm512_add_epi64(a2, _mm512_slli_epi64::<52>(top)), addv);
+            store(o, v);
         }
     }
 
     #[target_feature(enable = "avx512f,avx512ifma")]
     #[inline]
-    fn apply_m<const M: usize>(lc: &NarrowLinearCombination, y: &[u64], n: usize, add: u64, out: &mut [u64]) {
+    fn apply_m<const M: usize>(lc: &LinearCombination, y: &[u64], n: usize, add: u64, out: &mut [u64]) {
         let rows: [&[[u64; 8]]; M] = core::array::from_fn(|i| y[i * n..(i + 1) * n].as_chunks::<8>().0);
         let lo: [__m512i; M] = core::array::from_fn(|i| _mm512_set1_epi64(lc.lo[i] as i64));
         let hi: [__m512i; M] = core::array::from_fn(|i| _mm512_set1_epi64(lc.hi[i] as i64));
@@ -370,6 +450,7 @@ mod tests {
     /// the extreme values of both and the bound on the output.
     #[test]
     fn matches_the_exact_sum_and_stays_below_three_t() {
+        // narrow targets (two accumulators) and wide ones up to 2^61 - 1 (three)
         let n = 64;
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = || {
@@ -378,7 +459,16 @@ mod tests {
             x ^= x << 17;
             x
         };
-        for &t in &[primes::Q40[0], primes::Q39[2], (1 << 50) - 27] {
+        for &t in &[
+            primes::Q40[0],
+            primes::Q39[2],
+            (1 << 50) - 27,
+            1 << 50 | 1,
+            primes::Q55[0],
+            primes::Q60,
+            primes::P61[5],
+            (1 << 61) - 1,
+        ] {
             let m = Modulus::new(t).unwrap();
             for terms in 1..=MAX_TERMS {
                 for wide in [false, true] {
@@ -390,7 +480,7 @@ mod tests {
                         y[i * n + 1] = 0;
                     }
                     let add = next() % t;
-                    let lc = NarrowLinearCombination::new(&m, &c, &vec![bound; terms]).unwrap();
+                    let lc = LinearCombination::new(&m, &c, &vec![bound; terms]).unwrap();
                     let mut out = vec![0u64; n];
                     if !lc.apply(&y, n, add, &mut out) {
                         return; // no IFMA on this host: nothing to compare
@@ -451,14 +541,12 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_take() {
-        let big = Modulus::new(primes::Q60).unwrap();
-        assert!(NarrowLinearCombination::new(&big, &[1], &[2]).is_none());
         let t = Modulus::new(primes::Q40[0]).unwrap();
-        assert!(NarrowLinearCombination::new(&t, &[], &[]).is_none());
-        assert!(NarrowLinearCombination::new(&t, &[1; 9], &[2; 9]).is_none());
-        assert!(NarrowLinearCombination::new(&t, &[1, 2], &[2]).is_none());
-        assert!(NarrowLinearCombination::new(&t, &[primes::Q40[0]], &[2]).is_none());
-        let lc = NarrowLinearCombination::new(&t, &[3, 5], &[8, 8]).unwrap();
+        assert!(LinearCombination::new(&t, &[], &[]).is_none());
+        assert!(LinearCombination::new(&t, &[1; 9], &[2; 9]).is_none());
+        assert!(LinearCombination::new(&t, &[1, 2], &[2]).is_none());
+        assert!(LinearCombination::new(&t, &[primes::Q40[0]], &[2]).is_none());
+        let lc = LinearCombination::new(&t, &[3, 5], &[8, 8]).unwrap();
         let mut out = [0u64; 12];
         // n not a multiple of 8, or too short a source: nothing written
         assert!(!lc.apply(&[1; 24], 12, 0, &mut out));

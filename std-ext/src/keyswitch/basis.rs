@@ -24,7 +24,7 @@
 //! once, so the conversion to each target costs what the plain one did.
 
 use clifhe_core::arith::{Modulus, Montgomery};
-use clifhe_core::lincomb::NarrowLinearCombination;
+use clifhe_core::lincomb::LinearCombination;
 
 /// Precomputed constants converting from a source basis to a list of target primes.
 #[derive(Debug, Clone)]
@@ -38,8 +38,8 @@ pub struct BasisConverter {
     hat_mont: Vec<u64>,
     /// Per target: its Montgomery reduction.
     mont: Vec<Montgomery>,
-    /// Per target below 2^50: the same sum on AVX-512 IFMA (used where the host has it).
-    narrow: Vec<Option<NarrowLinearCombination>>,
+    /// Per target: the same sum on AVX-512 IFMA (used where the host has it).
+    ifma: Vec<Option<LinearCombination>>,
     /// 1 / b_i as a float (the centring multiple's estimate).
     inv_source: Vec<f64>,
     /// Per target: -B mod t (one-prime sources) or -m B mod t (the offset that
@@ -79,7 +79,7 @@ impl BasisConverter {
             })
             .collect();
         let mut hat_mont = Vec::with_capacity(target.len() * m);
-        let mut narrow = Vec::with_capacity(target.len());
+        let mut ifma = Vec::with_capacity(target.len());
         for t in target {
             let r = t.r_mod();
             let hats: Vec<u64> = (0..m)
@@ -92,11 +92,7 @@ impl BasisConverter {
                 })
                 .collect();
             hat_mont.extend(hats.iter().map(|&hat| t.mul(hat, r)));
-            narrow.push(if m > 1 {
-                NarrowLinearCombination::new(t, &hats, &bounds)
-            } else {
-                None
-            });
+            ifma.push(if m > 1 { LinearCombination::new(t, &hats, &bounds) } else { None });
         }
         let neg_offset = target
             .iter()
@@ -112,7 +108,7 @@ impl BasisConverter {
             target: target.to_vec(),
             hat_mont,
             mont: target.iter().map(Montgomery::new).collect(),
-            narrow,
+            ifma,
             inv_source: source.iter().map(|b| 1.0 / b.value() as f64).collect(),
             neg_offset,
         }
@@ -187,9 +183,9 @@ impl BasisConverter {
     /// Second half for one target: `out = sum_i y_i (B/b_i) - m B mod target[ti]` for a source
     /// centred by [`BasisConverter::centre_scaled`], that is the centred `[x]_B` mod t, left in
     /// [0, 4 t): both callers feed it to a forward NTT, which takes inputs below 4t. Sources of
-    /// up to 8 primes below 2^61 (the sum of the products fits 128 bits). A target below 2^50
-    /// runs on AVX-512 IFMA where the host has it (`clifhe_core::lincomb`): the residues are the
-    /// same, the representatives below 4t may differ, and the key switch's reduced outputs do not.
+    /// up to 8 primes below 2^61 (the sum of the products fits 128 bits). Runs on AVX-512 IFMA
+    /// where the host has it (`clifhe_core::lincomb`): the residues are the same, the
+    /// representatives below 4t may differ, and the key switch's reduced outputs do not.
     pub fn convert_scaled_to(&self, n: usize, y: &[u64], ti: usize, out: &mut [u64]) {
         let m = self.source.len();
         let t = &self.target[ti];
@@ -211,8 +207,8 @@ impl BasisConverter {
             }
             return;
         }
-        if let Some(lc) = &self.narrow[ti] {
-            // below 2t + 8 + neg < 3t + 8 <= 4t
+        if let Some(lc) = &self.ifma[ti] {
+            // below 2t + 2^25 + neg < 4t
             if lc.apply(y, n, neg, out) {
                 return;
             }

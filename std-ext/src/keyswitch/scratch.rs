@@ -4,6 +4,7 @@
 
 use crate::context::EvalContext;
 use crate::error::EvalError;
+use clifhe_core::ntt::NttPath;
 
 /// Buffers for key switching under one [`EvalContext`], sized for its top level and a number
 /// of workers (the rayon threads that run a switch). Reused across calls; see
@@ -135,44 +136,42 @@ where
 /// The work on one limb modulo `q` on this CPU, in the units of [`for_each_limb_group`]'s
 /// callers: sixteenths of a scalar transform of a large prime. A transform costs twice
 /// `NttPath::relative_cost`; one digit's inner product with the key 2, and a conversion into
-/// the limb 1 per source prime; both sums run about three times faster on AVX-512 IFMA for a
-/// prime below 2^50 (`clifhe_core::lincomb`; measured on a 2-thread sparse bootstrap at
-/// N = 2^16, whose cut this model balances).
+/// the limb 1 per source prime. On AVX-512 IFMA (`clifhe_core::lincomb`) a conversion takes
+/// about a third of that for a prime below 2^50 and half for a larger one, and the inner
+/// product half for a prime below 2^50 (measured on a 2-thread sparse bootstrap at N = 2^16,
+/// whose cut this model balances).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct LimbCost {
-    ntt: u64,
-    ifma_sums: bool,
+    path: clifhe_core::ntt::NttPath,
 }
 
 impl LimbCost {
     pub(super) fn of(q: u64) -> Self {
-        let path = clifhe_core::ntt::ntt_path(q);
         Self {
-            ntt: 2 * path.relative_cost(),
-            ifma_sums: path == clifhe_core::ntt::NttPath::IfmaNarrow,
+            path: clifhe_core::ntt::ntt_path(q),
         }
     }
 
     /// A forward or inverse NTT.
     pub(super) fn ntt(self) -> u64 {
-        self.ntt
+        2 * self.path.relative_cost()
     }
 
     /// One digit's inner product with the key.
     pub(super) fn inner_product_digit(self) -> u64 {
-        if self.ifma_sums {
-            1
-        } else {
-            2
+        match self.path {
+            NttPath::IfmaNarrow => 1,
+            _ => 2,
         }
     }
 
     /// One basis conversion into this limb from `sources` primes.
     pub(super) fn conversion(self, sources: usize) -> u64 {
-        if self.ifma_sums {
-            (sources as u64).div_ceil(3)
-        } else {
-            sources as u64
+        let sources = sources as u64;
+        match self.path {
+            NttPath::IfmaNarrow => sources.div_ceil(3),
+            NttPath::IfmaWide => sources.div_ceil(2),
+            _ => sources,
         }
     }
 }
