@@ -33,7 +33,7 @@
 //! Zen 4 machine of BENCHMARKS.md, against 43-75 us here for a 40-bit target and 85-129 us for
 //! a 60-bit one (`benches/benches/evaluator.rs`, conversion group).
 //!
-//! [`inner_product_narrow`] is key switching's other sum of products on such a prime: the
+//! [`inner_product`] is key switching's other sum of products on such a prime: the
 //! extended digits times the key's limbs, whose products are not by constants, so its
 //! reduction multiplies by 2^104 mod q once more.
 //!
@@ -141,20 +141,22 @@ impl LinearCombination {
     }
 }
 
-/// The most digits [`inner_product_narrow`] takes.
+/// The most digits [`inner_product`] takes.
 pub const MAX_DIGITS: usize = 32;
 
-/// Hybrid key switching's inner product on one limb modulo a prime q below 2^50, on AVX-512
-/// IFMA: `out0[j] = sum_d ext_d[j] kb_d[j]` and `out1[j] = sum_d ext_d[j] ka_d[j]` modulo q,
-/// fully reduced, or added (modulo q) to the canonical values already in `out0` and `out1`
-/// with `add_to_out`. `ext` holds the digits' extensions one after another (`n` words each,
-/// each below 4q); `kb` and `ka` the key's limbs per digit (below q). The sums are kept as
-/// in [`LinearCombination`] (two products per term, A_hi < D q for D digits) and divided
-/// by 2^104 the same way, then multiplied by 2^104 mod q (a 52-bit Shoup product, below 2q)
-/// and brought below q. Returns false, writing nothing, where the kernel does not run (module
-/// docs), for more than [`MAX_DIGITS`] digits or none, or slices shorter than `n`.
+/// Hybrid key switching's inner product on one limb modulo a prime q, on AVX-512 IFMA:
+/// `out0[j] = sum_d ext_d[j] kb_d[j]` and `out1[j] = sum_d ext_d[j] ka_d[j]` modulo q, fully
+/// reduced, or added (modulo q) to the canonical values already in `out0` and `out1` with
+/// `add_to_out`. `ext` holds the digits' extensions one after another (`n` words each, each
+/// below 4q); `kb` and `ka` the key's limbs per digit (below q). The sums are kept as in
+/// [`LinearCombination`] (narrow, q < 2^50: two products per term, A_hi < D q for D digits;
+/// wide: seven, both factors split at bit 52) and divided by 2^104 the same way, then
+/// multiplied by 2^104 mod q (a Shoup product, below 2q: 52-bit narrow, the NTT's exact 64-bit
+/// quotient wide) and brought below q. Returns false, writing nothing, where the kernel does
+/// not run (module docs), for more than [`MAX_DIGITS`] digits or none, or slices shorter than
+/// `n`.
 #[allow(clippy::too_many_arguments)]
-pub fn inner_product_narrow(
+pub fn inner_product(
     q: &Modulus,
     ext: &[u64],
     n: usize,
@@ -165,7 +167,7 @@ pub fn inner_product_narrow(
     add_to_out: bool,
 ) -> bool {
     let digits = kb.len();
-    if q.value() >= NARROW_TARGET
+    if q.value() >= MAX_TARGET
         || !n.is_multiple_of(8)
         || digits == 0
         || digits > MAX_DIGITS
@@ -179,19 +181,23 @@ pub fn inner_product_narrow(
     }
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
-        if crate::ntt_ifma::width(q.value()) == Some(crate::ntt_ifma::Width::Narrow) {
+        if let Some(width) = crate::ntt_ifma::width(q.value()) {
             let r52 = q.reduce(1 << 52);
             let r104 = q.mul(r52, r52);
             let c = ifma::Constants {
                 q: q.value(),
                 neg_inv: neg_inv_52(q.value()),
                 r104,
-                r104_shoup: q.shoup(r104) >> 12,
+                r104_shoup: q.shoup(r104),
             };
+            let (out0, out1) = (&mut out0[..n], &mut out1[..n]);
             // SAFETY: `width` returned Some, so the CPU has AVX-512F, VL, DQ and IFMA.
             #[allow(unsafe_code)]
             unsafe {
-                ifma::inner_product(&c, ext, n, kb, ka, &mut out0[..n], &mut out1[..n], add_to_out);
+                match width {
+                    crate::ntt_ifma::Width::Narrow => ifma::inner_product(&c, ext, n, kb, ka, out0, out1, add_to_out),
+                    crate::ntt_ifma::Width::Wide => ifma::inner_product_wide(&c, ext, n, kb, ka, out0, out1, add_to_out),
+                }
             }
             return true;
         }
@@ -220,7 +226,8 @@ mod ifma {
     use super::{LinearCombination, MAX_TERMS};
     use core::arch::x86_64::{
         __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_loadu_si512, _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_min_epu64,
-        _mm512_set1_epi64, _mm512_setzero_si512, _mm512_slli_epi64, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi64,
+        _mm512_mullo_epi64, _mm512_set1_epi64, _mm512_setzero_si512, _mm512_slli_epi64, _mm512_srli_epi64, _mm512_storeu_si512,
+        _mm512_sub_epi64,
     };
 
     /// A prime's constants for [`inner_product`].
@@ -228,7 +235,7 @@ mod ifma {
         pub(super) q: u64,
         /// -q^-1 mod 2^52.
         pub(super) neg_inv: u64,
-        /// 2^104 mod q and floor(2^104 mod q * 2^52 / q).
+        /// 2^104 mod q and its 64-bit Shoup quotient floor(2^104 mod q * 2^64 / q).
         pub(super) r104: u64,
         pub(super) r104_shoup: u64,
     }
@@ -275,6 +282,103 @@ mod ifma {
         _mm512_min_epu64(y, _mm512_sub_epi64(y, q))
     }
 
+    /// (a0 + 2^52 a1 + 2^104 a2) 2^-104 mod t for t = tl + 2^52 th of 50 to 61 bits: two
+    /// Montgomery steps (module docs), below (a0 + 2^52 a1 + 2^104 a2) / 2^104 + t + 1.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    #[inline]
+    fn redc104_wide(mut a0: __m512i, mut a1: __m512i, mut a2: __m512i, tl: __m512i, th: __m512i, neg_inv: __m512i) -> __m512i {
+        let zero = _mm512_setzero_si512();
+        // Step 1: add u1 t so that the weight-1 word is 0 mod 2^52, carry it into the
+        // weight-2^52 word and drop a factor 2^52.
+        let u1 = _mm512_madd52lo_epu64(zero, a0, neg_inv);
+        a0 = _mm512_madd52lo_epu64(a0, u1, tl);
+        a1 = _mm512_add_epi64(a1, _mm512_srli_epi64::<52>(a0));
+        a1 = _mm512_madd52lo_epu64(_mm512_madd52hi_epu64(a1, u1, tl), u1, th);
+        a2 = _mm512_madd52hi_epu64(a2, u1, th);
+        // Step 2, the same one word up; the top product's high half has weight 2^52.
+        let u2 = _mm512_madd52lo_epu64(zero, a1, neg_inv);
+        a1 = _mm512_madd52lo_epu64(a1, u2, tl);
+        a2 = _mm512_add_epi64(a2, _mm512_srli_epi64::<52>(a1));
+        a2 = _mm512_madd52lo_epu64(_mm512_madd52hi_epu64(a2, u2, tl), u2, th);
+        let top = _mm512_madd52hi_epu64(zero, u2, th);
+        _mm512_add_epi64(a2, _mm512_slli_epi64::<52>(top))
+    }
+
+    /// x 2^104 mod q, below q, for any x: the wide Shoup product of the NTT's IFMA passes
+    /// (`ntt_ifma`: the scalar 64-bit quotient exactly from six IFMA operations, the remainder
+    /// below 2q from two low products) and one conditional subtraction.
+    #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
+    #[inline]
+    fn times_r104_wide(x: __m512i, r: __m512i, rs: __m512i, rsh: __m512i, q: __m512i) -> __m512i {
+        let zero = _mm512_setzero_si512();
+        let xh = _mm512_srli_epi64::<52>(x);
+        let l = _mm512_madd52lo_epu64(_mm512_madd52lo_epu64(_mm512_madd52hi_epu64(zero, x, rs), x, rsh), xh, rs);
+        let h = _mm512_madd52lo_epu64(_mm512_madd52hi_epu64(_mm512_madd52hi_epu64(zero, x, rsh), xh, rs), xh, rsh);
+        let quotient = _mm512_add_epi64(_mm512_srli_epi64::<12>(l), _mm512_slli_epi64::<40>(h));
+        let y = _mm512_sub_epi64(_mm512_mullo_epi64(x, r), _mm512_mullo_epi64(quotient, q));
+        _mm512_min_epu64(y, _mm512_sub_epi64(y, q))
+    }
+
+    /// [`inner_product`] for a prime of 50 to 61 bits: both factors split at bit 52, seven
+    /// products per term into three accumulators (the conversion's wide form, module docs).
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
+    pub(super) fn inner_product_wide(
+        c: &Constants,
+        ext: &[u64],
+        n: usize,
+        kb: &[&[u64]],
+        ka: &[&[u64]],
+        out0: &mut [u64],
+        out1: &mut [u64],
+        add_to_out: bool,
+    ) {
+        let digits = kb.len();
+        let e: [&[[u64; 8]]; super::MAX_DIGITS] = core::array::from_fn(|d| {
+            if d < digits {
+                ext[d * n..(d + 1) * n].as_chunks::<8>().0
+            } else {
+                &[]
+            }
+        });
+        let b: [&[[u64; 8]]; super::MAX_DIGITS] = core::array::from_fn(|d| if d < digits { kb[d][..n].as_chunks::<8>().0 } else { &[] });
+        let a: [&[[u64; 8]]; super::MAX_DIGITS] = core::array::from_fn(|d| if d < digits { ka[d][..n].as_chunks::<8>().0 } else { &[] });
+        let q = _mm512_set1_epi64(c.q as i64);
+        let tl = _mm512_set1_epi64((c.q & ((1 << 52) - 1)) as i64);
+        let th = _mm512_set1_epi64((c.q >> 52) as i64);
+        let neg_inv = _mm512_set1_epi64(c.neg_inv as i64);
+        let r = _mm512_set1_epi64(c.r104 as i64);
+        let rs = _mm512_set1_epi64(c.r104_shoup as i64);
+        let rsh = _mm512_set1_epi64((c.r104_shoup >> 52) as i64);
+        let zero = _mm512_setzero_si512();
+        let outs = out0.as_chunks_mut::<8>().0.iter_mut().zip(out1.as_chunks_mut::<8>().0.iter_mut());
+        for (k, (o0, o1)) in outs.enumerate() {
+            let mut acc = [[zero; 3]; 2];
+            for d in 0..digits {
+                let x = load(&e[d][k]);
+                let xh = _mm512_srli_epi64::<52>(x);
+                for (s, key) in acc.iter_mut().zip([load(&b[d][k]), load(&a[d][k])]) {
+                    let kh = _mm512_srli_epi64::<52>(key);
+                    s[0] = _mm512_madd52lo_epu64(s[0], x, key);
+                    s[1] = _mm512_madd52hi_epu64(s[1], x, key);
+                    s[1] = _mm512_madd52lo_epu64(s[1], x, kh);
+                    s[1] = _mm512_madd52lo_epu64(s[1], xh, key);
+                    s[2] = _mm512_madd52hi_epu64(s[2], x, kh);
+                    s[2] = _mm512_madd52hi_epu64(s[2], xh, key);
+                    s[2] = _mm512_madd52lo_epu64(s[2], xh, kh);
+                }
+            }
+            for (s, o) in acc.iter().zip([o0, o1]) {
+                let mut y = times_r104_wide(redc104_wide(s[0], s[1], s[2], tl, th, neg_inv), r, rs, rsh, q);
+                if add_to_out {
+                    let sum = _mm512_add_epi64(y, load(o));
+                    y = _mm512_min_epu64(sum, _mm512_sub_epi64(sum, q));
+                }
+                store(o, y);
+            }
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub(super) fn inner_product(
@@ -300,7 +404,7 @@ mod ifma {
         let q = _mm512_set1_epi64(c.q as i64);
         let neg_inv = _mm512_set1_epi64(c.neg_inv as i64);
         let r = _mm512_set1_epi64(c.r104 as i64);
-        let r_shoup = _mm512_set1_epi64(c.r104_shoup as i64);
+        let r_shoup = _mm512_set1_epi64((c.r104_shoup >> 12) as i64);
         let neg_q = _mm512_set1_epi64(((1u64 << 52) - c.q) as i64);
         let mask = _mm512_set1_epi64(((1u64 << 52) - 1) as i64);
         let zero = _mm512_setzero_si512();
@@ -379,20 +483,7 @@ mod ifma {
                     a2 = _mm512_madd52lo_epu64(a2, vh, ch[i]);
                 }
             }
-            // Step 1: add u1 t (t = tl + 2^52 th) so that the weight-1 word is 0 mod 2^52,
-            // carry it into the weight-2^52 word and drop a factor 2^52.
-            let u1 = _mm512_madd52lo_epu64(zero, a0, neg_inv);
-            a0 = _mm512_madd52lo_epu64(a0, u1, tl);
-            a1 = _mm512_add_epi64(a1, _mm512_srli_epi64::<52>(a0));
-            a1 = _mm512_madd52lo_epu64(_mm512_madd52hi_epu64(a1, u1, tl), u1, th);
-            a2 = _mm512_madd52hi_epu64(a2, u1, th);
-            // Step 2, the same one word up; the top product's high half has weight 2^52.
-            let u2 = _mm512_madd52lo_epu64(zero, a1, neg_inv);
-            a1 = _mm512_madd52lo_epu64(a1, u2, tl);
-            a2 = _mm512_add_epi64(a2, _mm512_srli_epi64::<52>(a1));
-            a2 = _mm512_madd52lo_epu64(_mm512_madd52hi_epu64(a2, u2, tl), u2, th);
-            let top = _mm512_madd52hi_epu64(zero, u2, th);
-            let v = _mm512_add_epi64(_mm512_add_epi64(a2, _mm512_slli_epi64::<52>(top)), addv);
+            let v = _mm512_add_epi64(redc104_wide(a0, a1, a2, tl, th, neg_inv), addv);
             store(o, v);
         }
     }
@@ -506,7 +597,14 @@ mod tests {
             x ^= x << 17;
             x
         };
-        for &q in &[primes::Q40[3], (1 << 50) - 27] {
+        for &q in &[
+            primes::Q40[3],
+            (1 << 50) - 27,
+            primes::Q55[3],
+            primes::Q60,
+            primes::P61[0],
+            (1 << 61) - 1,
+        ] {
             let m = Modulus::new(q).unwrap();
             for digits in [1, 2, 5, 8, 32] {
                 let mut ext: Vec<u64> = (0..digits * n).map(|_| next() % (4 * q)).collect();
@@ -520,12 +618,13 @@ mod tests {
                 for add in [false, true] {
                     let start: Vec<u64> = (0..n).map(|_| next() % q).collect();
                     let (mut o0, mut o1) = (start.clone(), start.clone());
-                    if !inner_product_narrow(&m, &ext, n, &kb_s, &ka_s, &mut o0, &mut o1, add) {
+                    if !inner_product(&m, &ext, n, &kb_s, &ka_s, &mut o0, &mut o1, add) {
                         return; // no IFMA on this host: nothing to compare
                     }
                     for j in 0..n {
                         let sum = |k: &[Vec<u64>]| -> u64 {
-                            let s: u128 = (0..digits).map(|d| ext[d * n + j] as u128 * k[d][j] as u128).sum();
+                            // each product reduced first: 32 of them reach 2^129 at 61 bits
+                            let s: u128 = (0..digits).map(|d| ext[d * n + j] as u128 * k[d][j] as u128 % q as u128).sum();
                             ((s + if add { start[j] as u128 } else { 0 }) % q as u128) as u64
                         };
                         assert_eq!(o0[j], sum(&kb), "q {q} digits {digits} add {add} at {j}");
@@ -536,7 +635,9 @@ mod tests {
         }
         let m = Modulus::new(primes::Q60).unwrap();
         let k = [0u64; 8];
-        assert!(!inner_product_narrow(&m, &[0; 8], 8, &[&k], &[&k], &mut [0; 8], &mut [0; 8], false));
+        // no digit, or a length that is not a multiple of 8: nothing written
+        assert!(!inner_product(&m, &[0; 8], 8, &[], &[], &mut [0; 8], &mut [0; 8], false));
+        assert!(!inner_product(&m, &[0; 12], 12, &[&k], &[&k], &mut [0; 12], &mut [0; 12], false));
     }
 
     #[test]

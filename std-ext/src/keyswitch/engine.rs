@@ -8,8 +8,8 @@
 //! key in blocks of [`IP_BLOCK`] coefficients whose 128-bit accumulators stay in L1. The
 //! earlier version accumulated every digit into full-limb 128-bit arrays (four times the limb
 //! in memory, allocated per call); the blocked form reads each extension and key limb once.
-//! A prime below 2^50 takes the AVX-512 IFMA form where the host has it
-//! (`clifhe_core::lincomb::inner_product_narrow`, the same words).
+//! On an AVX-512 IFMA host it takes the eight-lane form instead
+//! (`clifhe_core::lincomb::inner_product`, the same words).
 //! ModDown (`mod_down`) then brings both halves back to Q_l and adds them into the caller's
 //! polynomials; the buffers and their pool are in `scratch`.
 
@@ -20,7 +20,7 @@ use crate::context::EvalContext;
 use crate::error::EvalError;
 use clifhe_core::arith::Modulus;
 use clifhe_core::keys::expand_public_limb;
-use clifhe_core::lincomb::{inner_product_narrow, MAX_DIGITS};
+use clifhe_core::lincomb::{inner_product as inner_product_ifma, MAX_DIGITS};
 use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
 use clifhe_core::sample::SeedPurpose;
 use rayon::prelude::*;
@@ -50,10 +50,10 @@ fn inner_product<'k>(
 ) {
     let n = out0.len();
     if digits <= MAX_DIGITS {
-        // A prime below 2^50 on an IFMA host: eight coefficients per step (core's lincomb).
+        // On an IFMA host: eight coefficients per step (core's lincomb).
         let kbs: [&[u64]; MAX_DIGITS] = core::array::from_fn(|j| if j < digits { kb(j) } else { &[] });
         let kas: [&[u64]; MAX_DIGITS] = core::array::from_fn(|j| if j < digits { ka(j) } else { &[] });
-        if inner_product_narrow(m, ext, n, &kbs[..digits], &kas[..digits], out0, out1, add_to_out) {
+        if inner_product_ifma(m, ext, n, &kbs[..digits], &kas[..digits], out0, out1, add_to_out) {
             return;
         }
     }
@@ -447,7 +447,7 @@ impl EvalContext {
         // NTT, else each digit's gather.
         let cost = |pos: usize| -> u64 {
             let limb = LimbCost::of(qp[if pos < nq { pos } else { nq_full + pos - nq }].value());
-            let expansion = if compact { 2 } else { 0 };
+            let expansion = if compact { limb.key_expansion_digit() } else { 0 };
             let mut c = (limb.inner_product_digit() + expansion) * digits as u64;
             if extends {
                 c += pre
@@ -457,7 +457,7 @@ impl EvalContext {
                     .map(|(start, end, _)| limb.conversion(end - start) + limb.ntt())
                     .sum::<u64>();
             } else {
-                c += 2 * digits as u64;
+                c += limb.gather_digit() * digits as u64;
             }
             c
         };

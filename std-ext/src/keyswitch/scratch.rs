@@ -134,15 +134,18 @@ where
 }
 
 /// The work on one limb modulo `q` on this CPU, in the units of [`for_each_limb_group`]'s
-/// callers: sixteenths of a scalar transform of a large prime. A transform costs twice
-/// `NttPath::relative_cost`; one digit's inner product with the key 2, and a conversion into
-/// the limb 1 per source prime. On AVX-512 IFMA (`clifhe_core::lincomb`) a conversion takes
-/// about a third of that for a prime below 2^50 and half for a larger one, and the inner
-/// product half for a prime below 2^50 (measured on a 2-thread sparse bootstrap at N = 2^16,
-/// whose cut this model balances).
+/// callers: thirty-seconds of a scalar transform of a large prime. A transform costs four
+/// times `NttPath::relative_cost`; on the scalar path one digit's inner product with the key
+/// 4 (as much again to regenerate a compact key's half, or to gather a hoisted digit), and a
+/// conversion into the limb 2 per source prime. On AVX-512 IFMA (`clifhe_core::lincomb`) a
+/// conversion takes about a third of that for a prime below 2^50 and half for a larger one
+/// (the conversion benchmarks), the inner product half and three quarters. On the Zen 4
+/// machine of BENCHMARKS.md the two workers of a 2-thread sparse bootstrap at N = 2^16 still
+/// differ by about 15% (the small primes' group longer, about 0.12 s per bootstrap); moving
+/// these weights by a half either way did not close it.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct LimbCost {
-    path: clifhe_core::ntt::NttPath,
+    path: NttPath,
 }
 
 impl LimbCost {
@@ -154,24 +157,35 @@ impl LimbCost {
 
     /// A forward or inverse NTT.
     pub(super) fn ntt(self) -> u64 {
-        2 * self.path.relative_cost()
+        4 * self.path.relative_cost()
     }
 
     /// One digit's inner product with the key.
     pub(super) fn inner_product_digit(self) -> u64 {
         match self.path {
-            NttPath::IfmaNarrow => 1,
-            _ => 2,
+            NttPath::IfmaNarrow => 2,
+            NttPath::IfmaWide => 3,
+            _ => 4,
         }
+    }
+
+    /// Regenerating one digit's half of a compact key (ChaCha20 and rejection sampling).
+    pub(super) fn key_expansion_digit(self) -> u64 {
+        4
+    }
+
+    /// Gathering one digit of a hoisted decomposition (a copy or a Galois permutation).
+    pub(super) fn gather_digit(self) -> u64 {
+        4
     }
 
     /// One basis conversion into this limb from `sources` primes.
     pub(super) fn conversion(self, sources: usize) -> u64 {
         let sources = sources as u64;
         match self.path {
-            NttPath::IfmaNarrow => sources.div_ceil(3),
-            NttPath::IfmaWide => sources.div_ceil(2),
-            _ => sources,
+            NttPath::IfmaNarrow => (2 * sources).div_ceil(3),
+            NttPath::IfmaWide => sources,
+            _ => 2 * sources,
         }
     }
 }
