@@ -1,6 +1,6 @@
 //! clifhe-core: the `no_std` half of clifhe.
 //!
-//! Layers, bottom to top (docs/architecture.md §3): `arith` -> `ntt` -> `rns` -> `sample` -> `params`
+//! Layers, bottom to top (docs/architecture.md §3): `arith` -> `ntt` (and `lincomb`) -> `rns` -> `sample` -> `params`
 //! -> `encode` -> `multivector` -> `keys` -> `encrypt` -> `decrypt` -> `wire`.
 #![no_std]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]

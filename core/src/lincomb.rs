@@ -230,6 +230,25 @@ mod ifma {
         _mm512_sub_epi64,
     };
 
+    /// Up to [`super::MAX_DIGITS`] rows of eight-word chunks (the rest empty).
+    type Rows<'a> = [&'a [[u64; 8]]; super::MAX_DIGITS];
+
+    /// The first `digits` rows of `n` words of `words`, one after another.
+    fn rows(words: &[u64], n: usize, digits: usize) -> Rows<'_> {
+        core::array::from_fn(|d| {
+            if d < digits {
+                words[d * n..(d + 1) * n].as_chunks::<8>().0
+            } else {
+                &[]
+            }
+        })
+    }
+
+    /// The first `n` words of each slice of `limbs`.
+    fn rows_of<'a>(limbs: &[&'a [u64]], n: usize) -> Rows<'a> {
+        core::array::from_fn(|d| limbs.get(d).map_or(&[][..], |l| l[..n].as_chunks::<8>().0))
+    }
+
     /// A prime's constants for [`inner_product`].
     pub(super) struct Constants {
         pub(super) q: u64,
@@ -334,15 +353,7 @@ mod ifma {
         add_to_out: bool,
     ) {
         let digits = kb.len();
-        let e: [&[[u64; 8]]; super::MAX_DIGITS] = core::array::from_fn(|d| {
-            if d < digits {
-                ext[d * n..(d + 1) * n].as_chunks::<8>().0
-            } else {
-                &[]
-            }
-        });
-        let b: [&[[u64; 8]]; super::MAX_DIGITS] = core::array::from_fn(|d| if d < digits { kb[d][..n].as_chunks::<8>().0 } else { &[] });
-        let a: [&[[u64; 8]]; super::MAX_DIGITS] = core::array::from_fn(|d| if d < digits { ka[d][..n].as_chunks::<8>().0 } else { &[] });
+        let (e, b, a) = (rows(ext, n, digits), rows_of(kb, n), rows_of(ka, n));
         let q = _mm512_set1_epi64(c.q as i64);
         let tl = _mm512_set1_epi64((c.q & ((1 << 52) - 1)) as i64);
         let th = _mm512_set1_epi64((c.q >> 52) as i64);
@@ -379,6 +390,8 @@ mod ifma {
         }
     }
 
+    /// [`inner_product`] for a prime below 2^50: two products per term into two accumulators
+    /// (the conversion's narrow form, module docs).
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub(super) fn inner_product(
@@ -392,15 +405,7 @@ mod ifma {
         add_to_out: bool,
     ) {
         let digits = kb.len();
-        let e: [&[[u64; 8]]; super::MAX_DIGITS] = core::array::from_fn(|d| {
-            if d < digits {
-                ext[d * n..(d + 1) * n].as_chunks::<8>().0
-            } else {
-                &[]
-            }
-        });
-        let b: [&[[u64; 8]]; super::MAX_DIGITS] = core::array::from_fn(|d| if d < digits { kb[d][..n].as_chunks::<8>().0 } else { &[] });
-        let a: [&[[u64; 8]]; super::MAX_DIGITS] = core::array::from_fn(|d| if d < digits { ka[d][..n].as_chunks::<8>().0 } else { &[] });
+        let (e, b, a) = (rows(ext, n, digits), rows_of(kb, n), rows_of(ka, n));
         let q = _mm512_set1_epi64(c.q as i64);
         let neg_inv = _mm512_set1_epi64(c.neg_inv as i64);
         let r = _mm512_set1_epi64(c.r104 as i64);
