@@ -339,6 +339,12 @@ impl Montgomery {
         }
     }
 
+    /// -q^-1 mod 2^64 (its low bits are -q^-1 modulo any smaller power of two: the 52-bit
+    /// Montgomery steps of `lincomb` take them).
+    pub const fn neg_inv(&self) -> u64 {
+        self.neg_inv
+    }
+
     /// A value congruent to x R^-1 mod q, below x / 2^64 + q: below 2q when x < q 2^64, and
     /// within a u64 for any x below 2^127 when q < 2^62. Not fully reduced.
     #[inline(always)]

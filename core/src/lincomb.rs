@@ -92,7 +92,7 @@ impl LinearCombination {
         let wide = q >= NARROW_TARGET;
         let mut out = Self {
             t: q,
-            neg_inv: neg_inv_52(q),
+            neg_inv: neg_inv_52(t),
             wide,
             terms: coeffs.len(),
             lo: [0; MAX_TERMS],
@@ -186,7 +186,7 @@ pub fn inner_product(
             let r104 = q.mul(r52, r52);
             let c = ifma::Constants {
                 q: q.value(),
-                neg_inv: neg_inv_52(q.value()),
+                neg_inv: neg_inv_52(q),
                 r104,
                 r104_shoup: q.shoup(r104),
             };
@@ -206,15 +206,9 @@ pub fn inner_product(
     false
 }
 
-/// -q^-1 mod 2^52 for odd q (Newton's iteration: each step doubles the correct low bits).
-const fn neg_inv_52(q: u64) -> u64 {
-    let mut inv = q;
-    let mut i = 0;
-    while i < 5 {
-        inv = inv.wrapping_mul(2u64.wrapping_sub(q.wrapping_mul(inv)));
-        i += 1;
-    }
-    inv.wrapping_neg() & ((1 << 52) - 1)
+/// -q^-1 mod 2^52 for odd q (the low bits of the 64-bit Montgomery constant).
+fn neg_inv_52(q: &Modulus) -> u64 {
+    crate::arith::Montgomery::new(q).neg_inv() & ((1 << 52) - 1)
 }
 
 /// The kernel. Why `unsafe`: intrinsics behind `#[target_feature]`, reached only from
@@ -507,8 +501,7 @@ mod ifma {
         for (k, o) in out.as_chunks_mut::<8>().0.iter_mut().enumerate() {
             let (mut acc_lo, mut acc_hi) = (zero, zero);
             for i in 0..M {
-                // SAFETY: one vector of eight readable words (unaligned load).
-                let v = unsafe { _mm512_loadu_si512(rows[i][k].as_ptr().cast()) };
+                let v = load(&rows[i][k]);
                 acc_lo = _mm512_madd52lo_epu64(acc_lo, v, lo[i]);
                 acc_hi = _mm512_madd52hi_epu64(acc_hi, v, lo[i]);
                 if split[i] {
@@ -517,15 +510,7 @@ mod ifma {
                     acc_hi = _mm512_madd52hi_epu64(acc_hi, vh, hi[i]);
                 }
             }
-            // Two Montgomery steps (module docs); each w is 0 mod 2^52, so its shift is exact.
-            let u1 = _mm512_madd52lo_epu64(zero, acc_lo, neg_inv);
-            let w1 = _mm512_madd52lo_epu64(acc_lo, u1, t);
-            let v1 = _mm512_madd52hi_epu64(_mm512_add_epi64(acc_hi, _mm512_srli_epi64::<52>(w1)), u1, t);
-            let u2 = _mm512_madd52lo_epu64(zero, v1, neg_inv);
-            let w2 = _mm512_madd52lo_epu64(v1, u2, t);
-            let v2 = _mm512_madd52hi_epu64(_mm512_srli_epi64::<52>(w2), u2, t);
-            // SAFETY: one vector of eight exclusively borrowed words (unaligned store).
-            unsafe { _mm512_storeu_si512(o.as_mut_ptr().cast(), _mm512_add_epi64(v2, addv)) };
+            store(o, _mm512_add_epi64(redc104(acc_lo, acc_hi, t, neg_inv), addv));
         }
     }
 }
