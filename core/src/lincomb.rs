@@ -147,8 +147,9 @@ pub const MAX_DIGITS: usize = 32;
 /// Hybrid key switching's inner product on one limb modulo a prime q, on AVX-512 IFMA:
 /// `out0[j] = sum_d ext_d[j] kb_d[j]` and `out1[j] = sum_d ext_d[j] ka_d[j]` modulo q, fully
 /// reduced, or added (modulo q) to the canonical values already in `out0` and `out1` with
-/// `add_to_out`. `ext` holds the digits' extensions one after another (`n` words each, each
-/// below 4q); `kb` and `ka` the key's limbs per digit (below q). The sums are kept as in
+/// `add_to_out`. `ext` holds the digits' extensions (at least `n` words each, each below 4q);
+/// `kb` and `ka` the key's limbs per digit (below q). Any two-output sum of products with one
+/// shared factor fits this shape (a plaintext times a ciphertext's two halves, summed). The sums are kept as in
 /// [`LinearCombination`] (narrow, q < 2^50: two products per term, A_hi < D q for D digits;
 /// wide: seven, both factors split at bit 52) and divided by 2^104 the same way, then
 /// multiplied by 2^104 mod q (a Shoup product, below 2q: 52-bit narrow, the NTT's exact 64-bit
@@ -158,7 +159,7 @@ pub const MAX_DIGITS: usize = 32;
 #[allow(clippy::too_many_arguments)]
 pub fn inner_product(
     q: &Modulus,
-    ext: &[u64],
+    ext: &[&[u64]],
     n: usize,
     kb: &[&[u64]],
     ka: &[&[u64]],
@@ -172,10 +173,10 @@ pub fn inner_product(
         || digits == 0
         || digits > MAX_DIGITS
         || ka.len() != digits
-        || ext.len() < digits * n
+        || ext.len() != digits
         || out0.len() < n
         || out1.len() < n
-        || kb.iter().chain(ka).any(|k| k.len() < n)
+        || kb.iter().chain(ka).chain(ext).any(|k| k.len() < n)
     {
         return false;
     }
@@ -226,17 +227,6 @@ mod ifma {
 
     /// Up to [`super::MAX_DIGITS`] rows of eight-word chunks (the rest empty).
     type Rows<'a> = [&'a [[u64; 8]]; super::MAX_DIGITS];
-
-    /// The first `digits` rows of `n` words of `words`, one after another.
-    fn rows(words: &[u64], n: usize, digits: usize) -> Rows<'_> {
-        core::array::from_fn(|d| {
-            if d < digits {
-                words[d * n..(d + 1) * n].as_chunks::<8>().0
-            } else {
-                &[]
-            }
-        })
-    }
 
     /// The first `n` words of each slice of `limbs`.
     fn rows_of<'a>(limbs: &[&'a [u64]], n: usize) -> Rows<'a> {
@@ -338,7 +328,7 @@ mod ifma {
     #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
     pub(super) fn inner_product_wide(
         c: &Constants,
-        ext: &[u64],
+        ext: &[&[u64]],
         n: usize,
         kb: &[&[u64]],
         ka: &[&[u64]],
@@ -347,7 +337,7 @@ mod ifma {
         add_to_out: bool,
     ) {
         let digits = kb.len();
-        let (e, b, a) = (rows(ext, n, digits), rows_of(kb, n), rows_of(ka, n));
+        let (e, b, a) = (rows_of(ext, n), rows_of(kb, n), rows_of(ka, n));
         let q = _mm512_set1_epi64(c.q as i64);
         let tl = _mm512_set1_epi64((c.q & ((1 << 52) - 1)) as i64);
         let th = _mm512_set1_epi64((c.q >> 52) as i64);
@@ -390,7 +380,7 @@ mod ifma {
     #[target_feature(enable = "avx512f,avx512ifma")]
     pub(super) fn inner_product(
         c: &Constants,
-        ext: &[u64],
+        ext: &[&[u64]],
         n: usize,
         kb: &[&[u64]],
         ka: &[&[u64]],
@@ -399,7 +389,7 @@ mod ifma {
         add_to_out: bool,
     ) {
         let digits = kb.len();
-        let (e, b, a) = (rows(ext, n, digits), rows_of(kb, n), rows_of(ka, n));
+        let (e, b, a) = (rows_of(ext, n), rows_of(kb, n), rows_of(ka, n));
         let q = _mm512_set1_epi64(c.q as i64);
         let neg_inv = _mm512_set1_epi64(c.neg_inv as i64);
         let r = _mm512_set1_epi64(c.r104 as i64);
@@ -605,10 +595,11 @@ mod tests {
                     ka[d][0] = q - 1;
                 }
                 let (kb_s, ka_s): (Vec<&[u64]>, Vec<&[u64]>) = (kb.iter().map(|v| &v[..]).collect(), ka.iter().map(|v| &v[..]).collect());
+                let ext_s: Vec<&[u64]> = ext.chunks(n).collect();
                 for add in [false, true] {
                     let start: Vec<u64> = (0..n).map(|_| next() % q).collect();
                     let (mut o0, mut o1) = (start.clone(), start.clone());
-                    if !inner_product(&m, &ext, n, &kb_s, &ka_s, &mut o0, &mut o1, add) {
+                    if !inner_product(&m, &ext_s, n, &kb_s, &ka_s, &mut o0, &mut o1, add) {
                         return; // no IFMA on this host: nothing to compare
                     }
                     for j in 0..n {
@@ -626,8 +617,8 @@ mod tests {
         let m = Modulus::new(primes::Q60).unwrap();
         let k = [0u64; 8];
         // no digit, or a length that is not a multiple of 8: nothing written
-        assert!(!inner_product(&m, &[0; 8], 8, &[], &[], &mut [0; 8], &mut [0; 8], false));
-        assert!(!inner_product(&m, &[0; 12], 12, &[&k], &[&k], &mut [0; 12], &mut [0; 12], false));
+        assert!(!inner_product(&m, &[], 8, &[], &[], &mut [0; 8], &mut [0; 8], false));
+        assert!(!inner_product(&m, &[&[0; 12]], 12, &[&k], &[&k], &mut [0; 12], &mut [0; 12], false));
     }
 
     #[test]

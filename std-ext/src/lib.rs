@@ -24,3 +24,4 @@ pub mod preprocess;
 pub mod privacy;
 pub mod protocol;
 pub mod runtime;
+mod sum_of_products;

@@ -1,6 +1,6 @@
-//! The key switch gives the same words on every arithmetic path of this host: AVX-512 IFMA
-//! (NTT passes and the basis conversion's small-prime sums, `clifhe_core::lincomb`), AVX2 and
-//! the scalar reference. The paths are process-wide switches, so this file is its own test
+//! The key switch and the plaintext sum of products give the same words on every arithmetic
+//! path of this host: AVX-512 IFMA (NTT passes, the basis conversion's small-prime sums and
+//! the sums of products, `clifhe_core::lincomb`), AVX2 and the scalar reference. The paths are process-wide switches, so this file is its own test
 //! binary with one test (nothing else runs while they are flipped).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,7 +15,7 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 #[test]
-fn key_switches_are_identical_on_every_path() {
+fn key_switches_and_plaintext_sums_are_identical_on_every_path() {
     // Six-prime digits of 40-, 39- and 60-bit primes and six 61-bit special primes: the
     // conversions into the small primes take the IFMA sums, from small sources (two products
     // per term) and from large ones (four); ModDown converts from the special primes.
@@ -33,11 +33,31 @@ fn key_switches_are_identical_on_every_path() {
     let gks = GaloisKeys::for_rotations(&ectx, &sk, &[5], false, &mut rng).unwrap();
     let rlk = RelinearizationKey::generate(&ectx, &sk, &mut rng).unwrap();
     let g = rotation_galois_element(5, ectx.n()).unwrap();
+    // 40 plaintexts (more than one IFMA call's 32 terms) on two ciphertexts, at every prime
+    // size of the chain
+    let ct2 = encrypt_pk(&params, ectx.q_tables(), &pk, &pt, params.max_level(), &mut rng).unwrap();
+    let pts: Vec<_> = (0..40)
+        .map(|k| {
+            let w: Vec<Complex> = (0..params.max_slots())
+                .map(|i| Complex::new(((i * k) as f64 * 0.13).cos(), 0.5))
+                .collect();
+            ev.encode(&w, params.max_level(), params.default_scale()).unwrap()
+        })
+        .collect();
+    let terms: Vec<_> = pts
+        .iter()
+        .enumerate()
+        .map(|(k, p)| (if k % 3 == 0 { &ct2 } else { &ct }, p))
+        .collect();
     let run = || {
+        let sum = ev.mul_plain_sum(&terms).unwrap();
         let rotated = ev.rotate(&ct, 5, &gks).unwrap();
         let product = ev.mul_relin(&ct, &ct, &rlk).unwrap();
         let switched = ectx.key_switch(&ct.c1, gks.get(g).unwrap()).unwrap();
-        [rotated.c0, rotated.c1, product.c0, product.c1, switched.0, switched.1].map(|p| p.as_slice().to_vec())
+        [
+            rotated.c0, rotated.c1, product.c0, product.c1, switched.0, switched.1, sum.c0, sum.c1,
+        ]
+        .map(|p| p.as_slice().to_vec())
     };
     let best = run();
     set_ifma_enabled(false);

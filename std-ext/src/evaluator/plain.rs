@@ -2,6 +2,7 @@
 
 use super::{scales_match, Ciphertext3, PlaintextRns};
 use crate::error::EvalError;
+use crate::sum_of_products::sum_of_products;
 use clifhe_core::ciphertext::{Ciphertext, CiphertextMeta, CiphertextOwned};
 use clifhe_core::encode::Complex;
 use clifhe_core::rns::{Representation, RnsPoly};
@@ -212,11 +213,11 @@ impl<'a> super::Evaluator<'a> {
         Ok(out)
     }
 
-    /// `sum_i cts[i] * pts[i]` (point-wise in NTT form) in one pass: the one plaintext
-    /// sum-of-products kernel (the inner sums of baby-step giant-step transforms and the
-    /// block-diagonal maps of `ga`). Each coefficient's products (below 2^122) are summed in a
-    /// u128 and reduced every 32 terms, so any number of terms works and nothing is allocated
-    /// per coefficient. All ciphertexts share level, scale and slots, all plaintexts their scale
+    /// `sum_i cts[i] * pts[i]` (point-wise in NTT form) in one pass: the inner sums of
+    /// baby-step giant-step transforms and the block-diagonal maps of `ga`, on the crate's one
+    /// sum-of-products kernel (`crate::sum_of_products`: AVX-512 IFMA where the CPU has it, the
+    /// same words as the scalar kernel); any number of terms, nothing allocated per
+    /// coefficient. All ciphertexts share level, scale and slots, all plaintexts their scale
     /// and slots (NTT form, at least the ciphertexts' limbs); result scale = scale_ct *
     /// scale_pt; no rescale.
     pub fn mul_plain_sum(&self, terms: &[(&CiphertextOwned, &PlaintextRns)]) -> Result<CiphertextOwned, EvalError> {
@@ -259,30 +260,16 @@ impl<'a> super::Evaluator<'a> {
             .for_each(|(i, (o0, o1))| {
                 let m = &self.ectx.q_moduli()[i];
                 let r = i * n..(i + 1) * n;
-                let srcs: Vec<(&[u64], &[u64], &[u64])> = terms
-                    .iter()
-                    .map(|(c, p)| {
-                        (
-                            &c.c0.as_slice()[r.clone()],
-                            &c.c1.as_slice()[r.clone()],
-                            &p.poly.as_slice()[r.clone()],
-                        )
-                    })
-                    .collect();
-                for j in 0..n {
-                    let (mut s0, mut s1) = (0u128, 0u128);
-                    for (t, &(x0, x1, y)) in srcs.iter().enumerate() {
-                        s0 += x0[j] as u128 * y[j] as u128;
-                        s1 += x1[j] as u128 * y[j] as u128;
-                        // 32 products of 122 bits fit a u128 with the reduced carry-in.
-                        if t % 32 == 31 {
-                            s0 = m.reduce_u128(s0) as u128;
-                            s1 = m.reduce_u128(s1) as u128;
-                        }
-                    }
-                    o0[j] = m.reduce_u128(s0);
-                    o1[j] = m.reduce_u128(s1);
-                }
+                sum_of_products(
+                    m,
+                    terms.len(),
+                    |t| &terms[t].1.poly.as_slice()[r.clone()],
+                    |t| &terms[t].0.c0.as_slice()[r.clone()],
+                    |t| &terms[t].0.c1.as_slice()[r.clone()],
+                    o0,
+                    o1,
+                    false,
+                );
             });
         Ok(out)
     }

@@ -5,11 +5,8 @@
 //! Work is split by target prime. For every prime of Q_l * P a worker produces the digit
 //! extensions of that one limb (a basis conversion and a lazy forward NTT each, or a gather
 //! from a hoisted decomposition) into its own buffer, then takes the inner product with the
-//! key in blocks of [`IP_BLOCK`] coefficients whose 128-bit accumulators stay in L1. The
-//! earlier version accumulated every digit into full-limb 128-bit arrays (four times the limb
-//! in memory, allocated per call); the blocked form reads each extension and key limb once.
-//! On an AVX-512 IFMA host it takes the eight-lane form instead
-//! (`clifhe_core::lincomb::inner_product`, the same words).
+//! key (`crate::sum_of_products`: blocks whose 128-bit accumulators stay in L1, or eight lanes
+//! of AVX-512 IFMA, the same words).
 //! ModDown (`mod_down`) then brings both halves back to Q_l and adds them into the caller's
 //! polynomials; the buffers and their pool are in `scratch`.
 
@@ -18,111 +15,11 @@ use super::scratch::{for_each_limb_group, KeySwitchScratch, LimbCost};
 use super::{Decomposed, LevelPrecomp, SwitchingKey};
 use crate::context::EvalContext;
 use crate::error::EvalError;
-use clifhe_core::arith::Modulus;
+use crate::sum_of_products::sum_of_products;
 use clifhe_core::keys::expand_public_limb;
-use clifhe_core::lincomb::{inner_product as inner_product_ifma, MAX_DIGITS};
 use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
 use clifhe_core::sample::SeedPurpose;
 use rayon::prelude::*;
-
-/// Coefficients per block of the inner product: two 128-bit accumulators of this many words
-/// (8 KiB) stay in L1 while every digit streams through.
-const IP_BLOCK: usize = 256;
-
-/// Digits summed in 128-bit accumulators before a reduction: an extension below 4q times a
-/// key word below q is below 2^124 for q < 2^61, so 8 products and a reduced remainder stay
-/// below 2^128.
-const DIGITS_PER_REDUCTION: usize = 8;
-
-/// out0 = sum_j ext_j * kb_j and out1 = sum_j ext_j * ka_j modulo `m`, for `digits` extension
-/// limbs laid out one after another in `ext` (each below 4m) and key limbs below m.
-/// With `add_to_out`, the sums are added to `out0` and `out1` (modulo `m`) instead.
-#[allow(clippy::too_many_arguments)]
-fn inner_product<'k>(
-    m: &Modulus,
-    ext: &[u64],
-    digits: usize,
-    kb: impl Fn(usize) -> &'k [u64],
-    ka: impl Fn(usize) -> &'k [u64],
-    out0: &mut [u64],
-    out1: &mut [u64],
-    add_to_out: bool,
-) {
-    let n = out0.len();
-    if digits <= MAX_DIGITS {
-        // On an IFMA host: eight coefficients per step (core's lincomb).
-        let kbs: [&[u64]; MAX_DIGITS] = core::array::from_fn(|j| if j < digits { kb(j) } else { &[] });
-        let kas: [&[u64]; MAX_DIGITS] = core::array::from_fn(|j| if j < digits { ka(j) } else { &[] });
-        if inner_product_ifma(m, ext, n, &kbs[..digits], &kas[..digits], out0, out1, add_to_out) {
-            return;
-        }
-    }
-    let mut acc0 = [0u128; IP_BLOCK];
-    let mut acc1 = [0u128; IP_BLOCK];
-    let mut start = 0;
-    while start < n {
-        let len = IP_BLOCK.min(n - start);
-        let (a0, a1) = (&mut acc0[..len], &mut acc1[..len]);
-        a0.fill(0);
-        a1.fill(0);
-        // Four digits per pass over the accumulators (a quarter of their loads and stores),
-        // never straddling a reduction.
-        let mut j = 0;
-        while j < digits {
-            let take = (digits - j).min(4).min(DIGITS_PER_REDUCTION - j % DIGITS_PER_REDUCTION);
-            let slices = |f: &dyn Fn(usize) -> &'k [u64]| -> [&'k [u64]; 4] {
-                core::array::from_fn(|k| if k < take { &f(j + k)[start..start + len] } else { &[] })
-            };
-            let e: [&[u64]; 4] = core::array::from_fn(|k| {
-                if k < take {
-                    &ext[(j + k) * n + start..(j + k) * n + start + len]
-                } else {
-                    &[]
-                }
-            });
-            let (b, a) = (slices(&kb), slices(&ka));
-            match take {
-                4 => accumulate::<4>(a0, a1, e, b, a),
-                3 => accumulate::<3>(a0, a1, e, b, a),
-                2 => accumulate::<2>(a0, a1, e, b, a),
-                _ => accumulate::<1>(a0, a1, e, b, a),
-            }
-            j += take;
-            if j % DIGITS_PER_REDUCTION == 0 && j < digits {
-                a0.iter_mut().chain(a1.iter_mut()).for_each(|v| *v = m.reduce_u128(*v) as u128);
-            }
-        }
-        for ((o, v), (p, w)) in out0[start..start + len]
-            .iter_mut()
-            .zip(a0.iter())
-            .zip(out1[start..start + len].iter_mut().zip(a1.iter()))
-        {
-            let (x, y) = (m.reduce_u128(*v), m.reduce_u128(*w));
-            (*o, *p) = if add_to_out { (m.add(*o, x), m.add(*p, y)) } else { (x, y) };
-        }
-        start += len;
-    }
-}
-
-/// a0 += sum_k e_k * b_k and a1 += sum_k e_k * a_k over the first K of the four digit slices
-/// (each as long as the accumulators).
-#[inline(always)]
-fn accumulate<const K: usize>(a0: &mut [u128], a1: &mut [u128], e: [&[u64]; 4], b: [&[u64]; 4], a: [&[u64]; 4]) {
-    let len = a0.len();
-    let e: [&[u64]; K] = core::array::from_fn(|k| &e[k][..len]);
-    let b: [&[u64]; K] = core::array::from_fn(|k| &b[k][..len]);
-    let a: [&[u64]; K] = core::array::from_fn(|k| &a[k][..len]);
-    for (i, (s0, s1)) in a0.iter_mut().zip(a1[..len].iter_mut()).enumerate() {
-        let (mut x0, mut x1) = (*s0, *s1);
-        for k in 0..K {
-            let v = e[k][i] as u128;
-            x0 += v * b[k][i] as u128;
-            x1 += v * a[k][i] as u128;
-        }
-        *s0 = x0;
-        *s1 = x1;
-    }
-}
 
 /// dst = src, or dst[x] = src[perm[x]] (a Galois permutation of NTT slots).
 fn copy_permuted(dst: &mut [u64], src: &[u64], perm: Option<&[u32]>) {
@@ -474,10 +371,11 @@ impl EvalContext {
                     }
                 }
                 let key_a = &*key_a;
-                inner_product(
+                let ext = &*ext;
+                sum_of_products(
                     &qp[kidx],
-                    ext,
                     digits,
+                    |j| &ext[j * n..(j + 1) * n],
                     |j| &key.b[j].as_slice()[kidx * n..(kidx + 1) * n],
                     |j| {
                         if compact {
