@@ -1,6 +1,7 @@
-//! The key switch and the plaintext sum of products give the same words on every arithmetic
-//! path of this host: AVX-512 IFMA (NTT passes, the basis conversion's small-prime sums and
-//! the sums of products, `clifhe_core::lincomb`), AVX2 and the scalar reference. The paths are process-wide switches, so this file is its own test
+//! The key switch, the plaintext sum of products and rescaling give the same words on every
+//! arithmetic path of this host: AVX-512 IFMA (NTT passes, the basis conversion's small-prime
+//! sums, the sums of products and the division steps, `clifhe_core::lincomb`), AVX2 and the
+//! scalar reference. The paths are process-wide switches, so this file is its own test
 //! binary with one test (nothing else runs while they are flipped).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -51,6 +52,8 @@ fn key_switches_and_plaintext_sums_are_identical_on_every_path() {
         .collect();
     let run = || {
         let sum = ev.mul_plain_sum(&terms).unwrap();
+        let rescaled = ev.rescale(&sum).unwrap();
+        let twice = ev.rescale_twice_owned(sum.clone()).unwrap();
         let rotated = ev.rotate(&ct, 5, &gks).unwrap();
         let product = ev.mul_relin(&ct, &ct, &rlk).unwrap();
         let switched = ectx.key_switch(&ct.c1, gks.get(g).unwrap()).unwrap();

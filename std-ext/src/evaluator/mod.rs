@@ -20,6 +20,7 @@ use crate::context::EvalContext;
 use crate::error::EvalError;
 use clifhe_core::ciphertext::{Ciphertext, CiphertextMeta, CiphertextOwned};
 use clifhe_core::encode::Complex;
+use clifhe_core::lincomb::{scale_difference, Destination};
 use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
 use rayon::prelude::*;
 
@@ -268,9 +269,12 @@ impl<'a> Evaluator<'a> {
             }
             self.ectx.q_tables()[i].forward(tmp).map_err(|_| EvalError::Representation)?;
             let inv = m.inv(m.reduce_u128(q2));
-            let inv_s = m.shoup(inv);
-            for (x, t) in io.iter_mut().zip(tmp.iter()) {
-                *x = m.mul_shoup(m.sub(*x, *t), inv, inv_s);
+            // (x - t) inv = (t - x)(-inv), written over x
+            if !scale_difference(m, m.neg(inv), tmp, io, Destination::Overwrite) {
+                let inv_s = m.shoup(inv);
+                for (x, t) in io.iter_mut().zip(tmp.iter()) {
+                    *x = m.mul_shoup(m.sub(*x, *t), inv, inv_s);
+                }
             }
             Ok(())
         })?;
@@ -349,9 +353,11 @@ impl<'a> Evaluator<'a> {
         }
         self.ectx.q_tables()[i].forward(out).map_err(|_| EvalError::Representation)?;
         let inv = m.inv(m.reduce(top));
-        let inv_s = m.shoup(inv);
-        for (x, s) in out.iter_mut().zip(src) {
-            *x = m.mul_shoup(m.sub(*s, *x), inv, inv_s);
+        if !scale_difference(m, inv, src, out, Destination::Overwrite) {
+            let inv_s = m.shoup(inv);
+            for (x, s) in out.iter_mut().zip(src) {
+                *x = m.mul_shoup(m.sub(*s, *x), inv, inv_s);
+            }
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ use super::scratch::{for_each_limb_group, KeySwitchScratch, LimbCost};
 use super::{LevelPrecomp, SwitchingKey};
 use crate::context::EvalContext;
 use crate::error::EvalError;
+use clifhe_core::lincomb::{scale_difference, Destination};
 use clifhe_core::rns::{Representation, RnsPoly};
 use rayon::prelude::*;
 
@@ -59,20 +60,26 @@ impl EvalContext {
                 let table = &self.q_tables()[i];
                 pre.mod_down.convert_scaled_to(n, p0, i, buf);
                 table.forward(buf).map_err(|_| EvalError::Representation)?;
-                for ((o, x), e) in o0.iter_mut().zip(x0).zip(buf.iter()) {
-                    *o = m.add(*o, m.mul_shoup(m.sub(*x, *e), pinv, pinv_s));
+                if !scale_difference(m, pinv, x0, buf, Destination::Add(o0)) {
+                    for ((o, x), e) in o0.iter_mut().zip(x0).zip(buf.iter()) {
+                        *o = m.add(*o, m.mul_shoup(m.sub(*x, *e), pinv, pinv_s));
+                    }
                 }
                 pre.mod_down.convert_scaled_to(n, p1, i, buf);
                 table.forward(buf).map_err(|_| EvalError::Representation)?;
                 match second {
                     SecondOutput::Add => {
-                        for ((o, x), e) in o1.iter_mut().zip(x1).zip(buf.iter()) {
-                            *o = m.add(*o, m.mul_shoup(m.sub(*x, *e), pinv, pinv_s));
+                        if !scale_difference(m, pinv, x1, buf, Destination::Add(o1)) {
+                            for ((o, x), e) in o1.iter_mut().zip(x1).zip(buf.iter()) {
+                                *o = m.add(*o, m.mul_shoup(m.sub(*x, *e), pinv, pinv_s));
+                            }
                         }
                     }
                     SecondOutput::Set => {
-                        for ((o, x), e) in o1.iter_mut().zip(x1).zip(buf.iter()) {
-                            *o = m.mul_shoup(m.sub(*x, *e), pinv, pinv_s);
+                        if !scale_difference(m, pinv, x1, buf, Destination::Set(o1)) {
+                            for ((o, x), e) in o1.iter_mut().zip(x1).zip(buf.iter()) {
+                                *o = m.mul_shoup(m.sub(*x, *e), pinv, pinv_s);
+                            }
                         }
                     }
                 }

@@ -1,0 +1,167 @@
+use super::*;
+use crate::params::primes;
+use std::vec;
+use std::vec::Vec;
+
+fn reference(t: u64, y: &[u64], n: usize, c: &[u64], add: u64, j: usize) -> u64 {
+    let s: u128 = c.iter().enumerate().map(|(i, &ci)| y[i * n + j] as u128 * ci as u128).sum();
+    ((s + add as u128) % t as u128) as u64
+}
+
+/// Against u128 arithmetic: every term count, terms below 2^52 and up to 2^64 (split),
+/// the extreme values of both and the bound on the output.
+#[test]
+fn matches_the_exact_sum_and_stays_below_three_t() {
+    // narrow targets (two accumulators) and wide ones up to 2^61 - 1 (three)
+    let n = 64;
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for &t in &[
+        primes::Q40[0],
+        primes::Q39[2],
+        (1 << 50) - 27,
+        1 << 50 | 1,
+        primes::Q55[0],
+        primes::Q60,
+        primes::P61[5],
+        (1 << 61) - 1,
+    ] {
+        let m = Modulus::new(t).unwrap();
+        for terms in 1..=MAX_TERMS {
+            for wide in [false, true] {
+                let bound = if wide { u64::MAX } else { 1 << 52 };
+                let c: Vec<u64> = (0..terms).map(|i| if i == 0 { t - 1 } else { next() % t }).collect();
+                let mut y: Vec<u64> = (0..terms * n).map(|_| next() % bound).collect();
+                for i in 0..terms {
+                    y[i * n] = bound - 1; // the largest value of every term
+                    y[i * n + 1] = 0;
+                }
+                let add = next() % t;
+                let lc = LinearCombination::new(&m, &c, &vec![bound; terms]).unwrap();
+                let mut out = vec![0u64; n];
+                if !lc.apply(&y, n, add, &mut out) {
+                    return; // no IFMA on this host: nothing to compare
+                }
+                for (j, &o) in out.iter().enumerate() {
+                    assert!(o < 3 * t, "t {t} terms {terms} wide {wide}: {o} at {j}");
+                    assert_eq!(o % t, reference(t, &y, n, &c, add, j), "t {t} terms {terms} wide {wide} at {j}");
+                }
+            }
+        }
+    }
+}
+
+/// Against u128 arithmetic: extensions up to 4q - 1, keys up to q - 1, 1 to 32 digits,
+/// setting and adding to canonical outputs.
+#[test]
+fn inner_product_matches_the_exact_sum() {
+    let n = 32;
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for &q in &[
+        primes::Q40[3],
+        (1 << 50) - 27,
+        primes::Q55[3],
+        primes::Q60,
+        primes::P61[0],
+        (1 << 61) - 1,
+    ] {
+        let m = Modulus::new(q).unwrap();
+        for digits in [1, 2, 5, 8, 32] {
+            let mut ext: Vec<u64> = (0..digits * n).map(|_| next() % (4 * q)).collect();
+            let kb: Vec<Vec<u64>> = (0..digits).map(|_| (0..n).map(|_| next() % q).collect()).collect();
+            let mut ka: Vec<Vec<u64>> = (0..digits).map(|_| (0..n).map(|_| next() % q).collect()).collect();
+            for d in 0..digits {
+                ext[d * n] = 4 * q - 1;
+                ka[d][0] = q - 1;
+            }
+            let (kb_s, ka_s): (Vec<&[u64]>, Vec<&[u64]>) = (kb.iter().map(|v| &v[..]).collect(), ka.iter().map(|v| &v[..]).collect());
+            let ext_s: Vec<&[u64]> = ext.chunks(n).collect();
+            for add in [false, true] {
+                let start: Vec<u64> = (0..n).map(|_| next() % q).collect();
+                let (mut o0, mut o1) = (start.clone(), start.clone());
+                if !inner_product(&m, &ext_s, n, &kb_s, &ka_s, &mut o0, &mut o1, add) {
+                    return; // no IFMA on this host: nothing to compare
+                }
+                for j in 0..n {
+                    let sum = |k: &[Vec<u64>]| -> u64 {
+                        // each product reduced first: 32 of them reach 2^129 at 61 bits
+                        let s: u128 = (0..digits).map(|d| ext[d * n + j] as u128 * k[d][j] as u128 % q as u128).sum();
+                        ((s + if add { start[j] as u128 } else { 0 }) % q as u128) as u64
+                    };
+                    assert_eq!(o0[j], sum(&kb), "q {q} digits {digits} add {add} at {j}");
+                    assert_eq!(o1[j], sum(&ka), "q {q} digits {digits} add {add} at {j}");
+                }
+            }
+        }
+    }
+    let m = Modulus::new(primes::Q60).unwrap();
+    let k = [0u64; 8];
+    // no digit, or a length that is not a multiple of 8: nothing written
+    assert!(!inner_product(&m, &[], 8, &[], &[], &mut [0; 8], &mut [0; 8], false));
+    assert!(!inner_product(&m, &[&[0; 12]], 12, &[&k], &[&k], &mut [0; 12], &mut [0; 12], false));
+}
+
+#[test]
+fn refuses_what_it_cannot_take() {
+    let t = Modulus::new(primes::Q40[0]).unwrap();
+    assert!(LinearCombination::new(&t, &[], &[]).is_none());
+    assert!(LinearCombination::new(&t, &[1; 9], &[2; 9]).is_none());
+    assert!(LinearCombination::new(&t, &[1, 2], &[2]).is_none());
+    assert!(LinearCombination::new(&t, &[primes::Q40[0]], &[2]).is_none());
+    let lc = LinearCombination::new(&t, &[3, 5], &[8, 8]).unwrap();
+    let mut out = [0u64; 12];
+    // n not a multiple of 8, or too short a source: nothing written
+    assert!(!lc.apply(&[1; 24], 12, 0, &mut out));
+    assert!(!lc.apply(&[1; 8], 8, 0, &mut out));
+    assert_eq!(out, [0; 12]);
+}
+
+#[test]
+fn scale_difference_matches_the_shoup_product() {
+    let n = 64;
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for &q in &[primes::Q40[3], (1 << 50) - 27, primes::Q55[3], primes::Q60, primes::P61[0]] {
+        let m = Modulus::new(q).unwrap();
+        for w in [1, 2, q - 1, next() % q] {
+            let mut a: Vec<u64> = (0..n).map(|_| next() % q).collect();
+            let mut b: Vec<u64> = (0..n).map(|_| next() % q).collect();
+            // the extremes: x - y = -(q - 1) and q - 1
+            (a[0], b[0], a[1], b[1]) = (0, q - 1, q - 1, 0);
+            let start: Vec<u64> = (0..n).map(|_| next() % q).collect();
+            let want = |j: usize| m.mul_shoup(m.sub(a[j], b[j]), w, m.shoup(w));
+            let (mut set, mut add, mut y) = (start.clone(), start.clone(), b.clone());
+            if !scale_difference(&m, w, &a, &mut b.clone(), Destination::Set(&mut set)) {
+                return; // no IFMA on this host: nothing to compare
+            }
+            assert!(scale_difference(&m, w, &a, &mut b.clone(), Destination::Add(&mut add)));
+            assert!(scale_difference(&m, w, &a, &mut y, Destination::Overwrite));
+            for j in 0..n {
+                assert_eq!(set[j], want(j), "q {q} w {w} at {j}");
+                assert_eq!(add[j], m.add(start[j], want(j)), "q {q} w {w} at {j}");
+                assert_eq!(y[j], want(j), "q {q} w {w} at {j}");
+            }
+            a.truncate(8);
+            // a length that is not a multiple of 8, or a short input: nothing written
+            assert!(!scale_difference(&m, w, &a, &mut b[..12], Destination::Overwrite));
+            assert!(!scale_difference(&m, w, &a, &mut b[..16], Destination::Overwrite));
+            assert!(!scale_difference(&m, q, &a, &mut b[..8], Destination::Overwrite));
+        }
+    }
+}
