@@ -58,7 +58,18 @@ fn key_switches_and_plaintext_sums_are_identical_on_every_path() {
         let product = ev.mul_relin(&ct, &ct, &rlk).unwrap();
         let switched = ectx.key_switch(&ct.c1, gks.get(g).unwrap()).unwrap();
         [
-            rotated.c0, rotated.c1, product.c0, product.c1, switched.0, switched.1, sum.c0, sum.c1,
+            rotated.c0,
+            rotated.c1,
+            product.c0,
+            product.c1,
+            switched.0,
+            switched.1,
+            sum.c0,
+            sum.c1,
+            rescaled.c0,
+            rescaled.c1,
+            twice.c0,
+            twice.c1,
         ]
         .map(|p| p.as_slice().to_vec())
     };
