@@ -3,7 +3,7 @@
 
 use crate::context::EvalContext;
 use crate::error::EvalError;
-use crate::keyswitch::SwitchingKey;
+use crate::keyswitch::{KeyStorage, SwitchingKey};
 use clifhe_core::encode::galois_element;
 use clifhe_core::rns::{Representation, RnsPoly};
 use clifhe_core::SecretKey;
@@ -135,6 +135,10 @@ impl GaloisKeys {
     }
     /// [`SwitchingKey::compact`] on every key.
     pub fn compact(&mut self) {
-        self.keys.values_mut().for_each(SwitchingKey::compact);
+        self.set_storage(KeyStorage::Compact);
+    }
+    /// Brings every key to `storage` (a compact key stays compact: its `a` is not kept).
+    pub fn set_storage(&mut self, storage: KeyStorage) {
+        self.keys.values_mut().for_each(|k| storage.apply(k));
     }
 }

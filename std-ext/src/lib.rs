@@ -19,7 +19,7 @@ pub use context::EvalContext;
 pub use error::EvalError;
 pub use evaluator::{Ciphertext3, Evaluator, PlaintextRns};
 pub use keys::{GaloisKeys, RelinearizationKey};
-pub use keyswitch::SwitchingKey;
+pub use keyswitch::{KeyStorage, SwitchingKey};
 pub mod preprocess;
 pub mod privacy;
 pub mod protocol;

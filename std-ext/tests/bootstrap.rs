@@ -109,6 +109,42 @@ fn compact_keys_switch_bit_for_bit_like_expanded_ones() {
     }
 }
 
+/// `KeyStorage::Expanded` keeps the Galois keys' `a` halves (twice the memory, also after
+/// `read_dir`) and bootstraps to the same words as the default compact keys.
+#[test]
+fn expanded_bootstrap_keys_bootstrap_bit_for_bit_like_compact_ones() {
+    use clifhe_std::{BootstrapLiteral, Bootstrapper, KeyStorage};
+    use rand_chacha::rand_core::SeedableRng;
+    let s = setup(presets::INSECURE_TEST_BOOT_N12);
+    let lit = |galois_key_storage| BootstrapLiteral {
+        log_slots: Some(4),
+        galois_key_storage,
+        ..BootstrapLiteral::default()
+    };
+    let compact = Bootstrapper::new(&s.ectx, lit(KeyStorage::Compact)).unwrap();
+    let expanded = Bootstrapper::new(&s.ectx, lit(KeyStorage::Expanded)).unwrap();
+    // the same seed: the same keys, held two ways
+    let keys_c = compact
+        .generate_keys(&s.sk, &mut rand_chacha::ChaCha20Rng::seed_from_u64(5))
+        .unwrap();
+    let keys_e = expanded
+        .generate_keys(&s.sk, &mut rand_chacha::ChaCha20Rng::seed_from_u64(5))
+        .unwrap();
+    assert_eq!(keys_e.galois.memory_bytes(), 2 * keys_c.galois.memory_bytes());
+    let v = s.values(1 << 4);
+    let ct = s.encrypt_at(&v, 0, (1u64 << 40) as f64);
+    let (a, b) = (compact.bootstrap(&ct, &keys_c).unwrap(), expanded.bootstrap(&ct, &keys_e).unwrap());
+    assert!(a.c0.as_slice() == b.c0.as_slice() && a.c1.as_slice() == b.c1.as_slice());
+    let dir = std::env::temp_dir().join(format!("clifhe-boot-storage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    keys_c.write_dir(&s.ectx, &dir).unwrap();
+    let read_e = BootstrapKeys::read_dir(&expanded, &dir).unwrap();
+    let read_c = BootstrapKeys::read_dir(&compact, &dir).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(read_e.galois.memory_bytes(), keys_e.galois.memory_bytes());
+    assert_eq!(read_c.galois.memory_bytes(), keys_c.galois.memory_bytes());
+}
+
 #[test]
 fn coeffs_to_slots_then_slots_to_coeffs_is_the_identity() {
     let s = setup(presets::INSECURE_TEST_BOOT_N12);

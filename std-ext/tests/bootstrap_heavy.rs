@@ -2,7 +2,8 @@
 //! about a minute per slot count and up to 11 GiB), and the timing run BENCHMARKS.md quotes:
 //! `CLIFHE_HEAVY=full RAYON_NUM_THREADS=1 cargo test --release -p clifhe-std --test
 //! bootstrap_heavy`. `CLIFHE_HEAVY=1`: full slots, 2^10 and 2^3 slots; `CLIFHE_HEAVY=full`:
-//! full slots only; `CLIFHE_HEAVY=sparse`: 2^10 and 2^3 slots only.
+//! full slots only; `CLIFHE_HEAVY=sparse`: 2^10 and 2^3 slots only. `CLIFHE_KEYS=expanded`
+//! holds the Galois keys expanded (`KeyStorage::Expanded`: twice their memory, no regeneration).
 //!
 //! A plain `main` (`harness = false`), so that the run happens on the main thread after
 //! [`clifhe_std::runtime::tune_allocator`], as in `host-eval`: libtest would run it on a

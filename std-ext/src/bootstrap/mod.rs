@@ -36,6 +36,7 @@ use crate::context::EvalContext;
 use crate::error::EvalError;
 use crate::evaluator::Evaluator;
 use crate::keys::{conjugation_galois_element, rotation_galois_element, GaloisKeys, RelinearizationKey};
+use crate::keyswitch::KeyStorage;
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::encode::Complex;
 use clifhe_core::SecretKey;
@@ -79,6 +80,11 @@ pub struct BootstrapLiteral {
     /// Hamming weight of the ephemeral sparse secret (default `Some(32)`); `None` raises the
     /// dense secret directly, which needs `k` of several `sqrt(N / 18)`.
     pub ephemeral_hamming_weight: Option<usize>,
+    /// How the Galois keys are held (default [`KeyStorage::Compact`]). At N=2^16 with 2^10
+    /// slots, compact keys take 2.5 GiB and their regeneration about a tenth of each
+    /// bootstrap; expanded, 5 GiB and none (BENCHMARKS.md). The relinearization key is always
+    /// expanded.
+    pub galois_key_storage: KeyStorage,
 }
 
 impl Default for BootstrapLiteral {
@@ -93,6 +99,7 @@ impl Default for BootstrapLiteral {
             double_angle: 3,
             eval_mod_fit: EvalModFit::NearIntegers,
             ephemeral_hamming_weight: Some(32),
+            galois_key_storage: KeyStorage::Compact,
         }
     }
 }
@@ -159,7 +166,7 @@ impl BootstrapKeys {
             None => None,
         };
         let mut galois = GaloisKeys::read_dir(ectx, dir, &bootstrapper.galois_elements()?)?;
-        galois.compact();
+        galois.set_storage(bootstrapper.lit.galois_key_storage);
         Ok(Self {
             relinearization,
             galois,
@@ -422,20 +429,21 @@ impl<'a> Bootstrapper<'a> {
         (cts, eval_mods * mults, stc, subsum)
     }
 
-    /// Generates exactly the keys this circuit needs. The Galois keys are kept compact (seed and
-    /// `b` only, [`crate::SwitchingKey::compact`]): half the memory for 5-10% more time per
-    /// rotation; the relinearization key, used by every EvalMod product, stays expanded.
+    /// Generates exactly the keys this circuit needs. The Galois keys are held as
+    /// [`BootstrapLiteral::galois_key_storage`] says (by default compact: seed and `b` only,
+    /// half the memory for about a tenth more time); the relinearization key, used by every
+    /// EvalMod product, stays expanded.
     pub fn generate_keys<R: RngCore + CryptoRng, K: AsRef<[i8]> + AsMut<[i8]>>(
         &self,
         sk: &SecretKey<K>,
         rng: &mut R,
     ) -> Result<BootstrapKeys, EvalError> {
         let relinearization = RelinearizationKey::generate(self.ectx, sk, rng)?;
-        // one key at a time, compacted at once: peak memory is the compact set plus one key
+        // one key at a time, stored at once: peak memory is the stored set plus one key
         let mut galois = GaloisKeys::default();
         for g in self.galois_elements()? {
             let mut key = GaloisKeys::generate_one(self.ectx, sk, g, rng)?;
-            key.compact();
+            self.lit.galois_key_storage.apply(&mut key);
             galois.insert(g, key);
         }
         let encapsulation = match self.lit.ephemeral_hamming_weight {

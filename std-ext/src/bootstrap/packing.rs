@@ -42,7 +42,7 @@ impl Bootstrapper<'_> {
     }
 
     /// Adds to `keys` the rotation keys of [`Bootstrapper::packing_rotations`] that it lacks
-    /// (compact, as the circuit's own Galois keys).
+    /// (stored as the circuit's own Galois keys).
     pub fn generate_packing_keys<R: RngCore + CryptoRng, K: AsRef<[i8]> + AsMut<[i8]>>(
         &self,
         keys: &mut BootstrapKeys,
@@ -55,7 +55,7 @@ impl Bootstrapper<'_> {
             let g = rotation_galois_element(step, n)?;
             if keys.galois.get(g).is_err() {
                 let mut key = GaloisKeys::generate_one(self.ectx, sk, g, rng)?;
-                key.compact();
+                self.lit.galois_key_storage.apply(&mut key);
                 keys.galois.insert(g, key);
             }
         }

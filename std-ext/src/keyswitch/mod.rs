@@ -108,6 +108,27 @@ impl LevelPrecomp {
     }
 }
 
+/// How a set of switching keys is held in memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyStorage {
+    /// Seed and `b` only ([`SwitchingKey::compact`]): half the memory; every key switch
+    /// regenerates the `a` limbs it needs from the seed (ChaCha20 and rejection sampling, about
+    /// a tenth of a bootstrap's time at N=2^16).
+    #[default]
+    Compact,
+    /// `a` expanded once: twice the memory of [`KeyStorage::Compact`], nothing regenerated.
+    Expanded,
+}
+
+impl KeyStorage {
+    /// Brings a freshly generated or loaded (expanded) key to this storage.
+    pub fn apply(self, key: &mut SwitchingKey) {
+        if self == KeyStorage::Compact {
+            key.compact();
+        }
+    }
+}
+
 /// A key switching from some s' to s. `b` and `a` have one polynomial per digit over all of
 /// Q*P (limbs q_0..q_L then p_0..p_{k-1}), NTT form. `a` is regenerable from `a_seed`.
 pub struct SwitchingKey {
