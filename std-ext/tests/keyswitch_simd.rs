@@ -54,6 +54,12 @@ fn key_switches_and_plaintext_sums_are_identical_on_every_path() {
         let sum = ev.mul_plain_sum(&terms).unwrap();
         let rescaled = ev.rescale(&sum).unwrap();
         let twice = ev.rescale_twice_owned(sum.clone()).unwrap();
+        // integer weights of both signs, up to the kernel's eight terms and past them
+        let weighted: Vec<_> = (0..9)
+            .map(|k| (if k % 2 == 0 { &ct } else { &ct2 }, k as f64 * 37.0 - 150.0))
+            .collect();
+        let few = ev.integer_combination(&weighted[..8], params.max_level(), ct.meta.scale).unwrap();
+        let many = ev.integer_combination(&weighted, params.max_level(), ct.meta.scale).unwrap();
         let rotated = ev.rotate(&ct, 5, &gks).unwrap();
         let product = ev.mul_relin(&ct, &ct, &rlk).unwrap();
         let switched = ectx.key_switch(&ct.c1, gks.get(g).unwrap()).unwrap();
@@ -70,6 +76,10 @@ fn key_switches_and_plaintext_sums_are_identical_on_every_path() {
             rescaled.c1,
             twice.c0,
             twice.c1,
+            few.c0,
+            few.c1,
+            many.c0,
+            many.c1,
         ]
         .map(|p| p.as_slice().to_vec())
     };

@@ -205,7 +205,7 @@ pub(super) fn inner_product(
 }
 
 #[target_feature(enable = "avx512f,avx512ifma")]
-pub(super) fn apply(lc: &LinearCombination, y: &[u64], n: usize, add: u64, out: &mut [u64]) {
+pub(super) fn apply(lc: &LinearCombination, y: &[&[u64]], n: usize, add: u64, out: &mut [u64]) {
     macro_rules! dispatch {
         ($f:ident) => {
             match lc.terms {
@@ -230,8 +230,8 @@ pub(super) fn apply(lc: &LinearCombination, y: &[u64], n: usize, add: u64, out: 
 /// The three-accumulator form for a target of 50 to 61 bits (module docs).
 #[target_feature(enable = "avx512f,avx512ifma")]
 #[inline]
-fn apply_wide<const M: usize>(lc: &LinearCombination, y: &[u64], n: usize, add: u64, out: &mut [u64]) {
-    let rows: [&[[u64; 8]]; M] = core::array::from_fn(|i| y[i * n..(i + 1) * n].as_chunks::<8>().0);
+fn apply_wide<const M: usize>(lc: &LinearCombination, y: &[&[u64]], n: usize, add: u64, out: &mut [u64]) {
+    let rows: [&[[u64; 8]]; M] = core::array::from_fn(|i| y[i][..n].as_chunks::<8>().0);
     let cl: [__m512i; M] = core::array::from_fn(|i| _mm512_set1_epi64(lc.lo[i] as i64));
     let ch: [__m512i; M] = core::array::from_fn(|i| _mm512_set1_epi64(lc.hi[i] as i64));
     let split: [bool; M] = core::array::from_fn(|i| lc.split[i]);
@@ -263,8 +263,8 @@ fn apply_wide<const M: usize>(lc: &LinearCombination, y: &[u64], n: usize, add: 
 
 #[target_feature(enable = "avx512f,avx512ifma")]
 #[inline]
-fn apply_m<const M: usize>(lc: &LinearCombination, y: &[u64], n: usize, add: u64, out: &mut [u64]) {
-    let rows: [&[[u64; 8]]; M] = core::array::from_fn(|i| y[i * n..(i + 1) * n].as_chunks::<8>().0);
+fn apply_m<const M: usize>(lc: &LinearCombination, y: &[&[u64]], n: usize, add: u64, out: &mut [u64]) {
+    let rows: [&[[u64; 8]]; M] = core::array::from_fn(|i| y[i][..n].as_chunks::<8>().0);
     let lo: [__m512i; M] = core::array::from_fn(|i| _mm512_set1_epi64(lc.lo[i] as i64));
     let hi: [__m512i; M] = core::array::from_fn(|i| _mm512_set1_epi64(lc.hi[i] as i64));
     let split: [bool; M] = core::array::from_fn(|i| lc.split[i]);

@@ -122,7 +122,17 @@ impl LinearCombination {
     /// residue, never an out-of-bounds access). Returns false, writing nothing, where the IFMA
     /// kernel does not run (module docs) or the slices are shorter than `terms n` and `n`.
     pub fn apply(&self, y: &[u64], n: usize, add: u64, out: &mut [u64]) -> bool {
-        if !n.is_multiple_of(8) || y.len() < self.terms * n || out.len() < n {
+        if y.len() < self.terms * n {
+            return false;
+        }
+        let rows: [&[u64]; MAX_TERMS] = core::array::from_fn(|i| if i < self.terms { &y[i * n..(i + 1) * n] } else { &[] });
+        self.apply_rows(&rows[..self.terms], n, add, out)
+    }
+
+    /// [`LinearCombination::apply`] with each term's vector in its own slice (`y[i]`, at least
+    /// `n` words; one slice per term).
+    pub fn apply_rows(&self, y: &[&[u64]], n: usize, add: u64, out: &mut [u64]) -> bool {
+        if !n.is_multiple_of(8) || y.len() != self.terms || y.iter().any(|r| r.len() < n) || out.len() < n {
             return false;
         }
         #[cfg(all(feature = "std", target_arch = "x86_64"))]

@@ -5,6 +5,7 @@ use super::{degree2_by_limb, scales_match, Ciphertext3, PlaintextRns};
 use crate::error::EvalError;
 use clifhe_core::arith::Montgomery;
 use clifhe_core::ciphertext::{Ciphertext, CiphertextMeta, CiphertextOwned};
+use clifhe_core::lincomb::{LinearCombination, MAX_TERMS};
 use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
 use rayon::prelude::*;
 
@@ -114,11 +115,31 @@ impl<'a> super::Evaluator<'a> {
         for (pi, poly) in [&mut out.c0, &mut out.c1].into_iter().enumerate() {
             poly.as_mut_slice().par_chunks_mut(n).enumerate().for_each(|(i, o)| {
                 let m = &self.ectx.q_moduli()[i];
+                fn half(ct: &CiphertextOwned, pi: usize, i: usize, n: usize) -> &[u64] {
+                    &(if pi == 0 { &ct.c0 } else { &ct.c1 }).as_slice()[i * n..(i + 1) * n]
+                }
+                let limb = |ct| half(ct, pi, i, n);
+                // Up to eight terms: core's constant-coefficient kernel (AVX-512 IFMA), whose
+                // output (below 2q + 2^25, so below 3q for q > 2^25) two conditional
+                // subtractions make canonical: the words of the 128-bit sums below.
+                if terms.len() <= MAX_TERMS && m.value() > 1 << 25 {
+                    let coeffs: Vec<u64> = terms.iter().map(|(_, k)| m.reduce_f64_integer(*k)).collect();
+                    let rows: Vec<&[u64]> = terms.iter().map(|(ct, _)| limb(ct)).collect();
+                    let applied =
+                        LinearCombination::new(m, &coeffs, &vec![m.value(); terms.len()]).is_some_and(|lc| lc.apply_rows(&rows, n, 0, o));
+                    if applied {
+                        let q = m.value();
+                        o.iter_mut().for_each(|x| {
+                            *x = (*x).min(x.wrapping_sub(q));
+                            *x = (*x).min(x.wrapping_sub(q));
+                        });
+                        return;
+                    }
+                }
                 let mut acc = vec![0u128; n];
                 for (t, (ct, k)) in terms.iter().enumerate() {
                     let kk = m.reduce_f64_integer(*k) as u128;
-                    let src = &(if pi == 0 { &ct.c0 } else { &ct.c1 }).as_slice()[i * n..(i + 1) * n];
-                    for (a, x) in acc.iter_mut().zip(src) {
+                    for (a, x) in acc.iter_mut().zip(limb(ct)) {
                         *a += *x as u128 * kk;
                     }
                     // products are below 2^122: reduce every 32 terms
