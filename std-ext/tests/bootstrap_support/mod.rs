@@ -9,7 +9,7 @@ use clifhe_core::encode::Complex;
 use clifhe_core::encrypt::{encrypt_sk_seeded, Plaintext};
 use clifhe_core::{Params, ParamsLiteral, SecretKey};
 use clifhe_std::bootstrap::{BootstrapLiteral, Bootstrapper};
-use clifhe_std::{EvalContext, Evaluator};
+use clifhe_std::{EvalContext, Evaluator, KeyStorage};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use std::cell::RefCell;
@@ -66,12 +66,18 @@ pub fn process_cpu_seconds() -> Option<(f64, f64)> {
     Some((ticks(11)?, ticks(12)?))
 }
 
-/// The bootstrapper of `s`'s parameters for `log_slots` slots (None: full slots).
+/// The bootstrapper of `s`'s parameters for `log_slots` slots (None: full slots), with
+/// expanded Galois keys where `CLIFHE_KEYS=expanded` (the timing runs' memory-for-time option).
 pub fn bootstrapper<'a>(s: &'a Setup, log_slots: Option<u32>) -> Bootstrapper<'a> {
+    let galois_key_storage = match std::env::var("CLIFHE_KEYS").as_deref() {
+        Ok("expanded") => KeyStorage::Expanded,
+        _ => KeyStorage::Compact,
+    };
     Bootstrapper::new(
         &s.ectx,
         BootstrapLiteral {
             log_slots,
+            galois_key_storage,
             ..BootstrapLiteral::default()
         },
     )
