@@ -38,6 +38,7 @@ mod ntt_ifma;
 pub mod params;
 pub mod rns;
 pub mod sample;
+pub mod slot_blocks;
 pub mod wire;
 
 pub use ciphertext::{Ciphertext, CiphertextMeta, SeededCiphertext};

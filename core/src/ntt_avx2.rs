@@ -44,6 +44,12 @@ pub(crate) fn set_enabled(enabled: bool) {
     crate::ntt_ifma::set_enabled(enabled);
 }
 
+/// False after `ntt::set_simd_enabled(false)`: every vector path off (the block gathers of
+/// `slot_blocks` too).
+pub(crate) fn simd_enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
 /// Runs the AVX2 passes on CPUs with AVX-512F as well (`true`), or leaves those to the scalar
 /// passes (`false`, the default; `ntt::set_avx2_on_avx512`).
 pub(crate) fn set_on_avx512(enabled: bool) {

@@ -3,10 +3,11 @@
 //! buffers) and shared by reference (`Send + Sync`).
 
 use crate::error::EvalError;
+use crate::galois::GaloisPermutation;
 use crate::keyswitch::{digit_ranges, KeySwitchScratch, LevelPrecomp};
 use clifhe_core::arith::Modulus;
 use clifhe_core::context::Context;
-use clifhe_core::ntt::{bit_reverse, NttTableOwned};
+use clifhe_core::ntt::NttTableOwned;
 use clifhe_core::{Params, SecretKey};
 use zeroize::Zeroizing;
 
@@ -110,25 +111,9 @@ impl EvalContext {
         Ok(out)
     }
 
-    /// The NTT-slot permutation of the automorphism X -> X^g: with our forward NTT, slot
-    /// bitrev(k) holds a(psi^(2k+1)), so sigma_g(a) at that slot is a(psi^(g(2k+1))):
-    /// out[bitrev(k)] = in[bitrev(k')] with 2k'+1 = g(2k+1) mod 2N.
-    pub fn galois_permutation(&self, g: usize) -> Result<Vec<u32>, EvalError> {
-        let n = self.n();
-        if g.is_multiple_of(2) || g >= 2 * n {
-            return Err(EvalError::Invalid("Galois element must be odd and below 2N"));
-        }
-        let log_n = n.trailing_zeros();
-        let mask = 2 * n - 1;
-        Ok((0..n)
-            .map(|k| {
-                let kk = ((g * (2 * k + 1)) & mask) >> 1;
-                (bit_reverse(k, log_n), bit_reverse(kk, log_n) as u32)
-            })
-            .fold(vec![0u32; n], |mut perm, (i, j)| {
-                perm[i] = j;
-                perm
-            }))
+    /// The NTT-slot permutation of the automorphism X -> X^g ([`GaloisPermutation`]).
+    pub fn galois_permutation(&self, g: usize) -> Result<GaloisPermutation, EvalError> {
+        GaloisPermutation::new(self.n(), g)
     }
 
     /// The centred lift modulo q_(l-1) q_l of one polynomial's two top limbs at `level` = l,

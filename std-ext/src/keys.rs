@@ -105,10 +105,7 @@ impl GaloisKeys {
         let s = ectx.secret_ntt_qp(sk)?;
         let mut sg = RnsPoly::zero(n, nq, Representation::Ntt);
         for i in 0..nq {
-            let src = &s[i * n..(i + 1) * n];
-            for (o, p) in sg.as_mut_slice()[i * n..(i + 1) * n].iter_mut().zip(&perm) {
-                *o = src[*p as usize];
-            }
+            perm.gather(&mut sg.as_mut_slice()[i * n..(i + 1) * n], &s[i * n..(i + 1) * n]);
         }
         let key = SwitchingKey::generate(ectx, sk, &sg, rng);
         zeroize::Zeroize::zeroize(sg.as_mut_slice());

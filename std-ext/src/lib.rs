@@ -9,6 +9,7 @@ pub mod context;
 pub mod error;
 pub mod evaluator;
 pub mod ga;
+pub mod galois;
 pub mod gnn;
 pub mod keys;
 pub mod keys_wire;

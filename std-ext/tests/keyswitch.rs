@@ -48,7 +48,7 @@ fn zero(f: &Fixture) -> RnsPolyOwned {
 
 /// The switch of c1 through `perm` with `key`, into fresh outputs (the second pre-filled with
 /// garbage that `Set` must overwrite), on a scratch of `workers` workers.
-fn switch(f: &Fixture, perm: &[u32], key: &SwitchingKey, workers: usize) -> (RnsPolyOwned, RnsPolyOwned) {
+fn switch(f: &Fixture, perm: &clifhe_std::galois::GaloisPermutation, key: &SwitchingKey, workers: usize) -> (RnsPolyOwned, RnsPolyOwned) {
     let (mut d0, mut d1) = (zero(f), zero(f));
     d1.as_mut_slice().fill(7);
     let mut s = KeySwitchScratch::with_workers(&f.ectx, workers);
@@ -151,7 +151,7 @@ fn wrong_shapes_are_errors() {
     assert!(matches!(r, Err(EvalError::Invalid(_))), "{r:?}");
     let r = f.ectx.key_switch_into(
         &f.ct.c1,
-        Some(&[0u32; 3]),
+        Some(&clifhe_std::galois::GaloisPermutation::new(16, 3).unwrap()),
         key,
         &mut s,
         d0.as_mut_slice(),
@@ -226,11 +226,7 @@ fn lazy_sum_matches_separate_switches(lit: ParamsLiteral) {
     sum.finish_into(l0.as_mut_slice(), l1.as_mut_slice(), SecondOutput::Add).unwrap();
     let m = &f.ectx.q_moduli()[..f.ct.c1.limbs()];
     let (mut e0, mut e1) = (zero(&f), zero(&f));
-    for (c, p, key) in [
-        (&f.ct.c1, Some(&perm[..]), rot),
-        (&f.ct.c0, None, &f.rlk.0),
-        (&f.ct.c1, None, &f.rlk.0),
-    ] {
+    for (c, p, key) in [(&f.ct.c1, Some(&perm), rot), (&f.ct.c0, None, &f.rlk.0), (&f.ct.c1, None, &f.rlk.0)] {
         let (mut t0, mut t1) = (zero(&f), zero(&f));
         f.ectx
             .key_switch_into(c, p, key, &mut s, t0.as_mut_slice(), t1.as_mut_slice(), SecondOutput::Set)
@@ -255,7 +251,7 @@ fn lazy_sum_matches_separate_switches(lit: ParamsLiteral) {
     let mut sum = f.ectx.key_switch_sum(level - 1, &mut s).unwrap();
     let r = sum.add(&f.ct.c1, None, rot);
     assert!(matches!(r, Err(EvalError::LevelMismatch { .. })), "{r:?}");
-    let r = sum.add(&f.ct.c1, Some(&[0u32; 3]), rot);
+    let r = sum.add(&f.ct.c1, Some(&clifhe_std::galois::GaloisPermutation::new(16, 3).unwrap()), rot);
     assert!(
         matches!(r, Err(EvalError::LevelMismatch { .. }) | Err(EvalError::Invalid(_))),
         "{r:?}"
@@ -268,7 +264,7 @@ fn lazy_sum_matches_separate_switches(lit: ParamsLiteral) {
     let mut sum = f.ectx.key_switch_sum(level, &mut s).unwrap();
     let r = sum.add(&f.ct.c1, None, &orlk.0);
     assert!(matches!(r, Err(EvalError::ParamsMismatch)), "{r:?}");
-    let r = sum.add(&f.ct.c1, Some(&[0u32; 3]), rot);
+    let r = sum.add(&f.ct.c1, Some(&clifhe_std::galois::GaloisPermutation::new(16, 3).unwrap()), rot);
     assert!(matches!(r, Err(EvalError::Invalid(_))), "{r:?}");
     let mut foreign = KeySwitchScratch::new(&other);
     assert!(f.ectx.key_switch_sum(level, &mut foreign).is_err());

@@ -17,6 +17,7 @@ use super::dft::DiagonalMatrix;
 use crate::context::EvalContext;
 use crate::error::EvalError;
 use crate::evaluator::{Evaluator, PlaintextRns};
+use crate::galois::GaloisPermutation;
 use crate::keys::{rotation_galois_element, GaloisKeys};
 use crate::keyswitch::SecondOutput;
 use clifhe_core::ciphertext::{Ciphertext, CiphertextOwned};
@@ -268,15 +269,16 @@ impl LinearTransform {
     }
 }
 
-/// dst += src, or dst[x] += src[perm[x]] (a Galois permutation of NTT slots), limb by limb.
-fn add_permuted(ectx: &EvalContext, dst: &mut RnsPolyOwned, src: &RnsPolyOwned, perm: Option<&[u32]>) {
+/// dst += src, or dst += src permuted by `perm` (a Galois permutation of NTT slots), limb by
+/// limb.
+fn add_permuted(ectx: &EvalContext, dst: &mut RnsPolyOwned, src: &RnsPolyOwned, perm: Option<&GaloisPermutation>) {
     let n = ectx.n();
     dst.as_mut_slice()
         .par_chunks_mut(n)
         .zip(src.as_slice().par_chunks(n))
         .zip(ectx.q_moduli())
         .for_each(|((d, s), m)| match perm {
-            Some(p) => d.iter_mut().zip(p).for_each(|(o, &x)| *o = m.add(*o, s[x as usize])),
+            Some(p) => p.gather_add(d, s, m),
             None => d.iter_mut().zip(s).for_each(|(o, x)| *o = m.add(*o, *x)),
         });
 }

@@ -1,6 +1,7 @@
 //! Automorphisms: slot rotations, conjugation and hoisted rotations.
 
 use crate::error::EvalError;
+use crate::galois::GaloisPermutation;
 use crate::keys::{conjugation_galois_element, rotation_galois_element, GaloisKeys};
 use crate::keyswitch::{SecondOutput, SwitchingKey};
 use clifhe_core::ciphertext::{Ciphertext, CiphertextOwned};
@@ -10,18 +11,14 @@ use rayon::prelude::*;
 impl<'a> super::Evaluator<'a> {
     // ---- automorphisms --------------------------------------------------------------------
 
-    pub(super) fn permute(poly: &RnsPolyOwned, perm: &[u32]) -> RnsPolyOwned {
+    pub(super) fn permute(poly: &RnsPolyOwned, perm: &GaloisPermutation) -> RnsPolyOwned {
         let n = poly.n();
         // Every word is written below: a zeroed buffer, not a copy of the input.
         let mut out = RnsPoly::zero(n, poly.limbs(), poly.representation());
         out.as_mut_slice()
             .par_chunks_mut(n)
             .zip(poly.as_slice().par_chunks(n))
-            .for_each(|(o, s)| {
-                for (x, p) in o.iter_mut().zip(perm) {
-                    *x = s[*p as usize];
-                }
-            });
+            .for_each(|(o, s)| perm.gather(o, s));
         out
     }
 
@@ -101,9 +98,7 @@ impl<'a> super::Evaluator<'a> {
             .zip(m.par_iter())
             .for_each(|((o, src), q)| {
                 for (perm, _) in &switched {
-                    for (x, p) in o.iter_mut().zip(perm) {
-                        *x = q.add(*x, src[*p as usize]);
-                    }
+                    perm.gather_add(o, src, q);
                 }
             });
         self.ectx.with_switch_scratch(|s| {

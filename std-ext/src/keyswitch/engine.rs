@@ -15,16 +15,17 @@ use super::scratch::{for_each_limb_group, KeySwitchScratch, LimbCost};
 use super::{Decomposed, LevelPrecomp, SwitchingKey};
 use crate::context::EvalContext;
 use crate::error::EvalError;
+use crate::galois::GaloisPermutation;
 use crate::sum_of_products::sum_of_products;
 use clifhe_core::keys::expand_public_limb;
 use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
 use clifhe_core::sample::SeedPurpose;
 use rayon::prelude::*;
 
-/// dst = src, or dst[x] = src[perm[x]] (a Galois permutation of NTT slots).
-fn copy_permuted(dst: &mut [u64], src: &[u64], perm: Option<&[u32]>) {
+/// dst = src, or dst permuted by `perm` (a Galois permutation of NTT slots).
+fn copy_permuted(dst: &mut [u64], src: &[u64], perm: Option<&GaloisPermutation>) {
     match perm {
-        Some(p) => dst.iter_mut().zip(p).for_each(|(o, &x)| *o = src[x as usize]),
+        Some(p) => p.gather(dst, src),
         None => dst.copy_from_slice(src),
     }
 }
@@ -59,7 +60,7 @@ impl EvalContext {
     pub fn key_switch_into<S: AsRef<[u64]> + Sync>(
         &self,
         c: &RnsPoly<S>,
-        perm: Option<&[u32]>,
+        perm: Option<&GaloisPermutation>,
         key: &SwitchingKey,
         scratch: &mut KeySwitchScratch,
         out0: &mut [u64],
@@ -85,7 +86,7 @@ impl EvalContext {
         pre: &LevelPrecomp,
         level: usize,
         c: &RnsPoly<S>,
-        perm: Option<&[u32]>,
+        perm: Option<&GaloisPermutation>,
         key: &SwitchingKey,
         scratch: &mut KeySwitchScratch,
         add_to_acc: bool,
@@ -122,7 +123,7 @@ impl EvalContext {
         &self,
         pre: &LevelPrecomp,
         dec: &Decomposed,
-        perm: Option<&[u32]>,
+        perm: Option<&GaloisPermutation>,
         key: &SwitchingKey,
         scratch: &mut KeySwitchScratch,
         add_to_acc: bool,
@@ -158,7 +159,7 @@ impl EvalContext {
     pub fn key_switch_decomposed_into(
         &self,
         dec: &Decomposed,
-        perm: Option<&[u32]>,
+        perm: Option<&GaloisPermutation>,
         key: &SwitchingKey,
         scratch: &mut KeySwitchScratch,
         out0: &mut [u64],
@@ -208,7 +209,7 @@ impl EvalContext {
         &self,
         pre: &LevelPrecomp,
         c: &RnsPoly<S>,
-        perm: Option<&[u32]>,
+        perm: Option<&GaloisPermutation>,
         coeff: &mut [u64],
     ) -> Result<(), EvalError> {
         let n = self.n();
@@ -238,7 +239,7 @@ impl EvalContext {
         nq: usize,
         coeff: &[u64],
         src: &[u64],
-        perm: Option<&[u32]>,
+        perm: Option<&GaloisPermutation>,
         e: &mut [u64],
     ) {
         let n = self.n();
@@ -262,7 +263,7 @@ impl EvalContext {
         scratch: &KeySwitchScratch,
         out0: &[u64],
         out1: &[u64],
-        perm: Option<&[u32]>,
+        perm: Option<&GaloisPermutation>,
     ) -> Result<&LevelPrecomp, EvalError> {
         let pre = self.check_key(key, level, scratch, perm)?;
         self.check_outputs(level, out0, out1)?;
@@ -276,7 +277,7 @@ impl EvalContext {
         key: &SwitchingKey,
         level: usize,
         scratch: &KeySwitchScratch,
-        perm: Option<&[u32]>,
+        perm: Option<&GaloisPermutation>,
     ) -> Result<&LevelPrecomp, EvalError> {
         if key.params_id != self.params().id() {
             return Err(EvalError::ParamsMismatch);
@@ -286,7 +287,7 @@ impl EvalContext {
         if key.b.len() < pre.mod_up.len() {
             return Err(EvalError::KeyShape);
         }
-        if perm.is_some_and(|p| p.len() != self.n()) {
+        if perm.is_some_and(|p| p.n() != self.n()) {
             return Err(EvalError::Invalid("Galois permutation has the wrong length"));
         }
         Ok(pre)

@@ -13,6 +13,7 @@
 use super::{Decomposed, KeySwitchScratch, SecondOutput, SwitchingKey};
 use crate::context::EvalContext;
 use crate::error::EvalError;
+use crate::galois::GaloisPermutation;
 use clifhe_core::rns::{Representation, RnsPoly};
 
 /// A running sum of key switches at one level, in a [`KeySwitchScratch`] (which it borrows
@@ -48,7 +49,12 @@ impl KeySwitchSum<'_> {
     /// Adds the inner products of the key switch of `c` (NTT form at the sum's level) through
     /// the Galois permutation `perm` of its NTT slots, with `key` (see
     /// [`EvalContext::key_switch_into`]).
-    pub fn add<S: AsRef<[u64]> + Sync>(&mut self, c: &RnsPoly<S>, perm: Option<&[u32]>, key: &SwitchingKey) -> Result<(), EvalError> {
+    pub fn add<S: AsRef<[u64]> + Sync>(
+        &mut self,
+        c: &RnsPoly<S>,
+        perm: Option<&GaloisPermutation>,
+        key: &SwitchingKey,
+    ) -> Result<(), EvalError> {
         let ectx = self.ectx;
         if c.representation() != Representation::Ntt {
             return Err(EvalError::Representation);
@@ -69,7 +75,7 @@ impl KeySwitchSum<'_> {
     /// polynomial at the sum's level) through the Galois permutation `perm`, with `key`: the
     /// switch of perm(c) without its ModUp. A sum of rotations of one ciphertext pays one ModUp
     /// and one ModDown in all (Halevi and Shoup's hoisting with the lazy ModDown above).
-    pub fn add_decomposed(&mut self, dec: &Decomposed, perm: Option<&[u32]>, key: &SwitchingKey) -> Result<(), EvalError> {
+    pub fn add_decomposed(&mut self, dec: &Decomposed, perm: Option<&GaloisPermutation>, key: &SwitchingKey) -> Result<(), EvalError> {
         let ectx = self.ectx;
         if dec.level != self.level {
             return Err(EvalError::LevelMismatch {

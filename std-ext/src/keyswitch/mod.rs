@@ -26,6 +26,7 @@ pub use scratch::KeySwitchScratch;
 
 use crate::context::EvalContext;
 use crate::error::EvalError;
+use crate::galois::GaloisPermutation;
 use basis::BasisConverter;
 use clifhe_core::arith::Modulus;
 use clifhe_core::keys::expand_public_limb;
@@ -295,7 +296,7 @@ impl EvalContext {
         &self,
         dec: &Decomposed,
         key: &SwitchingKey,
-        perm: Option<&[u32]>,
+        perm: Option<&GaloisPermutation>,
     ) -> Result<(RnsPolyOwned, RnsPolyOwned), EvalError> {
         let limbs = dec.level + 1;
         let mut d0 = RnsPoly::zero(self.n(), limbs, Representation::Ntt);
