@@ -3,6 +3,16 @@ use crate::params::primes;
 use std::vec;
 use std::vec::Vec;
 
+/// A xorshift64 stream from `seed` (test inputs, not randomness).
+fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 fn reference(t: u64, y: &[u64], n: usize, c: &[u64], add: u64, j: usize) -> u64 {
     let s: u128 = c.iter().enumerate().map(|(i, &ci)| y[i * n + j] as u128 * ci as u128).sum();
     ((s + add as u128) % t as u128) as u64
@@ -14,13 +24,7 @@ fn reference(t: u64, y: &[u64], n: usize, c: &[u64], add: u64, j: usize) -> u64 
 fn matches_the_exact_sum_and_stays_below_three_t() {
     // narrow targets (two accumulators) and wide ones up to 2^61 - 1 (three)
     let n = 64;
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
     for &t in &[
         primes::Q40[0],
         primes::Q39[2],
@@ -61,13 +65,7 @@ fn matches_the_exact_sum_and_stays_below_three_t() {
 #[test]
 fn inner_product_matches_the_exact_sum() {
     let n = 32;
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
     for &q in &[
         primes::Q40[3],
         (1 << 50) - 27,
@@ -130,13 +128,7 @@ fn refuses_what_it_cannot_take() {
 #[test]
 fn scale_difference_matches_the_shoup_product() {
     let n = 64;
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
     for &q in &[primes::Q40[3], (1 << 50) - 27, primes::Q55[3], primes::Q60, primes::P61[0]] {
         let m = Modulus::new(q).unwrap();
         for w in [1, 2, q - 1, next() % q] {
