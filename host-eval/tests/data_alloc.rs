@@ -122,4 +122,11 @@ fn hostile_declared_sizes_allocate_little() {
     let (r, peak) = peak_of(|| host_eval::data::dicom::parse_dicom_volume(Path::new("ul2.dcm"), &b));
     assert!(matches!(r, Err(DataError::Corrupt { .. })), "{r:?}");
     assert!(peak < CAP, "UL of length 2: peak {peak} bytes");
+    // Found again (6 December): a retired pixel-data group element (7F28,0010), VR OW, of
+    // length 1; dicom-rs reads OW as 16-bit words, so the same desynchronisation followed
+    // (3.7 GiB reserved for a 105-byte file). OW lengths are now checked to be even.
+    let b = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dicom-ow-length-1.dcm")).unwrap();
+    let (r, peak) = peak_of(|| host_eval::data::dicom::parse_dicom_volume(Path::new("ow1.dcm"), &b));
+    assert!(matches!(r, Err(DataError::Corrupt { .. })), "{r:?}");
+    assert!(peak < CAP, "OW of length 1: peak {peak} bytes");
 }

@@ -154,8 +154,10 @@ pub fn walk(path: &Path, data: &[u8], ts: &TransferSyntax) -> Result<Walk, DataE
                 // len / size values but advances its position by len, so a UL of length 2
                 // desynchronises it: the next header comes from the wrong bytes and can declare
                 // gigabytes (found by the dicom fuzz target).
+                // OW too: dicom-rs reads it as 16-bit words (found again by the fuzz target: an
+                // OW of length 1 in a retired pixel-data group left the next header 4 GiB long).
                 let unit = match h.vr {
-                    VR::US | VR::SS => 2,
+                    VR::US | VR::SS | VR::OW => 2,
                     VR::UL | VR::SL | VR::FL | VR::AT | VR::OF | VR::OL => 4,
                     VR::FD | VR::SV | VR::UV | VR::OD | VR::OV => 8,
                     _ => 1,
