@@ -25,6 +25,19 @@ pub(super) struct Constants {
     pub(super) r104_shoup: u64,
 }
 
+impl Constants {
+    pub(super) fn new(q: &crate::arith::Modulus) -> Self {
+        let r52 = q.reduce(1 << 52);
+        let r104 = q.mul(r52, r52);
+        Self {
+            q: q.value(),
+            neg_inv: super::neg_inv_52(q),
+            r104,
+            r104_shoup: q.shoup(r104),
+        }
+    }
+}
+
 /// Loads eight words; the array type guarantees the bytes read are in bounds.
 #[target_feature(enable = "avx512f")]
 #[inline]
@@ -106,6 +119,21 @@ fn mul_const_wide(x: __m512i, r: __m512i, rs: __m512i, rsh: __m512i, q: __m512i)
     _mm512_min_epu64(y, _mm512_sub_epi64(y, q))
 }
 
+/// Adds x k (both below 2^64) to the three accumulators of weights 1, 2^52, 2^104: seven
+/// products of the 52-bit halves (`xh` = x >> 52; module docs, wide form).
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
+fn mac_wide(s: &mut [__m512i; 3], x: __m512i, xh: __m512i, k: __m512i) {
+    let kh = _mm512_srli_epi64::<52>(k);
+    s[0] = _mm512_madd52lo_epu64(s[0], x, k);
+    s[1] = _mm512_madd52hi_epu64(s[1], x, k);
+    s[1] = _mm512_madd52lo_epu64(s[1], x, kh);
+    s[1] = _mm512_madd52lo_epu64(s[1], xh, k);
+    s[2] = _mm512_madd52hi_epu64(s[2], x, kh);
+    s[2] = _mm512_madd52hi_epu64(s[2], xh, k);
+    s[2] = _mm512_madd52lo_epu64(s[2], xh, kh);
+}
+
 /// [`inner_product`] for a prime of 50 to 61 bits: both factors split at bit 52, seven
 /// products per term into three accumulators (the conversion's wide form, module docs).
 #[allow(clippy::too_many_arguments)]
@@ -137,14 +165,7 @@ pub(super) fn inner_product_wide(
             let x = load(&e[d][k]);
             let xh = _mm512_srli_epi64::<52>(x);
             for (s, key) in acc.iter_mut().zip([load(&b[d][k]), load(&a[d][k])]) {
-                let kh = _mm512_srli_epi64::<52>(key);
-                s[0] = _mm512_madd52lo_epu64(s[0], x, key);
-                s[1] = _mm512_madd52hi_epu64(s[1], x, key);
-                s[1] = _mm512_madd52lo_epu64(s[1], x, kh);
-                s[1] = _mm512_madd52lo_epu64(s[1], xh, key);
-                s[2] = _mm512_madd52hi_epu64(s[2], x, kh);
-                s[2] = _mm512_madd52hi_epu64(s[2], xh, key);
-                s[2] = _mm512_madd52lo_epu64(s[2], xh, kh);
+                mac_wide(s, x, xh, key);
             }
         }
         for (s, o) in acc.iter().zip([o0, o1]) {
@@ -339,6 +360,98 @@ fn scale_difference_with(x: &[u64], y: &mut [u64], to: Destination<'_>, q: __m51
                 }
                 store(o, v);
             }
+        }
+    }
+}
+
+/// [`super::scale`] for a prime below 2^50 (values below 2^52): the narrow Shoup product.
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub(super) fn scale(q: u64, w: u64, w_shoup: u64, x: &mut [u64]) {
+    let qv = _mm512_set1_epi64(q as i64);
+    let wv = _mm512_set1_epi64(w as i64);
+    let ws = _mm512_set1_epi64((w_shoup >> 12) as i64);
+    let neg_q = _mm512_set1_epi64(((1u64 << 52) - q) as i64);
+    let mask = _mm512_set1_epi64(((1u64 << 52) - 1) as i64);
+    for c in x.as_chunks_mut::<8>().0 {
+        store(c, mul_const(load(c), wv, ws, neg_q, mask, qv));
+    }
+}
+
+/// [`super::scale`] for a prime of 50 to 61 bits: the wide Shoup product.
+#[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
+pub(super) fn scale_wide(q: u64, w: u64, w_shoup: u64, x: &mut [u64]) {
+    let qv = _mm512_set1_epi64(q as i64);
+    let wv = _mm512_set1_epi64(w as i64);
+    let ws = _mm512_set1_epi64(w_shoup as i64);
+    let wsh = _mm512_set1_epi64((w_shoup >> 52) as i64);
+    for c in x.as_chunks_mut::<8>().0 {
+        store(c, mul_const_wide(load(c), wv, ws, wsh, qv));
+    }
+}
+
+/// [`super::tensor`] for a prime below 2^50: two products per term (narrow form).
+#[target_feature(enable = "avx512f,avx512ifma")]
+pub(super) fn tensor(c: &Constants, x: [&[u64]; 2], y: [&[u64]; 2], d: [&mut [u64]; 3]) {
+    let n = d[0].len();
+    let [x0, x1] = x.map(|v| v[..n].as_chunks::<8>().0);
+    let [y0, y1] = y.map(|v| v[..n].as_chunks::<8>().0);
+    let [d0, d1, d2] = d;
+    let (d0, d1, d2) = (
+        d0.as_chunks_mut::<8>().0,
+        d1[..n].as_chunks_mut::<8>().0,
+        d2[..n].as_chunks_mut::<8>().0,
+    );
+    let q = _mm512_set1_epi64(c.q as i64);
+    let neg_inv = _mm512_set1_epi64(c.neg_inv as i64);
+    let r = _mm512_set1_epi64(c.r104 as i64);
+    let r_shoup = _mm512_set1_epi64((c.r104_shoup >> 12) as i64);
+    let neg_q = _mm512_set1_epi64(((1u64 << 52) - c.q) as i64);
+    let mask = _mm512_set1_epi64(((1u64 << 52) - 1) as i64);
+    let zero = _mm512_setzero_si512();
+    for k in 0..d0.len() {
+        let (a0, a1, b0, b1) = (load(&x0[k]), load(&x1[k]), load(&y0[k]), load(&y1[k]));
+        let lo0 = _mm512_madd52lo_epu64(zero, a0, b0);
+        let hi0 = _mm512_madd52hi_epu64(zero, a0, b0);
+        let lo1 = _mm512_madd52lo_epu64(_mm512_madd52lo_epu64(zero, a0, b1), a1, b0);
+        let hi1 = _mm512_madd52hi_epu64(_mm512_madd52hi_epu64(zero, a0, b1), a1, b0);
+        let lo2 = _mm512_madd52lo_epu64(zero, a1, b1);
+        let hi2 = _mm512_madd52hi_epu64(zero, a1, b1);
+        store(&mut d0[k], mul_const(redc104(lo0, hi0, q, neg_inv), r, r_shoup, neg_q, mask, q));
+        store(&mut d1[k], mul_const(redc104(lo1, hi1, q, neg_inv), r, r_shoup, neg_q, mask, q));
+        store(&mut d2[k], mul_const(redc104(lo2, hi2, q, neg_inv), r, r_shoup, neg_q, mask, q));
+    }
+}
+
+/// [`super::tensor`] for a prime of 50 to 61 bits: seven products per term (wide form).
+#[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
+pub(super) fn tensor_wide(c: &Constants, x: [&[u64]; 2], y: [&[u64]; 2], d: [&mut [u64]; 3]) {
+    let n = d[0].len();
+    let [x0, x1] = x.map(|v| v[..n].as_chunks::<8>().0);
+    let [y0, y1] = y.map(|v| v[..n].as_chunks::<8>().0);
+    let [d0, d1, d2] = d;
+    let (d0, d1, d2) = (
+        d0.as_chunks_mut::<8>().0,
+        d1[..n].as_chunks_mut::<8>().0,
+        d2[..n].as_chunks_mut::<8>().0,
+    );
+    let q = _mm512_set1_epi64(c.q as i64);
+    let tl = _mm512_set1_epi64((c.q & ((1 << 52) - 1)) as i64);
+    let th = _mm512_set1_epi64((c.q >> 52) as i64);
+    let neg_inv = _mm512_set1_epi64(c.neg_inv as i64);
+    let r = _mm512_set1_epi64(c.r104 as i64);
+    let rs = _mm512_set1_epi64(c.r104_shoup as i64);
+    let rsh = _mm512_set1_epi64((c.r104_shoup >> 52) as i64);
+    let zero = _mm512_setzero_si512();
+    for k in 0..d0.len() {
+        let (a0, a1, b0, b1) = (load(&x0[k]), load(&x1[k]), load(&y0[k]), load(&y1[k]));
+        let (a0h, a1h) = (_mm512_srli_epi64::<52>(a0), _mm512_srli_epi64::<52>(a1));
+        let mut s = [[zero; 3]; 3];
+        mac_wide(&mut s[0], a0, a0h, b0);
+        mac_wide(&mut s[1], a0, a0h, b1);
+        mac_wide(&mut s[1], a1, a1h, b0);
+        mac_wide(&mut s[2], a1, a1h, b1);
+        for (s, o) in s.iter().zip([&mut d0[k], &mut d1[k], &mut d2[k]]) {
+            store(o, mul_const_wide(redc104_wide(s[0], s[1], s[2], tl, th, neg_inv), r, rs, rsh, q));
         }
     }
 }

@@ -193,14 +193,7 @@ pub fn inner_product(
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
         if let Some(width) = crate::ntt_ifma::width(q.value()) {
-            let r52 = q.reduce(1 << 52);
-            let r104 = q.mul(r52, r52);
-            let c = ifma::Constants {
-                q: q.value(),
-                neg_inv: neg_inv_52(q),
-                r104,
-                r104_shoup: q.shoup(r104),
-            };
+            let c = ifma::Constants::new(q);
             let (out0, out1) = (&mut out0[..n], &mut out1[..n]);
             // SAFETY: `width` returned Some, so the CPU has AVX-512F, VL, DQ and IFMA.
             #[allow(unsafe_code)]
@@ -258,6 +251,63 @@ pub fn scale_difference(q: &Modulus, w: u64, x: &[u64], y: &mut [u64], to: Desti
         }
     }
     let _ = (x, y, to);
+    false
+}
+
+/// `x[j] w mod q` in place for `w < q` and values below 4q (the narrow product reads 52
+/// bits), canonical, so the words are those of the scalar Shoup product: the first step of a
+/// basis conversion, `x_i (B/b_i)^-1 mod b_i`. Eight coefficients per step on AVX-512 IFMA;
+/// returns false, writing nothing, where the kernel does not run (module docs) or for a
+/// length that is not a multiple of 8.
+pub fn scale(q: &Modulus, w: u64, x: &mut [u64]) -> bool {
+    if q.value() >= MAX_TARGET || w >= q.value() || !x.len().is_multiple_of(8) {
+        return false;
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        if let Some(width) = crate::ntt_ifma::width(q.value()) {
+            // SAFETY: `width` returned Some, so the CPU has AVX-512F, VL, DQ and IFMA.
+            #[allow(unsafe_code)]
+            unsafe {
+                match width {
+                    crate::ntt_ifma::Width::Narrow => ifma::scale(q.value(), w, q.shoup(w), x),
+                    crate::ntt_ifma::Width::Wide => ifma::scale_wide(q.value(), w, q.shoup(w), x),
+                }
+            }
+            return true;
+        }
+    }
+    let _ = (x, w);
+    false
+}
+
+/// The tensor of two degree-1 ciphertexts on one limb, the first half of a ciphertext product:
+/// `d0 = x0 y0`, `d1 = x0 y1 + x1 y0`, `d2 = x1 y1` modulo q, canonical (so the words of the
+/// scalar reduction), for canonical inputs. The sums are [`inner_product`]'s (one or two
+/// terms, reduced by 2^-104 and multiplied back by 2^104 mod q). Returns false, writing
+/// nothing, where the kernel does not run (module docs), for a length `d0.len()` that is not
+/// a multiple of 8, or a shorter slice.
+pub fn tensor(q: &Modulus, x: [&[u64]; 2], y: [&[u64]; 2], d: [&mut [u64]; 3]) -> bool {
+    let n = d[0].len();
+    if q.value() >= MAX_TARGET || !n.is_multiple_of(8) || x.iter().chain(&y).any(|v| v.len() < n) || d.iter().any(|o| o.len() < n) {
+        return false;
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        if let Some(width) = crate::ntt_ifma::width(q.value()) {
+            let c = ifma::Constants::new(q);
+            // SAFETY: `width` returned Some, so the CPU has AVX-512F, VL, DQ and IFMA.
+            #[allow(unsafe_code)]
+            unsafe {
+                match width {
+                    crate::ntt_ifma::Width::Narrow => ifma::tensor(&c, x, y, d),
+                    crate::ntt_ifma::Width::Wide => ifma::tensor_wide(&c, x, y, d),
+                }
+            }
+            return true;
+        }
+    }
+    let _ = (x, y, d);
     false
 }
 

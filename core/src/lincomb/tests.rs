@@ -157,3 +157,73 @@ fn scale_difference_matches_the_shoup_product() {
         }
     }
 }
+
+/// Against the scalar Shoup product: canonical values and values up to 4q - 1, every width.
+#[test]
+fn scale_matches_the_shoup_product() {
+    let n = 64;
+    let mut next = xorshift(0x51af_d7ed_558c_cd1du64);
+    for &q in &[
+        primes::Q40[3],
+        (1 << 50) - 27,
+        primes::Q55[3],
+        primes::Q60,
+        primes::P61[0],
+        (1 << 61) - 1,
+    ] {
+        let m = Modulus::new(q).unwrap();
+        for w in [0, 1, q - 1, next() % q] {
+            let mut x: Vec<u64> = (0..n).map(|_| next() % (4 * q)).collect();
+            (x[0], x[1], x[2]) = (0, q - 1, 4 * q - 1);
+            let want: Vec<u64> = x.iter().map(|&v| m.mul_shoup(v, w, m.shoup(w))).collect();
+            if !scale(&m, w, &mut x) {
+                return; // no IFMA on this host: nothing to compare
+            }
+            assert_eq!(x, want, "q {q} w {w}");
+            // a length that is not a multiple of 8, or w not below q: nothing written
+            let before = x.clone();
+            assert!(!scale(&m, w, &mut x[..12]));
+            assert!(!scale(&m, q, &mut x));
+            assert_eq!(x, before);
+        }
+    }
+}
+
+/// Against u128 arithmetic: canonical factors with the extremes 0 and q - 1, every width.
+#[test]
+fn tensor_matches_the_exact_products() {
+    let n = 64;
+    let mut next = xorshift(0xd6e8_feb8_6659_fd93u64);
+    for &q in &[
+        primes::Q40[3],
+        (1 << 50) - 27,
+        primes::Q55[3],
+        primes::Q60,
+        primes::P61[0],
+        (1 << 61) - 1,
+    ] {
+        let m = Modulus::new(q).unwrap();
+        let mut v: [Vec<u64>; 4] = core::array::from_fn(|_| (0..n).map(|_| next() % q).collect());
+        for row in &mut v {
+            (row[0], row[1]) = (q - 1, 0);
+        }
+        v[1][2] = q - 1;
+        let [x0, x1, y0, y1] = &v;
+        let (mut d0, mut d1, mut d2) = (vec![0; n], vec![0; n], vec![0; n]);
+        if !tensor(&m, [x0, x1], [y0, y1], [&mut d0, &mut d1, &mut d2]) {
+            return; // no IFMA on this host: nothing to compare
+        }
+        let p = |a: u64, b: u64| a as u128 * b as u128;
+        for j in 0..n {
+            assert_eq!(d0[j] as u128, p(x0[j], y0[j]) % q as u128, "q {q} at {j}");
+            assert_eq!(d1[j] as u128, (p(x0[j], y1[j]) + p(x1[j], y0[j])) % q as u128, "q {q} at {j}");
+            assert_eq!(d2[j] as u128, p(x1[j], y1[j]) % q as u128, "q {q} at {j}");
+        }
+        // a length that is not a multiple of 8, or a short factor: nothing written
+        let mut e = [vec![7u64; 12], vec![7; 12], vec![7; 12]];
+        let [e0, e1, e2] = &mut e;
+        assert!(!tensor(&m, [x0, x1], [y0, y1], [e0, e1, e2]));
+        assert!(!tensor(&m, [&x0[..8], x1], [y0, y1], [&mut d0, &mut d1, &mut d2]));
+        assert_eq!(e, [vec![7u64; 12], vec![7; 12], vec![7; 12]]);
+    }
+}

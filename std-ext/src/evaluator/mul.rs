@@ -33,6 +33,9 @@ impl<'a> super::Evaluator<'a> {
         };
         Ok(degree2_by_limb(self.ectx, meta, |m, r, o0, o1, o2| {
             let (x0, x1, y0, y1) = (&a0[r.clone()], &a1[r.clone()], &b0[r.clone()], &b1[r]);
+            if clifhe_core::lincomb::tensor(m, [x0, x1], [y0, y1], [&mut *o0, &mut *o1, &mut *o2]) {
+                return;
+            }
             for j in 0..x0.len() {
                 o0[j] = m.mul(x0[j], y0[j]);
                 o1[j] = m.reduce_u128(x0[j] as u128 * y1[j] as u128 + x1[j] as u128 * y0[j] as u128);

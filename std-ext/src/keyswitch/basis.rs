@@ -128,6 +128,9 @@ impl BasisConverter {
             return;
         }
         let (bi, (inv, inv_s)) = (&self.source[i], self.inv_hat[i]);
+        if clifhe_core::lincomb::scale(bi, inv, limb) {
+            return;
+        }
         for x in limb.iter_mut() {
             *x = bi.mul_shoup(*x, inv, inv_s);
         }
