@@ -11,7 +11,13 @@
 //! of the 16 state words is one zmm register holding that word of 16 consecutive blocks (the
 //! "vertical" layout of Goll and Gueron, 2014), so a quarter round is four additions, four
 //! XORs and four `vprold` rotations on whole registers, with no shuffle; only the final
-//! read-out reorders words into stream order.
+//! read-out reorders words into stream order (a 16 x 16 transpose of 32-bit words, 64
+//! shuffles per 16 blocks).
+//!
+//! [`keep_below`] is the expansion's rejection step on the same registers' width: each block
+//! is eight 64-bit candidates, masked, compared with q, and the accepted ones packed by
+//! `vpcompressq` (register form: Zen 4 microcodes the memory form) and stored at the next free
+//! place, with no branch per candidate.
 //!
 //! The stream is the same as `rand_chacha` 0.3's `ChaCha20Rng` (Bernstein's original ChaCha
 //! with a 64-bit block counter in words 12-13 and the 64-bit stream id in words 14-15):
@@ -21,14 +27,17 @@
 //!
 //! # Why this module uses `unsafe`
 //!
-//! Intrinsics. Soundness: (1) the only `#[target_feature(enable = "avx512f")]` function is
-//! reached only through [`available`], a runtime check of that feature (cached by std); (2) the
-//! only memory accesses are unaligned 64-byte stores (`_mm512_storeu_si512`) into the rows of
-//! a `[[u32; 16]; 16]` owned by the caller, each row exactly 64 bytes.
+//! Intrinsics. Soundness: (1) the `#[target_feature(enable = "avx512f")]` functions are
+//! reached only through [`blocks16`] and [`keep_below`], after [`available`], a runtime check
+//! of that feature (cached by std); (2) the only memory accesses are unaligned 64-byte loads
+//! and stores of eight `u64` inside a `[u64; 128]` or an `&mut [u64; 8]` window, whose types
+//! bound them.
 #![allow(unsafe_code)]
 
 use core::arch::x86_64::{
-    __m512i, _mm512_add_epi32, _mm512_loadu_si512, _mm512_rol_epi32, _mm512_set1_epi32, _mm512_storeu_si512, _mm512_xor_si512,
+    __m512i, _mm512_add_epi32, _mm512_and_si512, _mm512_cmplt_epu64_mask, _mm512_loadu_si512, _mm512_maskz_compress_epi64,
+    _mm512_rol_epi32, _mm512_set1_epi32, _mm512_set1_epi64, _mm512_shuffle_i32x4, _mm512_storeu_si512, _mm512_unpackhi_epi32,
+    _mm512_unpackhi_epi64, _mm512_unpacklo_epi32, _mm512_unpacklo_epi64, _mm512_xor_si512,
 };
 
 /// Blocks per call.
@@ -43,17 +52,52 @@ pub(crate) fn available() -> bool {
 /// The "expand 32-byte k" constants.
 const SIGMA: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
 
+/// Words per call: 16 blocks of eight 64-bit words.
+pub(crate) const WORDS: usize = 8 * BLOCKS;
+
 /// Blocks `counter .. counter + 16` of the stream keyed by `key` (eight little-endian words)
-/// with stream id `stream`, as `out[w][j]` = word w of block `counter + j`.
+/// with stream id `stream`, in stream order: `out[8 j + i]` is the i-th 64-bit word of block
+/// `counter + j` (its 32-bit words 2i and 2i + 1, low first, as `next_u64` reads them).
 ///
 /// Returns `false` (and writes nothing) when the CPU lacks AVX-512F.
-pub(crate) fn blocks16(key: &[u32; 8], stream: u64, counter: u64, out: &mut [[u32; 16]; 16]) -> bool {
+pub(crate) fn blocks16(key: &[u32; 8], stream: u64, counter: u64, out: &mut [u64; WORDS]) -> bool {
     if !available() {
         return false;
     }
     // SAFETY: AVX-512F was detected just above.
     unsafe { blocks16_avx512(key, stream, counter, out) };
     true
+}
+
+/// The rejection step of public expansion on one call's words: for each word in order,
+/// `w & mask` is kept when below `q`, packed at `out[0..]`. Returns how many were kept
+/// (at most [`WORDS`]), or `None` (nothing written) without AVX-512F. `out` holds [`WORDS`]
+/// words because each block's eight are stored whole (the places after the kept ones are
+/// scratch).
+pub(crate) fn keep_below(words: &[u64; WORDS], mask: u64, q: u64, out: &mut [u64; WORDS]) -> Option<usize> {
+    if !available() {
+        return None;
+    }
+    // SAFETY: AVX-512F was detected just above.
+    Some(unsafe { keep_below_avx512(words, mask, q, out) })
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn keep_below_avx512(words: &[u64; WORDS], mask: u64, q: u64, out: &mut [u64; WORDS]) -> usize {
+    let (mask, q) = (_mm512_set1_epi64(mask as i64), _mm512_set1_epi64(q as i64));
+    let mut kept = 0usize;
+    for block in words.as_chunks::<8>().0 {
+        // SAFETY: eight readable words.
+        let x = _mm512_and_si512(unsafe { _mm512_loadu_si512(block.as_ptr().cast()) }, mask);
+        let below = _mm512_cmplt_epu64_mask(x, q);
+        // kept <= 8 * (blocks so far) <= WORDS - 8 here, so the window always exists.
+        if let Some(window) = out[kept..].first_chunk_mut::<8>() {
+            // SAFETY: eight exclusively borrowed words.
+            unsafe { _mm512_storeu_si512(window.as_mut_ptr().cast(), _mm512_maskz_compress_epi64(below, x)) };
+            kept += below.count_ones() as usize;
+        }
+    }
+    kept
 }
 
 #[inline(always)]
@@ -72,7 +116,7 @@ fn quarter(x: &mut [__m512i; 16], a: usize, b: usize, c: usize, d: usize) {
 }
 
 #[target_feature(enable = "avx512f")]
-unsafe fn blocks16_avx512(key: &[u32; 8], stream: u64, counter: u64, out: &mut [[u32; 16]; 16]) {
+unsafe fn blocks16_avx512(key: &[u32; 8], stream: u64, counter: u64, out: &mut [u64; WORDS]) {
     // Per-lane 64-bit counters (the carry into word 13 included).
     let (mut lo, mut hi) = ([0u32; 16], [0u32; 16]);
     for (j, (l, h)) in lo.iter_mut().zip(hi.iter_mut()).enumerate() {
@@ -110,9 +154,41 @@ unsafe fn blocks16_avx512(key: &[u32; 8], stream: u64, counter: u64, out: &mut [
         quarter(&mut x, 2, 7, 8, 13);
         quarter(&mut x, 3, 4, 9, 14);
     }
-    for ((row, xi), ii) in out.iter_mut().zip(x).zip(init) {
-        // SAFETY: `row` is 16 u32 = 64 bytes, exclusively borrowed.
-        unsafe { _mm512_storeu_si512(row.as_mut_ptr().cast(), _mm512_add_epi32(xi, ii)) };
+    for (xi, ii) in x.iter_mut().zip(init) {
+        *xi = _mm512_add_epi32(*xi, ii);
+    }
+    // Transpose: x[w] holds word w of the 16 blocks; block j's 16 words go to out[8j..8j + 8].
+    // (1) 32-bit unpacks pair words 2p, 2p + 1; (2) 64-bit unpacks make, in each 128-bit lane
+    // L of v[4p + s], words 4p..4p + 3 of block 4L + s; (3, 4) a 4 x 4 transpose of 128-bit
+    // lanes across v[s], v[4 + s], v[8 + s], v[12 + s] gives blocks s, 4 + s, 8 + s, 12 + s.
+    let mut u = x;
+    for p in 0..8 {
+        u[2 * p] = _mm512_unpacklo_epi32(x[2 * p], x[2 * p + 1]);
+        u[2 * p + 1] = _mm512_unpackhi_epi32(x[2 * p], x[2 * p + 1]);
+    }
+    let mut v = u;
+    for p in 0..4 {
+        v[4 * p] = _mm512_unpacklo_epi64(u[4 * p], u[4 * p + 2]);
+        v[4 * p + 1] = _mm512_unpackhi_epi64(u[4 * p], u[4 * p + 2]);
+        v[4 * p + 2] = _mm512_unpacklo_epi64(u[4 * p + 1], u[4 * p + 3]);
+        v[4 * p + 3] = _mm512_unpackhi_epi64(u[4 * p + 1], u[4 * p + 3]);
+    }
+    let rows = out.as_chunks_mut::<8>().0;
+    for s in 0..4 {
+        let w0 = _mm512_shuffle_i32x4::<0b01_00_01_00>(v[s], v[4 + s]);
+        let w1 = _mm512_shuffle_i32x4::<0b11_10_11_10>(v[s], v[4 + s]);
+        let w2 = _mm512_shuffle_i32x4::<0b01_00_01_00>(v[8 + s], v[12 + s]);
+        let w3 = _mm512_shuffle_i32x4::<0b11_10_11_10>(v[8 + s], v[12 + s]);
+        let blocks = [
+            _mm512_shuffle_i32x4::<0b10_00_10_00>(w0, w2),
+            _mm512_shuffle_i32x4::<0b11_01_11_01>(w0, w2),
+            _mm512_shuffle_i32x4::<0b10_00_10_00>(w1, w3),
+            _mm512_shuffle_i32x4::<0b11_01_11_01>(w1, w3),
+        ];
+        for (l, b) in blocks.into_iter().enumerate() {
+            // SAFETY: one row of eight exclusively borrowed words.
+            unsafe { _mm512_storeu_si512(rows[4 * l + s].as_mut_ptr().cast(), b) };
+        }
     }
 }
 
@@ -137,16 +213,47 @@ mod tests {
             (1, (1 << 32) - 7),
             (9, u64::MAX - 40),
         ] {
-            let mut got = [[0u32; 16]; 16];
+            let mut got = [0u64; WORDS];
             assert!(blocks16(&key, stream, counter, &mut got));
             let mut rng = ChaCha20Rng::from_seed(seed);
             rng.set_stream(stream);
             rng.set_word_pos(u128::from(counter) * 16);
-            for j in 0..BLOCKS {
-                for (w, row) in got.iter().enumerate() {
-                    assert_eq!(row[j], rng.next_u32(), "stream {stream} counter {counter} block {j} word {w}");
-                }
+            for (k, word) in got.iter().enumerate() {
+                assert_eq!(
+                    *word,
+                    rng.next_u64(),
+                    "stream {stream} counter {counter} block {} word {}",
+                    k / 8,
+                    k % 8
+                );
             }
+        }
+    }
+
+    /// Against the scalar filter: masks that keep all, about half, and none of the words.
+    #[test]
+    fn keep_below_packs_the_accepted_words_in_order() {
+        if !available() {
+            return;
+        }
+        let mut words = [0u64; WORDS];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for w in &mut words {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *w = x;
+        }
+        for (mask, q) in [
+            (u64::MAX, u64::MAX),
+            ((1 << 40) - 1, (1 << 39) + 0x5e_0001),
+            ((1 << 40) - 1, 1 << 39),
+            ((1 << 8) - 1, 1),
+        ] {
+            let want: std::vec::Vec<u64> = words.iter().map(|w| w & mask).filter(|&w| w < q).collect();
+            let mut out = [0u64; WORDS];
+            let kept = keep_below(&words, mask, q, &mut out).unwrap();
+            assert_eq!(&out[..kept], &want[..], "mask {mask:#x} q {q:#x}");
         }
     }
 }

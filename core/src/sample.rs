@@ -121,62 +121,40 @@ pub fn expand_public_into(seed: &[u8; SEED_BYTES], purpose: SeedPurpose, index: 
     expand_uniform(&mut public_stream(seed, purpose, index), m, out);
 }
 
-/// [`expand_public_into`] with 16-block AVX-512 ChaCha20; `false` (nothing written) without
+/// [`expand_public_into`] with 16-block AVX-512 ChaCha20 and the vector rejection step
+/// (`chacha_avx512::keep_below`: for primes just above a power of two, half of private-n15's
+/// scale primes and of bootstrap-n16's 40-bit ones, half the candidates are rejected, and a
+/// branch on each mispredicted about every other time); `false` (nothing written) without
 /// AVX-512F.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 fn expand_public_avx512(seed: &[u8; SEED_BYTES], stream: u64, m: &Modulus, out: &mut [u64]) -> bool {
-    use crate::chacha_avx512::{blocks16, BLOCKS};
+    use crate::chacha_avx512::{blocks16, keep_below, BLOCKS, WORDS};
     let key: [u32; 8] = core::array::from_fn(|i| u32::from_le_bytes([seed[4 * i], seed[4 * i + 1], seed[4 * i + 2], seed[4 * i + 3]]));
     let q = m.value();
     let mask = u64::MAX >> q.leading_zeros();
-    let mut words = [[0u32; 16]; 16];
+    let (mut words, mut last) = ([0u64; WORDS], [0u64; WORDS]);
     let (mut filled, mut counter) = (0, 0u64);
     while filled < out.len() {
         if !blocks16(&key, stream, counter, &mut words) {
             return false;
         }
         counter += BLOCKS as u64;
-        // Stream order: block j, then its words in pairs (low word first, as `next_u64`).
-        let candidate = |j: usize, i: usize| (u64::from(words[2 * i][j]) | (u64::from(words[2 * i + 1][j]) << 32)) & mask;
-        if let Some(window) = out
-            .get_mut(filled..filled + CANDIDATES)
-            .and_then(|w| <&mut [u64; CANDIDATES]>::try_from(w).ok())
-        {
-            // Room for every candidate: each is written at the next free place and kept by
-            // advancing past it when below q, without a branch. For primes just above a power
-            // of two (half of private-n15's scale primes, for one) half the candidates are
-            // rejected, and a branch on each mispredicts about every other time.
-            let mut kept = 0usize;
-            for j in 0..BLOCKS {
-                for i in 0..8 {
-                    let x = candidate(j, i);
-                    // kept < CANDIDATES here (the mask only spares the bounds check).
-                    window[kept & (CANDIDATES - 1)] = x;
-                    kept += usize::from(x < q);
-                }
-            }
-            filled += kept;
-        } else {
-            for j in 0..BLOCKS {
-                for i in 0..8 {
-                    let x = candidate(j, i);
-                    if x < q {
-                        out[filled] = x;
-                        filled += 1;
-                        if filled == out.len() {
-                            return true;
-                        }
-                    }
-                }
-            }
+        // Packed straight into `out` while a whole call's words fit, else through `last`.
+        let kept = match out[filled..].first_chunk_mut::<WORDS>() {
+            Some(window) => keep_below(&words, mask, q, window),
+            None => keep_below(&words, mask, q, &mut last).map(|kept| {
+                let take = kept.min(out.len() - filled);
+                out[filled..filled + take].copy_from_slice(&last[..take]);
+                take
+            }),
+        };
+        match kept {
+            Some(kept) => filled += kept,
+            None => return false,
         }
     }
     true
 }
-
-/// 64-bit candidates per call of [`crate::chacha_avx512::blocks16`] (16 blocks of 8).
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-const CANDIDATES: usize = 128;
 
 /// Fills `out` with uniform values mod q (by rejection; variable time, **public data only**).
 pub fn expand_uniform<R: RngCore>(rng: &mut R, m: &Modulus, out: &mut [u64]) {
