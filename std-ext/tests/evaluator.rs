@@ -359,3 +359,25 @@ fn relinearize_rescale_twice_equals_the_two_steps() {
         assert!(matches!(ev.relinearize_rescale_twice(&low, &rlk), Err(EvalError::OutOfLevels)));
     }
 }
+
+/// `mul_relin_at` reads the limb prefixes in place: the same words as dropping both operands
+/// first, and a level above either operand's is an error.
+#[test]
+fn products_at_a_lower_level_equal_drop_then_multiply() {
+    let mut s = setup(presets::INSECURE_TEST_N12);
+    let slots = s.ectx.n() / 2;
+    let (a, b) = (s.values(slots), s.values(slots));
+    let (ca, cb) = (s.encrypt(&a), s.encrypt(&b));
+    let rlk = RelinearizationKey::generate(&s.ectx, &s.sk, &mut s.rng).unwrap();
+    let ev = Evaluator::new(&s.ectx);
+    let top = ca.meta.level;
+    let cb_low = ev.drop_to_level(&cb, top - 1).unwrap();
+    for level in [top - 1, 1] {
+        let got = ev.mul_relin_at(&ca, &cb_low, level, &rlk).unwrap();
+        let want = ev.mul_relin(&ev.drop_to_level(&ca, level).unwrap(), &ev.drop_to_level(&cb_low, level).unwrap(), &rlk).unwrap();
+        assert_eq!(got.meta, want.meta);
+        assert!(got.c0.as_slice() == want.c0.as_slice() && got.c1.as_slice() == want.c1.as_slice());
+    }
+    assert!(matches!(ev.mul_relin_at(&ca, &cb_low, top, &rlk), Err(EvalError::LevelMismatch { .. })));
+    assert!(matches!(ev.tensor(&ca, &cb_low), Err(EvalError::LevelMismatch { .. })));
+}

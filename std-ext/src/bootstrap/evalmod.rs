@@ -22,7 +22,6 @@ use crate::evaluator::Evaluator;
 use crate::keys::RelinearizationKey;
 use clifhe_core::ciphertext::CiphertextOwned;
 use clifhe_core::encode::Complex;
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::f64::consts::PI;
 
@@ -232,15 +231,6 @@ struct Basis<'e, 'a> {
     t: BTreeMap<usize, CiphertextOwned>,
 }
 
-/// `ct` at `level`: borrowed when it is already there.
-fn at_level<'c>(ev: &Evaluator<'_>, ct: &'c CiphertextOwned, level: usize) -> Result<Cow<'c, CiphertextOwned>, EvalError> {
-    if ct.meta.level == level {
-        Ok(Cow::Borrowed(ct))
-    } else {
-        Ok(Cow::Owned(ev.drop_to_level(ct, level)?))
-    }
-}
-
 impl Basis<'_, '_> {
     /// `2 a b - c` for Chebyshev products; `c` = `T_|i-j|` (none: the constant 1). The doubling
     /// and the subtraction (with `c` brought to the product's scale by an integer weight) are
@@ -248,8 +238,7 @@ impl Basis<'_, '_> {
     fn product(&self, a: &CiphertextOwned, b: &CiphertextOwned, c: Option<&CiphertextOwned>) -> Result<CiphertextOwned, EvalError> {
         let ev = self.ev;
         let lvl = a.meta.level.min(b.meta.level);
-        let (a, b) = (at_level(ev, a, lvl)?, at_level(ev, b, lvl)?);
-        let prod = ev.mul_relin(a.as_ref(), b.as_ref(), self.rlk)?;
+        let prod = ev.mul_relin_at(a, b, lvl, self.rlk)?;
         let s = prod.meta.scale;
         let out = match c {
             None => ev.add_const_owned(ev.integer_combination(&[(&prod, 2.0)], lvl, s)?, Complex::from_real(-1.0))?,
@@ -363,12 +352,12 @@ fn eval_rec(basis: &mut Basis<'_, '_>, c: &[f64], baby: usize, level: usize, sca
     let qv = eval_rec(basis, &qc, baby, level + 1, scale * q(level + 1) / tg_scale)?;
     let rlk = basis.rlk;
     let tg = basis.get(g)?;
-    let tg = at_level(ev, tg, level + 1)?;
-    let prod = ev.mul_relin(&qv, tg.as_ref(), rlk)?;
+    let prod = ev.mul_relin_at(&qv, tg, level + 1, rlk)?;
     let mut prod = ev.rescale_owned(prod)?;
     prod.meta.scale = scale;
     let rv = eval_rec(basis, &rc, baby, level, scale)?;
-    ev.add(&prod, &rv)
+    ev.add_assign(&mut prod, &rv)?;
+    Ok(prod)
 }
 
 #[cfg(test)]

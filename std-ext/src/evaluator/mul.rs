@@ -12,15 +12,29 @@ impl<'a> super::Evaluator<'a> {
 
     /// Tensor product (c0, c1, c2) of two ciphertexts at the same level; no relinearization.
     pub fn tensor(&self, a: &CiphertextOwned, b: &CiphertextOwned) -> Result<Ciphertext3, EvalError> {
+        if a.meta.level != b.meta.level {
+            return Err(EvalError::LevelMismatch {
+                left: a.meta.level,
+                right: b.meta.level,
+            });
+        }
+        self.tensor_at(a, b, a.meta.level)
+    }
+
+    /// [`Self::tensor`] of `a` and `b` dropped to `level` (at most either's level): it reads
+    /// only their first `level + 1` limbs, so nothing is copied to drop them (what
+    /// [`Self::drop_to_level`] before [`Self::tensor`] computes).
+    pub fn tensor_at(&self, a: &CiphertextOwned, b: &CiphertextOwned, level: usize) -> Result<Ciphertext3, EvalError> {
         self.check_ct(a)?;
         self.check_ct(b)?;
         if a.meta.params_id != b.meta.params_id {
             return Err(EvalError::ParamsMismatch);
         }
-        if a.meta.level != b.meta.level {
+        let higher = a.meta.level.min(b.meta.level);
+        if level > higher {
             return Err(EvalError::LevelMismatch {
-                left: a.meta.level,
-                right: b.meta.level,
+                left: higher,
+                right: level,
             });
         }
         if a.meta.log_slots != b.meta.log_slots {
@@ -29,6 +43,7 @@ impl<'a> super::Evaluator<'a> {
         let (a0, a1, b0, b1) = (a.c0.as_slice(), a.c1.as_slice(), b.c0.as_slice(), b.c1.as_slice());
         let meta = CiphertextMeta {
             scale: a.meta.scale * b.meta.scale,
+            level,
             ..a.meta
         };
         Ok(degree2_by_limb(self.ectx, meta, |m, r, o0, o1, o2| {
@@ -110,6 +125,18 @@ impl<'a> super::Evaluator<'a> {
     /// a * b with relinearization, not rescaled.
     pub fn mul_relin(&self, a: &CiphertextOwned, b: &CiphertextOwned, rlk: &RelinearizationKey) -> Result<CiphertextOwned, EvalError> {
         let Ciphertext3 { c0, c1, c2, meta } = self.tensor(a, b)?;
+        self.relinearize_parts(c0, c1, &c2, meta, rlk)
+    }
+
+    /// [`Self::mul_relin`] of `a` and `b` dropped to `level` ([`Self::tensor_at`]: no copies).
+    pub fn mul_relin_at(
+        &self,
+        a: &CiphertextOwned,
+        b: &CiphertextOwned,
+        level: usize,
+        rlk: &RelinearizationKey,
+    ) -> Result<CiphertextOwned, EvalError> {
+        let Ciphertext3 { c0, c1, c2, meta } = self.tensor_at(a, b, level)?;
         self.relinearize_parts(c0, c1, &c2, meta, rlk)
     }
 }
