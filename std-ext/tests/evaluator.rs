@@ -374,10 +374,19 @@ fn products_at_a_lower_level_equal_drop_then_multiply() {
     let cb_low = ev.drop_to_level(&cb, top - 1).unwrap();
     for level in [top - 1, 1] {
         let got = ev.mul_relin_at(&ca, &cb_low, level, &rlk).unwrap();
-        let want = ev.mul_relin(&ev.drop_to_level(&ca, level).unwrap(), &ev.drop_to_level(&cb_low, level).unwrap(), &rlk).unwrap();
+        let want = ev
+            .mul_relin(
+                &ev.drop_to_level(&ca, level).unwrap(),
+                &ev.drop_to_level(&cb_low, level).unwrap(),
+                &rlk,
+            )
+            .unwrap();
         assert_eq!(got.meta, want.meta);
         assert!(got.c0.as_slice() == want.c0.as_slice() && got.c1.as_slice() == want.c1.as_slice());
     }
-    assert!(matches!(ev.mul_relin_at(&ca, &cb_low, top, &rlk), Err(EvalError::LevelMismatch { .. })));
+    assert!(matches!(
+        ev.mul_relin_at(&ca, &cb_low, top, &rlk),
+        Err(EvalError::LevelMismatch { .. })
+    ));
     assert!(matches!(ev.tensor(&ca, &cb_low), Err(EvalError::LevelMismatch { .. })));
 }

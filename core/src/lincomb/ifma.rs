@@ -2,9 +2,11 @@
 
 use super::{Destination, LinearCombination, MAX_TERMS};
 use core::arch::x86_64::{
-    __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_loadu_si512, _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_min_epu64,
-    _mm512_mullo_epi64, _mm512_set1_epi64, _mm512_setzero_si512, _mm512_slli_epi64, _mm512_srli_epi64, _mm512_storeu_si512,
-    _mm512_sub_epi64,
+    __m512d, __m512i, _mm512_add_epi64, _mm512_add_pd, _mm512_and_si512, _mm512_cmp_pd_mask, _mm512_cvtepi64_pd, _mm512_cvttpd_epu64,
+    _mm512_loadu_si512, _mm512_madd52hi_epu64, _mm512_madd52lo_epu64, _mm512_mask_add_epi64, _mm512_min_epu64, _mm512_mul_pd,
+    _mm512_mullo_epi64, _mm512_roundscale_pd, _mm512_set1_epi64, _mm512_set1_pd, _mm512_setzero_si512, _mm512_slli_epi64,
+    _mm512_srai_epi64, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi64, _mm512_sub_pd, _CMP_GE_OQ, _MM_FROUND_NO_EXC,
+    _MM_FROUND_TO_ZERO,
 };
 
 /// Up to [`super::MAX_DIGITS`] rows of eight-word chunks (the rest empty).
@@ -453,5 +455,54 @@ pub(super) fn tensor_wide(c: &Constants, x: [&[u64]; 2], y: [&[u64]; 2], d: [&mu
         for (s, o) in s.iter().zip([&mut d0[k], &mut d1[k], &mut d2[k]]) {
             store(o, mul_const_wide(redc104_wide(s[0], s[1], s[2], tl, th, neg_inv), r, rs, rsh, q));
         }
+    }
+}
+
+/// [`super::centre`]: the sum in the scalar order (a product, then an addition, no fused
+/// multiply-add), the rounding as `f64::round` (the sum is not negative: truncate, then add
+/// one where the exact fraction `s - trunc(s)` is at least a half).
+#[target_feature(enable = "avx512f,avx512dq")]
+pub(super) fn centre(y: &mut [u64], n: usize, inv: &[f64], b: [u64; 2]) {
+    let m = inv.len();
+    let (y01, rest) = y.split_at_mut(2 * n);
+    let (y0, y1) = y01.split_at_mut(n);
+    let (y0, y1) = (y0.as_chunks_mut::<8>().0, y1.as_chunks_mut::<8>().0);
+    let rows: [&[[u64; 8]]; MAX_TERMS] = core::array::from_fn(|i| match i {
+        2.. if i < m => rest[(i - 2) * n..(i - 1) * n].as_chunks::<8>().0,
+        _ => &[][..],
+    });
+    let weight = |x: __m512i, w: f64| _mm512_mul_pd(_mm512_cvtepi64_pd(x), _mm512_set1_pd(w));
+    let (mv, one, half) = (_mm512_set1_epi64(m as i64), _mm512_set1_epi64(1), _mm512_set1_pd(0.5));
+    let (b0, b1) = (_mm512_set1_epi64(b[0] as i64), _mm512_set1_epi64(b[1] as i64));
+    for (k, (c0, c1)) in y0.iter_mut().zip(y1.iter_mut()).enumerate() {
+        let (x0, x1) = (load(c0), load(c1));
+        let mut sum: __m512d = _mm512_add_pd(weight(x0, inv[0]), weight(x1, inv[1]));
+        for (row, &w) in rows[2..m].iter().zip(&inv[2..]) {
+            sum = _mm512_add_pd(sum, weight(load(&row[k]), w));
+        }
+        let whole = _mm512_roundscale_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(sum);
+        let round_up = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(_mm512_sub_pd(sum, whole), half);
+        let v = _mm512_cvttpd_epu64(whole);
+        let v = _mm512_min_epu64(_mm512_mask_add_epi64(v, round_up, v, one), mv);
+        let up = _mm512_sub_epi64(mv, v);
+        let a = _mm512_srli_epi64::<1>(_mm512_add_epi64(up, one));
+        store(c0, _mm512_add_epi64(x0, _mm512_mullo_epi64(a, b0)));
+        store(c1, _mm512_add_epi64(x1, _mm512_mullo_epi64(_mm512_sub_epi64(up, a), b1)));
+    }
+}
+
+/// [`super::reduce_signed`]: c + lift [c < 0] (below 2^62), times 1 by the wide Shoup product.
+#[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
+pub(super) fn reduce_signed(q: u64, lift: u64, one_shoup: u64, c: &[i64], out: &mut [u64]) {
+    let qv = _mm512_set1_epi64(q as i64);
+    let one = _mm512_set1_epi64(1);
+    let rs = _mm512_set1_epi64(one_shoup as i64);
+    let rsh = _mm512_set1_epi64((one_shoup >> 52) as i64);
+    let lift = _mm512_set1_epi64(lift as i64);
+    for (o, x) in out.as_chunks_mut::<8>().0.iter_mut().zip(c.as_chunks::<8>().0) {
+        // SAFETY: eight readable words (an i64 has the layout of a u64).
+        let x = unsafe { _mm512_loadu_si512(x.as_ptr().cast()) };
+        let x = _mm512_add_epi64(x, _mm512_and_si512(_mm512_srai_epi64::<63>(x), lift));
+        store(o, mul_const_wide(x, one, rs, rsh, qv));
     }
 }

@@ -311,6 +311,64 @@ pub fn tensor(q: &Modulus, x: [&[u64]; 2], y: [&[u64]; 2], d: [&mut [u64]; 3]) -
     false
 }
 
+/// The centring step of a basis conversion from a source of m >= 2 primes b_i (`y`: the m
+/// scaled limbs `x_i (B/b_i)^-1 mod b_i`, `n` words each, limb-major, below 2^61): with
+/// `v = round(sum_i y_i inv_i)` (`inv_i` = 1/b_i in floating point, summed in order, rounded
+/// half away from zero, at most m), it adds `a b_0` to limb 0 and `c b_1` to limb 1 for
+/// `a = ceil((m - v) / 2)`, `c = m - v - a`: the words of the scalar loop in
+/// `clifhe_std`'s `BasisConverter::centre_scaled` (which documents why), eight coefficients
+/// per step on AVX-512 (F and DQ: the 64-bit integer/float conversions). Returns false,
+/// writing nothing, where the IFMA kernels do not run (the one switch, module docs), for
+/// fewer than two primes, a length `n` not a multiple of 8, or a short `y`.
+pub fn centre(y: &mut [u64], n: usize, inv: &[f64], b: [u64; 2]) -> bool {
+    let m = inv.len();
+    if !(2..=MAX_TERMS).contains(&m) || !n.is_multiple_of(8) || y.len() < m * n {
+        return false;
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        if crate::ntt_ifma::width(b[0].min(b[1])).is_some() {
+            // SAFETY: `width` returned Some, so the CPU has AVX-512F, VL, DQ and IFMA.
+            #[allow(unsafe_code)]
+            unsafe {
+                ifma::centre(&mut y[..m * n], n, inv, b);
+            }
+            return true;
+        }
+    }
+    let _ = (y, b);
+    false
+}
+
+/// `out[j] = c[j] mod q`, canonical, for signed `c` with `|c| < 2^61` (a centred lift, as in
+/// rescaling: the dropped limb's residues moved to [-q_l/2, q_l/2]), so the words of
+/// `Modulus::reduce_i64`. A negative value first gains a multiple of q of at least 2^61, then
+/// the wide Shoup product by 1 reduces; eight coefficients per step on AVX-512 IFMA. Returns
+/// false, writing nothing, where the kernel does not run (module docs), for a length that is
+/// not a multiple of 8, or a short output.
+pub fn reduce_signed(q: &Modulus, c: &[i64], out: &mut [u64]) -> bool {
+    let n = c.len();
+    if q.value() >= MAX_TARGET || !n.is_multiple_of(8) || out.len() < n {
+        return false;
+    }
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        if crate::ntt_ifma::width(q.value()).is_some() {
+            let v = q.value();
+            // the least multiple of q at or above 2^61 (below 2^62: q < 2^61)
+            let lift = (1u64 << 61).div_ceil(v) * v;
+            // SAFETY: `width` returned Some, so the CPU has AVX-512F, VL, DQ and IFMA.
+            #[allow(unsafe_code)]
+            unsafe {
+                ifma::reduce_signed(v, lift, q.shoup(1), c, &mut out[..n]);
+            }
+            return true;
+        }
+    }
+    let _ = (c, out);
+    false
+}
+
 /// -q^-1 mod 2^52 for odd q (the low bits of the 64-bit Montgomery constant).
 fn neg_inv_52(q: &Modulus) -> u64 {
     crate::arith::Montgomery::new(q).neg_inv() & ((1 << 52) - 1)

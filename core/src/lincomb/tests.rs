@@ -227,3 +227,93 @@ fn tensor_matches_the_exact_products() {
         assert_eq!(e, [vec![7u64; 12], vec![7; 12], vec![7; 12]]);
     }
 }
+
+/// Against the scalar centring (the loop `clifhe_std`'s `BasisConverter::centre_scaled` keeps
+/// for hosts without the kernel): sources of 2 to 8 primes, residues 0 and b_i - 1.
+#[test]
+fn centre_matches_the_scalar_rounding() {
+    let n = 64;
+    let mut next = xorshift(0x8cb9_2ba7_2f3d_8dd7u64);
+    let pool = [
+        primes::P61[0],
+        primes::Q40[0],
+        primes::Q60,
+        primes::P61[3],
+        primes::Q55[1],
+        primes::Q40[5],
+        primes::P61[5],
+        primes::Q39[0],
+    ];
+    for m in 2..=8 {
+        let b = &pool[..m];
+        let inv: Vec<f64> = b.iter().map(|&q| 1.0 / q as f64).collect();
+        let mut y: Vec<u64> = (0..m * n).map(|k| next() % b[k / n]).collect();
+        for (i, &q) in b.iter().enumerate() {
+            (y[i * n], y[i * n + 1]) = (0, q - 1);
+        }
+        let mut want = y.clone();
+        for j in 0..n {
+            let mut s = (want[j] as i64) as f64 * inv[0];
+            for (i, w) in inv.iter().enumerate().skip(1) {
+                s += (want[i * n + j] as i64) as f64 * w;
+            }
+            let v = (s.round() as u64).min(m as u64);
+            let up = m as u64 - v;
+            let a = up.div_ceil(2);
+            want[j] += a * b[0];
+            want[n + j] += (up - a) * b[1];
+        }
+        if !centre(&mut y, n, &inv, [b[0], b[1]]) {
+            return; // no IFMA on this host: nothing to compare
+        }
+        assert_eq!(y, want, "m {m}");
+    }
+    // one prime, a length that is not a multiple of 8, or a short source: nothing written
+    let mut y = vec![5u64; 24];
+    assert!(!centre(&mut y, 12, &[0.5, 0.5], [2, 3]));
+    assert!(!centre(&mut y, 8, &[0.5], [2, 3]));
+    assert!(!centre(&mut y, 8, &[0.5; 4], [2, 3]));
+    assert_eq!(y, vec![5u64; 24]);
+}
+
+/// Against `Modulus::reduce_i64`: values of both signs up to 2^61 - 1 in magnitude, every width.
+#[test]
+fn reduce_signed_matches_the_scalar_reduction() {
+    let n = 64;
+    let mut next = xorshift(0x3c6e_f372_fe94_f82bu64);
+    for &q in &[
+        primes::Q40[0],
+        primes::Q39[1],
+        (1 << 50) - 27,
+        primes::Q55[3],
+        primes::Q60,
+        primes::P61[0],
+        (1 << 61) - 1,
+    ] {
+        let m = Modulus::new(q).unwrap();
+        let mut c: Vec<i64> = (0..n).map(|_| (next() >> 3) as i64 - (1 << 60)).collect();
+        let extremes = [
+            0,
+            -1,
+            1,
+            (1 << 61) - 1,
+            1 - (1 << 61),
+            q as i64,
+            -(q as i64),
+            (q / 2) as i64,
+            -((q / 2) as i64),
+        ];
+        c[..extremes.len()].copy_from_slice(&extremes);
+        let want: Vec<u64> = c.iter().map(|&x| m.reduce_i64(x)).collect();
+        let mut out = vec![7u64; n];
+        if !reduce_signed(&m, &c, &mut out) {
+            return; // no IFMA on this host: nothing to compare
+        }
+        assert_eq!(out, want, "q {q}");
+        // a length that is not a multiple of 8, or a short output: nothing written
+        let mut short = vec![7u64; 8];
+        assert!(!reduce_signed(&m, &c[..12], &mut out));
+        assert!(!reduce_signed(&m, &c[..16], &mut short));
+        assert_eq!(short, vec![7u64; 8]);
+    }
+}

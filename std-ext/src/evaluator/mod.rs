@@ -20,7 +20,7 @@ use crate::context::EvalContext;
 use crate::error::EvalError;
 use clifhe_core::ciphertext::{Ciphertext, CiphertextMeta, CiphertextOwned};
 use clifhe_core::encode::Complex;
-use clifhe_core::lincomb::{scale_difference, Destination};
+use clifhe_core::lincomb::{reduce_signed, scale_difference, Destination};
 use clifhe_core::rns::{Representation, RnsPoly, RnsPolyOwned};
 use rayon::prelude::*;
 
@@ -341,14 +341,16 @@ impl<'a> Evaluator<'a> {
     fn rescale_limb(&self, i: usize, level: usize, centred: &[i64], src: &[u64], out: &mut [u64]) -> Result<(), EvalError> {
         let m = &self.ectx.q_moduli()[i];
         let top = self.ectx.q_moduli()[level].value();
-        if top / 2 < m.value() {
-            // |c| <= q_l / 2 < q_i: a conditional addition instead of a reduction.
-            for (x, &c) in out.iter_mut().zip(centred) {
-                *x = (c as u64).wrapping_add(m.value() & ((c >> 63) as u64));
-            }
-        } else {
-            for (x, &c) in out.iter_mut().zip(centred) {
-                *x = m.reduce_i64(c);
+        if !reduce_signed(m, centred, out) {
+            if top / 2 < m.value() {
+                // |c| <= q_l / 2 < q_i: a conditional addition instead of a reduction.
+                for (x, &c) in out.iter_mut().zip(centred) {
+                    *x = (c as u64).wrapping_add(m.value() & ((c >> 63) as u64));
+                }
+            } else {
+                for (x, &c) in out.iter_mut().zip(centred) {
+                    *x = m.reduce_i64(c);
+                }
             }
         }
         self.ectx.q_tables()[i].forward(out).map_err(|_| EvalError::Representation)?;

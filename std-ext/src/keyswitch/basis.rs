@@ -153,6 +153,9 @@ impl BasisConverter {
             return;
         }
         let (b0, b1) = (self.source[0].value(), self.source[1].value());
+        if clifhe_core::lincomb::centre(y, n, &self.inv_source, [b0, b1]) {
+            return;
+        }
         let (y01, rest) = y.split_at_mut(2 * n);
         let (y0, y1) = y01.split_at_mut(n);
         let mut sum = [0.0f64; CHUNK];
