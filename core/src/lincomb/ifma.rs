@@ -391,18 +391,24 @@ pub(super) fn scale_wide(q: u64, w: u64, w_shoup: u64, x: &mut [u64]) {
     }
 }
 
+/// Eight-word chunks of a limb.
+type Chunks<'a> = &'a [[u64; 8]];
+type ChunksMut<'a> = &'a mut [[u64; 8]];
+
+/// A tensor's factors and products as eight-word chunks, the first `d[0].len()` words of each
+/// (the caller checked the lengths).
+fn tensor_chunks<'a, 'b>(x: [&'a [u64]; 2], y: [&'a [u64]; 2], d: [&'b mut [u64]; 3]) -> ([Chunks<'a>; 4], [ChunksMut<'b>; 3]) {
+    let n = d[0].len();
+    let [x0, x1] = x;
+    let [y0, y1] = y;
+    let factors = [x0, x1, y0, y1].map(|v| v[..n].as_chunks::<8>().0);
+    (factors, d.map(|v| v[..n].as_chunks_mut::<8>().0))
+}
+
 /// [`super::tensor`] for a prime below 2^50: two products per term (narrow form).
 #[target_feature(enable = "avx512f,avx512ifma")]
 pub(super) fn tensor(c: &Constants, x: [&[u64]; 2], y: [&[u64]; 2], d: [&mut [u64]; 3]) {
-    let n = d[0].len();
-    let [x0, x1] = x.map(|v| v[..n].as_chunks::<8>().0);
-    let [y0, y1] = y.map(|v| v[..n].as_chunks::<8>().0);
-    let [d0, d1, d2] = d;
-    let (d0, d1, d2) = (
-        d0.as_chunks_mut::<8>().0,
-        d1[..n].as_chunks_mut::<8>().0,
-        d2[..n].as_chunks_mut::<8>().0,
-    );
+    let ([x0, x1, y0, y1], [d0, d1, d2]) = tensor_chunks(x, y, d);
     let q = _mm512_set1_epi64(c.q as i64);
     let neg_inv = _mm512_set1_epi64(c.neg_inv as i64);
     let r = _mm512_set1_epi64(c.r104 as i64);
@@ -427,15 +433,7 @@ pub(super) fn tensor(c: &Constants, x: [&[u64]; 2], y: [&[u64]; 2], d: [&mut [u6
 /// [`super::tensor`] for a prime of 50 to 61 bits: seven products per term (wide form).
 #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
 pub(super) fn tensor_wide(c: &Constants, x: [&[u64]; 2], y: [&[u64]; 2], d: [&mut [u64]; 3]) {
-    let n = d[0].len();
-    let [x0, x1] = x.map(|v| v[..n].as_chunks::<8>().0);
-    let [y0, y1] = y.map(|v| v[..n].as_chunks::<8>().0);
-    let [d0, d1, d2] = d;
-    let (d0, d1, d2) = (
-        d0.as_chunks_mut::<8>().0,
-        d1[..n].as_chunks_mut::<8>().0,
-        d2[..n].as_chunks_mut::<8>().0,
-    );
+    let ([x0, x1, y0, y1], [d0, d1, d2]) = tensor_chunks(x, y, d);
     let q = _mm512_set1_epi64(c.q as i64);
     let tl = _mm512_set1_epi64((c.q & ((1 << 52) - 1)) as i64);
     let th = _mm512_set1_epi64((c.q >> 52) as i64);
