@@ -157,7 +157,8 @@ unsafe fn blocks16_avx512(key: &[u32; 8], stream: u64, counter: u64, out: &mut [
     for (xi, ii) in x.iter_mut().zip(init) {
         *xi = _mm512_add_epi32(*xi, ii);
     }
-    // Transpose: x[w] holds word w of the 16 blocks; block j's 16 words go to out[8j..8j + 8].
+    // Transpose: x[w] holds 32-bit word w of the 16 blocks; block j's 16 words go to
+    // out[8j..8j + 8] as eight 64-bit words.
     // (1) 32-bit unpacks pair words 2p, 2p + 1; (2) 64-bit unpacks make, in each 128-bit lane
     // L of v[4p + s], words 4p..4p + 3 of block 4L + s; (3, 4) a 4 x 4 transpose of 128-bit
     // lanes across v[s], v[4 + s], v[8 + s], v[12 + s] gives blocks s, 4 + s, 8 + s, 12 + s.

@@ -30,10 +30,10 @@ impl<'a> super::Evaluator<'a> {
         if a.meta.params_id != b.meta.params_id {
             return Err(EvalError::ParamsMismatch);
         }
-        let higher = a.meta.level.min(b.meta.level);
-        if level > higher {
+        let lowest = a.meta.level.min(b.meta.level);
+        if level > lowest {
             return Err(EvalError::LevelMismatch {
-                left: higher,
+                left: lowest,
                 right: level,
             });
         }
