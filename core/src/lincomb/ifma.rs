@@ -9,8 +9,12 @@ use core::arch::x86_64::{
     _MM_FROUND_TO_ZERO,
 };
 
+/// Eight-word chunks of a limb.
+type Chunks<'a> = &'a [[u64; 8]];
+type ChunksMut<'a> = &'a mut [[u64; 8]];
+
 /// Up to [`super::MAX_DIGITS`] rows of eight-word chunks (the rest empty).
-type Rows<'a> = [&'a [[u64; 8]]; super::MAX_DIGITS];
+type Rows<'a> = [Chunks<'a>; super::MAX_DIGITS];
 
 /// The first `n` words of each slice of `limbs`.
 fn rows_of<'a>(limbs: &[&'a [u64]], n: usize) -> Rows<'a> {
@@ -390,10 +394,6 @@ pub(super) fn scale_wide(q: u64, w: u64, w_shoup: u64, x: &mut [u64]) {
         store(c, mul_const_wide(load(c), wv, ws, wsh, qv));
     }
 }
-
-/// Eight-word chunks of a limb.
-type Chunks<'a> = &'a [[u64; 8]];
-type ChunksMut<'a> = &'a mut [[u64; 8]];
 
 /// A tensor's factors and products as eight-word chunks, the first `d[0].len()` words of each
 /// (the caller checked the lengths).
