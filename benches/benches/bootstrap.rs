@@ -1,5 +1,6 @@
-//! Bootstrapping at the 128-bit N=2^16 preset (`bootstrap-n16`), full slots: key generation and
-//! one bootstrap. Threads: `RAYON_NUM_THREADS=1` or `2`. Only under `cargo bench` (one
+//! Bootstrapping at the 128-bit N=2^16 preset (`bootstrap-n16`): key generation and one
+//! bootstrap at full slots, then one bootstrap at 1024 and at 8 slots (each with its own keys;
+//! filter with `-- "bootstrap full slots"` and so on). Threads: `RAYON_NUM_THREADS=1` or `2`. Only under `cargo bench` (one
 //! iteration is tens of seconds and the keys take several GiB); `cargo test --all-targets`
 //! compiles it and returns at once. Precision, levels and memory of the same circuit are
 //! printed by the timing run (`CLIFHE_HEAVY=1 cargo test --release -p clifhe-std --test
@@ -8,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clifhe_benches::fixture;
+use clifhe_core::encrypt::{encrypt_pk, Plaintext};
 use clifhe_core::params::presets;
 use clifhe_std::bootstrap::{BootstrapLiteral, Bootstrapper};
 use clifhe_std::Evaluator;
@@ -44,6 +46,24 @@ fn bootstrap_n16(c: &mut Criterion) {
     );
     let ct = ev.drop_to_level(&f.ct, 0).unwrap();
     g.bench_function("bootstrap full slots (32768)", |b| b.iter(|| bt.bootstrap(&ct, &keys).unwrap()));
+    // one key set and one set of diagonals alive at a time
+    drop((keys, bt));
+    // Sparse slots (issue 14's "at most 5 s"): 2^10 and 2^3 slots, each with its own keys.
+    for log_slots in [10u32, 3] {
+        let literal = BootstrapLiteral {
+            log_slots: Some(log_slots),
+            ..BootstrapLiteral::default()
+        };
+        let bt = Bootstrapper::new(&f.ectx, literal).unwrap();
+        let keys = bt.generate_keys(&f.sk, &mut f.rng).unwrap();
+        let params = *f.ectx.params();
+        let values: Vec<f64> = (0..1usize << log_slots).map(|i| ((i % 17) as f64 - 8.0) / 8.0).collect();
+        let pt = Plaintext::encode_real(&params, &values, params.default_scale()).unwrap();
+        let sparse = encrypt_pk(&params, f.ectx.q_tables(), &f.pk, &pt, 0, &mut f.rng).unwrap();
+        g.bench_function(format!("bootstrap {} slots", 1u32 << log_slots), |b| {
+            b.iter(|| bt.bootstrap(&sparse, &keys).unwrap())
+        });
+    }
     g.finish();
 }
 
