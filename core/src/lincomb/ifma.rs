@@ -44,6 +44,82 @@ impl Constants {
     }
 }
 
+/// [`Constants`] broadcast for sums of products below 2^50 (two accumulators): each sum ends
+/// as `redc104` and a multiplication by 2^104 mod q, canonical.
+struct NarrowSums {
+    q: __m512i,
+    neg_inv: __m512i,
+    r: __m512i,
+    r_shoup: __m512i,
+    neg_q: __m512i,
+    mask: __m512i,
+}
+
+impl NarrowSums {
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn new(c: &Constants) -> Self {
+        Self {
+            q: _mm512_set1_epi64(c.q as i64),
+            neg_inv: _mm512_set1_epi64(c.neg_inv as i64),
+            r: _mm512_set1_epi64(c.r104 as i64),
+            r_shoup: _mm512_set1_epi64((c.r104_shoup >> 12) as i64),
+            neg_q: _mm512_set1_epi64(((1u64 << 52) - c.q) as i64),
+            mask: _mm512_set1_epi64(((1u64 << 52) - 1) as i64),
+        }
+    }
+
+    /// (lo + 2^52 hi) mod q, below q.
+    #[target_feature(enable = "avx512f,avx512ifma")]
+    #[inline]
+    fn reduce(&self, lo: __m512i, hi: __m512i) -> __m512i {
+        mul_const(
+            redc104(lo, hi, self.q, self.neg_inv),
+            self.r,
+            self.r_shoup,
+            self.neg_q,
+            self.mask,
+            self.q,
+        )
+    }
+}
+
+/// [`Constants`] broadcast for sums of products of 50 to 61 bits (three accumulators): each
+/// sum ends as `redc104_wide` and a multiplication by 2^104 mod q, canonical.
+struct WideSums {
+    q: __m512i,
+    tl: __m512i,
+    th: __m512i,
+    neg_inv: __m512i,
+    r: __m512i,
+    rs: __m512i,
+    rsh: __m512i,
+}
+
+impl WideSums {
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn new(c: &Constants) -> Self {
+        Self {
+            q: _mm512_set1_epi64(c.q as i64),
+            tl: _mm512_set1_epi64((c.q & ((1 << 52) - 1)) as i64),
+            th: _mm512_set1_epi64((c.q >> 52) as i64),
+            neg_inv: _mm512_set1_epi64(c.neg_inv as i64),
+            r: _mm512_set1_epi64(c.r104 as i64),
+            rs: _mm512_set1_epi64(c.r104_shoup as i64),
+            rsh: _mm512_set1_epi64((c.r104_shoup >> 52) as i64),
+        }
+    }
+
+    /// (s0 + 2^52 s1 + 2^104 s2) mod q, below q.
+    #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
+    #[inline]
+    fn reduce(&self, s: &[__m512i; 3]) -> __m512i {
+        let v = redc104_wide(s[0], s[1], s[2], self.tl, self.th, self.neg_inv);
+        mul_const_wide(v, self.r, self.rs, self.rsh, self.q)
+    }
+}
+
 /// Loads eight words; the array type guarantees the bytes read are in bounds.
 #[target_feature(enable = "avx512f")]
 #[inline]
@@ -156,13 +232,7 @@ pub(super) fn inner_product_wide(
 ) {
     let digits = kb.len();
     let (e, b, a) = (rows_of(ext, n), rows_of(kb, n), rows_of(ka, n));
-    let q = _mm512_set1_epi64(c.q as i64);
-    let tl = _mm512_set1_epi64((c.q & ((1 << 52) - 1)) as i64);
-    let th = _mm512_set1_epi64((c.q >> 52) as i64);
-    let neg_inv = _mm512_set1_epi64(c.neg_inv as i64);
-    let r = _mm512_set1_epi64(c.r104 as i64);
-    let rs = _mm512_set1_epi64(c.r104_shoup as i64);
-    let rsh = _mm512_set1_epi64((c.r104_shoup >> 52) as i64);
+    let sums = WideSums::new(c);
     let zero = _mm512_setzero_si512();
     let outs = out0.as_chunks_mut::<8>().0.iter_mut().zip(out1.as_chunks_mut::<8>().0.iter_mut());
     for (k, (o0, o1)) in outs.enumerate() {
@@ -175,10 +245,10 @@ pub(super) fn inner_product_wide(
             }
         }
         for (s, o) in acc.iter().zip([o0, o1]) {
-            let mut y = mul_const_wide(redc104_wide(s[0], s[1], s[2], tl, th, neg_inv), r, rs, rsh, q);
+            let mut y = sums.reduce(s);
             if add_to_out {
                 let sum = _mm512_add_epi64(y, load(o));
-                y = _mm512_min_epu64(sum, _mm512_sub_epi64(sum, q));
+                y = _mm512_min_epu64(sum, _mm512_sub_epi64(sum, sums.q));
             }
             store(o, y);
         }
@@ -201,12 +271,7 @@ pub(super) fn inner_product(
 ) {
     let digits = kb.len();
     let (e, b, a) = (rows_of(ext, n), rows_of(kb, n), rows_of(ka, n));
-    let q = _mm512_set1_epi64(c.q as i64);
-    let neg_inv = _mm512_set1_epi64(c.neg_inv as i64);
-    let r = _mm512_set1_epi64(c.r104 as i64);
-    let r_shoup = _mm512_set1_epi64((c.r104_shoup >> 12) as i64);
-    let neg_q = _mm512_set1_epi64(((1u64 << 52) - c.q) as i64);
-    let mask = _mm512_set1_epi64(((1u64 << 52) - 1) as i64);
+    let sums = NarrowSums::new(c);
     let zero = _mm512_setzero_si512();
     let outs = out0.as_chunks_mut::<8>().0.iter_mut().zip(out1.as_chunks_mut::<8>().0.iter_mut());
     for (k, (o0, o1)) in outs.enumerate() {
@@ -219,12 +284,12 @@ pub(super) fn inner_product(
             lo1 = _mm512_madd52lo_epu64(lo1, x, ka);
             hi1 = _mm512_madd52hi_epu64(hi1, x, ka);
         }
-        let mut y0 = mul_const(redc104(lo0, hi0, q, neg_inv), r, r_shoup, neg_q, mask, q);
-        let mut y1 = mul_const(redc104(lo1, hi1, q, neg_inv), r, r_shoup, neg_q, mask, q);
+        let mut y0 = sums.reduce(lo0, hi0);
+        let mut y1 = sums.reduce(lo1, hi1);
         if add_to_out {
             let (s0, s1) = (_mm512_add_epi64(y0, load(o0)), _mm512_add_epi64(y1, load(o1)));
-            y0 = _mm512_min_epu64(s0, _mm512_sub_epi64(s0, q));
-            y1 = _mm512_min_epu64(s1, _mm512_sub_epi64(s1, q));
+            y0 = _mm512_min_epu64(s0, _mm512_sub_epi64(s0, sums.q));
+            y1 = _mm512_min_epu64(s1, _mm512_sub_epi64(s1, sums.q));
         }
         store(o0, y0);
         store(o1, y1);
@@ -409,12 +474,7 @@ fn tensor_chunks<'a, 'b>(x: [&'a [u64]; 2], y: [&'a [u64]; 2], d: [&'b mut [u64]
 #[target_feature(enable = "avx512f,avx512ifma")]
 pub(super) fn tensor(c: &Constants, x: [&[u64]; 2], y: [&[u64]; 2], d: [&mut [u64]; 3]) {
     let ([x0, x1, y0, y1], [d0, d1, d2]) = tensor_chunks(x, y, d);
-    let q = _mm512_set1_epi64(c.q as i64);
-    let neg_inv = _mm512_set1_epi64(c.neg_inv as i64);
-    let r = _mm512_set1_epi64(c.r104 as i64);
-    let r_shoup = _mm512_set1_epi64((c.r104_shoup >> 12) as i64);
-    let neg_q = _mm512_set1_epi64(((1u64 << 52) - c.q) as i64);
-    let mask = _mm512_set1_epi64(((1u64 << 52) - 1) as i64);
+    let sums = NarrowSums::new(c);
     let zero = _mm512_setzero_si512();
     for k in 0..d0.len() {
         let (a0, a1, b0, b1) = (load(&x0[k]), load(&x1[k]), load(&y0[k]), load(&y1[k]));
@@ -424,9 +484,9 @@ pub(super) fn tensor(c: &Constants, x: [&[u64]; 2], y: [&[u64]; 2], d: [&mut [u6
         let hi1 = _mm512_madd52hi_epu64(_mm512_madd52hi_epu64(zero, a0, b1), a1, b0);
         let lo2 = _mm512_madd52lo_epu64(zero, a1, b1);
         let hi2 = _mm512_madd52hi_epu64(zero, a1, b1);
-        store(&mut d0[k], mul_const(redc104(lo0, hi0, q, neg_inv), r, r_shoup, neg_q, mask, q));
-        store(&mut d1[k], mul_const(redc104(lo1, hi1, q, neg_inv), r, r_shoup, neg_q, mask, q));
-        store(&mut d2[k], mul_const(redc104(lo2, hi2, q, neg_inv), r, r_shoup, neg_q, mask, q));
+        store(&mut d0[k], sums.reduce(lo0, hi0));
+        store(&mut d1[k], sums.reduce(lo1, hi1));
+        store(&mut d2[k], sums.reduce(lo2, hi2));
     }
 }
 
@@ -434,13 +494,7 @@ pub(super) fn tensor(c: &Constants, x: [&[u64]; 2], y: [&[u64]; 2], d: [&mut [u6
 #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
 pub(super) fn tensor_wide(c: &Constants, x: [&[u64]; 2], y: [&[u64]; 2], d: [&mut [u64]; 3]) {
     let ([x0, x1, y0, y1], [d0, d1, d2]) = tensor_chunks(x, y, d);
-    let q = _mm512_set1_epi64(c.q as i64);
-    let tl = _mm512_set1_epi64((c.q & ((1 << 52) - 1)) as i64);
-    let th = _mm512_set1_epi64((c.q >> 52) as i64);
-    let neg_inv = _mm512_set1_epi64(c.neg_inv as i64);
-    let r = _mm512_set1_epi64(c.r104 as i64);
-    let rs = _mm512_set1_epi64(c.r104_shoup as i64);
-    let rsh = _mm512_set1_epi64((c.r104_shoup >> 52) as i64);
+    let sums = WideSums::new(c);
     let zero = _mm512_setzero_si512();
     for k in 0..d0.len() {
         let (a0, a1, b0, b1) = (load(&x0[k]), load(&x1[k]), load(&y0[k]), load(&y1[k]));
@@ -451,7 +505,7 @@ pub(super) fn tensor_wide(c: &Constants, x: [&[u64]; 2], y: [&[u64]; 2], d: [&mu
         mac_wide(&mut s[1], a1, a1h, b0);
         mac_wide(&mut s[2], a1, a1h, b1);
         for (s, o) in s.iter().zip([&mut d0[k], &mut d1[k], &mut d2[k]]) {
-            store(o, mul_const_wide(redc104_wide(s[0], s[1], s[2], tl, th, neg_inv), r, rs, rsh, q));
+            store(o, sums.reduce(s));
         }
     }
 }
