@@ -3,6 +3,18 @@ use crate::params::primes;
 use std::vec;
 use std::vec::Vec;
 
+/// Primes of every width the kernels tell apart: just above 2^40 and just below 2^39
+/// (narrow), the narrow bound's edge, 55, 60 and 61 bits (wide), and the largest target.
+const EVERY_WIDTH: [u64; 7] = [
+    primes::Q40[3],
+    primes::Q39[1],
+    (1 << 50) - 27,
+    primes::Q55[3],
+    primes::Q60,
+    primes::P61[0],
+    (1 << 61) - 1,
+];
+
 /// A xorshift64 stream from `seed` (test inputs, not randomness).
 fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
     move || {
@@ -66,14 +78,7 @@ fn matches_the_exact_sum_and_stays_below_three_t() {
 fn inner_product_matches_the_exact_sum() {
     let n = 32;
     let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
-    for &q in &[
-        primes::Q40[3],
-        (1 << 50) - 27,
-        primes::Q55[3],
-        primes::Q60,
-        primes::P61[0],
-        (1 << 61) - 1,
-    ] {
+    for q in EVERY_WIDTH {
         let m = Modulus::new(q).unwrap();
         for digits in [1, 2, 5, 8, 32] {
             let mut ext: Vec<u64> = (0..digits * n).map(|_| next() % (4 * q)).collect();
@@ -129,7 +134,7 @@ fn refuses_what_it_cannot_take() {
 fn scale_difference_matches_the_shoup_product() {
     let n = 64;
     let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
-    for &q in &[primes::Q40[3], (1 << 50) - 27, primes::Q55[3], primes::Q60, primes::P61[0]] {
+    for q in EVERY_WIDTH {
         let m = Modulus::new(q).unwrap();
         for w in [1, 2, q - 1, next() % q] {
             let mut a: Vec<u64> = (0..n).map(|_| next() % q).collect();
@@ -163,14 +168,7 @@ fn scale_difference_matches_the_shoup_product() {
 fn scale_matches_the_shoup_product() {
     let n = 64;
     let mut next = xorshift(0x51af_d7ed_558c_cd1du64);
-    for &q in &[
-        primes::Q40[3],
-        (1 << 50) - 27,
-        primes::Q55[3],
-        primes::Q60,
-        primes::P61[0],
-        (1 << 61) - 1,
-    ] {
+    for q in EVERY_WIDTH {
         let m = Modulus::new(q).unwrap();
         for w in [0, 1, q - 1, next() % q] {
             let mut x: Vec<u64> = (0..n).map(|_| next() % (4 * q)).collect();
@@ -194,14 +192,7 @@ fn scale_matches_the_shoup_product() {
 fn tensor_matches_the_exact_products() {
     let n = 64;
     let mut next = xorshift(0xd6e8_feb8_6659_fd93u64);
-    for &q in &[
-        primes::Q40[3],
-        (1 << 50) - 27,
-        primes::Q55[3],
-        primes::Q60,
-        primes::P61[0],
-        (1 << 61) - 1,
-    ] {
+    for q in EVERY_WIDTH {
         let m = Modulus::new(q).unwrap();
         let mut v: [Vec<u64>; 4] = core::array::from_fn(|_| (0..n).map(|_| next() % q).collect());
         for row in &mut v {
@@ -281,15 +272,7 @@ fn centre_matches_the_scalar_rounding() {
 fn reduce_signed_matches_the_scalar_reduction() {
     let n = 64;
     let mut next = xorshift(0x3c6e_f372_fe94_f82bu64);
-    for &q in &[
-        primes::Q40[0],
-        primes::Q39[1],
-        (1 << 50) - 27,
-        primes::Q55[3],
-        primes::Q60,
-        primes::P61[0],
-        (1 << 61) - 1,
-    ] {
+    for q in EVERY_WIDTH {
         let m = Modulus::new(q).unwrap();
         let mut c: Vec<i64> = (0..n).map(|_| (next() >> 3) as i64 - (1 << 60)).collect();
         let extremes = [
