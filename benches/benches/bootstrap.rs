@@ -1,6 +1,7 @@
 //! Bootstrapping at the 128-bit N=2^16 preset (`bootstrap-n16`): key generation and one
-//! bootstrap at full slots, then one bootstrap at 1024 and at 8 slots (each with its own keys;
-//! filter with `-- "bootstrap full slots"` and so on). Threads: `RAYON_NUM_THREADS=1` or `2`. Only under `cargo bench` (one
+//! bootstrap at full slots, then one bootstrap at 1024 and at 8 slots (each with its own keys,
+//! generated even when a filter such as `-- "bootstrap full slots"` skips their timing).
+//! Threads: `RAYON_NUM_THREADS=1` or `2`. Only under `cargo bench` (one
 //! iteration is tens of seconds and the keys take several GiB); `cargo test --all-targets`
 //! compiles it and returns at once. Precision, levels and memory of the same circuit are
 //! printed by the timing run (`CLIFHE_HEAVY=1 cargo test --release -p clifhe-std --test
